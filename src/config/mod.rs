@@ -1,0 +1,3 @@
+//! Stage 1: load YAML documents with source spans and check them.
+
+pub mod yaml;

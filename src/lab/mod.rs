@@ -1,0 +1,1 @@
+//! The local container lab (see TESTBED.md).
