@@ -3,7 +3,18 @@
 //! The pipeline has five stages, each in its own module: `config` loads and checks the
 //! documents, `graph` orders resource instances, `facts` reads the hosts, `plan` diffs
 //! desired against actual, and `apply` executes a plan. `kinds` holds one file per document
-//! kind; `transport` is the only code that touches a host.
+//! kind; `transport` is the only code that touches a host; `render` only shows things.
 
+pub mod address;
+pub mod apply;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod facts;
+pub mod graph;
+pub mod kinds;
 pub mod lab;
+pub mod plan;
+pub mod render;
+pub mod shell;
+pub mod transport;

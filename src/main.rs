@@ -1,1 +1,37 @@
-fn main() {}
+//! The `corral` binary: parse the command line, run the command, map the outcome to an exit
+//! code (0 success, 1 error, 2 changes with `--detailed-exitcode` and `drift`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use corral::cli::{Cli, Command};
+use corral::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Validate(args) => commands::validate(args),
+            Command::Graph(args) => commands::graph(args),
+            Command::Plan(args) => commands::plan(args).await,
+            Command::Drift(args) => commands::drift(args).await,
+            Command::Apply(args) => commands::apply(args).await,
+            Command::Facts(args) => commands::facts(args).await,
+            Command::Lab(command) => corral::lab::run(command).map(|()| ExitCode::SUCCESS).map_err(miette::Report::new),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,3 +1,637 @@
 //! Stage 1: load YAML documents with source spans and check them.
+//!
+//! Loading reads every file, splits it into documents, checks each envelope and decodes each
+//! `specification` with its kind's schema, then checks what needs the whole configuration
+//! (duplicate names, machine selectors, `depends_on` targets). It collects every error it can
+//! find instead of stopping at the first. It never touches a host.
 
+pub mod error;
+pub mod machine;
+pub mod selector;
 pub mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::address::Address;
+use crate::kinds::{self, Spec};
+pub use error::{ConfigError, ConfigErrors, Origin, SourceFile};
+pub use machine::{Machine, MachineSpec};
+pub use selector::Selector;
+use yaml::{from_node, DeError, Node, Span, Value};
+
+/// What may be changed about loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Skip documents of kinds corral does not know instead of failing on them.
+    pub ignore_unknown_kinds: bool,
+}
+
+/// `lifecycle:` settings of a resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default)]
+    pub prevent_destroy: bool,
+}
+
+/// A declared resource: one document other than a machine.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub address: Address,
+    pub title: Option<String>,
+    pub depends_on: Vec<Address>,
+    pub lifecycle: Lifecycle,
+    pub spec: Spec,
+    /// The whole document, kept for error spans found after decoding.
+    pub node: Node,
+    pub origin: Origin,
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Machines by name.
+    pub machines: BTreeMap<String, Machine>,
+    /// Resources in load order (files sorted, documents in file order).
+    pub resources: Vec<Resource>,
+    /// sha256 of every loaded file's name and bytes, and of every file they read with
+    /// `source:`; a saved plan is stale when this changes.
+    pub digest: String,
+}
+
+impl Config {
+    /// The machines a selector picks, in name order.
+    pub fn select<'a>(&'a self, selector: &'a Selector) -> impl Iterator<Item = &'a Machine> + 'a {
+        self.machines
+            .values()
+            .filter(move |m| selector.matches(&m.name, &m.spec.labels))
+    }
+}
+
+/// What a kind's checks may use: the document being checked and a place to report errors.
+pub struct CheckContext<'a> {
+    pub file: &'a Arc<SourceFile>,
+    /// The `specification` node.
+    pub spec: &'a Node,
+    /// Directory of the file, for `source:` paths.
+    pub dir: &'a Path,
+    pub errors: &'a mut ConfigErrors,
+    /// Extra bytes the configuration depends on (files read with `source:`).
+    pub digest: &'a mut Sha256,
+}
+
+impl CheckContext<'_> {
+    /// Span of a field of the specification (e.g. `["values", "kernel.x"]`), falling back
+    /// to the closest enclosing node.
+    pub fn span_of(&self, path: &[&str]) -> Span {
+        let mut node = self.spec;
+        for key in path {
+            match node.get(key) {
+                Some(child) => node = child,
+                None => break,
+            }
+        }
+        node.span
+    }
+
+    pub fn origin(&self, span: Span) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            span,
+        }
+    }
+
+    /// Reports an error at a field of the specification.
+    pub fn error(&mut self, path: &[&str], message: impl Into<String>, label: &str) -> &mut ConfigError {
+        let origin = self.origin(self.span_of(path));
+        self.errors.push(ConfigError::at(&origin, message, label));
+        self.errors.errors.last_mut().expect("just pushed")
+    }
+
+    /// Reads a file named by a `source:` field, relative to the document's file.
+    pub fn read_source(&mut self, path_field: &[&str], relative: &str) -> Option<Vec<u8>> {
+        let path = self.dir.join(relative);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                self.digest.update(relative.as_bytes());
+                self.digest.update(&bytes);
+                Some(bytes)
+            }
+            Err(e) => {
+                self.error(path_field, format!("cannot read `{}`: {e}", path.display()), "this file")
+                    .help = Some("`source:` paths are relative to the file that names them".into());
+                None
+            }
+        }
+    }
+}
+
+const ENVELOPE_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "title",
+    "specification",
+    "depends_on",
+    "lifecycle",
+    "provider",
+    "version",
+];
+
+/// Loads and checks the configuration in `paths` (files, or directories whose `*.yaml` and
+/// `*.yml` files are read in name order).
+pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let mut digest = Sha256::new();
+    let mut loader = Loader {
+        options,
+        errors: &mut errors,
+        digest: &mut digest,
+        machines: BTreeMap::new(),
+        machine_origins: HashMap::new(),
+        resources: Vec::new(),
+        seen: HashMap::new(),
+    };
+    let files = collect_files(paths, loader.errors);
+    if files.is_empty() && loader.errors.is_empty() {
+        loader.errors.push(
+            ConfigError::plain("no configuration files were given")
+                .with_help("pass files or directories holding `*.yaml` documents"),
+        );
+    }
+    for path in files {
+        loader.load_file(&path);
+    }
+    let Loader {
+        machines,
+        resources,
+        ..
+    } = loader;
+    let mut config = Config {
+        machines,
+        resources,
+        digest: String::new(),
+    };
+    check_references(&config, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    config.digest = hex::encode(digest.finalize());
+    Ok(config)
+}
+
+fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.is_file()
+                                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                        })
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        errors.push(
+                            ConfigError::plain(format!(
+                                "directory `{}` holds no `*.yaml` or `*.yml` files",
+                                path.display()
+                            ))
+                            .with_help("corral reads the YAML files directly inside a directory, not its subdirectories"),
+                        );
+                    }
+                    files.extend(found);
+                }
+                Err(e) => errors.push(ConfigError::plain(format!(
+                    "cannot read directory `{}`: {e}",
+                    path.display()
+                ))),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+}
+
+struct Loader<'a> {
+    options: &'a LoadOptions,
+    errors: &'a mut ConfigErrors,
+    digest: &'a mut Sha256,
+    machines: BTreeMap<String, Machine>,
+    machine_origins: HashMap<String, Origin>,
+    resources: Vec<Resource>,
+    /// First definition of each `kind.name`, to report duplicates.
+    seen: HashMap<(String, String), Origin>,
+}
+
+/// The envelope fields of one document, with their nodes for error spans.
+struct Envelope<'n> {
+    kind: Option<(String, &'n Node)>,
+    name: Option<(String, &'n Node)>,
+    title: Option<String>,
+    specification: Option<&'n Node>,
+    depends_on: Vec<Address>,
+    lifecycle: Lifecycle,
+}
+
+impl Loader<'_> {
+    fn load_file(&mut self, path: &Path) {
+        let name = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.errors
+                    .push(ConfigError::plain(format!("cannot read `{name}`: {e}")));
+                return;
+            }
+        };
+        self.digest.update(name.as_bytes());
+        self.digest.update((bytes.len() as u64).to_le_bytes());
+        self.digest.update(&bytes);
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let file = Arc::new(SourceFile {
+                    name,
+                    text: lossy.into(),
+                });
+                let origin = Origin {
+                    file,
+                    span: Span {
+                        start: offset,
+                        end: offset + 1,
+                    },
+                };
+                self.errors.push(
+                    ConfigError::at(&origin, "file is not valid UTF-8", "invalid byte here")
+                        .with_help("save the file as UTF-8"),
+                );
+                return;
+            }
+        };
+        let file = Arc::new(SourceFile {
+            name,
+            text: text.into(),
+        });
+        let documents = match yaml::parse_documents(&file.text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                let origin = Origin {
+                    file: file.clone(),
+                    span: e.span,
+                };
+                self.errors.push(
+                    ConfigError::at(&origin, format!("invalid YAML: {}", e.message), "here")
+                        .with_help("check indentation (spaces, not tabs), quotes and brackets"),
+                );
+                return;
+            }
+        };
+        if documents.is_empty() {
+            self.errors.push(
+                ConfigError::plain(format!("`{}` holds no documents", file.name))
+                    .with_help("every configuration file needs at least one `kind:` document; remove the file or add one"),
+            );
+            return;
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for document in &documents {
+            self.load_document(&file, &dir, &document.root);
+        }
+    }
+
+    fn origin(file: &Arc<SourceFile>, span: Span) -> Origin {
+        Origin {
+            file: file.clone(),
+            span,
+        }
+    }
+
+    fn de_error(&mut self, file: &Arc<SourceFile>, error: DeError) {
+        let suggestion = error.suggestion().map(|s| format!("did you mean `{s}`?"));
+        let label = match &error.kind {
+            yaml::DeErrorKind::UnknownField { .. } => "unknown field",
+            yaml::DeErrorKind::MissingField { .. } => "in this mapping",
+            _ => "here",
+        };
+        let help = suggestion.or_else(|| match &error.kind {
+            yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
+                Some(format!("known fields: {}", expected.join(", ")))
+            }
+            _ => None,
+        });
+        self.errors.push(
+            ConfigError::at(&Self::origin(file, error.span), error.message, label).with_help_opt(help),
+        );
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&mut self, file: &Arc<SourceFile>, node: &Node) -> Option<T> {
+        match from_node(node) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.de_error(file, e);
+                None
+            }
+        }
+    }
+
+    fn envelope<'n>(&mut self, file: &Arc<SourceFile>, root: &'n Node) -> Option<Envelope<'n>> {
+        let Value::Map(entries) = &root.value else {
+            self.errors.push(
+                ConfigError::at(
+                    &Self::origin(file, root.span),
+                    format!("a document must be a mapping, found {}", root.kind_name()),
+                    "this document",
+                )
+                .with_help("each document starts with `kind:`, `name:` and `specification:`"),
+            );
+            return None;
+        };
+        let mut envelope = Envelope {
+            kind: None,
+            name: None,
+            title: None,
+            specification: None,
+            depends_on: Vec::new(),
+            lifecycle: Lifecycle::default(),
+        };
+        for (key, value) in entries {
+            let Some(key_text) = key.as_str() else {
+                self.errors.push(ConfigError::at(
+                    &Self::origin(file, key.span),
+                    "document keys must be strings",
+                    "this key",
+                ));
+                continue;
+            };
+            match key_text {
+                "kind" => envelope.kind = self.decode::<String>(file, value).map(|k| (k, value)),
+                "name" => envelope.name = self.decode::<String>(file, value).map(|n| (n, value)),
+                "title" => envelope.title = self.decode(file, value),
+                "specification" => envelope.specification = Some(value),
+                "lifecycle" => envelope.lifecycle = self.decode(file, value).unwrap_or_default(),
+                "version" => {}
+                "provider" => {
+                    if value.as_str() != Some("any") {
+                        self.errors.push(
+                            ConfigError::at(
+                                &Self::origin(file, value.span),
+                                "unsupported provider",
+                                "only `any` is supported",
+                            )
+                            .with_help("corral accepts `provider: any` so that Epiphany documents load as they are; remove the field or set it to `any`"),
+                        );
+                    }
+                }
+                "depends_on" => envelope.depends_on = self.depends_on(file, value),
+                other => {
+                    let help = error::suggestion(other, ENVELOPE_KEYS, "document fields");
+                    self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(file, key.span),
+                            format!("unknown document field `{other}`"),
+                            "unknown field",
+                        )
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        for (field, present) in [
+            ("kind", envelope.kind.is_some() || root.get("kind").is_some()),
+            ("name", envelope.name.is_some() || root.get("name").is_some()),
+            (
+                "specification",
+                envelope.specification.is_some(),
+            ),
+        ] {
+            if !present {
+                self.errors.push(
+                    ConfigError::at(
+                        &Self::origin(file, root.span),
+                        format!("document has no `{field}`"),
+                        "in this document",
+                    )
+                    .with_help("every document needs `kind:`, `name:` and `specification:`"),
+                );
+            }
+        }
+        Some(envelope)
+    }
+
+    fn depends_on(&mut self, file: &Arc<SourceFile>, value: &Node) -> Vec<Address> {
+        let Value::Seq(items) = &value.value else {
+            self.errors.push(ConfigError::at(
+                &Self::origin(file, value.span),
+                format!("`depends_on` must be a list of addresses, found {}", value.kind_name()),
+                "here",
+            ));
+            return Vec::new();
+        };
+        let mut addresses = Vec::new();
+        for item in items {
+            match item.as_str().map(Address::parse) {
+                Some(Ok(address)) => addresses.push(address),
+                Some(Err(message)) => self.errors.push(
+                    ConfigError::at(&Self::origin(file, item.span), message, "not an address")
+                        .with_help("write `kind.name` (e.g. `os/package.base`) or `kind.name[machine]`"),
+                ),
+                None => self.errors.push(ConfigError::at(
+                    &Self::origin(file, item.span),
+                    format!("an address must be a string, found {}", item.kind_name()),
+                    "here",
+                )),
+            }
+        }
+        addresses
+    }
+
+    fn load_document(&mut self, file: &Arc<SourceFile>, dir: &Path, root: &Node) {
+        let Some(envelope) = self.envelope(file, root) else {
+            return;
+        };
+        let (Some((kind, kind_node)), Some((name, name_node)), Some(spec_node)) =
+            (envelope.kind, envelope.name, envelope.specification)
+        else {
+            return;
+        };
+        if !valid_name(&name) {
+            self.errors.push(
+                ConfigError::at(&Self::origin(file, name_node.span), format!("invalid name `{name}`"), "invalid name")
+                    .with_help("names are lowercase letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+            );
+        }
+        let known = kinds::KNOWN_KINDS.contains(&kind.as_str()) || kind == machine::KIND;
+        if !known {
+            if !self.options.ignore_unknown_kinds {
+                let mut candidates: Vec<&str> = kinds::KNOWN_KINDS.to_vec();
+                candidates.push(machine::KIND);
+                let help = match error::nearest(&kind, candidates.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`? (pass --ignore-unknown-kinds to skip documents of other tools)"),
+                    None => format!(
+                        "known kinds: {}; pass --ignore-unknown-kinds to skip documents of other tools",
+                        candidates.join(", ")
+                    ),
+                };
+                self.errors.push(
+                    ConfigError::at(&Self::origin(file, kind_node.span), format!("unknown kind `{kind}`"), "unknown kind")
+                        .with_help(help),
+                );
+            }
+            return;
+        }
+        let origin = Self::origin(file, root.span);
+        if let Some(first) = self.seen.get(&(kind.clone(), name.clone())) {
+            let mut error = ConfigError::at(
+                &Self::origin(file, name_node.span),
+                format!("duplicate {kind} named `{name}`"),
+                "defined again here",
+            )
+            .with_help("names must be unique per kind; rename one of them");
+            if Arc::ptr_eq(&first.file, file) {
+                error = error.with_label(first.span, "first defined here");
+            } else {
+                error = error.with_help(format!(
+                    "names must be unique per kind; the first `{name}` is at {first}"
+                ));
+            }
+            self.errors.push(error);
+            return;
+        }
+        self.seen.insert((kind.clone(), name.clone()), origin.clone());
+
+        if kind == machine::KIND {
+            if let Some(spec) = self.decode::<MachineSpec>(file, spec_node) {
+                self.machine_origins.insert(name.clone(), origin);
+                self.machines.insert(name.clone(), Machine { name, spec });
+            }
+            return;
+        }
+        let spec = match kinds::decode(&kind, spec_node) {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.de_error(file, e);
+                return;
+            }
+        };
+        let mut ctx = CheckContext {
+            file,
+            spec: spec_node,
+            dir,
+            errors: self.errors,
+            digest: self.digest,
+        };
+        let Some(spec) = spec.check(&mut ctx) else {
+            return;
+        };
+        self.resources.push(Resource {
+            address: Address::new(&kind, &name, None),
+            title: envelope.title,
+            depends_on: envelope.depends_on,
+            lifecycle: envelope.lifecycle,
+            spec,
+            node: root.clone(),
+            origin,
+        });
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Checks that need every document: machine names in selectors and `depends_on` targets.
+fn check_references(config: &Config, errors: &mut ConfigErrors) {
+    let machine_names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+    let addresses: Vec<String> = config.resources.iter().map(|r| r.address.to_string()).collect();
+    let known: std::collections::HashSet<&Address> = config.resources.iter().map(|r| &r.address).collect();
+    for resource in &config.resources {
+        let spec_node = resource.node.get("specification");
+        if let Some(Selector::Names(names)) = resource.spec.selector() {
+            for name in names {
+                if config.machines.contains_key(name) {
+                    continue;
+                }
+                let span = spec_node
+                    .and_then(|s| s.get("machines"))
+                    .and_then(|m| match &m.value {
+                        Value::Seq(items) => items.iter().find(|i| i.as_str() == Some(name)),
+                        _ => None,
+                    })
+                    .map_or(resource.origin.span, |n| n.span);
+                let help = if machine_names.is_empty() {
+                    "no `infrastructure/machine` documents were loaded; pass the inventory file too".to_owned()
+                } else {
+                    error::suggestion(name, &machine_names, "machines")
+                };
+                errors.push(
+                    ConfigError::at(
+                        &Origin {
+                            file: resource.origin.file.clone(),
+                            span,
+                        },
+                        format!("{} selects unknown machine `{name}`", resource.address),
+                        "no such machine",
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        for (index, target) in resource.depends_on.iter().enumerate() {
+            let resource_known = known.contains(&target.resource());
+            let machine_known = target.machine.as_ref().is_none_or(|m| config.machines.contains_key(m));
+            if resource_known && machine_known && target.resource() != resource.address {
+                continue;
+            }
+            let span = resource
+                .node
+                .get("depends_on")
+                .and_then(|d| match &d.value {
+                    Value::Seq(items) => items.get(index),
+                    _ => None,
+                })
+                .map_or(resource.origin.span, |n| n.span);
+            let origin = Origin {
+                file: resource.origin.file.clone(),
+                span,
+            };
+            let error = if target.resource() == resource.address {
+                ConfigError::at(&origin, format!("{} depends on itself", resource.address), "here")
+            } else if !resource_known {
+                let candidates: Vec<&str> = addresses.iter().map(String::as_str).collect();
+                ConfigError::at(
+                    &origin,
+                    format!("{} depends on `{target}`, which is not declared", resource.address),
+                    "no such resource",
+                )
+                .with_help(error::suggestion(&target.resource().to_string(), &candidates, "resources"))
+            } else {
+                ConfigError::at(
+                    &origin,
+                    format!("{} depends on `{target}`, but there is no such machine", resource.address),
+                    "no such machine",
+                )
+                .with_help(error::suggestion(
+                    target.machine.as_deref().unwrap_or_default(),
+                    &machine_names,
+                    "machines",
+                ))
+            };
+            errors.push(error);
+        }
+    }
+}

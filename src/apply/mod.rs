@@ -1,0 +1,266 @@
+//! Stage 5: carry out a plan.
+//!
+//! Apply walks the graph the plan was made from and runs only the changes the plan names.
+//! Each host does one resource at a time (a host's package manager and init system are not
+//! made for concurrent changes); different hosts work in parallel, up to `parallelism`.
+//! When a resource fails, everything that depends on it is skipped and the rest goes on.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::address::Address;
+use crate::config::Config;
+use crate::facts::tail;
+use crate::graph::{Node, ResourceGraph};
+use crate::plan::{Plan, ResourceChange};
+use crate::transport::Host;
+
+/// Something that happened during apply, for the progress display.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        machine: String,
+        address: Address,
+        step: String,
+    },
+    Finished {
+        machine: String,
+        address: Address,
+        elapsed: Duration,
+        error: Option<String>,
+    },
+    Skipped {
+        machine: String,
+        address: Address,
+        because: Address,
+    },
+}
+
+impl Event {
+    pub fn machine(&self) -> &str {
+        match self {
+            Event::Started { machine, .. } | Event::Finished { machine, .. } | Event::Skipped { machine, .. } => machine,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started { machine, address, step } => write!(f, "{machine}: {address}: {step}"),
+            Event::Finished {
+                machine,
+                address,
+                elapsed,
+                error: None,
+            } => write!(f, "{machine}: {address}: done ({:.1}s)", elapsed.as_secs_f64()),
+            Event::Finished {
+                machine,
+                address,
+                error: Some(error),
+                ..
+            } => write!(f, "{machine}: {address}: FAILED: {error}"),
+            Event::Skipped {
+                machine,
+                address,
+                because,
+            } => write!(f, "{machine}: {address}: skipped, because {because} failed"),
+        }
+    }
+}
+
+/// What apply did.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub applied: Vec<Address>,
+    pub failed: Vec<(Address, String)>,
+    pub skipped: Vec<(Address, Address)>,
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// Runs every change of `plan` on `hosts`, in the order of `graph`.
+pub async fn apply(
+    config: &Config,
+    graph: &ResourceGraph,
+    plan: &Plan,
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    parallelism: usize,
+    events: mpsc::UnboundedSender<Event>,
+) -> Report {
+    let changes: HashMap<&Address, &ResourceChange> = plan.resource_changes.iter().map(|c| (&c.address, c)).collect();
+    let mut indegree: Vec<usize> = graph
+        .graph
+        .node_indices()
+        .map(|n| graph.graph.neighbors_directed(n, Direction::Incoming).count())
+        .collect();
+    let key = |n: NodeIndex| match graph.graph[n] {
+        Node::Instance(i) => (graph.instances[i].rank, 0u8, Some(&graph.instances[i].address), n.index()),
+        Node::Barrier => (0, 1, None, n.index()),
+    };
+    let mut ready: BinaryHeap<Reverse<_>> = graph
+        .graph
+        .node_indices()
+        .filter(|n| indegree[n.index()] == 0)
+        .map(|n| Reverse(key(n)))
+        .collect();
+    let mut waiting: Vec<NodeIndex> = Vec::new();
+    let mut busy: HashSet<String> = HashSet::new();
+    // Node → the failed address that makes it skip.
+    let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
+    let mut report = Report::default();
+    let mut running = JoinSet::new();
+
+    loop {
+        // Settle every ready node that needs no host work; queue the rest.
+        while let Some(Reverse((_, _, _, index))) = ready.pop() {
+            let node = NodeIndex::new(index);
+            let work = match graph.graph[node] {
+                Node::Instance(i) => {
+                    let instance = &graph.instances[i];
+                    changes.get(&instance.address).map(|c| (i, *c))
+                }
+                Node::Barrier => None,
+            };
+            match (work, doomed.get(&node).cloned()) {
+                (Some((i, _)), Some(because)) => {
+                    let instance = &graph.instances[i];
+                    let _ = events.send(Event::Skipped {
+                        machine: instance.machine.clone().unwrap_or_default(),
+                        address: instance.address.clone(),
+                        because: because.clone(),
+                    });
+                    report.skipped.push((instance.address.clone(), because));
+                    finish(graph, node, &mut indegree, &mut ready, &key);
+                }
+                (Some(_), None) => waiting.push(node),
+                (None, _) => finish(graph, node, &mut indegree, &mut ready, &key),
+            }
+        }
+        // Start what can start: one resource per host, `parallelism` hosts at a time.
+        let mut still_waiting = Vec::new();
+        for node in waiting.drain(..) {
+            let Node::Instance(i) = graph.graph[node] else {
+                continue;
+            };
+            let instance = &graph.instances[i];
+            let machine = instance.machine.clone().unwrap_or_default();
+            if busy.contains(&machine) || busy.len() >= parallelism.max(1) {
+                still_waiting.push(node);
+                continue;
+            }
+            let resource = &config.resources[instance.resource];
+            let change = changes[&instance.address].clone();
+            let steps = resource
+                .spec
+                .per_machine()
+                .map(|k| k.steps(&resource.address.name, &change))
+                .unwrap_or_default();
+            let Some(host) = hosts.get(&machine).cloned() else {
+                report.failed.push((instance.address.clone(), format!("no connection to {machine}")));
+                doom(graph, node, &instance.address, &mut doomed);
+                finish(graph, node, &mut indegree, &mut ready, &key);
+                continue;
+            };
+            busy.insert(machine.clone());
+            let events = events.clone();
+            let address = instance.address.clone();
+            running.spawn(async move {
+                let started = Instant::now();
+                let mut error = None;
+                for step in steps {
+                    let _ = events.send(Event::Started {
+                        machine: machine.clone(),
+                        address: address.clone(),
+                        step: step.description.clone(),
+                    });
+                    let script = format!("exec 2>&1\n{}", step.script);
+                    match host.run_script(&script).await {
+                        Ok(out) if out.rc == Some(0) => {}
+                        Ok(out) => {
+                            let rc = out.rc.map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
+                            error = Some(format!("{} failed with {rc}: {}", step.description, tail(&out.stdout, 600)));
+                            break;
+                        }
+                        Err(e) => {
+                            error = Some(format!("{}: {e}", step.description));
+                            break;
+                        }
+                    }
+                }
+                let _ = events.send(Event::Finished {
+                    machine: machine.clone(),
+                    address: address.clone(),
+                    elapsed: started.elapsed(),
+                    error: error.clone(),
+                });
+                (node, machine, address, error)
+            });
+        }
+        waiting = still_waiting;
+        if !ready.is_empty() {
+            continue;
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((node, machine, address, error)) => {
+                busy.remove(&machine);
+                match error {
+                    None => report.applied.push(address),
+                    Some(message) => {
+                        doom(graph, node, &address, &mut doomed);
+                        report.failed.push((address, message));
+                    }
+                }
+                finish(graph, node, &mut indegree, &mut ready, &key);
+            }
+            Err(e) => {
+                // A panicked task cannot say which node it was; stop scheduling new work.
+                report.failed.push((Address::new("corral", "internal", None), e.to_string()));
+                break;
+            }
+        }
+    }
+    report
+}
+
+fn finish<K: Ord>(
+    graph: &ResourceGraph,
+    node: NodeIndex,
+    indegree: &mut [usize],
+    ready: &mut BinaryHeap<Reverse<K>>,
+    key: &impl Fn(NodeIndex) -> K,
+) {
+    for next in graph.graph.neighbors_directed(node, Direction::Outgoing) {
+        indegree[next.index()] -= 1;
+        if indegree[next.index()] == 0 {
+            ready.push(Reverse(key(next)));
+        }
+    }
+}
+
+/// Marks everything downstream of a failed node as skipped because of `failed`.
+fn doom(graph: &ResourceGraph, node: NodeIndex, failed: &Address, doomed: &mut HashMap<NodeIndex, Address>) {
+    let mut stack: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Outgoing).collect();
+    while let Some(next) = stack.pop() {
+        if doomed.contains_key(&next) {
+            continue;
+        }
+        doomed.insert(next, failed.clone());
+        stack.extend(graph.graph.neighbors_directed(next, Direction::Outgoing));
+    }
+}

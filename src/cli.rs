@@ -1,0 +1,113 @@
+//! Command-line definitions (clap) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::lab::LabCommand;
+
+/// Reconcile Linux clusters toward a declared state: plan, review, apply.
+#[derive(Debug, Parser)]
+#[command(name = "corral", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration (YAML, kinds, references, cycles) without contacting any host.
+    Validate(LoadArgs),
+    /// Read the hosts and show what apply would change.
+    Plan(PlanArgs),
+    /// Plan, ask for confirmation, and carry out the changes.
+    Apply(ApplyArgs),
+    /// Plan for a schedule: exit 0 when the hosts match, 2 when they drifted, 1 on error.
+    Drift(PlanArgs),
+    /// Read the hosts and save their facts, so that `plan --facts` can run without SSH.
+    Facts(FactsArgs),
+    /// Print the resource graph in Graphviz DOT.
+    Graph(LoadArgs),
+    /// A local lab of container hosts for trying configurations.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Where the configuration is and how to load it.
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Configuration files, or directories of `*.yaml`/`*.yml` files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Skip documents of kinds corral does not know (e.g. other tools' documents).
+    #[arg(long)]
+    pub ignore_unknown_kinds: bool,
+}
+
+/// How to reach hosts.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    /// An ssh_config file to use instead of ~/.ssh/config (ssh -F).
+    #[arg(long, env = "CORRAL_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Hosts read or changed at the same time.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    /// Seconds to wait for an SSH connection.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// Options of `plan` and `drift`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Plan only this resource or instance (and what it depends on); repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Leave this resource or instance (and what depends on it) out; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub exclude: Vec<String>,
+    /// Only work on this machine; repeatable.
+    #[arg(long, value_name = "MACHINE")]
+    pub limit: Vec<String>,
+    /// Plan from a facts file saved by `corral facts` instead of reading the hosts.
+    #[arg(long, value_name = "FACTSFILE")]
+    pub facts: Option<PathBuf>,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+/// Options of `facts`.
+#[derive(Debug, Args, Clone)]
+pub struct FactsArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Where to write the facts (JSON).
+    #[arg(short, long, value_name = "FACTSFILE")]
+    pub output: PathBuf,
+}

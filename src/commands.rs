@@ -1,0 +1,321 @@
+//! What each command does, in terms of the stages. Errors come back as miette reports;
+//! `main` turns the outcome into an exit code.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::apply;
+use crate::cli::{ApplyArgs, ConnectArgs, FactsArgs, Format, LoadArgs, PlanArgs};
+use crate::config::{self, Config, LoadOptions};
+use crate::facts::gather::{self, Gathered};
+use crate::facts::HostFacts;
+use crate::graph::{Filter, ResourceGraph};
+use crate::plan::{build, Plan};
+use crate::render::{self, Style};
+use crate::transport::ssh::SshOptions;
+use crate::transport::Host;
+
+/// Version of the facts file format.
+const FACTS_FORMAT_VERSION: &str = "1";
+
+/// Facts saved by `corral facts`, read by `plan --facts`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FactsFile {
+    pub format_version: String,
+    pub hosts: BTreeMap<String, HostFacts>,
+    #[serde(default)]
+    pub unreachable: BTreeMap<String, String>,
+}
+
+fn load(args: &LoadArgs) -> Result<Config> {
+    let options = LoadOptions {
+        ignore_unknown_kinds: args.ignore_unknown_kinds,
+    };
+    config::load(&args.paths, &options).map_err(miette::Report::new)
+}
+
+fn ssh_options(args: &ConnectArgs) -> SshOptions {
+    SshOptions {
+        config_file: args.ssh_config.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        ..SshOptions::default()
+    }
+}
+
+fn filter(config: &Config, args: &PlanArgs) -> Result<Filter> {
+    let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
+        texts
+            .iter()
+            .map(|t| Address::parse(t).map_err(|e| miette!(help = "write `kind.name` or `kind.name[machine]`", "--{flag}: {e}")))
+            .collect()
+    };
+    for machine in &args.limit {
+        if !config.machines.contains_key(machine) {
+            let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+            return Err(miette!(
+                help = config::error::suggestion(machine, &names, "machines"),
+                "--limit: there is no machine `{machine}`"
+            ));
+        }
+    }
+    Ok(Filter {
+        targets: parse(&args.target, "target")?,
+        excludes: parse(&args.exclude, "exclude")?,
+        machines: args.limit.clone(),
+    })
+}
+
+pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
+    let config = load(args)?;
+    let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
+    println!(
+        "The configuration is valid: {} machines, {} resources, {} resource instances.",
+        config.machines.len(),
+        config.resources.len(),
+        graph.instances.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
+    let config = load(args)?;
+    let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
+    print!("{}", graph.to_dot());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plan and everything it was made from.
+struct Planned {
+    config: Config,
+    graph: ResourceGraph,
+    plan: Plan,
+    gathered: Gathered,
+}
+
+async fn make_plan(args: &PlanArgs) -> Result<Planned> {
+    let config = load(&args.load)?;
+    let graph = ResourceGraph::build(&config, &filter(&config, args)?).map_err(miette::Report::new)?;
+    let probes = gather::probes_by_machine(&config, &graph);
+    let gathered = match &args.facts {
+        Some(path) => {
+            let file = read_facts(path)?;
+            let mut gathered = Gathered::default();
+            for machine in probes.keys() {
+                match (file.hosts.get(machine), file.unreachable.get(machine)) {
+                    (Some(facts), _) => {
+                        gathered.facts.insert(machine.clone(), facts.clone());
+                    }
+                    (None, Some(message)) => {
+                        gathered.unreachable.insert(machine.clone(), message.clone());
+                    }
+                    (None, None) => {
+                        gathered
+                            .unreachable
+                            .insert(machine.clone(), format!("`{}` has no facts for this machine", path.display()));
+                    }
+                }
+            }
+            gathered
+        }
+        None => {
+            if !probes.is_empty() && std::io::stderr().is_terminal() {
+                eprintln!("Reading {} hosts…", probes.len());
+            }
+            gather::gather(&config, probes, &ssh_options(&args.connect), args.connect.parallelism).await
+        }
+    };
+    let plan = build::build(&config, &graph, &gathered.facts, &gathered.unreachable);
+    Ok(Planned {
+        config,
+        graph,
+        plan,
+        gathered,
+    })
+}
+
+fn read_facts(path: &Path) -> Result<FactsFile> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read the facts file `{}`", path.display()))?;
+    let file: FactsFile = serde_json::from_str(&text)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("`{}` is not a corral facts file", path.display()))?;
+    if file.format_version != FACTS_FORMAT_VERSION {
+        return Err(miette!(
+            help = "gather the facts again with this version of corral",
+            "`{}` has facts format {}, this corral reads format {FACTS_FORMAT_VERSION}",
+            path.display(),
+            file.format_version
+        ));
+    }
+    Ok(file)
+}
+
+fn print_plan(plan: &Plan, format: Format) {
+    match format {
+        Format::Human => print!("{}", render::human::render(plan, Style::detect())),
+        Format::Json => print!("{}", render::json::render(plan)),
+    }
+}
+
+fn incomplete_error(plan: &Plan) -> miette::Report {
+    let hosts = plan.unreachable.len();
+    let resources = plan.errors.len();
+    miette!(
+        help = "fix the problems above, or leave the hosts out with --limit",
+        "the plan is incomplete: {hosts} host(s) could not be read and {resources} resource instance(s) could not be planned"
+    )
+}
+
+pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
+    let planned = make_plan(args).await?;
+    close(planned.gathered).await;
+    print_plan(&planned.plan, args.format);
+    if !planned.plan.is_complete() {
+        return Err(incomplete_error(&planned.plan));
+    }
+    Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
+    let detailed = PlanArgs {
+        detailed_exitcode: true,
+        ..args.clone()
+    };
+    plan(&detailed).await
+}
+
+pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
+    let config = load(&args.load)?;
+    let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
+    let probes = gather::probes_by_machine(&config, &graph);
+    let gathered = gather::gather(&config, probes, &ssh_options(&args.connect), args.connect.parallelism).await;
+    let file = FactsFile {
+        format_version: FACTS_FORMAT_VERSION.to_owned(),
+        hosts: gathered.facts.clone(),
+        unreachable: gathered.unreachable.clone(),
+    };
+    close(gathered).await;
+    let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
+    write_atomically(&args.output, text.as_bytes())?;
+    println!("Saved the facts of {} hosts to {}.", file.hosts.len(), args.output.display());
+    for (machine, message) in &file.unreachable {
+        eprintln!("Error: host {machine} could not be read: {message}");
+    }
+    Ok(if file.unreachable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("corral-tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write `{}`", path.display()))
+}
+
+pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
+    if args.plan.facts.is_some() {
+        return Err(miette!("apply reads the hosts itself; --facts is only for plan"));
+    }
+    let planned = make_plan(&args.plan).await?;
+    let Planned {
+        config,
+        graph,
+        plan,
+        gathered,
+    } = planned;
+    print!("{}", render::human::render(&plan, Style::detect()));
+    if !plan.is_complete() {
+        close(gathered).await;
+        return Err(incomplete_error(&plan).wrap_err("refusing to apply an incomplete plan"));
+    }
+    if plan.is_empty() {
+        close(gathered).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve && !confirm()? {
+        close(gathered).await;
+        println!("Apply cancelled.");
+        return Ok(ExitCode::FAILURE);
+    }
+    let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
+        .hosts
+        .iter()
+        .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
+        .collect();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let drawer = tokio::spawn(render::progress::draw(receiver));
+    let report = apply::apply(&config, &graph, &plan, &hosts, args.plan.connect.parallelism, sender).await;
+    let _ = drawer.await;
+    drop(hosts);
+    close(gathered).await;
+    print_report(&report);
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn confirm() -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "run apply in a terminal to confirm, or pass --auto-approve",
+            "apply needs a confirmation and stdin is not a terminal"
+        ));
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    std::io::stdout().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    Ok(answer.trim() == "yes")
+}
+
+fn print_report(report: &apply::Report) {
+    let style = Style::detect();
+    println!();
+    if report.succeeded() {
+        println!("{} {} applied.", style.green("Apply complete!"), report.applied.len());
+        return;
+    }
+    println!(
+        "{} {} applied, {} failed, {} skipped.",
+        style.red("Apply finished with errors:"),
+        report.applied.len(),
+        report.failed.len(),
+        report.skipped.len()
+    );
+    for (address, message) in &report.failed {
+        println!("  failed:  {address}: {message}");
+    }
+    for (address, because) in &report.skipped {
+        println!("  skipped: {address} (because {because} failed)");
+    }
+    println!("Run apply again once the cause is fixed: every step is re-planned from fresh facts.");
+}
+
+/// Closes every SSH master connection.
+async fn close(gathered: Gathered) {
+    for (_, host) in gathered.hosts {
+        if let Ok(host) = Arc::try_unwrap(host) {
+            host.close().await;
+        }
+    }
+}

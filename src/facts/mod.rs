@@ -1,0 +1,103 @@
+//! Stage 3: read the hosts.
+//!
+//! Every kind says which probes it needs on a machine (a probe is a key and a shell snippet).
+//! All probes of one host go out as one generated script in one SSH round trip, and the
+//! output comes back split into per-probe sections with their exit codes. What is kept is
+//! the raw output of each probe ([`HostFacts`]); kinds parse it with pure functions, so the
+//! same parsing runs on live hosts, on saved facts files and on recorded fixtures.
+
+pub mod gather;
+pub mod script;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One thing to ask a host: a key unique on that host and the shell snippet that answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub key: String,
+    pub script: String,
+}
+
+/// What a probe printed (stdout and stderr together) and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOutput {
+    pub rc: i32,
+    pub output: String,
+}
+
+/// Everything read from one host, by probe key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub probes: BTreeMap<String, ProbeOutput>,
+}
+
+impl HostFacts {
+    /// The output of a probe; a missing key means the probe was never run, which is a bug
+    /// in corral or a facts file gathered for another configuration.
+    pub fn get(&self, key: &str) -> Result<&ProbeOutput, FactError> {
+        self.probes.get(key).ok_or_else(|| FactError {
+            probe: key.to_owned(),
+            message: "no output was gathered for this probe (is the facts file from another configuration?)".into(),
+        })
+    }
+
+    /// Digest of the facts, so a saved plan can tell that a host changed since.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (key, out) in &self.probes {
+            hasher.update(key.as_bytes());
+            hasher.update([0]);
+            hasher.update(out.rc.to_le_bytes());
+            hasher.update(out.output.as_bytes());
+            hasher.update([0]);
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// A probe's output that does not say what the kind needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactError {
+    pub probe: String,
+    pub message: String,
+}
+
+impl FactError {
+    pub fn new(probe: &str, message: impl Into<String>) -> Self {
+        FactError {
+            probe: probe.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// An error for a probe that exited unexpectedly, quoting the end of what it printed.
+    pub fn unexpected(probe: &str, out: &ProbeOutput) -> Self {
+        FactError::new(
+            probe,
+            format!("exited with {}: {}", out.rc, tail(&out.output, 400)),
+        )
+    }
+}
+
+impl fmt::Display for FactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+/// The last `max` bytes of `text` (on a char boundary), trimmed, for error messages.
+pub fn tail(text: &str, max: usize) -> &str {
+    let text = text.trim();
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}

@@ -1,0 +1,375 @@
+//! Stage 2: resource instances and the order between them.
+//!
+//! One node per resource instance (`kind.name[machine]` for per-machine kinds). Edges point
+//! from what must happen first to what comes after. They come from `depends_on` and from
+//! what the kinds know: on one machine, packages come before files and sysctls, which come
+//! before services. To keep the graph linear in size, a group of nodes that must all finish
+//! before another group starts is joined through one *barrier* node instead of an edge for
+//! every pair. A cycle is an error that names every address in it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+
+use crate::address::Address;
+use crate::config::{Config, ConfigError, ConfigErrors, Origin};
+
+/// One instance of a resource.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub address: Address,
+    /// Index into `Config::resources`.
+    pub resource: usize,
+    pub machine: Option<String>,
+    pub rank: u8,
+}
+
+/// A node of the graph.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// Index into [`ResourceGraph::instances`].
+    Instance(usize),
+    /// Joins "all of these before any of those"; does nothing itself.
+    Barrier,
+}
+
+/// Which instances to plan (`--target`, `--exclude`, `--limit`).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Plan only these (and what they depend on); empty means everything.
+    pub targets: Vec<Address>,
+    /// Leave these (and what depends on them) out.
+    pub excludes: Vec<Address>,
+    /// Only instances on these machines; empty means every machine.
+    pub machines: Vec<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.excludes.is_empty() && self.machines.is_empty()
+    }
+}
+
+/// The resource graph of a configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceGraph {
+    pub graph: DiGraph<Node, ()>,
+    pub instances: Vec<Instance>,
+    /// Node of each instance, by instance index.
+    pub nodes: Vec<NodeIndex>,
+}
+
+impl ResourceGraph {
+    /// Builds the graph of every instance in `config`, then keeps what `filter` selects.
+    pub fn build(config: &Config, filter: &Filter) -> Result<ResourceGraph, ConfigErrors> {
+        let mut graph = ResourceGraph::default();
+        let mut by_resource: HashMap<&Address, Vec<usize>> = HashMap::new();
+        for (index, resource) in config.resources.iter().enumerate() {
+            let Some(kind) = resource.spec.per_machine() else {
+                continue;
+            };
+            for machine in config.select(kind.selector()) {
+                let instance = graph.instances.len();
+                graph.instances.push(Instance {
+                    address: Address::new(&resource.address.kind, &resource.address.name, Some(&machine.name)),
+                    resource: index,
+                    machine: Some(machine.name.clone()),
+                    rank: kind.rank(),
+                });
+                let node = graph.graph.add_node(Node::Instance(instance));
+                graph.nodes.push(node);
+                by_resource.entry(&resource.address).or_default().push(instance);
+            }
+        }
+        graph.add_rank_edges();
+        graph.add_explicit_edges(config, &by_resource);
+        graph.check_cycles(config)?;
+        if !filter.is_empty() {
+            graph = graph.filtered(filter);
+        }
+        Ok(graph)
+    }
+
+    /// On each machine, every instance of one rank before every instance of the next
+    /// non-empty rank, through a barrier.
+    fn add_rank_edges(&mut self) {
+        let mut by_machine: BTreeMap<&str, BTreeMap<u8, Vec<usize>>> = BTreeMap::new();
+        for (index, instance) in self.instances.iter().enumerate() {
+            if let Some(machine) = &instance.machine {
+                by_machine
+                    .entry(machine)
+                    .or_default()
+                    .entry(instance.rank)
+                    .or_default()
+                    .push(index);
+            }
+        }
+        let mut edges = Vec::new();
+        for ranks in by_machine.values() {
+            let groups: Vec<&Vec<usize>> = ranks.values().collect();
+            for pair in groups.windows(2) {
+                edges.push((pair[0].clone(), pair[1].clone()));
+            }
+        }
+        for (before, after) in edges {
+            self.join(&before, &after);
+        }
+    }
+
+    /// Edges so that every instance in `before` precedes every one in `after`.
+    fn join(&mut self, before: &[usize], after: &[usize]) {
+        if before.len() == 1 || after.len() == 1 {
+            for &b in before {
+                for &a in after {
+                    self.graph.update_edge(self.nodes[b], self.nodes[a], ());
+                }
+            }
+            return;
+        }
+        let barrier = self.graph.add_node(Node::Barrier);
+        for &b in before {
+            self.graph.add_edge(self.nodes[b], barrier, ());
+        }
+        for &a in after {
+            self.graph.add_edge(barrier, self.nodes[a], ());
+        }
+    }
+
+    /// `depends_on`: a per-machine instance depends on the same machine's instance of the
+    /// target when there is one, otherwise on every instance of the target.
+    fn add_explicit_edges(&mut self, config: &Config, by_resource: &HashMap<&Address, Vec<usize>>) {
+        let mut all_of: HashMap<Address, NodeIndex> = HashMap::new();
+        let mut joins = Vec::new();
+        for (index, resource) in config.resources.iter().enumerate() {
+            let Some(dependents) = by_resource.get(&resource.address) else {
+                continue;
+            };
+            for target in &resource.depends_on {
+                let Some(candidates) = by_resource.get(&target.resource()) else {
+                    continue;
+                };
+                let candidates: Vec<usize> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|&c| target.covers(&self.instances[c].address))
+                    .collect();
+                joins.push((index, dependents.clone(), target.clone(), candidates));
+            }
+        }
+        for (_, dependents, target, candidates) in joins {
+            let mut unmatched = Vec::new();
+            for &dependent in &dependents {
+                let machine = &self.instances[dependent].machine;
+                match candidates.iter().find(|&&c| &self.instances[c].machine == machine && target.machine.is_none()) {
+                    Some(&same) => {
+                        self.graph.update_edge(self.nodes[same], self.nodes[dependent], ());
+                    }
+                    None => unmatched.push(dependent),
+                }
+            }
+            if unmatched.is_empty() || candidates.is_empty() {
+                continue;
+            }
+            if candidates.len() == 1 || unmatched.len() == 1 {
+                self.join(&candidates, &unmatched);
+            } else {
+                let barrier = *all_of.entry(target.clone()).or_insert_with(|| {
+                    let barrier = self.graph.add_node(Node::Barrier);
+                    for &c in &candidates {
+                        self.graph.add_edge(self.nodes[c], barrier, ());
+                    }
+                    barrier
+                });
+                for &d in &unmatched {
+                    self.graph.add_edge(barrier, self.nodes[d], ());
+                }
+            }
+        }
+    }
+
+    fn check_cycles(&self, config: &Config) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        for component in tarjan_scc(&self.graph) {
+            let cyclic = component.len() > 1
+                || component
+                    .first()
+                    .is_some_and(|&n| self.graph.contains_edge(n, n));
+            if !cyclic {
+                continue;
+            }
+            let mut addresses: Vec<&Address> = component
+                .iter()
+                .filter_map(|&n| match self.graph[n] {
+                    Node::Instance(i) => Some(&self.instances[i].address),
+                    Node::Barrier => None,
+                })
+                .collect();
+            addresses.sort();
+            let first = addresses
+                .first()
+                .and_then(|a| self.instances.iter().find(|i| &&i.address == a))
+                .map(|i| &config.resources[i.resource]);
+            let list = addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let message = format!("dependency cycle between {list}");
+            let error = match first {
+                Some(resource) => {
+                    let span = resource.node.get("depends_on").map_or(resource.origin.span, |n| n.span);
+                    ConfigError::at(
+                        &Origin {
+                            file: resource.origin.file.clone(),
+                            span,
+                        },
+                        message,
+                        "part of the cycle",
+                    )
+                }
+                None => ConfigError::plain(message),
+            }
+            .with_help("remove one of the `depends_on` entries that close the cycle (kinds also order packages → files/sysctls → services on each machine)");
+            errors.push(error);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The subgraph `filter` selects: targets and what they depend on, minus excluded
+    /// instances and their dependents, on the limited machines.
+    fn filtered(&self, filter: &Filter) -> ResourceGraph {
+        let on_machine = |i: &Instance| {
+            filter.machines.is_empty() || i.machine.as_ref().is_some_and(|m| filter.machines.contains(m))
+        };
+        let mut keep: HashSet<NodeIndex> = HashSet::new();
+        if filter.targets.is_empty() {
+            keep.extend(self.graph.node_indices());
+        } else {
+            let mut stack: Vec<NodeIndex> = self
+                .instances
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| filter.targets.iter().any(|t| t.covers(&i.address)))
+                .map(|(index, _)| self.nodes[index])
+                .collect();
+            while let Some(node) = stack.pop() {
+                if keep.insert(node) {
+                    stack.extend(self.graph.neighbors_directed(node, Direction::Incoming));
+                }
+            }
+        }
+        let mut stack: Vec<NodeIndex> = self
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| filter.excludes.iter().any(|e| e.covers(&i.address)) || !on_machine(i))
+            .map(|(index, _)| self.nodes[index])
+            .collect();
+        let mut dropped = HashSet::new();
+        while let Some(node) = stack.pop() {
+            if dropped.insert(node) {
+                // Dependents of an excluded instance go too, but not those of an instance
+                // on another machine: --limit only narrows where corral works.
+                if let Node::Instance(i) = self.graph[node] {
+                    if !on_machine(&self.instances[i]) {
+                        continue;
+                    }
+                }
+                stack.extend(self.graph.neighbors_directed(node, Direction::Outgoing));
+            }
+        }
+        let mut result = ResourceGraph::default();
+        let mut map = HashMap::new();
+        for node in self.graph.node_indices() {
+            if !keep.contains(&node) || dropped.contains(&node) {
+                continue;
+            }
+            let new = match &self.graph[node] {
+                Node::Instance(i) => {
+                    let index = result.instances.len();
+                    result.instances.push(self.instances[*i].clone());
+                    let new = result.graph.add_node(Node::Instance(index));
+                    result.nodes.push(new);
+                    new
+                }
+                Node::Barrier => result.graph.add_node(Node::Barrier),
+            };
+            map.insert(node, new);
+        }
+        for edge in self.graph.raw_edges() {
+            if let (Some(&a), Some(&b)) = (map.get(&edge.source()), map.get(&edge.target())) {
+                result.graph.add_edge(a, b, ());
+            }
+        }
+        result
+    }
+
+    /// Instance indices in apply order: a topological order that, among the instances ready
+    /// at the same time, takes lower ranks first, then addresses in order. Deterministic.
+    pub fn apply_order(&self) -> Vec<usize> {
+        let mut indegree: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|n| self.graph.neighbors_directed(n, Direction::Incoming).count())
+            .collect();
+        let key = |n: NodeIndex| match self.graph[n] {
+            Node::Instance(i) => (self.instances[i].rank, 0u8, Some(&self.instances[i].address), n.index()),
+            Node::Barrier => (0, 1, None, n.index()),
+        };
+        let mut ready: BinaryHeap<Reverse<_>> = self
+            .graph
+            .node_indices()
+            .filter(|n| indegree[n.index()] == 0)
+            .map(|n| Reverse(key(n)))
+            .collect();
+        let mut order = Vec::with_capacity(self.instances.len());
+        while let Some(Reverse((_, _, _, index))) = ready.pop() {
+            let node = NodeIndex::new(index);
+            if let Node::Instance(i) = self.graph[node] {
+                order.push(i);
+            }
+            for next in self.graph.neighbors_directed(node, Direction::Outgoing) {
+                indegree[next.index()] -= 1;
+                if indegree[next.index()] == 0 {
+                    ready.push(Reverse(key(next)));
+                }
+            }
+        }
+        order
+    }
+
+    /// The graph in Graphviz DOT; barriers are drawn as points.
+    pub fn to_dot(&self) -> String {
+        let mut dot = String::from("digraph corral {\n  rankdir=LR;\n  node [shape=box];\n");
+        let name = |n: NodeIndex| match self.graph[n] {
+            Node::Instance(i) => format!("\"{}\"", self.instances[i].address),
+            Node::Barrier => format!("\"barrier{}\"", n.index()),
+        };
+        for node in self.graph.node_indices() {
+            match self.graph[node] {
+                Node::Instance(_) => {
+                    let _ = writeln!(dot, "  {};", name(node));
+                }
+                Node::Barrier => {
+                    let _ = writeln!(dot, "  {} [shape=point];", name(node));
+                }
+            }
+        }
+        let mut edges: Vec<(String, String)> = self
+            .graph
+            .raw_edges()
+            .iter()
+            .map(|e| (name(e.source()), name(e.target())))
+            .collect();
+        edges.sort();
+        for (a, b) in edges {
+            let _ = writeln!(dot, "  {a} -> {b};");
+        }
+        dot.push_str("}\n");
+        dot
+    }
+}

@@ -1,0 +1,108 @@
+//! Document kinds, one file each. A kind's file tells its whole story: what it declares,
+//! what it reads from a host, how it decides, and what it runs.
+//!
+//! Per-machine kinds implement [`MachineKind`]: pure functions from (spec, facts) to a
+//! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
+
+pub mod file;
+pub mod package;
+pub mod service;
+pub mod sysctl;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::yaml::{from_node, DeError, Node};
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe};
+use crate::plan::{Diff, ResourceChange};
+
+/// Kinds corral knows, besides `infrastructure/machine`.
+pub const KNOWN_KINDS: &[&str] = &[package::KIND, file::KIND, sysctl::KIND, service::KIND];
+
+/// The decoded `specification` of a resource.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    Package(package::PackageSpec),
+    File(file::FileSpec),
+    Sysctl(sysctl::SysctlSpec),
+    Service(service::ServiceSpec),
+}
+
+/// One command script run on a host to carry out (part of) a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What the step does, for progress lines and errors; never holds a secret.
+    pub description: String,
+    /// POSIX shell, run with `sh -s`; every configuration value in it is quoted.
+    pub script: String,
+}
+
+/// A kind with one instance per selected machine.
+pub trait MachineKind {
+    fn selector(&self) -> &Selector;
+
+    /// Order among kinds on one machine: packages (0) before files and sysctls (1) before
+    /// services (2); see `graph`.
+    fn rank(&self) -> u8;
+
+    /// What to read from a machine to plan this resource named `name`.
+    fn probes(&self, name: &str) -> Vec<Probe>;
+
+    /// Desired against actual.
+    fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError>;
+
+    /// The commands that carry out `change`.
+    fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step>;
+}
+
+/// Decodes a specification with the kind's schema.
+pub fn decode(kind: &str, node: &Node) -> Result<Spec, DeError> {
+    fn d<T: DeserializeOwned>(node: &Node) -> Result<T, DeError> {
+        from_node(node)
+    }
+    Ok(match kind {
+        package::KIND => Spec::Package(d(node)?),
+        file::KIND => Spec::File(d(node)?),
+        sysctl::KIND => Spec::Sysctl(d(node)?),
+        service::KIND => Spec::Service(d(node)?),
+        other => unreachable!("decode called with unknown kind {other}"),
+    })
+}
+
+impl Spec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Spec::Package(_) => package::KIND,
+            Spec::File(_) => file::KIND,
+            Spec::Sysctl(_) => sysctl::KIND,
+            Spec::Service(_) => service::KIND,
+        }
+    }
+
+    /// The per-machine behaviour, for kinds that have one instance per machine.
+    pub fn per_machine(&self) -> Option<&dyn MachineKind> {
+        match self {
+            Spec::Package(s) => Some(s),
+            Spec::File(s) => Some(s),
+            Spec::Sysctl(s) => Some(s),
+            Spec::Service(s) => Some(s),
+        }
+    }
+
+    pub fn selector(&self) -> Option<&Selector> {
+        self.per_machine().map(MachineKind::selector)
+    }
+
+    /// Checks what the schema cannot say (and reads `source:` files); `None` when an error
+    /// was reported.
+    pub fn check(self, ctx: &mut CheckContext) -> Option<Spec> {
+        let before = ctx.errors.errors.len();
+        let spec = match self {
+            Spec::Package(s) => Spec::Package(s.check(ctx)),
+            Spec::File(s) => Spec::File(s.check(ctx)),
+            Spec::Sysctl(s) => Spec::Sysctl(s.check(ctx)),
+            Spec::Service(s) => Spec::Service(s.check(ctx)),
+        };
+        (ctx.errors.errors.len() == before).then_some(spec)
+    }
+}

@@ -1,0 +1,245 @@
+//! `os/service`: a systemd unit enabled and/or active, optionally with its unit file.
+//!
+//! Reads `systemctl show` and, when the unit file is managed, the file under
+//! `/etc/systemd/system/`. A changed unit file is written atomically, followed by
+//! `daemon-reload` and a restart when the unit should be running. A unit that does not
+//! exist yet (its package is installed by the same apply) plans as a change rather than an
+//! error.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::file::{self, Content, DesiredFile};
+use super::{MachineKind, Step};
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
+use crate::plan::{Action, AttrChange, Diff, ResourceChange};
+use crate::shell::quote;
+
+pub const KIND: &str = "os/service";
+
+/// `os/service` specification.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub machines: Selector,
+    /// Unit name; `.service` is added when it has no suffix.
+    pub unit: String,
+    pub enabled: Option<bool>,
+    pub active: Option<bool>,
+    /// Unit file content, written to `/etc/systemd/system/UNIT`.
+    pub content: Option<String>,
+    /// Unit file relative to the document's file.
+    pub source: Option<String>,
+    #[serde(skip)]
+    pub bytes: Option<Content>,
+}
+
+/// What `systemctl show` says about a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitState {
+    pub load_state: String,
+    pub active_state: String,
+    pub unit_file_state: String,
+}
+
+impl UnitState {
+    pub fn exists(&self) -> bool {
+        self.load_state != "not-found"
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        matches!(
+            self.unit_file_state.as_str(),
+            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
+        )
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.active_state.as_str(), "active" | "reloading" | "activating")
+    }
+}
+
+pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,UnitFileState";
+
+/// Parses `systemctl show -p LoadState,ActiveState,UnitFileState UNIT`.
+pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
+    if out.rc != 0 {
+        let hint = if out.output.contains("has not been booted with systemd") || out.output.contains("Failed to connect to bus") {
+            "systemd is not running on this host; os/service needs systemd as PID 1"
+        } else {
+            ""
+        };
+        let mut error = FactError::unexpected(key, out);
+        if !hint.is_empty() {
+            error.message = format!("{hint} ({})", error.message);
+        }
+        return Err(error);
+    }
+    let values: BTreeMap<&str, &str> = out.output.lines().filter_map(|l| l.split_once('=')).collect();
+    let get = |k: &str| {
+        values
+            .get(k)
+            .map(|v| v.to_string())
+            .ok_or_else(|| FactError::new(key, format!("systemctl show printed no {k}")))
+    };
+    Ok(UnitState {
+        load_state: get("LoadState")?,
+        active_state: get("ActiveState")?,
+        unit_file_state: get("UnitFileState")?,
+    })
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+const UNIT_FILE: &str = "unit_file";
+
+impl ServiceSpec {
+    pub fn check(mut self, ctx: &mut CheckContext) -> Self {
+        if !self.unit.contains('.') {
+            self.unit.push_str(".service");
+        }
+        if !crate::shell::is_plain_word(&self.unit) || self.unit.contains('/') {
+            ctx.error(&["unit"], format!("`{}` is not a systemd unit name", self.unit), "here");
+        }
+        match (&self.content, &self.source) {
+            (Some(content), None) => self.bytes = Some(Content(content.clone().into_bytes())),
+            (None, Some(source)) => {
+                let source = source.clone();
+                self.bytes = ctx.read_source(&["source"], &source).map(Content);
+            }
+            (Some(_), Some(_)) => {
+                ctx.error(&["source"], "`content` and `source` are both given", "second unit file");
+            }
+            (None, None) => {}
+        }
+        if self.enabled.is_none() && self.active.is_none() && self.bytes.is_none() {
+            ctx.error(&[], "an os/service needs at least one of `enabled`, `active`, `content`, `source`", "in this specification");
+        }
+        self
+    }
+
+    fn unit_path(&self) -> String {
+        format!("/etc/systemd/system/{}", self.unit)
+    }
+
+    fn unit_file(&self) -> Option<DesiredFile<'_>> {
+        let bytes = self.bytes.as_ref()?;
+        Some(DesiredFile {
+            path: "",
+            bytes: &bytes.0,
+            mode: Some("0644"),
+            owner: Some("root"),
+            group: Some("root"),
+            sensitive: false,
+        })
+    }
+
+    fn key(&self) -> String {
+        format!("systemd:{}", self.unit)
+    }
+}
+
+impl MachineKind for ServiceSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    fn rank(&self) -> u8 {
+        2
+    }
+
+    fn probes(&self, _name: &str) -> Vec<Probe> {
+        let mut probes = vec![Probe {
+            key: self.key(),
+            script: format!("systemctl show -p {SHOW_PROPERTIES} -- {}", quote(&self.unit)),
+        }];
+        if self.bytes.is_some() {
+            probes.push(file::probe(&self.unit_path(), true));
+        }
+        probes
+    }
+
+    fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        let key = self.key();
+        let state = parse(&key, facts.get(&key)?)?;
+        let mut attributes = Vec::new();
+        let mut action = Action::Update;
+        if let Some(desired) = self.unit_file() {
+            let path = self.unit_path();
+            let desired = DesiredFile { path: &path, ..desired };
+            let file_key = file::probe_key(&path, true);
+            let file_state = file::parse(&file_key, facts.get(&file_key)?)?;
+            let (file_action, changes) = file::diff_file(&file_key, "", &desired, &file_state)?;
+            if file_action == Action::Create {
+                action = Action::Create;
+            }
+            attributes.extend(changes.into_iter().filter(|c| c.name == "content").map(|mut c| {
+                c.name = UNIT_FILE.into();
+                c
+            }));
+        }
+        let missing = !state.exists() && self.bytes.is_none();
+        if let Some(enabled) = self.enabled {
+            if missing || state.is_enabled() != enabled {
+                let before = if missing { "(no such unit)" } else { on_off(state.is_enabled()) };
+                attributes.push(AttrChange::scalar("enabled", before, on_off(enabled)));
+            }
+        }
+        if let Some(active) = self.active {
+            if missing || state.is_active() != active {
+                let before = if missing { "(no such unit)" } else { on_off(state.is_active()) };
+                attributes.push(AttrChange::scalar("active", before, on_off(active)));
+            }
+        }
+        let unit_changed = attributes.iter().any(|a| a.name == UNIT_FILE);
+        let running = state.is_active() && self.active != Some(false);
+        let reason = (unit_changed && running).then(|| "the unit file changed, so the running unit is restarted".to_owned());
+        if attributes.is_empty() {
+            action = Action::NoOp;
+        }
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason,
+        })
+    }
+
+    fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
+        let unit = quote(&self.unit);
+        let mut script = String::from("set -e\n");
+        let unit_changed = change.attribute(UNIT_FILE).is_some();
+        if unit_changed {
+            if let Some(desired) = self.unit_file() {
+                let path = self.unit_path();
+                script.push_str(&file::write_script(&DesiredFile { path: &path, ..desired }, true));
+                script.push_str("systemctl daemon-reload\n");
+            }
+        }
+        if let Some(enabled) = self.enabled {
+            if change.attribute("enabled").is_some() {
+                let verb = if enabled { "enable" } else { "disable" };
+                script.push_str(&format!("systemctl {verb} -- {unit}\n"));
+            }
+        }
+        let starts = change.attribute("active").is_some();
+        match self.active {
+            Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
+            Some(true) if unit_changed => script.push_str(&format!("systemctl restart -- {unit}\n")),
+            Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
+            None if unit_changed => script.push_str(&format!("systemctl try-restart -- {unit}\n")),
+            _ => {}
+        }
+        vec![Step {
+            description: format!("configure {}", self.unit),
+            script,
+        }]
+    }
+}

@@ -1,0 +1,174 @@
+//! `os/sysctl`: kernel parameters, persisted in one `/etc/sysctl.d/` file per resource and
+//! applied live.
+//!
+//! The live value (`sysctl -n`) is the truth for each key, so a value changed by hand shows
+//! up as exactly that key; the persisted file is compared as a file. A key the kernel does
+//! not have is an error at plan time, not a surprise at apply time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::file::{self, DesiredFile};
+use super::{MachineKind, Step};
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
+use crate::plan::{Action, AttrChange, Diff, ResourceChange};
+use crate::shell::quote;
+
+pub const KIND: &str = "os/sysctl";
+
+/// `os/sysctl` specification.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlSpec {
+    pub machines: Selector,
+    /// Keys (dotted, as `sysctl` prints them) to values.
+    pub values: BTreeMap<String, String>,
+}
+
+/// Where a resource's values are persisted. `90-` sorts after the distribution's files, so
+/// these values win at boot.
+pub fn persisted_path(name: &str) -> String {
+    format!("/etc/sysctl.d/90-corral-{name}.conf")
+}
+
+fn probe_key(key: &str) -> String {
+    format!("sysctl:{key}")
+}
+
+/// Values as `sysctl -n` prints them, with runs of whitespace (tabs in multi-value keys such
+/// as `net.ipv4.ip_local_port_range`) made single spaces.
+pub fn normalize(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses the output of `sysctl -n KEY`: `Ok(None)` never happens; an unknown key is an
+/// error that says so.
+pub fn parse(probe: &str, key: &str, out: &ProbeOutput) -> Result<String, FactError> {
+    if out.rc == 0 {
+        return Ok(normalize(&out.output));
+    }
+    if out.output.contains("cannot stat") || out.output.contains("No such file or directory") {
+        return Err(FactError::new(
+            probe,
+            format!("the kernel has no sysctl key `{key}` (is the module that provides it loaded?)"),
+        ));
+    }
+    Err(FactError::unexpected(probe, out))
+}
+
+impl SysctlSpec {
+    pub fn check(self, ctx: &mut CheckContext) -> Self {
+        if self.values.is_empty() {
+            ctx.error(&["values"], "`values` is empty", "here")
+                .help = Some("list at least one `key: value`, or remove the resource".into());
+        }
+        for (key, value) in &self.values {
+            let valid = !key.is_empty()
+                && !key.starts_with(['.', '/', '-'])
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '*'));
+            if !valid {
+                ctx.error(&["values", key], format!("`{key}` is not a sysctl key"), "here")
+                    .help = Some("write keys as `sysctl -a` prints them, e.g. `net.ipv4.ip_forward`".into());
+            }
+            if value.contains(['\n', '\0']) || normalize(value).is_empty() {
+                ctx.error(&["values", key], format!("the value of `{key}` must be a non-empty single line"), "here");
+            }
+        }
+        self
+    }
+
+    fn persisted(&self, name: &str) -> Vec<u8> {
+        let mut text = format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
+        for (key, value) in &self.values {
+            text.push_str(&format!("{key} = {}\n", normalize(value)));
+        }
+        text.into_bytes()
+    }
+}
+
+impl MachineKind for SysctlSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    fn rank(&self) -> u8 {
+        1
+    }
+
+    fn probes(&self, name: &str) -> Vec<Probe> {
+        let mut probes: Vec<Probe> = self
+            .values
+            .keys()
+            .map(|key| Probe {
+                key: probe_key(key),
+                script: format!("sysctl -n {}", quote(key)),
+            })
+            .collect();
+        probes.push(file::probe(&persisted_path(name), true));
+        probes
+    }
+
+    fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        let mut attributes = Vec::new();
+        for (key, value) in &self.values {
+            let probe = probe_key(key);
+            let live = parse(&probe, key, facts.get(&probe)?)?;
+            let want = normalize(value);
+            if live != want {
+                attributes.push(AttrChange::scalar(key.as_str(), live, want));
+            }
+        }
+        let path = persisted_path(name);
+        let key = file::probe_key(&path, true);
+        let state = file::parse(&key, facts.get(&key)?)?;
+        let bytes = self.persisted(name);
+        let desired = persisted_file(&path, &bytes);
+        let (file_action, file_changes) = file::diff_file(&key, &path, &desired, &state)?;
+        // The file shows as its path (content) and `PATH mode`; owner and group are always root.
+        attributes.extend(file_changes.into_iter().filter_map(|mut c| {
+            c.name = match c.name.strip_prefix(path.as_str())? {
+                ".content" => path.clone(),
+                ".mode" => format!("{path} mode"),
+                _ => return None,
+            };
+            Some(c)
+        }));
+        let action = match (file_action, attributes.is_empty()) {
+            (Action::Create, _) => Action::Create,
+            (_, true) => Action::NoOp,
+            (_, false) => Action::Update,
+        };
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason: None,
+        })
+    }
+
+    fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step> {
+        let path = persisted_path(name);
+        let bytes = self.persisted(name);
+        let mut script = String::new();
+        if change.attributes.iter().any(|a| a.name.starts_with(&path)) {
+            script.push_str(&file::write_script(&persisted_file(&path, &bytes), true));
+        }
+        script.push_str(&format!("sysctl -q -p {}\n", quote(&path)));
+        vec![Step {
+            description: format!("apply {path}"),
+            script,
+        }]
+    }
+}
+
+fn persisted_file<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
+    DesiredFile {
+        path,
+        bytes,
+        mode: Some("0644"),
+        owner: Some("root"),
+        group: Some("root"),
+        sensitive: false,
+    }
+}

@@ -1,0 +1,207 @@
+//! Stage 4: the plan, as plain data.
+//!
+//! A [`Plan`] is computed from the configuration and the facts, apart from how it is shown
+//! (`render`) and how it is carried out (`apply`). It holds no secret: sensitive values are
+//! recorded only as [`AttrValue::Sensitive`], and apply re-reads them from the configuration.
+
+pub mod build;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+
+/// Version of the JSON plan format; bump on incompatible changes.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// What will happen to one resource instance, with Terraform's symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+
+    /// Terraform's `actions` list for the JSON format.
+    pub fn terraform_actions(self) -> &'static [&'static str] {
+        match self {
+            Action::NoOp => &["no-op"],
+            Action::Create => &["create"],
+            Action::Update => &["update"],
+            Action::Replace => &["delete", "create"],
+            Action::Delete => &["delete"],
+        }
+    }
+}
+
+/// One side of an attribute change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum AttrValue {
+    /// The attribute does not exist on that side (a file not yet created, a package not
+    /// installed).
+    Absent,
+    /// A short value shown inline.
+    Scalar(String),
+    /// Text content shown as a unified diff.
+    Content(String),
+    /// A value that cannot be shown (too large, binary): a description such as its digest.
+    Opaque(String),
+    /// A secret: never shown, in any format.
+    Sensitive,
+}
+
+/// A before → after pair for one attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: AttrValue,
+    pub after: AttrValue,
+}
+
+impl AttrChange {
+    pub fn new(name: impl Into<String>, before: AttrValue, after: AttrValue) -> Self {
+        AttrChange {
+            name: name.into(),
+            before,
+            after,
+        }
+    }
+
+    pub fn scalar(name: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Self {
+        AttrChange::new(
+            name,
+            AttrValue::Scalar(before.into()),
+            AttrValue::Scalar(after.into()),
+        )
+    }
+}
+
+/// What a kind decided for one instance: the action and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Diff {
+    pub action: Option<Action>,
+    pub attributes: Vec<AttrChange>,
+    pub reason: Option<String>,
+}
+
+impl Diff {
+    /// No change, or an update when any attribute differs.
+    pub fn update_if_changed(attributes: Vec<AttrChange>) -> Self {
+        let action = if attributes.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        };
+        Diff {
+            action: Some(action),
+            attributes,
+            reason: None,
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        self.action.unwrap_or(Action::NoOp)
+    }
+}
+
+/// A planned change to one resource instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub machine: Option<String>,
+    pub action: Action,
+    pub attributes: Vec<AttrChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ResourceChange {
+    pub fn attribute(&self, name: &str) -> Option<&AttrChange> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+}
+
+/// A host that could not be read, and why; the plan is incomplete without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostProblem {
+    pub machine: String,
+    pub message: String,
+}
+
+/// A resource instance whose facts did not let corral decide what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceProblem {
+    pub address: Address,
+    pub message: String,
+}
+
+/// The result of planning: changes in apply order, and what kept the plan from being
+/// complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    /// Changes in apply order; no-ops are left out.
+    pub resource_changes: Vec<ResourceChange>,
+    /// Hosts that could not be read; their resources are not in the plan.
+    pub unreachable: Vec<HostProblem>,
+    /// Instances whose facts were unusable (an unknown sysctl key, say).
+    pub errors: Vec<ResourceProblem>,
+    /// sha256 of the configuration the plan was made from.
+    pub config_digest: String,
+    /// sha256 of each host's facts.
+    pub facts_digests: BTreeMap<String, String>,
+    /// How many instances were compared.
+    pub instances: usize,
+}
+
+impl Plan {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.resource_changes.is_empty()
+    }
+
+    /// True when every host was read and every instance was decided.
+    pub fn is_complete(&self) -> bool {
+        self.unreachable.is_empty() && self.errors.is_empty()
+    }
+
+    /// Counts for the summary line: add, change, replace, destroy.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for change in &self.resource_changes {
+            match change.action {
+                Action::Create => counts.add += 1,
+                Action::Update => counts.change += 1,
+                Action::Replace => counts.replace += 1,
+                Action::Delete => counts.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        counts
+    }
+}
+
+/// Numbers for `Plan: N to add, N to change, N to replace, N to destroy.`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+}

@@ -1,0 +1,178 @@
+//! The plan for people, in Terraform's style: changes in apply order, each with its
+//! attributes before → after, file content as a unified diff, secrets as `(sensitive)`, and a
+//! summary line. Same plan, same bytes.
+
+use std::fmt::Write as _;
+
+use similar::TextDiff;
+
+use super::Style;
+use crate::plan::{Action, AttrChange, AttrValue, Plan, ResourceChange};
+
+/// Renders the whole plan.
+pub fn render(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        if plan.is_complete() {
+            out.push_str(&style.green("No changes."));
+            out.push_str(" The hosts match the configuration.\n");
+        } else {
+            out.push_str("No changes on the hosts that could be read.\n");
+        }
+    } else {
+        out.push_str("corral will perform the following actions, in this order:\n");
+        for change in &plan.resource_changes {
+            out.push('\n');
+            render_change(&mut out, change, style);
+        }
+        let c = plan.counts();
+        let _ = writeln!(
+            out,
+            "\n{} {} to add, {} to change, {} to replace, {} to destroy.",
+            style.bold("Plan:"),
+            c.add,
+            c.change,
+            c.replace,
+            c.destroy
+        );
+    }
+    render_problems(&mut out, plan, style);
+    out
+}
+
+/// Hosts that could not be read and instances that could not be planned.
+pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
+    if plan.is_complete() {
+        return;
+    }
+    out.push('\n');
+    for host in &plan.unreachable {
+        let _ = writeln!(
+            out,
+            "{} host {} could not be read; its resources are not in this plan.\n  {}",
+            style.red("Error:"),
+            host.machine,
+            host.message
+        );
+    }
+    for problem in &plan.errors {
+        let _ = writeln!(out, "{} {}: {}", style.red("Error:"), problem.address, problem.message);
+    }
+}
+
+fn describe(action: Action) -> &'static str {
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+        Action::NoOp => "is unchanged",
+    }
+}
+
+fn symbol(action: Action, style: Style) -> String {
+    let s = action.symbol();
+    match action {
+        Action::Create => style.green(s),
+        Action::Update => style.yellow(s),
+        Action::Delete | Action::Replace => style.red(s),
+        Action::NoOp => s.to_owned(),
+    }
+}
+
+/// One resource change.
+pub fn render_change(out: &mut String, change: &ResourceChange, style: Style) {
+    let _ = write!(out, "  {} {}", style.bold("#"), style.bold(&change.address.to_string()));
+    let _ = write!(out, " {}", describe(change.action));
+    match &change.reason {
+        Some(reason) => {
+            let _ = writeln!(out, "\n  # ({reason})");
+        }
+        None => out.push('\n'),
+    }
+    let _ = writeln!(out, "  {} {}", symbol(change.action, style), change.address);
+    let width = change
+        .attributes
+        .iter()
+        .filter(|a| is_inline(a))
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for attr in &change.attributes {
+        render_attr(out, attr, width, style);
+    }
+}
+
+fn is_inline(attr: &AttrChange) -> bool {
+    !matches!(attr.before, AttrValue::Content(_)) && !matches!(attr.after, AttrValue::Content(_))
+}
+
+fn attr_action(attr: &AttrChange) -> Action {
+    match (&attr.before, &attr.after) {
+        (AttrValue::Absent, _) => Action::Create,
+        (_, AttrValue::Absent) => Action::Delete,
+        _ => Action::Update,
+    }
+}
+
+fn render_attr(out: &mut String, attr: &AttrChange, width: usize, style: Style) {
+    let action = attr_action(attr);
+    let sym = symbol(action, style);
+    if !is_inline(attr) {
+        let _ = writeln!(out, "      {sym} {}:", attr.name);
+        let before = match &attr.before {
+            AttrValue::Content(text) => text.as_str(),
+            _ => "",
+        };
+        let after = match &attr.after {
+            AttrValue::Content(text) => text.as_str(),
+            _ => "",
+        };
+        for side in [&attr.before, &attr.after] {
+            if !matches!(side, AttrValue::Content(_) | AttrValue::Absent) {
+                let _ = writeln!(out, "          ({})", value(side));
+            }
+        }
+        render_diff(out, before, after, style);
+        return;
+    }
+    let pad = width.saturating_sub(attr.name.chars().count());
+    let name = format!("{}:{}", attr.name, " ".repeat(pad));
+    let _ = match action {
+        Action::Create => writeln!(out, "      {sym} {name} {}", value(&attr.after)),
+        Action::Delete => writeln!(out, "      {sym} {name} {}", value(&attr.before)),
+        _ if attr.before == AttrValue::Sensitive && attr.after == AttrValue::Sensitive => {
+            writeln!(out, "      {sym} {name} (sensitive value)")
+        }
+        _ => writeln!(out, "      {sym} {name} {} -> {}", value(&attr.before), value(&attr.after)),
+    };
+}
+
+/// A value as shown inline: strings quoted and escaped; corral's own placeholders such as
+/// `(not installed)` bare.
+fn value(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Absent => "(none)".to_owned(),
+        AttrValue::Scalar(s) if s.starts_with('(') && s.ends_with(')') => s.clone(),
+        AttrValue::Scalar(s) | AttrValue::Content(s) => serde_json::to_string(s).unwrap_or_default(),
+        AttrValue::Opaque(s) => format!("({s})"),
+        AttrValue::Sensitive => "(sensitive)".to_owned(),
+    }
+}
+
+/// A unified diff of two texts, indented under its attribute.
+fn render_diff(out: &mut String, before: &str, after: &str, style: Style) {
+    if before.is_empty() && after.is_empty() {
+        return;
+    }
+    let diff = TextDiff::from_lines(before, after);
+    let unified = diff.unified_diff().context_radius(3).missing_newline_hint(true).to_string();
+    for line in unified.lines() {
+        let line = match line.as_bytes().first() {
+            Some(b'+') => style.green(line),
+            Some(b'-') => style.red(line),
+            _ => line.to_owned(),
+        };
+        let _ = writeln!(out, "          {line}");
+    }
+}
