@@ -116,7 +116,7 @@ impl Diagnostic for ConfigError {
         }
     }
 
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+    fn help(&self) -> Option<Box<dyn fmt::Display + '_>> {
         self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)

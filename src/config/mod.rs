@@ -288,12 +288,20 @@ impl Loader<'_> {
             Err(e) => {
                 let origin = Origin {
                     file: file.clone(),
-                    span: e.span,
+                    span: if e.message.contains("tab") {
+                        tab_indentation(&file.text).unwrap_or(e.span)
+                    } else {
+                        e.span
+                    },
                 };
-                self.errors.push(
-                    ConfigError::at(&origin, format!("invalid YAML: {}", e.message), "here")
-                        .with_help("check indentation (spaces, not tabs), quotes and brackets"),
-                );
+                let mut error = ConfigError::at(&origin, format!("invalid YAML: {}", e.message), "here")
+                    .with_help("check indentation (spaces, not tabs), quotes and brackets");
+                if let Some((label, span)) = e.related {
+                    error = error
+                        .with_label(span, label)
+                        .with_help("a key may appear only once in a mapping");
+                }
+                self.errors.push(error);
                 return;
             }
         };
@@ -325,6 +333,7 @@ impl Loader<'_> {
             _ => "here",
         };
         let help = suggestion.or_else(|| match &error.kind {
+            yaml::DeErrorKind::MissingField { field } => Some(format!("add `{field}:` to this mapping")),
             yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
                 Some(format!("known fields: {}", expected.join(", ")))
             }
@@ -544,6 +553,23 @@ impl Loader<'_> {
             origin,
         });
     }
+}
+
+/// YAML forbids tabs in indentation, and the parser reports them where the scan stopped
+/// rather than at the tab; point at the first indenting tab instead.
+fn tab_indentation(text: &str) -> Option<Span> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if let Some(tab) = line[..indent].find('\t') {
+            return Some(Span {
+                start: offset + tab,
+                end: offset + tab + 1,
+            });
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn valid_name(name: &str) -> bool {
