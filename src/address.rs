@@ -67,8 +67,20 @@ impl Address {
                 "`{text}` is not an address: expected `namespace/kind.name`"
             ));
         }
+        if let Some(bad) = [name].into_iter().chain(machine).find(|n| !is_valid_name(n)) {
+            return Err(format!("`{text}` is not an address: `{bad}` is not a valid name"));
+        }
         Ok(Address::new(kind, name, machine))
     }
+}
+
+/// Names of resources and machines: `[a-z0-9][a-z0-9_.-]*`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
 }
 
 impl fmt::Display for Address {

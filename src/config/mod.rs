@@ -474,7 +474,7 @@ impl Loader<'_> {
         else {
             return;
         };
-        if !valid_name(&name) {
+        if !crate::address::is_valid_name(&name) {
             self.errors.push(
                 ConfigError::at(&Self::origin(file, name_node.span), format!("invalid name `{name}`"), "invalid name")
                     .with_help("names are lowercase letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
@@ -572,13 +572,6 @@ fn tab_indentation(text: &str) -> Option<Span> {
     None
 }
 
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
-}
 
 /// Checks that need every document: machine names in selectors and `depends_on` targets.
 fn check_references(config: &Config, errors: &mut ConfigErrors) {

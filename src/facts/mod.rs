@@ -101,3 +101,28 @@ pub fn tail(text: &str, max: usize) -> &str {
     }
     &text[start..]
 }
+
+/// Probe outputs recorded from the lab hosts (`scripts/record-fixtures.sh`), for tests.
+#[cfg(test)]
+pub mod recorded {
+    use super::{HostFacts, ProbeOutput};
+    use std::collections::BTreeMap;
+
+    /// The facts of `machine` in `fixtures/facts/NAME.json`.
+    pub fn host(name: &str, machine: &str) -> HostFacts {
+        let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let hosts: BTreeMap<String, HostFacts> = serde_json::from_value(file["hosts"].clone()).unwrap();
+        hosts.get(machine).cloned().unwrap_or_else(|| panic!("{path} has no {machine}"))
+    }
+
+    /// One probe's recorded output.
+    pub fn probe(name: &str, machine: &str, key: &str) -> ProbeOutput {
+        host(name, machine)
+            .probes
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("fixtures/facts/{name}.json has no probe {key} for {machine}"))
+    }
+}

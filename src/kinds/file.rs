@@ -399,3 +399,118 @@ impl MachineKind for FileSpec {
         }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    fn state(fixture: &str, path: &str, with_content: bool) -> Result<FileState, FactError> {
+        let key = probe_key(path, with_content);
+        parse(&key, &recorded::probe(fixture, "n1", &key))
+    }
+
+    fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
+        DesiredFile {
+            path,
+            bytes,
+            mode: Some("0644"),
+            owner: Some("root"),
+            group: Some("root"),
+            sensitive: false,
+        }
+    }
+
+    #[test]
+    fn absent_file_is_created_with_its_attributes() {
+        let state = state("lab-fresh", "/etc/corral-fixture-absent", true).unwrap();
+        assert_eq!(state, FileState::Absent);
+        let (action, changes) = diff_file("k", "", &desired("/etc/corral-fixture-absent", b"x\n"), &state).unwrap();
+        assert_eq!(action, Action::Create);
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["content", "mode", "owner", "group"]);
+        assert_eq!(changes[0].after, AttrValue::Content("x\n".into()));
+    }
+
+    #[test]
+    fn regular_file_with_other_content_is_a_content_diff() {
+        let state = state("lab-fresh", "/etc/issue.net", true).unwrap();
+        let FileState::Present { mode, owner, file_type, content, .. } = &state else {
+            panic!("{state:?}");
+        };
+        assert_eq!((mode.as_str(), owner.as_str(), file_type.as_str()), ("644", "root", "regular file"));
+        assert!(content.as_ref().is_some_and(|c| c.starts_with(b"Debian GNU/Linux")));
+        let (action, changes) = diff_file("k", "", &desired("/etc/issue.net", b"Authorized access only\n"), &state).unwrap();
+        assert_eq!(action, Action::Update);
+        assert_eq!(changes.len(), 1, "only the content differs: {changes:?}");
+        assert!(matches!(&changes[0].before, AttrValue::Content(t) if t.starts_with("Debian GNU/Linux")));
+    }
+
+    #[test]
+    fn converged_file_is_a_no_op() {
+        let state = state("lab-converged", "/etc/issue.net", true).unwrap();
+        let (action, changes) = diff_file("k", "", &desired("/etc/issue.net", b"Authorized access only\n"), &state).unwrap();
+        assert_eq!((action, changes), (Action::NoOp, vec![]));
+    }
+
+    #[test]
+    fn sensitive_file_is_read_by_digest_only_and_never_shown() {
+        let state = state("lab-fresh", "/etc/hostname", false).unwrap();
+        let FileState::Present { sha256, content, .. } = &state else {
+            panic!("{state:?}");
+        };
+        assert!(sha256.is_some() && content.is_none());
+        let secret = DesiredFile {
+            sensitive: true,
+            ..desired("/etc/hostname", b"hunter2\n")
+        };
+        let (_, changes) = diff_file("k", "", &secret, &state).unwrap();
+        assert_eq!(changes[0].before, AttrValue::Sensitive);
+        assert_eq!(changes[0].after, AttrValue::Sensitive);
+        assert!(!format!("{changes:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn directory_is_refused() {
+        let state = state("lab-fresh", "/etc/ssh", true).unwrap();
+        assert!(matches!(&state, FileState::Present { file_type, .. } if file_type == "directory"));
+        let error = diff_file("k", "", &desired("/etc/ssh", b"x\n"), &state).unwrap_err();
+        assert!(error.message.contains("is a directory"), "{error}");
+    }
+
+    #[test]
+    fn path_below_a_file_is_an_error() {
+        let error = state("lab-fresh", "/etc/hostname/child", true).unwrap_err();
+        assert!(error.message.contains("not a directory"), "{error}");
+    }
+
+    #[test]
+    fn modes_compare_as_stat_prints_them() {
+        assert_eq!(normalize_mode("0644"), "644");
+        assert_eq!(normalize_mode("4755"), "4755");
+        assert_eq!(normalize_mode("0000"), "0");
+    }
+
+    /// The write script, run by a real `sh` against a temporary directory, leaves exactly
+    /// the content and mode and no temporary file.
+    #[test]
+    fn write_script_writes_atomically_with_a_real_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/target.conf");
+        let path_text = path.to_str().unwrap();
+        let content = b"line 1\n'quoted' $(not run)\n";
+        let file = DesiredFile {
+            owner: None,
+            group: None,
+            mode: Some("0600"),
+            ..desired(path_text, content)
+        };
+        let status = std::process::Command::new("sh").arg("-c").arg(write_script(&file, true)).status().unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}

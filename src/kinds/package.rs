@@ -185,3 +185,81 @@ impl MachineKind for PackageSpec {
         steps
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+    use crate::plan::Action;
+
+    #[test]
+    fn installed_unknown_and_removed_packages() {
+        let out = recorded::probe("lab-fresh", "n1", "dpkg:unknown");
+        assert_eq!(out.rc, 1, "dpkg-query exits 1 when a name matches nothing");
+        let installed = parse("dpkg:unknown", &out).unwrap();
+        assert!(installed.contains_key("openssh-server"));
+        assert!(!installed.contains_key("no-such-package-corral"));
+        assert!(!installed.contains_key("telnet"));
+    }
+
+    #[test]
+    fn only_status_ii_counts_as_installed() {
+        let out = ProbeOutput {
+            rc: 0,
+            output: "ufw\t0.36.2-1\trc \ntree\t2.1.0-1\tii \n".into(),
+        };
+        let installed = parse("k", &out).unwrap();
+        assert_eq!(installed.keys().collect::<Vec<_>>(), ["tree"]);
+    }
+
+    fn spec() -> PackageSpec {
+        PackageSpec {
+            machines: Selector::All,
+            present: vec!["tree".into()],
+            absent: vec!["ufw".into()],
+            update_cache: false,
+        }
+    }
+
+    #[test]
+    fn fresh_host_installs_and_removes() {
+        let diff = spec().diff("base", &recorded::host("lab-fresh", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(diff.attributes[0], AttrChange::scalar("tree", NOT_INSTALLED, INSTALLED));
+        assert_eq!(diff.attributes[1].name, "ufw");
+        assert_eq!(diff.attributes[1].after, AttrValue::Scalar(NOT_INSTALLED.into()));
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "base", Some("n1")),
+            machine: Some("n1".into()),
+            action: diff.action(),
+            attributes: diff.attributes,
+            reason: None,
+        };
+        let steps = spec().steps("base", &change);
+        assert_eq!(steps.len(), 2);
+        assert!(steps[0].script.contains("install tree"), "{}", steps[0].script);
+        assert!(steps[1].script.contains("remove ufw"), "{}", steps[1].script);
+    }
+
+    #[test]
+    fn converged_host_is_a_no_op() {
+        let diff = spec().diff("base", &recorded::host("lab-converged", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    #[test]
+    fn pinned_version_differs() {
+        let pinned = PackageSpec {
+            present: vec!["tree=9.9-1".into()],
+            absent: vec![],
+            ..spec()
+        };
+        let probe = recorded::probe("lab-converged", "n1", "dpkg:base");
+        let facts = HostFacts {
+            probes: [("dpkg:pinned".to_owned(), probe)].into(),
+        };
+        let diff = pinned.diff("pinned", &facts).unwrap();
+        assert_eq!(diff.attributes.len(), 1);
+        assert_eq!(diff.attributes[0].after, AttrValue::Scalar("9.9-1".into()));
+    }
+}

@@ -243,3 +243,79 @@ impl MachineKind for ServiceSpec {
         }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    #[test]
+    fn running_enabled_unit() {
+        let out = recorded::probe("lab-fresh", "n1", "systemd:ssh.service");
+        let state = parse("k", &out).unwrap();
+        assert!(state.exists() && state.is_active() && state.is_enabled(), "{state:?}");
+    }
+
+    #[test]
+    fn missing_unit_plans_a_change_not_an_error() {
+        let out = recorded::probe("lab-fresh", "n1", "systemd:no-such-unit-corral.service");
+        assert_eq!(out.rc, 0, "systemctl show exits 0 for a unit it does not know");
+        let state = parse("k", &out).unwrap();
+        assert_eq!(state.load_state, "not-found");
+        let spec = ServiceSpec {
+            machines: Selector::All,
+            unit: "no-such-unit-corral.service".into(),
+            enabled: Some(true),
+            active: None,
+            content: None,
+            source: None,
+            bytes: None,
+        };
+        let diff = spec.diff("missing", &recorded::host("lab-fresh", "n1")).unwrap();
+        assert_eq!(diff.attributes, vec![AttrChange::scalar("enabled", "(no such unit)", "true")]);
+    }
+
+    fn heartbeat() -> ServiceSpec {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/baseline.yaml")).unwrap();
+        let start = text.find("[Unit]").unwrap();
+        let end = text[start..].find("---").unwrap() + start;
+        let content: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("    ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        ServiceSpec {
+            machines: Selector::All,
+            unit: "corral-heartbeat.service".into(),
+            enabled: Some(true),
+            active: Some(true),
+            content: None,
+            source: None,
+            bytes: Some(Content(format!("{}\n", content.trim_end()).into_bytes())),
+        }
+    }
+
+    #[test]
+    fn new_unit_file_is_created_enabled_and_started() {
+        let diff = heartbeat().diff("heartbeat", &recorded::host("lab-fresh", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["unit_file", "enabled", "active"]);
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "heartbeat", Some("n1")),
+            machine: Some("n1".into()),
+            action: diff.action(),
+            attributes: diff.attributes,
+            reason: diff.reason,
+        };
+        let script = &heartbeat().steps("heartbeat", &change)[0].script;
+        let order = ["daemon-reload", "systemctl enable", "systemctl start"].map(|s| script.find(s).unwrap());
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
+    }
+
+    #[test]
+    fn converged_unit_is_a_no_op() {
+        let diff = heartbeat().diff("heartbeat", &recorded::host("lab-converged", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+}

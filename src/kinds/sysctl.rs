@@ -172,3 +172,66 @@ fn persisted_file<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
         sensitive: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    #[test]
+    fn live_value_is_read_and_normalized() {
+        let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.conf.all.send_redirects");
+        assert_eq!(parse("p", "net.ipv4.conf.all.send_redirects", &out).unwrap(), "1");
+        let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.ip_local_port_range");
+        assert_eq!(out.output, "32768\t60999\n", "sysctl prints multi-value keys with a tab");
+        assert_eq!(parse("p", "net.ipv4.ip_local_port_range", &out).unwrap(), "32768 60999");
+    }
+
+    #[test]
+    fn unknown_key_is_a_clear_error() {
+        let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.no_such_key");
+        assert_ne!(out.rc, 0);
+        let error = parse("p", "net.ipv4.no_such_key", &out).unwrap_err();
+        assert!(error.message.contains("has no sysctl key `net.ipv4.no_such_key`"), "{error}");
+    }
+
+    fn spec() -> SysctlSpec {
+        SysctlSpec {
+            machines: Selector::All,
+            values: [
+                ("net.ipv4.conf.all.send_redirects".to_owned(), "0".to_owned()),
+                ("net.ipv4.conf.all.log_martians".to_owned(), "1".to_owned()),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn fresh_host_gets_values_and_persisted_file() {
+        let diff = spec().diff("baseline", &recorded::host("lab-fresh", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "net.ipv4.conf.all.log_martians",
+                "net.ipv4.conf.all.send_redirects",
+                "/etc/sysctl.d/90-corral-baseline.conf",
+                "/etc/sysctl.d/90-corral-baseline.conf mode"
+            ]
+        );
+    }
+
+    #[test]
+    fn converged_host_is_a_no_op() {
+        let diff = spec().diff("baseline", &recorded::host("lab-converged", "n1")).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    #[test]
+    fn hand_changed_value_is_exactly_that_key() {
+        let diff = spec().diff("baseline", &recorded::host("lab-drift", "n2")).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(diff.attributes, vec![AttrChange::scalar("net.ipv4.conf.all.send_redirects", "1", "0")]);
+    }
+}

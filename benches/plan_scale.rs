@@ -1,0 +1,158 @@
+//! Planning at scale, from facts recorded on the lab (no SSH): 1,000 machines × 50
+//! resources, against 100 machines × 50 resources measured in the same run. Prints the
+//! median of each phase, the ratio between the two sizes (≈10 when planning is linear) and
+//! the peak memory. Run with `cargo bench --bench plan_scale`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use corral::config::{self, LoadOptions};
+use corral::facts::gather::probes_by_machine;
+use corral::facts::{HostFacts, ProbeOutput};
+use corral::graph::{Filter, ResourceGraph};
+use corral::plan::build;
+use corral::render::{self, Style};
+
+const RESOURCES: usize = 50;
+const RUNS: usize = 7;
+
+/// Writes an inventory of `machines` machines and 50 resources selecting all of them.
+fn write_config(dir: &Path, machines: usize) -> Vec<PathBuf> {
+    let mut inventory = String::new();
+    for m in 0..machines {
+        let _ = write!(
+            inventory,
+            "kind: infrastructure/machine\nname: m{m:04}\nspecification:\n  hostname: m{m:04}\n  ip: 10.{}.{}.{}\n  labels: {{ rack: r{} }}\n---\n",
+            m / 65536 + 100,
+            (m / 256) % 256,
+            m % 256,
+            m % 10
+        );
+    }
+    let mut resources = String::new();
+    for r in 0..RESOURCES {
+        let doc = match r % 5 {
+            0 | 1 => format!("kind: os/file\nname: f{r}\nspecification:\n  machines: all\n  path: /etc/corral-bench/f{r}\n  content: \"Authorized access only\\n\"\n  mode: \"0644\"\n"),
+            2 => format!("kind: os/sysctl\nname: s{r}\nspecification:\n  machines: all\n  values:\n    net.ipv4.conf.all.send_redirects: \"0\"\n    net.ipv4.conf.all.log_martians: \"1\"\n"),
+            3 => format!("kind: os/package\nname: p{r}\nspecification:\n  machines: {{ labels: {{ rack: r{} }} }}\n  present: [tree]\n  absent: [ufw]\n", r % 10),
+            _ => format!("kind: os/service\nname: u{r}\nspecification:\n  machines: all\n  unit: ssh\n  enabled: true\n  active: true\n"),
+        };
+        resources.push_str(&doc);
+        resources.push_str("---\n");
+    }
+    let paths = vec![dir.join("inventory.yaml"), dir.join("resources.yaml")];
+    std::fs::write(&paths[0], inventory).unwrap();
+    std::fs::write(&paths[1], resources).unwrap();
+    paths
+}
+
+/// A recorded output standing in for each probe key, by what the probe reads.
+fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
+    let pick = |k: &str| recorded.probes.get(k).cloned().unwrap_or_else(|| panic!("fixture has no {k}"));
+    if key.starts_with("file:content:/etc/sysctl.d/") {
+        pick("file:content:/etc/sysctl.d/90-corral-baseline.conf")
+    } else if key.starts_with("file:") {
+        pick("file:content:/etc/issue.net")
+    } else if key.starts_with("dpkg:") {
+        pick("dpkg:base")
+    } else {
+        pick(key)
+    }
+}
+
+struct Timings {
+    load: Duration,
+    graph: Duration,
+    plan: Duration,
+    render: Duration,
+    instances: usize,
+    changes: usize,
+}
+
+fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
+    let t = Instant::now();
+    let config = config::load(paths, &LoadOptions::default()).expect("bench config loads");
+    let load = t.elapsed();
+    let t = Instant::now();
+    let graph = ResourceGraph::build(&config, &Filter::default()).expect("bench graph builds");
+    let graph_time = t.elapsed();
+    let probes = probes_by_machine(&config, &graph);
+    let facts: BTreeMap<String, HostFacts> = probes
+        .into_iter()
+        .map(|(machine, probes)| {
+            let facts = HostFacts {
+                probes: probes.iter().map(|p| (p.key.clone(), recorded_for(recorded, &p.key))).collect(),
+            };
+            (machine, facts)
+        })
+        .collect();
+    let t = Instant::now();
+    let plan = build::build(&config, &graph, &facts, &BTreeMap::new());
+    let plan_time = t.elapsed();
+    let t = Instant::now();
+    let text = render::human::render(&plan, Style::default());
+    let render_time = t.elapsed();
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors.first());
+    std::hint::black_box(text);
+    Timings {
+        load,
+        graph: graph_time,
+        plan: plan_time,
+        render: render_time,
+        instances: plan.instances,
+        changes: plan.resource_changes.len(),
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn measure(machines: usize, recorded: &HostFacts) -> (Duration, usize, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_config(dir.path(), machines);
+    let runs: Vec<Timings> = (0..RUNS).map(|_| run_once(&paths, recorded)).collect();
+    let phase = |f: fn(&Timings) -> Duration| median(runs.iter().map(f).collect());
+    let total = median(runs.iter().map(|t| t.load + t.graph + t.plan + t.render).collect());
+    println!(
+        "{machines:>5} machines × {RESOURCES} resources: {} instances, {} changes; median total {:>8.1} ms (load {:.1}, graph {:.1}, plan {:.1}, render {:.1})",
+        runs[0].instances,
+        runs[0].changes,
+        ms(total),
+        ms(phase(|t| t.load)),
+        ms(phase(|t| t.graph)),
+        ms(phase(|t| t.plan)),
+        ms(phase(|t| t.render)),
+    );
+    (total, runs[0].instances, runs[0].changes)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/facts/lab-converged.json");
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let recorded: HostFacts = serde_json::from_value(file["hosts"]["n1"].clone()).unwrap();
+    println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
+    let (small, _, _) = measure(100, &recorded);
+    let (large, _, _) = measure(1000, &recorded);
+    println!(
+        "ratio 1000/100 machines: {:.2} (10.0 = linear); 1000 × 50 under one second: {}",
+        large.as_secs_f64() / small.as_secs_f64(),
+        if large < Duration::from_secs(1) { "yes" } else { "NO" }
+    );
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Records the probe outputs under fixtures/facts/ from real lab hosts, so that unit tests
+# parse what the real programs print. Run it after changing a probe:
+#   lab-fresh.json      hosts as `lab up` makes them
+#   lab-converged.json  after `apply examples/`
+#   lab-drift.json      then a sysctl and a file changed by hand on n2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet
+corral=target/debug/corral
+name=corral-fixtures
+dir=target/fixtures-lab
+"$corral" lab down --name "$name" --dir "$dir" >/dev/null 2>&1 || true
+trap '"$corral" lab down --name "$name" --dir "$dir"' EXIT
+"$corral" lab up --name "$name" --machines 3 --subnet 10.233.0.0/24 --dir "$dir"
+export CORRAL_SSH_CONFIG="$PWD/$dir/ssh_config"
+config=(examples/ fixtures/record/ "$dir/inventory.yaml")
+"$corral" facts "${config[@]}" -o fixtures/facts/lab-fresh.json
+"$corral" apply --auto-approve examples/ "$dir/inventory.yaml"
+"$corral" facts "${config[@]}" -o fixtures/facts/lab-converged.json
+ssh -F "$CORRAL_SSH_CONFIG" n2 'sysctl -q -w net.ipv4.conf.all.send_redirects=1 && echo "edited by hand" >> /etc/issue.net'
+"$corral" facts "${config[@]}" -o fixtures/facts/lab-drift.json
