@@ -50,7 +50,13 @@ fn write_config(dir: &Path, machines: usize) -> Vec<PathBuf> {
 
 /// A recorded output standing in for each probe key, by what the probe reads.
 fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
-    let pick = |k: &str| recorded.probes.get(k).cloned().unwrap_or_else(|| panic!("fixture has no {k}"));
+    let pick = |k: &str| {
+        recorded
+            .probes
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("fixture has no {k}"))
+    };
     if key.starts_with("file:content:/etc/sysctl.d/") {
         pick("file:content:/etc/sysctl.d/90-corral-baseline.conf")
     } else if key.starts_with("file:") {
@@ -83,7 +89,10 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
         .into_iter()
         .map(|(machine, probes)| {
             let facts = HostFacts {
-                probes: probes.iter().map(|p| (p.key.clone(), recorded_for(recorded, &p.key))).collect(),
+                probes: probes
+                    .iter()
+                    .map(|p| (p.key.clone(), recorded_for(recorded, &p.key)))
+                    .collect(),
             };
             (machine, facts)
         })
@@ -116,7 +125,11 @@ fn measure(machines: usize, recorded: &HostFacts) -> (Duration, usize, usize) {
     let paths = write_config(dir.path(), machines);
     let runs: Vec<Timings> = (0..RUNS).map(|_| run_once(&paths, recorded)).collect();
     let phase = |f: fn(&Timings) -> Duration| median(runs.iter().map(f).collect());
-    let total = median(runs.iter().map(|t| t.load + t.graph + t.plan + t.render).collect());
+    let total = median(
+        runs.iter()
+            .map(|t| t.load + t.graph + t.plan + t.render)
+            .collect(),
+    );
     println!(
         "{machines:>5} machines × {RESOURCES} resources: {} instances, {} changes; median total {:>8.1} ms (load {:.1}, graph {:.1}, plan {:.1}, render {:.1})",
         runs[0].instances,
@@ -141,8 +154,12 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/facts/lab-converged.json");
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/facts/lab-converged.json"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
     let recorded: HostFacts = serde_json::from_value(file["hosts"]["n1"].clone()).unwrap();
     println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
     let (small, _, _) = measure(100, &recorded);
@@ -150,7 +167,11 @@ fn main() {
     println!(
         "ratio 1000/100 machines: {:.2} (10.0 = linear); 1000 × 50 under one second: {}",
         large.as_secs_f64() / small.as_secs_f64(),
-        if large < Duration::from_secs(1) { "yes" } else { "NO" }
+        if large < Duration::from_secs(1) {
+            "yes"
+        } else {
+            "NO"
+        }
     );
     if let Some(kib) = peak_rss_kib() {
         println!("peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);

@@ -67,8 +67,14 @@ impl Address {
                 "`{text}` is not an address: expected `namespace/kind.name`"
             ));
         }
-        if let Some(bad) = [name].into_iter().chain(machine).find(|n| !is_valid_name(n)) {
-            return Err(format!("`{text}` is not an address: `{bad}` is not a valid name"));
+        if let Some(bad) = [name]
+            .into_iter()
+            .chain(machine)
+            .find(|n| !is_valid_name(n))
+        {
+            return Err(format!(
+                "`{text}` is not an address: `{bad}` is not a valid name"
+            ));
         }
         Ok(Address::new(kind, name, machine))
     }
@@ -80,7 +86,8 @@ pub fn is_valid_name(name: &str) -> bool {
     chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
 }
 
 impl fmt::Display for Address {
@@ -112,7 +119,11 @@ mod tests {
 
     #[test]
     fn parses_and_prints_round_trip() {
-        for text in ["os/sysctl.baseline[n2]", "swarm/network.appnet", "gluster/volume.krill-data"] {
+        for text in [
+            "os/sysctl.baseline[n2]",
+            "swarm/network.appnet",
+            "gluster/volume.krill-data",
+        ] {
             assert_eq!(Address::parse(text).unwrap().to_string(), text);
         }
         let a = Address::parse("os/file.issue.net[n1]").unwrap();
@@ -121,7 +132,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for text in ["sysctl", "os/sysctl", "os/sysctl.", "os/sysctl.x[", "os/sysctl.x[]"] {
+        for text in [
+            "sysctl",
+            "os/sysctl",
+            "os/sysctl.",
+            "os/sysctl.x[",
+            "os/sysctl.x[]",
+        ] {
             assert!(Address::parse(text).is_err(), "{text}");
         }
     }

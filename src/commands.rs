@@ -54,7 +54,14 @@ fn filter(config: &Config, args: &PlanArgs) -> Result<Filter> {
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
-            .map(|t| Address::parse(t).map_err(|e| miette!(help = "write `kind.name` or `kind.name[machine]`", "--{flag}: {e}")))
+            .map(|t| {
+                Address::parse(t).map_err(|e| {
+                    miette!(
+                        help = "write `kind.name` or `kind.name[machine]`",
+                        "--{flag}: {e}"
+                    )
+                })
+            })
             .collect()
     };
     for machine in &args.limit {
@@ -102,7 +109,8 @@ struct Planned {
 
 async fn make_plan(args: &PlanArgs) -> Result<Planned> {
     let config = load(&args.load)?;
-    let graph = ResourceGraph::build(&config, &filter(&config, args)?).map_err(miette::Report::new)?;
+    let graph =
+        ResourceGraph::build(&config, &filter(&config, args)?).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph);
     let gathered = match &args.facts {
         Some(path) => {
@@ -114,12 +122,15 @@ async fn make_plan(args: &PlanArgs) -> Result<Planned> {
                         gathered.facts.insert(machine.clone(), facts.clone());
                     }
                     (None, Some(message)) => {
-                        gathered.unreachable.insert(machine.clone(), message.clone());
-                    }
-                    (None, None) => {
                         gathered
                             .unreachable
-                            .insert(machine.clone(), format!("`{}` has no facts for this machine", path.display()));
+                            .insert(machine.clone(), message.clone());
+                    }
+                    (None, None) => {
+                        gathered.unreachable.insert(
+                            machine.clone(),
+                            format!("`{}` has no facts for this machine", path.display()),
+                        );
                     }
                 }
             }
@@ -129,7 +140,13 @@ async fn make_plan(args: &PlanArgs) -> Result<Planned> {
             if !probes.is_empty() && std::io::stderr().is_terminal() {
                 eprintln!("Reading {} hosts…", probes.len());
             }
-            gather::gather(&config, probes, &ssh_options(&args.connect), args.connect.parallelism).await
+            gather::gather(
+                &config,
+                probes,
+                &ssh_options(&args.connect),
+                args.connect.parallelism,
+            )
+            .await
         }
     };
     let plan = build::build(&config, &graph, &gathered.facts, &gathered.unreachable);
@@ -201,7 +218,13 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     let config = load(&args.load)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph);
-    let gathered = gather::gather(&config, probes, &ssh_options(&args.connect), args.connect.parallelism).await;
+    let gathered = gather::gather(
+        &config,
+        probes,
+        &ssh_options(&args.connect),
+        args.connect.parallelism,
+    )
+    .await;
     let file = FactsFile {
         format_version: FACTS_FORMAT_VERSION.to_owned(),
         hosts: gathered.facts.clone(),
@@ -210,7 +233,11 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
     write_atomically(&args.output, text.as_bytes())?;
-    println!("Saved the facts of {} hosts to {}.", file.hosts.len(), args.output.display());
+    println!(
+        "Saved the facts of {} hosts to {}.",
+        file.hosts.len(),
+        args.output.display()
+    );
     for (machine, message) in &file.unreachable {
         eprintln!("Error: host {machine} could not be read: {message}");
     }
@@ -232,7 +259,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     if args.plan.facts.is_some() {
-        return Err(miette!("apply reads the hosts itself; --facts is only for plan"));
+        return Err(miette!(
+            "apply reads the hosts itself; --facts is only for plan"
+        ));
     }
     let planned = make_plan(&args.plan).await?;
     let Planned {
@@ -262,7 +291,15 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .collect();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let drawer = tokio::spawn(render::progress::draw(receiver));
-    let report = apply::apply(&config, &graph, &plan, &hosts, args.plan.connect.parallelism, sender).await;
+    let report = apply::apply(
+        &config,
+        &graph,
+        &plan,
+        &hosts,
+        args.plan.connect.parallelism,
+        sender,
+    )
+    .await;
     let _ = drawer.await;
     drop(hosts);
     close(gathered).await;
@@ -284,7 +321,10 @@ fn confirm() -> Result<bool> {
     print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
     std::io::stdout().flush().into_diagnostic()?;
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
     Ok(answer.trim() == "yes")
 }
 
@@ -292,7 +332,11 @@ fn print_report(report: &apply::Report) {
     let style = Style::detect();
     println!();
     if report.succeeded() {
-        println!("{} {} applied.", style.green("Apply complete!"), report.applied.len());
+        println!(
+            "{} {} applied.",
+            style.green("Apply complete!"),
+            report.applied.len()
+        );
         return;
     }
     println!(

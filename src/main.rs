@@ -9,7 +9,10 @@ use corral::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
@@ -24,7 +27,9 @@ fn main() -> ExitCode {
             Command::Drift(args) => commands::drift(args).await,
             Command::Apply(args) => commands::apply(args).await,
             Command::Facts(args) => commands::facts(args).await,
-            Command::Lab(command) => corral::lab::run(command).map(|()| ExitCode::SUCCESS).map_err(miette::Report::new),
+            Command::Lab(command) => corral::lab::run(command)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(miette::Report::new),
         }
     });
     match result {

@@ -34,9 +34,9 @@ pub fn write_bytes(target: &str, bytes: &[u8]) -> String {
 pub fn is_plain_word(value: &str) -> bool {
     !value.is_empty()
         && !value.starts_with('-')
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ':' | '@' | '/' | '='))
+        && value.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ':' | '@' | '/' | '=')
+        })
 }
 
 #[cfg(test)]
@@ -47,7 +47,18 @@ mod tests {
     /// The quoted word must come back unchanged from a real `sh`.
     #[test]
     fn quote_round_trips_through_sh() {
-        for value in ["plain", "with space", "it's", "$(reboot)", "`x`", "a\nb", "\\", "", "-n", "*"] {
+        for value in [
+            "plain",
+            "with space",
+            "it's",
+            "$(reboot)",
+            "`x`",
+            "a\nb",
+            "\\",
+            "",
+            "-n",
+            "*",
+        ] {
             let out = Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf '%s' {}", quote(value)))

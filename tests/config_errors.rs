@@ -21,7 +21,8 @@ fn render_errors(name: &str) -> String {
         },
         Err(errors) => errors,
     };
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut out = String::new();
     handler.render_report(&mut out, &errors).unwrap();
     out

@@ -66,14 +66,24 @@ impl Lab {
         all.extend(config.iter().map(|s| s.to_string()));
         all.push(self.inventory());
         let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
-        command.args(&all).env("CORRAL_SSH_CONFIG", self.ssh_config()).env("NO_COLOR", "1");
+        command
+            .args(&all)
+            .env("CORRAL_SSH_CONFIG", self.ssh_config())
+            .env("NO_COLOR", "1");
         command.output().expect("corral runs")
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let out = corral(&["lab", "down", "--name", LAB, "--dir", self.dir.to_str().unwrap()]);
+        let out = corral(&[
+            "lab",
+            "down",
+            "--name",
+            LAB,
+            "--dir",
+            self.dir.to_str().unwrap(),
+        ]);
         if !out.status.success() {
             eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -97,7 +107,12 @@ fn text(out: &Output) -> String {
 }
 
 fn assert_success(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what} failed ({:?}):\n{}", out.status.code(), text(out));
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\n{}",
+        out.status.code(),
+        text(out)
+    );
 }
 
 fn assert_code(out: &Output, code: i32, what: &str) {
@@ -110,7 +125,8 @@ fn stdout(out: &Output) -> String {
 
 /// Addresses of the changes in a JSON plan.
 fn planned_addresses(out: &Output) -> Vec<String> {
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(out)));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(out)));
     plan["resource_changes"]
         .as_array()
         .unwrap()
@@ -122,7 +138,9 @@ fn planned_addresses(out: &Output) -> Vec<String> {
 #[test]
 fn lab_end_to_end() {
     if std::env::var_os("CORRAL_E2E").is_none() {
-        eprintln!("not run: set CORRAL_E2E=1 (scripts/test.sh does) to run the end-to-end tests on a lab");
+        eprintln!(
+            "not run: set CORRAL_E2E=1 (scripts/test.sh does) to run the end-to-end tests on a lab"
+        );
         return;
     }
     let lab = Lab::up();
@@ -137,37 +155,80 @@ fn lab_end_to_end() {
 fn apply_to_fresh_hosts(lab: &Lab) {
     let plan = lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]);
     assert_code(&plan, 2, "plan of fresh hosts shows changes");
-    assert!(stdout(&plan).contains("os/package.base[n1]"), "{}", text(&plan));
+    assert!(
+        stdout(&plan).contains("os/package.base[n1]"),
+        "{}",
+        text(&plan)
+    );
 
     let apply = lab.corral(&["apply", "--auto-approve"], &["examples/"]);
     assert_success(&apply, "apply examples");
-    assert!(stdout(&apply).contains("Apply complete!"), "{}", text(&apply));
+    assert!(
+        stdout(&apply).contains("Apply complete!"),
+        "{}",
+        text(&apply)
+    );
 
     let issue_sha = hex::encode(Sha256::digest(b"Authorized access only\n"));
     for machine in MACHINES {
-        assert_eq!(lab.sh(machine, "sysctl -n net.ipv4.conf.all.send_redirects"), "0");
-        assert_eq!(lab.sh(machine, "sysctl -n net.ipv4.conf.all.log_martians"), "1");
         assert_eq!(
-            lab.sh(machine, "cat /etc/sysctl.d/90-corral-baseline.conf | grep -v '^#'"),
+            lab.sh(machine, "sysctl -n net.ipv4.conf.all.send_redirects"),
+            "0"
+        );
+        assert_eq!(
+            lab.sh(machine, "sysctl -n net.ipv4.conf.all.log_martians"),
+            "1"
+        );
+        assert_eq!(
+            lab.sh(
+                machine,
+                "cat /etc/sysctl.d/90-corral-baseline.conf | grep -v '^#'"
+            ),
             "net.ipv4.conf.all.log_martians = 1\nnet.ipv4.conf.all.send_redirects = 0"
         );
-        assert_eq!(lab.sh(machine, "stat -c '%a %U %G' /etc/issue.net"), "644 root root");
-        assert_eq!(lab.sh(machine, "sha256sum /etc/issue.net | cut -c1-64"), issue_sha);
-        assert_eq!(lab.sh(machine, "ls /etc/ | grep -c corral-tmp || true"), "0", "no temporary file left");
-        assert_eq!(lab.sh(machine, "dpkg-query -W -f='${db:Status-Abbrev}' tree"), "ii");
         assert_eq!(
-            lab.sh(machine, "dpkg-query -W -f='${db:Status-Abbrev}' ufw 2>/dev/null || echo gone"),
+            lab.sh(machine, "stat -c '%a %U %G' /etc/issue.net"),
+            "644 root root"
+        );
+        assert_eq!(
+            lab.sh(machine, "sha256sum /etc/issue.net | cut -c1-64"),
+            issue_sha
+        );
+        assert_eq!(
+            lab.sh(machine, "ls /etc/ | grep -c corral-tmp || true"),
+            "0",
+            "no temporary file left"
+        );
+        assert_eq!(
+            lab.sh(machine, "dpkg-query -W -f='${db:Status-Abbrev}' tree"),
+            "ii"
+        );
+        assert_eq!(
+            lab.sh(
+                machine,
+                "dpkg-query -W -f='${db:Status-Abbrev}' ufw 2>/dev/null || echo gone"
+            ),
             "rc",
             "ufw removed, its configuration kept"
         );
         assert_eq!(
-            lab.sh(machine, "systemctl show -p ActiveState -p UnitFileState corral-heartbeat.service"),
+            lab.sh(
+                machine,
+                "systemctl show -p ActiveState -p UnitFileState corral-heartbeat.service"
+            ),
             "ActiveState=active\nUnitFileState=enabled"
         );
     }
     let motd = std::fs::read("examples/files/motd.txt").unwrap();
-    assert_eq!(lab.sh("n1", "sha256sum /etc/motd | cut -c1-64"), hex::encode(Sha256::digest(&motd)));
-    assert_ne!(lab.sh("n3", "sha256sum /etc/motd | cut -c1-64"), hex::encode(Sha256::digest(&motd)), "n3 is not selected");
+    assert_eq!(
+        lab.sh("n1", "sha256sum /etc/motd | cut -c1-64"),
+        hex::encode(Sha256::digest(&motd))
+    );
+    assert_ne!(
+        lab.sh("n3", "sha256sum /etc/motd | cut -c1-64"),
+        hex::encode(Sha256::digest(&motd)),
+        "n3 is not selected"
+    );
 
     let replan = lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]);
     assert_code(&replan, 0, "plan right after apply has no changes");
@@ -181,23 +242,51 @@ fn hand_made_drift_is_exactly_that_change(lab: &Lab) {
 
     let drift = lab.corral(&["drift", "--format", "json"], &["examples/"]);
     assert_code(&drift, 2, "drift finds the hand-made changes");
-    assert_eq!(planned_addresses(&drift), ["os/sysctl.baseline[n2]", "os/file.issue-net[n2]"]);
+    assert_eq!(
+        planned_addresses(&drift),
+        ["os/file.issue-net[n2]", "os/sysctl.baseline[n2]"]
+    );
     let plan: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
-    let sysctl = &plan["resource_changes"][0];
-    assert_eq!(sysctl["before"], serde_json::json!({"net.ipv4.conf.all.send_redirects": "1"}));
-    assert_eq!(sysctl["after"], serde_json::json!({"net.ipv4.conf.all.send_redirects": "0"}));
-    assert_eq!(plan["resource_changes"][1]["before"]["content"], "Authorized access only\nedited by hand\n");
+    let sysctl = &plan["resource_changes"][1];
+    assert_eq!(
+        sysctl["before"],
+        serde_json::json!({"net.ipv4.conf.all.send_redirects": "1"})
+    );
+    assert_eq!(
+        sysctl["after"],
+        serde_json::json!({"net.ipv4.conf.all.send_redirects": "0"})
+    );
+    assert_eq!(
+        plan["resource_changes"][0]["before"]["content"],
+        "Authorized access only\nedited by hand\n"
+    );
 
     let human = lab.corral(&["plan"], &["examples/"]);
     assert_success(&human, "plan");
     let shown = stdout(&human);
-    assert!(shown.contains("~ net.ipv4.conf.all.send_redirects: \"1\" -> \"0\""), "{shown}");
+    assert!(
+        shown.contains("~ net.ipv4.conf.all.send_redirects: \"1\" -> \"0\""),
+        "{shown}"
+    );
     assert!(shown.contains("-edited by hand"), "{shown}");
-    assert!(shown.contains("Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy."), "{shown}");
+    assert!(
+        shown.contains("Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy."),
+        "{shown}"
+    );
 
-    assert_success(&lab.corral(&["apply", "--auto-approve"], &["examples/"]), "apply after drift");
-    assert_eq!(lab.sh("n2", "sysctl -n net.ipv4.conf.all.send_redirects"), "0");
-    assert_code(&lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]), 0, "converged again");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply after drift",
+    );
+    assert_eq!(
+        lab.sh("n2", "sysctl -n net.ipv4.conf.all.send_redirects"),
+        "0"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
+        0,
+        "converged again",
+    );
 }
 
 /// A failing step skips what depends on it and nothing else; apply exits 1 and says so.
@@ -207,24 +296,53 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
     assert_code(&out, 1, "apply with a failing step");
     let shown = stdout(&out);
     assert!(shown.contains("failed:  os/package.missing[n1]"), "{shown}");
-    assert!(shown.contains("skipped: os/file.after-missing[n1] (because os/package.missing[n1] failed)"), "{shown}");
+    assert!(
+        shown
+            .contains("skipped: os/file.after-missing[n1] (because os/package.missing[n1] failed)"),
+        "{shown}"
+    );
     assert!(shown.contains("1 applied, 1 failed, 1 skipped"), "{shown}");
     assert_eq!(lab.sh("n2", "cat /etc/corral-independent"), "independent");
-    assert_eq!(lab.sh("n1", "test -e /etc/corral-after-missing && echo exists || echo absent"), "absent");
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "test -e /etc/corral-after-missing && echo exists || echo absent"
+        ),
+        "absent"
+    );
 }
 
 /// With one host down, plan names it and still plans the others; exit code 1.
 fn unreachable_host_is_named_and_others_planned(lab: &Lab) {
     lab.sh("n1", "sysctl -q -w net.ipv4.conf.all.log_martians=0");
-    let stop = Command::new("docker").args(["stop", "-t", "1", &format!("{LAB}-n3")]).output().unwrap();
+    let stop = Command::new("docker")
+        .args(["stop", "-t", "1", &format!("{LAB}-n3")])
+        .output()
+        .unwrap();
     assert_success(&stop, "docker stop n3");
 
     let out = lab.corral(&["plan", "--connect-timeout", "3"], &["examples/"]);
     assert_code(&out, 1, "plan with an unreachable host");
     let shown = stdout(&out);
-    assert!(shown.contains("~ os/sysctl.baseline[n1]"), "n1 is still planned:\n{}", text(&out));
-    assert!(shown.contains("host n3 could not be read"), "{}", text(&out));
-    assert!(shown.contains("10.223.0.13"), "the error names the address:\n{}", text(&out));
+    assert!(
+        shown.contains("~ os/sysctl.baseline[n1]"),
+        "n1 is still planned:\n{}",
+        text(&out)
+    );
+    assert!(
+        shown.contains("host n3 could not be read"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        shown.contains("10.223.0.13"),
+        "the error names the address:\n{}",
+        text(&out)
+    );
     assert!(!shown.contains("[n2]"), "n2 is in sync:\n{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the plan is incomplete"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the plan is incomplete"),
+        "{}",
+        text(&out)
+    );
 }

@@ -47,7 +47,9 @@ pub enum Event {
 impl Event {
     pub fn machine(&self) -> &str {
         match self {
-            Event::Started { machine, .. } | Event::Finished { machine, .. } | Event::Skipped { machine, .. } => machine,
+            Event::Started { machine, .. }
+            | Event::Finished { machine, .. }
+            | Event::Skipped { machine, .. } => machine,
         }
     }
 }
@@ -55,13 +57,21 @@ impl Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Started { machine, address, step } => write!(f, "{machine}: {address}: {step}"),
+            Event::Started {
+                machine,
+                address,
+                step,
+            } => write!(f, "{machine}: {address}: {step}"),
             Event::Finished {
                 machine,
                 address,
                 elapsed,
                 error: None,
-            } => write!(f, "{machine}: {address}: done ({:.1}s)", elapsed.as_secs_f64()),
+            } => write!(
+                f,
+                "{machine}: {address}: done ({:.1}s)",
+                elapsed.as_secs_f64()
+            ),
             Event::Finished {
                 machine,
                 address,
@@ -100,14 +110,28 @@ pub async fn apply(
     parallelism: usize,
     events: mpsc::UnboundedSender<Event>,
 ) -> Report {
-    let changes: HashMap<&Address, &ResourceChange> = plan.resource_changes.iter().map(|c| (&c.address, c)).collect();
+    let changes: HashMap<&Address, &ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .map(|c| (&c.address, c))
+        .collect();
     let mut indegree: Vec<usize> = graph
         .graph
         .node_indices()
-        .map(|n| graph.graph.neighbors_directed(n, Direction::Incoming).count())
+        .map(|n| {
+            graph
+                .graph
+                .neighbors_directed(n, Direction::Incoming)
+                .count()
+        })
         .collect();
     let key = |n: NodeIndex| match graph.graph[n] {
-        Node::Instance(i) => (graph.instances[i].rank, 0u8, Some(&graph.instances[i].address), n.index()),
+        Node::Instance(i) => (
+            graph.instances[i].rank,
+            0u8,
+            Some(&graph.instances[i].address),
+            n.index(),
+        ),
         Node::Barrier => (0, 1, None, n.index()),
     };
     let mut ready: BinaryHeap<Reverse<_>> = graph
@@ -169,7 +193,10 @@ pub async fn apply(
                 .map(|k| k.steps(&resource.address.name, &change))
                 .unwrap_or_default();
             let Some(host) = hosts.get(&machine).cloned() else {
-                report.failed.push((instance.address.clone(), format!("no connection to {machine}")));
+                report.failed.push((
+                    instance.address.clone(),
+                    format!("no connection to {machine}"),
+                ));
                 doom(graph, node, &instance.address, &mut doomed);
                 finish(graph, node, &mut indegree, &mut ready, &key);
                 continue;
@@ -190,8 +217,14 @@ pub async fn apply(
                     match host.run_script(&script).await {
                         Ok(out) if out.rc == Some(0) => {}
                         Ok(out) => {
-                            let rc = out.rc.map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
-                            error = Some(format!("{} failed with {rc}: {}", step.description, tail(&out.stdout, 600)));
+                            let rc = out
+                                .rc
+                                .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
+                            error = Some(format!(
+                                "{} failed with {rc}: {}",
+                                step.description,
+                                tail(&out.stdout, 600)
+                            ));
                             break;
                         }
                         Err(e) => {
@@ -230,7 +263,9 @@ pub async fn apply(
             }
             Err(e) => {
                 // A panicked task cannot say which node it was; stop scheduling new work.
-                report.failed.push((Address::new("corral", "internal", None), e.to_string()));
+                report
+                    .failed
+                    .push((Address::new("corral", "internal", None), e.to_string()));
                 break;
             }
         }
@@ -254,8 +289,16 @@ fn finish<K: Ord>(
 }
 
 /// Marks everything downstream of a failed node as skipped because of `failed`.
-fn doom(graph: &ResourceGraph, node: NodeIndex, failed: &Address, doomed: &mut HashMap<NodeIndex, Address>) {
-    let mut stack: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Outgoing).collect();
+fn doom(
+    graph: &ResourceGraph,
+    node: NodeIndex,
+    failed: &Address,
+    doomed: &mut HashMap<NodeIndex, Address>,
+) {
+    let mut stack: Vec<NodeIndex> = graph
+        .graph
+        .neighbors_directed(node, Direction::Outgoing)
+        .collect();
     while let Some(next) = stack.pop() {
         if doomed.contains_key(&next) {
             continue;

@@ -89,8 +89,10 @@ impl ConfigError {
 
     /// Adds a secondary label, e.g. "first defined here"; it must be in the same file.
     pub fn with_label(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.labels
-            .push(LabeledSpan::new_with_span(Some(label.into()), SourceSpan::from(span)));
+        self.labels.push(LabeledSpan::new_with_span(
+            Some(label.into()),
+            SourceSpan::from(span),
+        ));
         self
     }
 }
@@ -167,7 +169,7 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A "did you mean" hint, or a list of what is allowed when nothing is close.
-pub fn suggestion<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
     match nearest(word, candidates.iter().copied()) {
         Some(near) => format!("did you mean `{near}`?"),
         None => format!("known {what}: {}", candidates.join(", ")),

@@ -107,7 +107,12 @@ impl CheckContext<'_> {
     }
 
     /// Reports an error at a field of the specification.
-    pub fn error(&mut self, path: &[&str], message: impl Into<String>, label: &str) -> &mut ConfigError {
+    pub fn error(
+        &mut self,
+        path: &[&str],
+        message: impl Into<String>,
+        label: &str,
+    ) -> &mut ConfigError {
         let origin = self.origin(self.span_of(path));
         self.errors.push(ConfigError::at(&origin, message, label));
         self.errors.errors.last_mut().expect("just pushed")
@@ -123,8 +128,12 @@ impl CheckContext<'_> {
                 Some(bytes)
             }
             Err(e) => {
-                self.error(path_field, format!("cannot read `{}`: {e}", path.display()), "this file")
-                    .help = Some("`source:` paths are relative to the file that names them".into());
+                self.error(
+                    path_field,
+                    format!("cannot read `{}`: {e}", path.display()),
+                    "this file",
+                )
+                .help = Some("`source:` paths are relative to the file that names them".into());
                 None
             }
         }
@@ -194,7 +203,10 @@ fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {
                         .filter_map(|e| e.ok().map(|e| e.path()))
                         .filter(|p| {
                             p.is_file()
-                                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                                && matches!(
+                                    p.extension().and_then(|e| e.to_str()),
+                                    Some("yaml" | "yml")
+                                )
                         })
                         .collect();
                     found.sort();
@@ -294,8 +306,9 @@ impl Loader<'_> {
                         e.span
                     },
                 };
-                let mut error = ConfigError::at(&origin, format!("invalid YAML: {}", e.message), "here")
-                    .with_help("check indentation (spaces, not tabs), quotes and brackets");
+                let mut error =
+                    ConfigError::at(&origin, format!("invalid YAML: {}", e.message), "here")
+                        .with_help("check indentation (spaces, not tabs), quotes and brackets");
                 if let Some((label, span)) = e.related {
                     error = error
                         .with_label(span, label)
@@ -333,18 +346,25 @@ impl Loader<'_> {
             _ => "here",
         };
         let help = suggestion.or_else(|| match &error.kind {
-            yaml::DeErrorKind::MissingField { field } => Some(format!("add `{field}:` to this mapping")),
+            yaml::DeErrorKind::MissingField { field } => {
+                Some(format!("add `{field}:` to this mapping"))
+            }
             yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
                 Some(format!("known fields: {}", expected.join(", ")))
             }
             _ => None,
         });
         self.errors.push(
-            ConfigError::at(&Self::origin(file, error.span), error.message, label).with_help_opt(help),
+            ConfigError::at(&Self::origin(file, error.span), error.message, label)
+                .with_help_opt(help),
         );
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(&mut self, file: &Arc<SourceFile>, node: &Node) -> Option<T> {
+    fn decode<T: serde::de::DeserializeOwned>(
+        &mut self,
+        file: &Arc<SourceFile>,
+        node: &Node,
+    ) -> Option<T> {
         match from_node(node) {
             Ok(value) => Some(value),
             Err(e) => {
@@ -417,12 +437,15 @@ impl Loader<'_> {
             }
         }
         for (field, present) in [
-            ("kind", envelope.kind.is_some() || root.get("kind").is_some()),
-            ("name", envelope.name.is_some() || root.get("name").is_some()),
             (
-                "specification",
-                envelope.specification.is_some(),
+                "kind",
+                envelope.kind.is_some() || root.get("kind").is_some(),
             ),
+            (
+                "name",
+                envelope.name.is_some() || root.get("name").is_some(),
+            ),
+            ("specification", envelope.specification.is_some()),
         ] {
             if !present {
                 self.errors.push(
@@ -442,7 +465,10 @@ impl Loader<'_> {
         let Value::Seq(items) = &value.value else {
             self.errors.push(ConfigError::at(
                 &Self::origin(file, value.span),
-                format!("`depends_on` must be a list of addresses, found {}", value.kind_name()),
+                format!(
+                    "`depends_on` must be a list of addresses, found {}",
+                    value.kind_name()
+                ),
                 "here",
             ));
             return Vec::new();
@@ -453,7 +479,9 @@ impl Loader<'_> {
                 Some(Ok(address)) => addresses.push(address),
                 Some(Err(message)) => self.errors.push(
                     ConfigError::at(&Self::origin(file, item.span), message, "not an address")
-                        .with_help("write `kind.name` (e.g. `os/package.base`) or `kind.name[machine]`"),
+                        .with_help(
+                            "write `kind.name` (e.g. `os/package.base`) or `kind.name[machine]`",
+                        ),
                 ),
                 None => self.errors.push(ConfigError::at(
                     &Self::origin(file, item.span),
@@ -493,8 +521,12 @@ impl Loader<'_> {
                     ),
                 };
                 self.errors.push(
-                    ConfigError::at(&Self::origin(file, kind_node.span), format!("unknown kind `{kind}`"), "unknown kind")
-                        .with_help(help),
+                    ConfigError::at(
+                        &Self::origin(file, kind_node.span),
+                        format!("unknown kind `{kind}`"),
+                        "unknown kind",
+                    )
+                    .with_help(help),
                 );
             }
             return;
@@ -517,7 +549,8 @@ impl Loader<'_> {
             self.errors.push(error);
             return;
         }
-        self.seen.insert((kind.clone(), name.clone()), origin.clone());
+        self.seen
+            .insert((kind.clone(), name.clone()), origin.clone());
 
         if kind == machine::KIND {
             if let Some(spec) = self.decode::<MachineSpec>(file, spec_node) {
@@ -572,12 +605,16 @@ fn tab_indentation(text: &str) -> Option<Span> {
     None
 }
 
-
 /// Checks that need every document: machine names in selectors and `depends_on` targets.
 fn check_references(config: &Config, errors: &mut ConfigErrors) {
     let machine_names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-    let addresses: Vec<String> = config.resources.iter().map(|r| r.address.to_string()).collect();
-    let known: std::collections::HashSet<&Address> = config.resources.iter().map(|r| &r.address).collect();
+    let addresses: Vec<String> = config
+        .resources
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
+    let known: std::collections::HashSet<&Address> =
+        config.resources.iter().map(|r| &r.address).collect();
     for resource in &config.resources {
         let spec_node = resource.node.get("specification");
         if let Some(Selector::Names(names)) = resource.spec.selector() {
@@ -593,7 +630,8 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                     })
                     .map_or(resource.origin.span, |n| n.span);
                 let help = if machine_names.is_empty() {
-                    "no `infrastructure/machine` documents were loaded; pass the inventory file too".to_owned()
+                    "no `infrastructure/machine` documents were loaded; pass the inventory file too"
+                        .to_owned()
                 } else {
                     error::suggestion(name, &machine_names, "machines")
                 };
@@ -612,7 +650,10 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
         }
         for (index, target) in resource.depends_on.iter().enumerate() {
             let resource_known = known.contains(&target.resource());
-            let machine_known = target.machine.as_ref().is_none_or(|m| config.machines.contains_key(m));
+            let machine_known = target
+                .machine
+                .as_ref()
+                .is_none_or(|m| config.machines.contains_key(m));
             if resource_known && machine_known && target.resource() != resource.address {
                 continue;
             }
@@ -629,19 +670,33 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                 span,
             };
             let error = if target.resource() == resource.address {
-                ConfigError::at(&origin, format!("{} depends on itself", resource.address), "here")
+                ConfigError::at(
+                    &origin,
+                    format!("{} depends on itself", resource.address),
+                    "here",
+                )
             } else if !resource_known {
                 let candidates: Vec<&str> = addresses.iter().map(String::as_str).collect();
                 ConfigError::at(
                     &origin,
-                    format!("{} depends on `{target}`, which is not declared", resource.address),
+                    format!(
+                        "{} depends on `{target}`, which is not declared",
+                        resource.address
+                    ),
                     "no such resource",
                 )
-                .with_help(error::suggestion(&target.resource().to_string(), &candidates, "resources"))
+                .with_help(error::suggestion(
+                    &target.resource().to_string(),
+                    &candidates,
+                    "resources",
+                ))
             } else {
                 ConfigError::at(
                     &origin,
-                    format!("{} depends on `{target}`, but there is no such machine", resource.address),
+                    format!(
+                        "{} depends on `{target}`, but there is no such machine",
+                        resource.address
+                    ),
                     "no such machine",
                 )
                 .with_help(error::suggestion(

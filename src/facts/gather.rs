@@ -91,8 +91,14 @@ pub async fn gather(
     gathered
 }
 
-async fn read_machine(machine: &Machine, probes: &[Probe], options: &SshOptions) -> Result<(SshHost, HostFacts), String> {
-    let host = SshHost::connect(machine, options).await.map_err(|e| e.message)?;
+async fn read_machine(
+    machine: &Machine,
+    probes: &[Probe],
+    options: &SshOptions,
+) -> Result<(SshHost, HostFacts), String> {
+    let host = SshHost::connect(machine, options)
+        .await
+        .map_err(|e| e.message)?;
     match read_host(&host, probes).await {
         Ok(facts) => Ok((host, facts)),
         Err(message) => {

@@ -113,8 +113,12 @@ pub mod recorded {
         let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let hosts: BTreeMap<String, HostFacts> = serde_json::from_value(file["hosts"].clone()).unwrap();
-        hosts.get(machine).cloned().unwrap_or_else(|| panic!("{path} has no {machine}"))
+        let hosts: BTreeMap<String, HostFacts> =
+            serde_json::from_value(file["hosts"].clone()).unwrap();
+        hosts
+            .get(machine)
+            .cloned()
+            .unwrap_or_else(|| panic!("{path} has no {machine}"))
     }
 
     /// One probe's recorded output.
@@ -123,6 +127,8 @@ pub mod recorded {
             .probes
             .get(key)
             .cloned()
-            .unwrap_or_else(|| panic!("fixtures/facts/{name}.json has no probe {key} for {machine}"))
+            .unwrap_or_else(|| {
+                panic!("fixtures/facts/{name}.json has no probe {key} for {machine}")
+            })
     }
 }

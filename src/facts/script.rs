@@ -63,9 +63,9 @@ impl FactScript {
                 .trim()
                 .parse()
                 .map_err(|_| format!("bad probe index `{index_text}`"))?;
-            let end = body
-                .find(&end_prefix)
-                .ok_or_else(|| format!("the output of probe {index} has no end marker (was the script cut short?)"))?;
+            let end = body.find(&end_prefix).ok_or_else(|| {
+                format!("the output of probe {index} has no end marker (was the script cut short?)")
+            })?;
             let output = &body[..end];
             let marker_rest = &body[end + end_prefix.len()..];
             let (marker, remaining) = marker_rest.split_once('\n').unwrap_or((marker_rest, ""));
@@ -76,7 +76,9 @@ impl FactScript {
                 return Err(format!("malformed end marker `{marker}`"));
             };
             if end_index != index {
-                return Err(format!("probe {index} ends with the marker of probe {end_index}"));
+                return Err(format!(
+                    "probe {index} ends with the marker of probe {end_index}"
+                ));
             }
             let key = self
                 .keys
@@ -92,7 +94,9 @@ impl FactScript {
             rest = remaining;
         }
         if let Some(missing) = self.keys.iter().find(|k| !outputs.contains_key(*k)) {
-            return Err(format!("no output for probe `{missing}` (was the script cut short?)"));
+            return Err(format!(
+                "no output for probe `{missing}` (was the script cut short?)"
+            ));
         }
         Ok(outputs)
     }
@@ -126,7 +130,12 @@ mod tests {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
     }
 
@@ -153,12 +162,30 @@ mod tests {
         let script = FactScript::new(&probes);
         let outputs = script.split(&run_sh(&script.text)).unwrap();
         let get = |k: &str| outputs.get(k).unwrap();
-        assert_eq!(get("plain"), &ProbeOutput { rc: 0, output: "hello\n".into() });
+        assert_eq!(
+            get("plain"),
+            &ProbeOutput {
+                rc: 0,
+                output: "hello\n".into()
+            }
+        );
         assert_eq!(get("no-newline").output, "a\nb");
-        assert_eq!(get("stderr"), &ProbeOutput { rc: 1, output: "oops\n".into() });
+        assert_eq!(
+            get("stderr"),
+            &ProbeOutput {
+                rc: 1,
+                output: "oops\n".into()
+            }
+        );
         assert_eq!(get("exits").rc, 7);
         assert_eq!(get("fake-marker").output, "@@E 0 0 0\n@@F x 1\n");
-        assert_eq!(get("empty"), &ProbeOutput { rc: 0, output: String::new() });
+        assert_eq!(
+            get("empty"),
+            &ProbeOutput {
+                rc: 0,
+                output: String::new()
+            }
+        );
         assert_eq!(outputs.len(), 6);
     }
 

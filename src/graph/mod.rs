@@ -75,14 +75,21 @@ impl ResourceGraph {
             for machine in config.select(kind.selector()) {
                 let instance = graph.instances.len();
                 graph.instances.push(Instance {
-                    address: Address::new(&resource.address.kind, &resource.address.name, Some(&machine.name)),
+                    address: Address::new(
+                        &resource.address.kind,
+                        &resource.address.name,
+                        Some(&machine.name),
+                    ),
                     resource: index,
                     machine: Some(machine.name.clone()),
                     rank: kind.rank(),
                 });
                 let node = graph.graph.add_node(Node::Instance(instance));
                 graph.nodes.push(node);
-                by_resource.entry(&resource.address).or_default().push(instance);
+                by_resource
+                    .entry(&resource.address)
+                    .or_default()
+                    .push(instance);
             }
         }
         graph.add_rank_edges();
@@ -164,9 +171,13 @@ impl ResourceGraph {
             let mut unmatched = Vec::new();
             for &dependent in &dependents {
                 let machine = &self.instances[dependent].machine;
-                match candidates.iter().find(|&&c| &self.instances[c].machine == machine && target.machine.is_none()) {
+                match candidates
+                    .iter()
+                    .find(|&&c| &self.instances[c].machine == machine && target.machine.is_none())
+                {
                     Some(&same) => {
-                        self.graph.update_edge(self.nodes[same], self.nodes[dependent], ());
+                        self.graph
+                            .update_edge(self.nodes[same], self.nodes[dependent], ());
                     }
                     None => unmatched.push(dependent),
                 }
@@ -213,7 +224,11 @@ impl ResourceGraph {
                 .first()
                 .and_then(|a| self.instances.iter().find(|i| &&i.address == a))
                 .map(|i| &config.resources[i.resource]);
-            let list = addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let list = addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             let message = format!("dependency cycle between {list}");
             let error = match first {
                 Some(resource) => {
@@ -243,7 +258,10 @@ impl ResourceGraph {
     /// instances and their dependents, on the limited machines.
     fn filtered(&self, filter: &Filter) -> ResourceGraph {
         let on_machine = |i: &Instance| {
-            filter.machines.is_empty() || i.machine.as_ref().is_some_and(|m| filter.machines.contains(m))
+            filter.machines.is_empty()
+                || i.machine
+                    .as_ref()
+                    .is_some_and(|m| filter.machines.contains(m))
         };
         let mut keep: HashSet<NodeIndex> = HashSet::new();
         if filter.targets.is_empty() {
@@ -314,10 +332,19 @@ impl ResourceGraph {
         let mut indegree: Vec<usize> = self
             .graph
             .node_indices()
-            .map(|n| self.graph.neighbors_directed(n, Direction::Incoming).count())
+            .map(|n| {
+                self.graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .count()
+            })
             .collect();
         let key = |n: NodeIndex| match self.graph[n] {
-            Node::Instance(i) => (self.instances[i].rank, 0u8, Some(&self.instances[i].address), n.index()),
+            Node::Instance(i) => (
+                self.instances[i].rank,
+                0u8,
+                Some(&self.instances[i].address),
+                n.index(),
+            ),
             Node::Barrier => (0, 1, None, n.index()),
         };
         let mut ready: BinaryHeap<Reverse<_>> = self

@@ -108,7 +108,10 @@ pub fn probe(path: &str, with_content: bool) -> Probe {
 }
 
 pub fn probe_key(path: &str, with_content: bool) -> String {
-    format!("file:{}:{path}", if with_content { "content" } else { "digest" })
+    format!(
+        "file:{}:{path}",
+        if with_content { "content" } else { "digest" }
+    )
 }
 
 /// Parses the output of [`probe`].
@@ -118,12 +121,17 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
             return Ok(FileState::Absent);
         }
         if out.output.contains("Not a directory") {
-            return Err(FactError::new(key, "a parent of this path is not a directory"));
+            return Err(FactError::new(
+                key,
+                "a parent of this path is not a directory",
+            ));
         }
         return Err(FactError::unexpected(key, out));
     }
     let mut lines = out.output.lines();
-    let stat = lines.next().ok_or_else(|| FactError::new(key, "stat printed nothing"))?;
+    let stat = lines
+        .next()
+        .ok_or_else(|| FactError::new(key, "stat printed nothing"))?;
     let mut fields = stat.splitn(5, ' ');
     let mut next = |what: &str| {
         fields
@@ -139,10 +147,17 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
         .parse::<u64>()
         .map_err(|_| FactError::new(key, format!("stat output `{stat}` has a bad size")))?;
     let file_type = next("file type")?;
-    let sha256 = lines.next().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned);
+    let sha256 = lines
+        .next()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned);
     if let Some(sha) = &sha256 {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(FactError::new(key, format!("`{sha}` is not a sha256 digest")));
+            return Err(FactError::new(
+                key,
+                format!("`{sha}` is not a sha256 digest"),
+            ));
         }
     }
     let content = match lines.next().map(str::trim) {
@@ -208,12 +223,24 @@ pub fn diff_file(
     let mut changes = Vec::new();
     match state {
         FileState::Absent => {
-            changes.push(AttrChange::new(name("content"), AttrValue::Absent, want_content));
+            changes.push(AttrChange::new(
+                name("content"),
+                AttrValue::Absent,
+                want_content,
+            ));
             let mode = desired.mode.unwrap_or("0644");
-            changes.push(AttrChange::new(name("mode"), AttrValue::Absent, AttrValue::Scalar(mode.to_owned())));
+            changes.push(AttrChange::new(
+                name("mode"),
+                AttrValue::Absent,
+                AttrValue::Scalar(mode.to_owned()),
+            ));
             for (attr, value) in [("owner", desired.owner), ("group", desired.group)] {
                 if let Some(value) = value {
-                    changes.push(AttrChange::new(name(attr), AttrValue::Absent, AttrValue::Scalar(value.to_owned())));
+                    changes.push(AttrChange::new(
+                        name(attr),
+                        AttrValue::Absent,
+                        AttrValue::Scalar(value.to_owned()),
+                    ));
                 }
             }
             Ok((Action::Create, changes))
@@ -230,7 +257,10 @@ pub fn diff_file(
             if file_type != "regular file" {
                 return Err(FactError::new(
                     key,
-                    format!("{} is a {file_type}, not a regular file; corral will not replace it", desired.path),
+                    format!(
+                        "{} is a {file_type}, not a regular file; corral will not replace it",
+                        desired.path
+                    ),
                 ));
             }
             let want_sha = hex::encode(Sha256::digest(desired.bytes));
@@ -247,17 +277,28 @@ pub fn diff_file(
             }
             if let Some(want) = desired.mode {
                 if normalize_mode(want) != *mode {
-                    changes.push(AttrChange::scalar(name("mode"), format!("{mode:0>4}"), want));
+                    changes.push(AttrChange::scalar(
+                        name("mode"),
+                        format!("{mode:0>4}"),
+                        want,
+                    ));
                 }
             }
-            for (attr, want, have) in [("owner", desired.owner, owner), ("group", desired.group, group)] {
+            for (attr, want, have) in [
+                ("owner", desired.owner, owner),
+                ("group", desired.group, group),
+            ] {
                 if let Some(want) = want {
                     if want != have {
                         changes.push(AttrChange::scalar(name(attr), have.as_str(), want));
                     }
                 }
             }
-            let action = if changes.is_empty() { Action::NoOp } else { Action::Update };
+            let action = if changes.is_empty() {
+                Action::NoOp
+            } else {
+                Action::Update
+            };
             Ok((action, changes))
         }
     }
@@ -282,15 +323,33 @@ pub fn write_script(desired: &DesiredFile, write_content: bool) -> String {
         // Keep what the configuration does not manage from the file being replaced.
         script.push_str("if [ -e \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 -- \"$tmp\"; fi\n");
         let target = "\"$tmp\"";
-        push_attrs(&mut script, target, desired, owner.as_deref(), group.as_deref());
+        push_attrs(
+            &mut script,
+            target,
+            desired,
+            owner.as_deref(),
+            group.as_deref(),
+        );
         script.push_str("mv -f -- \"$tmp\" \"$p\"\n");
     } else {
-        push_attrs(&mut script, &path, desired, owner.as_deref(), group.as_deref());
+        push_attrs(
+            &mut script,
+            &path,
+            desired,
+            owner.as_deref(),
+            group.as_deref(),
+        );
     }
     script
 }
 
-fn push_attrs(script: &mut String, target: &str, desired: &DesiredFile, owner: Option<&str>, group: Option<&str>) {
+fn push_attrs(
+    script: &mut String,
+    target: &str,
+    desired: &DesiredFile,
+    owner: Option<&str>,
+    group: Option<&str>,
+) {
     if let Some(owner) = owner {
         script.push_str(&format!("chown -- {owner} {target}\n"));
     }
@@ -304,23 +363,41 @@ fn push_attrs(script: &mut String, target: &str, desired: &DesiredFile, owner: O
 
 /// Checks a path, mode, owner and group the way every file-owning kind needs.
 pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
-    if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') || path.split('/').any(|c| c == "..") {
-        ctx.error(&[field], format!("`{path}` is not an absolute file path"), "here")
-            .help = Some("write an absolute path such as `/etc/motd`, without `..` or a trailing `/`".into());
+    if !path.starts_with('/')
+        || path.ends_with('/')
+        || path.contains('\0')
+        || path.split('/').any(|c| c == "..")
+    {
+        ctx.error(
+            &[field],
+            format!("`{path}` is not an absolute file path"),
+            "here",
+        )
+        .help = Some(
+            "write an absolute path such as `/etc/motd`, without `..` or a trailing `/`".into(),
+        );
     }
 }
 
 fn check_mode(ctx: &mut CheckContext, mode: &str) {
     let digits = mode.len();
     if !(3..=4).contains(&digits) || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        ctx.error(&["mode"], format!("`{mode}` is not an octal file mode"), "here")
-            .help = Some("write the mode in octal and quoted, e.g. `mode: \"0644\"`".into());
+        ctx.error(
+            &["mode"],
+            format!("`{mode}` is not an octal file mode"),
+            "here",
+        )
+        .help = Some("write the mode in octal and quoted, e.g. `mode: \"0644\"`".into());
     }
 }
 
 fn check_name(ctx: &mut CheckContext, field: &str, name: &str) {
     if !crate::shell::is_plain_word(name) || name.contains('/') {
-        ctx.error(&[field], format!("`{name}` is not a valid user or group name"), "here");
+        ctx.error(
+            &[field],
+            format!("`{name}` is not a valid user or group name"),
+            "here",
+        );
     }
 }
 
@@ -344,12 +421,20 @@ impl FileSpec {
                 }
             }
             (Some(_), Some(_)) => {
-                ctx.error(&["source"], "`content` and `source` are both given", "second content")
-                    .help = Some("keep one of them".into());
+                ctx.error(
+                    &["source"],
+                    "`content` and `source` are both given",
+                    "second content",
+                )
+                .help = Some("keep one of them".into());
             }
             (None, None) => {
-                ctx.error(&[], "an os/file needs `content` or `source`", "in this specification")
-                    .help = Some("add `content: \"...\"` or `source: relative/path`".into());
+                ctx.error(
+                    &[],
+                    "an os/file needs `content` or `source`",
+                    "in this specification",
+                )
+                .help = Some("add `content: \"...\"` or `source: relative/path`".into());
             }
         }
         self
@@ -392,7 +477,8 @@ impl MachineKind for FileSpec {
     }
 
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
-        let write_content = change.action == Action::Create || change.attribute("content").is_some();
+        let write_content =
+            change.action == Action::Create || change.attribute("content").is_some();
         vec![Step {
             description: format!("write {}", self.path),
             script: write_script(&self.desired(), write_content),
@@ -425,7 +511,13 @@ mod tests {
     fn absent_file_is_created_with_its_attributes() {
         let state = state("lab-fresh", "/etc/corral-fixture-absent", true).unwrap();
         assert_eq!(state, FileState::Absent);
-        let (action, changes) = diff_file("k", "", &desired("/etc/corral-fixture-absent", b"x\n"), &state).unwrap();
+        let (action, changes) = diff_file(
+            "k",
+            "",
+            &desired("/etc/corral-fixture-absent", b"x\n"),
+            &state,
+        )
+        .unwrap();
         assert_eq!(action, Action::Create);
         let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["content", "mode", "owner", "group"]);
@@ -435,28 +527,57 @@ mod tests {
     #[test]
     fn regular_file_with_other_content_is_a_content_diff() {
         let state = state("lab-fresh", "/etc/issue.net", true).unwrap();
-        let FileState::Present { mode, owner, file_type, content, .. } = &state else {
+        let FileState::Present {
+            mode,
+            owner,
+            file_type,
+            content,
+            ..
+        } = &state
+        else {
             panic!("{state:?}");
         };
-        assert_eq!((mode.as_str(), owner.as_str(), file_type.as_str()), ("644", "root", "regular file"));
-        assert!(content.as_ref().is_some_and(|c| c.starts_with(b"Debian GNU/Linux")));
-        let (action, changes) = diff_file("k", "", &desired("/etc/issue.net", b"Authorized access only\n"), &state).unwrap();
+        assert_eq!(
+            (mode.as_str(), owner.as_str(), file_type.as_str()),
+            ("644", "root", "regular file")
+        );
+        assert!(content
+            .as_ref()
+            .is_some_and(|c| c.starts_with(b"Debian GNU/Linux")));
+        let (action, changes) = diff_file(
+            "k",
+            "",
+            &desired("/etc/issue.net", b"Authorized access only\n"),
+            &state,
+        )
+        .unwrap();
         assert_eq!(action, Action::Update);
         assert_eq!(changes.len(), 1, "only the content differs: {changes:?}");
-        assert!(matches!(&changes[0].before, AttrValue::Content(t) if t.starts_with("Debian GNU/Linux")));
+        assert!(
+            matches!(&changes[0].before, AttrValue::Content(t) if t.starts_with("Debian GNU/Linux"))
+        );
     }
 
     #[test]
     fn converged_file_is_a_no_op() {
         let state = state("lab-converged", "/etc/issue.net", true).unwrap();
-        let (action, changes) = diff_file("k", "", &desired("/etc/issue.net", b"Authorized access only\n"), &state).unwrap();
+        let (action, changes) = diff_file(
+            "k",
+            "",
+            &desired("/etc/issue.net", b"Authorized access only\n"),
+            &state,
+        )
+        .unwrap();
         assert_eq!((action, changes), (Action::NoOp, vec![]));
     }
 
     #[test]
     fn sensitive_file_is_read_by_digest_only_and_never_shown() {
         let state = state("lab-fresh", "/etc/hostname", false).unwrap();
-        let FileState::Present { sha256, content, .. } = &state else {
+        let FileState::Present {
+            sha256, content, ..
+        } = &state
+        else {
             panic!("{state:?}");
         };
         assert!(sha256.is_some() && content.is_none());
@@ -505,12 +626,22 @@ mod tests {
             mode: Some("0600"),
             ..desired(path_text, content)
         };
-        let status = std::process::Command::new("sh").arg("-c").arg(write_script(&file, true)).status().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(write_script(&file, true))
+            .status()
+            .unwrap();
         assert!(status.success());
         assert_eq!(std::fs::read(&path).unwrap(), content);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 }

@@ -76,9 +76,9 @@ fn split(entry: &str) -> (&str, Option<&str>) {
 fn valid_package_name(name: &str) -> bool {
     name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ':'))
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ':')
+        })
 }
 
 const NOT_INSTALLED: &str = "(not installed)";
@@ -87,23 +87,45 @@ const INSTALLED: &str = "(installed)";
 impl PackageSpec {
     pub fn check(self, ctx: &mut CheckContext) -> Self {
         if self.present.is_empty() && self.absent.is_empty() {
-            ctx.error(&[], "an os/package needs `present` or `absent` packages", "in this specification");
+            ctx.error(
+                &[],
+                "an os/package needs `present` or `absent` packages",
+                "in this specification",
+            );
         }
         let mut seen = BTreeMap::new();
         for (field, entries) in [("present", &self.present), ("absent", &self.absent)] {
             for entry in entries {
                 let (name, version) = split(entry);
                 let version_ok = version.is_none_or(|v| {
-                    !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':'))
+                    !v.is_empty()
+                        && v.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':')
+                        })
                 });
                 if !valid_package_name(name) || !version_ok {
-                    ctx.error(&[field], format!("`{entry}` is not a package name (or `name=version`)"), "in this list")
-                        .help = Some("Debian package names are lowercase letters, digits, `+`, `-` and `.`".into());
+                    ctx.error(
+                        &[field],
+                        format!("`{entry}` is not a package name (or `name=version`)"),
+                        "in this list",
+                    )
+                    .help = Some(
+                        "Debian package names are lowercase letters, digits, `+`, `-` and `.`"
+                            .into(),
+                    );
                 } else if field == "absent" && version.is_some() {
-                    ctx.error(&[field], format!("`{entry}`: packages to remove take no version"), "in this list");
+                    ctx.error(
+                        &[field],
+                        format!("`{entry}`: packages to remove take no version"),
+                        "in this list",
+                    );
                 }
                 if let Some(first) = seen.insert(name.to_owned(), field) {
-                    ctx.error(&[field], format!("package `{name}` is listed twice (also in `{first}`)"), "in this list");
+                    ctx.error(
+                        &[field],
+                        format!("package `{name}` is listed twice (also in `{first}`)"),
+                        "in this list",
+                    );
                 }
             }
         }
@@ -143,7 +165,11 @@ impl MachineKind for PackageSpec {
             let (package, version) = split(entry);
             let want = version.unwrap_or(INSTALLED);
             match (installed.get(package), version) {
-                (None, _) => attributes.push(AttrChange::new(package, AttrValue::Scalar(NOT_INSTALLED.into()), AttrValue::Scalar(want.into()))),
+                (None, _) => attributes.push(AttrChange::new(
+                    package,
+                    AttrValue::Scalar(NOT_INSTALLED.into()),
+                    AttrValue::Scalar(want.into()),
+                )),
                 (Some(have), Some(version)) if have.version != version => {
                     attributes.push(AttrChange::scalar(package, have.version.as_str(), version))
                 }
@@ -152,7 +178,11 @@ impl MachineKind for PackageSpec {
         }
         for package in &self.absent {
             if let Some(have) = installed.get(package.as_str()) {
-                attributes.push(AttrChange::scalar(package.as_str(), have.version.as_str(), NOT_INSTALLED));
+                attributes.push(AttrChange::scalar(
+                    package.as_str(),
+                    have.version.as_str(),
+                    NOT_INSTALLED,
+                ));
             }
         }
         Ok(Diff::update_if_changed(attributes))
@@ -167,10 +197,19 @@ impl MachineKind for PackageSpec {
             .filter(|e| changed(split(e).0))
             .map(|e| quote(e))
             .collect();
-        let remove: Vec<String> = self.absent.iter().filter(|p| changed(p)).map(|p| quote(p)).collect();
+        let remove: Vec<String> = self
+            .absent
+            .iter()
+            .filter(|p| changed(p))
+            .map(|p| quote(p))
+            .collect();
         let mut steps = Vec::new();
         if !install.is_empty() {
-            let update = if self.update_cache { format!("{apt} update\n") } else { String::new() };
+            let update = if self.update_cache {
+                format!("{apt} update\n")
+            } else {
+                String::new()
+            };
             steps.push(Step {
                 description: format!("install {}", install.join(" ")),
                 script: format!("set -e\n{update}{apt} install {}\n", install.join(" ")),
@@ -223,11 +262,19 @@ mod tests {
 
     #[test]
     fn fresh_host_installs_and_removes() {
-        let diff = spec().diff("base", &recorded::host("lab-fresh", "n1")).unwrap();
+        let diff = spec()
+            .diff("base", &recorded::host("lab-fresh", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::Update);
-        assert_eq!(diff.attributes[0], AttrChange::scalar("tree", NOT_INSTALLED, INSTALLED));
+        assert_eq!(
+            diff.attributes[0],
+            AttrChange::scalar("tree", NOT_INSTALLED, INSTALLED)
+        );
         assert_eq!(diff.attributes[1].name, "ufw");
-        assert_eq!(diff.attributes[1].after, AttrValue::Scalar(NOT_INSTALLED.into()));
+        assert_eq!(
+            diff.attributes[1].after,
+            AttrValue::Scalar(NOT_INSTALLED.into())
+        );
         let change = ResourceChange {
             address: crate::address::Address::new(KIND, "base", Some("n1")),
             machine: Some("n1".into()),
@@ -237,13 +284,23 @@ mod tests {
         };
         let steps = spec().steps("base", &change);
         assert_eq!(steps.len(), 2);
-        assert!(steps[0].script.contains("install tree"), "{}", steps[0].script);
-        assert!(steps[1].script.contains("remove ufw"), "{}", steps[1].script);
+        assert!(
+            steps[0].script.contains("install tree"),
+            "{}",
+            steps[0].script
+        );
+        assert!(
+            steps[1].script.contains("remove ufw"),
+            "{}",
+            steps[1].script
+        );
     }
 
     #[test]
     fn converged_host_is_a_no_op() {
-        let diff = spec().diff("base", &recorded::host("lab-converged", "n1")).unwrap();
+        let diff = spec()
+            .diff("base", &recorded::host("lab-converged", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
     }
 

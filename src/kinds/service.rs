@@ -14,7 +14,7 @@ use super::file::{self, Content, DesiredFile};
 use super::{MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
-use crate::plan::{Action, AttrChange, Diff, ResourceChange};
+use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
 
 pub const KIND: &str = "os/service";
@@ -57,7 +57,10 @@ impl UnitState {
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(self.active_state.as_str(), "active" | "reloading" | "activating")
+        matches!(
+            self.active_state.as_str(),
+            "active" | "reloading" | "activating"
+        )
     }
 }
 
@@ -66,7 +69,9 @@ pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,UnitFileState";
 /// Parses `systemctl show -p LoadState,ActiveState,UnitFileState UNIT`.
 pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
     if out.rc != 0 {
-        let hint = if out.output.contains("has not been booted with systemd") || out.output.contains("Failed to connect to bus") {
+        let hint = if out.output.contains("has not been booted with systemd")
+            || out.output.contains("Failed to connect to bus")
+        {
             "systemd is not running on this host; os/service needs systemd as PID 1"
         } else {
             ""
@@ -77,7 +82,11 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
         }
         return Err(error);
     }
-    let values: BTreeMap<&str, &str> = out.output.lines().filter_map(|l| l.split_once('=')).collect();
+    let values: BTreeMap<&str, &str> = out
+        .output
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
     let get = |k: &str| {
         values
             .get(k)
@@ -91,13 +100,17 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
     })
 }
 
-fn on_off(value: bool) -> &'static str {
-    if value {
-        "true"
+/// Before → after of a yes/no setting of a unit that may not exist yet.
+fn switch(name: &str, exists: bool, before: bool, after: bool) -> AttrChange {
+    let before = if exists {
+        AttrValue::Bool(before)
     } else {
-        "false"
-    }
+        AttrValue::Scalar(NO_SUCH_UNIT.into())
+    };
+    AttrChange::new(name, before, AttrValue::Bool(after))
 }
+
+const NO_SUCH_UNIT: &str = "(no such unit)";
 
 const UNIT_FILE: &str = "unit_file";
 
@@ -107,7 +120,11 @@ impl ServiceSpec {
             self.unit.push_str(".service");
         }
         if !crate::shell::is_plain_word(&self.unit) || self.unit.contains('/') {
-            ctx.error(&["unit"], format!("`{}` is not a systemd unit name", self.unit), "here");
+            ctx.error(
+                &["unit"],
+                format!("`{}` is not a systemd unit name", self.unit),
+                "here",
+            );
         }
         match (&self.content, &self.source) {
             (Some(content), None) => self.bytes = Some(Content(content.clone().into_bytes())),
@@ -116,12 +133,20 @@ impl ServiceSpec {
                 self.bytes = ctx.read_source(&["source"], &source).map(Content);
             }
             (Some(_), Some(_)) => {
-                ctx.error(&["source"], "`content` and `source` are both given", "second unit file");
+                ctx.error(
+                    &["source"],
+                    "`content` and `source` are both given",
+                    "second unit file",
+                );
             }
             (None, None) => {}
         }
         if self.enabled.is_none() && self.active.is_none() && self.bytes.is_none() {
-            ctx.error(&[], "an os/service needs at least one of `enabled`, `active`, `content`, `source`", "in this specification");
+            ctx.error(
+                &[],
+                "an os/service needs at least one of `enabled`, `active`, `content`, `source`",
+                "in this specification",
+            );
         }
         self
     }
@@ -159,7 +184,10 @@ impl MachineKind for ServiceSpec {
     fn probes(&self, _name: &str) -> Vec<Probe> {
         let mut probes = vec![Probe {
             key: self.key(),
-            script: format!("systemctl show -p {SHOW_PROPERTIES} -- {}", quote(&self.unit)),
+            script: format!(
+                "systemctl show -p {SHOW_PROPERTIES} -- {}",
+                quote(&self.unit)
+            ),
         }];
         if self.bytes.is_some() {
             probes.push(file::probe(&self.unit_path(), true));
@@ -174,34 +202,41 @@ impl MachineKind for ServiceSpec {
         let mut action = Action::Update;
         if let Some(desired) = self.unit_file() {
             let path = self.unit_path();
-            let desired = DesiredFile { path: &path, ..desired };
+            let desired = DesiredFile {
+                path: &path,
+                ..desired
+            };
             let file_key = file::probe_key(&path, true);
             let file_state = file::parse(&file_key, facts.get(&file_key)?)?;
             let (file_action, changes) = file::diff_file(&file_key, "", &desired, &file_state)?;
             if file_action == Action::Create {
                 action = Action::Create;
             }
-            attributes.extend(changes.into_iter().filter(|c| c.name == "content").map(|mut c| {
-                c.name = UNIT_FILE.into();
-                c
-            }));
+            attributes.extend(
+                changes
+                    .into_iter()
+                    .filter(|c| c.name == "content")
+                    .map(|mut c| {
+                        c.name = UNIT_FILE.into();
+                        c
+                    }),
+            );
         }
         let missing = !state.exists() && self.bytes.is_none();
         if let Some(enabled) = self.enabled {
             if missing || state.is_enabled() != enabled {
-                let before = if missing { "(no such unit)" } else { on_off(state.is_enabled()) };
-                attributes.push(AttrChange::scalar("enabled", before, on_off(enabled)));
+                attributes.push(switch("enabled", !missing, state.is_enabled(), enabled));
             }
         }
         if let Some(active) = self.active {
             if missing || state.is_active() != active {
-                let before = if missing { "(no such unit)" } else { on_off(state.is_active()) };
-                attributes.push(AttrChange::scalar("active", before, on_off(active)));
+                attributes.push(switch("active", !missing, state.is_active(), active));
             }
         }
         let unit_changed = attributes.iter().any(|a| a.name == UNIT_FILE);
         let running = state.is_active() && self.active != Some(false);
-        let reason = (unit_changed && running).then(|| "the unit file changed, so the running unit is restarted".to_owned());
+        let reason = (unit_changed && running)
+            .then(|| "the unit file changed, so the running unit is restarted".to_owned());
         if attributes.is_empty() {
             action = Action::NoOp;
         }
@@ -219,7 +254,13 @@ impl MachineKind for ServiceSpec {
         if unit_changed {
             if let Some(desired) = self.unit_file() {
                 let path = self.unit_path();
-                script.push_str(&file::write_script(&DesiredFile { path: &path, ..desired }, true));
+                script.push_str(&file::write_script(
+                    &DesiredFile {
+                        path: &path,
+                        ..desired
+                    },
+                    true,
+                ));
                 script.push_str("systemctl daemon-reload\n");
             }
         }
@@ -232,7 +273,9 @@ impl MachineKind for ServiceSpec {
         let starts = change.attribute("active").is_some();
         match self.active {
             Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
-            Some(true) if unit_changed => script.push_str(&format!("systemctl restart -- {unit}\n")),
+            Some(true) if unit_changed => {
+                script.push_str(&format!("systemctl restart -- {unit}\n"))
+            }
             Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
             None if unit_changed => script.push_str(&format!("systemctl try-restart -- {unit}\n")),
             _ => {}
@@ -253,13 +296,19 @@ mod tests {
     fn running_enabled_unit() {
         let out = recorded::probe("lab-fresh", "n1", "systemd:ssh.service");
         let state = parse("k", &out).unwrap();
-        assert!(state.exists() && state.is_active() && state.is_enabled(), "{state:?}");
+        assert!(
+            state.exists() && state.is_active() && state.is_enabled(),
+            "{state:?}"
+        );
     }
 
     #[test]
     fn missing_unit_plans_a_change_not_an_error() {
         let out = recorded::probe("lab-fresh", "n1", "systemd:no-such-unit-corral.service");
-        assert_eq!(out.rc, 0, "systemctl show exits 0 for a unit it does not know");
+        assert_eq!(
+            out.rc, 0,
+            "systemctl show exits 0 for a unit it does not know"
+        );
         let state = parse("k", &out).unwrap();
         assert_eq!(state.load_state, "not-found");
         let spec = ServiceSpec {
@@ -271,12 +320,18 @@ mod tests {
             source: None,
             bytes: None,
         };
-        let diff = spec.diff("missing", &recorded::host("lab-fresh", "n1")).unwrap();
-        assert_eq!(diff.attributes, vec![AttrChange::scalar("enabled", "(no such unit)", "true")]);
+        let diff = spec
+            .diff("missing", &recorded::host("lab-fresh", "n1"))
+            .unwrap();
+        assert_eq!(diff.attributes, vec![switch("enabled", false, false, true)]);
     }
 
     fn heartbeat() -> ServiceSpec {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/baseline.yaml")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/baseline.yaml"
+        ))
+        .unwrap();
         let start = text.find("[Unit]").unwrap();
         let end = text[start..].find("---").unwrap() + start;
         let content: String = text[start..end]
@@ -297,7 +352,9 @@ mod tests {
 
     #[test]
     fn new_unit_file_is_created_enabled_and_started() {
-        let diff = heartbeat().diff("heartbeat", &recorded::host("lab-fresh", "n1")).unwrap();
+        let diff = heartbeat()
+            .diff("heartbeat", &recorded::host("lab-fresh", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::Create);
         let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["unit_file", "enabled", "active"]);
@@ -309,13 +366,16 @@ mod tests {
             reason: diff.reason,
         };
         let script = &heartbeat().steps("heartbeat", &change)[0].script;
-        let order = ["daemon-reload", "systemctl enable", "systemctl start"].map(|s| script.find(s).unwrap());
+        let order = ["daemon-reload", "systemctl enable", "systemctl start"]
+            .map(|s| script.find(s).unwrap());
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
     }
 
     #[test]
     fn converged_unit_is_a_no_op() {
-        let diff = heartbeat().diff("heartbeat", &recorded::host("lab-converged", "n1")).unwrap();
+        let diff = heartbeat()
+            .diff("heartbeat", &recorded::host("lab-converged", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
     }
 }

@@ -13,7 +13,7 @@ use super::file::{self, DesiredFile};
 use super::{MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
-use crate::plan::{Action, AttrChange, Diff, ResourceChange};
+use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
 
 pub const KIND: &str = "os/sysctl";
@@ -52,7 +52,9 @@ pub fn parse(probe: &str, key: &str, out: &ProbeOutput) -> Result<String, FactEr
     if out.output.contains("cannot stat") || out.output.contains("No such file or directory") {
         return Err(FactError::new(
             probe,
-            format!("the kernel has no sysctl key `{key}` (is the module that provides it loaded?)"),
+            format!(
+                "the kernel has no sysctl key `{key}` (is the module that provides it loaded?)"
+            ),
         ));
     }
     Err(FactError::unexpected(probe, out))
@@ -61,26 +63,39 @@ pub fn parse(probe: &str, key: &str, out: &ProbeOutput) -> Result<String, FactEr
 impl SysctlSpec {
     pub fn check(self, ctx: &mut CheckContext) -> Self {
         if self.values.is_empty() {
-            ctx.error(&["values"], "`values` is empty", "here")
-                .help = Some("list at least one `key: value`, or remove the resource".into());
+            ctx.error(&["values"], "`values` is empty", "here").help =
+                Some("list at least one `key: value`, or remove the resource".into());
         }
         for (key, value) in &self.values {
             let valid = !key.is_empty()
                 && !key.starts_with(['.', '/', '-'])
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '*'));
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '*'));
             if !valid {
-                ctx.error(&["values", key], format!("`{key}` is not a sysctl key"), "here")
-                    .help = Some("write keys as `sysctl -a` prints them, e.g. `net.ipv4.ip_forward`".into());
+                ctx.error(
+                    &["values", key],
+                    format!("`{key}` is not a sysctl key"),
+                    "here",
+                )
+                .help = Some(
+                    "write keys as `sysctl -a` prints them, e.g. `net.ipv4.ip_forward`".into(),
+                );
             }
             if value.contains(['\n', '\0']) || normalize(value).is_empty() {
-                ctx.error(&["values", key], format!("the value of `{key}` must be a non-empty single line"), "here");
+                ctx.error(
+                    &["values", key],
+                    format!("the value of `{key}` must be a non-empty single line"),
+                    "here",
+                );
             }
         }
         self
     }
 
     fn persisted(&self, name: &str) -> Vec<u8> {
-        let mut text = format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
+        let mut text =
+            format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
         for (key, value) in &self.values {
             text.push_str(&format!("{key} = {}\n", normalize(value)));
         }
@@ -130,7 +145,7 @@ impl MachineKind for SysctlSpec {
         attributes.extend(file_changes.into_iter().filter_map(|mut c| {
             c.name = match c.name.strip_prefix(path.as_str())? {
                 ".content" => path.clone(),
-                ".mode" => format!("{path} mode"),
+                ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
                 _ => return None,
             };
             Some(c)
@@ -181,10 +196,19 @@ mod tests {
     #[test]
     fn live_value_is_read_and_normalized() {
         let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.conf.all.send_redirects");
-        assert_eq!(parse("p", "net.ipv4.conf.all.send_redirects", &out).unwrap(), "1");
+        assert_eq!(
+            parse("p", "net.ipv4.conf.all.send_redirects", &out).unwrap(),
+            "1"
+        );
         let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.ip_local_port_range");
-        assert_eq!(out.output, "32768\t60999\n", "sysctl prints multi-value keys with a tab");
-        assert_eq!(parse("p", "net.ipv4.ip_local_port_range", &out).unwrap(), "32768 60999");
+        assert_eq!(
+            out.output, "32768\t60999\n",
+            "sysctl prints multi-value keys with a tab"
+        );
+        assert_eq!(
+            parse("p", "net.ipv4.ip_local_port_range", &out).unwrap(),
+            "32768 60999"
+        );
     }
 
     #[test]
@@ -192,14 +216,22 @@ mod tests {
         let out = recorded::probe("lab-fresh", "n1", "sysctl:net.ipv4.no_such_key");
         assert_ne!(out.rc, 0);
         let error = parse("p", "net.ipv4.no_such_key", &out).unwrap_err();
-        assert!(error.message.contains("has no sysctl key `net.ipv4.no_such_key`"), "{error}");
+        assert!(
+            error
+                .message
+                .contains("has no sysctl key `net.ipv4.no_such_key`"),
+            "{error}"
+        );
     }
 
     fn spec() -> SysctlSpec {
         SysctlSpec {
             machines: Selector::All,
             values: [
-                ("net.ipv4.conf.all.send_redirects".to_owned(), "0".to_owned()),
+                (
+                    "net.ipv4.conf.all.send_redirects".to_owned(),
+                    "0".to_owned(),
+                ),
                 ("net.ipv4.conf.all.log_martians".to_owned(), "1".to_owned()),
             ]
             .into(),
@@ -208,7 +240,9 @@ mod tests {
 
     #[test]
     fn fresh_host_gets_values_and_persisted_file() {
-        let diff = spec().diff("baseline", &recorded::host("lab-fresh", "n1")).unwrap();
+        let diff = spec()
+            .diff("baseline", &recorded::host("lab-fresh", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::Create);
         let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(
@@ -217,21 +251,31 @@ mod tests {
                 "net.ipv4.conf.all.log_martians",
                 "net.ipv4.conf.all.send_redirects",
                 "/etc/sysctl.d/90-corral-baseline.conf",
-                "/etc/sysctl.d/90-corral-baseline.conf mode"
             ]
         );
     }
 
     #[test]
     fn converged_host_is_a_no_op() {
-        let diff = spec().diff("baseline", &recorded::host("lab-converged", "n1")).unwrap();
+        let diff = spec()
+            .diff("baseline", &recorded::host("lab-converged", "n1"))
+            .unwrap();
         assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
     }
 
     #[test]
     fn hand_changed_value_is_exactly_that_key() {
-        let diff = spec().diff("baseline", &recorded::host("lab-drift", "n2")).unwrap();
+        let diff = spec()
+            .diff("baseline", &recorded::host("lab-drift", "n2"))
+            .unwrap();
         assert_eq!(diff.action(), Action::Update);
-        assert_eq!(diff.attributes, vec![AttrChange::scalar("net.ipv4.conf.all.send_redirects", "1", "0")]);
+        assert_eq!(
+            diff.attributes,
+            vec![AttrChange::scalar(
+                "net.ipv4.conf.all.send_redirects",
+                "1",
+                "0"
+            )]
+        );
     }
 }

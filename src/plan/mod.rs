@@ -56,8 +56,10 @@ pub enum AttrValue {
     /// The attribute does not exist on that side (a file not yet created, a package not
     /// installed).
     Absent,
-    /// A short value shown inline.
+    /// A short value shown inline, quoted.
     Scalar(String),
+    /// A yes/no setting.
+    Bool(bool),
     /// Text content shown as a unified diff.
     Content(String),
     /// A value that cannot be shown (too large, binary): a description such as its digest.
@@ -83,7 +85,11 @@ impl AttrChange {
         }
     }
 
-    pub fn scalar(name: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Self {
+    pub fn scalar(
+        name: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Self {
         AttrChange::new(
             name,
             AttrValue::Scalar(before.into()),

@@ -56,7 +56,13 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
         );
     }
     for problem in &plan.errors {
-        let _ = writeln!(out, "{} {}: {}", style.red("Error:"), problem.address, problem.message);
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            style.red("Error:"),
+            problem.address,
+            problem.message
+        );
     }
 }
 
@@ -82,7 +88,12 @@ fn symbol(action: Action, style: Style) -> String {
 
 /// One resource change.
 pub fn render_change(out: &mut String, change: &ResourceChange, style: Style) {
-    let _ = write!(out, "  {} {}", style.bold("#"), style.bold(&change.address.to_string()));
+    let _ = write!(
+        out,
+        "  {} {}",
+        style.bold("#"),
+        style.bold(&change.address.to_string())
+    );
     let _ = write!(out, " {}", describe(change.action));
     match &change.reason {
         Some(reason) => {
@@ -144,7 +155,12 @@ fn render_attr(out: &mut String, attr: &AttrChange, width: usize, style: Style) 
         _ if attr.before == AttrValue::Sensitive && attr.after == AttrValue::Sensitive => {
             writeln!(out, "      {sym} {name} (sensitive value)")
         }
-        _ => writeln!(out, "      {sym} {name} {} -> {}", value(&attr.before), value(&attr.after)),
+        _ => writeln!(
+            out,
+            "      {sym} {name} {} -> {}",
+            value(&attr.before),
+            value(&attr.after)
+        ),
     };
 }
 
@@ -154,7 +170,10 @@ fn value(v: &AttrValue) -> String {
     match v {
         AttrValue::Absent => "(none)".to_owned(),
         AttrValue::Scalar(s) if s.starts_with('(') && s.ends_with(')') => s.clone(),
-        AttrValue::Scalar(s) | AttrValue::Content(s) => serde_json::to_string(s).unwrap_or_default(),
+        AttrValue::Scalar(s) | AttrValue::Content(s) => {
+            serde_json::to_string(s).unwrap_or_default()
+        }
+        AttrValue::Bool(b) => b.to_string(),
         AttrValue::Opaque(s) => format!("({s})"),
         AttrValue::Sensitive => "(sensitive)".to_owned(),
     }
@@ -166,7 +185,11 @@ fn render_diff(out: &mut String, before: &str, after: &str, style: Style) {
         return;
     }
     let diff = TextDiff::from_lines(before, after);
-    let unified = diff.unified_diff().context_radius(3).missing_newline_hint(true).to_string();
+    let unified = diff
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .to_string();
     for line in unified.lines() {
         let line = match line.as_bytes().first() {
             Some(b'+') => style.green(line),

@@ -20,6 +20,7 @@ fn value(v: &AttrValue) -> Value {
     match v {
         AttrValue::Absent => Value::Null,
         AttrValue::Scalar(s) | AttrValue::Content(s) => Value::String(s.clone()),
+        AttrValue::Bool(b) => Value::Bool(*b),
         AttrValue::Opaque(s) => json!({ "opaque": s }),
         AttrValue::Sensitive => json!({ "sensitive": true }),
     }

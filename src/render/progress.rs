@@ -13,7 +13,8 @@ use crate::apply::Event;
 
 /// Draws events until the channel closes.
 pub async fn draw(mut events: mpsc::UnboundedReceiver<Event>) {
-    let fancy = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let fancy = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let multi = MultiProgress::new();
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")

@@ -41,7 +41,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Host: Send + Sync {
     /// Runs `script` with `sh -s` (as root, through `sudo -n` when needed), feeding it on
     /// stdin so that no value ever appears in a process list and no length limit applies.
-    fn run_script<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ScriptOutput, TransportError>>;
+    fn run_script<'a>(
+        &'a self,
+        script: &'a str,
+    ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>>;
 }
 
 /// This machine, through a local `sh`.
@@ -49,7 +52,10 @@ pub trait Host: Send + Sync {
 pub struct LocalHost;
 
 impl Host for LocalHost {
-    fn run_script<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+    fn run_script<'a>(
+        &'a self,
+        script: &'a str,
+    ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
         Box::pin(async move {
             let mut child = tokio::process::Command::new("sh")
                 .arg("-s")
@@ -59,10 +65,9 @@ impl Host for LocalHost {
                 .spawn()
                 .map_err(|e| TransportError::new(format!("cannot start sh: {e}")))?;
             if let Some(mut stdin) = child.stdin.take() {
-                stdin
-                    .write_all(script.as_bytes())
-                    .await
-                    .map_err(|e| TransportError::new(format!("cannot write the script to sh: {e}")))?;
+                stdin.write_all(script.as_bytes()).await.map_err(|e| {
+                    TransportError::new(format!("cannot write the script to sh: {e}"))
+                })?;
             }
             let output = child
                 .wait_with_output()

@@ -42,7 +42,10 @@ pub struct SshHost {
 
 impl SshHost {
     /// Opens the master connection.
-    pub async fn connect(machine: &Machine, options: &SshOptions) -> Result<SshHost, TransportError> {
+    pub async fn connect(
+        machine: &Machine,
+        options: &SshOptions,
+    ) -> Result<SshHost, TransportError> {
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(KnownHosts::Strict)
@@ -86,7 +89,10 @@ impl SshHost {
 }
 
 impl Host for SshHost {
-    fn run_script<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+    fn run_script<'a>(
+        &'a self,
+        script: &'a str,
+    ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
         Box::pin(async move {
             let mut command = if self.sudo {
                 let mut c = self.session.command("sudo");
@@ -103,7 +109,9 @@ impl Host for SshHost {
                 .stderr(Stdio::piped())
                 .spawn()
                 .await
-                .map_err(|e| TransportError::new(format!("cannot start a remote shell: {}", error_chain(&e))))?;
+                .map_err(|e| {
+                    TransportError::new(format!("cannot start a remote shell: {}", error_chain(&e)))
+                })?;
             if let Some(mut stdin) = child.stdin().take() {
                 stdin
                     .write_all(script.as_bytes())
@@ -114,10 +122,9 @@ impl Host for SshHost {
                     .await
                     .map_err(|e| TransportError::new(format!("cannot send the script: {e}")))?;
             }
-            let output = child
-                .wait_with_output()
-                .await
-                .map_err(|e| TransportError::new(format!("the remote shell failed: {}", error_chain(&e))))?;
+            let output = child.wait_with_output().await.map_err(|e| {
+                TransportError::new(format!("the remote shell failed: {}", error_chain(&e)))
+            })?;
             Ok(ScriptOutput {
                 rc: output.status.code(),
                 stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
