@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what corral's lab, tests and quickstart need on a Debian 12 machine, and makes sure
+# a Docker engine answers. Idempotent: installs only missing packages, starts dockerd only if
+# no engine answers, and leaves a running engine alone.
+#
+# Run as root (or as a user with sudo). dockerd started here logs to /var/log/dockerd.log.
+set -euo pipefail
+
+packages=(docker.io debootstrap openssh-client hyperfine)
+docker_wait_seconds=${CORRAL_DOCKER_WAIT_SECONDS:-60}
+dockerd_log=/var/log/dockerd.log
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    die "run as root (or install sudo): installing packages and starting dockerd need root"
+fi
+
+# Debian's docker.io puts its client at /usr/bin/docker; another client may come first on PATH.
+docker_cli() {
+    if [[ -x /usr/bin/docker ]]; then /usr/bin/docker "$@"; else docker "$@"; fi
+}
+
+engine_answers() { docker_cli info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    "${as_root[@]}" apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    log "packages present: ${packages[*]}"
+fi
+
+if engine_answers; then
+    log "Docker engine answers ($(docker_cli info --format '{{.ServerVersion}}' 2>/dev/null))"
+    exit 0
+fi
+
+if pgrep -x dockerd >/dev/null 2>&1; then
+    log "dockerd is running but does not answer yet; waiting"
+else
+    command -v dockerd >/dev/null 2>&1 || [[ -x /usr/sbin/dockerd ]] ||
+        die "dockerd not found although docker.io is installed"
+    log "starting dockerd in the background (log: $dockerd_log)"
+    # setsid + nohup: the engine outlives this script and the shell that ran it.
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
+    "${as_root[@]}" bash -c 'setsid nohup dockerd >>"$1" 2>&1 </dev/null &' _ "$dockerd_log"
+fi
+
+for ((i = 0; i < docker_wait_seconds; i++)); do
+    if engine_answers; then
+        log "Docker engine answers ($(docker_cli info --format '{{.ServerVersion}}' 2>/dev/null))"
+        exit 0
+    fi
+    sleep 1
+done
+
+tail -n 20 "$dockerd_log" >&2 2>/dev/null || true
+die "no Docker engine answered within ${docker_wait_seconds}s; see $dockerd_log"
