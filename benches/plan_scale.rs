@@ -1,7 +1,7 @@
 //! Planning at scale, from facts recorded on the lab (no SSH): 1,000 machines × 50
-//! resources, against 100 machines × 50 resources measured in the same run. Prints the
-//! median of each phase, the ratio between the two sizes (≈10 when planning is linear) and
-//! the peak memory. Run with `cargo bench --bench plan_scale`.
+//! resources, against 100 and 2,000 machines × 50 resources measured in the same run.
+//! Prints the median of each phase, the ratios between the sizes (10 and 2 when planning is
+//! linear) and the peak memory. Run with `cargo bench --bench plan_scale`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -164,9 +164,14 @@ fn main() {
     println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
     let (small, _, _) = measure(100, &recorded);
     let (large, _, _) = measure(1000, &recorded);
+    let (double, _, _) = measure(2000, &recorded);
     println!(
-        "ratio 1000/100 machines: {:.2} (10.0 = linear); 1000 × 50 under one second: {}",
+        "ratio 1000/100 machines: {:.2}; ratio 2000/1000 machines: {:.2} (linear: 10.0 and 2.0)",
         large.as_secs_f64() / small.as_secs_f64(),
+        double.as_secs_f64() / large.as_secs_f64(),
+    );
+    println!(
+        "1000 machines × 50 resources plan in under one second: {}",
         if large < Duration::from_secs(1) {
             "yes"
         } else {

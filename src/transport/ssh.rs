@@ -70,10 +70,15 @@ impl SshHost {
         }
         let destination = machine.spec.ip.to_string();
         let session = builder.connect_mux(&destination).await.map_err(|e| {
+            let detail = error_chain(&e);
+            let hint = if detail.contains("Host key verification failed") {
+                " (corral checks host keys strictly: verify the host's key fingerprint, then add it to known_hosts)"
+            } else {
+                ""
+            };
             TransportError::new(format!(
-                "cannot connect to {} ({destination}) over SSH: {}",
-                machine.name,
-                error_chain(&e)
+                "cannot connect to {} ({destination}) over SSH: {detail}{hint}",
+                machine.name
             ))
         })?;
         Ok(SshHost {
