@@ -58,7 +58,7 @@ fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
             .unwrap_or_else(|| panic!("fixture has no {k}"))
     };
     if key.starts_with("file:content:/etc/sysctl.d/") {
-        pick("file:content:/etc/sysctl.d/90-corral-baseline.conf")
+        pick("file:content:/etc/sysctl.d/99-zz-corral-baseline.conf")
     } else if key.starts_with("file:") {
         pick("file:content:/etc/issue.net")
     } else if key.starts_with("dpkg:") {

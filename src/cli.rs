@@ -64,18 +64,13 @@ pub enum Format {
     Json,
 }
 
-/// Options of `plan` and `drift`.
+/// What to plan and how to reach it: shared by `plan`, `drift` and `apply`.
 #[derive(Debug, Args, Clone)]
-pub struct PlanArgs {
+pub struct SelectArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
     /// Plan only this resource or instance (and what it depends on); repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<String>,
@@ -85,6 +80,18 @@ pub struct PlanArgs {
     /// Only work on this machine; repeatable.
     #[arg(long, value_name = "MACHINE")]
     pub limit: Vec<String>,
+}
+
+/// Options of `plan` and `drift`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     /// Plan from a facts file saved by `corral facts` instead of reading the hosts.
     #[arg(long, value_name = "FACTSFILE")]
     pub facts: Option<PathBuf>,
@@ -94,7 +101,7 @@ pub struct PlanArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub select: SelectArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,

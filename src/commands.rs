@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::apply;
-use crate::cli::{ApplyArgs, ConnectArgs, FactsArgs, Format, LoadArgs, PlanArgs};
+use crate::cli::{ApplyArgs, ConnectArgs, FactsArgs, Format, LoadArgs, PlanArgs, SelectArgs};
 use crate::config::{self, Config, LoadOptions};
 use crate::facts::gather::{self, Gathered};
 use crate::facts::HostFacts;
@@ -50,7 +50,7 @@ fn ssh_options(args: &ConnectArgs) -> SshOptions {
     }
 }
 
-fn filter(config: &Config, args: &PlanArgs) -> Result<Filter> {
+fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
@@ -107,12 +107,12 @@ struct Planned {
     gathered: Gathered,
 }
 
-async fn make_plan(args: &PlanArgs) -> Result<Planned> {
+async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
     let config = load(&args.load)?;
     let graph =
         ResourceGraph::build(&config, &filter(&config, args)?).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph);
-    let gathered = match &args.facts {
+    let gathered = match facts {
         Some(path) => {
             let file = read_facts(path)?;
             let mut gathered = Gathered::default();
@@ -193,7 +193,7 @@ fn incomplete_error(plan: &Plan) -> miette::Report {
 }
 
 pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
-    let planned = make_plan(args).await?;
+    let planned = make_plan(&args.select, args.facts.as_deref()).await?;
     close(planned.gathered).await;
     print_plan(&planned.plan, args.format);
     if !planned.plan.is_complete() {
@@ -248,22 +248,26 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     })
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Writes through a temporary file and a rename, so a reader never sees half a file; mode
+/// 0600, as facts describe hosts in detail.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("corral-tmp");
-    std::fs::write(&tmp, bytes)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path))
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot write `{}`", path.display()))
 }
 
 pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
-    if args.plan.facts.is_some() {
-        return Err(miette!(
-            "apply reads the hosts itself; --facts is only for plan"
-        ));
-    }
-    let planned = make_plan(&args.plan).await?;
+    let planned = make_plan(&args.select, None).await?;
     let Planned {
         config,
         graph,
@@ -296,7 +300,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         &graph,
         &plan,
         &hosts,
-        args.plan.connect.parallelism,
+        args.select.connect.parallelism,
         sender,
     )
     .await;
@@ -347,7 +351,7 @@ fn print_report(report: &apply::Report) {
         report.skipped.len()
     );
     for (address, message) in &report.failed {
-        println!("  failed:  {address}: {message}");
+        println!("  failed:  {address}: {}", render::printable(message));
     }
     for (address, because) in &report.skipped {
         println!("  skipped: {address} (because {because} failed)");
@@ -355,11 +359,13 @@ fn print_report(report: &apply::Report) {
     println!("Run apply again once the cause is fixed: every step is re-planned from fresh facts.");
 }
 
-/// Closes every SSH master connection.
+/// Closes every SSH master connection, all at once.
 async fn close(gathered: Gathered) {
+    let mut closing = tokio::task::JoinSet::new();
     for (_, host) in gathered.hosts {
         if let Ok(host) = Arc::try_unwrap(host) {
-            host.close().await;
+            closing.spawn(host.close());
         }
     }
+    while closing.join_next().await.is_some() {}
 }

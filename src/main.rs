@@ -8,7 +8,19 @@ use corral::cli::{Cli, Command};
 use corral::commands;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits with 2 on a usage error, which `drift` and `--detailed-exitcode` reserve for
+    // "changes"; a mistyped flag must be an error (1) for schedulers and bots.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.exit_code() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -54,6 +54,8 @@ error_snapshot!(bad_values, "bad-values");
 error_snapshot!(missing_source, "missing-source");
 error_snapshot!(selector_typo, "selector-typo");
 error_snapshot!(all_errors_at_once, "many-errors");
+error_snapshot!(conflicting_claims, "conflicting-claims");
+error_snapshot!(depends_on_missing_instance, "dangling-instance");
 
 #[test]
 fn unknown_kinds_can_be_ignored() {

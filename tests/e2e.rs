@@ -146,6 +146,7 @@ fn lab_end_to_end() {
     let lab = Lab::up();
     apply_to_fresh_hosts(&lab);
     hand_made_drift_is_exactly_that_change(&lab);
+    changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
@@ -182,7 +183,7 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         assert_eq!(
             lab.sh(
                 machine,
-                "cat /etc/sysctl.d/90-corral-baseline.conf | grep -v '^#'"
+                "cat /etc/sysctl.d/99-zz-corral-baseline.conf | grep -v '^#'"
             ),
             "net.ipv4.conf.all.log_martians = 1\nnet.ipv4.conf.all.send_redirects = 0"
         );
@@ -289,6 +290,37 @@ fn hand_made_drift_is_exactly_that_change(lab: &Lab) {
     );
 }
 
+/// A configuration file a running service `depends_on` changes: the plan says the service
+/// restarts, and apply restarts it (a new main PID).
+fn changed_dependency_restarts_service(lab: &Lab) {
+    let unit = "corral-heartbeat.service";
+    let pid_before = lab.sh("n3", &format!("systemctl show -p MainPID --value {unit}"));
+    lab.sh("n3", "echo INTERVAL=5 > /etc/default/corral-heartbeat");
+    let plan = lab.corral(&["plan", "--format", "json"], &["examples/"]);
+    assert_success(&plan, "plan");
+    assert_eq!(
+        planned_addresses(&plan),
+        ["os/file.heartbeat-config[n3]", "os/service.heartbeat[n3]"]
+    );
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(
+        json["resource_changes"][1]["reason"],
+        "restarted because os/file.heartbeat-config[n3] changes"
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply",
+    );
+    let pid_after = lab.sh("n3", &format!("systemctl show -p MainPID --value {unit}"));
+    assert_ne!(pid_before, pid_after, "the service was restarted");
+    assert_ne!(pid_after, "0", "and runs");
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
+        0,
+        "converged again",
+    );
+}
+
 /// A failing step skips what depends on it and nothing else; apply exits 1 and says so.
 fn failed_step_skips_dependents_only(lab: &Lab) {
     let failing = "tests/inputs/e2e/failing-step.yaml";
@@ -301,7 +333,12 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
             .contains("skipped: os/file.after-missing[n1] (because os/package.missing[n1] failed)"),
         "{shown}"
     );
-    assert!(shown.contains("1 applied, 1 failed, 1 skipped"), "{shown}");
+    assert!(shown.contains("2 applied, 1 failed, 1 skipped"), "{shown}");
+    assert_eq!(
+        lab.sh("n1", "cat /etc/corral-independent"),
+        "independent",
+        "only ordered after the package"
+    );
     assert_eq!(lab.sh("n2", "cat /etc/corral-independent"), "independent");
     assert_eq!(
         lab.sh(

@@ -77,7 +77,11 @@ impl fmt::Display for Event {
                 address,
                 error: Some(error),
                 ..
-            } => write!(f, "{machine}: {address}: FAILED: {error}"),
+            } => write!(
+                f,
+                "{machine}: {address}: FAILED: {}",
+                crate::render::printable(error)
+            ),
             Event::Skipped {
                 machine,
                 address,
@@ -213,7 +217,11 @@ pub async fn apply(
                         address: address.clone(),
                         step: step.description.clone(),
                     });
-                    let script = format!("exec 2>&1\n{}", step.script);
+                    // The step is one brace group read whole before it runs, with stdin from
+                    // /dev/null: stdin is the script itself, and apt or a maintainer
+                    // script must not eat the rest of it.
+                    let script =
+                        format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", step.script.trim_end());
                     match host.run_script(&script).await {
                         Ok(out) if out.rc == Some(0) => {}
                         Ok(out) => {
@@ -288,22 +296,21 @@ fn finish<K: Ord>(
     }
 }
 
-/// Marks everything downstream of a failed node as skipped because of `failed`.
+/// Marks everything that depends on a failed node (through `depends_on` edges, not mere
+/// ordering) as skipped because of `failed`.
 fn doom(
     graph: &ResourceGraph,
     node: NodeIndex,
     failed: &Address,
     doomed: &mut HashMap<NodeIndex, Address>,
 ) {
-    let mut stack: Vec<NodeIndex> = graph
-        .graph
-        .neighbors_directed(node, Direction::Outgoing)
-        .collect();
+    let dependents = |n: NodeIndex| graph.linked(n, Direction::Outgoing);
+    let mut stack = dependents(node);
     while let Some(next) = stack.pop() {
         if doomed.contains_key(&next) {
             continue;
         }
         doomed.insert(next, failed.clone());
-        stack.extend(graph.graph.neighbors_directed(next, Direction::Outgoing));
+        stack.extend(dependents(next));
     }
 }

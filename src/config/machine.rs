@@ -37,10 +37,3 @@ pub struct Machine {
     pub name: String,
     pub spec: MachineSpec,
 }
-
-impl Machine {
-    /// Whether commands must go through `sudo -n` (the SSH user is not root).
-    pub fn needs_sudo(&self) -> bool {
-        self.spec.ssh.user.as_deref().is_some_and(|u| u != "root")
-    }
-}

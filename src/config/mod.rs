@@ -52,6 +52,16 @@ pub struct Resource {
     pub origin: Origin,
 }
 
+impl Resource {
+    /// Where the document names this resource, for errors about the resource as a whole.
+    pub fn origin_of_name(&self) -> Origin {
+        Origin {
+            file: self.origin.file.clone(),
+            span: self.node.get("name").map_or(self.origin.span, |n| n.span),
+        }
+    }
+}
+
 /// A loaded, checked configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -66,10 +76,22 @@ pub struct Config {
 
 impl Config {
     /// The machines a selector picks, in name order.
-    pub fn select<'a>(&'a self, selector: &'a Selector) -> impl Iterator<Item = &'a Machine> + 'a {
-        self.machines
-            .values()
-            .filter(move |m| selector.matches(&m.name, &m.spec.labels))
+    pub fn select<'a>(
+        &'a self,
+        selector: &'a Selector,
+    ) -> Box<dyn Iterator<Item = &'a Machine> + 'a> {
+        match selector {
+            // Looked up by name: linear in the list, not in the inventory.
+            Selector::Names(names) => {
+                let names: std::collections::BTreeSet<&String> = names.iter().collect();
+                Box::new(names.into_iter().filter_map(|n| self.machines.get(n)))
+            }
+            _ => Box::new(
+                self.machines
+                    .values()
+                    .filter(move |m| selector.matches(&m.name, &m.spec.labels)),
+            ),
+        }
     }
 }
 
@@ -613,8 +635,8 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
         .iter()
         .map(|r| r.address.to_string())
         .collect();
-    let known: std::collections::HashSet<&Address> =
-        config.resources.iter().map(|r| &r.address).collect();
+    let by_address: HashMap<&Address, &Resource> =
+        config.resources.iter().map(|r| (&r.address, r)).collect();
     for resource in &config.resources {
         let spec_node = resource.node.get("specification");
         if let Some(Selector::Names(names)) = resource.spec.selector() {
@@ -649,12 +671,24 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
             }
         }
         for (index, target) in resource.depends_on.iter().enumerate() {
-            let resource_known = known.contains(&target.resource());
+            let resource_known = by_address.contains_key(&target.resource());
             let machine_known = target
                 .machine
                 .as_ref()
                 .is_none_or(|m| config.machines.contains_key(m));
-            if resource_known && machine_known && target.resource() != resource.address {
+            // `kind.name[machine]` must name an instance that exists, not just a machine.
+            let instance_known = match (&target.machine, by_address.get(&target.resource())) {
+                (Some(machine), Some(target_resource)) => target_resource
+                    .spec
+                    .selector()
+                    .is_none_or(|s| config.select(s).any(|m| &m.name == machine)),
+                _ => true,
+            };
+            if resource_known
+                && machine_known
+                && instance_known
+                && target.resource() != resource.address
+            {
                 continue;
             }
             let span = resource
@@ -690,6 +724,17 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                     &candidates,
                     "resources",
                 ))
+            } else if machine_known {
+                ConfigError::at(
+                    &origin,
+                    format!(
+                        "{} depends on `{target}`, but {} does not select that machine",
+                        resource.address,
+                        target.resource()
+                    ),
+                    "no such instance",
+                )
+                .with_help("depend on the resource as a whole, or on an instance it has")
             } else {
                 ConfigError::at(
                     &origin,

@@ -146,6 +146,31 @@ struct Frame {
     anchor: usize,
     /// Sequence items, or mapping keys and values alternating.
     items: Vec<Node>,
+    /// Scalar keys seen in a mapping and where, to find duplicates in linear time.
+    keys: std::collections::HashMap<ScalarKey, Span>,
+}
+
+/// A scalar mapping key, comparable and hashable (floats by their bits).
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum ScalarKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    String(String),
+}
+
+impl ScalarKey {
+    fn of(value: &Value) -> Option<ScalarKey> {
+        Some(match value {
+            Value::Null => ScalarKey::Null,
+            Value::Bool(b) => ScalarKey::Bool(*b),
+            Value::Int(i) => ScalarKey::Int(*i),
+            Value::Float(f) => ScalarKey::Float(f.to_bits()),
+            Value::String(s) => ScalarKey::String(s.clone()),
+            Value::Seq(_) | Value::Map(_) => return None,
+        })
+    }
 }
 
 /// Turns parser events into a tree.
@@ -250,6 +275,7 @@ impl<'t> Builder<'t> {
                     start: span.end - usize::from(flow),
                     anchor,
                     items: Vec::new(),
+                    keys: std::collections::HashMap::new(),
                 });
                 Ok(())
             }
@@ -318,14 +344,14 @@ impl<'t> Builder<'t> {
             return Ok(());
         };
         let is_key = parent.is_map && parent.items.len() % 2 == 0;
-        if is_key && !matches!(node.value, Value::Seq(_) | Value::Map(_)) {
-            let first = parent
-                .items
-                .iter()
-                .step_by(2)
-                .find(|k| k.value == node.value);
-            if let Some(first) = first {
-                let (span, first) = (node.span, first.span);
+        let key = if is_key {
+            ScalarKey::of(&node.value)
+        } else {
+            None
+        };
+        if let Some(key) = key {
+            if let Some(&first) = parent.keys.get(&key) {
+                let span = node.span;
                 let mut error = self.error(
                     format!("duplicate key `{}`", node.as_str().unwrap_or("null")),
                     span,
@@ -333,6 +359,7 @@ impl<'t> Builder<'t> {
                 error.related = Some(("first defined here".into(), self.visible(first)));
                 return Err(error);
             }
+            parent.keys.insert(key, node.span);
         }
         parent.items.push(node);
         Ok(())

@@ -19,6 +19,9 @@ use std::hash::{BuildHasher, Hasher};
 use super::{Probe, ProbeOutput};
 
 /// A generated fact script and what is needed to split its output.
+/// How many probes run at the same time on a host.
+pub const CONCURRENCY: usize = 8;
+
 #[derive(Debug, Clone)]
 pub struct FactScript {
     pub text: String,
@@ -28,23 +31,51 @@ pub struct FactScript {
 
 impl FactScript {
     /// Builds the script for `probes`; probes with the same key run once.
+    ///
+    /// Probes run [`CONCURRENCY`] at a time on the host, each into its own file of a private
+    /// temporary directory, and are printed in order afterwards: a host answers in about the
+    /// time of its slowest probes rather than the sum of all. Where no temporary directory
+    /// can be made (a read-only host), they run one after the other.
     pub fn new(probes: &[Probe]) -> Self {
         let nonce = random_nonce();
         let mut seen = std::collections::HashSet::new();
         let mut keys = Vec::new();
-        // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
-        let mut text = String::from("export LC_ALL=C\nexec 2>&1\n");
+        let mut functions = String::new();
         for probe in probes {
             if !seen.insert(probe.key.as_str()) {
                 continue;
             }
             let index = keys.len();
             keys.push(probe.key.clone());
-            text.push_str(&format!(
-                "printf '@@F %s %s\\n' {nonce} {index}\n(\n{}\n) </dev/null 2>&1\nprintf '\\n@@E %s %s %s\\n' {nonce} {index} $?\n",
-                probe.script.trim_end()
-            ));
+            // A probe ends early with `return`, never `exit`: in the sequential fallback it runs
+            // in the script's own shell. (A stray `exit` shows up as a missing end marker.)
+            functions.push_str(&format!("p{index}() {{\n{}\n}}\n", probe.script.trim_end()));
         }
+        let count = keys.len();
+        // One section: start marker, the probe's output, end marker with its exit code.
+        let section = |index: usize| {
+            format!("{{ printf '@@F %s %s\\n' {nonce} {index}; p{index} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {nonce} {index} $?; }}")
+        };
+        // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
+        let mut text = format!("export LC_ALL=C\nexec 2>&1\n{functions}");
+        text.push_str("if d=$(mktemp -d 2>/dev/null); then\ntrap 'rm -rf \"$d\"' EXIT\n");
+        for index in 0..count {
+            text.push_str(&format!("{} >\"$d/{index}\" &\n", section(index)));
+            if (index + 1) % CONCURRENCY == 0 {
+                text.push_str("wait\n");
+            }
+        }
+        text.push_str("wait\n");
+        if count > 0 {
+            let files: Vec<String> = (0..count).map(|i| format!("\"$d/{i}\"")).collect();
+            text.push_str(&format!("cat {}\n", files.join(" ")));
+        }
+        text.push_str("else\n");
+        for index in 0..count {
+            text.push_str(&section(index));
+            text.push('\n');
+        }
+        text.push_str(":\nfi\n");
         FactScript { text, nonce, keys }
     }
 
@@ -147,14 +178,14 @@ mod tests {
     }
 
     /// Runs a real `sh` over probes whose output is awkward: no final newline, stderr,
-    /// non-zero exit, an `exit` inside the probe, and text that looks like a marker.
+    /// non-zero exit, a `return` inside the probe, and text that looks like a marker.
     #[test]
     fn splits_real_sh_output_per_probe() {
         let probes = [
             probe("plain", "echo hello"),
             probe("no-newline", "printf 'a\\nb'"),
             probe("stderr", "echo oops >&2; false"),
-            probe("exits", "exit 7"),
+            probe("returns", "return 7"),
             probe("fake-marker", "echo '@@E 0 0 0'; echo '@@F x 1'"),
             probe("plain", "echo duplicate key runs once"),
             probe("empty", "true"),
@@ -177,7 +208,7 @@ mod tests {
                 output: "oops\n".into()
             }
         );
-        assert_eq!(get("exits").rc, 7);
+        assert_eq!(get("returns").rc, 7);
         assert_eq!(get("fake-marker").output, "@@E 0 0 0\n@@F x 1\n");
         assert_eq!(
             get("empty"),
@@ -187,6 +218,31 @@ mod tests {
             }
         );
         assert_eq!(outputs.len(), 6);
+    }
+
+    /// Without a writable temporary directory the probes run one after the other, with
+    /// the same output.
+    #[test]
+    fn falls_back_to_sequential_probes_without_mktemp() {
+        let probes: Vec<Probe> = (0..20)
+            .map(|i| probe(&format!("k{i}"), &format!("echo {i}; return {}", i % 3)))
+            .collect();
+        let script = FactScript::new(&probes);
+        let parallel = script.split(&run_sh(&script.text)).unwrap();
+        let sequential = script
+            .split(&run_sh(&format!(
+                "mktemp() {{ return 1; }}\n{}",
+                script.text
+            )))
+            .unwrap();
+        assert_eq!(parallel, sequential);
+        assert_eq!(
+            parallel["k7"],
+            ProbeOutput {
+                rc: 1,
+                output: "7\n".into()
+            }
+        );
     }
 
     #[test]

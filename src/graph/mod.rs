@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use crate::address::Address;
@@ -37,6 +38,16 @@ pub enum Node {
     Barrier,
 }
 
+/// Why one node comes before another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// Only order (packages before files before services on a machine): when the first
+    /// fails, the second still runs.
+    Order,
+    /// A real dependency (`depends_on`): when the first fails, the second is skipped.
+    Depends,
+}
+
 /// Which instances to plan (`--target`, `--exclude`, `--limit`).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -57,7 +68,7 @@ impl Filter {
 /// The resource graph of a configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceGraph {
-    pub graph: DiGraph<Node, ()>,
+    pub graph: DiGraph<Node, Edge>,
     pub instances: Vec<Instance>,
     /// Node of each instance, by instance index.
     pub nodes: Vec<NodeIndex>,
@@ -94,6 +105,7 @@ impl ResourceGraph {
         }
         graph.add_rank_edges();
         graph.add_explicit_edges(config, &by_resource);
+        graph.check_claims(config)?;
         graph.check_cycles(config)?;
         if !filter.is_empty() {
             graph = graph.filtered(filter);
@@ -102,7 +114,7 @@ impl ResourceGraph {
     }
 
     /// On each machine, every instance of one rank before every instance of the next
-    /// non-empty rank, through a barrier.
+    /// non-empty rank. These edges only order: a failure does not skip across them.
     fn add_rank_edges(&mut self) {
         let mut by_machine: BTreeMap<&str, BTreeMap<u8, Vec<usize>>> = BTreeMap::new();
         for (index, instance) in self.instances.iter().enumerate() {
@@ -123,26 +135,27 @@ impl ResourceGraph {
             }
         }
         for (before, after) in edges {
-            self.join(&before, &after);
+            self.join(&before, &after, Edge::Order);
         }
     }
 
-    /// Edges so that every instance in `before` precedes every one in `after`.
-    fn join(&mut self, before: &[usize], after: &[usize]) {
+    /// Edges so that every instance in `before` precedes every one in `after`: direct edges
+    /// when one side has a single instance, else through a barrier (linear either way).
+    fn join(&mut self, before: &[usize], after: &[usize], edge: Edge) {
         if before.len() == 1 || after.len() == 1 {
             for &b in before {
                 for &a in after {
-                    self.graph.update_edge(self.nodes[b], self.nodes[a], ());
+                    self.graph.add_edge(self.nodes[b], self.nodes[a], edge);
                 }
             }
             return;
         }
         let barrier = self.graph.add_node(Node::Barrier);
         for &b in before {
-            self.graph.add_edge(self.nodes[b], barrier, ());
+            self.graph.add_edge(self.nodes[b], barrier, edge);
         }
         for &a in after {
-            self.graph.add_edge(barrier, self.nodes[a], ());
+            self.graph.add_edge(barrier, self.nodes[a], edge);
         }
     }
 
@@ -150,8 +163,7 @@ impl ResourceGraph {
     /// target when there is one, otherwise on every instance of the target.
     fn add_explicit_edges(&mut self, config: &Config, by_resource: &HashMap<&Address, Vec<usize>>) {
         let mut all_of: HashMap<Address, NodeIndex> = HashMap::new();
-        let mut joins = Vec::new();
-        for (index, resource) in config.resources.iter().enumerate() {
+        for resource in &config.resources {
             let Some(dependents) = by_resource.get(&resource.address) else {
                 continue;
             };
@@ -164,41 +176,101 @@ impl ResourceGraph {
                     .copied()
                     .filter(|&c| target.covers(&self.instances[c].address))
                     .collect();
-                joins.push((index, dependents.clone(), target.clone(), candidates));
+                // The target's instance on each machine, for same-machine edges.
+                let on_machine: HashMap<&str, usize> = if target.machine.is_none() {
+                    candidates
+                        .iter()
+                        .filter_map(|&c| Some((self.instances[c].machine.as_deref()?, c)))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
+                let mut same = Vec::new();
+                let mut unmatched = Vec::new();
+                for &dependent in dependents {
+                    let machine = self.instances[dependent].machine.as_deref();
+                    match machine.and_then(|m| on_machine.get(m)) {
+                        Some(&c) => same.push((c, dependent)),
+                        None => unmatched.push(dependent),
+                    }
+                }
+                for (c, dependent) in same {
+                    self.graph
+                        .add_edge(self.nodes[c], self.nodes[dependent], Edge::Depends);
+                }
+                if unmatched.is_empty() || candidates.is_empty() {
+                    continue;
+                }
+                if candidates.len() == 1 || unmatched.len() == 1 {
+                    self.join(&candidates, &unmatched, Edge::Depends);
+                } else {
+                    let barrier = *all_of.entry(target.clone()).or_insert_with(|| {
+                        let barrier = self.graph.add_node(Node::Barrier);
+                        for &c in &candidates {
+                            self.graph.add_edge(self.nodes[c], barrier, Edge::Depends);
+                        }
+                        barrier
+                    });
+                    for &d in &unmatched {
+                        self.graph.add_edge(barrier, self.nodes[d], Edge::Depends);
+                    }
+                }
             }
         }
-        for (_, dependents, target, candidates) in joins {
-            let mut unmatched = Vec::new();
-            for &dependent in &dependents {
-                let machine = &self.instances[dependent].machine;
-                match candidates
-                    .iter()
-                    .find(|&&c| &self.instances[c].machine == machine && target.machine.is_none())
-                {
-                    Some(&same) => {
-                        self.graph
-                            .update_edge(self.nodes[same], self.nodes[dependent], ());
-                    }
-                    None => unmatched.push(dependent),
-                }
-            }
-            if unmatched.is_empty() || candidates.is_empty() {
+    }
+
+    /// Two instances on one machine must not manage the same thing (a file, a sysctl key, a
+    /// package, a unit) differently: each apply would undo the other, and no plan would
+    /// ever be empty.
+    fn check_claims(&self, config: &Config) -> Result<(), ConfigErrors> {
+        let mut owners: HashMap<(&str, String), (usize, String)> = HashMap::new();
+        let mut reported = HashSet::new();
+        let mut errors = ConfigErrors::default();
+        for (index, instance) in self.instances.iter().enumerate() {
+            let resource = &config.resources[instance.resource];
+            let (Some(machine), Some(kind)) =
+                (instance.machine.as_deref(), resource.spec.per_machine())
+            else {
                 continue;
-            }
-            if candidates.len() == 1 || unmatched.len() == 1 {
-                self.join(&candidates, &unmatched);
-            } else {
-                let barrier = *all_of.entry(target.clone()).or_insert_with(|| {
-                    let barrier = self.graph.add_node(Node::Barrier);
-                    for &c in &candidates {
-                        self.graph.add_edge(self.nodes[c], barrier, ());
+            };
+            for claim in kind.claims(&resource.address.name) {
+                match owners.entry((machine, claim.key.clone())) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert((index, claim.state));
                     }
-                    barrier
-                });
-                for &d in &unmatched {
-                    self.graph.add_edge(barrier, self.nodes[d], ());
+                    std::collections::hash_map::Entry::Occupied(slot) => {
+                        let (first, state) = slot.get();
+                        let first_resource = self.instances[*first].resource;
+                        if *state == claim.state || first_resource == instance.resource {
+                            continue;
+                        }
+                        if !reported.insert((first_resource, instance.resource, claim.key.clone()))
+                        {
+                            continue;
+                        }
+                        let other = &config.resources[first_resource];
+                        errors.push(
+                            ConfigError::at(
+                                &resource.origin_of_name(),
+                                format!(
+                                    "{} and {} both manage {} (on {machine}), differently",
+                                    resource.address, other.address, claim.key
+                                ),
+                                "second owner",
+                            )
+                            .with_help(format!(
+                                "one resource may manage each file, sysctl key, package or unit; make them agree or remove one (the other is at {})",
+                                other.origin
+                            )),
+                        );
+                    }
                 }
             }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
     }
 
@@ -276,7 +348,7 @@ impl ResourceGraph {
                 .collect();
             while let Some(node) = stack.pop() {
                 if keep.insert(node) {
-                    stack.extend(self.graph.neighbors_directed(node, Direction::Incoming));
+                    stack.extend(self.linked(node, Direction::Incoming));
                 }
             }
         }
@@ -297,7 +369,7 @@ impl ResourceGraph {
                         continue;
                     }
                 }
-                stack.extend(self.graph.neighbors_directed(node, Direction::Outgoing));
+                stack.extend(self.linked(node, Direction::Outgoing));
             }
         }
         let mut result = ResourceGraph::default();
@@ -320,10 +392,22 @@ impl ResourceGraph {
         }
         for edge in self.graph.raw_edges() {
             if let (Some(&a), Some(&b)) = (map.get(&edge.source()), map.get(&edge.target())) {
-                result.graph.add_edge(a, b, ());
+                result.graph.add_edge(a, b, edge.weight);
             }
         }
         result
+    }
+
+    /// Nodes joined to `node` by real dependencies (not mere ordering) in `direction`.
+    pub fn linked(&self, node: NodeIndex, direction: Direction) -> Vec<NodeIndex> {
+        self.graph
+            .edges_directed(node, direction)
+            .filter(|e| *e.weight() == Edge::Depends)
+            .map(|e| match direction {
+                Direction::Incoming => e.source(),
+                Direction::Outgoing => e.target(),
+            })
+            .collect()
     }
 
     /// Instance indices in apply order: a topological order that, among the instances ready
@@ -386,15 +470,19 @@ impl ResourceGraph {
                 }
             }
         }
-        let mut edges: Vec<(String, String)> = self
+        let mut edges: Vec<(String, String, Edge)> = self
             .graph
             .raw_edges()
             .iter()
-            .map(|e| (name(e.source()), name(e.target())))
+            .map(|e| (name(e.source()), name(e.target()), e.weight))
             .collect();
-        edges.sort();
-        for (a, b) in edges {
-            let _ = writeln!(dot, "  {a} -> {b};");
+        edges.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for (a, b, edge) in edges {
+            let style = match edge {
+                Edge::Order => " [style=dashed]",
+                Edge::Depends => "",
+            };
+            let _ = writeln!(dot, "  {a} -> {b}{style};");
         }
         dot.push_str("}\n");
         dot

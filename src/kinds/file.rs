@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{MachineKind, Step};
+use super::{Claim, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -32,6 +32,20 @@ impl fmt::Debug for Content {
     }
 }
 
+/// Inline content is decoded straight into [`Content`], so it is redacted wherever the
+/// specification is debug-printed.
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Content(s.into_bytes()))
+    }
+}
+
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
 impl Content {
     pub fn sha256(&self) -> String {
         hex::encode(Sha256::digest(&self.0))
@@ -46,7 +60,7 @@ pub struct FileSpec {
     /// Absolute path on the machine.
     pub path: String,
     /// Inline content; exactly one of `content` and `source` is given.
-    pub content: Option<String>,
+    pub content: Option<Content>,
     /// A file relative to the document's file, copied as it is.
     pub source: Option<String>,
     /// Octal mode such as `"0644"`; left as it is on an existing file when not given.
@@ -71,11 +85,31 @@ pub enum FileState {
         size: u64,
         /// `stat`'s `%F`: "regular file", "directory", "symbolic link", …
         file_type: String,
-        /// For regular files.
-        sha256: Option<String>,
-        /// For regular files no larger than [`MAX_DIFF_BYTES`] when content was asked for.
-        content: Option<Vec<u8>>,
+        body: Body,
     },
+}
+
+/// What was learnt about a regular file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Not a regular file.
+    None,
+    /// The whole content (files up to [`MAX_DIFF_BYTES`]).
+    Content(Vec<u8>),
+    /// Only its sha256 (larger files).
+    Digest(String),
+    /// Whether it equals the desired content, compared on the host: for sensitive files, so
+    /// that not even a digest of the secret leaves the host.
+    Compared { same: bool },
+}
+
+/// How a probe reads a file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read<'a> {
+    /// Content when small enough, else digest.
+    Content,
+    /// Compare with this sha256 on the host.
+    CompareWith(&'a str),
 }
 
 /// The desired state of a file, as the kinds that own one describe it.
@@ -89,29 +123,35 @@ pub struct DesiredFile<'a> {
     pub sensitive: bool,
 }
 
-/// The probe for a path; the key says whether content is read back, so two kinds reading the
-/// same path with different needs do not collide.
-pub fn probe(path: &str, with_content: bool) -> Probe {
+/// The probe for a path. Its output is `stat`'s line, then for a regular file one of
+/// `base64 CONTENT`, `sha256 DIGEST  -` or `compare same|differs`.
+pub fn probe(path: &str, read: Read) -> Probe {
     let p = quote(path);
+    // One `stat`, whose size field (`$4` after `set --`) decides how to read the content.
     let mut script = format!(
-        "stat -c '%a %U %G %s %F' -- {p} || exit\n[ -f {p} ] && [ ! -L {p} ] || exit 0\nsha256sum -- {p} | cut -c1-64\n"
+        "s=$(stat -c '%a %U %G %s %F' -- {p} 2>&1) || {{ printf '%s\\n' \"$s\"; return 1; }}\nprintf '%s\\n' \"$s\"\n[ -f {p} ] && [ ! -L {p} ] || return 0\n"
     );
-    if with_content {
-        script.push_str(&format!(
-            "if [ \"$(stat -c %s -- {p})\" -le {MAX_DIFF_BYTES} ]; then base64 -w0 -- {p}; fi\n"
-        ));
+    match read {
+        Read::Content => script.push_str(&format!(
+            "set -- $s\nif [ \"$4\" -le {MAX_DIFF_BYTES} ]; then printf 'base64 '; base64 -w0 < {p}; echo; else printf 'sha256 '; sha256sum < {p}; fi\n"
+        )),
+        Read::CompareWith(sha) => script.push_str(&format!(
+            "h=$(sha256sum < {p}) || return 1\nif [ \"${{h%% *}}\" = {sha} ]; then echo 'compare same'; else echo 'compare differs'; fi\n"
+        )),
     }
     Probe {
-        key: probe_key(path, with_content),
+        key: probe_key(path, read),
         script,
     }
 }
 
-pub fn probe_key(path: &str, with_content: bool) -> String {
-    format!(
-        "file:{}:{path}",
-        if with_content { "content" } else { "digest" }
-    )
+/// The key of [`probe`]; it names how the file is read but never holds a digest.
+pub fn probe_key(path: &str, read: Read) -> String {
+    let how = match read {
+        Read::Content => "content",
+        Read::CompareWith(_) => "compare",
+    };
+    format!("file:{how}:{path}")
 }
 
 /// Parses the output of [`probe`].
@@ -147,27 +187,26 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
         .parse::<u64>()
         .map_err(|_| FactError::new(key, format!("stat output `{stat}` has a bad size")))?;
     let file_type = next("file type")?;
-    let sha256 = lines
-        .next()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned);
-    if let Some(sha) = &sha256 {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(FactError::new(
-                key,
-                format!("`{sha}` is not a sha256 digest"),
-            ));
-        }
-    }
-    let content = match lines.next().map(str::trim) {
-        Some(encoded) if sha256.is_some() => Some(
+    let body = match lines.next().map(|l| l.split_once(' ').unwrap_or((l, ""))) {
+        None => Body::None,
+        Some(("base64", encoded)) => Body::Content(
             base64::engine::general_purpose::STANDARD
-                .decode(encoded)
+                .decode(encoded.trim())
                 .map_err(|e| FactError::new(key, format!("content is not valid base64: {e}")))?,
         ),
-        _ if sha256.is_some() && size == 0 => Some(Vec::new()),
-        _ => None,
+        Some(("sha256", rest)) => {
+            let sha = rest.split_whitespace().next().unwrap_or_default();
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(FactError::new(
+                    key,
+                    format!("`{sha}` is not a sha256 digest"),
+                ));
+            }
+            Body::Digest(sha.to_owned())
+        }
+        Some(("compare", "same")) => Body::Compared { same: true },
+        Some(("compare", "differs")) => Body::Compared { same: false },
+        Some(_) => return Err(FactError::unexpected(key, out)),
     };
     Ok(FileState::Present {
         mode,
@@ -175,8 +214,7 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
         group,
         size,
         file_type,
-        sha256,
-        content,
+        body,
     })
 }
 
@@ -228,7 +266,7 @@ pub fn diff_file(
                 AttrValue::Absent,
                 want_content,
             ));
-            let mode = desired.mode.unwrap_or("0644");
+            let mode = desired.mode.unwrap_or(default_mode(desired));
             changes.push(AttrChange::new(
                 name("mode"),
                 AttrValue::Absent,
@@ -251,8 +289,7 @@ pub fn diff_file(
             group,
             size,
             file_type,
-            sha256,
-            content,
+            body,
         } => {
             if file_type != "regular file" {
                 return Err(FactError::new(
@@ -264,15 +301,23 @@ pub fn diff_file(
                 ));
             }
             let want_sha = hex::encode(Sha256::digest(desired.bytes));
-            if sha256.as_deref() != Some(want_sha.as_str()) {
-                let before = match content {
-                    Some(bytes) => content_value(bytes, desired.sensitive),
-                    None if desired.sensitive => AttrValue::Sensitive,
-                    None => AttrValue::Opaque(format!(
-                        "{size} bytes, sha256:{}",
-                        sha256.as_deref().map_or("?", |s| &s[..12.min(s.len())])
-                    )),
-                };
+            let before = match body {
+                Body::Content(bytes) if bytes.as_slice() == desired.bytes => None,
+                Body::Content(bytes) => Some(content_value(bytes, desired.sensitive)),
+                Body::Digest(sha) if *sha == want_sha => None,
+                Body::Digest(sha) if desired.sensitive => {
+                    let _ = sha;
+                    Some(AttrValue::Sensitive)
+                }
+                Body::Digest(sha) => Some(AttrValue::Opaque(format!(
+                    "{size} bytes, sha256:{}",
+                    &sha[..12.min(sha.len())]
+                ))),
+                Body::Compared { same: true } => None,
+                Body::Compared { same: false } => Some(AttrValue::Sensitive),
+                Body::None => Some(AttrValue::Opaque("unreadable".into())),
+            };
+            if let Some(before) = before {
                 changes.push(AttrChange::new(name("content"), before, want_content));
             }
             if let Some(want) = desired.mode {
@@ -304,6 +349,16 @@ pub fn diff_file(
     }
 }
 
+/// The mode of a new file whose configuration sets none: secrets are readable by their
+/// owner only.
+fn default_mode(desired: &DesiredFile) -> &'static str {
+    if desired.sensitive {
+        "0600"
+    } else {
+        "0644"
+    }
+}
+
 /// Shell text that makes `desired` true: a full atomic write when `write_content`, else only
 /// ownership and mode.
 pub fn write_script(desired: &DesiredFile, write_content: bool) -> String {
@@ -317,11 +372,14 @@ pub fn write_script(desired: &DesiredFile, write_content: bool) -> String {
         ));
         script.push_str(&write_bytes("\"$tmp\"", desired.bytes));
         script.push_str(&format!(
-            "printf '%s  %s\\n' {} \"$tmp\" | sha256sum -c --status\n",
+            "h=$(sha256sum < \"$tmp\")\n[ \"${{h%% *}}\" = {} ]\n",
             hex::encode(Sha256::digest(desired.bytes))
         ));
         // Keep what the configuration does not manage from the file being replaced.
-        script.push_str("if [ -e \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 -- \"$tmp\"; fi\n");
+        script.push_str(&format!(
+            "if [ -e \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod {} -- \"$tmp\"; fi\n",
+            default_mode(desired)
+        ));
         let target = "\"$tmp\"";
         push_attrs(
             &mut script,
@@ -330,7 +388,8 @@ pub fn write_script(desired: &DesiredFile, write_content: bool) -> String {
             owner.as_deref(),
             group.as_deref(),
         );
-        script.push_str("mv -f -- \"$tmp\" \"$p\"\n");
+        // On disk before it replaces the old file, so a crash leaves one or the other.
+        script.push_str("sync -- \"$tmp\"\nmv -f -- \"$tmp\" \"$p\"\n");
     } else {
         push_attrs(
             &mut script,
@@ -365,7 +424,7 @@ fn push_attrs(
 pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
     if !path.starts_with('/')
         || path.ends_with('/')
-        || path.contains('\0')
+        || path.chars().any(|c| c.is_control() || c == '\\')
         || path.split('/').any(|c| c == "..")
     {
         ctx.error(
@@ -374,7 +433,7 @@ pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
             "here",
         )
         .help = Some(
-            "write an absolute path such as `/etc/motd`, without `..` or a trailing `/`".into(),
+            "write an absolute path such as `/etc/motd`, without `..`, control characters, `\\` or a trailing `/`".into(),
         );
     }
 }
@@ -413,7 +472,7 @@ impl FileSpec {
             }
         }
         match (&self.content, &self.source) {
-            (Some(content), None) => self.bytes = Content(content.clone().into_bytes()),
+            (Some(content), None) => self.bytes = content.clone(),
             (None, Some(source)) => {
                 let source = source.clone();
                 if let Some(bytes) = ctx.read_source(&["source"], &source) {
@@ -440,6 +499,15 @@ impl FileSpec {
         self
     }
 
+    /// Sensitive files are compared on the host; others are read back for a diff.
+    fn read<'a>(&self, sha: &'a str) -> Read<'a> {
+        if self.sensitive {
+            Read::CompareWith(sha)
+        } else {
+            Read::Content
+        }
+    }
+
     fn desired(&self) -> DesiredFile<'_> {
         DesiredFile {
             path: &self.path,
@@ -462,11 +530,12 @@ impl MachineKind for FileSpec {
     }
 
     fn probes(&self, _name: &str) -> Vec<Probe> {
-        vec![probe(&self.path, !self.sensitive)]
+        vec![probe(&self.path, self.read(&self.bytes.sha256()))]
     }
 
     fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
-        let key = probe_key(&self.path, !self.sensitive);
+        let sha = self.bytes.sha256();
+        let key = probe_key(&self.path, self.read(&sha));
         let state = parse(&key, facts.get(&key)?)?;
         let (action, attributes) = diff_file(&key, "", &self.desired(), &state)?;
         Ok(Diff {
@@ -474,6 +543,19 @@ impl MachineKind for FileSpec {
             attributes,
             reason: None,
         })
+    }
+
+    fn claims(&self, _name: &str) -> Vec<Claim> {
+        vec![Claim::new(
+            format!("file {}", self.path),
+            format!(
+                "{} {:?} {:?} {:?}",
+                self.bytes.sha256(),
+                self.mode,
+                self.owner,
+                self.group
+            ),
+        )]
     }
 
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
@@ -491,8 +573,8 @@ mod tests {
     use super::*;
     use crate::facts::recorded;
 
-    fn state(fixture: &str, path: &str, with_content: bool) -> Result<FileState, FactError> {
-        let key = probe_key(path, with_content);
+    fn state(fixture: &str, path: &str, read: Read) -> Result<FileState, FactError> {
+        let key = probe_key(path, read);
         parse(&key, &recorded::probe(fixture, "n1", &key))
     }
 
@@ -509,7 +591,7 @@ mod tests {
 
     #[test]
     fn absent_file_is_created_with_its_attributes() {
-        let state = state("lab-fresh", "/etc/corral-fixture-absent", true).unwrap();
+        let state = state("lab-fresh", "/etc/corral-fixture-absent", Read::Content).unwrap();
         assert_eq!(state, FileState::Absent);
         let (action, changes) = diff_file(
             "k",
@@ -526,12 +608,12 @@ mod tests {
 
     #[test]
     fn regular_file_with_other_content_is_a_content_diff() {
-        let state = state("lab-fresh", "/etc/issue.net", true).unwrap();
+        let state = state("lab-fresh", "/etc/issue.net", Read::Content).unwrap();
         let FileState::Present {
             mode,
             owner,
             file_type,
-            content,
+            body,
             ..
         } = &state
         else {
@@ -541,9 +623,7 @@ mod tests {
             (mode.as_str(), owner.as_str(), file_type.as_str()),
             ("644", "root", "regular file")
         );
-        assert!(content
-            .as_ref()
-            .is_some_and(|c| c.starts_with(b"Debian GNU/Linux")));
+        assert!(matches!(body, Body::Content(c) if c.starts_with(b"Debian GNU/Linux")));
         let (action, changes) = diff_file(
             "k",
             "",
@@ -560,7 +640,7 @@ mod tests {
 
     #[test]
     fn converged_file_is_a_no_op() {
-        let state = state("lab-converged", "/etc/issue.net", true).unwrap();
+        let state = state("lab-converged", "/etc/issue.net", Read::Content).unwrap();
         let (action, changes) = diff_file(
             "k",
             "",
@@ -572,15 +652,23 @@ mod tests {
     }
 
     #[test]
-    fn sensitive_file_is_read_by_digest_only_and_never_shown() {
-        let state = state("lab-fresh", "/etc/hostname", false).unwrap();
-        let FileState::Present {
-            sha256, content, ..
-        } = &state
-        else {
-            panic!("{state:?}");
-        };
-        assert!(sha256.is_some() && content.is_none());
+    fn empty_file_has_empty_content() {
+        let state = state("lab-fresh", "/etc/subgid", Read::Content).unwrap();
+        assert!(
+            matches!(&state, FileState::Present { size: 0, body: Body::Content(c), .. } if c.is_empty()),
+            "{state:?}"
+        );
+    }
+
+    /// A sensitive file is compared on the host: neither its content nor a digest of it
+    /// comes back, and the plan shows only `(sensitive)`.
+    #[test]
+    fn sensitive_file_is_compared_on_the_host_and_never_shown() {
+        let key = probe_key("/etc/hostname", Read::CompareWith("0"));
+        assert_eq!(key, "file:compare:/etc/hostname");
+        let out = recorded::probe("lab-fresh", "n1", &key);
+        assert!(out.output.ends_with("compare differs\n"), "{out:?}");
+        let state = parse(&key, &out).unwrap();
         let secret = DesiredFile {
             sensitive: true,
             ..desired("/etc/hostname", b"hunter2\n")
@@ -589,11 +677,28 @@ mod tests {
         assert_eq!(changes[0].before, AttrValue::Sensitive);
         assert_eq!(changes[0].after, AttrValue::Sensitive);
         assert!(!format!("{changes:?}").contains("hunter2"));
+        let spec = FileSpec {
+            machines: Selector::All,
+            path: "/etc/hostname".into(),
+            content: Some(Content(b"hunter2\n".to_vec())),
+            source: None,
+            mode: None,
+            owner: None,
+            group: None,
+            sensitive: true,
+            bytes: Content(b"hunter2\n".to_vec()),
+        };
+        assert!(!format!("{spec:?}").contains("hunter2"));
+        let probe_script = &spec.probes("secret")[0].script;
+        assert!(
+            !probe_script.contains("hunter2") && !probe_script.contains("base64"),
+            "{probe_script}"
+        );
     }
 
     #[test]
     fn directory_is_refused() {
-        let state = state("lab-fresh", "/etc/ssh", true).unwrap();
+        let state = state("lab-fresh", "/etc/ssh", Read::Content).unwrap();
         assert!(matches!(&state, FileState::Present { file_type, .. } if file_type == "directory"));
         let error = diff_file("k", "", &desired("/etc/ssh", b"x\n"), &state).unwrap_err();
         assert!(error.message.contains("is a directory"), "{error}");
@@ -601,7 +706,7 @@ mod tests {
 
     #[test]
     fn path_below_a_file_is_an_error() {
-        let error = state("lab-fresh", "/etc/hostname/child", true).unwrap_err();
+        let error = state("lab-fresh", "/etc/hostname/child", Read::Content).unwrap_err();
         assert!(error.message.contains("not a directory"), "{error}");
     }
 

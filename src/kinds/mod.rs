@@ -37,6 +37,25 @@ pub struct Step {
     pub script: String,
 }
 
+/// Something on a machine that only one resource may manage, with the state it wants;
+/// two resources wanting different states of the same thing are a configuration error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// What is managed, as operators read it: `file /etc/motd`, `package tree`, ….
+    pub key: String,
+    /// The desired state, compared between claimants (never shown: it may hold a digest).
+    pub state: String,
+}
+
+impl Claim {
+    pub fn new(key: impl Into<String>, state: impl Into<String>) -> Self {
+        Claim {
+            key: key.into(),
+            state: state.into(),
+        }
+    }
+}
+
 /// A kind with one instance per selected machine.
 pub trait MachineKind {
     fn selector(&self) -> &Selector;
@@ -53,6 +72,16 @@ pub trait MachineKind {
 
     /// The commands that carry out `change`.
     fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step>;
+
+    /// What this resource named `name` manages on each machine.
+    fn claims(&self, name: &str) -> Vec<Claim>;
+
+    /// Whether a change to something this resource `depends_on` (on the same machine) calls
+    /// for a change here too, given what its own `diff` decided: a running service restarts
+    /// when its configuration changes (one being started needs no restart).
+    fn restarts_when_dependencies_change(&self, _diff: &Diff) -> bool {
+        false
+    }
 }
 
 /// Decodes a specification with the kind's schema.

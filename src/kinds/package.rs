@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{MachineKind, Step};
+use super::{Claim, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
@@ -76,9 +76,9 @@ fn split(entry: &str) -> (&str, Option<&str>) {
 fn valid_package_name(name: &str) -> bool {
     name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ':')
-        })
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
 }
 
 const NOT_INSTALLED: &str = "(not installed)";
@@ -110,7 +110,7 @@ impl PackageSpec {
                         "in this list",
                     )
                     .help = Some(
-                        "Debian package names are lowercase letters, digits, `+`, `-` and `.`"
+                        "Debian package names are lowercase letters, digits, `+`, `-` and `.` (no `:arch`)"
                             .into(),
                     );
                 } else if field == "absent" && version.is_some() {
@@ -188,8 +188,22 @@ impl MachineKind for PackageSpec {
         Ok(Diff::update_if_changed(attributes))
     }
 
+    fn claims(&self, _name: &str) -> Vec<Claim> {
+        let present = self.present.iter().map(|e| {
+            let (name, version) = split(e);
+            Claim::new(format!("package {name}"), format!("present {version:?}"))
+        });
+        let absent = self
+            .absent
+            .iter()
+            .map(|name| Claim::new(format!("package {name}"), "absent"));
+        present.chain(absent).collect()
+    }
+
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
-        let apt = "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=120";
+        // Keep locally changed configuration files without asking (no one can answer), and
+        // allow a pin to an older version.
+        let apt = "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=120 \\\n  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
         let changed = |package: &str| change.attribute(package).is_some();
         let install: Vec<String> = self
             .present
@@ -212,7 +226,10 @@ impl MachineKind for PackageSpec {
             };
             steps.push(Step {
                 description: format!("install {}", install.join(" ")),
-                script: format!("set -e\n{update}{apt} install {}\n", install.join(" ")),
+                script: format!(
+                    "set -e\n{update}{apt} --allow-downgrades install {}\n",
+                    install.join(" ")
+                ),
             });
         }
         if !remove.is_empty() {
@@ -281,6 +298,7 @@ mod tests {
             action: diff.action(),
             attributes: diff.attributes,
             reason: None,
+            triggered_by: Vec::new(),
         };
         let steps = spec().steps("base", &change);
         assert_eq!(steps.len(), 2);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, Content, DesiredFile};
-use super::{MachineKind, Step};
+use super::{Claim, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -29,7 +29,7 @@ pub struct ServiceSpec {
     pub enabled: Option<bool>,
     pub active: Option<bool>,
     /// Unit file content, written to `/etc/systemd/system/UNIT`.
-    pub content: Option<String>,
+    pub content: Option<Content>,
     /// Unit file relative to the document's file.
     pub source: Option<String>,
     #[serde(skip)]
@@ -127,7 +127,7 @@ impl ServiceSpec {
             );
         }
         match (&self.content, &self.source) {
-            (Some(content), None) => self.bytes = Some(Content(content.clone().into_bytes())),
+            (Some(content), None) => self.bytes = Some(content.clone()),
             (None, Some(source)) => {
                 let source = source.clone();
                 self.bytes = ctx.read_source(&["source"], &source).map(Content);
@@ -190,7 +190,7 @@ impl MachineKind for ServiceSpec {
             ),
         }];
         if self.bytes.is_some() {
-            probes.push(file::probe(&self.unit_path(), true));
+            probes.push(file::probe(&self.unit_path(), file::Read::Content));
         }
         probes
     }
@@ -206,7 +206,7 @@ impl MachineKind for ServiceSpec {
                 path: &path,
                 ..desired
             };
-            let file_key = file::probe_key(&path, true);
+            let file_key = file::probe_key(&path, file::Read::Content);
             let file_state = file::parse(&file_key, facts.get(&file_key)?)?;
             let (file_action, changes) = file::diff_file(&file_key, "", &desired, &file_state)?;
             if file_action == Action::Create {
@@ -223,6 +223,15 @@ impl MachineKind for ServiceSpec {
             );
         }
         let missing = !state.exists() && self.bytes.is_none();
+        if self.enabled == Some(false) && state.is_enabled() && state.unit_file_state != "enabled" {
+            return Err(FactError::new(
+                &key,
+                format!(
+                    "{} is {} and cannot be disabled; remove `enabled: false` (or mask the unit)",
+                    self.unit, state.unit_file_state
+                ),
+            ));
+        }
         if let Some(enabled) = self.enabled {
             if missing || state.is_enabled() != enabled {
                 attributes.push(switch("enabled", !missing, state.is_enabled(), enabled));
@@ -245,6 +254,24 @@ impl MachineKind for ServiceSpec {
             attributes,
             reason,
         })
+    }
+
+    fn claims(&self, _name: &str) -> Vec<Claim> {
+        let unit_file = self.bytes.as_ref().map(Content::sha256);
+        let mut claims = vec![Claim::new(
+            format!("unit {}", self.unit),
+            format!("{:?} {:?} {unit_file:?}", self.enabled, self.active),
+        )];
+        if let Some(sha) = unit_file {
+            claims.push(Claim::new(format!("file {}", self.unit_path()), sha));
+        }
+        claims
+    }
+
+    fn restarts_when_dependencies_change(&self, diff: &Diff) -> bool {
+        self.active != Some(false)
+            && diff.action() != Action::Create
+            && !diff.attributes.iter().any(|a| a.name == "active")
     }
 
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
@@ -271,13 +298,12 @@ impl MachineKind for ServiceSpec {
             }
         }
         let starts = change.attribute("active").is_some();
+        let restart = unit_changed || !change.triggered_by.is_empty();
         match self.active {
             Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
-            Some(true) if unit_changed => {
-                script.push_str(&format!("systemctl restart -- {unit}\n"))
-            }
+            Some(true) if restart => script.push_str(&format!("systemctl restart -- {unit}\n")),
             Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
-            None if unit_changed => script.push_str(&format!("systemctl try-restart -- {unit}\n")),
+            None if restart => script.push_str(&format!("systemctl try-restart -- {unit}\n")),
             _ => {}
         }
         vec![Step {
@@ -364,6 +390,7 @@ mod tests {
             action: diff.action(),
             attributes: diff.attributes,
             reason: diff.reason,
+            triggered_by: Vec::new(),
         };
         let script = &heartbeat().steps("heartbeat", &change)[0].script;
         let order = ["daemon-reload", "systemctl enable", "systemctl start"]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, DesiredFile};
-use super::{MachineKind, Step};
+use super::{Claim, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -27,10 +27,10 @@ pub struct SysctlSpec {
     pub values: BTreeMap<String, String>,
 }
 
-/// Where a resource's values are persisted. `90-` sorts after the distribution's files, so
-/// these values win at boot.
+/// Where a resource's values are persisted. Later files win at boot, and Debian links
+/// `/etc/sysctl.conf` in as `99-sysctl.conf`: `99-zz-` sorts after it.
 pub fn persisted_path(name: &str) -> String {
-    format!("/etc/sysctl.d/90-corral-{name}.conf")
+    format!("/etc/sysctl.d/99-zz-corral-{name}.conf")
 }
 
 fn probe_key(key: &str) -> String {
@@ -71,7 +71,7 @@ impl SysctlSpec {
                 && !key.starts_with(['.', '/', '-'])
                 && key
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '*'));
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
             if !valid {
                 ctx.error(
                     &["values", key],
@@ -121,7 +121,7 @@ impl MachineKind for SysctlSpec {
                 script: format!("sysctl -n {}", quote(key)),
             })
             .collect();
-        probes.push(file::probe(&persisted_path(name), true));
+        probes.push(file::probe(&persisted_path(name), file::Read::Content));
         probes
     }
 
@@ -136,7 +136,7 @@ impl MachineKind for SysctlSpec {
             }
         }
         let path = persisted_path(name);
-        let key = file::probe_key(&path, true);
+        let key = file::probe_key(&path, file::Read::Content);
         let state = file::parse(&key, facts.get(&key)?)?;
         let bytes = self.persisted(name);
         let desired = persisted_file(&path, &bytes);
@@ -160,6 +160,16 @@ impl MachineKind for SysctlSpec {
             attributes,
             reason: None,
         })
+    }
+
+    fn claims(&self, name: &str) -> Vec<Claim> {
+        let mut claims: Vec<Claim> = self
+            .values
+            .iter()
+            .map(|(key, value)| Claim::new(format!("sysctl key {key}"), normalize(value)))
+            .collect();
+        claims.push(Claim::new(format!("file {}", persisted_path(name)), name));
+        claims
     }
 
     fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step> {
@@ -250,7 +260,7 @@ mod tests {
             [
                 "net.ipv4.conf.all.log_martians",
                 "net.ipv4.conf.all.send_redirects",
-                "/etc/sysctl.d/90-corral-baseline.conf",
+                "/etc/sysctl.d/99-zz-corral-baseline.conf",
             ]
         );
     }

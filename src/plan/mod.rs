@@ -135,6 +135,9 @@ pub struct ResourceChange {
     pub attributes: Vec<AttrChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Changes to what this instance depends on that make it act (a service restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_by: Vec<Address>,
 }
 
 impl ResourceChange {

@@ -52,7 +52,7 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
             "{} host {} could not be read; its resources are not in this plan.\n  {}",
             style.red("Error:"),
             host.machine,
-            host.message
+            super::printable(&host.message)
         );
     }
     for problem in &plan.errors {
@@ -61,7 +61,7 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
             "{} {}: {}",
             style.red("Error:"),
             problem.address,
-            problem.message
+            super::printable(&problem.message)
         );
     }
 }
@@ -191,10 +191,11 @@ fn render_diff(out: &mut String, before: &str, after: &str, style: Style) {
         .missing_newline_hint(true)
         .to_string();
     for line in unified.lines() {
+        let line = super::printable(line);
         let line = match line.as_bytes().first() {
-            Some(b'+') => style.green(line),
-            Some(b'-') => style.red(line),
-            _ => line.to_owned(),
+            Some(b'+') => style.green(&line),
+            Some(b'-') => style.red(&line),
+            _ => line.into_owned(),
         };
         let _ = writeln!(out, "          {line}");
     }

@@ -5,7 +5,28 @@ pub mod human;
 pub mod json;
 pub mod progress;
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
+
+/// Text from hosts made safe for a terminal: control characters other than newline and tab
+/// (escape sequences a hostile or odd host could plant in a file) are shown escaped.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' | '\t' => c.to_string(),
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
+}
 
 /// Whether to colour output: only on a terminal, and never when `NO_COLOR` is set.
 #[derive(Debug, Clone, Copy, Default)]

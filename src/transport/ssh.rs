@@ -37,7 +37,6 @@ impl Default for SshOptions {
 /// An open connection to one machine.
 pub struct SshHost {
     session: Session,
-    sudo: bool,
 }
 
 impl SshHost {
@@ -81,10 +80,7 @@ impl SshHost {
                 machine.name
             ))
         })?;
-        Ok(SshHost {
-            session,
-            sudo: machine.needs_sudo(),
-        })
+        Ok(SshHost { session })
     }
 
     /// Closes the master connection.
@@ -99,15 +95,12 @@ impl Host for SshHost {
         script: &'a str,
     ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
         Box::pin(async move {
-            let mut command = if self.sudo {
-                let mut c = self.session.command("sudo");
-                c.args(["-n", "sh", "-s"]);
-                c
-            } else {
-                let mut c = self.session.command("sh");
-                c.arg("-s");
-                c
-            };
+            // Root runs the script itself; anyone else through `sudo -n` (never prompting),
+            // whatever user ~/.ssh/config chose. Nothing reads stdin before the `exec`.
+            let mut command = self.session.command("sh");
+            command
+                .arg("-c")
+                .arg("if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; else exec sudo -n sh -s; fi");
             let mut child = command
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
