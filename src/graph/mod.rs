@@ -223,28 +223,37 @@ impl ResourceGraph {
     /// package, a unit) differently: each apply would undo the other, and no plan would
     /// ever be empty.
     fn check_claims(&self, config: &Config) -> Result<(), ConfigErrors> {
-        let mut owners: HashMap<(&str, String), (usize, String)> = HashMap::new();
+        // Claims are the same on every machine: computed once per resource.
+        let claims: Vec<Vec<crate::kinds::Claim>> = config
+            .resources
+            .iter()
+            .map(|r| {
+                r.spec
+                    .per_machine()
+                    .map(|k| k.claims(&r.address.name))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut owners: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
         let mut reported = HashSet::new();
         let mut errors = ConfigErrors::default();
         for (index, instance) in self.instances.iter().enumerate() {
             let resource = &config.resources[instance.resource];
-            let (Some(machine), Some(kind)) =
-                (instance.machine.as_deref(), resource.spec.per_machine())
-            else {
+            let Some(machine) = instance.machine.as_deref() else {
                 continue;
             };
-            for claim in kind.claims(&resource.address.name) {
-                match owners.entry((machine, claim.key.clone())) {
+            for claim in &claims[instance.resource] {
+                match owners.entry((machine, claim.key.as_str())) {
                     std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert((index, claim.state));
+                        slot.insert((index, claim.state.as_str()));
                     }
                     std::collections::hash_map::Entry::Occupied(slot) => {
                         let (first, state) = slot.get();
                         let first_resource = self.instances[*first].resource;
-                        if *state == claim.state || first_resource == instance.resource {
+                        if *state == claim.state.as_str() || first_resource == instance.resource {
                             continue;
                         }
-                        if !reported.insert((first_resource, instance.resource, claim.key.clone()))
+                        if !reported.insert((first_resource, instance.resource, claim.key.as_str()))
                         {
                             continue;
                         }
