@@ -16,5 +16,6 @@ pub mod kinds;
 pub mod lab;
 pub mod plan;
 pub mod render;
+pub mod schema;
 pub mod shell;
 pub mod transport;

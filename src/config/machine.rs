@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const KIND: &str = "infrastructure/machine";
 
 /// One machine of the inventory, as declared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
     pub hostname: String,
@@ -22,7 +22,7 @@ pub struct MachineSpec {
 
 /// How to reach a machine; anything left out comes from `~/.ssh/config` (or the file given
 /// with `--ssh-config`), as with plain `ssh`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshSpec {
     pub user: Option<String>,

@@ -32,7 +32,9 @@ pub struct LoadOptions {
 }
 
 /// `lifecycle:` settings of a resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
     #[serde(default)]

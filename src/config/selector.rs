@@ -27,6 +27,30 @@ impl Selector {
     }
 }
 
+impl schemars::JsonSchema for Selector {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Selector".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Machines: `all`, a list of machine names, or `{labels: {key: value}}`.",
+            "oneOf": [
+                { "const": "all" },
+                { "type": "array", "items": { "type": "string" } },
+                {
+                    "type": "object",
+                    "properties": {
+                        "labels": { "type": "object", "additionalProperties": { "type": "string" } }
+                    },
+                    "required": ["labels"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Selector {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SelectorVisitor)

@@ -16,7 +16,7 @@ use crate::shell::quote;
 pub const KIND: &str = "os/package";
 
 /// `os/package` specification.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageSpec {
     pub machines: Selector,

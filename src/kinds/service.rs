@@ -20,7 +20,7 @@ use crate::shell::quote;
 pub const KIND: &str = "os/service";
 
 /// `os/service` specification.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub machines: Selector,

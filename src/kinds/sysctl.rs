@@ -19,7 +19,7 @@ use crate::shell::quote;
 pub const KIND: &str = "os/sysctl";
 
 /// `os/sysctl` specification.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlSpec {
     pub machines: Selector,

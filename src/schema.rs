@@ -1,0 +1,94 @@
+//! JSON Schemas of the document kinds, for editors (yaml-language-server) and for checking
+//! examples. They are generated from the very types the loader decodes specifications
+//! into, so they cannot disagree with corral; `schemas/*.json` are written from here and a
+//! test keeps the files in sync.
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+use crate::config::{machine, Lifecycle, MachineSpec};
+use crate::kinds::{file, package, service, sysctl};
+
+/// `(kind, schema)` for every kind, in a stable order.
+pub fn documents() -> Vec<(&'static str, Value)> {
+    vec![
+        (machine::KIND, document::<MachineSpec>(machine::KIND)),
+        (
+            package::KIND,
+            document::<package::PackageSpec>(package::KIND),
+        ),
+        (file::KIND, document::<file::FileSpec>(file::KIND)),
+        (sysctl::KIND, document::<sysctl::SysctlSpec>(sysctl::KIND)),
+        (
+            service::KIND,
+            document::<service::ServiceSpec>(service::KIND),
+        ),
+    ]
+}
+
+/// The file a kind's schema is kept in: `os/file` → `os-file.json`.
+pub fn file_name(kind: &str) -> String {
+    format!("{}.json", kind.replace('/', "-"))
+}
+
+/// A schema accepting any corral document, by its `kind`.
+pub fn any_document() -> Value {
+    let kinds: Vec<Value> = documents()
+        .iter()
+        .map(|(kind, _)| {
+            json!({
+                "if": { "properties": { "kind": { "const": kind } }, "required": ["kind"] },
+                "then": { "$ref": file_name(kind) }
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "corral document",
+        "type": "object",
+        "required": ["kind", "name", "specification"],
+        "allOf": kinds
+    })
+}
+
+/// The schema of a whole document of `kind` whose specification is `T`.
+fn document<T: JsonSchema>(kind: &str) -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let lifecycle = generator.subschema_for::<Lifecycle>().to_value();
+    let mut spec = generator.root_schema_for::<T>().to_value();
+    let mut defs = Map::new();
+    if let Some(object) = spec.as_object_mut() {
+        object.remove("$schema");
+        if let Some(Value::Object(found)) = object.remove("$defs") {
+            defs.extend(found);
+        }
+    }
+    for (name, schema) in generator.take_definitions(true) {
+        defs.entry(name).or_insert(schema);
+    }
+    let mut schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": kind,
+        "type": "object",
+        "properties": {
+            "kind": { "const": kind },
+            "name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$" },
+            "title": { "type": "string" },
+            "specification": spec,
+            "depends_on": {
+                "type": "array",
+                "items": { "type": "string", "pattern": "^[a-z0-9_-]+/[a-z0-9_-]+\\.[a-z0-9][a-z0-9_.-]*(\\[[a-z0-9][a-z0-9_.-]*\\])?$" }
+            },
+            "lifecycle": lifecycle,
+            "provider": { "const": "any" },
+            "version": { "type": "string" }
+        },
+        "required": ["kind", "name", "specification"],
+        "additionalProperties": false
+    });
+    if !defs.is_empty() {
+        schema["$defs"] = Value::Object(defs);
+    }
+    schema
+}

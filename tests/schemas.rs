@@ -1,0 +1,116 @@
+//! `schemas/` holds a JSON Schema per kind, generated from the types corral decodes with.
+//! These tests keep the files in sync with the code (regenerate with
+//! `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`) and validate every example and
+//! fixture against them.
+
+use std::path::{Path, PathBuf};
+
+use corral::config::yaml::{from_node, parse_documents};
+use corral::schema;
+use serde_json::Value;
+
+fn schema_file(name: &str) -> PathBuf {
+    Path::new("schemas").join(name)
+}
+
+fn generated() -> Vec<(String, Value)> {
+    let mut files: Vec<(String, Value)> = schema::documents()
+        .into_iter()
+        .map(|(kind, schema)| (schema::file_name(kind), schema))
+        .collect();
+    files.push(("corral.json".to_owned(), schema::any_document()));
+    files
+}
+
+#[test]
+fn schema_files_match_the_code() {
+    let update = std::env::var_os("CORRAL_UPDATE_SCHEMAS").is_some();
+    for (name, schema) in generated() {
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        let path = schema_file(&name);
+        if update {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "{} is out of date: run `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`",
+            path.display()
+        );
+    }
+}
+
+/// Every document in `path` (a file or directory), as JSON, with where it came from.
+fn documents(path: &Path) -> Vec<(String, Value)> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (index, doc) in parse_documents(&text).unwrap().into_iter().enumerate() {
+            let value: Value = from_node(&doc.root).unwrap();
+            docs.push((format!("{} document {}", file.display(), index + 1), value));
+        }
+    }
+    docs
+}
+
+fn validator(kind: &str) -> jsonschema::Validator {
+    let path = schema_file(&schema::file_name(kind));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn problems(doc: &Value) -> Vec<String> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    validator(kind)
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn examples_and_fixtures_match_the_schemas() {
+    let mut checked = 0;
+    for path in [
+        "examples",
+        "fixtures/record",
+        "fixtures/inventory.yaml",
+        "tests/inputs/e2e",
+        "tests/inputs/inventory.yaml",
+    ] {
+        for (origin, doc) in documents(Path::new(path)) {
+            let problems = problems(&doc);
+            assert!(problems.is_empty(), "{origin}: {problems:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} documents checked");
+}
+
+#[test]
+fn schemas_reject_what_the_loader_rejects() {
+    let docs = documents(Path::new("tests/inputs/errors/unknown-field.yaml"));
+    assert!(
+        !problems(&docs[0].1).is_empty(),
+        "a misspelt field is caught"
+    );
+    let docs = documents(Path::new("tests/inputs/errors/missing-field.yaml"));
+    assert!(
+        !problems(&docs[0].1).is_empty(),
+        "a missing field is caught"
+    );
+    let docs = documents(Path::new("tests/inputs/errors/selector-typo.yaml"));
+    assert!(!problems(&docs[0].1).is_empty(), "a bad selector is caught");
+}
