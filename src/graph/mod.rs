@@ -497,3 +497,97 @@ impl ResourceGraph {
         dot
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, LoadOptions};
+
+    fn graph(yaml: &str, filter: &Filter) -> (Config, ResourceGraph) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let inventory = "kind: infrastructure/machine\nname: a\nspecification: { hostname: a, ip: 10.0.0.1 }\n---\nkind: infrastructure/machine\nname: b\nspecification: { hostname: b, ip: 10.0.0.2 }\n---\n";
+        std::fs::write(&path, format!("{inventory}{yaml}")).unwrap();
+        let config = config::load(&[path], &LoadOptions::default()).unwrap();
+        let graph = ResourceGraph::build(&config, filter).unwrap();
+        (config, graph)
+    }
+
+    fn order(graph: &ResourceGraph) -> Vec<String> {
+        graph
+            .apply_order()
+            .into_iter()
+            .map(|i| graph.instances[i].address.to_string())
+            .collect()
+    }
+
+    const KINDS: &str = "kind: os/service\nname: s\nspecification: { machines: all, unit: x, active: true }\n---\nkind: os/file\nname: f\nspecification: { machines: all, path: /x, content: x }\n---\nkind: os/package\nname: p\nspecification: { machines: [a], present: [tree] }\n";
+
+    #[test]
+    fn kinds_are_ordered_per_machine_whatever_the_file_order() {
+        let (_, graph) = graph(KINDS, &Filter::default());
+        assert_eq!(
+            order(&graph),
+            [
+                "os/package.p[a]",
+                "os/file.f[a]",
+                "os/file.f[b]",
+                "os/service.s[a]",
+                "os/service.s[b]"
+            ]
+        );
+        // Only ordering: nothing is linked by a real dependency.
+        assert!(graph
+            .graph
+            .raw_edges()
+            .iter()
+            .all(|e| e.weight == Edge::Order));
+    }
+
+    #[test]
+    fn depends_on_links_the_same_machine_instance() {
+        let yaml = format!("{KINDS}---\nkind: os/file\nname: g\ndepends_on: [os/file.f]\nspecification: {{ machines: all, path: /y, content: y }}\n");
+        let (_, graph) = graph(&yaml, &Filter::default());
+        let node = |address: &str| {
+            graph.nodes[graph
+                .instances
+                .iter()
+                .position(|i| i.address.to_string() == address)
+                .unwrap()]
+        };
+        let linked: Vec<NodeIndex> = graph.linked(node("os/file.f[a]"), Direction::Outgoing);
+        assert_eq!(linked, [node("os/file.g[a]")]);
+    }
+
+    #[test]
+    fn depends_on_a_resource_on_other_machines_waits_for_all_of_it() {
+        let yaml = "kind: os/file\nname: f\nspecification: { machines: [a], path: /x, content: x }\n---\nkind: os/file\nname: g\ndepends_on: [os/file.f]\nspecification: { machines: [b], path: /y, content: y }\n";
+        let (_, graph) = graph(yaml, &Filter::default());
+        assert_eq!(order(&graph), ["os/file.f[a]", "os/file.g[b]"]);
+        let f = graph.nodes[0];
+        assert_eq!(graph.linked(f, Direction::Outgoing), [graph.nodes[1]]);
+    }
+
+    #[test]
+    fn exclude_drops_dependents_and_limit_keeps_one_machine() {
+        let yaml = format!("{KINDS}---\nkind: os/file\nname: g\ndepends_on: [os/file.f]\nspecification: {{ machines: all, path: /y, content: y }}\n");
+        let filter = Filter {
+            excludes: vec![Address::parse("os/file.f[a]").unwrap()],
+            machines: vec!["a".into()],
+            ..Filter::default()
+        };
+        let (_, graph) = graph(&yaml, &filter);
+        assert_eq!(order(&graph), ["os/package.p[a]", "os/service.s[a]"]);
+    }
+
+    #[test]
+    fn dot_draws_barriers_as_points_and_ordering_dashed() {
+        let (_, graph) = graph(KINDS, &Filter::default());
+        let dot = graph.to_dot();
+        assert!(dot.starts_with("digraph corral {"));
+        assert!(
+            dot.contains("\"os/package.p[a]\" -> \"os/file.f[a]\" [style=dashed];"),
+            "{dot}"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The whole pipeline — load, graph, facts, plan, apply — against this machine through
+//! `LocalHost` (a real `sh`), confined to a temporary directory. It checks apply's
+//! scheduling without a lab: a failure skips what `depends_on` it, not what is only ordered
+//! after it, and a second plan after apply is empty.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use corral::apply::{self, Event};
+use corral::config::{self, LoadOptions};
+use corral::facts::gather::{probes_by_machine, read_host};
+use corral::graph::{Filter, ResourceGraph};
+use corral::plan::{build, Plan};
+use corral::transport::{Host, LocalHost};
+
+/// The configuration, with `broken`'s file owned by `owner`: a user that does not exist
+/// makes its `chown` fail at apply time.
+fn write_config(dir: &Path, owner: &str) -> Vec<std::path::PathBuf> {
+    let d = dir.display();
+    let text = format!(
+        r#"kind: infrastructure/machine
+name: local
+specification: {{ hostname: local, ip: 127.0.0.1 }}
+---
+kind: os/file
+name: broken
+specification:
+  machines: all
+  path: {d}/broken.conf
+  content: "x\n"
+  owner: {owner}
+---
+kind: os/file
+name: needs-broken
+depends_on: [os/file.broken]
+specification:
+  machines: all
+  path: {d}/needs-broken
+  content: "never\n"
+---
+kind: os/file
+name: independent
+specification:
+  machines: all
+  path: {d}/sub/independent.conf
+  content: "written\n"
+  mode: "0640"
+---
+kind: os/service
+name: ordered-after-files
+specification:
+  machines: all
+  unit: corral-test-never-exists.service
+  enabled: false
+"#
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    vec![path]
+}
+
+async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGraph, Plan) {
+    let config = config::load(paths, &LoadOptions::default()).unwrap();
+    let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+    let mut facts = BTreeMap::new();
+    for (machine, probes) in probes_by_machine(&config, &graph) {
+        facts.insert(machine, read_host(&LocalHost, &probes).await.unwrap());
+    }
+    let plan = build::build(&config, &graph, &facts, &BTreeMap::new());
+    (config, graph, plan)
+}
+
+#[tokio::test]
+async fn failure_skips_dependents_only_and_apply_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_config(dir.path(), "no-such-user-corral");
+    let (config, graph, plan) = make_plan(&paths).await;
+    let planned: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "os/file.broken[local]",
+            "os/file.independent[local]",
+            "os/file.needs-broken[local]"
+        ],
+        "the disabled, absent unit needs nothing"
+    );
+
+    let hosts: BTreeMap<String, Arc<dyn Host>> =
+        BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender).await;
+    let mut events = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        events.push(event);
+    }
+
+    let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
+    assert_eq!(applied, ["os/file.independent[local]"]);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0.to_string(), "os/file.broken[local]");
+    assert!(
+        report.failed[0].1.contains("write"),
+        "{}",
+        report.failed[0].1
+    );
+    let skipped: Vec<(String, String)> = report
+        .skipped
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [(
+            "os/file.needs-broken[local]".to_owned(),
+            "os/file.broken[local]".to_owned()
+        )]
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Skipped { .. })));
+
+    let written = dir.path().join("sub/independent.conf");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "written\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&written).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert!(!dir.path().join("needs-broken").exists());
+
+    assert!(
+        !dir.path().join("broken.conf").exists(),
+        "no half-written file"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "config.yaml and sub/: no temporary file left"
+    );
+
+    // Fix the cause; apply again converges, and then nothing is left to do.
+    let paths = write_config(dir.path(), "root");
+    let (config, graph, plan) = make_plan(&paths).await;
+    assert_eq!(
+        plan.resource_changes.len(),
+        2,
+        "{:?}",
+        plan.resource_changes
+    );
+    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
+    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender).await;
+    assert!(report.succeeded(), "{report:?}");
+    let (_, _, plan) = make_plan(&paths).await;
+    assert!(plan.is_empty(), "{:?}", plan.resource_changes);
+}
