@@ -98,7 +98,13 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
         })
         .collect();
     let t = Instant::now();
-    let plan = build::build(&config, &graph, &facts, &BTreeMap::new());
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
     let plan_time = t.elapsed();
     let t = Instant::now();
     let text = render::human::render(&plan, Style::default());

@@ -42,6 +42,15 @@ pub struct LoadArgs {
     /// Skip documents of kinds corral does not know (e.g. other tools' documents).
     #[arg(long)]
     pub ignore_unknown_kinds: bool,
+    /// The project this configuration is: what it wrote on hosts is recorded under this
+    /// name, and only its own resources are deleted when removed from the configuration.
+    #[arg(
+        long,
+        env = "CORRAL_PROJECT",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub project: String,
 }
 
 /// How to reach hosts.

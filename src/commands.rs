@@ -38,6 +38,7 @@ pub struct FactsFile {
 fn load(args: &LoadArgs) -> Result<Config> {
     let options = LoadOptions {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
+        project: args.project.clone(),
     };
     config::load(&args.paths, &options).map_err(miette::Report::new)
 }
@@ -109,8 +110,8 @@ struct Planned {
 
 async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
     let config = load(&args.load)?;
-    let graph =
-        ResourceGraph::build(&config, &filter(&config, args)?).map_err(miette::Report::new)?;
+    let filter = filter(&config, args)?;
+    let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph);
     let gathered = match facts {
         Some(path) => {
@@ -149,7 +150,13 @@ async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
             .await
         }
     };
-    let plan = build::build(&config, &graph, &gathered.facts, &gathered.unreachable);
+    let plan = build::build(
+        &config,
+        &graph,
+        &filter,
+        &gathered.facts,
+        &gathered.unreachable,
+    );
     Ok(Planned {
         config,
         graph,
@@ -305,14 +312,63 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     )
     .await;
     let _ = drawer.await;
+    let record_errors = record(&config, &plan, &report, &gathered, &hosts).await;
     drop(hosts);
     close(gathered).await;
     print_report(&report);
+    for message in &record_errors {
+        eprintln!("Error: {message}");
+    }
+    if !record_errors.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Updates each changed host's record of what corral wrote there (`managed.json`).
+async fn record(
+    config: &Config,
+    plan: &Plan,
+    report: &apply::Report,
+    gathered: &Gathered,
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+) -> Vec<String> {
+    let applied: std::collections::HashSet<&crate::address::Address> =
+        report.applied.iter().collect();
+    let mut errors = Vec::new();
+    for (machine, facts) in &gathered.facts {
+        let Ok(old) = crate::managed::recorded(facts) else {
+            continue;
+        };
+        let new = crate::managed::updated(&old, machine, config, plan, &applied);
+        if new == old {
+            continue;
+        }
+        let Some(host) = hosts.get(machine) else {
+            continue;
+        };
+        let script = format!(
+            "exec 2>&1\n{{\n{}\n}} </dev/null\n",
+            crate::managed::write_script(&new)
+        );
+        match host.run_script(&script).await {
+            Ok(out) if out.rc == Some(0) => {}
+            Ok(out) => errors.push(format!(
+                "{machine}: cannot update {}: {}",
+                crate::managed::PATH,
+                render::printable(crate::facts::tail(&out.stdout, 400))
+            )),
+            Err(e) => errors.push(format!(
+                "{machine}: cannot update {}: {e}",
+                crate::managed::PATH
+            )),
+        }
+    }
+    errors
 }
 
 fn confirm() -> Result<bool> {

@@ -14,6 +14,7 @@ pub mod facts;
 pub mod graph;
 pub mod kinds;
 pub mod lab;
+pub mod managed;
 pub mod plan;
 pub mod render;
 pub mod schema;

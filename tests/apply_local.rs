@@ -67,7 +67,13 @@ async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGra
     for (machine, probes) in probes_by_machine(&config, &graph) {
         facts.insert(machine, read_host(&LocalHost, &probes).await.unwrap());
     }
-    let plan = build::build(&config, &graph, &facts, &BTreeMap::new());
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
     (config, graph, plan)
 }
 

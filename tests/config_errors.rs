@@ -65,6 +65,7 @@ fn unknown_kinds_can_be_ignored() {
     ];
     let options = LoadOptions {
         ignore_unknown_kinds: true,
+        ..LoadOptions::default()
     };
     let config = config::load(&paths, &options).expect("unknown kinds are skipped");
     assert_eq!(config.machines.len(), 2);

@@ -148,6 +148,7 @@ fn lab_end_to_end() {
     hand_made_drift_is_exactly_that_change(&lab);
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
+    removed_resources_are_deleted(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
 
@@ -324,7 +325,11 @@ fn changed_dependency_restarts_service(lab: &Lab) {
 /// A failing step skips what depends on it and nothing else; apply exits 1 and says so.
 fn failed_step_skips_dependents_only(lab: &Lab) {
     let failing = "tests/inputs/e2e/failing-step.yaml";
-    let out = lab.corral(&["apply", "--auto-approve"], &[failing]);
+    // A project of its own, so that this configuration does not delete the examples.
+    let out = lab.corral(
+        &["apply", "--auto-approve", "--project", "e2e-failing"],
+        &[failing],
+    );
     assert_code(&out, 1, "apply with a failing step");
     let shown = stdout(&out);
     assert!(shown.contains("failed:  os/package.missing[n1]"), "{shown}");
@@ -346,6 +351,94 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
             "test -e /etc/corral-after-missing && echo exists || echo absent"
         ),
         "absent"
+    );
+}
+
+/// Resources removed from the configuration: what corral wrote for them is deleted (files,
+/// the persisted sysctl file, the unit), what is still declared stays, and re-applying the
+/// full configuration brings everything back.
+fn removed_resources_are_deleted(lab: &Lab) {
+    let reduced = "tests/inputs/e2e/reduced.yaml";
+    let plan = lab.corral(&["plan", "--format", "json"], &[reduced]);
+    assert_success(&plan, "plan of the reduced configuration");
+    let mut expected = Vec::new();
+    for machine in MACHINES {
+        expected.push(format!("os/file.heartbeat-config[{machine}]"));
+        if machine != "n3" {
+            expected.push(format!("os/file.motd[{machine}]"));
+        }
+        expected.push(format!("os/service.heartbeat[{machine}]"));
+        expected.push(format!("os/sysctl.baseline[{machine}]"));
+    }
+    assert_eq!(planned_addresses(&plan), expected);
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["actions"] == serde_json::json!(["delete"])));
+    let human = lab.corral(&["plan"], &[reduced]);
+    assert!(
+        stdout(&human).contains("Plan: 0 to add, 0 to change, 0 to replace, 11 to destroy."),
+        "{}",
+        text(&human)
+    );
+
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[reduced]),
+        "apply of the reduced configuration",
+    );
+    for machine in MACHINES {
+        assert_eq!(
+            lab.sh(machine, "ls /etc/default/corral-heartbeat /etc/sysctl.d/99-zz-corral-baseline.conf /etc/systemd/system/corral-heartbeat.service 2>/dev/null | wc -l"),
+            "0",
+            "deleted on {machine}"
+        );
+        // n3 never had the managed motd: its own stays.
+        let motd = if machine == "n3" { "kept" } else { "deleted" };
+        assert_eq!(
+            lab.sh(machine, "test -e /etc/motd && echo kept || echo deleted"),
+            motd
+        );
+        assert_eq!(
+            lab.sh(
+                machine,
+                "systemctl show -p LoadState --value corral-heartbeat.service"
+            ),
+            "not-found"
+        );
+        assert_eq!(
+            lab.sh(machine, "cat /etc/issue.net"),
+            "Authorized access only",
+            "still declared"
+        );
+        assert_eq!(
+            lab.sh(
+                machine,
+                "cat /etc/corral-independent 2>/dev/null || echo gone"
+            ),
+            if machine == "n3" {
+                "gone"
+            } else {
+                "independent"
+            },
+            "another project's file stays"
+        );
+    }
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[reduced]),
+        0,
+        "nothing left to delete",
+    );
+
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply the examples again",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
+        0,
+        "converged again",
     );
 }
 

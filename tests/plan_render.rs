@@ -27,7 +27,7 @@ fn plan_with(
     ];
     let config = config::load(&paths, &LoadOptions::default()).unwrap();
     let graph = ResourceGraph::build(&config, filter).unwrap();
-    build::build(&config, &graph, facts, unreachable)
+    build::build(&config, &graph, filter, facts, unreachable)
 }
 
 fn plan(fixture: &str) -> Plan {
@@ -110,4 +110,38 @@ fn limit_keeps_one_machine() {
         .iter()
         .all(|c| c.machine.as_deref() == Some("n2")));
     assert_eq!(plan.resource_changes.len(), 6, "glusterd already runs");
+}
+
+#[test]
+fn removed_resources_are_planned_for_deletion() {
+    let paths = [
+        PathBuf::from("tests/inputs/e2e/reduced.yaml"),
+        PathBuf::from("fixtures/inventory.yaml"),
+    ];
+    let config = config::load(&paths, &LoadOptions::default()).unwrap();
+    let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+    let facts = recorded("lab-converged");
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
+    insta::assert_snapshot!(human(&plan));
+
+    // Another project owns nothing on these hosts, so it deletes nothing.
+    let other = LoadOptions {
+        project: "other".into(),
+        ..LoadOptions::default()
+    };
+    let config = config::load(&paths, &other).unwrap();
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
+    assert!(plan.is_empty(), "{:?}", plan.resource_changes);
 }

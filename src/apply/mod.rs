@@ -20,7 +20,8 @@ use crate::address::Address;
 use crate::config::Config;
 use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph};
-use crate::plan::{Plan, ResourceChange};
+use crate::kinds::Step;
+use crate::plan::{Action, Plan, ResourceChange};
 use crate::transport::Host;
 
 /// Something that happened during apply, for the progress display.
@@ -149,6 +150,7 @@ pub async fn apply(
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
+    delete(plan, hosts, parallelism, &events, &mut report).await;
     let mut running = JoinSet::new();
 
     loop {
@@ -209,44 +211,7 @@ pub async fn apply(
             let events = events.clone();
             let address = instance.address.clone();
             running.spawn(async move {
-                let started = Instant::now();
-                let mut error = None;
-                for step in steps {
-                    let _ = events.send(Event::Started {
-                        machine: machine.clone(),
-                        address: address.clone(),
-                        step: step.description.clone(),
-                    });
-                    // The step is one brace group read whole before it runs, with stdin from
-                    // /dev/null: stdin is the script itself, and apt or a maintainer
-                    // script must not eat the rest of it.
-                    let script =
-                        format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", step.script.trim_end());
-                    match host.run_script(&script).await {
-                        Ok(out) if out.rc == Some(0) => {}
-                        Ok(out) => {
-                            let rc = out
-                                .rc
-                                .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
-                            error = Some(format!(
-                                "{} failed with {rc}: {}",
-                                step.description,
-                                tail(&out.stdout, 600)
-                            ));
-                            break;
-                        }
-                        Err(e) => {
-                            error = Some(format!("{}: {e}", step.description));
-                            break;
-                        }
-                    }
-                }
-                let _ = events.send(Event::Finished {
-                    machine: machine.clone(),
-                    address: address.clone(),
-                    elapsed: started.elapsed(),
-                    error: error.clone(),
-                });
+                let error = run_steps(host.as_ref(), &machine, &address, steps, &events).await;
                 (node, machine, address, error)
             });
         }
@@ -279,6 +244,109 @@ pub async fn apply(
         }
     }
     report
+}
+
+/// Runs a resource's steps in order on its host, reporting progress; the first failure
+/// stops them and is returned.
+async fn run_steps(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    let started = Instant::now();
+    let mut error = None;
+    for step in steps {
+        let _ = events.send(Event::Started {
+            machine: machine.to_owned(),
+            address: address.clone(),
+            step: step.description.clone(),
+        });
+        // The step is one brace group read whole before it runs, with stdin from /dev/null:
+        // stdin is the script itself, and apt or a maintainer script must not eat the rest.
+        let script = format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", step.script.trim_end());
+        match host.run_script(&script).await {
+            Ok(out) if out.rc == Some(0) => {}
+            Ok(out) => {
+                let rc = out
+                    .rc
+                    .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
+                error = Some(format!(
+                    "{} failed with {rc}: {}",
+                    step.description,
+                    tail(&out.stdout, 600)
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(format!("{}: {e}", step.description));
+                break;
+            }
+        }
+    }
+    let _ = events.send(Event::Finished {
+        machine: machine.to_owned(),
+        address: address.clone(),
+        elapsed: started.elapsed(),
+        error: error.clone(),
+    });
+    error
+}
+
+/// Deletions run first, one host at a time each and `parallelism` hosts at once; they are
+/// not in the graph (their resources are gone from the configuration) and nothing depends
+/// on them.
+async fn delete(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    parallelism: usize,
+    events: &mpsc::UnboundedSender<Event>,
+    report: &mut Report,
+) {
+    let mut by_machine: BTreeMap<String, Vec<ResourceChange>> = BTreeMap::new();
+    for change in plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+    {
+        by_machine
+            .entry(change.machine.clone().unwrap_or_default())
+            .or_default()
+            .push(change.clone());
+    }
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    let mut running = JoinSet::new();
+    for (machine, changes) in by_machine {
+        let Some(host) = hosts.get(&machine).cloned() else {
+            for change in changes {
+                report
+                    .failed
+                    .push((change.address, format!("no connection to {machine}")));
+            }
+            continue;
+        };
+        let (semaphore, events) = (semaphore.clone(), events.clone());
+        running.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let mut results = Vec::new();
+            for change in changes {
+                let steps = crate::managed::delete_steps(&change);
+                let error =
+                    run_steps(host.as_ref(), &machine, &change.address, steps, &events).await;
+                results.push((change.address, error));
+            }
+            results
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        for (address, error) in joined.unwrap_or_default() {
+            match error {
+                None => report.applied.push(address),
+                Some(message) => report.failed.push((address, message)),
+            }
+        }
+    }
 }
 
 fn finish<K: Ord>(

@@ -29,7 +29,13 @@ use yaml::{from_node, DeError, Node, Span, Value};
 pub struct LoadOptions {
     /// Skip documents of kinds corral does not know instead of failing on them.
     pub ignore_unknown_kinds: bool,
+    /// The project whose records on the hosts this configuration owns; empty means
+    /// [`DEFAULT_PROJECT`].
+    pub project: String,
 }
+
+/// The project of configurations that do not name one.
+pub const DEFAULT_PROJECT: &str = "default";
 
 /// `lifecycle:` settings of a resource.
 #[derive(
@@ -74,6 +80,8 @@ pub struct Config {
     /// sha256 of every loaded file's name and bytes, and of every file they read with
     /// `source:`; a saved plan is stale when this changes.
     pub digest: String,
+    /// Whose records on the hosts this configuration reads and writes (`managed`).
+    pub project: String,
 }
 
 impl Config {
@@ -204,10 +212,22 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         resources,
         ..
     } = loader;
+    let project = if options.project.is_empty() {
+        DEFAULT_PROJECT.to_owned()
+    } else {
+        options.project.clone()
+    };
+    if !crate::address::is_valid_name(&project) {
+        errors.push(
+            ConfigError::plain(format!("invalid project name `{project}`"))
+                .with_help("project names are lowercase letters, digits, `_`, `.` and `-`"),
+        );
+    }
     let mut config = Config {
         machines,
         resources,
         digest: String::new(),
+        project,
     };
     check_references(&config, &mut errors);
     if !errors.is_empty() {

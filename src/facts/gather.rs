@@ -31,7 +31,7 @@ pub fn probes_by_machine(config: &Config, graph: &ResourceGraph) -> BTreeMap<Str
         if let (Some(machine), Some(kind)) = (&instance.machine, resource.spec.per_machine()) {
             probes
                 .entry(machine.clone())
-                .or_default()
+                .or_insert_with(|| vec![crate::managed::probe()])
                 .extend(kind.probes(&resource.address.name));
         }
     }

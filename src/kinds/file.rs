@@ -555,6 +555,14 @@ impl MachineKind for FileSpec {
         })
     }
 
+    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry {
+            kind: KIND.to_owned(),
+            path: Some(self.path.clone()),
+            unit: None,
+        })
+    }
+
     fn claims(&self, _name: &str) -> Vec<Claim> {
         vec![Claim::new(
             format!("file {}", self.path),

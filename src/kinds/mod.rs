@@ -76,6 +76,12 @@ pub trait MachineKind {
     /// What this resource named `name` manages on each machine.
     fn claims(&self, name: &str) -> Vec<Claim>;
 
+    /// What applying this resource writes on a machine, recorded there so that removing
+    /// the resource from the configuration deletes it; `None` when it leaves nothing to undo.
+    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+        None
+    }
+
     /// Whether a change to something this resource `depends_on` (on the same machine) calls
     /// for a change here too, given what its own `diff` decided: a running service restarts
     /// when its configuration changes (one being started needs no restart).

@@ -256,6 +256,14 @@ impl MachineKind for ServiceSpec {
         })
     }
 
+    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+        self.bytes.as_ref().map(|_| crate::managed::Entry {
+            kind: KIND.to_owned(),
+            path: Some(self.unit_path()),
+            unit: Some(self.unit.clone()),
+        })
+    }
+
     fn claims(&self, _name: &str) -> Vec<Claim> {
         let unit_file = self.bytes.as_ref().map(Content::sha256);
         let mut claims = vec![Claim::new(

@@ -162,6 +162,14 @@ impl MachineKind for SysctlSpec {
         })
     }
 
+    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry {
+            kind: KIND.to_owned(),
+            path: Some(persisted_path(name)),
+            unit: None,
+        })
+    }
+
     fn claims(&self, name: &str) -> Vec<Claim> {
         let mut claims: Vec<Claim> = self
             .values

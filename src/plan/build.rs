@@ -6,12 +6,14 @@ use super::{Action, HostProblem, Plan, ResourceChange, ResourceProblem, FORMAT_V
 use crate::address::Address;
 use crate::config::Config;
 use crate::facts::HostFacts;
-use crate::graph::ResourceGraph;
+use crate::graph::{Filter, ResourceGraph};
+use crate::managed;
 
 /// Diffs every instance of `graph` against the facts of its machine, in apply order.
 pub fn build(
     config: &Config,
     graph: &ResourceGraph,
+    filter: &Filter,
     facts: &BTreeMap<String, HostFacts>,
     unreachable: &BTreeMap<String, String>,
 ) -> Plan {
@@ -30,6 +32,7 @@ pub fn build(
         facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
         instances: graph.instances.len(),
     };
+    plan_deletions(config, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     for index in graph.apply_order() {
@@ -101,4 +104,74 @@ pub fn build(
         });
     }
     plan
+}
+
+/// Deletions come first: what a host's record says corral wrote for a resource that the
+/// configuration no longer declares on that host. Nothing is deleted that a declared
+/// resource now manages (a renamed resource keeps its file); `--target` and `--exclude`
+/// narrow deletions as they narrow everything else.
+fn plan_deletions(
+    config: &Config,
+    filter: &Filter,
+    facts: &BTreeMap<String, HostFacts>,
+    plan: &mut Plan,
+) {
+    for (machine, host_facts) in facts {
+        let record = match managed::recorded(host_facts) {
+            Ok(record) => record,
+            Err(e) => {
+                plan.errors.push(ResourceProblem {
+                    address: Address::new("corral", "managed", Some(machine)),
+                    message: format!("{machine}: {e}"),
+                });
+                continue;
+            }
+        };
+        let resources = record.project(&config.project);
+        if resources.is_empty() {
+            continue;
+        }
+        let Some(labels) = config.machines.get(machine).map(|m| &m.spec.labels) else {
+            continue;
+        };
+        let mut declared = HashSet::new();
+        let mut claimed = HashSet::new();
+        for resource in &config.resources {
+            let Some(kind) = resource.spec.per_machine() else {
+                continue;
+            };
+            if kind.selector().matches(machine, labels) {
+                declared.insert(resource.address.to_string());
+                claimed.extend(
+                    kind.claims(&resource.address.name)
+                        .into_iter()
+                        .map(|c| c.key),
+                );
+            }
+        }
+        for (address, entry) in &resources {
+            if declared.contains(address) {
+                continue;
+            }
+            let Ok(resource) = Address::parse(address) else {
+                continue;
+            };
+            let instance = Address::new(&resource.kind, &resource.name, Some(machine));
+            let targeted =
+                filter.targets.is_empty() || filter.targets.iter().any(|t| t.covers(&instance));
+            let excluded = filter.excludes.iter().any(|e| e.covers(&instance));
+            let taken = entry
+                .path
+                .as_ref()
+                .is_some_and(|p| claimed.contains(&format!("file {p}")))
+                || entry
+                    .unit
+                    .as_ref()
+                    .is_some_and(|u| claimed.contains(&format!("unit {u}")));
+            if targeted && !excluded && !taken {
+                plan.resource_changes
+                    .push(managed::deletion(instance, machine, entry));
+            }
+        }
+    }
 }
