@@ -71,6 +71,7 @@ pub struct ConnectArgs {
 pub enum Format {
     Human,
     Json,
+    Markdown,
 }
 
 /// What to plan and how to reach it: shared by `plan`, `drift` and `apply`.

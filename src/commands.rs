@@ -187,6 +187,7 @@ fn print_plan(plan: &Plan, format: Format) {
     match format {
         Format::Human => print!("{}", render::human::render(plan, Style::detect())),
         Format::Json => print!("{}", render::json::render(plan)),
+        Format::Markdown => print!("{}", render::markdown::render(plan)),
     }
 }
 

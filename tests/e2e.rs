@@ -23,6 +23,15 @@ impl Lab {
     fn up() -> Lab {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-lab");
         let lab = Lab { dir };
+        // Fresh hosts every run: `lab up` would reuse a healthy lab left by a killed run.
+        let _ = corral(&[
+            "lab",
+            "down",
+            "--name",
+            LAB,
+            "--dir",
+            lab.dir.to_str().unwrap(),
+        ]);
         let out = corral(&[
             "lab",
             "up",

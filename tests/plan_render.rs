@@ -67,6 +67,11 @@ fn drift_as_json() {
 }
 
 #[test]
+fn drift_as_markdown() {
+    insta::assert_snapshot!(render::markdown::render(&plan("lab-drift")));
+}
+
+#[test]
 fn unreachable_host_is_reported_and_the_others_planned() {
     let mut facts = recorded("lab-drift");
     facts.remove("n3");

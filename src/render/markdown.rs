@@ -1,0 +1,175 @@
+//! The plan as Markdown for a pull-request comment: summary and problems first, a table of
+//! changes, then each change's details in a collapsible section. The whole text stays below
+//! [`LIMIT`] characters (GitHub refuses comments over 65,536); details that do not fit are
+//! left out with a note saying so.
+
+use std::fmt::Write as _;
+
+use super::{human, printable, Style};
+use crate::plan::{Action, Plan};
+
+/// Upper bound of the rendered text, in characters.
+pub const LIMIT: usize = 60_000;
+
+fn describe(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update in place",
+        Action::Replace => "replace",
+        Action::Delete => "destroy",
+        Action::NoOp => "no change",
+    }
+}
+
+/// A code fence longer than any run of backticks in `text`, so content cannot close it.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// Renders the plan.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let c = plan.counts();
+    if plan.is_empty() {
+        out.push_str("### corral plan: no changes\n\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "### corral plan: {} to add, {} to change, {} to replace, {} to destroy\n",
+            c.add, c.change, c.replace, c.destroy
+        );
+    }
+    if !plan.is_complete() {
+        out.push_str("> [!CAUTION]\n> The plan is incomplete.\n");
+        for host in &plan.unreachable {
+            let _ = writeln!(
+                out,
+                "> - host `{}` could not be read: {}",
+                host.machine,
+                printable(&host.message).replace('\n', " ")
+            );
+        }
+        for problem in &plan.errors {
+            let _ = writeln!(
+                out,
+                "> - `{}`: {}",
+                problem.address,
+                printable(&problem.message).replace('\n', " ")
+            );
+        }
+        out.push('\n');
+    }
+    if plan.is_empty() {
+        if plan.is_complete() {
+            out.push_str("The hosts match the configuration.\n");
+        }
+        return out;
+    }
+    out.push_str("| | resource | action |\n|---|---|---|\n");
+    let mut table_rows = 0;
+    for change in &plan.resource_changes {
+        let row = format!(
+            "| `{}` | `{}` | {} |\n",
+            change.action.symbol(),
+            change.address,
+            describe(change.action)
+        );
+        if out.len() + row.len() > LIMIT / 2 {
+            break;
+        }
+        out.push_str(&row);
+        table_rows += 1;
+    }
+    if table_rows < plan.resource_changes.len() {
+        let _ = writeln!(
+            out,
+            "| | … {} more | |",
+            plan.resource_changes.len() - table_rows
+        );
+    }
+    out.push('\n');
+    let note_room = 200;
+    let mut shown = 0;
+    for change in &plan.resource_changes {
+        let mut text = String::new();
+        human::render_change(&mut text, change, Style::default());
+        let text = printable(&text);
+        let fence = fence(&text);
+        let section = format!(
+            "<details><summary><code>{} {}</code> ({})</summary>\n\n{fence}diff\n{}{fence}\n</details>\n\n",
+            change.action.symbol(),
+            change.address,
+            describe(change.action),
+            text
+        );
+        if out.len() + section.len() + note_room > LIMIT {
+            break;
+        }
+        out.push_str(&section);
+        shown += 1;
+    }
+    if shown < plan.resource_changes.len() {
+        let _ = writeln!(
+            out,
+            "**Truncated:** the details of {} more changes do not fit in a comment; run `corral plan` for the whole plan.",
+            plan.resource_changes.len() - shown
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Address;
+    use crate::plan::{AttrChange, AttrValue, ResourceChange, FORMAT_VERSION};
+
+    fn plan(changes: usize, content: &str) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION.into(),
+            resource_changes: (0..changes)
+                .map(|i| ResourceChange {
+                    address: Address::new("os/file", &format!("f{i}"), Some("n1")),
+                    machine: Some("n1".into()),
+                    action: Action::Update,
+                    attributes: vec![AttrChange::new(
+                        "content",
+                        AttrValue::Content("old\n".into()),
+                        AttrValue::Content(content.into()),
+                    )],
+                    reason: None,
+                    triggered_by: Vec::new(),
+                })
+                .collect(),
+            unreachable: Vec::new(),
+            errors: Vec::new(),
+            config_digest: String::new(),
+            facts_digests: Default::default(),
+            instances: changes,
+        }
+    }
+
+    #[test]
+    fn fits_a_comment_and_says_when_truncated() {
+        let big = "x".repeat(2_000) + "\n";
+        let text = render(&plan(100, &big));
+        assert!(text.len() <= LIMIT, "{}", text.len());
+        assert!(text.starts_with("### corral plan: 0 to add, 100 to change"));
+        assert!(text.contains("**Truncated:**"));
+        let small = render(&plan(3, "new\n"));
+        assert!(!small.contains("Truncated"));
+        assert_eq!(small.matches("<details>").count(), 3);
+    }
+
+    #[test]
+    fn content_cannot_close_the_code_fence() {
+        let text = render(&plan(1, "```\n<details>\n"));
+        assert!(text.contains("````diff"), "{text}");
+    }
+}
