@@ -20,7 +20,8 @@ pub enum Command {
     Validate(LoadArgs),
     /// Read the hosts and show what apply would change.
     Plan(PlanArgs),
-    /// Plan, ask for confirmation, and carry out the changes.
+    /// Plan, ask for confirmation, and carry out the changes; or carry out a saved plan
+    /// (`corral apply PLANFILE`) if the configuration and the hosts are as it saw them.
     Apply(ApplyArgs),
     /// Plan for a schedule: exit 0 when the hosts match, 2 when they drifted, 1 on error.
     Drift(PlanArgs),
@@ -102,6 +103,9 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also save the plan to this file, for `corral apply FILE` (mode 0600, no secrets).
+    #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
     /// Plan from a facts file saved by `corral facts` instead of reading the hosts.
     #[arg(long, value_name = "FACTSFILE")]
     pub facts: Option<PathBuf>,
@@ -115,6 +119,9 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Seconds to wait for another apply's lock on a host before giving up.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_timeout: u64,
 }
 
 /// Options of `facts`.

@@ -18,7 +18,7 @@ use crate::config::{self, Config, LoadOptions};
 use crate::facts::gather::{self, Gathered};
 use crate::facts::HostFacts;
 use crate::graph::{Filter, ResourceGraph};
-use crate::plan::{build, Plan};
+use crate::plan::{build, Plan, SavedPlan};
 use crate::render::{self, Style};
 use crate::transport::ssh::SshOptions;
 use crate::transport::Host;
@@ -207,6 +207,14 @@ pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
     if !planned.plan.is_complete() {
         return Err(incomplete_error(&planned.plan));
     }
+    if let Some(out) = &args.out {
+        save_plan(out, &args.select, &planned.plan)?;
+        eprintln!(
+            "Saved the plan to {}; apply it with `corral apply {}`.",
+            out.display(),
+            out.display()
+        );
+    }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
         ExitCode::from(2)
     } else {
@@ -274,14 +282,68 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .wrap_err_with(|| format!("cannot write `{}`", path.display()))
 }
 
+/// Writes a saved plan (mode 0600) with absolute configuration paths.
+fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
+    let paths = select
+        .load
+        .paths
+        .iter()
+        .map(|p| std::path::absolute(p).into_diagnostic())
+        .collect::<Result<Vec<_>>>()?;
+    let saved = SavedPlan {
+        corral_saved_plan: SavedPlan::VERSION,
+        paths,
+        project: select.load.project.clone(),
+        ignore_unknown_kinds: select.load.ignore_unknown_kinds,
+        targets: select.target.clone(),
+        excludes: select.exclude.clone(),
+        limit: select.limit.clone(),
+        plan: plan.clone(),
+    };
+    let text = serde_json::to_string_pretty(&saved).into_diagnostic()?;
+    write_atomically(out, text.as_bytes())
+}
+
 pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
-    let planned = make_plan(&args.select, None).await?;
+    // `corral apply PLANFILE`: the saved plan's own selection, checked against fresh facts.
+    let saved = match args.select.load.paths.as_slice() {
+        [single] => SavedPlan::read(single)
+            .transpose()
+            .map_err(|e| miette!("{e}"))?,
+        _ => None,
+    };
+    let select = match &saved {
+        Some(saved) => SelectArgs {
+            load: LoadArgs {
+                paths: saved.paths.clone(),
+                ignore_unknown_kinds: saved.ignore_unknown_kinds,
+                project: saved.project.clone(),
+            },
+            connect: args.select.connect.clone(),
+            target: saved.targets.clone(),
+            exclude: saved.excludes.clone(),
+            limit: saved.limit.clone(),
+        },
+        None => args.select.clone(),
+    };
+    let planned = make_plan(&select, None).await?;
     let Planned {
         config,
         graph,
-        plan,
+        mut plan,
         gathered,
     } = planned;
+    if let Some(saved) = &saved {
+        if let Some(why) = saved.staleness(&plan) {
+            close(gathered).await;
+            return Err(miette!(
+                help = "run `corral plan -o PLANFILE` again and review the new plan",
+                "saved plan is stale: {why}"
+            ));
+        }
+        // Same configuration, same facts: exactly the plan that was reviewed.
+        plan = saved.plan.clone();
+    }
     print!("{}", render::human::render(&plan, Style::detect()));
     if !plan.is_complete() {
         close(gathered).await;
@@ -291,7 +353,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         close(gathered).await;
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.auto_approve && !confirm()? {
+    if saved.is_none() && !args.auto_approve && !confirm()? {
         close(gathered).await;
         println!("Apply cancelled.");
         return Ok(ExitCode::FAILURE);
@@ -301,6 +363,28 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
+    // Lock the hosts that change, all before any is touched.
+    let changing: BTreeMap<String, Arc<dyn Host>> = hosts
+        .iter()
+        .filter(|(machine, _)| {
+            plan.resource_changes
+                .iter()
+                .any(|c| c.machine.as_ref() == Some(*machine))
+        })
+        .map(|(machine, host)| (machine.clone(), host.clone()))
+        .collect();
+    let owner = apply::lock::owner();
+    if let Err(message) =
+        apply::lock::acquire(&changing, &owner, Duration::from_secs(args.lock_timeout)).await
+    {
+        drop((hosts, changing));
+        close(gathered).await;
+        return Err(miette!(
+            help =
+                "wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it",
+            "{message}"
+        ));
+    }
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let drawer = tokio::spawn(render::progress::draw(receiver));
     let report = apply::apply(
@@ -314,7 +398,8 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     .await;
     let _ = drawer.await;
     let record_errors = record(&config, &plan, &report, &gathered, &hosts).await;
-    drop(hosts);
+    apply::lock::release(&changing, &owner).await;
+    drop((hosts, changing));
     close(gathered).await;
     print_report(&report);
     for message in &record_errors {

@@ -74,9 +74,14 @@ impl Lab {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend(config.iter().map(|s| s.to_string()));
         all.push(self.inventory());
+        self.corral_exact(&all)
+    }
+
+    /// `corral ARGS…` with the lab's ssh_config and nothing added.
+    fn corral_exact(&self, all: &[String]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
         command
-            .args(&all)
+            .args(all)
             .env("CORRAL_SSH_CONFIG", self.ssh_config())
             .env("NO_COLOR", "1");
         command.output().expect("corral runs")
@@ -158,6 +163,8 @@ fn lab_end_to_end() {
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
     removed_resources_are_deleted(&lab);
+    lock_blocks_a_second_apply(&lab);
+    saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
 
@@ -448,6 +455,110 @@ fn removed_resources_are_deleted(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
         0,
         "converged again",
+    );
+}
+
+/// A host locked by another apply: apply fails naming the holder and changes nothing on any
+/// host; once the lock is gone, apply works and leaves no lock behind.
+fn lock_blocks_a_second_apply(lab: &Lab) {
+    lab.sh(
+        "n2",
+        "mkdir -p /var/lib/corral/lock && echo 'alice@laptop pid 42 since 2026-11-23T10:00:00Z' > /var/lib/corral/lock/owner",
+    );
+    for machine in ["n1", "n2"] {
+        lab.sh(machine, "sysctl -q -w net.ipv4.conf.all.log_martians=0");
+    }
+    let out = lab.corral(
+        &["apply", "--auto-approve", "--lock-timeout", "1"],
+        &["examples/"],
+    );
+    assert_code(&out, 1, "apply on a locked host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("n2 is locked by alice@laptop pid 42 since 2026-11-23T10:00:00Z"),
+        "{}",
+        text(&out)
+    );
+    for machine in ["n1", "n2"] {
+        assert_eq!(
+            lab.sh(machine, "sysctl -n net.ipv4.conf.all.log_martians"),
+            "0",
+            "nothing changed on {machine}"
+        );
+    }
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "test -e /var/lib/corral/lock && echo held || echo free"
+        ),
+        "free",
+        "n1's lock was released"
+    );
+
+    lab.sh("n2", "rm -rf /var/lib/corral/lock");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply once the lock is gone",
+    );
+    for machine in MACHINES {
+        assert_eq!(
+            lab.sh(
+                machine,
+                "test -e /var/lib/corral/lock && echo held || echo free"
+            ),
+            "free"
+        );
+    }
+}
+
+/// `plan -o` saves a plan (mode 0600); `apply PLANFILE` carries it out without asking, but
+/// refuses, touching nothing, when a host changed since.
+fn saved_plan_is_applied_as_reviewed_or_refused_when_stale(lab: &Lab) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = lab.dir.join("reviewed.plan");
+    let file_arg = file.display().to_string();
+    let apply_saved = || lab.corral_exact(&["apply".to_owned(), file_arg.clone()]);
+    lab.sh("n1", "sysctl -q -w net.ipv4.conf.all.log_martians=0");
+    assert_success(
+        &lab.corral(&["plan", "-o", &file_arg], &["examples/"]),
+        "plan -o",
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    lab.sh("n2", "sysctl -q -w net.ipv4.conf.all.log_martians=0");
+    let stale = apply_saved();
+    assert_code(&stale, 1, "applying a stale plan");
+    assert!(
+        String::from_utf8_lossy(&stale.stderr)
+            .contains("saved plan is stale: hosts changed since the plan was saved: n2"),
+        "{}",
+        text(&stale)
+    );
+    assert_eq!(
+        lab.sh("n1", "sysctl -n net.ipv4.conf.all.log_martians"),
+        "0",
+        "nothing touched"
+    );
+
+    assert_success(
+        &lab.corral(&["plan", "-o", &file_arg], &["examples/"]),
+        "plan -o again",
+    );
+    let applied = apply_saved();
+    assert_success(&applied, "apply PLANFILE (no confirmation asked)");
+    for machine in ["n1", "n2"] {
+        assert_eq!(
+            lab.sh(machine, "sysctl -n net.ipv4.conf.all.log_martians"),
+            "1"
+        );
+    }
+    assert_code(
+        &apply_saved(),
+        1,
+        "a saved plan applies once: the hosts changed",
     );
 }
 

@@ -5,6 +5,8 @@
 //! made for concurrent changes); different hosts work in parallel, up to `parallelism`.
 //! When a resource fails, everything that depends on it is skipped and the rest goes on.
 
+pub mod lock;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;

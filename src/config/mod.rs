@@ -77,7 +77,7 @@ pub struct Config {
     pub machines: BTreeMap<String, Machine>,
     /// Resources in load order (files sorted, documents in file order).
     pub resources: Vec<Resource>,
-    /// sha256 of every loaded file's name and bytes, and of every file they read with
+    /// sha256 of every loaded file's bytes in load order, and of every file they read with
     /// `source:`; a saved plan is stale when this changes.
     pub digest: String,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
@@ -309,7 +309,8 @@ impl Loader<'_> {
                 return;
             }
         };
-        self.digest.update(name.as_bytes());
+        // Contents only, in load order: the same configuration named by relative or absolute
+        // paths (as a saved plan names it) has the same digest.
         self.digest.update((bytes.len() as u64).to_le_bytes());
         self.digest.update(&bytes);
         let text = match String::from_utf8(bytes) {

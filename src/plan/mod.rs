@@ -206,6 +206,83 @@ impl Plan {
     }
 }
 
+/// A plan saved by `plan -o`, with what is needed to check, at apply time, that the
+/// configuration and the hosts are still as the plan saw them. Holds no secret: sensitive
+/// values are only ever [`AttrValue::Sensitive`] in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Marks the file as a saved plan (and its format version).
+    pub corral_saved_plan: u32,
+    /// The configuration paths, absolute.
+    pub paths: Vec<std::path::PathBuf>,
+    pub project: String,
+    pub ignore_unknown_kinds: bool,
+    pub targets: Vec<String>,
+    pub excludes: Vec<String>,
+    pub limit: Vec<String>,
+    pub plan: Plan,
+}
+
+impl SavedPlan {
+    pub const VERSION: u32 = 1;
+
+    /// Reads `path` if it is a saved plan; `None` for anything else (e.g. YAML).
+    pub fn read(path: &std::path::Path) -> Option<Result<SavedPlan, String>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value.get("corral_saved_plan")?;
+        Some(
+            serde_json::from_value::<SavedPlan>(value)
+                .map_err(|e| {
+                    format!(
+                        "`{}` is not a plan this corral can read: {e}",
+                        path.display()
+                    )
+                })
+                .and_then(|saved| {
+                    if saved.corral_saved_plan == Self::VERSION {
+                        Ok(saved)
+                    } else {
+                        Err(format!(
+                            "`{}` was saved by another version of corral (format {}); plan again",
+                            path.display(),
+                            saved.corral_saved_plan
+                        ))
+                    }
+                }),
+        )
+    }
+
+    /// Why a fresh plan of the same configuration shows that this one is stale, if it does.
+    pub fn staleness(&self, fresh: &Plan) -> Option<String> {
+        if fresh.config_digest != self.plan.config_digest {
+            return Some("the configuration changed since the plan was saved".into());
+        }
+        let changed: Vec<&String> = self
+            .plan
+            .facts_digests
+            .iter()
+            .filter(|(machine, digest)| fresh.facts_digests.get(*machine) != Some(*digest))
+            .map(|(machine, _)| machine)
+            .chain(
+                fresh
+                    .facts_digests
+                    .keys()
+                    .filter(|m| !self.plan.facts_digests.contains_key(*m)),
+            )
+            .collect();
+        if !changed.is_empty() {
+            let list = changed
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Some(format!("hosts changed since the plan was saved: {list}"));
+        }
+        None
+    }
+}
+
 /// Numbers for `Plan: N to add, N to change, N to replace, N to destroy.`
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
