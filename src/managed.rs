@@ -219,6 +219,7 @@ mod tests {
         assert_eq!(
             addresses,
             [
+                "os/file.api-token",
                 "os/file.heartbeat-config",
                 "os/file.issue-net",
                 "os/file.motd",

@@ -178,6 +178,16 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         "{}",
         text(&plan)
     );
+    let secret = std::fs::read_to_string("examples/files/api-token.txt").unwrap();
+    assert!(
+        stdout(&plan).contains("+ content: (sensitive)"),
+        "{}",
+        text(&plan)
+    );
+    assert!(
+        !text(&plan).contains(secret.trim()),
+        "the secret is never printed"
+    );
 
     let apply = lab.corral(&["apply", "--auto-approve"], &["examples/"]);
     assert_success(&apply, "apply examples");
@@ -185,6 +195,10 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         stdout(&apply).contains("Apply complete!"),
         "{}",
         text(&apply)
+    );
+    assert!(
+        !text(&apply).contains(secret.trim()),
+        "the secret is never printed"
     );
 
     let issue_sha = hex::encode(Sha256::digest(b"Authorized access only\n"));
@@ -207,6 +221,14 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         assert_eq!(
             lab.sh(machine, "stat -c '%a %U %G' /etc/issue.net"),
             "644 root root"
+        );
+        assert_eq!(
+            lab.sh(machine, "stat -c '%a' /etc/corral-example/api-token"),
+            "600"
+        );
+        assert_eq!(
+            lab.sh(machine, "cat /etc/corral-example/api-token"),
+            secret.trim()
         );
         assert_eq!(
             lab.sh(machine, "sha256sum /etc/issue.net | cut -c1-64"),
@@ -379,6 +401,7 @@ fn removed_resources_are_deleted(lab: &Lab) {
     assert_success(&plan, "plan of the reduced configuration");
     let mut expected = Vec::new();
     for machine in MACHINES {
+        expected.push(format!("os/file.api-token[{machine}]"));
         expected.push(format!("os/file.heartbeat-config[{machine}]"));
         if machine != "n3" {
             expected.push(format!("os/file.motd[{machine}]"));
@@ -395,7 +418,7 @@ fn removed_resources_are_deleted(lab: &Lab) {
         .all(|c| c["actions"] == serde_json::json!(["delete"])));
     let human = lab.corral(&["plan"], &[reduced]);
     assert!(
-        stdout(&human).contains("Plan: 0 to add, 0 to change, 0 to replace, 11 to destroy."),
+        stdout(&human).contains("Plan: 0 to add, 0 to change, 0 to replace, 14 to destroy."),
         "{}",
         text(&human)
     );

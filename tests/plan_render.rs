@@ -114,7 +114,7 @@ fn limit_keeps_one_machine() {
         .resource_changes
         .iter()
         .all(|c| c.machine.as_deref() == Some("n2")));
-    assert_eq!(plan.resource_changes.len(), 6, "glusterd already runs");
+    assert_eq!(plan.resource_changes.len(), 7, "glusterd already runs");
 }
 
 #[test]
