@@ -84,7 +84,7 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
     let t = Instant::now();
     let graph = ResourceGraph::build(&config, &Filter::default()).expect("bench graph builds");
     let graph_time = t.elapsed();
-    let probes = probes_by_machine(&config, &graph);
+    let probes = probes_by_machine(&config, &graph, &Filter::default());
     let facts: BTreeMap<String, HostFacts> = probes
         .into_iter()
         .map(|(machine, probes)| {

@@ -104,6 +104,7 @@ pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
 struct Planned {
     config: Config,
     graph: ResourceGraph,
+    filter: Filter,
     plan: Plan,
     gathered: Gathered,
 }
@@ -112,7 +113,7 @@ async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
     let config = load(&args.load)?;
     let filter = filter(&config, args)?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
-    let probes = gather::probes_by_machine(&config, &graph);
+    let probes = gather::probes_by_machine(&config, &graph, &filter);
     let gathered = match facts {
         Some(path) => {
             let file = read_facts(path)?;
@@ -160,6 +161,7 @@ async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
     Ok(Planned {
         config,
         graph,
+        filter,
         plan,
         gathered,
     })
@@ -233,7 +235,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
 pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     let config = load(&args.load)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
-    let probes = gather::probes_by_machine(&config, &graph);
+    let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
     let gathered = gather::gather(
         &config,
         probes,
@@ -269,11 +271,12 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("corral-tmp");
+    // A new file of our own next to the target: never follows an existing file or link.
+    let tmp = path.with_extension(format!("corral-tmp.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
@@ -330,8 +333,9 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     let Planned {
         config,
         graph,
-        mut plan,
-        gathered,
+        filter,
+        plan,
+        mut gathered,
     } = planned;
     if let Some(saved) = &saved {
         if let Some(why) = saved.staleness(&plan) {
@@ -341,8 +345,15 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
                 "saved plan is stale: {why}"
             ));
         }
-        // Same configuration, same facts: exactly the plan that was reviewed.
-        plan = saved.plan.clone();
+        // Same configuration and facts give the same plan: what was reviewed. Anything
+        // else means the file was edited, and nothing in it is trusted.
+        if plan.resource_changes != saved.plan.resource_changes {
+            close(gathered).await;
+            return Err(miette!(
+                help = "run `corral plan -o PLANFILE` again and review the new plan",
+                "the saved plan does not match what its configuration and facts plan (was the file edited?)"
+            ));
+        }
     }
     print!("{}", render::human::render(&plan, Style::detect()));
     if !plan.is_complete() {
@@ -383,6 +394,35 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             help =
                 "wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it",
             "{message}"
+        ));
+    }
+    // Under the lock, read the changing hosts again: another apply may have changed them
+    // while this plan waited for its confirmation or the lock. The record is then updated
+    // from these facts, not from older ones.
+    let probes = gather::probes_by_machine(&config, &graph, &filter);
+    let mut moved = Vec::new();
+    for (machine, host) in &changing {
+        let fresh = gather::read_host(
+            host.as_ref(),
+            probes.get(machine).map_or(&[][..], Vec::as_slice),
+        )
+        .await;
+        match fresh {
+            Ok(facts) if plan.facts_digests.get(machine) == Some(&facts.digest()) => {
+                gathered.facts.insert(machine.clone(), facts);
+            }
+            Ok(_) => moved.push(machine.clone()),
+            Err(message) => moved.push(format!("{machine} ({message})")),
+        }
+    }
+    if !moved.is_empty() {
+        apply::lock::release(&changing, &owner).await;
+        drop((hosts, changing));
+        close(gathered).await;
+        return Err(miette!(
+            help = "plan again and review the new plan",
+            "the plan is stale: hosts changed since it was made: {}",
+            moved.join(", ")
         ));
     }
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();

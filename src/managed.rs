@@ -66,16 +66,23 @@ pub fn parse(out: &ProbeOutput) -> Result<Record, FactError> {
         }
         return Err(FactError::unexpected(PROBE_KEY, out));
     }
-    serde_json::from_str(&out.output)
-        .map_err(|e| FactError::new(PROBE_KEY, format!("{PATH} is not a corral record: {e}")))
+    let record: Record = serde_json::from_str(&out.output)
+        .map_err(|e| FactError::new(PROBE_KEY, format!("{PATH} is not a corral record: {e}")))?;
+    if record.format_version > FORMAT_VERSION {
+        return Err(FactError::new(
+            PROBE_KEY,
+            format!(
+                "{PATH} was written by a newer corral (format {}); upgrade corral",
+                record.format_version
+            ),
+        ));
+    }
+    Ok(record)
 }
 
-/// The record of a host as gathered, or an empty one for facts that have none.
+/// The record of a host as gathered.
 pub fn recorded(facts: &HostFacts) -> Result<Record, FactError> {
-    match facts.probes.get(PROBE_KEY) {
-        Some(out) => parse(out),
-        None => Ok(Record::default()),
-    }
+    parse(facts.get(PROBE_KEY)?)
 }
 
 /// The plan's change that deletes what `entry` recorded.
@@ -110,7 +117,9 @@ pub fn deletion(address: Address, machine: &str, entry: &Entry) -> ResourceChang
     }
 }
 
-/// The commands that delete what a [`deletion`] names.
+/// The commands that delete what a [`deletion`] names. A unit file is removed; the unit
+/// is stopped and disabled only when no packaged unit of that name takes over (removing an
+/// override of `docker.service` must not stop Docker), else it restarts on the packaged one.
 pub fn delete_steps(change: &ResourceChange) -> Vec<Step> {
     let value = |name: &str| match change.attribute(name).map(|a| &a.before) {
         Some(AttrValue::Scalar(value)) => Some(value.clone()),
@@ -118,20 +127,20 @@ pub fn delete_steps(change: &ResourceChange) -> Vec<Step> {
     };
     let mut script = String::from("set -e\n");
     let mut what = Vec::new();
-    if let Some(unit) = value("unit") {
-        // Stopping may fail for a unit that is already gone; removing its file may not.
-        script.push_str(&format!(
-            "systemctl disable --now -- {} || true\n",
-            quote(&unit)
-        ));
-        what.push(unit);
-    }
-    if let Some(path) = value("path") {
-        script.push_str(&format!("rm -f -- {}\n", quote(&path)));
-        what.push(path);
-    }
-    if value("unit").is_some() {
-        script.push_str("systemctl daemon-reload\n");
+    let path = value("path");
+    match (value("unit"), &path) {
+        (Some(unit), Some(path)) => {
+            let (u, p) = (quote(&unit), quote(path));
+            script.push_str(&format!(
+                "if [ -e /lib/systemd/system/{u} ] || [ -e /usr/lib/systemd/system/{u} ]; then\n  rm -f -- {p}\n  systemctl daemon-reload\n  systemctl try-restart -- {u}\nelse\n  systemctl disable --now -- {u} || true\n  rm -f -- {p}\n  systemctl daemon-reload\nfi\n"
+            ));
+            what.push(path.clone());
+        }
+        (_, Some(path)) => {
+            script.push_str(&format!("rm -f -- {}\n", quote(path)));
+            what.push(path.clone());
+        }
+        (_, None) => {}
     }
     vec![Step {
         description: format!("delete {}", what.join(" ")),
@@ -234,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn deleting_a_unit_stops_it_and_removes_its_file() {
+    fn deleting_a_unit_stops_it_unless_a_packaged_unit_takes_over() {
         let entry = Entry {
             kind: "os/service".into(),
             path: Some("/etc/systemd/system/x y.service".into()),
@@ -250,6 +259,13 @@ mod tests {
             script.contains("rm -f -- '/etc/systemd/system/x y.service'"),
             "{script}"
         );
-        assert!(script.ends_with("systemctl daemon-reload\n"), "{script}");
+        assert!(
+            script.contains("then\n  rm -f -- '/etc/systemd/system/x y.service'\n  systemctl daemon-reload\n  systemctl try-restart -- 'x y.service'\nelse"),
+            "a packaged unit of the same name takes over instead: {script}"
+        );
+        assert!(
+            script.ends_with("systemctl daemon-reload\nfi\n"),
+            "{script}"
+        );
     }
 }

@@ -64,7 +64,7 @@ async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGra
     let config = config::load(paths, &LoadOptions::default()).unwrap();
     let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
     let mut facts = BTreeMap::new();
-    for (machine, probes) in probes_by_machine(&config, &graph) {
+    for (machine, probes) in probes_by_machine(&config, &graph, &Filter::default()) {
         facts.insert(machine, read_host(&LocalHost, &probes).await.unwrap());
     }
     let plan = build::build(

@@ -150,3 +150,63 @@ fn removed_resources_are_planned_for_deletion() {
     );
     assert!(plan.is_empty(), "{:?}", plan.resource_changes);
 }
+
+/// A resource whose file moved: the old file is deleted and the new one created, under the
+/// same address; a file now managed by another resource is never deleted.
+#[test]
+fn moved_file_is_deleted_at_its_old_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("moved.yaml");
+    std::fs::write(
+        &config_path,
+        "kind: os/file\nname: issue-net\nspecification:\n  machines: [n1]\n  path: /etc/issue.net.d/banner\n  content: \"Authorized access only\\n\"\n---\nkind: os/file\nname: motd-renamed\nspecification:\n  machines: [n1]\n  path: /etc/motd\n  content: \"x\\n\"\n",
+    )
+    .unwrap();
+    let paths = [config_path, PathBuf::from("fixtures/inventory.yaml")];
+    let config = config::load(&paths, &LoadOptions::default()).unwrap();
+    let filter = Filter {
+        machines: vec!["n1".into()],
+        ..Filter::default()
+    };
+    let graph = ResourceGraph::build(&config, &filter).unwrap();
+    let mut facts = recorded("lab-converged");
+    facts.retain(|m, _| m == "n1");
+    facts.get_mut("n1").unwrap().probes.insert(
+        "file:content:/etc/issue.net.d/banner".into(),
+        corral::facts::ProbeOutput {
+            rc: 1,
+            output: "stat: cannot statx '/etc/issue.net.d/banner': No such file or directory\n"
+                .into(),
+        },
+    );
+    let plan = build::build(&config, &graph, &filter, &facts, &BTreeMap::new());
+    let summary: Vec<(String, &str)> = plan
+        .resource_changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action.terraform_actions()[0]))
+        .collect();
+    let deleted: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .filter_map(|c| match &c.attribute("path")?.before {
+            corral::plan::AttrValue::Scalar(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        deleted.contains(&"/etc/issue.net".to_owned()),
+        "{summary:?}"
+    );
+    assert!(
+        !deleted.contains(&"/etc/motd".to_owned()),
+        "the renamed resource keeps /etc/motd: {summary:?}"
+    );
+    assert!(
+        summary.contains(&("os/file.issue-net[n1]".to_owned(), "delete")),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&("os/file.issue-net[n1]".to_owned(), "create")),
+        "{summary:?}"
+    );
+}

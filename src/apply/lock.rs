@@ -15,13 +15,16 @@ pub const PATH: &str = "/var/lib/corral/lock";
 /// Who holds a lock: `user@host pid N`; the host adds the time.
 pub fn owner() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into());
     format!("{user}@{} pid {}", host.trim(), std::process::id())
 }
 
 fn acquire_script(owner: &str) -> String {
     format!(
-        "mkdir -p /var/lib/corral\nif mkdir {PATH} 2>/dev/null; then\n  printf '%s since %s\\n' {} \"$(date -u +%FT%TZ)\" > {PATH}/owner\n  echo acquired\nelse\n  echo held\n  cat {PATH}/owner 2>/dev/null || echo 'an unknown owner'\nfi\n",
+        "mkdir -p /var/lib/corral\nif mkdir {PATH} 2>/dev/null; then\n  if printf '%s since %s\\n' {} \"$(date -u +%FT%TZ)\" > {PATH}/owner; then\n    echo corral-lock-acquired\n  else\n    rm -rf {PATH}\n  fi\nelse\n  echo corral-lock-held\n  cat {PATH}/owner 2>/dev/null || echo 'an unknown owner'\nfi\n",
         quote(owner)
     )
 }
@@ -49,9 +52,19 @@ pub async fn acquire(
                 .await
                 .map_err(|e| format!("{machine}: cannot take the apply lock: {e}"));
             let outcome = match out {
-                Ok(out) if out.rc == Some(0) && out.stdout.starts_with("acquired") => Ok(()),
-                Ok(out) if out.rc == Some(0) && out.stdout.starts_with("held") => {
-                    let holder = out.stdout.trim_start_matches("held").trim().to_owned();
+                Ok(out)
+                    if out.rc == Some(0)
+                        && out.stdout.lines().any(|l| l == "corral-lock-acquired") =>
+                {
+                    Ok(())
+                }
+                Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
+                    let holder = out
+                        .stdout
+                        .split_once("corral-lock-held\n")
+                        .map_or("", |(_, rest)| rest)
+                        .trim()
+                        .to_owned();
                     Err((true, format!(
                         "{machine} is locked by {holder}: another apply is running there; if it was killed, remove {PATH} on {machine} once you are sure"
                     )))
@@ -73,11 +86,16 @@ pub async fn acquire(
                 Err((true, _)) if started.elapsed() < timeout => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Err((_, message)) => {
-                    let taken: BTreeMap<String, Arc<dyn Host>> = locked
+                Err((held, message)) => {
+                    let mut taken: BTreeMap<String, Arc<dyn Host>> = locked
                         .iter()
                         .map(|m| ((*m).clone(), hosts[*m].clone()))
                         .collect();
+                    if !held {
+                        // The lock may have been taken before the answer was lost; release
+                        // checks the owner, so this never frees someone else's lock.
+                        taken.insert(machine.clone(), host.clone());
+                    }
                     release(&taken, owner).await;
                     return Err(message);
                 }

@@ -117,9 +117,12 @@ pub async fn apply(
     parallelism: usize,
     events: mpsc::UnboundedSender<Event>,
 ) -> Report {
+    // Deletions are not graph nodes (they run first); an instance may have both, when what
+    // it writes moved.
     let changes: HashMap<&Address, &ResourceChange> = plan
         .resource_changes
         .iter()
+        .filter(|c| c.action != Action::Delete)
         .map(|c| (&c.address, c))
         .collect();
     let mut indegree: Vec<usize> = graph
@@ -342,7 +345,13 @@ async fn delete(
         });
     }
     while let Some(joined) = running.join_next().await {
-        for (address, error) in joined.unwrap_or_default() {
+        let results = joined.unwrap_or_else(|e| {
+            vec![(
+                Address::new("corral", "internal", None),
+                Some(format!("a deletion task failed: {e}")),
+            )]
+        });
+        for (address, error) in results {
             match error {
                 None => report.applied.push(address),
                 Some(message) => report.failed.push((address, message)),

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use super::script::FactScript;
 use super::{HostFacts, Probe};
 use crate::config::{Config, Machine};
-use crate::graph::ResourceGraph;
+use crate::graph::{Filter, ResourceGraph};
 use crate::transport::ssh::{SshHost, SshOptions};
 use crate::transport::Host;
 
@@ -23,9 +23,20 @@ pub struct Gathered {
     pub hosts: BTreeMap<String, Arc<SshHost>>,
 }
 
-/// The probes each machine needs for the instances of `graph`, in instance order.
-pub fn probes_by_machine(config: &Config, graph: &ResourceGraph) -> BTreeMap<String, Vec<Probe>> {
-    let mut probes: BTreeMap<String, Vec<Probe>> = BTreeMap::new();
+/// The probes each machine needs for the instances of `graph`, in instance order. Every
+/// machine of the inventory (within `--limit`) is read for its record of what corral wrote
+/// there, so that a host whose resources were all removed still gets its deletions.
+pub fn probes_by_machine(
+    config: &Config,
+    graph: &ResourceGraph,
+    filter: &Filter,
+) -> BTreeMap<String, Vec<Probe>> {
+    let mut probes: BTreeMap<String, Vec<Probe>> = config
+        .machines
+        .keys()
+        .filter(|m| filter.machines.is_empty() || filter.machines.contains(m))
+        .map(|m| (m.clone(), vec![crate::managed::probe()]))
+        .collect();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
         if let (Some(machine), Some(kind)) = (&instance.machine, resource.spec.per_machine()) {

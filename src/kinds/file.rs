@@ -435,7 +435,10 @@ pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
     if !path.starts_with('/')
         || path.ends_with('/')
         || path.chars().any(|c| c.is_control() || c == '\\')
-        || path.split('/').any(|c| c == "..")
+        || path
+            .split('/')
+            .skip(1)
+            .any(|c| c.is_empty() || c == "." || c == "..")
     {
         ctx.error(
             &[field],
@@ -443,7 +446,7 @@ pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
             "here",
         )
         .help = Some(
-            "write an absolute path such as `/etc/motd`, without `..`, control characters, `\\` or a trailing `/`".into(),
+            "write an absolute path such as `/etc/motd`, without `.`, `..` or empty components, control characters, `\\` or a trailing `/`".into(),
         );
     }
 }

@@ -106,10 +106,11 @@ pub fn build(
     plan
 }
 
-/// Deletions come first: what a host's record says corral wrote for a resource that the
-/// configuration no longer declares on that host. Nothing is deleted that a declared
-/// resource now manages (a renamed resource keeps its file); `--target` and `--exclude`
-/// narrow deletions as they narrow everything else.
+/// Deletions come first: what a host's record says this project wrote for a resource that
+/// the configuration no longer declares there, or that a declared resource no longer
+/// writes (its path changed, its unit file was dropped). Nothing is deleted that a declared
+/// resource or another project now manages (a renamed resource keeps its file); `--target`
+/// and `--exclude` narrow deletions as they narrow everything else.
 fn plan_deletions(
     config: &Config,
     filter: &Filter,
@@ -134,23 +135,37 @@ fn plan_deletions(
         let Some(labels) = config.machines.get(machine).map(|m| &m.spec.labels) else {
             continue;
         };
-        let mut declared = HashSet::new();
+        // What each declared resource writes here now, and every file claimed by anyone.
+        let mut declared: BTreeMap<String, Option<managed::Entry>> = BTreeMap::new();
         let mut claimed = HashSet::new();
         for resource in &config.resources {
             let Some(kind) = resource.spec.per_machine() else {
                 continue;
             };
             if kind.selector().matches(machine, labels) {
-                declared.insert(resource.address.to_string());
+                let name = &resource.address.name;
+                declared.insert(resource.address.to_string(), kind.managed_entry(name));
+                claimed.extend(kind.claims(name).into_iter().map(|c| c.key));
+            }
+        }
+        for (project, entries) in &record.projects {
+            if project != &config.project {
                 claimed.extend(
-                    kind.claims(&resource.address.name)
-                        .into_iter()
-                        .map(|c| c.key),
+                    entries
+                        .values()
+                        .filter_map(|e| e.path.as_ref())
+                        .map(|p| format!("file {p}")),
                 );
             }
         }
         for (address, entry) in &resources {
-            if declared.contains(address) {
+            let still_written = match declared.get(address) {
+                None => false,
+                Some(Some(now)) => now.path == entry.path,
+                // Declared, but no longer writing a file (a unit file dropped).
+                Some(None) => false,
+            };
+            if still_written {
                 continue;
             }
             let Ok(resource) = Address::parse(address) else {
@@ -163,11 +178,7 @@ fn plan_deletions(
             let taken = entry
                 .path
                 .as_ref()
-                .is_some_and(|p| claimed.contains(&format!("file {p}")))
-                || entry
-                    .unit
-                    .as_ref()
-                    .is_some_and(|u| claimed.contains(&format!("unit {u}")));
+                .is_some_and(|p| claimed.contains(&format!("file {p}")));
             if targeted && !excluded && !taken {
                 plan.resource_changes
                     .push(managed::deletion(instance, machine, entry));

@@ -47,21 +47,27 @@ pub fn render(plan: &Plan) -> String {
     }
     if !plan.is_complete() {
         out.push_str("> [!CAUTION]\n> The plan is incomplete.\n");
-        for host in &plan.unreachable {
-            let _ = writeln!(
-                out,
-                "> - host `{}` could not be read: {}",
-                host.machine,
-                printable(&host.message).replace('\n', " ")
+        let problems: Vec<String> = plan
+            .unreachable
+            .iter()
+            .map(|h| format!("host `{}` could not be read: {}", h.machine, h.message))
+            .chain(
+                plan.errors
+                    .iter()
+                    .map(|p| format!("`{}`: {}", p.address, p.message)),
+            )
+            .collect();
+        for (index, problem) in problems.iter().enumerate() {
+            // Host text must not add Markdown or HTML of its own.
+            let line = format!(
+                "> - {}\n",
+                printable(problem).replace('\n', " ").replace('<', "&lt;")
             );
-        }
-        for problem in &plan.errors {
-            let _ = writeln!(
-                out,
-                "> - `{}`: {}",
-                problem.address,
-                printable(&problem.message).replace('\n', " ")
-            );
+            if out.len() + line.len() > LIMIT / 4 {
+                let _ = writeln!(out, "> - … and {} more problems", problems.len() - index);
+                break;
+            }
+            out.push_str(&line);
         }
         out.push('\n');
     }
