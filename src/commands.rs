@@ -425,6 +425,20 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             moved.join(", ")
         ));
     }
+    // Ctrl-C: finish what runs, start nothing new, release the locks; twice: abort now.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupt = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupted: finishing the resources in progress and starting no new ones; press Ctrl-C again to abort at once (the host locks then stay).");
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let drawer = tokio::spawn(render::progress::draw(receiver));
     let report = apply::apply(
@@ -434,11 +448,13 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         &hosts,
         args.select.connect.parallelism,
         sender,
+        &stop,
     )
     .await;
     let _ = drawer.await;
     let record_errors = record(&config, &plan, &report, &gathered, &hosts).await;
     apply::lock::release(&changing, &owner).await;
+    interrupt.abort();
     drop((hosts, changing));
     close(gathered).await;
     print_report(&report);
@@ -536,7 +552,11 @@ fn print_report(report: &apply::Report) {
         println!("  failed:  {address}: {}", render::printable(message));
     }
     for (address, because) in &report.skipped {
-        println!("  skipped: {address} (because {because} failed)");
+        if because.kind == "corral" && because.name == "interrupt" {
+            println!("  skipped: {address} (interrupted before it started)");
+        } else {
+            println!("  skipped: {address} (because {because} failed)");
+        }
     }
     println!("Run apply again once the cause is fixed: every step is re-planned from fresh facts.");
 }

@@ -100,7 +100,16 @@ async fn failure_skips_dependents_only_and_apply_converges() {
     let hosts: BTreeMap<String, Arc<dyn Host>> =
         BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender).await;
+    let report = apply::apply(
+        &config,
+        &graph,
+        &plan,
+        &hosts,
+        4,
+        sender,
+        &Default::default(),
+    )
+    .await;
     let mut events = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         events.push(event);
@@ -158,8 +167,46 @@ async fn failure_skips_dependents_only_and_apply_converges() {
         plan.resource_changes
     );
     let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender).await;
+    let report = apply::apply(
+        &config,
+        &graph,
+        &plan,
+        &hosts,
+        4,
+        sender,
+        &Default::default(),
+    )
+    .await;
     assert!(report.succeeded(), "{report:?}");
     let (_, _, plan) = make_plan(&paths).await;
     assert!(plan.is_empty(), "{:?}", plan.resource_changes);
+}
+
+/// Interrupted before anything started (Ctrl-C): nothing runs, everything is reported as
+/// skipped, and the host is untouched.
+#[tokio::test]
+async fn interrupted_apply_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_config(dir.path(), "root");
+    let (config, graph, plan) = make_plan(&paths).await;
+    assert!(!plan.is_empty());
+    let hosts: BTreeMap<String, Arc<dyn Host>> =
+        BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
+    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender, &stop).await;
+    assert!(
+        report.applied.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.skipped.len(), plan.resource_changes.len());
+    assert!(report
+        .skipped
+        .iter()
+        .all(|(_, because)| because.to_string() == "corral.interrupt"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only config.yaml"
+    );
 }

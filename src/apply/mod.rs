@@ -10,6 +10,7 @@ pub mod lock;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +117,7 @@ pub async fn apply(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: mpsc::UnboundedSender<Event>,
+    stop: &AtomicBool,
 ) -> Report {
     // Deletions are not graph nodes (they run first); an instance may have both, when what
     // it writes moved.
@@ -184,6 +186,10 @@ pub async fn apply(
                 (None, _) => finish(graph, node, &mut indegree, &mut ready, &key),
             }
         }
+        // Interrupted: start nothing new, let what runs finish.
+        if stop.load(Ordering::SeqCst) {
+            waiting.clear();
+        }
         // Start what can start: one resource per host, `parallelism` hosts at a time.
         let mut still_waiting = Vec::new();
         for node in waiting.drain(..) {
@@ -247,6 +253,22 @@ pub async fn apply(
                 break;
             }
         }
+    }
+    // What never ran, because apply was interrupted (or stopped on an internal error).
+    let settled: HashSet<&Address> = report
+        .applied
+        .iter()
+        .chain(report.failed.iter().map(|(a, _)| a))
+        .chain(report.skipped.iter().map(|(a, _)| a))
+        .collect();
+    let interrupt = Address::new("corral", "interrupt", None);
+    let never_ran: Vec<Address> = changes
+        .keys()
+        .filter(|a| !settled.contains(*a))
+        .map(|a| (*a).clone())
+        .collect();
+    for address in never_ran {
+        report.skipped.push((address, interrupt.clone()));
     }
     report
 }
