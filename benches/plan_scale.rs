@@ -48,6 +48,18 @@ fn write_config(dir: &Path, machines: usize) -> Vec<PathBuf> {
     paths
 }
 
+/// The record probe's output on a fresh lab host.
+fn fresh_record() -> &'static ProbeOutput {
+    static RECORD: std::sync::OnceLock<ProbeOutput> = std::sync::OnceLock::new();
+    RECORD.get_or_init(|| {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/facts/lab-fresh.json");
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+        serde_json::from_value(file["hosts"]["n1"]["probes"][corral::managed::PROBE_KEY].clone())
+            .unwrap()
+    })
+}
+
 /// A recorded output standing in for each probe key, by what the probe reads.
 fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
     let pick = |k: &str| {
@@ -57,7 +69,10 @@ fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
             .cloned()
             .unwrap_or_else(|| panic!("fixture has no {k}"))
     };
-    if key.starts_with("file:content:/etc/sysctl.d/") {
+    if key == corral::managed::PROBE_KEY {
+        // Hosts corral never wrote to (as recorded on a fresh lab host): nothing to delete.
+        fresh_record().clone()
+    } else if key.starts_with("file:content:/etc/sysctl.d/") {
         pick("file:content:/etc/sysctl.d/99-zz-corral-baseline.conf")
     } else if key.starts_with("file:") {
         pick("file:content:/etc/issue.net")
