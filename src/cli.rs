@@ -101,6 +101,8 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// How to print the plan: for people, as versioned JSON for tools, or as Markdown for
+    /// a pull-request comment.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Also save the plan to this file, for `corral apply FILE` (mode 0600, no secrets).
