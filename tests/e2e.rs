@@ -618,4 +618,30 @@ fn unreachable_host_is_named_and_others_planned(lab: &Lab) {
         "{}",
         text(&out)
     );
+
+    // Apply refuses an incomplete plan and touches nothing; leaving the dead host out works.
+    let refused = lab.corral(
+        &["apply", "--auto-approve", "--connect-timeout", "3"],
+        &["examples/"],
+    );
+    assert_code(&refused, 1, "apply with an unreachable host");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refusing to apply an incomplete plan"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        lab.sh("n1", "sysctl -n net.ipv4.conf.all.log_martians"),
+        "0",
+        "nothing touched"
+    );
+    let limited = lab.corral(
+        &["apply", "--auto-approve", "--limit", "n1", "--limit", "n2"],
+        &["examples/"],
+    );
+    assert_success(&limited, "apply without the dead host");
+    assert_eq!(
+        lab.sh("n1", "sysctl -n net.ipv4.conf.all.log_martians"),
+        "1"
+    );
 }
