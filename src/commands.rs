@@ -493,10 +493,7 @@ async fn record(
         let Some(host) = hosts.get(machine) else {
             continue;
         };
-        let script = format!(
-            "exec 2>&1\n{{\n{}\n}} </dev/null\n",
-            crate::managed::write_script(&new)
-        );
+        let script = apply::change_script(&crate::managed::write_script(&new));
         match host.run_script(&script).await {
             Ok(out) if out.rc == Some(0) => {}
             Ok(out) => errors.push(format!(

@@ -273,6 +273,13 @@ pub async fn apply(
     report
 }
 
+/// A script that changes a host, as sent: one brace group, read whole before it runs, with
+/// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
+/// eat the rest of it) and stderr joined to stdout.
+pub fn change_script(body: &str) -> String {
+    format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", body.trim_end())
+}
+
 /// Runs a resource's steps in order on its host, reporting progress; the first failure
 /// stops them and is returned.
 async fn run_steps(
@@ -290,10 +297,7 @@ async fn run_steps(
             address: address.clone(),
             step: step.description.clone(),
         });
-        // The step is one brace group read whole before it runs, with stdin from /dev/null:
-        // stdin is the script itself, and apt or a maintainer script must not eat the rest.
-        let script = format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", step.script.trim_end());
-        match host.run_script(&script).await {
+        match host.run_script(&change_script(&step.script)).await {
             Ok(out) if out.rc == Some(0) => {}
             Ok(out) => {
                 let rc = out
