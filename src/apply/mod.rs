@@ -7,8 +7,7 @@
 
 pub mod lock;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::address::Address;
 use crate::config::Config;
 use crate::facts::tail;
-use crate::graph::{Node, ResourceGraph};
+use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::transport::Host;
@@ -127,31 +126,7 @@ pub async fn apply(
         .filter(|c| c.action != Action::Delete)
         .map(|c| (&c.address, c))
         .collect();
-    let mut indegree: Vec<usize> = graph
-        .graph
-        .node_indices()
-        .map(|n| {
-            graph
-                .graph
-                .neighbors_directed(n, Direction::Incoming)
-                .count()
-        })
-        .collect();
-    let key = |n: NodeIndex| match graph.graph[n] {
-        Node::Instance(i) => (
-            graph.instances[i].rank,
-            0u8,
-            Some(&graph.instances[i].address),
-            n.index(),
-        ),
-        Node::Barrier => (0, 1, None, n.index()),
-    };
-    let mut ready: BinaryHeap<Reverse<_>> = graph
-        .graph
-        .node_indices()
-        .filter(|n| indegree[n.index()] == 0)
-        .map(|n| Reverse(key(n)))
-        .collect();
+    let mut walk = Walk::new(graph);
     let mut waiting: Vec<NodeIndex> = Vec::new();
     let mut busy: HashSet<String> = HashSet::new();
     // Node → the failed address that makes it skip.
@@ -162,8 +137,7 @@ pub async fn apply(
 
     loop {
         // Settle every ready node that needs no host work; queue the rest.
-        while let Some(Reverse((_, _, _, index))) = ready.pop() {
-            let node = NodeIndex::new(index);
+        while let Some(node) = walk.next_ready() {
             let work = match graph.graph[node] {
                 Node::Instance(i) => {
                     let instance = &graph.instances[i];
@@ -180,10 +154,10 @@ pub async fn apply(
                         because: because.clone(),
                     });
                     report.skipped.push((instance.address.clone(), because));
-                    finish(graph, node, &mut indegree, &mut ready, &key);
+                    walk.done(node);
                 }
                 (Some(_), None) => waiting.push(node),
-                (None, _) => finish(graph, node, &mut indegree, &mut ready, &key),
+                (None, _) => walk.done(node),
             }
         }
         // Interrupted: start nothing new, let what runs finish.
@@ -215,7 +189,7 @@ pub async fn apply(
                     format!("no connection to {machine}"),
                 ));
                 doom(graph, node, &instance.address, &mut doomed);
-                finish(graph, node, &mut indegree, &mut ready, &key);
+                walk.done(node);
                 continue;
             };
             busy.insert(machine.clone());
@@ -227,7 +201,7 @@ pub async fn apply(
             });
         }
         waiting = still_waiting;
-        if !ready.is_empty() {
+        if walk.has_ready() {
             continue;
         }
         let Some(joined) = running.join_next().await else {
@@ -243,7 +217,7 @@ pub async fn apply(
                         report.failed.push((address, message));
                     }
                 }
-                finish(graph, node, &mut indegree, &mut ready, &key);
+                walk.done(node);
             }
             Err(e) => {
                 // A panicked task cannot say which node it was; stop scheduling new work.
@@ -382,21 +356,6 @@ async fn delete(
                 None => report.applied.push(address),
                 Some(message) => report.failed.push((address, message)),
             }
-        }
-    }
-}
-
-fn finish<K: Ord>(
-    graph: &ResourceGraph,
-    node: NodeIndex,
-    indegree: &mut [usize],
-    ready: &mut BinaryHeap<Reverse<K>>,
-    key: &impl Fn(NodeIndex) -> K,
-) {
-    for next in graph.graph.neighbors_directed(node, Direction::Outgoing) {
-        indegree[next.index()] -= 1;
-        if indegree[next.index()] == 0 {
-            ready.push(Reverse(key(next)));
         }
     }
 }

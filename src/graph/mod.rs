@@ -48,6 +48,81 @@ pub enum Edge {
     Depends,
 }
 
+/// Ready nodes are taken lowest rank first, then by address; barriers after instances.
+type WalkKey<'g> = (u8, u8, Option<&'g Address>, usize);
+
+/// A deterministic topological walk of the graph: a node becomes ready when every node
+/// before it is done. The plan's order and apply's schedule are the same walk.
+pub struct Walk<'g> {
+    graph: &'g ResourceGraph,
+    indegree: Vec<usize>,
+    ready: BinaryHeap<Reverse<WalkKey<'g>>>,
+}
+
+impl<'g> Walk<'g> {
+    pub fn new(graph: &'g ResourceGraph) -> Self {
+        let indegree: Vec<usize> = graph
+            .graph
+            .node_indices()
+            .map(|n| {
+                graph
+                    .graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .count()
+            })
+            .collect();
+        let mut walk = Walk {
+            graph,
+            indegree,
+            ready: BinaryHeap::new(),
+        };
+        for node in graph.graph.node_indices() {
+            if walk.indegree[node.index()] == 0 {
+                walk.push(node);
+            }
+        }
+        walk
+    }
+
+    fn push(&mut self, node: NodeIndex) {
+        let key = match self.graph.graph[node] {
+            Node::Instance(i) => (
+                self.graph.instances[i].rank,
+                0,
+                Some(&self.graph.instances[i].address),
+                node.index(),
+            ),
+            Node::Barrier => (0, 1, None, node.index()),
+        };
+        self.ready.push(Reverse(key));
+    }
+
+    /// The next ready node, if any.
+    pub fn next_ready(&mut self) -> Option<NodeIndex> {
+        self.ready
+            .pop()
+            .map(|Reverse((_, _, _, index))| NodeIndex::new(index))
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Marks `node` done (whatever its outcome), making ready what only waited for it.
+    pub fn done(&mut self, node: NodeIndex) {
+        for next in self
+            .graph
+            .graph
+            .neighbors_directed(node, Direction::Outgoing)
+        {
+            self.indegree[next.index()] -= 1;
+            if self.indegree[next.index()] == 0 {
+                self.push(next);
+            }
+        }
+    }
+}
+
 /// Which instances to plan (`--target`, `--exclude`, `--limit`).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -422,42 +497,13 @@ impl ResourceGraph {
     /// Instance indices in apply order: a topological order that, among the instances ready
     /// at the same time, takes lower ranks first, then addresses in order. Deterministic.
     pub fn apply_order(&self) -> Vec<usize> {
-        let mut indegree: Vec<usize> = self
-            .graph
-            .node_indices()
-            .map(|n| {
-                self.graph
-                    .neighbors_directed(n, Direction::Incoming)
-                    .count()
-            })
-            .collect();
-        let key = |n: NodeIndex| match self.graph[n] {
-            Node::Instance(i) => (
-                self.instances[i].rank,
-                0u8,
-                Some(&self.instances[i].address),
-                n.index(),
-            ),
-            Node::Barrier => (0, 1, None, n.index()),
-        };
-        let mut ready: BinaryHeap<Reverse<_>> = self
-            .graph
-            .node_indices()
-            .filter(|n| indegree[n.index()] == 0)
-            .map(|n| Reverse(key(n)))
-            .collect();
+        let mut walk = Walk::new(self);
         let mut order = Vec::with_capacity(self.instances.len());
-        while let Some(Reverse((_, _, _, index))) = ready.pop() {
-            let node = NodeIndex::new(index);
+        while let Some(node) = walk.next_ready() {
             if let Node::Instance(i) = self.graph[node] {
                 order.push(i);
             }
-            for next in self.graph.neighbors_directed(node, Direction::Outgoing) {
-                indegree[next.index()] -= 1;
-                if indegree[next.index()] == 0 {
-                    ready.push(Reverse(key(next)));
-                }
-            }
+            walk.done(node);
         }
         order
     }
