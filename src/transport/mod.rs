@@ -19,6 +19,16 @@ pub struct ScriptOutput {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for ScriptOutput {
+    fn from(output: std::process::Output) -> Self {
+        ScriptOutput {
+            rc: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 /// A failure to run anything at all on a host (as opposed to a command that failed).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -73,11 +83,7 @@ impl Host for LocalHost {
                 .wait_with_output()
                 .await
                 .map_err(|e| TransportError::new(format!("sh failed: {e}")))?;
-            Ok(ScriptOutput {
-                rc: output.status.code(),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            })
+            Ok(ScriptOutput::from(output))
         })
     }
 }

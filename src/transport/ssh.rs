@@ -123,11 +123,7 @@ impl Host for SshHost {
             let output = child.wait_with_output().await.map_err(|e| {
                 TransportError::new(format!("the remote shell failed: {}", error_chain(&e)))
             })?;
-            Ok(ScriptOutput {
-                rc: output.status.code(),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            })
+            Ok(ScriptOutput::from(output))
         })
     }
 }
