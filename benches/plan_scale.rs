@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use corral::config::{self, LoadOptions};
 use corral::facts::gather::probes_by_machine;
-use corral::facts::{HostFacts, ProbeOutput};
+use corral::facts::{FactsFile, HostFacts, ProbeOutput};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::build;
 use corral::render::{self, Style};
@@ -48,16 +48,17 @@ fn write_config(dir: &Path, machines: usize) -> Vec<PathBuf> {
     paths
 }
 
+/// Host n1 of a recording under `fixtures/facts/`.
+fn recorded_host(name: &str) -> HostFacts {
+    let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut file = FactsFile::read(std::path::Path::new(&path)).unwrap();
+    file.hosts.remove("n1").unwrap()
+}
+
 /// The record probe's output on a fresh lab host.
 fn fresh_record() -> &'static ProbeOutput {
     static RECORD: std::sync::OnceLock<ProbeOutput> = std::sync::OnceLock::new();
-    RECORD.get_or_init(|| {
-        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/facts/lab-fresh.json");
-        let file: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-        serde_json::from_value(file["hosts"]["n1"]["probes"][corral::managed::PROBE_KEY].clone())
-            .unwrap()
-    })
+    RECORD.get_or_init(|| recorded_host("lab-fresh").probes[corral::managed::PROBE_KEY].clone())
 }
 
 /// A recorded output standing in for each probe key, by what the probe reads.
@@ -175,13 +176,7 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/facts/lab-converged.json"
-    );
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    let recorded: HostFacts = serde_json::from_value(file["hosts"]["n1"].clone()).unwrap();
+    let recorded = recorded_host("lab-converged");
     println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
     let (small, _, _) = measure(100, &recorded);
     let (large, _, _) = measure(1000, &recorded);

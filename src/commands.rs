@@ -9,31 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
-use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::apply;
 use crate::cli::{ApplyArgs, ConnectArgs, FactsArgs, Format, LoadArgs, PlanArgs, SelectArgs};
 use crate::config::{self, Config, LoadOptions};
 use crate::facts::gather::{self, Gathered};
-use crate::facts::HostFacts;
+use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::{build, Plan, SavedPlan};
 use crate::render::{self, Style};
 use crate::transport::ssh::SshOptions;
 use crate::transport::Host;
-
-/// Version of the facts file format.
-const FACTS_FORMAT_VERSION: &str = "1";
-
-/// Facts saved by `corral facts`, read by `plan --facts`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct FactsFile {
-    pub format_version: String,
-    pub hosts: BTreeMap<String, HostFacts>,
-    #[serde(default)]
-    pub unreachable: BTreeMap<String, String>,
-}
 
 fn load(args: &LoadArgs) -> Result<Config> {
     let options = LoadOptions {
@@ -168,21 +155,7 @@ async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
 }
 
 fn read_facts(path: &Path) -> Result<FactsFile> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read the facts file `{}`", path.display()))?;
-    let file: FactsFile = serde_json::from_str(&text)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("`{}` is not a corral facts file", path.display()))?;
-    if file.format_version != FACTS_FORMAT_VERSION {
-        return Err(miette!(
-            help = "gather the facts again with this version of corral",
-            "`{}` has facts format {}, this corral reads format {FACTS_FORMAT_VERSION}",
-            path.display(),
-            file.format_version
-        ));
-    }
-    Ok(file)
+    FactsFile::read(path).map_err(|e| miette!("{e}"))
 }
 
 fn print_plan(plan: &Plan, format: Format) {
@@ -244,7 +217,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     )
     .await;
     let file = FactsFile {
-        format_version: FACTS_FORMAT_VERSION.to_owned(),
+        format_version: FactsFile::VERSION.to_owned(),
         hosts: gathered.facts.clone(),
         unreachable: gathered.unreachable.clone(),
     };

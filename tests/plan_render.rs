@@ -2,18 +2,18 @@
 //! them. Same inputs, same bytes: each snapshot is also rendered twice and compared.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use corral::config::{self, LoadOptions};
-use corral::facts::HostFacts;
+use corral::facts::{FactsFile, HostFacts};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::{build, Plan};
 use corral::render::{self, Style};
 
 fn recorded(name: &str) -> BTreeMap<String, HostFacts> {
-    let text = std::fs::read_to_string(format!("fixtures/facts/{name}.json")).unwrap();
-    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-    serde_json::from_value(file["hosts"].clone()).unwrap()
+    FactsFile::read(Path::new(&format!("fixtures/facts/{name}.json")))
+        .unwrap()
+        .hosts
 }
 
 fn plan_with(

@@ -59,6 +59,38 @@ impl HostFacts {
     }
 }
 
+/// Facts saved by `corral facts`, read by `plan --facts` (and by tests and benchmarks, from
+/// the recordings under `fixtures/facts/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FactsFile {
+    pub format_version: String,
+    pub hosts: BTreeMap<String, HostFacts>,
+    #[serde(default)]
+    pub unreachable: BTreeMap<String, String>,
+}
+
+impl FactsFile {
+    /// Version of the facts file format.
+    pub const VERSION: &'static str = "1";
+
+    /// Reads a facts file, refusing other formats.
+    pub fn read(path: &std::path::Path) -> Result<FactsFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the facts file `{}`: {e}", path.display()))?;
+        let file: FactsFile = serde_json::from_str(&text)
+            .map_err(|e| format!("`{}` is not a corral facts file: {e}", path.display()))?;
+        if file.format_version != Self::VERSION {
+            return Err(format!(
+                "`{}` has facts format {}, this corral reads format {}; gather the facts again",
+                path.display(),
+                file.format_version,
+                Self::VERSION
+            ));
+        }
+        Ok(file)
+    }
+}
+
 /// A probe's output that does not say what the kind needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactError {
@@ -105,19 +137,15 @@ pub fn tail(text: &str, max: usize) -> &str {
 /// Probe outputs recorded from the lab hosts (`scripts/record-fixtures.sh`), for tests.
 #[cfg(test)]
 pub mod recorded {
-    use super::{HostFacts, ProbeOutput};
-    use std::collections::BTreeMap;
+    use super::{FactsFile, HostFacts, ProbeOutput};
 
     /// The facts of `machine` in `fixtures/facts/NAME.json`.
     pub fn host(name: &str, machine: &str) -> HostFacts {
         let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let hosts: BTreeMap<String, HostFacts> =
-            serde_json::from_value(file["hosts"].clone()).unwrap();
-        hosts
-            .get(machine)
-            .cloned()
+        let mut file =
+            FactsFile::read(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{e}"));
+        file.hosts
+            .remove(machine)
             .unwrap_or_else(|| panic!("{path} has no {machine}"))
     }
 
