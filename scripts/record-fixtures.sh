@@ -15,6 +15,10 @@ trap '"$corral" lab down --name "$name" --dir "$dir"' EXIT
 "$corral" lab up --name "$name" --machines 3 --subnet 10.233.0.0/24 --dir "$dir"
 export CORRAL_SSH_CONFIG="$PWD/$dir/ssh_config"
 config=(examples/ fixtures/record/ "$dir/inventory.yaml")
+# Edge cases the probes must report as they are (fixtures/record/edge-cases.yaml).
+for host in n1 n2 n3; do
+    ssh -F "$CORRAL_SSH_CONFIG" "$host" 'ln -sfn /etc/shadow /etc/corral-fixture-link && : > /etc/corral-fixture-empty'
+done
 "$corral" facts "${config[@]}" -o fixtures/facts/lab-fresh.json
 "$corral" apply --auto-approve examples/ "$dir/inventory.yaml"
 "$corral" facts "${config[@]}" -o fixtures/facts/lab-converged.json

@@ -4,26 +4,28 @@
 //! to the same hosts under different projects never delete each other's resources.
 //!
 //! When a resource that wrote something (a file, a persisted sysctl file, a unit file) is
-//! removed from the configuration, the record is how the next plan knows to delete what it
-//! wrote. Packages and services without a unit file leave nothing to delete: corral stops
-//! managing them and leaves them as they are (list packages under `absent` to remove them).
-//! Only hosts that the configuration still selects are read, so a machine taken out of the
-//! inventory keeps what corral wrote there.
+//! removed from the configuration, the record is how the next plan knows what to undo. A
+//! file corral created is deleted; a file it found and changed (adopted) is put back as it
+//! was, from the original kept under [`file::ORIGINALS_DIR`] at the first change; a file
+//! whose origin corral cannot tell is left in place. Packages and services without a unit
+//! file leave nothing to delete: corral stops managing them and leaves them as they are
+//! (list packages under `absent` to remove them).
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
-use crate::kinds::file::{self, DesiredFile};
+use crate::kinds::file::{self, DesiredFile, FileState};
 use crate::kinds::Step;
 use crate::plan::{Action, AttrChange, AttrValue, ResourceChange};
 use crate::shell::quote;
 
 pub const PATH: &str = "/var/lib/corral/managed.json";
 pub const PROBE_KEY: &str = "corral:managed";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// The record of one host: what corral wrote there, by project and resource address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,31 @@ impl Record {
     pub fn project(&self, project: &str) -> BTreeMap<String, Entry> {
         self.projects.get(project).cloned().unwrap_or_default()
     }
+
+    /// The entries of every project for `path`.
+    pub fn entries_for<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.projects
+            .values()
+            .flat_map(BTreeMap::values)
+            .filter(move |e| e.path.as_deref() == Some(path))
+    }
+
+    /// Whether corral created the file at `path` (for any project).
+    pub fn created(&self, path: &str) -> bool {
+        self.entries_for(path)
+            .any(|e| e.origin() == Some(Origin::Created))
+    }
+}
+
+/// How a recorded file came to be corral's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// There was nothing at the path: removing the resource deletes the file.
+    Created,
+    /// A file was there: removing the resource restores it if corral kept it (it does at
+    /// its first change), and otherwise leaves the file as it is.
+    Adopted,
 }
 
 /// What one resource wrote on a host, enough to undo it without its configuration.
@@ -49,45 +76,140 @@ pub struct Entry {
     /// A systemd unit whose unit file the resource wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Whether corral created or adopted the file; absent in records of corral 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The file holds a secret: its original is never read back either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
+impl Entry {
+    /// An entry for a file written by a resource of `kind`.
+    pub fn file(kind: &str, path: &str) -> Entry {
+        Entry {
+            kind: kind.to_owned(),
+            path: Some(path.to_owned()),
+            unit: None,
+            origin: None,
+            sensitive: false,
+        }
+    }
+
+    /// The origin, where known. Files of other kinds than `os/file` have corral's own names
+    /// (sysctl files) or are unit files, which corral always treated as its own.
+    pub fn origin(&self) -> Option<Origin> {
+        self.origin
+            .or((self.kind != file::KIND).then_some(Origin::Created))
+    }
+}
+
+/// What a host holds for planning deletions: the record and the originals corral keeps,
+/// each with the file now at its path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostRecord {
+    pub record: Record,
+    /// By [`file::original_id`]: the kept original and the file now at its path.
+    pub originals: BTreeMap<String, (FileState, FileState)>,
+}
+
+/// Reads the record and, for every kept original, the original and the current file (their
+/// bytes only when not sensitive), through [`file::PROBE_FUNCTION`] (whose variables are
+/// global: the loop's own are named apart).
 pub fn probe() -> Probe {
+    let dir = file::ORIGINALS_DIR;
     Probe {
         key: PROBE_KEY.to_owned(),
-        script: format!("cat {}", quote(PATH)),
+        script: format!(
+            "{function}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone",
+            function = file::probe_function(),
+            path = quote(PATH),
+        ),
     }
 }
 
-/// Parses the record; a host corral never wrote to has none.
-pub fn parse(out: &ProbeOutput) -> Result<Record, FactError> {
+/// Parses the output of [`probe`]; a host corral never wrote to has no record.
+/// One `TAG ID` line and the lines up to the next section.
+fn section<'a>(
+    lines: &mut std::iter::Peekable<std::str::Lines<'a>>,
+    tag: &str,
+) -> Option<(String, Vec<&'a str>)> {
+    let id = lines.next()?.strip_prefix(tag)?.to_owned();
+    let mut body = Vec::new();
+    while let Some(line) = lines.next_if(|l| !l.starts_with('@')) {
+        body.push(line);
+    }
+    Some((id, body))
+}
+
+pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
     if out.rc != 0 {
-        if out.output.contains("No such file or directory") {
-            return Ok(Record::default());
-        }
         return Err(FactError::unexpected(PROBE_KEY, out));
     }
-    let record: Record = serde_json::from_str(&out.output)
-        .map_err(|e| FactError::new(PROBE_KEY, format!("{PATH} is not a corral record: {e}")))?;
-    if record.format_version > FORMAT_VERSION {
-        return Err(FactError::new(
-            PROBE_KEY,
-            format!(
-                "{PATH} was written by a newer corral (format {}); upgrade corral",
-                record.format_version
-            ),
-        ));
+    let mut lines = out.output.lines().peekable();
+    let record = match lines.next().map(|l| l.split_once(' ').unwrap_or((l, ""))) {
+        Some(("record", "none")) => Record::default(),
+        Some(("record", encoded)) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|e| FactError::new(PROBE_KEY, format!("{PATH} could not be read: {e}")))?;
+            let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
+                FactError::new(PROBE_KEY, format!("{PATH} is not a corral record: {e}"))
+            })?;
+            if record.format_version > FORMAT_VERSION {
+                return Err(FactError::new(
+                    PROBE_KEY,
+                    format!(
+                        "{PATH} was written by a newer corral (format {}); upgrade corral",
+                        record.format_version
+                    ),
+                ));
+            }
+            record
+        }
+        _ => return Err(FactError::unexpected(PROBE_KEY, out)),
+    };
+    let mut originals = BTreeMap::new();
+    // Sections: `@original ID`, its file's lines, `@current ID`, that file's lines.
+    while lines.peek().is_some() {
+        let bad = || FactError::unexpected(PROBE_KEY, out);
+        let (id, original) = section(&mut lines, "@original\t").ok_or_else(bad)?;
+        let (current_id, current) = section(&mut lines, "@current\t").ok_or_else(bad)?;
+        if current_id != id {
+            return Err(bad());
+        }
+        let parse = |lines: Vec<&str>| {
+            file::parse_lines("", lines.into_iter())
+                .map_err(|e| FactError::new(PROBE_KEY, format!("original {id}: {e}")))
+        };
+        originals.insert(id.clone(), (parse(original)?, parse(current)?));
     }
-    Ok(record)
+    Ok(HostRecord { record, originals })
 }
 
 /// The record of a host as gathered.
 pub fn recorded(facts: &HostFacts) -> Result<Record, FactError> {
+    host_record(facts).map(|h| h.record)
+}
+
+/// The record of a host and the originals it keeps, as gathered.
+pub fn host_record(facts: &HostFacts) -> Result<HostRecord, FactError> {
     parse(facts.get(PROBE_KEY)?)
 }
 
-/// The plan's change that deletes what `entry` recorded.
-pub fn deletion(address: Address, machine: &str, entry: &Entry) -> ResourceChange {
+/// Why a removed resource's file is left as it is.
+const LEFT_IN_PLACE: &str = "left in place (corral did not create it and kept no original)";
+
+/// The plan's change that undoes what `entry` recorded: deletes what corral created,
+/// restores what it adopted, and forgets (leaves in place) a file it cannot tell.
+pub fn deletion(
+    address: Address,
+    machine: &str,
+    entry: &Entry,
+    originals: &BTreeMap<String, (FileState, FileState)>,
+) -> ResourceChange {
     let mut attributes = Vec::new();
+    let mut reason = "no longer in the configuration".to_owned();
     if let Some(unit) = &entry.unit {
         attributes.push(AttrChange::new(
             "unit",
@@ -96,61 +218,149 @@ pub fn deletion(address: Address, machine: &str, entry: &Entry) -> ResourceChang
         ));
     }
     if let Some(path) = &entry.path {
-        attributes.push(AttrChange::new(
-            "path",
-            AttrValue::Scalar(path.clone()),
-            AttrValue::Absent,
-        ));
+        let kept = originals.get(&file::original_id(path));
+        match (entry.origin(), kept) {
+            (Some(Origin::Created), _) => attributes.push(AttrChange::new(
+                "path",
+                AttrValue::Scalar(path.clone()),
+                AttrValue::Absent,
+            )),
+            (Some(Origin::Adopted), Some((original, current))) => {
+                attributes.push(AttrChange::new(
+                    file::ORIGINAL_ATTR,
+                    AttrValue::Scalar(format!("kept in {}", file::ORIGINALS_DIR)),
+                    AttrValue::Scalar(path.clone()),
+                ));
+                attributes.extend(restore_attributes(original, current, entry.sensitive));
+                reason
+                    .push_str("; corral puts back the file that was here before its first change");
+            }
+            _ => attributes.push(AttrChange::new(
+                "path",
+                AttrValue::Scalar(path.clone()),
+                AttrValue::Scalar(LEFT_IN_PLACE.to_owned()),
+            )),
+        }
     }
-    let reason = if entry.kind == crate::kinds::sysctl::KIND {
-        "no longer in the configuration; live values stay until `sysctl --system` or a reboot"
-    } else {
-        "no longer in the configuration"
-    };
+    if entry.kind == crate::kinds::sysctl::KIND {
+        reason.push_str("; live values stay until `sysctl --system` or a reboot");
+    }
     ResourceChange {
         address,
         machine: Some(machine.to_owned()),
         action: Action::Delete,
         attributes,
-        reason: Some(reason.to_owned()),
+        reason: Some(reason),
         triggered_by: Vec::new(),
     }
 }
 
-/// The commands that delete what a [`deletion`] names. A unit file is removed; the unit
-/// is stopped and disabled only when no packaged unit of that name takes over (removing an
-/// override of `docker.service` must not stop Docker), else it restarts on the packaged one.
+/// What restoring `original` over `current` changes, as attributes (content as a diff).
+fn restore_attributes(
+    original: &FileState,
+    current: &FileState,
+    sensitive: bool,
+) -> Vec<AttrChange> {
+    let value = |state: &FileState| -> AttrValue {
+        match state {
+            _ if sensitive => AttrValue::Sensitive,
+            FileState::Present {
+                body: file::Body::Content(bytes),
+                ..
+            } => match std::str::from_utf8(bytes) {
+                Ok(text) => AttrValue::Content(text.to_owned()),
+                Err(_) => AttrValue::Opaque(format!("{} bytes", bytes.len())),
+            },
+            FileState::Present {
+                body: file::Body::Digest(sha),
+                size,
+                ..
+            } => AttrValue::Opaque(format!(
+                "{size} bytes, sha256:{}",
+                &sha[..12.min(sha.len())]
+            )),
+            FileState::Present { .. } => AttrValue::Opaque("unreadable".into()),
+            _ => AttrValue::Absent,
+        }
+    };
+    let (before, after) = (value(current), value(original));
+    let mut attributes = Vec::new();
+    if before != after || sensitive {
+        attributes.push(AttrChange::new("content", before, after));
+    }
+    if let (
+        FileState::Present {
+            mode: m1,
+            owner: o1,
+            group: g1,
+            ..
+        },
+        FileState::Present {
+            mode: m0,
+            owner: o0,
+            group: g0,
+            ..
+        },
+    ) = (current, original)
+    {
+        for (name, now, then) in [("mode", m1, m0), ("owner", o1, o0), ("group", g1, g0)] {
+            if now != then {
+                let pad = |m: &String| {
+                    if name == "mode" {
+                        format!("{m:0>4}")
+                    } else {
+                        m.clone()
+                    }
+                };
+                attributes.push(AttrChange::scalar(name, pad(now), pad(then)));
+            }
+        }
+    }
+    attributes
+}
+
+/// The commands that carry out a [`deletion`]. A unit file is removed; the unit is stopped
+/// and disabled only when no packaged unit of that name takes over (removing an override
+/// of `docker.service` must not stop Docker), else it restarts on the packaged one.
 pub fn delete_steps(change: &ResourceChange) -> Vec<Step> {
     let value = |name: &str| match change.attribute(name).map(|a| &a.before) {
         Some(AttrValue::Scalar(value)) => Some(value.clone()),
         _ => None,
     };
+    let leave = matches!(
+        change.attribute("path").map(|a| &a.after),
+        Some(AttrValue::Scalar(_))
+    );
+    // An adopted file: its original goes back (the attribute's `after` is the path).
+    if let Some(AttrValue::Scalar(path)) = change.attribute(file::ORIGINAL_ATTR).map(|a| &a.after) {
+        return vec![Step {
+            description: format!("restore {path}"),
+            script: file::restore_script(path),
+        }];
+    }
+    let Some(path) = value("path").filter(|_| !leave) else {
+        return Vec::new();
+    };
     let mut script = String::from("set -e\n");
-    let mut what = Vec::new();
-    let path = value("path");
-    match (value("unit"), &path) {
-        (Some(unit), Some(path)) => {
-            let (u, p) = (quote(&unit), quote(path));
+    match value("unit") {
+        Some(unit) => {
+            let u = quote(&unit);
+            let remove = file::delete_script(&path);
             script.push_str(&format!(
-                "if [ -e /lib/systemd/system/{u} ] || [ -e /usr/lib/systemd/system/{u} ]; then\n  rm -f -- {p}\n  systemctl daemon-reload\n  systemctl try-restart -- {u}\nelse\n  systemctl disable --now -- {u} || true\n  rm -f -- {p}\n  systemctl daemon-reload\nfi\n"
+                "if [ -e /lib/systemd/system/{u} ] || [ -e /usr/lib/systemd/system/{u} ]; then\n{remove}  systemctl daemon-reload\n  systemctl try-restart -- {u}\nelse\n  systemctl disable --now -- {u} || true\n{remove}  systemctl daemon-reload\nfi\n"
             ));
-            what.push(path.clone());
         }
-        (_, Some(path)) => {
-            script.push_str(&format!("rm -f -- {}\n", quote(path)));
-            what.push(path.clone());
-        }
-        (_, None) => {}
+        None => script.push_str(&file::delete_script(&path)),
     }
     vec![Step {
-        description: format!("delete {}", what.join(" ")),
+        description: format!("delete {path}"),
         script,
     }]
 }
 
 /// A host's record after an apply: deletions that succeeded leave the project's record;
-/// resources applied with success enter it (replacing any older entry for the same file or
-/// unit, as when a resource is renamed).
+/// resources applied with success enter it, with how corral came to own their file
+/// (replacing any older entry for the same file or unit, as when a resource is renamed).
 pub fn updated(
     old: &Record,
     machine: &str,
@@ -175,7 +385,21 @@ pub fn updated(
             .iter()
             .find(|r| r.address == resource_address)
             .and_then(|r| r.spec.per_machine()?.managed_entry(&r.address.name));
-        if let Some(entry) = entry {
+        if let Some(mut entry) = entry {
+            entry.origin = Some(if change.action == Action::Create {
+                Origin::Created
+            } else if change.attribute(file::ORIGINAL_ATTR).is_some() {
+                Origin::Adopted
+            } else {
+                // Already corral's (another project's, or recorded before): as it was; a
+                // file found as configured is adopted, without an original to restore.
+                entry
+                    .path
+                    .as_deref()
+                    .and_then(|p| old.entries_for(p).find_map(Entry::origin))
+                    .or(entry.origin())
+                    .unwrap_or(Origin::Adopted)
+            });
             resources.retain(|k, e| {
                 k == &key
                     || (e.path.is_none() || e.path != entry.path)
@@ -195,17 +419,15 @@ pub fn write_script(record: &Record) -> String {
         projects: record.projects.clone(),
     };
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
-    file::write_script(
-        &DesiredFile {
-            path: PATH,
-            bytes: text.as_bytes(),
-            mode: Some("0600"),
-            owner: Some("root"),
-            group: Some("root"),
-            sensitive: false,
-        },
-        true,
-    )
+    file::write_script(&DesiredFile {
+        path: PATH,
+        bytes: text.as_bytes(),
+        mode: Some("0600"),
+        owner: Some("root"),
+        group: Some("root"),
+        sensitive: false,
+        keep_original: false,
+    })
 }
 
 #[cfg(test)]
@@ -216,56 +438,200 @@ mod tests {
     #[test]
     fn fresh_host_has_no_record() {
         let out = fixtures::probe("lab-fresh", "n1", PROBE_KEY);
-        assert_eq!(out.rc, 1);
-        assert_eq!(parse(&out).unwrap(), Record::default());
+        assert_eq!(parse(&out).unwrap(), HostRecord::default());
     }
 
     #[test]
-    fn applied_host_records_what_corral_wrote() {
-        let record = parse(&fixtures::probe("lab-converged", "n1", PROBE_KEY)).unwrap();
-        let resources = record.project("default");
-        let addresses: Vec<&str> = resources.keys().map(String::as_str).collect();
+    fn applied_host_records_what_corral_wrote_and_how() {
+        let host = parse(&fixtures::probe("lab-converged", "n1", PROBE_KEY)).unwrap();
+        let resources = host.record.project("default");
+        let origins: Vec<(&str, Option<Origin>)> = resources
+            .iter()
+            .map(|(address, entry)| (address.as_str(), entry.origin))
+            .collect();
         assert_eq!(
-            addresses,
+            origins,
             [
-                "os/file.api-token",
-                "os/file.heartbeat-config",
-                "os/file.issue-net",
-                "os/file.motd",
-                "os/service.heartbeat",
-                "os/sysctl.baseline"
+                ("os/file.api-token", Some(Origin::Created)),
+                ("os/file.heartbeat-config", Some(Origin::Created)),
+                ("os/file.issue-net", Some(Origin::Adopted)),
+                ("os/file.motd", Some(Origin::Adopted)),
+                ("os/service.heartbeat", Some(Origin::Created)),
+                ("os/sysctl.baseline", Some(Origin::Created)),
             ]
         );
+        assert!(resources["os/file.api-token"].sensitive);
         assert_eq!(
             resources["os/service.heartbeat"].unit.as_deref(),
             Some("corral-heartbeat.service")
         );
+        // Debian's /etc/issue.net and /etc/motd were kept at their first change.
+        let kept = &host.originals[&file::original_id("/etc/issue.net")];
+        assert!(
+            matches!(&kept.0, FileState::Present { body: file::Body::Content(c), .. } if c == b"Debian GNU/Linux 12\n"),
+            "{kept:?}"
+        );
+        assert_eq!(host.originals.len(), 2, "{:?}", host.originals.keys());
+    }
+
+    fn removal(entry: Entry, fixture: &str) -> ResourceChange {
+        let host = parse(&fixtures::probe(fixture, "n1", PROBE_KEY)).unwrap();
+        deletion(
+            Address::new(&entry.kind.clone(), "x", Some("n1")),
+            "n1",
+            &entry,
+            &host.originals,
+        )
+    }
+
+    /// Removing a resource that adopted a distribution file puts the file back, shown as a
+    /// diff; it never deletes it.
+    #[test]
+    fn adopted_file_is_restored_not_deleted() {
+        let change = removal(
+            Entry {
+                origin: Some(Origin::Adopted),
+                ..Entry::file(file::KIND, "/etc/issue.net")
+            },
+            "lab-converged",
+        );
+        assert_eq!(
+            change.attribute("content").map(|a| (&a.before, &a.after)),
+            Some((
+                &AttrValue::Content("Authorized access only\n".into()),
+                &AttrValue::Content("Debian GNU/Linux 12\n".into())
+            ))
+        );
+        let steps = delete_steps(&change);
+        assert_eq!(steps[0].description, "restore /etc/issue.net");
+        assert!(!steps[0].script.contains("rm -f -- \"$b\""), "{}", steps[0].script);
+    }
+
+    /// A file corral cannot tell the origin of (a corral 0.1 record) or adopted without an
+    /// original (it was already as configured) is left in place.
+    #[test]
+    fn file_of_unknown_origin_is_left_in_place() {
+        for origin in [None, Some(Origin::Adopted)] {
+            let change = removal(
+                Entry {
+                    origin,
+                    ..Entry::file(file::KIND, "/etc/ssh/sshd_config")
+                },
+                "lab-converged",
+            );
+            assert_eq!(
+                change.attribute("path").map(|a| &a.after),
+                Some(&AttrValue::Scalar(LEFT_IN_PLACE.into()))
+            );
+            assert!(delete_steps(&change).is_empty());
+        }
+    }
+
+    #[test]
+    fn created_file_is_deleted() {
+        let change = removal(
+            Entry {
+                origin: Some(Origin::Created),
+                ..Entry::file(file::KIND, "/etc/default/corral-heartbeat")
+            },
+            "lab-converged",
+        );
+        let steps = delete_steps(&change);
+        assert_eq!(steps[0].description, "delete /etc/default/corral-heartbeat");
+        assert!(steps[0].script.contains("rm -f -- \"$b\""), "{}", steps[0].script);
+    }
+
+    /// A sensitive adopted file restores without either side's content in the plan.
+    #[test]
+    fn sensitive_original_is_never_shown() {
+        let host = parse(&fixtures::probe("lab-converged", "n1", PROBE_KEY)).unwrap();
+        let (original, current) = &host.originals[&file::original_id("/etc/issue.net")];
+        let attributes = restore_attributes(original, current, true);
+        assert_eq!(
+            attributes[0],
+            AttrChange::new("content", AttrValue::Sensitive, AttrValue::Sensitive)
+        );
+        assert!(!format!("{attributes:?}").contains("Debian"));
     }
 
     #[test]
     fn deleting_a_unit_stops_it_unless_a_packaged_unit_takes_over() {
         let entry = Entry {
-            kind: "os/service".into(),
-            path: Some("/etc/systemd/system/x y.service".into()),
             unit: Some("x y.service".into()),
+            ..Entry::file("os/service", "/etc/systemd/system/x y.service")
         };
-        let change = deletion(Address::new("os/service", "x", Some("n1")), "n1", &entry);
+        let change = deletion(
+            Address::new("os/service", "x", Some("n1")),
+            "n1",
+            &entry,
+            &BTreeMap::new(),
+        );
         let script = &delete_steps(&change)[0].script;
         assert!(
             script.contains("systemctl disable --now -- 'x y.service'"),
             "{script}"
         );
         assert!(
-            script.contains("rm -f -- '/etc/systemd/system/x y.service'"),
+            script.contains("d=/etc/systemd/system; b='x y.service'"),
             "{script}"
         );
         assert!(
-            script.contains("then\n  rm -f -- '/etc/systemd/system/x y.service'\n  systemctl daemon-reload\n  systemctl try-restart -- 'x y.service'\nelse"),
+            script.contains("then\n(\nset -eu\nd=/etc/systemd/system"),
             "a packaged unit of the same name takes over instead: {script}"
         );
         assert!(
             script.ends_with("systemctl daemon-reload\nfi\n"),
             "{script}"
+        );
+    }
+
+    /// The record after an apply says how each file came to be corral's.
+    #[test]
+    fn applied_changes_record_their_origin() {
+        let change = |name: &str, action, attributes| ResourceChange {
+            address: Address::new(file::KIND, name, Some("n1")),
+            machine: Some("n1".into()),
+            action,
+            attributes,
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let kept = AttrChange::new(
+            file::ORIGINAL_ATTR,
+            AttrValue::Absent,
+            AttrValue::Scalar("kept".into()),
+        );
+        let yaml = "kind: infrastructure/machine\nname: n1\nspecification: {hostname: n1, ip: 10.0.0.1}\n---\nkind: os/file\nname: new\nspecification: {machines: all, path: /etc/new, content: x}\n---\nkind: os/file\nname: found\nspecification: {machines: all, path: /etc/found, content: x}\n---\nkind: os/file\nname: right\nspecification: {machines: all, path: /etc/right, content: x}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        let plan = crate::plan::Plan {
+            format_version: String::new(),
+            resource_changes: vec![
+                change("new", Action::Create, vec![]),
+                change("found", Action::Update, vec![kept]),
+                change("right", Action::Update, vec![]),
+            ],
+            unreachable: vec![],
+            errors: vec![],
+            config_digest: String::new(),
+            facts_digests: BTreeMap::new(),
+            instances: 3,
+        };
+        let applied = plan.resource_changes.iter().map(|c| &c.address).collect();
+        let record = updated(&Record::default(), "n1", &config, &plan, &applied);
+        let origins: Vec<_> = record.projects["default"]
+            .iter()
+            .map(|(a, e)| (a.as_str(), e.origin))
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                ("os/file.found", Some(Origin::Adopted)),
+                ("os/file.new", Some(Origin::Created)),
+                ("os/file.right", Some(Origin::Adopted)),
+            ]
         );
     }
 }

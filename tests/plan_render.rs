@@ -135,7 +135,8 @@ fn removed_resources_are_planned_for_deletion() {
     );
     insta::assert_snapshot!(human(&plan));
 
-    // Another project owns nothing on these hosts, so it deletes nothing.
+    // Another project owns nothing on these hosts, so it deletes nothing; it records what
+    // it declares and finds already as configured (a hand-over), and changes nothing else.
     let other = LoadOptions {
         project: "other".into(),
         ..LoadOptions::default()
@@ -148,11 +149,17 @@ fn removed_resources_are_planned_for_deletion() {
         &facts,
         &BTreeMap::new(),
     );
-    assert!(plan.is_empty(), "{:?}", plan.resource_changes);
+    assert!(
+        plan.resource_changes.iter().all(|c| c.is_record_only()),
+        "{:?}",
+        plan.resource_changes
+    );
+    assert_eq!(plan.resource_changes.len(), 3, "issue-net on 3 hosts");
 }
 
-/// A resource whose file moved: the old file is deleted and the new one created, under the
-/// same address; a file now managed by another resource is never deleted.
+/// A resource whose file moved: the old file is undone (here restored: it was Debian's) and
+/// the new one created, under the same address; a file now managed by another resource is
+/// never deleted.
 #[test]
 fn moved_file_is_deleted_at_its_old_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,9 +181,8 @@ fn moved_file_is_deleted_at_its_old_path() {
     facts.get_mut("n1").unwrap().probes.insert(
         "file:content:/etc/issue.net.d/banner".into(),
         corral::facts::ProbeOutput {
-            rc: 1,
-            output: "stat: cannot statx '/etc/issue.net.d/banner': No such file or directory\n"
-                .into(),
+            rc: 0,
+            output: "absent\t/etc/issue.net.d\n".into(),
         },
     );
     let plan = build::build(&config, &graph, &filter, &facts, &BTreeMap::new());
@@ -185,6 +191,18 @@ fn moved_file_is_deleted_at_its_old_path() {
         .iter()
         .map(|c| (c.address.to_string(), c.action.terraform_actions()[0]))
         .collect();
+    let undone = |attribute: &str| -> Vec<String> {
+        plan.resource_changes
+            .iter()
+            .filter(|c| c.action == corral::plan::Action::Delete)
+            .filter_map(|c| match &c.attribute(attribute)?.after {
+                corral::plan::AttrValue::Scalar(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // Debian's /etc/issue.net was adopted: its original goes back instead of a deletion.
+    assert_eq!(undone("original"), ["/etc/issue.net"], "{summary:?}");
     let deleted: Vec<String> = plan
         .resource_changes
         .iter()
@@ -193,10 +211,6 @@ fn moved_file_is_deleted_at_its_old_path() {
             _ => None,
         })
         .collect();
-    assert!(
-        deleted.contains(&"/etc/issue.net".to_owned()),
-        "{summary:?}"
-    );
     assert!(
         !deleted.contains(&"/etc/motd".to_owned()),
         "the renamed resource keeps /etc/motd: {summary:?}"

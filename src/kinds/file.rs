@@ -84,25 +84,46 @@ pub struct FileSpec {
     pub bytes: Content,
 }
 
-/// What a host says about a path.
+/// What a host says about a path. Nothing at or above the path is ever followed when it is
+/// a symbolic link: the probe reports the link itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileState {
-    Absent,
+    /// Nothing at the path; `missing_parent` names the first directory above it that does
+    /// not exist either (created by apply).
+    Absent { missing_parent: Option<String> },
+    /// A symbolic link at the path (`at` = the path) or at a directory above it.
+    Link { at: String, target: String },
+    /// Something above the path that is not a directory.
+    NotDirectory { at: String },
     Present {
         mode: String,
         owner: String,
         group: String,
         size: u64,
-        /// `stat`'s `%F`: "regular file", "directory", "symbolic link", …
+        /// `stat`'s `%F`: "regular file", "regular empty file", "directory", …
         file_type: String,
         body: Body,
+        /// Whether corral keeps the file that was here before it first changed it.
+        original_kept: bool,
     },
+}
+
+impl FileState {
+    /// An absent file whose directory exists.
+    pub const ABSENT: FileState = FileState::Absent {
+        missing_parent: None,
+    };
+}
+
+/// Whether `stat %F` names a regular file (GNU stat says "regular empty file" for size 0).
+pub fn is_regular(file_type: &str) -> bool {
+    matches!(file_type, "regular file" | "regular empty file")
 }
 
 /// What was learnt about a regular file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    /// Not a regular file.
+    /// Not a regular file, or not read.
     None,
     /// The whole content (files up to [`MAX_DIFF_BYTES`]).
     Content(Vec<u8>),
@@ -120,6 +141,8 @@ pub enum Read<'a> {
     Content,
     /// Compare with this sha256 on the host.
     CompareWith(&'a str),
+    /// Type, mode and owner only, never the bytes.
+    Metadata,
 }
 
 /// The desired state of a file, as the kinds that own one describe it.
@@ -131,27 +154,85 @@ pub struct DesiredFile<'a> {
     pub owner: Option<&'a str>,
     pub group: Option<&'a str>,
     pub sensitive: bool,
+    /// Keep the file found at the path (if any, and if none is kept yet) before replacing
+    /// it, so that removing the resource restores it.
+    pub keep_original: bool,
 }
 
-/// The probe for a path. Its output is `stat`'s line, then for a regular file one of
-/// `base64 CONTENT`, `sha256 DIGEST  -` or `compare same|differs`.
+/// Where corral keeps the files it found before it first changed them (root only).
+pub const ORIGINALS_DIR: &str = "/var/lib/corral/originals";
+
+/// The name under [`ORIGINALS_DIR`] of the original of `path`.
+pub fn original_id(path: &str) -> String {
+    hex::encode(&Sha256::digest(path.as_bytes())[..16])
+}
+
+/// A shell function `corral_file PATH HOW ID` that prints what is at PATH, one fact per line,
+/// following no symbolic link at or above it:
+///
+/// ```text
+/// link<TAB>AT<TAB>TARGET     a link at the path or at a directory above it
+/// absent<TAB>AT              nothing at AT (the path, or the first missing directory)
+/// notdir<TAB>AT              AT, above the path, is not a directory
+/// stat MODE OWNER GROUP SIZE TYPE
+/// original kept              corral keeps the file that was here before it
+/// base64 CONTENT | sha256 DIGEST  - | compare same|differs
+/// ```
+///
+/// HOW is `content`, `meta` or a sha256 to compare with; ID is the path's
+/// [`original_id`]. Bytes are read with
+/// `dd iflag=nofollow`, so a link swapped in after the checks fails the read instead of
+/// leaking what it points to.
+pub const PROBE_FUNCTION: &str = r#"corral_file() {
+  p=$1; how=$2; id=$3; q=; r=${p#/}
+  while :; do
+    case $r in */*) ;; *) break ;; esac
+    q=$q/${r%%/*}; r=${r#*/}
+    if [ -L "$q" ]; then printf 'link\t%s\t%s\n' "$q" "$(readlink -- "$q" | tr -d '\n\t')"; return 0; fi
+    [ -e "$q" ] || { printf 'absent\t%s\n' "$q"; return 0; }
+    [ -d "$q" ] || { printf 'notdir\t%s\n' "$q"; return 0; }
+  done
+  if [ -L "$p" ]; then printf 'link\t%s\t%s\n' "$p" "$(readlink -- "$p" | tr -d '\n\t')"; return 0; fi
+  [ -e "$p" ] || { printf 'absent\t%s\n' "$p"; return 0; }
+  s=$(stat -c '%a %U %G %s %F' -- "$p") || return 1
+  printf 'stat %s\n' "$s"
+  [ ! -e "ORIGINALS/$id" ] || echo 'original kept'
+  case $s in *' regular file'|*' regular empty file') ;; *) return 0 ;; esac
+  set -- $s
+  case $how in
+    meta) ;;
+    content)
+      if [ "$4" -le MAXBYTES ]; then printf 'base64 '; dd if="$p" iflag=nofollow status=none | base64 -w0; echo
+      else printf 'sha256 '; dd if="$p" iflag=nofollow status=none | sha256sum; fi ;;
+    *)
+      h=$(dd if="$p" iflag=nofollow status=none | sha256sum) || return 1
+      if [ "${h%% *}" = "$how" ]; then echo 'compare same'; else echo 'compare differs'; fi ;;
+  esac
+}
+"#;
+
+/// [`PROBE_FUNCTION`] with its constants filled in.
+pub fn probe_function() -> String {
+    PROBE_FUNCTION
+        .replace("ORIGINALS", ORIGINALS_DIR)
+        .replace("MAXBYTES", &MAX_DIFF_BYTES.to_string())
+}
+
+/// The probe for a path; its output is parsed by [`parse`].
 pub fn probe(path: &str, read: Read) -> Probe {
-    let p = quote(path);
-    // One `stat`, whose size field (`$4` after `set --`) decides how to read the content.
-    let mut script = format!(
-        "s=$(stat -c '%a %U %G %s %F' -- {p} 2>&1) || {{ printf '%s\\n' \"$s\"; return 1; }}\nprintf '%s\\n' \"$s\"\n[ -f {p} ] && [ ! -L {p} ] || return 0\n"
-    );
-    match read {
-        Read::Content => script.push_str(&format!(
-            "set -- $s\nif [ \"$4\" -le {MAX_DIFF_BYTES} ]; then printf 'base64 '; base64 -w0 < {p}; echo; else printf 'sha256 '; sha256sum < {p}; fi\n"
-        )),
-        Read::CompareWith(sha) => script.push_str(&format!(
-            "h=$(sha256sum < {p}) || return 1\nif [ \"${{h%% *}}\" = {sha} ]; then echo 'compare same'; else echo 'compare differs'; fi\n"
-        )),
-    }
+    let how = match read {
+        Read::Content => "content".to_owned(),
+        Read::CompareWith(sha) => quote(sha),
+        Read::Metadata => "meta".to_owned(),
+    };
     Probe {
         key: probe_key(path, read),
-        script,
+        script: format!(
+            "{}corral_file {} {how} {}",
+            probe_function(),
+            quote(path),
+            original_id(path)
+        ),
     }
 }
 
@@ -160,6 +241,7 @@ pub fn probe_key(path: &str, read: Read) -> String {
     let how = match read {
         Read::Content => "content",
         Read::CompareWith(_) => "compare",
+        Read::Metadata => "meta",
     };
     format!("file:{how}:{path}")
 }
@@ -167,57 +249,83 @@ pub fn probe_key(path: &str, read: Read) -> String {
 /// Parses the output of [`probe`].
 pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
     if out.rc != 0 {
-        if out.output.contains("No such file or directory") {
-            return Ok(FileState::Absent);
-        }
-        if out.output.contains("Not a directory") {
-            return Err(FactError::new(
-                key,
-                "a parent of this path is not a directory",
-            ));
-        }
         return Err(FactError::unexpected(key, out));
     }
-    let mut lines = out.output.lines();
-    let stat = lines
-        .next()
-        .ok_or_else(|| FactError::new(key, "stat printed nothing"))?;
+    let path = key_path(key).unwrap_or_default();
+    parse_lines(path, out.output.lines()).map_err(|message| {
+        FactError::new(
+            key,
+            format!(
+                "{message} (the probe printed: {})",
+                crate::facts::tail(&out.output, 300)
+            ),
+        )
+    })
+}
+
+/// Parses the lines [`PROBE_FUNCTION`] printed for one path.
+pub fn parse_lines<'a>(
+    path: &str,
+    mut lines: impl Iterator<Item = &'a str>,
+) -> Result<FileState, String> {
+    let first = lines.next().ok_or("the probe printed nothing")?;
+    if let Some(rest) = first.strip_prefix("link\t") {
+        let (at, target) = rest.split_once('\t').unwrap_or((rest, ""));
+        return Ok(FileState::Link {
+            at: at.to_owned(),
+            target: target.to_owned(),
+        });
+    }
+    if let Some(at) = first.strip_prefix("absent\t") {
+        return Ok(FileState::Absent {
+            missing_parent: (at != path).then(|| at.to_owned()),
+        });
+    }
+    if let Some(at) = first.strip_prefix("notdir\t") {
+        return Ok(FileState::NotDirectory { at: at.to_owned() });
+    }
+    let stat = first
+        .strip_prefix("stat ")
+        .ok_or_else(|| format!("unexpected line `{first}`"))?;
     let mut fields = stat.splitn(5, ' ');
     let mut next = |what: &str| {
         fields
             .next()
             .filter(|f| !f.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| FactError::new(key, format!("stat output `{stat}` has no {what}")))
+            .ok_or_else(|| format!("stat output `{stat}` has no {what}"))
     };
     let mode = next("mode")?;
     let owner = next("owner")?;
     let group = next("group")?;
     let size = next("size")?
         .parse::<u64>()
-        .map_err(|_| FactError::new(key, format!("stat output `{stat}` has a bad size")))?;
+        .map_err(|_| format!("stat output `{stat}` has a bad size"))?;
     let file_type = next("file type")?;
-    let body = match lines.next().map(|l| l.split_once(' ').unwrap_or((l, ""))) {
-        None => Body::None,
-        Some(("base64", encoded)) => Body::Content(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|e| FactError::new(key, format!("content is not valid base64: {e}")))?,
-        ),
-        Some(("sha256", rest)) => {
-            let sha = rest.split_whitespace().next().unwrap_or_default();
-            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(FactError::new(
-                    key,
-                    format!("`{sha}` is not a sha256 digest"),
-                ));
+    let mut body = Body::None;
+    let mut original_kept = false;
+    for line in lines {
+        match line.split_once(' ').unwrap_or((line, "")) {
+            ("original", "kept") => original_kept = true,
+            ("base64", encoded) => {
+                body = Body::Content(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(encoded.trim())
+                        .map_err(|e| format!("content is not valid base64: {e}"))?,
+                )
             }
-            Body::Digest(sha.to_owned())
+            ("sha256", rest) => {
+                let sha = rest.split_whitespace().next().unwrap_or_default();
+                if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("`{sha}` is not a sha256 digest"));
+                }
+                body = Body::Digest(sha.to_owned());
+            }
+            ("compare", "same") => body = Body::Compared { same: true },
+            ("compare", "differs") => body = Body::Compared { same: false },
+            _ => return Err(format!("unexpected line `{line}`")),
         }
-        Some(("compare", "same")) => Body::Compared { same: true },
-        Some(("compare", "differs")) => Body::Compared { same: false },
-        Some(_) => return Err(FactError::unexpected(key, out)),
-    };
+    }
     Ok(FileState::Present {
         mode,
         owner,
@@ -225,7 +333,13 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
         size,
         file_type,
         body,
+        original_kept,
     })
+}
+
+/// The path a [`probe_key`] names.
+fn key_path(key: &str) -> Option<&str> {
+    key.strip_prefix("file:")?.split_once(':').map(|(_, p)| p)
 }
 
 /// `"0644"` → `"644"`, as `stat %a` prints it.
@@ -252,6 +366,9 @@ fn content_value(bytes: &[u8], sensitive: bool) -> AttrValue {
     }
 }
 
+/// The attribute that says corral keeps the file it replaces, to restore it later.
+pub const ORIGINAL_ATTR: &str = "original";
+
 /// Compares a desired file with what the host has. `label` prefixes attribute names (the
 /// sysctl kind calls its file `file`); an empty label gives `content`, `mode`, ….
 pub fn diff_file(
@@ -270,13 +387,20 @@ pub fn diff_file(
     let want_content = content_value(desired.bytes, desired.sensitive);
     let mut changes = Vec::new();
     match state {
-        FileState::Absent => {
+        FileState::Absent { missing_parent } => {
+            if let Some(parent) = missing_parent {
+                changes.push(AttrChange::new(
+                    name("directory"),
+                    AttrValue::Absent,
+                    AttrValue::Scalar(format!("{parent} (created, mode 0755)")),
+                ));
+            }
             changes.push(AttrChange::new(
                 name("content"),
                 AttrValue::Absent,
                 want_content,
             ));
-            let mode = desired.mode.unwrap_or(default_mode(desired));
+            let mode = desired.mode.unwrap_or(default_mode(desired.sensitive));
             changes.push(AttrChange::new(
                 name("mode"),
                 AttrValue::Absent,
@@ -293,6 +417,24 @@ pub fn diff_file(
             }
             Ok((Action::Create, changes))
         }
+        FileState::Link { at, target } => {
+            let what = if at == desired.path {
+                format!("{at} is a symbolic link (to {target})")
+            } else {
+                format!(
+                    "{at}, above {}, is a symbolic link (to {target})",
+                    desired.path
+                )
+            };
+            Err(FactError::new(
+                key,
+                format!("{what}; corral never writes through or replaces a symbolic link: manage the real path, or remove the link"),
+            ))
+        }
+        FileState::NotDirectory { at } => Err(FactError::new(
+            key,
+            format!("{at}, above {}, is not a directory", desired.path),
+        )),
         FileState::Present {
             mode,
             owner,
@@ -300,8 +442,9 @@ pub fn diff_file(
             size,
             file_type,
             body,
+            original_kept,
         } => {
-            if file_type != "regular file" {
+            if !is_regular(file_type) {
                 return Err(FactError::new(
                     key,
                     format!(
@@ -315,10 +458,7 @@ pub fn diff_file(
                 Body::Content(bytes) if bytes.as_slice() == desired.bytes => None,
                 Body::Content(bytes) => Some(content_value(bytes, desired.sensitive)),
                 Body::Digest(sha) if *sha == want_sha => None,
-                Body::Digest(sha) if desired.sensitive => {
-                    let _ = sha;
-                    Some(AttrValue::Sensitive)
-                }
+                Body::Digest(_) if desired.sensitive => Some(AttrValue::Sensitive),
                 Body::Digest(sha) => Some(AttrValue::Opaque(format!(
                     "{size} bytes, sha256:{}",
                     &sha[..12.min(sha.len())]
@@ -330,7 +470,11 @@ pub fn diff_file(
             if let Some(before) = before {
                 changes.push(AttrChange::new(name("content"), before, want_content));
             }
-            if let Some(want) = desired.mode {
+            // A secret ends readable by its owner only, whatever mode the file had.
+            let want_mode = desired
+                .mode
+                .or(desired.sensitive.then_some(default_mode(true)));
+            if let Some(want) = want_mode {
                 if normalize_mode(want) != *mode {
                     changes.push(AttrChange::scalar(
                         name("mode"),
@@ -349,85 +493,142 @@ pub fn diff_file(
                     }
                 }
             }
-            let action = if changes.is_empty() {
-                Action::NoOp
-            } else {
-                Action::Update
-            };
-            Ok((action, changes))
+            if changes.is_empty() {
+                return Ok((Action::NoOp, changes));
+            }
+            if desired.keep_original && !original_kept {
+                changes.push(AttrChange::new(
+                    name(ORIGINAL_ATTR),
+                    AttrValue::Absent,
+                    AttrValue::Scalar(format!(
+                        "kept in {ORIGINALS_DIR}, restored when this resource is removed"
+                    )),
+                ));
+            }
+            Ok((Action::Update, changes))
         }
     }
 }
 
 /// The mode of a new file whose configuration sets none: secrets are readable by their
 /// owner only.
-fn default_mode(desired: &DesiredFile) -> &'static str {
-    if desired.sensitive {
+fn default_mode(sensitive: bool) -> &'static str {
+    if sensitive {
         "0600"
     } else {
         "0644"
     }
 }
 
-/// Shell text that makes `desired` true: a full atomic write when `write_content`, else only
-/// ownership and mode.
-pub fn write_script(desired: &DesiredFile, write_content: bool) -> String {
-    let path = quote(desired.path);
-    let owner = desired.owner.map(quote);
-    let group = desired.group.map(quote);
-    let mut script = String::from("set -eu\n");
-    if write_content {
-        script.push_str(&format!(
-            "p={path}\nmkdir -p -- \"$(dirname -- \"$p\")\"\ntmp=\"$p.corral-tmp.$$\"\ntrap 'rm -f -- \"$tmp\"' EXIT\numask 077\n"
-        ));
-        script.push_str(&write_bytes("\"$tmp\"", desired.bytes));
-        script.push_str(&format!(
-            "h=$(sha256sum < \"$tmp\")\n[ \"${{h%% *}}\" = {} ]\n",
-            hex::encode(Sha256::digest(desired.bytes))
-        ));
-        // Keep what the configuration does not manage from the file being replaced.
-        script.push_str(&format!(
-            "if [ -e \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod {} -- \"$tmp\"; fi\n",
-            default_mode(desired)
-        ));
-        let target = "\"$tmp\"";
-        push_attrs(
-            &mut script,
-            target,
-            desired,
-            owner.as_deref(),
-            group.as_deref(),
-        );
-        // On disk before it replaces the old file, so a crash leaves one or the other.
-        script.push_str("sync -- \"$tmp\"\nmv -f -- \"$tmp\" \"$p\"\n");
-    } else {
-        push_attrs(
-            &mut script,
-            &path,
-            desired,
-            owner.as_deref(),
-            group.as_deref(),
-        );
+/// Shell text that enters the directory of `path` (creating missing directories, 0755,
+/// when `create`) without following a symbolic link at any level, and checks that the
+/// shell's directory really is that directory. Later commands name files relative to it,
+/// so a link planted above the path after this point cannot redirect them. Sets `$d`
+/// (the directory) and `$b` (the file's name).
+pub fn enter_directory(path: &str, create: bool) -> String {
+    let (dir, base) = match path.rsplit_once('/') {
+        Some(("", base)) => ("/", base),
+        Some((dir, base)) => (dir, base),
+        None => ("/", path),
+    };
+    let mut script = format!("d={}; b={}\n", quote(dir), quote(base));
+    let mut ancestors = Vec::new();
+    let mut prefix = String::new();
+    for component in dir.split('/').filter(|c| !c.is_empty()) {
+        prefix.push('/');
+        prefix.push_str(component);
+        ancestors.push(quote(&prefix));
     }
+    if !ancestors.is_empty() {
+        let missing = if create {
+            "[ -d \"$q\" ] || mkdir -m 0755 -- \"$q\""
+        } else {
+            "[ -d \"$q\" ] || { echo \"corral: $q does not exist or is not a directory\"; exit 3; }"
+        };
+        script.push_str(&format!(
+            "for q in {}; do\n  if [ -L \"$q\" ]; then echo \"corral: $q is a symbolic link; corral never writes through one\"; exit 1; fi\n  {missing}\ndone\n",
+            ancestors.join(" ")
+        ));
+    }
+    script.push_str(
+        "cd -P -- \"$d\"\n[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d is reached through a symbolic link\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b is a symbolic link; corral never writes through or replaces one\"; exit 1; fi\n",
+    );
     script
 }
 
-fn push_attrs(
-    script: &mut String,
-    target: &str,
-    desired: &DesiredFile,
-    owner: Option<&str>,
-    group: Option<&str>,
-) {
-    if let Some(owner) = owner {
-        script.push_str(&format!("chown -- {owner} {target}\n"));
+/// Shell text that puts the file `f` of the private directory `$w` (inside `$d`, the
+/// shell's directory) in place as `$b`, atomically, and removes `$w`.
+const MOVE_INTO_PLACE: &str = "cd -P -- \"$d\"\n[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d moved during the write\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b became a symbolic link during the write\"; exit 1; fi\nmv -T -- \"$w/f\" \"$b\"\nrmdir -- \"$w\"\n";
+
+/// Shell text that makes `desired` true with a full atomic write, in a subshell (its
+/// directory changes and traps stay inside) that fails the calling script when it fails.
+///
+/// The new file is written in a private directory (0700, made with `mktemp -d`) inside
+/// the target's directory, so nobody else can swap it for a link while it is written,
+/// checked against its sha256, given its owner (before its mode, so that `chown` cannot
+/// clear a setuid bit) and mode, synced, then renamed over the target, never following a
+/// link. Mode, owner and group that the configuration does not set are kept from the file
+/// being replaced. With `keep_original`, the file found there is first copied (with its
+/// owner and mode) to [`ORIGINALS_DIR`], unless one is kept already.
+pub fn write_script(desired: &DesiredFile) -> String {
+    let mut script = String::from("(\nset -eu\n");
+    script.push_str(&enter_directory(desired.path, true));
+    script.push_str(
+        "old=\nif [ -e \"$b\" ]; then\n  old=$(stat -c '%u %g %a %F' -- \"$b\")\n  case $old in *' regular file'|*' regular empty file') ;; *) echo \"corral: $d/$b is not a regular file\"; exit 1 ;; esac\nfi\n",
+    );
+    if desired.keep_original {
+        let id = original_id(desired.path);
+        let originals = quote(ORIGINALS_DIR);
+        let marker = if desired.sensitive {
+            format!(": > {originals}/{id}.sensitive\n")
+        } else {
+            String::new()
+        };
+        script.push_str(&format!(
+            "if [ -n \"$old\" ] && [ ! -e {originals}/{id} ]; then\n  mkdir -p -m 0700 {originals}\n  o=$(mktemp {originals}/.{id}.XXXXXXXX)\n  dd if=\"$b\" iflag=nofollow of=\"$o\" status=none\n  set -- $old\n  chown -- \"$1:$2\" \"$o\"\n  chmod -- \"$3\" \"$o\"\n  printf '%s\\n' {} > {originals}/{id}.path\n  {marker}  sync -- \"$o\"\n  mv -T -- \"$o\" {originals}/{id}\nfi\n",
+            quote(desired.path)
+        ));
     }
-    if let Some(group) = group {
-        script.push_str(&format!("chgrp -- {group} {target}\n"));
-    }
-    if let Some(mode) = desired.mode {
-        script.push_str(&format!("chmod -- {} {target}\n", quote(mode)));
-    }
+    let owner = desired.owner.map_or("\"${1:-0}\"".to_owned(), quote);
+    let group = desired.group.map_or("\"${2:-0}\"".to_owned(), quote);
+    let mode = match (desired.mode, desired.sensitive) {
+        (Some(mode), _) => quote(mode),
+        (None, true) => default_mode(true).to_owned(),
+        (None, false) => "\"${3:-0644}\"".to_owned(),
+    };
+    script.push_str(
+        "w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\numask 077\n",
+    );
+    script.push_str(&write_bytes("f", desired.bytes));
+    script.push_str(&format!(
+        "h=$(sha256sum < f)\n[ \"${{h%% *}}\" = {} ] || {{ echo \"corral: the written file does not match its digest\"; exit 1; }}\nset -- $old\nchown -- {owner} f\nchgrp -- {group} f\nchmod -- {mode} f\nsync -- f\n",
+        hex::encode(Sha256::digest(desired.bytes))
+    ));
+    script.push_str(MOVE_INTO_PLACE);
+    script.push_str("trap - EXIT\n) || exit 1\n");
+    script
+}
+
+/// Shell text that deletes the file at `path` if it is there, in a subshell like
+/// [`write_script`]: never through a link, never a link or anything but a regular file.
+pub fn delete_script(path: &str) -> String {
+    format!(
+        "(\nset -eu\n{}if [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\nfi\n) || {{ rc=$?; [ $rc -eq 3 ] || exit 1; }}\n",
+        enter_directory(path, false)
+    )
+}
+
+/// Shell text that puts back the original of `path` kept by [`write_script`], with its
+/// owner and mode, atomically, and then forgets it.
+pub fn restore_script(path: &str) -> String {
+    let id = original_id(path);
+    let o = format!("{}/{id}", quote(ORIGINALS_DIR));
+    format!(
+        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\ndd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive\n) || exit 1\n",
+        p = quote(path),
+        dir = ORIGINALS_DIR,
+        enter = enter_directory(path, true),
+    )
 }
 
 /// Checks a path, mode, owner and group the way every file-owning kind needs.
@@ -521,7 +722,7 @@ impl FileSpec {
         }
     }
 
-    fn desired(&self) -> DesiredFile<'_> {
+    fn desired(&self, keep_original: bool) -> DesiredFile<'_> {
         DesiredFile {
             path: &self.path,
             bytes: &self.bytes.0,
@@ -529,6 +730,7 @@ impl FileSpec {
             owner: self.owner.as_deref(),
             group: self.group.as_deref(),
             sensitive: self.sensitive,
+            keep_original,
         }
     }
 }
@@ -550,7 +752,14 @@ impl MachineKind for FileSpec {
         let sha = self.bytes.sha256();
         let key = probe_key(&self.path, self.read(&sha));
         let state = parse(&key, facts.get(&key)?)?;
-        let (action, attributes) = diff_file(&key, "", &self.desired(), &state)?;
+        let (mut action, mut attributes) = diff_file(&key, "", &self.desired(true), &state)?;
+        // A file corral created itself has no original to keep; the record says which
+        // (read only for files that change, so converged plans stay cheap).
+        if attributes.iter().any(|a| a.name == ORIGINAL_ATTR)
+            && crate::managed::recorded(facts)?.created(&self.path)
+        {
+            (action, attributes) = diff_file(&key, "", &self.desired(false), &state)?;
+        }
         Ok(Diff {
             action: Some(action),
             attributes,
@@ -560,9 +769,8 @@ impl MachineKind for FileSpec {
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
         Some(crate::managed::Entry {
-            kind: KIND.to_owned(),
-            path: Some(self.path.clone()),
-            unit: None,
+            sensitive: self.sensitive,
+            ..crate::managed::Entry::file(KIND, &self.path)
         })
     }
 
@@ -580,11 +788,10 @@ impl MachineKind for FileSpec {
     }
 
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
-        let write_content =
-            change.action == Action::Create || change.attribute("content").is_some();
+        let keep_original = change.attribute(ORIGINAL_ATTR).is_some();
         vec![Step {
             description: format!("write {}", self.path),
-            script: write_script(&self.desired(), write_content),
+            script: write_script(&self.desired(keep_original)),
         }]
     }
 }
@@ -593,6 +800,8 @@ impl MachineKind for FileSpec {
 mod tests {
     use super::*;
     use crate::facts::recorded;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::Path;
 
     fn state(fixture: &str, path: &str, read: Read) -> Result<FileState, FactError> {
         let key = probe_key(path, read);
@@ -607,13 +816,14 @@ mod tests {
             owner: Some("root"),
             group: Some("root"),
             sensitive: false,
+            keep_original: false,
         }
     }
 
     #[test]
     fn absent_file_is_created_with_its_attributes() {
         let state = state("lab-fresh", "/etc/corral-fixture-absent", Read::Content).unwrap();
-        assert_eq!(state, FileState::Absent);
+        assert_eq!(state, FileState::ABSENT);
         let (action, changes) = diff_file(
             "k",
             "",
@@ -625,6 +835,21 @@ mod tests {
         let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["content", "mode", "owner", "group"]);
         assert_eq!(changes[0].after, AttrValue::Content("x\n".into()));
+    }
+
+    #[test]
+    fn missing_parent_directories_are_shown() {
+        let path = "/etc/corral-fixture-dir/sub/file";
+        let state = state("lab-fresh", path, Read::Content).unwrap();
+        assert_eq!(
+            state,
+            FileState::Absent {
+                missing_parent: Some("/etc/corral-fixture-dir".into())
+            }
+        );
+        let (action, changes) = diff_file("k", "", &desired(path, b"x\n"), &state).unwrap();
+        assert_eq!(action, Action::Create);
+        assert_eq!(changes[0].name, "directory");
     }
 
     #[test]
@@ -659,9 +884,61 @@ mod tests {
         );
     }
 
+    /// A file corral did not create is kept before its first change, and the plan says so.
+    #[test]
+    fn first_change_of_a_found_file_keeps_the_original() {
+        let state = state("lab-fresh", "/etc/issue.net", Read::Content).unwrap();
+        let adopting = DesiredFile {
+            keep_original: true,
+            ..desired("/etc/issue.net", b"Authorized access only\n")
+        };
+        let (_, changes) = diff_file("k", "", &adopting, &state).unwrap();
+        assert_eq!(changes.last().unwrap().name, ORIGINAL_ATTR, "{changes:?}");
+        // Once kept, it is kept: later changes do not announce it again.
+        let converged = state_with_original_kept(state);
+        let (_, changes) = diff_file("k", "", &adopting, &converged).unwrap();
+        assert!(
+            changes.iter().all(|c| c.name != ORIGINAL_ATTR),
+            "{changes:?}"
+        );
+    }
+
+    fn state_with_original_kept(state: FileState) -> FileState {
+        match state {
+            FileState::Present {
+                mode,
+                owner,
+                group,
+                size,
+                file_type,
+                body,
+                ..
+            } => FileState::Present {
+                mode,
+                owner,
+                group,
+                size,
+                file_type,
+                body,
+                original_kept: true,
+            },
+            other => other,
+        }
+    }
+
     #[test]
     fn converged_file_is_a_no_op() {
         let state = state("lab-converged", "/etc/issue.net", Read::Content).unwrap();
+        assert!(
+            matches!(
+                state,
+                FileState::Present {
+                    original_kept: true,
+                    ..
+                }
+            ),
+            "corral kept Debian's /etc/issue.net when it first changed it: {state:?}"
+        );
         let (action, changes) = diff_file(
             "k",
             "",
@@ -672,12 +949,69 @@ mod tests {
         assert_eq!((action, changes), (Action::NoOp, vec![]));
     }
 
+    /// GNU stat calls a file of size 0 a "regular empty file"; an empty file wanted empty
+    /// is converged, not an error.
     #[test]
-    fn empty_file_has_empty_content() {
-        let state = state("lab-fresh", "/etc/subgid", Read::Content).unwrap();
+    fn empty_file_wanted_empty_is_converged() {
+        let state = state("lab-fresh", "/etc/corral-fixture-empty", Read::Content).unwrap();
         assert!(
-            matches!(&state, FileState::Present { size: 0, body: Body::Content(c), .. } if c.is_empty()),
+            matches!(&state, FileState::Present { size: 0, body: Body::Content(c), file_type, .. } if c.is_empty() && file_type == "regular empty file"),
             "{state:?}"
+        );
+        let (action, changes) =
+            diff_file("k", "", &desired("/etc/corral-fixture-empty", b""), &state).unwrap();
+        assert_eq!((action, changes), (Action::NoOp, vec![]));
+        let (action, changes) = diff_file(
+            "k",
+            "",
+            &desired("/etc/corral-fixture-empty", b"x\n"),
+            &state,
+        )
+        .unwrap();
+        assert_eq!(action, Action::Update);
+        assert_eq!(changes[0].before, AttrValue::Content(String::new()));
+    }
+
+    /// A link at the path is reported as a link, never read through: the plan cannot show
+    /// the content of the file it points to.
+    #[test]
+    fn link_at_the_path_is_reported_and_refused() {
+        let state = state("lab-fresh", "/etc/corral-fixture-link", Read::Content).unwrap();
+        assert_eq!(
+            state,
+            FileState::Link {
+                at: "/etc/corral-fixture-link".into(),
+                target: "/etc/shadow".into()
+            }
+        );
+        let error = diff_file(
+            "k",
+            "",
+            &desired("/etc/corral-fixture-link", b"x\n"),
+            &state,
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("symbolic link (to /etc/shadow)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn link_above_the_path_is_reported_and_refused() {
+        let state = state("lab-fresh", "/bin/corral-fixture", Read::Content).unwrap();
+        assert_eq!(
+            state,
+            FileState::Link {
+                at: "/bin".into(),
+                target: "usr/bin".into()
+            }
+        );
+        let error =
+            diff_file("k", "", &desired("/bin/corral-fixture", b"x\n"), &state).unwrap_err();
+        assert!(
+            error.message.contains("/bin, above /bin/corral-fixture"),
+            "{error}"
         );
     }
 
@@ -692,11 +1026,18 @@ mod tests {
         let state = parse(&key, &out).unwrap();
         let secret = DesiredFile {
             sensitive: true,
+            mode: None,
             ..desired("/etc/hostname", b"hunter2\n")
         };
         let (_, changes) = diff_file("k", "", &secret, &state).unwrap();
         assert_eq!(changes[0].before, AttrValue::Sensitive);
         assert_eq!(changes[0].after, AttrValue::Sensitive);
+        // /etc/hostname is 0644: a secret there ends 0600.
+        assert_eq!(
+            changes[1],
+            AttrChange::scalar("mode", "0644", "0600"),
+            "{changes:?}"
+        );
         assert!(!format!("{changes:?}").contains("hunter2"));
         let spec = FileSpec {
             machines: Selector::All,
@@ -712,7 +1053,7 @@ mod tests {
         assert!(!format!("{spec:?}").contains("hunter2"));
         let probe_script = &spec.probes("secret")[0].script;
         assert!(
-            !probe_script.contains("hunter2") && !probe_script.contains("base64"),
+            !probe_script.contains("hunter2") && !probe_script.contains("base64 -d"),
             "{probe_script}"
         );
     }
@@ -727,7 +1068,15 @@ mod tests {
 
     #[test]
     fn path_below_a_file_is_an_error() {
-        let error = state("lab-fresh", "/etc/hostname/child", Read::Content).unwrap_err();
+        let state = state("lab-fresh", "/etc/hostname/child", Read::Content).unwrap();
+        assert_eq!(
+            state,
+            FileState::NotDirectory {
+                at: "/etc/hostname".into()
+            }
+        );
+        let error =
+            diff_file("k", "", &desired("/etc/hostname/child", b"x\n"), &state).unwrap_err();
         assert!(error.message.contains("not a directory"), "{error}");
     }
 
@@ -736,6 +1085,34 @@ mod tests {
         assert_eq!(normalize_mode("0644"), "644");
         assert_eq!(normalize_mode("4755"), "4755");
         assert_eq!(normalize_mode("0000"), "0");
+    }
+
+    /// Runs shell text with a real `sh`; originals go to `originals` instead of
+    /// [`ORIGINALS_DIR`], so tests never touch this machine's corral directory.
+    fn sh(script: &str, originals: &Path) -> std::process::Output {
+        let script = script.replace(ORIGINALS_DIR, originals.to_str().unwrap());
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The write script, run by a real `sh` against a temporary directory, leaves exactly
@@ -752,22 +1129,198 @@ mod tests {
             mode: Some("0600"),
             ..desired(path_text, content)
         };
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(write_script(&file, true))
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let out = sh(&write_script(&file), dir.path());
+        assert!(out.status.success(), "{out:?}");
         assert_eq!(std::fs::read(&path).unwrap(), content);
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
+        assert_eq!(mode_of(&path), 0o600);
+        assert_eq!(entries(path.parent().unwrap()), ["target.conf"]);
+    }
+
+    /// A link planted at the managed path is neither followed nor replaced: the file it
+    /// points to is untouched and the step fails, naming the link.
+    #[test]
+    fn write_refuses_a_link_at_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, "root:secret\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("motd");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let out = sh(
+            &write_script(&desired(link.to_str().unwrap(), b"owned\n")),
+            dir.path(),
         );
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("is a symbolic link"),
+            "{out:?}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root:secret\n");
+        assert_eq!(mode_of(&victim), 0o640);
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(entries(dir.path()), ["motd", "shadow"], "no temporary left");
+    }
+
+    /// A link above the path is not followed either, and no directory is made through it.
+    #[test]
+    fn write_refuses_a_link_above_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("site")).unwrap();
+        let path = dir.path().join("site/new/index.html");
+        let out = sh(
+            &write_script(&desired(path.to_str().unwrap(), b"x\n")),
+            dir.path(),
+        );
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            entries(&elsewhere).is_empty(),
+            "nothing made through the link"
+        );
+    }
+
+    /// `chown` clears setuid and setgid bits, so owner goes first, mode last: a kept
+    /// 4755 stays 4755 when the owner changes.
+    #[test]
+    fn setuid_bit_survives_an_owner_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tool");
+        std::fs::write(&path, "old\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let file = DesiredFile {
+            owner: Some("nobody"),
+            group: None,
+            mode: None,
+            ..desired(path.to_str().unwrap(), b"new\n")
+        };
+        let out = sh(&write_script(&file), dir.path());
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode_of(&path), 0o4755);
+        let nobody = std::process::Command::new("id")
+            .args(["-u", "nobody"])
+            .output()
+            .unwrap();
+        let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), uid);
+    }
+
+    /// A secret replacing a world-readable file ends 0600 unless `mode` says otherwise.
+    #[test]
+    fn sensitive_file_replacing_a_readable_one_ends_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "old\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = DesiredFile {
+            sensitive: true,
+            mode: None,
+            owner: None,
+            group: None,
+            ..desired(path.to_str().unwrap(), b"s3cret\n")
+        };
+        let out = sh(&write_script(&file), dir.path());
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode_of(&path), 0o600);
+    }
+
+    /// The first change of a found file keeps it (content, owner and mode); restoring puts
+    /// it back exactly and forgets the copy; deleting removes only a regular file.
+    #[test]
+    fn original_is_kept_then_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let originals = dir.path().join("originals");
+        let path = dir.path().join("etc/motd");
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(&path, "Debian's motd\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let path_text = path.to_str().unwrap();
+        let adopting = DesiredFile {
+            keep_original: true,
+            mode: Some("0644"),
+            ..desired(path_text, b"corral's motd\n")
+        };
+        for _ in 0..2 {
+            let out = sh(&write_script(&adopting), &originals);
+            assert!(out.status.success(), "{out:?}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"corral's motd\n");
+        let id = original_id(path_text);
+        assert_eq!(
+            std::fs::read(originals.join(&id)).unwrap(),
+            b"Debian's motd\n",
+            "the second write keeps the first original"
+        );
+        assert_eq!(mode_of(&originals.join(&id)), 0o640);
+        assert_eq!(
+            std::fs::read_to_string(originals.join(format!("{id}.path"))).unwrap(),
+            format!("{path_text}\n")
+        );
+        let out = sh(&restore_script(path_text), &originals);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"Debian's motd\n");
+        assert_eq!(mode_of(&path), 0o640);
+        assert!(entries(&originals).is_empty(), "{:?}", entries(&originals));
+        assert_eq!(entries(path.parent().unwrap()), ["motd"]);
+    }
+
+    #[test]
+    fn delete_removes_a_file_but_never_a_link_or_through_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let out = sh(&delete_script(link.to_str().unwrap()), dir.path());
+        assert!(!out.status.success(), "{out:?}");
+        assert!(victim.exists() && link.exists());
+        let out = sh(&delete_script(victim.to_str().unwrap()), dir.path());
+        assert!(out.status.success(), "{out:?}");
+        assert!(!victim.exists());
+        // Already gone, or its directory too: nothing to do.
+        let out = sh(&delete_script(victim.to_str().unwrap()), dir.path());
+        assert!(out.status.success(), "{out:?}");
+        let gone = dir.path().join("no/such/file");
+        let out = sh(&delete_script(gone.to_str().unwrap()), dir.path());
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// The probe, run by a real `sh`, reports links for what they are, at or above the
+    /// path, and never prints what a link points to.
+    #[test]
+    fn probe_reports_links_without_reading_through_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "TOPSECRET\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        for path in [link.clone(), link.join("below")] {
+            let path = path.to_str().unwrap();
+            let probe = probe(path, Read::Content);
+            let out = sh(&probe.script, dir.path());
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !text.contains("VE9QU0VDUkVU") && !text.contains("TOPSECRET"),
+                "{text}"
+            );
+            let state = parse(
+                &probe.key,
+                &ProbeOutput {
+                    rc: out.status.code().unwrap(),
+                    output: text.into_owned(),
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                state,
+                FileState::Link {
+                    at: link.to_str().unwrap().into(),
+                    target: secret.to_str().unwrap().into()
+                }
+            );
+        }
     }
 }

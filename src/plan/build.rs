@@ -1,13 +1,16 @@
 //! Building a [`Plan`] from the configuration, the graph and the facts: pure, no I/O.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Action, HostProblem, Plan, ResourceChange, ResourceProblem, FORMAT_VERSION};
+use super::{
+    Action, AttrChange, AttrValue, HostProblem, Plan, ResourceChange, ResourceProblem,
+    FORMAT_VERSION, RECORD_ATTR,
+};
 use crate::address::Address;
 use crate::config::Config;
 use crate::facts::HostFacts;
 use crate::graph::{Filter, ResourceGraph};
-use crate::managed;
+use crate::managed::{self, HostRecord};
 
 /// Diffs every instance of `graph` against the facts of its machine, in apply order.
 pub fn build(
@@ -32,7 +35,7 @@ pub fn build(
         facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
         instances: graph.instances.len(),
     };
-    plan_deletions(config, filter, facts, &mut plan);
+    let records = plan_deletions(config, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     for index in graph.apply_order() {
@@ -91,7 +94,28 @@ pub fn build(
             }
         }
         if diff.action() == Action::NoOp {
-            continue;
+            // As configured, but not in this project's record (a killed apply, a file that
+            // was already right, a hand-over from another project): record it, so that
+            // removing it later undoes what it should and nothing is orphaned.
+            let Some(entry) = kind.managed_entry(&resource.address.name) else {
+                continue;
+            };
+            let recorded = records.get(machine.as_str()).and_then(|r| {
+                r.projects
+                    .get(&config.project)?
+                    .get(&resource.address.to_string())
+            });
+            if recorded.is_some_and(|r| r.path == entry.path && r.unit == entry.unit) {
+                continue;
+            }
+            diff.action = Some(Action::Update);
+            diff.attributes = vec![AttrChange::new(
+                RECORD_ATTR,
+                AttrValue::Absent,
+                AttrValue::Scalar(format!("managed by project {}", config.project)),
+            )];
+            diff.reason =
+                Some("already as configured; corral records on the host that it manages it".into());
         }
         changed.insert(instance.address.clone());
         plan.resource_changes.push(ResourceChange {
@@ -111,15 +135,17 @@ pub fn build(
 /// writes (its path changed, its unit file was dropped). Nothing is deleted that a declared
 /// resource or another project now manages (a renamed resource keeps its file); `--target`
 /// and `--exclude` narrow deletions as they narrow everything else.
-fn plan_deletions(
+/// Returns every readable host's record.
+fn plan_deletions<'f>(
     config: &Config,
     filter: &Filter,
-    facts: &BTreeMap<String, HostFacts>,
+    facts: &'f BTreeMap<String, HostFacts>,
     plan: &mut Plan,
-) {
+) -> HashMap<&'f str, managed::Record> {
+    let mut records = HashMap::new();
     for (machine, host_facts) in facts {
-        let record = match managed::recorded(host_facts) {
-            Ok(record) => record,
+        let HostRecord { record, originals } = match managed::host_record(host_facts) {
+            Ok(host_record) => host_record,
             Err(e) => {
                 plan.errors.push(ResourceProblem {
                     address: Address::new("corral", "managed", Some(machine)),
@@ -129,6 +155,7 @@ fn plan_deletions(
             }
         };
         let resources = record.project(&config.project);
+        records.insert(machine.as_str(), record.clone());
         if resources.is_empty() {
             continue;
         }
@@ -181,8 +208,9 @@ fn plan_deletions(
                 .is_some_and(|p| claimed.contains(&format!("file {p}")));
             if targeted && !excluded && !taken {
                 plan.resource_changes
-                    .push(managed::deletion(instance, machine, entry));
+                    .push(managed::deletion(instance, machine, entry, &originals));
             }
         }
     }
+    records
 }

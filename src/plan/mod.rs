@@ -140,9 +140,18 @@ pub struct ResourceChange {
     pub triggered_by: Vec<Address>,
 }
 
+/// The attribute of a change that only records, on the host, that corral manages what is
+/// already as configured.
+pub const RECORD_ATTR: &str = "record";
+
 impl ResourceChange {
     pub fn attribute(&self, name: &str) -> Option<&AttrChange> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Whether the change only updates corral's record on the host: no step runs for it.
+    pub fn is_record_only(&self) -> bool {
+        matches!(self.attributes.as_slice(), [only] if only.name == RECORD_ATTR)
     }
 }
 
