@@ -164,6 +164,7 @@ impl ServiceSpec {
             owner: Some("root"),
             group: Some("root"),
             sensitive: false,
+            keep_original: false,
         })
     }
 
@@ -258,9 +259,8 @@ impl MachineKind for ServiceSpec {
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
         self.bytes.as_ref().map(|_| crate::managed::Entry {
-            kind: KIND.to_owned(),
-            path: Some(self.unit_path()),
             unit: Some(self.unit.clone()),
+            ..crate::managed::Entry::file(KIND, &self.unit_path())
         })
     }
 
@@ -289,13 +289,10 @@ impl MachineKind for ServiceSpec {
         if unit_changed {
             if let Some(desired) = self.unit_file() {
                 let path = self.unit_path();
-                script.push_str(&file::write_script(
-                    &DesiredFile {
-                        path: &path,
-                        ..desired
-                    },
-                    true,
-                ));
+                script.push_str(&file::write_script(&DesiredFile {
+                    path: &path,
+                    ..desired
+                }));
                 script.push_str("systemctl daemon-reload\n");
             }
         }
