@@ -29,6 +29,9 @@ pub enum Command {
     Facts(FactsArgs),
     /// Print the resource graph in Graphviz DOT.
     Graph(LoadArgs),
+    /// Remove a machine's apply lock left behind by an apply that was killed: shows who
+    /// holds it and asks first.
+    ForceUnlock(ForceUnlockArgs),
     /// A local lab of container hosts for trying configurations.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -66,6 +69,16 @@ pub struct ConnectArgs {
     /// Seconds to wait for an SSH connection.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub connect_timeout: u64,
+    /// Seconds a host may take to connect and answer its fact script; a host that takes
+    /// longer is reported like an unreachable one, and the others are still planned.
+    #[arg(
+        long,
+        env = "CORRAL_FACTS_TIMEOUT",
+        default_value_t = 120,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub facts_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,4 +149,19 @@ pub struct FactsArgs {
     /// Where to write the facts (JSON).
     #[arg(short, long, value_name = "FACTSFILE")]
     pub output: PathBuf,
+}
+
+/// Options of `force-unlock`.
+#[derive(Debug, Args, Clone)]
+pub struct ForceUnlockArgs {
+    /// The machine whose apply lock to remove.
+    #[arg(value_name = "MACHINE")]
+    pub machine: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Remove the lock without asking (needed without a terminal).
+    #[arg(long)]
+    pub force: bool,
 }

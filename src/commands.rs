@@ -1,5 +1,6 @@
 //! What each command does, in terms of the stages. Errors come back as miette reports;
-//! `main` turns the outcome into an exit code.
+//! `main` turns the outcome into an exit code. A command that connects to hosts opens
+//! [`Connections`] first: its SSH masters end however the command ends.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -12,15 +13,19 @@ use miette::{miette, IntoDiagnostic, Result, WrapErr};
 
 use crate::address::Address;
 use crate::apply;
-use crate::cli::{ApplyArgs, ConnectArgs, FactsArgs, Format, LoadArgs, PlanArgs, SelectArgs};
+use crate::apply::interrupt::Interrupts;
+use crate::apply::session::{Session, SessionError, SessionOptions};
+use crate::cli::{
+    ApplyArgs, ConnectArgs, FactsArgs, ForceUnlockArgs, Format, LoadArgs, PlanArgs, SelectArgs,
+};
 use crate::config::{self, Config, LoadOptions};
-use crate::facts::gather::{self, Gathered};
+use crate::facts::gather::{self, GatherOptions, Gathered};
 use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::{build, Plan, SavedPlan};
 use crate::render::{self, Style};
-use crate::transport::ssh::SshOptions;
-use crate::transport::Host;
+use crate::transport::ssh::{Masters, SshHost, SshOptions};
+use crate::transport::{describe, Host};
 
 fn load(args: &LoadArgs) -> Result<Config> {
     let options = LoadOptions {
@@ -30,12 +35,46 @@ fn load(args: &LoadArgs) -> Result<Config> {
     config::load(&args.paths, &options).map_err(miette::Report::new)
 }
 
-fn ssh_options(args: &ConnectArgs) -> SshOptions {
-    SshOptions {
-        config_file: args.ssh_config.clone(),
-        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
-        ..SshOptions::default()
+/// What a command that connects to hosts holds for its whole run: the SSH options with
+/// the run's masters, and the answer to SIGINT and SIGTERM. Dropping it ends every master
+/// and removes the control directory (a panic on the main thread does too).
+struct Connections {
+    ssh: SshOptions,
+    gather: GatherOptions,
+    interrupts: Arc<Interrupts>,
+}
+
+impl Connections {
+    fn open(args: &ConnectArgs) -> Result<Connections> {
+        let masters = Masters::create()
+            .into_diagnostic()
+            .wrap_err("cannot make a directory for SSH control sockets")?;
+        masters.end_on_panic();
+        let interrupts = Interrupts::new(Some(masters.clone()));
+        interrupts.listen();
+        Ok(Connections {
+            ssh: SshOptions {
+                config_file: args.ssh_config.clone(),
+                connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+                masters,
+            },
+            gather: GatherOptions {
+                parallelism: args.parallelism,
+                timeout: facts_timeout(args),
+            },
+            interrupts,
+        })
     }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        self.ssh.masters.end_all();
+    }
+}
+
+fn facts_timeout(args: &ConnectArgs) -> Duration {
+    Duration::from_secs(args.facts_timeout.max(1))
 }
 
 fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
@@ -96,7 +135,12 @@ struct Planned {
     gathered: Gathered,
 }
 
-async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
+/// Plans from a facts file, or from the hosts through `connections`.
+async fn make_plan(
+    args: &SelectArgs,
+    facts: Option<&Path>,
+    connections: Option<&Connections>,
+) -> Result<Planned> {
     let config = load(&args.load)?;
     let filter = filter(&config, args)?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
@@ -129,13 +173,9 @@ async fn make_plan(args: &SelectArgs, facts: Option<&Path>) -> Result<Planned> {
             if !probes.is_empty() && std::io::stderr().is_terminal() {
                 eprintln!("Reading {} hosts…", probes.len());
             }
-            gather::gather(
-                &config,
-                probes,
-                &ssh_options(&args.connect),
-                args.connect.parallelism,
-            )
-            .await
+            let connections = connections
+                .ok_or_else(|| miette!("internal error: no connections to plan with"))?;
+            gather::gather(&config, probes, &connections.ssh, connections.gather).await
         }
     };
     let plan = build::build(
@@ -176,7 +216,11 @@ fn incomplete_error(plan: &Plan) -> miette::Report {
 }
 
 pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
-    let planned = make_plan(&args.select, args.facts.as_deref()).await?;
+    let connections = match args.facts {
+        Some(_) => None,
+        None => Some(Connections::open(&args.select.connect)?),
+    };
+    let planned = make_plan(&args.select, args.facts.as_deref(), connections.as_ref()).await?;
     close(planned.gathered).await;
     print_plan(&planned.plan, args.format);
     if !planned.plan.is_complete() {
@@ -209,13 +253,8 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     let config = load(&args.load)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
-    let gathered = gather::gather(
-        &config,
-        probes,
-        &ssh_options(&args.connect),
-        args.connect.parallelism,
-    )
-    .await;
+    let connections = Connections::open(&args.connect)?;
+    let gathered = gather::gather(&config, probes, &connections.ssh, connections.gather).await;
     let file = FactsFile {
         format_version: FactsFile::VERSION.to_owned(),
         hosts: gathered.facts.clone(),
@@ -302,13 +341,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         },
         None => args.select.clone(),
     };
-    let planned = make_plan(&select, None).await?;
+    let connections = Connections::open(&select.connect)?;
+    let planned = make_plan(&select, None, Some(&connections)).await?;
     let Planned {
         config,
         graph,
         filter,
         plan,
-        mut gathered,
+        gathered,
     } = planned;
     if let Some(saved) = &saved {
         if let Some(why) = saved.staleness(&plan) {
@@ -347,140 +387,150 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
-    // Lock the hosts that change, all before any is touched.
-    let changing: BTreeMap<String, Arc<dyn Host>> = hosts
-        .iter()
-        .filter(|(machine, _)| {
-            plan.resource_changes
-                .iter()
-                .any(|c| c.machine.as_ref() == Some(*machine))
-        })
-        .map(|(machine, host)| (machine.clone(), host.clone()))
-        .collect();
-    let owner = apply::lock::owner();
-    if let Err(message) =
-        apply::lock::acquire(&changing, &owner, Duration::from_secs(args.lock_timeout)).await
-    {
-        drop((hosts, changing));
-        close(gathered).await;
-        return Err(miette!(
-            help =
-                "wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it",
-            "{message}"
-        ));
-    }
-    // Under the lock, read the changing hosts again: another apply may have changed them
-    // while this plan waited for its confirmation or the lock. The record is then updated
-    // from these facts, not from older ones.
-    let probes = gather::probes_by_machine(&config, &graph, &filter);
-    let mut moved = Vec::new();
-    for (machine, host) in &changing {
-        let fresh = gather::read_host(
-            host.as_ref(),
-            probes.get(machine).map_or(&[][..], Vec::as_slice),
-        )
-        .await;
-        match fresh {
-            Ok(facts) if plan.facts_digests.get(machine) == Some(&facts.digest()) => {
-                gathered.facts.insert(machine.clone(), facts);
-            }
-            Ok(_) => moved.push(machine.clone()),
-            Err(message) => moved.push(format!("{machine} ({message})")),
-        }
-    }
-    if !moved.is_empty() {
-        apply::lock::release(&changing, &owner).await;
-        drop((hosts, changing));
-        close(gathered).await;
-        return Err(miette!(
-            help = "plan again and review the new plan",
-            "the plan is stale: hosts changed since it was made: {}",
-            moved.join(", ")
-        ));
-    }
-    // Ctrl-C: finish what runs, start nothing new, release the locks; twice: abort now.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let interrupt = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nInterrupted: finishing the resources in progress and starting no new ones; press Ctrl-C again to abort at once (the host locks then stay).");
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        })
+    let session = Session {
+        config: &config,
+        graph: &graph,
+        filter: &filter,
+        plan: &plan,
+        hosts: &hosts,
+        interrupts: &connections.interrupts,
+        options: SessionOptions {
+            lock_timeout: Duration::from_secs(args.lock_timeout),
+            facts_timeout: facts_timeout(&select.connect),
+            parallelism: select.connect.parallelism,
+        },
     };
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let drawer = tokio::spawn(render::progress::draw(receiver));
-    let report = apply::apply(
-        &config,
-        &graph,
-        &plan,
-        &hosts,
-        args.select.connect.parallelism,
-        sender,
-        &stop,
-    )
-    .await;
+    let outcome = session.run(sender).await;
     let _ = drawer.await;
-    let record_errors = record(&config, &plan, &report, &gathered, &hosts).await;
-    apply::lock::release(&changing, &owner).await;
-    interrupt.abort();
-    drop((hosts, changing));
+    drop(hosts);
     close(gathered).await;
-    print_report(&report);
-    for message in &record_errors {
+    for (machine, problem) in &outcome.unreleased {
+        eprintln!(
+            "Error: the apply lock stays on {machine} ({problem}); once no apply runs there, remove it with `corral force-unlock {machine} {}`",
+            paths_text(&select.load)
+        );
+    }
+    let applied = match outcome.applied {
+        Ok(applied) => applied,
+        Err(SessionError::Lock(apply::lock::LockError::Interrupted)) => {
+            eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
+            return Ok(ExitCode::from(130));
+        }
+        Err(error @ SessionError::Lock(_)) => {
+            return Err(miette!(
+            help =
+                "wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it",
+            "{error}"
+        ))
+        }
+        Err(error @ SessionError::Stale(_)) => {
+            return Err(miette!(
+                help = "plan again and review the new plan",
+                "{error}"
+            ))
+        }
+        Err(error @ SessionError::Interrupted) => {
+            eprintln!("{error}; the locks are released.");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print_report(&applied.report);
+    for message in &applied.record_errors {
         eprintln!("Error: {message}");
     }
-    if !record_errors.is_empty() {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(if report.succeeded() {
+    Ok(if connections.interrupts.stop_requested() {
+        ExitCode::from(130)
+    } else if applied.report.succeeded()
+        && applied.record_errors.is_empty()
+        && outcome.unreleased.is_empty()
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Updates each changed host's record of what corral wrote there (`managed.json`).
-async fn record(
-    config: &Config,
-    plan: &Plan,
-    report: &apply::Report,
-    gathered: &Gathered,
-    hosts: &BTreeMap<String, Arc<dyn Host>>,
-) -> Vec<String> {
-    let applied: std::collections::HashSet<&crate::address::Address> =
-        report.applied.iter().collect();
-    let mut errors = Vec::new();
-    for (machine, facts) in &gathered.facts {
-        let Ok(old) = crate::managed::recorded(facts) else {
-            continue;
+/// The configuration paths as typed, for messages that suggest a command.
+fn paths_text(load: &LoadArgs) -> String {
+    load.paths
+        .iter()
+        .map(|p| crate::shell::quote(&p.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `corral force-unlock MACHINE PATHS…`: shows who holds the machine's apply lock and, once
+/// confirmed, removes it (only if it is still that holder's).
+pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
+    let config = load(&args.load)?;
+    let Some(machine) = config.machines.get(&args.machine) else {
+        let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+        return Err(miette!(
+            help = config::error::suggestion(&args.machine, &names, "machines"),
+            "there is no machine `{}` in the configuration",
+            args.machine
+        ));
+    };
+    if !args.force && !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "run force-unlock in a terminal to confirm, or pass --force",
+            "force-unlock needs a confirmation and stdin is not a terminal"
+        ));
+    }
+    let connections = Connections::open(&args.connect)?;
+    let timeout = connections.gather.timeout;
+    let name = &machine.name;
+    let host =
+        match tokio::time::timeout(timeout, SshHost::connect(machine, &connections.ssh)).await {
+            Ok(Ok(host)) => host,
+            Ok(Err(e)) => return Err(miette!("{e}")),
+            Err(_) => {
+                return Err(miette!(
+                    help = "check the host, or raise --facts-timeout",
+                    "{name} did not answer within {} while connecting",
+                    describe(timeout)
+                ))
+            }
         };
-        let new = crate::managed::updated(&old, machine, config, plan, &applied);
-        if new == old {
-            continue;
-        }
-        let Some(host) = hosts.get(machine) else {
-            continue;
-        };
-        let script = apply::change_script(&crate::managed::write_script(&new));
-        match host.run_script(&script).await {
-            Ok(out) if out.rc == Some(0) => {}
-            Ok(out) => errors.push(format!(
-                "{machine}: cannot update {}: {}",
-                crate::managed::PATH,
-                render::printable(crate::facts::tail(&out.stdout, 400))
-            )),
-            Err(e) => errors.push(format!(
-                "{machine}: cannot update {}: {e}",
-                crate::managed::PATH
-            )),
+    let holder = apply::lock::holder(&host)
+        .await
+        .map_err(|e| miette!("{name}: cannot read the apply lock: {e}"))?;
+    let Some(holder) = holder else {
+        host.close().await;
+        println!(
+            "{name} has no apply lock ({} does not exist); nothing to do.",
+            apply::lock::PATH
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("{name} is locked by {holder}.");
+    if !args.force {
+        println!("If that apply is still running, removing its lock lets another apply change {name} at the same time.");
+        if !ask("Do you really want to remove the lock? Only 'yes' will be accepted: ")? {
+            host.close().await;
+            println!("Force-unlock cancelled.");
+            return Ok(ExitCode::FAILURE);
         }
     }
-    errors
+    let outcome = apply::lock::force_release(&host, &holder).await;
+    host.close().await;
+    match outcome {
+        Ok(apply::lock::ForceRelease::Removed) => {
+            println!("Removed the apply lock on {name}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(apply::lock::ForceRelease::Gone) => {
+            println!("The lock on {name} was released in the meantime; nothing to do.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(apply::lock::ForceRelease::Changed(now)) => Err(miette!(
+            help = "run force-unlock again to see the new holder",
+            "the lock on {name} changed in the meantime: it is now held by {now}, and was left alone"
+        )),
+        Err(e) => Err(miette!("{name}: cannot remove the apply lock: {e}")),
+    }
 }
 
 fn confirm() -> Result<bool> {
@@ -490,7 +540,12 @@ fn confirm() -> Result<bool> {
             "apply needs a confirmation and stdin is not a terminal"
         ));
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    ask("\nDo you want to perform these actions? Only 'yes' will be accepted: ")
+}
+
+/// Asks `question` on the terminal; true only for `yes`.
+fn ask(question: &str) -> Result<bool> {
+    print!("{question}");
     std::io::stdout().flush().into_diagnostic()?;
     let mut answer = String::new();
     std::io::stdin()

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Drift(args) => commands::drift(args).await,
             Command::Apply(args) => commands::apply(args).await,
             Command::Facts(args) => commands::facts(args).await,
+            Command::ForceUnlock(args) => commands::force_unlock(args).await,
             Command::Lab(command) => corral::lab::run(command)
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(miette::Report::new),

@@ -1,16 +1,40 @@
 //! The per-host apply lock (SPEC §5): `/var/lib/corral/lock`, a directory made atomically
 //! with `mkdir`, holding an `owner` file (who, which process, since when). Two applies never
 //! change one host at the same time; a second one fails with the holder's name, or waits up
-//! to `--lock-timeout`. A lock left by a killed apply stays until someone removes it.
+//! to `--lock-timeout`. A lock left by a killed apply stays until `corral force-unlock`
+//! removes it.
+//!
+//! Every lock script runs within [`SCRIPT_TIMEOUT`]: a host that does not answer cannot hold
+//! up the others, and an interrupt (the `stop` flag) ends a wait for a lock at once.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::shell::quote;
-use crate::transport::Host;
+use crate::transport::{describe, Host, Limits, OutputBound, ScriptOutput, TransportError};
 
 pub const PATH: &str = "/var/lib/corral/lock";
+
+/// How long one lock script (take, release, read, remove) may take on a host.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a held lock is tried again while waiting for it.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Why the hosts could not all be locked; the locks already taken are released by then.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LockError {
+    #[error("{machine} is locked by {holder}: another apply is running there; if it was killed, run `corral force-unlock {machine} …` once you are sure")]
+    Held { machine: String, holder: String },
+    #[error("{machine}: cannot take the apply lock: {message}")]
+    Failed { machine: String, message: String },
+    #[error("interrupted while taking the apply locks")]
+    Interrupted,
+}
 
 /// Who holds a lock: `user@host pid N`; the host adds the time.
 pub fn owner() -> String {
@@ -36,22 +60,57 @@ fn release_script(owner: &str) -> String {
     )
 }
 
-/// Locks every host in `hosts`, waiting up to `timeout` for locks others hold. On failure
-/// the locks already taken are released and the error names the holder.
+/// Prints `corral-no-lock`, or `corral-lock-held` and the owner line.
+fn read_script() -> String {
+    format!(
+        "if [ -d {PATH} ]; then\n  echo corral-lock-held\n  cat {PATH}/owner 2>/dev/null || echo 'an unknown owner (no owner file)'\nelse\n  echo corral-no-lock\nfi\n"
+    )
+}
+
+/// Removes the lock only if its owner line is still `holder` (what the operator saw).
+fn force_release_script(holder: &str) -> String {
+    format!(
+        "if [ ! -d {PATH} ]; then\n  echo corral-no-lock\nelif [ \"$(cat {PATH}/owner 2>/dev/null || echo 'an unknown owner (no owner file)')\" = {} ]; then\n  rm -rf {PATH} && echo corral-lock-removed\nelse\n  echo corral-lock-changed\n  cat {PATH}/owner 2>/dev/null\nfi\n",
+        quote(holder)
+    )
+}
+
+async fn run(host: &dyn Host, script: &str) -> Result<ScriptOutput, String> {
+    let limits = Limits::within(SCRIPT_TIMEOUT, OutputBound::KeepTail(64 * 1024));
+    match host.run_script(script, limits).await {
+        Ok(out) => Ok(out),
+        Err(TransportError::DeadlinePassed { .. }) => Err(format!(
+            "the host did not answer within {}",
+            describe(SCRIPT_TIMEOUT)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The text after a marker line.
+fn after(stdout: &str, marker: &str) -> Option<String> {
+    stdout
+        .split_once(&format!("{marker}\n"))
+        .map(|(_, rest)| rest.trim().to_owned())
+}
+
+/// Locks every host in `hosts`, waiting up to `timeout` for locks others hold, and giving
+/// up when `stop` is set (an interrupt). On failure the locks already taken are released
+/// and the error names the holder.
 pub async fn acquire(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     owner: &str,
     timeout: Duration,
-) -> Result<(), String> {
+    stop: &AtomicBool,
+) -> Result<(), LockError> {
     let started = Instant::now();
-    let mut locked: Vec<&String> = Vec::new();
+    let mut locked: BTreeMap<String, Arc<dyn Host>> = BTreeMap::new();
     for (machine, host) in hosts {
-        loop {
-            let out = host
-                .run_script(&acquire_script(owner))
-                .await
-                .map_err(|e| format!("{machine}: cannot take the apply lock: {e}"));
-            let outcome = match out {
+        let outcome = loop {
+            if stop.load(Ordering::SeqCst) {
+                break Err((false, LockError::Interrupted));
+            }
+            let outcome = match run(host.as_ref(), &acquire_script(owner)).await {
                 Ok(out)
                     if out.rc == Some(0)
                         && out.stdout.lines().any(|l| l == "corral-lock-acquired") =>
@@ -59,56 +118,290 @@ pub async fn acquire(
                     Ok(())
                 }
                 Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
-                    let holder = out
-                        .stdout
-                        .split_once("corral-lock-held\n")
-                        .map_or("", |(_, rest)| rest)
-                        .trim()
-                        .to_owned();
-                    Err((true, format!(
-                        "{machine} is locked by {holder}: another apply is running there; if it was killed, remove {PATH} on {machine} once you are sure"
-                    )))
+                    let holder = after(&out.stdout, "corral-lock-held").unwrap_or_default();
+                    Err((
+                        true,
+                        LockError::Held {
+                            machine: machine.clone(),
+                            holder,
+                        },
+                    ))
                 }
                 Ok(out) => Err((
                     false,
-                    format!(
-                        "{machine}: cannot take the apply lock: {}",
-                        crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400)
-                    ),
+                    LockError::Failed {
+                        machine: machine.clone(),
+                        message: crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400)
+                            .to_owned(),
+                    },
                 )),
-                Err(message) => Err((false, message)),
+                Err(message) => Err((
+                    false,
+                    LockError::Failed {
+                        machine: machine.clone(),
+                        message,
+                    },
+                )),
             };
             match outcome {
-                Ok(()) => {
-                    locked.push(machine);
-                    break;
-                }
                 Err((true, _)) if started.elapsed() < timeout => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err((held, message)) => {
-                    let mut taken: BTreeMap<String, Arc<dyn Host>> = locked
-                        .iter()
-                        .map(|m| ((*m).clone(), hosts[*m].clone()))
-                        .collect();
-                    if !held {
-                        // The lock may have been taken before the answer was lost; release
-                        // checks the owner, so this never frees someone else's lock.
-                        taken.insert(machine.clone(), host.clone());
+                    // Wait for the next try, but not past an interrupt.
+                    let next = Instant::now() + RETRY_EVERY;
+                    while Instant::now() < next && !stop.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    release(&taken, owner).await;
-                    return Err(message);
                 }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                locked.insert(machine.clone(), host.clone());
+            }
+            Err((held, error)) => {
+                if !held {
+                    // The lock may have been taken before the answer was lost; release
+                    // checks the owner, so this never frees someone else's lock.
+                    locked.insert(machine.clone(), host.clone());
+                }
+                release(&locked, owner).await;
+                return Err(error);
             }
         }
     }
     Ok(())
 }
 
-/// Releases this process's locks (never someone else's).
-pub async fn release(hosts: &BTreeMap<String, Arc<dyn Host>>, owner: &str) {
+/// Releases this process's locks (never someone else's) on every host at once; returns the
+/// hosts where that failed, with why.
+pub async fn release(
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    owner: &str,
+) -> Vec<(String, String)> {
     let script = release_script(owner);
-    for host in hosts.values() {
-        let _ = host.run_script(&script).await;
+    let mut releasing = tokio::task::JoinSet::new();
+    for (machine, host) in hosts {
+        let (machine, host, script) = (machine.clone(), host.clone(), script.clone());
+        releasing.spawn(async move {
+            match run(host.as_ref(), &script).await {
+                Ok(out) if out.rc == Some(0) => None,
+                Ok(out) => Some((
+                    machine,
+                    crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+                )),
+                Err(message) => Some((machine, message)),
+            }
+        });
+    }
+    let mut problems = Vec::new();
+    while let Some(joined) = releasing.join_next().await {
+        match joined {
+            Ok(None) => {}
+            Ok(Some(problem)) => problems.push(problem),
+            Err(e) => problems.push((
+                "(unknown)".to_owned(),
+                format!("a lock release failed: {e}"),
+            )),
+        }
+    }
+    problems.sort();
+    problems
+}
+
+/// Who holds the lock on `host`: `None` when there is no lock.
+pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
+    let out = run(host, &read_script()).await?;
+    if out.rc != Some(0) {
+        return Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned());
+    }
+    if out.stdout.lines().any(|l| l == "corral-no-lock") {
+        return Ok(None);
+    }
+    after(&out.stdout, "corral-lock-held")
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "unexpected answer: {}",
+                crate::facts::tail(&out.stdout, 400)
+            )
+        })
+}
+
+/// What [`force_release`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForceRelease {
+    Removed,
+    /// There was no lock any more.
+    Gone,
+    /// Someone else holds it now (the owner line).
+    Changed(String),
+}
+
+/// Removes the lock on `host` whoever holds it, but only if its holder is still `holder`.
+pub async fn force_release(host: &dyn Host, holder: &str) -> Result<ForceRelease, String> {
+    let out = run(host, &force_release_script(holder)).await?;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    if out.rc == Some(0) && lines.contains(&"corral-lock-removed") {
+        Ok(ForceRelease::Removed)
+    } else if out.rc == Some(0) && lines.contains(&"corral-no-lock") {
+        Ok(ForceRelease::Gone)
+    } else if out.rc == Some(0) && lines.contains(&"corral-lock-changed") {
+        Ok(ForceRelease::Changed(
+            after(&out.stdout, "corral-lock-changed").unwrap_or_default(),
+        ))
+    } else {
+        Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned())
+    }
+}
+
+/// A host whose `/var/lib/corral` is a directory of a test, through a real `sh`.
+#[cfg(test)]
+pub mod testing {
+    use std::path::{Path, PathBuf};
+
+    use crate::transport::{BoxFuture, Host, Limits, LocalHost, ScriptOutput, TransportError};
+
+    pub struct ConfinedHost {
+        pub root: PathBuf,
+    }
+
+    impl ConfinedHost {
+        pub fn new(root: &Path) -> Self {
+            ConfinedHost {
+                root: root.to_owned(),
+            }
+        }
+
+        pub fn lock_dir(&self) -> PathBuf {
+            self.root.join("lock")
+        }
+
+        pub fn owner(&self) -> Option<String> {
+            std::fs::read_to_string(self.lock_dir().join("owner")).ok()
+        }
+    }
+
+    impl Host for ConfinedHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            Box::pin(async move {
+                let script = script.replace("/var/lib/corral", &self.root.display().to_string());
+                LocalHost.run_script(&script, limits).await
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::ConfinedHost;
+    use super::*;
+
+    fn hosts(dirs: &[&std::path::Path]) -> BTreeMap<String, Arc<dyn Host>> {
+        dirs.iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    format!("n{}", i + 1),
+                    Arc::new(ConfinedHost::new(d)) as Arc<dyn Host>,
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn locks_are_taken_and_released() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let hosts = hosts(&[a.path(), b.path()]);
+        let stop = AtomicBool::new(false);
+        acquire(&hosts, "me pid 1", Duration::ZERO, &stop)
+            .await
+            .unwrap();
+        assert!(a.path().join("lock/owner").exists() && b.path().join("lock/owner").exists());
+        let seen = holder(hosts["n1"].as_ref()).await.unwrap().unwrap();
+        assert!(seen.starts_with("me pid 1 since "), "{seen}");
+        assert!(release(&hosts, "me pid 1").await.is_empty());
+        assert!(!a.path().join("lock").exists() && !b.path().join("lock").exists());
+        assert_eq!(holder(hosts["n1"].as_ref()).await.unwrap(), None);
+    }
+
+    /// Ctrl-C while waiting (`--lock-timeout`) for a lock another apply holds: the wait ends,
+    /// the locks already taken are released, and the other apply's lock is left alone.
+    #[tokio::test]
+    async fn interrupt_while_waiting_for_a_lock_releases_the_locks_taken() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(b.path().join("lock")).unwrap();
+        std::fs::write(b.path().join("lock/owner"), "alice pid 42 since x\n").unwrap();
+        let hosts = hosts(&[a.path(), b.path()]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let waiting = {
+            let (hosts, stop) = (hosts.clone(), stop.clone());
+            tokio::spawn(async move {
+                acquire(&hosts, "me pid 1", Duration::from_secs(600), &stop).await
+            })
+        };
+        // n1 is locked by us once the wait for n2 has begun.
+        while !a.path().join("lock/owner").exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::SeqCst);
+        let outcome = waiting.await.unwrap();
+        assert!(
+            matches!(outcome, Err(LockError::Interrupted)),
+            "{outcome:?}"
+        );
+        assert!(
+            !a.path().join("lock").exists(),
+            "our lock on n1 is released"
+        );
+        assert_eq!(
+            std::fs::read_to_string(b.path().join("lock/owner")).unwrap(),
+            "alice pid 42 since x\n",
+            "alice's lock is untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_names_its_holder() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(b.path().join("lock")).unwrap();
+        std::fs::write(b.path().join("lock/owner"), "alice pid 42 since x\n").unwrap();
+        let hosts = hosts(&[a.path(), b.path()]);
+        let error = acquire(&hosts, "me pid 1", Duration::ZERO, &AtomicBool::new(false))
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("n2 is locked by alice pid 42 since x"),
+            "{error}"
+        );
+        assert!(!a.path().join("lock").exists());
+    }
+
+    /// force-unlock removes a lock only if it is still the one the operator saw.
+    #[tokio::test]
+    async fn force_release_checks_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = ConfinedHost::new(dir.path());
+        assert_eq!(holder(&host).await.unwrap(), None);
+        assert_eq!(force_release(&host, "x").await.unwrap(), ForceRelease::Gone);
+        std::fs::create_dir(host.lock_dir()).unwrap();
+        std::fs::write(host.lock_dir().join("owner"), "alice pid 42 since x\n").unwrap();
+        let seen = holder(&host).await.unwrap().unwrap();
+        assert_eq!(seen, "alice pid 42 since x");
+        assert_eq!(
+            force_release(&host, "bob pid 7 since y").await.unwrap(),
+            ForceRelease::Changed("alice pid 42 since x".into())
+        );
+        assert!(host.owner().is_some());
+        assert_eq!(
+            force_release(&host, &seen).await.unwrap(),
+            ForceRelease::Removed
+        );
+        assert!(!host.lock_dir().exists());
     }
 }

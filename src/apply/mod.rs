@@ -4,10 +4,20 @@
 //! Each host does one resource at a time (a host's package manager and init system are not
 //! made for concurrent changes); different hosts work in parallel, up to `parallelism`.
 //! When a resource fails, everything that depends on it is skipped and the rest goes on.
+//! Every step runs within a deadline (the resource's `lifecycle.timeout`, else
+//! [`DEFAULT_STEP_TIMEOUT`]); a step past it is stopped and fails like any other.
+//!
+//! [`session`] wraps a walk in what makes it safe to run against shared hosts: the locks,
+//! the re-read under them, interrupts and the record of what corral wrote.
 
+pub mod interrupt;
 pub mod lock;
+pub mod session;
+mod timeout;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+pub use timeout::StepTimeout;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +34,14 @@ use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::transport::Host;
+use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
+
+/// How long a step may run when its resource sets no `lifecycle.timeout`: generous, as an
+/// upgrade of many packages is slow, but not forever.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How much of a step's output is kept: its end, which the error message quotes.
+pub const STEP_OUTPUT_TAIL: usize = 64 * 1024;
 
 /// Something that happened during apply, for the progress display.
 #[derive(Debug, Clone)]
@@ -132,7 +149,7 @@ pub async fn apply(
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
-    delete(plan, hosts, parallelism, &events, &mut report).await;
+    delete(plan, hosts, parallelism, &events, stop, &mut report).await;
     let mut running = JoinSet::new();
 
     loop {
@@ -177,6 +194,10 @@ pub async fn apply(
                 continue;
             }
             let resource = &config.resources[instance.resource];
+            let timeout = resource
+                .lifecycle
+                .timeout
+                .map_or(DEFAULT_STEP_TIMEOUT, StepTimeout::duration);
             let change = changes[&instance.address].clone();
             let steps = resource
                 .spec
@@ -196,7 +217,8 @@ pub async fn apply(
             let events = events.clone();
             let address = instance.address.clone();
             running.spawn(async move {
-                let error = run_steps(host.as_ref(), &machine, &address, steps, &events).await;
+                let error =
+                    run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await;
                 (node, machine, address, error)
             });
         }
@@ -254,13 +276,14 @@ pub fn change_script(body: &str) -> String {
     format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", body.trim_end())
 }
 
-/// Runs a resource's steps in order on its host, reporting progress; the first failure
-/// stops them and is returned.
+/// Runs a resource's steps in order on its host, each within `timeout`, reporting
+/// progress; the first failure stops them and is returned.
 async fn run_steps(
     host: &dyn Host,
     machine: &str,
     address: &Address,
     steps: Vec<Step>,
+    timeout: Duration,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
     let started = Instant::now();
@@ -271,7 +294,8 @@ async fn run_steps(
             address: address.clone(),
             step: step.description.clone(),
         });
-        match host.run_script(&change_script(&step.script)).await {
+        let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
+        match host.run_script(&change_script(&step.script), limits).await {
             Ok(out) if out.rc == Some(0) => {}
             Ok(out) => {
                 let rc = out
@@ -281,6 +305,20 @@ async fn run_steps(
                     "{} failed with {rc}: {}",
                     step.description,
                     tail(&out.stdout, 600)
+                ));
+                break;
+            }
+            Err(TransportError::DeadlinePassed { output }) => {
+                let output = tail(&output, 600);
+                error = Some(format!(
+                    "{} did not finish within {} and was stopped (a longer `lifecycle: {{ timeout: … }}` gives it more time){}",
+                    step.description,
+                    describe(timeout),
+                    if output.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its last output: {output}")
+                    }
                 ));
                 break;
             }
@@ -299,64 +337,95 @@ async fn run_steps(
     error
 }
 
-/// Deletions run first, one host at a time each and `parallelism` hosts at once; they are
-/// not in the graph (their resources are gone from the configuration) and nothing depends
-/// on them.
+/// Deletions run first, one at a time on each host and `parallelism` hosts at once; they
+/// are not in the graph (their resources are gone from the configuration) and nothing
+/// depends on them. Once `stop` is set, no new deletion starts.
 async fn delete(
     plan: &Plan,
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: &mpsc::UnboundedSender<Event>,
+    stop: &AtomicBool,
     report: &mut Report,
 ) {
-    let mut by_machine: BTreeMap<String, Vec<ResourceChange>> = BTreeMap::new();
+    let mut queues: BTreeMap<String, VecDeque<ResourceChange>> = BTreeMap::new();
     for change in plan
         .resource_changes
         .iter()
         .filter(|c| c.action == Action::Delete)
     {
-        by_machine
+        queues
             .entry(change.machine.clone().unwrap_or_default())
             .or_default()
-            .push(change.clone());
+            .push_back(change.clone());
     }
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    queues.retain(|machine, changes| {
+        if hosts.contains_key(machine) {
+            return true;
+        }
+        for change in changes.drain(..) {
+            report
+                .failed
+                .push((change.address, format!("no connection to {machine}")));
+        }
+        false
+    });
+    let mut busy: HashSet<String> = HashSet::new();
     let mut running = JoinSet::new();
-    for (machine, changes) in by_machine {
-        let Some(host) = hosts.get(&machine).cloned() else {
-            for change in changes {
-                report
-                    .failed
-                    .push((change.address, format!("no connection to {machine}")));
-            }
-            continue;
-        };
-        let (semaphore, events) = (semaphore.clone(), events.clone());
-        running.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            let mut results = Vec::new();
-            for change in changes {
-                let steps = crate::managed::delete_steps(&change);
-                let error =
-                    run_steps(host.as_ref(), &machine, &change.address, steps, &events).await;
-                results.push((change.address, error));
-            }
-            results
-        });
-    }
-    while let Some(joined) = running.join_next().await {
-        let results = joined.unwrap_or_else(|e| {
-            vec![(
-                Address::new("corral", "internal", None),
-                Some(format!("a deletion task failed: {e}")),
-            )]
-        });
-        for (address, error) in results {
-            match error {
-                None => report.applied.push(address),
-                Some(message) => report.failed.push((address, message)),
+    loop {
+        if !stop.load(Ordering::SeqCst) {
+            for (machine, changes) in &mut queues {
+                if busy.len() >= parallelism.max(1) {
+                    break;
+                }
+                if busy.contains(machine) {
+                    continue;
+                }
+                let Some(change) = changes.pop_front() else {
+                    continue;
+                };
+                busy.insert(machine.clone());
+                let (host, machine, events) =
+                    (hosts[machine].clone(), machine.clone(), events.clone());
+                running.spawn(async move {
+                    let steps = crate::managed::delete_steps(&change);
+                    let error = run_steps(
+                        host.as_ref(),
+                        &machine,
+                        &change.address,
+                        steps,
+                        DEFAULT_STEP_TIMEOUT,
+                        &events,
+                    )
+                    .await;
+                    (machine, change.address, error)
+                });
             }
         }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((machine, address, error)) => {
+                busy.remove(&machine);
+                match error {
+                    None => report.applied.push(address),
+                    Some(message) => report.failed.push((address, message)),
+                }
+            }
+            Err(e) => report.failed.push((
+                Address::new("corral", "internal", None),
+                format!("a deletion task failed: {e}"),
+            )),
+        }
+    }
+    // What never started: interrupted, or its host's task panicked.
+    let because = match stop.load(Ordering::SeqCst) {
+        true => Address::new("corral", "interrupt", None),
+        false => Address::new("corral", "internal", None),
+    };
+    for change in queues.into_values().flatten() {
+        report.skipped.push((change.address, because.clone()));
     }
 }
 
@@ -376,5 +445,153 @@ fn doom(
         }
         doomed.insert(next, failed.clone());
         stack.extend(dependents(next));
+    }
+}
+
+/// Plans and hosts for tests of apply and its session, on this machine.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use crate::config::{self, Config, LoadOptions};
+    use crate::facts::gather::{probes_by_machine, read_host};
+    use crate::graph::{Filter, ResourceGraph};
+    use crate::plan::{build, Plan};
+    use crate::transport::Host;
+
+    /// One machine, `local`, and the documents in `resources` (with `{d}` replaced by `dir`).
+    pub fn write_config(dir: &Path, resources: &str) -> Vec<std::path::PathBuf> {
+        let text = format!(
+            "kind: infrastructure/machine\nname: local\nspecification: {{ hostname: local, ip: 127.0.0.1 }}\n---\n{}",
+            resources.replace("{d}", &dir.display().to_string())
+        );
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        vec![path]
+    }
+
+    /// The configuration in `paths`, its graph, and its plan from `host`'s facts.
+    pub async fn plan(
+        paths: &[std::path::PathBuf],
+        host: &dyn Host,
+    ) -> (Config, ResourceGraph, Plan) {
+        let config = config::load(paths, &LoadOptions::default()).unwrap();
+        let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+        let mut facts = BTreeMap::new();
+        for (machine, probes) in probes_by_machine(&config, &graph, &Filter::default()) {
+            facts.insert(machine, read_host(host, &probes).await.unwrap());
+        }
+        let plan = build::build(
+            &config,
+            &graph,
+            &Filter::default(),
+            &facts,
+            &BTreeMap::new(),
+        );
+        (config, graph, plan)
+    }
+
+    /// Whether `script` is a change script (a step or a record write), not a fact script.
+    pub fn is_change(script: &str) -> bool {
+        script.starts_with("exec 2>&1\n{")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{is_change, plan, write_config};
+    use super::*;
+    use crate::transport::{BoxFuture, LocalHost, ScriptOutput};
+
+    /// This machine, except that the steps of scripts naming `needle` hang.
+    struct HangingHost {
+        needle: String,
+    }
+
+    impl Host for HangingHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            if is_change(script) && script.contains(&self.needle) {
+                LocalHost.run_script("echo working on it; sleep 600", limits)
+            } else {
+                LocalHost.run_script(script, limits)
+            }
+        }
+    }
+
+    /// A step that hangs fails at its resource's `lifecycle.timeout` with a message saying
+    /// so; what depends on it is skipped, the rest is applied, and the walk finishes.
+    #[tokio::test]
+    async fn a_hung_step_fails_at_its_deadline_and_the_walk_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_config(
+            dir.path(),
+            r#"kind: os/file
+name: slow
+lifecycle: { timeout: "1s" }
+specification: { machines: all, path: "{d}/hangs.conf", content: "x\n" }
+---
+kind: os/file
+name: after-slow
+depends_on: [os/file.slow]
+specification: { machines: all, path: "{d}/dependent.conf", content: "x\n" }
+---
+kind: os/file
+name: independent
+specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
+"#,
+        );
+        let (config, graph, plan) = plan(&paths, &LocalHost).await;
+        assert_eq!(plan.resource_changes.len(), 3);
+        let host = HangingHost {
+            needle: "hangs.conf".into(),
+        };
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let stop = AtomicBool::new(false);
+        let report = apply(&config, &graph, &plan, &hosts, 4, sender, &stop).await;
+
+        let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
+        assert_eq!(applied, ["os/file.independent[local]"]);
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        let (failed, message) = &report.failed[0];
+        assert_eq!(failed.to_string(), "os/file.slow[local]");
+        assert!(
+            message.contains("did not finish within 1 s and was stopped"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("its last output: working on it"),
+            "{message}"
+        );
+        let skipped: Vec<(String, String)> = report
+            .skipped
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [(
+                "os/file.after-slow[local]".to_owned(),
+                "os/file.slow[local]".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_bad_timeout_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: f\nlifecycle: { timeout: soon }\nspecification: { machines: all, path: /tmp/x, content: x }\n",
+        );
+        let errors = crate::config::load(&paths, &Default::default()).unwrap_err();
+        let text = format!("{errors:?}");
+        assert!(text.contains("`soon` is not a duration"), "{text}");
     }
 }

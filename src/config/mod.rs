@@ -45,6 +45,10 @@ pub const DEFAULT_PROJECT: &str = "default";
 pub struct Lifecycle {
     #[serde(default)]
     pub prevent_destroy: bool,
+    /// How long each apply step of this resource may run before it is stopped and fails;
+    /// 30 minutes when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<crate::apply::StepTimeout>,
 }
 
 /// A declared resource: one document other than a machine.

@@ -1,26 +1,79 @@
 //! Reading many hosts at once: one connection and one fact script per host, hosts read
-//! concurrently up to a bound. A host that cannot be reached is recorded, not fatal: the
-//! others are still read and planned.
+//! concurrently up to a bound. A host that cannot be reached, or does not answer within its
+//! deadline (connecting and reading together), is recorded like an unreachable one, not
+//! fatal: the others are still read and planned. A fact script's output is bounded too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use super::script::FactScript;
 use super::{HostFacts, Probe};
 use crate::config::{Config, Machine};
 use crate::graph::{Filter, ResourceGraph};
 use crate::transport::ssh::{SshHost, SshOptions};
-use crate::transport::Host;
+use crate::transport::{
+    bytes, deadline_after, describe, BoxFuture, Host, Limits, OutputBound, TransportError,
+};
+
+/// How long one host may take to connect and answer its fact script, unless
+/// `--facts-timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The most a fact script may print; a host that prints more is not read (every probe's
+/// output is kept in memory, and saved in facts files).
+pub const MAX_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// How hosts are read.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherOptions {
+    /// Hosts read at the same time.
+    pub parallelism: usize,
+    /// The deadline of one host, connecting and reading together.
+    pub timeout: Duration,
+}
 
 /// Facts of every host that answered, the problem of every host that did not, and the open
 /// connections (apply reuses them).
-#[derive(Default)]
-pub struct Gathered {
+pub struct Gathered<H = SshHost> {
     pub facts: BTreeMap<String, HostFacts>,
     pub unreachable: BTreeMap<String, String>,
-    pub hosts: BTreeMap<String, Arc<SshHost>>,
+    pub hosts: BTreeMap<String, Arc<H>>,
+}
+
+impl<H> Default for Gathered<H> {
+    fn default() -> Self {
+        Gathered {
+            facts: BTreeMap::new(),
+            unreachable: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a machine is connected to: over SSH for runs, otherwise in tests.
+pub trait Connect: Send + Sync + 'static {
+    type Host: Host + 'static;
+    fn connect<'a>(
+        &'a self,
+        machine: &'a Machine,
+    ) -> BoxFuture<'a, Result<Self::Host, TransportError>>;
+}
+
+/// Connects with [`SshHost::connect`].
+pub struct SshConnect(pub SshOptions);
+
+impl Connect for SshConnect {
+    type Host = SshHost;
+    fn connect<'a>(
+        &'a self,
+        machine: &'a Machine,
+    ) -> BoxFuture<'a, Result<SshHost, TransportError>> {
+        Box::pin(SshHost::connect(machine, &self.0))
+    }
 }
 
 /// The probes each machine needs for the instances of `graph`, in instance order. Every
@@ -49,10 +102,47 @@ pub fn probes_by_machine(
     probes
 }
 
-/// Runs one fact script on `host` and splits its output.
+/// Runs one fact script on `host` within [`DEFAULT_TIMEOUT`] and splits its output.
 pub async fn read_host(host: &dyn Host, probes: &[Probe]) -> Result<HostFacts, String> {
+    read_host_within(host, probes, DEFAULT_TIMEOUT).await
+}
+
+/// Runs one fact script on `host` within `timeout` and splits its output.
+pub async fn read_host_within(
+    host: &dyn Host,
+    probes: &[Probe],
+    timeout: Duration,
+) -> Result<HostFacts, String> {
+    read_host_until(host, probes, deadline_after(timeout), timeout).await
+}
+
+/// Runs one fact script on `host` until `deadline` (the end of `timeout`, which messages
+/// name) and splits its output.
+async fn read_host_until(
+    host: &dyn Host,
+    probes: &[Probe],
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<HostFacts, String> {
     let script = FactScript::new(probes);
-    let output = host.run_script(&script.text).await.map_err(|e| e.message)?;
+    let limits = Limits {
+        deadline,
+        stdout: OutputBound::FailBeyond(MAX_OUTPUT),
+    };
+    let output = host
+        .run_script(&script.text, limits)
+        .await
+        .map_err(|e| match e {
+            TransportError::DeadlinePassed { .. } => format!(
+                "did not answer within {} while reading facts (a probe may be hung, e.g. on a stuck mount; if the host is only slow, raise --facts-timeout)",
+                describe(timeout)
+            ),
+            TransportError::OutputTooLarge { limit } => format!(
+                "its fact script printed more than {}, more than corral reads from a host (is a managed file very large?)",
+                bytes(limit)
+            ),
+            TransportError::Failed(message) => message,
+        })?;
     let probes = script.split(&output.stdout).map_err(|e| {
         format!(
             "could not read the fact script's output ({e}); the shell said: {}",
@@ -62,24 +152,35 @@ pub async fn read_host(host: &dyn Host, probes: &[Probe]) -> Result<HostFacts, S
     Ok(HostFacts { probes })
 }
 
-/// Connects to every machine in `probes` and reads it, at most `parallelism` at a time.
+/// Connects to every machine in `probes` over SSH and reads it, at most
+/// `options.parallelism` at a time, each within `options.timeout` from the start of its
+/// connection.
 pub async fn gather(
     config: &Config,
     probes: BTreeMap<String, Vec<Probe>>,
-    options: &SshOptions,
-    parallelism: usize,
+    ssh: &SshOptions,
+    options: GatherOptions,
 ) -> Gathered {
-    let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
+    gather_with(config, probes, Arc::new(SshConnect(ssh.clone())), options).await
+}
+
+/// [`gather`], connecting with `connect`.
+pub async fn gather_with<C: Connect>(
+    config: &Config,
+    probes: BTreeMap<String, Vec<Probe>>,
+    connect: Arc<C>,
+    options: GatherOptions,
+) -> Gathered<C::Host> {
+    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (name, probes) in probes {
         let Some(machine) = config.machines.get(&name).cloned() else {
             continue;
         };
-        let semaphore = semaphore.clone();
-        let options = options.clone();
+        let (semaphore, connect) = (semaphore.clone(), connect.clone());
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            let result = read_machine(&machine, &probes, &options).await;
+            let result = read_machine(connect.as_ref(), &machine, &probes, options).await;
             (name, result)
         });
     }
@@ -102,19 +203,136 @@ pub async fn gather(
     gathered
 }
 
-async fn read_machine(
+/// Connects to one machine and reads it, both within `options.timeout`. A connection still
+/// being made at the deadline is dropped (for SSH, that kills its `ssh`); a host that does
+/// not answer is dropped too, which closes its connection.
+async fn read_machine<C: Connect>(
+    connect: &C,
     machine: &Machine,
     probes: &[Probe],
-    options: &SshOptions,
-) -> Result<(SshHost, HostFacts), String> {
-    let host = SshHost::connect(machine, options)
-        .await
-        .map_err(|e| e.message)?;
-    match read_host(&host, probes).await {
-        Ok(facts) => Ok((host, facts)),
-        Err(message) => {
-            host.close().await;
-            Err(message)
+    options: GatherOptions,
+) -> Result<(C::Host, HostFacts), String> {
+    let deadline = deadline_after(options.timeout);
+    let host = match tokio::time::timeout_at(deadline, connect.connect(machine)).await {
+        Ok(connected) => connected.map_err(|e| e.to_string())?,
+        Err(_) => {
+            return Err(format!(
+                "did not answer within {} while connecting",
+                describe(options.timeout)
+            ))
         }
+    };
+    let facts = read_host_until(&host, probes, deadline, options.timeout).await?;
+    Ok((host, facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, LoadOptions};
+    use crate::graph::Filter;
+    use crate::plan::build;
+    use crate::transport::{LocalHost, ScriptOutput};
+
+    /// Machines as the test names them: `silent` never connects, `stuck` hangs in its fact
+    /// script, `chatty` prints without end; the others are this machine.
+    struct TestConnect;
+
+    enum TestHost {
+        Local,
+        Stuck,
+        Chatty,
+    }
+
+    impl Host for TestHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            match self {
+                TestHost::Local => LocalHost.run_script(script, limits),
+                TestHost::Stuck => LocalHost.run_script("echo reading; sleep 600", limits),
+                TestHost::Chatty => LocalHost.run_script("yes corral", limits),
+            }
+        }
+    }
+
+    impl Connect for TestConnect {
+        type Host = TestHost;
+        fn connect<'a>(
+            &'a self,
+            machine: &'a Machine,
+        ) -> BoxFuture<'a, Result<TestHost, TransportError>> {
+            Box::pin(async move {
+                match machine.name.as_str() {
+                    "silent" => std::future::pending().await,
+                    "stuck" => Ok(TestHost::Stuck),
+                    "chatty" => Ok(TestHost::Chatty),
+                    _ => Ok(TestHost::Local),
+                }
+            })
+        }
+    }
+
+    /// A host that hangs (connecting or in a probe) is reported like an unreachable one
+    /// after the deadline, saying what it was doing; one that prints without end is not
+    /// read past the bound; the others are read and planned.
+    #[tokio::test]
+    async fn hung_hosts_are_reported_after_the_deadline_and_the_others_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for (i, name) in ["ok", "stuck", "silent", "chatty"].iter().enumerate() {
+            text.push_str(&format!(
+                "kind: infrastructure/machine\nname: {name}\nspecification: {{ hostname: {name}, ip: 127.0.0.{} }}\n---\n",
+                i + 1
+            ));
+        }
+        text.push_str(&format!(
+            "kind: os/file\nname: motd\nspecification:\n  machines: all\n  path: {}/motd\n  content: \"hi\\n\"\n",
+            dir.path().display()
+        ));
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let config = config::load(&[path], &LoadOptions::default()).unwrap();
+        let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+        let probes = probes_by_machine(&config, &graph, &Filter::default());
+        let options = GatherOptions {
+            parallelism: 4,
+            timeout: Duration::from_secs(1),
+        };
+        let gathered = gather_with(&config, probes, Arc::new(TestConnect), options).await;
+
+        assert_eq!(gathered.facts.keys().collect::<Vec<_>>(), ["ok"]);
+        assert_eq!(
+            gathered.unreachable["silent"],
+            "did not answer within 1 s while connecting"
+        );
+        assert!(
+            gathered.unreachable["stuck"]
+                .starts_with("did not answer within 1 s while reading facts"),
+            "{}",
+            gathered.unreachable["stuck"]
+        );
+        assert!(
+            gathered.unreachable["chatty"].contains("printed more than 64 MiB"),
+            "{}",
+            gathered.unreachable["chatty"]
+        );
+
+        let plan = build::build(
+            &config,
+            &graph,
+            &Filter::default(),
+            &gathered.facts,
+            &gathered.unreachable,
+        );
+        assert_eq!(plan.unreachable.len(), 3);
+        let planned: Vec<String> = plan
+            .resource_changes
+            .iter()
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(planned, ["os/file.motd[ok]"]);
     }
 }

@@ -1,14 +1,25 @@
-//! The only code that touches a host. A [`Host`] runs a shell script and returns its output;
-//! [`ssh::SshHost`] does it over one multiplexed OpenSSH connection per machine, and
-//! [`LocalHost`] on this machine (for `--facts`-free tests and tools).
+//! The only code that touches a host. A [`Host`] runs a shell script within [`Limits`] (a
+//! deadline and a bound on the output kept) and returns its output; [`ssh::SshHost`] does
+//! it over one multiplexed OpenSSH connection per machine, and [`LocalHost`] on this machine
+//! (for `--facts`-free tests and tools).
+//!
+//! No run may hang corral: at its deadline a script is abandoned and its processes killed
+//! (locally at once; remotely by a watchdog started with it, a few seconds later, since the
+//! SSH multiplexing protocol cannot signal a remote process). Output beyond the bound is
+//! dropped or fails the run, as the caller chose.
 
+pub mod capture;
 pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use capture::{Capture, STDERR_TAIL};
 
 /// What a script printed and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,28 +30,90 @@ pub struct ScriptOutput {
     pub stderr: String,
 }
 
-impl From<std::process::Output> for ScriptOutput {
-    fn from(output: std::process::Output) -> Self {
+impl ScriptOutput {
+    /// The one conversion from a finished process to a [`ScriptOutput`], for both transports.
+    fn finished(rc: Option<i32>, stdout: &Capture, stderr: &Capture) -> Self {
         ScriptOutput {
-            rc: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            rc,
+            stdout: stdout.text(),
+            stderr: stderr.text(),
         }
     }
 }
 
-/// A failure to run anything at all on a host (as opposed to a command that failed).
+/// Why a script gave no [`ScriptOutput`] (as opposed to a script that failed).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct TransportError {
-    pub message: String,
+pub enum TransportError {
+    /// Nothing could be run, or the connection broke.
+    #[error("{0}")]
+    Failed(String),
+    /// The deadline passed first; the script's processes were killed (or will be by the
+    /// watchdog on the host). `output` is the end of what it had printed.
+    #[error("the deadline passed before the script finished")]
+    DeadlinePassed { output: String },
+    /// Stdout passed [`OutputBound::FailBeyond`]; reading stopped and the script was killed.
+    #[error("the script printed more than {}, more than corral reads", bytes(*.limit))]
+    OutputTooLarge { limit: usize },
 }
 
-impl TransportError {
-    pub fn new(message: impl Into<String>) -> Self {
-        TransportError {
-            message: message.into(),
+/// What is kept of a script's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputBound {
+    /// All of it, up to this many bytes; more fails the run ([`TransportError::OutputTooLarge`]).
+    /// For output that is parsed, where a cut would be wrong.
+    FailBeyond(usize),
+    /// Its last bytes only, up to this many. For output that is only shown.
+    KeepTail(usize),
+}
+
+/// The bounds of one script run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// When the run is abandoned.
+    pub deadline: Instant,
+    pub stdout: OutputBound,
+}
+
+impl Limits {
+    /// A run of at most `timeout` from now.
+    pub fn within(timeout: Duration, stdout: OutputBound) -> Self {
+        Limits {
+            deadline: deadline_after(timeout),
+            stdout,
         }
+    }
+}
+
+/// `now + timeout`, saturating far in the future instead of overflowing.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// A duration as people read it in messages: `120 s`, `30 min`, `2 h`.
+pub fn describe(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if duration.subsec_millis() > 0 && seconds < 10 {
+        format!("{:.1} s", duration.as_secs_f64())
+    } else if seconds < 600 || seconds % 60 != 0 {
+        format!("{seconds} s")
+    } else if seconds % 3600 == 0 {
+        format!("{} h", seconds / 3600)
+    } else {
+        format!("{} min", seconds / 60)
+    }
+}
+
+/// A byte count as people read it: `64 MiB`, `512 KiB`, `100 bytes`.
+pub fn bytes(count: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if count >= MIB && count % MIB == 0 {
+        format!("{} MiB", count / MIB)
+    } else if count >= 1024 && count % 1024 == 0 {
+        format!("{} KiB", count / 1024)
+    } else {
+        format!("{count} bytes")
     }
 }
 
@@ -50,11 +123,57 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Somewhere scripts run.
 pub trait Host: Send + Sync {
     /// Runs `script` with `sh -s` (as root, through `sudo -n` when needed), feeding it on
-    /// stdin so that no value ever appears in a process list and no length limit applies.
+    /// stdin so that no value ever appears in a process list and no length limit applies,
+    /// within `limits`.
     fn run_script<'a>(
         &'a self,
         script: &'a str,
+        limits: Limits,
     ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>>;
+}
+
+/// Seconds the host-side watchdog waits past corral's own deadline before it ends a script:
+/// corral's kill comes first when the connection works, the watchdog when it does not.
+const WATCHDOG_GRACE: u64 = 5;
+
+/// The command line that starts `sh -s` for a script: under a watchdog (`timeout`, which
+/// ends the script's whole process group, background probes included) set a little past
+/// `deadline`, and with `sudo` through `sudo -n` (never prompting) unless already root.
+/// The command run through sudo is still `sh`, as the privilege model promises. Nothing
+/// reads stdin before the final `sh -s`. A host without a working `timeout` runs the script
+/// without a watchdog.
+pub fn launcher(deadline: Instant, sudo: bool) -> String {
+    let seconds = deadline.saturating_duration_since(Instant::now()).as_secs() + 1 + WATCHDOG_GRACE;
+    let watched = format!(
+        "if timeout -k 5 1 true </dev/null >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -s; else exec sh -s; fi"
+    );
+    let watched = crate::shell::quote(&watched);
+    if sudo {
+        format!("if [ \"$(id -u)\" -eq 0 ]; then exec sh -c {watched}; else exec sudo -n sh -c {watched}; fi")
+    } else {
+        format!("exec sh -c {watched}")
+    }
+}
+
+/// Writes the script to the shell's stdin and closes it. A shell that exits before reading
+/// all of it (`exit` early) is not an error: its exit code says what happened.
+async fn send_script<W: AsyncWrite + Unpin>(
+    stdin: Option<W>,
+    script: &str,
+) -> Result<(), TransportError> {
+    let Some(mut stdin) = stdin else {
+        return Ok(());
+    };
+    let written = async {
+        stdin.write_all(script.as_bytes()).await?;
+        stdin.shutdown().await
+    };
+    match written.await {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(TransportError::Failed(
+            format!("cannot send the script: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// This machine, through a local `sh`.
@@ -65,25 +184,175 @@ impl Host for LocalHost {
     fn run_script<'a>(
         &'a self,
         script: &'a str,
+        limits: Limits,
     ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
         Box::pin(async move {
+            // Its own process group, so that a deadline kills everything the script started.
             let mut child = tokio::process::Command::new("sh")
-                .arg("-s")
+                .arg("-c")
+                .arg(launcher(limits.deadline, false))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| TransportError::new(format!("cannot start sh: {e}")))?;
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(script.as_bytes()).await.map_err(|e| {
-                    TransportError::new(format!("cannot write the script to sh: {e}"))
-                })?;
+                .map_err(|e| TransportError::Failed(format!("cannot start sh: {e}")))?;
+            let group = child.id();
+            let mut out = Capture::new(limits.stdout);
+            let mut err = Capture::new(OutputBound::KeepTail(STDERR_TAIL));
+            let (stdin, stdout, stderr) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take());
+            let work = async {
+                tokio::try_join!(
+                    send_script(stdin, script),
+                    capture::read_both(stdout, stderr, &mut out, &mut err)
+                )?;
+                child
+                    .wait()
+                    .await
+                    .map_err(|e| TransportError::Failed(format!("sh failed: {e}")))
+            };
+            let outcome = tokio::time::timeout_at(limits.deadline, work).await;
+            match outcome {
+                Ok(Ok(status)) => Ok(ScriptOutput::finished(status.code(), &out, &err)),
+                Ok(Err(error)) => {
+                    kill_group(group);
+                    Err(error)
+                }
+                Err(_) => {
+                    kill_group(group);
+                    Err(TransportError::DeadlinePassed { output: out.text() })
+                }
             }
-            let output = child
-                .wait_with_output()
-                .await
-                .map_err(|e| TransportError::new(format!("sh failed: {e}")))?;
-            Ok(ScriptOutput::from(output))
         })
+    }
+}
+
+/// Kills a local process group (a script and everything it started).
+fn kill_group(group: Option<u32>) {
+    if let Some(group) = group {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -s KILL -- -{group} 2>/dev/null"))
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(timeout: Duration) -> Limits {
+        Limits::within(timeout, OutputBound::FailBeyond(1024 * 1024))
+    }
+
+    #[tokio::test]
+    async fn local_host_runs_a_script() {
+        let out = LocalHost
+            .run_script(
+                "echo out; echo err >&2; exit 3",
+                limits(Duration::from_secs(30)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.rc, Some(3));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+    }
+
+    /// A script that hangs is abandoned at its deadline, with what it printed so far, and
+    /// everything it started (a background process too) is killed.
+    #[tokio::test]
+    async fn a_hung_script_is_killed_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pids");
+        let script = format!(
+            "echo started\nsleep 600 &\necho $! > {m}\nsleep 600\necho never\n",
+            m = marker.display()
+        );
+        let error = LocalHost
+            .run_script(&script, limits(Duration::from_millis(500)))
+            .await
+            .unwrap_err();
+        let TransportError::DeadlinePassed { output } = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(output, "started\n");
+        let pid = std::fs::read_to_string(&marker).unwrap();
+        // Dead: gone, or a zombie not yet reaped by whoever inherited it. SIGKILL lands
+        // asynchronously, so look a few times.
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let dead = || {
+            std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        };
+        for _ in 0..100 {
+            if dead() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(dead(), "the background sleep was killed");
+    }
+
+    /// Output past a `FailBeyond` bound fails the run instead of filling memory.
+    #[tokio::test]
+    async fn endless_output_fails_the_run() {
+        let error = LocalHost
+            .run_script(
+                "while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done",
+                Limits::within(Duration::from_secs(60), OutputBound::FailBeyond(100_000)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TransportError::OutputTooLarge { limit: 100_000 }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the script printed more than 100000 bytes, more than corral reads"
+        );
+    }
+
+    /// A step's output is cut to its end, and the step still finishes.
+    #[tokio::test]
+    async fn long_output_keeps_its_tail() {
+        let out = LocalHost
+            .run_script(
+                "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; echo last",
+                Limits::within(Duration::from_secs(60), OutputBound::KeepTail(1000)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.rc, Some(0));
+        assert!(out.stdout.starts_with('…'), "{}", &out.stdout[..50]);
+        assert!(out.stdout.ends_with("line 19999\nlast\n"));
+        assert!(out.stdout.len() <= 1000 + '…'.len_utf8());
+    }
+
+    #[test]
+    fn launcher_runs_under_a_watchdog_past_the_deadline() {
+        let text = launcher(deadline_after(Duration::from_secs(100)), true);
+        assert!(text.contains("exec timeout -k 5 10"), "{text}");
+        // What sudo runs is `sh`, as ever.
+        assert!(
+            text.contains("else exec sudo -n sh -c 'if timeout"),
+            "{text}"
+        );
+        assert!(!launcher(deadline_after(Duration::from_secs(1)), false).contains("sudo"));
+    }
+
+    #[test]
+    fn durations_and_sizes_read_well() {
+        assert_eq!(describe(Duration::from_secs(120)), "120 s");
+        assert_eq!(describe(Duration::from_secs(1800)), "30 min");
+        assert_eq!(describe(Duration::from_secs(7200)), "2 h");
+        assert_eq!(describe(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(bytes(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(bytes(100), "100 bytes");
     }
 }

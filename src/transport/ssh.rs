@@ -4,126 +4,499 @@
 //! Host keys are checked strictly (`StrictHostKeyChecking=yes`): corral never adds or accepts
 //! an unknown key by itself. `~/.ssh/config` (or `--ssh-config`), the agent and the machine's
 //! `ssh:` settings are honoured, in that order of increasing precedence.
+//!
+//! No master outlives corral. The crate would start them with `ControlPersist=yes` and only
+//! ask them to stop listening when closed, which leaves a master running for as long as a
+//! hung remote command keeps a session open. So corral starts each master itself, in a
+//! control directory of its own ([`Masters`]: mode 0700, one per process, removed at the
+//! end), and:
+//! - ends every master with `ssh -O exit` (which drops open sessions too) when its host is
+//!   closed or dropped, at the end of the run, on an interrupt and on a panic;
+//! - keeps one idle connection to each master's control socket (a tether) for as long as
+//!   the process lives, and starts masters with `ControlPersist=10s`: a master whose tether
+//!   is gone (corral was killed with SIGKILL) ends 10 s after its last session.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
+use openssh::Session;
 
-use super::{BoxFuture, Host, ScriptOutput, TransportError};
+use super::capture::{self, Capture, STDERR_TAIL};
+use super::TransportError;
+use super::{launcher, send_script, BoxFuture, Host, Limits, OutputBound, ScriptOutput};
 use crate::config::Machine;
 
+/// How long a master stays after its last session once its tether is gone.
+const CONTROL_PERSIST_SECONDS: u64 = 10;
+
+/// How long ending one master (`ssh -O exit`) may take.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A control socket path must fit in `sun_path` (108 bytes with the final NUL).
+const MAX_SOCKET_PATH: usize = 100;
+
 /// Settings shared by every connection of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SshOptions {
     /// Passed to ssh as `-F`.
     pub config_file: Option<PathBuf>,
     pub connect_timeout: Duration,
-    /// Where control sockets live; must be short (a socket path fits in 107 bytes).
-    pub control_dir: PathBuf,
+    /// Where the masters live and how they end.
+    pub masters: Arc<Masters>,
 }
 
-impl Default for SshOptions {
-    fn default() -> Self {
-        SshOptions {
-            config_file: None,
-            connect_timeout: Duration::from_secs(10),
-            control_dir: std::env::temp_dir(),
+/// The SSH masters of this process and their control directory: every master corral
+/// starts is registered here before it starts, so that it can be ended however corral ends.
+#[derive(Debug)]
+pub struct Masters {
+    dir: PathBuf,
+    next: AtomicUsize,
+    open: Mutex<BTreeMap<usize, Master>>,
+    ended: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Master {
+    socket: PathBuf,
+    /// Held open for the life of the process; see the module documentation.
+    tether: Option<UnixStream>,
+}
+
+impl Masters {
+    /// Makes this process's control directory (mode 0700) in the first of
+    /// `$XDG_RUNTIME_DIR`, the temporary directory and `/tmp` where socket paths fit.
+    pub fn create() -> std::io::Result<Arc<Masters>> {
+        let mut parents: Vec<PathBuf> = Vec::new();
+        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+            parents.push(PathBuf::from(runtime));
+        }
+        parents.push(std::env::temp_dir());
+        parents.push(PathBuf::from("/tmp"));
+        let mut last_error = None;
+        for parent in parents.iter().filter(|p| p.is_absolute()) {
+            match Masters::create_in(parent) {
+                Ok(masters) => return Ok(masters),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| std::io::Error::other("no directory for SSH sockets")))
+    }
+
+    /// Makes a control directory in `parent`.
+    pub fn create_in(parent: &Path) -> std::io::Result<Arc<Masters>> {
+        let pid = std::process::id();
+        for attempt in 0..100u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = parent.join(format!("corral-{pid}-{:x}", nanos ^ attempt));
+            // Room for `/<index>.log`.
+            if dir.as_os_str().len() + 12 > MAX_SOCKET_PATH {
+                return Err(std::io::Error::other(format!(
+                    "{} is too long a path for SSH control sockets",
+                    parent.display()
+                )));
+            }
+            // `create` (not `create_all`) fails on anything already there, link or not.
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    remove_stale(parent, &dir);
+                    return Ok(Arc::new(Masters {
+                        dir,
+                        next: AtomicUsize::new(0),
+                        open: Mutex::new(BTreeMap::new()),
+                        ended: AtomicBool::new(false),
+                    }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot make a control directory"))
+    }
+
+    /// The control directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn open(&self) -> MutexGuard<'_, BTreeMap<usize, Master>> {
+        // A panic while holding the lock leaves the map as it was; ending masters must work
+        // even then (the panic hook ends them).
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a master about to start: its index, control socket and log file.
+    fn reserve(&self) -> Result<(usize, PathBuf, PathBuf), TransportError> {
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(TransportError::Failed(
+                "corral is ending its SSH connections".into(),
+            ));
+        }
+        let index = self.next.fetch_add(1, Ordering::SeqCst);
+        let socket = self.dir.join(index.to_string());
+        let log = self.dir.join(format!("{index}.log"));
+        self.open().insert(
+            index,
+            Master {
+                socket: socket.clone(),
+                tether: None,
+            },
+        );
+        Ok((index, socket, log))
+    }
+
+    fn tie(&self, index: usize, tether: UnixStream) {
+        if let Some(master) = self.open().get_mut(&index) {
+            master.tether = Some(tether);
+        }
+    }
+
+    /// The commands that end every registered master whose socket exists, one each.
+    pub fn exit_commands(&self) -> Vec<std::process::Command> {
+        self.open()
+            .values()
+            .filter(|m| m.socket.exists())
+            .map(|m| exit_command(&m.socket))
+            .collect()
+    }
+
+    /// Ends one master now (synchronously, within a few seconds).
+    fn end(&self, index: usize) {
+        let master = self.open().remove(&index);
+        if let Some(master) = master {
+            if master.socket.exists() {
+                run_all(vec![exit_command(&master.socket)], EXIT_TIMEOUT);
+            }
+            let _ = std::fs::remove_file(self.dir.join(format!("{index}.log")));
+        }
+    }
+
+    /// Ends one master now, without blocking the runtime.
+    async fn end_async(&self, index: usize) {
+        let master = self.open().remove(&index);
+        if let Some(master) = master {
+            if master.socket.exists() {
+                let mut command = tokio::process::Command::from(exit_command(&master.socket));
+                command.kill_on_drop(true);
+                let _ = tokio::time::timeout(EXIT_TIMEOUT, command.status()).await;
+            }
+            let _ = std::fs::remove_file(self.dir.join(format!("{index}.log")));
+        }
+    }
+
+    /// Ends every master if the main thread panics (the process is then ending). A panic in
+    /// a task is caught by the runtime and the run goes on, so it ends nothing; the run
+    /// ends the masters itself.
+    pub fn end_on_panic(self: &Arc<Self>) {
+        let masters = Arc::downgrade(self);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some("main") {
+                if let Some(masters) = masters.upgrade() {
+                    masters.end_all();
+                }
+            }
+            previous(info);
+        }));
+    }
+
+    /// Ends every master at once and removes the control directory. Safe to call from a
+    /// panic hook or a signal path, and more than once; no master can start afterwards.
+    pub fn end_all(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        let commands = self.exit_commands();
+        run_all(commands, EXIT_TIMEOUT);
+        self.open().clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Masters {
+    fn drop(&mut self) {
+        self.end_all();
+    }
+}
+
+/// Removes the control directories that processes killed with SIGKILL left in `parent`
+/// (`corral-<pid>-…` of ours, whose process is gone; their masters ended by themselves).
+/// Without `/proc` nothing is known to be gone, so nothing is removed.
+fn remove_stale(parent: &Path, ours: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(ours).map(|m| m.uid()) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("corral-"))
+            .and_then(|n| n.split_once('-'))
+            .map(|(pid, _)| pid)
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let ours_to_remove = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid)
+            && path != ours
+            && !Path::new("/proc").join(pid).exists();
+        if ours_to_remove {
+            let _ = std::fs::remove_dir_all(&path);
         }
     }
 }
 
-/// An open connection to one machine.
+/// `ssh -O exit` for a control socket: the master ends at once, open sessions included.
+/// No configuration file is read (`-F /dev/null`): only the socket matters.
+fn exit_command(socket: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new("ssh");
+    command
+        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-S"])
+        .arg(socket)
+        .args(["-O", "exit", "corral-master"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Runs `commands` at the same time and waits for them, killing any still running after
+/// `timeout`.
+fn run_all(commands: Vec<std::process::Command>, timeout: Duration) {
+    let mut children: Vec<std::process::Child> = commands
+        .into_iter()
+        .filter_map(|mut c| c.spawn().ok())
+        .collect();
+    let started = Instant::now();
+    while !children.is_empty() {
+        children.retain_mut(|child| !matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
+        if started.elapsed() > timeout {
+            for child in &mut children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An open connection to one machine; its master ends when it is closed or dropped.
 pub struct SshHost {
     session: Session,
+    index: usize,
+    masters: Arc<Masters>,
+    closed: bool,
 }
 
 impl SshHost {
-    /// Opens the master connection.
+    /// Starts the master connection. Dropping this future kills an `ssh` still connecting.
     pub async fn connect(
         machine: &Machine,
         options: &SshOptions,
     ) -> Result<SshHost, TransportError> {
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(KnownHosts::Strict)
-            .connect_timeout(options.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15))
-            .control_directory(&options.control_dir);
-        if let Some(file) = &options.config_file {
-            builder.config_file(file);
-        }
-        let ssh = &machine.spec.ssh;
-        if let Some(user) = &ssh.user {
-            builder.user(user.clone());
-        }
-        if let Some(port) = ssh.port {
-            builder.port(port);
-        }
-        if let Some(identity) = &ssh.identity_file {
-            builder.keyfile(expand_home(identity));
-        }
-        if let Some(jump) = &ssh.proxy_jump {
-            builder.jump_hosts([jump]);
-        }
+        let masters = options.masters.clone();
+        let (index, socket, log) = masters.reserve()?;
+        // Until the host exists, this guard ends the master on every way out (an error, or
+        // this future dropped at a deadline).
+        let mut guard = EndOnDrop {
+            masters: &masters,
+            index: Some(index),
+        };
         let destination = machine.spec.ip.to_string();
-        let session = builder.connect_mux(&destination).await.map_err(|e| {
-            let detail = error_chain(&e);
+        let mut command =
+            tokio::process::Command::from(master_command(machine, options, &socket, &log));
+        command.kill_on_drop(true);
+        let status = command.status().await.map_err(|e| {
+            TransportError::Failed(format!(
+                "cannot run ssh to connect to {}: {e}",
+                machine.name
+            ))
+        })?;
+        if !status.success() {
+            let detail = std::fs::read_to_string(&log).unwrap_or_default();
+            let detail = detail
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let detail = crate::facts::tail(&detail, 600);
+            let detail = if detail.is_empty() {
+                format!("ssh failed ({status})")
+            } else {
+                detail.to_owned()
+            };
             let hint = if detail.contains("Host key verification failed") {
                 " (corral checks host keys strictly: verify the host's key fingerprint, then add it to known_hosts)"
             } else {
                 ""
             };
-            TransportError::new(format!(
+            return Err(TransportError::Failed(format!(
                 "cannot connect to {} ({destination}) over SSH: {detail}{hint}",
+                machine.name
+            )));
+        }
+        let tether = UnixStream::connect(&socket).map_err(|e| {
+            TransportError::Failed(format!(
+                "connected to {} but cannot reach the SSH master's socket: {e}",
                 machine.name
             ))
         })?;
-        Ok(SshHost { session })
+        masters.tie(index, tether);
+        guard.index = None;
+        drop(guard);
+        Ok(SshHost {
+            session: Session::resume_mux(socket.into_boxed_path(), None),
+            index,
+            masters,
+            closed: false,
+        })
     }
 
-    /// Closes the master connection.
-    pub async fn close(self) {
-        let _ = self.session.close().await;
+    /// Ends the master connection now.
+    pub async fn close(mut self) {
+        self.closed = true;
+        self.masters.end_async(self.index).await;
     }
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.masters.end(self.index);
+        }
+    }
+}
+
+/// Ends a master on drop unless disarmed (`index: None`).
+struct EndOnDrop<'a> {
+    masters: &'a Masters,
+    index: Option<usize>,
+}
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(index) = self.index {
+            self.masters.end(index);
+        }
+    }
+}
+
+/// The `ssh` command that starts a machine's master in the background (`-f -N`).
+fn master_command(
+    machine: &Machine,
+    options: &SshOptions,
+    socket: &Path,
+    log: &Path,
+) -> std::process::Command {
+    let mut command = std::process::Command::new("ssh");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .arg("-E")
+        .arg(log)
+        .arg("-S")
+        .arg(socket)
+        .args(["-M", "-f", "-N"])
+        .args(["-o", &format!("ControlPersist={CONTROL_PERSIST_SECONDS}s")])
+        .args(["-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .args([
+            "-o",
+            &format!(
+                "ConnectTimeout={}",
+                options.connect_timeout.as_secs().max(1)
+            ),
+        ])
+        .args(["-o", "ServerAliveInterval=15"]);
+    let ssh = &machine.spec.ssh;
+    if let Some(port) = ssh.port {
+        command.arg("-p").arg(port.to_string());
+    }
+    if let Some(user) = &ssh.user {
+        command.arg("-l").arg(user);
+    }
+    if let Some(identity) = &ssh.identity_file {
+        // Only that key, as ssh would do with `IdentitiesOnly`.
+        command.args(["-o", "IdentitiesOnly=yes", "-i"]);
+        command.arg(expand_home(identity));
+    }
+    if let Some(file) = &options.config_file {
+        command.arg("-F").arg(file);
+    }
+    if let Some(jump) = &ssh.proxy_jump {
+        command.arg("-J").arg(jump);
+    }
+    // `--` so that no address is ever read as an option.
+    command.arg("--").arg(machine.spec.ip.to_string());
+    command
 }
 
 impl Host for SshHost {
     fn run_script<'a>(
         &'a self,
         script: &'a str,
+        limits: Limits,
     ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
         Box::pin(async move {
-            // Root runs the script itself; anyone else through `sudo -n` (never prompting),
-            // whatever user ~/.ssh/config chose. Nothing reads stdin before the `exec`.
-            let mut command = self.session.command("sh");
-            command
-                .arg("-c")
-                .arg("if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; else exec sudo -n sh -s; fi");
-            let mut child = command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .await
-                .map_err(|e| {
-                    TransportError::new(format!("cannot start a remote shell: {}", error_chain(&e)))
+            let mut out = Capture::new(limits.stdout);
+            let mut err = Capture::new(OutputBound::KeepTail(STDERR_TAIL));
+            // Dropped at the deadline: the mux session closes, the master sends the remote
+            // shell EOF, and the watchdog started with it ends it on the host.
+            let work = async {
+                let mut command = self.session.command("sh");
+                command
+                    .arg("-c")
+                    .arg(launcher(limits.deadline, true))
+                    .stdin(openssh::Stdio::piped())
+                    .stdout(openssh::Stdio::piped())
+                    .stderr(openssh::Stdio::piped());
+                let mut child = command.spawn().await.map_err(|e| {
+                    TransportError::Failed(format!(
+                        "cannot start a remote shell: {}",
+                        error_chain(&e)
+                    ))
                 })?;
-            if let Some(mut stdin) = child.stdin().take() {
-                stdin
-                    .write_all(script.as_bytes())
-                    .await
-                    .map_err(|e| TransportError::new(format!("cannot send the script: {e}")))?;
-                stdin
-                    .shutdown()
-                    .await
-                    .map_err(|e| TransportError::new(format!("cannot send the script: {e}")))?;
+                let stdin = child.stdin().take();
+                let stdout = child.stdout().take();
+                let stderr = child.stderr().take();
+                tokio::try_join!(
+                    send_script(stdin, script),
+                    capture::read_both(stdout, stderr, &mut out, &mut err)
+                )?;
+                match child.wait().await {
+                    Ok(status) => Ok(status.code()),
+                    // The crate turns exit code 127 into an error.
+                    Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Ok(Some(127))
+                    }
+                    Err(e) => Err(TransportError::Failed(format!(
+                        "the remote shell failed: {}",
+                        error_chain(&e)
+                    ))),
+                }
+            };
+            match tokio::time::timeout_at(limits.deadline, work).await {
+                Ok(Ok(rc)) => Ok(ScriptOutput::finished(rc, &out, &err)),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(TransportError::DeadlinePassed { output: out.text() }),
             }
-            let output = child.wait_with_output().await.map_err(|e| {
-                TransportError::new(format!("the remote shell failed: {}", error_chain(&e)))
-            })?;
-            Ok(ScriptOutput::from(output))
         })
     }
 }
@@ -150,4 +523,113 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(command: &std::process::Command) -> Vec<String> {
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Every registered master whose socket exists gets its `ssh -O exit`; ending them all
+    /// removes the control directory, and no master can start afterwards.
+    #[test]
+    fn ending_the_masters_removes_the_control_directory() {
+        let parent = tempfile::tempdir().unwrap();
+        let masters = Masters::create_in(parent.path()).unwrap();
+        let dir = masters.dir().to_owned();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let mut sockets = Vec::new();
+        for _ in 0..3 {
+            let (_, socket, _) = masters.reserve().unwrap();
+            sockets.push(socket);
+        }
+        // Two masters started (their sockets exist); the third never did.
+        for socket in &sockets[..2] {
+            std::fs::write(socket, "").unwrap();
+        }
+        let commands = masters.exit_commands();
+        assert_eq!(commands.len(), 2);
+        for (command, socket) in commands.iter().zip(&sockets) {
+            assert_eq!(command.get_program(), "ssh");
+            let args = args(command);
+            let s = args.iter().position(|a| a == "-S").unwrap();
+            assert_eq!(args[s + 1], socket.display().to_string());
+            assert!(args.windows(2).any(|w| w == ["-O", "exit"]), "{args:?}");
+        }
+        masters.end_all();
+        assert!(!dir.exists());
+        assert!(masters.exit_commands().is_empty());
+        assert!(masters.reserve().is_err());
+    }
+
+    /// A directory left by a corral killed with SIGKILL is removed by the next one; another
+    /// live process's is not.
+    #[test]
+    fn stale_control_directories_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        // No process has pid 0 in /proc; this one does.
+        let stale = parent.path().join("corral-0-abc");
+        let live = parent
+            .path()
+            .join(format!("corral-{}-abc", std::process::id()));
+        let other = parent.path().join("corral-base");
+        for dir in [&stale, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let masters = Masters::create_in(parent.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists() && other.exists() && masters.dir().exists());
+    }
+
+    #[test]
+    fn dropping_the_masters_removes_the_control_directory() {
+        let parent = tempfile::tempdir().unwrap();
+        let masters = Masters::create_in(parent.path()).unwrap();
+        let dir = masters.dir().to_owned();
+        assert!(dir.exists());
+        drop(masters);
+        assert!(!dir.exists());
+    }
+
+    /// Masters never persist on their own: an idle timeout, not `ControlPersist=yes`.
+    #[test]
+    fn masters_start_with_a_bounded_control_persist() {
+        let parent = tempfile::tempdir().unwrap();
+        let options = SshOptions {
+            config_file: None,
+            connect_timeout: Duration::from_secs(7),
+            masters: Masters::create_in(parent.path()).unwrap(),
+        };
+        let machine = Machine {
+            name: "n1".into(),
+            spec: crate::config::MachineSpec {
+                hostname: "n1".into(),
+                ip: "10.0.0.1".parse().unwrap(),
+                ssh: Default::default(),
+                labels: Default::default(),
+            },
+        };
+        let command = master_command(
+            &machine,
+            &options,
+            Path::new("/run/c/0"),
+            Path::new("/run/c/0.log"),
+        );
+        let args = args(&command);
+        assert!(args.contains(&"ControlPersist=10s".to_owned()), "{args:?}");
+        assert!(!args.iter().any(|a| a == "ControlPersist=yes"));
+        assert!(args.contains(&"StrictHostKeyChecking=yes".to_owned()));
+        assert!(args.contains(&"ConnectTimeout=7".to_owned()));
+        assert_eq!(args[args.len() - 2..], ["--", "10.0.0.1"]);
+    }
 }

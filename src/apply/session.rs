@@ -1,0 +1,359 @@
+//! An apply session: what happens between a confirmed plan and its report, from the first
+//! lock taken to the last released.
+//!
+//! 1. Lock every host that changes, all before any is touched (waiting up to
+//!    `--lock-timeout` for another apply).
+//! 2. Read those hosts again under the lock: another apply may have changed them while the
+//!    plan waited for its confirmation; any difference makes the plan stale.
+//! 3. Walk the plan ([`super::apply`]).
+//! 4. Update each changed host's record of what corral wrote there (`managed.json`), from
+//!    the facts read under the lock.
+//! 5. Release the locks.
+//!
+//! Every host operation has a deadline, and the run's [`Interrupts`] know the locks from the
+//! start of step 1 to the end of step 5, so that an interrupt or an abort releases them.
+//! The session never prints; it returns what happened.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::interrupt::Interrupts;
+use super::lock::{self, LockError};
+use super::{Event, Report};
+use crate::address::Address;
+use crate::config::Config;
+use crate::facts::gather;
+use crate::facts::HostFacts;
+use crate::graph::{Filter, ResourceGraph};
+use crate::plan::Plan;
+use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
+
+/// How long writing a host's record may take.
+pub const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a session runs.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// How long to wait for another apply's lock.
+    pub lock_timeout: Duration,
+    /// The deadline of reading one host again under its lock.
+    pub facts_timeout: Duration,
+    /// Hosts changed at the same time.
+    pub parallelism: usize,
+}
+
+/// Why a session changed nothing. Its locks are released by then.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("the plan is stale: hosts changed since it was made: {}", .0.join(", "))]
+    Stale(Vec<String>),
+    #[error("interrupted before any host was changed")]
+    Interrupted,
+}
+
+/// What a walk did, and the records that could not be written.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub report: Report,
+    pub record_errors: Vec<String>,
+}
+
+/// The end of a session.
+#[derive(Debug)]
+pub struct Outcome {
+    pub applied: Result<Applied, SessionError>,
+    /// Hosts whose lock could not be released, with why.
+    pub unreleased: Vec<(String, String)>,
+}
+
+/// Everything a session works on.
+pub struct Session<'a> {
+    pub config: &'a Config,
+    pub graph: &'a ResourceGraph,
+    pub filter: &'a Filter,
+    pub plan: &'a Plan,
+    /// A connection to every host that was read.
+    pub hosts: &'a BTreeMap<String, Arc<dyn Host>>,
+    pub interrupts: &'a Interrupts,
+    pub options: SessionOptions,
+}
+
+impl Session<'_> {
+    /// Runs the session; see the module documentation.
+    pub async fn run(&self, events: mpsc::UnboundedSender<Event>) -> Outcome {
+        let plan = self.plan;
+        // Only the hosts that change are locked (and only they get a record).
+        let changing: BTreeMap<String, Arc<dyn Host>> = self
+            .hosts
+            .iter()
+            .filter(|(machine, _)| {
+                plan.resource_changes
+                    .iter()
+                    .any(|c| c.machine.as_ref() == Some(*machine))
+            })
+            .map(|(machine, host)| (machine.clone(), host.clone()))
+            .collect();
+        let owner = lock::owner();
+        self.interrupts.begin_session(&changing, &owner);
+        let applied = self.locked(&changing, &owner, events).await;
+        let unreleased = match &applied {
+            // A failed acquire released what it took.
+            Err(SessionError::Lock(_)) => Vec::new(),
+            _ => lock::release(&changing, &owner).await,
+        };
+        self.interrupts.end_session();
+        Outcome {
+            applied,
+            unreleased,
+        }
+    }
+
+    async fn locked(
+        &self,
+        changing: &BTreeMap<String, Arc<dyn Host>>,
+        owner: &str,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Applied, SessionError> {
+        let stop = self.interrupts.stop_flag();
+        lock::acquire(changing, owner, self.options.lock_timeout, stop).await?;
+        let fresh = self.read_again(changing).await?;
+        if self.interrupts.stop_requested() {
+            return Err(SessionError::Interrupted);
+        }
+        let report = super::apply(
+            self.config,
+            self.graph,
+            self.plan,
+            self.hosts,
+            self.options.parallelism,
+            events,
+            stop,
+        )
+        .await;
+        let record_errors = self.record(&report, &fresh, changing).await;
+        Ok(Applied {
+            report,
+            record_errors,
+        })
+    }
+
+    /// Reads the changing hosts again, all at once; the plan holds only if each reads as it
+    /// did when it was planned.
+    async fn read_again(
+        &self,
+        changing: &BTreeMap<String, Arc<dyn Host>>,
+    ) -> Result<BTreeMap<String, HostFacts>, SessionError> {
+        let mut probes = gather::probes_by_machine(self.config, self.graph, self.filter);
+        let mut reading = tokio::task::JoinSet::new();
+        for (machine, host) in changing {
+            let (machine, host) = (machine.clone(), host.clone());
+            let probes = probes.remove(&machine).unwrap_or_default();
+            let timeout = self.options.facts_timeout;
+            reading.spawn(async move {
+                let facts = gather::read_host_within(host.as_ref(), &probes, timeout).await;
+                (machine, facts)
+            });
+        }
+        let mut fresh = BTreeMap::new();
+        let mut moved = Vec::new();
+        while let Some(joined) = reading.join_next().await {
+            match joined {
+                Ok((machine, Ok(facts)))
+                    if self.plan.facts_digests.get(&machine) == Some(&facts.digest()) =>
+                {
+                    fresh.insert(machine, facts);
+                }
+                Ok((machine, Ok(_))) => moved.push(machine),
+                Ok((machine, Err(message))) => moved.push(format!("{machine} ({message})")),
+                Err(e) => moved.push(format!("a host could not be read ({e})")),
+            }
+        }
+        if moved.is_empty() {
+            Ok(fresh)
+        } else {
+            moved.sort();
+            Err(SessionError::Stale(moved))
+        }
+    }
+
+    /// Updates each changed host's record of what corral wrote there, from the facts read
+    /// under the lock.
+    async fn record(
+        &self,
+        report: &Report,
+        fresh: &BTreeMap<String, HostFacts>,
+        changing: &BTreeMap<String, Arc<dyn Host>>,
+    ) -> Vec<String> {
+        let applied: HashSet<&Address> = report.applied.iter().collect();
+        let mut errors = Vec::new();
+        for (machine, facts) in fresh {
+            let Ok(old) = crate::managed::recorded(facts) else {
+                continue;
+            };
+            let new = crate::managed::updated(&old, machine, self.config, self.plan, &applied);
+            if new == old {
+                continue;
+            }
+            let Some(host) = changing.get(machine) else {
+                continue;
+            };
+            let script = super::change_script(&crate::managed::write_script(&new));
+            let limits = Limits::within(RECORD_TIMEOUT, OutputBound::KeepTail(64 * 1024));
+            let problem = match host.run_script(&script, limits).await {
+                Ok(out) if out.rc == Some(0) => continue,
+                Ok(out) => {
+                    crate::render::printable(crate::facts::tail(&out.stdout, 400)).into_owned()
+                }
+                Err(TransportError::DeadlinePassed { .. }) => {
+                    format!(
+                        "the host did not answer within {}",
+                        describe(RECORD_TIMEOUT)
+                    )
+                }
+                Err(e) => e.to_string(),
+            };
+            errors.push(format!(
+                "{machine}: cannot update {}: {problem}",
+                crate::managed::PATH
+            ));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::super::lock::testing::ConfinedHost;
+    use super::super::testing::{is_change, plan, write_config};
+    use super::*;
+    use crate::transport::{BoxFuture, ScriptOutput};
+
+    /// A host whose `/var/lib/corral` is a test directory, where Ctrl-C is pressed while
+    /// the first step runs.
+    struct InterruptedHost {
+        inner: ConfinedHost,
+        interrupts: Arc<Interrupts>,
+        pressed: AtomicBool,
+    }
+
+    impl Host for InterruptedHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            if is_change(script) && !self.pressed.swap(true, Ordering::SeqCst) {
+                self.interrupts.on_signal();
+            }
+            self.inner.run_script(script, limits)
+        }
+    }
+
+    /// Ctrl-C during apply: the running step finishes, nothing new starts, what was applied
+    /// is recorded, and the lock is released.
+    #[tokio::test]
+    async fn an_interrupt_during_apply_finishes_the_step_and_releases_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("var-lib-corral");
+        std::fs::create_dir(&root).unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: a\nspecification: { machines: all, path: \"{d}/a.conf\", content: \"a\\n\" }\n---\nkind: os/file\nname: b\nspecification: { machines: all, path: \"{d}/b.conf\", content: \"b\\n\" }\n",
+        );
+        let interrupts = Interrupts::new(None);
+        let host = InterruptedHost {
+            inner: ConfinedHost::new(&root),
+            interrupts: interrupts.clone(),
+            pressed: AtomicBool::new(false),
+        };
+        let (config, graph, plan) = plan(&paths, &host).await;
+        assert_eq!(plan.resource_changes.len(), 2);
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let session = Session {
+            config: &config,
+            graph: &graph,
+            filter: &Filter::default(),
+            plan: &plan,
+            hosts: &hosts,
+            interrupts: &interrupts,
+            options: SessionOptions {
+                lock_timeout: Duration::ZERO,
+                facts_timeout: Duration::from_secs(60),
+                parallelism: 4,
+            },
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let outcome = session.run(sender).await;
+
+        assert!(interrupts.stop_requested());
+        assert!(outcome.unreleased.is_empty(), "{:?}", outcome.unreleased);
+        assert!(!root.join("lock").exists(), "the lock is released");
+        let applied = outcome.applied.unwrap();
+        assert!(
+            applied.record_errors.is_empty(),
+            "{:?}",
+            applied.record_errors
+        );
+        let report = applied.report;
+        assert_eq!(
+            report.applied.len(),
+            1,
+            "the running step finished: {report:?}"
+        );
+        assert_eq!(report.skipped.len(), 1, "{report:?}");
+        assert_eq!(report.skipped[0].1.to_string(), "corral.interrupt");
+        let record = std::fs::read_to_string(root.join("managed.json")).unwrap();
+        assert!(
+            record.contains(&report.applied[0].resource().to_string()),
+            "{record}"
+        );
+    }
+
+    /// Ctrl-C before the locks are all taken: nothing changes and no lock stays.
+    #[tokio::test]
+    async fn an_interrupt_before_apply_changes_nothing_and_releases_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("var-lib-corral");
+        std::fs::create_dir(&root).unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: a\nspecification: { machines: all, path: \"{d}/a.conf\", content: \"a\\n\" }\n",
+        );
+        let host = ConfinedHost::new(&root);
+        let (config, graph, plan) = plan(&paths, &host).await;
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let interrupts = Interrupts::new(None);
+        interrupts.begin_session(&hosts, "someone");
+        interrupts.on_signal();
+        let session = Session {
+            config: &config,
+            graph: &graph,
+            filter: &Filter::default(),
+            plan: &plan,
+            hosts: &hosts,
+            interrupts: &interrupts,
+            options: SessionOptions {
+                lock_timeout: Duration::ZERO,
+                facts_timeout: Duration::from_secs(60),
+                parallelism: 4,
+            },
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let outcome = session.run(sender).await;
+        assert!(matches!(
+            outcome.applied,
+            Err(SessionError::Lock(LockError::Interrupted))
+        ));
+        assert!(!root.join("lock").exists());
+        assert!(!dir.path().join("a.conf").exists());
+    }
+}
