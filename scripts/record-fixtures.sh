@@ -3,7 +3,8 @@
 # parse what the real programs print. Run it after changing a probe:
 #   lab-fresh.json      hosts as `lab up` makes them
 #   lab-converged.json  after `apply examples/`
-#   lab-drift.json      then a sysctl and a file changed by hand on n2
+#   lab-drift.json      then a sysctl and a file changed by hand on n2, and n3's heartbeat
+#                       configuration touched after the service started
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -23,4 +24,8 @@ done
 "$corral" apply --auto-approve examples/ "$dir/inventory.yaml"
 "$corral" facts "${config[@]}" -o fixtures/facts/lab-converged.json
 ssh -F "$CORRAL_SSH_CONFIG" n2 'sysctl -q -w net.ipv4.conf.all.send_redirects=1 && echo "edited by hand" >> /etc/issue.net'
+# A service whose configuration changed after it started (a missed restart): the touch is
+# at least a second after the apply started the service.
+sleep 1
+ssh -F "$CORRAL_SSH_CONFIG" n3 'touch /etc/default/corral-heartbeat'
 "$corral" facts "${config[@]}" -o fixtures/facts/lab-drift.json

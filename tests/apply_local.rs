@@ -160,9 +160,17 @@ async fn failure_skips_dependents_only_and_apply_converges() {
     // Fix the cause; apply again converges, and then nothing is left to do.
     let paths = write_config(dir.path(), "root");
     let (config, graph, plan) = make_plan(&paths).await;
+    // `apply::apply` does not write corral's record on the host (the apply session does),
+    // so the file written before shows as already right and only to be recorded.
+    let changing: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| !c.is_record_only())
+        .map(|c| c.address.to_string())
+        .collect();
     assert_eq!(
-        plan.resource_changes.len(),
-        2,
+        changing,
+        ["os/file.broken[local]", "os/file.needs-broken[local]"],
         "{:?}",
         plan.resource_changes
     );
@@ -179,7 +187,11 @@ async fn failure_skips_dependents_only_and_apply_converges() {
     .await;
     assert!(report.succeeded(), "{report:?}");
     let (_, _, plan) = make_plan(&paths).await;
-    assert!(plan.is_empty(), "{:?}", plan.resource_changes);
+    assert!(
+        plan.resource_changes.iter().all(|c| c.is_record_only()),
+        "{:?}",
+        plan.resource_changes
+    );
 }
 
 /// Interrupted before anything started (Ctrl-C): nothing runs, everything is reported as

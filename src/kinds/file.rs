@@ -80,6 +80,10 @@ pub struct FileSpec {
     /// Never show the content, in any output.
     #[serde(default)]
     pub sensitive: bool,
+    /// A command that checks the new content before it replaces the file, with `%s` for
+    /// the new file's path: `nginx -t -c %s`, `visudo -cf %s`. Run as root on the host;
+    /// when it fails, the file is not replaced and the step fails with its output.
+    pub validate: Option<String>,
     #[serde(skip)]
     pub bytes: Content,
 }
@@ -100,6 +104,8 @@ pub enum FileState {
         owner: String,
         group: String,
         size: u64,
+        /// Last modification, in seconds since the epoch (`stat`'s `%Y`).
+        modified: u64,
         /// `stat`'s `%F`: "regular file", "regular empty file", "directory", …
         file_type: String,
         body: Body,
@@ -174,7 +180,7 @@ pub fn original_id(path: &str) -> String {
 /// link<TAB>AT<TAB>TARGET     a link at the path or at a directory above it
 /// absent<TAB>AT              nothing at AT (the path, or the first missing directory)
 /// notdir<TAB>AT              AT, above the path, is not a directory
-/// stat MODE OWNER GROUP SIZE TYPE
+/// stat MODE OWNER GROUP SIZE MTIME TYPE
 /// original kept              corral keeps the file that was here before it
 /// base64 CONTENT | sha256 DIGEST  - | compare same|differs
 /// ```
@@ -194,7 +200,7 @@ pub const PROBE_FUNCTION: &str = r#"corral_file() {
   done
   if [ -L "$p" ]; then printf 'link\t%s\t%s\n' "$p" "$(readlink -- "$p" | tr -d '\n\t')"; return 0; fi
   [ -e "$p" ] || { printf 'absent\t%s\n' "$p"; return 0; }
-  s=$(stat -c '%a %U %G %s %F' -- "$p") || return 1
+  s=$(stat -c '%a %U %G %s %Y %F' -- "$p") || return 1
   printf 'stat %s\n' "$s"
   [ ! -e "ORIGINALS/$id" ] || echo 'original kept'
   case $s in *' regular file'|*' regular empty file') ;; *) return 0 ;; esac
@@ -287,7 +293,7 @@ pub fn parse_lines<'a>(
     let stat = first
         .strip_prefix("stat ")
         .ok_or_else(|| format!("unexpected line `{first}`"))?;
-    let mut fields = stat.splitn(5, ' ');
+    let mut fields = stat.splitn(6, ' ');
     let mut next = |what: &str| {
         fields
             .next()
@@ -301,6 +307,9 @@ pub fn parse_lines<'a>(
     let size = next("size")?
         .parse::<u64>()
         .map_err(|_| format!("stat output `{stat}` has a bad size"))?;
+    let modified = next("modification time")?
+        .parse::<u64>()
+        .map_err(|_| format!("stat output `{stat}` has a bad modification time"))?;
     let file_type = next("file type")?;
     let mut body = Body::None;
     let mut original_kept = false;
@@ -331,6 +340,7 @@ pub fn parse_lines<'a>(
         owner,
         group,
         size,
+        modified,
         file_type,
         body,
         original_kept,
@@ -443,6 +453,7 @@ pub fn diff_file(
             file_type,
             body,
             original_kept,
+            ..
         } => {
             if !is_regular(file_type) {
                 return Err(FactError::new(
@@ -543,7 +554,7 @@ pub fn enter_directory(path: &str, create: bool) -> String {
         let missing = if create {
             "[ -d \"$q\" ] || mkdir -m 0755 -- \"$q\""
         } else {
-            "[ -d \"$q\" ] || { echo \"corral: $q does not exist or is not a directory\"; exit 3; }"
+            "[ -d \"$q\" ] || exit 0"
         };
         script.push_str(&format!(
             "for q in {}; do\n  if [ -L \"$q\" ]; then echo \"corral: $q is a symbolic link; corral never writes through one\"; exit 1; fi\n  {missing}\ndone\n",
@@ -555,6 +566,10 @@ pub fn enter_directory(path: &str, create: bool) -> String {
     );
     script
 }
+
+/// Ends the calling script with the subshell's exit code when it failed. (Not `( … ) ||
+/// exit`: on the left of `||`, `set -e` is ignored inside the subshell.)
+const SUBSHELL_RESULT: &str = "rc=$?; [ \"$rc\" -eq 0 ] || exit \"$rc\"\n";
 
 /// Shell text that puts the file `f` of the private directory `$w` (inside `$d`, the
 /// shell's directory) in place as `$b`, atomically, and removes `$w`.
@@ -571,6 +586,13 @@ const MOVE_INTO_PLACE: &str = "cd -P -- \"$d\"\n[ \"$(pwd -P)\" = \"$d\" ] || { 
 /// being replaced. With `keep_original`, the file found there is first copied (with its
 /// owner and mode) to [`ORIGINALS_DIR`], unless one is kept already.
 pub fn write_script(desired: &DesiredFile) -> String {
+    write_checked_script(desired, None)
+}
+
+/// [`write_script`], with `validate` (a command with `%s` for the new file's path, such as
+/// `nginx -t -c %s`) run on the new file before it replaces the old one: when it fails,
+/// the old file stays and the step fails with the command's output.
+pub fn write_checked_script(desired: &DesiredFile, validate: Option<&str>) -> String {
     let mut script = String::from("(\nset -eu\n");
     script.push_str(&enter_directory(desired.path, true));
     script.push_str(
@@ -604,8 +626,15 @@ pub fn write_script(desired: &DesiredFile) -> String {
         "h=$(sha256sum < f)\n[ \"${{h%% *}}\" = {} ] || {{ echo \"corral: the written file does not match its digest\"; exit 1; }}\nset -- $old\nchown -- {owner} f\nchgrp -- {group} f\nchmod -- {mode} f\nsync -- f\n",
         hex::encode(Sha256::digest(desired.bytes))
     ));
+    if let Some(command) = validate {
+        let command = command.replace("%s", "\"$d/$w/f\"");
+        script.push_str(&format!(
+            "if ! ( {command} ) </dev/null; then echo \"corral: the new content of $d/$b failed its check; the file was not replaced\"; exit 1; fi\n"
+        ));
+    }
     script.push_str(MOVE_INTO_PLACE);
-    script.push_str("trap - EXIT\n) || exit 1\n");
+    script.push_str("trap - EXIT\n)\n");
+    script.push_str(SUBSHELL_RESULT);
     script
 }
 
@@ -613,7 +642,7 @@ pub fn write_script(desired: &DesiredFile) -> String {
 /// [`write_script`]: never through a link, never a link or anything but a regular file.
 pub fn delete_script(path: &str) -> String {
     format!(
-        "(\nset -eu\n{}if [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\nfi\n) || {{ rc=$?; [ $rc -eq 3 ] || exit 1; }}\n",
+        "(\nset -eu\n{}if [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\nfi\n)\n{SUBSHELL_RESULT}",
         enter_directory(path, false)
     )
 }
@@ -624,7 +653,7 @@ pub fn restore_script(path: &str) -> String {
     let id = original_id(path);
     let o = format!("{}/{id}", quote(ORIGINALS_DIR));
     format!(
-        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\ndd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive\n) || exit 1\n",
+        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\ndd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive\n)\n{SUBSHELL_RESULT}",
         p = quote(path),
         dir = ORIGINALS_DIR,
         enter = enter_directory(path, true),
@@ -683,6 +712,16 @@ impl FileSpec {
         for (field, value) in [("owner", &self.owner), ("group", &self.group)] {
             if let Some(value) = value {
                 check_name(ctx, field, value);
+            }
+        }
+        if let Some(command) = &self.validate {
+            if !command.contains("%s") || command.chars().any(char::is_control) {
+                ctx.error(
+                    &["validate"],
+                    "`validate` must be one line with `%s` where the new file's path goes",
+                    "here",
+                )
+                .help = Some("e.g. `validate: \"nginx -t -c %s\"`".into());
             }
         }
         match (&self.content, &self.source) {
@@ -767,6 +806,14 @@ impl MachineKind for FileSpec {
         })
     }
 
+    fn modified_at(&self, _name: &str, facts: &HostFacts) -> Option<u64> {
+        let key = probe_key(&self.path, self.read(&self.bytes.sha256()));
+        match parse(&key, facts.get(&key).ok()?).ok()? {
+            FileState::Present { modified, .. } => Some(modified),
+            _ => None,
+        }
+    }
+
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
         Some(crate::managed::Entry {
             sensitive: self.sensitive,
@@ -791,7 +838,7 @@ impl MachineKind for FileSpec {
         let keep_original = change.attribute(ORIGINAL_ATTR).is_some();
         vec![Step {
             description: format!("write {}", self.path),
-            script: write_script(&self.desired(keep_original)),
+            script: write_checked_script(&self.desired(keep_original), self.validate.as_deref()),
         }]
     }
 }
@@ -910,6 +957,7 @@ mod tests {
                 owner,
                 group,
                 size,
+                modified,
                 file_type,
                 body,
                 ..
@@ -918,6 +966,7 @@ mod tests {
                 owner,
                 group,
                 size,
+                modified,
                 file_type,
                 body,
                 original_kept: true,
@@ -1048,6 +1097,7 @@ mod tests {
             owner: None,
             group: None,
             sensitive: true,
+            validate: None,
             bytes: Content(b"hunter2\n".to_vec()),
         };
         assert!(!format!("{spec:?}").contains("hunter2"));
@@ -1322,5 +1372,44 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// A failing `validate` leaves the old file in place and fails the step with the
+    /// check's output; a passing one lets the write go ahead.
+    #[test]
+    fn validate_checks_the_new_content_before_it_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.conf");
+        std::fs::write(&path, "good\n").unwrap();
+        let file = desired(path.to_str().unwrap(), b"broken\n");
+        let check = "grep -q good %s || { echo 'syntax error in' %s; false; }";
+        let out = sh(&write_checked_script(&file, Some(check)), dir.path());
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("syntax error in") && said.contains("failed its check"), "{said}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"good\n");
+        assert_eq!(entries(dir.path()), ["site.conf"], "no temporary left");
+        let file = desired(path.to_str().unwrap(), b"good and new\n");
+        let out = sh(&write_checked_script(&file, Some(check)), dir.path());
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"good and new\n");
+    }
+
+    /// Any failing command fails the write and the calling script, even one that goes on
+    /// after it (`set -e` is ignored in a subshell on the left of `||`, so the script does
+    /// not use that form), and nothing is left behind.
+    #[test]
+    fn failing_command_fails_the_whole_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.conf");
+        let file = DesiredFile {
+            owner: Some("no-such-user-corral"),
+            ..desired(path.to_str().unwrap(), b"x\n")
+        };
+        let script = format!("{}echo after", write_script(&file));
+        let out = sh(&script, dir.path());
+        assert!(!out.status.success(), "{out:?}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
+        assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
     }
 }

@@ -82,6 +82,20 @@ pub trait MachineKind {
         None
     }
 
+    /// When the thing this resource runs last started (seconds since the epoch), for a
+    /// resource that must restart when what it `depends_on` changes: a service. `None`
+    /// when not running, or when a restart leaves no trace (a reload).
+    fn started_at(&self, _name: &str, _facts: &HostFacts) -> Option<u64> {
+        None
+    }
+
+    /// When what this resource manages was last modified (seconds since the epoch): a
+    /// file. With [`MachineKind::started_at`], a service running on older inputs than its
+    /// files is seen, whoever changed them and whenever.
+    fn modified_at(&self, _name: &str, _facts: &HostFacts) -> Option<u64> {
+        None
+    }
+
     /// Whether a change to something this resource `depends_on` (on the same machine) calls
     /// for a change here too, given what its own `diff` decided: a running service restarts
     /// when its configuration changes (one being started needs no restart).

@@ -28,6 +28,10 @@ pub struct ServiceSpec {
     pub unit: String,
     pub enabled: Option<bool>,
     pub active: Option<bool>,
+    /// What a change to something this service `depends_on` does to it while it runs:
+    /// `restart` (the default) or `reload`.
+    #[serde(default)]
+    pub on_change: OnChange,
     /// Unit file content, written to `/etc/systemd/system/UNIT`.
     pub content: Option<Content>,
     /// Unit file relative to the document's file.
@@ -36,12 +40,23 @@ pub struct ServiceSpec {
     pub bytes: Option<Content>,
 }
 
+/// How a running service takes up changed inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnChange {
+    #[default]
+    Restart,
+    Reload,
+}
+
 /// What `systemctl show` says about a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitState {
     pub load_state: String,
     pub active_state: String,
     pub unit_file_state: String,
+    /// When the unit last became active (seconds since the epoch), if it ever did.
+    pub active_since: Option<u64>,
 }
 
 impl UnitState {
@@ -64,9 +79,9 @@ impl UnitState {
     }
 }
 
-pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,UnitFileState";
+pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp";
 
-/// Parses `systemctl show -p LoadState,ActiveState,UnitFileState UNIT`.
+/// Parses `systemctl show --timestamp=unix -p LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp UNIT`.
 pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
     if out.rc != 0 {
         let hint = if out.output.contains("has not been booted with systemd")
@@ -97,6 +112,10 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
         load_state: get("LoadState")?,
         active_state: get("ActiveState")?,
         unit_file_state: get("UnitFileState")?,
+        active_since: values
+            .get("ActiveEnterTimestamp")
+            .and_then(|v| v.strip_prefix('@'))
+            .and_then(|v| v.parse().ok()),
     })
 }
 
@@ -186,7 +205,7 @@ impl MachineKind for ServiceSpec {
         let mut probes = vec![Probe {
             key: self.key(),
             script: format!(
-                "systemctl show -p {SHOW_PROPERTIES} -- {}",
+                "systemctl show --timestamp=unix -p {SHOW_PROPERTIES} -- {}",
                 quote(&self.unit)
             ),
         }];
@@ -276,10 +295,18 @@ impl MachineKind for ServiceSpec {
         claims
     }
 
-    fn restarts_when_dependencies_change(&self, diff: &Diff) -> bool {
+    /// Whatever its state at plan time: a service installed and started by its package in
+    /// the same apply (nginx) must still end on the new configuration.
+    fn restarts_when_dependencies_change(&self, _diff: &Diff) -> bool {
         self.active != Some(false)
-            && diff.action() != Action::Create
-            && !diff.attributes.iter().any(|a| a.name == "active")
+    }
+
+    fn started_at(&self, _name: &str, facts: &HostFacts) -> Option<u64> {
+        if self.active == Some(false) || self.on_change == OnChange::Reload {
+            return None;
+        }
+        let state = parse(&self.key(), facts.get(&self.key()).ok()?).ok()?;
+        state.is_active().then_some(state.active_since?)
     }
 
     fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
@@ -303,12 +330,23 @@ impl MachineKind for ServiceSpec {
             }
         }
         let starts = change.attribute("active").is_some();
-        let restart = unit_changed || !change.triggered_by.is_empty();
+        let triggered = !change.triggered_by.is_empty();
+        let restart = unit_changed || triggered;
+        // Decided on the host when the step runs: a package may have started the service
+        // on its default configuration since the plan was made.
+        let take_up = match self.on_change {
+            OnChange::Reload if !unit_changed => "reload-or-restart",
+            _ => "restart",
+        };
         match self.active {
+            Some(true) if restart => {
+                script.push_str(&format!("systemctl {take_up} -- {unit}\n"))
+            }
             Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
-            Some(true) if restart => script.push_str(&format!("systemctl restart -- {unit}\n")),
             Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
-            None if restart => script.push_str(&format!("systemctl try-restart -- {unit}\n")),
+            None if restart => script.push_str(&format!(
+                "if systemctl is-active --quiet -- {unit}; then systemctl {take_up} -- {unit}; fi\n"
+            )),
             _ => {}
         }
         vec![Step {
@@ -347,6 +385,7 @@ mod tests {
             unit: "no-such-unit-corral.service".into(),
             enabled: Some(true),
             active: None,
+            on_change: OnChange::Restart,
             content: None,
             source: None,
             bytes: None,
@@ -375,6 +414,7 @@ mod tests {
             unit: "corral-heartbeat.service".into(),
             enabled: Some(true),
             active: Some(true),
+            on_change: OnChange::Restart,
             content: None,
             source: None,
             bytes: Some(Content(format!("{}\n", content.trim_end()).into_bytes())),
@@ -398,7 +438,7 @@ mod tests {
             triggered_by: Vec::new(),
         };
         let script = &heartbeat().steps("heartbeat", &change)[0].script;
-        let order = ["daemon-reload", "systemctl enable", "systemctl start"]
+        let order = ["daemon-reload", "systemctl enable", "systemctl restart"]
             .map(|s| script.find(s).unwrap());
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
     }
@@ -409,5 +449,55 @@ mod tests {
             .diff("heartbeat", &recorded::host("lab-converged", "n1"))
             .unwrap();
         assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    fn change(attributes: Vec<AttrChange>, triggered_by: &[&str]) -> ResourceChange {
+        ResourceChange {
+            address: crate::address::Address::new(KIND, "heartbeat", Some("n1")),
+            machine: Some("n1".into()),
+            action: Action::Update,
+            attributes,
+            reason: None,
+            triggered_by: triggered_by
+                .iter()
+                .map(|a| crate::address::Address::parse(a).unwrap())
+                .collect(),
+        }
+    }
+
+    /// Planned as "start" (not running at plan time) but its configuration changes in the
+    /// same apply: the step restarts, which starts it or, if its package started it on the
+    /// default configuration meanwhile, restarts it on the new one.
+    #[test]
+    fn service_started_with_changed_inputs_ends_on_them() {
+        let starting = change(
+            vec![switch("active", true, false, true)],
+            &["os/file.site[n1]"],
+        );
+        let script = &heartbeat().steps("heartbeat", &starting)[0].script;
+        assert!(script.contains("systemctl restart -- corral-heartbeat.service"), "{script}");
+        let reload = ServiceSpec {
+            on_change: OnChange::Reload,
+            ..heartbeat()
+        };
+        let script = &reload.steps("heartbeat", &change(vec![], &["os/file.site[n1]"]))[0].script;
+        assert!(script.contains("systemctl reload-or-restart --"), "{script}");
+        let only_start = change(vec![switch("active", true, false, true)], &[]);
+        let script = &heartbeat().steps("heartbeat", &only_start)[0].script;
+        assert!(script.contains("systemctl start --"), "{script}");
+    }
+
+    /// systemd says when a unit became active; a reload leaves no trace, so a service
+    /// that reloads on change gives no start time to compare with.
+    #[test]
+    fn start_time_comes_from_systemd() {
+        let facts = recorded::host("lab-converged", "n1");
+        let started = heartbeat().started_at("heartbeat", &facts).unwrap();
+        assert!(started > 1_700_000_000, "{started}");
+        let reload = ServiceSpec {
+            on_change: OnChange::Reload,
+            ..heartbeat()
+        };
+        assert_eq!(reload.started_at("heartbeat", &facts), None);
     }
 }

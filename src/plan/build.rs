@@ -66,7 +66,8 @@ pub fn build(
                 continue;
             }
         };
-        let triggered_by: Vec<Address> = if kind.restarts_when_dependencies_change(&diff) {
+        let restarts = kind.restarts_when_dependencies_change(&diff);
+        let mut triggered_by: Vec<Address> = if restarts {
             resource
                 .depends_on
                 .iter()
@@ -79,15 +80,31 @@ pub fn build(
         } else {
             Vec::new()
         };
+        let mut why = "changes";
+        // Inputs changed after the service started, by anyone (a missed restart, a file
+        // edited by hand): it restarts, so "No changes" is never said of a stale service.
+        if triggered_by.is_empty() && restarts {
+            if let Some(started) = kind.started_at(&resource.address.name, host_facts) {
+                triggered_by = newer_dependencies(config, resource, machine, host_facts, started);
+                why = "changed after it started";
+            }
+        }
         if !triggered_by.is_empty() {
             let list = triggered_by
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
+            let starting = diff.action() == Action::Create
+                || diff.attributes.iter().any(|a| a.name == "active");
+            let what = if starting {
+                format!("started after {list} {why}; restarted instead if something (its package) started it meanwhile")
+            } else {
+                format!("restarted because {list} {why}")
+            };
             diff.reason = Some(match diff.reason {
-                Some(reason) => format!("{reason}; also restarted because {list} changes"),
-                None => format!("restarted because {list} changes"),
+                Some(reason) => format!("{reason}; also {what}"),
+                None => what,
             });
             if diff.action() == Action::NoOp {
                 diff.action = Some(Action::Update);
@@ -128,6 +145,33 @@ pub fn build(
         });
     }
     plan
+}
+
+/// The instances on `machine` that `resource` depends on whose managed thing was modified
+/// after `started` (seconds since the epoch).
+fn newer_dependencies(
+    config: &Config,
+    resource: &crate::config::Resource,
+    machine: &str,
+    facts: &HostFacts,
+    started: u64,
+) -> Vec<Address> {
+    resource
+        .depends_on
+        .iter()
+        .filter(|target| target.machine.as_deref().is_none_or(|m| m == machine))
+        .filter_map(|target| {
+            let dependency = config
+                .resources
+                .iter()
+                .find(|r| r.address.kind == target.kind && r.address.name == target.name)?;
+            let modified = dependency
+                .spec
+                .per_machine()?
+                .modified_at(&dependency.address.name, facts)?;
+            (modified > started).then(|| Address::new(&target.kind, &target.name, Some(machine)))
+        })
+        .collect()
 }
 
 /// Deletions come first: what a host's record says this project wrote for a resource that
