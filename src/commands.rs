@@ -416,7 +416,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         Ok(applied) => applied,
         Err(SessionError::Lock(apply::lock::LockError::Interrupted)) => {
             eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(connections.interrupts.exit_code()));
         }
         Err(error @ SessionError::Lock(_)) => {
             return Err(miette!(
@@ -433,7 +433,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         }
         Err(error @ SessionError::Interrupted) => {
             eprintln!("{error}; the locks are released.");
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(connections.interrupts.exit_code()));
         }
     };
     print_report(&applied.report);
@@ -441,7 +441,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         eprintln!("Error: {message}");
     }
     Ok(if connections.interrupts.stop_requested() {
-        ExitCode::from(130)
+        ExitCode::from(connections.interrupts.exit_code())
     } else if applied.report.succeeded()
         && applied.record_errors.is_empty()
         && outcome.unreleased.is_empty()

@@ -12,7 +12,7 @@
 //! It may not decide anything about a plan or a host; it only stops and cleans up.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ pub struct Interrupts {
     masters: Option<Arc<Masters>>,
     stop: AtomicBool,
     signals: AtomicUsize,
+    /// The exit code of the last signal: 130 (SIGINT) or 143 (SIGTERM).
+    exit_code: AtomicU8,
     locks: Mutex<Option<HeldLocks>>,
 }
 
@@ -53,6 +55,7 @@ impl Interrupts {
             masters,
             stop: AtomicBool::new(false),
             signals: AtomicUsize::new(0),
+            exit_code: AtomicU8::new(130),
             locks: Mutex::new(None),
         })
     }
@@ -74,9 +77,9 @@ impl Interrupts {
                     _ = interrupt.recv() => 130,
                     _ = terminate.recv() => 143,
                 };
-                if interrupts.on_signal() == Response::Abort {
+                if interrupts.on_signal(code) == Response::Abort {
                     interrupts.abort().await;
-                    std::process::exit(code);
+                    std::process::exit(i32::from(code));
                 }
             }
         });
@@ -86,8 +89,10 @@ impl Interrupts {
         self.locks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records one signal and says what to do about it.
-    pub fn on_signal(&self) -> Response {
+    /// Records one signal (`exit_code` 130 for SIGINT, 143 for SIGTERM) and says what to do
+    /// about it.
+    pub fn on_signal(&self, exit_code: u8) -> Response {
+        self.exit_code.store(exit_code, Ordering::SeqCst);
         let count = self.signals.fetch_add(1, Ordering::SeqCst) + 1;
         let in_session = self.locks().is_some();
         match (in_session, count) {
@@ -116,6 +121,11 @@ impl Interrupts {
 
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// How a run that stopped for a signal exits: 130 after SIGINT, 143 after SIGTERM.
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code.load(Ordering::SeqCst)
     }
 
     /// A lock session begins: these hosts are being locked by `owner`.
@@ -163,13 +173,13 @@ mod tests {
     #[test]
     fn signals_outside_a_session_abort_and_inside_stop_first() {
         let interrupts = Interrupts::new(None);
-        assert_eq!(interrupts.on_signal(), Response::Abort);
+        assert_eq!(interrupts.on_signal(130), Response::Abort);
 
         let interrupts = Interrupts::new(None);
         interrupts.begin_session(&BTreeMap::new(), "me");
-        assert_eq!(interrupts.on_signal(), Response::Stop);
+        assert_eq!(interrupts.on_signal(130), Response::Stop);
         assert!(interrupts.stop_requested());
-        assert_eq!(interrupts.on_signal(), Response::Abort);
+        assert_eq!(interrupts.on_signal(130), Response::Abort);
     }
 
     /// A second interrupt during a session releases its locks and ends the masters.
@@ -194,8 +204,8 @@ mod tests {
         let dir = masters.dir().to_owned();
         let interrupts = Interrupts::new(Some(masters));
         interrupts.begin_session(&hosts, "me pid 1");
-        assert_eq!(interrupts.on_signal(), Response::Stop);
-        assert_eq!(interrupts.on_signal(), Response::Abort);
+        assert_eq!(interrupts.on_signal(130), Response::Stop);
+        assert_eq!(interrupts.on_signal(130), Response::Abort);
         interrupts.abort().await;
         assert!(!a.path().join("lock").exists() && !b.path().join("lock").exists());
         assert!(!dir.exists(), "the control directory is gone");

@@ -250,7 +250,7 @@ mod tests {
             limits: Limits,
         ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
             if is_change(script) && !self.pressed.swap(true, Ordering::SeqCst) {
-                self.interrupts.on_signal();
+                self.interrupts.on_signal(130);
             }
             self.inner.run_script(script, limits)
         }
@@ -333,7 +333,7 @@ mod tests {
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
         let interrupts = Interrupts::new(None);
         interrupts.begin_session(&hosts, "someone");
-        interrupts.on_signal();
+        interrupts.on_signal(143);
         let session = Session {
             config: &config,
             graph: &graph,
