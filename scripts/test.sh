@@ -15,11 +15,11 @@ cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-export CORRAL_E2E=1
+# The end-to-end tests on a lab are `#[ignore]`d for a plain `cargo test`; here they run.
 if cargo nextest --version >/dev/null 2>&1; then
-    log "cargo nextest run --no-fail-fast (CORRAL_E2E=1)"
-    cargo nextest run --no-fail-fast "$@"
+    log "cargo nextest run --no-fail-fast --run-ignored all"
+    cargo nextest run --no-fail-fast --run-ignored all "$@"
 else
-    log "cargo-nextest is not installed; running cargo test --no-fail-fast (CORRAL_E2E=1)"
-    cargo test --no-fail-fast "$@"
+    log "cargo-nextest is not installed; running cargo test --no-fail-fast -- --include-ignored"
+    cargo test --no-fail-fast "$@" -- --include-ignored
 fi

@@ -14,9 +14,9 @@ use corral::graph::{Filter, ResourceGraph};
 use corral::plan::{build, Plan};
 use corral::transport::{Host, LocalHost};
 
-/// The configuration, with `broken`'s file owned by `owner`: a user that does not exist
-/// makes its `chown` fail at apply time.
-fn write_config(dir: &Path, owner: &str) -> Vec<std::path::PathBuf> {
+/// The configuration, with `broken`'s file checked by `check` before it is written: `false
+/// %s` makes its step fail at apply time (a missing owner would be a plan error instead).
+fn write_config(dir: &Path, check: &str) -> Vec<std::path::PathBuf> {
     let d = dir.display();
     let text = format!(
         r#"kind: infrastructure/machine
@@ -29,7 +29,7 @@ specification:
   machines: all
   path: {d}/broken.conf
   content: "x\n"
-  owner: {owner}
+  validate: "{check}"
 ---
 kind: os/file
 name: needs-broken
@@ -80,7 +80,7 @@ async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGra
 #[tokio::test]
 async fn failure_skips_dependents_only_and_apply_converges() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = write_config(dir.path(), "no-such-user-corral");
+    let paths = write_config(dir.path(), "false %s");
     let (config, graph, plan) = make_plan(&paths).await;
     let planned: Vec<String> = plan
         .resource_changes
@@ -158,7 +158,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
     );
 
     // Fix the cause; apply again converges, and then nothing is left to do.
-    let paths = write_config(dir.path(), "root");
+    let paths = write_config(dir.path(), "true %s");
     let (config, graph, plan) = make_plan(&paths).await;
     // `apply::apply` does not write corral's record on the host (the apply session does),
     // so the file written before shows as already right and only to be recorded.
@@ -199,7 +199,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
 #[tokio::test]
 async fn interrupted_apply_starts_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = write_config(dir.path(), "root");
+    let paths = write_config(dir.path(), "true %s");
     let (config, graph, plan) = make_plan(&paths).await;
     assert!(!plan.is_empty());
     let hosts: BTreeMap<String, Arc<dyn Host>> =

@@ -2,8 +2,8 @@
 //! glusterd (TESTBED.md), brought up by `corral lab up` under its own name and subnet, and
 //! removed at the end, also when a step fails.
 //!
-//! Runs only with `CORRAL_E2E=1` (set by `scripts/test.sh`, which installs and starts what
-//! the lab needs); without it the test says it was not run.
+//! Ignored by a plain `cargo test`, and reported as ignored: `scripts/test.sh` (which installs
+//! and starts what the lab needs) runs it with `--run-ignored all`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -150,15 +150,12 @@ fn planned_addresses(out: &Output) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "end-to-end on a lab of containers; scripts/test.sh runs it (--run-ignored all)"]
 fn lab_end_to_end() {
-    if std::env::var_os("CORRAL_E2E").is_none() {
-        eprintln!(
-            "not run: set CORRAL_E2E=1 (scripts/test.sh does) to run the end-to-end tests on a lab"
-        );
-        return;
-    }
     let lab = Lab::up();
     apply_to_fresh_hosts(&lab);
+    links_are_never_followed(&lab);
+    empty_file_converges(&lab);
     hand_made_drift_is_exactly_that_change(&lab);
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
@@ -273,6 +270,56 @@ fn apply_to_fresh_hosts(lab: &Lab) {
     let replan = lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]);
     assert_code(&replan, 0, "plan right after apply has no changes");
     assert!(stdout(&replan).contains("No changes."), "{}", text(&replan));
+}
+
+/// A link planted at a managed path, or above it, is reported as a link in the plan (never
+/// the content it points to) and apply refuses: the file it points to is untouched.
+fn links_are_never_followed(lab: &Lab) {
+    let config = "tests/inputs/e2e/links.yaml";
+    lab.sh(
+        "n1",
+        "ln -sfn /etc/shadow /etc/corral-e2e-link && mkdir -p /srv && ln -sfn /etc /srv/corral-e2e-dir",
+    );
+    let shadow = lab.sh("n1", "sha256sum /etc/shadow; stat -c '%a %U' /etc/shadow");
+    let plan = lab.corral(&["plan", "--project", "e2e-links"], &[config]);
+    assert_code(&plan, 1, "plan with links at managed paths");
+    let shown = text(&plan);
+    assert!(
+        shown.contains("/etc/corral-e2e-link is a symbolic link (to /etc/shadow)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("/srv/corral-e2e-dir, above /srv/corral-e2e-dir/corral-e2e-above, is a symbolic link (to /etc)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("root:"), "never the linked file's content: {shown}");
+    let apply = lab.corral(&["apply", "--auto-approve", "--project", "e2e-links"], &[config]);
+    assert_code(&apply, 1, "apply with links at managed paths");
+    assert_eq!(
+        lab.sh("n1", "sha256sum /etc/shadow; stat -c '%a %U' /etc/shadow"),
+        shadow,
+        "/etc/shadow untouched"
+    );
+    assert_eq!(
+        lab.sh("n1", "test -e /etc/corral-e2e-above && echo written || echo absent"),
+        "absent"
+    );
+    lab.sh("n1", "rm -f /etc/corral-e2e-link /srv/corral-e2e-dir");
+}
+
+/// An empty file applies once; then plans are empty (GNU stat calls it a "regular empty
+/// file").
+fn empty_file_converges(lab: &Lab) {
+    let config = "tests/inputs/e2e/empty.yaml";
+    let args = ["apply", "--auto-approve", "--project", "e2e-empty"];
+    assert_success(&lab.corral(&args, &[config]), "apply an empty file");
+    assert_eq!(lab.sh("n2", "stat -c '%s %F' /etc/corral-e2e-empty"), "0 regular empty file");
+    let plan = lab.corral(
+        &["plan", "--detailed-exitcode", "--project", "e2e-empty"],
+        &[config],
+    );
+    assert_code(&plan, 0, "plan after applying an empty file");
+    assert_success(&lab.corral(&args, &[config]), "apply again");
 }
 
 /// A sysctl and a file changed by hand on n2 show up as exactly those changes, and apply
@@ -392,10 +439,12 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
     );
 }
 
-/// Resources removed from the configuration: what corral wrote for them is deleted (files,
-/// the persisted sysctl file, the unit), what is still declared stays, and re-applying the
-/// full configuration brings everything back.
+/// Resources removed from the configuration: what corral created for them is deleted
+/// (files, the persisted sysctl file, the unit), what it found and changed (Debian's
+/// /etc/motd) is put back as it was, what is still declared stays, and re-applying the full
+/// configuration brings everything back.
 fn removed_resources_are_deleted(lab: &Lab) {
+    let debian_motd = lab.sh("n3", "sha256sum /etc/motd; stat -c '%a %U %G' /etc/motd");
     let reduced = "tests/inputs/e2e/reduced.yaml";
     let plan = lab.corral(&["plan", "--format", "json"], &[reduced]);
     assert_success(&plan, "plan of the reduced configuration");
@@ -422,6 +471,12 @@ fn removed_resources_are_deleted(lab: &Lab) {
         "{}",
         text(&human)
     );
+    assert!(
+        stdout(&human).contains("~ original: \"kept in /var/lib/corral/originals\" -> \"/etc/motd\"")
+            && stdout(&human).contains("+The programs included with the Debian GNU/Linux system"),
+        "the restore is shown with its diff: {}",
+        text(&human)
+    );
 
     assert_success(
         &lab.corral(&["apply", "--auto-approve"], &[reduced]),
@@ -433,11 +488,16 @@ fn removed_resources_are_deleted(lab: &Lab) {
             "0",
             "deleted on {machine}"
         );
-        // n3 never had the managed motd: its own stays.
-        let motd = if machine == "n3" { "kept" } else { "deleted" };
+        // Debian's motd is back where corral had replaced it; n3's was never touched.
         assert_eq!(
-            lab.sh(machine, "test -e /etc/motd && echo kept || echo deleted"),
-            motd
+            lab.sh(machine, "sha256sum /etc/motd; stat -c '%a %U %G' /etc/motd"),
+            debian_motd,
+            "Debian's /etc/motd on {machine}"
+        );
+        assert_eq!(
+            lab.sh(machine, "cat /var/lib/corral/originals/*.path"),
+            "/etc/issue.net",
+            "only /etc/issue.net's original is still kept on {machine}"
         );
         assert_eq!(
             lab.sh(

@@ -199,11 +199,14 @@ pub async fn apply(
                 .timeout
                 .map_or(DEFAULT_STEP_TIMEOUT, StepTimeout::duration);
             let change = changes[&instance.address].clone();
-            let steps = resource
-                .spec
-                .per_machine()
-                .map(|k| k.steps(&resource.address.name, &change))
-                .unwrap_or_default();
+            // A change that only records what is already as configured runs nothing; the
+            // record is written after the walk.
+            let steps = match resource.spec.per_machine() {
+                Some(kind) if !change.is_record_only() => {
+                    kind.steps(&resource.address.name, &change)
+                }
+                _ => Vec::new(),
+            };
             let Some(host) = hosts.get(&machine).cloned() else {
                 report.failed.push((
                     instance.address.clone(),

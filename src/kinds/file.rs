@@ -352,6 +352,19 @@ fn key_path(key: &str) -> Option<&str> {
     key.strip_prefix("file:")?.split_once(':').map(|(_, p)| p)
 }
 
+/// The key of [`account_probe`].
+pub fn account_key(database: &str, name: &str) -> String {
+    format!("getent:{database}:{name}")
+}
+
+/// Whether a user (`passwd`) or group (`group`) exists: `getent` exits 0 or 2.
+pub fn account_probe(database: &str, name: &str) -> Probe {
+    Probe {
+        key: account_key(database, name),
+        script: format!("getent {database} {} >/dev/null", quote(name)),
+    }
+}
+
 /// `"0644"` → `"644"`, as `stat %a` prints it.
 pub fn normalize_mode(mode: &str) -> String {
     let trimmed = mode.trim_start_matches('0');
@@ -784,7 +797,22 @@ impl MachineKind for FileSpec {
     }
 
     fn probes(&self, _name: &str) -> Vec<Probe> {
-        vec![probe(&self.path, self.read(&self.bytes.sha256()))]
+        let mut probes = vec![probe(&self.path, self.read(&self.bytes.sha256()))];
+        probes.extend(self.owner.as_deref().map(|u| account_probe("passwd", u)));
+        probes.extend(self.group.as_deref().map(|g| account_probe("group", g)));
+        probes
+    }
+
+    fn unmet(&self, _name: &str, facts: &HostFacts) -> Vec<String> {
+        [("passwd", "owner", &self.owner), ("group", "group", &self.group)]
+            .into_iter()
+            .filter_map(|(database, what, name)| {
+                let name = name.as_deref()?;
+                let out = facts.get(&account_key(database, name)).ok()?;
+                // getent: 0 found, 2 not found; anything else says nothing for sure.
+                (out.rc == 2).then(|| format!("{what} `{name}` does not exist"))
+            })
+            .collect()
     }
 
     fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {

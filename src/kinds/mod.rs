@@ -82,6 +82,14 @@ pub trait MachineKind {
         None
     }
 
+    /// What this resource needs on the machine that is not there (`owner postgres`), as
+    /// the facts show. The plan accepts it only when the resource `depends_on` a package
+    /// installed in the same apply (which may bring it); otherwise it is a plan error,
+    /// rather than a step that is sure to fail.
+    fn unmet(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
+        Vec::new()
+    }
+
     /// When the thing this resource runs last started (seconds since the epoch), for a
     /// resource that must restart when what it `depends_on` changes: a service. `None`
     /// when not running, or when a restart leaves no trace (a reload).

@@ -37,11 +37,64 @@ pub struct Installed {
     pub version: String,
 }
 
+/// Separates `dpkg-query`'s output from `apt-cache policy`'s in the probe.
+const POLICY_MARKER: &str = "@policy";
+
+/// What `apt-cache policy` knows of a package: the candidate and every version it can
+/// install.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub candidate: Option<String>,
+    pub versions: Vec<String>,
+}
+
+/// Parses `apt-cache policy NAMES…`; a package apt does not know has no block at all.
+pub fn parse_policy(text: &str) -> BTreeMap<String, Policy> {
+    let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
+    let mut current: Option<&mut Policy> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_suffix(':').filter(|_| !line.starts_with(' ')) {
+            current = Some(policies.entry(name.to_owned()).or_default());
+            continue;
+        }
+        let Some(policy) = current.as_deref_mut() else {
+            continue;
+        };
+        let trimmed = line.trim_start();
+        if let Some(candidate) = trimmed.strip_prefix("Candidate: ") {
+            policy.candidate = (candidate != "(none)").then(|| candidate.to_owned());
+        } else if line.starts_with("     ") || line.starts_with(" *** ") {
+            // Version table: `     VERSION PRIORITY` (or ` *** ` for the installed one);
+            // deeper lines are the sources.
+            let fields: Vec<&str> = trimmed.trim_start_matches("*** ").split_whitespace().collect();
+            if let [version, priority] = fields.as_slice() {
+                if priority.parse::<i32>().is_ok() && !line.starts_with("        ") {
+                    policy.versions.push((*version).to_owned());
+                }
+            }
+        }
+    }
+    policies
+}
+
 /// Parses `dpkg-query -W -f='${Package}\t${Version}\t${db:Status-Abbrev}\n' NAMES…`:
 /// installed packages by name. rc 1 with "no packages found matching" lines is normal.
 pub fn parse(key: &str, out: &ProbeOutput) -> Result<BTreeMap<String, Installed>, FactError> {
+    parse_with_policy(key, out).map(|(installed, _)| installed)
+}
+
+/// [`parse`], and what apt can install of the packages to install.
+#[allow(clippy::type_complexity)]
+pub fn parse_with_policy(
+    key: &str,
+    out: &ProbeOutput,
+) -> Result<(BTreeMap<String, Installed>, BTreeMap<String, Policy>), FactError> {
+    let (dpkg, policy) = match out.output.split_once(&format!("{POLICY_MARKER}\n")) {
+        Some((dpkg, policy)) => (dpkg, parse_policy(policy)),
+        None => (out.output.as_str(), BTreeMap::new()),
+    };
     let mut installed = BTreeMap::new();
-    for line in out.output.lines() {
+    for line in dpkg.lines() {
         let mut fields = line.split('\t');
         match (fields.next(), fields.next(), fields.next()) {
             (Some(name), Some(version), Some(status)) => {
@@ -62,7 +115,7 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<BTreeMap<String, Installed>
     if out.rc != 0 && !(out.rc == 1 && out.output.contains("no packages found matching")) {
         return Err(FactError::unexpected(key, out));
     }
-    Ok(installed)
+    Ok((installed, policy))
 }
 
 /// Splits `name=version`.
@@ -146,12 +199,21 @@ impl MachineKind for PackageSpec {
         0
     }
 
+    /// `dpkg-query` for every package, then (after a `@policy` line) `apt-cache policy` for
+    /// the packages to install, so that a name or version apt does not know is a plan error
+    /// on that host rather than a failed apply. The exit code is dpkg-query's.
     fn probes(&self, name: &str) -> Vec<Probe> {
         let names: Vec<String> = self.names().map(quote).collect();
+        let present: Vec<String> = self.present.iter().map(|e| quote(split(e).0)).collect();
+        let policy = if present.is_empty() {
+            String::new()
+        } else {
+            format!("echo '{POLICY_MARKER}'; apt-cache policy {} 2>&1\n", present.join(" "))
+        };
         vec![Probe {
             key: format!("dpkg:{name}"),
             script: format!(
-                "dpkg-query -W -f='${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' {}",
+                "dpkg-query -W -f='${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' {}\nrc=$?\n{policy}return $rc",
                 names.join(" ")
             ),
         }]
@@ -159,11 +221,34 @@ impl MachineKind for PackageSpec {
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
         let key = format!("dpkg:{name}");
-        let installed = parse(&key, facts.get(&key)?)?;
+        let (installed, policy) = parse_with_policy(&key, facts.get(&key)?)?;
         let mut attributes = Vec::new();
+        let mut unknown = Vec::new();
         for entry in &self.present {
             let (package, version) = split(entry);
             let want = version.unwrap_or(INSTALLED);
+            let needed = installed
+                .get(package)
+                .is_none_or(|have| version.is_some_and(|v| v != have.version));
+            // With `update_cache`, the lists are refreshed first: what they will hold is
+            // not known yet.
+            if needed && !self.update_cache {
+                let known = policy.get(package).cloned().unwrap_or_default();
+                match version {
+                    None if known.candidate.is_none() => {
+                        unknown.push(format!("apt has no package `{package}`"))
+                    }
+                    Some(v) if !known.versions.iter().any(|k| k == v) => unknown.push(format!(
+                        "apt has no version `{v}` of `{package}` (it has: {})",
+                        if known.versions.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.versions.join(", ")
+                        }
+                    )),
+                    _ => {}
+                }
+            }
             match (installed.get(package), version) {
                 (None, _) => attributes.push(AttrChange::new(
                     package,
@@ -184,6 +269,15 @@ impl MachineKind for PackageSpec {
                     NOT_INSTALLED,
                 ));
             }
+        }
+        if !unknown.is_empty() {
+            return Err(FactError::new(
+                &key,
+                format!(
+                    "{} on this host; check the name, or set `update_cache: true` if its package lists are old",
+                    unknown.join("; ")
+                ),
+            ));
         }
         Ok(Diff::update_if_changed(attributes))
     }
@@ -324,9 +418,11 @@ mod tests {
 
     #[test]
     fn pinned_version_differs() {
+        // Refreshed lists may hold 9.9-1: planned, not refused.
         let pinned = PackageSpec {
             present: vec!["tree=9.9-1".into()],
             absent: vec![],
+            update_cache: true,
             ..spec()
         };
         let probe = recorded::probe("lab-converged", "n1", "dpkg:base");
@@ -336,5 +432,57 @@ mod tests {
         let diff = pinned.diff("pinned", &facts).unwrap();
         assert_eq!(diff.attributes.len(), 1);
         assert_eq!(diff.attributes[0].after, AttrValue::Scalar("9.9-1".into()));
+    }
+
+    /// A name apt does not know, or a version it cannot install, is a plan error on that
+    /// host (as apt-cache policy shows), not a step that is sure to fail; with
+    /// `update_cache` the refreshed lists are not known yet, so it plans.
+    #[test]
+    fn unknown_package_or_version_is_a_plan_error() {
+        let facts = recorded::host("lab-fresh", "n1");
+        let unknown = PackageSpec {
+            present: vec!["no-such-package-corral".into(), "openssh-server".into()],
+            absent: vec![],
+            ..spec()
+        };
+        let error = unknown.diff("unknown", &facts).unwrap_err();
+        assert!(
+            error.message.contains("apt has no package `no-such-package-corral`"),
+            "{error}"
+        );
+        let pinned = PackageSpec {
+            present: vec!["less=0.0.1-corral".into()],
+            absent: vec![],
+            ..spec()
+        };
+        let error = pinned.diff("pinned-unknown", &facts).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("apt has no version `0.0.1-corral` of `less` (it has: 590-2.1~deb12u2)"),
+            "{error}"
+        );
+        let refreshed = PackageSpec {
+            update_cache: true,
+            ..unknown
+        };
+        assert_eq!(
+            refreshed.diff("unknown", &facts).unwrap().attributes[0].name,
+            "no-such-package-corral"
+        );
+    }
+
+    #[test]
+    fn policy_lists_candidate_and_versions() {
+        let out = recorded::probe("lab-fresh", "n1", "dpkg:unknown");
+        let (_, policy) = parse_with_policy("k", &out).unwrap();
+        assert_eq!(
+            policy["openssh-server"],
+            Policy {
+                candidate: Some("1:9.2p1-2+deb12u10".into()),
+                versions: vec!["1:9.2p1-2+deb12u10".into()]
+            }
+        );
+        assert!(!policy.contains_key("no-such-package-corral"));
     }
 }

@@ -61,11 +61,30 @@ pub fn build(
             Err(e) => {
                 plan.errors.push(ResourceProblem {
                     address: instance.address.clone(),
-                    message: format!("{machine}: {e}"),
+                    message: format!("{machine}: {e} ({})", resource.origin_of_name()),
                 });
                 continue;
             }
         };
+        let unmet = kind.unmet(&resource.address.name, host_facts);
+        if !unmet.is_empty() {
+            // A package installed by this apply may bring the user (postgresql's postgres).
+            let from_package = resource.depends_on.iter().any(|target| {
+                target.kind == crate::kinds::package::KIND
+                    && changed.contains(&Address::new(&target.kind, &target.name, Some(machine)))
+            });
+            if !from_package {
+                plan.errors.push(ResourceProblem {
+                    address: instance.address.clone(),
+                    message: format!(
+                        "{machine}: {} on this host (if a package creates it, add it to `depends_on`) ({})",
+                        unmet.join(", "),
+                        resource.origin_of_name()
+                    ),
+                });
+                continue;
+            }
+        }
         let restarts = kind.restarts_when_dependencies_change(&diff);
         let mut triggered_by: Vec<Address> = if restarts {
             resource
