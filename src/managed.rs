@@ -504,7 +504,11 @@ mod tests {
         );
         let steps = delete_steps(&change);
         assert_eq!(steps[0].description, "restore /etc/issue.net");
-        assert!(!steps[0].script.contains("rm -f -- \"$b\""), "{}", steps[0].script);
+        assert!(
+            !steps[0].script.contains("rm -f -- \"$b\""),
+            "{}",
+            steps[0].script
+        );
     }
 
     /// A file corral cannot tell the origin of (a corral 0.1 record) or adopted without an
@@ -538,7 +542,11 @@ mod tests {
         );
         let steps = delete_steps(&change);
         assert_eq!(steps[0].description, "delete /etc/default/corral-heartbeat");
-        assert!(steps[0].script.contains("rm -f -- \"$b\""), "{}", steps[0].script);
+        assert!(
+            steps[0].script.contains("rm -f -- \"$b\""),
+            "{}",
+            steps[0].script
+        );
     }
 
     /// A sensitive adopted file restores without either side's content in the plan.

@@ -161,6 +161,9 @@ fn lab_end_to_end() {
     failed_step_skips_dependents_only(&lab);
     removed_resources_are_deleted(&lab);
     lock_blocks_a_second_apply(&lab);
+    hung_host_is_reported_after_its_deadline(&lab);
+    hung_step_fails_at_its_deadline(&lab);
+    interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
@@ -292,8 +295,14 @@ fn links_are_never_followed(lab: &Lab) {
         shown.contains("/srv/corral-e2e-dir, above /srv/corral-e2e-dir/corral-e2e-above, is a symbolic link (to /etc)"),
         "{shown}"
     );
-    assert!(!shown.contains("root:"), "never the linked file's content: {shown}");
-    let apply = lab.corral(&["apply", "--auto-approve", "--project", "e2e-links"], &[config]);
+    assert!(
+        !shown.contains("root:"),
+        "never the linked file's content: {shown}"
+    );
+    let apply = lab.corral(
+        &["apply", "--auto-approve", "--project", "e2e-links"],
+        &[config],
+    );
     assert_code(&apply, 1, "apply with links at managed paths");
     assert_eq!(
         lab.sh("n1", "sha256sum /etc/shadow; stat -c '%a %U' /etc/shadow"),
@@ -301,7 +310,10 @@ fn links_are_never_followed(lab: &Lab) {
         "/etc/shadow untouched"
     );
     assert_eq!(
-        lab.sh("n1", "test -e /etc/corral-e2e-above && echo written || echo absent"),
+        lab.sh(
+            "n1",
+            "test -e /etc/corral-e2e-above && echo written || echo absent"
+        ),
         "absent"
     );
     lab.sh("n1", "rm -f /etc/corral-e2e-link /srv/corral-e2e-dir");
@@ -313,7 +325,10 @@ fn empty_file_converges(lab: &Lab) {
     let config = "tests/inputs/e2e/empty.yaml";
     let args = ["apply", "--auto-approve", "--project", "e2e-empty"];
     assert_success(&lab.corral(&args, &[config]), "apply an empty file");
-    assert_eq!(lab.sh("n2", "stat -c '%s %F' /etc/corral-e2e-empty"), "0 regular empty file");
+    assert_eq!(
+        lab.sh("n2", "stat -c '%s %F' /etc/corral-e2e-empty"),
+        "0 regular empty file"
+    );
     let plan = lab.corral(
         &["plan", "--detailed-exitcode", "--project", "e2e-empty"],
         &[config],
@@ -472,7 +487,8 @@ fn removed_resources_are_deleted(lab: &Lab) {
         text(&human)
     );
     assert!(
-        stdout(&human).contains("~ original: \"kept in /var/lib/corral/originals\" -> \"/etc/motd\"")
+        stdout(&human)
+            .contains("~ original: \"kept in /var/lib/corral/originals\" -> \"/etc/motd\"")
             && stdout(&human).contains("+The programs included with the Debian GNU/Linux system"),
         "the restore is shown with its diff: {}",
         text(&human)
@@ -592,6 +608,192 @@ fn lock_blocks_a_second_apply(lab: &Lab) {
             "free"
         );
     }
+}
+
+/// Makes `command` on `machine` hang (a wrapper that sleeps) until [`unhang`].
+fn hang(lab: &Lab, machine: &str, command: &str) {
+    lab.sh(
+        machine,
+        &format!("mv /usr/bin/{command} /usr/bin/{command}.real && printf '#!/bin/sh\\nsleep 600\\nexec /usr/bin/{command}.real \"$@\"\\n' > /usr/bin/{command} && chmod +x /usr/bin/{command}"),
+    );
+}
+
+fn unhang(lab: &Lab, machine: &str, command: &str) {
+    lab.sh(
+        machine,
+        &format!("mv -f /usr/bin/{command}.real /usr/bin/{command}"),
+    );
+}
+
+/// No SSH master (nor its control directory) of the corral process `pid` is left.
+fn assert_no_master(pid: u32) {
+    let masters = Command::new("pgrep")
+        .args(["-f", &format!("corral-{pid}-")])
+        .output()
+        .unwrap();
+    assert!(
+        masters.stdout.is_empty(),
+        "masters of corral {pid} outlived it: {}",
+        String::from_utf8_lossy(&masters.stdout)
+    );
+}
+
+/// A host whose probe hangs (a stuck `stat`) is reported after `--facts-timeout`, like an
+/// unreachable one, and the others are planned; the host's watchdog ends the stuck probe.
+fn hung_host_is_reported_after_its_deadline(lab: &Lab) {
+    lab.sh("n1", "sysctl -q -w net.ipv4.conf.all.log_martians=0");
+    hang(lab, "n2", "stat");
+    let out = lab.corral(&["plan", "--facts-timeout", "5"], &["examples/"]);
+    unhang(lab, "n2", "stat");
+    assert_code(&out, 1, "plan with a hung host");
+    let shown = text(&out);
+    assert!(shown.contains("host n2 could not be read"), "{shown}");
+    assert!(
+        shown.contains("did not answer within 5 s while reading facts"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("~ os/sysctl.baseline[n1]"),
+        "n1 still planned: {shown}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert_eq!(
+        lab.sh("n2", "pgrep -f 'sleep 600' || echo none"),
+        "none",
+        "the watchdog ended the stuck probe"
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply once the host answers",
+    );
+}
+
+/// A step that hangs fails at its resource's deadline; what depends on it is skipped and
+/// every lock is released.
+fn hung_step_fails_at_its_deadline(lab: &Lab) {
+    let config = "tests/inputs/e2e/hung-step.yaml";
+    let out = lab.corral(
+        &["apply", "--auto-approve", "--project", "e2e-hung"],
+        &[config],
+    );
+    assert_code(&out, 1, "apply with a hung step");
+    let shown = text(&out);
+    assert!(
+        shown.contains("did not finish within 5 s and was stopped"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("skipped: os/file.after-slow[n1] (because os/file.slow[n1] failed)"),
+        "{shown}"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "test -e /var/lib/corral/lock && echo held || echo free"
+        ),
+        "free"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "test -e /etc/corral-e2e-slow && echo written || echo absent"
+        ),
+        "absent",
+        "no half-written file"
+    );
+}
+
+/// Ctrl-C while waiting for another apply's lock: corral exits 130, keeps none of the locks
+/// it took, leaves the other holder's lock alone and no SSH master behind; force-unlock
+/// then removes the stale lock.
+fn interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(lab: &Lab) {
+    let alice = "alice@laptop pid 42 since 2026-11-23T10:00:00Z";
+    lab.sh(
+        "n2",
+        &format!("mkdir -p /var/lib/corral/lock && echo '{alice}' > /var/lib/corral/lock/owner"),
+    );
+    for machine in ["n1", "n2"] {
+        lab.sh(machine, "sysctl -q -w net.ipv4.conf.all.log_martians=0");
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--lock-timeout",
+            "120",
+            "examples/",
+        ])
+        .arg(lab.inventory())
+        .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut waited = 0;
+    while !lab
+        .sh("n1", "cat /var/lib/corral/lock/owner 2>/dev/null || true")
+        .contains(&format!("pid {pid} "))
+    {
+        waited += 1;
+        assert!(waited < 120, "corral never took n1's lock");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 130, "apply interrupted during a lock wait");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Interrupted while waiting for the apply locks"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "test -e /var/lib/corral/lock && echo held || echo free"
+        ),
+        "free"
+    );
+    assert_eq!(lab.sh("n2", "cat /var/lib/corral/lock/owner"), alice);
+    assert_no_master(pid);
+
+    let refused = lab.corral_exact(&[
+        "force-unlock".into(),
+        "n2".into(),
+        "examples/".into(),
+        lab.inventory(),
+    ]);
+    assert_code(&refused, 1, "force-unlock without a terminal or --force");
+    let unlocked = lab.corral_exact(&[
+        "force-unlock".into(),
+        "--force".into(),
+        "n2".into(),
+        "examples/".into(),
+        lab.inventory(),
+    ]);
+    assert_success(&unlocked, "force-unlock --force");
+    assert!(
+        text(&unlocked).contains(&format!("n2 is locked by {alice}")),
+        "{}",
+        text(&unlocked)
+    );
+    assert_eq!(
+        lab.sh(
+            "n2",
+            "test -e /var/lib/corral/lock && echo held || echo free"
+        ),
+        "free"
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply once the lock is gone",
+    );
 }
 
 /// `plan -o` saves a plan (mode 0600); `apply PLANFILE` carries it out without asking, but

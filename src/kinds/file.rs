@@ -804,15 +804,18 @@ impl MachineKind for FileSpec {
     }
 
     fn unmet(&self, _name: &str, facts: &HostFacts) -> Vec<String> {
-        [("passwd", "owner", &self.owner), ("group", "group", &self.group)]
-            .into_iter()
-            .filter_map(|(database, what, name)| {
-                let name = name.as_deref()?;
-                let out = facts.get(&account_key(database, name)).ok()?;
-                // getent: 0 found, 2 not found; anything else says nothing for sure.
-                (out.rc == 2).then(|| format!("{what} `{name}` does not exist"))
-            })
-            .collect()
+        [
+            ("passwd", "owner", &self.owner),
+            ("group", "group", &self.group),
+        ]
+        .into_iter()
+        .filter_map(|(database, what, name)| {
+            let name = name.as_deref()?;
+            let out = facts.get(&account_key(database, name)).ok()?;
+            // getent: 0 found, 2 not found; anything else says nothing for sure.
+            (out.rc == 2).then(|| format!("{what} `{name}` does not exist"))
+        })
+        .collect()
     }
 
     fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
@@ -1414,7 +1417,10 @@ mod tests {
         let out = sh(&write_checked_script(&file, Some(check)), dir.path());
         assert!(!out.status.success());
         let said = String::from_utf8_lossy(&out.stdout);
-        assert!(said.contains("syntax error in") && said.contains("failed its check"), "{said}");
+        assert!(
+            said.contains("syntax error in") && said.contains("failed its check"),
+            "{said}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"good\n");
         assert_eq!(entries(dir.path()), ["site.conf"], "no temporary left");
         let file = desired(path.to_str().unwrap(), b"good and new\n");

@@ -66,7 +66,10 @@ pub fn parse_policy(text: &str) -> BTreeMap<String, Policy> {
         } else if line.starts_with("     ") || line.starts_with(" *** ") {
             // Version table: `     VERSION PRIORITY` (or ` *** ` for the installed one);
             // deeper lines are the sources.
-            let fields: Vec<&str> = trimmed.trim_start_matches("*** ").split_whitespace().collect();
+            let fields: Vec<&str> = trimmed
+                .trim_start_matches("*** ")
+                .split_whitespace()
+                .collect();
             if let [version, priority] = fields.as_slice() {
                 if priority.parse::<i32>().is_ok() && !line.starts_with("        ") {
                     policy.versions.push((*version).to_owned());
@@ -208,7 +211,10 @@ impl MachineKind for PackageSpec {
         let policy = if present.is_empty() {
             String::new()
         } else {
-            format!("echo '{POLICY_MARKER}'; apt-cache policy {} 2>&1\n", present.join(" "))
+            format!(
+                "echo '{POLICY_MARKER}'; apt-cache policy {} 2>&1\n",
+                present.join(" ")
+            )
         };
         vec![Probe {
             key: format!("dpkg:{name}"),
@@ -447,7 +453,9 @@ mod tests {
         };
         let error = unknown.diff("unknown", &facts).unwrap_err();
         assert!(
-            error.message.contains("apt has no package `no-such-package-corral`"),
+            error
+                .message
+                .contains("apt has no package `no-such-package-corral`"),
             "{error}"
         );
         let pinned = PackageSpec {

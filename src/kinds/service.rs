@@ -41,7 +41,9 @@ pub struct ServiceSpec {
 }
 
 /// How a running service takes up changed inputs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnChange {
     #[default]
@@ -339,9 +341,7 @@ impl MachineKind for ServiceSpec {
             _ => "restart",
         };
         match self.active {
-            Some(true) if restart => {
-                script.push_str(&format!("systemctl {take_up} -- {unit}\n"))
-            }
+            Some(true) if restart => script.push_str(&format!("systemctl {take_up} -- {unit}\n")),
             Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
             Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
             None if restart => script.push_str(&format!(
@@ -475,13 +475,19 @@ mod tests {
             &["os/file.site[n1]"],
         );
         let script = &heartbeat().steps("heartbeat", &starting)[0].script;
-        assert!(script.contains("systemctl restart -- corral-heartbeat.service"), "{script}");
+        assert!(
+            script.contains("systemctl restart -- corral-heartbeat.service"),
+            "{script}"
+        );
         let reload = ServiceSpec {
             on_change: OnChange::Reload,
             ..heartbeat()
         };
         let script = &reload.steps("heartbeat", &change(vec![], &["os/file.site[n1]"]))[0].script;
-        assert!(script.contains("systemctl reload-or-restart --"), "{script}");
+        assert!(
+            script.contains("systemctl reload-or-restart --"),
+            "{script}"
+        );
         let only_start = change(vec![switch("active", true, false, true)], &[]);
         let script = &heartbeat().steps("heartbeat", &only_start)[0].script;
         assert!(script.contains("systemctl start --"), "{script}");
