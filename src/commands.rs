@@ -31,6 +31,7 @@ fn load(args: &LoadArgs) -> Result<Config> {
     let options = LoadOptions {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
         project: args.project.clone(),
+        allow_source_outside_config: args.allow_source_outside_config,
     };
     config::load(&args.paths, &options).map_err(miette::Report::new)
 }
@@ -185,6 +186,7 @@ async fn make_plan(
         &gathered.facts,
         &gathered.unreachable,
     );
+    check_addresses(&config, &filter, &gathered)?;
     Ok(Planned {
         config,
         graph,
@@ -192,6 +194,54 @@ async fn make_plan(
         plan,
         gathered,
     })
+}
+
+/// Every `--target` and `--exclude` names something: a resource or instance of the
+/// configuration, or one that corral's records on the hosts hold (a resource removed from
+/// the configuration, to delete). A typo is an error with the nearest address, not a plan
+/// that silently does nothing.
+fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Result<()> {
+    if filter.targets.is_empty() && filter.excludes.is_empty() {
+        return Ok(());
+    }
+    let mut known: Vec<Address> = Vec::new();
+    for resource in &config.resources {
+        known.push(resource.address.clone());
+        if let Some(kind) = resource.spec.per_machine() {
+            known.extend(
+                config
+                    .select(kind.selector())
+                    .map(|m| Address::new(&resource.address.kind, &resource.address.name, Some(&m.name))),
+            );
+        }
+    }
+    for (machine, facts) in &gathered.facts {
+        if let Ok(record) = crate::managed::recorded(facts) {
+            for address in record.project(&config.project).keys() {
+                if let Ok(address) = Address::parse(address) {
+                    known.push(Address::new(&address.kind, &address.name, Some(machine)));
+                    known.push(address);
+                }
+            }
+        }
+    }
+    let texts: Vec<String> = known.iter().map(ToString::to_string).collect();
+    let names: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (flag, addresses) in [("target", &filter.targets), ("exclude", &filter.excludes)] {
+        for address in addresses {
+            if !known.iter().any(|k| address.covers(k)) {
+                let help = match config::error::nearest(&address.to_string(), names.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "addresses are `kind.name` (`os/file.site`) or `kind.name[machine]`; `corral graph` lists them".to_owned(),
+                };
+                return Err(miette!(
+                    help = help,
+                    "--{flag}: `{address}` names no resource of the configuration, nor one corral recorded on the hosts"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_facts(path: &Path) -> Result<FactsFile> {
@@ -333,6 +383,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
                 paths: saved.paths.clone(),
                 ignore_unknown_kinds: saved.ignore_unknown_kinds,
                 project: saved.project.clone(),
+                allow_source_outside_config: args.select.load.allow_source_outside_config,
             },
             connect: args.select.connect.clone(),
             target: saved.targets.clone(),

@@ -180,7 +180,9 @@ fn apply_to_fresh_hosts(lab: &Lab) {
     );
     let secret = std::fs::read_to_string("examples/files/api-token.txt").unwrap();
     assert!(
-        stdout(&plan).contains("+ content: (sensitive)"),
+        stdout(&plan)
+            .lines()
+            .any(|l| l.trim_start().starts_with("+ content:") && l.ends_with("(sensitive)")),
         "{}",
         text(&plan)
     );
@@ -658,7 +660,7 @@ fn hung_host_is_reported_after_its_deadline(lab: &Lab) {
     );
     std::thread::sleep(std::time::Duration::from_secs(8));
     assert_eq!(
-        lab.sh("n2", "pgrep -f 'sleep 600' || echo none"),
+        lab.sh("n2", "pgrep -fx 'sleep 600' || echo none"),
         "none",
         "the watchdog ended the stuck probe"
     );

@@ -25,10 +25,7 @@ pub fn build(
         resource_changes: Vec::new(),
         unreachable: unreachable
             .iter()
-            .map(|(machine, message)| HostProblem {
-                machine: machine.clone(),
-                message: message.clone(),
-            })
+            .map(|(machine, message)| HostProblem::new(machine, message))
             .collect(),
         errors: Vec::new(),
         config_digest: config.digest.clone(),

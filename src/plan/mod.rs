@@ -162,6 +162,39 @@ pub struct HostProblem {
     pub message: String,
 }
 
+impl HostProblem {
+    /// A host problem with ssh's line endings (`\r\n`) made plain.
+    pub fn new(machine: &str, message: &str) -> Self {
+        HostProblem {
+            machine: machine.to_owned(),
+            message: message.replace("\r\n", "\n").replace('\r', "").trim().to_owned(),
+        }
+    }
+
+    /// What failed, in a word or two, from the message: for the one line per host.
+    pub fn failure(&self) -> &'static str {
+        let m = self.message.as_str();
+        if m.contains("did not answer within") {
+            "deadline"
+        } else if m.contains("Host key verification failed")
+            || m.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            || m.contains("No ED25519 host key is known")
+            || m.contains("host key")
+        {
+            "host key"
+        } else if m.contains("Permission denied") || m.contains("Too many authentication failures")
+        {
+            "authentication"
+        } else if m.contains("sudo:") || m.contains("a password is required") {
+            "sudo"
+        } else if m.contains("cannot connect") || m.contains("Connection") || m.contains("connect to host") {
+            "connection"
+        } else {
+            "reading facts"
+        }
+    }
+}
+
 /// A resource instance whose facts did not let corral decide what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceProblem {

@@ -12,12 +12,20 @@ use crate::plan::{Action, AttrChange, AttrValue, Plan, ResourceChange};
 /// Renders the whole plan.
 pub fn render(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
+    let (read, unread) = (plan.facts_digests.len(), plan.unreachable.len());
     if plan.is_empty() {
         if plan.is_complete() {
             out.push_str(&style.green("No changes."));
             out.push_str(" The hosts match the configuration.\n");
+        } else if read == 0 && unread > 0 {
+            out.push_str("Nothing was planned: no host could be read.\n");
+        } else if unread > 0 {
+            let _ = writeln!(
+                out,
+                "No changes on the {read} host(s) that could be read; {unread} could not be read."
+            );
         } else {
-            out.push_str("No changes on the hosts that could be read.\n");
+            out.push_str("No changes, but some resources could not be planned.\n");
         }
     } else {
         out.push_str("corral will perform the following actions, in this order:\n");
@@ -26,7 +34,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
             render_change(&mut out, change, style);
         }
         let c = plan.counts();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "\n{} {} to add, {} to change, {} to replace, {} to destroy.",
             style.bold("Plan:"),
@@ -35,6 +43,10 @@ pub fn render(plan: &Plan, style: Style) -> String {
             c.replace,
             c.destroy
         );
+        if unread > 0 {
+            let _ = write!(out, " Only {read} host(s) were read; {unread} could not be.");
+        }
+        out.push('\n');
     }
     render_problems(&mut out, plan, style);
     out
@@ -49,9 +61,10 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
     for host in &plan.unreachable {
         let _ = writeln!(
             out,
-            "{} host {} could not be read; its resources are not in this plan.\n  {}",
+            "{} host {} could not be read ({}); its resources are not in this plan.\n  {}",
             style.red("Error:"),
             host.machine,
+            host.failure(),
             super::printable(&host.message)
         );
     }

@@ -37,7 +37,16 @@ pub fn render(plan: &Plan) -> String {
     let mut out = String::new();
     let c = plan.counts();
     if plan.is_empty() {
-        out.push_str("### corral plan: no changes\n\n");
+        if plan.is_complete() {
+            out.push_str("### corral plan: no changes\n\n");
+        } else {
+            let _ = writeln!(
+                out,
+                "### corral plan: no changes on the {} host(s) read; {} could not be read\n",
+                plan.facts_digests.len(),
+                plan.unreachable.len()
+            );
+        }
     } else {
         let _ = writeln!(
             out,
@@ -50,7 +59,14 @@ pub fn render(plan: &Plan) -> String {
         let problems: Vec<String> = plan
             .unreachable
             .iter()
-            .map(|h| format!("host `{}` could not be read: {}", h.machine, h.message))
+            .map(|h| {
+                format!(
+                    "host `{}` could not be read ({}): {}",
+                    h.machine,
+                    h.failure(),
+                    h.message
+                )
+            })
             .chain(
                 plan.errors
                     .iter()
