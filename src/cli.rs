@@ -55,6 +55,13 @@ pub struct LoadArgs {
         value_name = "NAME"
     )]
     pub project: String,
+    /// Read `source:` files that resolve (symbolic links followed) outside the directories
+    /// given as PATH (a directory PATH, or a file PATH's directory) for resources that are
+    /// not `sensitive` too. Without it such a `source:` is an error, because its content
+    /// would be shown in the plan: a configuration under review could otherwise print the
+    /// reviewer's files (`/proc/self/environ`) into CI logs and pull-request comments.
+    #[arg(long)]
+    pub allow_source_outside_config: bool,
 }
 
 /// How to reach hosts.
@@ -95,10 +102,12 @@ pub struct SelectArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Plan only this resource or instance (and what it depends on); repeatable.
+    /// Plan only this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// it depends on; repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<String>,
-    /// Leave this resource or instance (and what depends on it) out; repeatable.
+    /// Leave this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// depends on it, out; repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub exclude: Vec<String>,
     /// Only work on this machine; repeatable.

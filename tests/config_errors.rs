@@ -10,6 +10,11 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 
 /// Loads `tests/inputs/errors/NAME.yaml` with the shared inventory and renders the errors.
 fn render_errors(name: &str) -> String {
+    render_errors_with(name, 1)
+}
+
+/// Like [`render_errors`], quoting `context_lines` lines around each error.
+fn render_errors_with(name: &str, context_lines: usize) -> String {
     let paths = vec![
         PathBuf::from("tests/inputs/inventory.yaml"),
         PathBuf::from(format!("tests/inputs/errors/{name}.yaml")),
@@ -21,10 +26,15 @@ fn render_errors(name: &str) -> String {
         },
         Err(errors) => errors,
     };
-    let handler =
-        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    render(&errors, context_lines)
+}
+
+fn render(errors: &dyn miette::Diagnostic, context_lines: usize) -> String {
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_context_lines(context_lines);
     let mut out = String::new();
-    handler.render_report(&mut out, &errors).unwrap();
+    handler.render_report(&mut out, errors).unwrap();
     out
 }
 
@@ -56,6 +66,134 @@ error_snapshot!(selector_typo, "selector-typo");
 error_snapshot!(all_errors_at_once, "many-errors");
 error_snapshot!(conflicting_claims, "conflicting-claims");
 error_snapshot!(depends_on_missing_instance, "dangling-instance");
+error_snapshot!(ssh_proxy_jump_cannot_run_commands, "ssh-proxy-jump");
+error_snapshot!(ssh_settings_follow_their_grammar, "ssh-settings");
+error_snapshot!(secret_next_to_a_misspelt_field, "secret-next-to-typo");
+error_snapshot!(secret_next_to_a_bad_mode, "secret-next-to-bad-mode");
+error_snapshot!(secret_block_scalar, "secret-block-scalar");
+error_snapshot!(secret_in_malformed_yaml, "secret-malformed-yaml");
+error_snapshot!(sysctl_keys_follow_the_grammar, "sysctl-keys");
+error_snapshot!(
+    sysctl_key_spelt_with_slashes_is_the_same_key,
+    "conflicting-sysctl-keys"
+);
+error_snapshot!(source_outside_the_configuration, "source-outside");
+
+/// The exploit inventory of the safety issue: `proxy_jump` would reach a local shell
+/// through ssh's ProxyCommand. Loading it fails, at the value.
+#[test]
+fn proxy_jump_with_shell_commands_is_refused_at_its_line() {
+    let paths = vec![PathBuf::from("tests/inputs/errors/ssh-proxy-jump.yaml")];
+    let errors = config::load(&paths, &LoadOptions::default()).expect_err("the load must fail");
+    assert_eq!(errors.errors.len(), 1, "{}", render(&errors, 1));
+    let error = &errors.errors[0];
+    assert_eq!(error.message, "`u|touch${IFS}/tmp/x|@h` is not a jump host");
+    assert!(error
+        .help
+        .as_deref()
+        .unwrap_or_default()
+        .contains("[user@]host[:port]"));
+    let rendered = render(&errors, 1);
+    assert!(
+        rendered.contains("tests/inputs/errors/ssh-proxy-jump.yaml:10:17"),
+        "{rendered}"
+    );
+}
+
+/// No secret of the fixtures (each holds `hunter2`) appears anywhere in what operators see,
+/// even with the whole file quoted around each error.
+#[test]
+fn secrets_never_appear_in_diagnostics() {
+    for name in [
+        "secret-next-to-typo",
+        "secret-next-to-bad-mode",
+        "secret-block-scalar",
+        "secret-malformed-yaml",
+    ] {
+        let rendered = render_errors_with(name, 1000);
+        assert!(!rendered.contains("hunter2"), "{name}:\n{rendered}");
+        let text = std::fs::read_to_string(format!("tests/inputs/errors/{name}.yaml")).unwrap();
+        let (masked, secret) = (
+            rendered.matches('*').count(),
+            text.matches("hunter2").count(),
+        );
+        assert!(masked > 0 && secret > 0, "{name}:\n{rendered}");
+    }
+    // The errors themselves are still there.
+    let rendered = render_errors_with("secret-next-to-bad-mode", 1000);
+    assert!(
+        rendered.contains("`0999` is not an octal file mode"),
+        "{rendered}"
+    );
+    let rendered = render_errors_with("secret-next-to-typo", 1000);
+    assert!(rendered.contains("unknown field `sensitve`"), "{rendered}");
+    assert!(rendered.contains("unknown field `contnet`"), "{rendered}");
+}
+
+/// A `source:` outside the configuration's directories (absolute, through `..`, or through
+/// a symbolic link inside them) would put the operator's files into the plan.
+#[test]
+fn source_outside_the_configuration_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let config_dir = root.path().join("config");
+    std::fs::create_dir_all(config_dir.join("files")).unwrap();
+    std::fs::write(root.path().join("outside.txt"), "CI_TOKEN=abc\n").unwrap();
+    std::fs::write(config_dir.join("files/motd.txt"), "hello\n").unwrap();
+    std::os::unix::fs::symlink(root.path().join("outside.txt"), config_dir.join("link.txt"))
+        .unwrap();
+    let document = |name: &str, source: &str| {
+        format!("kind: os/file\nname: {name}\nspecification:\n  machines: all\n  path: /etc/{name}\n  source: {source}\n---\n")
+    };
+    let text = [
+        document("environ", "/proc/self/environ"),
+        document("dotdot", "../outside.txt"),
+        document("link", "link.txt"),
+        document("inside", "files/motd.txt"),
+    ]
+    .concat();
+    std::fs::write(config_dir.join("site.yaml"), &text).unwrap();
+    let paths = vec![
+        PathBuf::from("tests/inputs/inventory.yaml"),
+        config_dir.clone(),
+    ];
+    let errors = config::load(&paths, &LoadOptions::default()).expect_err("must be refused");
+    let rendered = render(&errors, 1);
+    let messages: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{rendered}");
+    for (message, source) in
+        messages
+            .iter()
+            .zip(["/proc/self/environ", "../outside.txt", "link.txt"])
+    {
+        assert!(
+            message.starts_with(&format!("`{source}` is `/"))
+                && message.ends_with("outside the configuration's directories"),
+            "{message}"
+        );
+    }
+    for line in [6, 13, 20] {
+        assert!(
+            rendered.contains(&format!("site.yaml:{line}:11")),
+            "{rendered}"
+        );
+    }
+    assert!(!rendered.contains("CI_TOKEN"), "{rendered}");
+
+    // The operator may allow it, and a file PATH's own directory is the tree too.
+    let options = LoadOptions {
+        allow_source_outside_config: true,
+        ..LoadOptions::default()
+    };
+    let config = config::load(&paths, &options).expect("allowed by the operator");
+    assert_eq!(config.resources.len(), 4);
+    let only_inside = text.split("---\n").nth(3).unwrap();
+    std::fs::write(config_dir.join("site.yaml"), only_inside).unwrap();
+    let paths = vec![
+        PathBuf::from("tests/inputs/inventory.yaml"),
+        config_dir.join("site.yaml"),
+    ];
+    config::load(&paths, &LoadOptions::default()).expect("inside the tree");
+}
 
 #[test]
 fn unknown_kinds_can_be_ignored() {

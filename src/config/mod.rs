@@ -32,6 +32,9 @@ pub struct LoadOptions {
     /// The project whose records on the hosts this configuration owns; empty means
     /// [`DEFAULT_PROJECT`].
     pub project: String,
+    /// Read `source:` files outside the configuration's directories for resources that are
+    /// not sensitive too (their content then appears in plans).
+    pub allow_source_outside_config: bool,
 }
 
 /// The project of configurations that do not name one.
@@ -49,6 +52,62 @@ pub struct Lifecycle {
     /// 30 minutes when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<crate::apply::StepTimeout>,
+}
+
+/// The fields of each kind that may hold a secret, as paths from the `specification` (`*`
+/// for any item of a sequence or value of a mapping). Diagnostics never quote their values:
+/// they are masked in the text that errors quote, in whatever document names them, and
+/// their names are masked wherever they are keys (see [`error::secret_spans`]), so that a
+/// misplaced or misspelt field stays hidden too. Every kind has a line, even an empty one
+/// (a test checks it); documents of unknown kinds get every kind's fields.
+const SECRET_FIELDS: &[(&str, &[&[&str]])] = &[
+    (machine::KIND, &[]),
+    (kinds::package::KIND, &[]),
+    (kinds::file::KIND, &[&["content"]]),
+    (kinds::sysctl::KIND, &[]),
+    (kinds::service::KIND, &[&["content"]]),
+];
+
+/// The secret fields of `kind`; every kind's for a kind corral does not know.
+fn secret_fields(kind: Option<&str>) -> Vec<&'static [&'static str]> {
+    match SECRET_FIELDS.iter().find(|(k, _)| Some(*k) == kind) {
+        Some((_, fields)) => fields.to_vec(),
+        None => SECRET_FIELDS
+            .iter()
+            .flat_map(|(_, fields)| fields.iter().copied())
+            .collect(),
+    }
+}
+
+/// The names of every secret field, masked as keys anywhere.
+fn secret_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = SECRET_FIELDS
+        .iter()
+        .flat_map(|(_, fields)| fields.iter().filter_map(|path| path.last().copied()))
+        .filter(|name| *name != "*")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Whether a resource's content can appear in plans (and so in CI logs and pull-request
+/// comments); a `source:` outside the configuration is refused for content that would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Shown in plans as a diff.
+    Shown,
+    /// Never shown (`sensitive: true`).
+    Sensitive,
+}
+
+impl Exposure {
+    pub fn of(sensitive: bool) -> Self {
+        match sensitive {
+            true => Exposure::Sensitive,
+            false => Exposure::Shown,
+        }
+    }
 }
 
 /// A declared resource: one document other than a machine.
@@ -116,6 +175,10 @@ pub struct CheckContext<'a> {
     pub spec: &'a Node,
     /// Directory of the file, for `source:` paths.
     pub dir: &'a Path,
+    /// The configuration's directories (canonical), which `source:` files must be in.
+    pub roots: &'a [PathBuf],
+    /// `--allow-source-outside-config`.
+    pub allow_source_outside_config: bool,
     pub errors: &'a mut ConfigErrors,
     /// Extra bytes the configuration depends on (files read with `source:`).
     pub digest: &'a mut Sha256,
@@ -133,6 +196,28 @@ impl CheckContext<'_> {
             }
         }
         node.span
+    }
+
+    /// Span of the key of a field (`kernel.x` itself for `["values", "kernel.x"]`), falling
+    /// back to the closest enclosing node.
+    pub fn span_of_key(&self, path: &[&str]) -> Span {
+        let Some((last, parents)) = path.split_last() else {
+            return self.spec.span;
+        };
+        let mut node = self.spec;
+        for key in parents {
+            match node.get(key) {
+                Some(child) => node = child,
+                None => return node.span,
+            }
+        }
+        match &node.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(key, _)| key.as_str() == Some(last))
+                .map_or(node.span, |(key, _)| key.span),
+            _ => node.span,
+        }
     }
 
     pub fn origin(&self, span: Span) -> Origin {
@@ -154,22 +239,84 @@ impl CheckContext<'_> {
         self.errors.errors.last_mut().expect("just pushed")
     }
 
-    /// Reads a file named by a `source:` field, relative to the document's file.
+    /// Reports an error at the key of a field (a sysctl key, say) rather than its value.
+    pub fn error_at_key(
+        &mut self,
+        path: &[&str],
+        message: impl Into<String>,
+        label: &str,
+    ) -> &mut ConfigError {
+        let origin = self.origin(self.span_of_key(path));
+        self.errors.push(ConfigError::at(&origin, message, label));
+        self.errors.errors.last_mut().expect("just pushed")
+    }
+
+    /// Reads a file named by a `source:` field of a resource whose content is shown in
+    /// plans; see [`CheckContext::read_source_as`].
     pub fn read_source(&mut self, path_field: &[&str], relative: &str) -> Option<Vec<u8>> {
+        self.read_source_as(path_field, relative, Exposure::Shown)
+    }
+
+    /// Reads a file named by a `source:` field, relative to the document's file. It must be
+    /// a regular file, and (symbolic links resolved) inside the configuration's directories
+    /// unless its content is never shown or `--allow-source-outside-config` was given: a
+    /// configuration under review must not put the reviewer's files (`/proc/self/environ`
+    /// holds a CI job's secrets) into the plan it prints.
+    pub fn read_source_as(
+        &mut self,
+        path_field: &[&str],
+        relative: &str,
+        exposure: Exposure,
+    ) -> Option<Vec<u8>> {
+        const RELATIVE: &str = "`source:` paths are relative to the file that names them";
         let path = self.dir.join(relative);
-        match std::fs::read(&path) {
+        let unreadable = |ctx: &mut Self, e: std::io::Error| {
+            ctx.error(
+                path_field,
+                format!("cannot read `{}`: {e}", path.display()),
+                "this file",
+            )
+            .help = Some(RELATIVE.into());
+        };
+        let resolved = match path.canonicalize() {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                unreadable(self, e);
+                return None;
+            }
+        };
+        let inside = self.roots.iter().any(|root| resolved.starts_with(root));
+        if !inside && exposure == Exposure::Shown && !self.allow_source_outside_config {
+            self.error(
+                path_field,
+                format!(
+                    "`{relative}` is `{}`, outside the configuration's directories",
+                    resolved.display()
+                ),
+                "this file",
+            )
+            .help = Some(
+                "the content of a file that is not sensitive is shown in plans (and CI logs and pull-request comments): move the file under a directory given on the command line, set `sensitive: true`, or pass --allow-source-outside-config".into(),
+            );
+            return None;
+        }
+        if !resolved.is_file() {
+            self.error(
+                path_field,
+                format!("`{}` is not a regular file", resolved.display()),
+                "this file",
+            )
+            .help = Some(RELATIVE.into());
+            return None;
+        }
+        match std::fs::read(&resolved) {
             Ok(bytes) => {
                 self.digest.update(relative.as_bytes());
                 self.digest.update(&bytes);
                 Some(bytes)
             }
             Err(e) => {
-                self.error(
-                    path_field,
-                    format!("cannot read `{}`: {e}", path.display()),
-                    "this file",
-                )
-                .help = Some("`source:` paths are relative to the file that names them".into());
+                unreadable(self, e);
                 None
             }
         }
@@ -192,8 +339,10 @@ const ENVELOPE_KEYS: &[&str] = &[
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut digest = Sha256::new();
+    let roots = config_roots(paths);
     let mut loader = Loader {
         options,
+        roots: &roots,
         errors: &mut errors,
         digest: &mut digest,
         machines: BTreeMap::new(),
@@ -241,6 +390,24 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     Ok(config)
 }
 
+/// The configuration's directory tree, which `source:` files must be in: every directory
+/// given as a PATH, and the directory of every file given as a PATH, canonical.
+fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter_map(|path| {
+            let dir = match path.is_dir() {
+                true => path.as_path(),
+                false => path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
+            };
+            dir.canonicalize().ok()
+        })
+        .collect()
+}
+
 fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
@@ -283,6 +450,7 @@ fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {
 
 struct Loader<'a> {
     options: &'a LoadOptions,
+    roots: &'a [PathBuf],
     errors: &'a mut ConfigErrors,
     digest: &'a mut Sha256,
     machines: BTreeMap<String, Machine>,
@@ -322,10 +490,8 @@ impl Loader<'_> {
             Err(e) => {
                 let offset = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let file = Arc::new(SourceFile {
-                    name,
-                    text: lossy.into(),
-                });
+                let secrets = error::secret_spans_in_lines(&lossy, &secret_names());
+                let file = Arc::new(SourceFile::new(name, &lossy, secrets));
                 let origin = Origin {
                     file,
                     span: Span {
@@ -340,17 +506,26 @@ impl Loader<'_> {
                 return;
             }
         };
-        let file = Arc::new(SourceFile {
-            name,
-            text: text.into(),
-        });
-        let documents = match yaml::parse_documents(&file.text) {
+        let parsed = yaml::parse_documents(&text);
+        let names = secret_names();
+        let secrets = match &parsed {
+            Ok(documents) => documents
+                .iter()
+                .flat_map(|document| {
+                    let kind = document.root.get("kind").and_then(Node::as_str);
+                    error::secret_spans(&text, &document.root, &secret_fields(kind), &names)
+                })
+                .collect(),
+            Err(_) => error::secret_spans_in_lines(&text, &names),
+        };
+        let file = Arc::new(SourceFile::new(name, &text, secrets));
+        let documents = match parsed {
             Ok(documents) => documents,
             Err(e) => {
                 let origin = Origin {
                     file: file.clone(),
                     span: if e.message.contains("tab") {
-                        tab_indentation(&file.text).unwrap_or(e.span)
+                        tab_indentation(&text).unwrap_or(e.span)
                     } else {
                         e.span
                     },
@@ -375,9 +550,11 @@ impl Loader<'_> {
             return;
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let first_error = self.errors.errors.len();
         for document in &documents {
             self.load_document(&file, &dir, &document.root);
         }
+        scrub_secrets(&mut self.errors.errors[first_error..], &text, &file.secrets);
     }
 
     fn origin(file: &Arc<SourceFile>, span: Span) -> Origin {
@@ -388,6 +565,22 @@ impl Loader<'_> {
     }
 
     fn de_error(&mut self, file: &Arc<SourceFile>, error: DeError) {
+        self.de_error_with_hint(file, error, None);
+    }
+
+    /// Reports a decoding error, with `hint` as the help when there is no suggestion. An
+    /// error about a value that may be secret does not quote it (serde's "invalid value:
+    /// string "…"" would).
+    fn de_error_with_hint(&mut self, file: &Arc<SourceFile>, error: DeError, hint: Option<&str>) {
+        let mut error = error;
+        if file.holds_secret(error.span)
+            && matches!(
+                error.kind,
+                yaml::DeErrorKind::InvalidValue | yaml::DeErrorKind::Custom
+            )
+        {
+            error.message = "invalid value (not shown: this field may hold a secret)".into();
+        }
         let suggestion = error.suggestion().map(|s| format!("did you mean `{s}`?"));
         let label = match &error.kind {
             yaml::DeErrorKind::UnknownField { .. } => "unknown field",
@@ -401,7 +594,7 @@ impl Loader<'_> {
             yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
                 Some(format!("known fields: {}", expected.join(", ")))
             }
-            _ => None,
+            _ => hint.map(str::to_owned),
         });
         self.errors.push(
             ConfigError::at(&Self::origin(file, error.span), error.message, label)
@@ -602,9 +795,26 @@ impl Loader<'_> {
             .insert((kind.clone(), name.clone()), origin.clone());
 
         if kind == machine::KIND {
-            if let Some(spec) = self.decode::<MachineSpec>(file, spec_node) {
-                self.machine_origins.insert(name.clone(), origin);
-                self.machines.insert(name.clone(), Machine { name, spec });
+            match from_node::<MachineSpec>(spec_node) {
+                // Kept even when its checks fail, so that what selects it reports nothing
+                // more; the load fails anyway.
+                Ok(spec) => {
+                    spec.check(&mut CheckContext {
+                        file,
+                        spec: spec_node,
+                        dir,
+                        roots: self.roots,
+                        allow_source_outside_config: self.options.allow_source_outside_config,
+                        errors: self.errors,
+                        digest: self.digest,
+                    });
+                    self.machine_origins.insert(name.clone(), origin);
+                    self.machines.insert(name.clone(), Machine { name, spec });
+                }
+                Err(e) => {
+                    let hint = machine::hint(spec_node, e.span);
+                    self.de_error_with_hint(file, e, hint);
+                }
             }
             return;
         }
@@ -619,6 +829,8 @@ impl Loader<'_> {
             file,
             spec: spec_node,
             dir,
+            roots: self.roots,
+            allow_source_outside_config: self.options.allow_source_outside_config,
             errors: self.errors,
             digest: self.digest,
         };
@@ -634,6 +846,38 @@ impl Loader<'_> {
             node: root.clone(),
             origin,
         });
+    }
+}
+
+/// Replaces, in errors' messages and help, every line of a secret value (of four
+/// characters or more, shorter ones would garble the text) with `(sensitive)`: messages are
+/// written not to quote values, and this keeps it so whatever a kind's check writes.
+fn scrub_secrets(errors: &mut [ConfigError], text: &str, secrets: &[Span]) {
+    let mut lines: Vec<&str> = secrets
+        .iter()
+        .filter_map(|span| text.get(span.start..span.end))
+        .flat_map(str::lines)
+        .map(|line| line.trim().trim_matches(['"', '\'']))
+        .filter(|line| line.chars().count() >= 4)
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    // Longest first, so that a line containing another is replaced whole.
+    lines.sort_unstable_by_key(|line| std::cmp::Reverse(line.len()));
+    lines.dedup();
+    let scrub = |text: &mut String| {
+        for line in &lines {
+            if text.contains(line) {
+                *text = text.replace(line, "(sensitive)");
+            }
+        }
+    };
+    for error in errors {
+        scrub(&mut error.message);
+        if let Some(help) = &mut error.help {
+            scrub(help);
+        }
     }
 }
 
@@ -779,5 +1023,146 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
             };
             errors.push(error);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_declares_its_secret_fields() {
+        for kind in kinds::KNOWN_KINDS.iter().chain([&machine::KIND]) {
+            assert!(
+                SECRET_FIELDS.iter().any(|(k, _)| k == kind),
+                "{kind} has no line in SECRET_FIELDS"
+            );
+        }
+        assert_eq!(secret_names(), ["content"]);
+        assert_eq!(secret_fields(Some("os/sysctl")), Vec::<&[&str]>::new());
+        assert_eq!(secret_fields(Some("os/flie")), [&["content"]; 2]);
+    }
+
+    /// A configuration directory `config/` with `site.yaml`, next to `outside.txt`.
+    fn context_test(
+        exposure: Exposure,
+        allow: bool,
+        source: &str,
+    ) -> (Option<Vec<u8>>, Vec<String>) {
+        let root = tempfile::tempdir().unwrap();
+        let config_dir = root.path().join("config");
+        std::fs::create_dir(&config_dir).unwrap();
+        std::fs::write(root.path().join("outside.txt"), "CI_TOKEN=abc\n").unwrap();
+        std::fs::write(config_dir.join("inside.txt"), "hello\n").unwrap();
+        std::os::unix::fs::symlink("../outside.txt", config_dir.join("link.txt")).unwrap();
+        let text = format!("source: {source}\n");
+        let node = yaml::parse_documents(&text).unwrap().remove(0).root;
+        let file = Arc::new(SourceFile::new("site.yaml".into(), &text, Vec::new()));
+        let roots = config_roots(&[config_dir.join("site.yaml")]);
+        let (mut errors, mut digest) = (ConfigErrors::default(), Sha256::new());
+        let mut ctx = CheckContext {
+            file: &file,
+            spec: &node,
+            dir: &config_dir,
+            roots: &roots,
+            allow_source_outside_config: allow,
+            errors: &mut errors,
+            digest: &mut digest,
+        };
+        let bytes = ctx.read_source_as(&["source"], source, exposure);
+        let messages = errors.errors.into_iter().map(|e| e.message).collect();
+        (bytes, messages)
+    }
+
+    #[test]
+    fn sources_outside_the_configuration_are_read_only_for_sensitive_content() {
+        use Exposure::{Sensitive, Shown};
+        let outside = Some(b"CI_TOKEN=abc\n".to_vec());
+        for source in ["../outside.txt", "link.txt"] {
+            let (bytes, errors) = context_test(Shown, false, source);
+            assert_eq!(bytes, None);
+            assert!(
+                errors[0].ends_with("outside.txt`, outside the configuration's directories"),
+                "{errors:?}"
+            );
+            assert_eq!(
+                context_test(Sensitive, false, source),
+                (outside.clone(), vec![])
+            );
+            assert_eq!(context_test(Shown, true, source), (outside.clone(), vec![]));
+        }
+        let inside = (Some(b"hello\n".to_vec()), vec![]);
+        assert_eq!(context_test(Shown, false, "inside.txt"), inside);
+        assert_eq!(context_test(Shown, false, "../config/inside.txt"), inside);
+        // Devices and directories are not files to copy, sensitive or not.
+        let (bytes, errors) = context_test(Sensitive, false, "/dev/zero");
+        assert_eq!(
+            (bytes, errors),
+            (None, vec!["`/dev/zero` is not a regular file".into()])
+        );
+        let (bytes, errors) = context_test(Sensitive, false, ".");
+        assert!(bytes.is_none() && errors[0].ends_with("is not a regular file"));
+    }
+
+    #[test]
+    fn decoding_errors_about_secret_values_do_not_quote_them() {
+        let text = "content: hunter2\nmode: x\n";
+        let file = Arc::new(SourceFile::new(
+            "f.yaml".into(),
+            text,
+            vec![Span { start: 9, end: 16 }],
+        ));
+        let (mut errors, mut digest) = (ConfigErrors::default(), Sha256::new());
+        let options = LoadOptions::default();
+        let mut loader = Loader {
+            options: &options,
+            roots: &[],
+            errors: &mut errors,
+            digest: &mut digest,
+            machines: BTreeMap::new(),
+            machine_origins: HashMap::new(),
+            resources: Vec::new(),
+            seen: HashMap::new(),
+        };
+        let error = |span, kind| DeError {
+            message: "invalid value: string \"hunter2\", expected a digest".into(),
+            span,
+            kind,
+        };
+        loader.de_error(
+            &file,
+            error(Span { start: 9, end: 16 }, yaml::DeErrorKind::InvalidValue),
+        );
+        loader.de_error(
+            &file,
+            error(Span { start: 9, end: 16 }, yaml::DeErrorKind::Custom),
+        );
+        loader.de_error(
+            &file,
+            error(Span { start: 23, end: 24 }, yaml::DeErrorKind::InvalidValue),
+        );
+        let messages: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid value (not shown: this field may hold a secret)",
+                "invalid value (not shown: this field may hold a secret)",
+                "invalid value: string \"hunter2\", expected a digest",
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_quoting_a_secret_are_scrubbed() {
+        let text = "content: |\n  hunter2-line-one\n  abc\n";
+        let secrets = [Span {
+            start: 13,
+            end: text.len() - 1,
+        }];
+        let mut errors = vec![ConfigError::plain("`hunter2-line-one\\nabc` is wrong")
+            .with_help("not `hunter2-line-one`")];
+        scrub_secrets(&mut errors, text, &secrets);
+        assert_eq!(errors[0].message, "`(sensitive)\\nabc` is wrong");
+        assert_eq!(errors[0].help.as_deref(), Some("not `(sensitive)`"));
     }
 }

@@ -4,6 +4,10 @@
 //! The live value (`sysctl -n`) is the truth for each key, so a value changed by hand shows
 //! up as exactly that key; the persisted file is compared as a file. A key the kernel does
 //! not have is an error at plan time, not a surprise at apply time.
+//!
+//! Keys are checked against sysctl's grammar at load time and written one way (see
+//! [`canonical_key`]), so `net.ipv4.ip_forward` and `net/ipv4/ip_forward` are one key to
+//! claim and compare, and no key can name a path outside `/proc/sys`.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +27,7 @@ pub const KIND: &str = "os/sysctl";
 #[serde(deny_unknown_fields)]
 pub struct SysctlSpec {
     pub machines: Selector,
-    /// Keys (dotted, as `sysctl` prints them) to values.
+    /// Keys (dotted as `sysctl -a` prints them, or `/`-separated) to values.
     pub values: BTreeMap<String, String>,
 }
 
@@ -31,6 +35,50 @@ pub struct SysctlSpec {
 /// `/etc/sysctl.conf` in as `99-sysctl.conf`: `99-zz-` sorts after it.
 pub fn persisted_path(name: &str) -> String {
     format!("/etc/sysctl.d/99-zz-corral-{name}.conf")
+}
+
+/// The components of a sysctl key, as named under `/proc/sys`. As in sysctl(8), `/` may
+/// separate them instead of `.`: when the first separator is `/`, dots inside components
+/// are literal (`net/ipv4/conf/eth0.100/rp_filter`, VLAN interface `eth0.100`); in
+/// `.`-separated keys a `/` inside a component stands for such a dot
+/// (`net.ipv4.conf.eth0/100.rp_filter`). `Err` says what is wrong.
+pub fn key_components(key: &str) -> Result<Vec<String>, &'static str> {
+    if key.is_empty() {
+        return Err("it is empty");
+    }
+    let slash_separated = key
+        .find(['.', '/'])
+        .is_some_and(|at| key[at..].starts_with('/'));
+    let components: Vec<String> = match slash_separated {
+        true => key.split('/').map(str::to_owned).collect(),
+        false => key.split('.').map(|c| c.replace('/', ".")).collect(),
+    };
+    for component in &components {
+        if component.is_empty() {
+            return Err("it starts or ends with a separator, or has two in a row");
+        }
+        if component == "." || component == ".." {
+            return Err("it names `.` or `..`");
+        }
+        if !component
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err("it holds a character keys do not have");
+        }
+    }
+    if components[0].starts_with('-') {
+        return Err("it starts with `-`");
+    }
+    Ok(components)
+}
+
+/// The one spelling of a key, for claims, probes, plans and the persisted file: dotted, as
+/// `sysctl -a` prints it, with dots inside a component written `/`.
+pub fn canonical_key(key: &str) -> Result<String, &'static str> {
+    let components = key_components(key)?;
+    let written: Vec<String> = components.iter().map(|c| c.replace('.', "/")).collect();
+    Ok(written.join("."))
 }
 
 fn probe_key(key: &str) -> String {
@@ -61,35 +109,58 @@ pub fn parse(probe: &str, key: &str, out: &ProbeOutput) -> Result<String, FactEr
 }
 
 impl SysctlSpec {
-    pub fn check(self, ctx: &mut CheckContext) -> Self {
+    /// Checks keys and values, and writes every key in its [`canonical_key`] spelling.
+    pub fn check(mut self, ctx: &mut CheckContext) -> Self {
         if self.values.is_empty() {
             ctx.error(&["values"], "`values` is empty", "here").help =
                 Some("list at least one `key: value`, or remove the resource".into());
         }
-        for (key, value) in &self.values {
-            let valid = !key.is_empty()
-                && !key.starts_with(['.', '/', '-'])
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
-            if !valid {
-                ctx.error(
-                    &["values", key],
-                    format!("`{key}` is not a sysctl key"),
-                    "here",
-                )
-                .help = Some(
-                    "write keys as `sysctl -a` prints them, e.g. `net.ipv4.ip_forward`".into(),
-                );
+        let mut canonical: BTreeMap<String, String> = BTreeMap::new();
+        // The key as written, for each canonical key seen.
+        let mut written: BTreeMap<String, &str> = BTreeMap::new();
+        // In the file's order, so that a key spelt twice is reported where it comes again.
+        let mut in_order: Vec<(&String, &String)> = self.values.iter().collect();
+        in_order.sort_by_key(|(key, _)| ctx.span_of_key(&["values", key]).start);
+        for (key, value) in in_order {
+            let shown = key.escape_debug();
+            match canonical_key(key) {
+                Err(why) => {
+                    ctx.error_at_key(
+                        &["values", key],
+                        format!("`{shown}` is not a sysctl key: {why}"),
+                        "here",
+                    )
+                    .help = Some(
+                        "write keys as `sysctl -a` prints them, e.g. `net.ipv4.ip_forward`: names of letters, digits, `_` and `-`, separated by `.` (or `/`)".into(),
+                    );
+                }
+                Ok(name) => match written.get(&name) {
+                    Some(first) => {
+                        ctx.error_at_key(
+                            &["values", key],
+                            format!("`{shown}` is the same sysctl key as `{first}`"),
+                            "here",
+                        )
+                        .help = Some(
+                            "sysctl reads `.` and `/` as the same separator; keep one of them"
+                                .into(),
+                        );
+                    }
+                    None => {
+                        written.insert(name.clone(), key);
+                        canonical.insert(name, value.clone());
+                    }
+                },
             }
             if value.contains(['\n', '\0']) || normalize(value).is_empty() {
                 ctx.error(
                     &["values", key],
-                    format!("the value of `{key}` must be a non-empty single line"),
+                    format!("the value of `{shown}` must be a non-empty single line"),
                     "here",
                 );
             }
         }
+        self.values = canonical;
         self
     }
 
@@ -163,18 +234,18 @@ impl MachineKind for SysctlSpec {
     }
 
     fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry {
-            kind: KIND.to_owned(),
-            path: Some(persisted_path(name)),
-            unit: None,
-        })
+        Some(crate::managed::Entry::file(KIND, &persisted_path(name)))
     }
 
     fn claims(&self, name: &str) -> Vec<Claim> {
         let mut claims: Vec<Claim> = self
             .values
             .iter()
-            .map(|(key, value)| Claim::new(format!("sysctl key {key}"), normalize(value)))
+            .map(|(key, value)| {
+                // Keys are canonical once checked; a spec built otherwise is made so here.
+                let key = canonical_key(key).unwrap_or_else(|_| key.clone());
+                Claim::new(format!("sysctl key {key}"), normalize(value))
+            })
             .collect();
         claims.push(Claim::new(format!("file {}", persisted_path(name)), name));
         claims
@@ -185,7 +256,7 @@ impl MachineKind for SysctlSpec {
         let bytes = self.persisted(name);
         let mut script = String::new();
         if change.attributes.iter().any(|a| a.name.starts_with(&path)) {
-            script.push_str(&file::write_script(&persisted_file(&path, &bytes), true));
+            script.push_str(&file::write_script(&persisted_file(&path, &bytes)));
         }
         script.push_str(&format!("sysctl -q -p {}\n", quote(&path)));
         vec![Step {
@@ -203,6 +274,7 @@ fn persisted_file<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
         owner: Some("root"),
         group: Some("root"),
         sensitive: false,
+        keep_original: false,
     }
 }
 
@@ -210,6 +282,68 @@ fn persisted_file<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
 mod tests {
     use super::*;
     use crate::facts::recorded;
+
+    #[test]
+    fn keys_have_one_spelling_whatever_the_separator() {
+        for (key, canonical) in [
+            ("net.ipv4.ip_forward", "net.ipv4.ip_forward"),
+            ("net/ipv4/ip_forward", "net.ipv4.ip_forward"),
+            // A VLAN interface: dots in names are literal after a first `/` ...
+            (
+                "net/ipv4/conf/eth0.100/rp_filter",
+                "net.ipv4.conf.eth0/100.rp_filter",
+            ),
+            // ... and written `/` in dotted keys.
+            (
+                "net.ipv4.conf.eth0/100.rp_filter",
+                "net.ipv4.conf.eth0/100.rp_filter",
+            ),
+            ("kernel.sched_rt_runtime_us", "kernel.sched_rt_runtime_us"),
+            ("vm/max_map_count", "vm.max_map_count"),
+        ] {
+            assert_eq!(canonical_key(key).as_deref(), Ok(canonical), "{key}");
+            assert_eq!(canonical_key(canonical).as_deref(), Ok(canonical), "{key}");
+        }
+        assert_eq!(
+            key_components("net/ipv4/conf/eth0.100/rp_filter").unwrap(),
+            ["net", "ipv4", "conf", "eth0.100", "rp_filter"]
+        );
+    }
+
+    #[test]
+    fn keys_outside_the_grammar_are_refused() {
+        for key in [
+            "",
+            "net..ipv4",
+            "net.ipv4.",
+            ".net.ipv4",
+            "/net/ipv4",
+            "net/ipv4/",
+            "net//ipv4",
+            "net/./ipv4",
+            "net/../../etc/shadow",
+            "net.ipv4.conf.//.rp_filter",
+            "net.ipv4.conf./.rp_filter",
+            "net.ipv4 ip_forward",
+            "net.ipv4.ip_forward\n",
+            "-a",
+            "-n.x",
+            "net.ipv4.*",
+            "net.ipv4.$x",
+            "kernel.ü",
+        ] {
+            assert!(key_components(key).is_err(), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn claims_name_the_canonical_key() {
+        let spec = SysctlSpec {
+            machines: Selector::All,
+            values: [("net/ipv4/ip_forward".to_owned(), "1".to_owned())].into(),
+        };
+        assert_eq!(spec.claims("a")[0].key, "sysctl key net.ipv4.ip_forward");
+    }
 
     #[test]
     fn live_value_is_read_and_normalized() {
