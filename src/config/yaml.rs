@@ -269,10 +269,11 @@ impl<'t> Builder<'t> {
                 }
                 // Flow collections' start events end with the bracket; block ones end where
                 // the first entry starts. Both may begin with an anchor or a tag.
-                let flow = self.text[..span.end].ends_with(['[', '{']);
+                let before = self.text[..span.end].trim_end();
+                let flow = before.ends_with(['[', '{']);
                 self.stack.push(Frame {
                     is_map: matches!(event, Event::MappingStart(..)),
-                    start: span.end - usize::from(flow),
+                    start: if flow { before.len() - 1 } else { span.end },
                     anchor,
                     items: Vec::new(),
                     keys: std::collections::HashMap::new(),
@@ -337,6 +338,11 @@ impl<'t> Builder<'t> {
     /// Records a complete node under its anchor and in its parent.
     fn finish(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
         if anchor != 0 {
+            // The anchor table holds a copy: count it like an alias expansion.
+            self.alias_nodes += measure(&node).0;
+            if self.alias_nodes > MAX_ALIAS_NODES {
+                return Err(self.error("anchors copy too many nodes".into(), node.span));
+            }
             self.anchors.insert(anchor, node.clone());
         }
         let Some(parent) = self.stack.last_mut() else {
@@ -1433,6 +1439,18 @@ mod tests {
         }
         let err = parse_documents(&bomb).unwrap_err();
         assert_eq!(err.message, "aliases expand to too many nodes");
+
+        // Anchors alone, nested, without a single alias: each anchored node is copied into
+        // the anchor table, so copies add up like alias expansions (found at 815 MB for a
+        // 113 KiB file before they were counted).
+        let mut nested = String::new();
+        for i in 0..60 {
+            nested.push_str(&format!("&n{i} [{}, ", vec!["x"; 1000].join(", ")));
+        }
+        nested.push_str("end");
+        nested.push_str(&"]".repeat(60));
+        let err = parse_documents(&nested).unwrap_err();
+        assert_eq!(err.message, "anchors copy too many nodes");
 
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(parse_documents(&deep).is_err());

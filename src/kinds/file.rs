@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Claim, MachineKind, Step};
-use crate::config::{CheckContext, Selector};
+use crate::config::{CheckContext, Exposure, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::{quote, write_bytes};
@@ -741,7 +741,7 @@ impl FileSpec {
             (Some(content), None) => self.bytes = content.clone(),
             (None, Some(source)) => {
                 let source = source.clone();
-                if let Some(bytes) = ctx.read_source(&["source"], &source) {
+                if let Some(bytes) = ctx.read_source_as(&["source"], &source, Exposure::of(self.sensitive)) {
                     self.bytes = Content(bytes);
                 }
             }
