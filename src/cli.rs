@@ -46,15 +46,13 @@ pub struct LoadArgs {
     /// Skip documents of kinds corral does not know (e.g. other tools' documents).
     #[arg(long)]
     pub ignore_unknown_kinds: bool,
-    /// The project this configuration is: what it wrote on hosts is recorded under this
-    /// name, and only its own resources are deleted when removed from the configuration.
-    #[arg(
-        long,
-        env = "CORRAL_PROJECT",
-        default_value = "default",
-        value_name = "NAME"
-    )]
-    pub project: String,
+    /// The project this configuration is: what it writes on hosts is recorded under this
+    /// name, and only that project's resources are deleted when removed from the
+    /// configuration. Default: the name of the configuration's directory (the first PATH
+    /// that is a directory, else the directory of the first file), so two folders applied
+    /// to the same hosts never delete each other's resources.
+    #[arg(long, env = "CORRAL_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
     /// Read `source:` files that resolve (symbolic links followed) outside the directories
     /// given as PATH (a directory PATH, or a file PATH's directory) for resources that are
     /// not `sensitive` too. Without it such a `source:` is an error, because its content

@@ -30,7 +30,7 @@ use crate::transport::{describe, Host};
 fn load(args: &LoadArgs) -> Result<Config> {
     let options = LoadOptions {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
-        project: args.project.clone(),
+        project: args.project.clone().unwrap_or_default(),
         allow_source_outside_config: args.allow_source_outside_config,
     };
     config::load(&args.paths, &options).map_err(miette::Report::new)
@@ -208,11 +208,13 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     for resource in &config.resources {
         known.push(resource.address.clone());
         if let Some(kind) = resource.spec.per_machine() {
-            known.extend(
-                config
-                    .select(kind.selector())
-                    .map(|m| Address::new(&resource.address.kind, &resource.address.name, Some(&m.name))),
-            );
+            known.extend(config.select(kind.selector()).map(|m| {
+                Address::new(
+                    &resource.address.kind,
+                    &resource.address.name,
+                    Some(&m.name),
+                )
+            }));
         }
     }
     for (machine, facts) in &gathered.facts {
@@ -358,7 +360,7 @@ fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
     let saved = SavedPlan {
         corral_saved_plan: SavedPlan::VERSION,
         paths,
-        project: select.load.project.clone(),
+        project: plan.project.clone(),
         ignore_unknown_kinds: select.load.ignore_unknown_kinds,
         targets: select.target.clone(),
         excludes: select.exclude.clone(),
@@ -382,7 +384,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             load: LoadArgs {
                 paths: saved.paths.clone(),
                 ignore_unknown_kinds: saved.ignore_unknown_kinds,
-                project: saved.project.clone(),
+                project: Some(saved.project.clone()),
                 allow_source_outside_config: args.select.load.allow_source_outside_config,
             },
             connect: args.select.connect.clone(),

@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn applied_host_records_what_corral_wrote_and_how() {
         let host = parse(&fixtures::probe("lab-converged", "n1", PROBE_KEY)).unwrap();
-        let resources = host.record.project("default");
+        let resources = host.record.project("examples");
         let origins: Vec<(&str, Option<Origin>)> = resources
             .iter()
             .map(|(address, entry)| (address.as_str(), entry.origin))
@@ -613,9 +613,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, yaml).unwrap();
-        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        let options = crate::config::LoadOptions {
+            project: "default".into(),
+            ..Default::default()
+        };
+        let config = crate::config::load(&[path], &options).unwrap();
         let plan = crate::plan::Plan {
             format_version: String::new(),
+            project: "default".into(),
             resource_changes: vec![
                 change("new", Action::Create, vec![]),
                 change("found", Action::Update, vec![kept]),

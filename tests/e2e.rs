@@ -156,6 +156,9 @@ fn lab_end_to_end() {
     apply_to_fresh_hosts(&lab);
     links_are_never_followed(&lab);
     empty_file_converges(&lab);
+    first_apply_ends_services_on_their_configuration(&lab);
+    another_folder_never_deletes_this_ones_resources(&lab);
+    sysctls_converge_in_one_apply(&lab);
     hand_made_drift_is_exactly_that_change(&lab);
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
@@ -218,7 +221,8 @@ fn apply_to_fresh_hosts(lab: &Lab) {
                 machine,
                 "cat /etc/sysctl.d/99-zz-corral-baseline.conf | grep -v '^#'"
             ),
-            "net.ipv4.conf.all.log_martians = 1\nnet.ipv4.conf.all.send_redirects = 0"
+            "net.ipv4.conf.all.send_redirects = 0\nnet.ipv4.conf.all.log_martians = 1",
+            "in the order written"
         );
         assert_eq!(
             lab.sh(machine, "stat -c '%a %U %G' /etc/issue.net"),
@@ -337,6 +341,102 @@ fn empty_file_converges(lab: &Lab) {
     );
     assert_code(&plan, 0, "plan after applying an empty file");
     assert_success(&lab.corral(&args, &[config]), "apply again");
+}
+
+/// What a web request to `port` on `machine` answers, with the host's own bash.
+fn http_get(lab: &Lab, machine: &str, port: u16) -> String {
+    lab.sh(
+        machine,
+        &format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}; printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3'"),
+    )
+}
+
+/// nginx with a site, applied to a host without nginx: Debian's package starts nginx on
+/// its default configuration, the site is written after, and nginx must end serving it
+/// (restarted at apply time whatever the plan said). Then a site file changed after nginx
+/// started (a missed restart) shows as a restart, never as "No changes".
+fn first_apply_ends_services_on_their_configuration(lab: &Lab) {
+    let web = "tests/inputs/e2e/web/";
+    let apply = lab.corral(&["apply", "--auto-approve"], &[web]);
+    assert_success(&apply, "apply nginx with a site");
+    assert!(
+        http_get(lab, "n1", 8081).contains("served by corral's site"),
+        "nginx runs on the new site"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[web]),
+        0,
+        "converged after one apply",
+    );
+    lab.sh("n1", "sleep 1; touch /etc/nginx/conf.d/corral-e2e.conf");
+    let plan = lab.corral(&["plan", "--format", "json"], &[web]);
+    assert_eq!(
+        planned_addresses(&plan),
+        ["os/service.nginx[n1]"],
+        "{}",
+        text(&plan)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(
+        json["resource_changes"][0]["reason"],
+        "restarted because os/file.site[n1] changed after it started"
+    );
+    assert_eq!(json["project"], "web", "the project is the folder's name");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[web]),
+        "apply the missed restart",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[web]),
+        0,
+        "converged again",
+    );
+}
+
+/// Another configuration folder applied to the same hosts is another project: it plans
+/// and applies its own resources and deletes none of the first folder's.
+fn another_folder_never_deletes_this_ones_resources(lab: &Lab) {
+    let db = "tests/inputs/e2e/db/";
+    let plan = lab.corral(&["plan", "--format", "json"], &[db]);
+    assert_success(&plan, "plan of another folder");
+    assert_eq!(planned_addresses(&plan), ["os/file.db-tuning[n1]"]);
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(json["project"], "db");
+    assert_eq!(json["summary"]["destroy"], 0);
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[db]),
+        "apply another folder",
+    );
+    assert!(http_get(lab, "n1", 8081).contains("served by corral's site"));
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &["tests/inputs/e2e/web/"]),
+        0,
+        "the first folder is untouched",
+    );
+}
+
+/// Keys whose order matters (the second resets the first) converge in one apply: keys are
+/// applied in the order written, read back, and applied again while the kernel changed one.
+fn sysctls_converge_in_one_apply(lab: &Lab) {
+    let config = "tests/inputs/e2e/forwarding.yaml";
+    lab.sh("n2", "sysctl -q -w net.ipv4.ip_forward=0");
+    let args = ["apply", "--auto-approve", "--project", "e2e-sysctl"];
+    assert_success(&lab.corral(&args, &[config]), "apply forwarding");
+    assert_eq!(
+        lab.sh(
+            "n2",
+            "sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.accept_redirects"
+        ),
+        "1\n1"
+    );
+    assert_code(
+        &lab.corral(
+            &["plan", "--detailed-exitcode", "--project", "e2e-sysctl"],
+            &[config],
+        ),
+        0,
+        "one apply converges",
+    );
 }
 
 /// A sysctl and a file changed by hand on n2 show up as exactly those changes, and apply
@@ -462,8 +562,12 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
 /// configuration brings everything back.
 fn removed_resources_are_deleted(lab: &Lab) {
     let debian_motd = lab.sh("n3", "sha256sum /etc/motd; stat -c '%a %U %G' /etc/motd");
+    // The same project as examples/ (whose directory names it): what it recorded is its.
     let reduced = "tests/inputs/e2e/reduced.yaml";
-    let plan = lab.corral(&["plan", "--format", "json"], &[reduced]);
+    let plan = lab.corral(
+        &["plan", "--format", "json", "--project", "examples"],
+        &[reduced],
+    );
     assert_success(&plan, "plan of the reduced configuration");
     let mut expected = Vec::new();
     for machine in MACHINES {
@@ -482,7 +586,7 @@ fn removed_resources_are_deleted(lab: &Lab) {
         .unwrap()
         .iter()
         .all(|c| c["actions"] == serde_json::json!(["delete"])));
-    let human = lab.corral(&["plan"], &[reduced]);
+    let human = lab.corral(&["plan", "--project", "examples"], &[reduced]);
     assert!(
         stdout(&human).contains("Plan: 0 to add, 0 to change, 0 to replace, 14 to destroy."),
         "{}",
@@ -497,7 +601,10 @@ fn removed_resources_are_deleted(lab: &Lab) {
     );
 
     assert_success(
-        &lab.corral(&["apply", "--auto-approve"], &[reduced]),
+        &lab.corral(
+            &["apply", "--auto-approve", "--project", "examples"],
+            &[reduced],
+        ),
         "apply of the reduced configuration",
     );
     for machine in MACHINES {
@@ -543,7 +650,10 @@ fn removed_resources_are_deleted(lab: &Lab) {
         );
     }
     assert_code(
-        &lab.corral(&["plan", "--detailed-exitcode"], &[reduced]),
+        &lab.corral(
+            &["plan", "--detailed-exitcode", "--project", "examples"],
+            &[reduced],
+        ),
         0,
         "nothing left to delete",
     );

@@ -30,6 +30,15 @@ fn plan_with(
     build::build(&config, &graph, filter, facts, unreachable)
 }
 
+/// The project the recorded hosts' records belong to: `examples/`'s, derived from its
+/// directory's name.
+fn examples_project() -> LoadOptions {
+    LoadOptions {
+        project: "examples".into(),
+        ..LoadOptions::default()
+    }
+}
+
 fn plan(fixture: &str) -> Plan {
     plan_with(&recorded(fixture), &BTreeMap::new(), &Filter::default())
 }
@@ -123,7 +132,7 @@ fn removed_resources_are_planned_for_deletion() {
         PathBuf::from("tests/inputs/e2e/reduced.yaml"),
         PathBuf::from("fixtures/inventory.yaml"),
     ];
-    let config = config::load(&paths, &LoadOptions::default()).unwrap();
+    let config = config::load(&paths, &examples_project()).unwrap();
     let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
     let facts = recorded("lab-converged");
     let plan = build::build(
@@ -170,7 +179,7 @@ fn moved_file_is_deleted_at_its_old_path() {
     )
     .unwrap();
     let paths = [config_path, PathBuf::from("fixtures/inventory.yaml")];
-    let config = config::load(&paths, &LoadOptions::default()).unwrap();
+    let config = config::load(&paths, &examples_project()).unwrap();
     let filter = Filter {
         machines: vec!["n1".into()],
         ..Filter::default()

@@ -104,6 +104,19 @@ impl MachineSpec {
                     "here",
                 )
                 .help = Some(IDENTITY_FILE_HELP.into());
+            } else if !expand_home(path).is_file() {
+                // ssh would silently try other keys and fail with "Permission denied".
+                ctx.error(
+                    &["ssh", "identity_file"],
+                    format!(
+                        "there is no identity file `{}` on this machine",
+                        expand_home(path).display()
+                    ),
+                    "here",
+                )
+                .help = Some(
+                    "give the path of an existing private key, or leave `identity_file` out to use the agent and ~/.ssh/config".into(),
+                );
             }
         }
         if let Some(jump) = &ssh.proxy_jump {
@@ -214,6 +227,14 @@ fn check_proxy_jump(jump: &str) -> Result<(), &str> {
     match jump.split(',').find(|hop| !is_hop(hop)) {
         Some(hop) => Err(hop),
         None => Ok(()),
+    }
+}
+
+/// `~/x` → `$HOME/x`, as ssh itself reads `IdentityFile`.
+pub fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
     }
 }
 

@@ -37,7 +37,7 @@ pub struct LoadOptions {
     pub allow_source_outside_config: bool,
 }
 
-/// The project of configurations that do not name one.
+/// The project of configurations whose directory gives no usable name.
 pub const DEFAULT_PROJECT: &str = "default";
 
 /// `lifecycle:` settings of a resource.
@@ -366,7 +366,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         ..
     } = loader;
     let project = if options.project.is_empty() {
-        DEFAULT_PROJECT.to_owned()
+        derived_project(paths)
     } else {
         options.project.clone()
     };
@@ -406,6 +406,38 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
             dir.canonicalize().ok()
         })
         .collect()
+}
+
+/// The project of a configuration that names none: its directory's name (the first PATH
+/// that is a directory, else the directory of the first file), made a valid name, so that
+/// two configuration folders applied to the same hosts are two projects. `default` when
+/// there is no usable name.
+pub fn derived_project(paths: &[PathBuf]) -> String {
+    let dir = paths.iter().find(|p| p.is_dir()).cloned().or_else(|| {
+        paths
+            .first()
+            .and_then(|p| std::path::absolute(p).ok()?.parent().map(Path::to_path_buf))
+    });
+    let name = dir
+        .and_then(|d| std::fs::canonicalize(&d).ok().or(Some(d)))
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .unwrap_or_default();
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        DEFAULT_PROJECT.to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {

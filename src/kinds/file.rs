@@ -741,7 +741,9 @@ impl FileSpec {
             (Some(content), None) => self.bytes = content.clone(),
             (None, Some(source)) => {
                 let source = source.clone();
-                if let Some(bytes) = ctx.read_source_as(&["source"], &source, Exposure::of(self.sensitive)) {
+                if let Some(bytes) =
+                    ctx.read_source_as(&["source"], &source, Exposure::of(self.sensitive))
+                {
                     self.bytes = Content(bytes);
                 }
             }

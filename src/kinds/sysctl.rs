@@ -27,8 +27,12 @@ pub const KIND: &str = "os/sysctl";
 #[serde(deny_unknown_fields)]
 pub struct SysctlSpec {
     pub machines: Selector,
-    /// Keys (dotted as `sysctl -a` prints them, or `/`-separated) to values.
+    /// Keys (dotted as `sysctl -a` prints them, or `/`-separated) to values, applied in the
+    /// order written.
     pub values: BTreeMap<String, String>,
+    /// The canonical keys in the order the configuration writes them (set by `check`).
+    #[serde(skip)]
+    pub order: Vec<String>,
 }
 
 /// Where a resource's values are persisted. Later files win at boot, and Debian links
@@ -119,7 +123,8 @@ impl SysctlSpec {
         // The key as written, for each canonical key seen.
         let mut written: BTreeMap<String, &str> = BTreeMap::new();
         // In the file's order, so that a key spelt twice is reported where it comes again.
-        let mut in_order: Vec<(&String, &String)> = self.values.iter().collect();
+        let values = std::mem::take(&mut self.values);
+        let mut in_order: Vec<(&String, &String)> = values.iter().collect();
         in_order.sort_by_key(|(key, _)| ctx.span_of_key(&["values", key]).start);
         for (key, value) in in_order {
             let shown = key.escape_debug();
@@ -148,6 +153,7 @@ impl SysctlSpec {
                     }
                     None => {
                         written.insert(name.clone(), key);
+                        self.order.push(name.clone());
                         canonical.insert(name, value.clone());
                     }
                 },
@@ -164,10 +170,21 @@ impl SysctlSpec {
         self
     }
 
+    /// Keys and values in the order written (`sysctl -p` applies a file in its order).
+    fn in_order(&self) -> Vec<(&String, &String)> {
+        if self.order.is_empty() {
+            return self.values.iter().collect();
+        }
+        self.order
+            .iter()
+            .filter_map(|key| self.values.get_key_value(key))
+            .collect()
+    }
+
     fn persisted(&self, name: &str) -> Vec<u8> {
         let mut text =
             format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
-        for (key, value) in &self.values {
+        for (key, value) in self.in_order() {
             text.push_str(&format!("{key} = {}\n", normalize(value)));
         }
         text.into_bytes()
@@ -198,7 +215,7 @@ impl MachineKind for SysctlSpec {
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
         let mut attributes = Vec::new();
-        for (key, value) in &self.values {
+        for (key, value) in self.in_order() {
             let probe = probe_key(key);
             let live = parse(&probe, key, facts.get(&probe)?)?;
             let want = normalize(value);
@@ -258,11 +275,32 @@ impl MachineKind for SysctlSpec {
         if change.attributes.iter().any(|a| a.name.starts_with(&path)) {
             script.push_str(&file::write_script(&persisted_file(&path, &bytes)));
         }
-        script.push_str(&format!("sysctl -q -p {}\n", quote(&path)));
+        script.push_str(&self.apply_and_check(&path));
         vec![Step {
             description: format!("apply {path}"),
             script,
         }]
+    }
+}
+
+impl SysctlSpec {
+    /// Shell text that applies the persisted file (keys in the order written), reads every
+    /// value back, and applies the file again while the kernel changed some of them (setting
+    /// `net.ipv4.ip_forward` resets `net.ipv4.conf.all.accept_redirects`, say); a value that
+    /// still does not hold after three passes fails the step, named.
+    fn apply_and_check(&self, path: &str) -> String {
+        let mut checks = String::new();
+        for (key, value) in self.in_order() {
+            checks.push_str(&format!(
+                "  v=$(sysctl -n {k}); set -f; set -- $v; set +f; [ \"$*\" = {want} ] || bad=\"$bad {k}\"\n",
+                k = quote(key),
+                want = quote(&normalize(value)),
+            ));
+        }
+        format!(
+            "pass=0\nwhile :; do\n  pass=$((pass + 1))\n  sysctl -q -p {p} || exit 1\n  bad=\n{checks}  [ -n \"$bad\" ] || break\n  if [ \"$pass\" -ge 3 ]; then echo \"corral: the kernel does not keep:$bad (another key of this resource or of the system resets them; write them after that key)\"; exit 1; fi\ndone\n",
+            p = quote(path)
+        )
     }
 }
 
@@ -341,6 +379,7 @@ mod tests {
         let spec = SysctlSpec {
             machines: Selector::All,
             values: [("net/ipv4/ip_forward".to_owned(), "1".to_owned())].into(),
+            order: Vec::new(),
         };
         assert_eq!(spec.claims("a")[0].key, "sysctl key net.ipv4.ip_forward");
     }
@@ -387,6 +426,11 @@ mod tests {
                 ("net.ipv4.conf.all.log_martians".to_owned(), "1".to_owned()),
             ]
             .into(),
+            // As examples/baseline.yaml writes them.
+            order: vec![
+                "net.ipv4.conf.all.send_redirects".to_owned(),
+                "net.ipv4.conf.all.log_martians".to_owned(),
+            ],
         }
     }
 
@@ -400,10 +444,11 @@ mod tests {
         assert_eq!(
             names,
             [
-                "net.ipv4.conf.all.log_martians",
                 "net.ipv4.conf.all.send_redirects",
+                "net.ipv4.conf.all.log_martians",
                 "/etc/sysctl.d/99-zz-corral-baseline.conf",
-            ]
+            ],
+            "in the order written"
         );
     }
 
@@ -429,5 +474,33 @@ mod tests {
                 "0"
             )]
         );
+    }
+
+    /// Keys are persisted, applied and shown in the order written, not sorted: a key that
+    /// resets others (`net.ipv4.ip_forward` resets `…accept_redirects`) can come first.
+    #[test]
+    fn keys_keep_the_order_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "kind: os/sysctl\nname: fwd\nspecification:\n  machines: all\n  values:\n    net.ipv4.ip_forward: \"1\"\n    net/ipv4/conf/all/accept_redirects: \"0\"\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        let crate::kinds::Spec::Sysctl(spec) = &config.resources[0].spec else {
+            panic!("not a sysctl");
+        };
+        let text = String::from_utf8(spec.persisted("fwd")).unwrap();
+        assert!(
+            text.ends_with("net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.accept_redirects = 0\n"),
+            "{text}"
+        );
+        let script = spec.apply_and_check("/etc/sysctl.d/99-zz-corral-fwd.conf");
+        let forward = script.find("sysctl -n net.ipv4.ip_forward").unwrap();
+        let redirects = script
+            .find("sysctl -n net.ipv4.conf.all.accept_redirects")
+            .unwrap();
+        assert!(forward < redirects, "{script}");
     }
 }

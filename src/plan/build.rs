@@ -22,6 +22,7 @@ pub fn build(
 ) -> Plan {
     let mut plan = Plan {
         format_version: FORMAT_VERSION.to_owned(),
+        project: config.project.clone(),
         resource_changes: Vec::new(),
         unreachable: unreachable
             .iter()

@@ -167,7 +167,11 @@ impl HostProblem {
     pub fn new(machine: &str, message: &str) -> Self {
         HostProblem {
             machine: machine.to_owned(),
-            message: message.replace("\r\n", "\n").replace('\r', "").trim().to_owned(),
+            message: message
+                .replace("\r\n", "\n")
+                .replace('\r', "")
+                .trim()
+                .to_owned(),
         }
     }
 
@@ -187,7 +191,10 @@ impl HostProblem {
             "authentication"
         } else if m.contains("sudo:") || m.contains("a password is required") {
             "sudo"
-        } else if m.contains("cannot connect") || m.contains("Connection") || m.contains("connect to host") {
+        } else if m.contains("cannot connect")
+            || m.contains("Connection")
+            || m.contains("connect to host")
+        {
             "connection"
         } else {
             "reading facts"
@@ -207,6 +214,9 @@ pub struct ResourceProblem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub format_version: String,
+    /// Whose records on the hosts the plan reads and writes (deletions, `record`).
+    #[serde(default)]
+    pub project: String,
     /// Changes in apply order; no-ops are left out.
     pub resource_changes: Vec<ResourceChange>,
     /// Hosts that could not be read; their resources are not in the plan.

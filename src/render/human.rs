@@ -43,8 +43,14 @@ pub fn render(plan: &Plan, style: Style) -> String {
             c.replace,
             c.destroy
         );
+        if !plan.project.is_empty() {
+            let _ = write!(out, " Project: {}.", plan.project);
+        }
         if unread > 0 {
-            let _ = write!(out, " Only {read} host(s) were read; {unread} could not be.");
+            let _ = write!(
+                out,
+                " Only {read} host(s) were read; {unread} could not be."
+            );
         }
         out.push('\n');
     }

@@ -9,6 +9,7 @@ use crate::plan::{AttrValue, Plan};
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: &'a str,
+    project: &'a str,
     complete: bool,
     summary: Value,
     resource_changes: Vec<Value>,
@@ -52,6 +53,7 @@ pub fn render(plan: &Plan) -> String {
         .collect();
     let doc = JsonPlan {
         format_version: &plan.format_version,
+        project: &plan.project,
         complete: plan.is_complete(),
         summary: json!({
             "add": counts.add,

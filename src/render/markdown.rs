@@ -53,6 +53,9 @@ pub fn render(plan: &Plan) -> String {
             "### corral plan: {} to add, {} to change, {} to replace, {} to destroy\n",
             c.add, c.change, c.replace, c.destroy
         );
+        if !plan.project.is_empty() {
+            let _ = writeln!(out, "Project `{}`.\n", plan.project);
+        }
     }
     if !plan.is_complete() {
         out.push_str("> [!CAUTION]\n> The plan is incomplete.\n");
@@ -155,6 +158,7 @@ mod tests {
     fn plan(changes: usize, content: &str) -> Plan {
         Plan {
             format_version: FORMAT_VERSION.into(),
+            project: "web".into(),
             resource_changes: (0..changes)
                 .map(|i| ResourceChange {
                     address: Address::new("os/file", &format!("f{i}"), Some("n1")),

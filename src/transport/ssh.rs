@@ -435,7 +435,7 @@ fn master_command(
     if let Some(identity) = &ssh.identity_file {
         // Only that key, as ssh would do with `IdentitiesOnly`.
         command.args(["-o", "IdentitiesOnly=yes", "-i"]);
-        command.arg(expand_home(identity));
+        command.arg(crate::config::machine::expand_home(identity));
     }
     if let Some(file) = &options.config_file {
         command.arg("-F").arg(file);
@@ -498,14 +498,6 @@ impl Host for SshHost {
                 Err(_) => Err(TransportError::DeadlinePassed { output: out.text() }),
             }
         })
-    }
-}
-
-/// `~/x` → `$HOME/x`, as ssh itself would for `IdentityFile`.
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
     }
 }
 
