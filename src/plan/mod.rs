@@ -343,3 +343,38 @@ pub struct Counts {
     pub replace: usize,
     pub destroy: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ssh ends its lines with `\r\n`; a host problem is one clean message, and says in a
+    /// word what failed.
+    #[test]
+    fn host_problems_are_clean_and_classified() {
+        let problem = HostProblem::new(
+            "n1",
+            "cannot connect to n1 (10.0.0.1) over SSH: Host key verification failed.\r\n",
+        );
+        assert!(!problem.message.contains('\r'), "{problem:?}");
+        assert_eq!(problem.failure(), "host key");
+        for (message, failure) in [
+            (
+                "ssh: connect to host 10.0.0.1 port 22: Connection refused",
+                "connection",
+            ),
+            (
+                "root@10.0.0.1: Permission denied (publickey).",
+                "authentication",
+            ),
+            ("sudo: a password is required", "sudo"),
+            ("did not answer within 5 s while reading facts", "deadline"),
+        ] {
+            assert_eq!(
+                HostProblem::new("n1", message).failure(),
+                failure,
+                "{message}"
+            );
+        }
+    }
+}
