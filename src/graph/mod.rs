@@ -178,8 +178,10 @@ impl ResourceGraph {
                     .push(instance);
             }
         }
-        graph.add_rank_edges();
+        // Explicit first: the per-machine default order yields wherever it contradicts them.
         graph.add_explicit_edges(config, &by_resource);
+        let exempt = graph.explicitly_reordered();
+        graph.add_rank_edges(&exempt);
         graph.check_claims(config)?;
         graph.check_cycles(config)?;
         if !filter.is_empty() {
@@ -188,9 +190,48 @@ impl ResourceGraph {
         Ok(graph)
     }
 
-    /// On each machine, every instance of one rank before every instance of the next
-    /// non-empty rank. These edges only order: a failure does not skip across them.
-    fn add_rank_edges(&mut self) {
+    /// Instances that `depends_on` (directly or not) puts after something of a higher rank
+    /// on their machine — a file written once a service runs: the default order would put
+    /// them before it, contradicting the explicit edge, so they are not placed before the
+    /// higher ranks (they still come after the lower ones).
+    fn explicitly_reordered(&self) -> HashSet<usize> {
+        let mut exempt = HashSet::new();
+        for (index, instance) in self.instances.iter().enumerate() {
+            // What this instance depends on, through `depends_on` edges (and barriers).
+            let start = self.nodes[index];
+            let mut stack: Vec<NodeIndex> = self
+                .graph
+                .edges_directed(start, Direction::Incoming)
+                .filter(|e| *e.weight() == Edge::Depends)
+                .map(|e| e.source())
+                .collect();
+            let mut seen: HashSet<NodeIndex> = HashSet::new();
+            while let Some(node) = stack.pop() {
+                if !seen.insert(node) {
+                    continue;
+                }
+                if let Node::Instance(i) = self.graph[node] {
+                    let before = &self.instances[i];
+                    if before.machine == instance.machine && before.rank > instance.rank {
+                        exempt.insert(index);
+                    }
+                }
+                stack.extend(
+                    self.graph
+                        .edges_directed(node, Direction::Incoming)
+                        .filter(|e| *e.weight() == Edge::Depends)
+                        .map(|e| e.source()),
+                );
+            }
+        }
+        exempt
+    }
+
+    /// On each machine, every instance of one rank after every instance of the lower
+    /// ranks; instances `depends_on` puts after a higher rank (`exempt`) come after the lower
+    /// ranks but before nothing. These edges only order: a failure does not skip across
+    /// them, and they never close a cycle (only explicit edges can).
+    fn add_rank_edges(&mut self, exempt: &HashSet<usize>) {
         let mut by_machine: BTreeMap<&str, BTreeMap<u8, Vec<usize>>> = BTreeMap::new();
         for (index, instance) in self.instances.iter().enumerate() {
             if let Some(machine) = &instance.machine {
@@ -204,9 +245,20 @@ impl ResourceGraph {
         }
         let mut edges = Vec::new();
         for ranks in by_machine.values() {
-            let groups: Vec<&Vec<usize>> = ranks.values().collect();
-            for pair in groups.windows(2) {
-                edges.push((pair[0].clone(), pair[1].clone()));
+            // The latest rank's instances that later ranks wait for.
+            let mut frontier: Vec<usize> = Vec::new();
+            for group in ranks.values() {
+                if !frontier.is_empty() {
+                    edges.push((frontier.clone(), group.clone()));
+                }
+                let waited_for: Vec<usize> = group
+                    .iter()
+                    .copied()
+                    .filter(|i| !exempt.contains(i))
+                    .collect();
+                if !waited_for.is_empty() {
+                    frontier = waited_for;
+                }
             }
         }
         for (before, after) in edges {
@@ -549,12 +601,16 @@ mod tests {
     use super::*;
     use crate::config::{self, LoadOptions};
 
-    fn graph(yaml: &str, filter: &Filter) -> (Config, ResourceGraph) {
+    fn load_yaml(yaml: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         let inventory = "kind: infrastructure/machine\nname: a\nspecification: { hostname: a, ip: 10.0.0.1 }\n---\nkind: infrastructure/machine\nname: b\nspecification: { hostname: b, ip: 10.0.0.2 }\n---\n";
         std::fs::write(&path, format!("{inventory}{yaml}")).unwrap();
-        let config = config::load(&[path], &LoadOptions::default()).unwrap();
+        config::load(&[path], &LoadOptions::default()).unwrap()
+    }
+
+    fn graph(yaml: &str, filter: &Filter) -> (Config, ResourceGraph) {
+        let config = load_yaml(yaml);
         let graph = ResourceGraph::build(&config, filter).unwrap();
         (config, graph)
     }
@@ -634,6 +690,35 @@ mod tests {
         assert!(
             dot.contains("\"os/package.p[a]\" -> \"os/file.f[a]\" [style=dashed];"),
             "{dot}"
+        );
+    }
+
+    /// Explicit beats implicit: a file written once a service runs (`depends_on` the
+    /// service) is not a cycle with the default packages → files → services order; it
+    /// still comes after the packages.
+    #[test]
+    fn depends_on_a_higher_rank_overrides_the_default_order() {
+        let yaml = format!("{KINDS}---\nkind: os/file\nname: marker\ndepends_on: [os/service.s]\nspecification: {{ machines: [a], path: /run/marker, content: up }}\n");
+        let (_, graph) = graph(&yaml, &Filter::default());
+        let order = order(&graph);
+        let at = |a: &str| order.iter().position(|o| o == a).unwrap();
+        assert!(at("os/service.s[a]") < at("os/file.marker[a]"), "{order:?}");
+        assert!(at("os/package.p[a]") < at("os/file.marker[a]"), "{order:?}");
+        assert!(at("os/package.p[a]") < at("os/service.s[a]"), "{order:?}");
+        // A real cycle of explicit edges is still one.
+        let cycle = format!("{yaml}---\nkind: os/file\nname: m2\ndepends_on: [os/file.marker]\nspecification: {{ machines: [a], path: /run/m2, content: x }}\n");
+        let cycle = cycle.replace(
+            "name: s\nspecification",
+            "name: s\ndepends_on: [os/file.m2]\nspecification",
+        );
+        let config = load_yaml(&cycle);
+        let errors = ResourceGraph::build(&config, &Filter::default()).unwrap_err();
+        let messages: Vec<String> = errors.errors.iter().map(|e| e.message.clone()).collect();
+        assert!(
+            messages.iter().any(|m| m.contains(
+                "dependency cycle between os/file.m2[a], os/file.marker[a], os/service.s[a]"
+            )),
+            "{messages:?}"
         );
     }
 }
