@@ -207,14 +207,16 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     let mut known: Vec<Address> = Vec::new();
     for resource in &config.resources {
         known.push(resource.address.clone());
-        if let Some(kind) = resource.spec.per_machine() {
-            known.extend(config.select(kind.selector()).map(|m| {
-                Address::new(
-                    &resource.address.kind,
-                    &resource.address.name,
-                    Some(&m.name),
-                )
-            }));
+        match resource.spec.placement() {
+            crate::kinds::Placement::Machines(kind) => {
+                known.extend(config.select(kind.selector()).map(|m| {
+                    Address::new(
+                        &resource.address.kind,
+                        &resource.address.name,
+                        Some(&m.name),
+                    )
+                }))
+            }
         }
     }
     for (machine, facts) in &gathered.facts {

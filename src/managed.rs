@@ -384,7 +384,9 @@ pub fn updated(
             .resources
             .iter()
             .find(|r| r.address == resource_address)
-            .and_then(|r| r.spec.per_machine()?.managed_entry(&r.address.name));
+            .and_then(|r| match r.spec.placement() {
+                crate::kinds::Placement::Machines(kind) => kind.managed_entry(&r.address.name),
+            });
         if let Some(mut entry) = entry {
             entry.origin = Some(if change.action == Action::Create {
                 Origin::Created

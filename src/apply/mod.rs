@@ -201,11 +201,11 @@ pub async fn apply(
             let change = changes[&instance.address].clone();
             // A change that only records what is already as configured runs nothing; the
             // record is written after the walk.
-            let steps = match resource.spec.per_machine() {
-                Some(kind) if !change.is_record_only() => {
+            let steps = match resource.spec.placement() {
+                _ if change.is_record_only() => Vec::new(),
+                crate::kinds::Placement::Machines(kind) => {
                     kind.steps(&resource.address.name, &change)
                 }
-                _ => Vec::new(),
             };
             let Some(host) = hosts.get(&machine).cloned() else {
                 report.failed.push((

@@ -14,6 +14,7 @@ use super::script::FactScript;
 use super::{HostFacts, Probe};
 use crate::config::{Config, Machine};
 use crate::graph::{Filter, ResourceGraph};
+use crate::kinds::Placement;
 use crate::transport::ssh::{SshHost, SshOptions};
 use crate::transport::{
     bytes, deadline_after, describe, BoxFuture, Host, Limits, OutputBound, TransportError,
@@ -92,7 +93,8 @@ pub fn probes_by_machine(
         .collect();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
-        if let (Some(machine), Some(kind)) = (&instance.machine, resource.spec.per_machine()) {
+        let Placement::Machines(kind) = resource.spec.placement();
+        if let Some(machine) = &instance.machine {
             probes
                 .entry(machine.clone())
                 .or_insert_with(|| vec![crate::managed::probe()])

@@ -18,6 +18,7 @@ use petgraph::Direction;
 
 use crate::address::Address;
 use crate::config::{Config, ConfigError, ConfigErrors, Origin};
+use crate::kinds::Placement;
 
 /// One instance of a resource.
 #[derive(Debug, Clone)]
@@ -155,9 +156,7 @@ impl ResourceGraph {
         let mut graph = ResourceGraph::default();
         let mut by_resource: HashMap<&Address, Vec<usize>> = HashMap::new();
         for (index, resource) in config.resources.iter().enumerate() {
-            let Some(kind) = resource.spec.per_machine() else {
-                continue;
-            };
+            let Placement::Machines(kind) = resource.spec.placement();
             for machine in config.select(kind.selector()) {
                 let instance = graph.instances.len();
                 graph.instances.push(Instance {
@@ -354,11 +353,8 @@ impl ResourceGraph {
         let claims: Vec<Vec<crate::kinds::Claim>> = config
             .resources
             .iter()
-            .map(|r| {
-                r.spec
-                    .per_machine()
-                    .map(|k| k.claims(&r.address.name))
-                    .unwrap_or_default()
+            .map(|r| match r.spec.placement() {
+                Placement::Machines(kind) => kind.claims(&r.address.name),
             })
             .collect();
         let mut owners: HashMap<(&str, &str), (usize, &str)> = HashMap::new();

@@ -56,6 +56,14 @@ impl Claim {
     }
 }
 
+/// Where a resource's instances live. Every stage (graph, facts, plan, apply, records)
+/// matches it exhaustively, so that a kind placed elsewhere — on a cluster, as Swarm
+/// networks and Gluster volumes will be — can never be skipped silently by one of them.
+pub enum Placement<'a> {
+    /// One instance per machine its selector picks (`os/file.motd[n2]`).
+    Machines(&'a dyn MachineKind),
+}
+
 /// A kind with one instance per selected machine.
 pub trait MachineKind {
     fn selector(&self) -> &Selector;
@@ -136,18 +144,21 @@ impl Spec {
         }
     }
 
-    /// The per-machine behaviour, for kinds that have one instance per machine.
-    pub fn per_machine(&self) -> Option<&dyn MachineKind> {
+    /// Where the resource's instances live, with the kind's behaviour there.
+    pub fn placement(&self) -> Placement<'_> {
         match self {
-            Spec::Package(s) => Some(s),
-            Spec::File(s) => Some(s),
-            Spec::Sysctl(s) => Some(s),
-            Spec::Service(s) => Some(s),
+            Spec::Package(s) => Placement::Machines(s),
+            Spec::File(s) => Placement::Machines(s),
+            Spec::Sysctl(s) => Placement::Machines(s),
+            Spec::Service(s) => Placement::Machines(s),
         }
     }
 
+    /// The machines selector of a per-machine resource.
     pub fn selector(&self) -> Option<&Selector> {
-        self.per_machine().map(MachineKind::selector)
+        match self.placement() {
+            Placement::Machines(kind) => Some(kind.selector()),
+        }
     }
 
     /// Checks what the schema cannot say (and reads `source:` files); `None` when an error

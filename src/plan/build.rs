@@ -10,6 +10,7 @@ use crate::address::Address;
 use crate::config::Config;
 use crate::facts::HostFacts;
 use crate::graph::{Filter, ResourceGraph};
+use crate::kinds::Placement;
 use crate::managed::{self, HostRecord};
 
 /// Diffs every instance of `graph` against the facts of its machine, in apply order.
@@ -39,7 +40,13 @@ pub fn build(
     for index in graph.apply_order() {
         let instance = &graph.instances[index];
         let resource = &config.resources[instance.resource];
-        let (Some(machine), Some(kind)) = (&instance.machine, resource.spec.per_machine()) else {
+        let Placement::Machines(kind) = resource.spec.placement();
+        let Some(machine) = &instance.machine else {
+            // Per-machine instances always have one (graph::ResourceGraph::build).
+            plan.errors.push(ResourceProblem {
+                address: instance.address.clone(),
+                message: "internal error: a per-machine instance without a machine".into(),
+            });
             continue;
         };
         let Some(host_facts) = facts.get(machine) else {
@@ -182,10 +189,8 @@ fn newer_dependencies(
                 .resources
                 .iter()
                 .find(|r| r.address.kind == target.kind && r.address.name == target.name)?;
-            let modified = dependency
-                .spec
-                .per_machine()?
-                .modified_at(&dependency.address.name, facts)?;
+            let Placement::Machines(kind) = dependency.spec.placement();
+            let modified = kind.modified_at(&dependency.address.name, facts)?;
             (modified > started).then(|| Address::new(&target.kind, &target.name, Some(machine)))
         })
         .collect()
@@ -227,9 +232,7 @@ fn plan_deletions<'f>(
         let mut declared: BTreeMap<String, Option<managed::Entry>> = BTreeMap::new();
         let mut claimed = HashSet::new();
         for resource in &config.resources {
-            let Some(kind) = resource.spec.per_machine() else {
-                continue;
-            };
+            let Placement::Machines(kind) = resource.spec.placement();
             if kind.selector().matches(machine, labels) {
                 let name = &resource.address.name;
                 declared.insert(resource.address.to_string(), kind.managed_entry(name));
