@@ -7,7 +7,9 @@
 //! same parsing runs on live hosts, on saved facts files and on recorded fixtures.
 
 pub mod gather;
+pub mod gluster;
 pub mod script;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,910 @@
+//! GlusterFS facts: the probes that read the trusted pool (`peer status`, `pool list`) and
+//! volumes (`volume info`, `volume status`, `volume get`) through the CLI's `--xml` output,
+//! and pure parsers of that output into the typed facts `gluster/volume` plans from.
+//!
+//! Nothing here runs a command or decides a change. Every parser is tested against outputs
+//! recorded from real glusterd on lab hosts (`fixtures/cluster/`, made by
+//! `scripts/record-cluster-fixtures.sh`), and each test checks that the fixture was recorded
+//! with the probe's current script.
+//!
+//! What the recordings taught (GlusterFS 10.3, Debian 12):
+//! - Success or failure is `opRet` (0 or -1), not the exit code: `volume info NAME` and
+//!   `volume status NAME` exit 0 on a missing volume, `volume get` exits 1.
+//! - A peer whose glusterd stopped keeps `stateStr` "Peer in Cluster" with `connected` 0
+//!   (the human output's "(Disconnected)" is not in the XML); `volume status` then leaves that
+//!   peer's brick and self-heal daemon out rather than listing them offline.
+//! - `volume get VOL all` marks defaults with a ` (DEFAULT)` suffix, lists some options twice
+//!   and leaves out `user.*` options, which only `volume info` (or `volume get VOL user.x`)
+//!   shows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+use super::{FactError, Probe, ProbeOutput};
+use crate::shell::quote;
+
+/// Key of [`peer_status_probe`].
+pub const PEER_STATUS_KEY: &str = "gluster:peer-status";
+/// Key of [`pool_list_probe`].
+pub const POOL_LIST_KEY: &str = "gluster:pool-list";
+/// Key of [`volume_info_probe`] for every volume.
+pub const VOLUME_INFO_KEY: &str = "gluster:volume-info";
+
+/// Every gluster command starts so: `--mode=script` answers its confirmations with yes
+/// (nothing here asks any) and never waits on a terminal.
+const GLUSTER: &str = "gluster --mode=script --xml";
+
+/// The peers of the machine asked (not itself).
+pub fn peer_status_probe() -> Probe {
+    Probe {
+        key: PEER_STATUS_KEY.to_owned(),
+        script: format!("{GLUSTER} peer status"),
+    }
+}
+
+/// The trusted pool: the peers and the machine asked, as `localhost`.
+pub fn pool_list_probe() -> Probe {
+    Probe {
+        key: POOL_LIST_KEY.to_owned(),
+        script: format!("{GLUSTER} pool list"),
+    }
+}
+
+/// `volume info` of every volume (`None`) or of one.
+pub fn volume_info_probe(volume: Option<&str>) -> Probe {
+    match volume {
+        None => Probe {
+            key: VOLUME_INFO_KEY.to_owned(),
+            script: format!("{GLUSTER} volume info"),
+        },
+        Some(volume) => Probe {
+            key: format!("{VOLUME_INFO_KEY}:{volume}"),
+            script: format!("{GLUSTER} volume info {}", quote(volume)),
+        },
+    }
+}
+
+/// `volume status` of a started volume: which brick and daemon processes run, on which port.
+pub fn volume_status_probe(volume: &str) -> Probe {
+    Probe {
+        key: format!("gluster:volume-status:{volume}"),
+        script: format!("{GLUSTER} volume status {}", quote(volume)),
+    }
+}
+
+/// `volume get` of every option's effective value (`None`) or of one option.
+pub fn volume_get_probe(volume: &str, option: Option<&str>) -> Probe {
+    let option = option.unwrap_or("all");
+    Probe {
+        key: format!("gluster:volume-get:{volume}:{option}"),
+        script: format!("{GLUSTER} volume get {} {}", quote(volume), quote(option)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The XML as the CLI prints it (cli/src/cli-xml-output.c).
+
+/// `<cliOutput>`: the outcome, and the one answer element of the command.
+#[derive(Deserialize)]
+struct CliOutput {
+    #[serde(rename = "opRet")]
+    op_ret: i32,
+    #[serde(rename = "opErrno", default)]
+    op_errno: i32,
+    #[serde(rename = "opErrstr", default)]
+    op_errstr: String,
+    #[serde(rename = "peerStatus", default)]
+    peer_status: Option<PeerStatusXml>,
+    #[serde(rename = "volInfo", default)]
+    vol_info: Option<VolInfoXml>,
+    #[serde(rename = "volStatus", default)]
+    vol_status: Option<VolStatusXml>,
+    #[serde(rename = "volGetopts", default)]
+    vol_getopts: Option<VolGetoptsXml>,
+}
+
+#[derive(Deserialize)]
+struct PeerStatusXml {
+    #[serde(default)]
+    peer: Vec<PeerXml>,
+}
+
+#[derive(Deserialize)]
+struct PeerXml {
+    uuid: String,
+    hostname: String,
+    #[serde(default)]
+    hostnames: Option<HostnamesXml>,
+    #[serde(deserialize_with = "zero_one")]
+    connected: bool,
+    #[serde(rename = "stateStr", default)]
+    state_str: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HostnamesXml {
+    #[serde(default)]
+    hostname: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct VolInfoXml {
+    volumes: VolumesXml,
+}
+
+#[derive(Deserialize)]
+struct VolumesXml {
+    #[serde(default)]
+    volume: Vec<VolumeXml>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeXml {
+    name: String,
+    id: String,
+    status: u32,
+    brick_count: u32,
+    dist_count: u32,
+    replica_count: u32,
+    #[serde(default)]
+    arbiter_count: u32,
+    #[serde(default)]
+    disperse_count: u32,
+    #[serde(default)]
+    redundancy_count: u32,
+    type_str: String,
+    #[serde(default)]
+    bricks: Option<BricksXml>,
+    #[serde(default)]
+    options: Option<OptionsXml>,
+}
+
+#[derive(Deserialize)]
+struct BricksXml {
+    #[serde(default)]
+    brick: Vec<BrickXml>,
+}
+
+/// `<brick uuid="…">host:/path<name>host:/path</name>…</brick>`: the text before the
+/// children repeats the name and is skipped.
+#[derive(Deserialize)]
+struct BrickXml {
+    name: String,
+    #[serde(rename = "hostUuid")]
+    host_uuid: String,
+    #[serde(rename = "isArbiter", default, deserialize_with = "zero_one")]
+    is_arbiter: bool,
+}
+
+#[derive(Deserialize)]
+struct OptionsXml {
+    #[serde(default)]
+    option: Vec<NameValueXml>,
+}
+
+#[derive(Deserialize)]
+struct NameValueXml {
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct VolStatusXml {
+    volumes: VolStatusVolumesXml,
+}
+
+#[derive(Deserialize)]
+struct VolStatusVolumesXml {
+    #[serde(default)]
+    volume: Vec<VolStatusVolumeXml>,
+}
+
+#[derive(Deserialize)]
+struct VolStatusVolumeXml {
+    #[serde(rename = "volName")]
+    vol_name: String,
+    #[serde(default)]
+    node: Vec<StatusNodeXml>,
+}
+
+#[derive(Deserialize)]
+struct StatusNodeXml {
+    hostname: String,
+    path: String,
+    peerid: String,
+    #[serde(deserialize_with = "zero_one")]
+    status: bool,
+    /// A number or `N/A`.
+    port: String,
+    pid: i64,
+}
+
+#[derive(Deserialize)]
+struct VolGetoptsXml {
+    #[serde(rename = "Opt", default)]
+    opt: Vec<OptXml>,
+}
+
+#[derive(Deserialize)]
+struct OptXml {
+    #[serde(rename = "Option")]
+    option: String,
+    #[serde(rename = "Value", default)]
+    value: String,
+}
+
+/// gluster's booleans: `0` / `1`.
+fn zero_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match String::deserialize(deserializer)?.trim() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        other => Err(serde::de::Error::custom(format!(
+            "expected 0 or 1, found {other:?}"
+        ))),
+    }
+}
+
+/// A command's answer: its `<cliOutput>`, whatever the exit code, or an error quoting what
+/// was printed instead (glusterd down: "Connection failed. Please check if gluster daemon is
+/// operational.").
+fn cli_output(key: &str, out: &ProbeOutput) -> Result<CliOutput, FactError> {
+    let Some(start) = out.output.find("<cliOutput>") else {
+        return Err(FactError::unexpected(key, out));
+    };
+    quick_xml::de::from_str(&out.output[start..])
+        .map_err(|e| FactError::new(key, format!("gluster's XML answer is unreadable: {e}")))
+}
+
+impl CliOutput {
+    /// The error of a failed command (`opRet` -1), in gluster's words.
+    fn failure(&self, key: &str) -> Option<FactError> {
+        (self.op_ret != 0).then(|| {
+            FactError::new(
+                key,
+                format!(
+                    "gluster failed (opErrno {}): {}",
+                    self.op_errno,
+                    if self.op_errstr.is_empty() {
+                        "no message"
+                    } else {
+                        &self.op_errstr
+                    }
+                ),
+            )
+        })
+    }
+
+    /// "Volume NAME does not exist" (`volume info NAME` says only "Volume does not exist").
+    fn volume_missing(&self) -> bool {
+        self.op_ret != 0
+            && self.op_errstr.starts_with("Volume ")
+            && self.op_errstr.ends_with(" does not exist")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Peers
+
+/// A member of the trusted pool, as the machine asked sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uuid: String,
+    /// The name it was probed by; `localhost` for the machine asked (in `pool list`).
+    pub hostname: String,
+    /// Every name and address the pool knows it by (empty for `localhost`).
+    pub hostnames: Vec<String>,
+    pub connected: bool,
+    /// `stateStr`, e.g. "Peer in Cluster", "Accepted peer request"; none for `localhost`.
+    pub state: Option<String>,
+}
+
+impl Peer {
+    /// Whether the peer is a full, connected member: only then can it hold bricks.
+    pub fn in_cluster(&self) -> bool {
+        self.connected && self.state.as_deref() == Some("Peer in Cluster")
+    }
+
+    /// Whether the pool knows the peer by `name`.
+    pub fn known_as(&self, name: &str) -> bool {
+        self.hostname == name || self.hostnames.iter().any(|h| h == name)
+    }
+}
+
+fn peers(key: &str, out: &ProbeOutput) -> Result<Vec<Peer>, FactError> {
+    let cli = cli_output(key, out)?;
+    if let Some(failure) = cli.failure(key) {
+        return Err(failure);
+    }
+    let list = cli.peer_status.map(|p| p.peer).unwrap_or_default();
+    Ok(list
+        .into_iter()
+        .map(|p| Peer {
+            uuid: p.uuid,
+            hostname: p.hostname,
+            hostnames: p.hostnames.map(|h| h.hostname).unwrap_or_default(),
+            connected: p.connected,
+            state: p.state_str,
+        })
+        .collect())
+}
+
+/// Parses [`peer_status_probe`]'s output.
+pub fn parse_peer_status(key: &str, out: &ProbeOutput) -> Result<Vec<Peer>, FactError> {
+    peers(key, out)
+}
+
+/// Parses [`pool_list_probe`]'s output (the same shape as `peer status`).
+pub fn parse_pool_list(key: &str, out: &ProbeOutput) -> Result<Vec<Peer>, FactError> {
+    peers(key, out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Volumes
+
+/// A volume as `volume info` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    pub id: String,
+    pub state: VolumeState,
+    /// `typeStr`: "Replicate", "Distribute", "Distributed-Replicate", "Disperse", …
+    pub kind: String,
+    pub brick_count: u32,
+    pub dist_count: u32,
+    /// Counts the arbiter: "replica 3 arbiter 1" is 3 and 1.
+    pub replica_count: u32,
+    pub arbiter_count: u32,
+    pub disperse_count: u32,
+    pub redundancy_count: u32,
+    /// In order: consecutive bricks form a replica set.
+    pub bricks: Vec<Brick>,
+    /// Options set on the volume ("Options Reconfigured"), including the few glusterd sets
+    /// itself at creation (`nfs.disable`, `transport.address-family`, …) and `user.*`.
+    pub options: BTreeMap<String, String>,
+}
+
+impl Volume {
+    /// The project that manages the volume (the `user.corral.project` option), if any.
+    pub fn managed_by(&self) -> Option<&str> {
+        self.options.get("user.corral.project").map(String::as_str)
+    }
+}
+
+/// `status`: 0 Created, 1 Started, 2 Stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeState {
+    Created,
+    Started,
+    Stopped,
+    Other(u32),
+}
+
+impl VolumeState {
+    fn from_code(code: u32) -> VolumeState {
+        match code {
+            0 => VolumeState::Created,
+            1 => VolumeState::Started,
+            2 => VolumeState::Stopped,
+            other => VolumeState::Other(other),
+        }
+    }
+}
+
+/// A brick, `host:/path` as given at creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brick {
+    pub host: String,
+    pub path: String,
+    /// The peer UUID of the host.
+    pub host_uuid: String,
+    pub is_arbiter: bool,
+}
+
+impl Brick {
+    fn from_name(name: &str, host_uuid: String, is_arbiter: bool) -> Option<Brick> {
+        let (host, path) = name.split_once(":/")?;
+        Some(Brick {
+            host: host.to_owned(),
+            path: format!("/{path}"),
+            host_uuid,
+            is_arbiter,
+        })
+    }
+}
+
+/// Parses [`volume_info_probe`]'s output. A named volume that does not exist is an empty
+/// list, as a listing without it would be.
+pub fn parse_volume_info(key: &str, out: &ProbeOutput) -> Result<Vec<Volume>, FactError> {
+    let cli = cli_output(key, out)?;
+    if (cli.op_ret != 0 && cli.op_errstr == "Volume does not exist") || cli.volume_missing() {
+        return Ok(Vec::new());
+    }
+    if let Some(failure) = cli.failure(key) {
+        return Err(failure);
+    }
+    let volumes = cli.vol_info.map(|v| v.volumes.volume).unwrap_or_default();
+    volumes
+        .into_iter()
+        .map(|v| {
+            let bricks = v
+                .bricks
+                .map(|b| b.brick)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| {
+                    Brick::from_name(&b.name, b.host_uuid, b.is_arbiter).ok_or_else(|| {
+                        FactError::new(
+                            key,
+                            format!("brick `{}` of `{}` is not HOST:/PATH", b.name, v.name),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Volume {
+                state: VolumeState::from_code(v.status),
+                kind: v.type_str,
+                brick_count: v.brick_count,
+                dist_count: v.dist_count,
+                replica_count: v.replica_count,
+                arbiter_count: v.arbiter_count,
+                disperse_count: v.disperse_count,
+                redundancy_count: v.redundancy_count,
+                bricks,
+                options: v
+                    .options
+                    .map(|o| o.option)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| (o.name, o.value))
+                    .collect(),
+                name: v.name,
+                id: v.id,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Volume status
+
+/// What `volume status VOL` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeStatusReply {
+    Status(VolumeStatus),
+    /// The volume exists but is not started: no processes to report.
+    NotStarted,
+    Missing,
+}
+
+/// The processes of a started volume, as seen from the machine asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeStatus {
+    pub name: String,
+    /// Bricks on connected peers only: a brick of a disconnected peer is left out, not
+    /// listed offline.
+    pub bricks: Vec<BrickProcess>,
+    /// Self-heal daemons and the like, one per connected peer.
+    pub daemons: Vec<DaemonProcess>,
+}
+
+/// A brick's process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrickProcess {
+    pub host: String,
+    pub path: String,
+    pub peer_id: String,
+    pub online: bool,
+    /// `None` when offline (`N/A`).
+    pub port: Option<u16>,
+    /// `None` when offline (`-1`).
+    pub pid: Option<u32>,
+}
+
+/// A volume daemon's process, e.g. "Self-heal Daemon".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonProcess {
+    pub name: String,
+    /// The peer's name; `localhost` for the machine asked.
+    pub host: String,
+    pub peer_id: String,
+    pub online: bool,
+    pub pid: Option<u32>,
+}
+
+/// Parses [`volume_status_probe`]'s output.
+pub fn parse_volume_status(key: &str, out: &ProbeOutput) -> Result<VolumeStatusReply, FactError> {
+    let cli = cli_output(key, out)?;
+    if cli.volume_missing() {
+        return Ok(VolumeStatusReply::Missing);
+    }
+    if cli.op_ret != 0 && cli.op_errstr.ends_with(" is not started") {
+        return Ok(VolumeStatusReply::NotStarted);
+    }
+    if let Some(failure) = cli.failure(key) {
+        return Err(failure);
+    }
+    let volume = cli
+        .vol_status
+        .and_then(|s| s.volumes.volume.into_iter().next())
+        .ok_or_else(|| FactError::new(key, "gluster's volume status names no volume"))?;
+    let mut bricks = Vec::new();
+    let mut daemons = Vec::new();
+    for node in volume.node {
+        let pid = u32::try_from(node.pid).ok();
+        // Bricks have a path; daemons have the peer's name there.
+        if node.path.starts_with('/') {
+            bricks.push(BrickProcess {
+                host: node.hostname,
+                path: node.path,
+                peer_id: node.peerid,
+                online: node.status,
+                port: node.port.parse().ok(),
+                pid,
+            });
+        } else {
+            daemons.push(DaemonProcess {
+                name: node.hostname,
+                host: node.path,
+                peer_id: node.peerid,
+                online: node.status,
+                pid,
+            });
+        }
+    }
+    Ok(VolumeStatusReply::Status(VolumeStatus {
+        name: volume.vol_name,
+        bricks,
+        daemons,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Volume options
+
+/// An option's effective value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionValue {
+    pub value: String,
+    /// Printed as `VALUE (DEFAULT)`: nobody set it.
+    pub is_default: bool,
+}
+
+/// Parses [`volume_get_probe`]'s output: options by name, or `None` when the volume does
+/// not exist. An option gluster does not know is an error (its message guesses names:
+/// "Did you mean nfs.port?").
+pub fn parse_volume_get(
+    key: &str,
+    out: &ProbeOutput,
+) -> Result<Option<BTreeMap<String, OptionValue>>, FactError> {
+    let cli = cli_output(key, out)?;
+    if cli.volume_missing() {
+        return Ok(None);
+    }
+    if let Some(failure) = cli.failure(key) {
+        return Err(failure);
+    }
+    let opts = cli.vol_getopts.map(|g| g.opt).unwrap_or_default();
+    Ok(Some(
+        opts.into_iter()
+            .map(|opt| {
+                let value = match opt.value.strip_suffix(" (DEFAULT)") {
+                    Some(value) => OptionValue {
+                        value: value.to_owned(),
+                        is_default: true,
+                    },
+                    None => OptionValue {
+                        value: opt.value,
+                        is_default: false,
+                    },
+                };
+                (opt.option, value)
+            })
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixture recorded by scripts/record-cluster-fixtures.sh.
+    #[derive(Deserialize)]
+    struct Recorded {
+        command: String,
+        rc: i32,
+        output: String,
+    }
+
+    /// The output recorded in `fixtures/cluster/FACT/CASE.json`, after checking that it was
+    /// recorded with `probe`'s script.
+    fn recorded(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
+        let path = format!(
+            "{}/fixtures/cluster/{fact}/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let recorded: Recorded =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(
+            recorded.command, probe.script,
+            "{path} was recorded with another command: run scripts/record-cluster-fixtures.sh"
+        );
+        ProbeOutput {
+            rc: recorded.rc,
+            output: recorded.output,
+        }
+    }
+
+    fn peer_status(case: &str) -> Vec<Peer> {
+        let probe = peer_status_probe();
+        parse_peer_status(&probe.key, &recorded("peer-status", case, &probe)).unwrap()
+    }
+
+    fn volumes(case: &str, probe: &Probe) -> Vec<Volume> {
+        parse_volume_info(&probe.key, &recorded("volume-info", case, probe)).unwrap()
+    }
+
+    fn status(case: &str) -> VolumeStatusReply {
+        let probe = volume_status_probe("gv0");
+        parse_volume_status(&probe.key, &recorded("volume-status", case, &probe)).unwrap()
+    }
+
+    fn get(
+        case: &str,
+        option: Option<&str>,
+    ) -> Result<Option<BTreeMap<String, OptionValue>>, FactError> {
+        let probe = volume_get_probe("gv0", option);
+        parse_volume_get(&probe.key, &recorded("volume-get", case, &probe))
+    }
+
+    #[test]
+    fn blank_host_has_no_peers_and_no_volumes() {
+        assert!(peer_status("blank").is_empty());
+        assert!(volumes("blank", &volume_info_probe(None)).is_empty());
+        let probe = pool_list_probe();
+        let pool = parse_pool_list(&probe.key, &recorded("pool-list", "blank", &probe)).unwrap();
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool[0].hostname, "localhost");
+        assert!(pool[0].connected && pool[0].state.is_none() && pool[0].hostnames.is_empty());
+    }
+
+    #[test]
+    fn probed_peers_are_in_cluster() {
+        let peers = peer_status("cluster");
+        let names: Vec<&str> = peers.iter().map(|p| p.hostname.as_str()).collect();
+        assert_eq!(names, ["n2", "n3"]);
+        assert!(peers.iter().all(Peer::in_cluster));
+        assert!(peers[0].known_as("n2") && !peers[0].known_as("n3"));
+        // n2 sees n1 (which probed it) and n3.
+        let from_n2 = peer_status("from-n2");
+        let mut names: Vec<&str> = from_n2.iter().map(|p| p.hostname.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["n1", "n3"]);
+        assert!(from_n2.iter().all(Peer::in_cluster));
+        let probe = pool_list_probe();
+        let pool = parse_pool_list(&probe.key, &recorded("pool-list", "cluster", &probe)).unwrap();
+        let names: Vec<&str> = pool.iter().map(|p| p.hostname.as_str()).collect();
+        assert_eq!(names, ["n2", "n3", "localhost"]);
+        // The pool's localhost is n1: n2 knows n1 by the UUID the pool gives localhost.
+        let n1 = from_n2.iter().find(|p| p.hostname == "n1").unwrap();
+        assert_eq!(pool[2].uuid, n1.uuid);
+    }
+
+    #[test]
+    fn stopped_glusterd_is_a_disconnected_peer_still_in_cluster() {
+        let peers = peer_status("peer-down");
+        let n3 = peers.iter().find(|p| p.hostname == "n3").unwrap();
+        assert!(!n3.connected);
+        assert_eq!(n3.state.as_deref(), Some("Peer in Cluster"));
+        assert!(!n3.in_cluster());
+        assert!(peers
+            .iter()
+            .find(|p| p.hostname == "n2")
+            .unwrap()
+            .in_cluster());
+    }
+
+    #[test]
+    fn replica_3_arbiter_1_volume() {
+        let volumes = volumes("started", &volume_info_probe(None));
+        assert_eq!(volumes.len(), 1);
+        let gv0 = &volumes[0];
+        assert_eq!(gv0.name, "gv0");
+        assert_eq!(gv0.state, VolumeState::Started);
+        assert_eq!(gv0.kind, "Replicate");
+        assert_eq!(
+            (
+                gv0.brick_count,
+                gv0.replica_count,
+                gv0.arbiter_count,
+                gv0.dist_count
+            ),
+            (3, 3, 1, 1)
+        );
+        let bricks: Vec<(&str, &str, bool)> = gv0
+            .bricks
+            .iter()
+            .map(|b| (b.host.as_str(), b.path.as_str(), b.is_arbiter))
+            .collect();
+        assert_eq!(
+            bricks,
+            [
+                ("n1", "/data/bricks/gv0", false),
+                ("n2", "/data/bricks/gv0", false),
+                ("n3", "/data/bricks/gv0", true)
+            ]
+        );
+        // Brick hosts carry the peers' UUIDs.
+        let peers = peer_status("cluster");
+        let n3 = peers.iter().find(|p| p.hostname == "n3").unwrap();
+        assert_eq!(gv0.bricks[2].host_uuid, n3.uuid);
+        assert_eq!(gv0.managed_by(), Some("default"));
+        assert_eq!(gv0.options["performance.cache-size"], "64MB");
+        // Set by glusterd itself at creation.
+        assert_eq!(gv0.options["nfs.disable"], "on");
+        assert_eq!(gv0.options.len(), 7);
+    }
+
+    #[test]
+    fn created_volume_is_not_started() {
+        let volumes = volumes("created", &volume_info_probe(None));
+        assert_eq!(volumes[0].state, VolumeState::Created);
+        assert_eq!(volumes[0].managed_by(), Some("default"));
+        assert_eq!(status("not-started"), VolumeStatusReply::NotStarted);
+    }
+
+    #[test]
+    fn volume_info_by_name() {
+        let volumes = volumes("named", &volume_info_probe(Some("gv0")));
+        assert_eq!(volumes.len(), 1);
+        assert_eq!(volumes[0].id.len(), 36);
+        // Missing: exit code 0, opRet -1, "Volume does not exist" without the name.
+        let probe = volume_info_probe(Some("gv0"));
+        let out = recorded("volume-info", "missing", &probe);
+        assert_eq!(out.rc, 0);
+        assert!(out
+            .output
+            .contains("<opErrstr>Volume does not exist</opErrstr>"));
+        assert!(parse_volume_info(&probe.key, &out).unwrap().is_empty());
+    }
+
+    #[test]
+    fn volume_info_with_a_peer_down_still_lists_every_brick() {
+        let volumes = volumes("peer-down", &volume_info_probe(None));
+        assert_eq!(volumes[0].state, VolumeState::Started);
+        assert_eq!(volumes[0].bricks.len(), 3);
+    }
+
+    #[test]
+    fn started_volume_processes() {
+        let VolumeStatusReply::Status(status) = status("started") else {
+            panic!("gv0 is started")
+        };
+        assert_eq!(status.name, "gv0");
+        assert_eq!(status.bricks.len(), 3);
+        assert!(status
+            .bricks
+            .iter()
+            .all(|b| b.online && b.port.is_some() && b.pid.is_some()));
+        assert_eq!(status.bricks[2].host, "n3");
+        assert_eq!(status.bricks[2].path, "/data/bricks/gv0");
+        // The machine asked first, then the others in no fixed order.
+        let mut daemons: Vec<(&str, &str, bool)> = status
+            .daemons
+            .iter()
+            .map(|d| (d.name.as_str(), d.host.as_str(), d.online))
+            .collect();
+        daemons[1..].sort();
+        assert_eq!(
+            daemons,
+            [
+                ("Self-heal Daemon", "localhost", true),
+                ("Self-heal Daemon", "n2", true),
+                ("Self-heal Daemon", "n3", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn killed_brick_is_offline_without_port_or_pid() {
+        let VolumeStatusReply::Status(status) = status("brick-down") else {
+            panic!("gv0 is started")
+        };
+        let n2 = status.bricks.iter().find(|b| b.host == "n2").unwrap();
+        assert_eq!((n2.online, n2.port, n2.pid), (false, None, None));
+        assert!(status
+            .bricks
+            .iter()
+            .filter(|b| b.host != "n2")
+            .all(|b| b.online));
+    }
+
+    #[test]
+    fn disconnected_peer_is_left_out_of_volume_status() {
+        let VolumeStatusReply::Status(status) = status("peer-down") else {
+            panic!("gv0 is started")
+        };
+        let hosts: Vec<&str> = status.bricks.iter().map(|b| b.host.as_str()).collect();
+        assert_eq!(hosts, ["n1", "n2"]);
+        assert!(status.daemons.iter().all(|d| d.host != "n3"));
+    }
+
+    #[test]
+    fn missing_volume_status_and_options() {
+        assert_eq!(status("missing"), VolumeStatusReply::Missing);
+        let probe = volume_get_probe("gv0", None);
+        let out = recorded("volume-get", "missing", &probe);
+        assert_eq!(out.rc, 1);
+        assert_eq!(parse_volume_get(&probe.key, &out).unwrap(), None);
+    }
+
+    #[test]
+    fn all_options_mark_defaults_and_leave_out_user_options() {
+        let options = get("all", None).unwrap().unwrap();
+        assert!(options.len() > 300, "{}", options.len());
+        assert_eq!(
+            options["performance.cache-size"],
+            OptionValue {
+                value: "64MB".into(),
+                is_default: false
+            }
+        );
+        assert_eq!(
+            options["cluster.min-free-disk"],
+            OptionValue {
+                value: "10%".into(),
+                is_default: true
+            }
+        );
+        assert!(!options.contains_key("user.corral.project"));
+        assert!(!options["nfs.disable"].is_default);
+    }
+
+    #[test]
+    fn one_option_and_a_user_option() {
+        let one = get("one", Some("performance.cache-size")).unwrap().unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one["performance.cache-size"].value, "64MB");
+        let user = get("user-option", Some("user.corral.project"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            user["user.corral.project"],
+            OptionValue {
+                value: "default".into(),
+                is_default: false
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_option_is_an_error_with_gluster_s_guess() {
+        let err = get("unknown-option", Some("no.such.option")).unwrap_err();
+        assert!(err.message.starts_with("gluster failed"), "{err}");
+        assert!(err.message.contains("Did you mean"), "{err}");
+    }
+
+    #[test]
+    fn stopped_glusterd_is_an_error_quoting_the_cli() {
+        let probe = peer_status_probe();
+        let out = recorded("peer-status", "daemon-down", &probe);
+        assert_eq!(out.rc, 1);
+        let err = parse_peer_status(&probe.key, &out).unwrap_err();
+        assert!(
+            err.message
+                .contains("Connection failed. Please check if gluster daemon is operational."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn volume_names_are_quoted() {
+        assert_eq!(
+            volume_get_probe("a b", Some("x;y")).script,
+            "gluster --mode=script --xml volume get 'a b' 'x;y'"
+        );
+    }
+}

@@ -1,0 +1,1698 @@
+//! Docker Swarm facts: the probes that read a machine's swarm membership (`docker info`) and,
+//! on one manager, the cluster's nodes, overlay networks, services and tasks; and pure parsers
+//! of what those probes print into the typed facts the `swarm/*` kinds plan from.
+//!
+//! Nothing here runs a command or decides a change. Every parser is tested against outputs
+//! recorded from real dockerd on lab hosts (`fixtures/cluster/`, made by
+//! `scripts/record-cluster-fixtures.sh`), and each test checks that the fixture was recorded
+//! with the probe's current script.
+//!
+//! What the recordings taught (Docker 20.10, Debian 12's `docker.io`):
+//! - `--format json` is printed literally as the word `json` by CLI 20.10; every probe uses
+//!   `--format '{{json .}}'`, which 20.10 and 28 both understand.
+//! - The `ls` commands print booleans and labels as strings (`"Internal":"false"`,
+//!   `"Labels":"tier=app,io.corral.managed=default"`); the inspects print real JSON. Plan from
+//!   the inspects; the `ls` summaries are for status lines.
+//! - Managers read the cluster; a worker's `node ls`/`service ls` fail with "Worker nodes
+//!   can't be used…", and its `network ls` shows only the overlays it runs tasks on (in the
+//!   lab: only `ingress`). See [`refusal`].
+//! - A swarm without quorum still answers `docker info` (with `Error` set and an empty
+//!   `Cluster.ID`) but refuses every cluster read with "The swarm does not have a leader".
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use super::{tail, FactError, Probe, ProbeOutput};
+
+/// Key of [`info_probe`], asked of every machine.
+pub const INFO_KEY: &str = "swarm:info";
+/// Key of [`node_ls_probe`], asked of one manager.
+pub const NODE_LS_KEY: &str = "swarm:node-ls";
+/// Key of [`node_inspect_probe`], asked of one manager.
+pub const NODE_INSPECT_KEY: &str = "swarm:node-inspect";
+/// Key of [`network_ls_probe`], asked of one manager.
+pub const NETWORK_LS_KEY: &str = "swarm:network-ls";
+/// Key of [`network_inspect_probe`], asked of one manager.
+pub const NETWORK_INSPECT_KEY: &str = "swarm:network-inspect";
+/// Key of [`service_ls_probe`], asked of one manager.
+pub const SERVICE_LS_KEY: &str = "swarm:service-ls";
+/// Key of [`service_inspect_probe`], asked of one manager.
+pub const SERVICE_INSPECT_KEY: &str = "swarm:service-inspect";
+/// Key of [`service_ps_probe`], asked of one manager.
+pub const SERVICE_PS_KEY: &str = "swarm:service-ps";
+
+fn probe(key: &str, script: &str) -> Probe {
+    Probe {
+        key: key.to_owned(),
+        script: script.to_owned(),
+    }
+}
+
+/// `docker info`'s swarm section. The template prints the daemon's own error when it does not
+/// answer: with a plain `{{json .Swarm}}`, CLI 20.10 prints only "reflect: indirection through
+/// nil pointer…" there.
+pub fn info_probe() -> Probe {
+    probe(
+        INFO_KEY,
+        "docker info --format '{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{{json .Swarm}}{{end}}'",
+    )
+}
+
+/// `docker node ls`, one JSON object per node.
+pub fn node_ls_probe() -> Probe {
+    probe(NODE_LS_KEY, "docker node ls --format '{{json .}}'")
+}
+
+/// `docker node inspect` of every node, one JSON object per line. A node list that fails
+/// (not a manager) is the probe's output and exit code.
+pub fn node_inspect_probe() -> Probe {
+    probe(
+        NODE_INSPECT_KEY,
+        "ids=$(docker node ls -q) && docker node inspect --format '{{json .}}' $ids",
+    )
+}
+
+/// `docker network ls` of the overlay networks (`ingress` included).
+pub fn network_ls_probe() -> Probe {
+    probe(
+        NETWORK_LS_KEY,
+        "docker network ls --filter driver=overlay --format '{{json .}}'",
+    )
+}
+
+/// `docker network inspect` of every overlay network; no output when there is none.
+pub fn network_inspect_probe() -> Probe {
+    probe(
+        NETWORK_INSPECT_KEY,
+        r#"ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '{{json .}}' $ids; fi"#,
+    )
+}
+
+/// `docker service ls`, one JSON object per service.
+pub fn service_ls_probe() -> Probe {
+    probe(SERVICE_LS_KEY, "docker service ls --format '{{json .}}'")
+}
+
+/// `docker service inspect` of every service; no output when there is none.
+pub fn service_inspect_probe() -> Probe {
+    probe(
+        SERVICE_INSPECT_KEY,
+        r#"ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service inspect --format '{{json .}}' $ids; fi"#,
+    )
+}
+
+/// `docker service ps` of every service: current tasks and the retained history.
+pub fn service_ps_probe() -> Probe {
+    probe(
+        SERVICE_PS_KEY,
+        r#"ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service ps --no-trunc --format '{{json .}}' $ids; fi"#,
+    )
+}
+
+/// `docker swarm join-token -q worker|manager`, on a manager. Its output is a secret: apply
+/// reads it when a machine joins; it is never part of the facts a plan is saved with.
+pub fn join_token_probe(role: NodeRole) -> Probe {
+    let role = match role {
+        NodeRole::Manager => "manager",
+        NodeRole::Worker => "worker",
+    };
+    probe(
+        &format!("swarm:join-token:{role}"),
+        &format!("docker swarm join-token -q {role}"),
+    )
+}
+
+/// Why a machine did not answer a cluster read (nodes, networks, services, tokens), so that
+/// the planner can ask another manager or report the swarm as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerRefusal {
+    /// dockerd does not answer.
+    DaemonDown,
+    /// The machine is in no swarm.
+    NotInSwarm,
+    /// The machine is a worker.
+    Worker,
+    /// The managers have no leader: too few of them are up (no quorum).
+    NoQuorum,
+}
+
+impl ManagerRefusal {
+    fn describe(self) -> &'static str {
+        match self {
+            ManagerRefusal::DaemonDown => "dockerd does not answer",
+            ManagerRefusal::NotInSwarm => "this machine is in no swarm",
+            ManagerRefusal::Worker => "this machine is a swarm worker, not a manager",
+            ManagerRefusal::NoQuorum => {
+                "the swarm has no leader (too few managers are up for a quorum)"
+            }
+        }
+    }
+}
+
+/// Which refusal, if any, a probe's output is.
+pub fn refusal(out: &ProbeOutput) -> Option<ManagerRefusal> {
+    let text = &out.output;
+    if text.contains("Cannot connect to the Docker daemon") {
+        Some(ManagerRefusal::DaemonDown)
+    } else if text.contains("Worker nodes can't be used to view or modify cluster state") {
+        Some(ManagerRefusal::Worker)
+    } else if text.contains("This node is not a swarm manager") {
+        Some(ManagerRefusal::NotInSwarm)
+    } else if text.contains("The swarm does not have a leader") {
+        Some(ManagerRefusal::NoQuorum)
+    } else {
+        None
+    }
+}
+
+/// The error for a probe that failed: a refusal in words, or the end of what it printed.
+fn failed(key: &str, out: &ProbeOutput) -> FactError {
+    match refusal(out) {
+        Some(refused) => FactError::new(
+            key,
+            format!("{}: {}", refused.describe(), tail(&out.output, 300)),
+        ),
+        None => FactError::unexpected(key, out),
+    }
+}
+
+/// One JSON object per non-empty line, as `--format '{{json .}}'` prints them. Errors never
+/// quote the line: service specs carry environment values.
+fn json_lines<T: DeserializeOwned>(key: &str, out: &ProbeOutput) -> Result<Vec<T>, FactError> {
+    if out.rc != 0 {
+        return Err(failed(key, out));
+    }
+    out.output
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            if !line.starts_with('{') {
+                return Err(match refusal(out) {
+                    Some(_) => failed(key, out),
+                    None => FactError::new(
+                        key,
+                        format!(
+                            "line {} is not what docker prints: {}",
+                            index + 1,
+                            tail(line, 200)
+                        ),
+                    ),
+                });
+            }
+            serde_json::from_str(line).map_err(|e| {
+                FactError::new(
+                    key,
+                    format!("line {} is not what docker prints: {e}", index + 1),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `null` (Docker's empty map or list) as the empty value.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Docker's durations: integer nanoseconds.
+fn nanoseconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_nanos(u64::deserialize(deserializer)?))
+}
+
+/// The `ls` commands' booleans: `"true"` / `"false"`.
+fn string_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match String::deserialize(deserializer)?.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected \"true\" or \"false\", found {other:?}"
+        ))),
+    }
+}
+
+/// The `ls` commands' labels, `k=v,k2=v2`. A value holding a comma cannot be told apart
+/// here; the inspects give labels as maps.
+fn comma_labels(text: &str) -> BTreeMap<String, String> {
+    text.split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) => (key.to_owned(), value.to_owned()),
+            None => (pair.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// docker info
+
+/// A machine's own view of its swarm membership (`docker info`'s `Swarm`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmInfo {
+    /// Empty outside a swarm.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The address the node advertises (no port).
+    pub node_addr: String,
+    pub local_node_state: LocalNodeState,
+    /// Whether this node is a manager.
+    pub control_available: bool,
+    /// Set, for example, when a manager sees no leader.
+    pub error: String,
+    /// The managers this node knows, with their `ip:port`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub remote_managers: Vec<RemoteManager>,
+    /// Counts, on managers only (and not without quorum).
+    #[serde(default)]
+    pub nodes: Option<u32>,
+    #[serde(default)]
+    pub managers: Option<u32>,
+    /// On managers only.
+    #[serde(default)]
+    pub cluster: Option<SwarmCluster>,
+}
+
+impl SwarmInfo {
+    /// The cluster's ID, when this node knows it (a manager with a leader).
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster
+            .as_ref()
+            .map(|c| c.id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// Whether the node is an active member of a swarm.
+    pub fn is_member(&self) -> bool {
+        self.local_node_state == LocalNodeState::Active
+    }
+}
+
+/// `LocalNodeState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalNodeState {
+    Inactive,
+    Pending,
+    Active,
+    Error,
+    Locked,
+    /// Empty (a daemon that did not answer) or a state this corral does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One of `RemoteManagers`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RemoteManager {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// `ip:port`.
+    #[serde(rename = "Addr")]
+    pub addr: String,
+}
+
+/// What a manager knows of the cluster as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmCluster {
+    /// Empty when the managers have no leader.
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub default_addr_pool: Vec<String>,
+    #[serde(default)]
+    pub subnet_size: u32,
+    #[serde(default)]
+    pub data_path_port: u32,
+}
+
+/// Parses [`info_probe`]'s output.
+pub fn parse_info(key: &str, out: &ProbeOutput) -> Result<SwarmInfo, FactError> {
+    let json = out
+        .output
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .filter(|_| out.rc == 0);
+    match json {
+        Some(line) => serde_json::from_str(line).map_err(|e| {
+            FactError::new(
+                key,
+                format!("docker info's swarm section is unreadable: {e}"),
+            )
+        }),
+        None => Err(failed(key, out)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// docker node
+
+/// A row of `docker node ls`: status words as the CLI prints them (`Ready`, `Active`,
+/// `Leader`/`Reachable`/`Unreachable`/empty for workers).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeSummary {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub hostname: String,
+    pub status: String,
+    pub availability: String,
+    pub manager_status: String,
+    pub engine_version: String,
+    /// The node that answered.
+    #[serde(rename = "Self")]
+    pub is_self: bool,
+    #[serde(rename = "TLSStatus")]
+    pub tls_status: String,
+}
+
+/// Parses [`node_ls_probe`]'s output.
+pub fn parse_node_ls(key: &str, out: &ProbeOutput) -> Result<Vec<NodeSummary>, FactError> {
+    json_lines(key, out)
+}
+
+/// A swarm node as `docker node inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmNode {
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// What can be changed: role, availability, labels.
+    pub spec: NodeSpec,
+    pub description: NodeDescription,
+    pub status: NodeStatus,
+    /// Managers only.
+    #[serde(default)]
+    pub manager_status: Option<ManagerStatus>,
+}
+
+impl SwarmNode {
+    pub fn hostname(&self) -> &str {
+        &self.description.hostname
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.manager_status.as_ref().is_some_and(|m| m.leader)
+    }
+
+    /// The node's address. A leader may report `Status.Addr` as `0.0.0.0` (moby#35437); its
+    /// manager address then holds the real one, as community.docker's swarm module does.
+    pub fn addr(&self) -> &str {
+        let unusable = self.status.addr.is_empty() || self.status.addr == "0.0.0.0";
+        match self.manager_status.as_ref().and_then(ManagerStatus::host) {
+            Some(host) if unusable => host,
+            _ => &self.status.addr,
+        }
+    }
+}
+
+/// `Spec` of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    pub role: NodeRole,
+    pub availability: Availability,
+}
+
+/// `Spec.Role`: what a node was made (a manager may be unreachable; see
+/// [`ManagerStatus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    Manager,
+    Worker,
+}
+
+/// `Spec.Availability`: whether the scheduler may place tasks on the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    Active,
+    Pause,
+    Drain,
+}
+
+/// The part of a node's `Description` the plan needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeDescription {
+    pub hostname: String,
+    #[serde(default)]
+    pub engine: NodeEngine,
+}
+
+/// The node's Docker engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeEngine {
+    #[serde(default)]
+    pub engine_version: String,
+}
+
+/// `Status` of a node, as the managers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeStatus {
+    pub state: NodeState,
+    /// Why, for a node that is not ready ("heartbeat failure").
+    #[serde(default)]
+    pub message: String,
+    /// See [`SwarmNode::addr`].
+    #[serde(default)]
+    pub addr: String,
+}
+
+/// `Status.State`: a stopped node turns `down` after missed heartbeats; a re-elected
+/// leader briefly shows the others as `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Unknown,
+    Down,
+    Ready,
+    Disconnected,
+}
+
+/// `ManagerStatus` of a manager node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ManagerStatus {
+    /// Absent (false) on all but the leader.
+    #[serde(default)]
+    pub leader: bool,
+    pub reachability: Reachability,
+    /// `ip:port` of the manager's raft endpoint.
+    pub addr: String,
+}
+
+impl ManagerStatus {
+    /// The host part of [`ManagerStatus::addr`], unless it is unspecified too.
+    fn host(&self) -> Option<&str> {
+        let (host, _port) = self.addr.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty() && host != "0.0.0.0" && host != "::").then_some(host)
+    }
+}
+
+/// `ManagerStatus.Reachability`: whether the raft member answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reachability {
+    Unknown,
+    Unreachable,
+    Reachable,
+}
+
+/// Parses [`node_inspect_probe`]'s output.
+pub fn parse_node_inspect(key: &str, out: &ProbeOutput) -> Result<Vec<SwarmNode>, FactError> {
+    json_lines(key, out)
+}
+
+// ---------------------------------------------------------------------------------------
+// docker network
+
+/// The option Docker adds to every overlay network it creates (the VXLAN IDs it picked): not
+/// part of what anybody declares.
+pub const VXLANID_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
+
+/// A row of `docker network ls`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSummary {
+    /// Short (12 characters).
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub scope: String,
+    #[serde(deserialize_with = "string_bool")]
+    pub internal: bool,
+    #[serde(rename = "IPv6", deserialize_with = "string_bool")]
+    pub ipv6: bool,
+    /// Comma-joined `k=v`; see [`NetworkSummary::labels`].
+    #[serde(rename = "Labels")]
+    pub labels_text: String,
+}
+
+impl NetworkSummary {
+    /// The labels, split at commas.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        comma_labels(&self.labels_text)
+    }
+}
+
+/// Parses [`network_ls_probe`]'s output.
+pub fn parse_network_ls(key: &str, out: &ProbeOutput) -> Result<Vec<NetworkSummary>, FactError> {
+    json_lines(key, out)
+}
+
+/// An overlay network as `docker network inspect` shows it. Its driver, IPAM, options,
+/// scope, attachable, internal and ingress cannot be changed in place.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OverlayNetwork {
+    pub name: String,
+    #[serde(rename = "Id")]
+    pub id: String,
+    pub scope: String,
+    pub driver: String,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: Ipam,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ingress: bool,
+    /// Driver options, with Docker's own [`VXLANID_OPTION`]; `--opt encrypted` is
+    /// `"encrypted": ""`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub options: BTreeMap<String, String>,
+    /// `null` and `{}` both mean none.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl OverlayNetwork {
+    pub fn encrypted(&self) -> bool {
+        self.options.contains_key("encrypted")
+    }
+
+    /// The options someone asked for: all but Docker's [`VXLANID_OPTION`].
+    pub fn declared_options(&self) -> BTreeMap<&str, &str> {
+        self.options
+            .iter()
+            .filter(|(key, _)| key.as_str() != VXLANID_OPTION)
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect()
+    }
+}
+
+/// `IPAM` of a network: the pools it was created with (or Docker picked).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipam {
+    pub driver: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub config: Vec<IpamConfig>,
+}
+
+/// One IPAM pool; Docker fills in the gateway when only a subnet was given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IpamConfig {
+    #[serde(default)]
+    pub subnet: String,
+    #[serde(default)]
+    pub gateway: String,
+    #[serde(rename = "IPRange", default)]
+    pub ip_range: String,
+}
+
+/// Parses [`network_inspect_probe`]'s output.
+pub fn parse_network_inspect(
+    key: &str,
+    out: &ProbeOutput,
+) -> Result<Vec<OverlayNetwork>, FactError> {
+    json_lines(key, out)
+}
+
+// ---------------------------------------------------------------------------------------
+// docker service
+
+/// A row of `docker service ls`. Host-mode published ports do not show in `Ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceSummary {
+    /// Short (12 characters).
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    /// `replicated` or `global`.
+    pub mode: String,
+    /// `running/desired`, e.g. `2/2`, `0/1`.
+    pub replicas: String,
+    pub image: String,
+    pub ports: String,
+}
+
+impl ServiceSummary {
+    /// (running, desired) tasks, from [`ServiceSummary::replicas`]. Global services count
+    /// only nodes that can run a task as desired, so running can exceed desired.
+    pub fn task_counts(&self) -> Option<(u32, u32)> {
+        let counts = self.replicas.split_whitespace().next()?;
+        let (running, desired) = counts.split_once('/')?;
+        Some((running.parse().ok()?, desired.parse().ok()?))
+    }
+}
+
+/// Parses [`service_ls_probe`]'s output.
+pub fn parse_service_ls(key: &str, out: &ProbeOutput) -> Result<Vec<ServiceSummary>, FactError> {
+    json_lines(key, out)
+}
+
+/// A service as `docker service inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmService {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub spec: ServiceSpec,
+    /// The spec before the last update, which `--rollback` returns to.
+    #[serde(default)]
+    pub previous_spec: Option<ServiceSpec>,
+    /// Absent until the service is first updated.
+    #[serde(default)]
+    pub update_status: Option<UpdateStatus>,
+}
+
+/// What a service is declared to be. When the CLI updates a service it also fills in
+/// defaults it left out at creation (`RestartPolicy`, `StopGracePeriod`), so those do not
+/// say what an operator asked for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceSpec {
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    pub task_template: TaskTemplate,
+    pub mode: ServiceMode,
+    #[serde(default)]
+    pub update_config: Option<UpdateConfig>,
+    #[serde(default)]
+    pub rollback_config: Option<UpdateConfig>,
+    #[serde(default)]
+    pub endpoint_spec: Option<EndpointSpec>,
+}
+
+impl ServiceSpec {
+    /// Published ports (empty without an endpoint spec).
+    pub fn ports(&self) -> &[PortConfig] {
+        self.endpoint_spec
+            .as_ref()
+            .map(|e| e.ports.as_slice())
+            .unwrap_or_default()
+    }
+}
+
+/// `TaskTemplate`: what every task of the service runs, where, and on which networks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskTemplate {
+    pub container_spec: ContainerSpec,
+    #[serde(default)]
+    pub placement: Placement,
+    /// Networks by ID, not by name: map them through [`OverlayNetwork::id`].
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub networks: Vec<NetworkAttachment>,
+    /// Raised by `docker service update --force`.
+    #[serde(default)]
+    pub force_update: u64,
+}
+
+/// `ContainerSpec`: the container every task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSpec {
+    /// As given (`local/busybox:1`), or pinned with `@sha256:…` when the CLI could resolve
+    /// it on a registry.
+    pub image: String,
+    /// The entrypoint override (`--entrypoint`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub command: Vec<String>,
+    /// The arguments after the image.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub args: Vec<String>,
+    /// `K=V`, in no stable order (an `--env-add` reorders them): compare as a set.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub mounts: Vec<Mount>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub secrets: Vec<SecretReference>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub configs: Vec<ConfigReference>,
+}
+
+impl ContainerSpec {
+    /// The environment as a map (the last of repeated keys wins, as in Docker).
+    pub fn env_map(&self) -> BTreeMap<&str, &str> {
+        self.env
+            .iter()
+            .map(|entry| entry.split_once('=').unwrap_or((entry.as_str(), "")))
+            .collect()
+    }
+}
+
+/// A mount of the container; compare as a set, by target.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mount {
+    /// `bind`, `volume`, `tmpfs`, …
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default)]
+    pub source: String,
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A secret given to a service, by the versioned object's name and ID.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretReference {
+    pub secret_name: String,
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
+    #[serde(default)]
+    pub file: Option<FileTarget>,
+}
+
+/// A config given to a service, by the versioned object's name and ID.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    pub config_name: String,
+    #[serde(rename = "ConfigID")]
+    pub config_id: String,
+    #[serde(default)]
+    pub file: Option<FileTarget>,
+}
+
+/// Where a secret or config appears in the container. `UID`/`GID` are strings; `Mode` is
+/// the decimal value of the permission bits (256 = 0400).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileTarget {
+    /// A bare name lands under `/run/secrets/`; configs are absolute paths.
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "UID")]
+    pub uid: String,
+    #[serde(rename = "GID")]
+    pub gid: String,
+    #[serde(rename = "Mode")]
+    pub mode: u32,
+}
+
+/// `Placement`: where tasks may run (constraints) and how they spread (preferences).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Placement {
+    /// As given, e.g. `node.labels.role==edge`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub constraints: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub preferences: Vec<PlacementPreference>,
+}
+
+impl Placement {
+    /// The spread descriptors of the preferences, in order (`node.labels.zone`).
+    pub fn spreads(&self) -> Vec<&str> {
+        self.preferences
+            .iter()
+            .filter_map(|p| p.spread.as_ref())
+            .map(|s| s.spread_descriptor.as_str())
+            .collect()
+    }
+}
+
+/// One placement preference; `spread` is the only kind Docker has.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PlacementPreference {
+    #[serde(default)]
+    pub spread: Option<Spread>,
+}
+
+/// `--placement-pref spread=DESCRIPTOR`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Spread {
+    pub spread_descriptor: String,
+}
+
+/// A network the service's tasks attach to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkAttachment {
+    /// The network's full ID.
+    pub target: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub aliases: Vec<String>,
+}
+
+/// `Mode`; it cannot change in place (swarmkit: "service mode change is not allowed").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub enum ServiceMode {
+    Replicated {
+        #[serde(rename = "Replicas", default)]
+        replicas: u64,
+    },
+    Global {},
+    ReplicatedJob {
+        #[serde(rename = "MaxConcurrent", default)]
+        max_concurrent: u64,
+        #[serde(rename = "TotalCompletions", default)]
+        total_completions: u64,
+    },
+    GlobalJob {},
+}
+
+/// `UpdateConfig` or `RollbackConfig`. Docker leaves out zero values (an `UpdateConfig`
+/// without `Delay` has no delay).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateConfig {
+    /// 0 updates all tasks at once.
+    #[serde(default)]
+    pub parallelism: u64,
+    #[serde(default, deserialize_with = "nanoseconds")]
+    pub delay: Duration,
+    /// `pause`, `continue` or `rollback`.
+    #[serde(default)]
+    pub failure_action: String,
+    #[serde(default, deserialize_with = "nanoseconds")]
+    pub monitor: Duration,
+    #[serde(default)]
+    pub max_failure_ratio: f64,
+    /// `stop-first` or `start-first`.
+    #[serde(default)]
+    pub order: String,
+}
+
+/// `EndpointSpec`: how the service is reached (virtual IP or DNS round robin) and what it
+/// publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSpec {
+    /// `vip` or `dnsrr`.
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ports: Vec<PortConfig>,
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortConfig {
+    #[serde(default)]
+    pub name: String,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    pub target_port: u16,
+    /// 0 when Docker picks one.
+    #[serde(default)]
+    pub published_port: u16,
+    /// `ingress` (the routing mesh) or `host`.
+    pub publish_mode: String,
+}
+
+/// `UpdateStatus`: how the last update (or rollback) went.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateStatus {
+    pub state: UpdateState,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Absent while updating or paused.
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    /// "update completed", or why it paused ("update paused due to failure or early
+    /// termination of task …").
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `UpdateStatus.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    Updating,
+    Paused,
+    Completed,
+    RollbackStarted,
+    RollbackPaused,
+    RollbackCompleted,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Parses [`service_inspect_probe`]'s output.
+pub fn parse_service_inspect(key: &str, out: &ProbeOutput) -> Result<Vec<SwarmService>, FactError> {
+    json_lines(key, out)
+}
+
+// ---------------------------------------------------------------------------------------
+// docker service ps
+
+/// A row of `docker service ps` as printed.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TaskRow {
+    #[serde(rename = "ID")]
+    id: String,
+    name: String,
+    image: String,
+    node: String,
+    desired_state: String,
+    current_state: String,
+    error: String,
+    ports: String,
+}
+
+/// A task of a service: one replica slot (`api.1`) or, for a global service, one node
+/// (`agent.<node ID>`); the history of a slot follows its current task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: String,
+    /// `SERVICE.SLOT` or `SERVICE.NODE_ID`.
+    pub name: String,
+    pub image: String,
+    /// Hostname of the node; empty while no node was found for it.
+    pub node: String,
+    pub desired_state: TaskState,
+    pub state: TaskState,
+    /// How long ago it entered [`Task::state`], in the CLI's words ("28 seconds ago").
+    pub since: String,
+    /// Docker's error, without the quotes the CLI puts around it; empty when none.
+    pub error: String,
+    /// Host-mode ports the task publishes, e.g. `*:8080->8080/tcp`.
+    pub ports: String,
+}
+
+impl Task {
+    /// The service's name.
+    pub fn service(&self) -> &str {
+        self.name.rsplit_once('.').map_or(&self.name, |(s, _)| s)
+    }
+}
+
+/// Task states (swarmkit's `TaskState`), as the CLI prints them capitalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    New,
+    Pending,
+    Assigned,
+    Accepted,
+    Preparing,
+    Ready,
+    Starting,
+    Running,
+    Complete,
+    Shutdown,
+    Failed,
+    Rejected,
+    Remove,
+    Orphaned,
+    Other(String),
+}
+
+impl TaskState {
+    fn from_word(word: &str) -> TaskState {
+        match word.to_ascii_lowercase().as_str() {
+            "new" => TaskState::New,
+            "pending" => TaskState::Pending,
+            "assigned" => TaskState::Assigned,
+            "accepted" => TaskState::Accepted,
+            "preparing" => TaskState::Preparing,
+            "ready" => TaskState::Ready,
+            "starting" => TaskState::Starting,
+            "running" => TaskState::Running,
+            "complete" => TaskState::Complete,
+            "shutdown" => TaskState::Shutdown,
+            "failed" => TaskState::Failed,
+            "rejected" => TaskState::Rejected,
+            "remove" => TaskState::Remove,
+            "orphaned" => TaskState::Orphaned,
+            _ => TaskState::Other(word.to_owned()),
+        }
+    }
+}
+
+/// Parses [`service_ps_probe`]'s output.
+pub fn parse_service_ps(key: &str, out: &ProbeOutput) -> Result<Vec<Task>, FactError> {
+    let rows: Vec<TaskRow> = json_lines(key, out)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (state, since) = row
+                .current_state
+                .split_once(' ')
+                .unwrap_or((row.current_state.as_str(), ""));
+            let error = row.error.trim();
+            let error = error
+                .strip_prefix('"')
+                .and_then(|e| e.strip_suffix('"'))
+                .unwrap_or(error);
+            Task {
+                state: TaskState::from_word(state),
+                since: since.to_owned(),
+                desired_state: TaskState::from_word(&row.desired_state),
+                error: error.to_owned(),
+                id: row.id,
+                name: row.name,
+                image: row.image,
+                node: row.node,
+                ports: row.ports,
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// docker swarm join-token
+
+/// A join token. It never prints: `Debug` shows only its shape.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinToken(String);
+
+impl JoinToken {
+    /// The token, for the `docker swarm join` command line only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JoinToken(SWMTKN-1-…)")
+    }
+}
+
+/// Parses [`join_token_probe`]'s output: `SWMTKN-1-<CA digest>-<secret>`. Output of another
+/// shape is refused without being quoted, as it may hold the token.
+pub fn parse_join_token(key: &str, out: &ProbeOutput) -> Result<JoinToken, FactError> {
+    if out.rc != 0 {
+        return Err(failed(key, out));
+    }
+    let token = out.output.trim();
+    let parts: Vec<&str> = token.split('-').collect();
+    let well_formed = matches!(parts.as_slice(), ["SWMTKN", "1", digest, secret]
+        if [digest, secret].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric())));
+    if well_formed {
+        Ok(JoinToken(token.to_owned()))
+    } else {
+        Err(FactError::new(
+            key,
+            "docker swarm join-token printed something that is not a join token",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixture recorded by scripts/record-cluster-fixtures.sh.
+    #[derive(Deserialize)]
+    struct Recorded {
+        command: String,
+        rc: i32,
+        output: String,
+    }
+
+    /// The output recorded in `fixtures/cluster/FACT/CASE.json`, after checking that it was
+    /// recorded with `probe`'s script.
+    fn recorded(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
+        let path = format!(
+            "{}/fixtures/cluster/{fact}/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let recorded: Recorded =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(
+            recorded.command, probe.script,
+            "{path} was recorded with another command: run scripts/record-cluster-fixtures.sh"
+        );
+        ProbeOutput {
+            rc: recorded.rc,
+            output: recorded.output,
+        }
+    }
+
+    fn info(case: &str) -> Result<SwarmInfo, FactError> {
+        parse_info(INFO_KEY, &recorded("swarm-info", case, &info_probe()))
+    }
+
+    fn nodes(case: &str) -> Vec<SwarmNode> {
+        parse_node_inspect(
+            NODE_INSPECT_KEY,
+            &recorded("node-inspect", case, &node_inspect_probe()),
+        )
+        .unwrap()
+    }
+
+    fn node<'a>(nodes: &'a [SwarmNode], hostname: &str) -> &'a SwarmNode {
+        nodes.iter().find(|n| n.hostname() == hostname).unwrap()
+    }
+
+    fn services(case: &str) -> Vec<SwarmService> {
+        parse_service_inspect(
+            SERVICE_INSPECT_KEY,
+            &recorded("service-inspect", case, &service_inspect_probe()),
+        )
+        .unwrap()
+    }
+
+    fn service<'a>(services: &'a [SwarmService], name: &str) -> &'a SwarmService {
+        services.iter().find(|s| s.spec.name == name).unwrap()
+    }
+
+    fn tasks(case: &str) -> Vec<Task> {
+        parse_service_ps(
+            SERVICE_PS_KEY,
+            &recorded("service-ps", case, &service_ps_probe()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn blank_host_is_in_no_swarm() {
+        let info = info("blank").unwrap();
+        assert_eq!(info.local_node_state, LocalNodeState::Inactive);
+        assert!(!info.control_available && !info.is_member());
+        assert_eq!(info.node_id, "");
+        assert!(info.remote_managers.is_empty());
+        assert_eq!(info.cluster_id(), None);
+    }
+
+    #[test]
+    fn leader_manager_and_worker_see_one_cluster() {
+        let leader = info("leader").unwrap();
+        let manager = info("manager").unwrap();
+        let worker = info("worker").unwrap();
+        assert!(leader.is_member() && leader.control_available);
+        assert_eq!(leader.node_addr, "10.234.0.11");
+        assert_eq!((leader.nodes, leader.managers), (Some(3), Some(2)));
+        let cluster = leader.cluster_id().unwrap();
+        assert_eq!(manager.cluster_id(), Some(cluster));
+        assert_eq!(manager.node_addr, "10.234.0.12");
+        assert_eq!(
+            leader.cluster.as_ref().unwrap().default_addr_pool,
+            ["10.0.0.0/8"]
+        );
+        // A worker knows the managers' addresses but neither the cluster ID nor counts.
+        assert!(worker.is_member() && !worker.control_available);
+        assert_eq!(worker.node_addr, "10.234.0.13");
+        assert_eq!(worker.cluster_id(), None);
+        assert_eq!(worker.managers, None);
+        let mut addrs: Vec<&str> = worker
+            .remote_managers
+            .iter()
+            .map(|m| m.addr.as_str())
+            .collect();
+        addrs.sort();
+        assert_eq!(addrs, ["10.234.0.11:2377", "10.234.0.12:2377"]);
+    }
+
+    #[test]
+    fn manager_without_quorum_reports_the_error() {
+        let info = info("no-quorum").unwrap();
+        assert!(info.is_member() && info.control_available);
+        assert!(info.error.contains("The swarm does not have a leader"));
+        assert_eq!(info.cluster_id(), None);
+        assert_eq!(info.remote_managers.len(), 3);
+    }
+
+    #[test]
+    fn manager_with_one_manager_down_still_has_quorum() {
+        let info = info("manager-down").unwrap();
+        assert_eq!(info.error, "");
+        assert_eq!(info.managers, Some(3));
+        assert!(info.cluster_id().is_some());
+    }
+
+    #[test]
+    fn stopped_daemon_is_an_error_naming_it() {
+        let out = recorded("swarm-info", "daemon-down", &info_probe());
+        assert_eq!(refusal(&out), Some(ManagerRefusal::DaemonDown));
+        let err = parse_info(INFO_KEY, &out).unwrap_err();
+        assert!(err.message.starts_with("dockerd does not answer"), "{err}");
+        assert!(err.message.contains("Cannot connect to the Docker daemon"));
+    }
+
+    #[test]
+    fn node_ls_rows() {
+        let out = recorded("node-ls", "cluster", &node_ls_probe());
+        let rows = parse_node_ls(NODE_LS_KEY, &out).unwrap();
+        let status: Vec<(&str, &str, &str, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.hostname.as_str(),
+                    r.status.as_str(),
+                    r.manager_status.as_str(),
+                    r.is_self,
+                )
+            })
+            .collect();
+        assert_eq!(
+            status,
+            [
+                ("n1", "Ready", "Leader", true),
+                ("n2", "Ready", "Reachable", false),
+                ("n3", "Ready", "", false)
+            ]
+        );
+        assert_eq!(rows[0].engine_version, "20.10.24+dfsg1");
+    }
+
+    #[test]
+    fn node_ls_shows_a_stopped_manager_down_and_unreachable() {
+        let out = recorded("node-ls", "manager-down", &node_ls_probe());
+        let rows = parse_node_ls(NODE_LS_KEY, &out).unwrap();
+        let n1 = rows.iter().find(|r| r.hostname == "n1").unwrap();
+        assert_eq!(
+            (n1.status.as_str(), n1.manager_status.as_str()),
+            ("Down", "Unreachable")
+        );
+        // Recorded on n2; n2 or n3 took over as leader.
+        assert!(rows.iter().any(|r| r.is_self && r.hostname == "n2"));
+        let leaders: Vec<&NodeSummary> = rows
+            .iter()
+            .filter(|r| r.manager_status == "Leader")
+            .collect();
+        assert_eq!(leaders.len(), 1);
+        assert_ne!(leaders[0].hostname, "n1");
+    }
+
+    #[test]
+    fn cluster_reads_refused_say_why() {
+        for (fact, case, probe, why) in [
+            (
+                "node-ls",
+                "not-in-swarm",
+                node_ls_probe(),
+                ManagerRefusal::NotInSwarm,
+            ),
+            (
+                "node-ls",
+                "from-worker",
+                node_ls_probe(),
+                ManagerRefusal::Worker,
+            ),
+            (
+                "node-ls",
+                "no-quorum",
+                node_ls_probe(),
+                ManagerRefusal::NoQuorum,
+            ),
+            (
+                "service-inspect",
+                "not-in-swarm",
+                service_inspect_probe(),
+                ManagerRefusal::NotInSwarm,
+            ),
+            (
+                "service-inspect",
+                "from-worker",
+                service_inspect_probe(),
+                ManagerRefusal::Worker,
+            ),
+            (
+                "service-inspect",
+                "no-quorum",
+                service_inspect_probe(),
+                ManagerRefusal::NoQuorum,
+            ),
+        ] {
+            let out = recorded(fact, case, &probe);
+            assert_eq!(out.rc, 1, "{fact}/{case}");
+            assert_eq!(refusal(&out), Some(why), "{fact}/{case}");
+            let err = if fact == "node-ls" {
+                parse_node_ls(&probe.key, &out).map(|_| ()).unwrap_err()
+            } else {
+                parse_service_inspect(&probe.key, &out)
+                    .map(|_| ())
+                    .unwrap_err()
+            };
+            assert!(err.message.starts_with(why.describe()), "{err}");
+        }
+    }
+
+    #[test]
+    fn node_inspect_roles_labels_and_managers() {
+        let nodes = nodes("cluster");
+        let n1 = node(&nodes, "n1");
+        assert_eq!(n1.spec.role, NodeRole::Manager);
+        assert!(n1.is_leader());
+        assert_eq!(n1.addr(), "10.234.0.11");
+        assert_eq!(n1.spec.labels["role"], "edge");
+        assert_eq!(n1.spec.labels["zone"], "a");
+        let n2 = node(&nodes, "n2");
+        assert!(!n2.is_leader());
+        let status = n2.manager_status.as_ref().unwrap();
+        assert_eq!(status.reachability, Reachability::Reachable);
+        assert_eq!(status.addr, "10.234.0.12:2377");
+        let n3 = node(&nodes, "n3");
+        assert_eq!(n3.spec.role, NodeRole::Worker);
+        assert_eq!(n3.spec.availability, Availability::Active);
+        assert_eq!(n3.manager_status, None);
+        assert_eq!(n3.status.state, NodeState::Ready);
+        assert_eq!(n3.addr(), "10.234.0.13");
+        assert_eq!(
+            n3.spec.labels,
+            BTreeMap::from([("role".into(), "db".into()), ("zone".into(), "c".into())])
+        );
+        assert_eq!(n3.description.engine.engine_version, "20.10.24+dfsg1");
+    }
+
+    #[test]
+    fn node_inspect_of_a_stopped_manager() {
+        let nodes = nodes("manager-down");
+        let n1 = node(&nodes, "n1");
+        assert_eq!(n1.status.state, NodeState::Down);
+        assert!(n1.status.message.starts_with("heartbeat failure"));
+        assert_eq!(
+            n1.manager_status.as_ref().unwrap().reachability,
+            Reachability::Unreachable
+        );
+        // n3 was promoted; n2 or n3 took over as leader and reports its real address (the
+        // `0.0.0.0` of moby#35437 did not show on Docker 20.10 with --advertise-addr).
+        assert_eq!(node(&nodes, "n3").spec.role, NodeRole::Manager);
+        let leaders: Vec<&SwarmNode> = nodes.iter().filter(|n| n.is_leader()).collect();
+        assert_eq!(leaders.len(), 1);
+        let expected = match leaders[0].hostname() {
+            "n2" => "10.234.0.12",
+            "n3" => "10.234.0.13",
+            other => panic!("{other} cannot lead: it is stopped"),
+        };
+        assert_eq!(leaders[0].addr(), expected);
+    }
+
+    #[test]
+    fn network_ls_booleans_and_labels_are_strings() {
+        let out = recorded("network-ls", "cluster", &network_ls_probe());
+        let rows = parse_network_ls(NETWORK_LS_KEY, &out).unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["appnet", "dbnet", "ingress"]);
+        assert!(rows
+            .iter()
+            .all(|r| r.driver == "overlay" && r.scope == "swarm"));
+        assert!(rows.iter().all(|r| !r.internal && !r.ipv6));
+        assert_eq!(
+            rows[0].labels(),
+            BTreeMap::from([
+                ("io.corral.managed".into(), "default".into()),
+                ("tier".into(), "app".into())
+            ])
+        );
+        assert!(rows[1].labels().is_empty());
+    }
+
+    #[test]
+    fn network_inspect_encrypted_attachable_and_ingress() {
+        let out = recorded("network-inspect", "cluster", &network_inspect_probe());
+        let networks = parse_network_inspect(NETWORK_INSPECT_KEY, &out).unwrap();
+        let by_name = |name: &str| networks.iter().find(|n| n.name == name).unwrap();
+        let dbnet = by_name("dbnet");
+        assert!(dbnet.encrypted());
+        assert_eq!(dbnet.options["encrypted"], "");
+        assert_eq!(
+            dbnet.declared_options(),
+            BTreeMap::from([("encrypted", "")])
+        );
+        assert!(dbnet.options.contains_key(VXLANID_OPTION));
+        assert!(!dbnet.attachable && !dbnet.internal && !dbnet.ingress);
+        assert_eq!(dbnet.scope, "swarm");
+        assert_eq!(dbnet.ipam.config[0].subnet, "10.235.1.0/24");
+        assert_eq!(dbnet.ipam.config[0].gateway, "10.235.1.1");
+        assert!(dbnet.labels.is_empty());
+        let appnet = by_name("appnet");
+        assert!(appnet.attachable && !appnet.encrypted());
+        assert!(appnet.declared_options().is_empty());
+        assert_eq!(appnet.labels["io.corral.managed"], "default");
+        assert_eq!(appnet.labels["tier"], "app");
+        // Docker picked the gateway.
+        assert_eq!(appnet.ipam.config[0].gateway, "10.235.2.1");
+        assert!(by_name("ingress").ingress);
+    }
+
+    #[test]
+    fn worker_sees_only_overlays_it_runs_tasks_on() {
+        let out = recorded("network-inspect", "from-worker", &network_inspect_probe());
+        let networks = parse_network_inspect(NETWORK_INSPECT_KEY, &out).unwrap();
+        let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["ingress"]);
+    }
+
+    #[test]
+    fn no_overlay_network_prints_nothing() {
+        let out = recorded("network-inspect", "blank", &network_inspect_probe());
+        assert_eq!(out.rc, 0);
+        assert!(parse_network_inspect(NETWORK_INSPECT_KEY, &out)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn service_ls_counts() {
+        let out = recorded("service-ls", "failures", &service_ls_probe());
+        let rows = parse_service_ls(SERVICE_LS_KEY, &out).unwrap();
+        let counts = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.mode.as_str(), r.task_counts()))
+            .collect::<Vec<_>>();
+        // agent's counts move while its failed update settles.
+        assert_eq!(counts[0].0, "agent");
+        assert!(counts[0].2.is_some());
+        assert_eq!(
+            counts[1..],
+            [
+                ("api", "replicated", Some((2, 2))),
+                ("stuck", "replicated", Some((0, 1)))
+            ]
+        );
+        // Host-mode published ports do not show in `service ls`.
+        assert_eq!(rows[0].ports, "");
+        let out = recorded("service-ls", "cluster", &service_ls_probe());
+        let rows = parse_service_ls(SERVICE_LS_KEY, &out).unwrap();
+        assert_eq!(rows[0].task_counts(), Some((3, 3)));
+    }
+
+    #[test]
+    fn replicated_service_spec() {
+        let services = services("cluster");
+        let networks = parse_network_inspect(
+            NETWORK_INSPECT_KEY,
+            &recorded("network-inspect", "cluster", &network_inspect_probe()),
+        )
+        .unwrap();
+        let api = service(&services, "api");
+        let spec = &api.spec;
+        assert_eq!(spec.mode, ServiceMode::Replicated { replicas: 2 });
+        assert_eq!(spec.labels["io.corral.managed"], "default");
+        let container = &spec.task_template.container_spec;
+        assert_eq!(container.image, "local/busybox:1");
+        assert_eq!(container.args, ["sleep", "86400"]);
+        assert!(container.command.is_empty());
+        assert_eq!(
+            container.env_map(),
+            BTreeMap::from([
+                ("APP_ENV", "prod"),
+                ("GREETING", "hello world"),
+                ("RELEASE", "2")
+            ])
+        );
+        assert_eq!(
+            container.mounts,
+            [
+                Mount {
+                    kind: "bind".into(),
+                    source: "/srv/api".into(),
+                    target: "/srv/api".into(),
+                    read_only: true
+                },
+                Mount {
+                    kind: "volume".into(),
+                    source: "api-cache".into(),
+                    target: "/var/cache/api".into(),
+                    read_only: false
+                }
+            ]
+        );
+        let secret = &container.secrets[0];
+        assert_eq!(secret.secret_name, "api_token_v1");
+        let file = secret.file.as_ref().unwrap();
+        assert_eq!((file.name.as_str(), file.mode), ("api_token", 0o400));
+        let config = &container.configs[0];
+        assert_eq!(config.config_name, "api_conf_v1");
+        assert_eq!(config.file.as_ref().unwrap().name, "/etc/api.conf");
+        let placement = &spec.task_template.placement;
+        assert_eq!(placement.constraints, ["node.labels.role==edge"]);
+        assert_eq!(placement.spreads(), ["node.labels.zone"]);
+        // Networks are attached by ID.
+        let mut attached: Vec<&str> = spec
+            .task_template
+            .networks
+            .iter()
+            .map(|a| {
+                networks
+                    .iter()
+                    .find(|n| n.id == a.target)
+                    .map(|n| n.name.as_str())
+                    .unwrap()
+            })
+            .collect();
+        attached.sort();
+        assert_eq!(attached, ["appnet", "dbnet"]);
+        let update = spec.update_config.as_ref().unwrap();
+        assert_eq!(update.parallelism, 2);
+        assert_eq!(update.delay, Duration::from_secs(10));
+        assert_eq!(update.monitor, Duration::from_secs(2));
+        assert_eq!(update.failure_action, "rollback");
+        assert_eq!(update.order, "start-first");
+        assert!(spec.ports().is_empty());
+        // Updated once: the previous spec lacks the added variable.
+        let status = api.update_status.as_ref().unwrap();
+        assert_eq!(status.state, UpdateState::Completed);
+        assert_eq!(status.message, "update completed");
+        assert!(status.completed_at.is_some());
+        let previous = api.previous_spec.as_ref().unwrap();
+        assert!(!previous
+            .task_template
+            .container_spec
+            .env_map()
+            .contains_key("RELEASE"));
+    }
+
+    #[test]
+    fn global_service_with_a_host_mode_port() {
+        let services = services("cluster");
+        let agent = service(&services, "agent");
+        assert_eq!(agent.spec.mode, ServiceMode::Global {});
+        assert_eq!(
+            agent.spec.ports(),
+            [PortConfig {
+                name: String::new(),
+                protocol: "tcp".into(),
+                target_port: 8080,
+                published_port: 8080,
+                publish_mode: "host".into()
+            }]
+        );
+        assert_eq!(
+            agent.spec.task_template.container_spec.args,
+            ["httpd", "-f", "-p", "8080"]
+        );
+        assert!(agent.spec.task_template.placement.constraints.is_empty());
+        // Never updated: no status, no previous spec, and no delay in the defaults.
+        assert_eq!(agent.update_status, None);
+        assert_eq!(agent.previous_spec, None);
+        let update = agent.spec.update_config.as_ref().unwrap();
+        assert_eq!(update.delay, Duration::ZERO);
+        assert_eq!(
+            (update.parallelism, update.failure_action.as_str()),
+            (1, "pause")
+        );
+    }
+
+    #[test]
+    fn failed_update_is_paused_with_its_reason() {
+        let services = services("failures");
+        let agent = service(&services, "agent");
+        let status = agent.update_status.as_ref().unwrap();
+        assert_eq!(status.state, UpdateState::Paused);
+        assert!(status
+            .message
+            .starts_with("update paused due to failure or early termination of task"));
+        assert_eq!(status.completed_at, None);
+        assert_eq!(agent.spec.task_template.container_spec.args, ["false"]);
+        assert_eq!(
+            agent
+                .previous_spec
+                .as_ref()
+                .unwrap()
+                .task_template
+                .container_spec
+                .args,
+            ["httpd", "-f", "-p", "8080"]
+        );
+        let stuck = service(&services, "stuck");
+        assert_eq!(
+            stuck.spec.task_template.placement.constraints,
+            ["node.labels.role==nowhere"]
+        );
+    }
+
+    #[test]
+    fn running_tasks_and_their_history() {
+        let tasks = tasks("cluster");
+        let agent: Vec<&Task> = tasks.iter().filter(|t| t.service() == "agent").collect();
+        assert_eq!(agent.len(), 3);
+        assert!(agent
+            .iter()
+            .all(|t| t.state == TaskState::Running && t.ports == "*:8080->8080/tcp"));
+        let mut nodes: Vec<&str> = agent.iter().map(|t| t.node.as_str()).collect();
+        nodes.sort();
+        assert_eq!(nodes, ["n1", "n2", "n3"]);
+        // api was updated once: each slot has a running task and a shut down one.
+        let api: Vec<(&str, &TaskState, &TaskState)> = tasks
+            .iter()
+            .filter(|t| t.service() == "api")
+            .map(|t| (t.name.as_str(), &t.desired_state, &t.state))
+            .collect();
+        assert_eq!(
+            api,
+            [
+                ("api.1", &TaskState::Running, &TaskState::Running),
+                ("api.1", &TaskState::Shutdown, &TaskState::Shutdown),
+                ("api.2", &TaskState::Running, &TaskState::Running),
+                ("api.2", &TaskState::Shutdown, &TaskState::Shutdown)
+            ]
+        );
+        assert!(tasks.iter().all(|t| t.error.is_empty()));
+        assert!(tasks[0].since.ends_with(" ago"));
+    }
+
+    #[test]
+    fn pending_and_failed_tasks_carry_their_errors() {
+        let tasks = tasks("failures");
+        let stuck = tasks.iter().find(|t| t.service() == "stuck").unwrap();
+        assert_eq!(stuck.state, TaskState::Pending);
+        assert_eq!(stuck.desired_state, TaskState::Running);
+        assert_eq!(stuck.node, "");
+        assert_eq!(
+            stuck.error,
+            "no suitable node (scheduling constraints not satisfied on 3 nodes)"
+        );
+        let failed = tasks.iter().find(|t| t.state == TaskState::Failed).unwrap();
+        assert_eq!(failed.service(), "agent");
+        assert_eq!(failed.error, "task: non-zero exit (1)");
+        assert_eq!(failed.desired_state, TaskState::Shutdown);
+    }
+
+    #[test]
+    fn join_token_has_the_token_shape_and_never_prints() {
+        let probe = join_token_probe(NodeRole::Worker);
+        let out = recorded("join-token", "worker", &probe);
+        let token = parse_join_token(&probe.key, &out).unwrap();
+        // The fixture holds a placeholder of the real token's shape.
+        assert_eq!(token.expose().len(), "SWMTKN-1-".len() + 50 + 1 + 25);
+        assert!(!format!("{token:?}").contains("xxxx"));
+        assert_eq!(
+            join_token_probe(NodeRole::Manager).script,
+            "docker swarm join-token -q manager"
+        );
+    }
+
+    #[test]
+    fn join_token_on_a_worker_is_refused() {
+        let probe = join_token_probe(NodeRole::Worker);
+        let out = recorded("join-token", "from-worker", &probe);
+        assert_eq!(refusal(&out), Some(ManagerRefusal::Worker));
+        assert!(parse_join_token(&probe.key, &out).is_err());
+    }
+}
