@@ -39,7 +39,7 @@ on() {
 }
 
 # Probe scripts, byte for byte as src/facts/{swarm,gluster}.rs generate them.
-swarm_info='docker info --format '\''{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{{json .Swarm}}{{end}}'\'''
+swarm_info='docker info --format '\''{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{"NodeID":{{json .Swarm.NodeID}},"NodeAddr":{{json .Swarm.NodeAddr}},"LocalNodeState":{{json .Swarm.LocalNodeState}},"ControlAvailable":{{json .Swarm.ControlAvailable}},"Error":{{json .Swarm.Error}},"Nodes":{{json .Swarm.Nodes}},"Managers":{{json .Swarm.Managers}}{{if .Swarm.Cluster}},"Cluster":{"ID":{{json .Swarm.Cluster.ID}},"DefaultAddrPool":{{json .Swarm.Cluster.DefaultAddrPool}},"SubnetSize":{{json .Swarm.Cluster.SubnetSize}},"DataPathPort":{{json .Swarm.Cluster.DataPathPort}}}{{end}}}{{end}}'\'''
 node_ls='docker node ls --format '\''{{json .}}'\'''
 node_inspect='ids=$(docker node ls -q) && docker node inspect --format '\''{{json .}}'\'' $ids'
 network_ls='docker network ls --filter driver=overlay --format '\''{{json .}}'\'''

@@ -20,12 +20,12 @@ config=(examples/ fixtures/record/ "$dir/inventory.yaml")
 for host in n1 n2 n3; do
     ssh -F "$CORRAL_SSH_CONFIG" "$host" 'ln -sfn /etc/shadow /etc/corral-fixture-link && : > /etc/corral-fixture-empty'
 done
-"$corral" facts "${config[@]}" -o fixtures/facts/lab-fresh.json
+"$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-fresh.json
 "$corral" apply --auto-approve examples/ "$dir/inventory.yaml"
-"$corral" facts "${config[@]}" -o fixtures/facts/lab-converged.json
+"$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-converged.json
 ssh -F "$CORRAL_SSH_CONFIG" n2 'sysctl -q -w net.ipv4.conf.all.send_redirects=1 && echo "edited by hand" >> /etc/issue.net'
 # A service whose configuration changed after it started (a missed restart): the touch is
 # at least a second after the apply started the service.
 sleep 1
 ssh -F "$CORRAL_SSH_CONFIG" n3 'touch /etc/default/corral-heartbeat'
-"$corral" facts "${config[@]}" -o fixtures/facts/lab-drift.json
+"$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-drift.json

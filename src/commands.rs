@@ -176,7 +176,10 @@ async fn make_plan(
             }
             let connections = connections
                 .ok_or_else(|| miette!("internal error: no connections to plan with"))?;
-            gather::gather(&config, probes, &connections.ssh, connections.gather).await
+            let mut gathered =
+                gather::gather(&config, probes, &connections.ssh, connections.gather).await;
+            gather::read_clusters(&config, &graph, &mut gathered, connections.gather.timeout).await;
+            gathered
         }
     };
     let plan = build::build(
@@ -217,6 +220,8 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
                     )
                 }))
             }
+            // One instance, named by the resource's address (added above).
+            crate::kinds::Placement::Cluster(_) => {}
         }
     }
     for (machine, facts) in &gathered.facts {
@@ -308,7 +313,8 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
     let connections = Connections::open(&args.connect)?;
-    let gathered = gather::gather(&config, probes, &connections.ssh, connections.gather).await;
+    let mut gathered = gather::gather(&config, probes, &connections.ssh, connections.gather).await;
+    gather::read_clusters(&config, &graph, &mut gathered, connections.gather.timeout).await;
     let file = FactsFile {
         format_version: FactsFile::VERSION.to_owned(),
         hosts: gathered.facts.clone(),
@@ -447,6 +453,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         graph: &graph,
         filter: &filter,
         plan: &plan,
+        facts: &gathered.facts,
         hosts: &hosts,
         interrupts: &connections.interrupts,
         options: SessionOptions {

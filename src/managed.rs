@@ -111,6 +111,8 @@ pub struct HostRecord {
     pub record: Record,
     /// By [`file::original_id`]: the kept original and the file now at its path.
     pub originals: BTreeMap<String, (FileState, FileState)>,
+    /// The [`file::original_id`]s of files corral created (the host keeps a marker).
+    pub created: std::collections::BTreeSet<String>,
 }
 
 /// Reads the record and, for every kept original, the original and the current file (their
@@ -121,7 +123,7 @@ pub fn probe() -> Probe {
     Probe {
         key: PROBE_KEY.to_owned(),
         script: format!(
-            "{function}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone",
+            "{function}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone",
             function = file::probe_function(),
             path = quote(PATH),
         ),
@@ -170,9 +172,15 @@ pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
         _ => return Err(FactError::unexpected(PROBE_KEY, out)),
     };
     let mut originals = BTreeMap::new();
+    let mut created = std::collections::BTreeSet::new();
     // Sections: `@original ID`, its file's lines, `@current ID`, that file's lines.
     while lines.peek().is_some() {
         let bad = || FactError::unexpected(PROBE_KEY, out);
+        if let Some(id) = lines.peek().and_then(|l| l.strip_prefix("@created\t")) {
+            created.insert(id.to_owned());
+            lines.next();
+            continue;
+        }
         let (id, original) = section(&mut lines, "@original\t").ok_or_else(bad)?;
         let (current_id, current) = section(&mut lines, "@current\t").ok_or_else(bad)?;
         if current_id != id {
@@ -184,7 +192,11 @@ pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
         };
         originals.insert(id.clone(), (parse(original)?, parse(current)?));
     }
-    Ok(HostRecord { record, originals })
+    Ok(HostRecord {
+        record,
+        originals,
+        created,
+    })
 }
 
 /// The record of a host as gathered.
@@ -206,7 +218,7 @@ pub fn deletion(
     address: Address,
     machine: &str,
     entry: &Entry,
-    originals: &BTreeMap<String, (FileState, FileState)>,
+    host: &HostRecord,
 ) -> ResourceChange {
     let mut attributes = Vec::new();
     let mut reason = "no longer in the configuration".to_owned();
@@ -218,14 +230,17 @@ pub fn deletion(
         ));
     }
     if let Some(path) = &entry.path {
-        let kept = originals.get(&file::original_id(path));
-        match (entry.origin(), kept) {
-            (Some(Origin::Created), _) => attributes.push(AttrChange::new(
+        // What the host says first (it saw the file when corral wrote it), then the record.
+        let id = file::original_id(path);
+        let kept = host.originals.get(&id);
+        let created = host.created.contains(&id) || entry.origin() == Some(Origin::Created);
+        match (kept, created) {
+            (None, true) => attributes.push(AttrChange::new(
                 "path",
                 AttrValue::Scalar(path.clone()),
                 AttrValue::Absent,
             )),
-            (Some(Origin::Adopted), Some((original, current))) => {
+            (Some((original, current)), _) => {
                 attributes.push(AttrChange::new(
                     file::ORIGINAL_ATTR,
                     AttrValue::Scalar(format!("kept in {}", file::ORIGINALS_DIR)),
@@ -333,9 +348,17 @@ pub fn delete_steps(change: &ResourceChange) -> Vec<Step> {
     );
     // An adopted file: its original goes back (the attribute's `after` is the path).
     if let Some(AttrValue::Scalar(path)) = change.attribute(file::ORIGINAL_ATTR).map(|a| &a.after) {
+        let mut script = file::restore_script(path);
+        // A unit file put back: systemd reads it again, and a running unit runs on it.
+        if let Some(unit) = value("unit") {
+            script.push_str(&format!(
+                "systemctl daemon-reload\nsystemctl try-restart -- {}\n",
+                quote(&unit)
+            ));
+        }
         return vec![Step {
             description: format!("restore {path}"),
-            script: file::restore_script(path),
+            script,
         }];
     }
     let Some(path) = value("path").filter(|_| !leave) else {
@@ -386,6 +409,8 @@ pub fn updated(
             .find(|r| r.address == resource_address)
             .and_then(|r| match r.spec.placement() {
                 crate::kinds::Placement::Machines(kind) => kind.managed_entry(&r.address.name),
+                // Cluster objects are recorded on the cluster (labels), not on a host.
+                crate::kinds::Placement::Cluster(_) => None,
             });
         if let Some(mut entry) = entry {
             entry.origin = Some(if change.action == Action::Create {
@@ -482,7 +507,7 @@ mod tests {
             Address::new(&entry.kind.clone(), "x", Some("n1")),
             "n1",
             &entry,
-            &host.originals,
+            &host,
         )
     }
 
@@ -574,7 +599,7 @@ mod tests {
             Address::new("os/service", "x", Some("n1")),
             "n1",
             &entry,
-            &BTreeMap::new(),
+            &HostRecord::default(),
         );
         let script = &delete_steps(&change)[0].script;
         assert!(

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use crate::config::{machine, Lifecycle, MachineSpec};
-use crate::kinds::{file, package, service, sysctl};
+use crate::kinds::{file, package, service, swarm_cluster, sysctl};
 
 /// `(kind, schema)` for every kind, in a stable order.
 pub fn documents() -> Vec<(&'static str, Value)> {
@@ -23,6 +23,10 @@ pub fn documents() -> Vec<(&'static str, Value)> {
         (
             service::KIND,
             document::<service::ServiceSpec>(service::KIND),
+        ),
+        (
+            swarm_cluster::KIND,
+            document::<swarm_cluster::SwarmClusterSpec>(swarm_cluster::KIND),
         ),
     ]
 }

@@ -104,6 +104,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
         &config,
         &graph,
         &plan,
+        &BTreeMap::new(),
         &hosts,
         4,
         sender,
@@ -179,6 +180,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
         &config,
         &graph,
         &plan,
+        &BTreeMap::new(),
         &hosts,
         4,
         sender,
@@ -206,7 +208,17 @@ async fn interrupted_apply_starts_nothing() {
         BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
     let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
     let stop = std::sync::atomic::AtomicBool::new(true);
-    let report = apply::apply(&config, &graph, &plan, &hosts, 4, sender, &stop).await;
+    let report = apply::apply(
+        &config,
+        &graph,
+        &plan,
+        &BTreeMap::new(),
+        &hosts,
+        4,
+        sender,
+        &stop,
+    )
+    .await;
     assert!(
         report.applied.is_empty() && report.failed.is_empty(),
         "{report:?}"

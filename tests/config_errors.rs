@@ -193,6 +193,28 @@ fn source_outside_the_configuration_is_refused() {
         config_dir.join("site.yaml"),
     ];
     config::load(&paths, &LoadOptions::default()).expect("inside the tree");
+
+    // An inventory given as a file PATH does not open its directory to other files'
+    // sources: the SSH key kept next to a lab's inventory stays out of plans.
+    let lab = root.path().join("lab");
+    std::fs::create_dir_all(&lab).unwrap();
+    std::fs::write(lab.join("id_ed25519"), "PRIVATE KEY\n").unwrap();
+    std::fs::copy("tests/inputs/inventory.yaml", lab.join("inventory.yaml")).unwrap();
+    std::fs::write(
+        config_dir.join("site.yaml"),
+        document("key", "../lab/id_ed25519"),
+    )
+    .unwrap();
+    let paths = vec![config_dir.clone(), lab.join("inventory.yaml")];
+    let errors =
+        config::load(&paths, &LoadOptions::default()).expect_err("a key next to the inventory");
+    assert!(
+        errors.errors[0]
+            .message
+            .ends_with("outside the configuration's directories"),
+        "{}",
+        render(&errors, 1)
+    );
 }
 
 #[test]

@@ -168,6 +168,7 @@ fn lab_end_to_end() {
     hung_step_fails_at_its_deadline(&lab);
     interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
+    swarm_from_blank_hosts_in_one_apply(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
 
@@ -956,6 +957,113 @@ fn saved_plan_is_applied_as_reviewed_or_refused_when_stale(lab: &Lab) {
         &apply_saved(),
         1,
         "a saved plan applies once: the hosts changed",
+    );
+}
+
+/// A swarm from blank hosts in one apply: init on the first manager, workers joined with
+/// tokens read during the apply (never printed), labels set; then an empty plan; a label
+/// change is exactly that; demoting a majority of the managers is refused.
+fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("cluster.yaml");
+    std::fs::copy("tests/inputs/e2e/swarm/cluster.yaml", &config).unwrap();
+    let config = config.display().to_string();
+    let plan = lab.corral(&["plan"], &[&config]);
+    assert_success(&plan, "plan a swarm");
+    let shown = stdout(&plan);
+    assert!(shown.contains("+ swarm/cluster.main"), "{shown}");
+    assert!(
+        shown.contains("manager (initialises the swarm)") && shown.contains("(known after apply)"),
+        "{shown}"
+    );
+    let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+    assert_success(&apply, "apply a swarm");
+    let token = lab.sh("n1", "docker swarm join-token -q worker");
+    assert!(
+        !text(&apply).contains(&token) && !text(&plan).contains(&token),
+        "the join token is never printed"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker node ls --format '{{.Hostname}} {{.ManagerStatus}}' | sort"
+        ),
+        "n1 Leader\nn2 \nn3"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker node inspect n2 --format '{{.Spec.Labels.tier}}'"
+        ),
+        "front"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "a swarm applied plans empty",
+    );
+
+    let text_of = |config: &str| std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        &config,
+        text_of(&config).replace("tier: front", "tier: back"),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan", "--format", "json"], &[&config]);
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(
+        json["resource_changes"][0]["before"],
+        serde_json::json!({"n2 labels.tier": "front"})
+    );
+    assert_eq!(
+        json["resource_changes"][0]["after"],
+        serde_json::json!({"n2 labels.tier": "back"})
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "relabel",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker node inspect n2 --format '{{.Spec.Labels.tier}}'"
+        ),
+        "back"
+    );
+
+    // Three managers, then a plan that would demote two of them at once.
+    std::fs::write(
+        &config,
+        text_of(&config).replace(
+            "managers: [n1]\n  workers: [n2, n3]",
+            "managers: [n1, n2, n3]",
+        ),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "promote",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker info --format '{{.Swarm.Managers}}'"),
+        "3"
+    );
+    std::fs::write(
+        &config,
+        text_of(&config).replace(
+            "managers: [n1, n2, n3]",
+            "managers: [n1]\n  workers: [n2, n3]",
+        ),
+    )
+    .unwrap();
+    let refused = lab.corral(&["plan"], &[&config]);
+    assert_code(&refused, 1, "plan demoting two of three managers");
+    assert!(
+        text(&refused)
+            .contains("3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum"),
+        "{}",
+        text(&refused)
     );
 }
 

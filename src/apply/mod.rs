@@ -126,10 +126,12 @@ impl Report {
 }
 
 /// Runs every change of `plan` on `hosts`, in the order of `graph`.
+#[allow(clippy::too_many_arguments)] // what the plan was made from, where, and how
 pub async fn apply(
     config: &Config,
     graph: &ResourceGraph,
     plan: &Plan,
+    facts: &BTreeMap<String, crate::facts::HostFacts>,
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: mpsc::UnboundedSender<Event>,
@@ -188,12 +190,21 @@ pub async fn apply(
                 continue;
             };
             let instance = &graph.instances[i];
-            let machine = instance.machine.clone().unwrap_or_default();
-            if busy.contains(&machine) || busy.len() >= parallelism.max(1) {
+            let resource = &config.resources[instance.resource];
+            // A cluster resource works on all its members, one step at a time.
+            let machines: Vec<String> = match resource.spec.placement() {
+                crate::kinds::Placement::Machines(_) => {
+                    vec![instance.machine.clone().unwrap_or_default()]
+                }
+                crate::kinds::Placement::Cluster(kind) => kind.members(),
+            };
+            if machines.iter().any(|m| busy.contains(m))
+                || busy.len() + machines.len() > parallelism.max(machines.len())
+            {
                 still_waiting.push(node);
                 continue;
             }
-            let resource = &config.resources[instance.resource];
+            let machine = machines[0].clone();
             let timeout = resource
                 .lifecycle
                 .timeout
@@ -205,6 +216,31 @@ pub async fn apply(
                 _ if change.is_record_only() => Vec::new(),
                 crate::kinds::Placement::Machines(kind) => {
                     kind.steps(&resource.address.name, &change)
+                }
+                crate::kinds::Placement::Cluster(kind) => {
+                    let cluster =
+                        crate::facts::cluster_facts(config, kind, &resource.address, facts);
+                    let steps = kind.steps(&resource.address.name, &cluster);
+                    let members: BTreeMap<String, Arc<dyn Host>> = machines
+                        .iter()
+                        .filter_map(|m| Some((m.clone(), hosts.get(m)?.clone())))
+                        .collect();
+                    for m in &machines {
+                        busy.insert(m.clone());
+                    }
+                    let events = events.clone();
+                    let address = instance.address.clone();
+                    let machines = machines.clone();
+                    running.spawn(async move {
+                        let error = match steps {
+                            Ok(steps) => {
+                                run_cluster_steps(&members, &address, steps, timeout, &events).await
+                            }
+                            Err(e) => Some(format!("cannot work out the steps: {e}")),
+                        };
+                        (node, machines, address, error)
+                    });
+                    continue;
                 }
             };
             let Some(host) = hosts.get(&machine).cloned() else {
@@ -222,7 +258,7 @@ pub async fn apply(
             running.spawn(async move {
                 let error =
                     run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await;
-                (node, machine, address, error)
+                (node, vec![machine], address, error)
             });
         }
         waiting = still_waiting;
@@ -233,8 +269,10 @@ pub async fn apply(
             break;
         };
         match joined {
-            Ok((node, machine, address, error)) => {
-                busy.remove(&machine);
+            Ok((node, machines, address, error)) => {
+                for machine in &machines {
+                    busy.remove(machine);
+                }
                 match error {
                     None => report.applied.push(address),
                     Some(message) => {
@@ -274,9 +312,13 @@ pub async fn apply(
 
 /// A script that changes a host, as sent: one brace group, read whole before it runs, with
 /// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
-/// eat the rest of it) and stderr joined to stdout.
+/// eat the rest of it) and stderr joined to stdout, in the C locale (scripts read what
+/// programs print, such as `stat`'s "regular file", which a translation would change).
 pub fn change_script(body: &str) -> String {
-    format!("exec 2>&1\n{{\n{}\n}} </dev/null\n", body.trim_end())
+    format!(
+        "export LC_ALL=C\nexec 2>&1\n{{\n{}\n}} </dev/null\n",
+        body.trim_end()
+    )
 }
 
 /// Runs a resource's steps in order on its host, each within `timeout`, reporting
@@ -338,6 +380,121 @@ async fn run_steps(
         error: error.clone(),
     });
     error
+}
+
+/// Runs a cluster resource's steps in order, each on its member, passing what a step
+/// produces (a join token) to later ones in memory: it is filled into their scripts, which
+/// go to the host on stdin, and never shown. A producing step's output is left out of its
+/// error for the same reason.
+async fn run_cluster_steps(
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    address: &Address,
+    steps: Vec<crate::kinds::ClusterStep>,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    let started = Instant::now();
+    let mut values: HashMap<String, String> = HashMap::new();
+    let mut error = None;
+    let mut last_machine = String::new();
+    for cluster_step in steps {
+        let machine = cluster_step.machine.clone();
+        last_machine = machine.clone();
+        let Some(host) = hosts.get(&machine) else {
+            error = Some(format!(
+                "{}: no connection to {machine}",
+                cluster_step.step.description
+            ));
+            break;
+        };
+        let _ = events.send(Event::Started {
+            machine: machine.clone(),
+            address: address.clone(),
+            step: cluster_step.step.description.clone(),
+        });
+        let script = match fill_values(&cluster_step.step.script, &values) {
+            Ok(script) => script,
+            Err(name) => {
+                error = Some(format!(
+                    "{}: no value `{name}` was produced by an earlier step",
+                    cluster_step.step.description
+                ));
+                break;
+            }
+        };
+        let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
+        let secret = cluster_step.produces.is_some();
+        match host.run_script(&change_script(&script), limits).await {
+            Ok(out) if out.rc == Some(0) => {
+                if let Some(name) = cluster_step.produces {
+                    let value = out.stdout.trim().to_owned();
+                    if value.is_empty() {
+                        error = Some(format!("{} printed nothing", cluster_step.step.description));
+                        break;
+                    }
+                    values.insert(name, value);
+                }
+            }
+            Ok(out) => {
+                let rc = out
+                    .rc
+                    .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
+                let output = if secret {
+                    "(output not shown: it may hold a secret)".to_owned()
+                } else {
+                    tail(&out.stdout, 600).to_owned()
+                };
+                error = Some(format!(
+                    "{} on {machine} failed with {rc}: {output}",
+                    cluster_step.step.description
+                ));
+                break;
+            }
+            Err(TransportError::DeadlinePassed { .. }) => {
+                error = Some(format!(
+                    "{} on {machine} did not finish within {} and was stopped",
+                    cluster_step.step.description,
+                    describe(timeout)
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(format!(
+                    "{} on {machine}: {e}",
+                    cluster_step.step.description
+                ));
+                break;
+            }
+        }
+    }
+    let _ = events.send(Event::Finished {
+        machine: last_machine,
+        address: address.clone(),
+        elapsed: started.elapsed(),
+        error: error.clone(),
+    });
+    error
+}
+
+/// `script` with every placeholder of a produced value replaced by the quoted value; the
+/// name of a value that was not produced is the error.
+pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(start) = rest.find("@@corral-value:") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "@@corral-value:".len()..];
+        let Some(end) = after.find("@@") else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        let value = values.get(name).ok_or_else(|| name.to_owned())?;
+        out.push_str(&crate::shell::quote(value));
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Deletions run first, one at a time on each host and `parallelism` hosts at once; they
@@ -497,7 +654,7 @@ pub(crate) mod testing {
 
     /// Whether `script` is a change script (a step or a record write), not a fact script.
     pub fn is_change(script: &str) -> bool {
-        script.starts_with("exec 2>&1\n{")
+        script.starts_with("export LC_ALL=C\nexec 2>&1\n{")
     }
 }
 
@@ -557,7 +714,17 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
         let (sender, _receiver) = mpsc::unbounded_channel();
         let stop = AtomicBool::new(false);
-        let report = apply(&config, &graph, &plan, &hosts, 4, sender, &stop).await;
+        let report = apply(
+            &config,
+            &graph,
+            &plan,
+            &BTreeMap::new(),
+            &hosts,
+            4,
+            sender,
+            &stop,
+        )
+        .await;
 
         let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
         assert_eq!(applied, ["os/file.independent[local]"]);

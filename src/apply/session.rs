@@ -77,6 +77,8 @@ pub struct Session<'a> {
     pub graph: &'a ResourceGraph,
     pub filter: &'a Filter,
     pub plan: &'a Plan,
+    /// The facts the plan was made from (cluster resources work out their steps from them).
+    pub facts: &'a BTreeMap<String, HostFacts>,
     /// A connection to every host that was read.
     pub hosts: &'a BTreeMap<String, Arc<dyn Host>>,
     pub interrupts: &'a Interrupts,
@@ -87,15 +89,29 @@ impl Session<'_> {
     /// Runs the session; see the module documentation.
     pub async fn run(&self, events: mpsc::UnboundedSender<Event>) -> Outcome {
         let plan = self.plan;
-        // Only the hosts that change are locked (and only they get a record).
+        // Only the hosts that change are locked (and only they get a record); a cluster
+        // resource's change changes all its members.
+        let mut machines: std::collections::BTreeSet<String> = plan
+            .resource_changes
+            .iter()
+            .filter_map(|c| c.machine.clone())
+            .collect();
+        for change in plan.resource_changes.iter().filter(|c| c.machine.is_none()) {
+            let resource = self
+                .config
+                .resources
+                .iter()
+                .find(|r| r.address == change.address);
+            if let Some(crate::kinds::Placement::Cluster(kind)) =
+                resource.map(|r| r.spec.placement())
+            {
+                machines.extend(kind.members());
+            }
+        }
         let changing: BTreeMap<String, Arc<dyn Host>> = self
             .hosts
             .iter()
-            .filter(|(machine, _)| {
-                plan.resource_changes
-                    .iter()
-                    .any(|c| c.machine.as_ref() == Some(*machine))
-            })
+            .filter(|(machine, _)| machines.contains(*machine))
             .map(|(machine, host)| (machine.clone(), host.clone()))
             .collect();
         let owner = lock::owner();
@@ -129,6 +145,7 @@ impl Session<'_> {
             self.config,
             self.graph,
             self.plan,
+            self.facts,
             self.hosts,
             self.options.parallelism,
             events,
@@ -280,6 +297,7 @@ mod tests {
         let session = Session {
             config: &config,
             graph: &graph,
+            facts: &BTreeMap::new(),
             filter: &Filter::default(),
             plan: &plan,
             hosts: &hosts,
@@ -337,6 +355,7 @@ mod tests {
         let session = Session {
             config: &config,
             graph: &graph,
+            facts: &BTreeMap::new(),
             filter: &Filter::default(),
             plan: &plan,
             hosts: &hosts,

@@ -66,6 +66,7 @@ const SECRET_FIELDS: &[(&str, &[&[&str]])] = &[
     (kinds::file::KIND, &[&["content"]]),
     (kinds::sysctl::KIND, &[]),
     (kinds::service::KIND, &[&["content"]]),
+    (kinds::swarm_cluster::KIND, &[]),
 ];
 
 /// The secret fields of `kind`; every kind's for a kind corral does not know.
@@ -285,7 +286,12 @@ impl CheckContext<'_> {
                 return None;
             }
         };
-        let inside = self.roots.iter().any(|root| resolved.starts_with(root));
+        let own_dir = self.dir.canonicalize().ok();
+        let inside = self
+            .roots
+            .iter()
+            .chain(own_dir.as_ref())
+            .any(|root| resolved.starts_with(root));
         if !inside && exposure == Exposure::Shown && !self.allow_source_outside_config {
             self.error(
                 path_field,
@@ -366,7 +372,19 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         ..
     } = loader;
     let project = if options.project.is_empty() {
-        derived_project(paths)
+        match derived_project(&resources) {
+            Ok(project) => project,
+            Err(dirs) => {
+                errors.push(
+                    ConfigError::plain(format!(
+                        "the configuration's resources are in several directories ({}), so corral cannot name its project after one",
+                        dirs.join(", ")
+                    ))
+                    .with_help("name the project with --project NAME (or CORRAL_PROJECT): it says whose records on the hosts this configuration reads, writes and deletes"),
+                );
+                DEFAULT_PROJECT.to_owned()
+            }
+        }
     } else {
         options.project.clone()
     };
@@ -390,37 +408,48 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     Ok(config)
 }
 
-/// The configuration's directory tree, which `source:` files must be in: every directory
-/// given as a PATH, and the directory of every file given as a PATH, canonical.
+/// The directories given as PATHs, canonical: with the directory of the YAML file that
+/// names it, where a `source:` may be. (A file given as PATH, such as an inventory kept
+/// next to SSH keys, does not open its directory to other files' sources.)
 fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
     paths
         .iter()
-        .filter_map(|path| {
-            let dir = match path.is_dir() {
-                true => path.as_path(),
-                false => path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new(".")),
-            };
-            dir.canonicalize().ok()
-        })
+        .filter(|path| path.is_dir())
+        .filter_map(|dir| dir.canonicalize().ok())
         .collect()
 }
 
-/// The project of a configuration that names none: its directory's name (the first PATH
-/// that is a directory, else the directory of the first file), made a valid name, so that
-/// two configuration folders applied to the same hosts are two projects. `default` when
-/// there is no usable name.
-pub fn derived_project(paths: &[PathBuf]) -> String {
-    let dir = paths.iter().find(|p| p.is_dir()).cloned().or_else(|| {
-        paths
-            .first()
-            .and_then(|p| std::path::absolute(p).ok()?.parent().map(Path::to_path_buf))
-    });
+/// The project of a configuration that names none: the name of the directory its
+/// resource documents are in (not the inventory's), made a valid name, so that two
+/// configuration folders applied to the same hosts are two projects whatever else is on
+/// the command line. `default` for a configuration without resources; the directories
+/// when the resources are in several (the operator must name the project).
+pub fn derived_project(resources: &[Resource]) -> Result<String, Vec<String>> {
+    let dirs: std::collections::BTreeSet<PathBuf> = resources
+        .iter()
+        .map(|r| {
+            let file = Path::new(&r.origin.file.name);
+            let dir = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+        })
+        .collect();
+    let mut dirs = dirs.into_iter();
+    let Some(dir) = dirs.next() else {
+        return Ok(DEFAULT_PROJECT.to_owned());
+    };
+    let rest: Vec<PathBuf> = dirs.collect();
+    if !rest.is_empty() {
+        return Err(std::iter::once(dir)
+            .chain(rest)
+            .map(|d| d.display().to_string())
+            .collect());
+    }
     let name = dir
-        .and_then(|d| std::fs::canonicalize(&d).ok().or(Some(d)))
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     let name: String = name
         .chars()
@@ -433,11 +462,11 @@ pub fn derived_project(paths: &[PathBuf]) -> String {
         })
         .collect();
     let name = name.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
-    if name.is_empty() {
+    Ok(if name.is_empty() {
         DEFAULT_PROJECT.to_owned()
     } else {
         name.to_owned()
-    }
+    })
 }
 
 fn collect_files(paths: &[PathBuf], errors: &mut ConfigErrors) -> Vec<PathBuf> {
@@ -970,6 +999,40 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                         "no such machine",
                     )
                     .with_help(help),
+                );
+            }
+        }
+        if let kinds::Placement::Cluster(kind) = resource.spec.placement() {
+            for (field, name) in kind.machine_references() {
+                if config.machines.contains_key(&name) {
+                    continue;
+                }
+                let span = spec_node
+                    .and_then(|s| s.get(field))
+                    .and_then(|f| match &f.value {
+                        Value::Seq(items) => {
+                            items.iter().find(|i| i.as_str() == Some(name.as_str()))
+                        }
+                        _ => f.get(&name),
+                    })
+                    .map_or(resource.origin.span, |n| n.span);
+                errors.push(
+                    ConfigError::at(
+                        &Origin {
+                            file: resource.origin.file.clone(),
+                            span,
+                        },
+                        format!(
+                            "{} names unknown machine `{name}` in `{field}`",
+                            resource.address
+                        ),
+                        "no such machine",
+                    )
+                    .with_help(error::suggestion(
+                        &name,
+                        &machine_names,
+                        "machines",
+                    )),
                 );
             }
         }

@@ -93,15 +93,93 @@ pub fn probes_by_machine(
         .collect();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
-        let Placement::Machines(kind) = resource.spec.placement();
-        if let Some(machine) = &instance.machine {
-            probes
-                .entry(machine.clone())
-                .or_insert_with(|| vec![crate::managed::probe()])
-                .extend(kind.probes(&resource.address.name));
+        let name = &resource.address.name;
+        match resource.spec.placement() {
+            Placement::Machines(kind) => {
+                if let Some(machine) = &instance.machine {
+                    probes
+                        .entry(machine.clone())
+                        .or_insert_with(|| vec![crate::managed::probe()])
+                        .extend(kind.probes(name));
+                }
+            }
+            // Every member tells its own view of the cluster in the same round trip.
+            Placement::Cluster(kind) => {
+                for member in kind.members() {
+                    if filter.machines.is_empty() || filter.machines.contains(&member) {
+                        probes
+                            .entry(member)
+                            .or_insert_with(|| vec![crate::managed::probe()])
+                            .extend(kind.member_probes(name));
+                    }
+                }
+            }
         }
     }
     probes
+}
+
+/// The second round trip: for each cluster resource of `graph`, its manager probes on the
+/// first live manager its kind names from the members' facts (the next one when that one
+/// does not answer). The result is kept in `gathered.facts` under
+/// [`super::cluster_key`], with the manager's name, so that facts files, plans from facts
+/// and saved-plan checks treat it like any host's facts. A cluster none of whose
+/// candidates answered is recorded as unreachable; one without candidates (not created
+/// yet) has no entry.
+pub async fn read_clusters<H: Host + 'static>(
+    config: &Config,
+    graph: &ResourceGraph,
+    gathered: &mut Gathered<H>,
+    timeout: Duration,
+) {
+    let mut done = std::collections::HashSet::new();
+    for instance in &graph.instances {
+        let resource = &config.resources[instance.resource];
+        let Placement::Cluster(kind) = resource.spec.placement() else {
+            continue;
+        };
+        if !done.insert(resource.address.clone()) {
+            continue;
+        }
+        let name = &resource.address.name;
+        let candidates = {
+            let facts = super::cluster_facts(config, kind, &resource.address, &gathered.facts);
+            kind.manager_candidates(&facts)
+        };
+        let key = super::cluster_key(&resource.address);
+        let mut problems = Vec::new();
+        for candidate in &candidates {
+            let Some(host) = gathered.hosts.get(candidate).cloned() else {
+                problems.push(format!("{candidate} was not read"));
+                continue;
+            };
+            match read_host_within(host.as_ref(), &kind.manager_probes(name), timeout).await {
+                Ok(mut facts) => {
+                    facts.probes.insert(
+                        super::MANAGER_KEY.to_owned(),
+                        super::ProbeOutput {
+                            rc: 0,
+                            output: candidate.clone(),
+                        },
+                    );
+                    gathered.facts.insert(key.clone(), facts);
+                    problems.clear();
+                    break;
+                }
+                Err(message) => problems.push(format!("{candidate}: {message}")),
+            }
+        }
+        if !problems.is_empty() {
+            gathered.unreachable.insert(
+                key,
+                format!(
+                    "no manager of {} answered ({})",
+                    resource.address,
+                    problems.join("; ")
+                ),
+            );
+        }
+    }
 }
 
 /// Runs one fact script on `host` within [`DEFAULT_TIMEOUT`] and splits its output.

@@ -31,6 +31,44 @@ pub struct ProbeOutput {
     pub output: String,
 }
 
+/// Where the facts a cluster resource read on one of its managers are kept among the
+/// hosts' facts: a name no machine can have.
+pub fn cluster_key(address: &crate::address::Address) -> String {
+    format!("@cluster {address}")
+}
+
+/// Whether a key of the gathered facts is a cluster's rather than a machine's.
+pub fn is_cluster_key(key: &str) -> bool {
+    key.starts_with("@cluster ")
+}
+
+/// The probe, in a cluster's facts, that names the manager they were read on.
+pub const MANAGER_KEY: &str = "corral:manager";
+
+/// What a cluster resource plans from, out of the gathered facts: its members' facts
+/// (the members that were read) with their addresses, and its manager's.
+pub fn cluster_facts<'a>(
+    config: &crate::config::Config,
+    kind: &dyn crate::kinds::ClusterKind,
+    address: &crate::address::Address,
+    facts: &'a BTreeMap<String, HostFacts>,
+) -> crate::kinds::ClusterFacts<'a> {
+    let members = kind
+        .members()
+        .into_iter()
+        .filter_map(|m| {
+            let ip = config.machines.get(&m)?.spec.ip;
+            let facts = facts.get(&m)?;
+            Some((m, crate::kinds::ClusterMember { ip, facts }))
+        })
+        .collect();
+    let manager = facts.get(&cluster_key(address)).and_then(|f| {
+        let name = f.probes.get(MANAGER_KEY)?.output.clone();
+        Some((name, f))
+    });
+    crate::kinds::ClusterFacts { members, manager }
+}
+
 /// Everything read from one host, by probe key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostFacts {

@@ -53,11 +53,14 @@ fn probe(key: &str, script: &str) -> Probe {
 
 /// `docker info`'s swarm section. The template prints the daemon's own error when it does not
 /// answer: with a plain `{{json .Swarm}}`, CLI 20.10 prints only "reflect: indirection through
-/// nil pointer…" there.
+/// nil pointer…" there. It prints only the fields corral plans from, in a fixed order:
+/// `RemoteManagers` comes in a different order at each call and the cluster's `Version` and
+/// `UpdatedAt` move on their own, and a host's facts must read the same twice when nothing
+/// changed (apply compares them again under its lock).
 pub fn info_probe() -> Probe {
     probe(
         INFO_KEY,
-        "docker info --format '{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{{json .Swarm}}{{end}}'",
+        r#"docker info --format '{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{"NodeID":{{json .Swarm.NodeID}},"NodeAddr":{{json .Swarm.NodeAddr}},"LocalNodeState":{{json .Swarm.LocalNodeState}},"ControlAvailable":{{json .Swarm.ControlAvailable}},"Error":{{json .Swarm.Error}},"Nodes":{{json .Swarm.Nodes}},"Managers":{{json .Swarm.Managers}}{{if .Swarm.Cluster}},"Cluster":{"ID":{{json .Swarm.Cluster.ID}},"DefaultAddrPool":{{json .Swarm.Cluster.DefaultAddrPool}},"SubnetSize":{{json .Swarm.Cluster.SubnetSize}},"DataPathPort":{{json .Swarm.Cluster.DataPathPort}}}{{end}}}{{end}}'"#,
     )
 }
 
@@ -1203,27 +1206,22 @@ mod tests {
             leader.cluster.as_ref().unwrap().default_addr_pool,
             ["10.0.0.0/8"]
         );
-        // A worker knows the managers' addresses but neither the cluster ID nor counts.
+        // A worker knows neither the cluster ID nor counts (docker prints them as 0). The
+        // managers it knows are not read: their order changes at every call.
         assert!(worker.is_member() && !worker.control_available);
         assert_eq!(worker.node_addr, "10.234.0.13");
         assert_eq!(worker.cluster_id(), None);
-        assert_eq!(worker.managers, None);
-        let mut addrs: Vec<&str> = worker
-            .remote_managers
-            .iter()
-            .map(|m| m.addr.as_str())
-            .collect();
-        addrs.sort();
-        assert_eq!(addrs, ["10.234.0.11:2377", "10.234.0.12:2377"]);
+        assert_eq!(worker.managers, Some(0));
+        assert!(worker.remote_managers.is_empty());
     }
 
     #[test]
     fn manager_without_quorum_reports_the_error() {
         let info = info("no-quorum").unwrap();
         assert!(info.is_member() && info.control_available);
-        assert!(info.error.contains("The swarm does not have a leader"));
+        // "The swarm does not have a leader", or a deadline, depending on the moment.
+        assert!(!info.error.is_empty(), "{info:?}");
         assert_eq!(info.cluster_id(), None);
-        assert_eq!(info.remote_managers.len(), 3);
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub enum Edge {
     Depends,
 }
 
+/// The rank of cluster instances: the walk takes them after the machines' own work when
+/// both are ready. Their order against per-machine resources comes from `depends_on`.
+pub const CLUSTER_RANK: u8 = 10;
+
 /// Ready nodes are taken lowest rank first, then by address; barriers after instances.
 type WalkKey<'g> = (u8, u8, Option<&'g Address>, usize);
 
@@ -156,7 +160,26 @@ impl ResourceGraph {
         let mut graph = ResourceGraph::default();
         let mut by_resource: HashMap<&Address, Vec<usize>> = HashMap::new();
         for (index, resource) in config.resources.iter().enumerate() {
-            let Placement::Machines(kind) = resource.spec.placement();
+            let kind = match resource.spec.placement() {
+                Placement::Machines(kind) => kind,
+                // One instance for the whole cluster, after what the machines do (rank).
+                Placement::Cluster(_) => {
+                    let instance = graph.instances.len();
+                    graph.instances.push(Instance {
+                        address: resource.address.clone(),
+                        resource: index,
+                        machine: None,
+                        rank: CLUSTER_RANK,
+                    });
+                    let node = graph.graph.add_node(Node::Instance(instance));
+                    graph.nodes.push(node);
+                    by_resource
+                        .entry(&resource.address)
+                        .or_default()
+                        .push(instance);
+                    continue;
+                }
+            };
             for machine in config.select(kind.selector()) {
                 let instance = graph.instances.len();
                 graph.instances.push(Instance {
@@ -355,6 +378,8 @@ impl ResourceGraph {
             .iter()
             .map(|r| match r.spec.placement() {
                 Placement::Machines(kind) => kind.claims(&r.address.name),
+                // Cluster resources claim nothing on a machine.
+                Placement::Cluster(_) => Vec::new(),
             })
             .collect();
         let mut owners: HashMap<(&str, &str), (usize, &str)> = HashMap::new();

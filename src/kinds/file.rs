@@ -111,6 +111,8 @@ pub enum FileState {
         body: Body,
         /// Whether corral keeps the file that was here before it first changed it.
         original_kept: bool,
+        /// Whether corral created the file (the host keeps a marker).
+        created_by_corral: bool,
     },
 }
 
@@ -182,39 +184,47 @@ pub fn original_id(path: &str) -> String {
 /// notdir<TAB>AT              AT, above the path, is not a directory
 /// stat MODE OWNER GROUP SIZE MTIME TYPE
 /// original kept              corral keeps the file that was here before it
+/// created by corral          corral created the file (nothing was there)
 /// base64 CONTENT | sha256 DIGEST  - | compare same|differs
 /// ```
 ///
 /// HOW is `content`, `meta` or a sha256 to compare with; ID is the path's
-/// [`original_id`]. Bytes are read with
+/// [`original_id`]. The function walks down from `/` with `cd -P`, one directory at a
+/// time, and reads names relative to the directory it stands in, so a link swapped in
+/// above the path after the walk cannot redirect the read; it runs in a subshell, so its
+/// variables and directory stay its own. Bytes are read with
 /// `dd iflag=nofollow`, so a link swapped in after the checks fails the read instead of
 /// leaking what it points to.
-pub const PROBE_FUNCTION: &str = r#"corral_file() {
+pub const PROBE_FUNCTION: &str = r#"corral_file() (
   p=$1; how=$2; id=$3; q=; r=${p#/}
+  cd / || exit 1
   while :; do
     case $r in */*) ;; *) break ;; esac
-    q=$q/${r%%/*}; r=${r#*/}
-    if [ -L "$q" ]; then printf 'link\t%s\t%s\n' "$q" "$(readlink -- "$q" | tr -d '\n\t')"; return 0; fi
-    [ -e "$q" ] || { printf 'absent\t%s\n' "$q"; return 0; }
-    [ -d "$q" ] || { printf 'notdir\t%s\n' "$q"; return 0; }
+    c=${r%%/*}; r=${r#*/}; q=$q/$c
+    if [ -L "$c" ]; then printf 'link\t%s\t%s\n' "$q" "$(readlink -- "$c" | tr -d '\n\t')"; exit 0; fi
+    [ -e "$c" ] || { printf 'absent\t%s\n' "$q"; exit 0; }
+    [ -d "$c" ] || { printf 'notdir\t%s\n' "$q"; exit 0; }
+    cd -P -- "$c" || exit 1
   done
-  if [ -L "$p" ]; then printf 'link\t%s\t%s\n' "$p" "$(readlink -- "$p" | tr -d '\n\t')"; return 0; fi
-  [ -e "$p" ] || { printf 'absent\t%s\n' "$p"; return 0; }
-  s=$(stat -c '%a %U %G %s %Y %F' -- "$p") || return 1
+  [ "$(pwd -P)" = "${q:-/}" ] || { echo "corral: a directory above $p was replaced while it was read"; exit 1; }
+  if [ -L "$r" ]; then printf 'link\t%s\t%s\n' "$p" "$(readlink -- "$r" | tr -d '\n\t')"; exit 0; fi
+  [ -e "$r" ] || { printf 'absent\t%s\n' "$p"; exit 0; }
+  s=$(stat -c '%a %U %G %s %Y %F' -- "$r") || exit 1
   printf 'stat %s\n' "$s"
   [ ! -e "ORIGINALS/$id" ] || echo 'original kept'
-  case $s in *' regular file'|*' regular empty file') ;; *) return 0 ;; esac
+  [ ! -e "ORIGINALS/$id.created" ] || echo 'created by corral'
+  case $s in *' regular file'|*' regular empty file') ;; *) exit 0 ;; esac
   set -- $s
   case $how in
     meta) ;;
     content)
-      if [ "$4" -le MAXBYTES ]; then printf 'base64 '; dd if="$p" iflag=nofollow status=none | base64 -w0; echo
-      else printf 'sha256 '; dd if="$p" iflag=nofollow status=none | sha256sum; fi ;;
+      if [ "$4" -le MAXBYTES ]; then printf 'base64 '; dd if="$r" iflag=nofollow status=none | base64 -w0; echo
+      else printf 'sha256 '; dd if="$r" iflag=nofollow status=none | sha256sum; fi ;;
     *)
-      h=$(dd if="$p" iflag=nofollow status=none | sha256sum) || return 1
+      h=$(dd if="$r" iflag=nofollow status=none | sha256sum) || exit 1
       if [ "${h%% *}" = "$how" ]; then echo 'compare same'; else echo 'compare differs'; fi ;;
   esac
-}
+)
 "#;
 
 /// [`PROBE_FUNCTION`] with its constants filled in.
@@ -313,9 +323,11 @@ pub fn parse_lines<'a>(
     let file_type = next("file type")?;
     let mut body = Body::None;
     let mut original_kept = false;
+    let mut created_by_corral = false;
     for line in lines {
         match line.split_once(' ').unwrap_or((line, "")) {
             ("original", "kept") => original_kept = true,
+            ("created", "by corral") => created_by_corral = true,
             ("base64", encoded) => {
                 body = Body::Content(
                     base64::engine::general_purpose::STANDARD
@@ -344,6 +356,7 @@ pub fn parse_lines<'a>(
         file_type,
         body,
         original_kept,
+        created_by_corral,
     })
 }
 
@@ -466,6 +479,7 @@ pub fn diff_file(
             file_type,
             body,
             original_kept,
+            created_by_corral,
             ..
         } => {
             if !is_regular(file_type) {
@@ -520,7 +534,7 @@ pub fn diff_file(
             if changes.is_empty() {
                 return Ok((Action::NoOp, changes));
             }
-            if desired.keep_original && !original_kept {
+            if desired.keep_original && !original_kept && !created_by_corral {
                 changes.push(AttrChange::new(
                     name(ORIGINAL_ATTR),
                     AttrValue::Absent,
@@ -544,38 +558,29 @@ fn default_mode(sensitive: bool) -> &'static str {
     }
 }
 
-/// Shell text that enters the directory of `path` (creating missing directories, 0755,
-/// when `create`) without following a symbolic link at any level, and checks that the
-/// shell's directory really is that directory. Later commands name files relative to it,
-/// so a link planted above the path after this point cannot redirect them. Sets `$d`
-/// (the directory) and `$b` (the file's name).
+/// Shell text that walks from `/` down to the directory of `path` with `cd -P`, one
+/// directory at a time (creating missing ones, 0755, when `create`; else ending the
+/// subshell with success, there being nothing to do), refusing a symbolic link at any
+/// level, and checks that the shell's directory really is that directory. Later commands
+/// name files relative to it, so a link planted above the path cannot redirect them. Sets
+/// `$d` (the directory) and `$b` (the file's name).
 pub fn enter_directory(path: &str, create: bool) -> String {
     let (dir, base) = match path.rsplit_once('/') {
         Some(("", base)) => ("/", base),
         Some((dir, base)) => (dir, base),
         None => ("/", path),
     };
-    let mut script = format!("d={}; b={}\n", quote(dir), quote(base));
-    let mut ancestors = Vec::new();
-    let mut prefix = String::new();
-    for component in dir.split('/').filter(|c| !c.is_empty()) {
-        prefix.push('/');
-        prefix.push_str(component);
-        ancestors.push(quote(&prefix));
-    }
-    if !ancestors.is_empty() {
-        let missing = if create {
-            "[ -d \"$q\" ] || mkdir -m 0755 -- \"$q\""
-        } else {
-            "[ -d \"$q\" ] || exit 0"
-        };
-        script.push_str(&format!(
-            "for q in {}; do\n  if [ -L \"$q\" ]; then echo \"corral: $q is a symbolic link; corral never writes through one\"; exit 1; fi\n  {missing}\ndone\n",
-            ancestors.join(" ")
-        ));
-    }
+    let mut script = format!("d={}; b={}\ncd /\n", quote(dir), quote(base));
+    let missing = if create {
+        "[ -d \"$c\" ] || mkdir -m 0755 -- \"$c\""
+    } else {
+        "[ -d \"$c\" ] || exit 0"
+    };
+    script.push_str(&format!(
+        "r=${{d#/}}\nwhile [ -n \"$r\" ]; do\n  c=${{r%%/*}}; case $r in */*) r=${{r#*/}} ;; *) r= ;; esac\n  if [ -L \"$c\" ]; then echo \"corral: $(pwd -P)/$c is a symbolic link; corral never writes through one\"; exit 1; fi\n  {missing}\n  cd -P -- \"$c\"\ndone\n"
+    ));
     script.push_str(
-        "cd -P -- \"$d\"\n[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d is reached through a symbolic link\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b is a symbolic link; corral never writes through or replaces one\"; exit 1; fi\n",
+        "[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d is reached through a symbolic link\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b is a symbolic link; corral never writes through or replaces one\"; exit 1; fi\n",
     );
     script
 }
@@ -584,20 +589,18 @@ pub fn enter_directory(path: &str, create: bool) -> String {
 /// exit`: on the left of `||`, `set -e` is ignored inside the subshell.)
 const SUBSHELL_RESULT: &str = "rc=$?; [ \"$rc\" -eq 0 ] || exit \"$rc\"\n";
 
-/// Shell text that puts the file `f` of the private directory `$w` (inside `$d`, the
-/// shell's directory) in place as `$b`, atomically, and removes `$w`.
-const MOVE_INTO_PLACE: &str = "cd -P -- \"$d\"\n[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d moved during the write\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b became a symbolic link during the write\"; exit 1; fi\nmv -T -- \"$w/f\" \"$b\"\nrmdir -- \"$w\"\n";
+/// Shell text that makes a private directory (0700, `mktemp -d`) in `$d`, the shell's
+/// directory, and enters it, checking it is that directory and nobody else's: what is
+/// written in it cannot be swapped for a link by anyone who can write in `$d`.
+const ENTER_PRIVATE: &str = "w=$(mktemp -d ./.corral-XXXXXXXX)\nw=${w#./}\ntrap 'rm -rf -- \"${d%/}/$w\"' EXIT\ncd -P -- \"$w\"\n[ \"$(pwd -P)\" = \"${d%/}/$w\" ] && [ \"$(stat -c '%u %a' .)\" = '0 700' ] || { echo \"corral: the private directory ${d%/}/$w was replaced\"; exit 1; }\numask 077\n";
+
+/// Shell text that renames the private directory's file `f` over `$b` in its parent
+/// (`mv -T`, which replaces a name and follows no link), after checking the parent is
+/// still `$d`, and removes the private directory.
+const MOVE_INTO_PLACE: &str = "[ \"$(cd -P .. && pwd -P)\" = \"$d\" ] || { echo \"corral: the private directory left $d during the write\"; exit 1; }\nif [ -L \"../$b\" ]; then echo \"corral: $d/$b became a symbolic link during the write\"; exit 1; fi\nmv -T -- f \"../$b\"\ncd -P ..\nrmdir -- \"$w\"\n";
 
 /// Shell text that makes `desired` true with a full atomic write, in a subshell (its
 /// directory changes and traps stay inside) that fails the calling script when it fails.
-///
-/// The new file is written in a private directory (0700, made with `mktemp -d`) inside
-/// the target's directory, so nobody else can swap it for a link while it is written,
-/// checked against its sha256, given its owner (before its mode, so that `chown` cannot
-/// clear a setuid bit) and mode, synced, then renamed over the target, never following a
-/// link. Mode, owner and group that the configuration does not set are kept from the file
-/// being replaced. With `keep_original`, the file found there is first copied (with its
-/// owner and mode) to [`ORIGINALS_DIR`], unless one is kept already.
 pub fn write_script(desired: &DesiredFile) -> String {
     write_checked_script(desired, None)
 }
@@ -605,24 +608,40 @@ pub fn write_script(desired: &DesiredFile) -> String {
 /// [`write_script`], with `validate` (a command with `%s` for the new file's path, such as
 /// `nginx -t -c %s`) run on the new file before it replaces the old one: when it fails,
 /// the old file stays and the step fails with the command's output.
+///
+/// The new file is written in a private directory inside the target's directory (see
+/// [`ENTER_PRIVATE`]), checked against its sha256, given its owner (before its mode, so
+/// that `chown` cannot clear a setuid bit) and mode, synced, then renamed over the target.
+/// Mode, owner and group that the configuration does not set are kept from the file being
+/// replaced. With `keep_original`, the host itself records how the file came to be
+/// corral's, whatever the plan expected: a file found there (unless corral created it) is
+/// first copied with its owner and mode to [`ORIGINALS_DIR`]; a file that was not there
+/// gets a `.created` marker. Removing the resource then restores, or deletes.
 pub fn write_checked_script(desired: &DesiredFile, validate: Option<&str>) -> String {
     let mut script = String::from("(\nset -eu\n");
     script.push_str(&enter_directory(desired.path, true));
     script.push_str(
         "old=\nif [ -e \"$b\" ]; then\n  old=$(stat -c '%u %g %a %F' -- \"$b\")\n  case $old in *' regular file'|*' regular empty file') ;; *) echo \"corral: $d/$b is not a regular file\"; exit 1 ;; esac\nfi\n",
     );
+    let id = original_id(desired.path);
+    let originals = quote(ORIGINALS_DIR);
     if desired.keep_original {
-        let id = original_id(desired.path);
-        let originals = quote(ORIGINALS_DIR);
-        let marker = if desired.sensitive {
-            format!(": > {originals}/{id}.sensitive\n")
+        // The marker first: an original of a secret is never read back, even if the apply
+        // is killed half-way.
+        let sensitive = if desired.sensitive {
+            format!("  : > {originals}/{id}.sensitive\n")
         } else {
             String::new()
         };
         script.push_str(&format!(
-            "if [ -n \"$old\" ] && [ ! -e {originals}/{id} ]; then\n  mkdir -p -m 0700 {originals}\n  o=$(mktemp {originals}/.{id}.XXXXXXXX)\n  dd if=\"$b\" iflag=nofollow of=\"$o\" status=none\n  set -- $old\n  chown -- \"$1:$2\" \"$o\"\n  chmod -- \"$3\" \"$o\"\n  printf '%s\\n' {} > {originals}/{id}.path\n  {marker}  sync -- \"$o\"\n  mv -T -- \"$o\" {originals}/{id}\nfi\n",
+            "if [ -n \"$old\" ] && [ ! -e {originals}/{id} ] && [ ! -e {originals}/{id}.created ]; then\n  mkdir -p -m 0700 {originals}\n{sensitive}  o=$(mktemp {originals}/.{id}.XXXXXXXX)\n  dd if=\"$b\" iflag=nofollow of=\"$o\" status=none\n  set -- $old\n  chown -- \"$1:$2\" \"$o\"\n  chmod -- \"$3\" \"$o\"\n  printf '%s\\n' {} > {originals}/{id}.path\n  sync -- \"$o\"\n  mv -T -- \"$o\" {originals}/{id}\nfi\n",
             quote(desired.path)
         ));
+        if desired.sensitive {
+            script.push_str(&format!(
+                "[ ! -e {originals}/{id} ] || : > {originals}/{id}.sensitive\n"
+            ));
+        }
     }
     let owner = desired.owner.map_or("\"${1:-0}\"".to_owned(), quote);
     let group = desired.group.map_or("\"${2:-0}\"".to_owned(), quote);
@@ -631,18 +650,24 @@ pub fn write_checked_script(desired: &DesiredFile, validate: Option<&str>) -> St
         (None, true) => default_mode(true).to_owned(),
         (None, false) => "\"${3:-0644}\"".to_owned(),
     };
-    script.push_str(
-        "w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\numask 077\n",
-    );
+    script.push_str(ENTER_PRIVATE);
     script.push_str(&write_bytes("f", desired.bytes));
     script.push_str(&format!(
         "h=$(sha256sum < f)\n[ \"${{h%% *}}\" = {} ] || {{ echo \"corral: the written file does not match its digest\"; exit 1; }}\nset -- $old\nchown -- {owner} f\nchgrp -- {group} f\nchmod -- {mode} f\nsync -- f\n",
         hex::encode(Sha256::digest(desired.bytes))
     ));
     if let Some(command) = validate {
-        let command = command.replace("%s", "\"$d/$w/f\"");
+        // The path as the command's own argument: `%s` stays one word even inside quotes.
+        let command = command.replace("%s", "\"$1\"");
         script.push_str(&format!(
-            "if ! ( {command} ) </dev/null; then echo \"corral: the new content of $d/$b failed its check; the file was not replaced\"; exit 1; fi\n"
+            "if ! sh -c {} sh \"$(pwd -P)/f\" </dev/null; then echo \"corral: the new content of $d/$b failed its check; the file was not replaced\"; exit 1; fi\n",
+            quote(&command)
+        ));
+    }
+    if desired.keep_original {
+        // Before the rename: a file in place always has its origin recorded.
+        script.push_str(&format!(
+            "if [ -z \"$old\" ] && [ ! -e {originals}/{id} ]; then mkdir -p -m 0700 {originals}; : > {originals}/{id}.created; fi\n"
         ));
     }
     script.push_str(MOVE_INTO_PLACE);
@@ -652,10 +677,12 @@ pub fn write_checked_script(desired: &DesiredFile, validate: Option<&str>) -> St
 }
 
 /// Shell text that deletes the file at `path` if it is there, in a subshell like
-/// [`write_script`]: never through a link, never a link or anything but a regular file.
+/// [`write_script`]: never through a link, never a link or anything but a regular file;
+/// and forgets that corral created it.
 pub fn delete_script(path: &str) -> String {
+    let marker = format!("{}/{}.created", quote(ORIGINALS_DIR), original_id(path));
     format!(
-        "(\nset -eu\n{}if [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\nfi\n)\n{SUBSHELL_RESULT}",
+        "(\nset -eu\n{}if [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\nfi\nrm -f -- {marker}\n)\n{SUBSHELL_RESULT}",
         enter_directory(path, false)
     )
 }
@@ -666,7 +693,7 @@ pub fn restore_script(path: &str) -> String {
     let id = original_id(path);
     let o = format!("{}/{id}", quote(ORIGINALS_DIR));
     format!(
-        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}w=$(mktemp -d ./.corral-XXXXXXXX)\ntrap 'rm -rf -- \"$d/$w\"' EXIT\ncd -- \"$w\"\ndd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive\n)\n{SUBSHELL_RESULT}",
+        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}{ENTER_PRIVATE}dd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive {o}.created\n)\n{SUBSHELL_RESULT}",
         p = quote(path),
         dir = ORIGINALS_DIR,
         enter = enter_directory(path, true),
@@ -825,8 +852,9 @@ impl MachineKind for FileSpec {
         let key = probe_key(&self.path, self.read(&sha));
         let state = parse(&key, facts.get(&key)?)?;
         let (mut action, mut attributes) = diff_file(&key, "", &self.desired(true), &state)?;
-        // A file corral created itself has no original to keep; the record says which
-        // (read only for files that change, so converged plans stay cheap).
+        // A file corral created itself has no original to keep: the host's marker says so,
+        // or (for files written before markers) the record (read only for files that
+        // change, so converged plans stay cheap).
         if attributes.iter().any(|a| a.name == ORIGINAL_ATTR)
             && crate::managed::recorded(facts)?.created(&self.path)
         {
@@ -867,8 +895,10 @@ impl MachineKind for FileSpec {
         )]
     }
 
-    fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
-        let keep_original = change.attribute(ORIGINAL_ATTR).is_some();
+    fn steps(&self, _name: &str, _change: &ResourceChange) -> Vec<Step> {
+        // The host decides (a package may have put a file there since the plan): keep what
+        // is found, mark what is created.
+        let keep_original = true;
         vec![Step {
             description: format!("write {}", self.path),
             script: write_checked_script(&self.desired(keep_original), self.validate.as_deref()),
@@ -1003,6 +1033,7 @@ mod tests {
                 file_type,
                 body,
                 original_kept: true,
+                created_by_corral: false,
             },
             other => other,
         }

@@ -7,17 +7,27 @@
 pub mod file;
 pub mod package;
 pub mod service;
+pub mod swarm_cluster;
 pub mod sysctl;
 
 use serde::de::DeserializeOwned;
 
 use crate::config::yaml::{from_node, DeError, Node};
 use crate::config::{CheckContext, Selector};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Diff, ResourceChange};
 
 /// Kinds corral knows, besides `infrastructure/machine`.
-pub const KNOWN_KINDS: &[&str] = &[package::KIND, file::KIND, sysctl::KIND, service::KIND];
+pub const KNOWN_KINDS: &[&str] = &[
+    package::KIND,
+    file::KIND,
+    sysctl::KIND,
+    service::KIND,
+    swarm_cluster::KIND,
+];
 
 /// The decoded `specification` of a resource.
 #[derive(Debug, Clone)]
@@ -26,6 +36,7 @@ pub enum Spec {
     File(file::FileSpec),
     Sysctl(sysctl::SysctlSpec),
     Service(service::ServiceSpec),
+    SwarmCluster(swarm_cluster::SwarmClusterSpec),
 }
 
 /// One command script run on a host to carry out (part of) a change.
@@ -62,6 +73,62 @@ impl Claim {
 pub enum Placement<'a> {
     /// One instance per machine its selector picks (`os/file.motd[n2]`).
     Machines(&'a dyn MachineKind),
+    /// One instance for a cluster of machines (`swarm/cluster.main`).
+    Cluster(&'a dyn ClusterKind),
+}
+
+/// A member of a cluster as its kind sees it: where it is, and what it said.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterMember<'a> {
+    pub ip: IpAddr,
+    pub facts: &'a HostFacts,
+}
+
+/// What a cluster kind plans from: every member's own facts, and those of one live manager
+/// read in a second round trip (`None` when no member could answer for the cluster, as in
+/// a cluster not created yet).
+#[derive(Debug, Clone)]
+pub struct ClusterFacts<'a> {
+    pub members: BTreeMap<String, ClusterMember<'a>>,
+    pub manager: Option<(String, &'a HostFacts)>,
+}
+
+/// A step of a cluster resource, run on one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStep {
+    pub machine: String,
+    pub step: Step,
+    /// Keep what the step prints (trimmed) under this name for later steps of the same
+    /// apply (a join token, a node ID): filled in where a later script has
+    /// [`swarm_cluster::placeholder`], and never printed, logged or saved.
+    pub produces: Option<String>,
+}
+
+/// A kind with one instance per cluster: its facts come from its members and one live
+/// manager, and its steps each run on a named member, in order.
+pub trait ClusterKind {
+    /// The member machines, in a stable order.
+    fn members(&self) -> Vec<String>;
+
+    /// The machine names the specification refers to, with the field each is in
+    /// (`managers`), so that an unknown one is reported where it is written.
+    fn machine_references(&self) -> Vec<(&'static str, String)>;
+
+    /// What to read from every member, in the per-host round trip.
+    fn member_probes(&self, name: &str) -> Vec<Probe>;
+
+    /// What to read from one live manager, in a second round trip.
+    fn manager_probes(&self, name: &str) -> Vec<Probe>;
+
+    /// The members that can answer for the cluster, best first, from the members' facts;
+    /// the next is asked when one does not answer.
+    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String>;
+
+    /// Desired against actual.
+    fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError>;
+
+    /// The steps that carry out the change the same facts plan.
+    fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError>;
 }
 
 /// A kind with one instance per selected machine.
@@ -130,6 +197,7 @@ pub fn decode(kind: &str, node: &Node) -> Result<Spec, DeError> {
         file::KIND => Spec::File(d(node)?),
         sysctl::KIND => Spec::Sysctl(d(node)?),
         service::KIND => Spec::Service(d(node)?),
+        swarm_cluster::KIND => Spec::SwarmCluster(d(node)?),
         other => unreachable!("decode called with unknown kind {other}"),
     })
 }
@@ -141,6 +209,7 @@ impl Spec {
             Spec::File(_) => file::KIND,
             Spec::Sysctl(_) => sysctl::KIND,
             Spec::Service(_) => service::KIND,
+            Spec::SwarmCluster(_) => swarm_cluster::KIND,
         }
     }
 
@@ -151,6 +220,7 @@ impl Spec {
             Spec::File(s) => Placement::Machines(s),
             Spec::Sysctl(s) => Placement::Machines(s),
             Spec::Service(s) => Placement::Machines(s),
+            Spec::SwarmCluster(s) => Placement::Cluster(s),
         }
     }
 
@@ -158,6 +228,7 @@ impl Spec {
     pub fn selector(&self) -> Option<&Selector> {
         match self.placement() {
             Placement::Machines(kind) => Some(kind.selector()),
+            Placement::Cluster(_) => None,
         }
     }
 
@@ -170,6 +241,7 @@ impl Spec {
             Spec::File(s) => Spec::File(s.check(ctx)),
             Spec::Sysctl(s) => Spec::Sysctl(s.check(ctx)),
             Spec::Service(s) => Spec::Service(s.check(ctx)),
+            Spec::SwarmCluster(s) => Spec::SwarmCluster(s.check(ctx)),
         };
         (ctx.errors.errors.len() == before).then_some(spec)
     }

@@ -185,7 +185,9 @@ impl ServiceSpec {
             owner: Some("root"),
             group: Some("root"),
             sensitive: false,
-            keep_original: false,
+            // An administrator's own unit file found there is kept, and put back when the
+            // resource is removed.
+            keep_original: true,
         })
     }
 

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::facts::HostFacts;
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
-use crate::managed::{self, HostRecord};
+use crate::managed;
 
 /// Diffs every instance of `graph` against the facts of its machine, in apply order.
 pub fn build(
@@ -25,8 +25,10 @@ pub fn build(
         format_version: FORMAT_VERSION.to_owned(),
         project: config.project.clone(),
         resource_changes: Vec::new(),
+        // A cluster no manager of which answered is its resource's error (plan_cluster).
         unreachable: unreachable
             .iter()
+            .filter(|(machine, _)| !crate::facts::is_cluster_key(machine))
             .map(|(machine, message)| HostProblem::new(machine, message))
             .collect(),
         errors: Vec::new(),
@@ -40,7 +42,18 @@ pub fn build(
     for index in graph.apply_order() {
         let instance = &graph.instances[index];
         let resource = &config.resources[instance.resource];
-        let Placement::Machines(kind) = resource.spec.placement();
+        let kind = match resource.spec.placement() {
+            Placement::Machines(kind) => kind,
+            Placement::Cluster(kind) => {
+                if let Some(change) =
+                    plan_cluster(config, kind, resource, facts, unreachable, &mut plan)
+                {
+                    changed.insert(change.address.clone());
+                    plan.resource_changes.push(change);
+                }
+                continue;
+            }
+        };
         let Some(machine) = &instance.machine else {
             // Per-machine instances always have one (graph::ResourceGraph::build).
             plan.errors.push(ResourceProblem {
@@ -158,7 +171,10 @@ pub fn build(
             diff.reason =
                 Some("already as configured; corral records on the host that it manages it".into());
         }
-        changed.insert(instance.address.clone());
+        // Only real changes make dependents restart: recording what is already right does not.
+        if !(diff.attributes.len() == 1 && diff.attributes[0].name == RECORD_ATTR) {
+            changed.insert(instance.address.clone());
+        }
         plan.resource_changes.push(ResourceChange {
             address: instance.address.clone(),
             machine: Some(machine.clone()),
@@ -169,6 +185,59 @@ pub fn build(
         });
     }
     plan
+}
+
+/// The change of a cluster resource, from its members' facts and its manager's. A member
+/// that could not be read, or a cluster no manager of which answered, makes it a plan
+/// error: a cluster is never planned from part of its members.
+fn plan_cluster(
+    config: &Config,
+    kind: &dyn crate::kinds::ClusterKind,
+    resource: &crate::config::Resource,
+    facts: &BTreeMap<String, HostFacts>,
+    unreachable: &BTreeMap<String, String>,
+    plan: &mut Plan,
+) -> Option<ResourceChange> {
+    let missing: Vec<String> = kind
+        .members()
+        .into_iter()
+        .filter(|m| !facts.contains_key(m))
+        .collect();
+    let cluster_key = crate::facts::cluster_key(&resource.address);
+    let problem = if !missing.is_empty() {
+        Some(format!(
+            "members {} could not be read; a cluster is not planned from part of it",
+            missing.join(", ")
+        ))
+    } else {
+        unreachable.get(&cluster_key).cloned()
+    };
+    if let Some(message) = problem {
+        plan.errors.push(ResourceProblem {
+            address: resource.address.clone(),
+            message,
+        });
+        return None;
+    }
+    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+    match kind.diff(&resource.address.name, &cluster) {
+        Ok(diff) if diff.action() == Action::NoOp => None,
+        Ok(diff) => Some(ResourceChange {
+            address: resource.address.clone(),
+            machine: None,
+            action: diff.action(),
+            attributes: diff.attributes,
+            reason: diff.reason,
+            triggered_by: Vec::new(),
+        }),
+        Err(e) => {
+            plan.errors.push(ResourceProblem {
+                address: resource.address.clone(),
+                message: format!("{e} ({})", resource.origin_of_name()),
+            });
+            None
+        }
+    }
 }
 
 /// The instances on `machine` that `resource` depends on whose managed thing was modified
@@ -189,7 +258,9 @@ fn newer_dependencies(
                 .resources
                 .iter()
                 .find(|r| r.address.kind == target.kind && r.address.name == target.name)?;
-            let Placement::Machines(kind) = dependency.spec.placement();
+            let Placement::Machines(kind) = dependency.spec.placement() else {
+                return None;
+            };
             let modified = kind.modified_at(&dependency.address.name, facts)?;
             (modified > started).then(|| Address::new(&target.kind, &target.name, Some(machine)))
         })
@@ -210,7 +281,10 @@ fn plan_deletions<'f>(
 ) -> HashMap<&'f str, managed::Record> {
     let mut records = HashMap::new();
     for (machine, host_facts) in facts {
-        let HostRecord { record, originals } = match managed::host_record(host_facts) {
+        if crate::facts::is_cluster_key(machine) {
+            continue;
+        }
+        let host = match managed::host_record(host_facts) {
             Ok(host_record) => host_record,
             Err(e) => {
                 plan.errors.push(ResourceProblem {
@@ -220,6 +294,7 @@ fn plan_deletions<'f>(
                 continue;
             }
         };
+        let record = &host.record;
         let resources = record.project(&config.project);
         records.insert(machine.as_str(), record.clone());
         if resources.is_empty() {
@@ -232,7 +307,9 @@ fn plan_deletions<'f>(
         let mut declared: BTreeMap<String, Option<managed::Entry>> = BTreeMap::new();
         let mut claimed = HashSet::new();
         for resource in &config.resources {
-            let Placement::Machines(kind) = resource.spec.placement();
+            let Placement::Machines(kind) = resource.spec.placement() else {
+                continue;
+            };
             if kind.selector().matches(machine, labels) {
                 let name = &resource.address.name;
                 declared.insert(resource.address.to_string(), kind.managed_entry(name));
@@ -272,7 +349,7 @@ fn plan_deletions<'f>(
                 .is_some_and(|p| claimed.contains(&format!("file {p}")));
             if targeted && !excluded && !taken {
                 plan.resource_changes
-                    .push(managed::deletion(instance, machine, entry, &originals));
+                    .push(managed::deletion(instance, machine, entry, &host));
             }
         }
     }

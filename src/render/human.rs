@@ -12,7 +12,12 @@ use crate::plan::{Action, AttrChange, AttrValue, Plan, ResourceChange};
 /// Renders the whole plan.
 pub fn render(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
-    let (read, unread) = (plan.facts_digests.len(), plan.unreachable.len());
+    let read = plan
+        .facts_digests
+        .keys()
+        .filter(|k| !crate::facts::is_cluster_key(k))
+        .count();
+    let unread = plan.unreachable.len();
     if plan.is_empty() {
         if plan.is_complete() {
             out.push_str(&style.green("No changes."));

@@ -1,0 +1,689 @@
+//! `swarm/cluster`: which machines form a Docker Swarm, as managers or workers, and their
+//! node labels.
+//!
+//! One instance for the whole cluster. Each member is read for its own view of the swarm
+//! (`docker info`), and one live manager for the nodes' roles and labels (`docker node
+//! inspect`). A blank cluster is initialised on the first manager; other managers join one
+//! at a time, then workers, each with a join token read from a manager when the step runs
+//! and never printed, saved or logged. Role changes that would leave the swarm without a
+//! majority of its managers are refused in the plan, with the arithmetic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ClusterFacts, ClusterKind, ClusterStep, Step};
+use crate::config::CheckContext;
+use crate::facts::swarm::{self, NodeRole, SwarmInfo, SwarmNode};
+use crate::facts::{FactError, Probe};
+use crate::plan::{Action, AttrChange, AttrValue, Diff};
+use crate::shell::quote;
+
+pub const KIND: &str = "swarm/cluster";
+
+/// `swarm/cluster` specification.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmClusterSpec {
+    /// Manager machines; the first initialises a new swarm. An odd number: 3 managers
+    /// tolerate one failure, 5 two.
+    pub managers: Vec<String>,
+    /// Worker machines.
+    #[serde(default)]
+    pub workers: Vec<String>,
+    /// Node labels by machine (`{n1: {tier: front}}`). A machine listed here has exactly
+    /// these labels; the labels of machines not listed are left as they are.
+    #[serde(default)]
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Allow an even number of managers, which tolerates no more failures than one fewer.
+    #[serde(default)]
+    pub allow_even_managers: bool,
+}
+
+/// The attribute that shows the join tokens the apply reads.
+const TOKENS: &str = "join tokens";
+const KNOWN_AFTER_APPLY: &str = "known after apply";
+
+fn role_name(role: NodeRole) -> &'static str {
+    match role {
+        NodeRole::Manager => "manager",
+        NodeRole::Worker => "worker",
+    }
+}
+
+/// A Docker label key or value corral will pass to `docker node update`.
+fn valid_label(text: &str, key: bool) -> bool {
+    !text.is_empty()
+        && !text.chars().any(char::is_control)
+        && !(key
+            && (text.contains('=') || text.starts_with('-') || text.contains(char::is_whitespace)))
+}
+
+impl SwarmClusterSpec {
+    pub fn check(self, ctx: &mut CheckContext) -> Self {
+        if self.managers.is_empty() {
+            ctx.error(&["managers"], "a swarm needs at least one manager", "here")
+                .help = Some("list the manager machines, e.g. `managers: [n1]`".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (field, names) in [("managers", &self.managers), ("workers", &self.workers)] {
+            for name in names {
+                if !seen.insert(name.as_str()) {
+                    ctx.error(
+                        &[field],
+                        format!("machine `{name}` is listed twice (a machine is either a manager or a worker)"),
+                        "in this list",
+                    );
+                }
+            }
+        }
+        let count = self.managers.len();
+        if count % 2 == 0 && count > 0 && !self.allow_even_managers {
+            ctx.error(
+                &["managers"],
+                format!(
+                    "{count} managers tolerate {} failure(s), no more than {}: an even number of managers adds risk, not resilience",
+                    count / 2 - 1,
+                    count - 1
+                ),
+                "here",
+            )
+            .help = Some(format!(
+                "use {} or {} managers, or set `allow_even_managers: true` for a deliberate step",
+                count - 1,
+                count + 1
+            ));
+        }
+        for (machine, labels) in &self.labels {
+            if !seen.contains(machine.as_str()) {
+                ctx.error(
+                    &["labels", machine],
+                    format!("`{machine}` has labels but is neither a manager nor a worker"),
+                    "here",
+                );
+            }
+            for (key, value) in labels {
+                if !valid_label(key, true) || !valid_label(value, false) {
+                    ctx.error(
+                        &["labels", machine, key],
+                        format!("`{key}={value}` is not a node label"),
+                        "here",
+                    )
+                    .help = Some(
+                        "label keys have no `=`, spaces or leading `-`; values are one line".into(),
+                    );
+                }
+            }
+        }
+        self
+    }
+
+    fn role_of(&self, machine: &str) -> NodeRole {
+        if self.managers.iter().any(|m| m == machine) {
+            NodeRole::Manager
+        } else {
+            NodeRole::Worker
+        }
+    }
+
+    /// Members in join order: managers first, in the order written, then workers.
+    fn members_in_order(&self) -> impl Iterator<Item = &String> {
+        self.managers.iter().chain(&self.workers)
+    }
+}
+
+/// What the facts say about the cluster, and what must change.
+struct Analysis<'a> {
+    /// Node by machine, for members already in the swarm (from the manager's view).
+    nodes: BTreeMap<&'a str, SwarmNode>,
+    /// The manager steps run on: the bootstrap manager, or a live one.
+    leader: String,
+    blank: bool,
+    joins: Vec<&'a str>,
+    role_changes: Vec<(&'a str, NodeRole)>,
+    /// Labels to add or change, and to remove, by member.
+    labels: Vec<(&'a str, BTreeMap<String, String>, Vec<String>)>,
+}
+
+impl SwarmClusterSpec {
+    fn analyse<'a>(&'a self, facts: &ClusterFacts) -> Result<Analysis<'a>, FactError> {
+        let mut infos = BTreeMap::new();
+        for machine in self.members_in_order() {
+            let member = facts.members.get(machine).ok_or_else(|| {
+                FactError::new(swarm::INFO_KEY, format!("{machine} was not read"))
+            })?;
+            let info = swarm::parse_info(swarm::INFO_KEY, member.facts.get(swarm::INFO_KEY)?)?;
+            if matches!(
+                info.local_node_state,
+                swarm::LocalNodeState::Pending
+                    | swarm::LocalNodeState::Error
+                    | swarm::LocalNodeState::Locked
+            ) {
+                return Err(FactError::new(
+                    swarm::INFO_KEY,
+                    format!(
+                        "{machine}'s swarm state is {:?}{}; resolve it on the host first",
+                        info.local_node_state,
+                        if info.error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", info.error)
+                        }
+                    ),
+                ));
+            }
+            infos.insert(machine.as_str(), info);
+        }
+        let blank = infos.values().all(|i| !i.is_member());
+        // One swarm only: every manager that knows its cluster must know the same one.
+        let clusters: BTreeSet<&str> = infos.values().filter_map(SwarmInfo::cluster_id).collect();
+        if clusters.len() > 1 {
+            return Err(FactError::new(
+                swarm::INFO_KEY,
+                "the members belong to different swarms; make a member leave the wrong one first (`docker swarm leave`)",
+            ));
+        }
+        let nodes_by_id: BTreeMap<String, SwarmNode> = match &facts.manager {
+            Some((_, manager)) => swarm::parse_node_inspect(
+                swarm::NODE_INSPECT_KEY,
+                manager.get(swarm::NODE_INSPECT_KEY)?,
+            )?
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect(),
+            None => BTreeMap::new(),
+        };
+        if !blank && facts.manager.is_none() {
+            return Err(FactError::new(
+                swarm::NODE_INSPECT_KEY,
+                "no manager of the swarm answered; corral needs one to read the nodes",
+            ));
+        }
+        let mut nodes = BTreeMap::new();
+        for (machine, info) in &infos {
+            if info.is_member() {
+                if let Some(node) = nodes_by_id.get(&info.node_id) {
+                    nodes.insert(*machine, node.clone());
+                }
+            }
+        }
+        let leader = match &facts.manager {
+            Some((manager, _)) => manager.clone(),
+            None => self.managers[0].clone(),
+        };
+        let mut joins = Vec::new();
+        let mut role_changes = Vec::new();
+        for machine in self.members_in_order() {
+            let want = self.role_of(machine);
+            match nodes.get(machine.as_str()) {
+                None => joins.push(machine.as_str()),
+                Some(node) if node.spec.role != want => role_changes.push((machine.as_str(), want)),
+                Some(_) => {}
+            }
+        }
+        self.check_quorum(&nodes, &role_changes)?;
+        let mut labels = Vec::new();
+        for (machine, want) in &self.labels {
+            let have = nodes
+                .get(machine.as_str())
+                .map(|n| n.spec.labels.clone())
+                .unwrap_or_default();
+            let add: BTreeMap<String, String> = want
+                .iter()
+                .filter(|(k, v)| have.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let remove: Vec<String> = have
+                .keys()
+                .filter(|k| !want.contains_key(*k))
+                .cloned()
+                .collect();
+            if !add.is_empty() || !remove.is_empty() {
+                labels.push((machine.as_str(), add, remove));
+            }
+        }
+        Ok(Analysis {
+            nodes,
+            leader,
+            blank,
+            joins,
+            role_changes,
+            labels,
+        })
+    }
+
+    /// Demotions must leave a majority of today's managers: the raft cannot lose more.
+    fn check_quorum(
+        &self,
+        nodes: &BTreeMap<&str, SwarmNode>,
+        changes: &[(&str, NodeRole)],
+    ) -> Result<(), FactError> {
+        let now = nodes
+            .values()
+            .filter(|n| n.spec.role == NodeRole::Manager)
+            .count();
+        let demoted = changes
+            .iter()
+            .filter(|(_, role)| *role == NodeRole::Worker)
+            .count();
+        let promoted = changes.len() - demoted;
+        let after = now - demoted.min(now) + promoted;
+        if demoted > 0 && (now - demoted.min(now)) * 2 <= now {
+            return Err(FactError::new(
+                swarm::NODE_INSPECT_KEY,
+                format!(
+                    "{now} managers -> {after}: demoting {demoted} of {now} at once loses the managers' quorum ({} of {now} must stay); demote one at a time, promoting a replacement first",
+                    now / 2 + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ClusterKind for SwarmClusterSpec {
+    fn members(&self) -> Vec<String> {
+        self.members_in_order().cloned().collect()
+    }
+
+    fn machine_references(&self) -> Vec<(&'static str, String)> {
+        let managers = self.managers.iter().map(|m| ("managers", m.clone()));
+        let workers = self.workers.iter().map(|m| ("workers", m.clone()));
+        let labels = self.labels.keys().map(|m| ("labels", m.clone()));
+        managers.chain(workers).chain(labels).collect()
+    }
+
+    fn member_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![swarm::info_probe()]
+    }
+
+    fn manager_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![swarm::node_inspect_probe()]
+    }
+
+    /// Managers that say they can answer, declared managers first.
+    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
+        let mut candidates: Vec<String> = Vec::new();
+        let all: Vec<&String> = self
+            .managers
+            .iter()
+            .chain(facts.members.keys().filter(|m| !self.managers.contains(m)))
+            .collect();
+        for machine in all {
+            let live = facts
+                .members
+                .get(machine)
+                .and_then(|m| m.facts.get(swarm::INFO_KEY).ok())
+                .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
+                .is_some_and(|i| i.is_member() && i.control_available);
+            if live && !candidates.contains(machine) {
+                candidates.push(machine.clone());
+            }
+        }
+        candidates
+    }
+
+    fn diff(&self, _name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
+        let analysis = self.analyse(facts)?;
+        let mut attributes = Vec::new();
+        let not_member = || AttrValue::Scalar("(not in a swarm)".into());
+        for machine in &analysis.joins {
+            let mut role = role_name(self.role_of(machine)).to_owned();
+            if analysis.blank && *machine == self.managers[0] {
+                role.push_str(" (initialises the swarm)");
+            }
+            attributes.push(AttrChange::new(
+                *machine,
+                not_member(),
+                AttrValue::Scalar(role),
+            ));
+        }
+        for (machine, role) in &analysis.role_changes {
+            let before = role_name(analysis.nodes[machine].spec.role);
+            attributes.push(AttrChange::scalar(*machine, before, role_name(*role)));
+        }
+        for (machine, add, remove) in &analysis.labels {
+            let have = analysis.nodes.get(machine).map(|n| &n.spec.labels);
+            for (key, value) in add {
+                let before = have
+                    .and_then(|l| l.get(key))
+                    .map_or(AttrValue::Absent, |v| AttrValue::Scalar(v.clone()));
+                attributes.push(AttrChange::new(
+                    format!("{machine} labels.{key}"),
+                    before,
+                    AttrValue::Scalar(value.clone()),
+                ));
+            }
+            for key in remove {
+                let before = have.and_then(|l| l.get(key)).cloned().unwrap_or_default();
+                attributes.push(AttrChange::new(
+                    format!("{machine} labels.{key}"),
+                    AttrValue::Scalar(before),
+                    AttrValue::Absent,
+                ));
+            }
+        }
+        if analysis
+            .joins
+            .iter()
+            .any(|m| !(analysis.blank && *m == self.managers[0]))
+        {
+            attributes.push(AttrChange::new(
+                TOKENS,
+                AttrValue::Absent,
+                AttrValue::Opaque(KNOWN_AFTER_APPLY.into()),
+            ));
+        }
+        let action = if attributes.is_empty() {
+            Action::NoOp
+        } else if analysis.blank {
+            Action::Create
+        } else {
+            Action::Update
+        };
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason: None,
+        })
+    }
+
+    fn steps(&self, _name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
+        let analysis = self.analyse(facts)?;
+        let ip = |machine: &str| {
+            facts
+                .members
+                .get(machine)
+                .map(|m| m.ip.to_string())
+                .unwrap_or_default()
+        };
+        let leader = analysis.leader.clone();
+        let leader_ip = ip(&leader);
+        let mut steps = Vec::new();
+        let on = |machine: &str, description: String, script: String, produces: Option<String>| {
+            ClusterStep {
+                machine: machine.to_owned(),
+                step: Step {
+                    description,
+                    script,
+                },
+                produces,
+            }
+        };
+        // Every join ends with the node active, or fails.
+        let wait_active = "i=0\nuntil [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || { echo 'corral: the node did not become active in the swarm'; exit 1; }\n  sleep 1\ndone\n";
+        for machine in &analysis.joins {
+            let address = quote(&ip(machine));
+            if analysis.blank && *machine == self.managers[0] {
+                steps.push(on(
+                    machine,
+                    format!("initialise the swarm on {machine}"),
+                    format!("set -e\ndocker swarm init --advertise-addr {address} --listen-addr {address}:2377\n{wait_active}"),
+                    None,
+                ));
+                continue;
+            }
+            let role = role_name(self.role_of(machine));
+            let token = format!("token-{role}");
+            steps.push(on(
+                &leader,
+                format!("read the {role} join token"),
+                format!("docker swarm join-token -q {role}\n"),
+                Some(token.clone()),
+            ));
+            steps.push(on(
+                machine,
+                format!("join {machine} to the swarm as a {role}"),
+                format!(
+                    "set -e\ndocker swarm join --token {} --advertise-addr {address} --listen-addr {address}:2377 {}:2377\n{wait_active}",
+                    placeholder(&token),
+                    quote(&leader_ip)
+                ),
+                None,
+            ));
+        }
+        let node_id = |machine: &str| -> String {
+            match analysis.nodes.get(machine) {
+                Some(node) => quote(&node.id),
+                None => placeholder(&format!("node-{machine}")),
+            }
+        };
+        // Node IDs of machines that joined in this apply, for the manager's updates.
+        for (machine, _, _) in &analysis.labels {
+            if !analysis.nodes.contains_key(machine) {
+                steps.push(on(
+                    machine,
+                    format!("read {machine}'s node ID"),
+                    "docker info --format '{{.Swarm.NodeID}}'\n".into(),
+                    Some(format!("node-{machine}")),
+                ));
+            }
+        }
+        for (machine, role) in &analysis.role_changes {
+            let verb = match role {
+                NodeRole::Manager => "promote",
+                NodeRole::Worker => "demote",
+            };
+            // One at a time, each a reachable manager (or gone from the raft) before the next.
+            let until = match role {
+                NodeRole::Manager => "reachable",
+                NodeRole::Worker => "",
+            };
+            let id = node_id(machine);
+            steps.push(on(
+                &leader,
+                format!("{verb} {machine}"),
+                format!(
+                    "set -e\ndocker node {verb} {id}\ni=0\nuntil [ \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}{{{{.ManagerStatus.Reachability}}}}{{{{end}}}}')\" = '{until}' ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} did not settle as a {}'; exit 1; }}\n  sleep 1\ndone\n",
+                    role_name(*role)
+                ),
+                None,
+            ));
+        }
+        for (machine, add, remove) in &analysis.labels {
+            let mut args = String::new();
+            for (key, value) in add {
+                args.push_str(&format!(
+                    " --label-add {}",
+                    quote(&format!("{key}={value}"))
+                ));
+            }
+            for key in remove {
+                args.push_str(&format!(" --label-rm {}", quote(key)));
+            }
+            steps.push(on(
+                &leader,
+                format!("set {machine}'s node labels"),
+                format!("docker node update{args} {}\n", node_id(machine)),
+                None,
+            ));
+        }
+        Ok(steps)
+    }
+}
+
+/// Where a value read by an earlier step of the same apply goes in a script (quoted when
+/// it is filled in, on the host's stdin only: never in a plan, a log or an error).
+pub fn placeholder(name: &str) -> String {
+    format!("@@corral-value:{name}@@")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{HostFacts, ProbeOutput};
+    use crate::kinds::ClusterMember;
+    use std::net::IpAddr;
+
+    fn spec(managers: &[&str], workers: &[&str]) -> SwarmClusterSpec {
+        SwarmClusterSpec {
+            managers: managers.iter().map(|s| s.to_string()).collect(),
+            workers: workers.iter().map(|s| s.to_string()).collect(),
+            labels: BTreeMap::new(),
+            allow_even_managers: true,
+        }
+    }
+
+    /// A probe's output recorded from the lab (`scripts/record-cluster-fixtures.sh`),
+    /// checked to have been recorded with the probe's current command.
+    fn recorded(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
+        let path = format!(
+            "{}/fixtures/cluster/{fact}/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(value["command"], probe.script.as_str(), "{path}");
+        ProbeOutput {
+            rc: value["rc"].as_i64().unwrap() as i32,
+            output: value["output"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Members n1…n3 (lab addresses) with the `docker info` recorded in `cases`, and the
+    /// node inspect of the recorded 3-node swarm when a manager answers.
+    fn cluster(cases: [&str; 3]) -> (Vec<HostFacts>, Option<HostFacts>) {
+        let members = cases
+            .iter()
+            .map(|case| {
+                let mut facts = HostFacts::default();
+                facts.probes.insert(
+                    swarm::INFO_KEY.into(),
+                    recorded("swarm-info", case, &swarm::info_probe()),
+                );
+                facts
+            })
+            .collect();
+        let manager = (cases[0] != "blank").then(|| {
+            let mut facts = HostFacts::default();
+            facts.probes.insert(
+                swarm::NODE_INSPECT_KEY.into(),
+                recorded("node-inspect", "cluster", &swarm::node_inspect_probe()),
+            );
+            facts
+        });
+        (members, manager)
+    }
+
+    fn facts<'a>(members: &'a [HostFacts], manager: Option<&'a HostFacts>) -> ClusterFacts<'a> {
+        let members = members
+            .iter()
+            .enumerate()
+            .map(|(i, facts)| {
+                let ip: IpAddr = format!("10.234.0.{}", 11 + i).parse().unwrap();
+                (format!("n{}", i + 1), ClusterMember { ip, facts })
+            })
+            .collect();
+        ClusterFacts {
+            members,
+            manager: manager.map(|m| ("n1".to_owned(), m)),
+        }
+    }
+
+    #[test]
+    fn blank_hosts_plan_an_init_and_joins_with_tokens_known_after_apply() {
+        let (members, manager) = cluster(["blank", "blank", "blank"]);
+        let facts = facts(&members, manager.as_ref());
+        let spec = spec(&["n1"], &["n2", "n3"]);
+        let diff = spec.diff("main", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        assert_eq!(
+            diff.attributes[0],
+            AttrChange::new(
+                "n1",
+                AttrValue::Scalar("(not in a swarm)".into()),
+                AttrValue::Scalar("manager (initialises the swarm)".into())
+            )
+        );
+        assert_eq!(
+            diff.attributes.last().unwrap().after,
+            AttrValue::Opaque(KNOWN_AFTER_APPLY.into())
+        );
+        let steps = spec.steps("main", &facts).unwrap();
+        let shown: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| (s.machine.as_str(), s.step.description.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("n1", "initialise the swarm on n1"),
+                ("n1", "read the worker join token"),
+                ("n2", "join n2 to the swarm as a worker"),
+                ("n1", "read the worker join token"),
+                ("n3", "join n3 to the swarm as a worker"),
+            ]
+        );
+        assert!(steps[2]
+            .step
+            .script
+            .contains("--token @@corral-value:token-worker@@"));
+        assert!(
+            steps[2].step.script.contains("'10.234.0.11:2377'")
+                || steps[2].step.script.contains("10.234.0.11:2377")
+        );
+        assert_eq!(steps[1].produces.as_deref(), Some("token-worker"));
+    }
+
+    /// The recorded swarm (n1 and n2 managers, n3 worker, labels role/zone) as configured:
+    /// nothing to do. A label changed and one removed show as exactly that.
+    #[test]
+    fn converged_swarm_is_a_no_op_and_labels_diff_per_key() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let mut spec = spec(&["n1", "n2"], &["n3"]);
+        assert_eq!(spec.diff("main", &facts).unwrap().action(), Action::NoOp);
+        spec.labels.insert(
+            "n3".into(),
+            [("role".to_owned(), "cache".to_owned())].into(),
+        );
+        let diff = spec.diff("main", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(
+            diff.attributes,
+            [
+                AttrChange::scalar("n3 labels.role", "db", "cache"),
+                AttrChange::new(
+                    "n3 labels.zone",
+                    AttrValue::Scalar("c".into()),
+                    AttrValue::Absent
+                ),
+            ]
+        );
+        let steps = spec.steps("main", &facts).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].machine, "n1");
+        let n3 = swarm::parse_info(swarm::INFO_KEY, &members[2].probes[swarm::INFO_KEY])
+            .unwrap()
+            .node_id;
+        assert!(
+            steps[0].step.script.contains(&format!(
+                "docker node update --label-add 'role=cache' --label-rm zone {n3}"
+            )),
+            "{}",
+            steps[0].step.script
+        );
+    }
+
+    /// Demoting managers so that fewer than a majority of today's remain is refused with
+    /// the arithmetic; promoting is fine.
+    #[test]
+    fn demoting_a_majority_of_managers_is_refused() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let error = spec(&["n1"], &["n2", "n3"])
+            .diff("main", &facts)
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("2 managers -> 1: demoting 1 of 2 at once loses the managers' quorum"),
+            "{error}"
+        );
+        let diff = spec(&["n1", "n2", "n3"], &[]).diff("main", &facts).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n3", "worker", "manager")]
+        );
+    }
+}
