@@ -27,11 +27,13 @@ use crate::render::{self, Style};
 use crate::transport::ssh::{Masters, SshHost, SshOptions};
 use crate::transport::{describe, Host};
 
-fn load(args: &LoadArgs) -> Result<Config> {
+/// Loads the configuration; `connecting` when the command will reach the hosts.
+fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
     let options = LoadOptions {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
         project: args.project.clone().unwrap_or_default(),
         allow_source_outside_config: args.allow_source_outside_config,
+        connecting,
     };
     config::load(&args.paths, &options).map_err(miette::Report::new)
 }
@@ -109,7 +111,7 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
 }
 
 pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
-    let config = load(args)?;
+    let config = load(args, false)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     println!(
         "The configuration is valid: {} machines, {} resources, {} resource instances.",
@@ -121,7 +123,7 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
 }
 
 pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
-    let config = load(args)?;
+    let config = load(args, false)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     print!("{}", graph.to_dot());
     Ok(ExitCode::SUCCESS)
@@ -142,7 +144,7 @@ async fn make_plan(
     facts: Option<&Path>,
     connections: Option<&Connections>,
 ) -> Result<Planned> {
-    let config = load(&args.load)?;
+    let config = load(&args.load, facts.is_none())?;
     let filter = filter(&config, args)?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &filter);
@@ -309,7 +311,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
 }
 
 pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
-    let config = load(&args.load)?;
+    let config = load(&args.load, true)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
     let connections = Connections::open(&args.connect)?;
@@ -526,7 +528,7 @@ fn paths_text(load: &LoadArgs) -> String {
 /// `corral force-unlock MACHINE PATHS…`: shows who holds the machine's apply lock and, once
 /// confirmed, removes it (only if it is still that holder's).
 pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let config = load(&args.load)?;
+    let config = load(&args.load, true)?;
     let Some(machine) = config.machines.get(&args.machine) else {
         let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
         return Err(miette!(
@@ -567,7 +569,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     };
-    println!("{name} is locked by {holder}.");
+    println!("{name} is locked by {}.", render::printable(&holder));
     if !args.force {
         println!("If that apply is still running, removing its lock lets another apply change {name} at the same time.");
         if !ask("Do you really want to remove the lock? Only 'yes' will be accepted: ")? {

@@ -231,3 +231,25 @@ fn unknown_kinds_can_be_ignored() {
     assert_eq!(config.machines.len(), 2);
     assert!(config.resources.is_empty());
 }
+
+/// A missing identity file is an error for commands that connect, and not for those that
+/// need no key (`validate`, `graph`, `plan --facts` in a pull-request job).
+#[test]
+fn missing_identity_file_matters_only_when_connecting() {
+    let paths = vec![PathBuf::from("tests/inputs/errors/ssh-settings.yaml")];
+    let messages = |connecting: bool| -> Vec<String> {
+        let options = LoadOptions {
+            connecting,
+            ..LoadOptions::default()
+        };
+        config::load(&paths, &options)
+            .expect_err("bad settings")
+            .errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect()
+    };
+    let missing = "there is no identity file `/nonexistent/corral-key` on this machine";
+    assert!(messages(true).iter().any(|m| m == missing));
+    assert!(!messages(false).iter().any(|m| m == missing));
+}

@@ -233,3 +233,34 @@ fn moved_file_is_deleted_at_its_old_path() {
         "{summary:?}"
     );
 }
+
+/// Another project taking over converged hosts only records what it finds as configured:
+/// recording is not a change, so no service restarts because of it.
+#[test]
+fn hand_over_records_without_restarting_services() {
+    let paths = [
+        PathBuf::from("examples"),
+        PathBuf::from("fixtures/inventory.yaml"),
+    ];
+    let other = LoadOptions {
+        project: "other".into(),
+        ..LoadOptions::default()
+    };
+    let config = config::load(&paths, &other).unwrap();
+    let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &recorded("lab-converged"),
+        &BTreeMap::new(),
+    );
+    assert!(!plan.is_empty());
+    let restarts: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| !c.is_record_only())
+        .map(|c| c.address.to_string())
+        .collect();
+    assert!(restarts.is_empty(), "{restarts:?}");
+}

@@ -118,7 +118,9 @@ pub async fn acquire(
                     Ok(())
                 }
                 Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
+                    // Host text: escaped before it reaches the operator's terminal.
                     let holder = after(&out.stdout, "corral-lock-held").unwrap_or_default();
+                    let holder = crate::render::printable(&holder).replace('\n', " ");
                     Err((
                         true,
                         LockError::Held {

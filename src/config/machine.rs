@@ -104,7 +104,7 @@ impl MachineSpec {
                     "here",
                 )
                 .help = Some(IDENTITY_FILE_HELP.into());
-            } else if !expand_home(path).is_file() {
+            } else if ctx.connecting && !expand_home(path).is_file() {
                 // ssh would silently try other keys and fail with "Permission denied".
                 ctx.error(
                     &["ssh", "identity_file"],

@@ -35,6 +35,10 @@ pub struct LoadOptions {
     /// Read `source:` files outside the configuration's directories for resources that are
     /// not sensitive too (their content then appears in plans).
     pub allow_source_outside_config: bool,
+    /// The command connects to the hosts: a machine's `identity_file` must exist on this
+    /// machine. (`validate`, `graph` and `plan --facts` do not need the key, as in a CI job
+    /// planning a pull request without SSH credentials.)
+    pub connecting: bool,
 }
 
 /// The project of configurations whose directory gives no usable name.
@@ -180,6 +184,8 @@ pub struct CheckContext<'a> {
     pub roots: &'a [PathBuf],
     /// `--allow-source-outside-config`.
     pub allow_source_outside_config: bool,
+    /// Whether this command connects to the hosts (so an identity file must exist here).
+    pub connecting: bool,
     pub errors: &'a mut ConfigErrors,
     /// Extra bytes the configuration depends on (files read with `source:`).
     pub digest: &'a mut Sha256,
@@ -866,6 +872,7 @@ impl Loader<'_> {
                         dir,
                         roots: self.roots,
                         allow_source_outside_config: self.options.allow_source_outside_config,
+                        connecting: self.options.connecting,
                         errors: self.errors,
                         digest: self.digest,
                     });
@@ -892,6 +899,7 @@ impl Loader<'_> {
             dir,
             roots: self.roots,
             allow_source_outside_config: self.options.allow_source_outside_config,
+            connecting: self.options.connecting,
             errors: self.errors,
             digest: self.digest,
         };
@@ -1161,6 +1169,7 @@ mod tests {
             dir: &config_dir,
             roots: &roots,
             allow_source_outside_config: allow,
+            connecting: false,
             errors: &mut errors,
             digest: &mut digest,
         };

@@ -1479,4 +1479,93 @@ mod tests {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
         assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
     }
+
+    /// An attacker who can write in the target's directory swaps the fresh private
+    /// directory for a link to a directory of theirs (holding `f`, a link to a victim)
+    /// between `mktemp -d` and entering it: the write notices and fails, and the victim is
+    /// untouched. (A `mktemp` that wins the race every time stands in for the attacker.)
+    #[test]
+    fn swapped_private_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["bin", "etc/app", "evil", "originals"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let victim = root.join("victim");
+        std::fs::write(&victim, "root:SECRET\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("evil/f")).unwrap();
+        let target = root.join("etc/app/site.conf");
+        std::fs::write(&target, "old\n").unwrap();
+        let mktemp = root.join("bin/mktemp");
+        std::fs::write(
+            &mktemp,
+            format!(
+                "#!/bin/sh\nout=$(/usr/bin/mktemp \"$@\") || exit\ncase \"$1\" in -d) mv \"$out\" \"$out.moved\"; ln -s {} \"$out\" ;; esac\necho \"$out\"\n",
+                root.join("evil").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&mktemp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = write_script(&desired(target.to_str().unwrap(), b"new\n"))
+            .replace(ORIGINALS_DIR, root.join("originals").to_str().unwrap());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    root.join("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root:SECRET\n");
+        assert_eq!(mode_of(&victim), 0o640);
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"old\n");
+    }
+
+    /// A file that appeared after the plan (a package installed it in the same apply) is
+    /// kept before corral replaces it, and a file corral creates is marked as its own: the
+    /// host, not the plan, says which, so removing the resource restores or deletes rightly.
+    #[test]
+    fn the_host_records_whether_a_file_was_found_or_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let originals = dir.path().join("originals");
+        let found = dir.path().join("found.conf");
+        std::fs::write(&found, "from the package\n").unwrap();
+        let created = dir.path().join("created.conf");
+        for path in [&found, &created] {
+            let file = DesiredFile {
+                keep_original: true,
+                ..desired(path.to_str().unwrap(), b"corral's\n")
+            };
+            let out = sh(&write_script(&file), &originals);
+            assert!(out.status.success(), "{out:?}");
+        }
+        let found_id = original_id(found.to_str().unwrap());
+        let created_id = original_id(created.to_str().unwrap());
+        assert_eq!(
+            std::fs::read(originals.join(&found_id)).unwrap(),
+            b"from the package\n"
+        );
+        assert!(originals.join(format!("{created_id}.created")).exists());
+        assert!(!originals.join(&created_id).exists());
+        // Written again: still corral's own, nothing kept.
+        let file = DesiredFile {
+            keep_original: true,
+            ..desired(created.to_str().unwrap(), b"changed\n")
+        };
+        assert!(sh(&write_script(&file), &originals).status.success());
+        assert!(!originals.join(&created_id).exists());
+        // Deleting forgets the marker.
+        assert!(sh(&delete_script(created.to_str().unwrap()), &originals)
+            .status
+            .success());
+        assert!(!originals.join(format!("{created_id}.created")).exists());
+    }
 }
