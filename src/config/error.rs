@@ -243,7 +243,9 @@ fn mask(text: &str, secrets: &[Span]) -> String {
 /// Whether a mapping key names a field that may hold a secret: one of `names`, or a likely
 /// misspelling of one (`contnet:`).
 pub fn is_secret_key(key: &str, names: &[&str]) -> bool {
-    names.contains(&key) || nearest(key, names.iter().copied()).is_some()
+    // Case too: `CONTENT:` is a typo of `content:` as much as `contnet:` is.
+    let key = key.to_lowercase();
+    names.contains(&key.as_str()) || nearest(&key, names.iter().copied()).is_some()
 }
 
 /// Where the secret values of a parsed document are: the value of every key that
@@ -600,4 +602,12 @@ context_lines: 3
         assert!(!file.holds_secret(Span { start: 0, end: 7 }));
         assert!(!file.holds_secret(Span { start: 13, end: 14 }));
     }
+
+    #[test]
+    fn secret_keys_are_found_whatever_their_case() {
+        assert!(is_secret_key("CONTENT", &["content"]));
+        assert!(is_secret_key("Content", &["content"]));
+        assert!(!is_secret_key("mode", &["content"]));
+    }
 }
+
