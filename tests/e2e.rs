@@ -1065,6 +1065,29 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         "{}",
         text(&refused)
     );
+
+    // The leader's Docker stops: the plan still works, read from another manager.
+    std::fs::write(
+        &config,
+        text_of(&config).replace(
+            "managers: [n1]\n  workers: [n2, n3]",
+            "managers: [n1, n2, n3]",
+        ),
+    )
+    .unwrap();
+    lab.sh("n1", "systemctl stop docker.service docker.socket");
+    let mut code = None;
+    for _ in 0..30 {
+        let plan = lab.corral(&["plan", "--detailed-exitcode"], &[&config]);
+        code = plan.status.code();
+        if code == Some(0) {
+            break;
+        }
+        // The remaining managers elect a new leader first.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    lab.sh("n1", "systemctl start docker.service");
+    assert_eq!(code, Some(0), "plan with the leader's Docker stopped");
 }
 
 /// With one host down, plan names it and still plans the others; exit code 1.

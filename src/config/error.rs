@@ -610,4 +610,3 @@ context_lines: 3
         assert!(!is_secret_key("mode", &["content"]));
     }
 }
-

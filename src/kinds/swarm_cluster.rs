@@ -148,11 +148,19 @@ struct Analysis<'a> {
 impl SwarmClusterSpec {
     fn analyse<'a>(&'a self, facts: &ClusterFacts) -> Result<Analysis<'a>, FactError> {
         let mut infos = BTreeMap::new();
+        // Members whose Docker daemon does not answer: the swarm is read from a manager,
+        // and they are left as they are (a stopped manager must not stop the plan).
+        let mut down: Vec<&str> = Vec::new();
         for machine in self.members_in_order() {
             let member = facts.members.get(machine).ok_or_else(|| {
                 FactError::new(swarm::INFO_KEY, format!("{machine} was not read"))
             })?;
-            let info = swarm::parse_info(swarm::INFO_KEY, member.facts.get(swarm::INFO_KEY)?)?;
+            let out = member.facts.get(swarm::INFO_KEY)?;
+            if swarm::refusal(out) == Some(swarm::ManagerRefusal::DaemonDown) {
+                down.push(machine.as_str());
+                continue;
+            }
+            let info = swarm::parse_info(swarm::INFO_KEY, out)?;
             if matches!(
                 info.local_node_state,
                 swarm::LocalNodeState::Pending
@@ -174,7 +182,7 @@ impl SwarmClusterSpec {
             }
             infos.insert(machine.as_str(), info);
         }
-        let blank = infos.values().all(|i| !i.is_member());
+        let blank = down.is_empty() && infos.values().all(|i| !i.is_member());
         // One swarm only: every manager that knows its cluster must know the same one.
         let clusters: BTreeSet<&str> = infos.values().filter_map(SwarmInfo::cluster_id).collect();
         if clusters.len() > 1 {
@@ -207,6 +215,21 @@ impl SwarmClusterSpec {
                 }
             }
         }
+        // A member that does not answer is found by the address it advertises.
+        for machine in &down {
+            let ip = facts.members[*machine].ip.to_string();
+            match nodes_by_id.values().find(|n| n.addr() == ip) {
+                Some(node) => {
+                    nodes.insert(*machine, node.clone());
+                }
+                None => {
+                    return Err(FactError::new(
+                        swarm::INFO_KEY,
+                        format!("{machine}'s Docker daemon does not answer and it is not in the swarm; start Docker on it first"),
+                    ))
+                }
+            }
+        }
         let leader = match &facts.manager {
             Some((manager, _)) => manager.clone(),
             None => self.managers[0].clone(),
@@ -220,6 +243,12 @@ impl SwarmClusterSpec {
                 Some(node) if node.spec.role != want => role_changes.push((machine.as_str(), want)),
                 Some(_) => {}
             }
+        }
+        if let Some((machine, _)) = role_changes.iter().find(|(m, _)| down.contains(m)) {
+            return Err(FactError::new(
+                swarm::INFO_KEY,
+                format!("{machine}'s Docker daemon does not answer; its role cannot change until it does"),
+            ));
         }
         self.check_quorum(&nodes, &role_changes)?;
         let mut labels = Vec::new();
@@ -684,6 +713,37 @@ mod tests {
         assert_eq!(
             diff.attributes,
             [AttrChange::scalar("n3", "worker", "manager")]
+        );
+    }
+
+    /// The leader's dockerd stopped: the plan still works, read from another manager, and
+    /// leaves the stopped member as it is.
+    #[test]
+    fn a_stopped_manager_does_not_stop_the_plan() {
+        let member = |case: &str| {
+            let mut facts = HostFacts::default();
+            facts.probes.insert(
+                swarm::INFO_KEY.into(),
+                recorded("swarm-info", case, &swarm::info_probe()),
+            );
+            facts
+        };
+        let members = vec![member("daemon-down"), member("manager-down")];
+        let mut manager = HostFacts::default();
+        manager.probes.insert(
+            swarm::NODE_INSPECT_KEY.into(),
+            recorded("node-inspect", "manager-down", &swarm::node_inspect_probe()),
+        );
+        let mut cluster = facts(&members, Some(&manager));
+        cluster.manager = Some(("n2".into(), &manager));
+        let both = spec(&["n1", "n2"], &[]);
+        assert_eq!(both.manager_candidates(&cluster), ["n2"]);
+        assert_eq!(both.diff("main", &cluster).unwrap().action(), Action::NoOp);
+        // Its role cannot change while its daemon is down.
+        let error = spec(&["n2"], &["n1"]).diff("main", &cluster).unwrap_err();
+        assert!(
+            error.message.contains("n1's Docker daemon does not answer"),
+            "{error}"
         );
     }
 }
