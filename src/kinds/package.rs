@@ -203,23 +203,25 @@ impl MachineKind for PackageSpec {
     }
 
     /// `dpkg-query` for every package, then (after a `@policy` line) `apt-cache policy` for
-    /// the packages to install, so that a name or version apt does not know is a plan error
-    /// on that host rather than a failed apply. The exit code is dpkg-query's.
+    /// the packages still to install (not installed, or not at their pinned version), so
+    /// that a name or version apt does not know is a plan error on that host rather than a
+    /// failed apply; a converged host runs no `apt-cache` at all. The exit code is
+    /// dpkg-query's.
     fn probes(&self, name: &str) -> Vec<Probe> {
         let names: Vec<String> = self.names().map(quote).collect();
-        let present: Vec<String> = self.present.iter().map(|e| quote(split(e).0)).collect();
-        let policy = if present.is_empty() {
+        let policy = if self.present.is_empty() {
             String::new()
         } else {
+            // Which of the wanted packages dpkg does not show as installed at their pin.
+            let want = quote(&self.present.join(" "));
             format!(
-                "echo '{POLICY_MARKER}'; apt-cache policy {} 2>&1\n",
-                present.join(" ")
+                "need=$(printf '%s\\n' \"$out\" | awk -F '\\t' -v want={want} 'BEGIN {{ n = split(want, w, \" \"); for (i = 1; i <= n; i++) {{ split(w[i], nv, \"=\"); m[nv[1]] = 1; v[nv[1]] = nv[2] }} }} $3 ~ /^ii/ && (v[$1] == \"\" || v[$1] == $2) {{ delete m[$1] }} END {{ for (k in m) print k }}')\nif [ -n \"$need\" ]; then echo '{POLICY_MARKER}'; apt-cache policy $need 2>&1; fi\n"
             )
         };
         vec![Probe {
             key: format!("dpkg:{name}"),
             script: format!(
-                "dpkg-query -W -f='${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' {}\nrc=$?\n{policy}return $rc",
+                "out=$(dpkg-query -W -f='${{Package}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' {} 2>&1)\nrc=$?\nprintf '%s\\n' \"$out\"\n{policy}return $rc",
                 names.join(" ")
             ),
         }]
@@ -480,17 +482,23 @@ mod tests {
         );
     }
 
+    /// Only packages still to install are asked of apt (a converged host runs no
+    /// apt-cache); apt knows nothing of a name it has no package for.
     #[test]
     fn policy_lists_candidate_and_versions() {
-        let out = recorded::probe("lab-fresh", "n1", "dpkg:unknown");
+        let out = recorded::probe("lab-fresh", "n1", "dpkg:base");
         let (_, policy) = parse_with_policy("k", &out).unwrap();
         assert_eq!(
-            policy["openssh-server"],
+            policy["tree"],
             Policy {
-                candidate: Some("1:9.2p1-2+deb12u10".into()),
-                versions: vec!["1:9.2p1-2+deb12u10".into()]
+                candidate: Some("2.1.0-1".into()),
+                versions: vec!["2.1.0-1".into()]
             }
         );
-        assert!(!policy.contains_key("no-such-package-corral"));
+        let out = recorded::probe("lab-fresh", "n1", "dpkg:unknown");
+        let (_, policy) = parse_with_policy("k", &out).unwrap();
+        assert!(policy.is_empty(), "openssh-server is installed: {policy:?}");
+        let out = recorded::probe("lab-converged", "n1", "dpkg:base");
+        assert!(!out.output.contains("@policy"), "{out:?}");
     }
 }
