@@ -1088,6 +1088,44 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     }
     lab.sh("n1", "systemctl start docker.service");
     assert_eq!(code, Some(0), "plan with the leader's Docker stopped");
+    lab.sh(
+        "n1",
+        "i=0; until [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]; do i=$((i+1)); [ $i -le 60 ] || exit 1; sleep 1; done",
+    );
+
+    // A machine no longer listed leaves: n3 (a manager) is demoted, drained, leaves and is
+    // removed; two managers remain (a majority of three).
+    std::fs::write(
+        &config,
+        text_of(&config).replace(
+            "managers: [n1, n2, n3]",
+            "managers: [n1, n2]\n  allow_even_managers: true",
+        ),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&config]);
+    assert!(
+        stdout(&plan).contains("n3: \"manager\" -> (drained, leaves the swarm, removed)"),
+        "{}",
+        text(&plan)
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "remove n3 from the swarm",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker node ls --format '{{.Hostname}}' | sort"),
+        "n1\nn2"
+    );
+    assert_eq!(
+        lab.sh("n3", "docker info --format '{{.Swarm.LocalNodeState}}'"),
+        "inactive"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "converged after the removal",
+    );
 }
 
 /// With one host down, plan names it and still plans the others; exit code 1.

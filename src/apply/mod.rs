@@ -196,7 +196,20 @@ pub async fn apply(
                 crate::kinds::Placement::Machines(_) => {
                     vec![instance.machine.clone().unwrap_or_default()]
                 }
-                crate::kinds::Placement::Cluster(kind) => kind.members(),
+                // Its members, and any other machine a step runs on (a node that leaves).
+                crate::kinds::Placement::Cluster(kind) => {
+                    let cluster =
+                        crate::facts::cluster_facts(config, kind, &resource.address, facts);
+                    let mut machines = kind.members();
+                    if let Ok(steps) = kind.steps(&resource.address.name, &cluster) {
+                        for step in steps {
+                            if !machines.contains(&step.machine) {
+                                machines.push(step.machine);
+                            }
+                        }
+                    }
+                    machines
+                }
             };
             if machines.iter().any(|m| busy.contains(m))
                 || busy.len() + machines.len() > parallelism.max(machines.len())

@@ -102,10 +102,16 @@ impl Session<'_> {
                 .resources
                 .iter()
                 .find(|r| r.address == change.address);
-            if let Some(crate::kinds::Placement::Cluster(kind)) =
-                resource.map(|r| r.spec.placement())
+            if let (Some(resource), Some(crate::kinds::Placement::Cluster(kind))) =
+                (resource, resource.map(|r| r.spec.placement()))
             {
                 machines.extend(kind.members());
+                // And the machines its steps run on (a node that leaves the swarm).
+                let cluster =
+                    crate::facts::cluster_facts(self.config, kind, &resource.address, self.facts);
+                if let Ok(steps) = kind.steps(&resource.address.name, &cluster) {
+                    machines.extend(steps.into_iter().map(|s| s.machine));
+                }
             }
         }
         let changing: BTreeMap<String, Arc<dyn Host>> = self

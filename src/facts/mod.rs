@@ -66,7 +66,16 @@ pub fn cluster_facts<'a>(
         let name = f.probes.get(MANAGER_KEY)?.output.clone();
         Some((name, f))
     });
-    crate::kinds::ClusterFacts { members, manager }
+    let inventory = config
+        .machines
+        .iter()
+        .map(|(name, m)| (name.clone(), m.spec.ip))
+        .collect();
+    crate::kinds::ClusterFacts {
+        members,
+        manager,
+        inventory,
+    }
 }
 
 /// Everything read from one host, by probe key.

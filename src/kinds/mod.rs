@@ -91,6 +91,9 @@ pub struct ClusterMember<'a> {
 pub struct ClusterFacts<'a> {
     pub members: BTreeMap<String, ClusterMember<'a>>,
     pub manager: Option<(String, &'a HostFacts)>,
+    /// Every machine of the inventory by address, to name a node that is no longer a
+    /// member (and must leave).
+    pub inventory: BTreeMap<String, IpAddr>,
 }
 
 /// A step of a cluster resource, run on one member.

@@ -143,6 +143,9 @@ struct Analysis<'a> {
     role_changes: Vec<(&'a str, NodeRole)>,
     /// Labels to add or change, and to remove, by member.
     labels: Vec<(&'a str, BTreeMap<String, String>, Vec<String>)>,
+    /// Nodes of the swarm that are no longer members, by inventory machine: drained, made
+    /// to leave, and removed.
+    removals: Vec<(String, SwarmNode)>,
 }
 
 impl SwarmClusterSpec {
@@ -244,13 +247,46 @@ impl SwarmClusterSpec {
                 Some(_) => {}
             }
         }
+        // Nodes that no member is: to leave the swarm, found in the inventory by address.
+        let mut removals = Vec::new();
+        for node in nodes_by_id.values() {
+            if nodes.values().any(|n| n.id == node.id) {
+                continue;
+            }
+            let machine = facts
+                .inventory
+                .iter()
+                .find(|(_, ip)| ip.to_string() == node.addr())
+                .map(|(m, _)| m.clone())
+                .ok_or_else(|| {
+                    FactError::new(
+                        swarm::NODE_INSPECT_KEY,
+                        format!(
+                            "node {} ({}) is in the swarm but no machine of the inventory has that address; corral cannot make it leave (`docker node rm` it by hand once it is down)",
+                            node.hostname(),
+                            node.addr()
+                        ),
+                    )
+                })?;
+            removals.push((machine, node.clone()));
+        }
         if let Some((machine, _)) = role_changes.iter().find(|(m, _)| down.contains(m)) {
             return Err(FactError::new(
                 swarm::INFO_KEY,
                 format!("{machine}'s Docker daemon does not answer; its role cannot change until it does"),
             ));
         }
-        self.check_quorum(&nodes, &role_changes)?;
+        let mut leaving: Vec<(&str, NodeRole)> = role_changes.clone();
+        for (machine, node) in &removals {
+            if node.spec.role == NodeRole::Manager {
+                leaving.push((machine.as_str(), NodeRole::Worker));
+            }
+        }
+        let mut all_nodes = nodes.clone();
+        for (machine, node) in &removals {
+            all_nodes.insert(machine.as_str(), node.clone());
+        }
+        self.check_quorum(&all_nodes, &leaving)?;
         let mut labels = Vec::new();
         for (machine, want) in &self.labels {
             let have = nodes
@@ -272,6 +308,7 @@ impl SwarmClusterSpec {
             }
         }
         Ok(Analysis {
+            removals,
             nodes,
             leader,
             blank,
@@ -391,6 +428,13 @@ impl ClusterKind for SwarmClusterSpec {
                     AttrValue::Absent,
                 ));
             }
+        }
+        for (machine, node) in &analysis.removals {
+            attributes.push(AttrChange::new(
+                machine.as_str(),
+                AttrValue::Scalar(role_name(node.spec.role).to_owned()),
+                AttrValue::Scalar("(drained, leaves the swarm, removed)".into()),
+            ));
         }
         if analysis
             .joins
@@ -527,6 +571,37 @@ impl ClusterKind for SwarmClusterSpec {
                 None,
             ));
         }
+        // Nodes no longer members: a manager is demoted first (the quorum check counted
+        // it), then drained, made to leave, and removed once the managers see it down.
+        for (machine, node) in &analysis.removals {
+            let id = quote(&node.id);
+            if node.spec.role == NodeRole::Manager {
+                steps.push(on(
+                    &leader,
+                    format!("demote {machine}"),
+                    format!("set -e\ndocker node demote {id}\ni=0\nuntil [ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} stayed a manager'; exit 1; }}\n  sleep 1\ndone\n"),
+                    None,
+                ));
+            }
+            steps.push(on(
+                &leader,
+                format!("drain {machine}"),
+                format!("docker node update --availability drain {id}\n"),
+                None,
+            ));
+            steps.push(on(
+                machine,
+                format!("{machine} leaves the swarm"),
+                "docker swarm leave\n".into(),
+                None,
+            ));
+            steps.push(on(
+                &leader,
+                format!("remove {machine} from the swarm"),
+                format!("set -e\ni=0\nuntil [ \"$(docker node inspect {id} --format '{{{{.Status.State}}}}')\" = down ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: the managers never saw {machine} down'; exit 1; }}\n  sleep 1\ndone\ndocker node rm {id}\n"),
+                None,
+            ));
+        }
         Ok(steps)
     }
 }
@@ -603,9 +678,19 @@ mod tests {
                 (format!("n{}", i + 1), ClusterMember { ip, facts })
             })
             .collect();
+        // The lab's inventory: n1…n3 at the recorded addresses.
+        let inventory = (1..=3)
+            .map(|i| {
+                (
+                    format!("n{i}"),
+                    format!("10.234.0.{}", 10 + i).parse().unwrap(),
+                )
+            })
+            .collect();
         ClusterFacts {
             members,
             manager: manager.map(|m| ("n1".to_owned(), m)),
+            inventory,
         }
     }
 
@@ -736,9 +821,34 @@ mod tests {
         );
         let mut cluster = facts(&members, Some(&manager));
         cluster.manager = Some(("n2".into(), &manager));
+        // n3, a manager of the swarm that the configuration no longer lists, leaves it:
+        // demoted, drained, made to leave, removed; n1 (stopped) is left as it is.
         let both = spec(&["n1", "n2"], &[]);
         assert_eq!(both.manager_candidates(&cluster), ["n2"]);
-        assert_eq!(both.diff("main", &cluster).unwrap().action(), Action::NoOp);
+        let diff = both.diff("main", &cluster).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar(
+                "n3",
+                "manager",
+                "(drained, leaves the swarm, removed)"
+            )]
+        );
+        let steps: Vec<(String, String)> = both
+            .steps("main", &cluster)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.machine, s.step.description))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("n2".to_owned(), "demote n3".to_owned()),
+                ("n2".to_owned(), "drain n3".to_owned()),
+                ("n3".to_owned(), "n3 leaves the swarm".to_owned()),
+                ("n2".to_owned(), "remove n3 from the swarm".to_owned()),
+            ]
+        );
         // Its role cannot change while its daemon is down.
         let error = spec(&["n2"], &["n1"]).diff("main", &cluster).unwrap_err();
         assert!(
