@@ -3,6 +3,7 @@
 # parse what the real programs print. Run it after changing a probe:
 #   lab-fresh.json      hosts as `lab up` makes them
 #   lab-converged.json  after `apply examples/`
+#   lab-converged-reduced.json  the same, read by tests/inputs/e2e/reduced.yaml
 #   lab-drift.json      then a sysctl and a file changed by hand on n2, and n3's heartbeat
 #                       configuration touched after the service started
 set -euo pipefail
@@ -23,6 +24,9 @@ done
 "$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-fresh.json
 "$corral" apply --auto-approve examples/ "$dir/inventory.yaml"
 "$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-converged.json
+# The same hosts as the reduced configuration reads them: originals of the files it no
+# longer declares are read whole, for the diff of their restore.
+"$corral" facts --project examples tests/inputs/e2e/reduced.yaml "$dir/inventory.yaml" -o fixtures/facts/lab-converged-reduced.json
 ssh -F "$CORRAL_SSH_CONFIG" n2 'sysctl -q -w net.ipv4.conf.all.send_redirects=1 && echo "edited by hand" >> /etc/issue.net'
 # A service whose configuration changed after it started (a missed restart): the touch is
 # at least a second after the apply started the service.

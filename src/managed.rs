@@ -115,15 +115,25 @@ pub struct HostRecord {
     pub created: std::collections::BTreeSet<String>,
 }
 
-/// Reads the record and, for every kept original, the original and the current file (their
-/// bytes only when not sensitive), through [`file::PROBE_FUNCTION`] (whose variables are
-/// global: the loop's own are named apart).
-pub fn probe() -> Probe {
+/// Reads the record and, for every kept original, the original and the current file,
+/// through [`file::PROBE_FUNCTION`]. Their bytes are read only for a diff of a restore to
+/// come: never for a sensitive file, nor for a path a resource still declares on this
+/// machine (`declared`), so a converged host reads no content here.
+pub fn probe(declared: &[String]) -> Probe {
     let dir = file::ORIGINALS_DIR;
+    let declared = if declared.is_empty() {
+        "declared() { return 1; }\n".to_owned()
+    } else {
+        let patterns: Vec<String> = declared.iter().map(|p| quote(p)).collect();
+        format!(
+            "declared() {{ case $1 in {}) return 0 ;; esac; return 1; }}\n",
+            patterns.join("|")
+        )
+    };
     Probe {
         key: PROBE_KEY.to_owned(),
         script: format!(
-            "{function}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone",
+            "{function}{declared}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  ! declared \"$(cat -- \"$o\")\" || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone",
             function = file::probe_function(),
             path = quote(PATH),
         ),
@@ -492,13 +502,28 @@ mod tests {
             resources["os/service.heartbeat"].unit.as_deref(),
             Some("corral-heartbeat.service")
         );
-        // Debian's /etc/issue.net and /etc/motd were kept at their first change.
+        // Debian's /etc/issue.net and /etc/motd were kept at their first change; as both
+        // are still declared, their content is not read (no restore is coming).
         let kept = &host.originals[&file::original_id("/etc/issue.net")];
         assert!(
-            matches!(&kept.0, FileState::Present { body: file::Body::Content(c), .. } if c == b"Debian GNU/Linux 12\n"),
+            matches!(
+                &kept.0,
+                FileState::Present {
+                    body: file::Body::None,
+                    size: 20,
+                    ..
+                }
+            ),
             "{kept:?}"
         );
         assert_eq!(host.originals.len(), 2, "{:?}", host.originals.keys());
+        // Read by a configuration that no longer declares /etc/motd: its original is read.
+        let host = parse(&fixtures::probe("lab-converged-reduced", "n1", PROBE_KEY)).unwrap();
+        let kept = &host.originals[&file::original_id("/etc/motd")];
+        assert!(
+            matches!(&kept.0, FileState::Present { body: file::Body::Content(c), .. } if c.starts_with(b"\nThe programs included with the Debian")),
+            "{kept:?}"
+        );
     }
 
     fn removal(entry: Entry, fixture: &str) -> ResourceChange {
@@ -518,19 +543,26 @@ mod tests {
         let change = removal(
             Entry {
                 origin: Some(Origin::Adopted),
-                ..Entry::file(file::KIND, "/etc/issue.net")
+                ..Entry::file(file::KIND, "/etc/motd")
             },
-            "lab-converged",
+            "lab-converged-reduced",
         );
-        assert_eq!(
-            change.attribute("content").map(|a| (&a.before, &a.after)),
-            Some((
-                &AttrValue::Content("Authorized access only\n".into()),
-                &AttrValue::Content("Debian GNU/Linux 12\n".into())
-            ))
+        let motd = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/files/motd.txt"
+        ))
+        .unwrap();
+        let (before, after) = change
+            .attribute("content")
+            .map(|a| (&a.before, &a.after))
+            .unwrap();
+        assert_eq!(before, &AttrValue::Content(motd));
+        assert!(
+            matches!(after, AttrValue::Content(text) if text.starts_with("\nThe programs included with the Debian")),
+            "{after:?}"
         );
         let steps = delete_steps(&change);
-        assert_eq!(steps[0].description, "restore /etc/issue.net");
+        assert_eq!(steps[0].description, "restore /etc/motd");
         assert!(
             !steps[0].script.contains("rm -f -- \"$b\""),
             "{}",

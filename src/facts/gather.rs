@@ -89,7 +89,7 @@ pub fn probes_by_machine(
         .machines
         .keys()
         .filter(|m| filter.machines.is_empty() || filter.machines.contains(m))
-        .map(|m| (m.clone(), vec![crate::managed::probe()]))
+        .map(|m| (m.clone(), Vec::new()))
         .collect();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
@@ -99,7 +99,7 @@ pub fn probes_by_machine(
                 if let Some(machine) = &instance.machine {
                     probes
                         .entry(machine.clone())
-                        .or_insert_with(|| vec![crate::managed::probe()])
+                        .or_default()
                         .extend(kind.probes(name));
                 }
             }
@@ -109,12 +109,30 @@ pub fn probes_by_machine(
                     if filter.machines.is_empty() || filter.machines.contains(&member) {
                         probes
                             .entry(member)
-                            .or_insert_with(|| vec![crate::managed::probe()])
+                            .or_default()
                             .extend(kind.member_probes(name));
                     }
                 }
             }
         }
+    }
+    // Every machine's record first, with the paths the configuration still declares there
+    // (whose kept originals need no diff, so their content is not read).
+    for (machine, list) in probes.iter_mut() {
+        let labels = config.machines.get(machine).map(|m| &m.spec.labels);
+        let declared: Vec<String> = config
+            .resources
+            .iter()
+            .filter_map(|r| match r.spec.placement() {
+                Placement::Machines(kind)
+                    if labels.is_some_and(|l| kind.selector().matches(machine, l)) =>
+                {
+                    kind.managed_entry(&r.address.name)?.path
+                }
+                _ => None,
+            })
+            .collect();
+        list.insert(0, crate::managed::probe(&declared));
     }
     probes
 }
