@@ -610,33 +610,7 @@ pub fn parse_volume_get(
 mod tests {
     use super::*;
 
-    /// A fixture recorded by scripts/record-cluster-fixtures.sh.
-    #[derive(Deserialize)]
-    struct Recorded {
-        command: String,
-        rc: i32,
-        output: String,
-    }
-
-    /// The output recorded in `fixtures/cluster/FACT/CASE.json`, after checking that it was
-    /// recorded with `probe`'s script.
-    fn recorded(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
-        let path = format!(
-            "{}/fixtures/cluster/{fact}/{case}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let recorded: Recorded =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(
-            recorded.command, probe.script,
-            "{path} was recorded with another command: run scripts/record-cluster-fixtures.sh"
-        );
-        ProbeOutput {
-            rc: recorded.rc,
-            output: recorded.output,
-        }
-    }
+    use crate::facts::recorded::cluster as recorded;
 
     fn peer_status(case: &str) -> Vec<Peer> {
         let probe = peer_status_probe();

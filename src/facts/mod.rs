@@ -198,6 +198,33 @@ pub mod recorded {
             .unwrap_or_else(|| panic!("{path} has no {machine}"))
     }
 
+    /// The output recorded in `fixtures/cluster/FACT/CASE.json` (by
+    /// scripts/record-cluster-fixtures.sh), after checking that it was recorded with
+    /// `probe`'s script: a changed probe cannot keep passing on stale output.
+    pub fn cluster(fact: &str, case: &str, probe: &super::Probe) -> ProbeOutput {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            command: String,
+            rc: i32,
+            output: String,
+        }
+        let path = format!(
+            "{}/fixtures/cluster/{fact}/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let recorded: Recorded =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(
+            recorded.command, probe.script,
+            "{path} was recorded with another command: run scripts/record-cluster-fixtures.sh"
+        );
+        ProbeOutput {
+            rc: recorded.rc,
+            output: recorded.output,
+        }
+    }
+
     /// One probe's recorded output.
     pub fn probe(name: &str, machine: &str, key: &str) -> ProbeOutput {
         host(name, machine)

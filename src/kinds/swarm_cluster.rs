@@ -615,7 +615,7 @@ pub fn placeholder(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{HostFacts, ProbeOutput};
+    use crate::facts::HostFacts;
     use crate::kinds::ClusterMember;
     use std::net::IpAddr;
 
@@ -628,21 +628,7 @@ mod tests {
         }
     }
 
-    /// A probe's output recorded from the lab (`scripts/record-cluster-fixtures.sh`),
-    /// checked to have been recorded with the probe's current command.
-    fn recorded(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
-        let path = format!(
-            "{}/fixtures/cluster/{fact}/{case}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(value["command"], probe.script.as_str(), "{path}");
-        ProbeOutput {
-            rc: value["rc"].as_i64().unwrap() as i32,
-            output: value["output"].as_str().unwrap().to_owned(),
-        }
-    }
+    use crate::facts::recorded::cluster as recorded;
 
     /// Members n1…n3 (lab addresses) with the `docker info` recorded in `cases`, and the
     /// node inspect of the recorded 3-node swarm when a manager answers.
