@@ -12,7 +12,32 @@ use corral::config::{self, LoadOptions};
 use corral::facts::gather::{probes_by_machine, read_host};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::{build, Plan};
-use corral::transport::{Host, LocalHost};
+use corral::transport::{BoxFuture, Host, Limits, LocalHost, ScriptOutput, TransportError};
+
+/// This machine through a real `sh`, with corral's own directory (`/var/lib/corral`: the
+/// record, kept originals, markers) in the test's directory instead.
+struct Confined {
+    state: std::path::PathBuf,
+}
+
+impl Host for Confined {
+    fn run_script<'a>(
+        &'a self,
+        script: &'a str,
+        limits: Limits,
+    ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+        Box::pin(async move {
+            let script = script.replace("/var/lib/corral", &self.state.display().to_string());
+            LocalHost.run_script(&script, limits).await
+        })
+    }
+}
+
+fn confined(state: &Path) -> Confined {
+    Confined {
+        state: state.to_owned(),
+    }
+}
 
 /// The configuration, with `broken`'s file checked by `check` before it is written: `false
 /// %s` makes its step fail at apply time (a missing owner would be a plan error instead).
@@ -60,12 +85,15 @@ specification:
     vec![path]
 }
 
-async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGraph, Plan) {
+async fn make_plan(
+    paths: &[std::path::PathBuf],
+    host: &dyn Host,
+) -> (config::Config, ResourceGraph, Plan) {
     let config = config::load(paths, &LoadOptions::default()).unwrap();
     let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
     let mut facts = BTreeMap::new();
     for (machine, probes) in probes_by_machine(&config, &graph, &Filter::default()) {
-        facts.insert(machine, read_host(&LocalHost, &probes).await.unwrap());
+        facts.insert(machine, read_host(host, &probes).await.unwrap());
     }
     let plan = build::build(
         &config,
@@ -80,8 +108,11 @@ async fn make_plan(paths: &[std::path::PathBuf]) -> (config::Config, ResourceGra
 #[tokio::test]
 async fn failure_skips_dependents_only_and_apply_converges() {
     let dir = tempfile::tempdir().unwrap();
+    // corral's own state (/var/lib/corral) of the "host", apart from the files it manages.
+    let state = tempfile::tempdir().unwrap();
+    let host = confined(state.path());
     let paths = write_config(dir.path(), "false %s");
-    let (config, graph, plan) = make_plan(&paths).await;
+    let (config, graph, plan) = make_plan(&paths, &host).await;
     let planned: Vec<String> = plan
         .resource_changes
         .iter()
@@ -97,8 +128,10 @@ async fn failure_skips_dependents_only_and_apply_converges() {
         "the disabled, absent unit needs nothing"
     );
 
-    let hosts: BTreeMap<String, Arc<dyn Host>> =
-        BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
+    let hosts: BTreeMap<String, Arc<dyn Host>> = BTreeMap::from([(
+        "local".to_owned(),
+        Arc::new(confined(state.path())) as Arc<dyn Host>,
+    )]);
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let report = apply::apply(
         &config,
@@ -160,7 +193,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
 
     // Fix the cause; apply again converges, and then nothing is left to do.
     let paths = write_config(dir.path(), "true %s");
-    let (config, graph, plan) = make_plan(&paths).await;
+    let (config, graph, plan) = make_plan(&paths, &host).await;
     // `apply::apply` does not write corral's record on the host (the apply session does),
     // so the file written before shows as already right and only to be recorded.
     let changing: Vec<String> = plan
@@ -188,7 +221,7 @@ async fn failure_skips_dependents_only_and_apply_converges() {
     )
     .await;
     assert!(report.succeeded(), "{report:?}");
-    let (_, _, plan) = make_plan(&paths).await;
+    let (_, _, plan) = make_plan(&paths, &host).await;
     assert!(
         plan.resource_changes.iter().all(|c| c.is_record_only()),
         "{:?}",
@@ -201,11 +234,16 @@ async fn failure_skips_dependents_only_and_apply_converges() {
 #[tokio::test]
 async fn interrupted_apply_starts_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    // corral's own state (/var/lib/corral) of the "host", apart from the files it manages.
+    let state = tempfile::tempdir().unwrap();
+    let host = confined(state.path());
     let paths = write_config(dir.path(), "true %s");
-    let (config, graph, plan) = make_plan(&paths).await;
+    let (config, graph, plan) = make_plan(&paths, &host).await;
     assert!(!plan.is_empty());
-    let hosts: BTreeMap<String, Arc<dyn Host>> =
-        BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
+    let hosts: BTreeMap<String, Arc<dyn Host>> = BTreeMap::from([(
+        "local".to_owned(),
+        Arc::new(confined(state.path())) as Arc<dyn Host>,
+    )]);
     let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
     let stop = std::sync::atomic::AtomicBool::new(true);
     let report = apply::apply(

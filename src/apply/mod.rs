@@ -677,9 +677,11 @@ mod tests {
     use super::*;
     use crate::transport::{BoxFuture, LocalHost, ScriptOutput};
 
-    /// This machine, except that the steps of scripts naming `needle` hang.
+    /// This machine with its `/var/lib/corral` in a test's directory, except that the
+    /// steps of scripts naming `needle` hang.
     struct HangingHost {
         needle: String,
+        confined: crate::apply::lock::testing::ConfinedHost,
     }
 
     impl Host for HangingHost {
@@ -691,7 +693,7 @@ mod tests {
             if is_change(script) && script.contains(&self.needle) {
                 LocalHost.run_script("echo working on it; sleep 600", limits)
             } else {
-                LocalHost.run_script(script, limits)
+                self.confined.run_script(script, limits)
             }
         }
     }
@@ -718,10 +720,13 @@ name: independent
 specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
 "#,
         );
-        let (config, graph, plan) = plan(&paths, &LocalHost).await;
+        let state = tempfile::tempdir().unwrap();
+        let confined = crate::apply::lock::testing::ConfinedHost::new(state.path());
+        let (config, graph, plan) = plan(&paths, &confined).await;
         assert_eq!(plan.resource_changes.len(), 3);
         let host = HangingHost {
             needle: "hangs.conf".into(),
+            confined,
         };
         let hosts: BTreeMap<String, Arc<dyn Host>> =
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
