@@ -192,23 +192,13 @@ pub async fn apply(
             let instance = &graph.instances[i];
             let resource = &config.resources[instance.resource];
             // A cluster resource works on all its members, one step at a time.
-            let machines: Vec<String> = match resource.spec.placement() {
+            let (machines, cluster_steps) = match resource.spec.placement() {
                 crate::kinds::Placement::Machines(_) => {
-                    vec![instance.machine.clone().unwrap_or_default()]
+                    (vec![instance.machine.clone().unwrap_or_default()], None)
                 }
-                // Its members, and any other machine a step runs on (a node that leaves).
                 crate::kinds::Placement::Cluster(kind) => {
-                    let cluster =
-                        crate::facts::cluster_facts(config, kind, &resource.address, facts);
-                    let mut machines = kind.members();
-                    if let Ok(steps) = kind.steps(&resource.address.name, &cluster) {
-                        for step in steps {
-                            if !machines.contains(&step.machine) {
-                                machines.push(step.machine);
-                            }
-                        }
-                    }
-                    machines
+                    let (machines, steps) = cluster_work(config, kind, resource, facts);
+                    (machines, Some(steps))
                 }
             };
             if machines.iter().any(|m| busy.contains(m))
@@ -230,10 +220,8 @@ pub async fn apply(
                 crate::kinds::Placement::Machines(kind) => {
                     kind.steps(&resource.address.name, &change)
                 }
-                crate::kinds::Placement::Cluster(kind) => {
-                    let cluster =
-                        crate::facts::cluster_facts(config, kind, &resource.address, facts);
-                    let steps = kind.steps(&resource.address.name, &cluster);
+                crate::kinds::Placement::Cluster(_) => {
+                    let steps = cluster_steps.unwrap_or_else(|| Ok(Vec::new()));
                     let members: BTreeMap<String, Arc<dyn Host>> = machines
                         .iter()
                         .filter_map(|m| Some((m.clone(), hosts.get(m)?.clone())))
@@ -323,6 +311,29 @@ pub async fn apply(
     report
 }
 
+/// What a cluster resource's change runs and where: its steps, from the facts the plan was
+/// made from, and the machines it works on (its members, and any other machine a step runs
+/// on, such as a node that leaves). Apply takes them busy and the session locks them.
+pub(crate) fn cluster_work(
+    config: &Config,
+    kind: &dyn crate::kinds::ClusterKind,
+    resource: &crate::config::Resource,
+    facts: &BTreeMap<String, crate::facts::HostFacts>,
+) -> (
+    Vec<String>,
+    Result<Vec<crate::kinds::ClusterStep>, crate::facts::FactError>,
+) {
+    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+    let steps = kind.steps(&resource.address.name, &cluster);
+    let mut machines = kind.members();
+    for step in steps.iter().flatten() {
+        if !machines.contains(&step.machine) {
+            machines.push(step.machine.clone());
+        }
+    }
+    (machines, steps)
+}
+
 /// A script that changes a host, as sent: one brace group, read whole before it runs, with
 /// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
 /// eat the rest of it) and stderr joined to stdout, in the C locale (scripts read what
@@ -352,38 +363,11 @@ async fn run_steps(
             address: address.clone(),
             step: step.description.clone(),
         });
-        let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
-        match host.run_script(&change_script(&step.script), limits).await {
-            Ok(out) if out.rc == Some(0) => {}
-            Ok(out) => {
-                let rc = out
-                    .rc
-                    .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
-                error = Some(format!(
-                    "{} failed with {rc}: {}",
-                    step.description,
-                    tail(&out.stdout, 600)
-                ));
-                break;
-            }
-            Err(TransportError::DeadlinePassed { output }) => {
-                let output = tail(&output, 600);
-                error = Some(format!(
-                    "{} did not finish within {} and was stopped (a longer `lifecycle: {{ timeout: … }}` gives it more time){}",
-                    step.description,
-                    describe(timeout),
-                    if output.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; its last output: {output}")
-                    }
-                ));
-                break;
-            }
-            Err(e) => {
-                error = Some(format!("{}: {e}", step.description));
-                break;
-            }
+        if let Err(message) =
+            run_step(host, &step.description, &step.script, timeout, None, false).await
+        {
+            error = Some(message);
+            break;
         }
     }
     let _ = events.send(Event::Finished {
@@ -393,6 +377,53 @@ async fn run_steps(
         error: error.clone(),
     });
     error
+}
+
+/// Runs one step's script on `host` within `timeout`: what it printed, or why it failed.
+/// `on` names the machine in the error (a cluster resource's steps run on several); the
+/// output of a `secret` step (a join token) is never part of the error.
+async fn run_step(
+    host: &dyn Host,
+    description: &str,
+    script: &str,
+    timeout: Duration,
+    on: Option<&str>,
+    secret: bool,
+) -> Result<String, String> {
+    let on = on.map(|m| format!(" on {m}")).unwrap_or_default();
+    let shown = |output: &str| {
+        if secret {
+            "(output not shown: it may hold a secret)".to_owned()
+        } else {
+            tail(output, 600).to_owned()
+        }
+    };
+    let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
+    match host.run_script(&change_script(script), limits).await {
+        Ok(out) if out.rc == Some(0) => Ok(out.stdout),
+        Ok(out) => {
+            let rc = out
+                .rc
+                .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
+            Err(format!(
+                "{description}{on} failed with {rc}: {}",
+                shown(&out.stdout)
+            ))
+        }
+        Err(TransportError::DeadlinePassed { output }) => {
+            let output = shown(&output);
+            Err(format!(
+                "{description}{on} did not finish within {} and was stopped (a longer `lifecycle: {{ timeout: … }}` gives it more time){}",
+                describe(timeout),
+                if output.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its last output: {output}")
+                }
+            ))
+        }
+        Err(e) => Err(format!("{description}{on}: {e}")),
+    }
 }
 
 /// Runs a cluster resource's steps in order, each on its member, passing what a step
@@ -413,69 +444,48 @@ async fn run_cluster_steps(
     for cluster_step in steps {
         let machine = cluster_step.machine.clone();
         last_machine = machine.clone();
+        let description = &cluster_step.step.description;
         let Some(host) = hosts.get(&machine) else {
-            error = Some(format!(
-                "{}: no connection to {machine}",
-                cluster_step.step.description
-            ));
+            error = Some(format!("{description}: no connection to {machine}"));
             break;
         };
         let _ = events.send(Event::Started {
             machine: machine.clone(),
             address: address.clone(),
-            step: cluster_step.step.description.clone(),
+            step: description.clone(),
         });
         let script = match fill_values(&cluster_step.step.script, &values) {
             Ok(script) => script,
             Err(name) => {
                 error = Some(format!(
-                    "{}: no value `{name}` was produced by an earlier step",
-                    cluster_step.step.description
+                    "{description}: no value `{name}` was produced by an earlier step"
                 ));
                 break;
             }
         };
-        let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
         let secret = cluster_step.produces.is_some();
-        match host.run_script(&change_script(&script), limits).await {
-            Ok(out) if out.rc == Some(0) => {
+        match run_step(
+            host.as_ref(),
+            description,
+            &script,
+            timeout,
+            Some(&machine),
+            secret,
+        )
+        .await
+        {
+            Ok(stdout) => {
                 if let Some(name) = cluster_step.produces {
-                    let value = out.stdout.trim().to_owned();
+                    let value = stdout.trim().to_owned();
                     if value.is_empty() {
-                        error = Some(format!("{} printed nothing", cluster_step.step.description));
+                        error = Some(format!("{description} printed nothing"));
                         break;
                     }
                     values.insert(name, value);
                 }
             }
-            Ok(out) => {
-                let rc = out
-                    .rc
-                    .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
-                let output = if secret {
-                    "(output not shown: it may hold a secret)".to_owned()
-                } else {
-                    tail(&out.stdout, 600).to_owned()
-                };
-                error = Some(format!(
-                    "{} on {machine} failed with {rc}: {output}",
-                    cluster_step.step.description
-                ));
-                break;
-            }
-            Err(TransportError::DeadlinePassed { .. }) => {
-                error = Some(format!(
-                    "{} on {machine} did not finish within {} and was stopped",
-                    cluster_step.step.description,
-                    describe(timeout)
-                ));
-                break;
-            }
-            Err(e) => {
-                error = Some(format!(
-                    "{} on {machine}: {e}",
-                    cluster_step.step.description
-                ));
+            Err(message) => {
+                error = Some(message);
                 break;
             }
         }

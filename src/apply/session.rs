@@ -97,21 +97,17 @@ impl Session<'_> {
             .filter_map(|c| c.machine.clone())
             .collect();
         for change in plan.resource_changes.iter().filter(|c| c.machine.is_none()) {
-            let resource = self
+            let Some(resource) = self
                 .config
                 .resources
                 .iter()
-                .find(|r| r.address == change.address);
-            if let (Some(resource), Some(crate::kinds::Placement::Cluster(kind))) =
-                (resource, resource.map(|r| r.spec.placement()))
-            {
-                machines.extend(kind.members());
-                // And the machines its steps run on (a node that leaves the swarm).
-                let cluster =
-                    crate::facts::cluster_facts(self.config, kind, &resource.address, self.facts);
-                if let Ok(steps) = kind.steps(&resource.address.name, &cluster) {
-                    machines.extend(steps.into_iter().map(|s| s.machine));
-                }
+                .find(|r| r.address == change.address)
+            else {
+                continue;
+            };
+            if let crate::kinds::Placement::Cluster(kind) = resource.spec.placement() {
+                // Its members and the machines its steps run on (a node that leaves).
+                machines.extend(super::cluster_work(self.config, kind, resource, self.facts).0);
             }
         }
         let changing: BTreeMap<String, Arc<dyn Host>> = self

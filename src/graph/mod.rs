@@ -160,37 +160,13 @@ impl ResourceGraph {
         let mut graph = ResourceGraph::default();
         let mut by_resource: HashMap<&Address, Vec<usize>> = HashMap::new();
         for (index, resource) in config.resources.iter().enumerate() {
-            let kind = match resource.spec.placement() {
-                Placement::Machines(kind) => kind,
-                // One instance for the whole cluster, after what the machines do (rank).
-                Placement::Cluster(_) => {
-                    let instance = graph.instances.len();
-                    graph.instances.push(Instance {
-                        address: resource.address.clone(),
-                        resource: index,
-                        machine: None,
-                        rank: CLUSTER_RANK,
-                    });
-                    let node = graph.graph.add_node(Node::Instance(instance));
-                    graph.nodes.push(node);
-                    by_resource
-                        .entry(&resource.address)
-                        .or_default()
-                        .push(instance);
-                    continue;
-                }
-            };
-            for machine in config.select(kind.selector()) {
+            let mut add = |address: Address, machine: Option<String>, rank: u8| {
                 let instance = graph.instances.len();
                 graph.instances.push(Instance {
-                    address: Address::new(
-                        &resource.address.kind,
-                        &resource.address.name,
-                        Some(&machine.name),
-                    ),
+                    address,
                     resource: index,
-                    machine: Some(machine.name.clone()),
-                    rank: kind.rank(),
+                    machine,
+                    rank,
                 });
                 let node = graph.graph.add_node(Node::Instance(instance));
                 graph.nodes.push(node);
@@ -198,6 +174,20 @@ impl ResourceGraph {
                     .entry(&resource.address)
                     .or_default()
                     .push(instance);
+            };
+            match resource.spec.placement() {
+                Placement::Machines(kind) => {
+                    for machine in config.select(kind.selector()) {
+                        let address = Address::new(
+                            &resource.address.kind,
+                            &resource.address.name,
+                            Some(&machine.name),
+                        );
+                        add(address, Some(machine.name.clone()), kind.rank());
+                    }
+                }
+                // One instance for the whole cluster, after what the machines do (rank).
+                Placement::Cluster(_) => add(resource.address.clone(), None, CLUSTER_RANK),
             }
         }
         // Explicit first: the per-machine default order yields wherever it contradicts them.

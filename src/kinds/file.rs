@@ -227,11 +227,15 @@ pub const PROBE_FUNCTION: &str = r#"corral_file() (
 )
 "#;
 
-/// [`PROBE_FUNCTION`] with its constants filled in.
-pub fn probe_function() -> String {
-    PROBE_FUNCTION
-        .replace("ORIGINALS", ORIGINALS_DIR)
-        .replace("MAXBYTES", &MAX_DIFF_BYTES.to_string())
+/// [`PROBE_FUNCTION`] with its constants filled in, made once: every file probe of every
+/// host carries it.
+pub fn probe_function() -> &'static str {
+    static FUNCTION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FUNCTION.get_or_init(|| {
+        PROBE_FUNCTION
+            .replace("ORIGINALS", ORIGINALS_DIR)
+            .replace("MAXBYTES", &MAX_DIFF_BYTES.to_string())
+    })
 }
 
 /// The probe for a path; its output is parsed by [`parse`].

@@ -172,7 +172,7 @@ pub fn build(
                 Some("already as configured; corral records on the host that it manages it".into());
         }
         // Only real changes make dependents restart: recording what is already right does not.
-        if !(diff.attributes.len() == 1 && diff.attributes[0].name == RECORD_ATTR) {
+        if !super::records_only(&diff.attributes) {
             changed.insert(instance.address.clone());
         }
         plan.resource_changes.push(ResourceChange {

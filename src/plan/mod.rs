@@ -151,8 +151,13 @@ impl ResourceChange {
 
     /// Whether the change only updates corral's record on the host: no step runs for it.
     pub fn is_record_only(&self) -> bool {
-        matches!(self.attributes.as_slice(), [only] if only.name == RECORD_ATTR)
+        records_only(&self.attributes)
     }
+}
+
+/// Whether changed `attributes` only record, on the host, what is already as configured.
+pub fn records_only(attributes: &[AttrChange]) -> bool {
+    matches!(attributes, [only] if only.name == RECORD_ATTR)
 }
 
 /// A host that could not be read, and why; the plan is incomplete without it.
