@@ -43,7 +43,14 @@ swarm_info='docker info --format '\''{{if .ServerErrors}}{{range .ServerErrors}}
 node_ls='docker node ls --format '\''{{json .}}'\'''
 node_inspect='ids=$(docker node ls -q) && docker node inspect --format '\''{{json .}}'\'' $ids'
 network_ls='docker network ls --filter driver=overlay --format '\''{{json .}}'\'''
-network_inspect='ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '\''{{json .}}'\'' $ids; fi'
+network_inspect='ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '\''{"Name":{{json .Name}},"Id":{{json .Id}},"Scope":{{json .Scope}},"Driver":{{json .Driver}},"EnableIPv6":{{json .EnableIPv6}},"IPAM":{{json .IPAM}},"Internal":{{json .Internal}},"Attachable":{{json .Attachable}},"Ingress":{{json .Ingress}},"Options":{{json .Options}},"Labels":{{json .Labels}}}'\'' $ids; fi'
+kernel_features='pattern='\''^(# )?CONFIG_(INET_ESP|IP_VS)( |=)'\''
+if [ -r /proc/config.gz ]; then zcat /proc/config.gz 2>/dev/null | grep -E "$pattern"
+elif [ -r "/boot/config-$(uname -r)" ]; then grep -E "$pattern" "/boot/config-$(uname -r)"
+fi
+[ -d /sys/module/esp4 ] && echo '\''module=esp4'\''
+[ -e /proc/net/ip_vs ] && echo '\''module=ip_vs'\''
+true'
 service_ls='docker service ls --format '\''{{json .}}'\'''
 service_inspect='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service inspect --format '\''{{json .}}'\'' $ids; fi'
 service_ps='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service ps --no-trunc --format '\''{{json .}}'\'' $ids; fi'
@@ -94,6 +101,7 @@ rm -rf "$out"
 # --- blank ------------------------------------------------------------------------------
 state="blank: hosts as lab up makes them"
 record swarm-info blank n1 "$state" "$swarm_info"
+record kernel-features lab n1 "$state" "$kernel_features"
 record node-ls not-in-swarm n1 "$state" "$node_ls"
 record network-inspect blank n1 "$state" "$network_inspect"
 record service-inspect not-in-swarm n1 "$state" "$service_inspect"

@@ -347,7 +347,14 @@ fn restore_attributes(
 /// The commands that carry out a [`deletion`]. A unit file is removed; the unit is stopped
 /// and disabled only when no packaged unit of that name takes over (removing an override
 /// of `docker.service` must not stop Docker), else it restarts on the packaged one.
-pub fn delete_steps(change: &ResourceChange) -> Vec<Step> {
+pub fn delete_steps(change: &ResourceChange, project: &str) -> Vec<Step> {
+    // A cluster object (a service, a network), removed on a manager.
+    if let Some(script) = crate::kinds::orphan_delete_script(&change.address, project) {
+        return vec![Step {
+            description: format!("remove {}", change.address),
+            script,
+        }];
+    }
     let value = |name: &str| match change.attribute(name).map(|a| &a.before) {
         Some(AttrValue::Scalar(value)) => Some(value.clone()),
         _ => None,
@@ -561,7 +568,7 @@ mod tests {
             matches!(after, AttrValue::Content(text) if text.starts_with("\nThe programs included with the Debian")),
             "{after:?}"
         );
-        let steps = delete_steps(&change);
+        let steps = delete_steps(&change, "default");
         assert_eq!(steps[0].description, "restore /etc/motd");
         assert!(
             !steps[0].script.contains("rm -f -- \"$b\""),
@@ -586,7 +593,7 @@ mod tests {
                 change.attribute("path").map(|a| &a.after),
                 Some(&AttrValue::Scalar(LEFT_IN_PLACE.into()))
             );
-            assert!(delete_steps(&change).is_empty());
+            assert!(delete_steps(&change, "default").is_empty());
         }
     }
 
@@ -599,7 +606,7 @@ mod tests {
             },
             "lab-converged",
         );
-        let steps = delete_steps(&change);
+        let steps = delete_steps(&change, "default");
         assert_eq!(steps[0].description, "delete /etc/default/corral-heartbeat");
         assert!(
             steps[0].script.contains("rm -f -- \"$b\""),
@@ -633,7 +640,7 @@ mod tests {
             &entry,
             &HostRecord::default(),
         );
-        let script = &delete_steps(&change)[0].script;
+        let script = &delete_steps(&change, "default")[0].script;
         assert!(
             script.contains("systemctl disable --now -- 'x y.service'"),
             "{script}"
@@ -678,6 +685,7 @@ mod tests {
         };
         let config = crate::config::load(&[path], &options).unwrap();
         let plan = crate::plan::Plan {
+            warnings: Vec::new(),
             format_version: String::new(),
             project: "default".into(),
             resource_changes: vec![

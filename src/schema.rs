@@ -8,27 +8,12 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use crate::config::{machine, Lifecycle, MachineSpec};
-use crate::kinds::{file, package, service, swarm_cluster, sysctl};
 
 /// `(kind, schema)` for every kind, in a stable order.
 pub fn documents() -> Vec<(&'static str, Value)> {
-    vec![
-        (machine::KIND, document::<MachineSpec>(machine::KIND)),
-        (
-            package::KIND,
-            document::<package::PackageSpec>(package::KIND),
-        ),
-        (file::KIND, document::<file::FileSpec>(file::KIND)),
-        (sysctl::KIND, document::<sysctl::SysctlSpec>(sysctl::KIND)),
-        (
-            service::KIND,
-            document::<service::ServiceSpec>(service::KIND),
-        ),
-        (
-            swarm_cluster::KIND,
-            document::<swarm_cluster::SwarmClusterSpec>(swarm_cluster::KIND),
-        ),
-    ]
+    let mut documents = vec![(machine::KIND, document::<MachineSpec>(machine::KIND))];
+    documents.extend(crate::kinds::schemas());
+    documents
 }
 
 /// The file a kind's schema is kept in: `os/file` → `os-file.json`.
@@ -57,7 +42,7 @@ pub fn any_document() -> Value {
 }
 
 /// The schema of a whole document of `kind` whose specification is `T`.
-fn document<T: JsonSchema>(kind: &str) -> Value {
+pub fn document<T: JsonSchema>(kind: &str) -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let lifecycle = generator.subschema_for::<Lifecycle>().to_value();
     let mut spec = generator.root_schema_for::<T>().to_value();

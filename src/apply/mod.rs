@@ -218,7 +218,9 @@ pub async fn apply(
             let steps = match resource.spec.placement() {
                 _ if change.is_record_only() => Vec::new(),
                 crate::kinds::Placement::Machines(kind) => {
-                    kind.steps(&resource.address.name, &change)
+                    let empty = crate::facts::HostFacts::default();
+                    let host_facts = facts.get(&machine).unwrap_or(&empty);
+                    kind.steps(&resource.address.name, &change, host_facts)
                 }
                 crate::kinds::Placement::Cluster(_) => {
                     let steps = cluster_steps.unwrap_or_else(|| Ok(Vec::new()));
@@ -570,8 +572,9 @@ async fn delete(
                 busy.insert(machine.clone());
                 let (host, machine, events) =
                     (hosts[machine].clone(), machine.clone(), events.clone());
+                let project = plan.project.clone();
                 running.spawn(async move {
-                    let steps = crate::managed::delete_steps(&change);
+                    let steps = crate::managed::delete_steps(&change, &project);
                     let error = run_steps(
                         host.as_ref(),
                         &machine,

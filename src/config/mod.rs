@@ -64,21 +64,16 @@ pub struct Lifecycle {
 /// their names are masked wherever they are keys (see [`error::secret_spans`]), so that a
 /// misplaced or misspelt field stays hidden too. Every kind has a line, even an empty one
 /// (a test checks it); documents of unknown kinds get every kind's fields.
-const SECRET_FIELDS: &[(&str, &[&[&str]])] = &[
-    (machine::KIND, &[]),
-    (kinds::package::KIND, &[]),
-    (kinds::file::KIND, &[&["content"]]),
-    (kinds::sysctl::KIND, &[]),
-    (kinds::service::KIND, &[&["content"]]),
-    (kinds::swarm_cluster::KIND, &[]),
-];
+fn secret_field_table() -> impl Iterator<Item = &'static (&'static str, &'static [&'static [&'static str]])> {
+    const MACHINE: &[(&str, &[&[&str]])] = &[(machine::KIND, &[])];
+    MACHINE.iter().chain(kinds::SECRET_FIELDS)
+}
 
 /// The secret fields of `kind`; every kind's for a kind corral does not know.
 fn secret_fields(kind: Option<&str>) -> Vec<&'static [&'static str]> {
-    match SECRET_FIELDS.iter().find(|(k, _)| Some(*k) == kind) {
+    match secret_field_table().find(|(k, _)| Some(*k) == kind) {
         Some((_, fields)) => fields.to_vec(),
-        None => SECRET_FIELDS
-            .iter()
+        None => secret_field_table()
             .flat_map(|(_, fields)| fields.iter().copied())
             .collect(),
     }
@@ -86,8 +81,7 @@ fn secret_fields(kind: Option<&str>) -> Vec<&'static [&'static str]> {
 
 /// The names of every secret field, masked as keys anywhere.
 fn secret_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = SECRET_FIELDS
-        .iter()
+    let mut names: Vec<&str> = secret_field_table()
         .flat_map(|(_, fields)| fields.iter().filter_map(|path| path.last().copied()))
         .filter(|name| *name != "*")
         .collect();
@@ -121,6 +115,9 @@ pub struct Resource {
     pub address: Address,
     pub title: Option<String>,
     pub depends_on: Vec<Address>,
+    /// Resources this one comes after because its specification names them (a service's
+    /// networks, its swarm): edges like `depends_on`, found at load (see `kinds::Spec::link`).
+    pub implied: Vec<Address>,
     pub lifecycle: Lifecycle,
     pub spec: Spec,
     /// The whole document, kept for error spans found after decoding.
@@ -174,6 +171,19 @@ impl Config {
 }
 
 /// What a kind's checks may use: the document being checked and a place to report errors.
+/// Span of a field below `node` (e.g. `["values", "kernel.x"]`), falling back to the
+/// closest enclosing node.
+pub fn span_at(node: &Node, path: &[&str]) -> Span {
+    let mut node = node;
+    for key in path {
+        match node.get(key) {
+            Some(child) => node = child,
+            None => break,
+        }
+    }
+    node.span
+}
+
 pub struct CheckContext<'a> {
     pub file: &'a Arc<SourceFile>,
     /// The `specification` node.
@@ -195,14 +205,7 @@ impl CheckContext<'_> {
     /// Span of a field of the specification (e.g. `["values", "kernel.x"]`), falling back
     /// to the closest enclosing node.
     pub fn span_of(&self, path: &[&str]) -> Span {
-        let mut node = self.spec;
-        for key in path {
-            match node.get(key) {
-                Some(child) => node = child,
-                None => break,
-            }
-        }
-        node.span
+        span_at(self.spec, path)
     }
 
     /// Span of the key of a field (`kernel.x` itself for `["values", "kernel.x"]`), falling
@@ -407,11 +410,59 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         project,
     };
     check_references(&config, &mut errors);
+    if errors.is_empty() {
+        link(&mut config, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     config.digest = hex::encode(digest.finalize());
     Ok(config)
+}
+
+/// Lets every resource resolve what it names elsewhere in the configuration (its swarm,
+/// networks, volumes), from a snapshot of the whole, and keeps the edges that gives.
+fn link(config: &mut Config, errors: &mut ConfigErrors) {
+    let mut links = kinds::Links {
+        project: config.project.clone(),
+        machines: config
+            .machines
+            .iter()
+            .map(|(name, m)| (name.clone(), m.spec.labels.clone()))
+            .collect(),
+        ..kinds::Links::default()
+    };
+    for resource in &config.resources {
+        let name = resource.address.name.clone();
+        match &resource.spec {
+            Spec::SwarmCluster(s) => {
+                links.swarms.insert(name, s.scope(&resource.address.name, &config.project));
+            }
+            Spec::SwarmNetwork(s) => {
+                links.networks.insert(name, s.network_link());
+            }
+            Spec::GlusterVolume(s) => {
+                if let Some(path) = s.mount_path() {
+                    links.gluster_mounts.insert(name, path.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    for resource in &mut config.resources {
+        let spec = resource
+            .node
+            .get("specification")
+            .unwrap_or(&resource.node);
+        let mut ctx = kinds::LinkContext {
+            name: resource.address.name.clone(),
+            file: resource.origin.file.clone(),
+            spec,
+            errors,
+        };
+        let implied = resource.spec.link(&links, &mut ctx);
+        resource.implied = implied;
+    }
 }
 
 /// The directories given as PATHs, canonical: with the directory of the YAML file that
@@ -910,6 +961,7 @@ impl Loader<'_> {
             address: Address::new(&kind, &name, None),
             title: envelope.title,
             depends_on: envelope.depends_on,
+            implied: Vec::new(),
             lifecycle: envelope.lifecycle,
             spec,
             node: root.clone(),
@@ -1137,7 +1189,7 @@ mod tests {
     fn every_kind_declares_its_secret_fields() {
         for kind in kinds::KNOWN_KINDS.iter().chain([&machine::KIND]) {
             assert!(
-                SECRET_FIELDS.iter().any(|(k, _)| k == kind),
+                secret_field_table().any(|(k, _)| k == kind),
                 "{kind} has no line in SECRET_FIELDS"
             );
         }

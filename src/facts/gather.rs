@@ -150,28 +150,39 @@ pub async fn read_clusters<H: Host + 'static>(
     gathered: &mut Gathered<H>,
     timeout: Duration,
 ) {
-    let mut done = std::collections::HashSet::new();
+    // One round trip per facts scope: every resource on a swarm shares its swarm's.
+    let mut scopes: BTreeMap<crate::address::Address, (Vec<Probe>, Vec<String>, bool)> =
+        BTreeMap::new();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
         let Placement::Cluster(kind) = resource.spec.placement() else {
             continue;
         };
-        if !done.insert(resource.address.clone()) {
-            continue;
+        let scope = kind
+            .facts_scope()
+            .unwrap_or_else(|| resource.address.clone());
+        let is_root = scope == resource.address;
+        let entry = scopes.entry(scope.clone()).or_default();
+        entry
+            .0
+            .extend(kind.manager_probes(&resource.address.name));
+        // The scope's own resource says who can answer; another one only when it is not
+        // planned (`--target`).
+        if is_root || (!entry.2 && entry.1.is_empty()) {
+            let facts = super::cluster_facts(config, kind, &scope, &gathered.facts);
+            entry.1 = kind.manager_candidates(&facts);
+            entry.2 = is_root;
         }
-        let name = &resource.address.name;
-        let candidates = {
-            let facts = super::cluster_facts(config, kind, &resource.address, &gathered.facts);
-            kind.manager_candidates(&facts)
-        };
-        let key = super::cluster_key(&resource.address);
+    }
+    for (scope, (probes, candidates, _)) in scopes {
+        let key = super::cluster_key(&scope);
         let mut problems = Vec::new();
         for candidate in &candidates {
             let Some(host) = gathered.hosts.get(candidate).cloned() else {
                 problems.push(format!("{candidate} was not read"));
                 continue;
             };
-            match read_host_within(host.as_ref(), &kind.manager_probes(name), timeout).await {
+            match read_host_within(host.as_ref(), &probes, timeout).await {
                 Ok(mut facts) => {
                     facts.probes.insert(
                         super::MANAGER_KEY.to_owned(),
@@ -190,11 +201,7 @@ pub async fn read_clusters<H: Host + 'static>(
         if !problems.is_empty() {
             gathered.unreachable.insert(
                 key,
-                format!(
-                    "no manager of {} answered ({})",
-                    resource.address,
-                    problems.join("; ")
-                ),
+                format!("no manager of {scope} answered ({})", problems.join("; ")),
             );
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod gather;
 pub mod gluster;
+pub mod kernel;
 pub mod script;
 pub mod swarm;
 
@@ -46,7 +47,8 @@ pub fn is_cluster_key(key: &str) -> bool {
 pub const MANAGER_KEY: &str = "corral:manager";
 
 /// What a cluster resource plans from, out of the gathered facts: its members' facts
-/// (the members that were read) with their addresses, and its manager's.
+/// (the members that were read) with their addresses, and its manager's (read for its
+/// facts scope, see [`crate::kinds::ClusterKind::facts_scope`]).
 pub fn cluster_facts<'a>(
     config: &crate::config::Config,
     kind: &dyn crate::kinds::ClusterKind,
@@ -62,7 +64,8 @@ pub fn cluster_facts<'a>(
             Some((m, crate::kinds::ClusterMember { ip, facts }))
         })
         .collect();
-    let manager = facts.get(&cluster_key(address)).and_then(|f| {
+    let scope = kind.facts_scope();
+    let manager = facts.get(&cluster_key(scope.as_ref().unwrap_or(address))).and_then(|f| {
         let name = f.probes.get(MANAGER_KEY)?.output.clone();
         Some((name, f))
     });

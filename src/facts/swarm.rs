@@ -86,11 +86,14 @@ pub fn network_ls_probe() -> Probe {
     )
 }
 
-/// `docker network inspect` of every overlay network; no output when there is none.
+/// `docker network inspect` of every overlay network; no output when there is none. Only
+/// what a network is declared with is printed: the attached containers and peers change on
+/// their own, and a cluster's facts must read the same twice when nothing changed (a saved
+/// plan compares their digest).
 pub fn network_inspect_probe() -> Probe {
     probe(
         NETWORK_INSPECT_KEY,
-        r#"ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '{{json .}}' $ids; fi"#,
+        r#"ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '{"Name":{{json .Name}},"Id":{{json .Id}},"Scope":{{json .Scope}},"Driver":{{json .Driver}},"EnableIPv6":{{json .EnableIPv6}},"IPAM":{{json .IPAM}},"Internal":{{json .Internal}},"Attachable":{{json .Attachable}},"Ingress":{{json .Ingress}},"Options":{{json .Options}},"Labels":{{json .Labels}}}' $ids; fi"#,
     )
 }
 

@@ -194,6 +194,7 @@ impl ResourceGraph {
         graph.add_explicit_edges(config, &by_resource);
         let exempt = graph.explicitly_reordered();
         graph.add_rank_edges(&exempt);
+        graph.add_serial_edges(config, &by_resource);
         graph.check_claims(config)?;
         graph.check_cycles(config)?;
         if !filter.is_empty() {
@@ -278,6 +279,29 @@ impl ResourceGraph {
         }
     }
 
+    /// The instances of a resource whose kind changes one machine at a time (a Docker
+    /// daemon restart), chained in machine order: each waits for the one before, and is
+    /// skipped when it failed (a failed restart must not spread).
+    fn add_serial_edges(&mut self, config: &Config, by_resource: &HashMap<&Address, Vec<usize>>) {
+        for resource in &config.resources {
+            let Placement::Machines(kind) = resource.spec.placement() else {
+                continue;
+            };
+            if !kind.serial() {
+                continue;
+            }
+            let Some(instances) = by_resource.get(&resource.address) else {
+                continue;
+            };
+            let mut ordered = instances.clone();
+            ordered.sort_by(|a, b| self.instances[*a].machine.cmp(&self.instances[*b].machine));
+            for pair in ordered.windows(2) {
+                self.graph
+                    .add_edge(self.nodes[pair[0]], self.nodes[pair[1]], Edge::Depends);
+            }
+        }
+    }
+
     /// Edges so that every instance in `before` precedes every one in `after`: direct edges
     /// when one side has a single instance, else through a barrier (linear either way).
     fn join(&mut self, before: &[usize], after: &[usize], edge: Edge) {
@@ -306,7 +330,7 @@ impl ResourceGraph {
             let Some(dependents) = by_resource.get(&resource.address) else {
                 continue;
             };
-            for target in &resource.depends_on {
+            for target in resource.depends_on.iter().chain(&resource.implied) {
                 let Some(candidates) = by_resource.get(&target.resource()) else {
                     continue;
                 };

@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Claim, MachineKind, Step};
+use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Exposure, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -747,8 +747,10 @@ fn check_name(ctx: &mut CheckContext, field: &str, name: &str) {
     }
 }
 
-impl FileSpec {
-    pub fn check(mut self, ctx: &mut CheckContext) -> Self {
+impl Kind for FileSpec {
+    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["content"]];
+
+    fn check(mut self, ctx: &mut CheckContext) -> Self {
         check_path(ctx, "path", &self.path);
         if let Some(mode) = &self.mode {
             check_mode(ctx, mode);
@@ -797,7 +799,9 @@ impl FileSpec {
         }
         self
     }
+}
 
+impl FileSpec {
     /// Sensitive files are compared on the host; others are read back for a diff.
     fn read<'a>(&self, sha: &'a str) -> Read<'a> {
         if self.sensitive {
@@ -899,7 +903,7 @@ impl MachineKind for FileSpec {
         )]
     }
 
-    fn steps(&self, _name: &str, _change: &ResourceChange) -> Vec<Step> {
+    fn steps(&self, _name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
         // The host decides (a package may have put a file there since the plan): keep what
         // is found, mark what is created.
         let keep_original = true;

@@ -4,39 +4,239 @@
 //! Per-machine kinds implement [`MachineKind`]: pure functions from (spec, facts) to a
 //! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
 
+pub mod docker_daemon;
 pub mod file;
+pub mod gluster_volume;
 pub mod package;
 pub mod service;
 pub mod swarm_cluster;
+pub mod swarm_network;
+pub mod swarm_service;
 pub mod sysctl;
 
 use serde::de::DeserializeOwned;
 
+use crate::address::Address;
+use crate::config::error::{ConfigError, ConfigErrors, Origin, SourceFile};
 use crate::config::yaml::{from_node, DeError, Node};
 use crate::config::{CheckContext, Selector};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::facts::{FactError, HostFacts, Probe};
-use crate::plan::{Diff, ResourceChange};
+use crate::plan::{AttrChange, Diff, ResourceChange};
 
-/// Kinds corral knows, besides `infrastructure/machine`.
-pub const KNOWN_KINDS: &[&str] = &[
-    package::KIND,
-    file::KIND,
-    sysctl::KIND,
-    service::KIND,
-    swarm_cluster::KIND,
-];
+/// The registry: every kind corral knows besides `infrastructure/machine`, as
+/// `Variant(module::Spec) => placement`. A new kind is one line here and its own file (whose
+/// spec implements [`Kind`], and [`MachineKind`] or [`ClusterKind`]).
+macro_rules! registry {
+    ($($variant:ident($module:ident :: $spec:ident) => $placement:ident,)*) => {
+        /// Kinds corral knows, besides `infrastructure/machine`.
+        pub const KNOWN_KINDS: &[&str] = &[$($module::KIND),*];
 
-/// The decoded `specification` of a resource.
-#[derive(Debug, Clone)]
-pub enum Spec {
-    Package(package::PackageSpec),
-    File(file::FileSpec),
-    Sysctl(sysctl::SysctlSpec),
-    Service(service::ServiceSpec),
-    SwarmCluster(swarm_cluster::SwarmClusterSpec),
+        /// Each kind with the fields of its specification that may hold a secret.
+        pub const SECRET_FIELDS: &[(&str, &[&[&str]])] =
+            &[$(($module::KIND, <$module::$spec as Kind>::SECRET_FIELDS)),*];
+
+        /// The decoded `specification` of a resource.
+        #[derive(Debug, Clone)]
+        pub enum Spec {
+            $($variant($module::$spec),)*
+        }
+
+        /// Decodes a specification with the kind's schema.
+        pub fn decode(kind: &str, node: &Node) -> Result<Spec, DeError> {
+            fn d<T: DeserializeOwned>(node: &Node) -> Result<T, DeError> {
+                from_node(node)
+            }
+            Ok(match kind {
+                $($module::KIND => Spec::$variant(d(node)?),)*
+                other => unreachable!("decode called with unknown kind {other}"),
+            })
+        }
+
+        /// `(kind, JSON Schema of its documents)` for every kind, in registry order.
+        pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+            vec![$(($module::KIND, crate::schema::document::<$module::$spec>($module::KIND)),)*]
+        }
+
+        impl Spec {
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Spec::$variant(_) => $module::KIND,)*
+                }
+            }
+
+            /// Where the resource's instances live, with the kind's behaviour there.
+            pub fn placement(&self) -> Placement<'_> {
+                match self {
+                    $(Spec::$variant(s) => Placement::$placement(s),)*
+                }
+            }
+
+            /// Checks what the schema cannot say (and reads `source:` files); `None` when
+            /// an error was reported.
+            pub fn check(self, ctx: &mut CheckContext) -> Option<Spec> {
+                let before = ctx.errors.errors.len();
+                let spec = match self {
+                    $(Spec::$variant(s) => Spec::$variant(Kind::check(s, ctx)),)*
+                };
+                (ctx.errors.errors.len() == before).then_some(spec)
+            }
+
+            /// Resolves what the specification names elsewhere in the configuration (its
+            /// swarm, its networks, a volume it mounts); returns the resources it must come
+            /// after because of those references.
+            pub fn link(&mut self, links: &Links, ctx: &mut LinkContext) -> Vec<Address> {
+                match self {
+                    $(Spec::$variant(s) => s.link(links, ctx),)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Package(package::PackageSpec) => Machines,
+    File(file::FileSpec) => Machines,
+    Sysctl(sysctl::SysctlSpec) => Machines,
+    Service(service::ServiceSpec) => Machines,
+    DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
+    SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
+    SwarmNetwork(swarm_network::SwarmNetworkSpec) => Cluster,
+    SwarmService(swarm_service::SwarmServiceSpec) => Cluster,
+    GlusterVolume(gluster_volume::GlusterVolumeSpec) => Cluster,
+}
+
+/// What every kind's specification does at load.
+pub trait Kind: Sized {
+    /// The fields that may hold a secret, as paths from the `specification` (`*` for any
+    /// item of a sequence or value of a mapping): diagnostics never quote them.
+    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[];
+
+    /// Checks what the schema cannot say, reporting errors at their field.
+    fn check(self, ctx: &mut CheckContext) -> Self;
+
+    /// Resolves references to other resources once every document is loaded (see
+    /// [`Spec::link`]).
+    fn link(&mut self, _links: &Links, _ctx: &mut LinkContext) -> Vec<Address> {
+        Vec::new()
+    }
+}
+
+/// A swarm as the resources placed on it see it, filled in at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmScope {
+    /// The `swarm/cluster` resource's name.
+    pub cluster: String,
+    pub managers: Vec<String>,
+    pub workers: Vec<String>,
+    /// The project, whose label (`io.corral.managed=<project>`) marks the Docker objects
+    /// corral creates, so that it deletes only its own.
+    pub project: String,
+}
+
+impl SwarmScope {
+    /// The `swarm/cluster` address, whose manager round trip carries the facts of every
+    /// resource on the swarm.
+    pub fn address(&self) -> Address {
+        Address::new(swarm_cluster::KIND, &self.cluster, None)
+    }
+
+    /// Every member: managers first, in order, then workers.
+    pub fn members(&self) -> Vec<String> {
+        self.managers.iter().chain(&self.workers).cloned().collect()
+    }
+}
+
+/// The label corral puts on the Docker objects it creates, with the project as value.
+pub const MANAGED_LABEL: &str = "io.corral.managed";
+
+/// What one resource may know about the others when it links (see [`Spec::link`]): a
+/// snapshot of the whole configuration, taken once every document is loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub project: String,
+    /// Each `swarm/cluster` by name.
+    pub swarms: BTreeMap<String, SwarmScope>,
+    /// Each `swarm/network` by name, with the swarm it names (`cluster:`), if any, and its
+    /// subnet.
+    pub networks: BTreeMap<String, NetworkLink>,
+    /// The mount point of each `gluster/volume` that mounts itself on machines, by volume.
+    pub gluster_mounts: BTreeMap<String, String>,
+    /// The machines of the inventory, with their labels.
+    pub machines: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkLink {
+    pub cluster: Option<String>,
+    pub subnet: Option<String>,
+}
+
+impl Links {
+    /// The swarm a resource placed on one belongs to: the one it names in `cluster:`, or
+    /// the only one. Reports an error at `cluster` (or the specification) otherwise.
+    pub fn swarm(&self, named: Option<&str>, ctx: &mut LinkContext) -> Option<SwarmScope> {
+        match named {
+            Some(name) => match self.swarms.get(name) {
+                Some(scope) => Some(scope.clone()),
+                None => {
+                    let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
+                    ctx.error(&["cluster"], format!("no `swarm/cluster` is named `{name}`"), "unknown swarm")
+                        .help = Some(if known.is_empty() {
+                        "declare the swarm with a `swarm/cluster` document".into()
+                    } else {
+                        format!("the swarms are: {}", known.join(", "))
+                    });
+                    None
+                }
+            },
+            None => match self.swarms.len() {
+                1 => self.swarms.values().next().cloned(),
+                0 => {
+                    ctx.error(&[], "this resource lives on a swarm, and no `swarm/cluster` is declared", "no swarm")
+                        .help = Some("declare the swarm with a `swarm/cluster` document (managers, workers)".into());
+                    None
+                }
+                _ => {
+                    let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
+                    ctx.error(&[], format!("several swarms are declared ({}): say which one this resource lives on", known.join(", ")), "which swarm?")
+                        .help = Some(format!("add `cluster: {}` to the specification", known[0]));
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// Where a resource reports what linking found wrong: at a field of its specification.
+pub struct LinkContext<'a> {
+    /// The resource's own name.
+    pub name: String,
+    pub file: Arc<SourceFile>,
+    /// The `specification` node.
+    pub spec: &'a Node,
+    pub errors: &'a mut ConfigErrors,
+}
+
+impl LinkContext<'_> {
+    /// Reports an error at a field of the specification (the specification itself for an
+    /// empty path).
+    pub fn error(
+        &mut self,
+        path: &[&str],
+        message: impl Into<String>,
+        label: &str,
+    ) -> &mut ConfigError {
+        let origin = Origin {
+            file: self.file.clone(),
+            span: crate::config::span_at(self.spec, path),
+        };
+        self.errors.push(ConfigError::at(&origin, message, label));
+        self.errors.errors.last_mut().expect("just pushed")
+    }
 }
 
 /// One command script run on a host to carry out (part of) a change.
@@ -132,6 +332,50 @@ pub trait ClusterKind {
 
     /// The steps that carry out the change the same facts plan.
     fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError>;
+
+    /// The resource whose manager round trip carries this one's facts: every resource on a
+    /// swarm shares its `swarm/cluster`'s (one round trip for the whole swarm). `None`:
+    /// its own.
+    fn facts_scope(&self) -> Option<Address> {
+        None
+    }
+
+    /// Objects this project created on the cluster that no resource declares any more
+    /// (`declared`): planned for deletion, in the order given (what uses an object before
+    /// the object). Asked of the resource that owns the facts scope.
+    fn orphans(
+        &self,
+        _name: &str,
+        _facts: &ClusterFacts,
+        _declared: &BTreeSet<Address>,
+    ) -> Result<Vec<Orphan>, FactError> {
+        Ok(Vec::new())
+    }
+
+    /// What the members' facts say will not work as configured, though the change can be
+    /// applied (an encrypted overlay on a kernel without ESP): plan warnings.
+    fn warnings(&self, _name: &str, _facts: &ClusterFacts) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A cluster object of this project that the configuration no longer declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub address: Address,
+    /// What is deleted, as the plan shows it (before → absent).
+    pub attributes: Vec<AttrChange>,
+}
+
+/// The script that deletes an orphaned cluster object, run on a manager: it refuses, at
+/// apply time, an object that is no longer `project`'s. `None` for kinds that are not
+/// cluster objects.
+pub fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+    match address.kind.as_str() {
+        swarm_service::KIND => Some(swarm_service::delete_script(&address.name, project)),
+        swarm_network::KIND => Some(swarm_network::delete_script(&address.name, project)),
+        _ => None,
+    }
 }
 
 /// A kind with one instance per selected machine.
@@ -148,8 +392,15 @@ pub trait MachineKind {
     /// Desired against actual.
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError>;
 
-    /// The commands that carry out `change`.
-    fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step>;
+    /// The commands that carry out `change`, planned from `facts`.
+    fn steps(&self, name: &str, change: &ResourceChange, facts: &HostFacts) -> Vec<Step>;
+
+    /// Whether the instances of one resource of this kind change one machine at a time, in
+    /// machine order (a Docker daemon restart, which a swarm manager's quorum survives
+    /// only one at a time).
+    fn serial(&self) -> bool {
+        false
+    }
 
     /// What this resource named `name` manages on each machine.
     fn claims(&self, name: &str) -> Vec<Claim>;
@@ -190,62 +441,12 @@ pub trait MachineKind {
     }
 }
 
-/// Decodes a specification with the kind's schema.
-pub fn decode(kind: &str, node: &Node) -> Result<Spec, DeError> {
-    fn d<T: DeserializeOwned>(node: &Node) -> Result<T, DeError> {
-        from_node(node)
-    }
-    Ok(match kind {
-        package::KIND => Spec::Package(d(node)?),
-        file::KIND => Spec::File(d(node)?),
-        sysctl::KIND => Spec::Sysctl(d(node)?),
-        service::KIND => Spec::Service(d(node)?),
-        swarm_cluster::KIND => Spec::SwarmCluster(d(node)?),
-        other => unreachable!("decode called with unknown kind {other}"),
-    })
-}
-
 impl Spec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Spec::Package(_) => package::KIND,
-            Spec::File(_) => file::KIND,
-            Spec::Sysctl(_) => sysctl::KIND,
-            Spec::Service(_) => service::KIND,
-            Spec::SwarmCluster(_) => swarm_cluster::KIND,
-        }
-    }
-
-    /// Where the resource's instances live, with the kind's behaviour there.
-    pub fn placement(&self) -> Placement<'_> {
-        match self {
-            Spec::Package(s) => Placement::Machines(s),
-            Spec::File(s) => Placement::Machines(s),
-            Spec::Sysctl(s) => Placement::Machines(s),
-            Spec::Service(s) => Placement::Machines(s),
-            Spec::SwarmCluster(s) => Placement::Cluster(s),
-        }
-    }
-
     /// The machines selector of a per-machine resource.
     pub fn selector(&self) -> Option<&Selector> {
         match self.placement() {
             Placement::Machines(kind) => Some(kind.selector()),
             Placement::Cluster(_) => None,
         }
-    }
-
-    /// Checks what the schema cannot say (and reads `source:` files); `None` when an error
-    /// was reported.
-    pub fn check(self, ctx: &mut CheckContext) -> Option<Spec> {
-        let before = ctx.errors.errors.len();
-        let spec = match self {
-            Spec::Package(s) => Spec::Package(s.check(ctx)),
-            Spec::File(s) => Spec::File(s.check(ctx)),
-            Spec::Sysctl(s) => Spec::Sysctl(s.check(ctx)),
-            Spec::Service(s) => Spec::Service(s.check(ctx)),
-            Spec::SwarmCluster(s) => Spec::SwarmCluster(s.check(ctx)),
-        };
-        (ctx.errors.errors.len() == before).then_some(spec)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, MachineKind, Step};
+use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
@@ -140,8 +140,8 @@ fn valid_package_name(name: &str) -> bool {
 const NOT_INSTALLED: &str = "(not installed)";
 const INSTALLED: &str = "(installed)";
 
-impl PackageSpec {
-    pub fn check(self, ctx: &mut CheckContext) -> Self {
+impl Kind for PackageSpec {
+    fn check(self, ctx: &mut CheckContext) -> Self {
         if self.present.is_empty() && self.absent.is_empty() {
             ctx.error(
                 &[],
@@ -187,7 +187,9 @@ impl PackageSpec {
         }
         self
     }
+}
 
+impl PackageSpec {
     fn names(&self) -> impl Iterator<Item = &str> {
         self.present.iter().chain(&self.absent).map(|e| split(e).0)
     }
@@ -302,7 +304,7 @@ impl MachineKind for PackageSpec {
         present.chain(absent).collect()
     }
 
-    fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
+    fn steps(&self, _name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
         // Keep locally changed configuration files without asking (no one can answer), and
         // allow a pin to an older version.
         let apt = "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=120 \\\n  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
@@ -402,7 +404,7 @@ mod tests {
             reason: None,
             triggered_by: Vec::new(),
         };
-        let steps = spec().steps("base", &change);
+        let steps = spec().steps("base", &change, &HostFacts::default());
         assert_eq!(steps.len(), 2);
         assert!(
             steps[0].script.contains("install tree"),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, Content, DesiredFile};
-use super::{Claim, MachineKind, Step};
+use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -135,8 +135,10 @@ const NO_SUCH_UNIT: &str = "(no such unit)";
 
 const UNIT_FILE: &str = "unit_file";
 
-impl ServiceSpec {
-    pub fn check(mut self, ctx: &mut CheckContext) -> Self {
+impl Kind for ServiceSpec {
+    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["content"]];
+
+    fn check(mut self, ctx: &mut CheckContext) -> Self {
         if !self.unit.contains('.') {
             self.unit.push_str(".service");
         }
@@ -171,7 +173,9 @@ impl ServiceSpec {
         }
         self
     }
+}
 
+impl ServiceSpec {
     fn unit_path(&self) -> String {
         format!("/etc/systemd/system/{}", self.unit)
     }
@@ -313,7 +317,7 @@ impl MachineKind for ServiceSpec {
         state.is_active().then_some(state.active_since?)
     }
 
-    fn steps(&self, _name: &str, change: &ResourceChange) -> Vec<Step> {
+    fn steps(&self, _name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
         let unit = quote(&self.unit);
         let mut script = String::from("set -e\n");
         let unit_changed = change.attribute(UNIT_FILE).is_some();
@@ -439,7 +443,7 @@ mod tests {
             reason: diff.reason,
             triggered_by: Vec::new(),
         };
-        let script = &heartbeat().steps("heartbeat", &change)[0].script;
+        let script = &heartbeat().steps("heartbeat", &change, &HostFacts::default())[0].script;
         let order = ["daemon-reload", "systemctl enable", "systemctl restart"]
             .map(|s| script.find(s).unwrap());
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
@@ -476,7 +480,7 @@ mod tests {
             vec![switch("active", true, false, true)],
             &["os/file.site[n1]"],
         );
-        let script = &heartbeat().steps("heartbeat", &starting)[0].script;
+        let script = &heartbeat().steps("heartbeat", &starting, &HostFacts::default())[0].script;
         assert!(
             script.contains("systemctl restart -- corral-heartbeat.service"),
             "{script}"
@@ -485,13 +489,13 @@ mod tests {
             on_change: OnChange::Reload,
             ..heartbeat()
         };
-        let script = &reload.steps("heartbeat", &change(vec![], &["os/file.site[n1]"]))[0].script;
+        let script = &reload.steps("heartbeat", &change(vec![], &["os/file.site[n1]"]), &HostFacts::default())[0].script;
         assert!(
             script.contains("systemctl reload-or-restart --"),
             "{script}"
         );
         let only_start = change(vec![switch("active", true, false, true)], &[]);
-        let script = &heartbeat().steps("heartbeat", &only_start)[0].script;
+        let script = &heartbeat().steps("heartbeat", &only_start, &HostFacts::default())[0].script;
         assert!(script.contains("systemctl start --"), "{script}");
     }
 

@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterFacts, ClusterKind, ClusterStep, Step};
+use super::{
+    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
+};
+use crate::address::Address;
 use crate::config::CheckContext;
 use crate::facts::swarm::{self, NodeRole, SwarmInfo, SwarmNode};
 use crate::facts::{FactError, Probe};
@@ -38,6 +41,11 @@ pub struct SwarmClusterSpec {
     /// Allow an even number of managers, which tolerates no more failures than one fewer.
     #[serde(default)]
     pub allow_even_managers: bool,
+    /// The project, filled in at load: its Docker objects are the ones deleted when no
+    /// longer declared.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub project: String,
 }
 
 /// The attribute that shows the join tokens the apply reads.
@@ -59,8 +67,13 @@ fn valid_label(text: &str, key: bool) -> bool {
             && (text.contains('=') || text.starts_with('-') || text.contains(char::is_whitespace)))
 }
 
-impl SwarmClusterSpec {
-    pub fn check(self, ctx: &mut CheckContext) -> Self {
+impl Kind for SwarmClusterSpec {
+    fn link(&mut self, links: &Links, _ctx: &mut LinkContext) -> Vec<Address> {
+        self.project = links.project.clone();
+        Vec::new()
+    }
+
+    fn check(self, ctx: &mut CheckContext) -> Self {
         if self.managers.is_empty() {
             ctx.error(&["managers"], "a swarm needs at least one manager", "here")
                 .help = Some("list the manager machines, e.g. `managers: [n1]`".into());
@@ -117,7 +130,9 @@ impl SwarmClusterSpec {
         }
         self
     }
+}
 
+impl SwarmClusterSpec {
     fn role_of(&self, machine: &str) -> NodeRole {
         if self.managers.iter().any(|m| m == machine) {
             NodeRole::Manager
@@ -347,6 +362,39 @@ impl SwarmClusterSpec {
     }
 }
 
+/// Members that say they can answer for the swarm (a manager with control available),
+/// `managers` first in their order, then any other member.
+pub fn live_managers(managers: &[String], facts: &ClusterFacts) -> Vec<String> {
+    let mut candidates: Vec<String> = Vec::new();
+    let all = managers
+        .iter()
+        .chain(facts.members.keys().filter(|m| !managers.contains(m)));
+    for machine in all {
+        let live = facts
+            .members
+            .get(machine)
+            .and_then(|m| m.facts.get(swarm::INFO_KEY).ok())
+            .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
+            .is_some_and(|i| i.is_member() && i.control_available);
+        if live && !candidates.contains(machine) {
+            candidates.push(machine.clone());
+        }
+    }
+    candidates
+}
+
+impl SwarmClusterSpec {
+    /// The swarm as the resources placed on it see it.
+    pub fn scope(&self, name: &str, project: &str) -> SwarmScope {
+        SwarmScope {
+            cluster: name.to_owned(),
+            managers: self.managers.clone(),
+            workers: self.workers.clone(),
+            project: project.to_owned(),
+        }
+    }
+}
+
 impl ClusterKind for SwarmClusterSpec {
     fn members(&self) -> Vec<String> {
         self.members_in_order().cloned().collect()
@@ -363,30 +411,34 @@ impl ClusterKind for SwarmClusterSpec {
         vec![swarm::info_probe()]
     }
 
+    /// The nodes, and every network and service: what the resources on the swarm plan
+    /// from, and this project's objects that are no longer declared.
     fn manager_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![swarm::node_inspect_probe()]
+        vec![
+            swarm::node_inspect_probe(),
+            swarm::network_inspect_probe(),
+            swarm::service_inspect_probe(),
+        ]
     }
 
-    /// Managers that say they can answer, declared managers first.
     fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
-        let mut candidates: Vec<String> = Vec::new();
-        let all: Vec<&String> = self
-            .managers
-            .iter()
-            .chain(facts.members.keys().filter(|m| !self.managers.contains(m)))
-            .collect();
-        for machine in all {
-            let live = facts
-                .members
-                .get(machine)
-                .and_then(|m| m.facts.get(swarm::INFO_KEY).ok())
-                .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
-                .is_some_and(|i| i.is_member() && i.control_available);
-            if live && !candidates.contains(machine) {
-                candidates.push(machine.clone());
-            }
-        }
-        candidates
+        live_managers(&self.managers, facts)
+    }
+
+    fn orphans(
+        &self,
+        _name: &str,
+        facts: &ClusterFacts,
+        declared: &BTreeSet<Address>,
+    ) -> Result<Vec<Orphan>, FactError> {
+        let Some((_, manager)) = &facts.manager else {
+            return Ok(Vec::new());
+        };
+        let project = &self.project;
+        // Services before the networks they use.
+        let mut orphans = super::swarm_service::orphans(manager, project, declared)?;
+        orphans.extend(super::swarm_network::orphans(manager, project, declared)?);
+        Ok(orphans)
     }
 
     fn diff(&self, _name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
@@ -625,6 +677,7 @@ mod tests {
             workers: workers.iter().map(|s| s.to_string()).collect(),
             labels: BTreeMap::new(),
             allow_even_managers: true,
+            project: "default".into(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, DesiredFile};
-use super::{Claim, MachineKind, Step};
+use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -112,9 +112,9 @@ pub fn parse(probe: &str, key: &str, out: &ProbeOutput) -> Result<String, FactEr
     Err(FactError::unexpected(probe, out))
 }
 
-impl SysctlSpec {
+impl Kind for SysctlSpec {
     /// Checks keys and values, and writes every key in its [`canonical_key`] spelling.
-    pub fn check(mut self, ctx: &mut CheckContext) -> Self {
+    fn check(mut self, ctx: &mut CheckContext) -> Self {
         if self.values.is_empty() {
             ctx.error(&["values"], "`values` is empty", "here").help =
                 Some("list at least one `key: value`, or remove the resource".into());
@@ -169,7 +169,9 @@ impl SysctlSpec {
         self.values = canonical;
         self
     }
+}
 
+impl SysctlSpec {
     /// Keys and values in the order written (`sysctl -p` applies a file in its order).
     fn in_order(&self) -> Vec<(&String, &String)> {
         if self.order.is_empty() {
@@ -268,7 +270,7 @@ impl MachineKind for SysctlSpec {
         claims
     }
 
-    fn steps(&self, name: &str, change: &ResourceChange) -> Vec<Step> {
+    fn steps(&self, name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
         let path = persisted_path(name);
         let bytes = self.persisted(name);
         let mut script = String::new();

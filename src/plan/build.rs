@@ -32,11 +32,13 @@ pub fn build(
             .map(|(machine, message)| HostProblem::new(machine, message))
             .collect(),
         errors: Vec::new(),
+        warnings: Vec::new(),
         config_digest: config.digest.clone(),
         facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
         instances: graph.instances.len(),
     };
     let records = plan_deletions(config, filter, facts, &mut plan);
+    plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     for index in graph.apply_order() {
@@ -203,7 +205,11 @@ fn plan_cluster(
         .into_iter()
         .filter(|m| !facts.contains_key(m))
         .collect();
-    let cluster_key = crate::facts::cluster_key(&resource.address);
+    let cluster_key = crate::facts::cluster_key(
+        &kind
+            .facts_scope()
+            .unwrap_or_else(|| resource.address.clone()),
+    );
     let problem = if !missing.is_empty() {
         Some(format!(
             "members {} could not be read; a cluster is not planned from part of it",
@@ -220,8 +226,25 @@ fn plan_cluster(
         return None;
     }
     let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+    for message in kind.warnings(&resource.address.name, &cluster) {
+        plan.warnings.push(ResourceProblem {
+            address: resource.address.clone(),
+            message,
+        });
+    }
     match kind.diff(&resource.address.name, &cluster) {
         Ok(diff) if diff.action() == Action::NoOp => None,
+        Ok(diff) if diff.action() == Action::Replace && resource.lifecycle.prevent_destroy => {
+            plan.errors.push(ResourceProblem {
+                address: resource.address.clone(),
+                message: format!(
+                    "must be replaced ({}), and `lifecycle.prevent_destroy` forbids it ({})",
+                    diff.reason.unwrap_or_default(),
+                    resource.origin_of_name()
+                ),
+            });
+            None
+        }
         Ok(diff) => Some(ResourceChange {
             address: resource.address.clone(),
             machine: None,
@@ -236,6 +259,67 @@ fn plan_cluster(
                 message: format!("{e} ({})", resource.origin_of_name()),
             });
             None
+        }
+    }
+}
+
+/// Cluster objects this project created that no resource declares any more (a service,
+/// a network), found by the resource that owns each facts scope (the swarm), from its
+/// manager's facts; deleted on that manager, before anything else runs.
+fn plan_orphans(
+    config: &Config,
+    graph: &ResourceGraph,
+    filter: &Filter,
+    facts: &BTreeMap<String, HostFacts>,
+    plan: &mut Plan,
+) {
+    let declared: std::collections::BTreeSet<Address> = config
+        .resources
+        .iter()
+        .filter(|r| matches!(r.spec.placement(), Placement::Cluster(_)))
+        .map(|r| r.address.clone())
+        .collect();
+    let mut asked = HashSet::new();
+    for instance in &graph.instances {
+        let resource = &config.resources[instance.resource];
+        let Placement::Cluster(kind) = resource.spec.placement() else {
+            continue;
+        };
+        if kind.facts_scope().is_some() || !asked.insert(&resource.address) {
+            continue;
+        }
+        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+        let Some((manager, _)) = &cluster.manager else {
+            continue;
+        };
+        let orphans = match kind.orphans(&resource.address.name, &cluster, &declared) {
+            Ok(orphans) => orphans,
+            Err(e) => {
+                plan.errors.push(ResourceProblem {
+                    address: resource.address.clone(),
+                    message: format!("cannot tell which objects are no longer declared: {e}"),
+                });
+                continue;
+            }
+        };
+        for orphan in orphans {
+            let targeted = filter.targets.is_empty()
+                || filter.targets.iter().any(|t| t.covers(&orphan.address));
+            let excluded = filter.excludes.iter().any(|e| e.covers(&orphan.address));
+            if !targeted || excluded {
+                continue;
+            }
+            plan.resource_changes.push(ResourceChange {
+                address: orphan.address,
+                machine: Some(manager.clone()),
+                action: Action::Delete,
+                attributes: orphan.attributes,
+                reason: Some(format!(
+                    "created by project {}, no longer in the configuration",
+                    config.project
+                )),
+                triggered_by: Vec::new(),
+            });
         }
     }
 }

@@ -228,6 +228,10 @@ pub struct Plan {
     pub unreachable: Vec<HostProblem>,
     /// Instances whose facts were unusable (an unknown sysctl key, say).
     pub errors: Vec<ResourceProblem>,
+    /// What the facts say will not work as configured, though it can be applied (an
+    /// encrypted overlay on a kernel without ESP): shown, never blocking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ResourceProblem>,
     /// sha256 of the configuration the plan was made from.
     pub config_digest: String,
     /// sha256 of each host's facts.

@@ -63,8 +63,20 @@ pub fn render(plan: &Plan, style: Style) -> String {
     out
 }
 
-/// Hosts that could not be read and instances that could not be planned.
+/// Warnings, hosts that could not be read and instances that could not be planned.
 pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
+    if !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            style.yellow("Warning:"),
+            warning.address,
+            super::printable(&warning.message)
+        );
+    }
     if plan.is_complete() {
         return;
     }

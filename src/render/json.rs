@@ -15,6 +15,7 @@ struct JsonPlan<'a> {
     resource_changes: Vec<Value>,
     unreachable: &'a [crate::plan::HostProblem],
     errors: &'a [crate::plan::ResourceProblem],
+    warnings: &'a [crate::plan::ResourceProblem],
 }
 
 fn value(v: &AttrValue) -> Value {
@@ -64,6 +65,7 @@ pub fn render(plan: &Plan) -> String {
         resource_changes,
         unreachable: &plan.unreachable,
         errors: &plan.errors,
+        warnings: &plan.warnings,
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

@@ -57,6 +57,24 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(out, "Project `{}`.\n", plan.project);
         }
     }
+    if !plan.warnings.is_empty() {
+        out.push_str("> [!WARNING]\n");
+        for warning in &plan.warnings {
+            let line = format!(
+                "> - `{}`: {}\n",
+                warning.address,
+                printable(&warning.message)
+                    .replace('\n', " ")
+                    .replace('<', "&lt;")
+            );
+            if out.len() + line.len() > LIMIT / 4 {
+                out.push_str("> - … and more warnings\n");
+                break;
+            }
+            out.push_str(&line);
+        }
+        out.push('\n');
+    }
     if !plan.is_complete() {
         out.push_str("> [!CAUTION]\n> The plan is incomplete.\n");
         let problems: Vec<String> = plan
@@ -175,6 +193,7 @@ mod tests {
                 .collect(),
             unreachable: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             config_digest: String::new(),
             facts_digests: Default::default(),
             instances: changes,

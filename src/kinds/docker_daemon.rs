@@ -1,0 +1,242 @@
+//! `docker/daemon`: settings of the Docker daemon, merged into `/etc/docker/daemon.json`.
+//!
+//! Each top-level key of `settings` replaces that key of the file; keys the configuration
+//! does not name are kept as they are (a `data-root` set by hand stays). The file is
+//! compared as JSON, so a file that says the same in another layout is left alone. A change
+//! writes the file (keeping the original, which removing the resource restores) and
+//! restarts dockerd, then waits until the node is back: in the swarm again and, on a
+//! manager, able to answer for it. Instances of one resource change one machine at a time
+//! (see [`MachineKind::serial`]), so a swarm's managers never restart together and lose
+//! quorum. `live-restore` is refused on swarm members: Docker does not support it there.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::file::{self, DesiredFile, FileState, Read};
+use super::{Claim, Kind, LinkContext, Links, MachineKind, Step};
+use crate::address::Address;
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe};
+use crate::plan::{Action, Diff, ResourceChange};
+
+pub const KIND: &str = "docker/daemon";
+
+/// Where dockerd reads its settings.
+pub const PATH: &str = "/etc/docker/daemon.json";
+
+/// `docker/daemon` specification.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerDaemonSpec {
+    pub machines: Selector,
+    /// `daemon.json` keys to values (`log-driver`, `icc`, `userland-proxy`,
+    /// `no-new-privileges`, …); each replaces that key of the file, others are kept.
+    pub settings: Map<String, Value>,
+}
+
+impl Kind for DockerDaemonSpec {
+    fn check(self, ctx: &mut CheckContext) -> Self {
+        if self.settings.is_empty() {
+            ctx.error(&["settings"], "no settings to merge", "empty")
+                .help = Some("name at least one daemon.json key, e.g. `log-driver: journald`".into());
+        }
+        self
+    }
+
+    fn link(&mut self, links: &Links, ctx: &mut LinkContext) -> Vec<Address> {
+        if self.settings.get("live-restore") == Some(&Value::Bool(true)) {
+            let members: Vec<&str> = links
+                .machines
+                .iter()
+                .filter(|(name, labels)| self.machines.matches(name, labels))
+                .filter(|(name, _)| {
+                    links.swarms.values().any(|s| s.members().contains(name))
+                })
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if !members.is_empty() {
+                ctx.error(
+                    &["settings", "live-restore"],
+                    format!(
+                        "live-restore is not supported on swarm members ({})",
+                        members.join(", ")
+                    ),
+                    "refused",
+                )
+                .help = Some("Docker refuses to start with live-restore in swarm mode; remove the setting for these machines".into());
+            }
+        }
+        Vec::new()
+    }
+}
+
+impl DockerDaemonSpec {
+    /// The file as it should be, from what the host has, or `None` when it already says
+    /// the same.
+    fn merged(&self, facts: &HostFacts) -> Result<(FileState, Option<Vec<u8>>), FactError> {
+        let key = file::probe_key(PATH, Read::Content);
+        let state = file::parse(&key, facts.get(&key)?)?;
+        let current: Map<String, Value> = match &state {
+            FileState::Absent { .. } => Map::new(),
+            FileState::Present {
+                body: file::Body::Content(bytes),
+                ..
+            } => {
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    Map::new()
+                } else {
+                    serde_json::from_slice(bytes).map_err(|e| {
+                        FactError::new(
+                            &key,
+                            format!("{PATH} is not a JSON object ({e}); dockerd would not start with it either: fix it by hand"),
+                        )
+                    })?
+                }
+            }
+            FileState::Present { .. } => {
+                return Err(FactError::new(
+                    &key,
+                    format!("{PATH} is not a small regular file; corral merges only into one"),
+                ))
+            }
+            // Links and the rest: the file kind's diff says what is wrong.
+            _ => Map::new(),
+        };
+        let mut merged = current.clone();
+        for (key, value) in &self.settings {
+            merged.insert(key.clone(), value.clone());
+        }
+        if merged == current && matches!(state, FileState::Present { .. }) {
+            return Ok((state, None));
+        }
+        let mut bytes = serde_json::to_vec_pretty(&Value::Object(merged)).expect("JSON values");
+        bytes.push(b'\n');
+        Ok((state, Some(bytes)))
+    }
+}
+
+fn desired(bytes: &[u8]) -> DesiredFile<'_> {
+    DesiredFile {
+        path: PATH,
+        bytes,
+        mode: None,
+        owner: None,
+        group: None,
+        sensitive: false,
+        keep_original: true,
+    }
+}
+
+/// Restarts dockerd and waits until the node is what it was in the swarm: active again
+/// and, on a manager, able to answer for it.
+const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
+systemctl restart docker
+i=0
+until now=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) && { [ "$before" != "active true" ] || [ "$now" = "active true" ]; } && { [ "${before%% *}" != active ] || [ "${now%% *}" = active ]; } && { [ "$before" != "active true" ] || docker node ls >/dev/null 2>&1; }; do
+  i=$((i + 1)); [ "$i" -le 120 ] || { echo "corral: dockerd did not come back as it was ($before) within 120 s"; exit 1; }
+  sleep 1
+done
+"#;
+
+impl MachineKind for DockerDaemonSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    /// With files: after packages (docker.io), before services.
+    fn rank(&self) -> u8 {
+        1
+    }
+
+    fn probes(&self, _name: &str) -> Vec<Probe> {
+        vec![file::probe(PATH, Read::Content)]
+    }
+
+    fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        let (state, bytes) = self.merged(facts)?;
+        let Some(bytes) = bytes else {
+            return Ok(Diff::update_if_changed(Vec::new()));
+        };
+        let key = file::probe_key(PATH, Read::Content);
+        let (action, attributes) = file::diff_file(&key, "", &desired(&bytes), &state)?;
+        let action = match action {
+            Action::NoOp => Action::NoOp,
+            _ => Action::Update,
+        };
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason: Some("dockerd restarts, one machine at a time".into()),
+        })
+    }
+
+    fn steps(&self, _name: &str, _change: &ResourceChange, facts: &HostFacts) -> Vec<Step> {
+        let bytes = match self.merged(facts) {
+            Ok((_, Some(bytes))) => bytes,
+            Ok((_, None)) => return Vec::new(),
+            Err(e) => {
+                return vec![Step {
+                    description: format!("merge {PATH}"),
+                    script: format!("echo {}; exit 1\n", crate::shell::quote(&e.to_string())),
+                }]
+            }
+        };
+        vec![
+            Step {
+                description: format!("write {PATH}"),
+                script: file::write_script(&desired(&bytes)),
+            },
+            Step {
+                description: "restart dockerd and wait for it".into(),
+                script: RESTART.to_owned(),
+            },
+        ]
+    }
+
+    fn serial(&self) -> bool {
+        true
+    }
+
+    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry::file(KIND, PATH))
+    }
+
+    fn claims(&self, _name: &str) -> Vec<Claim> {
+        vec![Claim::new(
+            format!("file {PATH}"),
+            serde_json::to_string(&self.settings).unwrap_or_default(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    fn spec(settings: &str) -> DockerDaemonSpec {
+        DockerDaemonSpec {
+            machines: Selector::All,
+            settings: serde_json::from_str(settings).unwrap(),
+        }
+    }
+
+    #[test]
+    fn settings_merge_into_the_file_and_restart_dockerd() {
+        let facts = recorded::host("daemon-json", "n1");
+        let spec = spec(r#"{"log-driver": "journald", "icc": false}"#);
+        let diff = spec.diff("hardened", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Update, "{diff:?}");
+        let change = ResourceChange {
+            address: Address::new(KIND, "hardened", Some("n1")),
+            machine: Some("n1".into()),
+            action: diff.action(),
+            attributes: diff.attributes,
+            reason: diff.reason,
+            triggered_by: Vec::new(),
+        };
+        let steps = spec.steps("hardened", &change, &facts);
+        assert_eq!(steps.len(), 2);
+        assert!(steps[1].script.contains("systemctl restart docker"));
+    }
+}
