@@ -64,7 +64,8 @@ pub struct Lifecycle {
 /// their names are masked wherever they are keys (see [`error::secret_spans`]), so that a
 /// misplaced or misspelt field stays hidden too. Every kind has a line, even an empty one
 /// (a test checks it); documents of unknown kinds get every kind's fields.
-fn secret_field_table() -> impl Iterator<Item = &'static (&'static str, &'static [&'static [&'static str]])> {
+fn secret_field_table(
+) -> impl Iterator<Item = &'static (&'static str, &'static [&'static [&'static str]])> {
     const MACHINE: &[(&str, &[&[&str]])] = &[(machine::KIND, &[])];
     MACHINE.iter().chain(kinds::SECRET_FIELDS)
 }
@@ -436,7 +437,9 @@ fn link(config: &mut Config, errors: &mut ConfigErrors) {
         let name = resource.address.name.clone();
         match &resource.spec {
             Spec::SwarmCluster(s) => {
-                links.swarms.insert(name, s.scope(&resource.address.name, &config.project));
+                links
+                    .swarms
+                    .insert(name, s.scope(&resource.address.name, &config.project));
             }
             Spec::SwarmNetwork(s) => {
                 links.networks.insert(name, s.network_link());
@@ -450,10 +453,7 @@ fn link(config: &mut Config, errors: &mut ConfigErrors) {
         }
     }
     for resource in &mut config.resources {
-        let spec = resource
-            .node
-            .get("specification")
-            .unwrap_or(&resource.node);
+        let spec = resource.node.get("specification").unwrap_or(&resource.node);
         let mut ctx = kinds::LinkContext {
             name: resource.address.name.clone(),
             file: resource.origin.file.clone(),

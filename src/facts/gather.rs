@@ -163,9 +163,7 @@ pub async fn read_clusters<H: Host + 'static>(
             .unwrap_or_else(|| resource.address.clone());
         let is_root = scope == resource.address;
         let entry = scopes.entry(scope.clone()).or_default();
-        entry
-            .0
-            .extend(kind.manager_probes(&resource.address.name));
+        entry.0.extend(kind.manager_probes(&resource.address.name));
         // The scope's own resource says who can answer; another one only when it is not
         // planned (`--target`).
         if is_root || (!entry.2 && entry.1.is_empty()) {

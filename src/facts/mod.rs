@@ -65,10 +65,12 @@ pub fn cluster_facts<'a>(
         })
         .collect();
     let scope = kind.facts_scope();
-    let manager = facts.get(&cluster_key(scope.as_ref().unwrap_or(address))).and_then(|f| {
-        let name = f.probes.get(MANAGER_KEY)?.output.clone();
-        Some((name, f))
-    });
+    let manager = facts
+        .get(&cluster_key(scope.as_ref().unwrap_or(address)))
+        .and_then(|f| {
+            let name = f.probes.get(MANAGER_KEY)?.output.clone();
+            Some((name, f))
+        });
     let inventory = config
         .machines
         .iter()

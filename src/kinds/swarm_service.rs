@@ -91,7 +91,10 @@ impl ClusterKind for SwarmServiceSpec {
     }
 
     fn diff(&self, _name: &str, _facts: &ClusterFacts) -> Result<Diff, FactError> {
-        Err(FactError::new(swarm::SERVICE_INSPECT_KEY, "swarm/service is being written"))
+        Err(FactError::new(
+            swarm::SERVICE_INSPECT_KEY,
+            "swarm/service is being written",
+        ))
     }
 
     fn steps(&self, _name: &str, _facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
