@@ -606,6 +606,194 @@ pub fn parse_volume_get(
     ))
 }
 
+// ---------------------------------------------------------------------------------------
+// Brick directories, on each brick machine
+
+/// What glusterd will check about a brick directory before `volume create`, read on the
+/// brick's machine: whether it exists, the file system its parent is on (glusterd refuses
+/// the root file system without `force`), whether it is a mount point itself (refused
+/// without `force`), and which of it and its parents carry the extended attributes of a
+/// volume brick (refused without `force`: it is or was part of a volume).
+pub fn brick_probe(path: &str) -> Probe {
+    Probe {
+        key: format!("gluster:brick:{path}"),
+        script: format!(
+            r#"p={}
+if [ -d "$p" ]; then echo exists; elif [ -e "$p" ]; then echo not-a-directory; fi
+d=$(dirname -- "$p"); while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+echo "filesystem $(findmnt -n -r -o TARGET -T "$d")"
+if findmnt -M "$p" >/dev/null 2>&1; then echo mount-point; fi
+if command -v getfattr >/dev/null; then
+  d=$p; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+  while :; do
+    for a in trusted.glusterfs.volume-id trusted.gfid; do
+      if getfattr --absolute-names -n "$a" -- "$d" >/dev/null 2>&1; then echo "in-use $a $d"; fi
+    done
+    [ "$d" = / ] && break
+    d=$(dirname -- "$d")
+  done
+else echo no-getfattr; fi"#,
+            quote(path)
+        ),
+    }
+}
+
+/// What [`brick_probe`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrickDir {
+    /// The path is a directory already.
+    pub exists: bool,
+    /// The path is something other than a directory.
+    pub not_directory: bool,
+    /// The mount point of the file system the brick's parent directory (or its nearest
+    /// existing ancestor) is on: `/` is the root file system.
+    pub filesystem: String,
+    /// The path is a mount point itself.
+    pub mount_point: bool,
+    /// `(attribute, path)` for each volume attribute on the path or a parent.
+    pub in_use: Vec<(String, String)>,
+    /// `getfattr` (package `attr`) is missing, so `in_use` could not be read.
+    pub no_getfattr: bool,
+}
+
+impl BrickDir {
+    /// Whether the brick would be on the root file system.
+    pub fn on_root_filesystem(&self) -> bool {
+        self.filesystem == "/"
+    }
+}
+
+/// Parses [`brick_probe`]'s output.
+pub fn parse_brick(key: &str, out: &ProbeOutput) -> Result<BrickDir, FactError> {
+    if out.rc != 0 {
+        return Err(FactError::unexpected(key, out));
+    }
+    let mut dir = BrickDir::default();
+    for line in out.output.lines() {
+        match line.split_once(' ').unwrap_or((line, "")) {
+            ("exists", _) => dir.exists = true,
+            ("not-a-directory", _) => dir.not_directory = true,
+            ("mount-point", _) => dir.mount_point = true,
+            ("no-getfattr", _) => dir.no_getfattr = true,
+            ("filesystem", target) => dir.filesystem = target.trim().to_owned(),
+            ("in-use", rest) => {
+                let (attr, path) = rest.split_once(' ').unwrap_or((rest, ""));
+                dir.in_use.push((attr.to_owned(), path.to_owned()));
+            }
+            ("", _) => {}
+            _ => return Err(FactError::unexpected(key, out)),
+        }
+    }
+    if dir.filesystem.is_empty() {
+        return Err(FactError::new(
+            key,
+            format!(
+                "findmnt named no file system for the brick's parent: {}",
+                super::tail(&out.output, 400)
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+// ---------------------------------------------------------------------------------------
+// Client mounts, on each mount machine
+
+/// What is mounted exactly at `path` (`-M`: `--target` would answer with the file system
+/// the path is on).
+pub fn mount_probe(path: &str) -> Probe {
+    Probe {
+        key: format!("gluster:mount:{path}"),
+        script: format!(
+            "findmnt -J -M {} -o SOURCE,TARGET,FSTYPE,OPTIONS",
+            quote(path)
+        ),
+    }
+}
+
+/// A file system mounted at a path, as `findmnt` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Mounted {
+    /// `host:/volume` for a Gluster volume.
+    pub source: String,
+    pub target: String,
+    /// `fuse.glusterfs` for a Gluster volume.
+    pub fstype: String,
+    pub options: String,
+}
+
+impl Mounted {
+    /// The volume, when a Gluster volume is mounted.
+    pub fn gluster_volume(&self) -> Option<&str> {
+        if self.fstype != "fuse.glusterfs" {
+            return None;
+        }
+        self.source.split_once(":/").map(|(_, volume)| volume)
+    }
+}
+
+/// Parses [`mount_probe`]'s output: `None` when nothing is mounted there (exit code 1,
+/// no output).
+pub fn parse_mount(key: &str, out: &ProbeOutput) -> Result<Option<Mounted>, FactError> {
+    #[derive(Deserialize)]
+    struct Findmnt {
+        filesystems: Vec<Mounted>,
+    }
+    if out.rc == 1 && out.output.trim().is_empty() {
+        return Ok(None);
+    }
+    if out.rc != 0 {
+        return Err(FactError::unexpected(key, out));
+    }
+    let found: Findmnt = serde_json::from_str(&out.output)
+        .map_err(|e| FactError::new(key, format!("findmnt's JSON is unreadable: {e}")))?;
+    // Mounted twice on the same point: the last one is what the path shows.
+    Ok(found.filesystems.into_iter().last())
+}
+
+/// The `/etc/fstab` lines (not comments) that mount something at `path`.
+pub fn fstab_probe(path: &str) -> Probe {
+    Probe {
+        key: format!("gluster:fstab:{path}"),
+        script: format!(
+            "if [ -e /etc/fstab ]; then awk '$1 !~ /^#/ && $2 == p' p={} /etc/fstab; fi",
+            quote(path)
+        ),
+    }
+}
+
+/// One `/etc/fstab` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FstabEntry {
+    /// The line as written.
+    pub line: String,
+    /// Its fields, split on blanks: source, mount point, type, options, dump, pass.
+    pub fields: Vec<String>,
+}
+
+impl FstabEntry {
+    pub fn fstype(&self) -> &str {
+        self.fields.get(2).map_or("", String::as_str)
+    }
+}
+
+/// Parses [`fstab_probe`]'s output.
+pub fn parse_fstab(key: &str, out: &ProbeOutput) -> Result<Vec<FstabEntry>, FactError> {
+    if out.rc != 0 {
+        return Err(FactError::unexpected(key, out));
+    }
+    Ok(out
+        .output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| FstabEntry {
+            line: line.to_owned(),
+            fields: line.split_whitespace().map(str::to_owned).collect(),
+        })
+        .collect())
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
