@@ -13,7 +13,8 @@
 #             networks (one encrypted, one attachable and labelled); a global service with a
 #             host-mode port and a replicated one with constraint, env, mounts, networks,
 #             secret, config, update policy and labels, updated once
-#   gluster   n2 and n3 probed from n1; replica 3 arbiter 1 volume gv0, options set, started
+#   gluster   n2 and n3 probed from n1; replica 3 arbiter 1 volume gv0, options set, started,
+#             mounted on n1 through /etc/fstab
 #   failures  a task that cannot be scheduled, a failed update (paused), a killed brick, a
 #             stopped glusterd, a stopped leader, then a swarm without quorum
 # A join token is recorded only as its shape: the script replaces it before it is written.
@@ -38,7 +39,8 @@ on() {
     ssh -F "$ssh_config" "$host" "$@"
 }
 
-# Probe scripts, byte for byte as src/facts/{swarm,gluster}.rs generate them.
+# Probe scripts, byte for byte as src/facts/{swarm,gluster}.rs generate them (paths and
+# names below need no quoting, so the scripts' quoted values are written bare).
 swarm_info='docker info --format '\''{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{"NodeID":{{json .Swarm.NodeID}},"NodeAddr":{{json .Swarm.NodeAddr}},"LocalNodeState":{{json .Swarm.LocalNodeState}},"ControlAvailable":{{json .Swarm.ControlAvailable}},"Error":{{json .Swarm.Error}},"Nodes":{{json .Swarm.Nodes}},"Managers":{{json .Swarm.Managers}}{{if .Swarm.Cluster}},"Cluster":{"ID":{{json .Swarm.Cluster.ID}},"DefaultAddrPool":{{json .Swarm.Cluster.DefaultAddrPool}},"SubnetSize":{{json .Swarm.Cluster.SubnetSize}},"DataPathPort":{{json .Swarm.Cluster.DataPathPort}}}{{end}}}{{end}}'\'''
 node_ls='docker node ls --format '\''{{json .}}'\'''
 node_inspect='ids=$(docker node ls -q) && docker node inspect --format '\''{{json .}}'\'' $ids'
@@ -61,6 +63,23 @@ volume_info='gluster --mode=script --xml volume info'
 volume_info_of() { echo "gluster --mode=script --xml volume info $1"; }
 volume_status_of() { echo "gluster --mode=script --xml volume status $1"; }
 volume_get_of() { echo "gluster --mode=script --xml volume get $1 $2"; }
+brick_body='if [ -d "$p" ]; then echo exists; elif [ -e "$p" ]; then echo not-a-directory; fi
+d=$(dirname -- "$p"); while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+echo "filesystem $(findmnt -n -r -o TARGET -T "$d")"
+if findmnt -M "$p" >/dev/null 2>&1; then echo mount-point; fi
+if command -v getfattr >/dev/null; then
+  d=$p; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+  while :; do
+    for a in trusted.glusterfs.volume-id trusted.gfid; do
+      if getfattr --absolute-names -n "$a" -- "$d" >/dev/null 2>&1; then echo "in-use $a $d"; fi
+    done
+    [ "$d" = / ] && break
+    d=$(dirname -- "$d")
+  done
+else echo no-getfattr; fi)'
+brick_of() { printf '(p=%s\n%s' "$1" "$brick_body"; }
+mount_of() { echo "findmnt -J -M $1 -o SOURCE,TARGET,FSTYPE,OPTIONS"; }
+fstab_of() { echo "if [ -e /etc/fstab ]; then awk '\$1 !~ /^#/ && \$2 == p' p=$1 /etc/fstab; fi"; }
 
 # record FACT CASE HOST STATE SCRIPT [FILTER]: runs SCRIPT on HOST as the fact script runs a
 # probe and writes fixtures/cluster/FACT/CASE.json; FILTER (a sed program) rewrites the output
@@ -111,6 +130,16 @@ record volume-info blank n1 "$state" "$volume_info"
 record volume-info missing n1 "$state" "$(volume_info_of gv0)"
 record volume-get missing n1 "$state" "$(volume_get_of gv0 all)"
 record volume-status missing n1 "$state" "$(volume_status_of gv0)"
+record peer-status blank-n2 n2 "$state" "$peer_status"
+record peer-status blank-n3 n3 "$state" "$peer_status"
+# Brick directories: missing below the lab's brick file system (/data/bricks, a tmpfs),
+# on the root file system, and the brick file system's mount point itself.
+record brick blank n1 "$state" "$(brick_of /data/bricks/gv0)"
+record brick root-partition n1 "$state" "$(brick_of /srv/bricks/gv0)"
+record brick mount-point n1 "$state" "$(brick_of /data/bricks)"
+record mount not-mounted n1 "$state" "$(mount_of /mnt/gv0)"
+record mount other-fs n1 "$state" "$(mount_of /data/bricks)"
+record fstab blank n1 "$state" "$(fstab_of /mnt/gv0)"
 
 # --- swarm ------------------------------------------------------------------------------
 on n1 "docker swarm init --advertise-addr $net.11" >/dev/null
@@ -186,6 +215,7 @@ done
 state="gluster: n2 and n3 probed from n1"
 record peer-status cluster n1 "$state" "$peer_status"
 record peer-status from-n2 n2 "$state" "$peer_status"
+record peer-status from-n3 n3 "$state" "$peer_status"
 record pool-list cluster n1 "$state" "$pool_list"
 on n1 'gluster --mode=script volume create gv0 replica 3 arbiter 1 n1:/data/bricks/gv0 n2:/data/bricks/gv0 n3:/data/bricks/gv0 &&
     gluster --mode=script volume set gv0 user.corral.project default &&
@@ -193,6 +223,8 @@ on n1 'gluster --mode=script volume create gv0 replica 3 arbiter 1 n1:/data/bric
 state="gluster: gv0 (replica 3 arbiter 1) created and options set, not started"
 record volume-info created n1 "$state" "$volume_info"
 record volume-status not-started n1 "$state" "$(volume_status_of gv0)"
+record volume-info created-named n1 "$state" "$(volume_info_of gv0)"
+record volume-get created n1 "$state" "$(volume_get_of gv0 all)"
 on n1 'gluster --mode=script volume start gv0' >/dev/null
 wait_for "gv0's bricks online" n1 \
     '[ "$(gluster --mode=script --xml volume status gv0 | grep -c "<status>1</status>")" = 6 ]'
@@ -204,6 +236,14 @@ record volume-get all n1 "$state" "$(volume_get_of gv0 all)"
 record volume-get one n1 "$state" "$(volume_get_of gv0 performance.cache-size)"
 record volume-get user-option n1 "$state" "$(volume_get_of gv0 user.corral.project)"
 record volume-get unknown-option n1 "$state" "$(volume_get_of gv0 no.such.option)"
+record brick in-use n1 "$state" "$(brick_of /data/bricks/gv0)"
+# Mounted on n1 (a brick machine) through fstab, as gluster/volume writes it.
+on n1 'mkdir -p /mnt/gv0 &&
+    echo "n1:/gv0 /mnt/gv0 glusterfs defaults,_netdev,backup-volfile-servers=n2:n3,x-systemd.requires=glusterd.service 0 0" >>/etc/fstab &&
+    mount /mnt/gv0'
+state="gluster: gv0 (replica 3 arbiter 1) started, mounted on n1 through /etc/fstab"
+record mount mounted n1 "$state" "$(mount_of /mnt/gv0)"
+record fstab gv0 n1 "$state" "$(fstab_of /mnt/gv0)"
 
 # --- failures ---------------------------------------------------------------------------
 # A brick process dies on n2 (glusterd stays up).

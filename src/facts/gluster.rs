@@ -1,6 +1,9 @@
 //! GlusterFS facts: the probes that read the trusted pool (`peer status`, `pool list`) and
 //! volumes (`volume info`, `volume status`, `volume get`) through the CLI's `--xml` output,
-//! and pure parsers of that output into the typed facts `gluster/volume` plans from.
+//! what glusterd will check about a brick directory (its file system, whether it is a
+//! mount point, the attributes of a brick in use), and a client's mount point (`findmnt`,
+//! `/etc/fstab`); and pure parsers of that output into the typed facts `gluster/volume`
+//! plans from.
 //!
 //! Nothing here runs a command or decides a change. Every parser is tested against outputs
 //! recorded from real glusterd on lab hosts (`fixtures/cluster/`, made by
@@ -16,6 +19,9 @@
 //! - `volume get VOL all` marks defaults with a ` (DEFAULT)` suffix, lists some options twice
 //!   and leaves out `user.*` options, which only `volume info` (or `volume get VOL user.x`)
 //!   shows.
+//! - `volume create` sets `trusted.glusterfs.volume-id` on each brick directory, `volume
+//!   start` adds `trusted.gfid`; glusterd does not create a brick's missing parents, and
+//!   with `--xml` a failed `volume create` still exits 0 (steps run it without `--xml`).
 
 use std::collections::BTreeMap;
 
@@ -613,12 +619,13 @@ pub fn parse_volume_get(
 /// brick's machine: whether it exists, the file system its parent is on (glusterd refuses
 /// the root file system without `force`), whether it is a mount point itself (refused
 /// without `force`), and which of it and its parents carry the extended attributes of a
-/// volume brick (refused without `force`: it is or was part of a volume).
+/// volume brick (refused without `force`: it is or was part of a volume). In a subshell:
+/// its variables stay its own.
 pub fn brick_probe(path: &str) -> Probe {
     Probe {
         key: format!("gluster:brick:{path}"),
         script: format!(
-            r#"p={}
+            r#"(p={}
 if [ -d "$p" ]; then echo exists; elif [ -e "$p" ]; then echo not-a-directory; fi
 d=$(dirname -- "$p"); while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
 echo "filesystem $(findmnt -n -r -o TARGET -T "$d")"
@@ -632,7 +639,7 @@ if command -v getfattr >/dev/null; then
     [ "$d" = / ] && break
     d=$(dirname -- "$d")
   done
-else echo no-getfattr; fi"#,
+else echo no-getfattr; fi)"#,
             quote(path)
         ),
     }
@@ -792,7 +799,6 @@ pub fn parse_fstab(key: &str, out: &ProbeOutput) -> Result<Vec<FstabEntry>, Fact
         })
         .collect())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1060,6 +1066,80 @@ mod tests {
                 .contains("Connection failed. Please check if gluster daemon is operational."),
             "{err}"
         );
+    }
+
+    fn brick(case: &str, path: &str) -> BrickDir {
+        let probe = brick_probe(path);
+        parse_brick(&probe.key, &recorded("brick", case, &probe)).unwrap()
+    }
+
+    #[test]
+    fn brick_directories_as_glusterd_will_check_them() {
+        // Missing, below the lab's brick file system.
+        let blank = brick("blank", "/data/bricks/gv0");
+        assert_eq!(
+            blank,
+            BrickDir {
+                filesystem: "/data/bricks".into(),
+                ..BrickDir::default()
+            }
+        );
+        assert!(!blank.on_root_filesystem());
+        assert!(brick("root-partition", "/srv/bricks/gv0").on_root_filesystem());
+        let mount_point = brick("mount-point", "/data/bricks");
+        assert!(mount_point.exists && mount_point.mount_point);
+        // After `volume create` and `start`: both attributes on the brick itself.
+        let in_use = brick("in-use", "/data/bricks/gv0");
+        assert!(in_use.exists && !in_use.no_getfattr);
+        assert_eq!(
+            in_use.in_use,
+            [
+                (
+                    "trusted.glusterfs.volume-id".to_owned(),
+                    "/data/bricks/gv0".to_owned()
+                ),
+                ("trusted.gfid".to_owned(), "/data/bricks/gv0".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn brick_paths_are_quoted_and_the_probe_keeps_its_variables() {
+        let script = brick_probe("/a b").script;
+        assert!(
+            script.starts_with("(p='/a b'\n") && script.ends_with(')'),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn mounts_and_fstab_lines() {
+        let probe = mount_probe("/mnt/gv0");
+        let none = parse_mount(&probe.key, &recorded("mount", "not-mounted", &probe)).unwrap();
+        assert_eq!(none, None);
+        let gv0 = parse_mount(&probe.key, &recorded("mount", "mounted", &probe))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (gv0.source.as_str(), gv0.gluster_volume()),
+            ("n1:/gv0", Some("gv0"))
+        );
+        let probe = mount_probe("/data/bricks");
+        let tmpfs = parse_mount(&probe.key, &recorded("mount", "other-fs", &probe))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (tmpfs.fstype.as_str(), tmpfs.gluster_volume()),
+            ("tmpfs", None)
+        );
+        let probe = fstab_probe("/mnt/gv0");
+        assert!(parse_fstab(&probe.key, &recorded("fstab", "blank", &probe))
+            .unwrap()
+            .is_empty());
+        let lines = parse_fstab(&probe.key, &recorded("fstab", "gv0", &probe)).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].fstype(), "glusterfs");
+        assert_eq!(lines[0].fields[0], "n1:/gv0");
     }
 
     #[test]

@@ -157,7 +157,8 @@ impl Kind for GlusterVolumeSpec {
     fn check(self, ctx: &mut CheckContext) -> Self {
         if self.bricks.is_empty() {
             ctx.error(&["bricks"], "a volume needs at least one brick", "here")
-                .help = Some("list the bricks, e.g. `- { machine: n1, path: /data/bricks/shared }`".into());
+                .help =
+                Some("list the bricks, e.g. `- { machine: n1, path: /data/bricks/shared }`".into());
         }
         let mut seen = BTreeSet::new();
         for (index, brick) in self.bricks.iter().enumerate() {
@@ -166,7 +167,10 @@ impl Kind for GlusterVolumeSpec {
                     ctx,
                     index,
                     "path",
-                    format!("brick path `{}` is not an absolute path corral can use", brick.path),
+                    format!(
+                        "brick path `{}` is not an absolute path corral can use",
+                        brick.path
+                    ),
                     "here",
                 )
                 .help = Some(PATH_HELP.into());
@@ -189,8 +193,14 @@ impl Kind for GlusterVolumeSpec {
             }
             None => {}
             Some(replica) if replica < 2 => {
-                ctx.error(&["replica"], format!("replica {replica} keeps no copies"), "here")
-                    .help = Some("leave `replica` out for a distributed volume, or use `replica: 3`".into());
+                ctx.error(
+                    &["replica"],
+                    format!("replica {replica} keeps no copies"),
+                    "here",
+                )
+                .help = Some(
+                    "leave `replica` out for a distributed volume, or use `replica: 3`".into(),
+                );
             }
             Some(2) if !self.arbiter => {
                 ctx.error(
@@ -255,7 +265,9 @@ impl Kind for GlusterVolumeSpec {
             if key == PROJECT_OPTION {
                 ctx.error_at_key(
                     &["options", key],
-                    format!("`{PROJECT_OPTION}` is corral's: it marks the volumes a project created"),
+                    format!(
+                        "`{PROJECT_OPTION}` is corral's: it marks the volumes a project created"
+                    ),
                     "here",
                 );
             } else if !valid_option_name(key) {
@@ -278,7 +290,10 @@ impl Kind for GlusterVolumeSpec {
             if !plain_path(&mount.path) {
                 ctx.error(
                     &["mount", "path"],
-                    format!("mount path `{}` is not an absolute path corral can use", mount.path),
+                    format!(
+                        "mount path `{}` is not an absolute path corral can use",
+                        mount.path
+                    ),
                     "here",
                 )
                 .help = Some(PATH_HELP.into());
@@ -372,7 +387,10 @@ impl GlusterVolumeSpec {
         let servers = self.brick_machines();
         let mut options = String::from("defaults,_netdev");
         if servers.len() > 1 {
-            options.push_str(&format!(",backup-volfile-servers={}", servers[1..].join(":")));
+            options.push_str(&format!(
+                ",backup-volfile-servers={}",
+                servers[1..].join(":")
+            ));
         }
         if servers.contains(&machine) {
             options.push_str(",x-systemd.requires=glusterd.service");
@@ -422,6 +440,13 @@ struct OptionChange {
     key: String,
     before: Option<String>,
     after: String,
+}
+
+/// The volume as the member that answered for it sees it.
+struct LiveVolume {
+    volume: Volume,
+    /// Every option's effective value (`volume get VOL all`; no `user.*` options).
+    effective: BTreeMap<String, String>,
 }
 
 /// What a mount machine needs.
@@ -489,7 +514,7 @@ impl GlusterVolumeSpec {
         &self,
         name: &str,
         facts: &ClusterFacts,
-    ) -> Result<Option<(Volume, BTreeMap<String, String>)>, FactError> {
+    ) -> Result<Option<LiveVolume>, FactError> {
         let Some((_, manager)) = &facts.manager else {
             return Ok(None);
         };
@@ -504,7 +529,7 @@ impl GlusterVolumeSpec {
             .into_iter()
             .map(|(k, v)| (k, v.value))
             .collect();
-        Ok(Some((volume, effective)))
+        Ok(Some(LiveVolume { volume, effective }))
     }
 
     /// Refuses an existing volume whose bricks or replica differ from the configuration,
@@ -622,7 +647,11 @@ impl GlusterVolumeSpec {
     }
 
     /// The mount machines' changes, refusing a mount point that something else uses.
-    fn mount_changes(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<MountChange>, FactError> {
+    fn mount_changes(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+    ) -> Result<Vec<MountChange>, FactError> {
         let Some(mount) = &self.mount else {
             return Ok(Vec::new());
         };
@@ -724,7 +753,7 @@ impl GlusterVolumeSpec {
             .as_ref()
             .map_or_else(|| first.clone(), |(m, _)| m.clone());
         let mounts = self.mount_changes(name, facts)?;
-        let Some((volume, effective)) = self.live_volume(name, facts)? else {
+        let Some(LiveVolume { volume, effective }) = self.live_volume(name, facts)? else {
             let creation = self.check_new_bricks(facts)?;
             return Ok(Analysis {
                 runner: first.clone(),
@@ -1077,9 +1106,7 @@ done
                 ));
             }
             if mount.mount {
-                script.push_str(&format!(
-                    "findmnt -M {p} >/dev/null 2>&1 || mount {p}\n"
-                ));
+                script.push_str(&format!("findmnt -M {p} >/dev/null 2>&1 || mount {p}\n"));
             }
             steps.push(on(
                 &mount.machine,
@@ -1114,5 +1141,650 @@ done
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Selector;
+    use crate::facts::recorded::cluster as recorded;
+    use crate::kinds::ClusterMember;
+
+    const BRICKS: &str = "/data/bricks/gv0";
+    const MOUNT: &str = "/mnt/gv0";
+
+    /// The recorded volume: gv0, replica 3 arbiter 1 on n1…n3, `performance.cache-size`
+    /// 64MB, project `default`, mounted on n1.
+    fn spec() -> GlusterVolumeSpec {
+        GlusterVolumeSpec {
+            replica: Some(3),
+            arbiter: true,
+            bricks: ["n1", "n2", "n3"]
+                .iter()
+                .map(|m| BrickSpec {
+                    machine: m.to_string(),
+                    path: BRICKS.into(),
+                })
+                .collect(),
+            options: BTreeMap::from([("performance.cache-size".into(), "64MB".into())]),
+            mount: Some(MountSpec {
+                machines: Selector::Names(vec!["n1".into()]),
+                path: MOUNT.into(),
+            }),
+            project: "default".into(),
+            mount_machines: vec!["n1".into()],
+            ..GlusterVolumeSpec::default()
+        }
+    }
+
+    /// Facts of one host: `(fact, case, probe)` recorded outputs.
+    fn host(recordings: &[(&str, &str, Probe)]) -> HostFacts {
+        let mut facts = HostFacts::default();
+        for (fact, case, probe) in recordings {
+            facts
+                .probes
+                .insert(probe.key.clone(), recorded(fact, case, probe));
+        }
+        facts
+    }
+
+    fn peers(case: &str) -> (&'static str, &str, Probe) {
+        ("peer-status", case, gluster::peer_status_probe())
+    }
+
+    fn brick<'c>(case: &'c str, path: &str) -> (&'static str, &'c str, Probe) {
+        ("brick", case, gluster::brick_probe(path))
+    }
+
+    fn mounted<'c>(case: &'c str, path: &str) -> (&'static str, &'c str, Probe) {
+        ("mount", case, gluster::mount_probe(path))
+    }
+
+    fn fstab(case: &str) -> (&'static str, &str, Probe) {
+        ("fstab", case, gluster::fstab_probe(MOUNT))
+    }
+
+    /// The answer of the member asked for the volume: `volume info gv0`, `volume status
+    /// gv0` and `volume get gv0 all` as recorded in these cases.
+    fn manager(info: &str, status: &str, get: &str) -> HostFacts {
+        host(&[
+            ("volume-info", info, gluster::volume_info_probe(Some("gv0"))),
+            ("volume-status", status, gluster::volume_status_probe("gv0")),
+            ("volume-get", get, gluster::volume_get_probe("gv0", None)),
+        ])
+    }
+
+    fn facts<'a>(members: &'a [(&str, HostFacts)], manager: &'a HostFacts) -> ClusterFacts<'a> {
+        ClusterFacts {
+            members: members
+                .iter()
+                .enumerate()
+                .map(|(i, (name, facts))| {
+                    (
+                        name.to_string(),
+                        ClusterMember {
+                            ip: format!("10.234.0.{}", 11 + i).parse().unwrap(),
+                            facts,
+                        },
+                    )
+                })
+                .collect(),
+            manager: Some(("n1".into(), manager)),
+            inventory: BTreeMap::new(),
+        }
+    }
+
+    /// The lab as the recorder left gv0: started, options set, mounted on n1.
+    fn converged() -> (Vec<(&'static str, HostFacts)>, HostFacts) {
+        let members = vec![
+            (
+                "n1",
+                host(&[
+                    peers("cluster"),
+                    brick("in-use", BRICKS),
+                    mounted("mounted", MOUNT),
+                    fstab("gv0"),
+                ]),
+            ),
+            ("n2", host(&[peers("from-n2")])),
+            ("n3", host(&[peers("from-n3")])),
+        ];
+        (members, manager("named", "started", "all"))
+    }
+
+    /// Hosts as `lab up` makes them: no peers, no volume, brick directories missing on
+    /// their own file system, nothing mounted. (The brick, mount and fstab probes were
+    /// recorded on n1; a blank n2 and n3 answer the same.)
+    fn blank(path: &str, brick_case: &str) -> (Vec<(&'static str, HostFacts)>, HostFacts) {
+        let member = |peer_case: &str| {
+            host(&[
+                peers(peer_case),
+                brick(brick_case, path),
+                mounted("not-mounted", MOUNT),
+                fstab("blank"),
+            ])
+        };
+        let members = vec![
+            ("n1", member("blank")),
+            ("n2", member("blank-n2")),
+            ("n3", member("blank-n3")),
+        ];
+        (members, manager("missing", "missing", "missing"))
+    }
+
+    fn all_mounts(mut spec: GlusterVolumeSpec) -> GlusterVolumeSpec {
+        spec.mount = Some(MountSpec {
+            machines: Selector::All,
+            path: MOUNT.into(),
+        });
+        spec.mount_machines = vec!["n1".into(), "n2".into(), "n3".into()];
+        spec
+    }
+
+    fn names(diff: &Diff) -> Vec<&str> {
+        diff.attributes.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_recorded_volume_plans_nothing() {
+        let (members, manager) = converged();
+        let facts = facts(&members, &manager);
+        let spec = spec();
+        let diff = spec.diff("gv0", &facts).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+        assert!(spec.steps("gv0", &facts).unwrap().is_empty());
+        assert!(spec.warnings("gv0", &facts).is_empty());
+        // gluster's other spellings of on/off are the same value.
+        let mut yes = spec.clone();
+        yes.options.insert("nfs.disable".into(), "yes".into());
+        assert_eq!(yes.diff("gv0", &facts).unwrap().action(), Action::NoOp);
+        assert_eq!(spec.manager_candidates(&facts), ["n1", "n2", "n3"]);
+    }
+
+    #[test]
+    fn blank_hosts_get_peers_bricks_volume_options_start_and_mounts_in_order() {
+        let (members, manager) = blank(BRICKS, "blank");
+        let facts = facts(&members, &manager);
+        let spec = all_mounts(spec());
+        let diff = spec.diff("gv0", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        assert_eq!(
+            names(&diff),
+            [
+                "peers",
+                "bricks",
+                "layout",
+                "options.user.corral.project",
+                "options.performance.cache-size",
+                "status",
+                "fstab[n1]",
+                "mounted[n1]",
+                "fstab[n2]",
+                "mounted[n2]",
+                "fstab[n3]",
+                "mounted[n3]"
+            ]
+        );
+        assert_eq!(
+            diff.attributes[0],
+            AttrChange::scalar("peers", "n1", "n1, n2, n3")
+        );
+        assert_eq!(
+            diff.attributes[1].after,
+            AttrValue::Scalar(
+                "n1:/data/bricks/gv0, n2:/data/bricks/gv0, n3:/data/bricks/gv0 (arbiter)".into()
+            )
+        );
+        let steps = spec.steps("gv0", &facts).unwrap();
+        let order: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| (s.machine.as_str(), s.step.description.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("n1", "probe gluster peers n2, n3 from n1"),
+                ("n1", "create the brick directories of volume gv0 on n1"),
+                ("n2", "create the brick directories of volume gv0 on n2"),
+                ("n3", "create the brick directories of volume gv0 on n3"),
+                ("n1", "create gluster volume gv0"),
+                (
+                    "n1",
+                    "set options of gluster volume gv0: performance.cache-size"
+                ),
+                ("n1", "start gluster volume gv0"),
+                ("n1", "mount gluster volume gv0 at /mnt/gv0 on n1"),
+                ("n2", "mount gluster volume gv0 at /mnt/gv0 on n2"),
+                ("n3", "mount gluster volume gv0 at /mnt/gv0 on n3"),
+            ]
+        );
+        assert!(steps[0].step.script.contains(
+            "gluster --mode=script peer probe n2\ngluster --mode=script peer probe n3\n"
+        ));
+        assert!(steps[1].step.script.contains("mkdir -p -- \"$p\""));
+        let create = &steps[4].step.script;
+        assert!(
+            create.contains(
+                "gluster --mode=script volume create gv0 replica 3 arbiter 1 n1:/data/bricks/gv0 n2:/data/bricks/gv0 n3:/data/bricks/gv0\n"
+            ),
+            "{create}"
+        );
+        assert!(create.contains("volume set gv0 user.corral.project default\n"));
+        assert!(steps[5]
+            .step
+            .script
+            .contains("volume set gv0 performance.cache-size 64MB\n"));
+        assert!(steps[7]
+            .step
+            .script
+            .contains("n1:/gv0 /mnt/gv0 glusterfs defaults,_netdev,backup-volfile-servers=n2:n3,x-systemd.requires=glusterd.service 0 0"));
+        assert!(steps[7]
+            .step
+            .script
+            .ends_with("findmnt -M /mnt/gv0 >/dev/null 2>&1 || mount /mnt/gv0\n"));
+    }
+
+    #[test]
+    fn the_fstab_line_names_the_other_brick_machines_and_waits_for_glusterd_on_servers() {
+        let spec = spec();
+        assert_eq!(
+            spec.fstab_line("gv0", "n4", "/srv/shared"),
+            "n1:/gv0 /srv/shared glusterfs defaults,_netdev,backup-volfile-servers=n2:n3 0 0"
+        );
+        let single = GlusterVolumeSpec {
+            replica: None,
+            arbiter: false,
+            bricks: spec.bricks[..1].to_vec(),
+            ..spec
+        };
+        assert_eq!(
+            single.fstab_line("gv0", "n1", "/m"),
+            "n1:/gv0 /m glusterfs defaults,_netdev,x-systemd.requires=glusterd.service 0 0"
+        );
+    }
+
+    #[test]
+    fn a_created_volume_that_is_not_started_is_started() {
+        let members = vec![
+            ("n1", host(&[peers("cluster")])),
+            ("n2", host(&[peers("from-n2")])),
+            ("n3", host(&[peers("from-n3")])),
+        ];
+        let manager = manager("created-named", "not-started", "created");
+        let facts = facts(&members, &manager);
+        let spec = GlusterVolumeSpec {
+            mount: None,
+            mount_machines: Vec::new(),
+            ..spec()
+        };
+        let diff = spec.diff("gv0", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("status", "Created", "Started")]
+        );
+        let steps = spec.steps("gv0", &facts).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].machine, "n1");
+        let script = &steps[0].step.script;
+        assert!(
+            script.contains("awk '$1 == \"user.corral.project\" { print $2 }')\" = default ]"),
+            "{script}"
+        );
+        assert!(script.ends_with("gluster --mode=script volume info gv0 | grep -q '^Status: Started$' || gluster --mode=script volume start gv0\n"));
+    }
+
+    #[test]
+    fn a_changed_option_is_set_on_the_volume() {
+        let (members, manager) = converged();
+        let facts = facts(&members, &manager);
+        let mut spec = spec();
+        spec.options
+            .insert("performance.cache-size".into(), "128MB".into());
+        // Never set: compared with its default, as `volume get` shows it.
+        spec.options
+            .insert("cluster.min-free-disk".into(), "10%".into());
+        spec.options
+            .insert("network.ping-timeout".into(), "10".into());
+        let diff = spec.diff("gv0", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(
+            diff.attributes,
+            [
+                AttrChange::scalar("options.network.ping-timeout", "42", "10"),
+                AttrChange::scalar("options.performance.cache-size", "64MB", "128MB"),
+            ]
+        );
+        let steps = spec.steps("gv0", &facts).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].step.script.ends_with(
+            "volume set gv0 network.ping-timeout 10\ngluster --mode=script volume set gv0 performance.cache-size 128MB\n"
+        ));
+    }
+
+    #[test]
+    fn changing_the_bricks_of_an_existing_volume_is_refused() {
+        let (members, manager) = converged();
+        let facts = facts(&members, &manager);
+        // Another set of three: growth.
+        let mut grown = spec();
+        for m in ["n1", "n2", "n3"] {
+            grown.bricks.push(BrickSpec {
+                machine: m.into(),
+                path: "/data/bricks/gv0b".into(),
+            });
+        }
+        let error = grown.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("exists as 3 bricks, replica 3 arbiter 1 (1 set(s) of 3)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("asks for 6 bricks, replica 3 arbiter 1 (2 set(s) of 3)"),
+            "{error}"
+        );
+        assert!(error.contains("not supported yet"), "{error}");
+        // A brick moved: the old one holds data.
+        let mut moved = spec();
+        moved.bricks[2].path = "/data/bricks/other".into();
+        let error = moved.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("removing bricks or copies that hold data is refused (the configuration drops n3:/data/bricks/gv0)"),
+            "{error}"
+        );
+        assert!(moved.steps("gv0", &facts).is_err());
+        // No arbiter any more: the same bricks would form other sets.
+        let plain = GlusterVolumeSpec {
+            arbiter: false,
+            ..spec()
+        };
+        let error = plain.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("corral does not re-shape a volume"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_volume_of_another_project_is_used_as_it_is_and_never_changed() {
+        let (members, manager) = converged();
+        let facts = facts(&members, &manager);
+        let other = GlusterVolumeSpec {
+            project: "other".into(),
+            ..spec()
+        };
+        assert_eq!(other.diff("gv0", &facts).unwrap().action(), Action::NoOp);
+        let mut changed = other.clone();
+        changed
+            .options
+            .insert("performance.cache-size".into(), "128MB".into());
+        let error = changed.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("differs (performance.cache-size), and is not managed by project other (user.corral.project is `default`)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bricks_on_the_root_file_system_need_the_opt_in_and_then_force() {
+        let path = "/srv/bricks/gv0";
+        let (members, manager) = blank(path, "root-partition");
+        let facts = facts(&members, &manager);
+        let mut spec = spec();
+        for brick in &mut spec.bricks {
+            brick.path = path.into();
+        }
+        let error = spec.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("brick n1:/srv/bricks/gv0 would be on the root file system"),
+            "{error}"
+        );
+        spec.allow_root_partition_bricks = true;
+        let diff = spec.diff("gv0", &facts).unwrap();
+        assert!(names(&diff).contains(&"force"), "{diff:?}");
+        let steps = spec.steps("gv0", &facts).unwrap();
+        let create = steps
+            .iter()
+            .find(|s| s.step.description == "create gluster volume gv0")
+            .unwrap();
+        assert!(
+            create.step.script.contains("n3:/srv/bricks/gv0 force\n"),
+            "{}",
+            create.step.script
+        );
+    }
+
+    #[test]
+    fn bricks_in_use_or_on_a_mount_point_are_refused_even_with_the_opt_in() {
+        // gv0's bricks after the recorder created it: what a deleted volume leaves too.
+        let (members, manager) = blank(BRICKS, "in-use");
+        let facts = facts(&members, &manager);
+        let spec = GlusterVolumeSpec {
+            allow_root_partition_bricks: true,
+            ..spec()
+        };
+        let error = spec.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("brick n1:/data/bricks/gv0 is or was part of a volume (trusted.glusterfs.volume-id is set on /data/bricks/gv0)"),
+            "{error}"
+        );
+        let (members, manager) = blank("/data/bricks", "mount-point");
+        let facts = self::facts(&members, &manager);
+        let mut on_mount = spec.clone();
+        for brick in &mut on_mount.bricks {
+            brick.path = "/data/bricks".into();
+        }
+        let error = on_mount.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("brick n1:/data/bricks is a mount point"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_mount_point_used_by_another_file_system_is_refused() {
+        let (mut members, manager) = converged();
+        // /data/bricks is the lab's brick file system (a tmpfs).
+        members[0].1 = host(&[peers("cluster"), mounted("other-fs", "/data/bricks")]);
+        let facts = facts(&members, &manager);
+        let spec = GlusterVolumeSpec {
+            mount: Some(MountSpec {
+                machines: Selector::Names(vec!["n1".into()]),
+                path: "/data/bricks".into(),
+            }),
+            ..spec()
+        };
+        let error = spec.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("n1: /data/bricks is already the mount point of tmpfs (tmpfs)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_brick_machine_in_another_pool_is_refused() {
+        let (mut members, manager) = blank(BRICKS, "blank");
+        // n2 is in a pool with n1 and n3, of which the blank n1 knows nothing.
+        members[1].1 = host(&[peers("from-n2")]);
+        let facts = facts(&members, &manager);
+        let error = spec().diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.contains("n2 is in another trusted pool (its peers: n1, n3), which n1 is not in"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_brick_machine_whose_glusterd_is_down_is_an_error_and_not_asked() {
+        let (mut members, manager) = converged();
+        members[0].1 = host(&[peers("peer-down"), mounted("mounted", MOUNT), fstab("gv0")]);
+        members[2].1 = host(&[peers("daemon-down")]);
+        let facts = facts(&members, &manager);
+        let spec = spec();
+        assert_eq!(spec.manager_candidates(&facts), ["n1", "n2"]);
+        let error = spec.diff("gv0", &facts).unwrap_err().to_string();
+        assert!(
+            error.starts_with("glusterd on n3 does not answer: "),
+            "{error}"
+        );
+        assert!(error.contains("Connection failed"), "{error}");
+    }
+
+    #[test]
+    fn an_offline_brick_is_a_warning() {
+        let (members, _) = converged();
+        let manager = manager("named", "brick-down", "all");
+        let facts = facts(&members, &manager);
+        let warnings = spec().warnings("gv0", &facts);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("brick n2:/data/bricks/gv0 of gluster volume gv0 is offline"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn members_are_brick_machines_then_the_other_mount_machines() {
+        let spec = GlusterVolumeSpec {
+            mount_machines: vec!["n0".into(), "n2".into(), "n4".into()],
+            ..spec()
+        };
+        assert_eq!(spec.members(), ["n1", "n2", "n3", "n0", "n4"]);
+        let keys: Vec<String> = spec
+            .member_probes("gv0")
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "gluster:peer-status",
+                "gluster:brick:/data/bricks/gv0",
+                "gluster:mount:/mnt/gv0",
+                "gluster:fstab:/mnt/gv0"
+            ]
+        );
+    }
+
+    /// Loads `specification` (YAML) of a `gluster/volume` named gv0 with an inventory of
+    /// n1…n4; the errors' messages with the text each points at.
+    fn load_errors(specification: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let mut text = String::new();
+        for (i, m) in ["n1", "n2", "n3", "n4"].iter().enumerate() {
+            text.push_str(&format!(
+                "kind: infrastructure/machine\nname: {m}\nspecification: {{ hostname: {m}, ip: 10.0.0.{} }}\n---\n",
+                i + 1
+            ));
+        }
+        text.push_str(&format!(
+            "kind: gluster/volume\nname: gv0\nspecification:\n{specification}"
+        ));
+        std::fs::write(&path, &text).unwrap();
+        match crate::config::load(&[path], &crate::config::LoadOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .errors
+                .iter()
+                .map(|e| {
+                    let at = e.labels.first().map_or(String::new(), |l| {
+                        text[l.offset()..l.offset() + l.len()].to_owned()
+                    });
+                    (e.message.clone(), at)
+                })
+                .collect(),
+        }
+    }
+
+    const THREE: &str = "  bricks:\n    - { machine: n1, path: /b/v }\n    - { machine: n2, path: /b/v }\n    - { machine: n3, path: /b/v }\n";
+
+    #[test]
+    fn a_well_formed_volume_loads_and_resolves_its_mount_machines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let text = format!(
+            "kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.0.0.1, labels: {{ role: app }} }}\n---\nkind: infrastructure/machine\nname: n2\nspecification: {{ hostname: n2, ip: 10.0.0.2 }}\n---\nkind: infrastructure/machine\nname: n3\nspecification: {{ hostname: n3, ip: 10.0.0.3 }}\n---\nkind: gluster/volume\nname: gv0\nspecification:\n  replica: 3\n  arbiter: true\n{THREE}  mount: {{ machines: {{ labels: {{ role: app }} }}, path: /srv/v }}\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        let config = crate::config::load(&[path], &crate::config::LoadOptions::default())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{:?}",
+                    e.errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+                )
+            });
+        let crate::kinds::Spec::GlusterVolume(volume) = &config.resources[0].spec else {
+            panic!("not a volume")
+        };
+        assert_eq!(volume.mount_machines, ["n1"]);
+        assert_eq!(volume.project, config.project);
+    }
+
+    #[test]
+    fn replica_arithmetic_is_checked_at_load() {
+        let errors = load_errors(&format!("  replica: 2\n{THREE}"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]
+            .0
+            .starts_with("replica 2 without an arbiter risks split-brain"));
+        assert_eq!(errors[0].1, "2");
+        let errors = load_errors(&format!("  replica: 2\n  arbiter: true\n{THREE}"));
+        assert_eq!(errors[0].0, "an arbiter needs replica 3, not 2");
+        let errors = load_errors(&format!("  arbiter: true\n{THREE}"));
+        assert_eq!(errors[0].0, "an arbiter needs `replica: 3`");
+        let errors = load_errors(&format!(
+            "  replica: 3\n{THREE}    - {{ machine: n4, path: /b/v }}\n"
+        ));
+        assert_eq!(
+            errors[0].0,
+            "4 bricks are not a multiple of replica 3: 1 full set(s) and 1 brick(s) left over"
+        );
+    }
+
+    #[test]
+    fn two_bricks_of_a_replica_set_on_one_machine_are_refused_where_written() {
+        let errors = load_errors(
+            "  replica: 3\n  bricks:\n    - { machine: n1, path: /b/v }\n    - { machine: n2, path: /b/v }\n    - { machine: n1, path: /c/v }\n    - { machine: n1, path: /d/v }\n    - { machine: n2, path: /d/v }\n    - { machine: n3, path: /d/v }\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].0,
+            "replica set 1 has two bricks on n1: losing that machine loses both copies"
+        );
+        assert_eq!(errors[0].1, "n1");
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_options_corral_s_own_are_refused() {
+        let errors = load_errors(
+            "  bricks:\n    - { machine: n1, path: b/v }\n  options: { user.corral.project: x }\n  mount: { machines: all, path: /srv/a b }\n",
+        );
+        let messages: Vec<&str> = errors.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "brick path `b/v` is not an absolute path corral can use",
+                "`user.corral.project` is corral's: it marks the volumes a project created",
+                "mount path `/srv/a b` is not an absolute path corral can use"
+            ]
+        );
+        assert_eq!(errors[0].1, "b/v");
+    }
+
+    #[test]
+    fn unknown_brick_and_mount_machines_are_reported() {
+        let errors = load_errors(
+            "  bricks:\n    - { machine: n9, path: /b/v }\n  mount: { machines: [n8], path: /m }\n",
+        );
+        let messages: Vec<&str> = errors.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "gluster/volume.gv0 names unknown machine `n9` in `bricks`",
+                "gluster/volume.gv0 names unknown machine `n8` in `mount`"
+            ]
+        );
     }
 }
