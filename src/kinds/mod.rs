@@ -165,6 +165,9 @@ pub struct Links {
     pub networks: BTreeMap<String, NetworkLink>,
     /// The mount point of each `gluster/volume` that mounts itself on machines, by volume.
     pub gluster_mounts: BTreeMap<String, String>,
+    /// Resources written in the configuration that did not load (their own errors are
+    /// reported): a reference to one is not reported again.
+    pub broken: BTreeSet<Address>,
     /// The machines of the inventory, with their labels.
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -176,12 +179,25 @@ pub struct NetworkLink {
 }
 
 impl Links {
+    /// Whether `address` names a resource that is declared (loaded or not).
+    pub fn declares(&self, address: &Address) -> bool {
+        self.broken.contains(address)
+            || match address.kind.as_str() {
+                swarm_cluster::KIND => self.swarms.contains_key(&address.name),
+                swarm_network::KIND => self.networks.contains_key(&address.name),
+                _ => false,
+            }
+    }
+
     /// The swarm a resource placed on one belongs to: the one it names in `cluster:`, or
     /// the only one. Reports an error at `cluster` (or the specification) otherwise.
     pub fn swarm(&self, named: Option<&str>, ctx: &mut LinkContext) -> Option<SwarmScope> {
         match named {
             Some(name) => match self.swarms.get(name) {
                 Some(scope) => Some(scope.clone()),
+                None if self.broken.contains(&Address::new(swarm_cluster::KIND, name, None)) => {
+                    None
+                }
                 None => {
                     let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
                     ctx.error(
@@ -199,6 +215,7 @@ impl Links {
             },
             None => match self.swarms.len() {
                 1 => self.swarms.values().next().cloned(),
+                _ if self.broken.iter().any(|a| a.kind == swarm_cluster::KIND) => None,
                 0 => {
                     ctx.error(
                         &[],
