@@ -208,7 +208,7 @@ impl Links {
                     .help = Some(if known.is_empty() {
                         "declare the swarm with a `swarm/cluster` document".into()
                     } else {
-                        format!("the swarms are: {}", known.join(", "))
+                        crate::config::error::suggestion(name, &known, "swarms")
                     });
                     None
                 }
