@@ -454,6 +454,9 @@ fn link(
             Spec::SwarmNetwork(s) => {
                 links.networks.insert(name, s.network_link());
             }
+            Spec::DockerDaemon(s) => {
+                links.daemons.insert(name, s.machines.clone());
+            }
             Spec::GlusterVolume(s) => {
                 if let Some(path) = s.mount_path() {
                     links.gluster_mounts.insert(name, path.to_owned());

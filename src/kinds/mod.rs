@@ -163,6 +163,9 @@ pub struct Links {
     /// Each `swarm/network` by name, with the swarm it names (`cluster:`), if any, and its
     /// subnet.
     pub networks: BTreeMap<String, NetworkLink>,
+    /// Each `docker/daemon` by name, with the machines it selects: a swarm forms after its
+    /// members' daemons are configured (a restart during a join fails it).
+    pub daemons: BTreeMap<String, Selector>,
     /// The mount point of each `gluster/volume` that mounts itself on machines, by volume.
     pub gluster_mounts: BTreeMap<String, String>,
     /// Resources written in the configuration that did not load (their own errors are
@@ -195,7 +198,10 @@ impl Links {
         match named {
             Some(name) => match self.swarms.get(name) {
                 Some(scope) => Some(scope.clone()),
-                None if self.broken.contains(&Address::new(swarm_cluster::KIND, name, None)) => {
+                None if self
+                    .broken
+                    .contains(&Address::new(swarm_cluster::KIND, name, None)) =>
+                {
                     None
                 }
                 None => {
