@@ -199,11 +199,7 @@ impl SwarmNetworkSpec {
     }
 
     /// The live network of this name, if the swarm has one.
-    fn find(
-        &self,
-        name: &str,
-        facts: &ClusterFacts,
-    ) -> Result<Option<OverlayNetwork>, FactError> {
+    fn find(&self, name: &str, facts: &ClusterFacts) -> Result<Option<OverlayNetwork>, FactError> {
         let Some((_, manager)) = &facts.manager else {
             return Ok(None);
         };
