@@ -282,6 +282,18 @@ pub struct Step {
     pub script: String,
 }
 
+/// A step that fails with `error`: for steps worked out from facts that no longer allow
+/// it (the plan was made from the same facts, so this is a bug or a changed host).
+pub fn failing_step(what: &str, error: &FactError) -> Step {
+    Step {
+        description: what.to_owned(),
+        script: format!(
+            "echo {}\nexit 1\n",
+            crate::shell::quote(&format!("corral: cannot {what}: {error}"))
+        ),
+    }
+}
+
 /// Something on a machine that only one resource may manage, with the state it wants;
 /// two resources wanting different states of the same thing are a configuration error.
 #[derive(Debug, Clone, PartialEq, Eq)]
