@@ -1,5 +1,6 @@
 //! Planning at scale, from facts recorded on the lab (no SSH): 1,000 machines × 50
-//! resources, against 100 and 2,000 machines × 50 resources measured in the same run.
+//! resources, with the cluster layer (every machine in one swarm, its daemon settings, two
+//! overlay networks), against 100 and 2,000 machines measured in the same run.
 //! Prints the median of each phase, the ratios between the sizes (10 and 2 when planning is
 //! linear) and the peak memory. Run with `cargo bench --bench plan_scale`.
 
@@ -42,6 +43,14 @@ fn write_config(dir: &Path, machines: usize) -> Vec<PathBuf> {
         resources.push_str(&doc);
         resources.push_str("---\n");
     }
+    // The cluster layer: every machine in one swarm (3 managers), its daemon settings, two
+    // overlay networks; blank hosts, so the swarm and all of it plan to be created.
+    let workers: Vec<String> = (3..machines).map(|m| format!("m{m:04}")).collect();
+    let _ = write!(
+        resources,
+        "kind: docker/daemon\nname: hardened\nspecification:\n  machines: all\n  settings: {{ log-driver: journald, icc: false }}\n---\nkind: swarm/cluster\nname: main\nspecification:\n  managers: [m0000, m0001, m0002]\n  workers: [{}]\n---\nkind: swarm/network\nname: appnet\nspecification:\n  subnet: 10.240.1.0/24\n---\nkind: swarm/network\nname: dbnet\nspecification:\n  subnet: 10.240.2.0/24\n",
+        workers.join(", ")
+    );
     let paths = vec![dir.join("inventory.yaml"), dir.join("resources.yaml")];
     std::fs::write(&paths[0], inventory).unwrap();
     std::fs::write(&paths[1], resources).unwrap();
@@ -53,6 +62,20 @@ fn recorded_host(name: &str) -> HostFacts {
     let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let mut file = FactsFile::read(std::path::Path::new(&path)).unwrap();
     file.hosts.remove("n1").unwrap()
+}
+
+/// The output recorded in `fixtures/cluster/FACT/CASE.json`.
+fn cluster_fixture(fact: &str, case: &str) -> ProbeOutput {
+    let path = format!(
+        "{}/fixtures/cluster/{fact}/{case}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    ProbeOutput {
+        rc: value["rc"].as_i64().unwrap() as i32,
+        output: value["output"].as_str().unwrap().to_owned(),
+    }
 }
 
 /// The record probe's output on a fresh lab host.
@@ -70,9 +93,15 @@ fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
             .cloned()
             .unwrap_or_else(|| panic!("fixture has no {k}"))
     };
-    if key == corral::managed::PROBE_KEY {
+    if key == corral::facts::swarm::INFO_KEY {
+        cluster_fixture("swarm-info", "blank")
+    } else if key == corral::facts::kernel::KEY {
+        cluster_fixture("kernel-features", "lab")
+    } else if key == corral::managed::PROBE_KEY {
         // Hosts corral never wrote to (as recorded on a fresh lab host): nothing to delete.
         fresh_record().clone()
+    } else if key == "file:content:/etc/docker/daemon.json" {
+        recorded_host("lab-fresh").probes[key].clone()
     } else if key.starts_with("file:content:/etc/sysctl.d/") {
         pick("file:content:/etc/sysctl.d/99-zz-corral-baseline.conf")
     } else if key.starts_with("file:") {

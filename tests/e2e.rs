@@ -169,6 +169,7 @@ fn lab_end_to_end() {
     interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
+    cluster_layer_on_the_swarm(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
 }
 
@@ -1125,6 +1126,94 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "converged after the removal",
+    );
+}
+
+/// On the swarm left by the previous test (managers n1 and n2): n3 joins back as a worker
+/// in the same apply that writes every daemon's settings (one restart at a time) and
+/// creates two networks; the encrypted one is a warning on this kernel; a changed subnet
+/// replaces its network; a network no longer declared is removed, and one made by hand is
+/// left alone.
+fn cluster_layer_on_the_swarm(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let config = dir.join("cluster.yaml");
+    let text_of = |config: &Path| std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        &config,
+        text_of(&config).replace(
+            "managers: [n1, n2]\n  allow_even_managers: true",
+            "managers: [n1, n2]\n  allow_even_managers: true\n  workers: [n3]",
+        ),
+    )
+    .unwrap();
+    let layer = dir.join("layer.yaml");
+    std::fs::copy("tests/inputs/e2e/cluster/layer.yaml", &layer).unwrap();
+    let (config, layer) = (config.display().to_string(), layer.display().to_string());
+    lab.sh(
+        "n1",
+        "docker network create --driver overlay handmade >/dev/null",
+    );
+    let plan = lab.corral(&["plan"], &[&config, &layer]);
+    assert_success(&plan, "plan the cluster layer");
+    let shown = stdout(&plan);
+    for expected in [
+        "~ docker/daemon.hardened[n3]",
+        "+ swarm/network.appnet",
+        "+ swarm/network.dbnet",
+        "Warning: swarm/network.dbnet: encrypted, but the kernel of n1, n2, n3 has no ESP",
+    ] {
+        assert!(shown.contains(expected), "{expected}:\n{shown}");
+    }
+    let apply = lab.corral(&["apply", "--auto-approve"], &[&config, &layer]);
+    assert_success(&apply, "apply the cluster layer");
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker node ls --format '{{.Hostname}} {{.Status}}' | sort"
+        ),
+        "n1 Ready\nn2 Ready\nn3 Ready"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker network inspect appnet --format '{{index .Labels \"io.corral.managed\"}} {{(index .IPAM.Config 0).Subnet}} {{.Attachable}}'"
+        ),
+        "swarm 10.241.1.0/24 true"
+    );
+    assert!(lab
+        .sh("n3", "cat /etc/docker/daemon.json")
+        .contains("\"max-size\": \"10m\""));
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
+        0,
+        "the cluster layer applied plans empty",
+    );
+
+    // A changed subnet replaces the network; dbnet, no longer declared, is removed; the
+    // network made by hand stays.
+    let text = text_of(Path::new(&layer)).replace("10.241.1.0/24", "10.241.3.0/24");
+    let text = &text[..text.find("---\nkind: swarm/network\nname: dbnet").unwrap()];
+    std::fs::write(&layer, text).unwrap();
+    let plan = lab.corral(&["plan"], &[&config, &layer]);
+    let shown = stdout(&plan);
+    assert!(shown.contains("-/+ swarm/network.appnet"), "{shown}");
+    assert!(shown.contains("- swarm/network.dbnet"), "{shown}");
+    assert!(!shown.contains("handmade"), "{shown}");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config, &layer]),
+        "replace and remove networks",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker network ls --filter driver=overlay --format '{{.Name}}' | sort"
+        ),
+        "appnet\nhandmade\ningress"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
+        0,
+        "converged after the replace",
     );
 }
 

@@ -379,6 +379,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     let Loader {
         machines,
         resources,
+        seen,
         ..
     } = loader;
     let project = if options.project.is_empty() {
@@ -411,9 +412,13 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         project,
     };
     check_references(&config, &mut errors);
-    if errors.is_empty() {
-        link(&mut config, &mut errors);
-    }
+    // Documents that were written but did not load: what names them reports nothing more.
+    let broken: std::collections::BTreeSet<Address> = seen
+        .into_keys()
+        .map(|(kind, name)| Address::new(&kind, &name, None))
+        .filter(|address| !config.resources.iter().any(|r| &r.address == address))
+        .collect();
+    link(&mut config, broken, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -423,9 +428,14 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
 
 /// Lets every resource resolve what it names elsewhere in the configuration (its swarm,
 /// networks, volumes), from a snapshot of the whole, and keeps the edges that gives.
-fn link(config: &mut Config, errors: &mut ConfigErrors) {
+fn link(
+    config: &mut Config,
+    broken: std::collections::BTreeSet<Address>,
+    errors: &mut ConfigErrors,
+) {
     let mut links = kinds::Links {
         project: config.project.clone(),
+        broken,
         machines: config
             .machines
             .iter()
@@ -443,6 +453,9 @@ fn link(config: &mut Config, errors: &mut ConfigErrors) {
             }
             Spec::SwarmNetwork(s) => {
                 links.networks.insert(name, s.network_link());
+            }
+            Spec::DockerDaemon(s) => {
+                links.daemons.insert(name, s.machines.clone());
             }
             Spec::GlusterVolume(s) => {
                 if let Some(path) = s.mount_path() {

@@ -127,11 +127,23 @@ fn desired(bytes: &[u8]) -> DesiredFile<'_> {
 }
 
 /// Restarts dockerd and waits until the node is what it was in the swarm: active again
-/// and, on a manager, able to answer for it.
+/// and, on a manager, able to answer for it, with this node Ready and no more nodes not
+/// Ready than before (a leader election leaves them `Unknown` for a moment), before the next
+/// machine's restart begins.
 const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
+unready() { docker node ls --format '{{.Status}}' 2>/dev/null | grep -vc '^Ready$'; }
+[ "$before" != 'active true' ] || unready_before=$(unready)
 systemctl restart docker
+back() {
+  now=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) || return 1
+  case $before in
+    'active true') [ "$now" = 'active true' ] && [ "$(docker node inspect self --format '{{.Status.State}}' 2>/dev/null)" = ready ] && [ "$(unready)" -le "$unready_before" ] ;;
+    'active '*) [ "${now%% *}" = active ] ;;
+    *) true ;;
+  esac
+}
 i=0
-until now=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) && { [ "$before" != "active true" ] || [ "$now" = "active true" ]; } && { [ "${before%% *}" != active ] || [ "${now%% *}" = active ]; } && { [ "$before" != "active true" ] || docker node ls >/dev/null 2>&1; }; do
+until back; do
   i=$((i + 1)); [ "$i" -le 120 ] || { echo "corral: dockerd did not come back as it was ($before) within 120 s"; exit 1; }
   sleep 1
 done

@@ -163,8 +163,14 @@ pub struct Links {
     /// Each `swarm/network` by name, with the swarm it names (`cluster:`), if any, and its
     /// subnet.
     pub networks: BTreeMap<String, NetworkLink>,
+    /// Each `docker/daemon` by name, with the machines it selects: a swarm forms after its
+    /// members' daemons are configured (a restart during a join fails it).
+    pub daemons: BTreeMap<String, Selector>,
     /// The mount point of each `gluster/volume` that mounts itself on machines, by volume.
     pub gluster_mounts: BTreeMap<String, String>,
+    /// Resources written in the configuration that did not load (their own errors are
+    /// reported): a reference to one is not reported again.
+    pub broken: BTreeSet<Address>,
     /// The machines of the inventory, with their labels.
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -176,12 +182,28 @@ pub struct NetworkLink {
 }
 
 impl Links {
+    /// Whether `address` names a resource that is declared (loaded or not).
+    pub fn declares(&self, address: &Address) -> bool {
+        self.broken.contains(address)
+            || match address.kind.as_str() {
+                swarm_cluster::KIND => self.swarms.contains_key(&address.name),
+                swarm_network::KIND => self.networks.contains_key(&address.name),
+                _ => false,
+            }
+    }
+
     /// The swarm a resource placed on one belongs to: the one it names in `cluster:`, or
     /// the only one. Reports an error at `cluster` (or the specification) otherwise.
     pub fn swarm(&self, named: Option<&str>, ctx: &mut LinkContext) -> Option<SwarmScope> {
         match named {
             Some(name) => match self.swarms.get(name) {
                 Some(scope) => Some(scope.clone()),
+                None if self
+                    .broken
+                    .contains(&Address::new(swarm_cluster::KIND, name, None)) =>
+                {
+                    None
+                }
                 None => {
                     let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
                     ctx.error(
@@ -192,13 +214,14 @@ impl Links {
                     .help = Some(if known.is_empty() {
                         "declare the swarm with a `swarm/cluster` document".into()
                     } else {
-                        format!("the swarms are: {}", known.join(", "))
+                        crate::config::error::suggestion(name, &known, "swarms")
                     });
                     None
                 }
             },
             None => match self.swarms.len() {
                 1 => self.swarms.values().next().cloned(),
+                _ if self.broken.iter().any(|a| a.kind == swarm_cluster::KIND) => None,
                 0 => {
                     ctx.error(
                         &[],
@@ -257,6 +280,18 @@ pub struct Step {
     pub description: String,
     /// POSIX shell, run with `sh -s`; every configuration value in it is quoted.
     pub script: String,
+}
+
+/// A step that fails with `error`: for steps worked out from facts that no longer allow
+/// it (the plan was made from the same facts, so this is a bug or a changed host).
+pub fn failing_step(what: &str, error: &FactError) -> Step {
+    Step {
+        description: what.to_owned(),
+        script: format!(
+            "echo {}\nexit 1\n",
+            crate::shell::quote(&format!("corral: cannot {what}: {error}"))
+        ),
+    }
 }
 
 /// Something on a machine that only one resource may manage, with the state it wants;

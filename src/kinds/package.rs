@@ -230,9 +230,74 @@ impl MachineKind for PackageSpec {
     }
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        Ok(Diff::update_if_changed(
+            self.changes(name, facts)?.attributes,
+        ))
+    }
+
+    fn claims(&self, _name: &str) -> Vec<Claim> {
+        let present = self.present.iter().map(|e| {
+            let (name, version) = split(e);
+            Claim::new(format!("package {name}"), format!("present {version:?}"))
+        });
+        let absent = self
+            .absent
+            .iter()
+            .map(|name| Claim::new(format!("package {name}"), "absent"));
+        present.chain(absent).collect()
+    }
+
+    fn steps(&self, name: &str, _change: &ResourceChange, facts: &HostFacts) -> Vec<Step> {
+        let changes = match self.changes(name, facts) {
+            Ok(changes) => changes,
+            Err(e) => return vec![super::failing_step("install and remove packages", &e)],
+        };
+        // Keep locally changed configuration files without asking (no one can answer), and
+        // allow a pin to an older version.
+        let apt = "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=120 \\\n  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
+        let install: Vec<String> = changes.install.iter().map(|e| quote(e)).collect();
+        let remove: Vec<String> = changes.remove.iter().map(|p| quote(p)).collect();
+        let mut steps = Vec::new();
+        if !install.is_empty() {
+            let update = if self.update_cache {
+                format!("{apt} update\n")
+            } else {
+                String::new()
+            };
+            steps.push(Step {
+                description: format!("install {}", install.join(" ")),
+                script: format!(
+                    "set -e\n{update}{apt} --allow-downgrades install {}\n",
+                    install.join(" ")
+                ),
+            });
+        }
+        if !remove.is_empty() {
+            steps.push(Step {
+                description: format!("remove {}", remove.join(" ")),
+                script: format!("set -e\n{apt} remove {}\n", remove.join(" ")),
+            });
+        }
+        steps
+    }
+}
+
+/// What a package resource changes on one host, decided once from its facts: the plan
+/// shows `attributes`, the steps act on `install` and `remove`.
+struct PackageChanges<'a> {
+    /// Entries of `present` (`name` or `name=version`) to install.
+    install: Vec<&'a str>,
+    /// Packages of `absent` to remove.
+    remove: Vec<&'a str>,
+    attributes: Vec<AttrChange>,
+}
+
+impl PackageSpec {
+    fn changes(&self, name: &str, facts: &HostFacts) -> Result<PackageChanges<'_>, FactError> {
         let key = format!("dpkg:{name}");
         let (installed, policy) = parse_with_policy(&key, facts.get(&key)?)?;
         let mut attributes = Vec::new();
+        let (mut install, mut remove) = (Vec::new(), Vec::new());
         let mut unknown = Vec::new();
         for entry in &self.present {
             let (package, version) = split(entry);
@@ -260,12 +325,16 @@ impl MachineKind for PackageSpec {
                 }
             }
             match (installed.get(package), version) {
-                (None, _) => attributes.push(AttrChange::new(
-                    package,
-                    AttrValue::Scalar(NOT_INSTALLED.into()),
-                    AttrValue::Scalar(want.into()),
-                )),
+                (None, _) => {
+                    install.push(entry.as_str());
+                    attributes.push(AttrChange::new(
+                        package,
+                        AttrValue::Scalar(NOT_INSTALLED.into()),
+                        AttrValue::Scalar(want.into()),
+                    ))
+                }
                 (Some(have), Some(version)) if have.version != version => {
+                    install.push(entry.as_str());
                     attributes.push(AttrChange::scalar(package, have.version.as_str(), version))
                 }
                 _ => {}
@@ -273,6 +342,7 @@ impl MachineKind for PackageSpec {
         }
         for package in &self.absent {
             if let Some(have) = installed.get(package.as_str()) {
+                remove.push(package.as_str());
                 attributes.push(AttrChange::scalar(
                     package.as_str(),
                     have.version.as_str(),
@@ -289,60 +359,11 @@ impl MachineKind for PackageSpec {
                 ),
             ));
         }
-        Ok(Diff::update_if_changed(attributes))
-    }
-
-    fn claims(&self, _name: &str) -> Vec<Claim> {
-        let present = self.present.iter().map(|e| {
-            let (name, version) = split(e);
-            Claim::new(format!("package {name}"), format!("present {version:?}"))
-        });
-        let absent = self
-            .absent
-            .iter()
-            .map(|name| Claim::new(format!("package {name}"), "absent"));
-        present.chain(absent).collect()
-    }
-
-    fn steps(&self, _name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
-        // Keep locally changed configuration files without asking (no one can answer), and
-        // allow a pin to an older version.
-        let apt = "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=120 \\\n  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
-        let changed = |package: &str| change.attribute(package).is_some();
-        let install: Vec<String> = self
-            .present
-            .iter()
-            .filter(|e| changed(split(e).0))
-            .map(|e| quote(e))
-            .collect();
-        let remove: Vec<String> = self
-            .absent
-            .iter()
-            .filter(|p| changed(p))
-            .map(|p| quote(p))
-            .collect();
-        let mut steps = Vec::new();
-        if !install.is_empty() {
-            let update = if self.update_cache {
-                format!("{apt} update\n")
-            } else {
-                String::new()
-            };
-            steps.push(Step {
-                description: format!("install {}", install.join(" ")),
-                script: format!(
-                    "set -e\n{update}{apt} --allow-downgrades install {}\n",
-                    install.join(" ")
-                ),
-            });
-        }
-        if !remove.is_empty() {
-            steps.push(Step {
-                description: format!("remove {}", remove.join(" ")),
-                script: format!("set -e\n{apt} remove {}\n", remove.join(" ")),
-            });
-        }
-        steps
+        Ok(PackageChanges {
+            install,
+            remove,
+            attributes,
+        })
     }
 }
 
@@ -383,9 +404,8 @@ mod tests {
 
     #[test]
     fn fresh_host_installs_and_removes() {
-        let diff = spec()
-            .diff("base", &recorded::host("lab-fresh", "n1"))
-            .unwrap();
+        let facts = recorded::host("lab-fresh", "n1");
+        let diff = spec().diff("base", &facts).unwrap();
         assert_eq!(diff.action(), Action::Update);
         assert_eq!(
             diff.attributes[0],
@@ -404,7 +424,7 @@ mod tests {
             reason: None,
             triggered_by: Vec::new(),
         };
-        let steps = spec().steps("base", &change, &HostFacts::default());
+        let steps = spec().steps("base", &change, &facts);
         assert_eq!(steps.len(), 2);
         assert!(
             steps[0].script.contains("install tree"),

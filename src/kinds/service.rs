@@ -200,30 +200,20 @@ impl ServiceSpec {
     }
 }
 
-impl MachineKind for ServiceSpec {
-    fn selector(&self) -> &Selector {
-        &self.machines
-    }
+/// What a service resource changes on one host, decided once from its facts: the plan
+/// shows `diff`, the steps act on the rest.
+struct ServiceChanges {
+    diff: Diff,
+    /// The unit file is written.
+    unit_file: bool,
+    /// `enabled` changes.
+    enabled: bool,
+    /// `active` changes (the unit starts or stops).
+    active: bool,
+}
 
-    fn rank(&self) -> u8 {
-        2
-    }
-
-    fn probes(&self, _name: &str) -> Vec<Probe> {
-        let mut probes = vec![Probe {
-            key: self.key(),
-            script: format!(
-                "systemctl show --timestamp=unix -p {SHOW_PROPERTIES} -- {}",
-                quote(&self.unit)
-            ),
-        }];
-        if self.bytes.is_some() {
-            probes.push(file::probe(&self.unit_path(), file::Read::Content));
-        }
-        probes
-    }
-
-    fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+impl ServiceSpec {
+    fn changes(&self, facts: &HostFacts) -> Result<ServiceChanges, FactError> {
         let key = self.key();
         let state = parse(&key, facts.get(&key)?)?;
         let mut attributes = Vec::new();
@@ -277,11 +267,44 @@ impl MachineKind for ServiceSpec {
         if attributes.is_empty() {
             action = Action::NoOp;
         }
-        Ok(Diff {
-            action: Some(action),
-            attributes,
-            reason,
+        Ok(ServiceChanges {
+            unit_file: unit_changed,
+            enabled: attributes.iter().any(|a| a.name == "enabled"),
+            active: attributes.iter().any(|a| a.name == "active"),
+            diff: Diff {
+                action: Some(action),
+                attributes,
+                reason,
+            },
         })
+    }
+}
+
+impl MachineKind for ServiceSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    fn rank(&self) -> u8 {
+        2
+    }
+
+    fn probes(&self, _name: &str) -> Vec<Probe> {
+        let mut probes = vec![Probe {
+            key: self.key(),
+            script: format!(
+                "systemctl show --timestamp=unix -p {SHOW_PROPERTIES} -- {}",
+                quote(&self.unit)
+            ),
+        }];
+        if self.bytes.is_some() {
+            probes.push(file::probe(&self.unit_path(), file::Read::Content));
+        }
+        probes
+    }
+
+    fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        Ok(self.changes(facts)?.diff)
     }
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
@@ -317,10 +340,14 @@ impl MachineKind for ServiceSpec {
         state.is_active().then_some(state.active_since?)
     }
 
-    fn steps(&self, _name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
+    fn steps(&self, _name: &str, change: &ResourceChange, facts: &HostFacts) -> Vec<Step> {
+        let changes = match self.changes(facts) {
+            Ok(changes) => changes,
+            Err(e) => return vec![super::failing_step(&format!("configure {}", self.unit), &e)],
+        };
         let unit = quote(&self.unit);
         let mut script = String::from("set -e\n");
-        let unit_changed = change.attribute(UNIT_FILE).is_some();
+        let unit_changed = changes.unit_file;
         if unit_changed {
             if let Some(desired) = self.unit_file() {
                 let path = self.unit_path();
@@ -332,12 +359,12 @@ impl MachineKind for ServiceSpec {
             }
         }
         if let Some(enabled) = self.enabled {
-            if change.attribute("enabled").is_some() {
+            if changes.enabled {
                 let verb = if enabled { "enable" } else { "disable" };
                 script.push_str(&format!("systemctl {verb} -- {unit}\n"));
             }
         }
-        let starts = change.attribute("active").is_some();
+        let starts = changes.active;
         let triggered = !change.triggered_by.is_empty();
         let restart = unit_changed || triggered;
         // Decided on the host when the step runs: a package may have started the service
@@ -429,9 +456,8 @@ mod tests {
 
     #[test]
     fn new_unit_file_is_created_enabled_and_started() {
-        let diff = heartbeat()
-            .diff("heartbeat", &recorded::host("lab-fresh", "n1"))
-            .unwrap();
+        let facts = recorded::host("lab-fresh", "n1");
+        let diff = heartbeat().diff("heartbeat", &facts).unwrap();
         assert_eq!(diff.action(), Action::Create);
         let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["unit_file", "enabled", "active"]);
@@ -443,7 +469,7 @@ mod tests {
             reason: diff.reason,
             triggered_by: Vec::new(),
         };
-        let script = &heartbeat().steps("heartbeat", &change, &HostFacts::default())[0].script;
+        let script = &heartbeat().steps("heartbeat", &change, &facts)[0].script;
         let order = ["daemon-reload", "systemctl enable", "systemctl restart"]
             .map(|s| script.find(s).unwrap());
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
@@ -471,16 +497,15 @@ mod tests {
         }
     }
 
-    /// Planned as "start" (not running at plan time) but its configuration changes in the
-    /// same apply: the step restarts, which starts it or, if its package started it on the
-    /// default configuration meanwhile, restarts it on the new one.
+    /// A running service whose configuration changes in the same apply restarts (or
+    /// reloads, with `on_change: reload`); one being created with its unit file restarts
+    /// too, which starts it or, if its package started it on the default configuration
+    /// meanwhile, restarts it on the new one.
     #[test]
-    fn service_started_with_changed_inputs_ends_on_them() {
-        let starting = change(
-            vec![switch("active", true, false, true)],
-            &["os/file.site[n1]"],
-        );
-        let script = &heartbeat().steps("heartbeat", &starting, &HostFacts::default())[0].script;
+    fn service_with_changed_inputs_ends_on_them() {
+        let converged = recorded::host("lab-converged", "n1");
+        let triggered = change(vec![], &["os/file.site[n1]"]);
+        let script = &heartbeat().steps("heartbeat", &triggered, &converged)[0].script;
         assert!(
             script.contains("systemctl restart -- corral-heartbeat.service"),
             "{script}"
@@ -489,19 +514,18 @@ mod tests {
             on_change: OnChange::Reload,
             ..heartbeat()
         };
-        let script = &reload.steps(
-            "heartbeat",
-            &change(vec![], &["os/file.site[n1]"]),
-            &HostFacts::default(),
-        )[0]
-        .script;
+        let script = &reload.steps("heartbeat", &triggered, &converged)[0].script;
         assert!(
             script.contains("systemctl reload-or-restart --"),
             "{script}"
         );
-        let only_start = change(vec![switch("active", true, false, true)], &[]);
-        let script = &heartbeat().steps("heartbeat", &only_start, &HostFacts::default())[0].script;
-        assert!(script.contains("systemctl start --"), "{script}");
+        let fresh = recorded::host("lab-fresh", "n1");
+        let script = &heartbeat().steps("heartbeat", &triggered, &fresh)[0].script;
+        assert!(
+            script.contains("systemctl restart -- corral-heartbeat.service")
+                && !script.contains("systemctl start"),
+            "{script}"
+        );
     }
 
     /// systemd says when a unit became active; a reload leaves no trace, so a service

@@ -68,9 +68,23 @@ fn valid_label(text: &str, key: bool) -> bool {
 }
 
 impl Kind for SwarmClusterSpec {
+    /// After the Docker daemon settings of its members: a restart during a join fails it.
     fn link(&mut self, links: &Links, _ctx: &mut LinkContext) -> Vec<Address> {
         self.project = links.project.clone();
-        Vec::new()
+        let members: Vec<&String> = self.members_in_order().collect();
+        links
+            .daemons
+            .iter()
+            .filter(|(_, selector)| {
+                members.iter().any(|m| {
+                    links
+                        .machines
+                        .get(m.as_str())
+                        .is_some_and(|labels| selector.matches(m, labels))
+                })
+            })
+            .map(|(name, _)| Address::new(super::docker_daemon::KIND, name, None))
+            .collect()
     }
 
     fn check(self, ctx: &mut CheckContext) -> Self {

@@ -199,11 +199,7 @@ impl SwarmNetworkSpec {
     }
 
     /// The live network of this name, if the swarm has one.
-    fn find<'f>(
-        &self,
-        name: &str,
-        facts: &'f ClusterFacts,
-    ) -> Result<Option<OverlayNetwork>, FactError> {
+    fn find(&self, name: &str, facts: &ClusterFacts) -> Result<Option<OverlayNetwork>, FactError> {
         let Some((_, manager)) = &facts.manager else {
             return Ok(None);
         };
@@ -480,7 +476,7 @@ impl ClusterKind for SwarmNetworkSpec {
         })
     }
 
-    fn warnings(&self, name: &str, facts: &ClusterFacts) -> Vec<String> {
+    fn warnings(&self, _name: &str, facts: &ClusterFacts) -> Vec<String> {
         if !self.encrypted {
             return Vec::new();
         }
@@ -500,7 +496,7 @@ impl ClusterKind for SwarmNetworkSpec {
             return Vec::new();
         }
         vec![format!(
-            "swarm/network.{name} is encrypted, but the kernel of {} has no ESP (IPsec) support: Docker creates the network and then drops the traffic between hosts without an error. Use an unencrypted overlay on a private network, or kernels with CONFIG_INET_ESP",
+            "encrypted, but the kernel of {} has no ESP (IPsec) support: Docker creates the network and then drops the traffic between hosts without an error. Use an unencrypted overlay on a private network, or kernels with CONFIG_INET_ESP",
             without.join(", ")
         )]
     }

@@ -226,11 +226,7 @@ impl MachineKind for SysctlSpec {
             }
         }
         let path = persisted_path(name);
-        let key = file::probe_key(&path, file::Read::Content);
-        let state = file::parse(&key, facts.get(&key)?)?;
-        let bytes = self.persisted(name);
-        let desired = persisted_file(&path, &bytes);
-        let (file_action, file_changes) = file::diff_file(&key, &path, &desired, &state)?;
+        let (file_action, file_changes) = self.persisted_changes(name, facts)?;
         // The file shows as its path (content) and `PATH mode`; owner and group are always root.
         attributes.extend(file_changes.into_iter().filter_map(|mut c| {
             c.name = match c.name.strip_prefix(path.as_str())? {
@@ -270,12 +266,14 @@ impl MachineKind for SysctlSpec {
         claims
     }
 
-    fn steps(&self, name: &str, change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
+    fn steps(&self, name: &str, _change: &ResourceChange, facts: &HostFacts) -> Vec<Step> {
         let path = persisted_path(name);
         let bytes = self.persisted(name);
         let mut script = String::new();
-        if change.attributes.iter().any(|a| a.name.starts_with(&path)) {
-            script.push_str(&file::write_script(&persisted_file(&path, &bytes)));
+        match self.persisted_changes(name, facts) {
+            Ok((Action::NoOp, _)) => {}
+            Ok(_) => script.push_str(&file::write_script(&persisted_file(&path, &bytes))),
+            Err(e) => return vec![super::failing_step(&format!("apply {path}"), &e)],
         }
         script.push_str(&self.apply_and_check(&path));
         vec![Step {
@@ -286,6 +284,20 @@ impl MachineKind for SysctlSpec {
 }
 
 impl SysctlSpec {
+    /// How the persisted file differs from the host's, as the file kind says (attributes
+    /// named `PATH.content`, `PATH.mode`, …).
+    fn persisted_changes(
+        &self,
+        name: &str,
+        facts: &HostFacts,
+    ) -> Result<(Action, Vec<AttrChange>), FactError> {
+        let path = persisted_path(name);
+        let key = file::probe_key(&path, file::Read::Content);
+        let state = file::parse(&key, facts.get(&key)?)?;
+        let bytes = self.persisted(name);
+        file::diff_file(&key, &path, &persisted_file(&path, &bytes), &state)
+    }
+
     /// Shell text that applies the persisted file (keys in the order written), reads every
     /// value back, and applies the file again while the kernel changed some of them (setting
     /// `net.ipv4.ip_forward` resets `net.ipv4.conf.all.accept_redirects`, say); a value that
