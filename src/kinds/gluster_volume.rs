@@ -311,7 +311,9 @@ impl Kind for GlusterVolumeSpec {
                 .filter(|(name, labels)| mount.machines.matches(name, labels))
                 .map(|(name, _)| name.clone())
                 .collect();
-            if self.mount_machines.is_empty() {
+            // Names that are not machines are reported by the loader already.
+            let names = matches!(mount.machines, crate::config::Selector::Names(_));
+            if self.mount_machines.is_empty() && !names {
                 ctx.error(&["mount", "machines"], "this selects no machine", "here")
                     .help = Some("name the machines that mount the volume, or `all`".into());
             }
