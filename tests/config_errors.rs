@@ -81,6 +81,7 @@ error_snapshot!(source_outside_the_configuration, "source-outside");
 error_snapshot!(swarm_networks_and_daemon_settings, "swarm");
 error_snapshot!(swarm_members_and_subnets, "swarm-members");
 error_snapshot!(network_without_a_swarm, "swarm-without-cluster");
+error_snapshot!(gluster_bricks_replicas_and_mounts, "gluster");
 
 /// The exploit inventory of the safety issue: `proxy_jump` would reach a local shell
 /// through ssh's ProxyCommand. Loading it fails, at the value.

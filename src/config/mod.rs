@@ -1083,9 +1083,11 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                 let span = spec_node
                     .and_then(|s| s.get(field))
                     .and_then(|f| match &f.value {
-                        Value::Seq(items) => {
-                            items.iter().find(|i| i.as_str() == Some(name.as_str()))
-                        }
+                        // `[n1, n2]`, or maps naming a machine (`bricks: [{machine: n1, …}]`).
+                        Value::Seq(items) => items.iter().find_map(|i| {
+                            let named = i.get("machine").unwrap_or(i);
+                            (named.as_str() == Some(name.as_str())).then_some(named)
+                        }),
                         _ => f.get(&name),
                     })
                     .map_or(resource.origin.span, |n| n.span);
