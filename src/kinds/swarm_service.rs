@@ -91,7 +91,7 @@ pub struct SwarmServiceSpec {
     pub env: BTreeMap<String, String>,
     /// Environment variables whose values are secret: compared, never shown.
     #[serde(default)]
-    pub secret_env: BTreeMap<String, String>,
+    pub secret_env: SecretValues,
     /// Bind mounts and named volumes (compared by target).
     #[serde(default)]
     pub mounts: Vec<ServiceMount>,
@@ -108,6 +108,20 @@ pub struct SwarmServiceSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub scope: SwarmScope,
+}
+
+/// Values that are secret (`secret_env`): `Debug` shows only their keys, so that they
+/// cannot leak through logs.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct SecretValues(pub BTreeMap<String, String>);
+
+impl fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "(sensitive)")))
+            .finish()
+    }
 }
 
 /// Where a service's tasks run.
@@ -575,7 +589,7 @@ impl SwarmServiceSpec {
 
     /// Keys only in messages: a value may be secret.
     fn check_env(&self, ctx: &mut CheckContext) {
-        for (field, map) in [("env", &self.env), ("secret_env", &self.secret_env)] {
+        for (field, map) in [("env", &self.env), ("secret_env", &self.secret_env.0)] {
             for (key, value) in map {
                 if !valid_env_key(key) {
                     ctx.error_at_key(
@@ -1015,7 +1029,7 @@ impl SwarmServiceSpec {
             env: self
                 .env
                 .iter()
-                .chain(&self.secret_env)
+                .chain(&self.secret_env.0)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             mounts: self
@@ -1049,7 +1063,7 @@ impl SwarmServiceSpec {
     }
 
     fn secret_keys(&self) -> BTreeSet<String> {
-        self.secret_env.keys().cloned().collect()
+        self.secret_env.0.keys().cloned().collect()
     }
 }
 
@@ -1232,6 +1246,61 @@ impl Delta {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    fn change(&mut self, attribute: AttrChange, flags: impl IntoIterator<Item = String>) {
+        self.attributes.push(attribute);
+        self.flags.extend(flags);
+    }
+
+    /// A set shown as one attribute: `{flag}-rm` for what goes, `{flag}-add` for what
+    /// comes.
+    fn set(&mut self, name: &str, have: &BTreeSet<String>, want: &BTreeSet<String>, flag: &str) {
+        if have == want {
+            return;
+        }
+        let flags = have
+            .difference(want)
+            .map(|gone| format!("{flag}-rm {}", quote(gone)))
+            .chain(
+                want.difference(have)
+                    .map(|new| format!("{flag}-add {}", quote(new))),
+            )
+            .collect::<Vec<_>>();
+        self.change(AttrChange::scalar(name, list(have), list(want)), flags);
+    }
+
+    /// Published ports. `--publish-rm` matches a port by target, protocol and mode, so a
+    /// removal also takes the ports that stay with the same three; those are added back,
+    /// after the removal ran in an update of its own (the CLI does not add a port the
+    /// service had when the update started).
+    fn ports(&mut self, have: &BTreeSet<PortShape>, want: &BTreeSet<PortShape>) {
+        let removed_keys: BTreeSet<_> = have.difference(want).map(PortShape::removal_key).collect();
+        let mut removals: Vec<String> = have
+            .iter()
+            .filter(|p| removed_keys.contains(&p.removal_key()))
+            .map(PortShape::remove_flag)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let taken_too: Vec<&PortShape> = want
+            .intersection(have)
+            .filter(|p| removed_keys.contains(&p.removal_key()))
+            .collect();
+        if taken_too.is_empty() {
+            self.flags.append(&mut removals);
+        } else {
+            self.ports_first.append(&mut removals);
+        }
+        let adds = want
+            .difference(have)
+            .chain(taken_too)
+            .map(PortShape::add_flag)
+            .collect::<Vec<_>>();
+        self.change(
+            AttrChange::scalar("ports", ports_shown(have), ports_shown(want)),
+            adds,
+        );
+    }
 }
 
 fn scalar_or_absent(value: Option<String>) -> AttrValue {
@@ -1243,112 +1312,59 @@ fn scalar_or_absent(value: Option<String>) -> AttrValue {
 fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
     let mut delta = Delta::default();
     if !same_image(&want.image, &have.image) {
-        delta
-            .attributes
-            .push(AttrChange::scalar("image", &have.image, &want.image));
-        delta.flags.push(format!("--image {}", quote(&want.image)));
+        delta.change(
+            AttrChange::scalar("image", &have.image, &want.image),
+            [format!("--image {}", quote(&want.image))],
+        );
     }
     if want.command != have.command {
-        delta.attributes.push(AttrChange::scalar(
-            "command",
-            words(&have.command),
-            words(&want.command),
-        ));
-        delta
-            .flags
-            .push(format!("--args {}", quote(&args_value(&want.command))));
+        delta.change(
+            AttrChange::scalar("command", words(&have.command), words(&want.command)),
+            [format!("--args {}", quote(&args_value(&want.command)))],
+        );
     }
     if want.mode != have.mode {
-        delta
-            .attributes
-            .push(AttrChange::scalar("mode", &have.mode, &want.mode));
+        delta.change(AttrChange::scalar("mode", &have.mode, &want.mode), []);
         delta.mode_changed = true;
     }
     if want.replicas != have.replicas {
-        delta.attributes.push(AttrChange::new(
-            "replicas",
-            scalar_or_absent(have.replicas.map(|r| r.to_string())),
-            scalar_or_absent(want.replicas.map(|r| r.to_string())),
-        ));
-        if let Some(replicas) = want.replicas {
-            delta.flags.push(format!("--replicas {replicas}"));
-        }
+        let shown = |replicas: Option<u64>| scalar_or_absent(replicas.map(|r| r.to_string()));
+        delta.change(
+            AttrChange::new("replicas", shown(have.replicas), shown(want.replicas)),
+            want.replicas.map(|r| format!("--replicas {r}")),
+        );
     }
-    if want.constraints != have.constraints {
-        delta.attributes.push(AttrChange::scalar(
-            "constraints",
-            list(&have.constraints),
-            list(&want.constraints),
-        ));
-        for gone in have.constraints.difference(&want.constraints) {
-            delta.flags.push(format!("--constraint-rm {}", quote(gone)));
-        }
-        for new in want.constraints.difference(&have.constraints) {
-            delta.flags.push(format!("--constraint-add {}", quote(new)));
-        }
-    }
+    delta.set(
+        "constraints",
+        &have.constraints,
+        &want.constraints,
+        "--constraint",
+    );
     if want.preferences != have.preferences {
-        let spread = |d: &String| format!("spread={d}");
-        let before: Vec<String> = have.preferences.iter().map(spread).collect();
-        let after: Vec<String> = want.preferences.iter().map(spread).collect();
-        delta.attributes.push(AttrChange::scalar(
-            "placement_preferences",
-            list(&before),
-            list(&after),
-        ));
+        let spreads = |descriptors: &[String]| -> Vec<String> {
+            descriptors.iter().map(|d| format!("spread={d}")).collect()
+        };
+        let (before, after) = (spreads(&have.preferences), spreads(&want.preferences));
         // Preferences are ordered: all go, then the declared ones come in order (the CLI
         // removes before it adds).
-        for old in &before {
-            delta
-                .flags
-                .push(format!("--placement-pref-rm {}", quote(old)));
-        }
-        for new in &after {
-            delta
-                .flags
-                .push(format!("--placement-pref-add {}", quote(new)));
-        }
+        let flags = before
+            .iter()
+            .map(|p| format!("--placement-pref-rm {}", quote(p)))
+            .chain(
+                after
+                    .iter()
+                    .map(|p| format!("--placement-pref-add {}", quote(p))),
+            )
+            .collect::<Vec<_>>();
+        delta.change(
+            AttrChange::scalar("placement_preferences", list(&before), list(&after)),
+            flags,
+        );
     }
     if want.ports != have.ports {
-        delta.attributes.push(AttrChange::scalar(
-            "ports",
-            ports_shown(&have.ports),
-            ports_shown(&want.ports),
-        ));
-        let removed: Vec<&PortShape> = have.ports.difference(&want.ports).collect();
-        let removed_keys: BTreeSet<_> = removed.iter().map(|p| p.removal_key()).collect();
-        let mut removals: Vec<String> = removed_keys
-            .iter()
-            .map(|(target, protocol, mode)| {
-                PortShape {
-                    published: 0,
-                    target: *target,
-                    protocol: (*protocol).to_owned(),
-                    mode: (*mode).to_owned(),
-                }
-                .remove_flag()
-            })
-            .collect();
-        let kept_but_removed: Vec<&PortShape> = want
-            .ports
-            .intersection(&have.ports)
-            .filter(|p| removed_keys.contains(&p.removal_key()))
-            .collect();
-        if kept_but_removed.is_empty() {
-            delta.flags.append(&mut removals);
-        } else {
-            delta.ports_first.append(&mut removals);
-        }
-        for port in want.ports.difference(&have.ports).chain(kept_but_removed) {
-            delta.flags.push(port.add_flag());
-        }
+        delta.ports(&have.ports, &want.ports);
     }
-    for key in want
-        .env
-        .keys()
-        .chain(have.env.keys())
-        .collect::<BTreeSet<_>>()
-    {
+    for key in keys(&want.env, &have.env) {
         let (before, after) = (have.env.get(key), want.env.get(key));
         if before == after {
             continue;
@@ -1360,88 +1376,71 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
         };
         // A variable no longer declared may have been a secret one: its value is not shown.
         let before_secret = secret.contains(key) || after.is_none();
-        delta.attributes.push(AttrChange::new(
-            format!("env.{key}"),
-            shown(before, before_secret),
-            shown(after, secret.contains(key)),
-        ));
-        match after {
-            Some(value) => delta
-                .flags
-                .push(format!("--env-add {}", quote(&format!("{key}={value}")))),
-            None => delta.flags.push(format!("--env-rm {}", quote(key))),
-        }
+        let flag = match after {
+            Some(value) => format!("--env-add {}", quote(&format!("{key}={value}"))),
+            None => format!("--env-rm {}", quote(key)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("env.{key}"),
+                shown(before, before_secret),
+                shown(after, secret.contains(key)),
+            ),
+            [flag],
+        );
     }
-    for target in want
-        .mounts
-        .keys()
-        .chain(have.mounts.keys())
-        .collect::<BTreeSet<_>>()
-    {
+    for target in keys(&want.mounts, &have.mounts) {
         let (before, after) = (have.mounts.get(target), want.mounts.get(target));
         if before == after {
             continue;
         }
-        delta.attributes.push(AttrChange::new(
-            format!("mounts.{target}"),
-            scalar_or_absent(before.map(MountShape::shown)),
-            scalar_or_absent(after.map(MountShape::shown)),
-        ));
         // `--mount-add` replaces a mount of the same target; `--mount-rm` of that target
         // would remove the new one too.
-        match after {
-            Some(mount) => delta
-                .flags
-                .push(format!("--mount-add {}", quote(&mount.csv(target)))),
-            None => delta.flags.push(format!("--mount-rm {}", quote(target))),
-        }
+        let flag = match after {
+            Some(mount) => format!("--mount-add {}", quote(&mount.csv(target))),
+            None => format!("--mount-rm {}", quote(target)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("mounts.{target}"),
+                scalar_or_absent(before.map(MountShape::shown)),
+                scalar_or_absent(after.map(MountShape::shown)),
+            ),
+            [flag],
+        );
     }
-    if want.networks != have.networks {
-        delta.attributes.push(AttrChange::scalar(
-            "networks",
-            list(&have.networks),
-            list(&want.networks),
-        ));
-        for gone in have.networks.difference(&want.networks) {
-            delta.flags.push(format!("--network-rm {}", quote(gone)));
-        }
-        for new in want.networks.difference(&have.networks) {
-            delta.flags.push(format!("--network-add {}", quote(new)));
-        }
-    }
+    delta.set("networks", &have.networks, &want.networks, "--network");
     for ((name, before, _), (_, after, flag)) in
         have.update.fields().into_iter().zip(want.update.fields())
     {
         if before != after {
-            delta
-                .attributes
-                .push(AttrChange::scalar(name, before, after));
-            delta.flags.push(flag);
+            delta.change(AttrChange::scalar(name, before, after), [flag]);
         }
     }
-    for key in want
-        .labels
-        .keys()
-        .chain(have.labels.keys())
-        .collect::<BTreeSet<_>>()
-    {
+    for key in keys(&want.labels, &have.labels) {
         let (before, after) = (have.labels.get(key), want.labels.get(key));
         if before == after {
             continue;
         }
-        delta.attributes.push(AttrChange::new(
-            format!("labels.{key}"),
-            scalar_or_absent(before.cloned()),
-            scalar_or_absent(after.cloned()),
-        ));
-        match after {
-            Some(value) => delta
-                .flags
-                .push(format!("--label-add {}", quote(&format!("{key}={value}")))),
-            None => delta.flags.push(format!("--label-rm {}", quote(key))),
-        }
+        let flag = match after {
+            Some(value) => format!("--label-add {}", quote(&format!("{key}={value}"))),
+            None => format!("--label-rm {}", quote(key)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("labels.{key}"),
+                scalar_or_absent(before.cloned()),
+                scalar_or_absent(after.cloned()),
+            ),
+            [flag],
+        );
     }
     delta
+}
+
+/// The keys of two maps, each once, in order.
+fn keys<'a, V>(a: &'a BTreeMap<String, V>, b: &'a BTreeMap<String, V>) -> BTreeSet<&'a String> {
+    a.keys().chain(b.keys()).collect()
 }
 
 /// The attributes of a service to create, as the plan shows them.
@@ -1661,6 +1660,13 @@ fn network_names(manager: &HostFacts) -> Result<BTreeMap<String, String>, FactEr
 // ---------------------------------------------------------------------------------------
 // Scripts
 
+/// How the wait lists a service's tasks: `docker service ps --format`, `|`-separated.
+const TASK_FORMAT: &str = "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
+
+/// The tasks worth showing when a service does not converge (awk, on [`TASK_FORMAT`]
+/// lines): those with an error, and those meant to run that do not.
+const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) { node = $2; if (node == "") node = "no node"; print $1 " on " node ": " $4 " " $5 }"#;
+
 /// Runs `command` (a `docker service create|update --detach=false`) for at most `budget`
 /// seconds, then waits for what is left of them until the service's tasks run: `service
 /// ls` counts `running/desired` (desired is the replicas, or the eligible nodes of a
@@ -1674,8 +1680,7 @@ fn converge_script(name: &str, command: &str, budget: u64, least: u8) -> String 
     const SCRIPT: &str = r#"budget=@BUDGET@
 deadline=$(($(date +%s) + budget))
 corral_tasks() {
-  docker service ps --no-trunc --format '{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}' @NAME@ 2>/dev/null |
-    awk -F'|' '$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) { node = $2; if (node == "") node = "no node"; print $1 " on " node ": " $4 " " $5 }' | head -n 6
+  docker service ps --no-trunc --format '@TASK_FORMAT@' @NAME@ 2>/dev/null | awk -F'|' '@TASK_FILTER@' | head -n 6
 }
 rc=0
 out=$(timeout "$budget" @COMMAND@ 2>&1) || rc=$?
@@ -1713,6 +1718,8 @@ while :; do
 done
 "#;
     SCRIPT
+        .replace("@TASK_FORMAT@", TASK_FORMAT)
+        .replace("@TASK_FILTER@", TASK_FILTER)
         .replace("@BUDGET@", &budget.to_string())
         .replace("@LEAST@", &least.to_string())
         .replace("@FILTER@", &quote(&format!("name={name}")))
@@ -2092,10 +2099,11 @@ mod tests {
         let manager = manager("cluster");
         let mut spec = api();
         let greeting = spec.env.remove("GREETING").unwrap();
-        spec.secret_env.insert("GREETING".into(), greeting);
+        spec.secret_env.0.insert("GREETING".into(), greeting);
         assert_eq!(plan(&spec, "api", &manager).0.action(), Action::NoOp);
 
         spec.secret_env
+            .0
             .insert("GREETING".into(), "s3cret 'value'".into());
         let (diff, steps) = plan(&spec, "api", &manager);
         assert_eq!(
@@ -2108,6 +2116,9 @@ mod tests {
         );
         assert!(!format!("{diff:?}").contains("s3cret"));
         assert!(!format!("{diff:?}").contains("hello world"));
+        // Nor in the specification's debug form.
+        assert!(format!("{spec:?}").contains(r#"secret_env: {"GREETING": "(sensitive)"}"#));
+        assert!(!format!("{spec:?}").contains("s3cret"));
         let step = &steps[0].step;
         assert_eq!(
             step.description,
@@ -2381,7 +2392,7 @@ mod tests {
     fn a_missing_service_is_created_with_corrals_label_and_waited_for() {
         let manager = manager("cluster");
         let spec = SwarmServiceSpec {
-            secret_env: map(&[("TOKEN", "t0ken")]),
+            secret_env: SecretValues(map(&[("TOKEN", "t0ken")])),
             ..api()
         };
         let (diff, steps) = plan(&spec, "web", &manager);
@@ -2694,6 +2705,60 @@ mod tests {
         ] {
             assert_eq!(DockerDuration::parse(text).unwrap().to_string(), shown);
         }
+    }
+
+    #[test]
+    fn a_service_that_does_not_converge_shows_its_failing_tasks() {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Row {
+            name: String,
+            node: String,
+            desired_state: String,
+            current_state: String,
+            error: String,
+        }
+        // The recorded tasks, as TASK_FORMAT prints them.
+        let recorded = recorded::cluster("service-ps", "failures", &swarm::service_ps_probe());
+        let lines: String = recorded
+            .output
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let r: Row = serde_json::from_str(l).unwrap();
+                let fields = [r.name, r.node, r.desired_state, r.current_state, r.error];
+                fields.join("|") + "\n"
+            })
+            .collect();
+        let mut awk = std::process::Command::new("awk")
+            .args(["-F|", TASK_FILTER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        awk.stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        let shown = String::from_utf8(awk.wait_with_output().unwrap().stdout).unwrap();
+        assert!(
+            shown.contains("on no node: Pending")
+                && shown.contains(
+                    "\"no suitable node (scheduling constraints not satisfied on 3 nodes)\""
+                ),
+            "{shown}"
+        );
+        assert!(shown.contains(": Failed "), "{shown}");
+        assert!(shown.contains("\"task: non-zero exit (1)\""), "{shown}");
+        assert!(
+            shown.contains("\"host-mode port already in use on 1 node\""),
+            "{shown}"
+        );
+        // Running tasks, and tasks shut down without an error, are not shown.
+        assert!(!shown.contains(": Running"), "{shown}");
+        assert!(!shown.contains(": Shutdown"), "{shown}");
     }
 
     #[test]
