@@ -25,11 +25,14 @@
 //! create or update then waits, bounded, until the service's tasks run, and fails with the
 //! tasks' errors when they do not, or when Docker paused or rolled back the update: a
 //! service whose update "converged" with no running task is a failed resource
-//! (ansible#57951). A service corral did not create (no `io.corral.managed` label of this
-//! project) is used as it is when it matches, and is a plan error when it does not.
+//! (ansible#57951); an update Docker left paused is a plan warning. A service corral did
+//! not create (no `io.corral.managed` label of this project) is used as it is when it
+//! matches, and is a plan error when it does not.
 //!
 //! Secret environment values (`secret_env`) are compared but never shown: the plan says
-//! `(sensitive)`, step descriptions name keys only, and diagnostics mask them.
+//! `(sensitive)`, step descriptions name keys only, diagnostics mask them, and `Debug` of
+//! the specification shows their keys only. A variable the configuration no longer declares
+//! is removed without showing its value either: it may have been a secret one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -1870,7 +1873,7 @@ impl ClusterKind for SwarmServiceSpec {
             Decision::Replace(_) => {
                 let q = quote(name);
                 let mut script = owned_guard(name, project);
-                script.push_str(&format!("docker service rm {q} >/dev/null\n"));
+                script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
                 script.push_str(&wait_gone(name));
                 script.push_str(&self.converge(name, &self.create_command(name)));
                 vec![on(
@@ -1909,6 +1912,26 @@ impl ClusterKind for SwarmServiceSpec {
                 "swarm/service.{name} publishes {} in ingress mode, but the kernel of {} has no IPVS: Docker creates the service and the routing mesh drops its traffic without an error. Publish with `mode: host` (reached on the nodes that run a task), or use kernels with CONFIG_IP_VS",
                 ingress.join(", "),
                 without_ipvs.join(", ")
+            ));
+        }
+        // A paused update leaves the service half on its new spec, which may already be the
+        // configured one: the plan alone would show nothing.
+        let paused = facts
+            .manager
+            .as_ref()
+            .and_then(|(_, manager)| live_services(manager).ok())
+            .and_then(|services| services.into_iter().find(|s| s.spec.name == name))
+            .and_then(|service| service.update_status)
+            .filter(|status| {
+                matches!(
+                    status.state,
+                    swarm::UpdateState::Paused | swarm::UpdateState::RollbackPaused
+                )
+            });
+        if let Some(status) = paused {
+            warnings.push(format!(
+                "Docker paused the last update of swarm/service.{name}: {}. `docker service ps {name}` shows why; `docker service update --force {name}` retries it",
+                status.message
             ));
         }
         let host_ports = self.ports.iter().any(|p| p.mode == PublishMode::Host);
@@ -2616,6 +2639,20 @@ mod tests {
             warnings[0]
         );
         assert!(warnings[0].contains("`mode: host`"));
+    }
+
+    #[test]
+    fn a_paused_update_is_a_warning() {
+        let paused = manager("failures");
+        let warnings = agent().warnings("agent", &facts(&paused));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("Docker paused the last update of swarm/service.agent: update paused due to failure or early termination of task "),
+            "{}",
+            warnings[0]
+        );
+        // api's update completed.
+        assert!(api().warnings("api", &facts(&paused)).is_empty());
     }
 
     #[test]
