@@ -30,7 +30,8 @@
 //! matches, and is a plan error when it does not.
 //!
 //! Secret environment values (`secret_env`) are compared but never shown: the plan says
-//! `(sensitive)`, step descriptions name keys only, diagnostics mask them, and `Debug` of
+//! `(sensitive)`, step descriptions name keys only, diagnostics mask the whole mapping
+//! (a misspelt `secret_envs:` too), and `Debug` of
 //! the specification shows their keys only. A variable the configuration no longer declares
 //! is removed without showing its value either: it may have been a secret one.
 
@@ -402,7 +403,10 @@ fn go_duration(duration: Duration) -> String {
 // Checks at load
 
 impl Kind for SwarmServiceSpec {
-    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["secret_env", "*"]];
+    /// The whole `secret_env` mapping, keys too: naming the field (not only its values)
+    /// makes a misspelt `secret_envs:` masked as well, where the unknown-field error quotes
+    /// the lines under it.
+    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["secret_env"]];
 
     fn check(self, ctx: &mut CheckContext) -> Self {
         if let Err(why) = check_image(&self.image) {
