@@ -30,10 +30,10 @@
 //! matches, and is a plan error when it does not.
 //!
 //! Secret environment values (`secret_env`) are compared but never shown: the plan says
-//! `(sensitive)`, step descriptions name keys only, diagnostics mask the whole mapping
-//! (a misspelt `secret_envs:` too), and `Debug` of
-//! the specification shows their keys only. A variable the configuration no longer declares
-//! is removed without showing its value either: it may have been a secret one.
+//! `(sensitive)`, step descriptions name keys only, diagnostics mask the whole mapping (a
+//! misspelt `secret_envs:` too), and `Debug` of the specification shows their keys only. A
+//! variable the configuration no longer declares is removed without showing its value
+//! either: it may have been a secret one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
