@@ -1,16 +1,64 @@
-//! `swarm/service`: a service of a swarm. (Skeleton: being written.)
+//! `swarm/service`: a service of a swarm.
+//!
+//! One instance per service, read on a live manager of its swarm (in the swarm's one manager
+//! round trip: `docker service inspect` of every service, `docker network inspect` of the
+//! overlays to name the networks a service is attached to by ID).
+//!
+//! The comparison is between what is declared and Docker's spec with what Docker fills in
+//! normalised away, so that a service nobody touched never shows a change (moby#31115):
+//! - an image without a digest matches the live image with or without the `@sha256:…` the
+//!   CLI pins when it can reach the registry; a familiar name matches its long form
+//!   (`busybox` is `docker.io/library/busybox:latest`);
+//! - environment, constraints, ports and networks compare as sets and mounts by target
+//!   (`--env-add` reorders `Env`; networks are attached by ID);
+//! - a missing `UpdateConfig` or zero-valued fields in it are swarmkit's defaults
+//!   (parallelism 1, failure action pause, order stop-first, monitor 5 s, no delay);
+//! - what corral does not declare is never compared: `RestartPolicy` and
+//!   `StopGracePeriod` (which the CLI fills in on the first update), `RollbackConfig`,
+//!   `Resources`, `Isolation`, `Init`, `DNSConfig`, `ForceUpdate`, the endpoint mode, the
+//!   entrypoint (`ContainerSpec.Command`), and for now secrets and configs (their own
+//!   issue: `swarm/secret`, `swarm/config`);
+//! - corral's own label `io.corral.managed` is added at creation and never shown.
+//!
+//! A change is made in place with `docker service update` and its add/remove flags; a mode
+//! change is a replace (swarmkit refuses it: "service mode change is not allowed"). Every
+//! create or update then waits, bounded, until the service's tasks run, and fails with the
+//! tasks' errors when they do not, or when Docker paused or rolled back the update: a
+//! service whose update "converged" with no running task is a failed resource
+//! (ansible#57951); an update Docker left paused is a plan warning. A service corral did
+//! not create (no `io.corral.managed` label of this project) is used as it is when it
+//! matches, and is a plan error when it does not.
+//!
+//! Secret environment values (`secret_env`) are compared but never shown: the plan says
+//! `(sensitive)`, step descriptions name keys only, diagnostics mask the whole mapping (a
+//! misspelt `secret_envs:` too), and `Debug` of the specification shows their keys only. A
+//! variable the configuration no longer declares is removed without showing its value
+//! either: it may have been a secret one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, SwarmScope};
+use super::{
+    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
+    MANAGED_LABEL,
+};
 use crate::address::Address;
+use crate::config::error::{suggestion, ConfigError, Origin};
+use crate::config::yaml::{Node, Span, Value};
 use crate::config::CheckContext;
-use crate::facts::{swarm, FactError, HostFacts, Probe};
-use crate::plan::Diff;
+use crate::facts::swarm::{self, ServiceMode, SwarmService, UpdateConfig};
+use crate::facts::{kernel, FactError, HostFacts, Probe};
+use crate::plan::{Action, AttrChange, AttrValue, Diff};
+use crate::shell::quote;
 
 pub const KIND: &str = "swarm/service";
+
+/// How long a create or update may take to get its tasks running, before the rolling
+/// update's own delays (see [`SwarmServiceSpec::wait_budget`]).
+const BASE_WAIT_SECONDS: u64 = 120;
 
 /// `swarm/service` specification.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
@@ -19,10 +67,45 @@ pub struct SwarmServiceSpec {
     /// The `swarm/cluster` the service runs on; needed only when several are declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// The image: `NAME[:TAG][@sha256:DIGEST]`. Without a digest, whatever digest Docker
+    /// pinned at creation is not a difference.
     pub image: String,
+    /// The arguments after the image (Docker's `Args`, as in `docker service create IMAGE
+    /// ARG…`); the image's own command when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// `replicated` (the default) or `global` (one task on every eligible node). Changing
+    /// it replaces the service.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Tasks of a replicated service; 1 when not set. Not with `mode: global`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Placement constraints, `node.labels.KEY==VALUE` or `!=` (compared as a set).
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    /// Placement preferences, in order, as the CLI writes them: `spread=node.labels.zone`.
+    #[serde(default)]
+    pub placement_preferences: Vec<String>,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    /// Environment variables, shown in plans.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment variables whose values are secret: compared, never shown.
+    #[serde(default)]
+    pub secret_env: SecretValues,
+    /// Bind mounts and named volumes (compared by target).
+    #[serde(default)]
+    pub mounts: Vec<ServiceMount>,
     /// Overlay networks (`swarm/network` names).
     #[serde(default)]
     pub networks: Vec<String>,
+    /// How tasks are replaced when the service changes.
+    #[serde(default)]
+    pub update: UpdatePolicy,
+    /// Labels of the service (corral adds its own `io.corral.managed`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The swarm, filled in at load.
@@ -31,8 +114,389 @@ pub struct SwarmServiceSpec {
     pub scope: SwarmScope,
 }
 
+/// Values that are secret (`secret_env`): `Debug` shows only their keys, so that they
+/// cannot leak through logs.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct SecretValues(pub BTreeMap<String, String>);
+
+impl fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "(sensitive)")))
+            .finish()
+    }
+}
+
+/// Where a service's tasks run.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A number of tasks (`replicas`) spread over the eligible nodes.
+    #[default]
+    Replicated,
+    /// One task on every eligible node.
+    Global,
+}
+
+impl Mode {
+    fn word(self) -> &'static str {
+        match self {
+            Mode::Replicated => "replicated",
+            Mode::Global => "global",
+        }
+    }
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// The port on the nodes (1-65535).
+    pub published: u16,
+    /// The port in the container (1-65535).
+    pub target: u16,
+    /// `ingress` (the default: the routing mesh, on every node) or `host` (only on nodes
+    /// running a task).
+    #[serde(default)]
+    pub mode: PublishMode,
+    /// `tcp` (the default) or `udp`.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    #[default]
+    Ingress,
+    Host,
+}
+
+impl PublishMode {
+    fn word(self) -> &'static str {
+        match self {
+            PublishMode::Ingress => "ingress",
+            PublishMode::Host => "host",
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    fn word(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A mount of the service's containers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceMount {
+    /// `bind` (a directory of the node) or `volume` (a named volume).
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    /// An absolute path on the node (bind) or a volume name (volume).
+    pub source: String,
+    /// An absolute path in the container.
+    pub target: String,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    Volume,
+}
+
+impl MountKind {
+    fn word(self) -> &'static str {
+        match self {
+            MountKind::Bind => "bind",
+            MountKind::Volume => "volume",
+        }
+    }
+}
+
+/// `update:` of a service; what is not set is Docker's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePolicy {
+    /// Tasks replaced at once (1 when not set; 0 replaces all at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
+    /// Time between batches, e.g. `10s` (none when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<DockerDuration>,
+    /// `stop-first` (the default) or `start-first`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<UpdateOrder>,
+    /// What a failed update does: `pause` (the default), `continue` or `rollback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_action: Option<FailureAction>,
+    /// How long a new task is watched for failure, e.g. `5s` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<DockerDuration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    StopFirst,
+    StartFirst,
+}
+
+impl UpdateOrder {
+    fn word(self) -> &'static str {
+        match self {
+            UpdateOrder::StopFirst => "stop-first",
+            UpdateOrder::StartFirst => "start-first",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    Pause,
+    Continue,
+    Rollback,
+}
+
+impl FailureAction {
+    fn word(self) -> &'static str {
+        match self {
+            FailureAction::Pause => "pause",
+            FailureAction::Continue => "continue",
+            FailureAction::Rollback => "rollback",
+        }
+    }
+}
+
+/// A duration as Docker's flags take them (Go's `time.ParseDuration` without fractions):
+/// numbers with units `ns`, `us`, `ms`, `s`, `m`, `h`, as in `10s`, `1m30s`, `500ms`; `0`
+/// alone is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DockerDuration(Duration);
+
+impl DockerDuration {
+    /// Parses `10s`, `1m30s`, `500ms`, `0`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || {
+            format!("`{text}` is not a duration: write a number with a unit (ns, us, ms, s, m, h), as in `10s` or `1m30s`")
+        };
+        if text == "0" {
+            return Ok(DockerDuration(Duration::ZERO));
+        }
+        let mut nanos: u64 = 0;
+        let mut rest = text;
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        while !rest.is_empty() {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let letters = rest[digits..].len()
+                - rest[digits..]
+                    .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                    .len();
+            let unit: u64 = match &rest[digits..digits + letters] {
+                "ns" => 1,
+                "us" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
+                _ => return Err(invalid()),
+            };
+            let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+            nanos = number
+                .checked_mul(unit)
+                .and_then(|n| n.checked_add(nanos))
+                // Go's durations are int64 nanoseconds.
+                .filter(|n| *n <= i64::MAX as u64)
+                .ok_or_else(invalid)?;
+            rest = &rest[digits + letters..];
+        }
+        Ok(DockerDuration(Duration::from_nanos(nanos)))
+    }
+
+    pub fn duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for DockerDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&go_duration(self.0))
+    }
+}
+
+impl Serialize for DockerDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DockerDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DockerDuration::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for DockerDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DockerDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: numbers with units ns, us, ms, s, m, h, as in \"10s\" or \"1m30s\".",
+            "type": "string",
+            "pattern": "^(0|([0-9]+(ns|us|ms|s|m|h))+)$"
+        })
+    }
+}
+
+/// A duration as Go prints and parses it, without fractions: `1m30s`, `500ms`, `0s`.
+fn go_duration(duration: Duration) -> String {
+    if duration.is_zero() {
+        return "0s".into();
+    }
+    let mut nanos = duration.as_nanos();
+    let mut text = String::new();
+    for (unit, size) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ] {
+        if nanos >= size {
+            text.push_str(&format!("{}{unit}", nanos / size));
+            nanos %= size;
+        }
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks at load
+
 impl Kind for SwarmServiceSpec {
-    fn check(self, _ctx: &mut CheckContext) -> Self {
+    /// The whole `secret_env` mapping, keys too: naming the field (not only its values)
+    /// makes a misspelt `secret_envs:` masked as well, where the unknown-field error quotes
+    /// the lines under it.
+    const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["secret_env"]];
+
+    fn check(self, ctx: &mut CheckContext) -> Self {
+        if let Err(why) = check_image(&self.image) {
+            ctx.error(
+                &["image"],
+                format!("`{}` is not an image reference: {why}", self.image),
+                "not an image",
+            )
+            .help =
+                Some("write NAME[:TAG][@sha256:DIGEST], e.g. `registry.example/app:1.4`".into());
+        }
+        for (index, arg) in self.command.iter().enumerate() {
+            if arg.contains('\0') {
+                item_error(
+                    ctx,
+                    "command",
+                    index,
+                    None,
+                    "an argument cannot hold a NUL byte",
+                    "here",
+                    None,
+                );
+            }
+        }
+        if self.mode == Mode::Global && self.replicas.is_some() {
+            ctx.error(
+                &["replicas"],
+                "`replicas` is for replicated services: a global service runs one task on every eligible node",
+                "with `mode: global`",
+            )
+            .help = Some("remove `replicas`, or set `mode: replicated`".into());
+        }
+        for (index, constraint) in self.constraints.iter().enumerate() {
+            if !valid_constraint(constraint) {
+                item_error(
+                    ctx,
+                    "constraints",
+                    index,
+                    None,
+                    &format!("`{constraint}` is not a placement constraint"),
+                    "not a constraint",
+                    Some("write `ATTRIBUTE==VALUE` or `ATTRIBUTE!=VALUE`, e.g. `node.labels.tier==front` or `node.role==manager`"),
+                );
+            }
+        }
+        for (index, preference) in self.placement_preferences.iter().enumerate() {
+            if spread_descriptor(preference).is_none() {
+                item_error(
+                    ctx,
+                    "placement_preferences",
+                    index,
+                    None,
+                    &format!("`{preference}` is not a placement preference"),
+                    "not a preference",
+                    Some(
+                        "write `spread=node.labels.KEY` (spread is the only preference Docker has)",
+                    ),
+                );
+            }
+        }
+        self.check_ports(ctx);
+        self.check_env(ctx);
+        self.check_mounts(ctx);
+        let mut seen = BTreeSet::new();
+        for (index, network) in self.networks.iter().enumerate() {
+            if !seen.insert(network) {
+                item_error(
+                    ctx,
+                    "networks",
+                    index,
+                    None,
+                    &format!("`{network}` is listed twice"),
+                    "again",
+                    None,
+                );
+            }
+        }
+        for (key, value) in &self.labels {
+            if key == MANAGED_LABEL || !valid_label_key(key) || value.chars().any(char::is_control)
+            {
+                ctx.error_at_key(
+                    &["labels", key],
+                    format!("`{key}` cannot be a label here"),
+                    "here",
+                )
+                .help = Some(format!(
+                    "label keys have no `=`, spaces or leading `-`, values are one line, and `{MANAGED_LABEL}` is corral's"
+                ));
+            }
+        }
         self
     }
 
@@ -41,18 +505,1262 @@ impl Kind for SwarmServiceSpec {
             return Vec::new();
         };
         let mut after = vec![scope.address()];
-        for network in &self.networks {
-            after.push(Address::new(super::swarm_network::KIND, network, None));
+        let known: Vec<&str> = links.networks.keys().map(String::as_str).collect();
+        for (index, network) in self.networks.iter().enumerate() {
+            let span = item_span(ctx.spec, "networks", index, None);
+            let origin = Origin {
+                file: ctx.file.clone(),
+                span,
+            };
+            match links.networks.get(network) {
+                Some(link)
+                    if link.cluster.as_deref().unwrap_or(&scope.cluster) == scope.cluster =>
+                {
+                    after.push(Address::new(super::swarm_network::KIND, network, None));
+                }
+                Some(link) => ctx.errors.push(
+                    ConfigError::at(
+                        &origin,
+                        format!(
+                            "swarm/network.{network} is on swarm `{}`, and this service on `{}`",
+                            link.cluster.as_deref().unwrap_or_default(),
+                            scope.cluster
+                        ),
+                        "another swarm's network",
+                    )
+                    .with_help("a service attaches only to overlay networks of its own swarm"),
+                ),
+                None => ctx.errors.push(
+                    ConfigError::at(
+                        &origin,
+                        format!("no `swarm/network` is named `{network}`"),
+                        "unknown network",
+                    )
+                    .with_help(if known.is_empty() {
+                        "declare the network with a `swarm/network` document".to_owned()
+                    } else {
+                        suggestion(network, &known, "networks")
+                    }),
+                ),
+            }
+        }
+        // A bind mount of (a directory in) a Gluster volume's mount point needs the volume
+        // mounted first, or the task binds the empty directory under it.
+        for mount in self.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+            for (volume, path) in &links.gluster_mounts {
+                let address = Address::new(super::gluster_volume::KIND, volume, None);
+                if is_within(&mount.source, path) && !after.contains(&address) {
+                    after.push(address);
+                }
+            }
         }
         self.scope = scope;
         after
     }
 }
 
-/// Deletes orphaned service `name` of `project` (see [`super::orphan_delete_script`]).
+impl SwarmServiceSpec {
+    fn check_ports(&self, ctx: &mut CheckContext) {
+        let mut published = BTreeSet::new();
+        for (index, port) in self.ports.iter().enumerate() {
+            for (field, value) in [("published", port.published), ("target", port.target)] {
+                if value == 0 {
+                    item_error(
+                        ctx,
+                        "ports",
+                        index,
+                        Some(field),
+                        "a port is from 1 to 65535",
+                        "port 0",
+                        None,
+                    );
+                }
+            }
+            if !published.insert((port.published, port.protocol.word())) {
+                item_error(
+                    ctx,
+                    "ports",
+                    index,
+                    Some("published"),
+                    &format!(
+                        "{}/{} is published twice",
+                        port.published,
+                        port.protocol.word()
+                    ),
+                    "again",
+                    None,
+                );
+            }
+        }
+    }
+
+    /// Keys only in messages: a value may be secret.
+    fn check_env(&self, ctx: &mut CheckContext) {
+        for (field, map) in [("env", &self.env), ("secret_env", &self.secret_env.0)] {
+            for (key, value) in map {
+                if !valid_env_key(key) {
+                    ctx.error_at_key(
+                        &[field, key],
+                        format!("`{key}` cannot be an environment variable"),
+                        "here",
+                    )
+                    .help =
+                        Some("names have no `=`, spaces, control characters or leading `-`".into());
+                } else if value.contains('\0') {
+                    ctx.error_at_key(
+                        &[field, key],
+                        format!("the value of `{key}` holds a NUL byte"),
+                        "here",
+                    );
+                }
+                if field == "secret_env" && self.env.contains_key(key) {
+                    ctx.error_at_key(
+                        &[field, key],
+                        format!("`{key}` is in both `env` and `secret_env`"),
+                        "again",
+                    )
+                    .help = Some(
+                        "keep it in `secret_env` if its value is a secret, else in `env`".into(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_mounts(&self, ctx: &mut CheckContext) {
+        let mut targets = BTreeSet::new();
+        for (index, mount) in self.mounts.iter().enumerate() {
+            if let Err(why) = mount_path(&mount.target) {
+                item_error(
+                    ctx,
+                    "mounts",
+                    index,
+                    Some("target"),
+                    &format!("`{}` {why}", mount.target),
+                    "here",
+                    None,
+                );
+            } else if !targets.insert(&mount.target) {
+                item_error(
+                    ctx,
+                    "mounts",
+                    index,
+                    Some("target"),
+                    &format!("`{}` is mounted twice", mount.target),
+                    "again",
+                    None,
+                );
+            }
+            let source = match mount.kind {
+                MountKind::Bind => mount_path(&mount.source).err(),
+                MountKind::Volume => (!valid_volume_name(&mount.source))
+                    .then_some("is not a volume name ([A-Za-z0-9] then [A-Za-z0-9_.-])"),
+            };
+            if let Some(why) = source {
+                item_error(
+                    ctx,
+                    "mounts",
+                    index,
+                    Some("source"),
+                    &format!("`{}` {why}", mount.source),
+                    "here",
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Reports an error at item `index` of the list `field` (or at its `sub` field).
+fn item_error(
+    ctx: &mut CheckContext,
+    field: &str,
+    index: usize,
+    sub: Option<&str>,
+    message: &str,
+    label: &str,
+    help: Option<&str>,
+) {
+    let origin = ctx.origin(item_span(ctx.spec, field, index, sub));
+    ctx.errors
+        .push(ConfigError::at(&origin, message, label).with_help_opt(help.map(str::to_owned)));
+}
+
+/// The span of item `index` of the list `field` of a specification (or of its `sub`
+/// field), falling back to the list, then the specification.
+fn item_span(spec: &Node, field: &str, index: usize, sub: Option<&str>) -> Span {
+    let Some(list) = spec.get(field) else {
+        return spec.span;
+    };
+    let Value::Seq(items) = &list.value else {
+        return list.span;
+    };
+    let Some(item) = items.get(index) else {
+        return list.span;
+    };
+    sub.and_then(|s| item.get(s)).unwrap_or(item).span
+}
+
+/// Image references as Docker takes them: `[HOST[:PORT]/]PATH[:TAG][@ALGO:HEX]`.
+fn check_image(image: &str) -> Result<(), &'static str> {
+    if image.is_empty() {
+        return Err("it is empty");
+    }
+    if image.starts_with('-') || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it starts with `-` or holds spaces");
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let Some((algorithm, hex)) = digest.split_once(':') else {
+            return Err("a digest is ALGORITHM:HEX");
+        };
+        let algorithm_ok = !algorithm.is_empty()
+            && algorithm
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
+        if !algorithm_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err("a digest is ALGORITHM:HEX, e.g. sha256: and 64 hex digits");
+        }
+    }
+    let (path, tag) = split_tag(name);
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !ok {
+            return Err("a tag is up to 128 of [A-Za-z0-9_.-], not starting with `.` or `-`");
+        }
+    }
+    let components: Vec<&str> = path.split('/').collect();
+    for (index, component) in components.iter().enumerate() {
+        let is_host = index == 0
+            && components.len() > 1
+            && (component.contains(['.', ':']) || *component == "localhost");
+        let ok = if is_host {
+            !component.is_empty()
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        } else {
+            !component.is_empty()
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                && !component.starts_with(['.', '_', '-'])
+        };
+        if !ok {
+            return Err("a repository path is lowercase letters, digits and `._-` between `/`");
+        }
+    }
+    Ok(())
+}
+
+/// `(repository, tag)` of an image name without digest: the tag is after the last `:`
+/// that comes after the last `/` (a registry's port is not a tag).
+fn split_tag(name: &str) -> (&str, Option<&str>) {
+    let last = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last..].rfind(':') {
+        Some(colon) => (&name[..last + colon], Some(&name[last + colon + 1..])),
+        None => (name, None),
+    }
+}
+
+fn valid_constraint(constraint: &str) -> bool {
+    let operator = constraint.find("==").or_else(|| constraint.find("!="));
+    operator.is_some_and(|at| {
+        !constraint[..at].trim().is_empty() && !constraint[at + 2..].trim().is_empty()
+    }) && !constraint.chars().any(char::is_control)
+}
+
+/// The descriptor of `spread=DESCRIPTOR`.
+fn spread_descriptor(preference: &str) -> Option<&str> {
+    preference.strip_prefix("spread=").filter(|d| {
+        !d.is_empty()
+            && !d
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '"' || c == '=')
+    })
+}
+
+fn valid_label_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('-')
+        && !key.contains('=')
+        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn valid_env_key(key: &str) -> bool {
+    valid_label_key(key)
+}
+
+/// `--mount` values are CSV: a comma or quote in a path would add fields of its own.
+fn mount_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        Err("is not an absolute path")
+    } else if path.chars().any(|c| c == ',' || c == '"' || c.is_control()) {
+        Err("holds a comma, a quote or a control character, which `--mount` cannot carry")
+    } else {
+        Ok(())
+    }
+}
+
+fn valid_volume_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Whether `path` is `root` or under it, component-wise.
+fn is_within(path: &str, root: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let root = root.trim_end_matches('/');
+    path == root
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparing
+
+/// A service as corral compares it: what a `swarm/service` declares, or a live service's
+/// spec with what Docker fills in normalised away (see the module's documentation).
+#[derive(Debug, Clone, PartialEq)]
+struct Shape {
+    image: String,
+    command: Vec<String>,
+    /// `replicated`, `global`, or a job mode corral does not declare.
+    mode: String,
+    /// Replicated services only.
+    replicas: Option<u64>,
+    constraints: BTreeSet<String>,
+    /// Spread descriptors, in order.
+    preferences: Vec<String>,
+    ports: BTreeSet<PortShape>,
+    env: BTreeMap<String, String>,
+    /// By target.
+    mounts: BTreeMap<String, MountShape>,
+    networks: BTreeSet<String>,
+    update: UpdateShape,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PortShape {
+    published: u16,
+    target: u16,
+    protocol: String,
+    mode: String,
+}
+
+impl PortShape {
+    /// What `--publish-rm` matches on: every published port with this target, protocol
+    /// and mode goes.
+    fn removal_key(&self) -> (u16, &str, &str) {
+        (self.target, &self.protocol, &self.mode)
+    }
+
+    fn shown(&self) -> String {
+        format!(
+            "{}:{}/{} ({})",
+            self.published, self.target, self.protocol, self.mode
+        )
+    }
+
+    fn add_flag(&self) -> String {
+        format!(
+            "--publish-add {}",
+            quote(&format!(
+                "published={},target={},protocol={},mode={}",
+                self.published, self.target, self.protocol, self.mode
+            ))
+        )
+    }
+
+    fn remove_flag(&self) -> String {
+        format!(
+            "--publish-rm {}",
+            quote(&format!(
+                "target={},protocol={},mode={}",
+                self.target, self.protocol, self.mode
+            ))
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MountShape {
+    kind: String,
+    source: String,
+    readonly: bool,
+}
+
+impl MountShape {
+    fn shown(&self) -> String {
+        let readonly = if self.readonly { ", readonly" } else { "" };
+        format!("{} {}{readonly}", self.kind, self.source)
+    }
+
+    /// `--mount`'s CSV value (checked at load to hold no comma or quote).
+    fn csv(&self, target: &str) -> String {
+        let readonly = if self.readonly { ",readonly" } else { "" };
+        format!(
+            "type={},source={},target={target}{readonly}",
+            self.kind, self.source
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UpdateShape {
+    parallelism: u64,
+    delay: Duration,
+    order: String,
+    failure_action: String,
+    monitor: Duration,
+}
+
+impl Default for UpdateShape {
+    /// swarmkit's defaults (and the CLI's): parallelism 1, no delay, stop-first, pause,
+    /// monitor 5 s.
+    fn default() -> Self {
+        UpdateShape {
+            parallelism: 1,
+            delay: Duration::ZERO,
+            order: "stop-first".into(),
+            failure_action: "pause".into(),
+            monitor: Duration::from_secs(5),
+        }
+    }
+}
+
+impl UpdateShape {
+    /// `(attribute, value as shown, flag)` for each field.
+    fn fields(&self) -> [(&'static str, String, String); 5] {
+        [
+            (
+                "update.parallelism",
+                self.parallelism.to_string(),
+                format!("--update-parallelism {}", self.parallelism),
+            ),
+            (
+                "update.delay",
+                go_duration(self.delay),
+                format!("--update-delay {}", go_duration(self.delay)),
+            ),
+            (
+                "update.order",
+                self.order.clone(),
+                format!("--update-order {}", quote(&self.order)),
+            ),
+            (
+                "update.failure_action",
+                self.failure_action.clone(),
+                format!("--update-failure-action {}", quote(&self.failure_action)),
+            ),
+            (
+                "update.monitor",
+                go_duration(self.monitor),
+                format!("--update-monitor {}", go_duration(self.monitor)),
+            ),
+        ]
+    }
+
+    /// A live `UpdateConfig`: none, and zero values, are swarmkit's defaults (a zero
+    /// parallelism is a setting: all at once).
+    fn live(config: Option<&UpdateConfig>) -> Self {
+        let defaults = UpdateShape::default();
+        let Some(config) = config else {
+            return defaults;
+        };
+        UpdateShape {
+            parallelism: config.parallelism,
+            delay: config.delay,
+            order: or_default(&config.order, defaults.order),
+            failure_action: or_default(&config.failure_action, defaults.failure_action),
+            monitor: if config.monitor.is_zero() {
+                defaults.monitor
+            } else {
+                config.monitor
+            },
+        }
+    }
+}
+
+fn or_default(value: &str, default: String) -> String {
+    if value.is_empty() {
+        default
+    } else {
+        value.to_owned()
+    }
+}
+
+impl SwarmServiceSpec {
+    /// The service as declared.
+    fn shape(&self) -> Shape {
+        let defaults = UpdateShape::default();
+        let update = &self.update;
+        Shape {
+            image: self.image.clone(),
+            command: self.command.clone(),
+            mode: self.mode.word().to_owned(),
+            replicas: match self.mode {
+                Mode::Replicated => Some(self.replicas.map_or(1, u64::from)),
+                Mode::Global => None,
+            },
+            constraints: self.constraints.iter().cloned().collect(),
+            preferences: self
+                .placement_preferences
+                .iter()
+                .map(|p| spread_descriptor(p).unwrap_or(p).to_owned())
+                .collect(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| PortShape {
+                    published: p.published,
+                    target: p.target,
+                    protocol: p.protocol.word().to_owned(),
+                    mode: p.mode.word().to_owned(),
+                })
+                .collect(),
+            env: self
+                .env
+                .iter()
+                .chain(&self.secret_env.0)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            mounts: self
+                .mounts
+                .iter()
+                .map(|m| {
+                    let shape = MountShape {
+                        kind: m.kind.word().to_owned(),
+                        source: m.source.clone(),
+                        readonly: m.readonly,
+                    };
+                    (m.target.clone(), shape)
+                })
+                .collect(),
+            networks: self.networks.iter().cloned().collect(),
+            update: UpdateShape {
+                parallelism: update.parallelism.map_or(defaults.parallelism, u64::from),
+                delay: update
+                    .delay
+                    .map_or(defaults.delay, DockerDuration::duration),
+                order: update.order.map_or(defaults.order, |o| o.word().to_owned()),
+                failure_action: update
+                    .failure_action
+                    .map_or(defaults.failure_action, |a| a.word().to_owned()),
+                monitor: update
+                    .monitor
+                    .map_or(defaults.monitor, DockerDuration::duration),
+            },
+            labels: self.labels.clone(),
+        }
+    }
+
+    fn secret_keys(&self) -> BTreeSet<String> {
+        self.secret_env.0.keys().cloned().collect()
+    }
+}
+
+/// A live service as corral compares it; `network_names` maps network IDs to names.
+fn live_shape(service: &SwarmService, network_names: &BTreeMap<String, String>) -> Shape {
+    let spec = &service.spec;
+    let container = &spec.task_template.container_spec;
+    let (mode, replicas) = match &spec.mode {
+        ServiceMode::Replicated { replicas } => ("replicated", Some(*replicas)),
+        ServiceMode::Global {} => ("global", None),
+        ServiceMode::ReplicatedJob { .. } => ("replicated-job", None),
+        ServiceMode::GlobalJob {} => ("global-job", None),
+    };
+    Shape {
+        image: container.image.clone(),
+        command: container.args.clone(),
+        mode: mode.to_owned(),
+        replicas,
+        constraints: spec
+            .task_template
+            .placement
+            .constraints
+            .iter()
+            .cloned()
+            .collect(),
+        preferences: spec
+            .task_template
+            .placement
+            .spreads()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        ports: spec
+            .ports()
+            .iter()
+            .map(|p| PortShape {
+                published: p.published_port,
+                target: p.target_port,
+                protocol: or_default(&p.protocol, "tcp".into()),
+                mode: or_default(&p.publish_mode, "ingress".into()),
+            })
+            .collect(),
+        env: container
+            .env_map()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        mounts: container
+            .mounts
+            .iter()
+            .map(|m| {
+                let shape = MountShape {
+                    kind: m.kind.clone(),
+                    source: m.source.clone(),
+                    readonly: m.read_only,
+                };
+                (m.target.clone(), shape)
+            })
+            .collect(),
+        networks: spec
+            .task_template
+            .networks
+            .iter()
+            .map(|n| {
+                network_names
+                    .get(&n.target)
+                    .cloned()
+                    .unwrap_or_else(|| n.target.clone())
+            })
+            .collect(),
+        update: UpdateShape::live(spec.update_config.as_ref()),
+        labels: spec
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != MANAGED_LABEL)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// An image reference as `(repository, tag, digest)`, the repository in the short form
+/// Docker's CLI records (`docker.io/library/busybox` is `busybox`).
+fn image_parts(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    let (repository, tag) = split_tag(name);
+    let repository = [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ]
+    .iter()
+    .find_map(|prefix| repository.strip_prefix(prefix))
+    .unwrap_or(repository);
+    (repository, tag, digest)
+}
+
+/// Whether the live image is the one declared. Without a declared digest, the digest the
+/// CLI pinned at creation (`--resolve-image`, `busybox` → `busybox:latest@sha256:…`) is
+/// not a difference; with one, the digests must match.
+fn same_image(declared: &str, live: &str) -> bool {
+    let (declared_repository, declared_tag, declared_digest) = image_parts(declared);
+    let (live_repository, live_tag, live_digest) = image_parts(live);
+    if declared_repository != live_repository {
+        return false;
+    }
+    match declared_digest {
+        Some(digest) => {
+            live_digest == Some(digest) && declared_tag.is_none_or(|t| live_tag == Some(t))
+        }
+        None => declared_tag.unwrap_or("latest") == live_tag.unwrap_or("latest"),
+    }
+}
+
+/// A command as one line, each word quoted where the shell would need it.
+fn words(command: &[String]) -> String {
+    if command.is_empty() {
+        "(the image's)".into()
+    } else {
+        command
+            .iter()
+            .map(|w| quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The value of `--args`, which the CLI splits with Go's shlex: every word single-quoted
+/// (a quote inside as `'\''`), so that it comes back as it was.
+fn args_value(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let items: Vec<&str> = items.into_iter().map(String::as_str).collect();
+    if items.is_empty() {
+        "(none)".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn ports_shown(ports: &BTreeSet<PortShape>) -> String {
+    let shown: Vec<String> = ports.iter().map(PortShape::shown).collect();
+    list(&shown)
+}
+
+/// What differs between the declared service and the live one, with what makes the live
+/// one as declared.
+#[derive(Debug, Default)]
+struct Delta {
+    attributes: Vec<AttrChange>,
+    /// `docker service update` flags (quoted), in the order of the attributes.
+    flags: Vec<String>,
+    /// `--publish-rm` flags that must run in an update of their own first: they would
+    /// also remove a port that stays (same target, protocol and mode), and the CLI does
+    /// not add back a port the service already had.
+    ports_first: Vec<String>,
+    /// The mode differs: swarmkit cannot change it in place.
+    mode_changed: bool,
+}
+
+impl Delta {
+    fn is_empty(&self) -> bool {
+        self.attributes.is_empty()
+    }
+
+    /// The changed attributes' names, for step descriptions (names only: never a value).
+    fn names(&self) -> String {
+        self.attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn change(&mut self, attribute: AttrChange, flags: impl IntoIterator<Item = String>) {
+        self.attributes.push(attribute);
+        self.flags.extend(flags);
+    }
+
+    /// A set shown as one attribute: `{flag}-rm` for what goes, `{flag}-add` for what
+    /// comes.
+    fn set(&mut self, name: &str, have: &BTreeSet<String>, want: &BTreeSet<String>, flag: &str) {
+        if have == want {
+            return;
+        }
+        let flags = have
+            .difference(want)
+            .map(|gone| format!("{flag}-rm {}", quote(gone)))
+            .chain(
+                want.difference(have)
+                    .map(|new| format!("{flag}-add {}", quote(new))),
+            )
+            .collect::<Vec<_>>();
+        self.change(AttrChange::scalar(name, list(have), list(want)), flags);
+    }
+
+    /// Published ports. `--publish-rm` matches a port by target, protocol and mode, so a
+    /// removal also takes the ports that stay with the same three; those are added back,
+    /// after the removal ran in an update of its own (the CLI does not add a port the
+    /// service had when the update started).
+    fn ports(&mut self, have: &BTreeSet<PortShape>, want: &BTreeSet<PortShape>) {
+        let removed_keys: BTreeSet<_> = have.difference(want).map(PortShape::removal_key).collect();
+        let mut removals: Vec<String> = have
+            .iter()
+            .filter(|p| removed_keys.contains(&p.removal_key()))
+            .map(PortShape::remove_flag)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let taken_too: Vec<&PortShape> = want
+            .intersection(have)
+            .filter(|p| removed_keys.contains(&p.removal_key()))
+            .collect();
+        if taken_too.is_empty() {
+            self.flags.append(&mut removals);
+        } else {
+            self.ports_first.append(&mut removals);
+        }
+        let adds = want
+            .difference(have)
+            .chain(taken_too)
+            .map(PortShape::add_flag)
+            .collect::<Vec<_>>();
+        self.change(
+            AttrChange::scalar("ports", ports_shown(have), ports_shown(want)),
+            adds,
+        );
+    }
+}
+
+fn scalar_or_absent(value: Option<String>) -> AttrValue {
+    value.map_or(AttrValue::Absent, AttrValue::Scalar)
+}
+
+/// Compares the declared service `want` with the live one `have`; `secret` are the keys
+/// of `env` whose values are never shown.
+fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
+    let mut delta = Delta::default();
+    if !same_image(&want.image, &have.image) {
+        delta.change(
+            AttrChange::scalar("image", &have.image, &want.image),
+            [format!("--image {}", quote(&want.image))],
+        );
+    }
+    if want.command != have.command {
+        delta.change(
+            AttrChange::scalar("command", words(&have.command), words(&want.command)),
+            [format!("--args {}", quote(&args_value(&want.command)))],
+        );
+    }
+    if want.mode != have.mode {
+        delta.change(AttrChange::scalar("mode", &have.mode, &want.mode), []);
+        delta.mode_changed = true;
+    }
+    if want.replicas != have.replicas {
+        let shown = |replicas: Option<u64>| scalar_or_absent(replicas.map(|r| r.to_string()));
+        delta.change(
+            AttrChange::new("replicas", shown(have.replicas), shown(want.replicas)),
+            want.replicas.map(|r| format!("--replicas {r}")),
+        );
+    }
+    delta.set(
+        "constraints",
+        &have.constraints,
+        &want.constraints,
+        "--constraint",
+    );
+    if want.preferences != have.preferences {
+        let spreads = |descriptors: &[String]| -> Vec<String> {
+            descriptors.iter().map(|d| format!("spread={d}")).collect()
+        };
+        let (before, after) = (spreads(&have.preferences), spreads(&want.preferences));
+        // Preferences are ordered: all go, then the declared ones come in order (the CLI
+        // removes before it adds).
+        let flags = before
+            .iter()
+            .map(|p| format!("--placement-pref-rm {}", quote(p)))
+            .chain(
+                after
+                    .iter()
+                    .map(|p| format!("--placement-pref-add {}", quote(p))),
+            )
+            .collect::<Vec<_>>();
+        delta.change(
+            AttrChange::scalar("placement_preferences", list(&before), list(&after)),
+            flags,
+        );
+    }
+    if want.ports != have.ports {
+        delta.ports(&have.ports, &want.ports);
+    }
+    for key in keys(&want.env, &have.env) {
+        let (before, after) = (have.env.get(key), want.env.get(key));
+        if before == after {
+            continue;
+        }
+        let shown = |value: Option<&String>, secret: bool| match value {
+            None => AttrValue::Absent,
+            Some(_) if secret => AttrValue::Sensitive,
+            Some(value) => AttrValue::Scalar(value.clone()),
+        };
+        // A variable no longer declared may have been a secret one: its value is not shown.
+        let before_secret = secret.contains(key) || after.is_none();
+        let flag = match after {
+            Some(value) => format!("--env-add {}", quote(&format!("{key}={value}"))),
+            None => format!("--env-rm {}", quote(key)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("env.{key}"),
+                shown(before, before_secret),
+                shown(after, secret.contains(key)),
+            ),
+            [flag],
+        );
+    }
+    for target in keys(&want.mounts, &have.mounts) {
+        let (before, after) = (have.mounts.get(target), want.mounts.get(target));
+        if before == after {
+            continue;
+        }
+        // `--mount-add` replaces a mount of the same target; `--mount-rm` of that target
+        // would remove the new one too.
+        let flag = match after {
+            Some(mount) => format!("--mount-add {}", quote(&mount.csv(target))),
+            None => format!("--mount-rm {}", quote(target)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("mounts.{target}"),
+                scalar_or_absent(before.map(MountShape::shown)),
+                scalar_or_absent(after.map(MountShape::shown)),
+            ),
+            [flag],
+        );
+    }
+    delta.set("networks", &have.networks, &want.networks, "--network");
+    for ((name, before, _), (_, after, flag)) in
+        have.update.fields().into_iter().zip(want.update.fields())
+    {
+        if before != after {
+            delta.change(AttrChange::scalar(name, before, after), [flag]);
+        }
+    }
+    for key in keys(&want.labels, &have.labels) {
+        let (before, after) = (have.labels.get(key), want.labels.get(key));
+        if before == after {
+            continue;
+        }
+        let flag = match after {
+            Some(value) => format!("--label-add {}", quote(&format!("{key}={value}"))),
+            None => format!("--label-rm {}", quote(key)),
+        };
+        delta.change(
+            AttrChange::new(
+                format!("labels.{key}"),
+                scalar_or_absent(before.cloned()),
+                scalar_or_absent(after.cloned()),
+            ),
+            [flag],
+        );
+    }
+    delta
+}
+
+/// The keys of two maps, each once, in order.
+fn keys<'a, V>(a: &'a BTreeMap<String, V>, b: &'a BTreeMap<String, V>) -> BTreeSet<&'a String> {
+    a.keys().chain(b.keys()).collect()
+}
+
+/// The attributes of a service to create, as the plan shows them.
+fn created(want: &Shape, secret: &BTreeSet<String>) -> Vec<AttrChange> {
+    let new = |name: &str, value: String| {
+        AttrChange::new(name, AttrValue::Absent, AttrValue::Scalar(value))
+    };
+    let mut attributes = vec![new("image", want.image.clone())];
+    if !want.command.is_empty() {
+        attributes.push(new("command", words(&want.command)));
+    }
+    attributes.push(new("mode", want.mode.clone()));
+    if let Some(replicas) = want.replicas {
+        attributes.push(new("replicas", replicas.to_string()));
+    }
+    if !want.constraints.is_empty() {
+        attributes.push(new("constraints", list(&want.constraints)));
+    }
+    if !want.preferences.is_empty() {
+        let spreads: Vec<String> = want
+            .preferences
+            .iter()
+            .map(|d| format!("spread={d}"))
+            .collect();
+        attributes.push(new("placement_preferences", list(&spreads)));
+    }
+    if !want.ports.is_empty() {
+        attributes.push(new("ports", ports_shown(&want.ports)));
+    }
+    for (key, value) in &want.env {
+        let after = match secret.contains(key) {
+            true => AttrValue::Sensitive,
+            false => AttrValue::Scalar(value.clone()),
+        };
+        attributes.push(AttrChange::new(
+            format!("env.{key}"),
+            AttrValue::Absent,
+            after,
+        ));
+    }
+    for (target, mount) in &want.mounts {
+        attributes.push(new(&format!("mounts.{target}"), mount.shown()));
+    }
+    if !want.networks.is_empty() {
+        attributes.push(new("networks", list(&want.networks)));
+    }
+    for ((name, default, _), (_, value, _)) in UpdateShape::default()
+        .fields()
+        .into_iter()
+        .zip(want.update.fields())
+    {
+        if value != default {
+            attributes.push(new(name, value));
+        }
+    }
+    for (key, value) in &want.labels {
+        attributes.push(new(&format!("labels.{key}"), value.clone()));
+    }
+    attributes
+}
+
+// ---------------------------------------------------------------------------------------
+// Deciding
+
+/// What the plan does with one service, worked out once for both `diff` and `steps`.
+enum Decision {
+    Create,
+    NoOp,
+    Update(Delta),
+    /// The mode changed: remove and create again.
+    Replace(Delta),
+}
+
+impl SwarmServiceSpec {
+    fn decide(&self, name: &str, facts: &ClusterFacts) -> Result<Decision, FactError> {
+        let Some((_, manager)) = &facts.manager else {
+            return Ok(Decision::Create);
+        };
+        let services = live_services(manager)?;
+        let Some(service) = services.iter().find(|s| s.spec.name == name) else {
+            return Ok(Decision::Create);
+        };
+        let network_names = if service.spec.task_template.networks.is_empty() {
+            BTreeMap::new()
+        } else {
+            network_names(manager)?
+        };
+        let delta = compare(
+            &self.shape(),
+            &live_shape(service, &network_names),
+            &self.secret_keys(),
+        );
+        if delta.is_empty() {
+            return Ok(Decision::NoOp);
+        }
+        if service.spec.labels.get(MANAGED_LABEL) != Some(&self.scope.project) {
+            return Err(FactError::new(
+                swarm::SERVICE_INSPECT_KEY,
+                format!(
+                    "service `{name}` exists, differs ({}), and was not created by project {}; corral does not change what it does not manage: remove it by hand or match the configuration to it",
+                    delta.names(),
+                    self.scope.project
+                ),
+            ));
+        }
+        Ok(match delta.mode_changed {
+            true => Decision::Replace(delta),
+            false => Decision::Update(delta),
+        })
+    }
+
+    /// The manager steps run on: the one that answered, or the bootstrap manager of a swarm
+    /// that the same apply creates.
+    fn leader(&self, facts: &ClusterFacts) -> String {
+        match &facts.manager {
+            Some((manager, _)) => manager.clone(),
+            None => self.scope.managers.first().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// How long a create or update may take to get every task running: a base, plus the
+    /// rolling update's delay and monitoring period for each batch of `parallelism` tasks
+    /// (a global service has at most one task per member).
+    fn wait_budget(&self) -> u64 {
+        let update = self.shape().update;
+        let tasks = match self.mode {
+            Mode::Replicated => self.replicas.map_or(1, u64::from),
+            Mode::Global => self.scope.members().len() as u64,
+        };
+        let batches = match update.parallelism {
+            0 => 1,
+            parallelism => tasks.div_ceil(parallelism),
+        };
+        let per_batch = (update.delay + update.monitor).as_secs() + 1;
+        BASE_WAIT_SECONDS.saturating_add(batches.saturating_mul(per_batch))
+    }
+
+    /// `docker service create …` of this service.
+    fn create_command(&self, name: &str) -> String {
+        let want = self.shape();
+        let mut command = vec![
+            "docker service create --detach=false --quiet".to_owned(),
+            format!("--name {}", quote(name)),
+            format!(
+                "--label {}",
+                quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
+            ),
+        ];
+        match want.replicas {
+            Some(replicas) => command.push(format!("--replicas {replicas}")),
+            None => command.push("--mode global".into()),
+        }
+        for constraint in &want.constraints {
+            command.push(format!("--constraint {}", quote(constraint)));
+        }
+        for descriptor in &want.preferences {
+            command.push(format!(
+                "--placement-pref {}",
+                quote(&format!("spread={descriptor}"))
+            ));
+        }
+        for port in &want.ports {
+            command.push(format!(
+                "--publish {}",
+                quote(&format!(
+                    "published={},target={},protocol={},mode={}",
+                    port.published, port.target, port.protocol, port.mode
+                ))
+            ));
+        }
+        for (key, value) in &want.env {
+            command.push(format!("--env {}", quote(&format!("{key}={value}"))));
+        }
+        for (target, mount) in &want.mounts {
+            command.push(format!("--mount {}", quote(&mount.csv(target))));
+        }
+        for network in &want.networks {
+            command.push(format!("--network {}", quote(network)));
+        }
+        for (_, _, flag) in want.update.fields() {
+            command.push(flag);
+        }
+        for (key, value) in &want.labels {
+            command.push(format!("--label {}", quote(&format!("{key}={value}"))));
+        }
+        command.push(quote(&self.image));
+        command.extend(self.command.iter().map(|arg| quote(arg)));
+        command.join(" ")
+    }
+
+    fn converge(&self, name: &str, command: &str) -> String {
+        let least = match self.mode {
+            Mode::Replicated => 0,
+            Mode::Global => 1,
+        };
+        converge_script(name, command, self.wait_budget(), least)
+    }
+}
+
+/// Every service the manager sees.
+fn live_services(manager: &HostFacts) -> Result<Vec<SwarmService>, FactError> {
+    swarm::parse_service_inspect(
+        swarm::SERVICE_INSPECT_KEY,
+        manager.get(swarm::SERVICE_INSPECT_KEY)?,
+    )
+}
+
+/// Overlay network names by ID.
+fn network_names(manager: &HostFacts) -> Result<BTreeMap<String, String>, FactError> {
+    let networks = swarm::parse_network_inspect(
+        swarm::NETWORK_INSPECT_KEY,
+        manager.get(swarm::NETWORK_INSPECT_KEY)?,
+    )?;
+    Ok(networks.into_iter().map(|n| (n.id, n.name)).collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Scripts
+
+/// How the wait lists a service's tasks: `docker service ps --format`, `|`-separated.
+const TASK_FORMAT: &str = "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
+
+/// The tasks worth showing when a service does not converge (awk, on [`TASK_FORMAT`]
+/// lines): those with an error, and those meant to run that do not.
+const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) { node = $2; if (node == "") node = "no node"; print $1 " on " node ": " $4 " " $5 }"#;
+
+/// Runs `command` (a `docker service create|update --detach=false`) for at most `budget`
+/// seconds, then waits for what is left of them until the service's tasks run: `service
+/// ls` counts `running/desired` (desired is the replicas, or the eligible nodes of a
+/// global service, which must be at least `least`). Fails with the tasks' errors when they
+/// do not run in time, and at once when Docker paused or rolled back the update.
+///
+/// `docker service ps` lists a pending task with desired state `Ready`, not `Running`
+/// (fixtures/cluster/service-ps/failures.json), so tasks are filtered here rather than
+/// with `--filter desired-state=running`.
+fn converge_script(name: &str, command: &str, budget: u64, least: u8) -> String {
+    const SCRIPT: &str = r#"budget=@BUDGET@
+deadline=$(($(date +%s) + budget))
+corral_tasks() {
+  docker service ps --no-trunc --format '@TASK_FORMAT@' @NAME@ 2>/dev/null | awk -F'|' '@TASK_FILTER@' | head -n 6
+}
+rc=0
+out=$(timeout "$budget" @COMMAND@ 2>&1) || rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
+  printf '%s\n' "$out" | tail -n 5
+  corral_tasks
+  echo "corral: docker failed (exit $rc) to change service "@NAME@
+  exit 1
+fi
+while :; do
+  state=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' @NAME@ 2>&1) || {
+    printf '%s\n' "$state"
+    echo "corral: service "@NAME@" cannot be read"
+    exit 1
+  }
+  case $state in
+  paused | rollback_started | rollback_paused | rollback_completed)
+    corral_tasks
+    echo "corral: Docker's update of service "@NAME@" ended $state: $(docker service inspect --format '{{.UpdateStatus.Message}}' @NAME@ 2>&1)"
+    exit 1
+    ;;
+  esac
+  counts=$(docker service ls --filter @FILTER@ --format '{{.Name}} {{.Replicas}}' 2>/dev/null | while read -r n r _; do [ "$n" = @NAME@ ] && echo "$r"; done)
+  running=${counts%%/*}
+  desired=${counts#*/}
+  if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -ge "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
+    exit 0
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    corral_tasks
+    echo "corral: service "@NAME@" has ${counts:-no} tasks running after ${budget}s"
+    exit 1
+  fi
+  sleep 2
+done
+"#;
+    SCRIPT
+        .replace("@TASK_FORMAT@", TASK_FORMAT)
+        .replace("@TASK_FILTER@", TASK_FILTER)
+        .replace("@BUDGET@", &budget.to_string())
+        .replace("@LEAST@", &least.to_string())
+        .replace("@FILTER@", &quote(&format!("name={name}")))
+        .replace("@NAME@", &quote(name))
+        // Last: the command holds configuration values, never rewritten.
+        .replace("@COMMAND@", command)
+}
+
+/// Refuses, at apply time, a service that is not `project`'s.
+fn owned_guard(name: &str, project: &str) -> String {
+    format!(
+        "[ \"$(docker service inspect --format '{{{{index .Spec.Labels \"{MANAGED_LABEL}\"}}}}' {name})\" = {project} ] || {{ echo 'corral: service '{name}' is not managed by project '{project}'; left alone'; exit 1; }}\n",
+        name = quote(name),
+        project = quote(project)
+    )
+}
+
+/// Polls until no service `name` is left.
+fn wait_gone(name: &str) -> String {
+    format!(
+        "i=0\nwhile docker service inspect {name} >/dev/null 2>&1; do\n  i=$((i + 1)); [ \"$i\" -le 30 ] || {{ echo 'corral: the service was not removed within 30 s'; exit 1; }}\n  sleep 1\ndone\n",
+        name = quote(name)
+    )
+}
+
+/// Deletes orphaned service `name` of `project` (see [`super::orphan_delete_script`]):
+/// refuses one that is not the project's, and succeeds when it is already gone.
 pub fn delete_script(name: &str, project: &str) -> String {
-    let _ = (name, project);
-    String::from("exit 1\n")
+    format!(
+        "set -e\nif docker service inspect {q} >/dev/null 2>&1; then\n{guard}docker service rm {q} >/dev/null\nfi\n{wait}",
+        q = quote(name),
+        guard = owned_guard(name, project),
+        wait = wait_gone(name)
+    )
 }
 
 /// The services of `project` on the swarm that no `swarm/service` declares.
@@ -61,8 +1769,20 @@ pub fn orphans(
     project: &str,
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
-    let _ = (manager, project, declared);
-    Ok(Vec::new())
+    Ok(live_services(manager)?
+        .into_iter()
+        .filter(|s| s.spec.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project))
+        .map(|s| (Address::new(KIND, &s.spec.name, None), s))
+        .filter(|(address, _)| !declared.contains(address))
+        .map(|(address, s)| Orphan {
+            address,
+            attributes: vec![AttrChange::new(
+                "image",
+                AttrValue::Scalar(s.spec.task_template.container_spec.image.clone()),
+                AttrValue::Absent,
+            )],
+        })
+        .collect())
 }
 
 impl ClusterKind for SwarmServiceSpec {
@@ -75,11 +1795,14 @@ impl ClusterKind for SwarmServiceSpec {
     }
 
     fn member_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![swarm::info_probe()]
+        vec![swarm::info_probe(), kernel::probe()]
     }
 
     fn manager_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![swarm::service_inspect_probe()]
+        vec![
+            swarm::service_inspect_probe(),
+            swarm::network_inspect_probe(),
+        ]
     }
 
     fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
@@ -90,14 +1813,1106 @@ impl ClusterKind for SwarmServiceSpec {
         Some(self.scope.address())
     }
 
-    fn diff(&self, _name: &str, _facts: &ClusterFacts) -> Result<Diff, FactError> {
-        Err(FactError::new(
-            swarm::SERVICE_INSPECT_KEY,
-            "swarm/service is being written",
-        ))
+    fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
+        Ok(match self.decide(name, facts)? {
+            Decision::Create => Diff {
+                action: Some(Action::Create),
+                attributes: created(&self.shape(), &self.secret_keys()),
+                reason: None,
+            },
+            Decision::NoOp => Diff::update_if_changed(Vec::new()),
+            Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
+            Decision::Replace(delta) => Diff {
+                action: Some(Action::Replace),
+                attributes: delta.attributes,
+                reason: Some(
+                    "the mode cannot change in place (swarmkit: \"service mode change is not allowed\"): the service is removed and created again".into(),
+                ),
+            },
+        })
     }
 
-    fn steps(&self, _name: &str, _facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
-        Ok(Vec::new())
+    fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
+        let leader = self.leader(facts);
+        let on = |description: String, script: String| ClusterStep {
+            machine: leader.clone(),
+            step: Step {
+                description,
+                script,
+            },
+            produces: None,
+        };
+        let project = &self.scope.project;
+        Ok(match self.decide(name, facts)? {
+            Decision::NoOp => Vec::new(),
+            Decision::Create => vec![on(
+                format!("create service {name} and wait for its tasks"),
+                self.converge(name, &self.create_command(name)),
+            )],
+            Decision::Update(delta) => {
+                let mut script = owned_guard(name, project);
+                if !delta.ports_first.is_empty() {
+                    script.push_str(&format!(
+                        "timeout {} docker service update --detach=false --quiet {} {} >/dev/null || {{ echo 'corral: removing the ports of service '{} failed; exit 1; }}\n",
+                        self.wait_budget(),
+                        delta.ports_first.join(" "),
+                        quote(name),
+                        quote(name),
+                    ));
+                }
+                let command = format!(
+                    "docker service update --detach=false --quiet {} {}",
+                    delta.flags.join(" "),
+                    quote(name)
+                );
+                script.push_str(&self.converge(name, &command));
+                vec![on(
+                    format!(
+                        "update service {name} ({}) and wait for its tasks",
+                        delta.names()
+                    ),
+                    script,
+                )]
+            }
+            Decision::Replace(_) => {
+                let q = quote(name);
+                let mut script = owned_guard(name, project);
+                script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
+                script.push_str(&wait_gone(name));
+                script.push_str(&self.converge(name, &self.create_command(name)));
+                vec![on(
+                    format!(
+                        "replace service {name} (mode {}) and wait for its tasks",
+                        self.mode.word()
+                    ),
+                    script,
+                )]
+            }
+        })
+    }
+
+    fn warnings(&self, name: &str, facts: &ClusterFacts) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let ingress: Vec<String> = self
+            .ports
+            .iter()
+            .filter(|p| p.mode == PublishMode::Ingress)
+            .map(|p| format!("{}/{}", p.published, p.protocol.word()))
+            .collect();
+        let without_ipvs: Vec<&str> = facts
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.facts
+                    .get(kernel::KEY)
+                    .ok()
+                    .and_then(|out| kernel::parse(out).ok())
+                    .is_some_and(|f| f.ipvs == kernel::Support::No)
+            })
+            .map(|(machine, _)| machine.as_str())
+            .collect();
+        if !ingress.is_empty() && !without_ipvs.is_empty() {
+            warnings.push(format!(
+                "swarm/service.{name} publishes {} in ingress mode, but the kernel of {} has no IPVS: Docker creates the service and the routing mesh drops its traffic without an error. Publish with `mode: host` (reached on the nodes that run a task), or use kernels with CONFIG_IP_VS",
+                ingress.join(", "),
+                without_ipvs.join(", ")
+            ));
+        }
+        // A paused update leaves the service half on its new spec, which may already be the
+        // configured one: the plan alone would show nothing.
+        let paused = facts
+            .manager
+            .as_ref()
+            .and_then(|(_, manager)| live_services(manager).ok())
+            .and_then(|services| services.into_iter().find(|s| s.spec.name == name))
+            .and_then(|service| service.update_status)
+            .filter(|status| {
+                matches!(
+                    status.state,
+                    swarm::UpdateState::Paused | swarm::UpdateState::RollbackPaused
+                )
+            });
+        if let Some(status) = paused {
+            warnings.push(format!(
+                "Docker paused the last update of swarm/service.{name}: {}. `docker service ps {name}` shows why; `docker service update --force {name}` retries it",
+                status.message
+            ));
+        }
+        let host_ports = self.ports.iter().any(|p| p.mode == PublishMode::Host);
+        if host_ports && self.update.order == Some(UpdateOrder::StartFirst) {
+            warnings.push(format!(
+                "swarm/service.{name} updates start-first and publishes host-mode ports: a new task cannot bind a port its old task on the same node still holds (\"host-mode port already in use\", moby#36934). Use `order: stop-first`"
+            ));
+        }
+        warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+    use crate::kinds::ClusterMember;
+
+    fn scope(project: &str) -> SwarmScope {
+        SwarmScope {
+            cluster: "main".into(),
+            managers: vec!["n1".into(), "n2".into()],
+            workers: vec!["n3".into()],
+            project: project.into(),
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn duration(text: &str) -> Option<DockerDuration> {
+        Some(DockerDuration::parse(text).unwrap())
+    }
+
+    /// `api` as scripts/record-cluster-fixtures.sh creates it (secret and config aside),
+    /// with the `RELEASE=2` its one update added.
+    fn api() -> SwarmServiceSpec {
+        SwarmServiceSpec {
+            image: "local/busybox:1".into(),
+            command: strings(&["sleep", "86400"]),
+            replicas: Some(2),
+            constraints: strings(&["node.labels.role==edge"]),
+            placement_preferences: strings(&["spread=node.labels.zone"]),
+            env: map(&[
+                ("APP_ENV", "prod"),
+                ("GREETING", "hello world"),
+                ("RELEASE", "2"),
+            ]),
+            mounts: vec![
+                ServiceMount {
+                    kind: MountKind::Bind,
+                    source: "/srv/api".into(),
+                    target: "/srv/api".into(),
+                    readonly: true,
+                },
+                ServiceMount {
+                    kind: MountKind::Volume,
+                    source: "api-cache".into(),
+                    target: "/var/cache/api".into(),
+                    readonly: false,
+                },
+            ],
+            networks: strings(&["appnet", "dbnet"]),
+            update: UpdatePolicy {
+                parallelism: Some(2),
+                delay: duration("10s"),
+                order: Some(UpdateOrder::StartFirst),
+                failure_action: Some(FailureAction::Rollback),
+                monitor: duration("2s"),
+            },
+            labels: map(&[("tier", "app")]),
+            scope: scope("default"),
+            ..SwarmServiceSpec::default()
+        }
+    }
+
+    /// `agent` as the recording script creates it.
+    fn agent() -> SwarmServiceSpec {
+        SwarmServiceSpec {
+            image: "local/busybox:1".into(),
+            command: strings(&["httpd", "-f", "-p", "8080"]),
+            mode: Mode::Global,
+            ports: vec![Port {
+                published: 8080,
+                target: 8080,
+                mode: PublishMode::Host,
+                protocol: Protocol::Tcp,
+            }],
+            scope: scope("default"),
+            ..SwarmServiceSpec::default()
+        }
+    }
+
+    /// A manager's facts: the services of `case`, and the networks of the same lab.
+    fn manager(case: &str) -> HostFacts {
+        let mut facts = HostFacts::default();
+        facts.probes.insert(
+            swarm::SERVICE_INSPECT_KEY.into(),
+            recorded::cluster("service-inspect", case, &swarm::service_inspect_probe()),
+        );
+        facts.probes.insert(
+            swarm::NETWORK_INSPECT_KEY.into(),
+            recorded::cluster(
+                "network-inspect",
+                "cluster",
+                &swarm::network_inspect_probe(),
+            ),
+        );
+        facts
+    }
+
+    fn facts(manager: &HostFacts) -> ClusterFacts<'_> {
+        ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n2".into(), manager)),
+            inventory: BTreeMap::new(),
+        }
+    }
+
+    fn plan(spec: &SwarmServiceSpec, name: &str, manager: &HostFacts) -> (Diff, Vec<ClusterStep>) {
+        let facts = facts(manager);
+        (
+            spec.diff(name, &facts).unwrap(),
+            spec.steps(name, &facts).unwrap(),
+        )
+    }
+
+    /// A flag with its value quoted as the scripts quote it.
+    fn flag(name: &str, value: &str) -> String {
+        format!("{name} {}", quote(value))
+    }
+
+    fn names(diff: &Diff) -> Vec<&str> {
+        diff.attributes.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// Checks `script` with `sh -n`.
+    fn assert_valid_sh(script: &str) {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn the_recorded_services_as_created_plan_nothing() {
+        let manager = manager("cluster");
+        for (name, spec) in [("api", api()), ("agent", agent())] {
+            let (diff, steps) = plan(&spec, name, &manager);
+            assert_eq!(diff.action(), Action::NoOp, "{name}: {diff:?}");
+            assert!(steps.is_empty());
+        }
+    }
+
+    #[test]
+    fn defaults_written_out_plan_nothing_either() {
+        let manager = manager("cluster");
+        let spec = SwarmServiceSpec {
+            replicas: None,
+            update: UpdatePolicy {
+                parallelism: Some(1),
+                delay: duration("0"),
+                order: Some(UpdateOrder::StopFirst),
+                failure_action: Some(FailureAction::Pause),
+                monitor: duration("5000ms"),
+            },
+            ..agent()
+        };
+        let (diff, _) = plan(&spec, "agent", &manager);
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    #[test]
+    fn a_secret_env_value_is_compared_but_never_shown() {
+        let manager = manager("cluster");
+        let mut spec = api();
+        let greeting = spec.env.remove("GREETING").unwrap();
+        spec.secret_env.0.insert("GREETING".into(), greeting);
+        assert_eq!(plan(&spec, "api", &manager).0.action(), Action::NoOp);
+
+        spec.secret_env
+            .0
+            .insert("GREETING".into(), "s3cret 'value'".into());
+        let (diff, steps) = plan(&spec, "api", &manager);
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::new(
+                "env.GREETING",
+                AttrValue::Sensitive,
+                AttrValue::Sensitive
+            )]
+        );
+        assert!(!format!("{diff:?}").contains("s3cret"));
+        assert!(!format!("{diff:?}").contains("hello world"));
+        // Nor in the specification's debug form.
+        assert!(format!("{spec:?}").contains(r#"secret_env: {"GREETING": "(sensitive)"}"#));
+        assert!(!format!("{spec:?}").contains("s3cret"));
+        let step = &steps[0].step;
+        assert_eq!(
+            step.description,
+            "update service api (env.GREETING) and wait for its tasks"
+        );
+        assert!(
+            step.script
+                .contains(&flag("--env-add", "GREETING=s3cret 'value'")),
+            "{}",
+            step.script
+        );
+        // Created: shown as sensitive too.
+        let diff = spec.diff("api2", &facts(&manager)).unwrap();
+        let greeting = diff
+            .attributes
+            .iter()
+            .find(|a| a.name == "env.GREETING")
+            .unwrap();
+        assert_eq!(greeting.after, AttrValue::Sensitive);
+        assert!(!format!("{diff:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_variable_no_longer_declared_is_removed_without_showing_its_value() {
+        let manager = manager("cluster");
+        let mut spec = api();
+        spec.env.remove("GREETING");
+        let (diff, steps) = plan(&spec, "api", &manager);
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::new(
+                "env.GREETING",
+                AttrValue::Sensitive,
+                AttrValue::Absent
+            )]
+        );
+        assert!(steps[0].step.script.contains("--env-rm GREETING api"));
+    }
+
+    #[test]
+    fn each_changed_attribute_is_shown_and_updated_with_its_flags() {
+        type Change = fn(&mut SwarmServiceSpec);
+        let cases: Vec<(Change, &[&str], Vec<String>)> = vec![
+            (
+                |s| s.image = "local/busybox:2".into(),
+                &["image"],
+                vec![flag("--image", "local/busybox:2")],
+            ),
+            (
+                |s| s.command = strings(&["sleep", "it's late"]),
+                &["command"],
+                vec![flag("--args", r"'sleep' 'it'\''s late'")],
+            ),
+            (|s| s.replicas = Some(3), &["replicas"], vec![flag("--replicas", "3")]),
+            (
+                |s| s.constraints = strings(&["node.labels.role==edge", "node.role==worker"]),
+                &["constraints"],
+                vec![flag("--constraint-add", "node.role==worker")],
+            ),
+            (
+                |s| s.constraints.clear(),
+                &["constraints"],
+                vec![flag("--constraint-rm", "node.labels.role==edge")],
+            ),
+            (
+                |s| s.placement_preferences.insert(0, "spread=node.labels.rack".into()),
+                &["placement_preferences"],
+                vec![[
+                    flag("--placement-pref-rm", "spread=node.labels.zone"),
+                    flag("--placement-pref-add", "spread=node.labels.rack"),
+                    flag("--placement-pref-add", "spread=node.labels.zone"),
+                ]
+                .join(" ")],
+            ),
+            (
+                |s| {
+                    s.ports.push(Port {
+                        published: 80,
+                        target: 8080,
+                        mode: PublishMode::Ingress,
+                        protocol: Protocol::Tcp,
+                    })
+                },
+                &["ports"],
+                vec![flag("--publish-add", "published=80,target=8080,protocol=tcp,mode=ingress")],
+            ),
+            (
+                |s| {
+                    s.env.insert("APP_ENV".into(), "staging".into());
+                    s.env.insert("NEW".into(), "1".into());
+                },
+                &["env.APP_ENV", "env.NEW"],
+                vec![flag("--env-add", "APP_ENV=staging"), flag("--env-add", "NEW=1")],
+            ),
+            (
+                |s| s.mounts[0].readonly = false,
+                &["mounts./srv/api"],
+                vec![flag("--mount-add", "type=bind,source=/srv/api,target=/srv/api")],
+            ),
+            (
+                |s| {
+                    s.mounts.remove(1);
+                },
+                &["mounts./var/cache/api"],
+                vec![flag("--mount-rm", "/var/cache/api")],
+            ),
+            (
+                |s| s.networks = strings(&["appnet", "frontnet"]),
+                &["networks"],
+                vec!["--network-rm dbnet --network-add frontnet".into()],
+            ),
+            (
+                |s| {
+                    s.update = UpdatePolicy {
+                        parallelism: Some(2),
+                        ..UpdatePolicy::default()
+                    }
+                },
+                &["update.delay", "update.order", "update.failure_action", "update.monitor"],
+                vec!["--update-delay 0s --update-order stop-first --update-failure-action pause --update-monitor 5s".into()],
+            ),
+            (
+                |s| {
+                    s.labels.remove("tier");
+                    s.labels.insert("owner".into(), "ops team".into());
+                },
+                &["labels.owner", "labels.tier"],
+                vec![[flag("--label-add", "owner=ops team"), flag("--label-rm", "tier")].join(" ")],
+            ),
+        ];
+        let manager = manager("cluster");
+        for (change, attributes, flags) in cases {
+            let mut spec = api();
+            change(&mut spec);
+            let (diff, steps) = plan(&spec, "api", &manager);
+            assert_eq!(diff.action(), Action::Update, "{attributes:?}");
+            assert_eq!(names(&diff), attributes);
+            assert_eq!(steps.len(), 1);
+            assert_eq!(steps[0].machine, "n2");
+            let script = &steps[0].step.script;
+            assert!(
+                script.contains("docker service update --detach=false --quiet --"),
+                "{script}"
+            );
+            for flag in flags {
+                assert!(script.contains(&format!(" {flag} ")), "{flag}\n{script}");
+            }
+            assert!(script.contains(&owned_guard("api", "default")));
+            assert_valid_sh(script);
+        }
+    }
+
+    #[test]
+    fn shown_values_read_as_written() {
+        let manager = manager("cluster");
+        let mut spec = agent();
+        spec.ports[0].published = 8081;
+        spec.mounts.push(ServiceMount {
+            kind: MountKind::Bind,
+            source: "/srv/shared".into(),
+            target: "/data".into(),
+            readonly: true,
+        });
+        let (diff, steps) = plan(&spec, "agent", &manager);
+        assert_eq!(
+            diff.attributes,
+            [
+                AttrChange::scalar("ports", "8080:8080/tcp (host)", "8081:8080/tcp (host)"),
+                AttrChange::new(
+                    "mounts./data",
+                    AttrValue::Absent,
+                    AttrValue::Scalar("bind /srv/shared, readonly".into())
+                ),
+            ]
+        );
+        // `--publish-rm` goes by target, protocol and mode: the old port goes, the new one
+        // comes, in one update.
+        let script = &steps[0].step.script;
+        let ports = [
+            flag("--publish-rm", "target=8080,protocol=tcp,mode=host"),
+            flag(
+                "--publish-add",
+                "published=8081,target=8080,protocol=tcp,mode=host",
+            ),
+        ];
+        assert!(script.contains(&ports.join(" ")), "{script}");
+    }
+
+    #[test]
+    fn ports_removed_with_a_port_that_stays_go_in_an_update_of_their_own() {
+        let port = |published| PortShape {
+            published,
+            target: 80,
+            protocol: "tcp".into(),
+            mode: "ingress".into(),
+        };
+        let have = Shape {
+            ports: BTreeSet::from([port(80), port(8080)]),
+            ..api().shape()
+        };
+        let want = Shape {
+            ports: BTreeSet::from([port(80)]),
+            ..api().shape()
+        };
+        let delta = compare(&want, &have, &BTreeSet::new());
+        assert_eq!(
+            delta.ports_first,
+            [flag("--publish-rm", "target=80,protocol=tcp,mode=ingress")]
+        );
+        assert_eq!(
+            delta.flags,
+            [flag(
+                "--publish-add",
+                "published=80,target=80,protocol=tcp,mode=ingress"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_mode_change_replaces_the_service() {
+        let manager = manager("cluster");
+        let spec = SwarmServiceSpec {
+            mode: Mode::Replicated,
+            ..agent()
+        };
+        let (diff, steps) = plan(&spec, "agent", &manager);
+        assert_eq!(diff.action(), Action::Replace);
+        assert_eq!(
+            diff.attributes,
+            [
+                AttrChange::scalar("mode", "global", "replicated"),
+                AttrChange::new("replicas", AttrValue::Absent, AttrValue::Scalar("1".into())),
+            ]
+        );
+        assert!(diff
+            .reason
+            .unwrap()
+            .contains("service mode change is not allowed"));
+        let script = &steps[0].step.script;
+        let guard = script.find(&owned_guard("agent", "default")).unwrap();
+        let rm = script.find("docker service rm agent").unwrap();
+        let create = script.find("docker service create").unwrap();
+        assert!(guard < rm && rm < create, "{script}");
+        assert!(script.contains("--replicas 1"));
+        assert_valid_sh(script);
+    }
+
+    #[test]
+    fn a_service_of_another_project_is_adopted_when_it_matches_and_never_changed() {
+        let manager = manager("cluster");
+        let adopted = SwarmServiceSpec {
+            scope: scope("other"),
+            ..api()
+        };
+        assert_eq!(plan(&adopted, "api", &manager).0.action(), Action::NoOp);
+        let differs = SwarmServiceSpec {
+            replicas: Some(5),
+            ..adopted.clone()
+        };
+        let error = differs.diff("api", &facts(&manager)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("differs (replicas), and was not created by project other; corral does not change what it does not manage"),
+            "{error}"
+        );
+        assert!(differs.steps("api", &facts(&manager)).is_err());
+    }
+
+    #[test]
+    fn a_missing_service_is_created_with_corrals_label_and_waited_for() {
+        let manager = manager("cluster");
+        let spec = SwarmServiceSpec {
+            secret_env: SecretValues(map(&[("TOKEN", "t0ken")])),
+            ..api()
+        };
+        let (diff, steps) = plan(&spec, "web", &manager);
+        assert_eq!(diff.action(), Action::Create);
+        assert_eq!(
+            names(&diff),
+            [
+                "image",
+                "command",
+                "mode",
+                "replicas",
+                "constraints",
+                "placement_preferences",
+                "env.APP_ENV",
+                "env.GREETING",
+                "env.RELEASE",
+                "env.TOKEN",
+                "mounts./srv/api",
+                "mounts./var/cache/api",
+                "networks",
+                "update.parallelism",
+                "update.delay",
+                "update.order",
+                "update.failure_action",
+                "update.monitor",
+                "labels.tier",
+            ]
+        );
+        assert!(!format!("{diff:?}").contains("t0ken"));
+        let step = &steps[0];
+        assert_eq!(step.machine, "n2");
+        assert_eq!(
+            step.step.description,
+            "create service web and wait for its tasks"
+        );
+        let script = &step.step.script;
+        let create = [
+            "out=$(timeout \"$budget\" docker service create --detach=false --quiet --name web".into(),
+            flag("--label", "io.corral.managed=default"),
+            "--replicas 2".into(),
+            flag("--constraint", "node.labels.role==edge"),
+            flag("--placement-pref", "spread=node.labels.zone"),
+            flag("--env", "APP_ENV=prod"),
+            flag("--env", "GREETING=hello world"),
+            flag("--env", "RELEASE=2"),
+            flag("--env", "TOKEN=t0ken"),
+            flag("--mount", "type=bind,source=/srv/api,target=/srv/api,readonly"),
+            flag("--mount", "type=volume,source=api-cache,target=/var/cache/api"),
+            "--network appnet --network dbnet --update-parallelism 2 --update-delay 10s --update-order start-first --update-failure-action rollback --update-monitor 2s".into(),
+            flag("--label", "tier=app"),
+            "local/busybox:1 sleep 86400 2>&1) || rc=$?\n".into(),
+        ];
+        assert!(script.contains(&create.join(" ")), "{script}");
+        // Waits for the tasks, within a budget that covers the rolling update.
+        assert!(script.contains("budget=133\n"), "{script}");
+        assert!(script.contains(&format!("docker service ls --filter {}", quote("name=web"))));
+        assert!(script.contains("[ \"$desired\" -ge 0 ]"));
+        assert_valid_sh(script);
+    }
+
+    #[test]
+    fn a_swarm_created_by_the_same_apply_gets_the_service_on_its_first_manager() {
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: None,
+            inventory: BTreeMap::new(),
+        };
+        let spec = agent();
+        assert_eq!(spec.diff("agent", &facts).unwrap().action(), Action::Create);
+        let steps = spec.steps("agent", &facts).unwrap();
+        assert_eq!(steps[0].machine, "n1");
+        let script = &steps[0].step.script;
+        assert!(script.contains(&format!(
+            "--mode global {}",
+            flag(
+                "--publish",
+                "published=8080,target=8080,protocol=tcp,mode=host"
+            )
+        )));
+        // A global service must run somewhere: at least one eligible node.
+        assert!(script.contains("[ \"$desired\" -ge 1 ]"));
+    }
+
+    #[test]
+    fn configuration_values_reach_docker_as_they_are() {
+        let hostile = "$(touch /tmp/corral-pwned) `id` \"q\" 'q' \\ ; | & \n next";
+        let spec = SwarmServiceSpec {
+            command: strings(&["sh", "-c", hostile, "-"]),
+            env: map(&[("V", hostile)]),
+            labels: map(&[("note", hostile)]),
+            constraints: strings(&["node.labels.x==$(id)"]),
+            ..agent()
+        };
+        let command = spec.create_command("web");
+        // The words docker would receive, printed by sh one per line (NUL-separated here).
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "set -- {}; printf '%s\\0' \"$@\"",
+                command.strip_prefix("docker ").unwrap()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let argv: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_owned)
+            .collect();
+        assert!(argv.contains(&format!("V={hostile}")), "{argv:?}");
+        assert!(argv.contains(&format!("note={hostile}")));
+        assert!(argv.contains(&"node.labels.x==$(id)".to_owned()));
+        assert!(argv.ends_with(&strings(&["local/busybox:1", "sh", "-c", hostile, "-"])));
+        assert!(!std::path::Path::new("/tmp/corral-pwned").exists());
+    }
+
+    #[test]
+    fn args_survive_the_clis_shlex() {
+        let command = strings(&[
+            "sh",
+            "-c",
+            "echo 'a b' \"$X\" \\n # not a comment",
+            "",
+            "it's",
+        ]);
+        assert_eq!(shlex::split(&args_value(&command)).unwrap(), command);
+    }
+
+    #[test]
+    fn a_paused_update_plans_the_configured_command_again() {
+        let manager = manager("failures");
+        let (diff, steps) = plan(&agent(), "agent", &manager);
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("command", "false", "httpd -f -p 8080")]
+        );
+        let script = &steps[0].step.script;
+        assert!(
+            script.contains(&flag("--args", "'httpd' '-f' '-p' '8080'")),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn services_of_the_project_that_are_not_declared_are_orphans() {
+        let manager = manager("failures");
+        let addresses = |declared: &BTreeSet<Address>, project: &str| -> Vec<String> {
+            orphans(&manager, project, declared)
+                .unwrap()
+                .iter()
+                .map(|o| o.address.to_string())
+                .collect()
+        };
+        assert_eq!(
+            addresses(&BTreeSet::new(), "default"),
+            [
+                "swarm/service.agent",
+                "swarm/service.api",
+                "swarm/service.stuck"
+            ]
+        );
+        let declared = BTreeSet::from([
+            Address::new(KIND, "api", None),
+            Address::new(KIND, "agent", None),
+        ]);
+        assert_eq!(addresses(&declared, "default"), ["swarm/service.stuck"]);
+        assert!(addresses(&BTreeSet::new(), "other").is_empty());
+        let orphan = &orphans(&manager, "default", &declared).unwrap()[0];
+        assert_eq!(
+            orphan.attributes,
+            [AttrChange::new(
+                "image",
+                AttrValue::Scalar("local/busybox:1".into()),
+                AttrValue::Absent
+            )]
+        );
+    }
+
+    #[test]
+    fn the_delete_script_refuses_a_service_of_another_project_and_is_idempotent() {
+        let script = delete_script("web", "my project");
+        assert!(script.starts_with("set -e\nif docker service inspect web >/dev/null 2>&1; then\n"));
+        assert!(script.contains(
+            "index .Spec.Labels \"io.corral.managed\"}}' web)\" = 'my project' ] || { echo 'corral: service 'web' is not managed by project ''my project''; left alone'; exit 1; }"
+        ), "{script}");
+        let guard = script.find("index .Spec.Labels").unwrap();
+        let rm = script.find("docker service rm web").unwrap();
+        assert!(guard < rm);
+        assert_valid_sh(&script);
+    }
+
+    #[test]
+    fn ingress_ports_on_a_kernel_without_ipvs_are_a_warning() {
+        let mut host = HostFacts::default();
+        host.probes.insert(
+            kernel::KEY.into(),
+            recorded::cluster("kernel-features", "lab", &kernel::probe()),
+        );
+        let members = BTreeMap::from([(
+            "n1".to_owned(),
+            ClusterMember {
+                ip: "10.0.0.1".parse().unwrap(),
+                facts: &host,
+            },
+        )]);
+        let facts = ClusterFacts {
+            members,
+            manager: None,
+            inventory: BTreeMap::new(),
+        };
+        // The recorded agent publishes in host mode: nothing to say.
+        assert!(agent().warnings("agent", &facts).is_empty());
+        let mut spec = agent();
+        spec.ports[0].mode = PublishMode::Ingress;
+        let warnings = spec.warnings("agent", &facts);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0]
+                .contains("publishes 8080/tcp in ingress mode, but the kernel of n1 has no IPVS"),
+            "{}",
+            warnings[0]
+        );
+        assert!(warnings[0].contains("`mode: host`"));
+    }
+
+    #[test]
+    fn a_paused_update_is_a_warning() {
+        let paused = manager("failures");
+        let warnings = agent().warnings("agent", &facts(&paused));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("Docker paused the last update of swarm/service.agent: update paused due to failure or early termination of task "),
+            "{}",
+            warnings[0]
+        );
+        // api's update completed.
+        assert!(api().warnings("api", &facts(&paused)).is_empty());
+    }
+
+    #[test]
+    fn start_first_with_host_ports_is_a_warning() {
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: None,
+            inventory: BTreeMap::new(),
+        };
+        let mut spec = agent();
+        spec.update.order = Some(UpdateOrder::StartFirst);
+        let warnings = spec.warnings("agent", &facts);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("host-mode port already in use"));
+    }
+
+    #[test]
+    fn an_image_without_digest_matches_the_one_docker_pinned() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let other = format!("sha256:{}", "b".repeat(64));
+        assert!(same_image("local/busybox:1", "local/busybox:1"));
+        assert!(same_image("busybox", &format!("busybox:latest@{digest}")));
+        assert!(same_image(
+            "docker.io/library/busybox:1.36",
+            &format!("busybox:1.36@{digest}")
+        ));
+        assert!(same_image(
+            "registry.example:5000/app",
+            "registry.example:5000/app:latest"
+        ));
+        assert!(same_image(
+            &format!("busybox@{digest}"),
+            &format!("busybox:latest@{digest}")
+        ));
+        assert!(!same_image(
+            "busybox:1.36",
+            &format!("busybox:1.37@{digest}")
+        ));
+        assert!(!same_image(
+            &format!("busybox@{digest}"),
+            &format!("busybox:latest@{other}")
+        ));
+        assert!(!same_image(&format!("busybox@{digest}"), "busybox:latest"));
+        assert!(!same_image("registry.example:5000/app", "app"));
+    }
+
+    #[test]
+    fn image_references_are_checked() {
+        for good in [
+            "busybox",
+            "local/busybox:1",
+            "registry.example:5000/team/app:1.4-rc_1",
+            &format!("busybox@sha256:{}", "0".repeat(64)),
+            "localhost/app",
+        ] {
+            assert_eq!(check_image(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "-rm",
+            "Busybox",
+            "busy box",
+            "app:",
+            "app:-x",
+            "app@sha256:xyz",
+            "a//b",
+        ] {
+            assert!(check_image(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_as_docker_takes_them() {
+        let parsed = |text| DockerDuration::parse(text).map(DockerDuration::duration);
+        assert_eq!(parsed("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parsed("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parsed("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parsed("0"), Ok(Duration::ZERO));
+        for bad in ["", "10", "1.5s", "10 s", "-1s", "5d", "s", "99999999999h"] {
+            assert!(parsed(bad).is_err(), "{bad}");
+        }
+        for (text, shown) in [
+            ("90s", "1m30s"),
+            ("1500ms", "1s500ms"),
+            ("0", "0s"),
+            ("2h", "2h"),
+        ] {
+            assert_eq!(DockerDuration::parse(text).unwrap().to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn a_service_that_does_not_converge_shows_its_failing_tasks() {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Row {
+            name: String,
+            node: String,
+            desired_state: String,
+            current_state: String,
+            error: String,
+        }
+        // The recorded tasks, as TASK_FORMAT prints them.
+        let recorded = recorded::cluster("service-ps", "failures", &swarm::service_ps_probe());
+        let lines: String = recorded
+            .output
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let r: Row = serde_json::from_str(l).unwrap();
+                let fields = [r.name, r.node, r.desired_state, r.current_state, r.error];
+                fields.join("|") + "\n"
+            })
+            .collect();
+        let mut awk = std::process::Command::new("awk")
+            .args(["-F|", TASK_FILTER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        awk.stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        let shown = String::from_utf8(awk.wait_with_output().unwrap().stdout).unwrap();
+        assert!(
+            shown.contains("on no node: Pending")
+                && shown.contains(
+                    "\"no suitable node (scheduling constraints not satisfied on 3 nodes)\""
+                ),
+            "{shown}"
+        );
+        assert!(shown.contains(": Failed "), "{shown}");
+        assert!(shown.contains("\"task: non-zero exit (1)\""), "{shown}");
+        assert!(
+            shown.contains("\"host-mode port already in use on 1 node\""),
+            "{shown}"
+        );
+        // Running tasks, and tasks shut down without an error, are not shown.
+        assert!(!shown.contains(": Running"), "{shown}");
+        assert!(!shown.contains(": Shutdown"), "{shown}");
+    }
+
+    #[test]
+    fn the_wait_covers_each_batch_of_the_rolling_update() {
+        // api: 2 replicas, 2 at a time: one batch of 10 s delay + 2 s monitor.
+        assert_eq!(api().wait_budget(), 120 + 13);
+        // agent: global on 3 members, one at a time, 5 s monitor.
+        assert_eq!(agent().wait_budget(), 120 + 3 * 6);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Loading: checks and links
+
+    const INVENTORY: &str = "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: infrastructure/machine\nname: n2\nspecification: { hostname: n2, ip: 10.1.0.12 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1], workers: [n2] }\n---\nkind: swarm/network\nname: appnet\nspecification: { subnet: 10.20.0.0/24 }\n---\nkind: gluster/volume\nname: shared\nspecification:\n  bricks: [{ machine: n1, path: /data/b }, { machine: n2, path: /data/b }]\n  mount: { machines: all, path: /srv/shared }\n---\n";
+
+    fn load(service: &str) -> Result<crate::config::Config, crate::config::error::ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(&path, format!("{INVENTORY}{service}")).unwrap();
+        crate::config::load(&[path], &Default::default())
+    }
+
+    fn rendered(errors: &crate::config::error::ConfigErrors) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let mut out = String::new();
+        for error in &errors.errors {
+            handler.render_report(&mut out, error).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_service_comes_after_its_swarm_networks_and_gluster_volumes() {
+        let config = load(
+            "kind: swarm/service\nname: web\nspecification:\n  image: local/busybox:1\n  command: [httpd, -f, -p, \"8080\", -h, /]\n  mode: global\n  networks: [appnet]\n  ports: [{ published: 8080, target: 8080, mode: host }]\n  mounts: [{ type: bind, source: /srv/shared/www, target: /data }]\n  constraints: [\"node.labels.tier==front\"]\n  secret_env: { TOKEN: hunter2 }\n  update: { delay: 10s, order: start-first }\n",
+        )
+        .unwrap_or_else(|e| panic!("{}", rendered(&e)));
+        let web = config
+            .resources
+            .iter()
+            .find(|r| r.address.kind == KIND)
+            .unwrap();
+        let implied: Vec<String> = web.implied.iter().map(Address::to_string).collect();
+        assert_eq!(
+            implied,
+            [
+                "swarm/cluster.main",
+                "swarm/network.appnet",
+                "gluster/volume.shared"
+            ]
+        );
+        let crate::kinds::Spec::SwarmService(spec) = &web.spec else {
+            panic!("not a service");
+        };
+        assert_eq!(spec.scope.managers, ["n1"]);
+        assert_eq!(spec.update.delay, duration("10s"));
+        assert_eq!(spec.command, ["httpd", "-f", "-p", "8080", "-h", "/"]);
+    }
+
+    #[test]
+    fn an_unknown_network_is_an_error_with_a_suggestion() {
+        let errors = load(
+            "kind: swarm/service\nname: web\nspecification:\n  image: local/busybox:1\n  networks: [appnet, apnet]\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors.errors.len(), 1, "{}", rendered(&errors));
+        assert_eq!(
+            errors.errors[0].message,
+            "no `swarm/network` is named `apnet`"
+        );
+        assert_eq!(
+            errors.errors[0].help.as_deref(),
+            Some("did you mean `appnet`?")
+        );
+        assert!(rendered(&errors).contains("site.yaml:"));
+    }
+
+    #[test]
+    fn checks_report_each_field_they_cannot_use() {
+        let errors = load(concat!(
+            "kind: swarm/service\nname: web\nspecification:\n",
+            "  image: Local/Busybox\n",
+            "  mode: global\n",
+            "  replicas: 2\n",
+            "  constraints: [\"node.labels.tier\"]\n",
+            "  placement_preferences: [binpack]\n",
+            "  ports: [{ published: 0, target: 80 }, { published: 443, target: 443 }, { published: 443, target: 8443 }]\n",
+            "  env: { \"BAD KEY\": x, TOKEN: y }\n",
+            "  secret_env: { TOKEN: hunter2-very-secret }\n",
+            "  mounts: [{ type: bind, source: srv, target: /a }, { type: volume, source: \"a,b\", target: /a }]\n",
+            "  labels: { io.corral.managed: x }\n",
+        ))
+        .unwrap_err();
+        let messages: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`Local/Busybox` is not an image reference: a repository path is lowercase letters, digits and `._-` between `/`",
+                "`replicas` is for replicated services: a global service runs one task on every eligible node",
+                "`node.labels.tier` is not a placement constraint",
+                "`binpack` is not a placement preference",
+                "a port is from 1 to 65535",
+                "443/tcp is published twice",
+                "`BAD KEY` cannot be an environment variable",
+                "`TOKEN` is in both `env` and `secret_env`",
+                "`srv` is not an absolute path",
+                "`/a` is mounted twice",
+                "`a,b` is not a volume name ([A-Za-z0-9] then [A-Za-z0-9_.-])",
+                "`io.corral.managed` cannot be a label here",
+            ]
+        );
+        let shown = rendered(&errors);
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
