@@ -1208,9 +1208,12 @@ mod tests {
                 "{kind} has no line in SECRET_FIELDS"
             );
         }
-        assert_eq!(secret_names(), ["content"]);
+        assert_eq!(secret_names(), ["content", "secret_env"]);
         assert_eq!(secret_fields(Some("os/sysctl")), Vec::<&[&str]>::new());
-        assert_eq!(secret_fields(Some("os/flie")), [&["content"]; 2]);
+        assert_eq!(
+            secret_fields(Some("os/flie")),
+            [&["content"][..], &["content"], &["secret_env"]]
+        );
     }
 
     /// A configuration directory `config/` with `site.yaml`, next to `outside.txt`.
