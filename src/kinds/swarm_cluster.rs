@@ -35,7 +35,8 @@ pub struct SwarmClusterSpec {
     #[serde(default)]
     pub workers: Vec<String>,
     /// Node labels by machine (`{n1: {tier: front}}`). A machine listed here has exactly
-    /// these labels; the labels of machines not listed are left as they are.
+    /// these labels; a member no longer listed loses the labels corral set on it (their
+    /// keys are kept in the node label `io.corral.labels`), and keeps the others.
     #[serde(default)]
     pub labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Allow an even number of managers, which tolerates no more failures than one fewer.
@@ -159,6 +160,50 @@ impl SwarmClusterSpec {
     fn members_in_order(&self) -> impl Iterator<Item = &String> {
         self.managers.iter().chain(&self.workers)
     }
+}
+
+/// The node label that lists the label keys corral set on a node (`tier,zone`), so that a
+/// machine no longer listed under `labels` loses those (and only those): a label swap
+/// between two machines moves what is pinned by it.
+pub const LABELS_MARKER: &str = "io.corral.labels";
+
+/// The labels to add (or change) and remove on a node that has `have`, for `want` (the
+/// machine's entry under `labels`, if it has one). A listed machine ends with exactly its
+/// labels and the marker naming their keys; one not listed loses the keys its marker names,
+/// and the marker; labels corral never set on an unlisted machine are left alone.
+fn label_changes(
+    want: Option<&BTreeMap<String, String>>,
+    have: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut add = BTreeMap::new();
+    let mut remove = Vec::new();
+    match want {
+        Some(want) => {
+            let marker = want.keys().cloned().collect::<Vec<_>>().join(",");
+            for (key, value) in want.iter().chain([(&LABELS_MARKER.to_owned(), &marker)]) {
+                if have.get(key) != Some(value) {
+                    add.insert(key.clone(), value.clone());
+                }
+            }
+            remove.extend(
+                have.keys()
+                    .filter(|k| !want.contains_key(*k) && k.as_str() != LABELS_MARKER)
+                    .cloned(),
+            );
+        }
+        None => {
+            if let Some(marker) = have.get(LABELS_MARKER) {
+                remove.extend(
+                    marker
+                        .split(',')
+                        .filter(|k| have.contains_key(*k))
+                        .map(str::to_owned),
+                );
+                remove.push(LABELS_MARKER.to_owned());
+            }
+        }
+    }
+    (add, remove)
 }
 
 /// What the facts say about the cluster, and what must change.
@@ -317,21 +362,12 @@ impl SwarmClusterSpec {
         }
         self.check_quorum(&all_nodes, &leaving)?;
         let mut labels = Vec::new();
-        for (machine, want) in &self.labels {
+        for machine in self.members_in_order() {
             let have = nodes
                 .get(machine.as_str())
                 .map(|n| n.spec.labels.clone())
                 .unwrap_or_default();
-            let add: BTreeMap<String, String> = want
-                .iter()
-                .filter(|(k, v)| have.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let remove: Vec<String> = have
-                .keys()
-                .filter(|k| !want.contains_key(*k))
-                .cloned()
-                .collect();
+            let (add, remove) = label_changes(self.labels.get(machine), &have);
             if !add.is_empty() || !remove.is_empty() {
                 labels.push((machine.as_str(), add, remove));
             }
@@ -476,7 +512,19 @@ impl ClusterKind for SwarmClusterSpec {
         }
         for (machine, add, remove) in &analysis.labels {
             let have = analysis.nodes.get(machine).map(|n| &n.spec.labels);
-            for (key, value) in add {
+            let shown = |key: &String| key.as_str() != LABELS_MARKER;
+            // Only the marker changes: labels already as configured, now owned by corral.
+            if add.keys().chain(remove.iter()).all(|k| !shown(k)) {
+                if let Some(keys) = add.get(LABELS_MARKER) {
+                    attributes.push(AttrChange::new(
+                        format!("{machine} labels managed"),
+                        AttrValue::Absent,
+                        AttrValue::Scalar(keys.clone()),
+                    ));
+                }
+                continue;
+            }
+            for (key, value) in add.iter().filter(|(k, _)| shown(k)) {
                 let before = have
                     .and_then(|l| l.get(key))
                     .map_or(AttrValue::Absent, |v| AttrValue::Scalar(v.clone()));
@@ -486,7 +534,7 @@ impl ClusterKind for SwarmClusterSpec {
                     AttrValue::Scalar(value.clone()),
                 ));
             }
-            for key in remove {
+            for key in remove.iter().filter(|k| shown(k)) {
                 let before = have.and_then(|l| l.get(key)).cloned().unwrap_or_default();
                 attributes.push(AttrChange::new(
                     format!("{machine} labels.{key}"),
@@ -825,10 +873,44 @@ mod tests {
             .node_id;
         assert!(
             steps[0].step.script.contains(&format!(
-                "docker node update --label-add 'role=cache' --label-rm zone {n3}"
+                "docker node update --label-add 'io.corral.labels=role' --label-add 'role=cache' --label-rm zone {n3}"
             )),
             "{}",
             steps[0].step.script
+        );
+    }
+
+    /// A label swap: the machine no longer listed loses the labels corral set (named by
+    /// its marker) and keeps the ones set by hand; the newly listed one gets its labels and
+    /// the marker; labels already right only gain the marker.
+    #[test]
+    fn labels_corral_set_go_when_their_machine_is_no_longer_listed() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let was_listed = map(&[("role", "active"), (LABELS_MARKER, "role"), ("zone", "a")]);
+        assert_eq!(
+            label_changes(None, &was_listed),
+            (BTreeMap::new(), vec!["role".into(), LABELS_MARKER.into()])
+        );
+        assert_eq!(
+            label_changes(None, &map(&[("zone", "a")])),
+            (BTreeMap::new(), vec![])
+        );
+        let want = map(&[("role", "active")]);
+        assert_eq!(
+            label_changes(Some(&want), &map(&[("zone", "b")])),
+            (
+                map(&[("role", "active"), (LABELS_MARKER, "role")]),
+                vec!["zone".into()]
+            )
+        );
+        assert_eq!(
+            label_changes(Some(&want), &map(&[("role", "active")])),
+            (map(&[(LABELS_MARKER, "role")]), vec![])
         );
     }
 
