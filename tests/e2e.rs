@@ -171,6 +171,8 @@ fn lab_end_to_end() {
     swarm_from_blank_hosts_in_one_apply(&lab);
     cluster_layer_on_the_swarm(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
+    drop(lab);
+    examples_converge_from_blank_hosts();
 }
 
 /// The example (all four OS kinds) applied to fresh hosts takes effect, as the hosts' own
@@ -1215,6 +1217,97 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         0,
         "converged after the replace",
     );
+}
+
+/// Each cluster example converges from blank hosts in one apply and plans empty after:
+/// the Krill-like cluster serves on every node what its pinned controller writes to the
+/// replicated volume; the active/passive pair's application moves to the passive node with
+/// a label swap, and goes on writing to the same data.
+fn examples_converge_from_blank_hosts() {
+    for example in ["krill", "active-passive"] {
+        let lab = Lab::up();
+        let dir = lab.dir.join(example);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(format!("examples/{example}")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+        let config = dir.display().to_string();
+        let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+        assert_success(&apply, &format!("apply examples/{example} to blank hosts"));
+        assert_code(
+            &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+            0,
+            &format!("examples/{example} applied plans empty"),
+        );
+        match example {
+            "krill" => {
+                // The controller (pinned to n1) writes the status page on the volume; the
+                // global status service serves it on every node's host port.
+                assert_eq!(
+                    lab.sh("n1", "docker service ps controller --filter desired-state=running --format '{{.Node}}'"),
+                    "n1"
+                );
+                for machine in MACHINES {
+                    let mut page = String::new();
+                    for _ in 0..30 {
+                        page = lab.sh(machine, "busybox wget -qO- http://127.0.0.1:9100/index.html 2>/dev/null || true");
+                        if !page.is_empty() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                    assert!(
+                        page.contains("UTC"),
+                        "{machine} serves the status page: {page:?}"
+                    );
+                }
+            }
+            _ => {
+                let config_file = dir.join("pair.yaml");
+                let swapped = std::fs::read_to_string(&config_file)
+                    .unwrap()
+                    .replace("n1: { role: active }", "n1: { role: was-active }")
+                    .replace("n2: { role: passive }", "n2: { role: active }")
+                    .replace("n1: { role: was-active }", "n1: { role: passive }");
+                std::fs::write(&config_file, swapped).unwrap();
+                let plan = lab.corral(&["plan"], &[&config]);
+                assert!(
+                    stdout(&plan).contains("n2 labels.role: \"passive\" -> \"active\""),
+                    "{}",
+                    text(&plan)
+                );
+                assert_success(
+                    &lab.corral(&["apply", "--auto-approve"], &[&config]),
+                    "swap the active and passive labels",
+                );
+                let mut journal = String::new();
+                for _ in 0..30 {
+                    journal = lab.sh("n1", "tail -n 1 /srv/ha/journal");
+                    if journal.starts_with("n2 ") {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                assert!(
+                    journal.starts_with("n2 "),
+                    "the application writes from n2: {journal:?}"
+                );
+                assert!(
+                    lab.sh("n2", "grep -c '^n1 ' /srv/ha/journal")
+                        .parse::<u32>()
+                        .unwrap()
+                        > 0,
+                    "what it wrote on n1 is still there"
+                );
+                assert_code(
+                    &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+                    0,
+                    "the swap applied plans empty",
+                );
+            }
+        }
+    }
 }
 
 /// With one host down, plan names it and still plans the others; exit code 1.
