@@ -1191,20 +1191,56 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         "the cluster layer applied plans empty",
     );
 
-    // A changed subnet replaces the network; dbnet, no longer declared, is removed; the
-    // network made by hand stays.
-    let text = text_of(Path::new(&layer)).replace("10.241.1.0/24", "10.241.3.0/24");
-    let text = &text[..text.find("---\nkind: swarm/network\nname: dbnet").unwrap()];
-    std::fs::write(&layer, text).unwrap();
+    // A changed subnet replaces the network, with the service on it detached and attached
+    // again around it; dbnet, no longer declared, is removed; the network made by hand stays.
+    let original = text_of(Path::new(&layer));
+    let changed = original.replace("10.241.1.0/24", "10.241.3.0/24");
+    let dbnet = changed
+        .find("---\nkind: swarm/network\nname: dbnet")
+        .unwrap();
+    let service = changed.find("---\nkind: swarm/service").unwrap();
+    let reduced = format!("{}{}", &changed[..dbnet], &changed[service..]);
+    std::fs::write(&layer, &reduced).unwrap();
     let plan = lab.corral(&["plan"], &[&config, &layer]);
     let shown = stdout(&plan);
     assert!(shown.contains("-/+ swarm/network.appnet"), "{shown}");
+    assert!(shown.contains("services probe are detached"), "{shown}");
     assert!(shown.contains("- swarm/network.dbnet"), "{shown}");
     assert!(!shown.contains("handmade"), "{shown}");
     assert_success(
         &lab.corral(&["apply", "--auto-approve"], &[&config, &layer]),
         "replace and remove networks",
     );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service inspect probe --format '{{len .Spec.TaskTemplate.Networks}}'"
+        ),
+        "1"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
+        0,
+        "converged after the replace",
+    );
+
+    // The service no longer declared is removed.
+    std::fs::write(
+        &layer,
+        &reduced[..reduced.find("---\nkind: swarm/service").unwrap()],
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&config, &layer]);
+    assert!(
+        stdout(&plan).contains("- swarm/service.probe"),
+        "{}",
+        text(&plan)
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config, &layer]),
+        "remove the service",
+    );
+    assert_eq!(lab.sh("n1", "docker service ls --format '{{.Name}}'"), "");
     assert_eq!(
         lab.sh(
             "n1",
@@ -1215,7 +1251,7 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
     assert_code(
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
         0,
-        "converged after the replace",
+        "converged after the service's removal",
     );
 }
 
