@@ -174,7 +174,13 @@ impl Session<'_> {
             let probes = probes.remove(&machine).unwrap_or_default();
             let timeout = self.options.facts_timeout;
             reading.spawn(async move {
-                let facts = gather::read_host_within(host.as_ref(), &probes, timeout).await;
+                let facts = gather::read_host_within(host.as_ref(), &probes, timeout)
+                    .await
+                    .map(|mut facts| {
+                        // As the plan read it: the cluster's answers are not the host's.
+                        gather::take_speculative(&mut facts);
+                        facts
+                    });
                 (machine, facts)
             });
         }

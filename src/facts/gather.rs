@@ -103,14 +103,26 @@ pub fn probes_by_machine(
                         .extend(kind.probes(name));
                 }
             }
-            // Every member tells its own view of the cluster in the same round trip.
+            // Every member tells its own view of the cluster in the same round trip; the
+            // first member (the first declared manager, the first brick machine), which
+            // most often is the one to answer for the cluster, is asked the manager's
+            // questions too (see `read_clusters`).
             Placement::Cluster(kind) => {
-                for member in kind.members() {
-                    if filter.machines.is_empty() || filter.machines.contains(&member) {
+                let members = kind.members();
+                for member in &members {
+                    if filter.machines.is_empty() || filter.machines.contains(member) {
                         probes
-                            .entry(member)
+                            .entry(member.clone())
                             .or_default()
                             .extend(kind.member_probes(name));
+                    }
+                }
+                if let Some(first) = members.first() {
+                    if filter.machines.is_empty() || filter.machines.contains(first) {
+                        probes
+                            .entry(first.clone())
+                            .or_default()
+                            .extend(kind.manager_probes(name).into_iter().map(speculative));
                     }
                 }
             }
@@ -135,6 +147,35 @@ pub fn probes_by_machine(
         list.insert(0, crate::managed::probe(&declared));
     }
     probes
+}
+
+/// Where a manager probe asked of a member in the first round trip keeps its output, apart
+/// from the member's own facts.
+const SPECULATIVE: &str = "@manager ";
+
+fn speculative(probe: Probe) -> Probe {
+    Probe {
+        key: format!("{SPECULATIVE}{}", probe.key),
+        script: probe.script,
+    }
+}
+
+/// Takes the manager probes a member answered in the first round trip out of its facts
+/// (they are the cluster's, see `read_clusters`), by their own keys. The same is done to
+/// facts read again under apply's lock, so that they compare with the plan's.
+pub fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutput> {
+    let keys: Vec<String> = facts
+        .probes
+        .keys()
+        .filter(|k| k.starts_with(SPECULATIVE))
+        .cloned()
+        .collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let out = facts.probes.remove(&k)?;
+            Some((k[SPECULATIVE.len()..].to_owned(), out))
+        })
+        .collect()
 }
 
 /// The second round trip: for each cluster resource of `graph`, its manager probes on the
@@ -172,36 +213,88 @@ pub async fn read_clusters<H: Host + 'static>(
             entry.2 = is_root;
         }
     }
+    // What the first members answered for their clusters in the first round trip.
+    let mut answered: BTreeMap<String, BTreeMap<String, super::ProbeOutput>> = BTreeMap::new();
+    for (machine, facts) in gathered.facts.iter_mut() {
+        let taken = take_speculative(facts);
+        if !taken.is_empty() {
+            answered.insert(machine.clone(), taken);
+        }
+    }
+    // The scopes whose best candidate already answered need no second round trip; the
+    // others are read at the same time.
+    let mut reading = tokio::task::JoinSet::new();
     for (scope, (probes, candidates, _)) in scopes {
         let key = super::cluster_key(&scope);
-        let mut problems = Vec::new();
-        for candidate in &candidates {
-            let Some(host) = gathered.hosts.get(candidate).cloned() else {
-                problems.push(format!("{candidate} was not read"));
-                continue;
-            };
-            match read_host_within(host.as_ref(), &probes, timeout).await {
-                Ok(mut facts) => {
-                    facts.probes.insert(
-                        super::MANAGER_KEY.to_owned(),
-                        super::ProbeOutput {
-                            rc: 0,
-                            output: candidate.clone(),
-                        },
-                    );
-                    gathered.facts.insert(key.clone(), facts);
-                    problems.clear();
-                    break;
+        if let Some(first) = candidates.first() {
+            if let Some(outputs) = answered.get(first) {
+                if probes.iter().all(|p| outputs.contains_key(&p.key)) {
+                    let mut facts = HostFacts::default();
+                    for probe in &probes {
+                        facts
+                            .probes
+                            .insert(probe.key.clone(), outputs[&probe.key].clone());
+                    }
+                    facts
+                        .probes
+                        .insert(super::MANAGER_KEY.to_owned(), manager_output(first));
+                    gathered.facts.insert(key, facts);
+                    continue;
                 }
-                Err(message) => problems.push(format!("{candidate}: {message}")),
             }
         }
-        if !problems.is_empty() {
-            gathered.unreachable.insert(
-                key,
-                format!("no manager of {scope} answered ({})", problems.join("; ")),
-            );
+        let hosts: Vec<(String, Option<Arc<H>>)> = candidates
+            .iter()
+            .map(|c| (c.clone(), gathered.hosts.get(c).cloned()))
+            .collect();
+        reading.spawn(async move {
+            let mut problems = Vec::new();
+            for (candidate, host) in hosts {
+                let Some(host) = host else {
+                    problems.push(format!("{candidate} was not read"));
+                    continue;
+                };
+                match read_host_within(host.as_ref(), &probes, timeout).await {
+                    Ok(mut facts) => {
+                        facts
+                            .probes
+                            .insert(super::MANAGER_KEY.to_owned(), manager_output(&candidate));
+                        return (scope, key, Ok(facts));
+                    }
+                    Err(message) => problems.push(format!("{candidate}: {message}")),
+                }
+            }
+            (scope, key, Err(problems))
+        });
+    }
+    while let Some(joined) = reading.join_next().await {
+        match joined {
+            Ok((_, key, Ok(facts))) => {
+                gathered.facts.insert(key, facts);
+            }
+            // No candidate (a cluster not created yet): no entry.
+            Ok((_, _, Err(problems))) if problems.is_empty() => {}
+            Ok((scope, key, Err(problems))) => {
+                gathered.unreachable.insert(
+                    key,
+                    format!("no manager of {scope} answered ({})", problems.join("; ")),
+                );
+            }
+            Err(e) => {
+                gathered.unreachable.insert(
+                    "@cluster (internal)".to_owned(),
+                    format!("a cluster read failed: {e}"),
+                );
+            }
         }
+    }
+}
+
+/// The probe output that names the manager a cluster's facts were read on.
+fn manager_output(machine: &str) -> super::ProbeOutput {
+    super::ProbeOutput {
+        rc: 0,
+        output: machine.to_owned(),
     }
 }
 
