@@ -6,6 +6,7 @@
 #   lab-converged-reduced.json  the same, read by tests/inputs/e2e/reduced.yaml
 #   lab-drift.json      then a sysctl and a file changed by hand on n2, and n3's heartbeat
 #                       configuration touched after the service started
+#   lab-cluster.json    then examples/krill/ applied (a swarm, services, a volume)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -33,3 +34,7 @@ ssh -F "$CORRAL_SSH_CONFIG" n2 'sysctl -q -w net.ipv4.conf.all.send_redirects=1 
 sleep 1
 ssh -F "$CORRAL_SSH_CONFIG" n3 'touch /etc/default/corral-heartbeat'
 "$corral" facts --project examples "${config[@]}" -o fixtures/facts/lab-drift.json
+# The Krill-like cluster (swarm, network, services, volume), converged: tests/cli.rs plans
+# it from these facts (`plan --facts` of a cluster, without a lab).
+"$corral" apply --auto-approve examples/krill/ "$dir/inventory.yaml"
+"$corral" facts examples/krill/ "$dir/inventory.yaml" -o fixtures/facts/lab-cluster.json

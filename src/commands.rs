@@ -170,6 +170,14 @@ async fn make_plan(
                     }
                 }
             }
+            // What the clusters' managers said (or that none answered), as recorded.
+            let is_cluster_key = |k: &&String| crate::facts::is_cluster_key(k);
+            for (key, facts) in file.hosts.iter().filter(|(k, _)| is_cluster_key(k)) {
+                gathered.facts.insert(key.clone(), facts.clone());
+            }
+            for (key, message) in file.unreachable.iter().filter(|(k, _)| is_cluster_key(k)) {
+                gathered.unreachable.insert(key.clone(), message.clone());
+            }
             gathered
         }
         None => {

@@ -57,3 +57,25 @@ fn help_shows_addresses() {
         "{help}"
     );
 }
+
+/// A converged cluster (swarm, network, services, volume) planned from its recorded facts,
+/// as a pull request's CI does without reaching the hosts: what the managers said is in
+/// the facts file, and the plan is empty.
+#[test]
+fn a_converged_cluster_plans_empty_from_its_facts_file() {
+    let assert = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["plan", "examples/krill/", "fixtures/inventory.yaml"])
+        .args(["--facts", "fixtures/facts/lab-cluster.json"])
+        .arg("--detailed-exitcode")
+        .assert();
+    let out = assert.get_output();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

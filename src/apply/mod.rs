@@ -151,7 +151,7 @@ pub async fn apply(
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
-    delete(plan, hosts, parallelism, &events, stop, &mut report).await;
+    delete(plan, false, hosts, parallelism, &events, stop, &mut report).await;
     let mut running = JoinSet::new();
 
     loop {
@@ -310,6 +310,8 @@ pub async fn apply(
     for address in never_ran {
         report.skipped.push((address, interrupt.clone()));
     }
+    // What resources still used until the walk changed them (a network its services left).
+    delete(plan, true, hosts, parallelism, &events, stop, &mut report).await;
     report
 }
 
@@ -522,11 +524,14 @@ pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<Str
     Ok(out)
 }
 
-/// Deletions run first, one at a time on each host and `parallelism` hosts at once; they
-/// are not in the graph (their resources are gone from the configuration) and nothing
-/// depends on them. Once `stop` is set, no new deletion starts.
+/// Deletions run first (or, with `last`, those [`crate::kinds::deleted_last`] after the
+/// walk), one at a time on each host and `parallelism` hosts at once; they are not in the
+/// graph (their resources are gone from the configuration). Once `stop` is set, no new
+/// deletion starts.
+#[allow(clippy::too_many_arguments)] // which deletions, where, and how
 async fn delete(
     plan: &Plan,
+    last: bool,
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: &mpsc::UnboundedSender<Event>,
@@ -537,7 +542,7 @@ async fn delete(
     for change in plan
         .resource_changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
+        .filter(|c| c.action == Action::Delete && crate::kinds::deleted_last(&c.address) == last)
     {
         queues
             .entry(change.machine.clone().unwrap_or_default())

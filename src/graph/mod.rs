@@ -279,10 +279,13 @@ impl ResourceGraph {
         }
     }
 
-    /// The instances of a resource whose kind changes one machine at a time (a Docker
-    /// daemon restart), chained in machine order: each waits for the one before, and is
-    /// skipped when it failed (a failed restart must not spread).
+    /// The instances of every resource whose kind changes one machine at a time (a Docker
+    /// daemon restart), chained per kind in machine order, whichever resource they belong
+    /// to: two resources selecting different managers must not restart them together. Each
+    /// waits for the one before, and is skipped when it failed (a failed restart must not
+    /// spread).
     fn add_serial_edges(&mut self, config: &Config, by_resource: &HashMap<&Address, Vec<usize>>) {
+        let mut by_kind: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for resource in &config.resources {
             let Placement::Machines(kind) = resource.spec.placement() else {
                 continue;
@@ -290,12 +293,19 @@ impl ResourceGraph {
             if !kind.serial() {
                 continue;
             }
-            let Some(instances) = by_resource.get(&resource.address) else {
-                continue;
-            };
-            let mut ordered = instances.clone();
-            ordered.sort_by(|a, b| self.instances[*a].machine.cmp(&self.instances[*b].machine));
-            for pair in ordered.windows(2) {
+            if let Some(instances) = by_resource.get(&resource.address) {
+                by_kind
+                    .entry(resource.spec.kind())
+                    .or_default()
+                    .extend(instances);
+            }
+        }
+        for mut chain in by_kind.into_values() {
+            chain.sort_by(|a, b| {
+                let (a, b) = (&self.instances[*a], &self.instances[*b]);
+                (&a.machine, &a.address).cmp(&(&b.machine, &b.address))
+            });
+            for pair in chain.windows(2) {
                 self.graph
                     .add_edge(self.nodes[pair[0]], self.nodes[pair[1]], Edge::Depends);
             }
@@ -656,6 +666,29 @@ mod tests {
             .into_iter()
             .map(|i| graph.instances[i].address.to_string())
             .collect()
+    }
+
+    /// Docker daemons restart one machine at a time, across resources: two resources
+    /// selecting different machines (managers, say) never restart them together; a swarm
+    /// forms after them.
+    #[test]
+    fn daemon_restarts_are_one_machine_at_a_time_across_resources() {
+        let yaml = "kind: docker/daemon\nname: za\nspecification: { machines: [a], settings: { icc: false } }\n---\nkind: docker/daemon\nname: zb\nspecification: { machines: [b], settings: { debug: true } }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [a], workers: [b] }\n";
+        let (_, graph) = graph(yaml, &Filter::default());
+        let node = |address: &str| {
+            graph.nodes[graph
+                .instances
+                .iter()
+                .position(|i| i.address.to_string() == address)
+                .unwrap()]
+        };
+        let after_a = graph.linked(node("docker/daemon.za[a]"), Direction::Outgoing);
+        assert!(
+            after_a.contains(&node("docker/daemon.zb[b]")),
+            "{after_a:?}"
+        );
+        let after_b = graph.linked(node("docker/daemon.zb[b]"), Direction::Outgoing);
+        assert!(after_b.contains(&node("swarm/cluster.main")), "{after_b:?}");
     }
 
     const KINDS: &str = "kind: os/service\nname: s\nspecification: { machines: all, unit: x, active: true }\n---\nkind: os/file\nname: f\nspecification: { machines: all, path: /x, content: x }\n---\nkind: os/package\nname: p\nspecification: { machines: [a], present: [tree] }\n";

@@ -413,6 +413,12 @@ pub struct Orphan {
     pub attributes: Vec<AttrChange>,
 }
 
+/// Whether a deletion waits until the rest of the apply is done: a network no longer
+/// declared may still be used by a service that this apply moves off it.
+pub fn deleted_last(address: &Address) -> bool {
+    address.kind == swarm_network::KIND
+}
+
 /// The script that deletes an orphaned cluster object, run on a manager: it refuses, at
 /// apply time, an object that is no longer `project`'s. `None` for kinds that are not
 /// cluster objects.

@@ -433,6 +433,34 @@ pub fn live_managers(managers: &[String], facts: &ClusterFacts) -> Vec<String> {
     candidates
 }
 
+/// For a resource on a swarm that no manager answered for: an error when a member says it
+/// is in a swarm already (its managers are down or have lost quorum: planning a create
+/// would be wrong); `Ok` when the swarm is still to be made (the same apply creates it).
+pub fn no_manager(facts: &ClusterFacts) -> Result<(), FactError> {
+    let in_swarm: Vec<&str> = facts
+        .members
+        .iter()
+        .filter(|(_, m)| {
+            m.facts
+                .get(swarm::INFO_KEY)
+                .ok()
+                .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
+                .is_some_and(|i| i.is_member())
+        })
+        .map(|(machine, _)| machine.as_str())
+        .collect();
+    if in_swarm.is_empty() {
+        return Ok(());
+    }
+    Err(FactError::new(
+        swarm::INFO_KEY,
+        format!(
+            "{} are in a swarm, but no manager can answer for it (managers down, or quorum lost); corral plans nothing on it until one does",
+            in_swarm.join(", ")
+        ),
+    ))
+}
+
 impl SwarmClusterSpec {
     /// The swarm as the resources placed on it see it.
     pub fn scope(&self, name: &str, project: &str) -> SwarmScope {

@@ -201,6 +201,7 @@ impl SwarmNetworkSpec {
     /// The live network of this name, if the swarm has one.
     fn find(&self, name: &str, facts: &ClusterFacts) -> Result<Option<OverlayNetwork>, FactError> {
         let Some((_, manager)) = &facts.manager else {
+            super::swarm_cluster::no_manager(facts)?;
             return Ok(None);
         };
         let networks = live_networks(manager)?;

@@ -1524,6 +1524,7 @@ enum Decision {
 impl SwarmServiceSpec {
     fn decide(&self, name: &str, facts: &ClusterFacts) -> Result<Decision, FactError> {
         let Some((_, manager)) = &facts.manager else {
+            super::swarm_cluster::no_manager(facts)?;
             return Ok(Decision::Create);
         };
         let services = live_services(manager)?;

@@ -38,7 +38,7 @@ pub fn build(
         instances: graph.instances.len(),
     };
     let records = plan_deletions(config, filter, facts, &mut plan);
-    plan_orphans(config, graph, filter, facts, &mut plan);
+    let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     for index in graph.apply_order() {
@@ -186,6 +186,8 @@ pub fn build(
             triggered_by,
         });
     }
+    // Shown where they run: after the rest.
+    plan.resource_changes.extend(deleted_last);
     plan
 }
 
@@ -210,12 +212,24 @@ fn plan_cluster(
             .facts_scope()
             .unwrap_or_else(|| resource.address.clone()),
     );
-    let problem = if !missing.is_empty() {
+    // A resource on a swarm plans from the swarm's manager: a member that could not be
+    // read only leaves its preflight checks undone. A cluster itself is never planned
+    // from part of its members.
+    let problem = if !missing.is_empty() && kind.facts_scope().is_none() {
         Some(format!(
             "members {} could not be read; a cluster is not planned from part of it",
             missing.join(", ")
         ))
     } else {
+        if !missing.is_empty() {
+            plan.warnings.push(ResourceProblem {
+                address: resource.address.clone(),
+                message: format!(
+                    "members {} could not be read: what their kernels can carry is not checked",
+                    missing.join(", ")
+                ),
+            });
+        }
         unreachable.get(&cluster_key).cloned()
     };
     if let Some(message) = problem {
@@ -265,20 +279,23 @@ fn plan_cluster(
 
 /// Cluster objects this project created that no resource declares any more (a service,
 /// a network), found by the resource that owns each facts scope (the swarm), from its
-/// manager's facts; deleted on that manager, before anything else runs.
+/// manager's facts; deleted on that manager, before anything else runs, except those
+/// returned (networks, which services may use until the apply moves them off): they are
+/// deleted last.
 fn plan_orphans(
     config: &Config,
     graph: &ResourceGraph,
     filter: &Filter,
     facts: &BTreeMap<String, HostFacts>,
     plan: &mut Plan,
-) {
+) -> Vec<ResourceChange> {
     let declared: std::collections::BTreeSet<Address> = config
         .resources
         .iter()
         .filter(|r| matches!(r.spec.placement(), Placement::Cluster(_)))
         .map(|r| r.address.clone())
         .collect();
+    let mut last = Vec::new();
     let mut asked = HashSet::new();
     for instance in &graph.instances {
         let resource = &config.resources[instance.resource];
@@ -309,7 +326,7 @@ fn plan_orphans(
             if !targeted || excluded {
                 continue;
             }
-            plan.resource_changes.push(ResourceChange {
+            let change = ResourceChange {
                 address: orphan.address,
                 machine: Some(manager.clone()),
                 action: Action::Delete,
@@ -319,9 +336,15 @@ fn plan_orphans(
                     config.project
                 )),
                 triggered_by: Vec::new(),
-            });
+            };
+            if crate::kinds::deleted_last(&change.address) {
+                last.push(change);
+            } else {
+                plan.resource_changes.push(change);
+            }
         }
     }
+    last
 }
 
 /// The instances on `machine` that `resource` depends on whose managed thing was modified
