@@ -65,7 +65,10 @@ fn valid_label(text: &str, key: bool) -> bool {
     !text.is_empty()
         && !text.chars().any(char::is_control)
         && !(key
-            && (text.contains('=') || text.starts_with('-') || text.contains(char::is_whitespace)))
+            && (text.contains(['=', ','])
+                || text.starts_with('-')
+                || text.starts_with("io.corral.")
+                || text.contains(char::is_whitespace)))
 }
 
 impl Kind for SwarmClusterSpec {
@@ -138,7 +141,7 @@ impl Kind for SwarmClusterSpec {
                         "here",
                     )
                     .help = Some(
-                        "label keys have no `=`, spaces or leading `-`; values are one line".into(),
+                        "label keys have no `=`, `,`, spaces or leading `-`, and `io.corral.` is corral's own; values are one line".into(),
                     );
                 }
             }

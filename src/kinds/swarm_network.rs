@@ -261,13 +261,14 @@ fn live_networks(manager: &HostFacts) -> Result<Vec<OverlayNetwork>, FactError> 
     )
 }
 
-/// The names of the services attached to network `id`, from the manager's facts.
-fn services_using(manager: &HostFacts, id: &str) -> Result<Vec<String>, FactError> {
+/// The names of the services attached to network `id`, from the manager's facts; an error
+/// naming those that `project` does not manage: corral never detaches them.
+fn services_using(manager: &HostFacts, id: &str, project: &str) -> Result<Vec<String>, FactError> {
     let services = swarm::parse_service_inspect(
         swarm::SERVICE_INSPECT_KEY,
         manager.get(swarm::SERVICE_INSPECT_KEY)?,
     )?;
-    Ok(services
+    let (ours, others): (Vec<_>, Vec<_>) = services
         .into_iter()
         .filter(|s| {
             s.spec
@@ -276,8 +277,18 @@ fn services_using(manager: &HostFacts, id: &str) -> Result<Vec<String>, FactErro
                 .iter()
                 .any(|n| n.target == id || id.starts_with(&n.target))
         })
-        .map(|s| s.spec.name)
-        .collect())
+        .partition(|s| s.spec.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project));
+    if !others.is_empty() {
+        let names: Vec<&str> = others.iter().map(|s| s.spec.name.as_str()).collect();
+        return Err(FactError::new(
+            swarm::SERVICE_INSPECT_KEY,
+            format!(
+                "the network must be replaced, and services {} that project {project} does not manage use it: corral does not detach them; move them off the network first",
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(ours.into_iter().map(|s| s.spec.name).collect())
 }
 
 /// Polls until no network `name` is left (a swarm network goes away asynchronously).
@@ -409,7 +420,7 @@ impl ClusterKind for SwarmNetworkSpec {
         let names: Vec<&str> = attributes.iter().map(|a| a.name.as_str()).collect();
         let manager = facts.manager.as_ref().map(|(_, f)| *f);
         let users = match manager {
-            Some(manager) => services_using(manager, &network.id)?,
+            Some(manager) => services_using(manager, &network.id, &self.scope.project)?,
             None => Vec::new(),
         };
         let mut reason = format!(
@@ -450,26 +461,45 @@ impl ClusterKind for SwarmNetworkSpec {
                     FactError::new(swarm::NETWORK_INSPECT_KEY, "the network is gone")
                 })?;
                 let users = match &facts.manager {
-                    Some((_, manager)) => services_using(manager, &network.id)?,
+                    Some((_, manager)) => {
+                        services_using(manager, &network.id, &self.scope.project)?
+                    }
                     None => Vec::new(),
                 };
                 let q = quote(name);
+                let services: Vec<String> = users.iter().map(|s| quote(s)).collect();
+                let attach = |service: &str| {
+                    format!("docker service update --detach=false --quiet --network-add {q} {service} >/dev/null")
+                };
+                // Ownership first; and should anything fail once services are detached, the
+                // network is made again (as configured) and they are attached again.
                 let mut script = String::from("set -e\n");
-                for service in &users {
+                script.push_str(&owned_guard(name, &self.scope.project));
+                if !services.is_empty() {
+                    let reattach: Vec<String> = services
+                        .iter()
+                        .map(|s| format!("{} || true", attach(s)))
+                        .collect();
                     script.push_str(&format!(
-                        "docker service update --detach=false --quiet --network-rm {q} {} >/dev/null\n",
-                        quote(service)
+                        "detached=\ntrap 'rc=$?; if [ \"$rc\" -ne 0 ] && [ -n \"$detached\" ]; then echo \"corral: the replace failed; attaching the services again\"; docker network inspect {q} >/dev/null 2>&1 || {} || true; {}; fi' EXIT\ndetached=1\n",
+                        self.create_script(name).trim_end().replace('\'', "'\\''"),
+                        reattach.join("; ").replace('\'', "'\\''")
                     ));
                 }
-                script.push_str(&owned_guard(name, &self.scope.project));
+                for service in &services {
+                    script.push_str(&format!(
+                        "docker service update --detach=false --quiet --network-rm {q} {service} >/dev/null\n"
+                    ));
+                }
                 script.push_str(&format!("docker network rm {q} >/dev/null\n"));
                 script.push_str(&wait_gone(name));
                 script.push_str(&self.create_script(name));
-                for service in &users {
-                    script.push_str(&format!(
-                        "docker service update --detach=false --quiet --network-add {q} {} >/dev/null\n",
-                        quote(service)
-                    ));
+                for service in &services {
+                    script.push_str(&attach(service));
+                    script.push('\n');
+                }
+                if !services.is_empty() {
+                    script.push_str("detached=\n");
                 }
                 vec![on(format!("replace overlay network {name}"), script)]
             }
@@ -583,11 +613,46 @@ mod tests {
         assert!(diff.reason.unwrap().contains("services api are detached"));
         let steps = spec.steps("appnet", &facts(&manager)).unwrap();
         let script = &steps[0].step.script;
+        // Ownership is checked first; a failure once the service is detached makes the
+        // network again and attaches it (the trap); then detach, remove, create, attach.
+        let guard = script.find("is not managed by project").unwrap();
+        let trap = script.find("trap '").unwrap();
         let rm = script.find("--network-rm appnet api").unwrap();
-        let create = script.find("docker network create").unwrap();
-        let add = script.find("--network-add appnet api").unwrap();
-        assert!(rm < create && create < add, "{script}");
+        let create = script.rfind("docker network create").unwrap();
+        let add = script.rfind("--network-add appnet api").unwrap();
+        assert!(
+            guard < trap && trap < rm && rm < create && create < add,
+            "{script}"
+        );
         assert!(script.contains("--subnet 10.235.9.0/24"));
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{script}\n{syntax:?}");
+    }
+
+    /// Services of another project (or made by hand) on a network to replace are never
+    /// detached: the replace is refused, naming them.
+    #[test]
+    fn a_network_used_by_services_of_others_is_not_replaced() {
+        let manager = manager();
+        let appnet = live_networks(&manager)
+            .unwrap()
+            .into_iter()
+            .find(|n| n.name == "appnet")
+            .unwrap();
+        assert_eq!(
+            services_using(&manager, &appnet.id, "default").unwrap(),
+            ["api"]
+        );
+        let error = services_using(&manager, &appnet.id, "other").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("services api that project other does not manage"),
+            "{error}"
+        );
     }
 
     #[test]
