@@ -78,10 +78,16 @@ fn cluster_fixture(fact: &str, case: &str) -> ProbeOutput {
     }
 }
 
+/// Host n1 of the fresh lab recording, read once.
+fn fresh_host() -> &'static HostFacts {
+    static HOST: std::sync::OnceLock<HostFacts> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| recorded_host("lab-fresh"))
+}
+
 /// The record probe's output on a fresh lab host.
 fn fresh_record() -> &'static ProbeOutput {
     static RECORD: std::sync::OnceLock<ProbeOutput> = std::sync::OnceLock::new();
-    RECORD.get_or_init(|| recorded_host("lab-fresh").probes[corral::managed::PROBE_KEY].clone())
+    RECORD.get_or_init(|| fresh_host().probes[corral::managed::PROBE_KEY].clone())
 }
 
 /// A recorded output standing in for each probe key, by what the probe reads.
@@ -93,15 +99,18 @@ fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
             .cloned()
             .unwrap_or_else(|| panic!("fixture has no {k}"))
     };
-    if key == corral::facts::swarm::INFO_KEY {
+    if key.starts_with("@manager ") {
+        // The first member asked the manager's questions of a swarm not made yet.
+        cluster_fixture("node-ls", "not-in-swarm")
+    } else if key == corral::facts::swarm::INFO_KEY {
         cluster_fixture("swarm-info", "blank")
     } else if key == corral::facts::kernel::KEY {
         cluster_fixture("kernel-features", "lab")
     } else if key == corral::managed::PROBE_KEY {
         // Hosts corral never wrote to (as recorded on a fresh lab host): nothing to delete.
         fresh_record().clone()
-    } else if key == "file:content:/etc/docker/daemon.json" {
-        recorded_host("lab-fresh").probes[key].clone()
+    } else if key == "file:content:/etc/docker/daemon.json" || key == "systemd:docker.service" {
+        fresh_host().probes[key].clone()
     } else if key.starts_with("file:content:/etc/sysctl.d/") {
         pick("file:content:/etc/sysctl.d/99-zz-corral-baseline.conf")
     } else if key.starts_with("file:") {
@@ -134,6 +143,7 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
         .into_iter()
         .map(|(machine, probes)| {
             let facts = HostFacts {
+                parsed: Default::default(),
                 probes: probes
                     .iter()
                     .map(|p| (p.key.clone(), recorded_for(recorded, &p.key)))
@@ -204,6 +214,76 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// `services` services on a converged 3-node swarm, from the recording of
+/// examples/krill/ (`fixtures/facts/lab-cluster.json`): the manager's `docker service
+/// inspect` holds each service's own copy of the recorded `controller`. Returns the median
+/// time to load, build the graph and plan.
+fn measure_services(services: usize) -> Duration {
+    let path = format!(
+        "{}/fixtures/facts/lab-cluster.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let recorded = FactsFile::read(Path::new(&path)).unwrap();
+    let scope = "@cluster swarm/cluster.krill";
+    let controller = recorded.hosts[scope].probes["swarm:service-inspect"]
+        .output
+        .lines()
+        .find(|l| l.contains("\"Name\":\"controller\""))
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::new();
+    for m in 1..=3 {
+        let _ = write!(config, "kind: infrastructure/machine\nname: n{m}\nspecification: {{ hostname: n{m}, ip: 10.213.0.1{m} }}\n---\n");
+    }
+    config.push_str("kind: swarm/cluster\nname: krill\nspecification: { managers: [n1, n2, n3], labels: { n1: { krill.controller: \"true\" } } }\n---\nkind: swarm/network\nname: krill\nspecification: { subnet: 10.250.0.0/24, attachable: true }\n");
+    let mut inspect = String::new();
+    for i in 0..services {
+        let name = format!("svc{i:05}");
+        let _ = write!(config, "---\nkind: swarm/service\nname: {name}\nspecification:\n  image: local/busybox:1\n  command: [sh, -c, \"mkdir -p /srv/krill/www /srv/krill/status && while :; do date > /srv/krill/status/index.html; sleep 5; done\"]\n  constraints: [\"node.labels.krill.controller==true\"]\n  networks: [krill]\n  env: {{ KRILL_MODE: cluster }}\n  mounts: [{{ type: bind, source: /srv/krill, target: /srv/krill }}]\n");
+        inspect.push_str(
+            &controller.replace("\"Name\":\"controller\"", &format!("\"Name\":\"{name}\"")),
+        );
+        inspect.push('\n');
+    }
+    let config_path = dir.path().join("cluster.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut facts = recorded.hosts.clone();
+    facts
+        .get_mut(scope)
+        .unwrap()
+        .probes
+        .get_mut("swarm:service-inspect")
+        .unwrap()
+        .output = inspect;
+    let runs: Vec<(Duration, usize)> = (0..RUNS)
+        .map(|_| {
+            let facts: BTreeMap<String, HostFacts> =
+                facts.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let t = Instant::now();
+            let config = config::load(std::slice::from_ref(&config_path), &LoadOptions::default())
+                .expect("bench config loads");
+            let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+            let plan = build::build(
+                &config,
+                &graph,
+                &Filter::default(),
+                &facts,
+                &BTreeMap::new(),
+            );
+            assert!(plan.errors.is_empty(), "{:?}", plan.errors.first());
+            (t.elapsed(), plan.resource_changes.len())
+        })
+        .collect();
+    let total = median(runs.iter().map(|r| r.0).collect());
+    println!(
+        "{services:>5} services on a converged swarm: {} changes; median {:>8.1} ms",
+        runs[0].1,
+        ms(total)
+    );
+    total
+}
+
 fn main() {
     let recorded = recorded_host("lab-converged");
     println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
@@ -222,6 +302,11 @@ fn main() {
         } else {
             "NO"
         }
+    );
+    let (few, many) = (measure_services(100), measure_services(1000));
+    println!(
+        "ratio 1000/100 services: {:.2} (linear: 10.0)",
+        many.as_secs_f64() / few.as_secs_f64()
     );
     if let Some(kib) = peak_rss_kib() {
         println!("peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);

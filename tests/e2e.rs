@@ -1185,6 +1185,21 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
     assert!(lab
         .sh("n3", "cat /etc/docker/daemon.json")
         .contains("\"max-size\": \"10m\""));
+    // The service's secret environment value is in no output and no facts file.
+    let facts_file = dir.join("facts.json");
+    let facts = lab.corral(
+        &["facts", "-o", facts_file.to_str().unwrap()],
+        &[&config, &layer],
+    );
+    assert_success(&facts, "facts of the cluster layer");
+    let canary = "corral-canary-7f3a";
+    let recorded = std::fs::read_to_string(&facts_file).unwrap();
+    assert!(!recorded.contains(canary));
+    assert!(
+        recorded.contains("PROBE_TOKEN=@@corral-sensitive:same"),
+        "the secret is compared when the facts are read"
+    );
+    assert!(!text(&plan).contains(canary) && !text(&apply).contains(canary));
     assert_code(
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
         0,

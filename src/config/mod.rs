@@ -1080,8 +1080,9 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                 if config.machines.contains_key(&name) {
                     continue;
                 }
+                // A dotted field is a path (`mount.machines`).
                 let span = spec_node
-                    .and_then(|s| s.get(field))
+                    .and_then(|s| field.split('.').try_fold(s, |node, key| node.get(key)))
                     .and_then(|f| match &f.value {
                         // `[n1, n2]`, or maps naming a machine (`bricks: [{machine: n1, …}]`).
                         Value::Seq(items) => items.iter().find_map(|i| {

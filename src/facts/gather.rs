@@ -238,6 +238,7 @@ pub async fn read_clusters<H: Host + 'static>(
                     facts
                         .probes
                         .insert(super::MANAGER_KEY.to_owned(), manager_output(first));
+                    crate::kinds::redact_cluster_facts(config, &mut facts);
                     gathered.facts.insert(key, facts);
                     continue;
                 }
@@ -269,7 +270,8 @@ pub async fn read_clusters<H: Host + 'static>(
     }
     while let Some(joined) = reading.join_next().await {
         match joined {
-            Ok((_, key, Ok(facts))) => {
+            Ok((_, key, Ok(mut facts))) => {
+                crate::kinds::redact_cluster_facts(config, &mut facts);
                 gathered.facts.insert(key, facts);
             }
             // No candidate (a cluster not created yet): no entry.
@@ -345,7 +347,10 @@ async fn read_host_until(
             super::tail(&output.stderr, 400)
         )
     })?;
-    Ok(HostFacts { probes })
+    Ok(HostFacts {
+        probes,
+        ..HostFacts::default()
+    })
 }
 
 /// Connects to every machine in `probes` over SSH and reads it, at most

@@ -87,9 +87,67 @@ pub fn cluster_facts<'a>(
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostFacts {
     pub probes: BTreeMap<String, ProbeOutput>,
+    /// Probe outputs parsed once (see [`HostFacts::parsed`]); not part of the facts.
+    #[serde(skip)]
+    pub parsed: Parsed,
+}
+
+/// Parsed forms of probe outputs, each made once however many resources read it: every
+/// service on a swarm reads the same `docker service inspect` of all services, and planning
+/// must stay linear in services. Equal to any other (it is derived from the probes).
+#[derive(Default)]
+pub struct Parsed(
+    std::sync::Mutex<
+        std::collections::HashMap<
+            (String, std::any::TypeId),
+            std::sync::Arc<dyn std::any::Any + Send + Sync>,
+        >,
+    >,
+);
+
+impl Clone for Parsed {
+    fn clone(&self) -> Self {
+        Parsed::default()
+    }
+}
+
+impl PartialEq for Parsed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Parsed {}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parsed")
+    }
 }
 
 impl HostFacts {
+    /// The output of probe `key` parsed by `parse`, parsed once for these facts and then
+    /// shared; a parse that fails is not kept.
+    pub fn parsed<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str, &ProbeOutput) -> Result<T, FactError>,
+    ) -> Result<std::sync::Arc<T>, FactError> {
+        let slot = (key.to_owned(), std::any::TypeId::of::<T>());
+        if let Some(found) = self.parsed.0.lock().expect("not poisoned").get(&slot) {
+            if let Ok(found) = found.clone().downcast::<T>() {
+                return Ok(found);
+            }
+        }
+        let value = std::sync::Arc::new(parse(key, self.get(key)?)?);
+        self.parsed
+            .0
+            .lock()
+            .expect("not poisoned")
+            .insert(slot, value.clone());
+        Ok(value)
+    }
+
     /// The output of a probe; a missing key means the probe was never run, which is a bug
     /// in corral or a facts file gathered for another configuration.
     pub fn get(&self, key: &str) -> Result<&ProbeOutput, FactError> {

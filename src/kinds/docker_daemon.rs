@@ -17,7 +17,7 @@ use super::{Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe};
-use crate::plan::{Action, Diff, ResourceChange};
+use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 
 pub const KIND: &str = "docker/daemon";
 
@@ -114,6 +114,25 @@ impl DockerDaemonSpec {
     }
 }
 
+/// Checks a new `daemon.json` with dockerd before it replaces the old one, when this
+/// dockerd can (`--validate` came with Docker 23).
+const VALIDATE: &str =
+    "if dockerd --help 2>&1 | grep -q -- --validate; then dockerd --validate --config-file %s; fi";
+
+/// The systemd unit of dockerd.
+const UNIT: &str = "docker.service";
+
+/// Whether dockerd runs and started before `daemon.json` was last written (a restart that
+/// failed or was interrupted, a file edited by hand): it runs on older settings.
+fn restart_pending(state: &FileState, facts: &HostFacts) -> Result<bool, FactError> {
+    let FileState::Present { modified, .. } = state else {
+        return Ok(false);
+    };
+    let probe = super::service::unit_probe(UNIT);
+    let unit = super::service::parse(&probe.key, facts.get(&probe.key)?)?;
+    Ok(unit.is_active() && unit.active_since.is_some_and(|since| since < *modified))
+}
+
 fn desired(bytes: &[u8]) -> DesiredFile<'_> {
     DesiredFile {
         path: PATH,
@@ -133,7 +152,7 @@ fn desired(bytes: &[u8]) -> DesiredFile<'_> {
 const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
 unready() { docker node ls --format '{{.Status}}' 2>/dev/null | grep -vc '^Ready$'; }
 [ "$before" != 'active true' ] || unready_before=$(unready)
-systemctl restart docker
+systemctl restart docker || { echo 'corral: dockerd did not restart:'; journalctl -u docker.service -n 20 --no-pager 2>&1 | tail -n 20; exit 1; }
 back() {
   now=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) || return 1
   case $before in
@@ -160,12 +179,28 @@ impl MachineKind for DockerDaemonSpec {
     }
 
     fn probes(&self, _name: &str) -> Vec<Probe> {
-        vec![file::probe(PATH, Read::Content)]
+        vec![
+            file::probe(PATH, Read::Content),
+            super::service::unit_probe(UNIT),
+        ]
     }
 
     fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
         let (state, bytes) = self.merged(facts)?;
         let Some(bytes) = bytes else {
+            if restart_pending(&state, facts)? {
+                return Ok(Diff {
+                    action: Some(Action::Update),
+                    attributes: vec![AttrChange::new(
+                        "dockerd",
+                        AttrValue::Scalar("started before daemon.json last changed".into()),
+                        AttrValue::Scalar("restarted".into()),
+                    )],
+                    reason: Some(format!(
+                        "{PATH} changed after dockerd started: it runs on older settings"
+                    )),
+                });
+            }
             return Ok(Diff::update_if_changed(Vec::new()));
         };
         let key = file::probe_key(PATH, Read::Content);
@@ -184,7 +219,17 @@ impl MachineKind for DockerDaemonSpec {
     fn steps(&self, _name: &str, _change: &ResourceChange, facts: &HostFacts) -> Vec<Step> {
         let bytes = match self.merged(facts) {
             Ok((_, Some(bytes))) => bytes,
-            Ok((_, None)) => return Vec::new(),
+            // The file is right; dockerd may still run on older settings.
+            Ok((state, None)) => {
+                return match restart_pending(&state, facts) {
+                    Ok(true) => vec![Step {
+                        description: "restart dockerd and wait for it".into(),
+                        script: RESTART.to_owned(),
+                    }],
+                    Ok(false) => Vec::new(),
+                    Err(e) => vec![super::failing_step("restart dockerd", &e)],
+                }
+            }
             Err(e) => {
                 return vec![Step {
                     description: format!("merge {PATH}"),
@@ -195,7 +240,8 @@ impl MachineKind for DockerDaemonSpec {
         vec![
             Step {
                 description: format!("write {PATH}"),
-                script: file::write_script(&desired(&bytes)),
+                // dockerd checks the new file itself where it can (Docker 23 and later).
+                script: file::write_checked_script(&desired(&bytes), Some(VALIDATE)),
             },
             Step {
                 description: "restart dockerd and wait for it".into(),

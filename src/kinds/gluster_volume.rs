@@ -882,7 +882,7 @@ impl ClusterKind for GlusterVolumeSpec {
             ..
         }) = &self.mount
         {
-            references.extend(names.iter().map(|n| ("mount", n.clone())));
+            references.extend(names.iter().map(|n| ("mount.machines", n.clone())));
         }
         references
     }
@@ -1100,10 +1100,11 @@ done
             let p = quote(path);
             let mut script = format!("set -e\nmkdir -p -- {p}\n");
             if let Some(line) = &mount.fstab_after {
-                // The other lines kept as they are, in a copy that keeps the file's mode
-                // and owner, moved into place at once.
+                // The other lines kept as they are, written in a private directory next to
+                // the file (never through a link), given the file's owner and mode, synced,
+                // and renamed over it at once.
                 script.push_str(&format!(
-                    "t=/etc/fstab.corral-tmp\ntouch /etc/fstab\ncp -p /etc/fstab \"$t\"\nawk '$1 ~ /^#/ || $2 != p' p={p} /etc/fstab > \"$t\"\nprintf '%s\\n' {} >> \"$t\"\nmv -f \"$t\" /etc/fstab\nif [ -d /run/systemd/system ]; then systemctl daemon-reload; fi\n",
+                    "if [ -L /etc/fstab ] || {{ [ -e /etc/fstab ] && [ ! -f /etc/fstab ]; }}; then echo 'corral: /etc/fstab is not a regular file; not writing it'; exit 1; fi\ntouch /etc/fstab\nd=$(mktemp -d /etc/.corral-fstab.XXXXXXXX)\ntrap 'rm -rf \"$d\"' EXIT\nawk '$1 ~ /^#/ || $2 != p' p={p} /etc/fstab > \"$d/f\"\nprintf '%s\\n' {} >> \"$d/f\"\nchown --reference=/etc/fstab \"$d/f\"\nchmod --reference=/etc/fstab \"$d/f\"\nsync -- \"$d/f\"\nmv -T -- \"$d/f\" /etc/fstab\nrmdir -- \"$d\"\ntrap - EXIT\nif [ -d /run/systemd/system ]; then systemctl daemon-reload; fi\n",
                     quote(line)
                 ));
             }
@@ -1785,7 +1786,7 @@ mod tests {
             messages,
             [
                 "gluster/volume.gv0 names unknown machine `n9` in `bricks`",
-                "gluster/volume.gv0 names unknown machine `n8` in `mount`"
+                "gluster/volume.gv0 names unknown machine `n8` in `mount.machines`"
             ]
         );
     }

@@ -360,7 +360,8 @@ pub trait ClusterKind {
     fn members(&self) -> Vec<String>;
 
     /// The machine names the specification refers to, with the field each is in
-    /// (`managers`), so that an unknown one is reported where it is written.
+    /// (`managers`, or a dotted path such as `mount.machines`), so that an unknown one is
+    /// reported where it is written.
     fn machine_references(&self) -> Vec<(&'static str, String)>;
 
     /// What to read from every member, in the per-host round trip.
@@ -411,6 +412,27 @@ pub struct Orphan {
     pub address: Address,
     /// What is deleted, as the plan shows it (before → absent).
     pub attributes: Vec<AttrChange>,
+}
+
+/// Takes out of a cluster's facts, as soon as they are read, what must never be kept in a
+/// facts file, an error or a log: the environment values of services (see
+/// [`swarm_service::redact_inspect`]), for the services `config` declares.
+pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+    let Some(out) = facts
+        .probes
+        .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
+    else {
+        return;
+    };
+    let declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = config
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::SwarmService(s) => Some((r.address.name.clone(), s)),
+            _ => None,
+        })
+        .collect();
+    out.output = swarm_service::redact_inspect(&out.output, &declared);
 }
 
 /// Whether a deletion waits until the rest of the apply is done: a network no longer

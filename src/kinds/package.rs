@@ -458,6 +458,7 @@ mod tests {
         let probe = recorded::probe("lab-converged", "n1", "dpkg:base");
         let facts = HostFacts {
             probes: [("dpkg:pinned".to_owned(), probe)].into(),
+            ..HostFacts::default()
         };
         let diff = pinned.diff("pinned", &facts).unwrap();
         assert_eq!(diff.attributes.len(), 1);

@@ -83,6 +83,17 @@ impl UnitState {
 
 pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp";
 
+/// What systemd says of `unit` (parsed by [`parse`]); the key is `systemd:UNIT`.
+pub fn unit_probe(unit: &str) -> Probe {
+    Probe {
+        key: format!("systemd:{unit}"),
+        script: format!(
+            "systemctl show --timestamp=unix -p {SHOW_PROPERTIES} -- {}",
+            quote(unit)
+        ),
+    }
+}
+
 /// Parses `systemctl show --timestamp=unix -p LoadState,ActiveState,UnitFileState,ActiveEnterTimestamp UNIT`.
 pub fn parse(key: &str, out: &ProbeOutput) -> Result<UnitState, FactError> {
     if out.rc != 0 {
@@ -290,13 +301,7 @@ impl MachineKind for ServiceSpec {
     }
 
     fn probes(&self, _name: &str) -> Vec<Probe> {
-        let mut probes = vec![Probe {
-            key: self.key(),
-            script: format!(
-                "systemctl show --timestamp=unix -p {SHOW_PROPERTIES} -- {}",
-                quote(&self.unit)
-            ),
-        }];
+        let mut probes = vec![unit_probe(&self.unit)];
         if self.bytes.is_some() {
             probes.push(file::probe(&self.unit_path(), file::Read::Content));
         }

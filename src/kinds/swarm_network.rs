@@ -205,8 +205,8 @@ impl SwarmNetworkSpec {
             return Ok(None);
         };
         let networks = live_networks(manager)?;
-        let mut found = networks.into_iter().filter(|n| n.name == name);
-        let first = found.next();
+        let mut found = networks.iter().filter(|n| n.name == name);
+        let first = found.next().cloned();
         if found.next().is_some() {
             return Err(FactError::new(
                 swarm::NETWORK_INSPECT_KEY,
@@ -254,22 +254,16 @@ impl SwarmNetworkSpec {
 }
 
 /// Every overlay network the manager sees.
-fn live_networks(manager: &HostFacts) -> Result<Vec<OverlayNetwork>, FactError> {
-    swarm::parse_network_inspect(
-        swarm::NETWORK_INSPECT_KEY,
-        manager.get(swarm::NETWORK_INSPECT_KEY)?,
-    )
+fn live_networks(manager: &HostFacts) -> Result<std::sync::Arc<Vec<OverlayNetwork>>, FactError> {
+    manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)
 }
 
 /// The names of the services attached to network `id`, from the manager's facts; an error
 /// naming those that `project` does not manage: corral never detaches them.
 fn services_using(manager: &HostFacts, id: &str, project: &str) -> Result<Vec<String>, FactError> {
-    let services = swarm::parse_service_inspect(
-        swarm::SERVICE_INSPECT_KEY,
-        manager.get(swarm::SERVICE_INSPECT_KEY)?,
-    )?;
+    let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
     let (ours, others): (Vec<_>, Vec<_>) = services
-        .into_iter()
+        .iter()
         .filter(|s| {
             s.spec
                 .task_template
@@ -288,7 +282,7 @@ fn services_using(manager: &HostFacts, id: &str, project: &str) -> Result<Vec<St
             ),
         ));
     }
-    Ok(ours.into_iter().map(|s| s.spec.name).collect())
+    Ok(ours.into_iter().map(|s| s.spec.name.clone()).collect())
 }
 
 /// Polls until no network `name` is left (a swarm network goes away asynchronously).
@@ -325,7 +319,7 @@ pub fn orphans(
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
     Ok(live_networks(manager)?
-        .into_iter()
+        .iter()
         .filter(|n| n.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project))
         .map(|n| (Address::new(KIND, &n.name, None), n))
         .filter(|(address, _)| !declared.contains(address))
@@ -637,11 +631,8 @@ mod tests {
     #[test]
     fn a_network_used_by_services_of_others_is_not_replaced() {
         let manager = manager();
-        let appnet = live_networks(&manager)
-            .unwrap()
-            .into_iter()
-            .find(|n| n.name == "appnet")
-            .unwrap();
+        let networks = live_networks(&manager).unwrap();
+        let appnet = networks.iter().find(|n| n.name == "appnet").unwrap();
         assert_eq!(
             services_using(&manager, &appnet.id, "default").unwrap(),
             ["api"]

@@ -1074,6 +1074,70 @@ impl SwarmServiceSpec {
     }
 }
 
+/// What the facts hold, instead of its value, for a `secret_env` variable whose live value
+/// equals the configured one (compared when the facts are read, see [`redact_inspect`]).
+const SECRET_SAME: &str = "@@corral-sensitive:same";
+/// … for one whose value differs.
+const SECRET_DIFFERS: &str = "@@corral-sensitive:differs";
+/// … for a variable no `env` declares: its value is not needed, and may be a secret.
+const UNDECLARED: &str = "@@corral-sensitive:undeclared";
+
+/// `docker service inspect` output (one JSON object per line) with the environment values
+/// that must not be kept (in a facts file, an error, a log) taken out, for `declared`
+/// services by name: `env` values stay (the plan shows them anyway); a `secret_env` value
+/// becomes [`SECRET_SAME`] or [`SECRET_DIFFERS`], compared here with the configured one;
+/// every other value, of any service, goes. A line that is not JSON is withheld.
+pub fn redact_inspect(output: &str, declared: &BTreeMap<String, &SwarmServiceSpec>) -> String {
+    let mut out = String::with_capacity(output.len());
+    for line in output.lines() {
+        let Ok(mut service) = serde_json::from_str::<serde_json::Value>(line) else {
+            if !line.trim().is_empty() {
+                out.push_str(&format!(
+                    "(a line of {} bytes that is not JSON, withheld: it may hold environment values)\n",
+                    line.len()
+                ));
+            }
+            continue;
+        };
+        let name = service["Spec"]["Name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let spec = declared.get(&name).copied();
+        for which in ["Spec", "PreviousSpec"] {
+            let Some(env) = service
+                .get_mut(which)
+                .and_then(|s| s.pointer_mut("/TaskTemplate/ContainerSpec/Env"))
+                .and_then(|e| e.as_array_mut())
+            else {
+                continue;
+            };
+            for entry in env.iter_mut() {
+                let Some(text) = entry.as_str() else {
+                    continue;
+                };
+                let (key, value) = text.split_once('=').unwrap_or((text, ""));
+                let kept = match spec {
+                    Some(spec) if spec.env.get(key).is_some_and(|v| v == value) => None,
+                    Some(spec) if spec.env.contains_key(key) => None,
+                    Some(spec) => match spec.secret_env.0.get(key) {
+                        Some(wanted) if wanted == value => Some(SECRET_SAME),
+                        Some(_) => Some(SECRET_DIFFERS),
+                        None => Some(UNDECLARED),
+                    },
+                    None => Some(UNDECLARED),
+                };
+                if let Some(marker) = kept {
+                    *entry = serde_json::Value::String(format!("{key}={marker}"));
+                }
+            }
+        }
+        out.push_str(&service.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 /// A live service as corral compares it; `network_names` maps network IDs to names.
 fn live_shape(service: &SwarmService, network_names: &BTreeMap<String, String>) -> Shape {
     let spec = &service.spec;
@@ -1372,7 +1436,11 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
         delta.ports(&have.ports, &want.ports);
     }
     for key in keys(&want.env, &have.env) {
-        let (before, after) = (have.env.get(key), want.env.get(key));
+        let (mut before, after) = (have.env.get(key), want.env.get(key));
+        // Compared with the configured value when the facts were read.
+        if before.is_some_and(|v| v == SECRET_SAME) && secret.contains(key) {
+            before = after;
+        }
         if before == after {
             continue;
         }
@@ -1527,12 +1595,12 @@ impl SwarmServiceSpec {
             super::swarm_cluster::no_manager(facts)?;
             return Ok(Decision::Create);
         };
-        let services = live_services(manager)?;
-        let Some(service) = services.iter().find(|s| s.spec.name == name) else {
+        let services = live_by_name(manager)?;
+        let Some(service) = services.get(name) else {
             return Ok(Decision::Create);
         };
         let network_names = if service.spec.task_template.networks.is_empty() {
-            BTreeMap::new()
+            std::sync::Arc::new(BTreeMap::new())
         } else {
             network_names(manager)?
         };
@@ -1649,20 +1717,34 @@ impl SwarmServiceSpec {
 }
 
 /// Every service the manager sees.
-fn live_services(manager: &HostFacts) -> Result<Vec<SwarmService>, FactError> {
-    swarm::parse_service_inspect(
-        swarm::SERVICE_INSPECT_KEY,
-        manager.get(swarm::SERVICE_INSPECT_KEY)?,
-    )
+fn live_services(manager: &HostFacts) -> Result<std::sync::Arc<Vec<SwarmService>>, FactError> {
+    manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)
+}
+
+/// The live services by name (the first of a name, as `docker service inspect NAME`).
+fn live_by_name(
+    manager: &HostFacts,
+) -> Result<std::sync::Arc<BTreeMap<String, SwarmService>>, FactError> {
+    manager.parsed(swarm::SERVICE_INSPECT_KEY, |key, out| {
+        let mut by_name = BTreeMap::new();
+        for service in swarm::parse_service_inspect(key, out)? {
+            by_name.entry(service.spec.name.clone()).or_insert(service);
+        }
+        Ok(by_name)
+    })
 }
 
 /// Overlay network names by ID.
-fn network_names(manager: &HostFacts) -> Result<BTreeMap<String, String>, FactError> {
-    let networks = swarm::parse_network_inspect(
-        swarm::NETWORK_INSPECT_KEY,
-        manager.get(swarm::NETWORK_INSPECT_KEY)?,
-    )?;
-    Ok(networks.into_iter().map(|n| (n.id, n.name)).collect())
+fn network_names(
+    manager: &HostFacts,
+) -> Result<std::sync::Arc<BTreeMap<String, String>>, FactError> {
+    manager.parsed(swarm::NETWORK_INSPECT_KEY, |key, out| {
+        let networks = swarm::parse_network_inspect(key, out)?;
+        Ok(networks
+            .into_iter()
+            .map(|n| (n.id, n.name))
+            .collect::<BTreeMap<String, String>>())
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1771,7 +1853,7 @@ pub fn orphans(
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
     Ok(live_services(manager)?
-        .into_iter()
+        .iter()
         .filter(|s| s.spec.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project))
         .map(|s| (Address::new(KIND, &s.spec.name, None), s))
         .filter(|(address, _)| !declared.contains(address))
@@ -1924,8 +2006,8 @@ impl ClusterKind for SwarmServiceSpec {
         let paused = facts
             .manager
             .as_ref()
-            .and_then(|(_, manager)| live_services(manager).ok())
-            .and_then(|services| services.into_iter().find(|s| s.spec.name == name))
+            .and_then(|(_, manager)| live_by_name(manager).ok())
+            .and_then(|services| services.get(name).cloned())
             .and_then(|service| service.update_status)
             .filter(|status| {
                 matches!(
@@ -2120,6 +2202,46 @@ mod tests {
         };
         let (diff, _) = plan(&spec, "agent", &manager);
         assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    /// The facts keep no environment value that is not shown anyway: a secret one is
+    /// compared as it is read and kept as same/differs; others' and undeclared ones go. The
+    /// plan from the redacted facts is the plan from the real ones.
+    #[test]
+    fn facts_keep_no_secret_environment_value() {
+        let mut spec = api();
+        let greeting = spec.env.remove("GREETING").unwrap();
+        spec.secret_env.0.insert("GREETING".into(), greeting);
+        let raw = manager("cluster");
+        let redact = |spec: &SwarmServiceSpec| {
+            let mut facts = raw.clone();
+            let declared = BTreeMap::from([("api".to_owned(), spec)]);
+            let out = facts.probes.get_mut(swarm::SERVICE_INSPECT_KEY).unwrap();
+            out.output = redact_inspect(&out.output, &declared);
+            facts
+        };
+        let redacted = redact(&spec);
+        let text = &redacted.probes[swarm::SERVICE_INSPECT_KEY].output;
+        assert!(!text.contains("hello world"), "{text}");
+        assert!(text.contains("GREETING=@@corral-sensitive:same"), "{text}");
+        assert!(text.contains("APP_ENV=prod"), "{text}");
+        assert_eq!(plan(&spec, "api", &redacted).0.action(), Action::NoOp);
+        spec.secret_env.0.insert("GREETING".into(), "new".into());
+        let redacted = redact(&spec);
+        assert!(redacted.probes[swarm::SERVICE_INSPECT_KEY]
+            .output
+            .contains("GREETING=@@corral-sensitive:differs"));
+        assert_eq!(
+            plan(&spec, "api", &redacted).0.attributes,
+            plan(&spec, "api", &raw).0.attributes
+        );
+        // A service nothing declares keeps no value at all.
+        let declared = BTreeMap::new();
+        let text = redact_inspect(&raw.probes[swarm::SERVICE_INSPECT_KEY].output, &declared);
+        assert!(
+            !text.contains("hello world") && !text.contains("APP_ENV=prod"),
+            "{text}"
+        );
     }
 
     #[test]
