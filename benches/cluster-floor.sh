@@ -59,3 +59,16 @@ print(f"ssh floor median:   {floor * 1000:7.1f} ms")
 print(f"corral plan median: {plan * 1000:7.1f} ms (3-node cluster, 10 services, a volume)")
 print(f"ratio:              {plan / floor:7.2f}x (target <= 1.5x)")
 PY
+
+# One host alone: its own facts and the swarm's and the volume's manager questions (n1 is
+# the first manager and the first brick machine), without the other hosts sharing the CPUs.
+one_floor="ssh -F '$CORRAL_SSH_CONFIG' n1 true"
+one_plan="'$corral' plan --limit n1 --project bench examples/krill/ benches/cluster/services.yaml '$inventory' || true"
+hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json target/bench-cluster-one.json \
+  -n "ssh floor (n1)" "$one_floor" -n "corral plan --limit n1" "$one_plan" >&2
+python3 - target/bench-cluster-one.json <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+floor, plan = (r["median"] for r in results)
+print(f"one host: ssh floor {floor * 1000:.1f} ms, corral plan --limit n1 {plan * 1000:.1f} ms, ratio {plan / floor:.2f}x")
+PY
