@@ -1268,6 +1268,38 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         0,
         "converged after the service's removal",
     );
+
+    // A node drained for maintenance.
+    std::fs::write(
+        &config,
+        text_of(Path::new(&config)).replace(
+            "  workers: [n3]",
+            "  workers: [n3]\n  availability: { n3: drain }",
+        ),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&config, &layer]);
+    assert!(
+        stdout(&plan).contains("n3 availability: \"active\" -> \"drain\""),
+        "{}",
+        text(&plan)
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config, &layer]),
+        "drain n3",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker node inspect n3 --format '{{.Spec.Availability}}'"
+        ),
+        "drain"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
+        0,
+        "converged after the drain",
+    );
 }
 
 /// Each cluster example converges from blank hosts in one apply and plans empty after:

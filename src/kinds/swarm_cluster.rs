@@ -39,6 +39,10 @@ pub struct SwarmClusterSpec {
     /// keys are kept in the node label `io.corral.labels`), and keeps the others.
     #[serde(default)]
     pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Node availability by machine (`{n3: drain}`): `active`, `pause` (no new tasks) or
+    /// `drain` (its tasks move to other nodes). Machines not listed are left as they are.
+    #[serde(default)]
+    pub availability: BTreeMap<String, NodeAvailability>,
     /// Allow an even number of managers, which tolerates no more failures than one fewer.
     #[serde(default)]
     pub allow_even_managers: bool,
@@ -47,6 +51,33 @@ pub struct SwarmClusterSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub project: String,
+}
+
+/// Whether the scheduler gives a node tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeAvailability {
+    Active,
+    Pause,
+    Drain,
+}
+
+impl NodeAvailability {
+    fn word(self) -> &'static str {
+        match self {
+            NodeAvailability::Active => "active",
+            NodeAvailability::Pause => "pause",
+            NodeAvailability::Drain => "drain",
+        }
+    }
+
+    fn of(live: swarm::Availability) -> Self {
+        match live {
+            swarm::Availability::Active => NodeAvailability::Active,
+            swarm::Availability::Pause => NodeAvailability::Pause,
+            swarm::Availability::Drain => NodeAvailability::Drain,
+        }
+    }
 }
 
 /// The attribute that shows the join tokens the apply reads.
@@ -124,6 +155,17 @@ impl Kind for SwarmClusterSpec {
                 count - 1,
                 count + 1
             ));
+        }
+        for machine in self.availability.keys() {
+            if !seen.contains(machine.as_str()) {
+                ctx.error(
+                    &["availability", machine],
+                    format!(
+                        "`{machine}` has an availability but is neither a manager nor a worker"
+                    ),
+                    "here",
+                );
+            }
         }
         for (machine, labels) in &self.labels {
             if !seen.contains(machine.as_str()) {
@@ -220,6 +262,8 @@ struct Analysis<'a> {
     role_changes: Vec<(&'a str, NodeRole)>,
     /// Labels to add or change, and to remove, by member.
     labels: Vec<(&'a str, BTreeMap<String, String>, Vec<String>)>,
+    /// Availability to set, by member, with what it is now (`None`: joining).
+    availability: Vec<(&'a str, Option<NodeAvailability>, NodeAvailability)>,
     /// Nodes of the swarm that are no longer members, by inventory machine: drained, made
     /// to leave, and removed.
     removals: Vec<(String, SwarmNode)>,
@@ -375,7 +419,18 @@ impl SwarmClusterSpec {
                 labels.push((machine.as_str(), add, remove));
             }
         }
+        let mut availability = Vec::new();
+        for (machine, want) in &self.availability {
+            let have = nodes
+                .get(machine.as_str())
+                .map(|n| NodeAvailability::of(n.spec.availability));
+            // A node joins active.
+            if have.unwrap_or(NodeAvailability::Active) != *want {
+                availability.push((machine.as_str(), have, *want));
+            }
+        }
         Ok(Analysis {
+            availability,
             removals,
             nodes,
             leader,
@@ -574,6 +629,13 @@ impl ClusterKind for SwarmClusterSpec {
                 ));
             }
         }
+        for (machine, have, want) in &analysis.availability {
+            attributes.push(AttrChange::scalar(
+                format!("{machine} availability"),
+                have.unwrap_or(NodeAvailability::Active).word(),
+                want.word(),
+            ));
+        }
         for (machine, node) in &analysis.removals {
             attributes.push(AttrChange::new(
                 machine.as_str(),
@@ -667,7 +729,13 @@ impl ClusterKind for SwarmClusterSpec {
             }
         };
         // Node IDs of machines that joined in this apply, for the manager's updates.
-        for (machine, _, _) in &analysis.labels {
+        let updated: BTreeSet<&str> = analysis
+            .labels
+            .iter()
+            .map(|(m, _, _)| *m)
+            .chain(analysis.availability.iter().map(|(m, _, _)| *m))
+            .collect();
+        for machine in updated {
             if !analysis.nodes.contains_key(machine) {
                 steps.push(on(
                     machine,
@@ -713,6 +781,18 @@ impl ClusterKind for SwarmClusterSpec {
                 &leader,
                 format!("set {machine}'s node labels"),
                 format!("docker node update{args} {}\n", node_id(machine)),
+                None,
+            ));
+        }
+        for (machine, _, want) in &analysis.availability {
+            steps.push(on(
+                &leader,
+                format!("set {machine}'s availability to {}", want.word()),
+                format!(
+                    "docker node update --availability {} {}\n",
+                    want.word(),
+                    node_id(machine)
+                ),
                 None,
             ));
         }
@@ -769,6 +849,7 @@ mod tests {
             managers: managers.iter().map(|s| s.to_string()).collect(),
             workers: workers.iter().map(|s| s.to_string()).collect(),
             labels: BTreeMap::new(),
+            availability: BTreeMap::new(),
             allow_even_managers: true,
             project: "default".into(),
         }
@@ -909,6 +990,31 @@ mod tests {
             "{}",
             steps[0].step.script
         );
+    }
+
+    /// A node listed with an availability gets it, on the manager, after its labels; the
+    /// recorded nodes are all active, so listing one as active changes nothing.
+    #[test]
+    fn availability_is_set_where_it_differs() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let mut spec = spec(&["n1", "n2"], &["n3"]);
+        spec.availability
+            .insert("n1".into(), NodeAvailability::Active);
+        assert_eq!(spec.diff("main", &facts).unwrap().action(), Action::NoOp);
+        spec.availability
+            .insert("n3".into(), NodeAvailability::Drain);
+        let diff = spec.diff("main", &facts).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n3 availability", "active", "drain")]
+        );
+        let steps = spec.steps("main", &facts).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0]
+            .step
+            .script
+            .starts_with("docker node update --availability drain "));
     }
 
     /// A label swap: the machine no longer listed loses the labels corral set (named by
