@@ -172,8 +172,15 @@ async fn make_plan(
             }
             // What the clusters' managers said (or that none answered), as recorded.
             let is_cluster_key = |k: &&String| crate::facts::is_cluster_key(k);
+            // Secrets compared with other values than the configuration's now: unknown.
+            let same_secrets =
+                file.secrets_digest.as_deref() == Some(&crate::kinds::secrets_digest(&config));
             for (key, facts) in file.hosts.iter().filter(|(k, _)| is_cluster_key(k)) {
-                gathered.facts.insert(key.clone(), facts.clone());
+                let mut facts = facts.clone();
+                if !same_secrets {
+                    crate::kinds::forget_secret_comparisons(&mut facts);
+                }
+                gathered.facts.insert(key.clone(), facts);
             }
             for (key, message) in file.unreachable.iter().filter(|(k, _)| is_cluster_key(k)) {
                 gathered.unreachable.insert(key.clone(), message.clone());
@@ -329,6 +336,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
         format_version: FactsFile::VERSION.to_owned(),
         hosts: gathered.facts.clone(),
         unreachable: gathered.unreachable.clone(),
+        secrets_digest: Some(crate::kinds::secrets_digest(&config)),
     };
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;

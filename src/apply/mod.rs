@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petgraph::graph::NodeIndex;
-use petgraph::Direction;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -628,7 +627,7 @@ fn doom(
     failed: &Address,
     doomed: &mut HashMap<NodeIndex, Address>,
 ) {
-    let dependents = |n: NodeIndex| graph.linked(n, Direction::Outgoing);
+    let dependents = |n: NodeIndex| graph.skipped_after(n);
     let mut stack = dependents(node);
     while let Some(next) = stack.pop() {
         if doomed.contains_key(&next) {

@@ -171,16 +171,13 @@ impl Session<'_> {
         let mut reading = tokio::task::JoinSet::new();
         for (machine, host) in changing {
             let (machine, host) = (machine.clone(), host.clone());
-            let probes = probes.remove(&machine).unwrap_or_default();
+            // The host's own facts, as the plan kept them: the cluster's questions asked of
+            // it in the first round trip are not asked again.
+            let mut probes = probes.remove(&machine).unwrap_or_default();
+            probes.retain(|p| !gather::is_speculative(&p.key));
             let timeout = self.options.facts_timeout;
             reading.spawn(async move {
-                let facts = gather::read_host_within(host.as_ref(), &probes, timeout)
-                    .await
-                    .map(|mut facts| {
-                        // As the plan read it: the cluster's answers are not the host's.
-                        gather::take_speculative(&mut facts);
-                        facts
-                    });
+                let facts = gather::read_host_within(host.as_ref(), &probes, timeout).await;
                 (machine, facts)
             });
         }

@@ -160,6 +160,11 @@ fn speculative(probe: Probe) -> Probe {
     }
 }
 
+/// Whether a probe is a manager's question asked of a member in the first round trip.
+pub fn is_speculative(key: &str) -> bool {
+    key.starts_with(SPECULATIVE)
+}
+
 /// Takes the manager probes a member answered in the first round trip out of its facts
 /// (they are the cluster's, see `read_clusters`), by their own keys. The same is done to
 /// facts read again under apply's lock, so that they compare with the plan's.
@@ -224,6 +229,8 @@ pub async fn read_clusters<H: Host + 'static>(
     // The scopes whose best candidate already answered need no second round trip; the
     // others are read at the same time.
     let mut reading = tokio::task::JoinSet::new();
+    // Which scope each read is for, should its task fail without saying.
+    let mut reads = std::collections::HashMap::new();
     for (scope, (probes, candidates, _)) in scopes {
         let key = super::cluster_key(&scope);
         if let Some(first) = candidates.first() {
@@ -248,7 +255,8 @@ pub async fn read_clusters<H: Host + 'static>(
             .iter()
             .map(|c| (c.clone(), gathered.hosts.get(c).cloned()))
             .collect();
-        reading.spawn(async move {
+        let task_key = key.clone();
+        let task = reading.spawn(async move {
             let mut problems = Vec::new();
             for (candidate, host) in hosts {
                 let Some(host) = host else {
@@ -267,26 +275,28 @@ pub async fn read_clusters<H: Host + 'static>(
             }
             (scope, key, Err(problems))
         });
+        reads.insert(task.id(), task_key);
     }
-    while let Some(joined) = reading.join_next().await {
+    while let Some(joined) = reading.join_next_with_id().await {
         match joined {
-            Ok((_, key, Ok(mut facts))) => {
+            Ok((_, (_, key, Ok(mut facts)))) => {
                 crate::kinds::redact_cluster_facts(config, &mut facts);
                 gathered.facts.insert(key, facts);
             }
             // No candidate (a cluster not created yet): no entry.
-            Ok((_, _, Err(problems))) if problems.is_empty() => {}
-            Ok((scope, key, Err(problems))) => {
+            Ok((_, (_, _, Err(problems)))) if problems.is_empty() => {}
+            Ok((_, (scope, key, Err(problems)))) => {
                 gathered.unreachable.insert(
                     key,
                     format!("no manager of {scope} answered ({})", problems.join("; ")),
                 );
             }
             Err(e) => {
-                gathered.unreachable.insert(
-                    "@cluster (internal)".to_owned(),
-                    format!("a cluster read failed: {e}"),
-                );
+                if let Some(key) = reads.remove(&e.id()) {
+                    gathered
+                        .unreachable
+                        .insert(key, format!("the cluster's read failed: {e}"));
+                }
             }
         }
     }

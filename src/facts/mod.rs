@@ -179,6 +179,11 @@ pub struct FactsFile {
     pub hosts: BTreeMap<String, HostFacts>,
     #[serde(default)]
     pub unreachable: BTreeMap<String, String>,
+    /// What the secret values were compared with when the facts were read (a digest of the
+    /// configuration's secret values, as a saved plan's configuration digest): facts read
+    /// with other secrets say nothing about whether the live ones match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_digest: Option<String>,
 }
 
 impl FactsFile {

@@ -47,6 +47,10 @@ pub enum Edge {
     Order,
     /// A real dependency (`depends_on`): when the first fails, the second is skipped.
     Depends,
+    /// One machine after another (a Docker daemon restart): when the first fails, the
+    /// second is skipped, but `--target` and `--exclude` do not follow it (a target's
+    /// restart does not bring the other machines' along).
+    Serial,
 }
 
 /// The rank of cluster instances: the walk takes them after the machines' own work when
@@ -307,7 +311,7 @@ impl ResourceGraph {
             });
             for pair in chain.windows(2) {
                 self.graph
-                    .add_edge(self.nodes[pair[0]], self.nodes[pair[1]], Edge::Depends);
+                    .add_edge(self.nodes[pair[0]], self.nodes[pair[1]], Edge::Serial);
             }
         }
     }
@@ -579,6 +583,16 @@ impl ResourceGraph {
         result
     }
 
+    /// Nodes after `node` that its failure makes skip: its dependents and, for a serial
+    /// kind, the next machine's instance.
+    pub fn skipped_after(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        self.graph
+            .edges_directed(node, Direction::Outgoing)
+            .filter(|e| matches!(e.weight(), Edge::Depends | Edge::Serial))
+            .map(|e| e.target())
+            .collect()
+    }
+
     /// Nodes joined to `node` by real dependencies (not mere ordering) in `direction`.
     pub fn linked(&self, node: NodeIndex, direction: Direction) -> Vec<NodeIndex> {
         self.graph
@@ -633,6 +647,7 @@ impl ResourceGraph {
             let style = match edge {
                 Edge::Order => " [style=dashed]",
                 Edge::Depends => "",
+                Edge::Serial => " [style=bold]",
             };
             let _ = writeln!(dot, "  {a} -> {b}{style};");
         }
@@ -682,11 +697,23 @@ mod tests {
                 .position(|i| i.address.to_string() == address)
                 .unwrap()]
         };
-        let after_a = graph.linked(node("docker/daemon.za[a]"), Direction::Outgoing);
+        let after_a = graph.skipped_after(node("docker/daemon.za[a]"));
         assert!(
             after_a.contains(&node("docker/daemon.zb[b]")),
             "{after_a:?}"
         );
+        // A target's restart does not bring the other machine's along.
+        let targeted = Filter {
+            targets: vec![Address::parse("docker/daemon.zb").unwrap()],
+            ..Filter::default()
+        };
+        let (_, narrowed) = super::tests::graph(yaml, &targeted);
+        let kept: Vec<String> = narrowed
+            .instances
+            .iter()
+            .map(|i| i.address.to_string())
+            .collect();
+        assert_eq!(kept, ["docker/daemon.zb[b]"]);
         let after_b = graph.linked(node("docker/daemon.zb[b]"), Direction::Outgoing);
         assert!(after_b.contains(&node("swarm/cluster.main")), "{after_b:?}");
     }

@@ -124,13 +124,36 @@ const UNIT: &str = "docker.service";
 
 /// Whether dockerd runs and started before `daemon.json` was last written (a restart that
 /// failed or was interrupted, a file edited by hand): it runs on older settings.
+/// A file dated in the host's future (a clock set back since) says nothing about it; a
+/// host whose systemd cannot say when dockerd started is not restarted on a guess.
 fn restart_pending(state: &FileState, facts: &HostFacts) -> Result<bool, FactError> {
     let FileState::Present { modified, .. } = state else {
         return Ok(false);
     };
+    let now: Option<u64> = facts
+        .get(CLOCK_KEY)?
+        .output
+        .trim()
+        .parse()
+        .ok();
+    if now.is_none_or(|now| *modified > now) {
+        return Ok(false);
+    }
     let probe = super::service::unit_probe(UNIT);
-    let unit = super::service::parse(&probe.key, facts.get(&probe.key)?)?;
+    let Ok(unit) = super::service::parse(&probe.key, facts.get(&probe.key)?) else {
+        return Ok(false);
+    };
     Ok(unit.is_active() && unit.active_since.is_some_and(|since| since < *modified))
+}
+
+/// The host's clock, in seconds since the epoch.
+const CLOCK_KEY: &str = "clock:now";
+
+fn clock_probe() -> Probe {
+    Probe {
+        key: CLOCK_KEY.to_owned(),
+        script: "date +%s".to_owned(),
+    }
 }
 
 fn desired(bytes: &[u8]) -> DesiredFile<'_> {
@@ -182,6 +205,7 @@ impl MachineKind for DockerDaemonSpec {
         vec![
             file::probe(PATH, Read::Content),
             super::service::unit_probe(UNIT),
+            clock_probe(),
         ]
     }
 

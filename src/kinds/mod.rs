@@ -435,6 +435,32 @@ pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFact
     out.output = swarm_service::redact_inspect(&out.output, &declared);
 }
 
+/// A digest of every secret value the configuration compares on the hosts (services'
+/// `secret_env`), kept in facts files with the comparisons made against them.
+pub fn secrets_digest(config: &crate::config::Config) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for resource in &config.resources {
+        if let Spec::SwarmService(s) = &resource.spec {
+            for (key, value) in &s.secret_env.0 {
+                for part in [resource.address.name.as_str(), key, value] {
+                    hasher.update(part.as_bytes());
+                    hasher.update([0]);
+                }
+            }
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Makes the secret comparisons in a cluster's facts unknown (they were made with other
+/// values): the plan then updates those variables rather than say they match.
+pub fn forget_secret_comparisons(facts: &mut HostFacts) {
+    if let Some(out) = facts.probes.get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY) {
+        out.output = swarm_service::forget_comparisons(&out.output);
+    }
+}
+
 /// Whether a deletion waits until the rest of the apply is done: a network no longer
 /// declared may still be used by a service that this apply moves off it.
 pub fn deleted_last(address: &Address) -> bool {

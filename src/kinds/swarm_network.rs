@@ -253,6 +253,31 @@ impl SwarmNetworkSpec {
     }
 }
 
+/// The command that makes a network like `network` again (its subnets, options and
+/// labels, corral's included), to put it back when a replace fails half-way.
+fn create_like(name: &str, network: &OverlayNetwork) -> String {
+    let mut command = vec!["docker network create --driver overlay --scope swarm".to_owned()];
+    for config in &network.ipam.config {
+        if !config.subnet.is_empty() {
+            command.push(format!("--subnet {}", quote(&config.subnet)));
+        }
+    }
+    if network.encrypted() {
+        command.push("--opt encrypted".into());
+    }
+    if network.attachable {
+        command.push("--attachable".into());
+    }
+    if network.internal {
+        command.push("--internal".into());
+    }
+    for (key, value) in &network.labels {
+        command.push(format!("--label {}", quote(&format!("{key}={value}"))));
+    }
+    command.push(quote(name));
+    format!("{} >/dev/null\n", command.join(" "))
+}
+
 /// Every overlay network the manager sees.
 fn live_networks(manager: &HostFacts) -> Result<std::sync::Arc<Vec<OverlayNetwork>>, FactError> {
     manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)
@@ -462,35 +487,41 @@ impl ClusterKind for SwarmNetworkSpec {
                 };
                 let q = quote(name);
                 let services: Vec<String> = users.iter().map(|s| quote(s)).collect();
-                let attach = |service: &str| {
-                    format!("docker service update --detach=false --quiet --network-add {q} {service} >/dev/null")
+                // A service the same apply deletes (no longer declared) may be gone.
+                let on_service = |service: &str, flag: &str| {
+                    format!("if docker service inspect {service} >/dev/null 2>&1; then docker service update --detach=false --quiet {flag} {q} {service} >/dev/null; fi\n")
                 };
                 // Ownership first; and should anything fail once services are detached, the
-                // network is made again (as configured) and they are attached again.
+                // network is put back (as it was, else as configured) and they are attached
+                // again.
                 let mut script = String::from("set -e\n");
                 script.push_str(&owned_guard(name, &self.scope.project));
                 if !services.is_empty() {
-                    let reattach: Vec<String> = services
-                        .iter()
-                        .map(|s| format!("{} || true", attach(s)))
-                        .collect();
+                    let mut body = format!(
+                        "rc=$?\nif [ \"$rc\" -ne 0 ] && [ -n \"$detached\" ]; then\necho 'corral: the replace failed; putting the network and its services back'\ndocker network inspect {q} >/dev/null 2>&1 || {} || {} || true\n",
+                        create_like(name, &network).trim_end(),
+                        self.create_script(name).trim_end()
+                    );
+                    for service in &services {
+                        body.push_str(&on_service(service, "--network-add").replace(
+                            ">/dev/null; fi",
+                            ">/dev/null || true; fi",
+                        ));
+                    }
+                    body.push_str("fi\n");
                     script.push_str(&format!(
-                        "detached=\ntrap 'rc=$?; if [ \"$rc\" -ne 0 ] && [ -n \"$detached\" ]; then echo \"corral: the replace failed; attaching the services again\"; docker network inspect {q} >/dev/null 2>&1 || {} || true; {}; fi' EXIT\ndetached=1\n",
-                        self.create_script(name).trim_end().replace('\'', "'\\''"),
-                        reattach.join("; ").replace('\'', "'\\''")
+                        "detached=\ntrap {} EXIT\ntrap 'exit 1' HUP INT TERM\ndetached=1\n",
+                        quote(&body)
                     ));
                 }
                 for service in &services {
-                    script.push_str(&format!(
-                        "docker service update --detach=false --quiet --network-rm {q} {service} >/dev/null\n"
-                    ));
+                    script.push_str(&on_service(service, "--network-rm"));
                 }
                 script.push_str(&format!("docker network rm {q} >/dev/null\n"));
                 script.push_str(&wait_gone(name));
                 script.push_str(&self.create_script(name));
                 for service in &services {
-                    script.push_str(&attach(service));
-                    script.push('\n');
+                    script.push_str(&on_service(service, "--network-add"));
                 }
                 if !services.is_empty() {
                     script.push_str("detached=\n");
@@ -624,6 +655,57 @@ mod tests {
             .output()
             .unwrap();
         assert!(syntax.status.success(), "{script}\n{syntax:?}");
+    }
+
+    /// A replace whose new network cannot be made puts the old one back and attaches its
+    /// services again (run with a stand-in `docker` that refuses the new subnet).
+    #[test]
+    fn a_failed_replace_puts_the_network_and_its_services_back() {
+        let manager = manager();
+        let spec = spec("10.235.9.0/24", false, &[("tier", "app")]);
+        let steps = spec.steps("appnet", &facts(&manager)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("docker");
+        std::fs::write(
+            &fake,
+            r#"#!/bin/sh
+d=$(dirname "$0"); echo "$*" >> "$d/calls"
+case "$*" in
+  "network inspect --format"*) echo default ;;
+  "network inspect appnet") [ -e "$d/exists" ] ;;
+  "network rm appnet") rm -f "$d/exists" ;;
+  "network create"*10.235.9.0*) echo 'invalid pool request' >&2; exit 1 ;;
+  "network create"*) touch "$d/exists" ;;
+esac
+"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        std::fs::write(dir.path().join("exists"), "").unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &steps[0].step.script])
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", dir.path().display()),
+            )
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        let lines: Vec<&str> = calls.lines().collect();
+        let at = |prefix: &str| lines.iter().rposition(|l| l.starts_with(prefix)).unwrap();
+        assert!(
+            at("service update --detach=false --quiet --network-rm appnet api")
+                < at("network rm appnet")
+                && at("network rm appnet") < at("network create")
+                && at("network create") < at("service update --detach=false --quiet --network-add appnet api"),
+            "{calls}"
+        );
+        assert!(
+            lines[at("network create")].contains("--subnet 10.235.2.0/24"),
+            "the old network is made again: {calls}"
+        );
     }
 
     /// Services of another project (or made by hand) on a network to replace are never

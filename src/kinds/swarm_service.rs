@@ -1090,14 +1090,23 @@ const UNDECLARED: &str = "@@corral-sensitive:undeclared";
 pub fn redact_inspect(output: &str, declared: &BTreeMap<String, &SwarmServiceSpec>) -> String {
     let mut out = String::with_capacity(output.len());
     for line in output.lines() {
-        let Ok(mut service) = serde_json::from_str::<serde_json::Value>(line) else {
-            if !line.trim().is_empty() {
+        let parsed = serde_json::from_str::<serde_json::Value>(line);
+        let mut service = match parsed {
+            Ok(value) if value.is_object() => value,
+            // Docker's own messages ("This node is not a swarm manager") stay readable;
+            // anything that looks like JSON but is not a whole object is withheld.
+            _ if !line.trim_start().starts_with(['{', '[', '"']) => {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            _ => {
                 out.push_str(&format!(
-                    "(a line of {} bytes that is not JSON, withheld: it may hold environment values)\n",
+                    "(a line of {} bytes that is not a JSON object, withheld: it may hold environment values)\n",
                     line.len()
                 ));
+                continue;
             }
-            continue;
         };
         let name = service["Spec"]["Name"]
             .as_str()
@@ -1119,7 +1128,8 @@ pub fn redact_inspect(output: &str, declared: &BTreeMap<String, &SwarmServiceSpe
                 let (key, value) = text.split_once('=').unwrap_or((text, ""));
                 let kept = match spec {
                     Some(spec) if spec.env.get(key).is_some_and(|v| v == value) => None,
-                    Some(spec) if spec.env.contains_key(key) => None,
+                    // Another value than configured: it may be an earlier secret one.
+                    Some(spec) if spec.env.contains_key(key) => Some(SECRET_DIFFERS),
                     Some(spec) => match spec.secret_env.0.get(key) {
                         Some(wanted) if wanted == value => Some(SECRET_SAME),
                         Some(_) => Some(SECRET_DIFFERS),
@@ -1136,6 +1146,11 @@ pub fn redact_inspect(output: &str, declared: &BTreeMap<String, &SwarmServiceSpe
         out.push('\n');
     }
     out
+}
+
+/// [`redact_inspect`]'s output with every secret comparison made unknown (as differing).
+pub fn forget_comparisons(output: &str) -> String {
+    output.replace(SECRET_SAME, SECRET_DIFFERS)
 }
 
 /// A live service as corral compares it; `network_names` maps network IDs to names.
@@ -1449,8 +1464,11 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
             Some(_) if secret => AttrValue::Sensitive,
             Some(value) => AttrValue::Scalar(value.clone()),
         };
-        // A variable no longer declared may have been a secret one: its value is not shown.
-        let before_secret = secret.contains(key) || after.is_none();
+        // A variable no longer declared may have been a secret one: its value is not shown;
+        // nor one the facts kept only as compared.
+        let before_secret = secret.contains(key)
+            || after.is_none()
+            || before.is_some_and(|v| v.starts_with("@@corral-sensitive:"));
         let flag = match after {
             Some(value) => format!("--env-add {}", quote(&format!("{key}={value}"))),
             None => format!("--env-rm {}", quote(key)),
