@@ -130,12 +130,7 @@ fn restart_pending(state: &FileState, facts: &HostFacts) -> Result<bool, FactErr
     let FileState::Present { modified, .. } = state else {
         return Ok(false);
     };
-    let now: Option<u64> = facts
-        .get(CLOCK_KEY)?
-        .output
-        .trim()
-        .parse()
-        .ok();
+    let now: Option<u64> = facts.get(CLOCK_KEY)?.output.trim().parse().ok();
     if now.is_none_or(|now| *modified > now) {
         return Ok(false);
     }

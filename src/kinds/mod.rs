@@ -456,7 +456,10 @@ pub fn secrets_digest(config: &crate::config::Config) -> String {
 /// Makes the secret comparisons in a cluster's facts unknown (they were made with other
 /// values): the plan then updates those variables rather than say they match.
 pub fn forget_secret_comparisons(facts: &mut HostFacts) {
-    if let Some(out) = facts.probes.get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY) {
+    if let Some(out) = facts
+        .probes
+        .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
+    {
         out.output = swarm_service::forget_comparisons(&out.output);
     }
 }

@@ -503,10 +503,10 @@ impl ClusterKind for SwarmNetworkSpec {
                         self.create_script(name).trim_end()
                     );
                     for service in &services {
-                        body.push_str(&on_service(service, "--network-add").replace(
-                            ">/dev/null; fi",
-                            ">/dev/null || true; fi",
-                        ));
+                        body.push_str(
+                            &on_service(service, "--network-add")
+                                .replace(">/dev/null; fi", ">/dev/null || true; fi"),
+                        );
                     }
                     body.push_str("fi\n");
                     script.push_str(&format!(
@@ -685,10 +685,7 @@ esac
         std::fs::write(dir.path().join("exists"), "").unwrap();
         let out = std::process::Command::new("sh")
             .args(["-c", &steps[0].step.script])
-            .env(
-                "PATH",
-                format!("{}:/usr/bin:/bin", dir.path().display()),
-            )
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
             .output()
             .unwrap();
         assert!(!out.status.success());
@@ -699,7 +696,8 @@ esac
             at("service update --detach=false --quiet --network-rm appnet api")
                 < at("network rm appnet")
                 && at("network rm appnet") < at("network create")
-                && at("network create") < at("service update --detach=false --quiet --network-add appnet api"),
+                && at("network create")
+                    < at("service update --detach=false --quiet --network-add appnet api"),
             "{calls}"
         );
         assert!(
