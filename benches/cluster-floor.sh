@@ -41,7 +41,7 @@ for line in open(log):
 cluster = sum(v for k, v in steps.items() if k.startswith(("swarm/", "gluster/")))
 other = sum(v for k, v in steps.items() if not k.startswith(("swarm/", "gluster/")))
 print(f"blank-to-converged apply: {wall:.1f} s wall")
-print(f"  swarm and gluster steps (run one after another): {cluster:.1f} s")
+print(f"  swarm and gluster steps, summed (services run at the same time): {cluster:.1f} s")
 print(f"  per-machine steps (daemon restarts one at a time, ...): {other:.1f} s")
 print(f"  reading facts (a plan of the blank hosts): {p1 - p0:.2f} s")
 print(f"  corral's own CPU: {user + sys_:.2f} s")

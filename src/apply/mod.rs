@@ -147,6 +147,8 @@ pub async fn apply(
     let mut walk = Walk::new(graph);
     let mut waiting: Vec<NodeIndex> = Vec::new();
     let mut busy: HashSet<String> = HashSet::new();
+    // How many resources that share their machines work on each.
+    let mut shared: HashMap<String, usize> = HashMap::new();
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
@@ -200,9 +202,31 @@ pub async fn apply(
                     (machines, Some(steps))
                 }
             };
-            if machines.iter().any(|m| busy.contains(m))
-                || busy.len() + machines.len() > parallelism.max(machines.len())
-            {
+            // A kind that only asks a manager's API (services) shares its machines with
+            // others of its kind: it takes only the machines its steps run on, and only from
+            // resources that need them to themselves.
+            let sharing = match resource.spec.placement() {
+                crate::kinds::Placement::Cluster(kind) => kind.shares_machines(),
+                crate::kinds::Placement::Machines(_) => false,
+            };
+            let held: Vec<String> = match (&cluster_steps, sharing) {
+                (Some(Ok(steps)), true) => {
+                    let mut held: Vec<String> = steps.iter().map(|s| s.machine.clone()).collect();
+                    held.sort();
+                    held.dedup();
+                    held
+                }
+                _ => machines.clone(),
+            };
+            let blocked = if sharing {
+                held.iter().any(|m| busy.contains(m)) || running.len() >= parallelism.max(1)
+            } else {
+                machines
+                    .iter()
+                    .any(|m| busy.contains(m) || shared.get(m).is_some_and(|n| *n > 0))
+                    || busy.len() + machines.len() > parallelism.max(machines.len())
+            };
+            if blocked {
                 still_waiting.push(node);
                 continue;
             }
@@ -227,12 +251,16 @@ pub async fn apply(
                         .iter()
                         .filter_map(|m| Some((m.clone(), hosts.get(m)?.clone())))
                         .collect();
-                    for m in &machines {
-                        busy.insert(m.clone());
+                    for m in &held {
+                        if sharing {
+                            *shared.entry(m.clone()).or_default() += 1;
+                        } else {
+                            busy.insert(m.clone());
+                        }
                     }
                     let events = events.clone();
                     let address = instance.address.clone();
-                    let machines = machines.clone();
+                    let held = held.clone();
                     running.spawn(async move {
                         let error = match steps {
                             Ok(steps) => {
@@ -240,7 +268,7 @@ pub async fn apply(
                             }
                             Err(e) => Some(format!("cannot work out the steps: {e}")),
                         };
-                        (node, machines, address, error)
+                        (node, held, sharing, address, error)
                     });
                     continue;
                 }
@@ -260,7 +288,7 @@ pub async fn apply(
             running.spawn(async move {
                 let error =
                     run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await;
-                (node, vec![machine], address, error)
+                (node, vec![machine], false, address, error)
             });
         }
         waiting = still_waiting;
@@ -271,9 +299,15 @@ pub async fn apply(
             break;
         };
         match joined {
-            Ok((node, machines, address, error)) => {
+            Ok((node, machines, sharing, address, error)) => {
                 for machine in &machines {
-                    busy.remove(machine);
+                    if sharing {
+                        if let Some(count) = shared.get_mut(machine) {
+                            *count -= 1;
+                        }
+                    } else {
+                        busy.remove(machine);
+                    }
                 }
                 match error {
                     None => report.applied.push(address),

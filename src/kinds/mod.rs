@@ -399,6 +399,13 @@ pub trait ClusterKind {
         Ok(Vec::new())
     }
 
+    /// Whether this resource's steps may run on a machine while other resources of
+    /// sharing kinds run there too (services, which only ask a manager's API); others have
+    /// their machines to themselves.
+    fn shares_machines(&self) -> bool {
+        false
+    }
+
     /// What the members' facts say will not work as configured, though the change can be
     /// applied (an encrypted overlay on a kernel without ESP): plan warnings.
     fn warnings(&self, _name: &str, _facts: &ClusterFacts) -> Vec<String> {

@@ -1914,6 +1914,11 @@ impl ClusterKind for SwarmServiceSpec {
         Some(self.scope.address())
     }
 
+    /// Services are created and updated through a manager's API, several at once.
+    fn shares_machines(&self) -> bool {
+        true
+    }
+
     fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
         Ok(match self.decide(name, facts)? {
             Decision::Create => Diff {
