@@ -83,6 +83,10 @@ pub fn cluster_facts<'a>(
     }
 }
 
+/// Probes that read the host's clock: they differ at every reading, so they are left out of
+/// [`HostFacts::digest`].
+pub const CLOCK_PREFIX: &str = "clock:";
+
 /// Everything read from one host, by probe key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostFacts {
@@ -157,10 +161,14 @@ impl HostFacts {
         })
     }
 
-    /// Digest of the facts, so a saved plan can tell that a host changed since.
+    /// Digest of the facts, so a saved plan (and apply, under its lock) can tell that a
+    /// host changed since. The host's clock ([`CLOCK_PREFIX`] probes) is not a change.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
         for (key, out) in &self.probes {
+            if key.starts_with(CLOCK_PREFIX) {
+                continue;
+            }
             hasher.update(key.as_bytes());
             hasher.update([0]);
             hasher.update(out.rc.to_le_bytes());

@@ -141,7 +141,8 @@ fn restart_pending(state: &FileState, facts: &HostFacts) -> Result<bool, FactErr
     Ok(unit.is_active() && unit.active_since.is_some_and(|since| since < *modified))
 }
 
-/// The host's clock, in seconds since the epoch.
+/// The host's clock, in seconds since the epoch (left out of the facts' digest, see
+/// [`crate::facts::CLOCK_PREFIX`]).
 const CLOCK_KEY: &str = "clock:now";
 
 fn clock_probe() -> Probe {
@@ -295,6 +296,23 @@ mod tests {
             machines: Selector::All,
             settings: serde_json::from_str(settings).unwrap(),
         }
+    }
+
+    /// The clock the daemon reads (to ignore a file dated in the future) changes at every
+    /// reading: it must not make apply's lock re-read, or a saved plan, see a changed host.
+    #[test]
+    fn the_clock_is_not_a_change_of_the_host() {
+        let facts = recorded::host("lab-fresh", "n1");
+        let mut later = facts.clone();
+        later.probes.get_mut(CLOCK_KEY).unwrap().output = "4102444800\n".into();
+        assert_eq!(facts.digest(), later.digest());
+        later
+            .probes
+            .get_mut(&file::probe_key(PATH, Read::Content))
+            .unwrap()
+            .output
+            .push('x');
+        assert_ne!(facts.digest(), later.digest());
     }
 
     #[test]
