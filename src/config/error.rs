@@ -156,6 +156,17 @@ impl ConfigErrors {
         self.errors.push(error);
     }
 
+    /// Reports an error at `origin`, for the caller to add help to.
+    pub fn push_at(
+        &mut self,
+        origin: &Origin,
+        message: impl Into<String>,
+        label: &str,
+    ) -> &mut ConfigError {
+        self.errors.push(ConfigError::at(origin, message, label));
+        self.errors.last_mut().expect("just pushed")
+    }
+
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

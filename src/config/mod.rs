@@ -246,8 +246,7 @@ impl CheckContext<'_> {
         label: &str,
     ) -> &mut ConfigError {
         let origin = self.origin(self.span_of(path));
-        self.errors.push(ConfigError::at(&origin, message, label));
-        self.errors.errors.last_mut().expect("just pushed")
+        self.errors.push_at(&origin, message, label)
     }
 
     /// Reports an error at the key of a field (a sysctl key, say) rather than its value.
@@ -258,8 +257,7 @@ impl CheckContext<'_> {
         label: &str,
     ) -> &mut ConfigError {
         let origin = self.origin(self.span_of_key(path));
-        self.errors.push(ConfigError::at(&origin, message, label));
-        self.errors.errors.last_mut().expect("just pushed")
+        self.errors.push_at(&origin, message, label)
     }
 
     /// Reads a file named by a `source:` field of a resource whose content is shown in

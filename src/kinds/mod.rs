@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{AttrChange, Diff, ResourceChange};
+use crate::shell::quote;
 
 /// The registry: every kind corral knows besides `infrastructure/machine`, as
 /// `Variant(module::Spec) => placement`. A new kind is one line here and its own file (whose
@@ -153,6 +154,75 @@ impl SwarmScope {
 /// The label corral puts on the Docker objects it creates, with the project as value.
 pub const MANAGED_LABEL: &str = "io.corral.managed";
 
+impl SwarmScope {
+    /// The manager a resource's steps run on: the one that answered for the swarm, or the
+    /// bootstrap manager of a swarm that the same apply creates.
+    pub fn leader(&self, facts: &ClusterFacts) -> String {
+        match &facts.manager {
+            Some((manager, _)) => manager.clone(),
+            None => self.managers.first().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// A kind of Docker object corral creates on a swarm, labelled [`MANAGED_LABEL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DockerObject {
+    Service,
+    Network,
+}
+
+impl DockerObject {
+    /// The CLI's word for it (`docker service …`).
+    fn noun(self) -> &'static str {
+        match self {
+            DockerObject::Service => "service",
+            DockerObject::Network => "network",
+        }
+    }
+
+    /// Where `docker … inspect` shows its labels.
+    fn labels(self) -> &'static str {
+        match self {
+            DockerObject::Service => ".Spec.Labels",
+            DockerObject::Network => ".Labels",
+        }
+    }
+
+    /// Shell text that refuses, at apply time, an object `name` that is not `project`'s.
+    pub fn owned_guard(self, name: &str, project: &str) -> String {
+        format!(
+            "[ \"$(docker {noun} inspect --format '{{{{index {labels} \"{MANAGED_LABEL}\"}}}}' {name})\" = {project} ] || {{ echo 'corral: {noun} '{name}' is not managed by project '{project}'; left alone'; exit 1; }}\n",
+            noun = self.noun(),
+            labels = self.labels(),
+            name = quote(name),
+            project = quote(project)
+        )
+    }
+
+    /// Shell text that polls until no object `name` is left (the swarm forgets it
+    /// asynchronously).
+    pub fn wait_gone(self, name: &str) -> String {
+        format!(
+            "i=0\nwhile docker {noun} inspect {name} >/dev/null 2>&1; do\n  i=$((i + 1)); [ \"$i\" -le 30 ] || {{ echo 'corral: the {noun} was not removed within 30 s'; exit 1; }}\n  sleep 1\ndone\n",
+            noun = self.noun(),
+            name = quote(name)
+        )
+    }
+
+    /// Deletes an orphaned object `name` of `project` (see [`orphan_delete_script`]):
+    /// refuses one that is not the project's, and succeeds when it is already gone.
+    pub fn delete_script(self, name: &str, project: &str) -> String {
+        format!(
+            "set -e\nif docker {noun} inspect {q} >/dev/null 2>&1; then\n{guard}docker {noun} rm {q} >/dev/null\nfi\n{wait}",
+            noun = self.noun(),
+            q = quote(name),
+            guard = self.owned_guard(name, project),
+            wait = self.wait_gone(name)
+        )
+    }
+}
+
 /// What one resource may know about the others when it links (see [`Spec::link`]): a
 /// snapshot of the whole configuration, taken once every document is loaded.
 #[derive(Debug, Clone, Default)]
@@ -268,8 +338,7 @@ impl LinkContext<'_> {
             file: self.file.clone(),
             span: crate::config::span_at(self.spec, path),
         };
-        self.errors.push(ConfigError::at(&origin, message, label));
-        self.errors.errors.last_mut().expect("just pushed")
+        self.errors.push_at(&origin, message, label)
     }
 }
 
@@ -482,8 +551,8 @@ pub fn deleted_last(address: &Address) -> bool {
 /// cluster objects.
 pub fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
     match address.kind.as_str() {
-        swarm_service::KIND => Some(swarm_service::delete_script(&address.name, project)),
-        swarm_network::KIND => Some(swarm_network::delete_script(&address.name, project)),
+        swarm_service::KIND => Some(DockerObject::Service.delete_script(&address.name, project)),
+        swarm_network::KIND => Some(DockerObject::Network.delete_script(&address.name, project)),
         _ => None,
     }
 }

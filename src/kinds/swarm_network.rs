@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, NetworkLink, Orphan, Step,
-    SwarmScope, MANAGED_LABEL,
+    ClusterFacts, ClusterKind, ClusterStep, DockerObject, Kind, LinkContext, Links, NetworkLink,
+    Orphan, Step, SwarmScope, MANAGED_LABEL,
 };
 use crate::address::Address;
 use crate::config::CheckContext;
@@ -242,15 +242,6 @@ impl SwarmNetworkSpec {
         command.push(quote(name));
         format!("{} >/dev/null\n", command.join(" "))
     }
-
-    /// The manager steps run on: the one that answered, or the bootstrap manager of a swarm
-    /// that the same apply creates.
-    fn leader(&self, facts: &ClusterFacts) -> String {
-        match &facts.manager {
-            Some((manager, _)) => manager.clone(),
-            None => self.scope.managers.first().cloned().unwrap_or_default(),
-        }
-    }
 }
 
 /// The command that makes a network like `network` again (its subnets, options and
@@ -308,33 +299,6 @@ fn services_using(manager: &HostFacts, id: &str, project: &str) -> Result<Vec<St
         ));
     }
     Ok(ours.into_iter().map(|s| s.spec.name.clone()).collect())
-}
-
-/// Polls until no network `name` is left (a swarm network goes away asynchronously).
-fn wait_gone(name: &str) -> String {
-    format!(
-        "i=0\nwhile docker network inspect {name} >/dev/null 2>&1; do\n  i=$((i + 1)); [ \"$i\" -le 30 ] || {{ echo 'corral: the network was not removed within 30 s'; exit 1; }}\n  sleep 1\ndone\n",
-        name = quote(name)
-    )
-}
-
-/// Refuses, at apply time, a network that is not `project`'s.
-fn owned_guard(name: &str, project: &str) -> String {
-    format!(
-        "[ \"$(docker network inspect --format '{{{{index .Labels \"{MANAGED_LABEL}\"}}}}' {name})\" = {project} ] || {{ echo 'corral: network '{name}' is not managed by project '{project}'; left alone'; exit 1; }}\n",
-        name = quote(name),
-        project = quote(project)
-    )
-}
-
-/// Deletes orphaned network `name` of `project` (see [`super::orphan_delete_script`]).
-pub fn delete_script(name: &str, project: &str) -> String {
-    format!(
-        "set -e\nif docker network inspect {q} >/dev/null 2>&1; then\n{guard}docker network rm {q} >/dev/null\nfi\n{wait}",
-        q = quote(name),
-        guard = owned_guard(name, project),
-        wait = wait_gone(name)
-    )
 }
 
 /// The networks of `project` on the swarm that no `swarm/network` declares.
@@ -461,7 +425,7 @@ impl ClusterKind for SwarmNetworkSpec {
 
     fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
         let diff = self.diff(name, facts)?;
-        let leader = self.leader(facts);
+        let leader = self.scope.leader(facts);
         let on = |description: String, script: String| ClusterStep {
             machine: leader.clone(),
             step: Step {
@@ -495,7 +459,7 @@ impl ClusterKind for SwarmNetworkSpec {
                 // network is put back (as it was, else as configured) and they are attached
                 // again.
                 let mut script = String::from("set -e\n");
-                script.push_str(&owned_guard(name, &self.scope.project));
+                script.push_str(&DockerObject::Network.owned_guard(name, &self.scope.project));
                 if !services.is_empty() {
                     let mut body = format!(
                         "rc=$?\nif [ \"$rc\" -ne 0 ] && [ -n \"$detached\" ]; then\necho 'corral: the replace failed; putting the network and its services back'\ndocker network inspect {q} >/dev/null 2>&1 || {} || {} || true\n",
@@ -518,7 +482,7 @@ impl ClusterKind for SwarmNetworkSpec {
                     script.push_str(&on_service(service, "--network-rm"));
                 }
                 script.push_str(&format!("docker network rm {q} >/dev/null\n"));
-                script.push_str(&wait_gone(name));
+                script.push_str(&DockerObject::Network.wait_gone(name));
                 script.push_str(&self.create_script(name));
                 for service in &services {
                     script.push_str(&on_service(service, "--network-add"));

@@ -42,8 +42,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
-    MANAGED_LABEL,
+    ClusterFacts, ClusterKind, ClusterStep, DockerObject, Kind, LinkContext, Links, Orphan, Step,
+    SwarmScope, MANAGED_LABEL,
 };
 use crate::address::Address;
 use crate::config::error::{suggestion, ConfigError, Origin};
@@ -1646,15 +1646,6 @@ impl SwarmServiceSpec {
         })
     }
 
-    /// The manager steps run on: the one that answered, or the bootstrap manager of a swarm
-    /// that the same apply creates.
-    fn leader(&self, facts: &ClusterFacts) -> String {
-        match &facts.manager {
-            Some((manager, _)) => manager.clone(),
-            None => self.scope.managers.first().cloned().unwrap_or_default(),
-        }
-    }
-
     /// How long a create or update may take to get every task running: a base, plus the
     /// rolling update's delay and monitoring period for each batch of `parallelism` tasks
     /// (a global service has at most one task per member).
@@ -1836,34 +1827,6 @@ done
         .replace("@COMMAND@", command)
 }
 
-/// Refuses, at apply time, a service that is not `project`'s.
-fn owned_guard(name: &str, project: &str) -> String {
-    format!(
-        "[ \"$(docker service inspect --format '{{{{index .Spec.Labels \"{MANAGED_LABEL}\"}}}}' {name})\" = {project} ] || {{ echo 'corral: service '{name}' is not managed by project '{project}'; left alone'; exit 1; }}\n",
-        name = quote(name),
-        project = quote(project)
-    )
-}
-
-/// Polls until no service `name` is left.
-fn wait_gone(name: &str) -> String {
-    format!(
-        "i=0\nwhile docker service inspect {name} >/dev/null 2>&1; do\n  i=$((i + 1)); [ \"$i\" -le 30 ] || {{ echo 'corral: the service was not removed within 30 s'; exit 1; }}\n  sleep 1\ndone\n",
-        name = quote(name)
-    )
-}
-
-/// Deletes orphaned service `name` of `project` (see [`super::orphan_delete_script`]):
-/// refuses one that is not the project's, and succeeds when it is already gone.
-pub fn delete_script(name: &str, project: &str) -> String {
-    format!(
-        "set -e\nif docker service inspect {q} >/dev/null 2>&1; then\n{guard}docker service rm {q} >/dev/null\nfi\n{wait}",
-        q = quote(name),
-        guard = owned_guard(name, project),
-        wait = wait_gone(name)
-    )
-}
-
 /// The services of `project` on the swarm that no `swarm/service` declares.
 pub fn orphans(
     manager: &HostFacts,
@@ -1939,7 +1902,7 @@ impl ClusterKind for SwarmServiceSpec {
     }
 
     fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
-        let leader = self.leader(facts);
+        let leader = self.scope.leader(facts);
         let on = |description: String, script: String| ClusterStep {
             machine: leader.clone(),
             step: Step {
@@ -1956,7 +1919,7 @@ impl ClusterKind for SwarmServiceSpec {
                 self.converge(name, &self.create_command(name)),
             )],
             Decision::Update(delta) => {
-                let mut script = owned_guard(name, project);
+                let mut script = DockerObject::Service.owned_guard(name, project);
                 if !delta.ports_first.is_empty() {
                     script.push_str(&format!(
                         "timeout {} docker service update --detach=false --quiet {} {} >/dev/null || {{ echo 'corral: removing the ports of service '{} failed; exit 1; }}\n",
@@ -1982,9 +1945,9 @@ impl ClusterKind for SwarmServiceSpec {
             }
             Decision::Replace(_) => {
                 let q = quote(name);
-                let mut script = owned_guard(name, project);
+                let mut script = DockerObject::Service.owned_guard(name, project);
                 script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
-                script.push_str(&wait_gone(name));
+                script.push_str(&DockerObject::Service.wait_gone(name));
                 script.push_str(&self.converge(name, &self.create_command(name)));
                 vec![on(
                     format!(
@@ -2439,7 +2402,7 @@ mod tests {
             for flag in flags {
                 assert!(script.contains(&format!(" {flag} ")), "{flag}\n{script}");
             }
-            assert!(script.contains(&owned_guard("api", "default")));
+            assert!(script.contains(&DockerObject::Service.owned_guard("api", "default")));
             assert_valid_sh(script);
         }
     }
@@ -2531,7 +2494,9 @@ mod tests {
             .unwrap()
             .contains("service mode change is not allowed"));
         let script = &steps[0].step.script;
-        let guard = script.find(&owned_guard("agent", "default")).unwrap();
+        let guard = script
+            .find(&DockerObject::Service.owned_guard("agent", "default"))
+            .unwrap();
         let rm = script.find("docker service rm agent").unwrap();
         let create = script.find("docker service create").unwrap();
         assert!(guard < rm && rm < create, "{script}");
@@ -2746,7 +2711,7 @@ mod tests {
 
     #[test]
     fn the_delete_script_refuses_a_service_of_another_project_and_is_idempotent() {
-        let script = delete_script("web", "my project");
+        let script = DockerObject::Service.delete_script("web", "my project");
         assert!(script.starts_with("set -e\nif docker service inspect web >/dev/null 2>&1; then\n"));
         assert!(script.contains(
             "index .Spec.Labels \"io.corral.managed\"}}' web)\" = 'my project' ] || { echo 'corral: service 'web' is not managed by project ''my project''; left alone'; exit 1; }"
