@@ -217,54 +217,62 @@ impl SwarmNetworkSpec {
     }
 
     fn create_script(&self, name: &str) -> String {
-        let mut command = vec![
-            "docker network create --driver overlay --scope swarm".to_owned(),
-            format!(
-                "--label {}",
-                quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
-            ),
-        ];
-        if let Some(subnet) = &self.subnet {
-            command.push(format!("--subnet {}", quote(subnet)));
-        }
-        if self.encrypted {
-            command.push("--opt encrypted".into());
-        }
-        if self.attachable {
-            command.push("--attachable".into());
-        }
-        if self.internal {
-            command.push("--internal".into());
-        }
-        for (key, value) in &self.labels {
-            command.push(format!("--label {}", quote(&format!("{key}={value}"))));
-        }
-        command.push(quote(name));
-        format!("{} >/dev/null\n", command.join(" "))
+        create_command(
+            name,
+            Some(&self.scope.project),
+            self.subnet.iter().map(String::as_str),
+            [self.encrypted, self.attachable, self.internal],
+            &self.labels,
+        )
     }
 }
 
 /// The command that makes a network like `network` again (its subnets, options and
 /// labels, corral's included), to put it back when a replace fails half-way.
 fn create_like(name: &str, network: &OverlayNetwork) -> String {
+    let labels: BTreeMap<String, String> = network
+        .labels
+        .iter()
+        .filter(|(key, _)| key.as_str() != MANAGED_LABEL)
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    create_command(
+        name,
+        network.labels.get(MANAGED_LABEL).map(String::as_str),
+        network
+            .ipam
+            .config
+            .iter()
+            .map(|c| c.subnet.as_str())
+            .filter(|s| !s.is_empty()),
+        [network.encrypted(), network.attachable, network.internal],
+        &labels,
+    )
+}
+
+/// `docker network create` of an overlay: corral's label for `project` first, then the
+/// subnets, the `[encrypted, attachable, internal]` switches and the other labels.
+fn create_command<'a>(
+    name: &str,
+    project: Option<&str>,
+    subnets: impl Iterator<Item = &'a str>,
+    [encrypted, attachable, internal]: [bool; 3],
+    labels: &BTreeMap<String, String>,
+) -> String {
     let mut command = vec!["docker network create --driver overlay --scope swarm".to_owned()];
-    for config in &network.ipam.config {
-        if !config.subnet.is_empty() {
-            command.push(format!("--subnet {}", quote(&config.subnet)));
+    let label = |key: &str, value: &str| format!("--label {}", quote(&format!("{key}={value}")));
+    command.extend(project.map(|p| label(MANAGED_LABEL, p)));
+    command.extend(subnets.map(|subnet| format!("--subnet {}", quote(subnet))));
+    for (on, flag) in [
+        (encrypted, "--opt encrypted"),
+        (attachable, "--attachable"),
+        (internal, "--internal"),
+    ] {
+        if on {
+            command.push(flag.to_owned());
         }
     }
-    if network.encrypted() {
-        command.push("--opt encrypted".into());
-    }
-    if network.attachable {
-        command.push("--attachable".into());
-    }
-    if network.internal {
-        command.push("--internal".into());
-    }
-    for (key, value) in &network.labels {
-        command.push(format!("--label {}", quote(&format!("{key}={value}"))));
-    }
+    command.extend(labels.iter().map(|(key, value)| label(key, value)));
     command.push(quote(name));
     format!("{} >/dev/null\n", command.join(" "))
 }
