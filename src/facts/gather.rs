@@ -172,7 +172,7 @@ pub fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeO
     let keys: Vec<String> = facts
         .probes
         .keys()
-        .filter(|k| k.starts_with(SPECULATIVE))
+        .filter(|k| is_speculative(k))
         .cloned()
         .collect();
     keys.into_iter()

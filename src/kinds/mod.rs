@@ -399,6 +399,36 @@ pub struct ClusterMember<'a> {
     pub facts: &'a HostFacts,
 }
 
+impl ClusterMember<'_> {
+    /// What the member says of its swarm membership, if it said it readably.
+    pub fn swarm_info(&self) -> Option<crate::facts::swarm::SwarmInfo> {
+        let key = crate::facts::swarm::INFO_KEY;
+        crate::facts::swarm::parse_info(key, self.facts.get(key).ok()?).ok()
+    }
+}
+
+impl ClusterFacts<'_> {
+    /// The members whose kernel is known to lack the feature `support` picks (ESP, IPVS);
+    /// a member that could not tell is not named.
+    pub fn kernels_without(
+        &self,
+        support: impl Fn(&crate::facts::kernel::Features) -> crate::facts::kernel::Support,
+    ) -> Vec<&str> {
+        use crate::facts::kernel;
+        self.members
+            .iter()
+            .filter(|(_, m)| {
+                m.facts
+                    .get(kernel::KEY)
+                    .ok()
+                    .and_then(|out| kernel::parse(out).ok())
+                    .is_some_and(|f| support(&f) == kernel::Support::No)
+            })
+            .map(|(machine, _)| machine.as_str())
+            .collect()
+    }
+}
+
 /// What a cluster kind plans from: every member's own facts, and those of one live manager
 /// read in a second round trip (`None` when no member could answer for the cluster, as in
 /// a cluster not created yet).

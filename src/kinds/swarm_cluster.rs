@@ -481,8 +481,7 @@ pub fn live_managers(managers: &[String], facts: &ClusterFacts) -> Vec<String> {
         let live = facts
             .members
             .get(machine)
-            .and_then(|m| m.facts.get(swarm::INFO_KEY).ok())
-            .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
+            .and_then(|m| m.swarm_info())
             .is_some_and(|i| i.is_member() && i.control_available);
         if live && !candidates.contains(machine) {
             candidates.push(machine.clone());
@@ -498,13 +497,7 @@ pub fn no_manager(facts: &ClusterFacts) -> Result<(), FactError> {
     let in_swarm: Vec<&str> = facts
         .members
         .iter()
-        .filter(|(_, m)| {
-            m.facts
-                .get(swarm::INFO_KEY)
-                .ok()
-                .and_then(|out| swarm::parse_info(swarm::INFO_KEY, out).ok())
-                .is_some_and(|i| i.is_member())
-        })
+        .filter(|(_, m)| m.swarm_info().is_some_and(|i| i.is_member()))
         .map(|(machine, _)| machine.as_str())
         .collect();
     if in_swarm.is_empty() {

@@ -508,18 +508,7 @@ impl ClusterKind for SwarmNetworkSpec {
         if !self.encrypted {
             return Vec::new();
         }
-        let without: Vec<&str> = facts
-            .members
-            .iter()
-            .filter(|(_, m)| {
-                m.facts
-                    .get(kernel::KEY)
-                    .ok()
-                    .and_then(|out| kernel::parse(out).ok())
-                    .is_some_and(|f| f.esp == kernel::Support::No)
-            })
-            .map(|(machine, _)| machine.as_str())
-            .collect();
+        let without = facts.kernels_without(|f| f.esp);
         if without.is_empty() {
             return Vec::new();
         }

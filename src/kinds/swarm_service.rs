@@ -1968,18 +1968,7 @@ impl ClusterKind for SwarmServiceSpec {
             .filter(|p| p.mode == PublishMode::Ingress)
             .map(|p| format!("{}/{}", p.published, p.protocol.word()))
             .collect();
-        let without_ipvs: Vec<&str> = facts
-            .members
-            .iter()
-            .filter(|(_, m)| {
-                m.facts
-                    .get(kernel::KEY)
-                    .ok()
-                    .and_then(|out| kernel::parse(out).ok())
-                    .is_some_and(|f| f.ipvs == kernel::Support::No)
-            })
-            .map(|(machine, _)| machine.as_str())
-            .collect();
+        let without_ipvs = facts.kernels_without(|f| f.ipvs);
         if !ingress.is_empty() && !without_ipvs.is_empty() {
             warnings.push(format!(
                 "swarm/service.{name} publishes {} in ingress mode, but the kernel of {} has no IPVS: Docker creates the service and the routing mesh drops its traffic without an error. Publish with `mode: host` (reached on the nodes that run a task), or use kernels with CONFIG_IP_VS",
