@@ -10,16 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
-scripts/install-deps.sh >/dev/null
-cargo build --release --quiet
-corral=$PWD/target/release/corral
-name=corral-bench-cluster
-dir=target/bench-cluster-lab
-"$corral" lab down --name "$name" --dir "$dir" >/dev/null 2>&1 || true
-trap '"$corral" lab down --name "$name" --dir "$dir" >/dev/null' EXIT
-"$corral" lab up --name "$name" --machines 3 --subnet 10.244.0.0/24 --dir "$dir" >/dev/null
-export CORRAL_SSH_CONFIG=$PWD/$dir/ssh_config
-inventory=$dir/inventory.yaml
+. benches/lib.sh
+bench_lab corral-bench-cluster 10.244.0.0/24
 config=(--project bench examples/krill/ benches/cluster/services.yaml "$inventory")
 
 plan_start=$(date +%s.%N)
@@ -47,28 +39,14 @@ print(f"  reading facts (a plan of the blank hosts): {p1 - p0:.2f} s")
 print(f"  corral's own CPU: {user + sys_:.2f} s")
 PY
 
-floor="for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait"
-plan="'$corral' plan --project bench examples/krill/ benches/cluster/services.yaml '$inventory'"
-hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json target/bench-cluster-floor.json \
-  -n "ssh floor (3 hosts, parallel)" "$floor" -n "corral plan (3-node cluster, 10 services, converged)" "$plan" >&2
-python3 - target/bench-cluster-floor.json <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-floor, plan = (r["median"] for r in results)
-print(f"ssh floor median:   {floor * 1000:7.1f} ms")
-print(f"corral plan median: {plan * 1000:7.1f} ms (3-node cluster, 10 services, a volume)")
-print(f"ratio:              {plan / floor:7.2f}x (target <= 1.5x)")
-PY
+compare target/bench-cluster-floor.json \
+    "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
+    "corral plan (3-node cluster, 10 services, a volume, converged)" \
+    "'$corral' plan --project bench examples/krill/ benches/cluster/services.yaml '$inventory'"
 
 # One host alone: its own facts and the swarm's and the volume's manager questions (n1 is
 # the first manager and the first brick machine), without the other hosts sharing the CPUs.
-one_floor="ssh -F '$CORRAL_SSH_CONFIG' n1 true"
-one_plan="'$corral' plan --limit n1 --project bench examples/krill/ benches/cluster/services.yaml '$inventory' || true"
-hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json target/bench-cluster-one.json \
-  -n "ssh floor (n1)" "$one_floor" -n "corral plan --limit n1" "$one_plan" >&2
-python3 - target/bench-cluster-one.json <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-floor, plan = (r["median"] for r in results)
-print(f"one host: ssh floor {floor * 1000:.1f} ms, corral plan --limit n1 {plan * 1000:.1f} ms, ratio {plan / floor:.2f}x")
-PY
+compare target/bench-cluster-one.json \
+    "ssh floor (n1)" "ssh -F '$CORRAL_SSH_CONFIG' n1 true" \
+    "corral plan --limit n1" \
+    "'$corral' plan --limit n1 --project bench examples/krill/ benches/cluster/services.yaml '$inventory' || true"

@@ -1,0 +1,32 @@
+# Shared by the lab benchmarks (sourced, not run): a lab of their own and a median
+# comparison against the SSH floor.
+
+# bench_lab NAME SUBNET: builds corral (release), starts a 3-host lab NAME on SUBNET under
+# target/, taken down on exit; sets `corral`, `inventory` and CORRAL_SSH_CONFIG.
+bench_lab() {
+    local name=$1 subnet=$2 dir=target/$1-lab
+    scripts/install-deps.sh >/dev/null
+    cargo build --release --quiet
+    corral=$PWD/target/release/corral
+    "$corral" lab down --name "$name" --dir "$dir" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2064 # the lab's name and directory are fixed now
+    trap "'$corral' lab down --name '$name' --dir '$dir' >/dev/null" EXIT
+    "$corral" lab up --name "$name" --machines 3 --subnet "$subnet" --dir "$dir" >/dev/null
+    export CORRAL_SSH_CONFIG=$PWD/$dir/ssh_config
+    inventory=$dir/inventory.yaml
+}
+
+# compare JSON FLOOR_NAME FLOOR_CMD NAME CMD: hyperfine medians of both (runs: $runs),
+# printed with their ratio against the target of 1.5x.
+compare() {
+    local json=$1
+    hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json "$json" \
+        -n "$2" "$3" -n "$4" "$5" >&2
+    python3 - "$json" "$2" "$4" <<'PY'
+import json, sys
+floor, plan = (r["median"] for r in json.load(open(sys.argv[1]))["results"])
+print(f"{sys.argv[2]}: median {floor * 1000:7.1f} ms")
+print(f"{sys.argv[3]}: median {plan * 1000:7.1f} ms")
+print(f"ratio: {plan / floor:.2f}x (target <= 1.5x)")
+PY
+}
