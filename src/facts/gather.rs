@@ -166,9 +166,9 @@ pub fn is_speculative(key: &str) -> bool {
 }
 
 /// Takes the manager probes a member answered in the first round trip out of its facts
-/// (they are the cluster's, see `read_clusters`), by their own keys. The same is done to
-/// facts read again under apply's lock, so that they compare with the plan's.
-pub fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutput> {
+/// (they are the cluster's, see `read_clusters`), by their own keys. (Apply's re-read
+/// under its lock does not ask them: see [`is_speculative`].)
+fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutput> {
     let keys: Vec<String> = facts
         .probes
         .keys()
