@@ -4,6 +4,7 @@
 //! Per-machine kinds implement [`MachineKind`]: pure functions from (spec, facts) to a
 //! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
 
+pub mod compose;
 pub mod docker_daemon;
 pub mod file;
 pub mod gluster_volume;

@@ -102,6 +102,13 @@ pub struct SwarmServiceSpec {
     /// Overlay networks (`swarm/network` names).
     #[serde(default)]
     pub networks: Vec<String>,
+    /// Secrets given to the tasks as files, by `swarm/secret` name; the current version of
+    /// each is filled in (a new value is a new object, swapped in with one rolling update).
+    #[serde(default)]
+    pub secrets: Vec<ObjectRef>,
+    /// Configs given to the tasks as files, by `swarm/config` name (as `secrets`).
+    #[serde(default)]
+    pub configs: Vec<ObjectRef>,
     /// How tasks are replaced when the service changes.
     #[serde(default)]
     pub update: UpdatePolicy,
@@ -126,6 +133,20 @@ impl fmt::Debug for SecretValues {
             .entries(self.0.keys().map(|k| (k, "(sensitive)")))
             .finish()
     }
+}
+
+/// A secret or config given to a service: the object's name in the configuration, and the
+/// file it becomes in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRef {
+    /// The `swarm/secret` or `swarm/config` name (not a versioned object's name).
+    pub source: String,
+    /// The file in the container: for a secret a name under `/run/secrets/` or an absolute
+    /// path, the secret's name by default; for a config an absolute path, `/NAME` by
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Where a service's tasks run.
