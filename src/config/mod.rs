@@ -99,6 +99,10 @@ pub enum Exposure {
     Shown,
     /// Never shown (`sensitive: true`).
     Sensitive,
+    /// A secret's value: never shown, and left out of the configuration's digest (which a
+    /// saved plan holds), since an unkeyed digest helps guess a weak value. Its changes
+    /// show in the versions the manager's facts name (see `kinds::swarm_secret`).
+    Secret,
 }
 
 impl Exposure {
@@ -326,7 +330,9 @@ impl CheckContext<'_> {
         match std::fs::read(&resolved) {
             Ok(bytes) => {
                 self.digest.update(relative.as_bytes());
-                self.digest.update(&bytes);
+                if exposure != Exposure::Secret {
+                    self.digest.update(&bytes);
+                }
                 Some(bytes)
             }
             Err(e) => {
@@ -424,6 +430,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     Ok(config)
 }
 
+use crate::kinds::swarm_secret::ObjectClass;
+
 /// Lets every resource resolve what it names elsewhere in the configuration (its swarm,
 /// networks, volumes), from a snapshot of the whole, and keeps the edges that gives.
 fn link(
@@ -458,6 +466,34 @@ fn link(
             Spec::GlusterVolume(s) => {
                 if let Some(path) = s.mount_path() {
                     links.gluster_mounts.insert(name, path.to_owned());
+                }
+            }
+            Spec::SwarmSecret(s) => {
+                links.objects.insert(
+                    (ObjectClass::Secret, name),
+                    (s.cluster.clone(), s.object.value.clone()),
+                );
+            }
+            Spec::SwarmConfig(s) => {
+                links.objects.insert(
+                    (ObjectClass::Config, name),
+                    (s.cluster.clone(), s.object.value.clone()),
+                );
+            }
+            Spec::SwarmService(s) => {
+                for (class, refs) in [
+                    (ObjectClass::Secret, &s.secrets),
+                    (ObjectClass::Config, &s.configs),
+                ] {
+                    for r in refs {
+                        let users = links
+                            .object_users
+                            .entry((class, r.source.clone()))
+                            .or_default();
+                        if !users.contains(&resource.address) {
+                            users.push(resource.address.clone());
+                        }
+                    }
                 }
             }
             _ => {}
@@ -1211,7 +1247,12 @@ mod tests {
         assert_eq!(secret_fields(Some("os/sysctl")), Vec::<&[&str]>::new());
         assert_eq!(
             secret_fields(Some("os/flie")),
-            [&["content"][..], &["content"], &["secret_env"]]
+            [
+                &["content"][..],
+                &["content"],
+                &["content"],
+                &["secret_env"]
+            ]
         );
     }
 

@@ -12,8 +12,14 @@ pub mod package;
 pub mod service;
 pub mod swarm_cluster;
 pub mod swarm_network;
+pub mod swarm_secret;
 pub mod swarm_service;
 pub mod sysctl;
+
+/// `swarm/config`: told in [`swarm_secret`], with secrets.
+pub mod swarm_config {
+    pub use super::swarm_secret::{SwarmConfigSpec, CONFIG_KIND as KIND};
+}
 
 use serde::de::DeserializeOwned;
 
@@ -107,6 +113,8 @@ registry! {
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
     SwarmNetwork(swarm_network::SwarmNetworkSpec) => Cluster,
+    SwarmSecret(swarm_secret::SwarmSecretSpec) => Cluster,
+    SwarmConfig(swarm_config::SwarmConfigSpec) => Cluster,
     SwarmService(swarm_service::SwarmServiceSpec) => Cluster,
     GlusterVolume(gluster_volume::GlusterVolumeSpec) => Cluster,
 }
@@ -171,6 +179,8 @@ impl SwarmScope {
 pub enum DockerObject {
     Service,
     Network,
+    Secret,
+    Config,
 }
 
 impl DockerObject {
@@ -179,13 +189,15 @@ impl DockerObject {
         match self {
             DockerObject::Service => "service",
             DockerObject::Network => "network",
+            DockerObject::Secret => "secret",
+            DockerObject::Config => "config",
         }
     }
 
     /// Where `docker … inspect` shows its labels.
     fn labels(self) -> &'static str {
         match self {
-            DockerObject::Service => ".Spec.Labels",
+            DockerObject::Service | DockerObject::Secret | DockerObject::Config => ".Spec.Labels",
             DockerObject::Network => ".Labels",
         }
     }
@@ -244,6 +256,13 @@ pub struct Links {
     pub broken: BTreeSet<Address>,
     /// The machines of the inventory, with their labels.
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each `swarm/secret` and `swarm/config` by class and name, with the swarm it names
+    /// and its value.
+    pub objects:
+        BTreeMap<(swarm_secret::ObjectClass, String), (Option<String>, swarm_secret::ObjectValue)>,
+    /// The services and stacks that use each secret and config, which a new version
+    /// restarts.
+    pub object_users: BTreeMap<(swarm_secret::ObjectClass, String), Vec<Address>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -525,43 +544,81 @@ pub struct Orphan {
 /// facts file, an error or a log: the environment values of services (see
 /// [`swarm_service::redact_inspect`]), for the services `config` declares.
 pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
-    let Some(out) = facts
+    if let Some(out) = facts
         .probes
         .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
-    else {
-        return;
-    };
-    let declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = config
-        .resources
-        .iter()
-        .filter_map(|r| match &r.spec {
-            Spec::SwarmService(s) => Some((r.address.name.clone(), s)),
-            _ => None,
-        })
-        .collect();
-    out.output = swarm_service::redact_inspect(&out.output, &declared);
+    {
+        let declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = config
+            .resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::SwarmService(s) => Some((r.address.name.clone(), s)),
+                _ => None,
+            })
+            .collect();
+        out.output = swarm_service::redact_inspect(&out.output, &declared);
+    }
+    if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
+        out.output = swarm_secret::redact(&out.output, &declared_objects(config));
+    }
+}
+
+/// Every secret and config value the configuration declares, with what it is a value of.
+pub fn declared_objects(
+    config: &crate::config::Config,
+) -> Vec<(swarm_secret::ObjectId, &swarm_secret::ObjectValue)> {
+    use swarm_secret::{ObjectClass, ObjectId};
+    let mut objects = Vec::new();
+    for resource in &config.resources {
+        let name = &resource.address.name;
+        match &resource.spec {
+            Spec::SwarmSecret(s) => objects.push((
+                ObjectId::declared(ObjectClass::Secret, name),
+                &s.object.value,
+            )),
+            Spec::SwarmConfig(s) => objects.push((
+                ObjectId::declared(ObjectClass::Config, name),
+                &s.object.value,
+            )),
+            _ => {}
+        }
+    }
+    objects
 }
 
 /// A digest of every secret value the configuration compares on the hosts (services'
-/// `secret_env`), kept in facts files with the comparisons made against them.
+/// `secret_env`, secrets and configs), kept in facts files with the comparisons and
+/// versions worked out from them.
 pub fn secrets_digest(config: &crate::config::Config) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
     for resource in &config.resources {
         if let Spec::SwarmService(s) = &resource.spec {
             for (key, value) in &s.secret_env.0 {
-                for part in [resource.address.name.as_str(), key, value] {
-                    hasher.update(part.as_bytes());
-                    hasher.update([0]);
+                for bytes in [
+                    resource.address.name.as_bytes(),
+                    key.as_bytes(),
+                    value.as_bytes(),
+                ] {
+                    part(bytes);
                 }
             }
         }
+    }
+    for (id, value) in declared_objects(config) {
+        part(id.label.as_bytes());
+        part(value.bytes());
     }
     hex::encode(hasher.finalize())
 }
 
 /// Makes the secret comparisons in a cluster's facts unknown (they were made with other
-/// values): the plan then updates those variables rather than say they match.
+/// values): the plan then updates those variables rather than say they match, and cannot
+/// name the versions of secrets and configs.
 pub fn forget_secret_comparisons(facts: &mut HostFacts) {
     if let Some(out) = facts
         .probes
@@ -569,12 +626,15 @@ pub fn forget_secret_comparisons(facts: &mut HostFacts) {
     {
         out.output = swarm_service::forget_comparisons(&out.output);
     }
+    if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
+        out.output = swarm_secret::forget_versions(&out.output);
+    }
 }
 
 /// Whether a deletion waits until the rest of the apply is done: a network no longer
 /// declared may still be used by a service that this apply moves off it.
 pub fn deleted_last(address: &Address) -> bool {
-    address.kind == swarm_network::KIND
+    [swarm_network::KIND, swarm_secret::KIND, swarm_config::KIND].contains(&address.kind.as_str())
 }
 
 /// The script that deletes an orphaned cluster object, run on a manager: it refuses, at
@@ -584,6 +644,16 @@ pub fn orphan_delete_script(address: &Address, project: &str) -> Option<String> 
     match address.kind.as_str() {
         swarm_service::KIND => Some(DockerObject::Service.delete_script(&address.name, project)),
         swarm_network::KIND => Some(DockerObject::Network.delete_script(&address.name, project)),
+        swarm_secret::KIND => Some(swarm_secret::delete_script(
+            swarm_secret::ObjectClass::Secret,
+            address,
+            project,
+        )),
+        swarm_config::KIND => Some(swarm_secret::delete_script(
+            swarm_secret::ObjectClass::Config,
+            address,
+            project,
+        )),
         _ => None,
     }
 }

@@ -547,6 +547,7 @@ impl ClusterKind for SwarmClusterSpec {
             swarm::node_inspect_probe(),
             swarm::network_inspect_probe(),
             swarm::service_inspect_probe(),
+            super::swarm_secret::probe(&self.project),
         ]
     }
 
@@ -567,6 +568,7 @@ impl ClusterKind for SwarmClusterSpec {
         // Services before the networks they use.
         let mut orphans = super::swarm_service::orphans(manager, project, declared)?;
         orphans.extend(super::swarm_network::orphans(manager, project, declared)?);
+        orphans.extend(super::swarm_secret::orphans(manager, project, declared)?);
         Ok(orphans)
     }
 

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
 use super::{
     ClusterFacts, ClusterKind, ClusterStep, DockerObject, Kind, LinkContext, Links, Orphan, Step,
     SwarmScope, MANAGED_LABEL,
@@ -119,6 +120,11 @@ pub struct SwarmServiceSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub scope: SwarmScope,
+    /// The values of the secrets and configs it uses, filled in at load: an apply names
+    /// their versions with a key of its own on a swarm that has none yet.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub objects: BTreeMap<(ObjectClass, String), ObjectValue>,
 }
 
 /// Values that are secret (`secret_env`): `Debug` shows only their keys, so that they
@@ -489,6 +495,7 @@ impl Kind for SwarmServiceSpec {
             }
         }
         self.check_ports(ctx);
+        self.check_objects(ctx);
         self.check_env(ctx);
         self.check_mounts(ctx);
         let mut seen = BTreeSet::new();
@@ -565,6 +572,84 @@ impl Kind for SwarmServiceSpec {
                 ),
             }
         }
+        for (class, field, refs) in [
+            (ObjectClass::Secret, "secrets", &self.secrets),
+            (ObjectClass::Config, "configs", &self.configs),
+        ] {
+            let mut targets = BTreeSet::new();
+            for (index, object) in refs.iter().enumerate() {
+                let origin = Origin {
+                    file: ctx.file.clone(),
+                    span: item_span(ctx.spec, field, index, Some("source")),
+                };
+                let noun = class.noun();
+                if !targets.insert(object_target(class, object)) {
+                    ctx.errors.push(
+                        ConfigError::at(
+                            &origin,
+                            format!(
+                                "two {noun}s become the same file `{}`",
+                                object_target(class, object)
+                            ),
+                            "same target",
+                        )
+                        .with_help("give each its own `target:`"),
+                    );
+                }
+                match links.objects.get(&(class, object.source.clone())) {
+                    Some((cluster, value))
+                        if cluster.as_deref().unwrap_or(&scope.cluster) == scope.cluster =>
+                    {
+                        self.objects
+                            .insert((class, object.source.clone()), value.clone());
+                        let address = Address::new(class.kind(), &object.source, None);
+                        if !after.contains(&address) {
+                            after.push(address);
+                        }
+                    }
+                    Some(_) => ctx.errors.push(
+                        ConfigError::at(
+                            &origin,
+                            format!(
+                                "{}.{} is on another swarm than this service",
+                                class.kind(),
+                                object.source
+                            ),
+                            "another swarm's",
+                        )
+                        .with_help(format!("a service uses only {noun}s of its own swarm")),
+                    ),
+                    None if links.broken.contains(&Address::new(
+                        class.kind(),
+                        &object.source,
+                        None,
+                    )) => {}
+                    None => {
+                        let known: Vec<&str> = links
+                            .objects
+                            .keys()
+                            .filter(|(c, _)| *c == class)
+                            .map(|(_, name)| name.as_str())
+                            .collect();
+                        ctx.errors.push(
+                            ConfigError::at(
+                                &origin,
+                                format!("no `{}` is named `{}`", class.kind(), object.source),
+                                &format!("unknown {noun}"),
+                            )
+                            .with_help(if known.is_empty() {
+                                format!(
+                                    "declare it with a `{}` document (`source:` or `from_env:`)",
+                                    class.kind()
+                                )
+                            } else {
+                                suggestion(&object.source, &known, &format!("{noun}s"))
+                            }),
+                        );
+                    }
+                }
+            }
+        }
         // A bind mount of (a directory in) a Gluster volume's mount point needs the volume
         // mounted first, or the task binds the empty directory under it.
         for mount in self.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
@@ -616,6 +701,38 @@ impl SwarmServiceSpec {
     }
 
     /// Keys only in messages: a value may be secret.
+    /// Targets go into `--secret source=…,target=…`: no comma or quote, one line; a
+    /// config's is an absolute path.
+    fn check_objects(&self, ctx: &mut CheckContext) {
+        for (class, field, refs) in [
+            (ObjectClass::Secret, "secrets", &self.secrets),
+            (ObjectClass::Config, "configs", &self.configs),
+        ] {
+            for (index, object) in refs.iter().enumerate() {
+                let target = object_target(class, object);
+                let bad = target.is_empty()
+                    || target.contains([',', '"', '\'', '\0'])
+                    || target.chars().any(char::is_control)
+                    || (class == ObjectClass::Config && !target.starts_with('/'))
+                    || target.split('/').any(|part| part == "..");
+                if bad {
+                    item_error(
+                        ctx,
+                        field,
+                        index,
+                        Some(if object.target.is_some() { "target" } else { "source" }),
+                        &format!("`{target}` cannot be the file of a {}", class.noun()),
+                        "this file",
+                        Some(match class {
+                            ObjectClass::Secret => "a name under /run/secrets/ or an absolute path, without commas, quotes or `..`",
+                            ObjectClass::Config => "an absolute path, without commas, quotes or `..`",
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
     fn check_env(&self, ctx: &mut CheckContext) {
         for (field, map) in [("env", &self.env), ("secret_env", &self.secret_env.0)] {
             for (key, value) in map {
@@ -873,6 +990,26 @@ struct Shape {
     networks: BTreeSet<String>,
     update: UpdateShape,
     labels: BTreeMap<String, String>,
+    /// Object names (versions) by target file.
+    secrets: BTreeMap<String, String>,
+    configs: BTreeMap<String, String>,
+}
+
+/// The versions of the objects a service uses, by class and name; `None` when not known
+/// yet (a plan of a swarm without its key).
+pub type Versions = BTreeMap<(ObjectClass, String), Option<String>>;
+
+/// How a version not known yet reads in a plan.
+const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+/// The file an object becomes in the container, as Docker records it: a secret's default
+/// is its name (under `/run/secrets/`), a config's `/NAME`.
+pub fn object_target(class: ObjectClass, object: &ObjectRef) -> String {
+    match (&object.target, class) {
+        (Some(target), _) => target.clone(),
+        (None, ObjectClass::Secret) => object.source.clone(),
+        (None, ObjectClass::Config) => format!("/{}", object.source),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -1026,8 +1163,31 @@ fn or_default(value: &str, default: String) -> String {
 }
 
 impl SwarmServiceSpec {
-    /// The service as declared.
-    fn shape(&self) -> Shape {
+    /// The versions of the objects this service uses.
+    pub fn versions(&self, facts: &ClusterFacts, purpose: Purpose) -> Result<Versions, FactError> {
+        let mut versions = Versions::new();
+        for ((class, name), value) in &self.objects {
+            let id = ObjectId::declared(*class, name);
+            let version = swarm_secret::wanted_version(&id, value, &self.scope, facts, purpose)?;
+            versions.insert((*class, name.clone()), version);
+        }
+        Ok(versions)
+    }
+
+    /// The service as declared, its objects named by `versions`.
+    fn shape(&self, versions: &Versions) -> Shape {
+        let objects = |class: ObjectClass, refs: &[ObjectRef]| -> BTreeMap<String, String> {
+            refs.iter()
+                .map(|r| {
+                    let version = versions
+                        .get(&(class, r.source.clone()))
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| KNOWN_AFTER_APPLY.to_owned());
+                    (object_target(class, r), version)
+                })
+                .collect()
+        };
         let defaults = UpdateShape::default();
         let update = &self.update;
         Shape {
@@ -1087,6 +1247,8 @@ impl SwarmServiceSpec {
                     .map_or(defaults.monitor, DockerDuration::duration),
             },
             labels: self.labels.clone(),
+            secrets: objects(ObjectClass::Secret, &self.secrets),
+            configs: objects(ObjectClass::Config, &self.configs),
         }
     }
 
@@ -1247,6 +1409,22 @@ fn live_shape(service: &SwarmService, network_names: &BTreeMap<String, String>) 
             .iter()
             .filter(|(k, _)| k.as_str() != MANAGED_LABEL)
             .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        secrets: container
+            .secrets
+            .iter()
+            .map(|r| {
+                let target = r.file.as_ref().map_or(&r.secret_name, |f| &f.name);
+                (target.clone(), r.secret_name.clone())
+            })
+            .collect(),
+        configs: container
+            .configs
+            .iter()
+            .map(|r| {
+                let target = r.file.as_ref().map_or(&r.config_name, |f| &f.name);
+                (target.clone(), r.config_name.clone())
+            })
             .collect(),
     }
 }
@@ -1524,6 +1702,37 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
         );
     }
     delta.set("networks", &have.networks, &want.networks, "--network");
+    for (class, have, want) in [
+        (ObjectClass::Secret, &have.secrets, &want.secrets),
+        (ObjectClass::Config, &have.configs, &want.configs),
+    ] {
+        let noun = class.noun();
+        for target in keys(want, have) {
+            let (before, after) = (have.get(target), want.get(target));
+            if before == after {
+                continue;
+            }
+            // `--secret-rm` goes by the object's name, `--secret-add` by source and
+            // target: the new version takes the old one's file in one rolling update.
+            let flags = before
+                .map(|old| format!("--{noun}-rm {}", quote(old)))
+                .into_iter()
+                .chain(after.map(|new| {
+                    format!(
+                        "--{noun}-add {}",
+                        quote(&format!("source={new},target={target}"))
+                    )
+                }));
+            delta.change(
+                AttrChange::new(
+                    format!("{noun}s.{target}"),
+                    scalar_or_absent(before.cloned()),
+                    scalar_or_absent(after.cloned()),
+                ),
+                flags.collect::<Vec<_>>(),
+            );
+        }
+    }
     for ((name, before, _), (_, after, flag)) in
         have.update.fields().into_iter().zip(want.update.fields())
     {
@@ -1601,6 +1810,12 @@ fn created(want: &Shape, secret: &BTreeSet<String>) -> Vec<AttrChange> {
     if !want.networks.is_empty() {
         attributes.push(new("networks", list(&want.networks)));
     }
+    for (target, version) in &want.secrets {
+        attributes.push(new(&format!("secrets.{target}"), version.clone()));
+    }
+    for (target, version) in &want.configs {
+        attributes.push(new(&format!("configs.{target}"), version.clone()));
+    }
     for ((name, default, _), (_, value, _)) in UpdateShape::default()
         .fields()
         .into_iter()
@@ -1629,7 +1844,12 @@ enum Decision {
 }
 
 impl SwarmServiceSpec {
-    fn decide(&self, name: &str, facts: &ClusterFacts) -> Result<Decision, FactError> {
+    fn decide(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        versions: &Versions,
+    ) -> Result<Decision, FactError> {
         let Some((_, manager)) = &facts.manager else {
             super::swarm_cluster::no_manager(facts)?;
             return Ok(Decision::Create);
@@ -1644,7 +1864,7 @@ impl SwarmServiceSpec {
             network_names(manager)?
         };
         let delta = compare(
-            &self.shape(),
+            &self.shape(versions),
             &live_shape(service, &network_names),
             &self.secret_keys(),
         );
@@ -1671,7 +1891,7 @@ impl SwarmServiceSpec {
     /// rolling update's delay and monitoring period for each batch of `parallelism` tasks
     /// (a global service has at most one task per member).
     fn wait_budget(&self) -> u64 {
-        let update = self.shape().update;
+        let update = self.shape(&Versions::new()).update;
         let tasks = match self.mode {
             Mode::Replicated => self.replicas.map_or(1, u64::from),
             Mode::Global => self.scope.members().len() as u64,
@@ -1685,8 +1905,8 @@ impl SwarmServiceSpec {
     }
 
     /// `docker service create …` of this service.
-    fn create_command(&self, name: &str) -> String {
-        let want = self.shape();
+    fn create_command(&self, name: &str, versions: &Versions) -> String {
+        let want = self.shape(versions);
         let mut command = vec![
             "docker service create --detach=false --quiet".to_owned(),
             format!("--name {}", quote(name)),
@@ -1725,6 +1945,18 @@ impl SwarmServiceSpec {
         }
         for network in &want.networks {
             command.push(format!("--network {}", quote(network)));
+        }
+        for (class, objects) in [
+            (ObjectClass::Secret, &want.secrets),
+            (ObjectClass::Config, &want.configs),
+        ] {
+            for (target, version) in objects {
+                command.push(format!(
+                    "--{} {}",
+                    class.noun(),
+                    quote(&format!("source={version},target={target}"))
+                ));
+            }
         }
         for (_, _, flag) in want.update.fields() {
             command.push(flag);
@@ -1870,6 +2102,98 @@ pub fn orphans(
         .collect())
 }
 
+impl SwarmServiceSpec {
+    /// [`ClusterKind::diff`] with the objects' versions given.
+    pub fn diff_with(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        versions: &Versions,
+    ) -> Result<Diff, FactError> {
+        Ok(match self.decide(name, facts, versions)? {
+            Decision::Create => Diff {
+                action: Some(Action::Create),
+                attributes: created(&self.shape(versions), &self.secret_keys()),
+                reason: None,
+            },
+            Decision::NoOp => Diff::update_if_changed(Vec::new()),
+            Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
+            Decision::Replace(delta) => Diff {
+                action: Some(Action::Replace),
+                attributes: delta.attributes,
+                reason: Some(
+                    "the mode cannot change in place (swarmkit: \"service mode change is not allowed\"): the service is removed and created again".into(),
+                ),
+            },
+        })
+    }
+
+    /// [`ClusterKind::steps`] with the objects' versions given.
+    pub fn steps_with(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        versions: &Versions,
+    ) -> Result<Vec<ClusterStep>, FactError> {
+        let leader = self.scope.leader(facts);
+        let on = |description: String, script: String| ClusterStep {
+            machine: leader.clone(),
+            step: Step {
+                description,
+                script,
+            },
+            produces: None,
+        };
+        let project = &self.scope.project;
+        Ok(match self.decide(name, facts, versions)? {
+            Decision::NoOp => Vec::new(),
+            Decision::Create => vec![on(
+                format!("create service {name} and wait for its tasks"),
+                self.converge(name, &self.create_command(name, versions)),
+            )],
+            Decision::Update(delta) => {
+                let mut script = DockerObject::Service.owned_guard(name, project);
+                if !delta.ports_first.is_empty() {
+                    script.push_str(&format!(
+                        "timeout {} docker service update --detach=false --quiet {} {} >/dev/null || {{ echo 'corral: removing the ports of service '{} failed; exit 1; }}\n",
+                        self.wait_budget(),
+                        delta.ports_first.join(" "),
+                        quote(name),
+                        quote(name),
+                    ));
+                }
+                let command = format!(
+                    "docker service update --detach=false --quiet {} {}",
+                    delta.flags.join(" "),
+                    quote(name)
+                );
+                script.push_str(&self.converge(name, &command));
+                vec![on(
+                    format!(
+                        "update service {name} ({}) and wait for its tasks",
+                        delta.names()
+                    ),
+                    script,
+                )]
+            }
+            Decision::Replace(_) => {
+                let q = quote(name);
+                let mut script = DockerObject::Service.owned_guard(name, project);
+                script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
+                script.push_str(&DockerObject::Service.wait_gone(name));
+                script.push_str(&self.converge(name, &self.create_command(name, versions)));
+                vec![on(
+                    format!(
+                        "replace service {name} (mode {}) and wait for its tasks",
+                        self.mode.word()
+                    ),
+                    script,
+                )]
+            }
+        })
+    }
+}
+
 impl ClusterKind for SwarmServiceSpec {
     fn members(&self) -> Vec<String> {
         self.scope.members()
@@ -1904,81 +2228,11 @@ impl ClusterKind for SwarmServiceSpec {
     }
 
     fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
-        Ok(match self.decide(name, facts)? {
-            Decision::Create => Diff {
-                action: Some(Action::Create),
-                attributes: created(&self.shape(), &self.secret_keys()),
-                reason: None,
-            },
-            Decision::NoOp => Diff::update_if_changed(Vec::new()),
-            Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
-            Decision::Replace(delta) => Diff {
-                action: Some(Action::Replace),
-                attributes: delta.attributes,
-                reason: Some(
-                    "the mode cannot change in place (swarmkit: \"service mode change is not allowed\"): the service is removed and created again".into(),
-                ),
-            },
-        })
+        self.diff_with(name, facts, &self.versions(facts, Purpose::Plan)?)
     }
 
     fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
-        let leader = self.scope.leader(facts);
-        let on = |description: String, script: String| ClusterStep {
-            machine: leader.clone(),
-            step: Step {
-                description,
-                script,
-            },
-            produces: None,
-        };
-        let project = &self.scope.project;
-        Ok(match self.decide(name, facts)? {
-            Decision::NoOp => Vec::new(),
-            Decision::Create => vec![on(
-                format!("create service {name} and wait for its tasks"),
-                self.converge(name, &self.create_command(name)),
-            )],
-            Decision::Update(delta) => {
-                let mut script = DockerObject::Service.owned_guard(name, project);
-                if !delta.ports_first.is_empty() {
-                    script.push_str(&format!(
-                        "timeout {} docker service update --detach=false --quiet {} {} >/dev/null || {{ echo 'corral: removing the ports of service '{} failed; exit 1; }}\n",
-                        self.wait_budget(),
-                        delta.ports_first.join(" "),
-                        quote(name),
-                        quote(name),
-                    ));
-                }
-                let command = format!(
-                    "docker service update --detach=false --quiet {} {}",
-                    delta.flags.join(" "),
-                    quote(name)
-                );
-                script.push_str(&self.converge(name, &command));
-                vec![on(
-                    format!(
-                        "update service {name} ({}) and wait for its tasks",
-                        delta.names()
-                    ),
-                    script,
-                )]
-            }
-            Decision::Replace(_) => {
-                let q = quote(name);
-                let mut script = DockerObject::Service.owned_guard(name, project);
-                script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
-                script.push_str(&DockerObject::Service.wait_gone(name));
-                script.push_str(&self.converge(name, &self.create_command(name)));
-                vec![on(
-                    format!(
-                        "replace service {name} (mode {}) and wait for its tasks",
-                        self.mode.word()
-                    ),
-                    script,
-                )]
-            }
-        })
+        self.steps_with(name, facts, &self.versions(facts, Purpose::Apply)?)
     }
 
     fn warnings(&self, name: &str, facts: &ClusterFacts) -> Vec<String> {
@@ -2094,6 +2348,14 @@ mod tests {
                 monitor: duration("2s"),
             },
             labels: map(&[("tier", "app")]),
+            secrets: vec![ObjectRef {
+                source: "api_token".into(),
+                target: None,
+            }],
+            configs: vec![ObjectRef {
+                source: "api_conf".into(),
+                target: Some("/etc/api.conf".into()),
+            }],
             scope: scope("default"),
             ..SwarmServiceSpec::default()
         }
@@ -2145,9 +2407,23 @@ mod tests {
     fn plan(spec: &SwarmServiceSpec, name: &str, manager: &HostFacts) -> (Diff, Vec<ClusterStep>) {
         let facts = facts(manager);
         (
-            spec.diff(name, &facts).unwrap(),
-            spec.steps(name, &facts).unwrap(),
+            spec.diff_with(name, &facts, &recorded_versions()).unwrap(),
+            spec.steps_with(name, &facts, &recorded_versions()).unwrap(),
         )
+    }
+
+    /// The objects the recorded `api` uses, as versions of `api_token` and `api_conf`.
+    fn recorded_versions() -> Versions {
+        Versions::from([
+            (
+                (ObjectClass::Secret, "api_token".into()),
+                Some("api_token_v1".into()),
+            ),
+            (
+                (ObjectClass::Config, "api_conf".into()),
+                Some("api_conf_v1".into()),
+            ),
+        ])
     }
 
     /// A flag with its value quoted as the scripts quote it.
@@ -2463,11 +2739,11 @@ mod tests {
         };
         let have = Shape {
             ports: BTreeSet::from([port(80), port(8080)]),
-            ..api().shape()
+            ..api().shape(&Versions::new())
         };
         let want = Shape {
             ports: BTreeSet::from([port(80)]),
-            ..api().shape()
+            ..api().shape(&Versions::new())
         };
         let delta = compare(&want, &have, &BTreeSet::new());
         assert_eq!(
@@ -2526,14 +2802,63 @@ mod tests {
             replicas: Some(5),
             ..adopted.clone()
         };
-        let error = differs.diff("api", &facts(&manager)).unwrap_err();
+        let error = differs
+            .diff_with("api", &facts(&manager), &recorded_versions())
+            .unwrap_err();
         assert!(
             error
                 .to_string()
                 .contains("differs (replicas), and was not created by project other; corral does not change what it does not manage"),
             "{error}"
         );
-        assert!(differs.steps("api", &facts(&manager)).is_err());
+        assert!(differs
+            .steps_with("api", &facts(&manager), &recorded_versions())
+            .is_err());
+    }
+
+    #[test]
+    fn a_new_version_of_a_secret_is_swapped_in_with_one_update() {
+        let manager = manager("cluster");
+        let mut versions = recorded_versions();
+        versions.insert(
+            (ObjectClass::Secret, "api_token".into()),
+            Some("api_token_2f9c0a1b3d4e".into()),
+        );
+        let facts = facts(&manager);
+        let diff = api().diff_with("api", &facts, &versions).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar(
+                "secrets.api_token",
+                "api_token_v1",
+                "api_token_2f9c0a1b3d4e"
+            )]
+        );
+        let steps = api().steps_with("api", &facts, &versions).unwrap();
+        let script = &steps[0].step.script;
+        assert!(
+            script.contains(&format!(
+                "docker service update --detach=false --quiet {} {} api",
+                flag("--secret-rm", "api_token_v1"),
+                flag(
+                    "--secret-add",
+                    "source=api_token_2f9c0a1b3d4e,target=api_token"
+                )
+            )),
+            "{script}"
+        );
+        // Not known yet (a swarm without its key): shown so, never guessed.
+        versions.insert((ObjectClass::Secret, "api_token".into()), None);
+        let diff = api().diff_with("api", &facts, &versions).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar(
+                "secrets.api_token",
+                "api_token_v1",
+                KNOWN_AFTER_APPLY
+            )]
+        );
     }
 
     #[test]
@@ -2561,6 +2886,8 @@ mod tests {
                 "mounts./srv/api",
                 "mounts./var/cache/api",
                 "networks",
+                "secrets.api_token",
+                "configs./etc/api.conf",
                 "update.parallelism",
                 "update.delay",
                 "update.order",
@@ -2589,7 +2916,10 @@ mod tests {
             flag("--env", "TOKEN=t0ken"),
             flag("--mount", "type=bind,source=/srv/api,target=/srv/api,readonly"),
             flag("--mount", "type=volume,source=api-cache,target=/var/cache/api"),
-            "--network appnet --network dbnet --update-parallelism 2 --update-delay 10s --update-order start-first --update-failure-action rollback --update-monitor 2s".into(),
+            "--network appnet --network dbnet".into(),
+            flag("--secret", "source=api_token_v1,target=api_token"),
+            flag("--config", "source=api_conf_v1,target=/etc/api.conf"),
+            "--update-parallelism 2 --update-delay 10s --update-order start-first --update-failure-action rollback --update-monitor 2s".into(),
             flag("--label", "tier=app"),
             "local/busybox:1 sleep 86400 2>&1) || rc=$?\n".into(),
         ];
@@ -2634,7 +2964,7 @@ mod tests {
             constraints: strings(&["node.labels.x==$(id)"]),
             ..agent()
         };
-        let command = spec.create_command("web");
+        let command = spec.create_command("web", &Versions::new());
         // The words docker would receive, printed by sh one per line (NUL-separated here).
         let out = std::process::Command::new("sh")
             .arg("-c")
