@@ -47,8 +47,10 @@ macro_rules! registry {
         pub const SECRET_FIELDS: &[(&str, &[&[&str]])] =
             &[$(($module::KIND, <$module::$spec as Kind>::SECRET_FIELDS)),*];
 
-        /// The decoded `specification` of a resource.
+        /// The decoded `specification` of a resource. (One per resource, not per instance:
+        /// the size of the largest kind costs nothing worth a box.)
         #[derive(Debug, Clone)]
+        #[allow(clippy::large_enum_variant)]
         pub enum Spec {
             $($variant($module::$spec),)*
         }
@@ -538,6 +540,8 @@ pub struct Orphan {
     pub address: Address,
     /// What is deleted, as the plan shows it (before → absent).
     pub attributes: Vec<AttrChange>,
+    /// Why, when not because the configuration no longer declares it.
+    pub reason: Option<String>,
 }
 
 /// Takes out of a cluster's facts, as soon as they are read, what must never be kept in a

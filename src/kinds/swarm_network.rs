@@ -329,6 +329,7 @@ pub fn orphans(
                     AttrValue::Scalar(subnets.join(",")),
                     AttrValue::Absent,
                 )],
+                reason: None,
             }
         })
         .collect())

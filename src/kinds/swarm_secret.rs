@@ -368,7 +368,11 @@ fn load_value(
         }
     } else {
         let content = content.unwrap_or_default();
-        ("content", content.as_bytes().to_vec(), "inline".to_owned())
+        (
+            "content",
+            content.as_bytes().to_vec(),
+            "the configuration".to_owned(),
+        )
     };
     if bytes.is_empty() || bytes.len() > class.max_bytes() {
         ctx.error(
@@ -896,6 +900,9 @@ pub fn orphans(
                         AttrValue::Scalar(object.name.clone()),
                         AttrValue::Absent,
                     )],
+                    reason: Some(format!(
+                        "an earlier version of {owner}, removed once the services use the current one"
+                    )),
                 });
             }
             _ => {}
@@ -913,6 +920,7 @@ pub fn orphans(
                 AttrValue::Scalar(names.join(", ")),
                 AttrValue::Absent,
             )],
+            reason: None,
         });
     }
     Ok(orphans)
@@ -970,5 +978,255 @@ pub fn delete_script(class: ObjectClass, address: &Address, project: &str) -> St
                 object = quote(&format!("label={OBJECT_LABEL}={}", address.resource())),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    const PROJECT: &str = "try12";
+    /// The values the recorded swarm's versions hold.
+    const DB_PW: &str = "rotated-canary-5521";
+    const APP_CONF: &str = "level=info\n";
+
+    fn scope() -> SwarmScope {
+        SwarmScope {
+            cluster: "main".into(),
+            managers: vec!["n1".into(), "n2".into(), "n3".into()],
+            workers: Vec::new(),
+            project: PROJECT.into(),
+        }
+    }
+
+    fn secret(value: &str) -> SwarmSecretSpec {
+        SwarmSecretSpec {
+            source: Some("db_pw.txt".into()),
+            object: Declared {
+                value: ObjectValue::new(value.as_bytes().to_vec()),
+                scope: scope(),
+                origin: "file db_pw.txt".into(),
+                users: vec![Address::new("swarm/service", "app", None)],
+            },
+            ..SwarmSecretSpec::default()
+        }
+    }
+
+    /// The recorded manager facts, redacted as gathering does for `declared` values.
+    fn manager(declared: &[(ObjectId, &ObjectValue)]) -> HostFacts {
+        let mut out = recorded::cluster("objects", "rotated", &probe(PROJECT));
+        out.output = redact(&out.output, declared);
+        let mut facts = HostFacts::default();
+        facts.probes.insert(OBJECTS_KEY.into(), out);
+        facts.probes.insert(
+            swarm::SERVICE_INSPECT_KEY.into(),
+            recorded::cluster(
+                "service-inspect",
+                "cluster",
+                &swarm::service_inspect_probe(),
+            ),
+        );
+        facts
+    }
+
+    fn facts(manager: &HostFacts) -> ClusterFacts<'_> {
+        ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), manager)),
+            inventory: BTreeMap::new(),
+        }
+    }
+
+    fn db_pw() -> ObjectId {
+        ObjectId::declared(ObjectClass::Secret, "db_pw")
+    }
+
+    #[test]
+    fn the_key_is_replaced_by_the_names_the_swarm_gave_the_same_values() {
+        let (db, conf) = (
+            ObjectValue::new(DB_PW.into()),
+            ObjectValue::new(APP_CONF.into()),
+        );
+        let declared = [
+            (db_pw(), &db),
+            (ObjectId::declared(ObjectClass::Config, "app_conf"), &conf),
+        ];
+        let raw = recorded::cluster("objects", "rotated", &probe(PROJECT)).output;
+        let redacted = redact(&raw, &declared);
+        // What the recorded apply named these values with the same key.
+        assert!(redacted.contains("version swarm/secret.db_pw db_pw_4d89c41d94fc\n"));
+        assert!(redacted.contains("version swarm/config.app_conf app_conf_0564764cb94e\n"));
+        let key_line = raw.lines().find(|l| l.starts_with("key ")).unwrap();
+        assert!(!redacted.contains(&key_line[5..20]), "{redacted}");
+        assert!(!redacted.contains(DB_PW));
+        let live = parse(
+            OBJECTS_KEY,
+            &ProbeOutput {
+                rc: 0,
+                output: redacted.clone(),
+            },
+        )
+        .unwrap();
+        assert!(live.key);
+        assert_eq!(live.objects.len(), 3);
+        assert_eq!(live.versions_of(&db_pw(), PROJECT).count(), 1);
+        assert_eq!(live.versions_of(&db_pw(), "other").count(), 0);
+        // Forgotten, as for a facts file read with other values: no version is known.
+        let forgotten = parse(
+            OBJECTS_KEY,
+            &ProbeOutput {
+                rc: 0,
+                output: forget_versions(&redacted),
+            },
+        )
+        .unwrap();
+        assert!(forgotten.key && forgotten.versions.is_empty());
+    }
+
+    #[test]
+    fn the_same_value_plans_nothing_and_a_new_one_a_rotation_that_names_its_services() {
+        let same = secret(DB_PW);
+        let manager = manager(&[(db_pw(), &same.object.value)]);
+        assert_eq!(
+            same.diff("db_pw", &facts(&manager)).unwrap().action(),
+            Action::NoOp
+        );
+        assert!(same.steps("db_pw", &facts(&manager)).unwrap().is_empty());
+
+        let new = secret("another-value");
+        let manager = manager_for(&new);
+        let diff = new.diff("db_pw", &facts(&manager)).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        let shown = format!("{diff:?}");
+        assert!(shown.contains("db_pw_4d89c41d94fc") && shown.contains("swarm/service.app"));
+        assert!(!shown.contains("another-value"));
+        let steps = new.steps("db_pw", &facts(&manager)).unwrap();
+        let script = &steps[0].step.script;
+        assert!(!steps[0].step.description.contains("another-value"));
+        // The value travels base64 on a pipe, never as an argument; no key is made: the
+        // swarm has one.
+        assert!(!script.contains("another-value") && !script.contains("corral-key"));
+        assert!(
+            script.contains("| base64 -d | docker secret create"),
+            "{script}"
+        );
+    }
+
+    fn manager_for(spec: &SwarmSecretSpec) -> HostFacts {
+        manager(&[(db_pw(), &spec.object.value)])
+    }
+
+    #[test]
+    fn old_versions_and_undeclared_objects_are_orphans_and_the_key_is_not() {
+        let new = secret("another-value");
+        let rotated = manager_for(&new);
+        let declared = BTreeSet::from([Address::new(KIND, "db_pw", None)]);
+        let orphans = orphans(&rotated, PROJECT, &declared).unwrap();
+        let addresses: Vec<String> = orphans.iter().map(|o| o.address.to_string()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "swarm/secret.db_pw[db_pw_4d89c41d94fc]",
+                "swarm/config.app_conf"
+            ]
+        );
+        // The same value: nothing of the secret's goes.
+        let same = manager(&[(db_pw(), &secret(DB_PW).object.value)]);
+        assert_eq!(orphans_of(&same, &declared), ["swarm/config.app_conf"]);
+        // Another project's objects are never orphans of this one.
+        assert!(super::orphans(&same, "other", &declared)
+            .unwrap()
+            .is_empty());
+    }
+
+    fn orphans_of(manager: &HostFacts, declared: &BTreeSet<Address>) -> Vec<String> {
+        orphans(manager, PROJECT, declared)
+            .unwrap()
+            .iter()
+            .map(|o| o.address.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_object_a_foreign_service_uses_is_never_removed() {
+        let manager = manager(&[]);
+        let services = swarm::parse_service_inspect(
+            swarm::SERVICE_INSPECT_KEY,
+            manager.get(swarm::SERVICE_INSPECT_KEY).unwrap(),
+        )
+        .unwrap();
+        // The recorded `api` (project `default`) uses api_token_v1.
+        let object = LiveObject {
+            class: ObjectClass::Secret,
+            name: "api_token_v1".into(),
+            labels: BTreeMap::new(),
+        };
+        let error = check_unused(&object, &services, "other").unwrap_err();
+        assert!(error.to_string().contains("service api uses it"), "{error}");
+        assert!(check_unused(&object, &services, "default").is_ok());
+    }
+
+    #[test]
+    fn without_a_key_a_plan_cannot_name_versions_and_an_apply_makes_the_key() {
+        let mut out = recorded::cluster("objects", "rotated", &probe(PROJECT));
+        out.output = out
+            .output
+            .lines()
+            .filter(|l| l.starts_with("secret ") || l.starts_with("config \"app"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            + "key absent\n";
+        out.output = redact(&out.output, &[]);
+        let mut manager = HostFacts::default();
+        manager.probes.insert(OBJECTS_KEY.into(), out);
+        let spec = secret("a value");
+        let facts = facts(&manager);
+        let shown = format!("{:?}", spec.diff("db_pw", &facts).unwrap());
+        assert!(shown.contains("known after apply"), "{shown}");
+        let script = &spec.steps("db_pw", &facts).unwrap()[0].step.script;
+        assert!(script.contains("docker config create --label 'io.corral.managed=try12' --label io.corral.role=hmac-key corral-key.try12 -"), "{script}");
+        // Every step of this apply names versions with the same key.
+        let version = wanted_version(
+            &db_pw(),
+            &spec.object.value,
+            &scope(),
+            &facts,
+            Purpose::Apply,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(script.contains(&version));
+        assert_eq!(
+            wanted_version(
+                &db_pw(),
+                &spec.object.value,
+                &scope(),
+                &facts,
+                Purpose::Plan
+            )
+            .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn deleting_a_version_or_every_version_of_an_object() {
+        let one = delete_script(
+            ObjectClass::Secret,
+            &Address::new(KIND, "db_pw", Some("db_pw_4d89c41d94fc")),
+            PROJECT,
+        );
+        assert!(one.contains("docker secret rm db_pw_4d89c41d94fc"), "{one}");
+        assert!(one.contains("io.corral.managed"), "{one}");
+        let all = delete_script(
+            ObjectClass::Config,
+            &Address::new(CONFIG_KIND, "app_conf", None),
+            PROJECT,
+        );
+        assert!(
+            all.contains("label=io.corral.object=swarm/config.app_conf"),
+            "{all}"
+        );
     }
 }

@@ -635,7 +635,7 @@ impl Kind for SwarmServiceSpec {
                             ConfigError::at(
                                 &origin,
                                 format!("no `{}` is named `{}`", class.kind(), object.source),
-                                &format!("unknown {noun}"),
+                                format!("unknown {noun}"),
                             )
                             .with_help(if known.is_empty() {
                                 format!(
@@ -2098,6 +2098,7 @@ pub fn orphans(
                 AttrValue::Scalar(s.spec.task_template.container_spec.image.clone()),
                 AttrValue::Absent,
             )],
+            reason: None,
         })
         .collect())
 }

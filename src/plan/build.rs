@@ -331,10 +331,12 @@ fn plan_orphans(
                 machine: Some(manager.clone()),
                 action: Action::Delete,
                 attributes: orphan.attributes,
-                reason: Some(format!(
-                    "created by project {}, no longer in the configuration",
-                    config.project
-                )),
+                reason: Some(orphan.reason.unwrap_or_else(|| {
+                    format!(
+                        "created by project {}, no longer in the configuration",
+                        config.project
+                    )
+                })),
                 triggered_by: Vec::new(),
             };
             if crate::kinds::deleted_last(&change.address) {
