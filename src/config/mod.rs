@@ -190,6 +190,8 @@ pub fn span_at(node: &Node, path: &[&str]) -> Span {
 }
 
 pub struct CheckContext<'a> {
+    /// The resource's name.
+    pub name: &'a str,
     pub file: &'a Arc<SourceFile>,
     /// The `specification` node.
     pub spec: &'a Node,
@@ -479,6 +481,14 @@ fn link(
                     (ObjectClass::Config, name),
                     (s.cluster.clone(), s.object.value.clone()),
                 );
+            }
+            Spec::SwarmStack(s) => {
+                for (class, name) in s.external_objects() {
+                    let users = links.object_users.entry((class, name)).or_default();
+                    if !users.contains(&resource.address) {
+                        users.push(resource.address.clone());
+                    }
+                }
             }
             Spec::SwarmService(s) => {
                 for (class, refs) in [
@@ -965,6 +975,7 @@ impl Loader<'_> {
                 // more; the load fails anyway.
                 Ok(spec) => {
                     spec.check(&mut CheckContext {
+                        name: &name,
                         file,
                         spec: spec_node,
                         dir,
@@ -992,6 +1003,7 @@ impl Loader<'_> {
             }
         };
         let mut ctx = CheckContext {
+            name: &name,
             file,
             spec: spec_node,
             dir,
@@ -1274,6 +1286,7 @@ mod tests {
         let roots = config_roots(&[config_dir.join("site.yaml")]);
         let (mut errors, mut digest) = (ConfigErrors::default(), Sha256::new());
         let mut ctx = CheckContext {
+            name: "test",
             file: &file,
             spec: &node,
             dir: &config_dir,

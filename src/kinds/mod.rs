@@ -14,6 +14,7 @@ pub mod swarm_cluster;
 pub mod swarm_network;
 pub mod swarm_secret;
 pub mod swarm_service;
+pub mod swarm_stack;
 pub mod sysctl;
 
 /// `swarm/config`: told in [`swarm_secret`], with secrets.
@@ -118,6 +119,7 @@ registry! {
     SwarmSecret(swarm_secret::SwarmSecretSpec) => Cluster,
     SwarmConfig(swarm_config::SwarmConfigSpec) => Cluster,
     SwarmService(swarm_service::SwarmServiceSpec) => Cluster,
+    SwarmStack(swarm_stack::SwarmStackSpec) => Cluster,
     GlusterVolume(gluster_volume::GlusterVolumeSpec) => Cluster,
 }
 
@@ -552,14 +554,16 @@ pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFact
         .probes
         .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
     {
-        let declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = config
-            .resources
-            .iter()
-            .filter_map(|r| match &r.spec {
-                Spec::SwarmService(s) => Some((r.address.name.clone(), s)),
-                _ => None,
-            })
-            .collect();
+        let mut declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = BTreeMap::new();
+        for resource in &config.resources {
+            match &resource.spec {
+                Spec::SwarmService(s) => {
+                    declared.insert(resource.address.name.clone(), s);
+                }
+                Spec::SwarmStack(s) => declared.extend(s.declared_services(&resource.address.name)),
+                _ => {}
+            }
+        }
         out.output = swarm_service::redact_inspect(&out.output, &declared);
     }
     if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
@@ -584,6 +588,7 @@ pub fn declared_objects(
                 ObjectId::declared(ObjectClass::Config, name),
                 &s.object.value,
             )),
+            Spec::SwarmStack(s) => objects.extend(s.own_objects(name)),
             _ => {}
         }
     }
@@ -648,6 +653,7 @@ pub fn orphan_delete_script(address: &Address, project: &str) -> Option<String> 
     match address.kind.as_str() {
         swarm_service::KIND => Some(DockerObject::Service.delete_script(&address.name, project)),
         swarm_network::KIND => Some(DockerObject::Network.delete_script(&address.name, project)),
+        swarm_stack::KIND => Some(swarm_stack::delete_script(&address.name, project)),
         swarm_secret::KIND => Some(swarm_secret::delete_script(
             swarm_secret::ObjectClass::Secret,
             address,

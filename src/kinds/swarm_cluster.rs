@@ -565,8 +565,9 @@ impl ClusterKind for SwarmClusterSpec {
             return Ok(Vec::new());
         };
         let project = &self.project;
-        // Services before the networks they use.
-        let mut orphans = super::swarm_service::orphans(manager, project, declared)?;
+        // Stacks and services before the networks they use; secrets and configs last.
+        let mut orphans = super::swarm_stack::orphans(manager, project, declared)?;
+        orphans.extend(super::swarm_service::orphans(manager, project, declared)?);
         orphans.extend(super::swarm_network::orphans(manager, project, declared)?);
         orphans.extend(super::swarm_secret::orphans(manager, project, declared)?);
         Ok(orphans)

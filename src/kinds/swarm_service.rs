@@ -513,7 +513,7 @@ impl Kind for SwarmServiceSpec {
             }
         }
         for (key, value) in &self.labels {
-            if key == MANAGED_LABEL || !valid_label_key(key) || value.chars().any(char::is_control)
+            if tool_label(key) || key.starts_with("io.corral.") || !valid_label_key(key) || value.chars().any(char::is_control)
             {
                 ctx.error_at_key(
                     &["labels", key],
@@ -521,7 +521,7 @@ impl Kind for SwarmServiceSpec {
                     "here",
                 )
                 .help = Some(format!(
-                    "label keys have no `=`, spaces or leading `-`, values are one line, and `{MANAGED_LABEL}` is corral's"
+                    "label keys have no `=`, spaces or leading `-`, values are one line, and `io.corral.…` and `{STACK_LABEL_PREFIX}…` are the tools'"
                 ));
             }
         }
@@ -958,7 +958,7 @@ fn valid_volume_name(name: &str) -> bool {
 }
 
 /// Whether `path` is `root` or under it, component-wise.
-fn is_within(path: &str, root: &str) -> bool {
+pub fn is_within(path: &str, root: &str) -> bool {
     let path = path.trim_end_matches('/');
     let root = root.trim_end_matches('/');
     path == root
@@ -1246,7 +1246,12 @@ impl SwarmServiceSpec {
                     .monitor
                     .map_or(defaults.monitor, DockerDuration::duration),
             },
-            labels: self.labels.clone(),
+            labels: self
+                .labels
+                .iter()
+                .filter(|(k, _)| !tool_label(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             secrets: objects(ObjectClass::Secret, &self.secrets),
             configs: objects(ObjectClass::Config, &self.configs),
         }
@@ -1336,6 +1341,17 @@ pub fn forget_comparisons(output: &str) -> String {
     output.replace(SECRET_SAME, SECRET_DIFFERS)
 }
 
+/// Labels that tools put on services, never compared: corral's ownership label and
+/// those `docker stack deploy` adds (`com.docker.stack.namespace`, `…image`).
+fn tool_label(key: &str) -> bool {
+    key == MANAGED_LABEL || key.starts_with(STACK_LABEL_PREFIX)
+}
+
+/// The prefix of the labels `docker stack deploy` puts on what it creates.
+pub const STACK_LABEL_PREFIX: &str = "com.docker.stack.";
+/// The label naming the stack a service belongs to.
+pub const STACK_NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+
 /// A live service as corral compares it; `network_names` maps network IDs to names.
 fn live_shape(service: &SwarmService, network_names: &BTreeMap<String, String>) -> Shape {
     let spec = &service.spec;
@@ -1407,7 +1423,7 @@ fn live_shape(service: &SwarmService, network_names: &BTreeMap<String, String>) 
         labels: spec
             .labels
             .iter()
-            .filter(|(k, _)| k.as_str() != MANAGED_LABEL)
+            .filter(|(k, _)| !tool_label(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         secrets: container
@@ -1890,7 +1906,7 @@ impl SwarmServiceSpec {
     /// How long a create or update may take to get every task running: a base, plus the
     /// rolling update's delay and monitoring period for each batch of `parallelism` tasks
     /// (a global service has at most one task per member).
-    fn wait_budget(&self) -> u64 {
+    pub fn wait_budget(&self) -> u64 {
         let update = self.shape(&Versions::new()).update;
         let tasks = match self.mode {
             Mode::Replicated => self.replicas.map_or(1, u64::from),
@@ -2028,7 +2044,7 @@ const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) 
 /// `docker service ps` lists a pending task with desired state `Ready`, not `Running`
 /// (fixtures/cluster/service-ps/failures.json), so tasks are filtered here rather than
 /// with `--filter desired-state=running`.
-fn converge_script(name: &str, command: &str, budget: u64, least: u8) -> String {
+pub fn converge_script(name: &str, command: &str, budget: u64, least: u8) -> String {
     const SCRIPT: &str = r#"budget=@BUDGET@
 deadline=$(($(date +%s) + budget))
 corral_tasks() {
@@ -2089,6 +2105,8 @@ pub fn orphans(
     Ok(live_services(manager)?
         .iter()
         .filter(|s| s.spec.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project))
+        // A stack's services are the stack's to prune.
+        .filter(|s| !s.spec.labels.contains_key(STACK_NAMESPACE_LABEL))
         .map(|s| (Address::new(KIND, &s.spec.name, None), s))
         .filter(|(address, _)| !declared.contains(address))
         .map(|(address, s)| Orphan {

@@ -1,0 +1,685 @@
+//! `swarm/stack`: an operator's own Compose file, deployed with `docker stack deploy`.
+//!
+//! The plan compares each of the file's services with the live service the deploy made
+//! (`STACK_SERVICE`), attribute by attribute, as `swarm/service` does (the Compose file is
+//! converted to the same declaration, see [`super::compose`], and Docker's defaults are
+//! normalised away the same way), so that an unchanged file plans nothing. Services gone
+//! from the file are pruned, only this stack's. Compose keys corral does not model are
+//! passed to Docker as written and compared by a digest kept in a label
+//! (`io.corral.opaque`): the plan says which service's pass-through keys changed.
+//!
+//! The file's own `secrets:` and `configs:` with `file:` become versioned objects as
+//! `swarm/secret` makes them (`STACK_KEY_<keyed digest>`): `docker stack deploy` alone fails
+//! once such a file changes, since an object's data cannot. `external: true` entries may
+//! name a `swarm/secret` or `swarm/config` of the configuration, whose current version is
+//! filled in. The deploy reads the rewritten file on its standard input: nothing is copied
+//! to the manager's disk, and the values travel as the secrets' do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::compose::{self, Compose, ComposeObject};
+use super::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
+use super::swarm_service::{self, Versions, STACK_NAMESPACE_LABEL};
+use super::{
+    ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
+    MANAGED_LABEL,
+};
+use crate::address::Address;
+use crate::config::error::{ConfigError, Origin, SourceFile};
+use crate::config::{CheckContext, Exposure};
+use crate::facts::swarm;
+use crate::facts::{kernel, FactError, HostFacts, Probe};
+use crate::plan::{Action, AttrChange, AttrValue, Diff};
+use crate::shell::quote;
+
+pub const KIND: &str = "swarm/stack";
+
+/// The label holding a digest of a service's pass-through Compose keys.
+pub const OPAQUE_LABEL: &str = "io.corral.opaque";
+
+/// `swarm/stack` specification.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmStackSpec {
+    /// The `swarm/cluster` it runs on; needed only when several are declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The Compose file, relative to this file.
+    pub compose: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub loaded: Option<Arc<Loaded>>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub scope: SwarmScope,
+    /// External objects of the file that are `swarm/secret`s or `swarm/config`s of the
+    /// configuration, by class and Compose key: their name and value.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub declared_objects: BTreeMap<(ObjectClass, String), (String, ObjectValue)>,
+}
+
+/// The Compose file as loaded.
+#[derive(Debug)]
+pub struct Loaded {
+    pub compose: Compose,
+    /// The values of the file's own objects (`file:`), by class and key.
+    pub values: BTreeMap<(ObjectClass, String), ObjectValue>,
+}
+
+impl Kind for SwarmStackSpec {
+    fn check(mut self, ctx: &mut CheckContext) -> Self {
+        let Some(bytes) = ctx.read_source_as(&["compose"], &self.compose, Exposure::Shown) else {
+            return self;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            ctx.error(&["compose"], "the Compose file is not UTF-8", "this file");
+            return self;
+        };
+        let path = ctx.dir.join(&self.compose);
+        let dir = path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ctx.dir.to_path_buf());
+        let file = Arc::new(SourceFile::new(
+            path.display().to_string(),
+            &text,
+            Vec::new(),
+        ));
+        let stack = ctx.name.to_owned();
+        let Some(compose) = compose::parse(&text, &file, &dir, &stack, ctx.errors) else {
+            return self;
+        };
+        let mut values = BTreeMap::new();
+        for (class, objects) in [
+            (ObjectClass::Secret, &compose.secrets),
+            (ObjectClass::Config, &compose.configs),
+        ] {
+            for (key, object) in objects {
+                let ComposeObject::File { path, span } = object else {
+                    continue;
+                };
+                let origin = Origin {
+                    file: file.clone(),
+                    span: *span,
+                };
+                match read_object(path, class) {
+                    Ok(bytes) => {
+                        values.insert((class, key.clone()), ObjectValue::new(bytes));
+                    }
+                    Err(message) => ctx.errors.push(
+                        ConfigError::at(&origin, message, "this file").with_help(
+                            "`file:` paths are relative to the Compose file; the value is read here and sent to the swarm",
+                        ),
+                    ),
+                }
+            }
+        }
+        self.loaded = Some(Arc::new(Loaded { compose, values }));
+        self
+    }
+
+    fn link(&mut self, links: &Links, ctx: &mut LinkContext) -> Vec<Address> {
+        let Some(scope) = links.swarm(self.cluster.as_deref(), ctx) else {
+            return Vec::new();
+        };
+        let mut after = vec![scope.address()];
+        let Some(loaded) = self.loaded.clone() else {
+            self.scope = scope;
+            return after;
+        };
+        for (class, objects) in [
+            (ObjectClass::Secret, &loaded.compose.secrets),
+            (ObjectClass::Config, &loaded.compose.configs),
+        ] {
+            for (key, object) in objects {
+                let ComposeObject::External { name, .. } = object else {
+                    continue;
+                };
+                if let Some((cluster, value)) = links.objects.get(&(class, name.clone())) {
+                    if cluster.as_deref().unwrap_or(&scope.cluster) != scope.cluster {
+                        ctx.error(
+                            &["compose"],
+                            format!(
+                                "the Compose file's {} `{key}` is {}.{name}, of another swarm",
+                                class.noun(),
+                                class.kind()
+                            ),
+                            "another swarm's",
+                        );
+                        continue;
+                    }
+                    self.declared_objects
+                        .insert((class, key.clone()), (name.clone(), value.clone()));
+                    after.push(Address::new(class.kind(), name, None));
+                }
+            }
+        }
+        for service in loaded.compose.services.values() {
+            for network in &service.spec.networks {
+                if links.networks.contains_key(network) {
+                    let address = Address::new(super::swarm_network::KIND, network, None);
+                    if !after.contains(&address) {
+                        after.push(address);
+                    }
+                }
+            }
+            for mount in &service.spec.mounts {
+                if mount.kind != swarm_service::MountKind::Bind {
+                    continue;
+                }
+                for (volume, path) in &links.gluster_mounts {
+                    let address = Address::new(super::gluster_volume::KIND, volume, None);
+                    if swarm_service::is_within(&mount.source, path) && !after.contains(&address) {
+                        after.push(address);
+                    }
+                }
+            }
+        }
+        self.scope = scope;
+        after
+    }
+}
+
+/// Reads a Compose `file:` object: a regular file of a size Docker takes.
+fn read_object(path: &std::path::Path, class: ObjectClass) -> Result<Vec<u8>, String> {
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if !resolved.is_file() {
+        return Err(format!("`{}` is not a regular file", resolved.display()));
+    }
+    let bytes =
+        std::fs::read(&resolved).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if bytes.is_empty() {
+        return Err(format!(
+            "`{}` is empty: Docker refuses an empty {}",
+            path.display(),
+            class.noun()
+        ));
+    }
+    Ok(bytes)
+}
+
+impl SwarmStackSpec {
+    /// The names the file's `external: true` secrets and configs refer to.
+    pub fn external_objects(&self) -> Vec<(ObjectClass, String)> {
+        let Some(loaded) = &self.loaded else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for (class, objects) in [
+            (ObjectClass::Secret, &loaded.compose.secrets),
+            (ObjectClass::Config, &loaded.compose.configs),
+        ] {
+            for object in objects.values() {
+                if let ComposeObject::External { name, .. } = object {
+                    names.push((class, name.clone()));
+                }
+            }
+        }
+        names
+    }
+
+    /// The file's own objects (`file:`) with their values.
+    pub fn own_objects(&self, name: &str) -> Vec<(ObjectId, &ObjectValue)> {
+        let Some(loaded) = &self.loaded else {
+            return Vec::new();
+        };
+        loaded
+            .values
+            .iter()
+            .map(|((class, key), value)| (ObjectId::of_stack(*class, name, key), value))
+            .collect()
+    }
+
+    /// The file's services as declared, by Docker name (for the facts' redaction).
+    pub fn declared_services(&self, name: &str) -> Vec<(String, &swarm_service::SwarmServiceSpec)> {
+        let Some(loaded) = &self.loaded else {
+            return Vec::new();
+        };
+        loaded
+            .compose
+            .services
+            .iter()
+            .map(|(service, declared)| (self.service_name(name, service), &declared.spec))
+            .collect()
+    }
+
+    fn loaded(&self) -> Result<&Loaded, FactError> {
+        self.loaded
+            .as_deref()
+            .ok_or_else(|| FactError::new(swarm::SERVICE_INSPECT_KEY, "the Compose file did not load"))
+    }
+
+    /// The Docker service of Compose service `service`.
+    fn service_name(&self, name: &str, service: &str) -> String {
+        format!("{name}_{service}")
+    }
+
+    /// Every object the file's services refer to, by class and Compose key: the version of
+    /// the file's own and of the configuration's, the name of any other external one.
+    fn versions(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        purpose: Purpose,
+    ) -> Result<Versions, FactError> {
+        let loaded = self.loaded()?;
+        let mut versions = Versions::new();
+        for (class, objects) in [
+            (ObjectClass::Secret, &loaded.compose.secrets),
+            (ObjectClass::Config, &loaded.compose.configs),
+        ] {
+            for (key, object) in objects {
+                let version = match object {
+                    ComposeObject::File { .. } => {
+                        let id = ObjectId::of_stack(class, name, key);
+                        let value = loaded.values.get(&(class, key.clone())).cloned().unwrap_or_default();
+                        swarm_secret::wanted_version(&id, &value, &self.scope, facts, purpose)?
+                    }
+                    ComposeObject::External { name: external, .. } => {
+                        match self.declared_objects.get(&(class, key.clone())) {
+                            Some((declared, value)) => swarm_secret::wanted_version(
+                                &ObjectId::declared(class, declared),
+                                value,
+                                &self.scope,
+                                facts,
+                                purpose,
+                            )?,
+                            None => Some(external.clone()),
+                        }
+                    }
+                };
+                versions.insert((class, key.clone()), version);
+            }
+        }
+        Ok(versions)
+    }
+
+    /// The file's services as `swarm/service`s of this stack's swarm, by Docker name.
+    fn services(&self, name: &str) -> Result<BTreeMap<String, swarm_service::SwarmServiceSpec>, FactError> {
+        let loaded = self.loaded()?;
+        Ok(loaded
+            .compose
+            .services
+            .iter()
+            .map(|(service, declared)| {
+                let mut spec = declared.spec.clone();
+                spec.scope = self.scope.clone();
+                spec.labels
+                    .insert(OPAQUE_LABEL.into(), opaque_digest(&declared.opaque));
+                (self.service_name(name, service), spec)
+            })
+            .collect())
+    }
+
+    /// This stack's live services, by name.
+    fn live(&self, name: &str, facts: &ClusterFacts) -> Result<BTreeMap<String, swarm::SwarmService>, FactError> {
+        let Some((_, manager)) = &facts.manager else {
+            return Ok(BTreeMap::new());
+        };
+        let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+        Ok(services
+            .iter()
+            .filter(|s| s.spec.labels.get(STACK_NAMESPACE_LABEL).map(String::as_str) == Some(name))
+            .map(|s| (s.spec.name.clone(), s.clone()))
+            .collect())
+    }
+
+    /// What changes, service by service: the attributes (named `SERVICE.attribute`), the
+    /// services whose mode changes (removed before the deploy), and the services the
+    /// deploy changes.
+    fn analyse(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        purpose: Purpose,
+    ) -> Result<Analysis, FactError> {
+        if facts.manager.is_none() {
+            super::swarm_cluster::no_manager(facts)?;
+        }
+        let versions = self.versions(name, facts, purpose)?;
+        let live = self.live(name, facts)?;
+        let loaded = self.loaded()?;
+        let mut analysis = Analysis {
+            created: live.is_empty(),
+            ..Analysis::default()
+        };
+        for (docker_name, spec) in self.services(name)? {
+            let service = docker_name[name.len() + 1..].to_owned();
+            let mut diff = spec.diff_with(&docker_name, facts, &versions)?;
+            // The digest label says only "changed": shown as the keys passed through.
+            for attribute in &mut diff.attributes {
+                if attribute.name == format!("labels.{OPAQUE_LABEL}") {
+                    let keys: Vec<&str> = loaded.compose.services[&service]
+                        .opaque
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    attribute.name = "passed_through".into();
+                    attribute.after = AttrValue::Opaque(if keys.is_empty() {
+                        "none".into()
+                    } else {
+                        keys.join(", ")
+                    });
+                    if attribute.before != AttrValue::Absent {
+                        attribute.before = AttrValue::Opaque("as deployed before".into());
+                    }
+                }
+            }
+            match diff.action() {
+                Action::NoOp => continue,
+                Action::Replace => analysis.replaced.push(docker_name.clone()),
+                _ => {}
+            }
+            analysis.changed.push((docker_name.clone(), spec));
+            for mut attribute in diff.attributes {
+                attribute.name = format!("{service}.{}", attribute.name);
+                analysis.attributes.push(attribute);
+            }
+        }
+        let declared: BTreeSet<String> = loaded
+            .compose
+            .services
+            .keys()
+            .map(|s| self.service_name(name, s))
+            .collect();
+        for (docker_name, service) in &live {
+            if declared.contains(docker_name) {
+                continue;
+            }
+            let short = docker_name.strip_prefix(&format!("{name}_")).unwrap_or(docker_name);
+            analysis.attributes.push(AttrChange::new(
+                short.to_owned(),
+                AttrValue::Scalar(format!(
+                    "service {}",
+                    service.spec.task_template.container_spec.image
+                )),
+                AttrValue::Absent,
+            ));
+            analysis.pruned.push(docker_name.clone());
+        }
+        // The file's own objects: a new version shows with the services it restarts.
+        for (class, objects) in [
+            (ObjectClass::Secret, &loaded.compose.secrets),
+            (ObjectClass::Config, &loaded.compose.configs),
+        ] {
+            for (key, object) in objects {
+                if !matches!(object, ComposeObject::File { .. }) {
+                    continue;
+                }
+                let id = ObjectId::of_stack(class, name, key);
+                let wanted = versions.get(&(class, key.clone())).cloned().flatten();
+                let old: Vec<String> = match &facts.manager {
+                    Some((_, manager)) => swarm_secret::live(manager)?
+                        .versions_of(&id, &self.scope.project)
+                        .map(|o| o.name.clone())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                if wanted.as_ref().is_some_and(|w| old.contains(w)) {
+                    continue;
+                }
+                let before = match old.is_empty() {
+                    true => AttrValue::Absent,
+                    false => AttrValue::Scalar(old.join(", ")),
+                };
+                analysis.attributes.push(AttrChange::new(
+                    format!("{}s.{key}", class.noun()),
+                    before,
+                    AttrValue::Scalar(wanted.clone().unwrap_or_else(|| "(known after apply)".into())),
+                ));
+                analysis.objects.push((id, loaded.values.get(&(class, key.clone())).cloned().unwrap_or_default(), wanted));
+            }
+        }
+        analysis.versions = versions;
+        Ok(analysis)
+    }
+
+    /// The file to deploy: objects by their versions, corral's labels on every service.
+    fn rendered(&self, name: &str, versions: &Versions) -> Result<String, FactError> {
+        let loaded = self.loaded()?;
+        let mut objects = BTreeMap::new();
+        for ((class, key), version) in versions {
+            let version = version.clone().ok_or_else(|| {
+                FactError::new(swarm_secret::OBJECTS_KEY, format!("the version of {} {key} is not known", class.noun()))
+            })?;
+            objects.insert((*class == ObjectClass::Secret, key.clone()), version);
+        }
+        let labels = BTreeMap::from([(MANAGED_LABEL.to_owned(), self.scope.project.clone())]);
+        let text = loaded.compose.render(&objects, &labels);
+        let mut document: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            FactError::new(swarm::SERVICE_INSPECT_KEY, format!("the rewritten Compose file of stack {name} is not JSON: {e}"))
+        })?;
+        for (service, declared) in &loaded.compose.services {
+            let deploy = &mut document["services"][service]["deploy"];
+            if deploy.is_null() {
+                *deploy = serde_json::json!({});
+            }
+            let labels = &mut deploy["labels"];
+            if labels.is_null() {
+                *labels = serde_json::json!({});
+            }
+            labels[OPAQUE_LABEL] = serde_json::Value::String(opaque_digest(&declared.opaque));
+        }
+        Ok(document.to_string())
+    }
+}
+
+/// What a stack's plan found.
+#[derive(Default)]
+struct Analysis {
+    /// No service of the stack runs yet.
+    created: bool,
+    attributes: Vec<AttrChange>,
+    /// The services the deploy creates or changes, by Docker name.
+    changed: Vec<(String, swarm_service::SwarmServiceSpec)>,
+    /// Those whose mode changes: removed before the deploy.
+    replaced: Vec<String>,
+    /// Live services of the stack no longer in the file.
+    pruned: Vec<String>,
+    /// New versions of the file's own objects: what, its value, its name.
+    objects: Vec<(ObjectId, ObjectValue, Option<String>)>,
+    versions: Versions,
+}
+
+/// A short digest of a service's pass-through keys and their values.
+fn opaque_digest(opaque: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (key, value) in opaque {
+        for part in [key, value] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// The stacks of `project` on the swarm that no `swarm/stack` declares.
+pub fn orphans(
+    manager: &HostFacts,
+    project: &str,
+    declared: &BTreeSet<Address>,
+) -> Result<Vec<Orphan>, FactError> {
+    let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+    let mut stacks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for service in services.iter() {
+        let labels = &service.spec.labels;
+        if labels.get(MANAGED_LABEL).map(String::as_str) != Some(project) {
+            continue;
+        }
+        if let Some(stack) = labels.get(STACK_NAMESPACE_LABEL) {
+            stacks.entry(stack).or_default().push(&service.spec.name);
+        }
+    }
+    Ok(stacks
+        .into_iter()
+        .map(|(stack, services)| (Address::new(KIND, stack, None), services))
+        .filter(|(address, _)| !declared.contains(address))
+        .map(|(address, services)| Orphan {
+            address,
+            attributes: vec![AttrChange::new(
+                "services",
+                AttrValue::Scalar(services.join(", ")),
+                AttrValue::Absent,
+            )],
+            reason: None,
+        })
+        .collect())
+}
+
+/// Removes stack `name` of `project`, then, once its services are gone, the versions of
+/// its own objects.
+pub fn delete_script(name: &str, project: &str) -> String {
+    let filter = quote(&format!("label={STACK_NAMESPACE_LABEL}={name}"));
+    let mut script = format!(
+        "set -e\nfor s in $(docker service ls -q --filter {filter}); do\n  [ \"$(docker service inspect --format '{{{{index .Spec.Labels \"{MANAGED_LABEL}\"}}}}' \"$s\")\" = {project} ] || {{ echo 'corral: stack '{q}' has services of another project; left alone'; exit 1; }}\ndone\ndocker stack rm {q} >/dev/null\ni=0\nwhile [ -n \"$(docker service ls -q --filter {filter})\" ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: the stack was not removed within 60 s'; exit 1; }}\n  sleep 1\ndone\n",
+        q = quote(name),
+        project = quote(project),
+    );
+    script.push_str(&remove_old_objects(name, project, &[]));
+    script
+}
+
+/// Removes the versions of the stack's own objects other than `keep`.
+fn remove_old_objects(name: &str, project: &str, keep: &[String]) -> String {
+    let mut script = String::new();
+    for class in [ObjectClass::Secret, ObjectClass::Config] {
+        let noun = class.noun();
+        let keep_pattern: String = keep.iter().map(|k| format!(" {} ", k)).collect();
+        script.push_str(&format!(
+            "docker {noun} ls --filter {managed} --format '{{{{.Name}}}} {{{{.Labels}}}}' | while read -r n labels; do\n  case $labels in *{prefix}*) ;; *) continue ;; esac\n  case {keep} in *\" $n \"*) continue ;; esac\n  docker {noun} rm \"$n\" >/dev/null\ndone\n",
+            managed = quote(&format!("label={MANAGED_LABEL}={project}")),
+            prefix = quote(&format!("{}=swarm/stack.{name}/", swarm_secret::OBJECT_LABEL)),
+            keep = quote(&keep_pattern),
+        ));
+    }
+    script
+}
+
+impl ClusterKind for SwarmStackSpec {
+    fn members(&self) -> Vec<String> {
+        self.scope.members()
+    }
+
+    fn machine_references(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    fn member_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![swarm::info_probe(), kernel::probe()]
+    }
+
+    fn manager_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![
+            swarm::service_inspect_probe(),
+            swarm::network_inspect_probe(),
+            swarm_secret::probe(&self.scope.project),
+        ]
+    }
+
+    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
+        super::swarm_cluster::live_managers(&self.scope.managers, facts)
+    }
+
+    fn facts_scope(&self) -> Option<Address> {
+        Some(self.scope.address())
+    }
+
+    fn shares_machines(&self) -> bool {
+        true
+    }
+
+    fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
+        let analysis = self.analyse(name, facts, Purpose::Plan)?;
+        if analysis.attributes.is_empty() {
+            return Ok(Diff::update_if_changed(Vec::new()));
+        }
+        Ok(Diff {
+            action: Some(match analysis.created {
+                true => Action::Create,
+                false => Action::Update,
+            }),
+            reason: (!analysis.replaced.is_empty()).then(|| {
+                format!(
+                    "the mode of {} cannot change in place: removed before the deploy creates them again",
+                    analysis.replaced.join(", ")
+                )
+            }),
+            attributes: analysis.attributes,
+        })
+    }
+
+    fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
+        let analysis = self.analyse(name, facts, Purpose::Apply)?;
+        if analysis.attributes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let project = &self.scope.project;
+        let mut script = String::from("set -e\n");
+        if !analysis.objects.is_empty() {
+            script.push_str(&swarm_secret::key_preamble(&self.scope, facts)?);
+        }
+        for (id, value, version) in &analysis.objects {
+            let version = version.as_ref().ok_or_else(|| {
+                FactError::new(swarm_secret::OBJECTS_KEY, "the swarm's key is there, but the facts do not name this version")
+            })?;
+            script.push_str(&swarm_secret::create_script(id, version, value, project));
+        }
+        for service in &analysis.replaced {
+            script.push_str(&super::DockerObject::Service.owned_guard(service, project));
+            script.push_str(&format!("docker service rm {} >/dev/null\n", quote(service)));
+            script.push_str(&super::DockerObject::Service.wait_gone(service));
+        }
+        use base64::Engine;
+        let file = base64::engine::general_purpose::STANDARD.encode(self.rendered(name, &analysis.versions)?);
+        script.push_str(&format!(
+            "out=$(printf '%s' {file} | base64 -d | docker stack deploy --prune -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
+            file = quote(&file),
+            q = quote(name),
+        ));
+        for (service, spec) in &analysis.changed {
+            let least = match spec.mode {
+                swarm_service::Mode::Replicated => 0,
+                swarm_service::Mode::Global => 1,
+            };
+            script.push_str(&format!(
+                "(\n{}\n) || exit 1\n",
+                swarm_service::converge_script(service, "true", spec.wait_budget(), least)
+            ));
+        }
+        for service in &analysis.pruned {
+            script.push_str(&super::DockerObject::Service.wait_gone(service));
+        }
+        let keep: Vec<String> = analysis
+            .versions
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        script.push_str(&remove_old_objects(name, project, &keep));
+        let mut what: Vec<String> = analysis
+            .changed
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect();
+        what.extend(analysis.pruned.iter().map(|s| format!("{s} (pruned)")));
+        Ok(vec![ClusterStep {
+            machine: self.scope.leader(facts),
+            step: Step {
+                description: format!(
+                    "deploy stack {name} ({}) and wait for its tasks",
+                    if what.is_empty() { "objects".into() } else { what.join(", ") }
+                ),
+                script,
+            },
+            produces: None,
+        }])
+    }
+}
