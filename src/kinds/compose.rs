@@ -76,7 +76,8 @@ pub struct Compose {
 /// object that exists already.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComposeObject {
-    /// `file: PATH`: resolved against the Compose file's directory (not read here); span of the path for errors.
+    /// `file: PATH`: resolved against the Compose file's directory (not read here); span of
+    /// the path for errors.
     File { path: PathBuf, span: Span },
     /// `external: true` (optionally `name: X`): the name it refers to (X, or the key).
     External { name: String, span: Span },
@@ -646,6 +647,9 @@ enum Note {
     Ignored(&'static str),
     /// `docker stack deploy` refuses the key; its own explanation.
     Refused(&'static str),
+    /// `docker stack deploy` warns that it ignores the key, yet applies it (`restart`, when
+    /// there is no `deploy.restart_policy`); how to say it plainly.
+    Misleading(&'static str),
 }
 
 const fn field(name: &'static str, since: u8, ty: Ty) -> Field {
@@ -761,7 +765,12 @@ static SERVICE: Obj = Obj {
         field("ports", 0, Ty::List(&Ty::OneOf(&[Ty::Num, Ty::Str, Ty::Obj(&PORT)]), true)),
         ignored("privileged", 0, NO_PRIVILEGE),
         field("read_only", 0, Ty::Bool),
-        ignored("restart", 0, "use `deploy.restart_policy` (`condition: any`, `on-failure` or `none`)"),
+        Field {
+            name: "restart",
+            since: 0,
+            ty: Ty::Any,
+            note: Note::Misleading("write `deploy.restart_policy` instead: `restart: always` is `condition: any`, `on-failure:N` is `condition: on-failure` with `max_attempts: N`"),
+        },
         ignored("security_opt", 0, NO_PRIVILEGE),
         ignored("shm_size", 0, "swarm services cannot set it; mount a `tmpfs` volume at /dev/shm instead"),
         field("secrets", 1, Ty::List(&Ty::OneOf(&[Ty::Str, Ty::Obj(&FILE_REFERENCE)]), false)),
@@ -1346,6 +1355,15 @@ impl Loader<'_, '_> {
                     entry.key_span,
                     format!("`docker stack deploy` refuses `{path}`"),
                     "refused by stack deploy",
+                    Some(help.into()),
+                );
+                return;
+            }
+            Note::Misleading(help) => {
+                self.report.error(
+                    entry.key_span,
+                    format!("`docker stack deploy` says it ignores `{path}`, yet applies it"),
+                    "ambiguous",
                     Some(help.into()),
                 );
                 return;
@@ -3648,7 +3666,6 @@ mod tests {
             ("container_name", (6, 5), "swarm names the containers"),
             ("depends_on", (7, 5), "in no order"),
             ("links", (8, 5), "by service name"),
-            ("restart", (9, 5), "deploy.restart_policy"),
             ("expose", (10, 5), "reach every port"),
             ("tmpfs", (11, 5), "type: tmpfs"),
             ("network_mode", (16, 5), "networks:"),
@@ -3664,6 +3681,12 @@ mod tests {
             assert_eq!(error.at, at, "{key}");
             assert!(error.help.contains(hint), "{key}: {error:?}");
         }
+        let restart = find(
+            &errors,
+            "says it ignores `services.app.restart`, yet applies it",
+        );
+        assert_eq!(restart.at, (9, 5));
+        assert!(restart.help.contains("condition: any"), "{restart:?}");
         let extends = find(&errors, "refuses `services.app.extends`");
         assert_eq!(
             extends.help,
