@@ -257,3 +257,11 @@ fn missing_identity_file_matters_only_when_connecting() {
     assert!(messages(true).iter().any(|m| m == missing));
     assert!(!messages(false).iter().any(|m| m == missing));
 }
+
+error_snapshot!(secrets_configs_and_stacks, "objects");
+
+#[test]
+fn an_inline_secret_value_is_never_quoted() {
+    let rendered = render_errors("objects");
+    assert!(!rendered.contains("hunter2-inline-canary"), "{rendered}");
+}

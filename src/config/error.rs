@@ -256,6 +256,11 @@ fn mask(text: &str, secrets: &[Span]) -> String {
 pub fn is_secret_key(key: &str, names: &[&str]) -> bool {
     // Case too: `CONTENT:` is a typo of `content:` as much as `contnet:` is.
     let key = key.to_lowercase();
+    // A service's `secrets:` lists which secrets it uses, by name: not a typo of
+    // `secret_env`, and never a value.
+    if key == "secrets" && !names.contains(&"secrets") {
+        return false;
+    }
     names.contains(&key.as_str()) || nearest(&key, names.iter().copied()).is_some()
 }
 

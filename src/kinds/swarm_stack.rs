@@ -640,7 +640,7 @@ impl ClusterKind for SwarmStackSpec {
         use base64::Engine;
         let file = base64::engine::general_purpose::STANDARD.encode(self.rendered(name, &analysis.versions)?);
         script.push_str(&format!(
-            "out=$(printf '%s' {file} | base64 -d | docker stack deploy --prune -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
+            "out=$(printf '%s' {file} | base64 -d | env -i PATH=\"$PATH\" HOME=\"$HOME\" docker stack deploy --prune -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
             file = quote(&file),
             q = quote(name),
         ));
