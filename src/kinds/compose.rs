@@ -3611,6 +3611,21 @@ mod tests {
             (t.image.as_str(), t.command.clone()),
             ("alpine:3", strings(&["two"]))
         );
+        // An alias of a scalar is read as the anchored scalar was written.
+        let aliased = load_text(
+            "version: '3.8'\nx-q: &q 'yes'\nx-n: &n 0x10\nservices:\n  s:\n    image: busybox\n    environment: {Q: *q, H: *n}\n",
+        );
+        assert_eq!(
+            aliased.services["s"].spec.env,
+            map(&[("H", "16"), ("Q", "yes")])
+        );
+        let errors = errors_of_text(
+            "version: '3.8'\nx-b: &b yes\nservices:\n  s:\n    image: busybox\n    environment: {B: *b}\n",
+        );
+        assert_eq!(
+            find(&errors, "must be a string, a number or null, not a boolean").at,
+            (6, 22)
+        );
         // A quoted `<<` is an ordinary (unknown) key.
         let errors = errors_of_text(
             "version: '3.8'\nservices:\n  s:\n    image: busybox\n    '<<': {user: x}\n",
