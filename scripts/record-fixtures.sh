@@ -38,3 +38,8 @@ ssh -F "$CORRAL_SSH_CONFIG" n3 'touch /etc/default/corral-heartbeat'
 # it from these facts (`plan --facts` of a cluster, without a lab).
 "$corral" apply --auto-approve examples/krill/ "$dir/inventory.yaml"
 "$corral" facts examples/krill/ "$dir/inventory.yaml" -o fixtures/facts/lab-cluster.json
+# The three-layer example (secrets, a stack) on blank hosts of its own.
+"$corral" lab down --name "$name" --dir "$dir"
+"$corral" lab up --name "$name" --machines 3 --subnet 10.233.0.0/24 --dir "$dir"
+"$corral" apply --auto-approve examples/three-layer/ "$dir/inventory.yaml"
+"$corral" facts examples/three-layer/ "$dir/inventory.yaml" -o fixtures/facts/lab-stack.json

@@ -79,3 +79,91 @@ fn a_converged_cluster_plans_empty_from_its_facts_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The three-layer example (a secret, a stack from a Compose file) planned from facts
+/// recorded after it converged: empty; then edits of a copy, planned from the same facts.
+#[test]
+fn a_converged_stack_plans_empty_and_each_edit_exactly_from_its_facts_file() {
+    let plan = |dir: &std::path::Path| {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["plan", "--project", "three-layer"])
+            .arg(dir)
+            .args(["fixtures/inventory.yaml"])
+            .args(["--facts", "fixtures/facts/lab-stack.json"])
+            .args(["--detailed-exitcode", "--format", "json"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text, err)
+    };
+    let example = std::path::Path::new("examples/three-layer");
+    let (code, out, err) = plan(example);
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path();
+    for sub in ["", "app", "secrets"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for entry in std::fs::read_dir(example.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(sub).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let compose = dir.join("app/compose.yaml");
+    let original = std::fs::read_to_string(&compose).unwrap();
+    let changes = |out: &str| -> Vec<(String, Vec<String>)> {
+        let plan: serde_json::Value = serde_json::from_str(out).unwrap();
+        plan["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["actions"] != serde_json::json!(["no-op"]))
+            .map(|c| {
+                // Attribute names, in order (serde_json's maps keep them sorted).
+                let names = c["after"]
+                    .as_object()
+                    .map(|a| a.keys().cloned().collect())
+                    .unwrap_or_default();
+                (c["address"].as_str().unwrap().to_owned(), names)
+            })
+            .collect()
+    };
+
+    // One service's image and replicas: exactly those two attributes.
+    let edited = original
+        .replace(
+            "  api:\n    image: local/busybox:1",
+            "  api:\n    image: local/busybox:2",
+        )
+        .replace("replicas: 1", "replicas: 3");
+    std::fs::write(&compose, edited).unwrap();
+    let (code, out, err) = plan(dir);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(
+        changes(&out),
+        [(
+            "swarm/stack.shop".to_owned(),
+            vec!["api.image".to_owned(), "api.replicas".to_owned()]
+        )],
+        "{out}"
+    );
+
+    // A service gone from the file: its removal only. (Its config stays declared: a facts
+    // file names versions only for the very secret values it was read with.)
+    let start = original.find("  web:\n").unwrap();
+    let end = original.find("networks:\n  dbnet").unwrap();
+    let without_web = format!("{}{}", &original[..start], &original[end..]);
+    std::fs::write(&compose, without_web).unwrap();
+    let (code, out, err) = plan(dir);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(
+        changes(&out),
+        [("swarm/stack.shop".to_owned(), vec!["web".to_owned()])],
+        "{out}"
+    );
+}

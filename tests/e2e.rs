@@ -173,6 +173,7 @@ fn lab_end_to_end() {
     unreachable_host_is_named_and_others_planned(&lab);
     drop(lab);
     examples_converge_from_blank_hosts();
+    three_layer_example_rotates_and_follows_its_compose_file();
 }
 
 /// The example (all four OS kinds) applied to fresh hosts takes effect, as the hosts' own
@@ -1451,5 +1452,195 @@ fn unreachable_host_is_named_and_others_planned(lab: &Lab) {
     assert_eq!(
         lab.sh("n1", "sysctl -n net.ipv4.conf.all.log_martians"),
         "1"
+    );
+}
+
+/// Copies a directory tree of regular files.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// The 3-layer example converges from blank hosts in one apply and plans empty. A new
+/// secret value is one rotation, naming what it restarts; applied, the container reads it,
+/// the old object is gone, and the value is in no output, saved plan, facts file, host
+/// record, log or process list. An edit of the Compose file plans exactly its attributes;
+/// a service taken out of it is that service's removal only.
+fn three_layer_example_rotates_and_follows_its_compose_file() {
+    let lab = Lab::up();
+    let dir = lab.dir.join("three-layer");
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_tree(Path::new("examples/three-layer"), &dir);
+    let config = dir.display().to_string();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply examples/three-layer to blank hosts",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "examples/three-layer applied plans empty",
+    );
+    // The stack's own config, served on the front node.
+    let page = lab.sh("n3", "busybox wget -qO- http://127.0.0.1:8088/index.html");
+    assert!(page.contains("shop"), "{page:?}");
+
+    // Rotation, with a canary value.
+    let canary = "corral-e2e-canary-4b1d7e";
+    std::fs::write(dir.join("secrets/db_password.txt"), canary).unwrap();
+    let plan = lab.corral(&["plan"], &[&config]);
+    let shown = stdout(&plan);
+    assert_eq!(shown.matches("~ swarm/secret.").count(), 1, "{shown}");
+    assert!(shown.contains("restarts: \"swarm/stack.shop\""), "{shown}");
+    assert!(
+        shown.contains("api.secrets.db_password") && shown.contains("db.secrets.db_password"),
+        "{shown}"
+    );
+    let saved = dir.join("rotation.plan");
+    let facts = dir.join("facts.json");
+    let mut outputs = vec![plan];
+    outputs.push(lab.corral(&["plan", "-o", saved.to_str().unwrap()], &[&config]));
+    outputs.push(lab.corral(&["facts", "-o", facts.to_str().unwrap()], &[&config]));
+    // The process lists of the hosts and of this machine, sampled while the apply runs.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (done, ssh_config) = (done.clone(), lab.ssh_config());
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for machine in MACHINES {
+                    let out = Command::new("ssh")
+                        .arg("-F")
+                        .arg(&ssh_config)
+                        .args([machine, "ps -eo args"])
+                        .output()
+                        .unwrap();
+                    seen.push_str(&String::from_utf8_lossy(&out.stdout));
+                }
+                let local = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+                seen.push_str(&String::from_utf8_lossy(&local.stdout));
+            }
+            seen
+        })
+    };
+    let apply = lab.corral_exact(&["apply".into(), saved.display().to_string()]);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let processes = watcher.join().unwrap();
+    assert_success(&apply, "apply the rotation as planned");
+    outputs.push(apply);
+    let db = lab.sh(
+        "n1",
+        "docker exec $(docker ps -q -f name=shop_db) cat /run/secrets/db_password",
+    );
+    assert_eq!(db, canary, "the container reads the new value");
+    let versions = lab.sh(
+        "n1",
+        "docker secret ls --format '{{.Name}}' | grep -c '^db_password_'",
+    );
+    assert_eq!(versions, "1", "the old version is gone");
+    let replan = lab.corral(&["plan", "--detailed-exitcode"], &[&config]);
+    assert_code(&replan, 0, "the rotation applied plans empty");
+    outputs.push(replan);
+    for out in &outputs {
+        assert!(!text(out).contains(canary), "{}", text(out));
+    }
+    for file in [&saved, &facts] {
+        let content = std::fs::read_to_string(file).unwrap();
+        assert!(
+            !content.contains(canary),
+            "{} holds the value",
+            file.display()
+        );
+    }
+    assert!(
+        !processes.contains(canary),
+        "a process list showed the value"
+    );
+    for machine in MACHINES {
+        let found = lab.sh(
+            machine,
+            &format!("grep -rl {canary} /var/lib/corral 2>/dev/null; journalctl --no-pager 2>/dev/null | grep -c {canary} || true"),
+        );
+        assert_eq!(found, "0", "{machine}'s records or journal hold the value");
+    }
+
+    // One service's image and replicas in the Compose file: exactly those two.
+    for machine in MACHINES {
+        lab.sh(machine, "docker tag local/busybox:1 local/busybox:2");
+    }
+    let compose = dir.join("app/compose.yaml");
+    let original = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(
+        &compose,
+        original
+            .replace(
+                "  api:\n    image: local/busybox:1",
+                "  api:\n    image: local/busybox:2",
+            )
+            .replace("replicas: 1", "replicas: 2"),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&config]);
+    let shown = stdout(&plan);
+    assert!(
+        shown.contains("~ api.image:    \"local/busybox:1\" -> \"local/busybox:2\"")
+            && shown.contains("~ api.replicas: \"1\" -> \"2\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."),
+        "{shown}"
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply the edit",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service ls --filter name=shop_api --format '{{.Replicas}} {{.Image}}'"
+        ),
+        "2/2 local/busybox:2"
+    );
+
+    // The front service taken out of the file: its removal only.
+    let current = std::fs::read_to_string(&compose).unwrap();
+    let start = current.find("  web:\n").unwrap();
+    let end = current.find("networks:\n  dbnet").unwrap();
+    std::fs::write(
+        &compose,
+        format!("{}{}", &current[..start], &current[end..])
+            .replace("configs:\n  web_index: { file: ./index.html }\n", ""),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&config]);
+    let shown = stdout(&plan);
+    assert!(
+        shown.contains("- web:") && !shown.contains("api."),
+        "{shown}"
+    );
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply the removal",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service ls --format '{{.Name}}' | grep -c '^shop_' || true"
+        ),
+        "2"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "the removal applied plans empty",
     );
 }

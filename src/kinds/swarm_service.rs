@@ -513,7 +513,10 @@ impl Kind for SwarmServiceSpec {
             }
         }
         for (key, value) in &self.labels {
-            if tool_label(key) || key.starts_with("io.corral.") || !valid_label_key(key) || value.chars().any(char::is_control)
+            if tool_label(key)
+                || key.starts_with("io.corral.")
+                || !valid_label_key(key)
+                || value.chars().any(char::is_control)
             {
                 ctx.error_at_key(
                     &["labels", key],

@@ -251,9 +251,9 @@ impl SwarmStackSpec {
     }
 
     fn loaded(&self) -> Result<&Loaded, FactError> {
-        self.loaded
-            .as_deref()
-            .ok_or_else(|| FactError::new(swarm::SERVICE_INSPECT_KEY, "the Compose file did not load"))
+        self.loaded.as_deref().ok_or_else(|| {
+            FactError::new(swarm::SERVICE_INSPECT_KEY, "the Compose file did not load")
+        })
     }
 
     /// The Docker service of Compose service `service`.
@@ -279,7 +279,11 @@ impl SwarmStackSpec {
                 let version = match object {
                     ComposeObject::File { .. } => {
                         let id = ObjectId::of_stack(class, name, key);
-                        let value = loaded.values.get(&(class, key.clone())).cloned().unwrap_or_default();
+                        let value = loaded
+                            .values
+                            .get(&(class, key.clone()))
+                            .cloned()
+                            .unwrap_or_default();
                         swarm_secret::wanted_version(&id, &value, &self.scope, facts, purpose)?
                     }
                     ComposeObject::External { name: external, .. } => {
@@ -302,7 +306,10 @@ impl SwarmStackSpec {
     }
 
     /// The file's services as `swarm/service`s of this stack's swarm, by Docker name.
-    fn services(&self, name: &str) -> Result<BTreeMap<String, swarm_service::SwarmServiceSpec>, FactError> {
+    fn services(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, swarm_service::SwarmServiceSpec>, FactError> {
         let loaded = self.loaded()?;
         Ok(loaded
             .compose
@@ -319,7 +326,11 @@ impl SwarmStackSpec {
     }
 
     /// This stack's live services, by name.
-    fn live(&self, name: &str, facts: &ClusterFacts) -> Result<BTreeMap<String, swarm::SwarmService>, FactError> {
+    fn live(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+    ) -> Result<BTreeMap<String, swarm::SwarmService>, FactError> {
         let Some((_, manager)) = &facts.manager else {
             return Ok(BTreeMap::new());
         };
@@ -372,6 +383,12 @@ impl SwarmStackSpec {
                     }
                 }
             }
+            // A new service with nothing passed through: nothing to say.
+            diff.attributes.retain(|a| {
+                !(a.name == "passed_through"
+                    && a.before == AttrValue::Absent
+                    && a.after == AttrValue::Opaque("none".into()))
+            });
             match diff.action() {
                 Action::NoOp => continue,
                 Action::Replace => analysis.replaced.push(docker_name.clone()),
@@ -393,7 +410,9 @@ impl SwarmStackSpec {
             if declared.contains(docker_name) {
                 continue;
             }
-            let short = docker_name.strip_prefix(&format!("{name}_")).unwrap_or(docker_name);
+            let short = docker_name
+                .strip_prefix(&format!("{name}_"))
+                .unwrap_or(docker_name);
             analysis.attributes.push(AttrChange::new(
                 short.to_owned(),
                 AttrValue::Scalar(format!(
@@ -432,9 +451,21 @@ impl SwarmStackSpec {
                 analysis.attributes.push(AttrChange::new(
                     format!("{}s.{key}", class.noun()),
                     before,
-                    AttrValue::Scalar(wanted.clone().unwrap_or_else(|| "(known after apply)".into())),
+                    AttrValue::Scalar(
+                        wanted
+                            .clone()
+                            .unwrap_or_else(|| "(known after apply)".into()),
+                    ),
                 ));
-                analysis.objects.push((id, loaded.values.get(&(class, key.clone())).cloned().unwrap_or_default(), wanted));
+                analysis.objects.push((
+                    id,
+                    loaded
+                        .values
+                        .get(&(class, key.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                    wanted,
+                ));
             }
         }
         analysis.versions = versions;
@@ -447,14 +478,20 @@ impl SwarmStackSpec {
         let mut objects = BTreeMap::new();
         for ((class, key), version) in versions {
             let version = version.clone().ok_or_else(|| {
-                FactError::new(swarm_secret::OBJECTS_KEY, format!("the version of {} {key} is not known", class.noun()))
+                FactError::new(
+                    swarm_secret::OBJECTS_KEY,
+                    format!("the version of {} {key} is not known", class.noun()),
+                )
             })?;
             objects.insert((*class == ObjectClass::Secret, key.clone()), version);
         }
         let labels = BTreeMap::from([(MANAGED_LABEL.to_owned(), self.scope.project.clone())]);
         let text = loaded.compose.render(&objects, &labels);
         let mut document: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            FactError::new(swarm::SERVICE_INSPECT_KEY, format!("the rewritten Compose file of stack {name} is not JSON: {e}"))
+            FactError::new(
+                swarm::SERVICE_INSPECT_KEY,
+                format!("the rewritten Compose file of stack {name} is not JSON: {e}"),
+            )
         })?;
         for (service, declared) in &loaded.compose.services {
             let deploy = &mut document["services"][service]["deploy"];
@@ -628,17 +665,24 @@ impl ClusterKind for SwarmStackSpec {
         }
         for (id, value, version) in &analysis.objects {
             let version = version.as_ref().ok_or_else(|| {
-                FactError::new(swarm_secret::OBJECTS_KEY, "the swarm's key is there, but the facts do not name this version")
+                FactError::new(
+                    swarm_secret::OBJECTS_KEY,
+                    "the swarm's key is there, but the facts do not name this version",
+                )
             })?;
             script.push_str(&swarm_secret::create_script(id, version, value, project));
         }
         for service in &analysis.replaced {
             script.push_str(&super::DockerObject::Service.owned_guard(service, project));
-            script.push_str(&format!("docker service rm {} >/dev/null\n", quote(service)));
+            script.push_str(&format!(
+                "docker service rm {} >/dev/null\n",
+                quote(service)
+            ));
             script.push_str(&super::DockerObject::Service.wait_gone(service));
         }
         use base64::Engine;
-        let file = base64::engine::general_purpose::STANDARD.encode(self.rendered(name, &analysis.versions)?);
+        let file = base64::engine::general_purpose::STANDARD
+            .encode(self.rendered(name, &analysis.versions)?);
         script.push_str(&format!(
             "out=$(printf '%s' {file} | base64 -d | env -i PATH=\"$PATH\" HOME=\"$HOME\" docker stack deploy --prune -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
             file = quote(&file),
@@ -657,25 +701,20 @@ impl ClusterKind for SwarmStackSpec {
         for service in &analysis.pruned {
             script.push_str(&super::DockerObject::Service.wait_gone(service));
         }
-        let keep: Vec<String> = analysis
-            .versions
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
+        let keep: Vec<String> = analysis.versions.values().flatten().cloned().collect();
         script.push_str(&remove_old_objects(name, project, &keep));
-        let mut what: Vec<String> = analysis
-            .changed
-            .iter()
-            .map(|(s, _)| s.clone())
-            .collect();
+        let mut what: Vec<String> = analysis.changed.iter().map(|(s, _)| s.clone()).collect();
         what.extend(analysis.pruned.iter().map(|s| format!("{s} (pruned)")));
         Ok(vec![ClusterStep {
             machine: self.scope.leader(facts),
             step: Step {
                 description: format!(
                     "deploy stack {name} ({}) and wait for its tasks",
-                    if what.is_empty() { "objects".into() } else { what.join(", ") }
+                    if what.is_empty() {
+                        "objects".into()
+                    } else {
+                        what.join(", ")
+                    }
                 ),
                 script,
             },
