@@ -173,8 +173,7 @@ async fn make_plan(
             // What the clusters' managers said (or that none answered), as recorded.
             let is_cluster_key = |k: &&String| crate::facts::is_cluster_key(k);
             // Secrets compared with other values than the configuration's now: unknown.
-            let same_secrets =
-                file.secrets_digest.as_deref() == Some(&crate::kinds::secrets_digest(&config));
+            let same_secrets = crate::kinds::same_secrets(&config, file.secrets_digest.as_deref());
             for (key, facts) in file.hosts.iter().filter(|(k, _)| is_cluster_key(k)) {
                 let mut facts = facts.clone();
                 if !same_secrets {
@@ -336,7 +335,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
         format_version: FactsFile::VERSION.to_owned(),
         hosts: gathered.facts.clone(),
         unreachable: gathered.unreachable.clone(),
-        secrets_digest: Some(crate::kinds::secrets_digest(&config)),
+        secrets_digest: Some(crate::kinds::seal_secrets(&config)),
     };
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;

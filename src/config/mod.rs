@@ -320,6 +320,23 @@ impl CheckContext<'_> {
             );
             return None;
         }
+        // The kernel's files hold the reviewer's or the operator's own secrets
+        // (`/proc/self/environ`), never a configuration's value.
+        if ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|root| resolved.starts_with(root))
+        {
+            self.error(
+                path_field,
+                format!(
+                    "`{relative}` is `{}`, a file of the kernel's",
+                    resolved.display()
+                ),
+                "this file",
+            )
+            .help = Some("name a regular file holding the value".into());
+            return None;
+        }
         if !resolved.is_file() {
             self.error(
                 path_field,
@@ -483,6 +500,9 @@ fn link(
                 );
             }
             Spec::SwarmStack(s) => {
+                for (service, _) in s.declared_services(&name) {
+                    links.stack_services.insert(service, name.clone());
+                }
                 for (class, name) in s.external_objects() {
                     let users = links.object_users.entry((class, name)).or_default();
                     if !users.contains(&resource.address) {
@@ -1325,7 +1345,16 @@ mod tests {
         let (bytes, errors) = context_test(Sensitive, false, "/dev/zero");
         assert_eq!(
             (bytes, errors),
-            (None, vec!["`/dev/zero` is not a regular file".into()])
+            (
+                None,
+                vec!["`/dev/zero` is `/dev/zero`, a file of the kernel's".into()]
+            )
+        );
+        // Nor the kernel's files, even for a secret (which may be anywhere else).
+        let (bytes, errors) = context_test(Exposure::Secret, false, "/proc/self/environ");
+        assert!(
+            bytes.is_none() && errors[0].ends_with("a file of the kernel's"),
+            "{errors:?}"
         );
         let (bytes, errors) = context_test(Sensitive, false, ".");
         assert!(bytes.is_none() && errors[0].ends_with("is not a regular file"));

@@ -187,16 +187,17 @@ pub struct FactsFile {
     pub hosts: BTreeMap<String, HostFacts>,
     #[serde(default)]
     pub unreachable: BTreeMap<String, String>,
-    /// What the secret values were compared with when the facts were read (a digest of the
-    /// configuration's secret values, as a saved plan's configuration digest): facts read
-    /// with other secrets say nothing about whether the live ones match.
+    /// What the secret values were compared with when the facts were read (an argon2id
+    /// hash of them, salted per file, see `kinds::seal_secrets`): facts read with other
+    /// secrets say nothing about whether the live ones match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_digest: Option<String>,
 }
 
 impl FactsFile {
     /// Version of the facts file format.
-    pub const VERSION: &'static str = "1";
+    /// 2: the managers' secrets and configs, and `secrets_digest` an argon2id hash.
+    pub const VERSION: &'static str = "2";
 
     /// Reads a facts file, refusing other formats.
     pub fn read(path: &std::path::Path) -> Result<FactsFile, String> {

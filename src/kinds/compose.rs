@@ -2865,8 +2865,10 @@ impl Compose {
 /// JSON text with every character YAML 1.1 does not allow raw (DEL, C1 controls, …)
 /// escaped: yaml.v2 refuses them even inside quotes, and JSON leaves them raw.
 fn yaml_printable(text: &str) -> String {
+    // NEL, LS and PS are line breaks to yaml.v2, even inside a quoted scalar: escaped, so
+    // that the deployed value is the one compared.
     let printable = |c: char| {
-        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A0}'..='\u{2027}' | '\u{202A}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
             || c >= '\u{10000}'
     };
     let mut out = String::with_capacity(text.len());
@@ -3982,7 +3984,11 @@ mod tests {
             json["configs"]["c"],
             serde_json::json!({"external": {"name": "app_c"}})
         );
-        assert_eq!(yaml_printable("a\u{7f}b\u{85}"), "a\\u007fb\u{85}");
+        // NEL, LS and PS are line breaks to yaml.v2 even when quoted: escaped.
+        assert_eq!(
+            yaml_printable("a\u{7f}b\u{85}c\u{2028}\u{a0}"),
+            "a\\u007fb\\u0085c\\u2028\u{a0}"
+        );
     }
 
     // -----------------------------------------------------------------------------------

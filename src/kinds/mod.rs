@@ -264,6 +264,9 @@ pub struct Links {
     /// and its value.
     pub objects:
         BTreeMap<(swarm_secret::ObjectClass, String), (Option<String>, swarm_secret::ObjectValue)>,
+    /// The Docker services of the stacks, with the stack of each: a `swarm/service` of the
+    /// same name would fight the stack over it.
+    pub stack_services: BTreeMap<String, String>,
     /// The services and stacks that use each secret and config, which a new version
     /// restarts.
     pub object_users: BTreeMap<(swarm_secret::ObjectClass, String), Vec<Address>>,
@@ -367,12 +370,23 @@ impl LinkContext<'_> {
 }
 
 /// One command script run on a host to carry out (part of) a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Step {
     /// What the step does, for progress lines and errors; never holds a secret.
     pub description: String,
     /// POSIX shell, run with `sh -s`; every configuration value in it is quoted.
     pub script: String,
+}
+
+/// The script may hold values that are never shown (a secret's, a key): `Debug` gives its
+/// length only.
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("description", &self.description)
+            .field("script", &format_args!("({} bytes)", self.script.len()))
+            .finish()
+    }
 }
 
 /// A step that fails with `error`: for steps worked out from facts that no longer allow
@@ -595,12 +609,12 @@ pub fn declared_objects(
     objects
 }
 
-/// A digest of every secret value the configuration compares on the hosts (services'
-/// `secret_env`, secrets and configs), kept in facts files with the comparisons and
-/// versions worked out from them.
-pub fn secrets_digest(config: &crate::config::Config) -> String {
+/// The secret values the configuration compares on the hosts (services' `secret_env`,
+/// secrets and configs), as one SHA-256 kept only in memory.
+fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
+    let mut any = false;
     let mut part = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
@@ -608,6 +622,7 @@ pub fn secrets_digest(config: &crate::config::Config) -> String {
     for resource in &config.resources {
         if let Spec::SwarmService(s) = &resource.spec {
             for (key, value) in &s.secret_env.0 {
+                any = true;
                 for bytes in [
                     resource.address.name.as_bytes(),
                     key.as_bytes(),
@@ -619,10 +634,44 @@ pub fn secrets_digest(config: &crate::config::Config) -> String {
         }
     }
     for (id, value) in declared_objects(config) {
+        any = true;
         part(id.label.as_bytes());
         part(value.bytes());
     }
-    hex::encode(hasher.finalize())
+    any.then(|| hasher.finalize().into())
+}
+
+/// What a facts file keeps of the secret values its comparisons and versions were made
+/// with: an argon2id hash (PHC string, salted per file), so that a facts file handed to a CI
+/// job does not let anyone test guesses of a weak value at the speed of SHA-256. `none`
+/// when the configuration has no secret value.
+pub fn seal_secrets(config: &crate::config::Config) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let Some(digest) = secret_values_digest(config) else {
+        return "none".into();
+    };
+    let salt =
+        SaltString::encode_b64(&swarm_secret::random_bytes::<16>()).expect("16 bytes make a salt");
+    argon2::Argon2::default()
+        .hash_password(&digest, &salt)
+        .map(|hash| hash.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether the configuration's secret values are those a facts file was sealed with.
+pub fn same_secrets(config: &crate::config::Config, sealed: Option<&str>) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let Some(sealed) = sealed else {
+        return false;
+    };
+    match secret_values_digest(config) {
+        None => sealed == "none",
+        Some(digest) => PasswordHash::new(sealed).is_ok_and(|hash| {
+            argon2::Argon2::default()
+                .verify_password(&digest, &hash)
+                .is_ok()
+        }),
+    }
 }
 
 /// Makes the secret comparisons in a cluster's facts unknown (they were made with other

@@ -57,7 +57,7 @@ const MAX_CONFIG_BYTES: usize = 1000 * 1024;
 const VERSION_DIGITS: usize = 12;
 
 /// Object names are at most 64 characters; a version adds `_` and the digest.
-const MAX_NAME: usize = 64 - 1 - VERSION_DIGITS;
+pub const MAX_NAME: usize = 64 - 1 - VERSION_DIGITS;
 
 /// Secret or config: the same story, two Docker nouns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,7 +88,7 @@ impl ObjectClass {
         }
     }
 
-    fn max_bytes(self) -> usize {
+    pub fn max_bytes(self) -> usize {
         match self {
             ObjectClass::Secret => MAX_SECRET_BYTES,
             ObjectClass::Config => MAX_CONFIG_BYTES,
@@ -601,15 +601,18 @@ fn session_key(scope: &SwarmScope) -> String {
         .lock()
         .expect("not poisoned");
     keys.entry(format!("{}\0{}", scope.project, scope.cluster))
-        .or_insert_with(|| {
-            let mut bytes = [0u8; 32];
-            use std::io::Read;
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut bytes))
-                .expect("/dev/urandom is readable");
-            hex::encode(bytes)
-        })
+        .or_insert_with(|| hex::encode(random_bytes::<32>()))
         .clone()
+}
+
+/// `N` bytes from the kernel's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes
 }
 
 /// The name of the version of `value` the configuration wants, `None` when it cannot be
@@ -883,9 +886,14 @@ pub fn orphans(
         if label.starts_with("swarm/stack.") {
             continue;
         }
+        // Only an address of the object's own kind: a label naming anything else (a
+        // service) never turns into its deletion.
         let Ok(owner) = Address::parse(label) else {
             continue;
         };
+        if owner.kind != object.class.kind() || owner.machine.is_some() {
+            continue;
+        }
         if !declared.contains(&owner) {
             whole.entry(owner).or_default().push(object);
             continue;
@@ -927,7 +935,7 @@ pub fn orphans(
 }
 
 /// Fails when a service that is not `project`'s uses `object`.
-fn check_unused(
+pub fn check_unused(
     object: &LiveObject,
     services: &[swarm::SwarmService],
     project: &str,
@@ -1054,9 +1062,18 @@ mod tests {
         ];
         let raw = recorded::cluster("objects", "rotated", &probe(PROJECT)).output;
         let redacted = redact(&raw, &declared);
-        // What the recorded apply named these values with the same key.
-        assert!(redacted.contains("version swarm/secret.db_pw db_pw_4d89c41d94fc\n"));
-        assert!(redacted.contains("version swarm/config.app_conf app_conf_0564764cb94e\n"));
+        // The names the recorded apply gave these values with the same key.
+        let live_name = |label: &str| {
+            raw.lines()
+                .find(|l| l.contains(&format!("\"{OBJECT_LABEL}\":\"{label}\"")))
+                .and_then(|l| l.split('"').nth(1))
+                .unwrap()
+                .to_owned()
+        };
+        for label in ["swarm/secret.db_pw", "swarm/config.app_conf"] {
+            let line = format!("version {label} {}\n", live_name(label));
+            assert!(redacted.contains(&line), "{line} in {redacted}");
+        }
         let key_line = raw.lines().find(|l| l.starts_with("key ")).unwrap();
         assert!(!redacted.contains(&key_line[5..20]), "{redacted}");
         assert!(!redacted.contains(DB_PW));
@@ -1099,7 +1116,7 @@ mod tests {
         let diff = new.diff("db_pw", &facts(&manager)).unwrap();
         assert_eq!(diff.action(), Action::Update);
         let shown = format!("{diff:?}");
-        assert!(shown.contains("db_pw_4d89c41d94fc") && shown.contains("swarm/service.app"));
+        assert!(shown.contains("db_pw_") && shown.contains("swarm/service.app"));
         assert!(!shown.contains("another-value"));
         let steps = new.steps("db_pw", &facts(&manager)).unwrap();
         let script = &steps[0].step.script;
@@ -1124,11 +1141,14 @@ mod tests {
         let declared = BTreeSet::from([Address::new(KIND, "db_pw", None)]);
         let orphans = orphans(&rotated, PROJECT, &declared).unwrap();
         let addresses: Vec<String> = orphans.iter().map(|o| o.address.to_string()).collect();
+        let live = live(&rotated).unwrap();
+        let id = db_pw();
+        let recorded = &live.versions_of(&id, PROJECT).next().unwrap().name;
         assert_eq!(
             addresses,
             [
-                "swarm/secret.db_pw[db_pw_4d89c41d94fc]",
-                "swarm/config.app_conf"
+                format!("swarm/secret.db_pw[{recorded}]"),
+                "swarm/config.app_conf".to_owned()
             ]
         );
         // The same value: nothing of the secret's goes.

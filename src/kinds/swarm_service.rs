@@ -536,6 +536,19 @@ impl Kind for SwarmServiceSpec {
             return Vec::new();
         };
         let mut after = vec![scope.address()];
+        if let Some(stack) = links.stack_services.get(&ctx.name) {
+            ctx.error(
+                &[],
+                format!(
+                    "swarm/stack.{stack} deploys a service named `{}` too",
+                    ctx.name
+                ),
+                "same Docker service",
+            )
+            .help = Some(
+                "each Docker service is one resource's: rename the service, or the stack".into(),
+            );
+        }
         let known: Vec<&str> = links.networks.keys().map(String::as_str).collect();
         for (index, network) in self.networks.iter().enumerate() {
             let span = item_span(ctx.spec, "networks", index, None);
@@ -1726,6 +1739,24 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
         (ObjectClass::Config, &have.configs, &want.configs),
     ] {
         let noun = class.noun();
+        // `--secret-rm NAME` takes every target of that object: those that stay are added
+        // back in the same update.
+        let removed: BTreeSet<&String> = keys(want, have)
+            .into_iter()
+            .filter(|t| have.get(*t) != want.get(*t))
+            .filter_map(|t| have.get(t))
+            .collect();
+        let kept: Vec<String> = want
+            .iter()
+            .filter(|(t, name)| have.get(*t) == Some(*name) && removed.contains(name))
+            .map(|(t, name)| {
+                format!(
+                    "--{noun}-add {}",
+                    quote(&format!("source={name},target={t}"))
+                )
+            })
+            .collect();
+        delta.flags.extend(kept);
         for target in keys(want, have) {
             let (before, after) = (have.get(target), want.get(target));
             if before == after {

@@ -107,6 +107,24 @@ impl Kind for SwarmStackSpec {
                     file: file.clone(),
                     span: *span,
                 };
+                let id = ObjectId::of_stack(class, &stack, key);
+                if id.prefix.len() > swarm_secret::MAX_NAME {
+                    ctx.errors.push(
+                        ConfigError::at(
+                            &origin,
+                            format!(
+                                "`{}` is {} characters: a {} of a stack is named STACK_KEY, at most {} characters, to leave room for its version",
+                                id.prefix,
+                                id.prefix.len(),
+                                class.noun(),
+                                swarm_secret::MAX_NAME
+                            ),
+                            "name too long",
+                        )
+                        .with_help("shorten the key, or the stack's name"),
+                    );
+                    continue;
+                }
                 match read_object(path, class) {
                     Ok(bytes) => {
                         values.insert((class, key.clone()), ObjectValue::new(bytes));
@@ -190,8 +208,27 @@ fn read_object(path: &std::path::Path, class: ObjectClass) -> Result<Vec<u8>, St
     let resolved = path
         .canonicalize()
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|root| resolved.starts_with(root))
+    {
+        return Err(format!(
+            "`{}` is `{}`, a file of the kernel's, not a value",
+            path.display(),
+            resolved.display()
+        ));
+    }
     if !resolved.is_file() {
         return Err(format!("`{}` is not a regular file", resolved.display()));
+    }
+    let size = resolved.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > class.max_bytes() as u64 {
+        return Err(format!(
+            "`{}` is {size} bytes: Docker takes a {} of at most {} KiB",
+            path.display(),
+            class.noun(),
+            class.max_bytes() / 1024
+        ));
     }
     let bytes =
         std::fs::read(&resolved).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -356,6 +393,21 @@ impl SwarmStackSpec {
         }
         let versions = self.versions(name, facts, purpose)?;
         let live = self.live(name, facts)?;
+        let project = &self.scope.project;
+        let foreign: Vec<&str> = live
+            .values()
+            .filter(|s| s.spec.labels.get(MANAGED_LABEL) != Some(project))
+            .map(|s| s.spec.name.as_str())
+            .collect();
+        if !foreign.is_empty() {
+            return Err(FactError::new(
+                swarm::SERVICE_INSPECT_KEY,
+                format!(
+                    "stack {name} on the swarm has services that project {project} did not deploy ({}): corral does not deploy over (and prune) another's stack; remove it (`docker stack rm {name}`) or give this stack another name",
+                    foreign.join(", ")
+                ),
+            ));
+        }
         let loaded = self.loaded()?;
         let mut analysis = Analysis {
             created: live.is_empty(),
@@ -435,10 +487,17 @@ impl SwarmStackSpec {
                 let id = ObjectId::of_stack(class, name, key);
                 let wanted = versions.get(&(class, key.clone())).cloned().flatten();
                 let old: Vec<String> = match &facts.manager {
-                    Some((_, manager)) => swarm_secret::live(manager)?
-                        .versions_of(&id, &self.scope.project)
-                        .map(|o| o.name.clone())
-                        .collect(),
+                    Some((_, manager)) => {
+                        let services = manager
+                            .parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+                        let objects = swarm_secret::live(manager)?;
+                        let old: Vec<&swarm_secret::LiveObject> =
+                            objects.versions_of(&id, project).collect();
+                        for object in old.iter().filter(|o| Some(&o.name) != wanted.as_ref()) {
+                            swarm_secret::check_unused(object, &services, project)?;
+                        }
+                        old.iter().map(|o| o.name.clone()).collect()
+                    }
                     None => Vec::new(),
                 };
                 if wanted.as_ref().is_some_and(|w| old.contains(w)) {
@@ -538,35 +597,73 @@ fn opaque_digest(opaque: &BTreeMap<String, String>) -> String {
     hex::encode(&hasher.finalize()[..8])
 }
 
-/// The stacks of `project` on the swarm that no `swarm/stack` declares.
+/// The stacks of `project` on the swarm that no `swarm/stack` declares: those with services,
+/// and those whose own secrets and configs are left (a removal that Docker refused half
+/// way). An object of one that a service of no project of corral's uses is a plan error.
 pub fn orphans(
     manager: &HostFacts,
     project: &str,
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
     let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
-    let mut stacks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let objects = swarm_secret::live(manager)?;
+    let mut stacks: BTreeMap<String, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     for service in services.iter() {
         let labels = &service.spec.labels;
         if labels.get(MANAGED_LABEL).map(String::as_str) != Some(project) {
             continue;
         }
         if let Some(stack) = labels.get(STACK_NAMESPACE_LABEL) {
-            stacks.entry(stack).or_default().push(&service.spec.name);
+            stacks
+                .entry(stack.clone())
+                .or_default()
+                .0
+                .push(&service.spec.name);
         }
+    }
+    for object in &objects.objects {
+        if object.labels.get(MANAGED_LABEL).map(String::as_str) != Some(project) {
+            continue;
+        }
+        let Some(stack) = object
+            .labels
+            .get(swarm_secret::OBJECT_LABEL)
+            .and_then(|l| l.strip_prefix("swarm/stack."))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(stack, _)| stack)
+        else {
+            continue;
+        };
+        if declared.contains(&Address::new(KIND, stack, None)) {
+            continue;
+        }
+        swarm_secret::check_unused(object, &services, project)?;
+        stacks
+            .entry(stack.to_owned())
+            .or_default()
+            .1
+            .push(&object.name);
     }
     Ok(stacks
         .into_iter()
-        .map(|(stack, services)| (Address::new(KIND, stack, None), services))
+        .map(|(stack, found)| (Address::new(KIND, &stack, None), found))
         .filter(|(address, _)| !declared.contains(address))
-        .map(|(address, services)| Orphan {
-            address,
-            attributes: vec![AttrChange::new(
-                "services",
-                AttrValue::Scalar(services.join(", ")),
-                AttrValue::Absent,
-            )],
-            reason: None,
+        .map(|(address, (services, objects))| {
+            let mut attributes = Vec::new();
+            for (name, items) in [("services", services), ("objects", objects)] {
+                if !items.is_empty() {
+                    attributes.push(AttrChange::new(
+                        name,
+                        AttrValue::Scalar(items.join(", ")),
+                        AttrValue::Absent,
+                    ));
+                }
+            }
+            Orphan {
+                address,
+                attributes,
+                reason: None,
+            }
         })
         .collect())
 }
@@ -590,8 +687,10 @@ fn remove_old_objects(name: &str, project: &str, keep: &[String]) -> String {
     for class in [ObjectClass::Secret, ObjectClass::Config] {
         let noun = class.noun();
         let keep_pattern: String = keep.iter().map(|k| format!(" {} ", k)).collect();
+        // A here-document, not a pipe: the loop runs in this shell, so a refused removal
+        // (Docker's "in use by service …") fails the step.
         script.push_str(&format!(
-            "docker {noun} ls --filter {managed} --format '{{{{.Name}}}} {{{{.Labels}}}}' | while read -r n labels; do\n  case $labels in *{prefix}*) ;; *) continue ;; esac\n  case {keep} in *\" $n \"*) continue ;; esac\n  docker {noun} rm \"$n\" >/dev/null\ndone\n",
+            "list=$(docker {noun} ls --filter {managed} --format '{{{{.Name}}}} {{{{.Labels}}}}') || exit 1\nwhile read -r n labels; do\n  [ -n \"$n\" ] || continue\n  case $labels in *{prefix}*) ;; *) continue ;; esac\n  case {keep} in *\" $n \"*) continue ;; esac\n  docker {noun} rm \"$n\" >/dev/null || exit 1\ndone <<CORRAL_EOF\n$list\nCORRAL_EOF\n",
             managed = quote(&format!("label={MANAGED_LABEL}={project}")),
             prefix = quote(&format!("{}=swarm/stack.{name}/", swarm_secret::OBJECT_LABEL)),
             keep = quote(&keep_pattern),
@@ -684,7 +783,7 @@ impl ClusterKind for SwarmStackSpec {
         let file = base64::engine::general_purpose::STANDARD
             .encode(self.rendered(name, &analysis.versions)?);
         script.push_str(&format!(
-            "out=$(printf '%s' {file} | base64 -d | env -i PATH=\"$PATH\" HOME=\"$HOME\" docker stack deploy --prune -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
+            "out=$(printf '%s' {file} | base64 -d | env -i PATH=\"$PATH\" HOME=\"$HOME\" docker stack deploy --prune --resolve-image changed -c - {q} 2>&1) || {{ printf '%s\\n' \"$out\" | tail -n 8; echo 'corral: docker stack deploy failed'; exit 1; }}\nset +e\n",
             file = quote(&file),
             q = quote(name),
         ));
