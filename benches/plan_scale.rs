@@ -284,6 +284,86 @@ fn measure_services(services: usize) -> Duration {
     total
 }
 
+/// A stack of `services` services from one Compose file, converged, from the recording of
+/// examples/three-layer/ (`fixtures/facts/lab-stack.json`): each service is a copy of the
+/// recorded `shop_api`. Returns the median time to load, build the graph and plan.
+fn measure_stack(services: usize) -> Duration {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/three-layer");
+    let recorded = FactsFile::read(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/facts/lab-stack.json"),
+    )
+    .unwrap();
+    let scope = "@cluster swarm/cluster.layers";
+    let api = recorded.hosts[scope].probes["swarm:service-inspect"]
+        .output
+        .lines()
+        .find(|l| l.contains("\"Name\":\"shop_api\""))
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let compose_in = std::fs::read_to_string(example.join("app/compose.yaml")).unwrap();
+    let start = compose_in.find("  api:\n").unwrap();
+    let end = compose_in.find("  web:\n").unwrap();
+    let api_text = &compose_in[start..end];
+    let mut compose = String::from("version: \"3.8\"\nservices:\n");
+    let mut inspect = String::new();
+    for i in 0..services {
+        let name = format!("s{i:05}");
+        compose.push_str(&api_text.replacen("  api:\n", &format!("  {name}:\n"), 1));
+        inspect.push_str(&api.replace(
+            "\"Name\":\"shop_api\"",
+            &format!("\"Name\":\"shop_{name}\""),
+        ));
+        inspect.push('\n');
+    }
+    compose.push_str(&compose_in[compose_in.find("networks:\n  dbnet").unwrap()..]);
+    std::fs::create_dir_all(dir.path().join("app")).unwrap();
+    std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+    std::fs::write(dir.path().join("app/compose.yaml"), compose).unwrap();
+    for file in ["layers.yaml", "app/index.html", "secrets/db_password.txt"] {
+        std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
+    }
+    let inventory = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inventory.yaml");
+    let paths = vec![dir.path().to_path_buf(), inventory];
+    let mut facts = recorded.hosts.clone();
+    facts
+        .get_mut(scope)
+        .unwrap()
+        .probes
+        .get_mut("swarm:service-inspect")
+        .unwrap()
+        .output = inspect;
+    let options = LoadOptions {
+        project: "three-layer".into(),
+        ..LoadOptions::default()
+    };
+    let runs: Vec<(Duration, usize)> = (0..RUNS)
+        .map(|_| {
+            let facts: BTreeMap<String, HostFacts> =
+                facts.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let t = Instant::now();
+            let config = config::load(&paths, &options).expect("bench config loads");
+            let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+            let plan = build::build(
+                &config,
+                &graph,
+                &Filter::default(),
+                &facts,
+                &BTreeMap::new(),
+            );
+            assert!(plan.errors.is_empty(), "{:?}", plan.errors.first());
+            (t.elapsed(), plan.resource_changes.len())
+        })
+        .collect();
+    let total = median(runs.iter().map(|r| r.0).collect());
+    println!(
+        "{services:>5} services of a converged stack: {} changes; median {:>8.1} ms",
+        runs[0].1,
+        ms(total)
+    );
+    total
+}
+
 fn main() {
     let recorded = recorded_host("lab-converged");
     println!("plan_scale: medians of {RUNS} runs, from recorded lab facts, no SSH");
@@ -306,6 +386,11 @@ fn main() {
     let (few, many) = (measure_services(100), measure_services(1000));
     println!(
         "ratio 1000/100 services: {:.2} (linear: 10.0)",
+        many.as_secs_f64() / few.as_secs_f64()
+    );
+    let (few, many) = (measure_stack(100), measure_stack(1000));
+    println!(
+        "ratio 1000/100 stack services: {:.2} (linear: 10.0)",
         many.as_secs_f64() / few.as_secs_f64()
     );
     if let Some(kib) = peak_rss_kib() {

@@ -167,3 +167,30 @@ fn a_converged_stack_plans_empty_and_each_edit_exactly_from_its_facts_file() {
         "{out}"
     );
 }
+
+/// A stack of the same name that another project deployed is never deployed over (and
+/// pruned): a plan error naming its services.
+#[test]
+fn a_stack_another_project_deployed_is_a_plan_error() {
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["plan", "--project", "another", "examples/three-layer"])
+        .args([
+            "fixtures/inventory.yaml",
+            "--facts",
+            "fixtures/facts/lab-stack.json",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("stack shop on the swarm has services that project another did not deploy (shop_api, shop_db, shop_web)"),
+        "{text}"
+    );
+}

@@ -183,13 +183,19 @@ fn source_outside_the_configuration_is_refused() {
     }
     assert!(!rendered.contains("CI_TOKEN"), "{rendered}");
 
-    // The operator may allow it, and a file PATH's own directory is the tree too.
+    // The operator may allow it (not the kernel's files: never a value to copy), and a
+    // file PATH's own directory is the tree too.
     let options = LoadOptions {
         allow_source_outside_config: true,
         ..LoadOptions::default()
     };
+    let errors = config::load(&paths, &options).expect_err("the kernel's file");
+    assert_eq!(errors.errors.len(), 1, "{}", render(&errors, 1));
+    assert!(errors.errors[0].message.ends_with("a file of the kernel's"));
+    let allowed: String = text.split_inclusive("---\n").skip(1).collect();
+    std::fs::write(config_dir.join("site.yaml"), &allowed).unwrap();
     let config = config::load(&paths, &options).expect("allowed by the operator");
-    assert_eq!(config.resources.len(), 4);
+    assert_eq!(config.resources.len(), 3);
     let only_inside = text.split("---\n").nth(3).unwrap();
     std::fs::write(config_dir.join("site.yaml"), only_inside).unwrap();
     let paths = vec![

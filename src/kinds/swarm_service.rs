@@ -2915,6 +2915,59 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_target_keeps_the_other_targets_of_the_same_object() {
+        let manager = manager("cluster");
+        let facts = facts(&manager);
+        // The recorded `api` has api_token_v1 at `api_token`; declared at a second target
+        // too, then the recorded one dropped: `--secret-rm` (by name) would take both.
+        let spec = SwarmServiceSpec {
+            secrets: vec![ObjectRef {
+                source: "api_token".into(),
+                target: Some("/etc/token".into()),
+            }],
+            ..api()
+        };
+        let steps = spec
+            .steps_with("api", &facts, &recorded_versions())
+            .unwrap();
+        let script = &steps[0].step.script;
+        assert!(
+            script.contains(&flag("--secret-rm", "api_token_v1")),
+            "{script}"
+        );
+        assert!(
+            script.contains(&flag(
+                "--secret-add",
+                "source=api_token_v1,target=/etc/token"
+            )),
+            "{script}"
+        );
+        let both = SwarmServiceSpec {
+            secrets: vec![
+                ObjectRef {
+                    source: "api_token".into(),
+                    target: None,
+                },
+                ObjectRef {
+                    source: "api_token".into(),
+                    target: Some("/etc/token".into()),
+                },
+            ],
+            ..api()
+        };
+        let mut versions = recorded_versions();
+        versions.insert(
+            (ObjectClass::Secret, "api_token".into()),
+            Some("api_token_v1".into()),
+        );
+        // Added at a second target only: nothing removed, nothing re-added.
+        let script = &both.steps_with("api", &facts, &versions).unwrap()[0]
+            .step
+            .script;
+        assert!(!script.contains("--secret-rm"), "{script}");
+    }
+
+    #[test]
     fn a_missing_service_is_created_with_corrals_label_and_waited_for() {
         let manager = manager("cluster");
         let spec = SwarmServiceSpec {
