@@ -1340,35 +1340,20 @@ impl Loader<'_, '_> {
             self.unknown_key(obj, entry, parent);
             return;
         };
-        match field.note {
-            Note::Ignored(help) => {
-                self.report.error(
-                    entry.key_span,
-                    format!("`docker stack deploy` ignores `{path}`"),
-                    "ignored by stack deploy",
-                    Some(help.into()),
-                );
-                return;
-            }
-            Note::Refused(help) => {
-                self.report.error(
-                    entry.key_span,
-                    format!("`docker stack deploy` refuses `{path}`"),
-                    "refused by stack deploy",
-                    Some(help.into()),
-                );
-                return;
-            }
-            Note::Misleading(help) => {
-                self.report.error(
-                    entry.key_span,
-                    format!("`docker stack deploy` says it ignores `{path}`, yet applies it"),
-                    "ambiguous",
-                    Some(help.into()),
-                );
-                return;
-            }
-            Note::None => {}
+        let refusal = match field.note {
+            Note::Ignored(help) => Some(("ignores", "ignored by stack deploy", help)),
+            Note::Refused(help) => Some(("refuses", "refused by stack deploy", help)),
+            Note::Misleading(help) => Some(("says it ignores, yet applies,", "ambiguous", help)),
+            Note::None => None,
+        };
+        if let Some((what, label, help)) = refusal {
+            self.report.error(
+                entry.key_span,
+                format!("`docker stack deploy` {what} `{path}`"),
+                label,
+                Some(help.into()),
+            );
+            return;
         }
         if self.require_version(field.since, entry, &path) {
             self.check(&entry.value, field.ty, &path);
@@ -3700,7 +3685,7 @@ mod tests {
         }
         let restart = find(
             &errors,
-            "says it ignores `services.app.restart`, yet applies it",
+            "says it ignores, yet applies, `services.app.restart`",
         );
         assert_eq!(restart.at, (9, 5));
         assert!(restart.help.contains("condition: any"), "{restart:?}");

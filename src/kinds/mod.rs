@@ -164,6 +164,31 @@ impl SwarmScope {
     }
 }
 
+/// What every resource placed on a swarm says alike in its [`ClusterKind`] impl, given the
+/// path to its [`SwarmScope`] (`scope`, `object.scope`): its members are the swarm's, it
+/// names no machine of its own, its facts come from the swarm's one manager round trip,
+/// and a live manager answers for it.
+macro_rules! on_a_swarm {
+    ($($scope:ident).+) => {
+        fn members(&self) -> Vec<String> {
+            self.$($scope).+.members()
+        }
+
+        fn machine_references(&self) -> Vec<(&'static str, String)> {
+            Vec::new()
+        }
+
+        fn manager_candidates(&self, facts: &$crate::kinds::ClusterFacts) -> Vec<String> {
+            $crate::kinds::swarm_cluster::live_managers(&self.$($scope).+.managers, facts)
+        }
+
+        fn facts_scope(&self) -> Option<$crate::address::Address> {
+            Some(self.$($scope).+.address())
+        }
+    };
+}
+pub(crate) use on_a_swarm;
+
 /// The label corral puts on the Docker objects it creates, with the project as value.
 pub const MANAGED_LABEL: &str = "io.corral.managed";
 

@@ -336,13 +336,7 @@ pub fn orphans(
 }
 
 impl ClusterKind for SwarmNetworkSpec {
-    fn members(&self) -> Vec<String> {
-        self.scope.members()
-    }
-
-    fn machine_references(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
+    super::on_a_swarm!(scope);
 
     fn member_probes(&self, _name: &str) -> Vec<Probe> {
         vec![swarm::info_probe(), kernel::probe()]
@@ -353,14 +347,6 @@ impl ClusterKind for SwarmNetworkSpec {
             swarm::network_inspect_probe(),
             swarm::service_inspect_probe(),
         ]
-    }
-
-    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
-        super::swarm_cluster::live_managers(&self.scope.managers, facts)
-    }
-
-    fn facts_scope(&self) -> Option<Address> {
-        Some(self.scope.address())
     }
 
     fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {

@@ -814,13 +814,7 @@ macro_rules! cluster_object {
         }
 
         impl ClusterKind for $spec {
-            fn members(&self) -> Vec<String> {
-                self.object.scope.members()
-            }
-
-            fn machine_references(&self) -> Vec<(&'static str, String)> {
-                Vec::new()
-            }
+            super::on_a_swarm!(object.scope);
 
             fn member_probes(&self, _name: &str) -> Vec<Probe> {
                 vec![swarm::info_probe()]
@@ -828,14 +822,6 @@ macro_rules! cluster_object {
 
             fn manager_probes(&self, _name: &str) -> Vec<Probe> {
                 vec![probe(&self.object.scope.project)]
-            }
-
-            fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
-                super::swarm_cluster::live_managers(&self.object.scope.managers, facts)
-            }
-
-            fn facts_scope(&self) -> Option<Address> {
-                Some(self.object.scope.address())
             }
 
             fn shares_machines(&self) -> bool {

@@ -2248,13 +2248,7 @@ impl SwarmServiceSpec {
 }
 
 impl ClusterKind for SwarmServiceSpec {
-    fn members(&self) -> Vec<String> {
-        self.scope.members()
-    }
-
-    fn machine_references(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
+    super::on_a_swarm!(scope);
 
     fn member_probes(&self, _name: &str) -> Vec<Probe> {
         vec![swarm::info_probe(), kernel::probe()]
@@ -2265,14 +2259,6 @@ impl ClusterKind for SwarmServiceSpec {
             swarm::service_inspect_probe(),
             swarm::network_inspect_probe(),
         ]
-    }
-
-    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
-        super::swarm_cluster::live_managers(&self.scope.managers, facts)
-    }
-
-    fn facts_scope(&self) -> Option<Address> {
-        Some(self.scope.address())
     }
 
     /// Services are created and updated through a manager's API, several at once.

@@ -700,13 +700,7 @@ fn remove_old_objects(name: &str, project: &str, keep: &[String]) -> String {
 }
 
 impl ClusterKind for SwarmStackSpec {
-    fn members(&self) -> Vec<String> {
-        self.scope.members()
-    }
-
-    fn machine_references(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
+    super::on_a_swarm!(scope);
 
     fn member_probes(&self, _name: &str) -> Vec<Probe> {
         vec![swarm::info_probe(), kernel::probe()]
@@ -718,14 +712,6 @@ impl ClusterKind for SwarmStackSpec {
             swarm::network_inspect_probe(),
             swarm_secret::probe(&self.scope.project),
         ]
-    }
-
-    fn manager_candidates(&self, facts: &ClusterFacts) -> Vec<String> {
-        super::swarm_cluster::live_managers(&self.scope.managers, facts)
-    }
-
-    fn facts_scope(&self) -> Option<Address> {
-        Some(self.scope.address())
     }
 
     fn shares_machines(&self) -> bool {
