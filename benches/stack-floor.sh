@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The 3-layer example (secret, stack from a Compose file, encrypted overlays, a global
+# agent) against the SSH floor, on a 3-host lab: the wall time of a blank-to-converged
+# apply, then the median of `corral plan` on the converged swarm (facts from every host and
+# the swarm's manager questions, asked in the first round trip) against `ssh HOST true` to
+# the three hosts in parallel over fresh connections.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-20}
+. benches/lib.sh
+bench_lab corral-bench-stack 10.245.0.0/24
+config=(examples/three-layer/ "$inventory")
+
+TIMEFORMAT='%R'
+{ time "$corral" apply --auto-approve "${config[@]}" >target/bench-stack-apply.log 2>&1; } 2>target/bench-stack-time
+echo "blank-to-converged apply of examples/three-layer: $(cat target/bench-stack-time) s wall"
+"$corral" plan --detailed-exitcode "${config[@]}" >/dev/null # converged: exits 0
+
+compare target/bench-stack-floor.json \
+    "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
+    "corral plan (examples/three-layer, converged)" \
+    "'$corral' plan examples/three-layer/ '$inventory'"
