@@ -170,6 +170,7 @@ fn lab_end_to_end() {
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
     cluster_layer_on_the_swarm(&lab);
+    sshd_changes_that_cut_access_are_rolled_back(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
     drop(lab);
     examples_converge_from_blank_hosts();
@@ -1642,5 +1643,99 @@ fn three_layer_example_rotates_and_follows_its_compose_file() {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "the removal applied plans empty",
+    );
+}
+
+/// `os/sshd`: settings converge and plan empty; one that locks out the user corral
+/// connects as is refused in the plan; one that breaks key login is applied, the new login
+/// fails, and the host is as before and reachable; removing the resource gives sshd its
+/// own settings back.
+fn sshd_changes_that_cut_access_are_rolled_back(lab: &Lab) {
+    let dir = lab.dir.join("sshd");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.display().to_string();
+    let site = dir.join("site.yaml");
+    let write = |settings: &str| {
+        std::fs::write(
+            &site,
+            format!("kind: os/sshd\nname: hardening\nspecification:\n  machines: all\n  settings:\n{settings}"),
+        )
+        .unwrap();
+    };
+    let good = "    X11Forwarding: \"no\"\n    MaxAuthTries: \"3\"\n    PermitRootLogin: prohibit-password\n";
+    write(good);
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply sshd settings",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "sshd settings applied plan empty",
+    );
+    assert_eq!(
+        lab.sh("n2", "sshd -T | grep '^maxauthtries '"),
+        "maxauthtries 3"
+    );
+
+    write("    PermitRootLogin: \"no\"\n");
+    let refused = lab.corral(&["plan"], &[&config]);
+    assert_code(&refused, 1, "a setting that locks out root");
+    assert!(
+        text(&refused).contains("refused: `PermitRootLogin no` while corral connects as root"),
+        "{}",
+        text(&refused)
+    );
+
+    write(&format!(
+        "{good}    AuthorizedKeysFile: /nonexistent/keys\n"
+    ));
+    let before = lab.sh(
+        "n1",
+        "sha256sum /etc/ssh/sshd_config.d/00-corral-hardening.conf",
+    );
+    let broken = lab.corral(&["apply", "--auto-approve", "--limit", "n1"], &[&config]);
+    assert_code(&broken, 1, "a setting that breaks key login");
+    assert!(
+        text(&broken).contains("rolled back: a new SSH login failed after the change"),
+        "{}",
+        text(&broken)
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "sha256sum /etc/ssh/sshd_config.d/00-corral-hardening.conf"
+        ),
+        before,
+        "the file is as before"
+    );
+    assert_eq!(
+        lab.sh("n1", "sshd -T | grep '^authorizedkeysfile '"),
+        "authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "systemctl list-units --all --no-legend 'corral-guard-*' | wc -l"
+        ),
+        "0",
+        "no rollback timer is left"
+    );
+
+    // Gone from the configuration: the drop-in goes and sshd reloads.
+    std::fs::remove_file(&site).unwrap();
+    std::fs::write(
+        dir.join("marker.yaml"),
+        "kind: os/file\nname: marker\nspecification:\n  machines: all\n  path: /etc/corral-e2e-sshd\n  content: \"x\\n\"\n",
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "remove the sshd settings",
+    );
+    assert_eq!(
+        lab.sh("n2", "sshd -T | grep '^maxauthtries '"),
+        "maxauthtries 6"
     );
 }

@@ -10,6 +10,7 @@
 //! [`session`] wraps a walk in what makes it safe to run against shared hosts: the locks,
 //! the re-read under them, interrupts and the record of what corral wrote.
 
+pub mod guard;
 pub mod interrupt;
 pub mod lock;
 pub mod session;
@@ -236,6 +237,7 @@ pub async fn apply(
                 .timeout
                 .map_or(DEFAULT_STEP_TIMEOUT, StepTimeout::duration);
             let change = changes[&instance.address].clone();
+            let mut guarded = None;
             // A change that only records what is already as configured runs nothing; the
             // record is written after the walk.
             let steps = match resource.spec.placement() {
@@ -243,6 +245,7 @@ pub async fn apply(
                 crate::kinds::Placement::Machines(kind) => {
                     let empty = crate::facts::HostFacts::default();
                     let host_facts = facts.get(&machine).unwrap_or(&empty);
+                    guarded = kind.access_guard(&resource.address.name);
                     kind.steps(&resource.address.name, &change, host_facts)
                 }
                 crate::kinds::Placement::Cluster(_) => {
@@ -286,8 +289,23 @@ pub async fn apply(
             let events = events.clone();
             let address = instance.address.clone();
             running.spawn(async move {
-                let error =
-                    run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await;
+                let error = match guarded.filter(|_| !steps.is_empty()) {
+                    Some(guard) => {
+                        run_guarded_steps(
+                            host.as_ref(),
+                            &machine,
+                            &address,
+                            steps,
+                            &guard,
+                            timeout,
+                            &events,
+                        )
+                        .await
+                    }
+                    None => {
+                        run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await
+                    }
+                };
                 (node, vec![machine], false, address, error)
             });
         }
@@ -414,6 +432,98 @@ async fn run_steps(
         error: error.clone(),
     });
     error
+}
+
+/// Runs a change that can cut corral's own access (see [`guard`]): the rollback armed
+/// first, the steps, then a new login; the rollback disarmed when it works, and carried out
+/// otherwise (now, or by the host's timer when the connection no longer works).
+async fn run_guarded_steps(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    access: &crate::kinds::AccessGuard,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    let started = Instant::now();
+    let unit = guard::unit(address);
+    let step_started = |description: &str| {
+        let _ = events.send(Event::Started {
+            machine: machine.to_owned(),
+            address: address.clone(),
+            step: description.to_owned(),
+        });
+    };
+    let run = |step: Step| async move {
+        step_started(&step.description);
+        run_step(host, &step.description, &step.script, timeout, None, false).await
+    };
+    let mut error = None;
+    let short = Duration::from_secs(30);
+    if let Err(message) = run(guard::arm(access, &unit)).await {
+        error = Some(message);
+    } else {
+        for step in steps {
+            if let Err(message) = run(step).await {
+                error = Some(message);
+                break;
+            }
+        }
+        let login = match &error {
+            Some(_) => None,
+            None => {
+                step_started("log in again over a new connection");
+                Some(fresh_login_within(host, guard::LOGIN_TIMEOUT).await)
+            }
+        };
+        match login {
+            Some(Ok(())) => {
+                if let Err(message) = run(guard::disarm(&unit)).await {
+                    error = Some(message);
+                }
+            }
+            failed => {
+                let restored = tokio::time::timeout(short, run(guard::restore_now(&unit)))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                let how = match restored {
+                    true => "put back now",
+                    false => "the host puts things back by itself within a few seconds",
+                };
+                error = Some(match failed {
+                    Some(Err(why)) => format!(
+                        "rolled back: a new SSH login failed after the change ({why}); {how}"
+                    ),
+                    _ => format!("rolled back: {} ({how})", error.unwrap_or_default()),
+                });
+            }
+        }
+    }
+    let _ = events.send(Event::Finished {
+        machine: machine.to_owned(),
+        address: address.clone(),
+        elapsed: started.elapsed(),
+        error: error.clone(),
+    });
+    error
+}
+
+/// Tries new logins until one works or `within` has passed: a reloaded sshd re-executes
+/// itself and refuses connections for a moment, which says nothing about the change.
+async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let error = match host.fresh_login(left.max(Duration::from_secs(1))).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() + Duration::from_secs(1) >= deadline {
+            return Err(error);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Runs one step's script on `host` within `timeout`: what it printed, or why it failed.

@@ -10,6 +10,7 @@ pub mod file;
 pub mod gluster_volume;
 pub mod package;
 pub mod service;
+pub mod sshd;
 pub mod swarm_cluster;
 pub mod swarm_network;
 pub mod swarm_secret;
@@ -113,6 +114,7 @@ registry! {
     File(file::FileSpec) => Machines,
     Sysctl(sysctl::SysctlSpec) => Machines,
     Service(service::ServiceSpec) => Machines,
+    Sshd(sshd::SshdSpec) => Machines,
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
     SwarmNetwork(swarm_network::SwarmNetworkSpec) => Cluster,
@@ -424,6 +426,16 @@ pub fn failing_step(what: &str, error: &FactError) -> Step {
             crate::shell::quote(&format!("corral: cannot {what}: {error}"))
         ),
     }
+}
+
+/// What a change that can cut corral's own access (sshd, the firewall, the connecting
+/// user's keys) puts back by itself when a new login fails after it (see `apply::guard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGuard {
+    /// The files the change may write: restored as they were, or removed if absent.
+    pub paths: Vec<String>,
+    /// Shell run once they are back (reload sshd, load the ruleset).
+    pub reload: String,
 }
 
 /// Something on a machine that only one resource may manage, with the state it wants;
@@ -768,6 +780,12 @@ pub trait MachineKind {
 
     /// What this resource named `name` manages on each machine.
     fn claims(&self, name: &str) -> Vec<Claim>;
+
+    /// For a change that can cut corral's own access: what the host puts back by itself
+    /// unless a new login works after the change.
+    fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
+        None
+    }
 
     /// What applying this resource writes on a machine, recorded there so that removing
     /// the resource from the configuration deletes it; `None` when it leaves nothing to undo.

@@ -301,6 +301,9 @@ pub struct SshHost {
     index: usize,
     masters: Arc<Masters>,
     closed: bool,
+    /// The `ssh` command line of a login of its own (no master, no control socket), to
+    /// prove that a new connection still works after a change to sshd or the firewall.
+    fresh_login: Vec<std::ffi::OsString>,
 }
 
 impl SshHost {
@@ -360,11 +363,16 @@ impl SshHost {
         masters.tie(index, tether);
         guard.index = None;
         drop(guard);
+        let login = login_command(machine, options);
+        let fresh_login = std::iter::once(login.get_program().to_owned())
+            .chain(login.get_args().map(|a| a.to_owned()))
+            .collect();
         Ok(SshHost {
             session: Session::resume_mux(socket.into_boxed_path(), None),
             index,
             masters,
             closed: false,
+            fresh_login,
         })
     }
 
@@ -414,7 +422,30 @@ fn master_command(
         .arg("-S")
         .arg(socket)
         .args(["-M", "-f", "-N"])
-        .args(["-o", &format!("ControlPersist={CONTROL_PERSIST_SECONDS}s")])
+        .args(["-o", &format!("ControlPersist={CONTROL_PERSIST_SECONDS}s")]);
+    connection_options(&mut command, machine, options);
+    command
+}
+
+/// `ssh … HOST true` over a connection of its own: no master, no control socket, so that
+/// it goes through sshd and the firewall as a new login does.
+fn login_command(machine: &Machine, options: &SshOptions) -> std::process::Command {
+    let mut command = std::process::Command::new("ssh");
+    command
+        .stdin(Stdio::null())
+        .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
+    connection_options(&mut command, machine, options);
+    command.arg("true");
+    command
+}
+
+/// What every connection to `machine` is made with, ending with `-- ADDRESS`.
+fn connection_options(
+    command: &mut std::process::Command,
+    machine: &Machine,
+    options: &SshOptions,
+) {
+    command
         .args(["-o", "BatchMode=yes"])
         .args(["-o", "StrictHostKeyChecking=yes"])
         .args([
@@ -445,10 +476,40 @@ fn master_command(
     }
     // `--` so that no address is ever read as an option.
     command.arg("--").arg(machine.spec.ip.to_string());
-    command
 }
 
 impl Host for SshHost {
+    fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let (program, args) = self
+                .fresh_login
+                .split_first()
+                .expect("ssh and its arguments");
+            let mut command = tokio::process::Command::new(program);
+            command
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let run = async {
+                command
+                    .output()
+                    .await
+                    .map_err(|e| format!("cannot run ssh: {e}"))
+            };
+            match tokio::time::timeout(timeout, run).await {
+                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(out)) if out.status.success() => Ok(()),
+                Ok(Ok(out)) => {
+                    let detail = String::from_utf8_lossy(&out.stderr);
+                    Err(crate::facts::tail(detail.trim(), 300).to_owned())
+                }
+            }
+        })
+    }
+
     fn run_script<'a>(
         &'a self,
         script: &'a str,

@@ -1,0 +1,595 @@
+//! `os/sshd`: sshd settings, in a drop-in that sshd reads before its main file.
+//!
+//! Debian's `sshd_config` starts with `Include /etc/ssh/sshd_config.d/*.conf`, and sshd
+//! keeps the first value it reads of a keyword, so a drop-in named `00-corral-NAME.conf`
+//! wins over the main file and over later drop-ins. The truth is `sshd -T` (the effective
+//! configuration, `Match` blocks aside): a setting that another file overrides shows as
+//! drift, as does one changed by hand.
+//!
+//! A setting that would lock out the user corral connects as is refused in the plan, with
+//! the reason: `PermitRootLogin no` (or `forced-commands-only`) when connecting as root,
+//! `AllowUsers`/`AllowGroups` that leave that user out, `DenyUsers`/`DenyGroups` that name
+//! it, `PubkeyAuthentication no`. A change is checked with `sshd -t` before sshd reloads,
+//! and the previous file is put back when the check fails. Every change also runs under
+//! the access guard (`apply::guard`): the host reverts it by itself unless a new login
+//! works after it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::file::{self, DesiredFile};
+use super::{AccessGuard, Claim, Kind, MachineKind, Step};
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
+use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
+use crate::shell::quote;
+
+pub const KIND: &str = "os/sshd";
+
+/// `sshd -T`, the effective configuration as `keyword value` lines (lowercase keywords).
+const EFFECTIVE_KEY: &str = "sshd:effective";
+/// Whether the main file includes the drop-in directory, and who corral logs in as.
+const LOGIN_KEY: &str = "sshd:login";
+
+/// The keywords `sshd -T` prints (OpenSSH 9.2, Debian 12), from
+/// `fixtures/sshd/effective.json`, plus those it takes but does not print.
+pub const KEYWORDS: &[&str] = &[
+    "acceptenv",
+    "addressfamily",
+    "allowagentforwarding",
+    "allowgroups",
+    "allowstreamlocalforwarding",
+    "allowtcpforwarding",
+    "allowusers",
+    "authenticationmethods",
+    "authorizedkeyscommand",
+    "authorizedkeyscommanduser",
+    "authorizedkeysfile",
+    "authorizedprincipalscommand",
+    "authorizedprincipalscommanduser",
+    "authorizedprincipalsfile",
+    "banner",
+    "casignaturealgorithms",
+    "channeltimeout",
+    "chrootdirectory",
+    "ciphers",
+    "clientalivecountmax",
+    "clientaliveinterval",
+    "compression",
+    "denygroups",
+    "denyusers",
+    "disableforwarding",
+    "exposeauthinfo",
+    "fingerprinthash",
+    "forcecommand",
+    "gatewayports",
+    "gssapiauthentication",
+    "gssapicleanupcredentials",
+    "gssapikexalgorithms",
+    "gssapikeyexchange",
+    "gssapistorecredentialsonrekey",
+    "gssapistrictacceptorcheck",
+    "hostbasedacceptedalgorithms",
+    "hostbasedauthentication",
+    "hostbasedusesnamefrompacketonly",
+    "hostcertificate",
+    "hostkey",
+    "hostkeyagent",
+    "hostkeyalgorithms",
+    "ignorerhosts",
+    "ignoreuserknownhosts",
+    "ipqos",
+    "kbdinteractiveauthentication",
+    "kerberosauthentication",
+    "kerberosorlocalpasswd",
+    "kerberosticketcleanup",
+    "kexalgorithms",
+    "listenaddress",
+    "logingracetime",
+    "loglevel",
+    "logverbose",
+    "macs",
+    "maxauthtries",
+    "maxsessions",
+    "maxstartups",
+    "modulifile",
+    "permitemptypasswords",
+    "permitlisten",
+    "permitopen",
+    "permitrootlogin",
+    "permittty",
+    "permittunnel",
+    "permituserenvironment",
+    "permituserrc",
+    "persourcemaxstartups",
+    "persourcenetblocksize",
+    "pidfile",
+    "port",
+    "printlastlog",
+    "printmotd",
+    "pubkeyacceptedalgorithms",
+    "pubkeyauthentication",
+    "pubkeyauthoptions",
+    "rekeylimit",
+    "requiredrsasize",
+    "revokedkeys",
+    "securitykeyprovider",
+    "setenv",
+    "streamlocalbindmask",
+    "streamlocalbindunlink",
+    "strictmodes",
+    "subsystem",
+    "syslogfacility",
+    "tcpkeepalive",
+    "trustedusercakeys",
+    "unusedconnectiontimeout",
+    "usedns",
+    "usepam",
+    "versionaddendum",
+    "x11displayoffset",
+    "x11forwarding",
+    "x11uselocalhost",
+    "xauthlocation",
+    // Taken in sshd_config, never printed by `sshd -T`.
+    "challengeresponseauthentication",
+    "passwordauthentication",
+];
+
+/// `os/sshd` specification.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshdSpec {
+    pub machines: Selector,
+    /// sshd_config keywords (any case) to values, e.g. `PermitRootLogin:
+    /// prohibit-password`, `X11Forwarding: "no"`.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// The drop-in of resource `name`.
+pub fn drop_in(name: &str) -> String {
+    format!("/etc/ssh/sshd_config.d/00-corral-{name}.conf")
+}
+
+impl Kind for SshdSpec {
+    fn check(self, ctx: &mut CheckContext) -> Self {
+        if self.settings.is_empty() {
+            ctx.error(&["settings"], "`settings` is empty", "here").help =
+                Some("list at least one `Keyword: value`, or remove the resource".into());
+        }
+        let mut seen: BTreeMap<String, &String> = BTreeMap::new();
+        for (key, value) in &self.settings {
+            let lower = key.to_ascii_lowercase();
+            let known = KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(key));
+            if !known || matches!(lower.as_str(), "match" | "include") {
+                let why = match lower.as_str() {
+                    "match" | "include" => format!(
+                        "`{key}` is not a setting corral writes (it changes which settings apply)"
+                    ),
+                    _ => format!("`{key}` is not an sshd keyword"),
+                };
+                let help = crate::config::error::nearest(&lower, KEYWORDS.iter().copied())
+                    .map(|n| {
+                        format!("did you mean `{n}`? (keywords as `sshd -T` prints them, any case)")
+                    })
+                    .unwrap_or_else(|| {
+                        "see `sshd -T` on a host for the keywords sshd takes".into()
+                    });
+                ctx.error_at_key(&["settings", key], why, "unknown keyword")
+                    .help = Some(help);
+            }
+            if let Some(first) = seen.insert(lower, key) {
+                ctx.error_at_key(
+                    &["settings", key],
+                    format!("`{key}` is `{first}` again (keywords are not case-sensitive)"),
+                    "again",
+                );
+            }
+            if value.trim().is_empty() || value.contains(['\n', '\r', '\0', '#']) {
+                ctx.error(
+                    &["settings", key],
+                    format!("the value of `{key}` must be one line, without `#`"),
+                    "here",
+                );
+            }
+        }
+        self
+    }
+}
+
+/// Values as `sshd -T` prints them: lowercase keywords (`yes`, `no`), and the aliases it
+/// normalises (`prohibit-password` prints as `without-password`).
+fn normalize(key: &str, value: &str) -> String {
+    let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    let word = value.to_ascii_lowercase();
+    match (key, word.as_str()) {
+        ("permitrootlogin", "prohibit-password") => "without-password".into(),
+        (_, "yes" | "no" | "without-password" | "forced-commands-only" | "any" | "none") => word,
+        _ => value,
+    }
+}
+
+/// The effective value of every keyword (several lines of one keyword joined by spaces).
+fn effective(out: &ProbeOutput) -> Result<BTreeMap<String, String>, FactError> {
+    if out.rc != 0 {
+        return Err(FactError::new(
+            EFFECTIVE_KEY,
+            format!(
+                "`sshd -T` failed (exit {}): {}",
+                out.rc,
+                crate::facts::tail(out.output.trim(), 300)
+            ),
+        ));
+    }
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for line in out.output.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        values
+            .entry(key.to_owned())
+            .and_modify(|v| {
+                v.push(' ');
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_owned());
+    }
+    Ok(values)
+}
+
+/// Who corral logs in as, and what sshd's main file says.
+#[derive(Debug, Default)]
+struct Login {
+    user: String,
+    groups: Vec<String>,
+    includes_drop_ins: bool,
+}
+
+fn login(out: &ProbeOutput) -> Result<Login, FactError> {
+    let mut login = Login::default();
+    for line in out.output.lines() {
+        match line.split_once(' ') {
+            Some(("user", user)) => login.user = user.to_owned(),
+            Some(("groups", groups)) => {
+                login.groups = groups.split_whitespace().map(str::to_owned).collect()
+            }
+            Some(("include", yes)) => login.includes_drop_ins = yes == "yes",
+            _ => {}
+        }
+    }
+    if login.user.is_empty() {
+        return Err(FactError::unexpected(LOGIN_KEY, out));
+    }
+    Ok(login)
+}
+
+/// `sshd_config` patterns (`*`, `?`, `!` negation not supported: refused below) against
+/// a name.
+fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let pattern = pattern.split('@').next().unwrap_or(pattern);
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+impl SshdSpec {
+    /// `sshd -T`: the effective configuration.
+    fn effective_probe() -> Probe {
+        Probe {
+            key: EFFECTIVE_KEY.into(),
+            script: "sshd -T 2>&1".into(),
+        }
+    }
+
+    fn value(&self, keyword: &str) -> Option<String> {
+        self.settings
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(keyword))
+            .map(|(k, v)| normalize(&k.to_ascii_lowercase(), v))
+    }
+
+    /// Why the settings would lock out `login`'s user, if they would.
+    fn lockout(&self, login: &Login) -> Option<String> {
+        let user = &login.user;
+        if user == "root" {
+            if let Some(v) = self.value("permitrootlogin") {
+                if v == "no" || v == "forced-commands-only" {
+                    return Some(format!("`PermitRootLogin {v}` while corral connects as root: the next login would fail"));
+                }
+            }
+        }
+        if self.value("pubkeyauthentication").as_deref() == Some("no") {
+            return Some("`PubkeyAuthentication no`: corral logs in with a key".into());
+        }
+        if let Some(users) = self.value("allowusers") {
+            if !users.split_whitespace().any(|p| glob(p, user)) {
+                return Some(format!(
+                    "`AllowUsers {users}` leaves out {user}, the user corral connects as"
+                ));
+            }
+        }
+        if let Some(groups) = self.value("allowgroups") {
+            if !groups
+                .split_whitespace()
+                .any(|p| login.groups.iter().any(|g| glob(p, g)))
+            {
+                return Some(format!(
+                    "`AllowGroups {groups}` names no group of {user}, the user corral connects as"
+                ));
+            }
+        }
+        if let Some(users) = self.value("denyusers") {
+            if users.split_whitespace().any(|p| glob(p, user)) {
+                return Some(format!(
+                    "`DenyUsers {users}` names {user}, the user corral connects as"
+                ));
+            }
+        }
+        if let Some(groups) = self.value("denygroups") {
+            if groups
+                .split_whitespace()
+                .any(|p| login.groups.iter().any(|g| glob(p, g)))
+            {
+                return Some(format!(
+                    "`DenyGroups {groups}` names a group of {user}, the user corral connects as"
+                ));
+            }
+        }
+        None
+    }
+
+    fn file_text(&self, name: &str) -> Vec<u8> {
+        let mut text =
+            format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
+        for (key, value) in &self.settings {
+            text.push_str(&format!("{key} {}\n", value.trim()));
+        }
+        text.into_bytes()
+    }
+
+    fn file_changes(
+        &self,
+        name: &str,
+        facts: &HostFacts,
+    ) -> Result<(Action, Vec<AttrChange>), FactError> {
+        let path = drop_in(name);
+        let key = file::probe_key(&path, file::Read::Content);
+        let state = file::parse(&key, facts.get(&key)?)?;
+        let bytes = self.file_text(name);
+        file::diff_file(&key, &path, &desired(&path, &bytes), &state)
+    }
+}
+
+fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
+    DesiredFile {
+        path,
+        bytes,
+        mode: Some("0644"),
+        owner: Some("root"),
+        group: Some("root"),
+        sensitive: false,
+        keep_original: false,
+    }
+}
+
+impl MachineKind for SshdSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    fn rank(&self) -> u8 {
+        1
+    }
+
+    fn probes(&self, name: &str) -> Vec<Probe> {
+        vec![
+            Self::effective_probe(),
+            Probe {
+                key: LOGIN_KEY.into(),
+                script: r#"u=${SUDO_USER:-$(id -un)}; echo "user $u"; echo "groups $(id -Gn "$u")"; if grep -Eiq '^[[:space:]]*include[[:space:]]+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config; then echo 'include yes'; else echo 'include no'; fi"#.into(),
+            },
+            file::probe(&drop_in(name), file::Read::Content),
+        ]
+    }
+
+    fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        let login = login(facts.get(LOGIN_KEY)?)?;
+        if !login.includes_drop_ins {
+            return Err(FactError::new(
+                LOGIN_KEY,
+                "/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf, so a drop-in would not be read: add `Include /etc/ssh/sshd_config.d/*.conf` at its top",
+            ));
+        }
+        if let Some(why) = self.lockout(&login) {
+            return Err(FactError::new(
+                EFFECTIVE_KEY,
+                format!("refused: {why}. Connect as another user (`ssh: {{user: …}}` in the inventory), or change the setting"),
+            ));
+        }
+        let live = effective(facts.get(EFFECTIVE_KEY)?)?;
+        let mut attributes = Vec::new();
+        for (key, value) in &self.settings {
+            let lower = key.to_ascii_lowercase();
+            let want = normalize(&lower, value);
+            let have = live.get(&lower).map(|v| normalize(&lower, v));
+            // A keyword `sshd -T` does not print is compared through the file only.
+            if have.as_ref().is_some_and(|h| *h != want) {
+                attributes.push(AttrChange::scalar(
+                    key.as_str(),
+                    have.unwrap_or_default(),
+                    want,
+                ));
+            }
+        }
+        let path = drop_in(name);
+        let (file_action, file_changes) = self.file_changes(name, facts)?;
+        attributes.extend(file_changes.into_iter().filter_map(|mut c| {
+            c.name = match c.name.strip_prefix(path.as_str())? {
+                ".content" => path.clone(),
+                ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
+                _ => return None,
+            };
+            Some(c)
+        }));
+        let action = match (file_action, attributes.is_empty()) {
+            (Action::Create, _) => Action::Create,
+            (_, true) => Action::NoOp,
+            (_, false) => Action::Update,
+        };
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason: None,
+        })
+    }
+
+    fn steps(&self, name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
+        let path = drop_in(name);
+        let bytes = self.file_text(name);
+        let kept = format!("{path}.corral-previous");
+        let mut script = format!(
+            "set -e\nif [ -e {p} ]; then cp -a {p} {k}; else rm -f {k}; fi\n",
+            p = quote(&path),
+            k = quote(&kept)
+        );
+        script.push_str(&file::write_script(&desired(&path, &bytes)));
+        script.push_str(&format!(
+            "if ! out=$(sshd -t 2>&1); then\n  if [ -e {k} ]; then mv -f {k} {p}; else rm -f {p}; fi\n  printf '%s\\n' \"$out\"\n  echo 'corral: sshd -t refused the settings; the previous file is back'\n  exit 1\nfi\nrm -f {k}\n{reload}\n",
+            p = quote(&path),
+            k = quote(&kept),
+            reload = RELOAD
+        ));
+        vec![Step {
+            description: format!("write {path}, check it with sshd -t, reload sshd"),
+            script,
+        }]
+    }
+
+    fn claims(&self, name: &str) -> Vec<Claim> {
+        let mut claims: Vec<Claim> = self
+            .settings
+            .iter()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                Claim::new(format!("sshd setting {lower}"), normalize(&lower, v))
+            })
+            .collect();
+        claims.push(Claim::new(format!("file {}", drop_in(name)), name));
+        claims
+    }
+
+    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry::file(KIND, &drop_in(name)))
+    }
+
+    fn access_guard(&self, name: &str) -> Option<AccessGuard> {
+        Some(AccessGuard {
+            paths: vec![drop_in(name)],
+            reload: RELOAD.into(),
+        })
+    }
+}
+
+/// Reloads sshd (Debian's unit is `ssh`): running sessions stay.
+pub const RELOAD: &str = "systemctl reload ssh 2>/dev/null || systemctl reload sshd";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded() -> ProbeOutput {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            command: String,
+            rc: i32,
+            output: String,
+        }
+        let path = format!(
+            "{}/fixtures/sshd/effective.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let recorded: Recorded =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(recorded.command, SshdSpec::effective_probe().script);
+        ProbeOutput {
+            rc: recorded.rc,
+            output: recorded.output,
+        }
+    }
+
+    fn spec(settings: &[(&str, &str)]) -> SshdSpec {
+        SshdSpec {
+            machines: Selector::All,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn root() -> Login {
+        Login {
+            user: "root".into(),
+            groups: vec!["root".into()],
+            includes_drop_ins: true,
+        }
+    }
+
+    #[test]
+    fn every_keyword_sshd_prints_is_known() {
+        let live = effective(&recorded()).unwrap();
+        for key in live.keys() {
+            assert!(KEYWORDS.contains(&key.as_str()), "{key}");
+        }
+        assert_eq!(live["maxauthtries"], "6");
+        // Several lines of one keyword are one value.
+        assert_eq!(live["listenaddress"], "[::]:22 0.0.0.0:22");
+    }
+
+    #[test]
+    fn values_compare_as_sshd_prints_them() {
+        assert_eq!(
+            normalize("permitrootlogin", "prohibit-password"),
+            "without-password"
+        );
+        assert_eq!(normalize("x11forwarding", "No"), "no");
+        assert_eq!(normalize("banner", "/etc/Issue  net"), "/etc/Issue net");
+    }
+
+    #[test]
+    fn settings_that_lock_out_the_connecting_user_are_refused() {
+        for (settings, why) in [
+            (vec![("PermitRootLogin", "no")], "PermitRootLogin no"),
+            (
+                vec![("permitrootlogin", "forced-commands-only")],
+                "forced-commands-only",
+            ),
+            (vec![("PubkeyAuthentication", "no")], "logs in with a key"),
+            (vec![("AllowUsers", "admin deploy")], "leaves out root"),
+            (vec![("AllowGroups", "sudo")], "names no group of root"),
+            (vec![("DenyUsers", "r*t")], "names root"),
+        ] {
+            let refusal = spec(&settings).lockout(&root()).unwrap_or_default();
+            assert!(refusal.contains(why), "{settings:?}: {refusal}");
+        }
+        for settings in [
+            vec![("PermitRootLogin", "prohibit-password")],
+            vec![("AllowUsers", "admin root@10.0.0.*")],
+            vec![("AllowGroups", "ro?t")],
+            vec![("PasswordAuthentication", "no")],
+        ] {
+            assert_eq!(spec(&settings).lockout(&root()), None, "{settings:?}");
+        }
+        let admin = Login {
+            user: "admin".into(),
+            groups: vec!["admin".into(), "sudo".into()],
+            includes_drop_ins: true,
+        };
+        assert_eq!(spec(&[("PermitRootLogin", "no")]).lockout(&admin), None);
+    }
+}
