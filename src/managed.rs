@@ -393,6 +393,9 @@ pub fn delete_steps(change: &ResourceChange, project: &str) -> Vec<Step> {
         None => script.push_str(&file::delete_script(&path)),
     }
     // sshd reads its settings at reload: without the drop-in, the main file's apply.
+    if change.address.kind == crate::kinds::firewall::KIND {
+        script.push_str(crate::kinds::firewall::REMOVE);
+    }
     if change.address.kind == crate::kinds::sshd::KIND {
         script.push_str(crate::kinds::sshd::RELOAD);
         script.push('\n');

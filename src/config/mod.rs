@@ -466,6 +466,11 @@ fn link(
             .iter()
             .map(|(name, m)| (name.clone(), m.spec.labels.clone()))
             .collect(),
+        machine_ips: config
+            .machines
+            .iter()
+            .map(|(name, m)| (name.clone(), m.spec.ip))
+            .collect(),
         ..kinds::Links::default()
     };
     for resource in &config.resources {

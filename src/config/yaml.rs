@@ -63,12 +63,15 @@ pub enum Value {
 impl Node {
     /// The value of `key` in a mapping, for reading envelope fields such as `kind:` before
     /// the document's type is known.
+    /// The value of `key` in a mapping, or the item at index `key` (`"0"`, `"1"`, …) in a
+    /// sequence.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
             Value::Map(entries) => entries
                 .iter()
                 .find(|(k, _)| k.as_str() == Some(key))
                 .map(|(_, v)| v),
+            Value::Seq(items) => items.get(key.parse::<usize>().ok()?),
             _ => None,
         }
     }

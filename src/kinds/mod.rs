@@ -7,6 +7,7 @@
 pub mod compose;
 pub mod docker_daemon;
 pub mod file;
+pub mod firewall;
 pub mod gluster_volume;
 pub mod package;
 pub mod service;
@@ -115,6 +116,7 @@ registry! {
     Sysctl(sysctl::SysctlSpec) => Machines,
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
+    Firewall(firewall::FirewallSpec) => Machines,
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
     SwarmNetwork(swarm_network::SwarmNetworkSpec) => Cluster,
@@ -287,6 +289,8 @@ pub struct Links {
     pub broken: BTreeSet<Address>,
     /// The machines of the inventory, with their labels.
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
+    /// The machines of the inventory, with their addresses.
+    pub machine_ips: BTreeMap<String, IpAddr>,
     /// Each `swarm/secret` and `swarm/config` by class and name, with the swarm it names
     /// and its value.
     pub objects:

@@ -1,0 +1,671 @@
+//! `os/firewall`: one nftables table, `inet corral`, owned by corral.
+//!
+//! corral never flushes the ruleset: it replaces its own table in one `nft -f` transaction
+//! (`table inet corral {}` / `delete table inet corral` / the table), so Docker's tables
+//! (`ip filter`, `ip nat`, …, through iptables-nft) and anything else stay as they are. The
+//! table has one chain, on the `input` hook: what comes to the host itself. Traffic to
+//! containers is forwarded (published ports are DNATed in `prerouting`), so Docker's
+//! published ports keep working whatever the input policy; Swarm's own traffic (2377/tcp,
+//! 7946/tcp+udp, 4789/udp, ESP) and Gluster's reach the host and need allow rules (the
+//! `modules/swarm/ports` and `modules/gluster/ports` modules). Established and related
+//! traffic, loopback and ICMP are always accepted, invalid packets dropped.
+//!
+//! The ruleset is kept in `/etc/corral/firewall.nft` and loaded at boot by
+//! `corral-firewall.service`. Facts: that file, the live table (`nft list table`), and the
+//! digest of the live table corral saw after its last load (`/var/lib/corral/firewall.sha`),
+//! so that a rule added or removed by hand shows as drift. Every change runs under the
+//! access guard: the host loads the previous file again unless a new login works.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::file::{self, DesiredFile};
+use super::{AccessGuard, Claim, Kind, LinkContext, Links, MachineKind, Step};
+use crate::address::Address;
+use crate::config::{CheckContext, Selector};
+use crate::facts::{FactError, HostFacts, Probe};
+use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
+use crate::shell::quote;
+
+pub const KIND: &str = "os/firewall";
+
+/// The ruleset corral loads, at apply and at boot.
+pub const RULES_PATH: &str = "/etc/corral/firewall.nft";
+/// The digest of `nft list table inet corral` after corral's last load.
+const SEEN_PATH: &str = "/var/lib/corral/firewall.sha";
+/// The unit that loads [`RULES_PATH`] at boot.
+const UNIT: &str = "corral-firewall.service";
+const UNIT_PATH: &str = "/etc/systemd/system/corral-firewall.service";
+
+const TABLE_KEY: &str = "firewall:table";
+
+/// `os/firewall` specification.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSpec {
+    pub machines: Selector,
+    /// What happens to incoming traffic that no rule allows: `drop` (the default) or
+    /// `accept`.
+    #[serde(default)]
+    pub input_policy: Policy,
+    /// What may come in.
+    #[serde(default)]
+    pub allow: Vec<Rule>,
+    /// Each rule's sources as networks, filled in at load (machine selectors resolved to
+    /// the machines' addresses).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub sources: Vec<Option<Vec<IpNet>>>,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    #[default]
+    Drop,
+    Accept,
+}
+
+/// One allow rule.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub protocol: Protocol,
+    /// Destination ports (tcp and udp only): numbers, or ranges written `"8000-8100"`.
+    #[serde(default)]
+    pub ports: Vec<PortRange>,
+    /// Where from: `any` (the default), networks (`["10.0.0.0/24", "192.0.2.7"]`), or
+    /// machines of the inventory (`{machines: all}`, `{machines: [n1]}`, `{machines:
+    /// {labels: {role: edge}}}`).
+    #[serde(default)]
+    pub from: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Esp,
+}
+
+impl Protocol {
+    fn word(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Esp => "esp",
+        }
+    }
+}
+
+/// A port or an inclusive range of ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(into = "String")]
+#[schemars(with = "PortSchema")]
+pub struct PortRange(u16, u16);
+
+/// How a port is written: a number or `"LOW-HIGH"`.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the schema's shape only
+enum PortSchema {
+    Number(u16),
+    Range(String),
+}
+
+impl From<PortRange> for String {
+    fn from(p: PortRange) -> String {
+        p.to_string()
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 == self.1 {
+            true => write!(f, "{}", self.0),
+            false => write!(f, "{}-{}", self.0, self.1),
+        }
+    }
+}
+
+fn port<E: de::Error>(value: u64) -> Result<u16, E> {
+    match u16::try_from(value) {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(E::custom(format!("port {value} is out of range (1-65535)"))),
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PortRange;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a port (1-65535) or a range \"LOW-HIGH\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortRange, E> {
+                let p = port(v)?;
+                Ok(PortRange(p, p))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortRange, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("port {v} is out of range (1-65535)"))),
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortRange, E> {
+                let parse = |s: &str| {
+                    s.trim()
+                        .parse::<u64>()
+                        .map_err(|_| E::custom(format!("`{v}` is not a port or a range LOW-HIGH")))
+                        .and_then(port)
+                };
+                let (low, high) = match v.split_once('-') {
+                    Some((low, high)) => (parse(low)?, parse(high)?),
+                    None => {
+                        let p = parse(v)?;
+                        (p, p)
+                    }
+                };
+                if low > high {
+                    return Err(E::custom(format!("the range `{v}` ends before it starts")));
+                }
+                Ok(PortRange(low, high))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Where a rule's traffic may come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Source {
+    #[default]
+    Any,
+    Networks(Vec<IpNet>),
+    Machines {
+        machines: Selector,
+    },
+}
+
+impl schemars::JsonSchema for Source {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Source".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let selector = generator.subschema_for::<Selector>();
+        schemars::json_schema!({
+            "description": "`any`, a list of networks (CIDR or address), or `{machines: SELECTOR}`",
+            "anyOf": [
+                { "const": "any" },
+                { "type": "array", "items": { "type": "string" } },
+                {
+                    "type": "object",
+                    "properties": { "machines": selector },
+                    "required": ["machines"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+/// A network written as a CIDR or an address.
+fn network<E: de::Error>(text: &str) -> Result<IpNet, E> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            E::custom(format!(
+                "`{text}` is not a network: write a CIDR (`10.0.0.0/24`) or an address"
+            ))
+        })
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Net(IpNet);
+        impl<'de> Deserialize<'de> for Net {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                network(&text).map(Net)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Source;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`any`, a list of networks, or `{machines: …}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
+                match v {
+                    "any" => Ok(Source::Any),
+                    other => Err(E::custom(format!(
+                        "`{other}` is not a source: write `any`, a list of networks, or `{{machines: …}}`"
+                    ))),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Source, A::Error> {
+                let mut networks = Vec::new();
+                while let Some(Net(net)) = seq.next_element()? {
+                    networks.push(net);
+                }
+                Ok(Source::Networks(networks))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Source, A::Error> {
+                let mut machines = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "machines" => machines = Some(map.next_value::<Selector>()?),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["machines"]));
+                        }
+                    }
+                }
+                machines
+                    .map(|machines| Source::Machines { machines })
+                    .ok_or_else(|| de::Error::missing_field("machines"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl Kind for FirewallSpec {
+    fn check(self, ctx: &mut CheckContext) -> Self {
+        for (index, rule) in self.allow.iter().enumerate() {
+            let at = index.to_string();
+            match (rule.protocol, rule.ports.is_empty()) {
+                (Protocol::Esp, false) => {
+                    ctx.error(&["allow", &at, "ports"], "ESP has no ports", "ports")
+                        .help = Some("remove `ports` from the ESP rule".into());
+                }
+                (Protocol::Tcp | Protocol::Udp, true) => {
+                    ctx.error(
+                        &["allow", &at],
+                        format!("a {} rule needs `ports`", rule.protocol.word()),
+                        "no ports",
+                    )
+                    .help = Some("list the ports to open, e.g. `ports: [22]`".into());
+                }
+                _ => {}
+            }
+        }
+        self
+    }
+
+    fn link(&mut self, links: &Links, ctx: &mut LinkContext) -> Vec<Address> {
+        self.sources = self
+            .allow
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| match &rule.from {
+                Source::Any => None,
+                Source::Networks(networks) => Some(networks.clone()),
+                Source::Machines { machines } => {
+                    let selected: Vec<IpNet> = links
+                        .machines
+                        .iter()
+                        .filter(|(name, labels)| machines.matches(name, labels))
+                        .filter_map(|(name, _)| links.machine_ips.get(name))
+                        .map(|ip| IpNet::from(*ip))
+                        .collect();
+                    if selected.is_empty() {
+                        ctx.error(
+                            &["allow", &index.to_string(), "from"],
+                            "these machines are none of the inventory's",
+                            "selects nothing",
+                        )
+                        .help = Some("a rule from no machine allows nothing: fix the selector, or remove the rule".into());
+                    }
+                    Some(selected)
+                }
+            })
+            .collect();
+        Vec::new()
+    }
+}
+
+impl FirewallSpec {
+    /// The ruleset, as `nft -f` loads it: its own table replaced in one transaction.
+    pub fn ruleset(&self, name: &str) -> String {
+        let mut rules = String::new();
+        for (index, rule) in self.allow.iter().enumerate() {
+            let sources = self.sources.get(index).cloned().flatten();
+            let what = match rule.protocol {
+                Protocol::Esp => "meta l4proto esp".to_owned(),
+                p => {
+                    let ports: Vec<String> = rule.ports.iter().map(PortRange::to_string).collect();
+                    format!("{} dport {{ {} }}", p.word(), ports.join(", "))
+                }
+            };
+            match sources {
+                None => rules.push_str(&format!("\t\t{what} accept\n")),
+                Some(networks) => {
+                    let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = networks
+                        .into_iter()
+                        .partition(|n| matches!(n, IpNet::V4(_)));
+                    for (family, nets) in [("ip", v4), ("ip6", v6)] {
+                        if nets.is_empty() {
+                            continue;
+                        }
+                        let list: Vec<String> =
+                            nets.iter().map(|n| n.trunc().to_string()).collect();
+                        rules.push_str(&format!(
+                            "\t\t{family} saddr {{ {} }} {what} accept\n",
+                            list.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        let policy = match self.input_policy {
+            Policy::Drop => "drop",
+            Policy::Accept => "accept",
+        };
+        format!(
+            "# Managed by corral ({KIND}.{name}); local changes are overwritten.\n# Replaces table inet corral only: Docker's and others' tables stay.\ntable inet corral {{}}\ndelete table inet corral\ntable inet corral {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {policy};\n\t\tct state established,related accept\n\t\tct state invalid drop\n\t\tiif \"lo\" accept\n\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept\n{rules}\t}}\n}}\n"
+        )
+    }
+
+    fn file_changes(
+        &self,
+        name: &str,
+        facts: &HostFacts,
+    ) -> Result<(Action, Vec<AttrChange>), FactError> {
+        let key = file::probe_key(RULES_PATH, file::Read::Content);
+        let state = file::parse(&key, facts.get(&key)?)?;
+        let text = self.ruleset(name);
+        file::diff_file(
+            &key,
+            RULES_PATH,
+            &desired(RULES_PATH, text.as_bytes()),
+            &state,
+        )
+    }
+}
+
+fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
+    DesiredFile {
+        path,
+        bytes,
+        mode: Some("0600"),
+        owner: Some("root"),
+        group: Some("root"),
+        sensitive: false,
+        keep_original: false,
+    }
+}
+
+/// The live table's state: loaded or not, as corral last saw it or not, loaded at boot.
+#[derive(Debug, PartialEq, Eq)]
+struct Live {
+    loaded: bool,
+    as_seen: bool,
+    at_boot: bool,
+}
+
+fn live(facts: &HostFacts) -> Result<Live, FactError> {
+    let out = facts.get(TABLE_KEY)?;
+    let mut live = Live {
+        loaded: false,
+        as_seen: false,
+        at_boot: false,
+    };
+    let (mut now, mut seen) = (None, None);
+    for line in out.output.lines() {
+        match line.split_once(' ') {
+            Some(("table", digest)) => now = Some(digest.to_owned()),
+            Some(("seen", digest)) => seen = Some(digest.to_owned()),
+            Some(("boot", state)) => live.at_boot = state == "enabled",
+            _ => {}
+        }
+    }
+    if out.rc != 0 {
+        return Err(FactError::unexpected(TABLE_KEY, out));
+    }
+    live.loaded = now.as_deref().is_some_and(|d| d != "absent");
+    live.as_seen = live.loaded && now == seen;
+    Ok(live)
+}
+
+/// Shell text that loads the rules file and notes the digest of the table as loaded.
+const LOAD: &str = "nft -f /etc/corral/firewall.nft && mkdir -p /var/lib/corral && nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha";
+
+impl MachineKind for FirewallSpec {
+    fn selector(&self) -> &Selector {
+        &self.machines
+    }
+
+    fn rank(&self) -> u8 {
+        1
+    }
+
+    fn probes(&self, _name: &str) -> Vec<Probe> {
+        vec![
+            Probe {
+                key: TABLE_KEY.into(),
+                script: format!(
+                    "if t=$(nft list table inet corral 2>/dev/null); then echo \"table $(printf '%s\\n' \"$t\" | sha256sum | cut -d' ' -f1)\"; else echo 'table absent'; fi; echo \"seen $(cat {SEEN_PATH} 2>/dev/null)\"; echo \"boot $(systemctl is-enabled {UNIT} 2>/dev/null)\""
+                ),
+            },
+            file::probe(RULES_PATH, file::Read::Content),
+        ]
+    }
+
+    fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
+        let (file_action, changes) = self.file_changes(name, facts)?;
+        let live = live(facts)?;
+        let mut attributes: Vec<AttrChange> = changes
+            .into_iter()
+            .filter_map(|mut c| {
+                c.name = match c.name.strip_prefix(RULES_PATH)? {
+                    ".content" => RULES_PATH.to_owned(),
+                    ".mode" if c.before != AttrValue::Absent => format!("{RULES_PATH} mode"),
+                    _ => return None,
+                };
+                Some(c)
+            })
+            .collect();
+        let scalar = |s: &str| AttrValue::Scalar(s.to_owned());
+        if !live.loaded {
+            attributes.push(AttrChange::new(
+                "table inet corral",
+                scalar("(not loaded)"),
+                scalar("loaded"),
+            ));
+        } else if !live.as_seen {
+            attributes.push(AttrChange::new(
+                "table inet corral",
+                scalar("changed outside corral"),
+                scalar("as configured"),
+            ));
+        }
+        if !live.at_boot {
+            attributes.push(AttrChange::new(
+                "loaded at boot",
+                AttrValue::Bool(false),
+                AttrValue::Bool(true),
+            ));
+        }
+        let action = match (file_action, attributes.is_empty()) {
+            (Action::Create, _) => Action::Create,
+            (_, true) => Action::NoOp,
+            (_, false) => Action::Update,
+        };
+        Ok(Diff {
+            action: Some(action),
+            attributes,
+            reason: None,
+        })
+    }
+
+    fn steps(&self, name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
+        let text = self.ruleset(name);
+        let unit = format!(
+            "[Unit]\nDescription=corral's nftables table (inet corral)\nWants=network-pre.target\nBefore=network-pre.target\nDefaultDependencies=no\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/sbin/nft -f {RULES_PATH}\n\n[Install]\nWantedBy=multi-user.target\n"
+        );
+        let mut script = String::from("set -e\nmkdir -p /etc/corral\nchmod 700 /etc/corral\n");
+        // Checked before it replaces anything: `nft -c` parses and validates the whole
+        // transaction without loading it.
+        script.push_str(&format!(
+            "check=$(mktemp)\ntrap 'rm -f \"$check\"' EXIT\nprintf '%s' {text} > \"$check\"\nif ! out=$(nft -c -f \"$check\" 2>&1); then printf '%s\\n' \"$out\"; echo 'corral: nft refused the ruleset'; exit 1; fi\n",
+            text = quote(&text)
+        ));
+        script.push_str(&file::write_script(&desired(RULES_PATH, text.as_bytes())));
+        script.push_str(&file::write_script(&DesiredFile {
+            path: UNIT_PATH,
+            bytes: unit.as_bytes(),
+            mode: Some("0644"),
+            owner: Some("root"),
+            group: Some("root"),
+            sensitive: false,
+            keep_original: false,
+        }));
+        script.push_str(&format!(
+            "{LOAD}\nsystemctl daemon-reload\nsystemctl enable {UNIT} >/dev/null 2>&1\n"
+        ));
+        vec![Step {
+            description: format!("check and load {RULES_PATH} (table inet corral), at boot too"),
+            script,
+        }]
+    }
+
+    fn claims(&self, name: &str) -> Vec<Claim> {
+        vec![Claim::new("nftables table inet corral", name)]
+    }
+
+    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry::file(KIND, RULES_PATH))
+    }
+
+    fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
+        Some(AccessGuard {
+            paths: vec![RULES_PATH.into()],
+            reload: format!(
+                "if [ -e {RULES_PATH} ]; then {LOAD}; else nft delete table inet corral 2>/dev/null || true; fi"
+            ),
+        })
+    }
+}
+
+/// What removing the resource does besides deleting the rules file: the table goes, and
+/// the boot unit with it.
+pub const REMOVE: &str = "nft delete table inet corral 2>/dev/null || true\nsystemctl disable corral-firewall.service >/dev/null 2>&1 || true\nrm -f /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha\nsystemctl daemon-reload\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::{from_node, parse_documents};
+
+    fn spec(yaml: &str) -> Result<FirewallSpec, String> {
+        let node = parse_documents(yaml).unwrap().remove(0).root;
+        from_node::<FirewallSpec>(&node).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn the_ruleset_replaces_its_own_table_only() {
+        let mut firewall = spec(
+            "machines: all\nallow:\n  - { protocol: tcp, ports: [22] }\n  - { protocol: tcp, ports: [2377, \"7946\"], from: { machines: all } }\n  - { protocol: udp, ports: [\"60000-61000\"], from: [10.1.2.3/16, \"2001:db8::1\"] }\n  - { protocol: esp, from: { machines: all } }\n",
+        )
+        .unwrap();
+        let nets = |list: &[&str]| Some(list.iter().map(|n| n.parse().unwrap()).collect());
+        firewall.sources = vec![
+            None,
+            nets(&["10.0.0.11/32", "10.0.0.12/32"]),
+            nets(&["10.1.2.3/16", "2001:db8::1/128"]),
+            nets(&["10.0.0.11/32", "10.0.0.12/32"]),
+        ];
+        let text = firewall.ruleset("cluster");
+        assert!(
+            text.contains("table inet corral {}\ndelete table inet corral\ntable inet corral {\n"),
+            "{text}"
+        );
+        assert!(!text.contains("flush"), "{text}");
+        for line in [
+            "type filter hook input priority filter; policy drop;",
+            "ct state established,related accept",
+            "\ttcp dport { 22 } accept",
+            "ip saddr { 10.0.0.11/32, 10.0.0.12/32 } tcp dport { 2377, 7946 } accept",
+            // A network is written as its network address.
+            "ip saddr { 10.1.0.0/16 } udp dport { 60000-61000 } accept",
+            "ip6 saddr { 2001:db8::1/128 } udp dport { 60000-61000 } accept",
+            "ip saddr { 10.0.0.11/32, 10.0.0.12/32 } meta l4proto esp accept",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn ports_and_sources_are_checked_where_written() {
+        for (yaml, error) in [
+            (
+                "machines: all\nallow: [{ protocol: tcp, ports: [70000] }]",
+                "port 70000 is out of range (1-65535)",
+            ),
+            (
+                "machines: all\nallow: [{ protocol: tcp, ports: [0] }]",
+                "port 0 is out of range",
+            ),
+            (
+                "machines: all\nallow: [{ protocol: tcp, ports: [\"90-80\"] }]",
+                "ends before it starts",
+            ),
+            (
+                "machines: all\nallow: [{ protocol: tcp, ports: [22], from: [10.0.0.300/24] }]",
+                "`10.0.0.300/24` is not a network",
+            ),
+            (
+                "machines: all\nallow: [{ protocol: tcp, ports: [22], from: anywhere }]",
+                "`anywhere` is not a source",
+            ),
+            ("machines: all\nallow: [{ protocol: icmp }]", "icmp"),
+        ] {
+            let message = spec(yaml).unwrap_err();
+            assert!(message.contains(error), "{yaml}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_live_table_is_compared_with_what_corral_loaded() {
+        let facts = |output: &str| {
+            let mut facts = HostFacts::default();
+            facts.probes.insert(
+                TABLE_KEY.into(),
+                crate::facts::ProbeOutput {
+                    rc: 0,
+                    output: output.into(),
+                },
+            );
+            facts
+        };
+        let loaded = live(&facts("table ab\nseen ab\nboot enabled\n")).unwrap();
+        assert_eq!(
+            loaded,
+            Live {
+                loaded: true,
+                as_seen: true,
+                at_boot: true
+            }
+        );
+        let edited = live(&facts("table cd\nseen ab\nboot enabled\n")).unwrap();
+        assert!(edited.loaded && !edited.as_seen);
+        let none = live(&facts("table absent\nseen \nboot \n")).unwrap();
+        assert_eq!(
+            none,
+            Live {
+                loaded: false,
+                as_seen: false,
+                at_boot: false
+            }
+        );
+    }
+}
