@@ -1297,7 +1297,7 @@ impl Loader<'_> {
                 }
                 resource.lifecycle.prevent_destroy |= lifecycle.prevent_destroy;
                 if resource.lifecycle.timeout.is_none() {
-                    resource.lifecycle.timeout = lifecycle.timeout.clone();
+                    resource.lifecycle.timeout = lifecycle.timeout;
                 }
                 self.expansions
                     .of_resource
@@ -1660,7 +1660,7 @@ fn check_references(config: &Config, expansions: &Expansions, errors: &mut Confi
                     "no `infrastructure/machine` documents were loaded; pass the inventory file too"
                         .to_owned()
                 } else {
-                    error::suggestion(name, &machine_names, "machines")
+                    error::suggestion(name, machine_names, "machines")
                 };
                 errors.push(
                     ConfigError::at(
@@ -1706,7 +1706,7 @@ fn check_references(config: &Config, expansions: &Expansions, errors: &mut Confi
                     )
                     .with_help(error::suggestion(
                         &name,
-                        &machine_names,
+                        machine_names,
                         "machines",
                     )),
                 );
