@@ -7,13 +7,22 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use crate::config::{machine, Lifecycle, MachineSpec};
+use crate::config::{machine, module, Lifecycle, MachineSpec};
 
 /// `(kind, schema)` for every kind, in a stable order.
 pub fn documents() -> Vec<(&'static str, Value)> {
     let mut documents = vec![(machine::KIND, document::<MachineSpec>(machine::KIND))];
     documents.extend(crate::kinds::schemas());
+    documents.push((module::KIND, module_use()));
     documents
+}
+
+/// A `kind: module` document: the envelope, whose name has no dots (it prefixes the
+/// expanded resources' names), and `specification: {source, inputs}`.
+fn module_use() -> Value {
+    let mut schema = document::<module::ModuleUseSpec>(module::KIND);
+    schema["properties"]["name"]["pattern"] = json!("^[a-z0-9][a-z0-9_-]*$");
+    schema
 }
 
 /// The file a kind's schema is kept in: `os/file` → `os-file.json`.

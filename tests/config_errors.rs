@@ -271,3 +271,32 @@ fn an_inline_secret_value_is_never_quoted() {
     let rendered = render_errors("objects");
     assert!(!rendered.contains("hunter2-inline-canary"), "{rendered}");
 }
+
+/// Loads `tests/inputs/modules/NAME.yaml` (documents using the modules of that folder) with
+/// the shared inventory and renders the errors.
+fn render_module_errors(name: &str) -> String {
+    let paths = vec![
+        PathBuf::from("tests/inputs/inventory.yaml"),
+        PathBuf::from(format!("tests/inputs/modules/{name}.yaml")),
+    ];
+    let errors = config::load(&paths, &LoadOptions::default()).expect_err("expected errors");
+    render(&errors, 1)
+}
+
+macro_rules! module_error_snapshot {
+    ($test:ident, $file:literal) => {
+        #[test]
+        fn $test() {
+            insta::assert_snapshot!(concat!("module-", $file), render_module_errors($file));
+        }
+    };
+}
+
+// Inputs: an unknown one (with the nearest), a missing one, wrong types, located at the use
+// site with the declaration's place in the help.
+module_error_snapshot!(module_inputs_are_checked_at_the_use_site, "inputs");
+// An unknown field in a module's document: located in the module, naming each use site.
+module_error_snapshot!(module_document_errors_name_the_use_site, "field");
+// A module not found, a nested module, unknown and misplaced placeholders, a misspelt
+// `source`; what depends on a failed instance's resources reports nothing more.
+module_error_snapshot!(module_sources_and_placeholders, "source");

@@ -7,11 +7,13 @@
 
 pub mod error;
 pub mod machine;
+pub mod module;
 pub mod selector;
 pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -388,6 +390,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         machine_origins: HashMap::new(),
         resources: Vec::new(),
         seen: HashMap::new(),
+        modules: HashMap::new(),
+        expansions: Expansions::default(),
     };
     let files = collect_files(paths, loader.errors);
     if files.is_empty() && loader.errors.is_empty() {
@@ -403,10 +407,19 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         machines,
         resources,
         seen,
+        expansions,
         ..
     } = loader;
     let project = if options.project.is_empty() {
-        match derived_project(&resources) {
+        // An expanded resource belongs to the directory of the document that uses its
+        // module, not to the module's folder.
+        let files = resources
+            .iter()
+            .map(|r| match expansions.instance_of(&r.address) {
+                Some(instance) => instance.origin.file.name.as_str(),
+                None => r.origin.file.name.as_str(),
+            });
+        match project_of_files(files) {
             Ok(project) => project,
             Err(dirs) => {
                 errors.push(
@@ -434,14 +447,14 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         digest: String::new(),
         project,
     };
-    check_references(&config, &mut errors);
+    check_references(&config, &expansions, &mut errors);
     // Documents that were written but did not load: what names them reports nothing more.
     let broken: std::collections::BTreeSet<Address> = seen
         .into_keys()
         .map(|(kind, name)| Address::new(&kind, &name, None))
         .filter(|address| !config.resources.iter().any(|r| &r.address == address))
         .collect();
-    link(&mut config, broken, &mut errors);
+    link(&mut config, broken, &expansions, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -456,6 +469,7 @@ use crate::kinds::swarm_secret::ObjectClass;
 fn link(
     config: &mut Config,
     broken: std::collections::BTreeSet<Address>,
+    expansions: &Expansions,
     errors: &mut ConfigErrors,
 ) {
     let mut links = kinds::Links {
@@ -542,8 +556,12 @@ fn link(
             spec,
             errors,
         };
+        let before = ctx.errors.errors.len();
         let implied = resource.spec.link(&links, &mut ctx);
         resource.implied = implied;
+        if let Some(instance) = expansions.instance_of(&resource.address) {
+            instance.annotate(&mut errors.errors[before..]);
+        }
     }
 }
 
@@ -564,10 +582,14 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// the command line. `default` for a configuration without resources; the directories
 /// when the resources are in several (the operator must name the project).
 pub fn derived_project(resources: &[Resource]) -> Result<String, Vec<String>> {
-    let dirs: std::collections::BTreeSet<PathBuf> = resources
-        .iter()
-        .map(|r| {
-            let file = Path::new(&r.origin.file.name);
+    project_of_files(resources.iter().map(|r| r.origin.file.name.as_str()))
+}
+
+/// The project named after the one directory `files` are in; see [`derived_project`].
+fn project_of_files<'a>(files: impl Iterator<Item = &'a str>) -> Result<String, Vec<String>> {
+    let dirs: std::collections::BTreeSet<PathBuf> = files
+        .map(|name| {
+            let file = Path::new(name);
             let dir = file
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -658,6 +680,77 @@ struct Loader<'a> {
     resources: Vec<Resource>,
     /// First definition of each `kind.name`, to report duplicates.
     seen: HashMap<(String, String), Origin>,
+    /// Module folders read so far (canonical), `None` for one with errors (reported once).
+    modules: HashMap<PathBuf, Option<Rc<ModuleDef>>>,
+    expansions: Expansions,
+}
+
+/// A module's folder, read once however many documents use it.
+struct ModuleDef {
+    declaration: Arc<SourceFile>,
+    inputs: Vec<DeclaredInput>,
+    files: Vec<ModuleFile>,
+}
+
+/// One input of a module's `module.yaml`.
+struct DeclaredInput {
+    name: String,
+    ty: module::InputType,
+    default: Option<Node>,
+    description: Option<String>,
+    /// Where `module.yaml` declares it.
+    origin: Origin,
+}
+
+/// One document file of a module.
+struct ModuleFile {
+    file: Arc<SourceFile>,
+    /// The unmasked text, to scrub secrets from messages.
+    text: String,
+    /// Its directory as messages show it, for `source:` paths in its documents.
+    dir: PathBuf,
+    documents: Vec<Node>,
+}
+
+/// One use of a module (a `kind: module` document), for the checks after loading.
+struct Instance {
+    name: String,
+    /// The use site's document.
+    origin: Origin,
+    depends_on: Vec<Address>,
+    /// The use site's `depends_on` node, for errors about its entries.
+    depends_on_node: Option<Node>,
+}
+
+impl Instance {
+    /// Names the use site in errors found in what the instance expanded to (located in the
+    /// module's files).
+    fn annotate(&self, errors: &mut [ConfigError]) {
+        let note = format!("from module `{}` used at {}", self.name, self.origin);
+        for error in errors {
+            error.help = Some(match error.help.take() {
+                Some(help) => format!("{help}\n{note}"),
+                None => note.clone(),
+            });
+        }
+    }
+}
+
+/// Every module instance, and which instance each expanded resource came from.
+#[derive(Default)]
+struct Expansions {
+    instances: Vec<Instance>,
+    of_resource: HashMap<Address, usize>,
+    /// Instances with errors: what depends on their resources reports nothing more.
+    failed: Vec<String>,
+}
+
+impl Expansions {
+    fn instance_of(&self, address: &Address) -> Option<&Instance> {
+        self.of_resource
+            .get(address)
+            .map(|&index| &self.instances[index])
+    }
 }
 
 /// The envelope fields of one document, with their nodes for error spans.
@@ -672,13 +765,31 @@ struct Envelope<'n> {
 
 impl Loader<'_> {
     fn load_file(&mut self, path: &Path) {
-        let name = path.display().to_string();
+        let Some((file, text, documents)) = self.parse_file(path, path.display().to_string())
+        else {
+            return;
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let first_error = self.errors.errors.len();
+        for document in &documents {
+            self.load_document(&file, &dir, &document.root);
+        }
+        scrub_secrets(&mut self.errors.errors[first_error..], &text, &file.secrets);
+    }
+
+    /// Reads a YAML file into documents, its bytes into the digest, its secret values masked
+    /// for diagnostics (named `name` in them); `None` when an error was reported.
+    fn parse_file(
+        &mut self,
+        path: &Path,
+        name: String,
+    ) -> Option<(Arc<SourceFile>, String, Vec<yaml::Document>)> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.errors
                     .push(ConfigError::plain(format!("cannot read `{name}`: {e}")));
-                return;
+                return None;
             }
         };
         // Contents only, in load order: the same configuration named by relative or absolute
@@ -703,7 +814,7 @@ impl Loader<'_> {
                     ConfigError::at(&origin, "file is not valid UTF-8", "invalid byte here")
                         .with_help("save the file as UTF-8"),
                 );
-                return;
+                return None;
             }
         };
         let parsed = yaml::parse_documents(&text);
@@ -739,7 +850,7 @@ impl Loader<'_> {
                         .with_help("a key may appear only once in a mapping");
                 }
                 self.errors.push(error);
-                return;
+                return None;
             }
         };
         if documents.is_empty() {
@@ -747,14 +858,9 @@ impl Loader<'_> {
                 ConfigError::plain(format!("`{}` holds no documents", file.name))
                     .with_help("every configuration file needs at least one `kind:` document; remove the file or add one"),
             );
-            return;
+            return None;
         }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let first_error = self.errors.errors.len();
-        for document in &documents {
-            self.load_document(&file, &dir, &document.root);
-        }
-        scrub_secrets(&mut self.errors.errors[first_error..], &text, &file.secrets);
+        Some((file, text, documents))
     }
 
     fn origin(file: &Arc<SourceFile>, span: Span) -> Origin {
@@ -950,11 +1056,14 @@ impl Loader<'_> {
                     .with_help("names are lowercase letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
             );
         }
-        let known = kinds::KNOWN_KINDS.contains(&kind.as_str()) || kind == machine::KIND;
+        let known = kinds::KNOWN_KINDS.contains(&kind.as_str())
+            || kind == machine::KIND
+            || kind == module::KIND;
         if !known {
             if !self.options.ignore_unknown_kinds {
                 let mut candidates: Vec<&str> = kinds::KNOWN_KINDS.to_vec();
                 candidates.push(machine::KIND);
+                candidates.push(module::KIND);
                 let help = match error::nearest(&kind, candidates.iter().copied()) {
                     Some(near) => format!("did you mean `{near}`? (pass --ignore-unknown-kinds to skip documents of other tools)"),
                     None => format!(
@@ -994,6 +1103,28 @@ impl Loader<'_> {
         self.seen
             .insert((kind.clone(), name.clone()), origin.clone());
 
+        if kind == module::KIND {
+            let instance = Instance {
+                name,
+                origin,
+                depends_on: envelope.depends_on,
+                depends_on_node: root.get("depends_on").cloned(),
+            };
+            let first_error = self.errors.errors.len();
+            let name = instance.name.clone();
+            self.load_module(
+                file,
+                dir,
+                name_node,
+                spec_node,
+                instance,
+                envelope.lifecycle,
+            );
+            if self.errors.errors.len() > first_error {
+                self.expansions.failed.push(name);
+            }
+            return;
+        }
         if kind == machine::KIND {
             match from_node::<MachineSpec>(spec_node) {
                 // Kept even when its checks fail, so that what selects it reports nothing
@@ -1054,6 +1185,397 @@ impl Loader<'_> {
     }
 }
 
+/// Modules: a `kind: module` document is expanded here into the documents of its module,
+/// which are then loaded like any other (see [`module`]).
+impl Loader<'_> {
+    fn load_module(
+        &mut self,
+        file: &Arc<SourceFile>,
+        dir: &Path,
+        name_node: &Node,
+        spec_node: &Node,
+        instance: Instance,
+        lifecycle: Lifecycle,
+    ) {
+        if !module::is_valid_instance_name(&instance.name) {
+            self.errors.push(
+                ConfigError::at(
+                    &Self::origin(file, name_node.span),
+                    format!("invalid module instance name `{}`", instance.name),
+                    "invalid name",
+                )
+                .with_help("a module instance's name is lowercase letters, digits, `_` and `-`, without dots: its resources are named `INSTANCE.NAME`"),
+            );
+            return;
+        }
+        let Some(spec) = self.decode::<module::ModuleUseSpec>(file, spec_node) else {
+            return;
+        };
+        let source_span = span_at(spec_node, &["source"]);
+        let resolved = match module::resolve(&spec.source, dir, self.roots) {
+            Ok(resolved) => resolved,
+            Err((message, help)) => {
+                self.errors.push(
+                    ConfigError::at(&Self::origin(file, source_span), message, "this module")
+                        .with_help_opt((!help.is_empty()).then_some(help)),
+                );
+                return;
+            }
+        };
+        if !resolved.inside && !self.options.allow_source_outside_config {
+            self.errors.push(
+                ConfigError::at(
+                    &Self::origin(file, source_span),
+                    format!(
+                        "module `{}` is `{}`, outside the configuration's directories",
+                        spec.source,
+                        resolved.dir.display()
+                    ),
+                    "this module",
+                )
+                .with_help("a module's documents are shown in plans: keep it under a directory given on the command line or in a `modules/` folder above one, or pass --allow-source-outside-config"),
+            );
+            return;
+        }
+        let first_error = self.errors.errors.len();
+        let def = self.module_def(&resolved.dir);
+        instance.annotate(&mut self.errors.errors[first_error..]);
+        let Some(def) = def else {
+            return;
+        };
+        let Some(values) = self.module_inputs(file, spec_node, &spec.source, &instance, &def)
+        else {
+            return;
+        };
+
+        // Substitute, then name every document after the instance.
+        let first_error = self.errors.errors.len();
+        let mut sources = Vec::new();
+        let mut documents = Vec::new();
+        for (index, module_file) in def.files.iter().enumerate() {
+            let before = self.errors.errors.len();
+            for document in &module_file.documents {
+                let mut problems = Vec::new();
+                let expanded = module::substitute(document, &values, &mut problems);
+                let failed = !problems.is_empty();
+                for problem in problems {
+                    self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(&module_file.file, problem.span),
+                            problem.message,
+                            "here",
+                        )
+                        .with_help_opt(problem.help),
+                    );
+                }
+                if !failed {
+                    sources.push(index);
+                    documents.push(expanded);
+                }
+            }
+            scrub_secrets(
+                &mut self.errors.errors[before..],
+                &module_file.text,
+                &module_file.file.secrets,
+            );
+        }
+        instance.annotate(&mut self.errors.errors[first_error..]);
+        module::prefix_names(&mut documents, &instance.name);
+
+        let index = self.expansions.instances.len();
+        for (source, document) in sources.into_iter().zip(&documents) {
+            let module_file = &def.files[source];
+            let (first_error, first_resource) = (self.errors.errors.len(), self.resources.len());
+            self.load_document(&module_file.file, &module_file.dir, document);
+            scrub_secrets(
+                &mut self.errors.errors[first_error..],
+                &module_file.text,
+                &module_file.file.secrets,
+            );
+            instance.annotate(&mut self.errors.errors[first_error..]);
+            // The use site's `depends_on` and `lifecycle` apply to every resource.
+            for resource in &mut self.resources[first_resource..] {
+                for target in &instance.depends_on {
+                    if !resource.depends_on.contains(target) {
+                        resource.depends_on.push(target.clone());
+                    }
+                }
+                resource.lifecycle.prevent_destroy |= lifecycle.prevent_destroy;
+                if resource.lifecycle.timeout.is_none() {
+                    resource.lifecycle.timeout = lifecycle.timeout;
+                }
+                self.expansions
+                    .of_resource
+                    .insert(resource.address.clone(), index);
+            }
+        }
+        self.expansions.instances.push(instance);
+    }
+
+    /// The module in `dir` (canonical), read the first time it is used.
+    fn module_def(&mut self, dir: &Path) -> Option<Rc<ModuleDef>> {
+        if let Some(def) = self.modules.get(dir) {
+            return def.clone();
+        }
+        let def = self.read_module(dir).map(Rc::new);
+        self.modules.insert(dir.to_path_buf(), def.clone());
+        def
+    }
+
+    /// Reads a module's declaration and documents, and checks what does not depend on a
+    /// use: the declaration, every `${inputs.…}` placeholder, no nested modules or machines.
+    fn read_module(&mut self, dir: &Path) -> Option<ModuleDef> {
+        let first_error = self.errors.errors.len();
+        let shown_dir = module::shown(dir);
+        let (declaration, _, documents) = self.parse_file(
+            &dir.join(module::DECLARATION),
+            format!("{shown_dir}/{}", module::DECLARATION),
+        )?;
+        if let Some(extra) = documents.get(1) {
+            self.errors.push(
+                ConfigError::at(
+                    &Self::origin(&declaration, extra.root.span),
+                    "`module.yaml` holds one document, the module's declaration",
+                    "another document",
+                )
+                .with_help("put the module's resources in other `*.yaml` files of its folder"),
+            );
+        }
+        let root = &documents[0].root;
+        let decoded: module::Declaration = self.decode(&declaration, root)?;
+        let mut inputs = Vec::new();
+        for (name, declared) in decoded.inputs {
+            let key_span = root
+                .get("inputs")
+                .and_then(|inputs| match &inputs.value {
+                    Value::Map(entries) => entries
+                        .iter()
+                        .find(|(key, _)| key.as_str() == Some(name.as_str()))
+                        .map(|(key, _)| key.span),
+                    _ => None,
+                })
+                .unwrap_or(root.span);
+            if !module::is_valid_input_name(&name) {
+                self.errors.push(
+                    ConfigError::at(
+                        &Self::origin(&declaration, key_span),
+                        format!("invalid input name `{name}`"),
+                        "invalid name",
+                    )
+                    .with_help(
+                        "input names are lowercase letters, digits and `_`, starting with a letter",
+                    ),
+                );
+            }
+            let default = root
+                .get("inputs")
+                .and_then(|inputs| inputs.get(&name))
+                .and_then(|input| input.get("default"));
+            let default = match default {
+                Some(node) => match declared.ty.accept(node) {
+                    Some(value) => Some(value),
+                    None => {
+                        self.errors.push(ConfigError::at(
+                            &Self::origin(&declaration, node.span),
+                            format!(
+                                "the default of input `{name}` must be {}, found {}",
+                                declared.ty.described(),
+                                node.kind_name()
+                            ),
+                            "wrong type",
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            inputs.push(DeclaredInput {
+                name,
+                ty: declared.ty,
+                default,
+                description: declared.description,
+                origin: Self::origin(&declaration, key_span),
+            });
+        }
+        let declared: BTreeMap<String, module::InputType> =
+            inputs.iter().map(|i| (i.name.clone(), i.ty)).collect();
+
+        let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                        && p.file_name().and_then(|n| n.to_str()) != Some(module::DECLARATION)
+                })
+                .collect(),
+            Err(e) => {
+                self.errors.push(ConfigError::plain(format!(
+                    "cannot read module folder `{shown_dir}`: {e}"
+                )));
+                Vec::new()
+            }
+        };
+        paths.sort();
+        let mut files = Vec::new();
+        for path in paths {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some((file, text, documents)) =
+                self.parse_file(&path, format!("{shown_dir}/{file_name}"))
+            else {
+                continue;
+            };
+            let before = self.errors.errors.len();
+            for document in &documents {
+                let kind = document.root.get("kind");
+                match kind.and_then(Node::as_str) {
+                    Some(module::KIND) => self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(&file, kind.map_or(document.root.span, |k| k.span)),
+                            "a module cannot use another module",
+                            "nested module",
+                        )
+                        .with_help("modules do not nest (yet): use both modules from the configuration"),
+                    ),
+                    Some(machine::KIND) => self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(&file, kind.map_or(document.root.span, |k| k.span)),
+                            "a module cannot declare machines",
+                            "a machine",
+                        )
+                        .with_help("machines belong to the inventory; give the module a selector input (`type: any`) instead"),
+                    ),
+                    _ => {}
+                }
+                for problem in module::check_placeholders(&document.root, &declared) {
+                    self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(&file, problem.span),
+                            problem.message,
+                            "here",
+                        )
+                        .with_help_opt(problem.help),
+                    );
+                }
+            }
+            scrub_secrets(&mut self.errors.errors[before..], &text, &file.secrets);
+            files.push(ModuleFile {
+                file,
+                text,
+                dir: PathBuf::from(&shown_dir),
+                documents: documents.into_iter().map(|d| d.root).collect(),
+            });
+        }
+        (self.errors.errors.len() == first_error).then_some(ModuleDef {
+            declaration,
+            inputs,
+            files,
+        })
+    }
+
+    /// The value of every input of one use, given or defaulted; `None` when one is unknown,
+    /// of the wrong type or missing (reported at the use site).
+    fn module_inputs(
+        &mut self,
+        file: &Arc<SourceFile>,
+        spec_node: &Node,
+        source: &str,
+        instance: &Instance,
+        def: &ModuleDef,
+    ) -> Option<BTreeMap<String, Node>> {
+        let first_error = self.errors.errors.len();
+        let inputs_node = spec_node.get("inputs");
+        let mut values = BTreeMap::new();
+        let mut given = std::collections::BTreeSet::new();
+        let names: Vec<&str> = def.inputs.iter().map(|i| i.name.as_str()).collect();
+        if let Some(Value::Map(entries)) = inputs_node.map(|n| &n.value) {
+            for (key, value) in entries {
+                let Some(name) = key.as_str() else {
+                    continue;
+                };
+                given.insert(name.to_owned());
+                let Some(declared) = def.inputs.iter().find(|i| i.name == name) else {
+                    let help = match names.is_empty() {
+                        true => format!("module `{source}` declares no inputs"),
+                        false => error::suggestion(name, &names, "inputs"),
+                    };
+                    self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(file, key.span),
+                            format!("module `{source}` has no input `{name}`"),
+                            "unknown input",
+                        )
+                        .with_help(format!(
+                            "{help}\nthe module's inputs are declared in {}",
+                            def.declaration.name
+                        )),
+                    );
+                    continue;
+                };
+                match declared.ty.accept(value) {
+                    Some(value) => {
+                        values.insert(name.to_owned(), value);
+                    }
+                    None => self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(file, value.span),
+                            format!(
+                                "input `{name}` must be {}, found {}",
+                                declared.ty.described(),
+                                value.kind_name()
+                            ),
+                            "wrong type",
+                        )
+                        .with_help(format!(
+                            "`{name}` is declared as {} at {}",
+                            declared.ty.described(),
+                            declared.origin
+                        )),
+                    ),
+                }
+            }
+        }
+        for declared in &def.inputs {
+            if given.contains(&declared.name) {
+                continue;
+            }
+            match &declared.default {
+                Some(default) => {
+                    values.insert(declared.name.clone(), default.clone());
+                }
+                None => {
+                    let span = inputs_node.map_or(span_at(spec_node, &["source"]), |n| n.span);
+                    let about = declared
+                        .description
+                        .as_deref()
+                        .map(|d| format!(": {}", d.trim()))
+                        .unwrap_or_default();
+                    self.errors.push(
+                        ConfigError::at(
+                            &Self::origin(file, span),
+                            format!(
+                                "module `{}` does not give the required input `{}`",
+                                instance.name, declared.name
+                            ),
+                            format!("no `{}` here", declared.name),
+                        )
+                        .with_help(format!(
+                            "add `{}:` to `inputs:`; it is declared at {} as {}{about}",
+                            declared.name,
+                            declared.origin,
+                            declared.ty.described()
+                        )),
+                    );
+                }
+            }
+        }
+        (self.errors.errors.len() == first_error).then_some(values)
+    }
+}
+
 /// Replaces, in errors' messages and help, every line of a secret value (of four
 /// characters or more, shorter ones would garble the text) with `(sensitive)`: messages are
 /// written not to quote values, and this keeps it so whatever a kind's check writes.
@@ -1104,16 +1626,28 @@ fn tab_indentation(text: &str) -> Option<Span> {
 }
 
 /// Checks that need every document: machine names in selectors and `depends_on` targets.
-fn check_references(config: &Config, errors: &mut ConfigErrors) {
-    let machine_names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-    let addresses: Vec<String> = config
-        .resources
-        .iter()
-        .map(|r| r.address.to_string())
-        .collect();
-    let by_address: HashMap<&Address, &Resource> =
-        config.resources.iter().map(|r| (&r.address, r)).collect();
+fn check_references(config: &Config, expansions: &Expansions, errors: &mut ConfigErrors) {
+    let references = References {
+        config,
+        machine_names: config.machines.keys().map(String::as_str).collect(),
+        addresses: config
+            .resources
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect(),
+        by_address: config.resources.iter().map(|r| (&r.address, r)).collect(),
+    };
+    let machine_names = &references.machine_names;
+    let failed = |target: &Address| {
+        expansions.failed.iter().any(|instance| {
+            target
+                .name
+                .strip_prefix(instance.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    };
     for resource in &config.resources {
+        let first_error = errors.errors.len();
         let spec_node = resource.node.get("specification");
         if let Some(Selector::Names(names)) = resource.spec.selector() {
             for name in names {
@@ -1131,7 +1665,7 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                     "no `infrastructure/machine` documents were loaded; pass the inventory file too"
                         .to_owned()
                 } else {
-                    error::suggestion(name, &machine_names, "machines")
+                    error::suggestion(name, machine_names, "machines")
                 };
                 errors.push(
                     ConfigError::at(
@@ -1177,33 +1711,19 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                     )
                     .with_help(error::suggestion(
                         &name,
-                        &machine_names,
+                        machine_names,
                         "machines",
                     )),
                 );
             }
         }
-        for (index, target) in resource.depends_on.iter().enumerate() {
-            let resource_known = by_address.contains_key(&target.resource());
-            let machine_known = target
-                .machine
-                .as_ref()
-                .is_none_or(|m| config.machines.contains_key(m));
-            // `kind.name[machine]` must name an instance that exists, not just a machine.
-            let instance_known = match (&target.machine, by_address.get(&target.resource())) {
-                (Some(machine), Some(target_resource)) => target_resource
-                    .spec
-                    .selector()
-                    .is_none_or(|s| config.select(s).any(|m| &m.name == machine)),
-                _ => true,
-            };
-            if resource_known
-                && machine_known
-                && instance_known
-                && target.resource() != resource.address
-            {
-                continue;
-            }
+        // An expanded resource's entries past its own are its use site's, checked there.
+        let expanded_from = expansions.instance_of(&resource.address);
+        let own = match resource.node.get("depends_on").map(|d| &d.value) {
+            Some(Value::Seq(items)) if expanded_from.is_some() => items.len(),
+            _ => usize::MAX,
+        };
+        for (index, target) in resource.depends_on.iter().enumerate().take(own) {
             let span = resource
                 .node
                 .get("depends_on")
@@ -1216,56 +1736,118 @@ fn check_references(config: &Config, errors: &mut ConfigErrors) {
                 file: resource.origin.file.clone(),
                 span,
             };
-            let error = if target.resource() == resource.address {
-                ConfigError::at(
-                    &origin,
-                    format!("{} depends on itself", resource.address),
-                    "here",
-                )
-            } else if !resource_known {
-                let candidates: Vec<&str> = addresses.iter().map(String::as_str).collect();
-                ConfigError::at(
-                    &origin,
-                    format!(
-                        "{} depends on `{target}`, which is not declared",
-                        resource.address
-                    ),
-                    "no such resource",
-                )
-                .with_help(error::suggestion(
-                    &target.resource().to_string(),
-                    &candidates,
-                    "resources",
-                ))
-            } else if machine_known {
-                ConfigError::at(
-                    &origin,
-                    format!(
-                        "{} depends on `{target}`, but {} does not select that machine",
-                        resource.address,
-                        target.resource()
-                    ),
-                    "no such instance",
-                )
-                .with_help("depend on the resource as a whole, or on an instance it has")
-            } else {
-                ConfigError::at(
-                    &origin,
-                    format!(
-                        "{} depends on `{target}`, but there is no such machine",
-                        resource.address
-                    ),
-                    "no such machine",
-                )
-                .with_help(error::suggestion(
-                    target.machine.as_deref().unwrap_or_default(),
-                    &machine_names,
-                    "machines",
-                ))
-            };
-            errors.push(error);
+            let is_self = target.resource() == resource.address;
+            let who = resource.address.to_string();
+            if failed(target) && !references.by_address.contains_key(&target.resource()) {
+                continue;
+            }
+            if let Some(error) = dependency_error(&references, &who, is_self, target, &origin) {
+                errors.push(error);
+            }
+        }
+        if let Some(instance) = expanded_from {
+            instance.annotate(&mut errors.errors[first_error..]);
         }
     }
+    for (index, instance) in expansions.instances.iter().enumerate() {
+        for (at, target) in instance.depends_on.iter().enumerate() {
+            let span = instance
+                .depends_on_node
+                .as_ref()
+                .and_then(|d| match &d.value {
+                    Value::Seq(items) => items.get(at),
+                    _ => None,
+                })
+                .map_or(instance.origin.span, |n| n.span);
+            let origin = Origin {
+                file: instance.origin.file.clone(),
+                span,
+            };
+            let is_self = expansions.of_resource.get(&target.resource()) == Some(&index);
+            let who = format!("module `{}`", instance.name);
+            if failed(target) && !references.by_address.contains_key(&target.resource()) {
+                continue;
+            }
+            if let Some(error) = dependency_error(&references, &who, is_self, target, &origin) {
+                errors.push(error);
+            }
+        }
+    }
+}
+
+/// What the `depends_on` checks look things up in.
+struct References<'a> {
+    config: &'a Config,
+    machine_names: Vec<&'a str>,
+    addresses: Vec<String>,
+    by_address: HashMap<&'a Address, &'a Resource>,
+}
+
+/// Why `who` cannot depend on `target` (written at `origin`), if it cannot: `target` is
+/// itself (`is_self`), not declared, or an instance or machine that does not exist.
+fn dependency_error(
+    references: &References,
+    who: &str,
+    is_self: bool,
+    target: &Address,
+    origin: &Origin,
+) -> Option<ConfigError> {
+    let config = references.config;
+    let resource_known = references.by_address.contains_key(&target.resource());
+    let machine_known = target
+        .machine
+        .as_ref()
+        .is_none_or(|m| config.machines.contains_key(m));
+    // `kind.name[machine]` must name an instance that exists, not just a machine.
+    let instance_known = match (
+        &target.machine,
+        references.by_address.get(&target.resource()),
+    ) {
+        (Some(machine), Some(target_resource)) => target_resource
+            .spec
+            .selector()
+            .is_none_or(|s| config.select(s).any(|m| &m.name == machine)),
+        _ => true,
+    };
+    if resource_known && machine_known && instance_known && !is_self {
+        return None;
+    }
+    Some(if is_self {
+        ConfigError::at(origin, format!("{who} depends on itself"), "here")
+    } else if !resource_known {
+        let candidates: Vec<&str> = references.addresses.iter().map(String::as_str).collect();
+        ConfigError::at(
+            origin,
+            format!("{who} depends on `{target}`, which is not declared"),
+            "no such resource",
+        )
+        .with_help(error::suggestion(
+            &target.resource().to_string(),
+            &candidates,
+            "resources",
+        ))
+    } else if machine_known {
+        ConfigError::at(
+            origin,
+            format!(
+                "{who} depends on `{target}`, but {} does not select that machine",
+                target.resource()
+            ),
+            "no such instance",
+        )
+        .with_help("depend on the resource as a whole, or on an instance it has")
+    } else {
+        ConfigError::at(
+            origin,
+            format!("{who} depends on `{target}`, but there is no such machine"),
+            "no such machine",
+        )
+        .with_help(error::suggestion(
+            target.machine.as_deref().unwrap_or_default(),
+            &references.machine_names,
+            "machines",
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -1384,6 +1966,8 @@ mod tests {
             machine_origins: HashMap::new(),
             resources: Vec::new(),
             seen: HashMap::new(),
+            modules: HashMap::new(),
+            expansions: Expansions::default(),
         };
         let error = |span, kind| DeError {
             message: "invalid value: string \"hunter2\", expected a digest".into(),
@@ -1425,5 +2009,169 @@ mod tests {
         scrub_secrets(&mut errors, text, &secrets);
         assert_eq!(errors[0].message, "`(sensitive)\\nabc` is wrong");
         assert_eq!(errors[0].help.as_deref(), Some("not `(sensitive)`"));
+    }
+}
+
+#[cfg(test)]
+mod module_tests {
+    use super::*;
+
+    fn load_site() -> Config {
+        let paths = [
+            PathBuf::from("tests/inputs/inventory.yaml"),
+            PathBuf::from("tests/inputs/modules/site.yaml"),
+        ];
+        match load(&paths, &LoadOptions::default()) {
+            Ok(config) => config,
+            Err(errors) => panic!("{:?}", errors.errors),
+        }
+    }
+
+    fn resource<'c>(config: &'c Config, address: &str) -> &'c Resource {
+        let address = Address::parse(address).unwrap();
+        config
+            .resources
+            .iter()
+            .find(|r| r.address == address)
+            .unwrap_or_else(|| panic!("no {address}"))
+    }
+
+    fn specification(resource: &Resource) -> serde_json::Value {
+        from_node(resource.node.get("specification").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn module_instances_expand_into_resources_named_after_them() {
+        let config = load_site();
+        let addresses: Vec<String> = config
+            .resources
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                "os/sysctl.shared",
+                "os/package.front.base",
+                "os/file.front.conf",
+                "os/file.front.index",
+                "os/package.back.base",
+                "os/file.back.conf",
+                "os/file.back.index",
+                "os/file.welcome.motd",
+                "os/file.after-front",
+            ]
+        );
+        // Named after the directory of the documents using the modules.
+        assert_eq!(config.project, "modules");
+        // Inputs keep their types; defaults fill the rest; `$${` is a literal `${`.
+        let front_base = specification(resource(&config, "os/package.front.base"));
+        assert_eq!(front_base["present"], serde_json::json!(["nginx", "curl"]));
+        assert_eq!(front_base["machines"], serde_json::json!(["n1"]));
+        let back_conf = specification(resource(&config, "os/file.back.conf"));
+        assert_eq!(back_conf["path"], "/etc/web/port-9090.conf");
+        assert_eq!(back_conf["content"], "listen 9090;\n# ${HOME} stays\n");
+        let front_conf = specification(resource(&config, "os/file.front.conf"));
+        assert_eq!(front_conf["path"], "/etc/web/port-8080.conf");
+        let motd = specification(resource(&config, "os/file.welcome.motd"));
+        assert_eq!(
+            (&motd["content"], &motd["machines"], &motd["path"]),
+            (&"Welcome\n".into(), &"all".into(), &"/etc/motd".into())
+        );
+        // Selectors given as inputs select.
+        let back = resource(&config, "os/file.back.index");
+        let selected: Vec<&str> = config
+            .select(back.spec.selector().unwrap())
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(selected, ["n2"]);
+        // Local dependencies follow the instance, outside ones stay, the use site's apply
+        // to every resource, and so does its lifecycle.
+        let depends = |address: &str| -> Vec<String> {
+            resource(&config, address)
+                .depends_on
+                .iter()
+                .map(Address::to_string)
+                .collect()
+        };
+        assert_eq!(
+            depends("os/file.front.conf"),
+            ["os/package.front.base", "os/sysctl.shared"]
+        );
+        assert_eq!(depends("os/file.front.index"), ["os/file.front.conf"]);
+        assert_eq!(depends("os/package.front.base"), Vec::<String>::new());
+        assert_eq!(
+            depends("os/file.back.index"),
+            ["os/file.back.conf", "os/sysctl.shared"]
+        );
+        assert_eq!(depends("os/package.back.base"), ["os/sysctl.shared"]);
+        assert_eq!(depends("os/file.after-front"), ["os/file.front.index"]);
+        assert!(
+            resource(&config, "os/file.back.conf")
+                .lifecycle
+                .prevent_destroy
+        );
+        assert!(
+            !resource(&config, "os/file.front.conf")
+                .lifecycle
+                .prevent_destroy
+        );
+        // Errors about expanded resources point into the module.
+        assert!(resource(&config, "os/file.front.conf")
+            .origin
+            .file
+            .name
+            .ends_with("tests/inputs/modules/web/site.yaml"));
+    }
+
+    /// A configuration in `root/config` using `root/modules/m`, whose files the digest covers.
+    #[test]
+    fn the_digest_covers_module_files_and_sources_outside_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let (config_dir, module_dir) = (root.path().join("config"), root.path().join("modules/m"));
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(&module_dir).unwrap();
+        std::fs::write(
+            module_dir.join("module.yaml"),
+            "inputs:\n  path: { type: string }\n",
+        )
+        .unwrap();
+        let file = "kind: os/file\nname: f\nspecification:\n  machines: all\n  path: ${inputs.path}\n  content: \"a\\n\"\n";
+        std::fs::write(module_dir.join("file.yaml"), file).unwrap();
+        std::fs::write(
+            config_dir.join("site.yaml"),
+            "kind: module\nname: one\nspecification:\n  source: m\n  inputs: { path: /etc/one }\n",
+        )
+        .unwrap();
+        let paths = [
+            PathBuf::from("tests/inputs/inventory.yaml"),
+            config_dir.clone(),
+        ];
+        let digest = || {
+            load(&paths, &LoadOptions::default())
+                .map(|c| c.digest)
+                .map_err(|e| e.errors)
+        };
+        let before = digest().unwrap();
+        std::fs::write(module_dir.join("file.yaml"), file.replace("a\\n", "b\\n")).unwrap();
+        assert_ne!(digest().unwrap(), before);
+
+        // A module reached through a symbolic link to outside the configuration is refused.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(elsewhere.path().join("x")).unwrap();
+        std::fs::write(elsewhere.path().join("x/module.yaml"), "inputs: {}\n").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("x"), config_dir.join("x")).unwrap();
+        std::fs::write(
+            config_dir.join("site.yaml"),
+            "kind: module\nname: one\nspecification:\n  source: ./x\n",
+        )
+        .unwrap();
+        let errors = digest().unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .ends_with("outside the configuration's directories"),
+            "{errors:?}"
+        );
     }
 }
