@@ -3,15 +3,22 @@
 //! corral never flushes the ruleset: it replaces its own table in one `nft -f` transaction
 //! (`table inet corral {}` / `delete table inet corral` / the table), so Docker's tables
 //! (`ip filter`, `ip nat`, …, through iptables-nft) and anything else stay as they are. The
-//! table has one chain, on the `input` hook: what comes to the host itself. Traffic to
+//! table has one chain, on the `input` hook: what comes to the host itself.
+//!
+//! Several resources may select a machine (a baseline, the Swarm ports, the Gluster ports):
+//! each keeps its rules in a file of its own, `/etc/corral/firewall.d/NAME.nft` (`add rule
+//! inet corral input …`, and the input policy), which the main file
+//! (`/etc/corral/firewall.nft`, the same for every resource) includes after it made the
+//! table again: one load is one transaction over every resource's rules. The input policy
+//! is claimed: two resources wanting different policies on a machine is a load error. Traffic to
 //! containers is forwarded (published ports are DNATed in `prerouting`), so Docker's
 //! published ports keep working whatever the input policy; Swarm's own traffic (2377/tcp,
 //! 7946/tcp+udp, 4789/udp, ESP) and Gluster's reach the host and need allow rules (the
 //! `modules/swarm/ports` and `modules/gluster/ports` modules). Established and related
 //! traffic, loopback and ICMP are always accepted, invalid packets dropped.
 //!
-//! The ruleset is kept in `/etc/corral/firewall.nft` and loaded at boot by
-//! `corral-firewall.service`. Facts: that file, the live table (`nft list table`), and the
+//! The main file is loaded at boot by `corral-firewall.service`. Facts: the files, the
+//! live table (`nft list table`), and the
 //! digest of the live table corral saw after its last load (`/var/lib/corral/firewall.sha`),
 //! so that a rule added or removed by hand shows as drift. Every change runs under the
 //! access guard: the host loads the previous file again unless a new login works.
@@ -33,8 +40,10 @@ use crate::shell::quote;
 
 pub const KIND: &str = "os/firewall";
 
-/// The ruleset corral loads, at apply and at boot.
-pub const RULES_PATH: &str = "/etc/corral/firewall.nft";
+/// The ruleset corral loads, at apply and at boot: the table, then every resource's file.
+pub const MAIN_PATH: &str = "/etc/corral/firewall.nft";
+/// Where each resource's rules are.
+const RULES_DIR: &str = "/etc/corral/firewall.d";
 /// The digest of `nft list table inet corral` after corral's last load.
 const SEEN_PATH: &str = "/var/lib/corral/firewall.sha";
 /// The unit that loads [`RULES_PATH`] at boot.
@@ -335,9 +344,19 @@ impl Kind for FirewallSpec {
 }
 
 impl FirewallSpec {
-    /// The ruleset, as `nft -f` loads it: its own table replaced in one transaction.
-    pub fn ruleset(&self, name: &str) -> String {
-        let mut rules = String::new();
+    fn policy(&self) -> &'static str {
+        match self.input_policy {
+            Policy::Drop => "drop",
+            Policy::Accept => "accept",
+        }
+    }
+
+    /// This resource's rules, as the main file includes them.
+    pub fn rules(&self, name: &str) -> String {
+        let mut text = format!(
+            "# Managed by corral ({KIND}.{name}); local changes are overwritten.\nadd chain inet corral input {{ type filter hook input priority filter; policy {}; }}\n",
+            self.policy()
+        );
         for (index, rule) in self.allow.iter().enumerate() {
             let sources = self.sources.get(index).cloned().flatten();
             let what = match rule.protocol {
@@ -348,7 +367,7 @@ impl FirewallSpec {
                 }
             };
             match sources {
-                None => rules.push_str(&format!("\t\t{what} accept\n")),
+                None => text.push_str(&format!("add rule inet corral input {what} accept\n")),
                 Some(networks) => {
                     let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = networks
                         .into_iter()
@@ -359,38 +378,41 @@ impl FirewallSpec {
                         }
                         let list: Vec<String> =
                             nets.iter().map(|n| n.trunc().to_string()).collect();
-                        rules.push_str(&format!(
-                            "\t\t{family} saddr {{ {} }} {what} accept\n",
+                        text.push_str(&format!(
+                            "add rule inet corral input {family} saddr {{ {} }} {what} accept\n",
                             list.join(", ")
                         ));
                     }
                 }
             }
         }
-        let policy = match self.input_policy {
-            Policy::Drop => "drop",
-            Policy::Accept => "accept",
-        };
-        format!(
-            "# Managed by corral ({KIND}.{name}); local changes are overwritten.\n# Replaces table inet corral only: Docker's and others' tables stay.\ntable inet corral {{}}\ndelete table inet corral\ntable inet corral {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {policy};\n\t\tct state established,related accept\n\t\tct state invalid drop\n\t\tiif \"lo\" accept\n\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept\n{rules}\t}}\n}}\n"
-        )
+        text
     }
 
+    /// How a file of this resource's differs from the host's.
     fn file_changes(
         &self,
-        name: &str,
+        path: &str,
+        text: &str,
         facts: &HostFacts,
     ) -> Result<(Action, Vec<AttrChange>), FactError> {
-        let key = file::probe_key(RULES_PATH, file::Read::Content);
+        let key = file::probe_key(path, file::Read::Content);
         let state = file::parse(&key, facts.get(&key)?)?;
-        let text = self.ruleset(name);
-        file::diff_file(
-            &key,
-            RULES_PATH,
-            &desired(RULES_PATH, text.as_bytes()),
-            &state,
-        )
+        file::diff_file(&key, path, &desired(path, text.as_bytes()), &state)
     }
+}
+
+/// The file of resource `name`'s rules.
+pub fn rules_path(name: &str) -> String {
+    format!("{RULES_DIR}/{name}.nft")
+}
+
+/// The main file: the table made again, then every resource's rules, in one transaction.
+/// The same for every resource.
+pub fn main_file() -> String {
+    format!(
+        "# Managed by corral ({KIND}): table inet corral, then each resource's rules.\n# Replaces table inet corral only: Docker's and others' tables stay.\ntable inet corral {{}}\ndelete table inet corral\ntable inet corral {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n\t\tct state established,related accept\n\t\tct state invalid drop\n\t\tiif \"lo\" accept\n\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept\n\t}}\n}}\ninclude \"{RULES_DIR}/*.nft\"\n"
+    )
 }
 
 fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
@@ -415,30 +437,33 @@ struct Live {
 
 fn live(facts: &HostFacts) -> Result<Live, FactError> {
     let out = facts.get(TABLE_KEY)?;
-    let mut live = Live {
-        loaded: false,
-        as_seen: false,
-        at_boot: false,
-    };
-    let (mut now, mut seen) = (None, None);
+    if out.rc != 0 {
+        return Err(FactError::unexpected(TABLE_KEY, out));
+    }
+    let (mut now, mut seen, mut at_boot) = (None, None, false);
     for line in out.output.lines() {
         match line.split_once(' ') {
             Some(("table", digest)) => now = Some(digest.to_owned()),
             Some(("seen", digest)) => seen = Some(digest.to_owned()),
-            Some(("boot", state)) => live.at_boot = state == "enabled",
+            Some(("boot", state)) => at_boot = state == "enabled",
             _ => {}
         }
     }
-    if out.rc != 0 {
-        return Err(FactError::unexpected(TABLE_KEY, out));
-    }
-    live.loaded = now.as_deref().is_some_and(|d| d != "absent");
-    live.as_seen = live.loaded && now == seen;
-    Ok(live)
+    let loaded = now.as_deref().is_some_and(|d| d != "absent");
+    Ok(Live {
+        loaded,
+        as_seen: loaded && now == seen,
+        at_boot,
+    })
 }
 
-/// Shell text that loads the rules file and notes the digest of the table as loaded.
-const LOAD: &str = "nft -f /etc/corral/firewall.nft && mkdir -p /var/lib/corral && nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha";
+/// Loads the main file (the table, then every resource's rules) and notes the digest of
+/// the table as loaded; once no resource's file is left, no table at all, and nothing at
+/// boot.
+const RELOAD: &str = "if [ -e /etc/corral/firewall.nft ] && ls /etc/corral/firewall.d/*.nft >/dev/null 2>&1; then nft -f /etc/corral/firewall.nft && mkdir -p /var/lib/corral && nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha; else nft delete table inet corral 2>/dev/null || true; systemctl disable corral-firewall.service >/dev/null 2>&1 || true; rm -f /etc/corral/firewall.nft /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha; systemctl daemon-reload; fi";
+
+/// What removing a resource does once its file is deleted.
+pub const REMOVE: &str = RELOAD;
 
 impl MachineKind for FirewallSpec {
     fn selector(&self) -> &Selector {
@@ -449,7 +474,7 @@ impl MachineKind for FirewallSpec {
         1
     }
 
-    fn probes(&self, _name: &str) -> Vec<Probe> {
+    fn probes(&self, name: &str) -> Vec<Probe> {
         vec![
             Probe {
                 key: TABLE_KEY.into(),
@@ -457,19 +482,25 @@ impl MachineKind for FirewallSpec {
                     "if t=$(nft list table inet corral 2>/dev/null); then echo \"table $(printf '%s\\n' \"$t\" | sha256sum | cut -d' ' -f1)\"; else echo 'table absent'; fi; echo \"seen $(cat {SEEN_PATH} 2>/dev/null)\"; echo \"boot $(systemctl is-enabled {UNIT} 2>/dev/null)\""
                 ),
             },
-            file::probe(RULES_PATH, file::Read::Content),
+            file::probe(&rules_path(name), file::Read::Content),
+            file::probe(MAIN_PATH, file::Read::Content),
         ]
     }
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
-        let (file_action, changes) = self.file_changes(name, facts)?;
+        let own = rules_path(name);
+        let (file_action, mut changes) = self.file_changes(&own, &self.rules(name), facts)?;
+        changes.extend(self.file_changes(MAIN_PATH, &main_file(), facts)?.1);
         let live = live(facts)?;
         let mut attributes: Vec<AttrChange> = changes
             .into_iter()
             .filter_map(|mut c| {
-                c.name = match c.name.strip_prefix(RULES_PATH)? {
-                    ".content" => RULES_PATH.to_owned(),
-                    ".mode" if c.before != AttrValue::Absent => format!("{RULES_PATH} mode"),
+                let path = [own.as_str(), MAIN_PATH]
+                    .into_iter()
+                    .find(|p| c.name.starts_with(p))?;
+                c.name = match &c.name[path.len()..] {
+                    ".content" => path.to_owned(),
+                    ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
                     _ => return None,
                 };
                 Some(c)
@@ -509,57 +540,66 @@ impl MachineKind for FirewallSpec {
     }
 
     fn steps(&self, name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {
-        let text = self.ruleset(name);
+        let own = rules_path(name);
+        let (rules, main) = (self.rules(name), main_file());
         let unit = format!(
-            "[Unit]\nDescription=corral's nftables table (inet corral)\nWants=network-pre.target\nBefore=network-pre.target\nDefaultDependencies=no\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/sbin/nft -f {RULES_PATH}\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=corral's nftables table (inet corral)\nWants=network-pre.target\nBefore=network-pre.target\nDefaultDependencies=no\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/sbin/nft -f {MAIN_PATH}\n\n[Install]\nWantedBy=multi-user.target\n"
         );
-        let mut script = String::from("set -e\nmkdir -p /etc/corral\nchmod 700 /etc/corral\n");
-        // Checked before it replaces anything: `nft -c` parses and validates the whole
-        // transaction without loading it.
+        let mut script =
+            format!("set -e\nmkdir -p {RULES_DIR}\nchmod 700 /etc/corral {RULES_DIR}\n");
+        // Checked before it replaces anything: `nft -c` reads the whole transaction (this
+        // resource's new rules with the other resources' files) without loading it.
         script.push_str(&format!(
-            "check=$(mktemp)\ntrap 'rm -f \"$check\"' EXIT\nprintf '%s' {text} > \"$check\"\nif ! out=$(nft -c -f \"$check\" 2>&1); then printf '%s\\n' \"$out\"; echo 'corral: nft refused the ruleset'; exit 1; fi\n",
-            text = quote(&text)
+            "check=$(mktemp -d)\ntrap 'rm -rf \"$check\"' EXIT\nmkdir \"$check/d\"\nfor f in {RULES_DIR}/*.nft; do if [ -e \"$f\" ] && [ \"$f\" != {own} ]; then cp \"$f\" \"$check/d/\"; fi; done\nprintf '%s' {rules} > \"$check/d/\"{base}\nprintf '%s' {main} | sed \"s|{RULES_DIR}/|$check/d/|\" > \"$check/main.nft\"\nif ! out=$(nft -c -f \"$check/main.nft\" 2>&1); then printf '%s\\n' \"$out\"; echo 'corral: nft refused the ruleset'; exit 1; fi\n",
+            own = quote(&own),
+            rules = quote(&rules),
+            main = quote(&main),
+            base = quote(&format!("{name}.nft")),
         ));
-        script.push_str(&file::write_script(&desired(RULES_PATH, text.as_bytes())));
-        script.push_str(&file::write_script(&DesiredFile {
-            path: UNIT_PATH,
-            bytes: unit.as_bytes(),
-            mode: Some("0644"),
-            owner: Some("root"),
-            group: Some("root"),
-            sensitive: false,
-            keep_original: false,
-        }));
+        for (path, text, mode) in [
+            (own.as_str(), rules.as_str(), "0600"),
+            (MAIN_PATH, main.as_str(), "0600"),
+            (UNIT_PATH, unit.as_str(), "0644"),
+        ] {
+            script.push_str(&file::write_script(&DesiredFile {
+                path,
+                bytes: text.as_bytes(),
+                mode: Some(mode),
+                owner: Some("root"),
+                group: Some("root"),
+                sensitive: false,
+                keep_original: false,
+            }));
+        }
         script.push_str(&format!(
-            "{LOAD}\nsystemctl daemon-reload\nsystemctl enable {UNIT} >/dev/null 2>&1\n"
+            "{RELOAD}\nsystemctl daemon-reload\nsystemctl enable {UNIT} >/dev/null 2>&1\n"
         ));
         vec![Step {
-            description: format!("check and load {RULES_PATH} (table inet corral), at boot too"),
+            description: format!(
+                "check and load {own} with the other resources' rules (table inet corral), at boot too"
+            ),
             script,
         }]
     }
 
     fn claims(&self, name: &str) -> Vec<Claim> {
-        vec![Claim::new("nftables table inet corral", name)]
+        vec![
+            Claim::new("nftables input policy (table inet corral)", self.policy()),
+            Claim::new(format!("file {}", rules_path(name)), name),
+        ]
     }
 
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, RULES_PATH))
+    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
+        Some(crate::managed::Entry::file(KIND, &rules_path(name)))
     }
 
-    fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
+    fn access_guard(&self, name: &str) -> Option<AccessGuard> {
         Some(AccessGuard {
-            paths: vec![RULES_PATH.into()],
-            reload: format!(
-                "if [ -e {RULES_PATH} ]; then {LOAD}; else nft delete table inet corral 2>/dev/null || true; fi"
-            ),
+            paths: vec![rules_path(name), MAIN_PATH.into()],
+            reload: RELOAD.into(),
         })
     }
 }
-
-/// What removing the resource does besides deleting the rules file: the table goes, and
-/// the boot unit with it.
-pub const REMOVE: &str = "nft delete table inet corral 2>/dev/null || true\nsystemctl disable corral-firewall.service >/dev/null 2>&1 || true\nrm -f /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha\nsystemctl daemon-reload\n";
 
 #[cfg(test)]
 mod tests {
@@ -584,24 +624,32 @@ mod tests {
             nets(&["10.1.2.3/16", "2001:db8::1/128"]),
             nets(&["10.0.0.11/32", "10.0.0.12/32"]),
         ];
-        let text = firewall.ruleset("cluster");
-        assert!(
-            text.contains("table inet corral {}\ndelete table inet corral\ntable inet corral {\n"),
-            "{text}"
-        );
-        assert!(!text.contains("flush"), "{text}");
+        let text = firewall.rules("cluster");
         for line in [
-            "type filter hook input priority filter; policy drop;",
-            "ct state established,related accept",
-            "\ttcp dport { 22 } accept",
-            "ip saddr { 10.0.0.11/32, 10.0.0.12/32 } tcp dport { 2377, 7946 } accept",
+            "add chain inet corral input { type filter hook input priority filter; policy drop; }",
+            "add rule inet corral input tcp dport { 22 } accept",
+            "add rule inet corral input ip saddr { 10.0.0.11/32, 10.0.0.12/32 } tcp dport { 2377, 7946 } accept",
             // A network is written as its network address.
-            "ip saddr { 10.1.0.0/16 } udp dport { 60000-61000 } accept",
-            "ip6 saddr { 2001:db8::1/128 } udp dport { 60000-61000 } accept",
-            "ip saddr { 10.0.0.11/32, 10.0.0.12/32 } meta l4proto esp accept",
+            "add rule inet corral input ip saddr { 10.1.0.0/16 } udp dport { 60000-61000 } accept",
+            "add rule inet corral input ip6 saddr { 2001:db8::1/128 } udp dport { 60000-61000 } accept",
+            "add rule inet corral input ip saddr { 10.0.0.11/32, 10.0.0.12/32 } meta l4proto esp accept",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
+        let main = main_file();
+        assert!(
+            main.contains("table inet corral {}\ndelete table inet corral\ntable inet corral {\n"),
+            "{main}"
+        );
+        assert!(
+            main.contains("ct state established,related accept"),
+            "{main}"
+        );
+        assert!(
+            main.ends_with("include \"/etc/corral/firewall.d/*.nft\"\n"),
+            "{main}"
+        );
+        assert!(!main.contains("flush") && !text.contains("flush"));
     }
 
     #[test]
