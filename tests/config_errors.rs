@@ -300,3 +300,5 @@ module_error_snapshot!(module_document_errors_name_the_use_site, "field");
 // A module not found, a nested module, unknown and misplaced placeholders, a misspelt
 // `source`; what depends on a failed instance's resources reports nothing more.
 module_error_snapshot!(module_sources_and_placeholders, "source");
+
+error_snapshot!(hardening_kinds, "hardening");

@@ -1347,6 +1347,7 @@ fn examples_converge_from_blank_hosts() {
                         "{machine} serves the status page: {page:?}"
                     );
                 }
+                hardening_modules_keep_the_cluster_working(&lab, &dir);
             }
             _ => {
                 let config_file = dir.join("pair.yaml");
@@ -1723,6 +1724,30 @@ fn sshd_changes_that_cut_access_are_rolled_back(lab: &Lab) {
         "no rollback timer is left"
     );
 
+    // A firewall that forgets the SSH port: the new login fails, the rules go back.
+    std::fs::write(
+        dir.join("firewall.yaml"),
+        "kind: os/firewall\nname: locked\nspecification:\n  machines: [n1]\n  input_policy: drop\n  allow:\n    - { protocol: tcp, ports: [2222] }\n",
+    )
+    .unwrap();
+    write(good);
+    let locked = lab.corral(&["apply", "--auto-approve", "--limit", "n1"], &[&config]);
+    assert_code(&locked, 1, "a firewall without the SSH port");
+    assert!(
+        text(&locked).contains("os/firewall.locked[n1]")
+            && text(&locked).contains("rolled back: a new SSH login failed after the change"),
+        "{}",
+        text(&locked)
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "nft list table inet corral >/dev/null 2>&1 && echo loaded || echo absent"
+        ),
+        "absent"
+    );
+    std::fs::remove_file(dir.join("firewall.yaml")).unwrap();
+
     // Gone from the configuration: the drop-in goes and sshd reloads.
     std::fs::remove_file(&site).unwrap();
     std::fs::write(
@@ -1737,5 +1762,58 @@ fn sshd_changes_that_cut_access_are_rolled_back(lab: &Lab) {
     assert_eq!(
         lab.sh("n2", "sshd -T | grep '^maxauthtries '"),
         "maxauthtries 6"
+    );
+}
+
+/// The hardening baseline and the Swarm and Gluster port modules applied to the running
+/// Krill-like cluster: the firewall drops what they do not allow, yet the services answer
+/// on their host ports, the volume stays mounted, key login works, and a plan is empty.
+fn hardening_modules_keep_the_cluster_working(lab: &Lab, dir: &Path) {
+    std::fs::write(
+        dir.join("hardening.yaml"),
+        "kind: module\nname: base\nspecification:\n  source: hardening/baseline\n  inputs:\n    packages: [tree]\n---\nkind: module\nname: swarm-ports\nspecification:\n  source: swarm/ports\n  inputs:\n    machines: all\n    managers: [n1, n2, n3]\n---\nkind: module\nname: gluster-ports\nspecification:\n  source: gluster/ports\n  inputs:\n    machines: all\n",
+    )
+    .unwrap();
+    let config = dir.display().to_string();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply the hardening modules to the cluster",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "the hardened cluster plans empty",
+    );
+    for machine in MACHINES {
+        assert_eq!(
+            lab.sh(
+                machine,
+                "nft list chain inet corral input | grep -c 'policy drop'"
+            ),
+            "1"
+        );
+        let page = lab.sh(
+            machine,
+            "busybox wget -qO- http://127.0.0.1:9100/index.html 2>/dev/null || true",
+        );
+        assert!(
+            page.contains("UTC"),
+            "{machine} still serves the status page: {page:?}"
+        );
+        assert_eq!(
+            lab.sh(machine, "findmnt -n -o FSTYPE /srv/krill"),
+            "fuse.glusterfs"
+        );
+    }
+    // From another host: the host port through the firewall (forwarded, not input).
+    let across = lab.sh(
+        "n2",
+        "busybox wget -qO- http://10.223.0.11:9100/index.html 2>/dev/null || true",
+    );
+    assert!(across.contains("UTC"), "n1's host port from n2: {across:?}");
+    assert_eq!(
+        lab.sh("n1", "docker node ls --format '{{.Status}}' | sort -u"),
+        "Ready",
+        "the swarm's nodes still talk"
     );
 }

@@ -57,10 +57,11 @@ const TABLE_KEY: &str = "firewall:table";
 #[serde(deny_unknown_fields)]
 pub struct FirewallSpec {
     pub machines: Selector,
-    /// What happens to incoming traffic that no rule allows: `drop` (the default) or
-    /// `accept`.
-    #[serde(default)]
-    pub input_policy: Policy,
+    /// What happens to incoming traffic that no rule of any resource allows: `drop` or
+    /// `accept`. Set by one resource (a baseline); others only add rules. With no resource
+    /// setting it, it is `accept`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_policy: Option<Policy>,
     /// What may come in.
     #[serde(default)]
     pub allow: Vec<Rule>,
@@ -71,12 +72,9 @@ pub struct FirewallSpec {
     pub sources: Vec<Option<Vec<IpNet>>>,
 }
 
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
-    #[default]
     Drop,
     Accept,
 }
@@ -344,19 +342,22 @@ impl Kind for FirewallSpec {
 }
 
 impl FirewallSpec {
-    fn policy(&self) -> &'static str {
-        match self.input_policy {
+    fn policy(&self) -> Option<&'static str> {
+        self.input_policy.map(|p| match p {
             Policy::Drop => "drop",
             Policy::Accept => "accept",
-        }
+        })
     }
 
     /// This resource's rules, as the main file includes them.
     pub fn rules(&self, name: &str) -> String {
-        let mut text = format!(
-            "# Managed by corral ({KIND}.{name}); local changes are overwritten.\nadd chain inet corral input {{ type filter hook input priority filter; policy {}; }}\n",
-            self.policy()
-        );
+        let mut text =
+            format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
+        if let Some(policy) = self.policy() {
+            text.push_str(&format!(
+                "add chain inet corral input {{ type filter hook input priority filter; policy {policy}; }}\n"
+            ));
+        }
         for (index, rule) in self.allow.iter().enumerate() {
             let sources = self.sources.get(index).cloned().flatten();
             let what = match rule.protocol {
@@ -583,10 +584,14 @@ impl MachineKind for FirewallSpec {
     }
 
     fn claims(&self, name: &str) -> Vec<Claim> {
-        vec![
-            Claim::new("nftables input policy (table inet corral)", self.policy()),
-            Claim::new(format!("file {}", rules_path(name)), name),
-        ]
+        let mut claims = vec![Claim::new(format!("file {}", rules_path(name)), name)];
+        if let Some(policy) = self.policy() {
+            claims.push(Claim::new(
+                "nftables input policy (table inet corral)",
+                policy,
+            ));
+        }
+        claims
     }
 
     fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
@@ -614,7 +619,7 @@ mod tests {
     #[test]
     fn the_ruleset_replaces_its_own_table_only() {
         let mut firewall = spec(
-            "machines: all\nallow:\n  - { protocol: tcp, ports: [22] }\n  - { protocol: tcp, ports: [2377, \"7946\"], from: { machines: all } }\n  - { protocol: udp, ports: [\"60000-61000\"], from: [10.1.2.3/16, \"2001:db8::1\"] }\n  - { protocol: esp, from: { machines: all } }\n",
+            "machines: all\ninput_policy: drop\nallow:\n  - { protocol: tcp, ports: [22] }\n  - { protocol: tcp, ports: [2377, \"7946\"], from: { machines: all } }\n  - { protocol: udp, ports: [\"60000-61000\"], from: [10.1.2.3/16, \"2001:db8::1\"] }\n  - { protocol: esp, from: { machines: all } }\n",
         )
         .unwrap();
         let nets = |list: &[&str]| Some(list.iter().map(|n| n.parse().unwrap()).collect());
