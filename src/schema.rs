@@ -25,6 +25,16 @@ fn module_use() -> Value {
     schema
 }
 
+/// A module's declaration (`module.yaml`): its description and typed inputs.
+pub fn module_declaration() -> Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator
+        .into_root_schema_for::<module::Declaration>()
+        .to_value();
+    schema["title"] = json!("corral module declaration (module.yaml)");
+    schema
+}
+
 /// The file a kind's schema is kept in: `os/file` → `os-file.json`.
 pub fn file_name(kind: &str) -> String {
     format!("{}.json", kind.replace('/', "-"))

@@ -19,6 +19,10 @@ fn generated() -> Vec<(String, Value)> {
         .map(|(kind, schema)| (schema::file_name(kind), schema))
         .collect();
     files.push(("corral.json".to_owned(), schema::any_document()));
+    files.push((
+        "module-declaration.json".to_owned(),
+        schema::module_declaration(),
+    ));
     files
 }
 
@@ -97,6 +101,36 @@ fn examples_and_fixtures_match_the_schemas() {
         }
     }
     assert!(checked >= 20, "only {checked} documents checked");
+}
+
+/// Every module's `module.yaml` under `modules/` matches the declaration schema.
+#[test]
+fn module_declarations_match_their_schema() {
+    let text = std::fs::read_to_string(schema_file("module-declaration.json")).unwrap();
+    let validator =
+        jsonschema::validator_for(&serde_json::from_str::<Value>(&text).unwrap()).unwrap();
+    fn declarations(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                declarations(&path, found);
+            } else if path.file_name().is_some_and(|n| n == "module.yaml") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    declarations(Path::new("modules"), &mut found);
+    assert!(found.len() >= 4, "{found:?}");
+    for path in found {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: Value = from_node(&parse_documents(&text).unwrap().remove(0).root).unwrap();
+        let problems: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{}: {problems:?}", path.display());
+    }
+    // A misspelt input field is caught.
+    let bad: Value = serde_json::json!({"inputs": {"x": {"type": "string", "defualt": "a"}}});
+    assert!(!validator.is_valid(&bad));
 }
 
 #[test]
