@@ -134,12 +134,32 @@ pub fn parse_key(line: &str) -> Result<(&str, &str), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(blob)
         .map_err(|_| "the key is not valid base64".to_owned())?;
-    // The blob starts with its own type, as an SSH string (a 32-bit length, then bytes).
-    let named = bytes
-        .get(..4)
-        .map(|len| u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize)
-        .and_then(|len| bytes.get(4..4 + len));
-    if named != Some(kind.as_bytes()) {
+    // The blob is SSH strings (a 32-bit length, then bytes), the first its own type, and
+    // as many as the type has.
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        let len = rest
+            .get(..4)
+            .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
+        let Some(field) = len.and_then(|len| rest.get(4..4 + len)) else {
+            return Err(format!("the base64 key is not a `{kind}` key (truncated)"));
+        };
+        rest = &rest[4 + field.len()..];
+        fields.push(field);
+    }
+    // Fields, the type included: ed25519 key; ecdsa curve and point; rsa e and n; and the
+    // application of security keys.
+    let expected = match kind {
+        "ssh-ed25519" => 2,
+        "ssh-rsa" | "sk-ssh-ed25519@openssh.com" => 3,
+        "sk-ecdsa-sha2-nistp256@openssh.com" => 4,
+        _ => 3,
+    };
+    if fields.first() != Some(&kind.as_bytes())
+        || fields.len() != expected
+        || (kind.contains("ed25519") && fields[1].len() != 32)
+    {
         return Err(format!("the base64 key is not a `{kind}` key"));
     }
     Ok((kind, blob))
@@ -1004,5 +1024,280 @@ impl MachineKind for UserSpec {
             paths: vec![self.keys_path(), self.sudoers_path()],
             reload: "true".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const ALICE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdz4etBzwvD8SM3UoPZSi7Fn1koCyMsQgWQG51CdyQU alice@laptop";
+    const BOB: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBLhG/4GKklk7CkU/MHn9msWA/IjnU31z1d098Veke1G1EYgSwUKw20lf4sgov6XgvgPRfs9af3GenY1zwfs5zbI= bob";
+    const CAROL: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCBaydFE5YmyldQi4yFKn3srgvBlt3/wfulwVVK+IRFPGG/tuNVj46fYtojY3Lth0Cs/RhC2gDQpT932IbGp8eDbU8NPFt64J0wViXvZ4nLwvFtmPHfbwDC0empYAQo3LFfAHTdtlk10yilF8sH1PYcuDUad7NvNYCVr7M4++w6SnkO6Y3LhywxytjWYSZHAGPPUR8sK4cHSu2EPDan+2RSWdyRH10oCiUtSCaXbQjeXEWSAGf/Rz1rrDdfQdOm+I4LRobKwDHYFEdHca4HlUisDKqmGAzJbMF4gOfyALdyJMPZryM9ieP71xzrCtQQnG1tnNbF4X8wfSx/VcloIB7n carol";
+
+    /// A probe's output recorded on the lab, `fixtures/user/CASE.json`, after checking
+    /// that it was recorded with the probe's own command.
+    fn recorded(case: &str, probe: &Probe) -> ProbeOutput {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            command: String,
+            rc: i32,
+            output: String,
+        }
+        let path = format!("{}/fixtures/user/{case}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let recorded: Recorded =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(
+            recorded.command, probe.script,
+            "{path} was recorded with another command"
+        );
+        ProbeOutput {
+            rc: recorded.rc,
+            output: recorded.output,
+        }
+    }
+
+    fn spec(name: &str) -> UserSpec {
+        UserSpec {
+            machines: Selector::All,
+            name: name.into(),
+            uid: None,
+            groups: Vec::new(),
+            shell: None,
+            home: None,
+            authorized_keys: vec![ALICE.into()],
+            exclusive_keys: true,
+            locked_password: true,
+            sudo: None,
+            present: true,
+        }
+    }
+
+    /// Facts of a host from recorded cases: `(probe, case)` for each probe of `spec`.
+    fn facts(spec: &UserSpec, cases: &[(&str, &str)]) -> HostFacts {
+        let mut probes = BTreeMap::new();
+        for probe in spec.probes("r") {
+            let case = cases
+                .iter()
+                .find(|(key, _)| probe.key.starts_with(key))
+                .map(|(_, case)| *case)
+                .unwrap_or_else(|| panic!("no case for {}", probe.key));
+            probes.insert(probe.key.clone(), recorded(case, &probe));
+        }
+        HostFacts {
+            probes,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_follow_useradd() {
+        for name in ["deploy", "_svc", "a-b_1", &"x".repeat(32)] {
+            assert!(valid_name(name), "{name}");
+        }
+        for name in [
+            "",
+            "Deploy",
+            "1x",
+            "-x",
+            "a.b",
+            "a b",
+            "a;rm",
+            &"x".repeat(33),
+        ] {
+            assert!(!valid_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn public_keys_are_checked_down_to_their_fields() {
+        for key in [ALICE, BOB, CAROL] {
+            assert!(parse_key(key).is_ok(), "{key}");
+        }
+        assert_eq!(
+            parse_key(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdz4etBzwvD8SM3UoPZSi7Fn1koCyMsQgWQG51CdyQU"
+            )
+            .unwrap()
+            .0,
+            "ssh-ed25519",
+            "the comment is optional"
+        );
+        for (key, why) in [
+            ("", "empty"),
+            ("ssh-dss AAAA", "not a public key type"),
+            ("ssh-ed25519", "missing"),
+            ("ssh-ed25519 !!!", "base64"),
+            // An RSA key under the ed25519 type.
+            (
+                &CAROL.replacen("ssh-rsa", "ssh-ed25519", 1),
+                "not a `ssh-ed25519` key",
+            ),
+            // Cut short.
+            (
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ+not+a+key",
+                "not a `ssh-ed25519` key",
+            ),
+            (&format!("{ALICE}\nssh-rsa x"), "one line"),
+        ] {
+            let error = parse_key(key).unwrap_err();
+            assert!(error.contains(why), "{key}: {error}");
+        }
+    }
+
+    #[test]
+    fn authorized_keys_lines_are_read_with_options_and_comments() {
+        assert_eq!(
+            key_of_line(&format!("from=\"10.0.0.1\" {ALICE}")),
+            Some((
+                "ssh-ed25519",
+                "AAAAC3NzaC1lZDI1NTE5AAAAIOdz4etBzwvD8SM3UoPZSi7Fn1koCyMsQgWQG51CdyQU"
+            ))
+        );
+        assert_eq!(key_of_line("# ssh-ed25519 AAAA"), None);
+        assert_eq!(key_of_line(""), None);
+    }
+
+    #[test]
+    fn additive_keys_keep_the_others_and_add_once() {
+        let mut spec = spec("deploy");
+        spec.exclusive_keys = false;
+        spec.authorized_keys = vec![ALICE.into(), BOB.into()];
+        let state = FileState::Present {
+            mode: "600".into(),
+            owner: "deploy".into(),
+            group: "deploy".into(),
+            size: 0,
+            modified: 0,
+            file_type: "regular file".into(),
+            body: file::Body::Content(format!("# mine\n{CAROL}\nfrom=\"x\" {ALICE}").into_bytes()),
+            original_kept: false,
+            created_by_corral: false,
+        };
+        let text = String::from_utf8(spec.keys_text(&state, "k").unwrap()).unwrap();
+        assert_eq!(
+            text,
+            format!("# mine\n{CAROL}\nfrom=\"x\" {ALICE}\n{BOB}\n")
+        );
+        spec.exclusive_keys = true;
+        let text = String::from_utf8(spec.keys_text(&state, "k").unwrap()).unwrap();
+        assert_eq!(text, format!("{ALICE}\n{BOB}\n"));
+    }
+
+    #[test]
+    fn the_connecting_user_is_never_cut_off() {
+        let mut gone = spec("admin");
+        gone.present = false;
+        let mut nologin = spec("admin");
+        nologin.shell = Some("/usr/sbin/nologin".into());
+        let mut no_keys = spec("admin");
+        no_keys.authorized_keys.clear();
+        for (spec, why) in [
+            (gone, "removing admin"),
+            (nologin, "`shell: /usr/sbin/nologin`"),
+            (no_keys, "empty exclusive key list"),
+        ] {
+            assert!(spec.lockout().unwrap_or_default().contains(why), "{why}");
+        }
+        let mut additive = spec("admin");
+        additive.authorized_keys.clear();
+        additive.exclusive_keys = false;
+        assert_eq!(additive.lockout(), None);
+        assert_eq!(spec("admin").lockout(), None);
+    }
+
+    #[test]
+    fn sudoers_line_names_the_user_and_the_commands() {
+        let mut spec = spec("deploy");
+        spec.sudo = Some(Sudo {
+            commands: "ALL".into(),
+            nopasswd: true,
+        });
+        assert_eq!(
+            String::from_utf8(spec.sudoers_text("ops").unwrap()).unwrap(),
+            "# Managed by corral (os/user.ops); local changes are overwritten.\ndeploy ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        );
+    }
+
+    #[test]
+    fn account_commands_quote_every_value() {
+        let mut spec = spec("deploy");
+        spec.shell = Some("/bin/my shell".into());
+        spec.groups = vec!["docker".into(), "adm".into()];
+        spec.uid = Some(1500);
+        let decision = Decision {
+            action: Action::Create,
+            attributes: Vec::new(),
+            account: AccountChange::Create,
+            lock: true,
+            keys: None,
+            sudo: SudoChange::Keep,
+        };
+        assert_eq!(
+            spec.account_script(&decision),
+            "set -e\nuseradd -m -s '/bin/my shell' -d /home/deploy -u 1500 -G 'docker,adm' -- deploy\nusermod -L -- deploy\n"
+        );
+    }
+
+    /// The keys script, run by a real `sh` in a scratch home, makes `.ssh` 0700 and the
+    /// file 0600, and refuses a `.ssh` that is a link.
+    #[test]
+    fn keys_are_written_in_a_private_ssh_directory_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let user = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let group = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-gn")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let mut spec = spec(user.trim());
+        spec.home = Some(home.display().to_string());
+        let run = |script: &str| {
+            // The private directory check expects root: the test may not be root.
+            let script = script.replace("'0 700'", "\"$(id -u) 700\"").replace(
+                file::ORIGINALS_DIR,
+                &dir.path().join("originals").display().to_string(),
+            );
+            std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap()
+        };
+        let out = run(&spec.keys_script(b"key\n", group.trim()));
+        assert!(out.status.success(), "{out:?}");
+        let ssh = home.join(".ssh");
+        assert_eq!(
+            std::fs::metadata(&ssh).unwrap().permissions().mode() & 0o7777,
+            0o700
+        );
+        let keys = ssh.join("authorized_keys");
+        assert_eq!(std::fs::read(&keys).unwrap(), b"key\n");
+        assert_eq!(
+            std::fs::metadata(&keys).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        // A `.ssh` swapped for a link to elsewhere is refused, and elsewhere untouched.
+        std::fs::remove_dir_all(&ssh).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &ssh).unwrap();
+        let out = run(&spec.keys_script(b"key\n", group.trim()));
+        assert!(!out.status.success(), "{out:?}");
+        assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
     }
 }
