@@ -1300,4 +1300,173 @@ mod tests {
         assert!(!out.status.success(), "{out:?}");
         assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
     }
+
+    /// The spec the fixtures were recorded with (resource `deploy`).
+    fn recorded_spec() -> UserSpec {
+        UserSpec {
+            groups: vec!["adm".into()],
+            sudo: Some(Sudo {
+                commands: "ALL".into(),
+                nopasswd: true,
+            }),
+            ..spec("deploy")
+        }
+    }
+
+    fn case(case: &str) -> Vec<(&'static str, String)> {
+        let at = |probe: &str| match (probe, case) {
+            ("login" | "visudo" | "group-adm", _) => format!("{probe}-missing"),
+            _ => format!("{probe}-{case}"),
+        };
+        vec![
+            ("user:login", at("login")),
+            ("user:passwd", at("passwd")),
+            ("user:groups", at("groups")),
+            ("user:lock", at("lock")),
+            ("file:content:/etc/sudoers", at("sudoers")),
+            ("file:content:/home", at("keys")),
+            ("file:meta:", at("ssh-dir")),
+            ("getent:group:adm", at("group-adm")),
+            ("getent:group:nosuch", "group-nosuch-missing".into()),
+            ("user:visudo", at("visudo")),
+        ]
+    }
+
+    fn facts_of(spec: &UserSpec, name: &str) -> HostFacts {
+        let cases = case(name);
+        let cases: Vec<(&str, &str)> = cases.iter().map(|(k, c)| (*k, c.as_str())).collect();
+        facts(spec, &cases)
+    }
+
+    #[test]
+    fn missing_user_is_created_with_everything() {
+        let spec = recorded_spec();
+        let facts = facts_of(&spec, "missing");
+        assert!(spec.unmet("deploy", &facts).is_empty());
+        let diff = spec.diff("deploy", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "uid",
+                "groups",
+                "shell",
+                "home",
+                "password",
+                "authorized_keys",
+                "authorized_keys.mode",
+                "authorized_keys.owner",
+                "authorized_keys.group",
+                "/etc/sudoers.d/corral-deploy",
+                "/etc/sudoers.d/corral-deploy.mode",
+                "/etc/sudoers.d/corral-deploy.owner",
+                "/etc/sudoers.d/corral-deploy.group",
+            ]
+        );
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "deploy", Some("n1")),
+            machine: Some("n1".into()),
+            action: diff.action(),
+            attributes: diff.attributes,
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let steps: Vec<String> = spec
+            .steps("deploy", &change, &facts)
+            .into_iter()
+            .map(|s| s.description)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "create user deploy",
+                "write /home/deploy/.ssh/authorized_keys",
+                "write /etc/sudoers.d/corral-deploy, checked with visudo",
+            ]
+        );
+    }
+
+    #[test]
+    fn existing_user_as_configured_is_a_no_op() {
+        let spec = recorded_spec();
+        let diff = spec.diff("deploy", &facts_of(&spec, "existing")).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{diff:?}");
+    }
+
+    #[test]
+    fn unlocked_password_and_removed_keys_file_show_as_drift() {
+        let spec = recorded_spec();
+        let diff = spec.diff("deploy", &facts_of(&spec, "drift")).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        assert_eq!(
+            diff.attributes[0],
+            AttrChange::scalar("password", "usable", "locked")
+        );
+        assert_eq!(diff.attributes[1].name, "authorized_keys");
+        assert_eq!(diff.attributes[1].before, AttrValue::Absent);
+    }
+
+    #[test]
+    fn changes_of_an_existing_user_are_attributes() {
+        let mut spec = recorded_spec();
+        spec.groups.clear();
+        spec.shell = Some("/bin/sh".into());
+        spec.sudo = None;
+        spec.authorized_keys = vec![BOB.into()];
+        let diff = spec.diff("deploy", &facts_of(&spec, "existing")).unwrap();
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "groups",
+                "shell",
+                "authorized_keys",
+                "/etc/sudoers.d/corral-deploy"
+            ]
+        );
+        assert_eq!(diff.attributes[0], AttrChange::scalar("groups", "adm", ""));
+        assert_eq!(diff.attributes[3].after, AttrValue::Absent);
+    }
+
+    #[test]
+    fn a_uid_change_is_refused() {
+        let mut spec = recorded_spec();
+        spec.uid = Some(1500);
+        let error = spec
+            .diff("deploy", &facts_of(&spec, "existing"))
+            .unwrap_err();
+        assert!(error.message.contains("has uid 1000"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_group_is_named() {
+        let mut spec = recorded_spec();
+        spec.groups.push("nosuch".into());
+        let facts = facts_of(&spec, "missing");
+        assert_eq!(
+            spec.unmet("deploy", &facts),
+            ["group `nosuch` does not exist"]
+        );
+    }
+
+    #[test]
+    fn removal_keeps_the_home_and_removes_the_drop_in() {
+        let mut spec = recorded_spec();
+        spec.present = false;
+        let facts = facts_of(&spec, "existing");
+        let diff = spec.diff("deploy", &facts).unwrap();
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["user", "home", "/etc/sudoers.d/corral-deploy"]);
+        let decision = spec.decide("deploy", &facts).unwrap();
+        assert_eq!(
+            spec.account_script(&decision),
+            "set -e\nuserdel -- deploy\n"
+        );
+        assert!(spec
+            .diff("deploy", &facts_of(&spec, "missing"))
+            .unwrap()
+            .attributes
+            .is_empty());
+    }
 }
