@@ -302,3 +302,6 @@ module_error_snapshot!(module_document_errors_name_the_use_site, "field");
 module_error_snapshot!(module_sources_and_placeholders, "source");
 
 error_snapshot!(hardening_kinds, "hardening");
+// A bad user name, malformed public keys (not base64 of its type, an unknown type), a uid
+// out of range.
+error_snapshot!(user_kind, "user");

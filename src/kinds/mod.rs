@@ -18,6 +18,7 @@ pub mod swarm_secret;
 pub mod swarm_service;
 pub mod swarm_stack;
 pub mod sysctl;
+pub mod user;
 
 /// `swarm/config`: told in [`swarm_secret`], with secrets.
 pub mod swarm_config {
@@ -116,6 +117,7 @@ registry! {
     Sysctl(sysctl::SysctlSpec) => Machines,
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
+    User(user::UserSpec) => Machines,
     Firewall(firewall::FirewallSpec) => Machines,
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
