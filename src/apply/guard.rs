@@ -37,14 +37,19 @@ fn dir(unit: &str) -> String {
 pub fn arm(guard: &AccessGuard, unit: &str) -> Step {
     let dir = dir(unit);
     let mut keep = String::new();
-    let mut restore = String::from("#!/bin/sh\n");
+    // Restored as root, maybe in a directory its user owns (`~/.ssh`): never through a
+    // link at or above the path (a directory swapped for a link in the meantime is left
+    // alone), and a link at the path itself is replaced, not followed.
+    let mut restore = String::from(
+        "#!/bin/sh\ncorral_linked() { d=$(dirname \"$1\"); while [ \"$d\" != / ] && [ \"$d\" != . ]; do [ -L \"$d\" ] && return 0; d=$(dirname \"$d\"); done; return 1; }\n",
+    );
     for (index, path) in guard.paths.iter().enumerate() {
         let (p, kept) = (quote(path), quote(&format!("{dir}/{index}")));
         keep.push_str(&format!(
             "if [ -e {p} ] || [ -L {p} ]; then cp -a {p} {kept}; else : > {kept}.absent; fi\n"
         ));
         restore.push_str(&format!(
-            "if [ -e {kept}.absent ]; then rm -f {p}; else cp -a {kept} {p}; fi\n"
+            "if corral_linked {p}; then echo 'corral: a directory above '{p}' is a link now; left alone'; elif [ -e {kept}.absent ]; then rm -f {p}; else rm -f {p}; cp -a {kept} {p}; fi\n"
         ));
     }
     restore.push_str(&guard.reload);
@@ -142,6 +147,41 @@ mod tests {
             "reloaded\n"
         );
         assert!(!guard_dir.exists());
+    }
+
+    #[test]
+    fn the_restore_script_never_writes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, elsewhere) = (dir.path().join("home"), dir.path().join("elsewhere"));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let keys = home.join(".ssh/authorized_keys");
+        std::fs::write(&keys, "before\n").unwrap();
+        let access = AccessGuard {
+            paths: vec![keys.display().to_string()],
+            reload: String::new(),
+        };
+        let unit = "corral-guard-link";
+        let guard_dir = dir.path().join("guard");
+        let local = |script: String| {
+            script
+                .replace(
+                    &quote(&super::dir(unit)),
+                    &quote(&guard_dir.display().to_string()),
+                )
+                .replace("systemd-run", "true")
+                .replace("systemctl", "true")
+        };
+        assert!(sh(&local(arm(&access, unit).script)).status.success());
+        // The user swaps ~/.ssh for a link to another directory.
+        std::fs::remove_dir_all(home.join(".ssh")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, home.join(".ssh")).unwrap();
+        let out = sh(&local(restore_now(unit).script));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("is a link now; left alone"),
+            "{out:?}"
+        );
+        assert!(!elsewhere.join("authorized_keys").exists());
     }
 
     #[test]
