@@ -53,11 +53,13 @@ pub fn arm(guard: &AccessGuard, unit: &str) -> Step {
         ));
     }
     restore.push_str(&guard.reload);
-    restore.push('\n');
+    // Done: a second run (the timer, after a restore cut short) finds nothing to do.
+    restore.push_str(&format!("\nrm -rf {}\n", quote(&dir)));
     let script = format!(
-        "set -e\nsystemctl stop {u}.timer {u}.service >/dev/null 2>&1 || true\nsystemctl reset-failed {u}.timer {u}.service >/dev/null 2>&1 || true\nrm -rf {d}\nmkdir -p {d}\nchmod 700 {d}\n{keep}cat > {d}/restore <<'CORRAL_RESTORE'\n{restore}CORRAL_RESTORE\nsystemd-run --quiet --unit={u} --on-active={secs}s --timer-property=AccuracySec=1s /bin/sh {d}/restore\n",
+        "set -e\nsystemctl stop {u}.timer {u}.service >/dev/null 2>&1 || true\nsystemctl reset-failed {u}.timer {u}.service >/dev/null 2>&1 || true\nrm -rf {d}\nmkdir -p {d}\nchmod 700 {d}\n{keep}printf '%s' {restore} > {d}/restore\nsystemd-run --quiet --unit={u} --on-active={secs}s --timer-property=AccuracySec=1s /bin/sh {d}/restore\n",
         u = unit,
         d = quote(&dir),
+        restore = quote(&restore),
         secs = DEADLINE.as_secs(),
     );
     Step {
@@ -69,29 +71,36 @@ pub fn arm(guard: &AccessGuard, unit: &str) -> Step {
     }
 }
 
-/// Stops the timer: the new login worked.
+/// Stops the timer: the new login worked. A timer that already fired (the change took
+/// longer than the deadline) put things back: the change did not hold, and says so.
 pub fn disarm(unit: &str) -> Step {
     Step {
         description: "a new login works: disarm the rollback".into(),
         script: format!(
-            "systemctl stop {u}.timer >/dev/null 2>&1 || true\nrm -rf {d}\n",
+            "if ! systemctl is-active --quiet {u}.timer || [ ! -e {d}/restore ]; then echo 'corral: the rollback ran before the new login was proven (the change took longer than {secs} s): run apply again'; exit 1; fi\nsystemctl stop {u}.timer >/dev/null 2>&1 || true\nrm -rf {d}\n",
+            u = unit,
+            d = quote(&dir(unit)),
+            secs = DEADLINE.as_secs(),
+        ),
+    }
+}
+
+/// Puts things back now. The timer stops only after the restore: a restore cut short (the
+/// session lost) is finished by the timer.
+pub fn restore_now(unit: &str) -> Step {
+    Step {
+        description: "put things back as they were".into(),
+        script: format!(
+            "if [ -e {d}/restore ]; then /bin/sh {d}/restore; fi\nsystemctl stop {u}.timer >/dev/null 2>&1 || true\n",
             u = unit,
             d = quote(&dir(unit))
         ),
     }
 }
 
-/// Puts things back now (the timer would, later).
-pub fn restore_now(unit: &str) -> Step {
-    Step {
-        description: "put things back as they were".into(),
-        script: format!(
-            "systemctl stop {u}.timer >/dev/null 2>&1 || true\n/bin/sh {d}/restore\nrm -rf {d}\n",
-            u = unit,
-            d = quote(&dir(unit))
-        ),
-    }
-}
+/// How long a guarded change's steps may take: well inside the deadline, so that the
+/// timer never fires under a change still being made.
+pub const STEPS_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

@@ -455,6 +455,7 @@ async fn run_guarded_steps(
             step: description.to_owned(),
         });
     };
+    let timeout = timeout.min(guard::STEPS_TIMEOUT);
     let run = |step: Step| async move {
         step_started(&step.description);
         run_step(host, &step.description, &step.script, timeout, None, false).await
@@ -723,15 +724,31 @@ async fn delete(
                 let project = plan.project.clone();
                 running.spawn(async move {
                     let steps = crate::managed::delete_steps(&change, &project);
-                    let error = run_steps(
-                        host.as_ref(),
-                        &machine,
-                        &change.address,
-                        steps,
-                        DEFAULT_STEP_TIMEOUT,
-                        &events,
-                    )
-                    .await;
+                    let error = match crate::kinds::deletion_guard(&change) {
+                        Some(access) => {
+                            run_guarded_steps(
+                                host.as_ref(),
+                                &machine,
+                                &change.address,
+                                steps,
+                                &access,
+                                DEFAULT_STEP_TIMEOUT,
+                                &events,
+                            )
+                            .await
+                        }
+                        None => {
+                            run_steps(
+                                host.as_ref(),
+                                &machine,
+                                &change.address,
+                                steps,
+                                DEFAULT_STEP_TIMEOUT,
+                                &events,
+                            )
+                            .await
+                        }
+                    };
                     (machine, change.address, error)
                 });
             }

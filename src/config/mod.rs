@@ -506,6 +506,9 @@ fn link(
                     links.gluster_mounts.insert(name, path.to_owned());
                 }
             }
+            Spec::Firewall(s) if s.input_policy.is_none() => {
+                links.firewall_rules.push(name);
+            }
             Spec::SwarmSecret(s) => {
                 links.objects.insert(
                     (ObjectClass::Secret, name),

@@ -337,7 +337,16 @@ impl Kind for FirewallSpec {
                 }
             })
             .collect();
-        Vec::new()
+        // The policy comes last: a `drop` loaded before the rules that allow the cluster's
+        // traffic would cut it meanwhile (the rules are all in the table once each is).
+        match self.input_policy {
+            Some(_) => links
+                .firewall_rules
+                .iter()
+                .map(|name| Address::new(KIND, name, None))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -461,7 +470,7 @@ fn live(facts: &HostFacts) -> Result<Live, FactError> {
 /// Loads the main file (the table, then every resource's rules) and notes the digest of
 /// the table as loaded; once no resource's file is left, no table at all, and nothing at
 /// boot.
-const RELOAD: &str = "if [ -e /etc/corral/firewall.nft ] && ls /etc/corral/firewall.d/*.nft >/dev/null 2>&1; then nft -f /etc/corral/firewall.nft && mkdir -p /var/lib/corral && nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha; else nft delete table inet corral 2>/dev/null || true; systemctl disable corral-firewall.service >/dev/null 2>&1 || true; rm -f /etc/corral/firewall.nft /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha; systemctl daemon-reload; fi";
+pub const RELOAD: &str = "if [ -e /etc/corral/firewall.nft ] && ls /etc/corral/firewall.d/*.nft >/dev/null 2>&1; then if ! nft -f /etc/corral/firewall.nft; then echo 'corral: nft could not load /etc/corral/firewall.nft'; exit 1; fi; mkdir -p /var/lib/corral; nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha; else nft delete table inet corral 2>/dev/null || true; systemctl disable corral-firewall.service >/dev/null 2>&1 || true; rm -f /etc/corral/firewall.nft /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha; systemctl daemon-reload; fi";
 
 /// What removing a resource does once its file is deleted.
 pub const REMOVE: &str = RELOAD;
@@ -544,7 +553,7 @@ impl MachineKind for FirewallSpec {
         let own = rules_path(name);
         let (rules, main) = (self.rules(name), main_file());
         let unit = format!(
-            "[Unit]\nDescription=corral's nftables table (inet corral)\nWants=network-pre.target\nBefore=network-pre.target\nDefaultDependencies=no\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/sbin/nft -f {MAIN_PATH}\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=corral's nftables table (inet corral)\nWants=network-pre.target\nAfter=nftables.service\nBefore=network-pre.target\nDefaultDependencies=no\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/sbin/nft -f {MAIN_PATH}\n\n[Install]\nWantedBy=multi-user.target\n"
         );
         let mut script =
             format!("set -e\nmkdir -p {RULES_DIR}\nchmod 700 /etc/corral {RULES_DIR}\n");

@@ -293,6 +293,9 @@ pub struct Links {
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
     /// The machines of the inventory, with their addresses.
     pub machine_ips: BTreeMap<String, IpAddr>,
+    /// Each `os/firewall` that only adds rules (sets no input policy): the one that sets
+    /// `drop` comes after them, so that no allowed traffic is dropped in between.
+    pub firewall_rules: Vec<String>,
     /// Each `swarm/secret` and `swarm/config` by class and name, with the swarm it names
     /// and its value.
     pub objects:
@@ -729,6 +732,31 @@ pub fn forget_secret_comparisons(facts: &mut HostFacts) {
     }
     if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
         out.output = swarm_secret::forget_versions(&out.output);
+    }
+}
+
+/// The access guard of a deletion, for the kinds whose changes can cut corral's own access:
+/// removing an sshd drop-in, a firewall resource's rules or a sudoers drop-in can, as much
+/// as writing them.
+pub fn deletion_guard(change: &ResourceChange) -> Option<AccessGuard> {
+    let name = &change.address.name;
+    match change.address.kind.as_str() {
+        sshd::KIND => Some(AccessGuard {
+            paths: vec![sshd::drop_in(name)],
+            reload: sshd::RELOAD.into(),
+        }),
+        firewall::KIND => Some(AccessGuard {
+            paths: vec![firewall::rules_path(name), firewall::MAIN_PATH.into()],
+            reload: firewall::RELOAD.into(),
+        }),
+        user::KIND => match change.attribute("path").map(|a| &a.before) {
+            Some(crate::plan::AttrValue::Scalar(path)) => Some(AccessGuard {
+                paths: vec![path.clone()],
+                reload: String::new(),
+            }),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

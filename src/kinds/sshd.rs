@@ -185,6 +185,15 @@ impl Kind for SshdSpec {
                     "again",
                 );
             }
+            if ALGORITHM_KEYWORDS.contains(&key.to_ascii_lowercase().as_str())
+                && value.trim_start().starts_with(['+', '-', '^'])
+            {
+                ctx.error(
+                    &["settings", key],
+                    format!("write `{key}` as the whole list: a `+`, `-` or `^` list resolves against OpenSSH's defaults, and `sshd -T` prints the whole list"),
+                    "a relative list",
+                );
+            }
             if value.trim().is_empty() || value.contains(['\n', '\r', '\0', '#']) {
                 ctx.error(
                     &["settings", key],
@@ -197,15 +206,91 @@ impl Kind for SshdSpec {
     }
 }
 
-/// Values as `sshd -T` prints them: lowercase keywords (`yes`, `no`), and the aliases it
-/// normalises (`prohibit-password` prints as `without-password`).
+/// Keywords whose values `sshd -T` prints in seconds, whatever the unit written (`5m`).
+const TIME_KEYWORDS: &[&str] = &[
+    "logingracetime",
+    "clientaliveinterval",
+    "unusedconnectiontimeout",
+];
+
+/// Keywords whose values add up across files (the main file's and a drop-in's): the
+/// declared values must all be among the live ones.
+const ADDITIVE_KEYWORDS: &[&str] = &[
+    "allowusers",
+    "denyusers",
+    "allowgroups",
+    "denygroups",
+    "port",
+    "listenaddress",
+    "hostkey",
+    "acceptenv",
+];
+
+/// Algorithm lists, written whole: `+`, `-` and `^` lists resolve against OpenSSH's
+/// defaults, which `sshd -T` prints whole, so they would never compare equal.
+const ALGORITHM_KEYWORDS: &[&str] = &[
+    "ciphers",
+    "macs",
+    "kexalgorithms",
+    "hostkeyalgorithms",
+    "pubkeyacceptedalgorithms",
+    "casignaturealgorithms",
+    "hostbasedacceptedalgorithms",
+];
+
+/// sshd's time format (`90`, `5m`, `1h30m`) in seconds.
+fn seconds(value: &str) -> Option<u64> {
+    let (mut total, mut number) = (0u64, String::new());
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 604800,
+            _ => return None,
+        };
+        total += number.parse::<u64>().ok()? * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total += number.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Values as `sshd -T` prints them, for comparing: case does not matter (`VERBOSE`,
+/// `yes`), times are seconds, and the aliases it normalises are one (`prohibit-password`
+/// prints as `without-password`).
 fn normalize(key: &str, value: &str) -> String {
-    let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    let word = value.to_ascii_lowercase();
+    let word = value
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    if TIME_KEYWORDS.contains(&key) {
+        if let Some(seconds) = seconds(&word) {
+            return seconds.to_string();
+        }
+    }
     match (key, word.as_str()) {
         ("permitrootlogin", "prohibit-password") => "without-password".into(),
-        (_, "yes" | "no" | "without-password" | "forced-commands-only" | "any" | "none") => word,
-        _ => value,
+        _ => word,
+    }
+}
+
+/// Whether the live value holds the declared one.
+fn holds(key: &str, have: &str, want: &str) -> bool {
+    match ADDITIVE_KEYWORDS.contains(&key) {
+        true => {
+            let live: Vec<&str> = have.split_whitespace().collect();
+            want.split_whitespace().all(|w| live.contains(&w))
+        }
+        false => have == want,
     }
 }
 
@@ -418,7 +503,7 @@ impl MachineKind for SshdSpec {
             let want = normalize(&lower, value);
             let have = live.get(&lower).map(|v| normalize(&lower, v));
             // A keyword `sshd -T` does not print is compared through the file only.
-            if have.as_ref().is_some_and(|h| *h != want) {
+            if have.as_ref().is_some_and(|h| !holds(&lower, h, &want)) {
                 attributes.push(AttrChange::scalar(
                     key.as_str(),
                     have.unwrap_or_default(),
@@ -558,7 +643,20 @@ mod tests {
             "without-password"
         );
         assert_eq!(normalize("x11forwarding", "No"), "no");
-        assert_eq!(normalize("banner", "/etc/Issue  net"), "/etc/Issue net");
+        // Case does not matter to the comparison (`sshd -T` prints `LogLevel VERBOSE`); a
+        // path changed only in case still shows in the drop-in's diff.
+        assert_eq!(
+            normalize("loglevel", "verbose"),
+            normalize("loglevel", "VERBOSE")
+        );
+        assert_eq!(normalize("banner", "/etc/Issue  net"), "/etc/issue net");
+        assert_eq!(normalize("clientaliveinterval", "5m"), "300");
+        assert_eq!(normalize("logingracetime", "1h30s"), "3630");
+        assert_eq!(normalize("logingracetime", "30"), "30");
+        // Values that add up across files hold when the live list has them all.
+        assert!(holds("allowusers", "admin root deploy", "root deploy"));
+        assert!(!holds("allowusers", "admin", "root"));
+        assert!(!holds("maxauthtries", "3 6", "3"));
     }
 
     #[test]

@@ -427,15 +427,19 @@ fn master_command(
     command
 }
 
-/// `ssh … HOST true` over a connection of its own: no master, no control socket, so that
-/// it goes through sshd and the firewall as a new login does.
+/// What the new login prints: a login that runs something else (a `ForceCommand`) does not
+/// prove that corral's scripts would run.
+const LOGIN_PROOF: &str = "corral-login-proof";
+
+/// `ssh … HOST echo PROOF` over a connection of its own: no master, no control socket, so
+/// that it goes through sshd and the firewall as a new login does.
 fn login_command(machine: &Machine, options: &SshOptions) -> std::process::Command {
     let mut command = std::process::Command::new("ssh");
     command
         .stdin(Stdio::null())
         .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
     connection_options(&mut command, machine, options);
-    command.arg("true");
+    command.args(["echo", LOGIN_PROOF]);
     command
 }
 
@@ -489,7 +493,7 @@ impl Host for SshHost {
             command
                 .args(args)
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
             let run = async {
@@ -501,7 +505,15 @@ impl Host for SshHost {
             match tokio::time::timeout(timeout, run).await {
                 Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
                 Ok(Err(e)) => Err(e),
-                Ok(Ok(out)) if out.status.success() => Ok(()),
+                Ok(Ok(out))
+                    if out.status.success()
+                        && String::from_utf8_lossy(&out.stdout).trim() == LOGIN_PROOF =>
+                {
+                    Ok(())
+                }
+                Ok(Ok(out)) if out.status.success() => {
+                    Err("the login ran, but not corral's command (a ForceCommand?)".into())
+                }
                 Ok(Ok(out)) => {
                     let detail = String::from_utf8_lossy(&out.stderr);
                     Err(crate::facts::tail(detail.trim(), 300).to_owned())
