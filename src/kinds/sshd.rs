@@ -1,7 +1,7 @@
 //! `os/sshd`: sshd settings, in a drop-in that sshd reads before its main file.
 //!
-//! Debian's `sshd_config` starts with `Include /etc/ssh/sshd_config.d/*.conf`, and sshd
-//! keeps the first value it reads of a keyword, so a drop-in named `00-corral-NAME.conf`
+//! Debian's `sshd_config` starts with `Include /etc/ssh/sshd_config.d/*.conf` (a main file
+//! without it gets it at its top), and sshd keeps the first value it reads of a keyword, so a drop-in named `00-corral-NAME.conf`
 //! wins over the main file and over later drop-ins. The truth is `sshd -T` (the effective
 //! configuration, `Match` blocks aside): a setting that another file overrides shows as
 //! drift, as does one changed by hand.
@@ -484,12 +484,6 @@ impl MachineKind for SshdSpec {
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
         let login = login(facts.get(LOGIN_KEY)?)?;
-        if !login.includes_drop_ins {
-            return Err(FactError::new(
-                LOGIN_KEY,
-                "/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf, so a drop-in would not be read: add `Include /etc/ssh/sshd_config.d/*.conf` at its top",
-            ));
-        }
         if let Some(why) = self.lockout(&login) {
             return Err(FactError::new(
                 EFFECTIVE_KEY,
@@ -498,6 +492,14 @@ impl MachineKind for SshdSpec {
         }
         let live = effective(facts.get(EFFECTIVE_KEY)?)?;
         let mut attributes = Vec::new();
+        // Without the Include, no drop-in is read: it goes at the top of the main file.
+        if !login.includes_drop_ins {
+            attributes.push(AttrChange::new(
+                format!("{MAIN_CONFIG} Include"),
+                AttrValue::Absent,
+                AttrValue::Scalar(INCLUDE.into()),
+            ));
+        }
         for (key, value) in &self.settings {
             let lower = key.to_ascii_lowercase();
             let want = normalize(&lower, value);
@@ -542,6 +544,13 @@ impl MachineKind for SshdSpec {
             p = quote(&path),
             k = quote(&kept)
         );
+        // The Include, made sure of: written at the top (sshd keeps the first value it
+        // reads, so drop-ins then win), through a temporary file in the same directory.
+        script.push_str(&format!(
+            "if ! grep -Eiq '^[[:space:]]*include[[:space:]]+/etc/ssh/sshd_config\\.d/\\*\\.conf' {main}; then\n  [ ! -L {main} ] || {{ echo 'corral: '{main}' is a link; left alone'; exit 1; }}\n  t=$(mktemp /etc/ssh/.corral-sshd_config.XXXXXX)\n  {{ printf '%s\\n' {include}; cat {main}; }} > \"$t\"\n  chmod --reference={main} \"$t\"\n  mv -f \"$t\" {main}\nfi\n",
+            main = quote(MAIN_CONFIG),
+            include = quote(INCLUDE),
+        ));
         script.push_str(&file::write_script(&desired(&path, &bytes)));
         script.push_str(&format!(
             "if ! out=$(sshd -t 2>&1); then\n  if [ -e {k} ]; then mv -f {k} {p}; else rm -f {p}; fi\n  printf '%s\\n' \"$out\"\n  echo 'corral: sshd -t refused the settings; the previous file is back'\n  exit 1\nfi\nrm -f {k}\n{reload}\n",
@@ -574,11 +583,15 @@ impl MachineKind for SshdSpec {
 
     fn access_guard(&self, name: &str) -> Option<AccessGuard> {
         Some(AccessGuard {
-            paths: vec![drop_in(name)],
+            paths: vec![drop_in(name), MAIN_CONFIG.into()],
             reload: RELOAD.into(),
         })
     }
 }
+
+/// sshd's main file, and the line that makes it read the drop-ins.
+const MAIN_CONFIG: &str = "/etc/ssh/sshd_config";
+const INCLUDE: &str = "Include /etc/ssh/sshd_config.d/*.conf";
 
 /// Reloads sshd (Debian's unit is `ssh`): running sessions stay.
 pub const RELOAD: &str = "systemctl reload ssh 2>/dev/null || systemctl reload sshd";
@@ -689,5 +702,41 @@ mod tests {
             includes_drop_ins: true,
         };
         assert_eq!(spec(&[("PermitRootLogin", "no")]).lockout(&admin), None);
+    }
+}
+
+#[cfg(test)]
+mod include_tests {
+    use super::*;
+
+    #[test]
+    fn the_include_is_made_sure_of_with_the_probes_own_test() {
+        let spec = SshdSpec {
+            machines: Selector::All,
+            settings: [("X11Forwarding".to_owned(), "no".to_owned())].into(),
+        };
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "h", Some("n1")),
+            machine: Some("n1".into()),
+            action: Action::Update,
+            attributes: Vec::new(),
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let script = &spec.steps("h", &change, &HostFacts::default())[0].script;
+        let test = r"grep -Eiq '^[[:space:]]*include[[:space:]]+/etc/ssh/sshd_config\.d/\*\.conf'";
+        assert!(script.contains(test), "{script}");
+        assert!(spec.probes("h")[1].script.contains(test));
+        assert!(
+            script.contains(
+                "printf '%s\\n' 'Include /etc/ssh/sshd_config.d/*.conf'; cat /etc/ssh/sshd_config;"
+            ),
+            "{script}"
+        );
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{syntax:?}");
     }
 }
