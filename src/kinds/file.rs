@@ -605,6 +605,38 @@ const MOVE_INTO_PLACE: &str = "[ \"$(cd -P .. && pwd -P)\" = \"$d\" ] || { echo 
 
 /// Shell text that makes `desired` true with a full atomic write, in a subshell (its
 /// directory changes and traps stay inside) that fails the calling script when it fails.
+/// The changes of a file a kind writes as part of its resource (a sysctl's persisted
+/// file, an sshd drop-in, a firewall's rules), as the plan shows them: the content under
+/// the file's path, the mode as `PATH mode` (owner and group are always root's).
+pub fn shown_as_part(path: &str, changes: Vec<AttrChange>) -> Vec<AttrChange> {
+    changes
+        .into_iter()
+        .filter_map(|mut c| {
+            c.name = match c.name.strip_prefix(path)? {
+                ".content" => path.to_owned(),
+                ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
+                _ => return None,
+            };
+            Some(c)
+        })
+        .collect()
+}
+
+/// The diff of a resource whose file is its substance: created with its file, else
+/// updated when any attribute changes.
+pub fn diff_with_file(file_action: Action, attributes: Vec<AttrChange>) -> Diff {
+    let action = match (file_action, attributes.is_empty()) {
+        (Action::Create, _) => Action::Create,
+        (_, true) => Action::NoOp,
+        (_, false) => Action::Update,
+    };
+    Diff {
+        action: Some(action),
+        attributes,
+        reason: None,
+    }
+}
+
 pub fn write_script(desired: &DesiredFile) -> String {
     write_checked_script(desired, None)
 }

@@ -502,20 +502,11 @@ impl MachineKind for FirewallSpec {
         let (file_action, mut changes) = self.file_changes(&own, &self.rules(name), facts)?;
         changes.extend(self.file_changes(MAIN_PATH, &main_file(), facts)?.1);
         let live = live(facts)?;
-        let mut attributes: Vec<AttrChange> = changes
+        let (own_changes, main_changes): (Vec<AttrChange>, Vec<AttrChange>) = changes
             .into_iter()
-            .filter_map(|mut c| {
-                let path = [own.as_str(), MAIN_PATH]
-                    .into_iter()
-                    .find(|p| c.name.starts_with(p))?;
-                c.name = match &c.name[path.len()..] {
-                    ".content" => path.to_owned(),
-                    ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
-                    _ => return None,
-                };
-                Some(c)
-            })
-            .collect();
+            .partition(|c| c.name.starts_with(own.as_str()));
+        let mut attributes = file::shown_as_part(&own, own_changes);
+        attributes.extend(file::shown_as_part(MAIN_PATH, main_changes));
         let scalar = |s: &str| AttrValue::Scalar(s.to_owned());
         if !live.loaded {
             attributes.push(AttrChange::new(
@@ -537,16 +528,7 @@ impl MachineKind for FirewallSpec {
                 AttrValue::Bool(true),
             ));
         }
-        let action = match (file_action, attributes.is_empty()) {
-            (Action::Create, _) => Action::Create,
-            (_, true) => Action::NoOp,
-            (_, false) => Action::Update,
-        };
-        Ok(Diff {
-            action: Some(action),
-            attributes,
-            reason: None,
-        })
+        Ok(file::diff_with_file(file_action, attributes))
     }
 
     fn steps(&self, name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {

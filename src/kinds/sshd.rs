@@ -515,24 +515,8 @@ impl MachineKind for SshdSpec {
         }
         let path = drop_in(name);
         let (file_action, file_changes) = self.file_changes(name, facts)?;
-        attributes.extend(file_changes.into_iter().filter_map(|mut c| {
-            c.name = match c.name.strip_prefix(path.as_str())? {
-                ".content" => path.clone(),
-                ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
-                _ => return None,
-            };
-            Some(c)
-        }));
-        let action = match (file_action, attributes.is_empty()) {
-            (Action::Create, _) => Action::Create,
-            (_, true) => Action::NoOp,
-            (_, false) => Action::Update,
-        };
-        Ok(Diff {
-            action: Some(action),
-            attributes,
-            reason: None,
-        })
+        attributes.extend(file::shown_as_part(&path, file_changes));
+        Ok(file::diff_with_file(file_action, attributes))
     }
 
     fn steps(&self, name: &str, _change: &ResourceChange, _facts: &HostFacts) -> Vec<Step> {

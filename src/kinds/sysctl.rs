@@ -17,7 +17,7 @@ use super::file::{self, DesiredFile};
 use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
-use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
+use crate::plan::{Action, AttrChange, Diff, ResourceChange};
 use crate::shell::quote;
 
 pub const KIND: &str = "os/sysctl";
@@ -228,24 +228,8 @@ impl MachineKind for SysctlSpec {
         let path = persisted_path(name);
         let (file_action, file_changes) = self.persisted_changes(name, facts)?;
         // The file shows as its path (content) and `PATH mode`; owner and group are always root.
-        attributes.extend(file_changes.into_iter().filter_map(|mut c| {
-            c.name = match c.name.strip_prefix(path.as_str())? {
-                ".content" => path.clone(),
-                ".mode" if c.before != AttrValue::Absent => format!("{path} mode"),
-                _ => return None,
-            };
-            Some(c)
-        }));
-        let action = match (file_action, attributes.is_empty()) {
-            (Action::Create, _) => Action::Create,
-            (_, true) => Action::NoOp,
-            (_, false) => Action::Update,
-        };
-        Ok(Diff {
-            action: Some(action),
-            attributes,
-            reason: None,
-        })
+        attributes.extend(file::shown_as_part(&path, file_changes));
+        Ok(file::diff_with_file(file_action, attributes))
     }
 
     fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
