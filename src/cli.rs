@@ -29,6 +29,9 @@ pub enum Command {
     Facts(FactsArgs),
     /// Print the resource graph in Graphviz DOT.
     Graph(LoadArgs),
+    /// Print a saved plan (`plan -o PLANFILE`) as `plan` printed it, in any format, without
+    /// reading the configuration or the hosts.
+    Show(ShowArgs),
     /// Remove a machine's apply lock left behind by an apply that was killed: shows who
     /// holds it and asks first.
     ForceUnlock(ForceUnlockArgs),
@@ -144,6 +147,16 @@ pub struct ApplyArgs {
     /// Seconds to wait for another apply's lock on a host before giving up.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
+}
+
+/// Options of `show`.
+#[derive(Debug, Args, Clone)]
+pub struct ShowArgs {
+    /// The saved plan.
+    pub planfile: PathBuf,
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 /// Options of `facts`.

@@ -269,6 +269,22 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     Ok(())
 }
 
+/// `corral show PLANFILE`: the saved plan, printed as `plan` printed it.
+pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitCode> {
+    let saved = match SavedPlan::read(&args.planfile) {
+        Some(read) => read.map_err(|e| miette!("{e}"))?,
+        None => {
+            return Err(miette!(
+                help = "save a plan with `corral plan -o PLANFILE`",
+                "`{}` is not a saved plan",
+                args.planfile.display()
+            ))
+        }
+    };
+    print_plan(&saved.plan, args.format);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_facts(path: &Path) -> Result<FactsFile> {
     FactsFile::read(path).map_err(|e| miette!("{e}"))
 }

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Validate(args) => commands::validate(args),
             Command::Graph(args) => commands::graph(args),
+            Command::Show(args) => commands::show(args),
             Command::Plan(args) => commands::plan(args).await,
             Command::Drift(args) => commands::drift(args).await,
             Command::Apply(args) => commands::apply(args).await,

@@ -194,3 +194,45 @@ fn a_stack_another_project_deployed_is_a_plan_error() {
         "{text}"
     );
 }
+
+/// `corral show PLANFILE` prints a saved plan as `plan` printed it, in each format,
+/// without the configuration or the hosts; anything else is an error that says so.
+#[test]
+fn show_prints_a_saved_plan_as_plan_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("reviewed.plan");
+    let corral = |args: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for format in ["human", "json", "markdown"] {
+        let planned = corral(&[
+            "plan",
+            "--project",
+            "three-layer",
+            "examples/three-layer",
+            "fixtures/inventory.yaml",
+            "--facts",
+            "fixtures/facts/lab-stack.json",
+            "--format",
+            format,
+            "-o",
+            saved.to_str().unwrap(),
+        ]);
+        assert_eq!(planned.status.code(), Some(0), "{planned:?}");
+        let shown = corral(&["show", saved.to_str().unwrap(), "--format", format]);
+        assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&shown.stdout),
+            String::from_utf8_lossy(&planned.stdout),
+            "{format}"
+        );
+    }
+    let not_a_plan = corral(&["show", "examples/baseline.yaml"]);
+    assert_eq!(not_a_plan.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_a_plan.stderr).contains("is not a saved plan"));
+}
