@@ -32,6 +32,52 @@ fn fence(text: &str) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
+/// The human rendering with each line's `+` or `-` moved to the start of the line (the
+/// indentation after it), where a `diff` block highlights it; other lines keep theirs.
+/// Inside a file's hunk (after an `@@` line), a marker is only at the hunk's column: an
+/// unchanged line whose text starts with `-` (a YAML list item) is not one.
+fn diff_markers_first(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut hunk: Option<usize> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let rest = &line[indent..];
+        if rest.starts_with("@@") {
+            hunk = Some(indent);
+        } else if hunk.is_some_and(|column| indent < column) {
+            hunk = None;
+        }
+        let is_marker = match hunk {
+            Some(column) => indent == column && !rest.starts_with("@@"),
+            None => true,
+        };
+        match rest.chars().next() {
+            Some(marker @ ('+' | '-')) if indent > 0 && is_marker => {
+                out.push(marker);
+                out.push_str(&line[..indent]);
+                out.push_str(&rest[1..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::diff_markers_first;
+
+    #[test]
+    fn markers_move_to_the_start_and_context_stays() {
+        let text = "  ~ os/file.a[n1]\n      + mode: \"0644\"\n      ~ content:\n          @@ -1,2 +1,2 @@\n           - item\n          -old\n          +new\n";
+        assert_eq!(
+            diff_markers_first(text),
+            "  ~ os/file.a[n1]\n+       mode: \"0644\"\n      ~ content:\n          @@ -1,2 +1,2 @@\n           - item\n-          old\n+          new\n"
+        );
+    }
+}
+
 /// Renders the plan.
 pub fn render(plan: &Plan) -> String {
     let mut out = String::new();
@@ -142,7 +188,7 @@ pub fn render(plan: &Plan) -> String {
     for change in &plan.resource_changes {
         let mut text = String::new();
         human::render_change(&mut text, change, Style::default());
-        let text = printable(&text);
+        let text = diff_markers_first(&printable(&text));
         let fence = fence(&text);
         let section = format!(
             "<details><summary><code>{} {}</code> ({})</summary>\n\n{fence}diff\n{}{fence}\n</details>\n\n",
