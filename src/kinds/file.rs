@@ -605,6 +605,31 @@ const MOVE_INTO_PLACE: &str = "[ \"$(cd -P .. && pwd -P)\" = \"$d\" ] || { echo 
 
 /// Shell text that makes `desired` true with a full atomic write, in a subshell (its
 /// directory changes and traps stay inside) that fails the calling script when it fails.
+/// A root-owned file a kind writes as part of its resource (a sysctl's persisted file, an
+/// sshd drop-in, a firewall's rules): never sensitive, no original kept.
+pub fn root_file<'a>(path: &'a str, bytes: &'a [u8], mode: &'static str) -> DesiredFile<'a> {
+    DesiredFile {
+        path,
+        bytes,
+        mode: Some(mode),
+        owner: Some("root"),
+        group: Some("root"),
+        sensitive: false,
+        keep_original: false,
+    }
+}
+
+/// How such a file differs from the host's, read from the facts of [`probe`] with
+/// [`Read::Content`] (attributes named `PATH.content`, `PATH.mode`, …).
+pub fn root_file_changes(
+    desired: &DesiredFile,
+    facts: &HostFacts,
+) -> Result<(Action, Vec<AttrChange>), FactError> {
+    let key = probe_key(desired.path, Read::Content);
+    let state = parse(&key, facts.get(&key)?)?;
+    diff_file(&key, desired.path, desired, &state)
+}
+
 /// The changes of a file a kind writes as part of its resource (a sysctl's persisted
 /// file, an sshd drop-in, a firewall's rules), as the plan shows them: the content under
 /// the file's path, the mode as `PATH mode` (owner and group are always root's).

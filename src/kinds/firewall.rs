@@ -30,7 +30,7 @@ use ipnet::IpNet;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::file::{self, DesiredFile};
+use super::file;
 use super::{AccessGuard, Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
 use crate::config::{CheckContext, Selector};
@@ -406,9 +406,7 @@ impl FirewallSpec {
         text: &str,
         facts: &HostFacts,
     ) -> Result<(Action, Vec<AttrChange>), FactError> {
-        let key = file::probe_key(path, file::Read::Content);
-        let state = file::parse(&key, facts.get(&key)?)?;
-        file::diff_file(&key, path, &desired(path, text.as_bytes()), &state)
+        file::root_file_changes(&file::root_file(path, text.as_bytes(), "0600"), facts)
     }
 }
 
@@ -423,18 +421,6 @@ pub fn main_file() -> String {
     format!(
         "# Managed by corral ({KIND}): table inet corral, then each resource's rules.\n# Replaces table inet corral only: Docker's and others' tables stay.\ntable inet corral {{}}\ndelete table inet corral\ntable inet corral {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n\t\tct state established,related accept\n\t\tct state invalid drop\n\t\tiif \"lo\" accept\n\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept\n\t}}\n}}\ninclude \"{RULES_DIR}/*.nft\"\n"
     )
-}
-
-fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
-    DesiredFile {
-        path,
-        bytes,
-        mode: Some("0600"),
-        owner: Some("root"),
-        group: Some("root"),
-        sensitive: false,
-        keep_original: false,
-    }
 }
 
 /// The live table's state: loaded or not, as corral last saw it or not, loaded at boot.
@@ -553,15 +539,11 @@ impl MachineKind for FirewallSpec {
             (MAIN_PATH, main.as_str(), "0600"),
             (UNIT_PATH, unit.as_str(), "0644"),
         ] {
-            script.push_str(&file::write_script(&DesiredFile {
+            script.push_str(&file::write_script(&file::root_file(
                 path,
-                bytes: text.as_bytes(),
-                mode: Some(mode),
-                owner: Some("root"),
-                group: Some("root"),
-                sensitive: false,
-                keep_original: false,
-            }));
+                text.as_bytes(),
+                mode,
+            )));
         }
         script.push_str(&format!(
             "{RELOAD}\nsystemctl daemon-reload\nsystemctl enable {UNIT} >/dev/null 2>&1\n"

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{self, DesiredFile};
+use super::file;
 use super::{AccessGuard, Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
@@ -443,22 +443,8 @@ impl SshdSpec {
         facts: &HostFacts,
     ) -> Result<(Action, Vec<AttrChange>), FactError> {
         let path = drop_in(name);
-        let key = file::probe_key(&path, file::Read::Content);
-        let state = file::parse(&key, facts.get(&key)?)?;
         let bytes = self.file_text(name);
-        file::diff_file(&key, &path, &desired(&path, &bytes), &state)
-    }
-}
-
-fn desired<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
-    DesiredFile {
-        path,
-        bytes,
-        mode: Some("0644"),
-        owner: Some("root"),
-        group: Some("root"),
-        sensitive: false,
-        keep_original: false,
+        file::root_file_changes(&file::root_file(&path, &bytes, "0644"), facts)
     }
 }
 
@@ -535,7 +521,7 @@ impl MachineKind for SshdSpec {
             main = quote(MAIN_CONFIG),
             include = quote(INCLUDE),
         ));
-        script.push_str(&file::write_script(&desired(&path, &bytes)));
+        script.push_str(&file::write_script(&file::root_file(&path, &bytes, "0644")));
         script.push_str(&format!(
             "if ! out=$(sshd -t 2>&1); then\n  if [ -e {k} ]; then mv -f {k} {p}; else rm -f {p}; fi\n  printf '%s\\n' \"$out\"\n  echo 'corral: sshd -t refused the settings; the previous file is back'\n  exit 1\nfi\nrm -f {k}\n{reload}\n",
             p = quote(&path),

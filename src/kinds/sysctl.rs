@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{self, DesiredFile};
+use super::file;
 use super::{Claim, Kind, MachineKind, Step};
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
@@ -256,7 +256,7 @@ impl MachineKind for SysctlSpec {
         let mut script = String::new();
         match self.persisted_changes(name, facts) {
             Ok((Action::NoOp, _)) => {}
-            Ok(_) => script.push_str(&file::write_script(&persisted_file(&path, &bytes))),
+            Ok(_) => script.push_str(&file::write_script(&file::root_file(&path, &bytes, "0644"))),
             Err(e) => return vec![super::failing_step(&format!("apply {path}"), &e)],
         }
         script.push_str(&self.apply_and_check(&path));
@@ -276,10 +276,8 @@ impl SysctlSpec {
         facts: &HostFacts,
     ) -> Result<(Action, Vec<AttrChange>), FactError> {
         let path = persisted_path(name);
-        let key = file::probe_key(&path, file::Read::Content);
-        let state = file::parse(&key, facts.get(&key)?)?;
         let bytes = self.persisted(name);
-        file::diff_file(&key, &path, &persisted_file(&path, &bytes), &state)
+        file::root_file_changes(&file::root_file(&path, &bytes, "0644"), facts)
     }
 
     /// Shell text that applies the persisted file (keys in the order written), reads every
@@ -299,18 +297,6 @@ impl SysctlSpec {
             "pass=0\nwhile :; do\n  pass=$((pass + 1))\n  sysctl -q -p {p} || exit 1\n  bad=\n{checks}  [ -n \"$bad\" ] || break\n  if [ \"$pass\" -ge 3 ]; then echo \"corral: the kernel does not keep:$bad (another key of this resource or of the system resets them; write them after that key)\"; exit 1; fi\ndone\n",
             p = quote(path)
         )
-    }
-}
-
-fn persisted_file<'a>(path: &'a str, bytes: &'a [u8]) -> DesiredFile<'a> {
-    DesiredFile {
-        path,
-        bytes,
-        mode: Some("0644"),
-        owner: Some("root"),
-        group: Some("root"),
-        sensitive: false,
-        keep_original: false,
     }
 }
 
