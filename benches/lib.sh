@@ -1,17 +1,21 @@
 # Shared by the lab benchmarks (sourced, not run): a lab of their own and a median
 # comparison against the SSH floor.
 
-# bench_lab NAME SUBNET: builds corral (release), starts a 3-host lab NAME on SUBNET under
-# target/, taken down on exit; sets `corral`, `inventory` and CORRAL_SSH_CONFIG.
+# bench_lab NAME SUBNET [LAB_UP_FLAGS…]: builds corral (release), starts a lab NAME on
+# SUBNET under target/ (3 hosts unless the flags say otherwise), taken down on exit; sets
+# `corral`, `inventory` and CORRAL_SSH_CONFIG.
 bench_lab() {
     local name=$1 subnet=$2 dir=target/$1-lab
+    shift 2
+    local flags=("$@")
+    ((${#flags[@]})) || flags=(--machines 3)
     scripts/install-deps.sh >/dev/null
     cargo build --release --quiet
     corral=$PWD/target/release/corral
     "$corral" lab down --name "$name" --dir "$dir" >/dev/null 2>&1 || true
     # shellcheck disable=SC2064 # the lab's name and directory are fixed now
     trap "'$corral' lab down --name '$name' --dir '$dir' >/dev/null" EXIT
-    "$corral" lab up --name "$name" --machines 3 --subnet "$subnet" --dir "$dir" >/dev/null
+    "$corral" lab up --name "$name" "${flags[@]}" --subnet "$subnet" --dir "$dir" >/dev/null
     export CORRAL_SSH_CONFIG=$PWD/$dir/ssh_config
     inventory=$dir/inventory.yaml
 }

@@ -43,6 +43,15 @@ else
     log "packages present: ${packages[*]}"
 fi
 
+# Every lab host's systemd holds a few inotify instances; the kernel's default of 128 per
+# user stops a lab at about 25 hosts (they exit without a word). 30 light hosts need more.
+inotify_instances=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
+if ((inotify_instances < 1024)); then
+    log "raising fs.inotify.max_user_instances from $inotify_instances to 1024 (lab hosts run systemd)"
+    "${as_root[@]}" sysctl -q -w fs.inotify.max_user_instances=1024 ||
+        log "warning: could not raise fs.inotify.max_user_instances; labs of more than ~20 hosts may fail"
+fi
+
 if engine_answers; then
     log "Docker engine answers ($(docker_cli info --format '{{.ServerVersion}}' 2>/dev/null))"
     exit 0

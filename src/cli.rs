@@ -32,6 +32,9 @@ pub enum Command {
     /// Print a saved plan (`plan -o PLANFILE`) as `plan` printed it, in any format, without
     /// reading the configuration or the hosts.
     Show(ShowArgs),
+    /// Warm SSH connections kept by `--keep-connections`.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// Remove a machine's apply lock left behind by an apply that was killed: shows who
     /// holds it and asks first.
     ForceUnlock(ForceUnlockArgs),
@@ -87,6 +90,44 @@ pub struct ConnectArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub facts_timeout: u64,
+    /// Keep the SSH connections open for this idle time after corral ends (`90s`, `10m`,
+    /// `1h`; at most a day), so that the next plan or apply of the same hosts with the same
+    /// SSH settings skips the handshake; `corral connections close` ends them. Default:
+    /// no connection outlives corral.
+    #[arg(
+        long,
+        env = "CORRAL_KEEP_CONNECTIONS",
+        value_name = "DURATION",
+        value_parser = parse_keep
+    )]
+    pub keep_connections: Option<std::time::Duration>,
+}
+
+/// The longest `--keep-connections`: a forgotten master should not last the week.
+const MAX_KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `--keep-connections`: a duration (`90s`, `10m`, `1h`, `1h30m`) of at least a second and
+/// at most a day; `0` keeps nothing.
+fn parse_keep(text: &str) -> Result<std::time::Duration, String> {
+    let duration = match text.trim() {
+        "0" => std::time::Duration::ZERO,
+        text => humantime::parse_duration(text)
+            .map_err(|e| format!("{e}; write a duration such as 90s, 10m or 1h"))?,
+    };
+    if duration > MAX_KEEP {
+        return Err("at most 24h".to_owned());
+    }
+    if !duration.is_zero() && duration < std::time::Duration::from_secs(1) {
+        return Err("at least 1s (or 0 to keep nothing)".to_owned());
+    }
+    Ok(duration)
+}
+
+/// `corral connections …`.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// End every SSH connection kept by `--keep-connections` (of this user).
+    Close,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,4 +225,21 @@ pub struct ForceUnlockArgs {
     /// Remove the lock without asking (needed without a terminal).
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn kept_connections_last_a_readable_duration_of_at_most_a_day() {
+        assert_eq!(parse_keep("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_keep("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_keep("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_keep("0"), Ok(Duration::ZERO));
+        assert!(parse_keep("2d").unwrap_err().contains("at most 24h"));
+        assert!(parse_keep("500ms").unwrap_err().contains("at least 1s"));
+        assert!(parse_keep("soon").unwrap_err().contains("such as 90s"));
+    }
 }

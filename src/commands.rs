@@ -49,9 +49,14 @@ struct Connections {
 
 impl Connections {
     fn open(args: &ConnectArgs) -> Result<Connections> {
-        let masters = Masters::create()
-            .into_diagnostic()
-            .wrap_err("cannot make a directory for SSH control sockets")?;
+        let masters = match args.keep_connections.filter(|d| !d.is_zero()) {
+            None => Masters::create()
+                .into_diagnostic()
+                .wrap_err("cannot make a directory for SSH control sockets")?,
+            Some(idle) => Masters::kept(idle)
+                .into_diagnostic()
+                .wrap_err("cannot keep SSH connections")?,
+        };
         masters.end_on_panic();
         let interrupts = Interrupts::new(Some(masters.clone()));
         interrupts.listen();
@@ -72,8 +77,21 @@ impl Connections {
 
 impl Drop for Connections {
     fn drop(&mut self) {
-        self.ssh.masters.end_all();
+        self.ssh.masters.finish();
     }
+}
+
+/// `corral connections close`.
+pub fn close_connections() -> Result<ExitCode> {
+    let closed = crate::transport::ssh::close_kept()
+        .into_diagnostic()
+        .wrap_err("cannot close the kept SSH connections")?;
+    match closed {
+        0 => println!("No SSH connection was kept."),
+        1 => println!("Closed 1 kept SSH connection."),
+        n => println!("Closed {n} kept SSH connections."),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn facts_timeout(args: &ConnectArgs) -> Duration {

@@ -41,6 +41,9 @@ fn main() -> ExitCode {
             Command::Apply(args) => commands::apply(args).await,
             Command::Facts(args) => commands::facts(args).await,
             Command::ForceUnlock(args) => commands::force_unlock(args).await,
+            Command::Connections(corral::cli::ConnectionsCommand::Close) => {
+                commands::close_connections()
+            }
             Command::Lab(command) => corral::lab::run(command)
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(miette::Report::new),

@@ -424,17 +424,35 @@ async fn read_machine<C: Connect>(
     options: GatherOptions,
 ) -> Result<(C::Host, HostFacts), String> {
     let deadline = deadline_after(options.timeout);
-    let host = match tokio::time::timeout_at(deadline, connect.connect(machine)).await {
-        Ok(connected) => connected.map_err(|e| e.to_string())?,
-        Err(_) => {
-            return Err(format!(
-                "did not answer within {} while connecting",
-                describe(options.timeout)
-            ))
+    let host = connect_until(connect, machine, deadline, options.timeout).await?;
+    match read_host_until(&host, probes, deadline, options.timeout).await {
+        Ok(facts) => Ok((host, facts)),
+        // A warm connection kept since an earlier run may be dead (the host rebooted):
+        // dropping it ends its master, and the next connection is a new one.
+        Err(_) if host.reused() && Instant::now() < deadline => {
+            drop(host);
+            let host = connect_until(connect, machine, deadline, options.timeout).await?;
+            let facts = read_host_until(&host, probes, deadline, options.timeout).await?;
+            Ok((host, facts))
         }
-    };
-    let facts = read_host_until(&host, probes, deadline, options.timeout).await?;
-    Ok((host, facts))
+        Err(message) => Err(message),
+    }
+}
+
+/// Connects to `machine` before `deadline` (the end of `timeout`, which messages name).
+async fn connect_until<C: Connect>(
+    connect: &C,
+    machine: &Machine,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<C::Host, String> {
+    match tokio::time::timeout_at(deadline, connect.connect(machine)).await {
+        Ok(connected) => connected.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "did not answer within {} while connecting",
+            describe(timeout)
+        )),
+    }
 }
 
 #[cfg(test)]

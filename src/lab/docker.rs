@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::layout::{HOST_LABEL, IP_LABEL, LAB_LABEL};
+use super::layout::{HOST_LABEL, IP_LABEL, LAB_LABEL, LIGHT_LABEL};
 use super::{tool, LabError};
 
 /// Debian's docker.io client; another `docker` earlier on `PATH` may belong to a different
@@ -25,6 +25,8 @@ pub(crate) struct LabContainer {
     pub image_id: String,
     pub host: String,
     pub ip: String,
+    /// `true` or `false`: see [`super::layout::LIGHT_LABEL`].
+    pub light: String,
 }
 
 impl Docker {
@@ -149,7 +151,8 @@ impl Docker {
         }
         let format = format!(
             "{{{{.Name}}}}\t{{{{.State.Status}}}}\t{{{{.Image}}}}\t\
-             {{{{index .Config.Labels \"{HOST_LABEL}\"}}}}\t{{{{index .Config.Labels \"{IP_LABEL}\"}}}}"
+             {{{{index .Config.Labels \"{HOST_LABEL}\"}}}}\t{{{{index .Config.Labels \"{IP_LABEL}\"}}}}\t\
+             {{{{index .Config.Labels \"{LIGHT_LABEL}\"}}}}"
         );
         let mut args = vec!["inspect".to_owned(), "--format".to_owned(), format];
         args.extend(ids.iter().cloned());
@@ -164,6 +167,7 @@ impl Docker {
                     image_id: f.next()?.to_owned(),
                     host: f.next()?.to_owned(),
                     ip: f.next()?.to_owned(),
+                    light: f.next()?.to_owned(),
                 })
             })
             .collect();

@@ -19,6 +19,8 @@ pub(crate) const LAB_LABEL: &str = "io.corral.lab";
 pub(crate) const HOST_LABEL: &str = "io.corral.lab.host";
 /// Label holding the lab host's address.
 pub(crate) const IP_LABEL: &str = "io.corral.lab.ip";
+/// Label saying whether the host is light (no Docker engine or glusterd running).
+pub(crate) const LIGHT_LABEL: &str = "io.corral.lab.light";
 
 /// One lab host: `n1` at `10.213.0.11` in the container `corral-n1`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,12 +21,20 @@ pub use apt_sources::MIRROR_ENV;
 pub use image::host_image_tag;
 
 use docker::{Docker, LabContainer};
-use layout::{LabHost, LabLayout, HOST_LABEL, IP_LABEL, LAB_LABEL};
+use layout::{LabHost, LabLayout, HOST_LABEL, IP_LABEL, LAB_LABEL, LIGHT_LABEL};
 
 /// How long fresh hosts get to boot (TESTBED.md measured 15–25 s).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a running lab gets to prove healthy before `up` recreates it.
 const REUSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The units a light host does not start.
+const LIGHT_MASKS: [&str; 5] = [
+    "docker.service",
+    "docker.socket",
+    "containerd.service",
+    "glusterd.service",
+    "corral-busybox-image.service",
+];
 /// The image every lab host imports into its own engine for Swarm service tests.
 const SERVICE_IMAGE: &str = "local/busybox:1";
 
@@ -63,6 +71,11 @@ pub struct LabUpArgs {
     /// The lab's network, an IPv4 /24; host nI gets the address .10+I.
     #[arg(long, default_value = "10.213.0.0/24")]
     pub subnet: String,
+    /// Light hosts: systemd and sshd only, with the Docker engine and glusterd masked, so
+    /// that 30 of them run on 2 cores (for OS kinds and connection benchmarks; no Swarm or
+    /// Gluster).
+    #[arg(long)]
+    pub light: bool,
 }
 
 /// Why a `lab` command failed.
@@ -202,15 +215,17 @@ fn up(args: &LabUpArgs) -> Result<(), LabError> {
     let public_key = ensure_key(&dir, &layout.name)?;
     let image_id = image::ensure_host_image(&docker, &dir.join("build-image.log"))?;
 
+    warn_of_inotify_limit(layout.hosts.len());
     let mut reused = false;
-    if running_lab_matches(&docker, &layout, &image_id, &public_key)? {
+    let light = args.light;
+    if running_lab_matches(&docker, &layout, &image_id, &public_key, light)? {
         eprintln!(
             "lab {} is already up with {} hosts on {}; checking it",
             layout.name,
             layout.hosts.len(),
             layout.subnet
         );
-        match make_ready(&docker, &layout, &dir, REUSE_TIMEOUT) {
+        match make_ready(&docker, &layout, &dir, REUSE_TIMEOUT, light) {
             Ok(()) => reused = true,
             Err(err) => eprintln!("the running lab is not healthy ({err}); recreating it"),
         }
@@ -225,19 +240,20 @@ fn up(args: &LabUpArgs) -> Result<(), LabError> {
             layout.subnet
         );
         for host in &layout.hosts {
-            start_host(&docker, &layout, host, &public_key)?;
+            start_host(&docker, &layout, host, &public_key, light)?;
         }
-        make_ready(&docker, &layout, &dir, BOOT_TIMEOUT)?;
+        make_ready(&docker, &layout, &dir, BOOT_TIMEOUT, light)?;
     }
     write_file(&dir.join("inventory.yaml"), &layout::inventory(&layout))?;
 
     let ssh_config = dir.join("ssh_config");
     println!(
-        "lab {} is up{} in {:.1}s: {} hosts on {} ({}), image {}, Docker {}",
+        "lab {} is up{} in {:.1}s: {}{} hosts on {} ({}), image {}, Docker {}",
         layout.name,
         if reused { " (reused)" } else { "" },
         started.elapsed().as_secs_f64(),
         layout.hosts.len(),
+        if light { " light" } else { "" },
         layout.network,
         layout.subnet,
         host_image_tag(),
@@ -397,6 +413,7 @@ fn running_lab_matches(
     layout: &LabLayout,
     image_id: &str,
     public_key: &Path,
+    light: bool,
 ) -> Result<bool, LabError> {
     let Some((subnet, label)) = docker.network(&layout.network)? else {
         return Ok(false);
@@ -415,6 +432,7 @@ fn running_lab_matches(
             image_id: image_id.to_owned(),
             host: h.name.clone(),
             ip: h.ip.to_string(),
+            light: light.to_string(),
         })
         .collect();
     if containers != expected {
@@ -470,13 +488,34 @@ fn create_network(docker: &Docker, layout: &LabLayout) -> Result<(), LabError> {
     }
 }
 
+/// The inotify instances one host's systemd and sshd take, with room to spare.
+const INOTIFY_INSTANCES_PER_HOST: usize = 6;
+
+/// A host whose systemd finds no inotify instance left exits with status 255 and no output;
+/// say why before that happens.
+fn warn_of_inotify_limit(hosts: usize) {
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok());
+    if let Some(limit) = limit.filter(|&l| l < hosts * INOTIFY_INSTANCES_PER_HOST) {
+        eprintln!(
+            "warning: fs.inotify.max_user_instances is {limit}, too few for {hosts} hosts running systemd: \
+             some may exit at boot; raise it with `sysctl -w fs.inotify.max_user_instances=1024` \
+             (scripts/install-deps.sh does)"
+        );
+    }
+}
+
 /// `docker run` for one host, with the flags of TESTBED.md §3 (no `--privileged`: the
-/// machine's bounding set lacks CAP_SYS_RESOURCE) and systemd as PID 1.
+/// machine's bounding set lacks CAP_SYS_RESOURCE) and systemd as PID 1; a light host's
+/// systemd masks the Docker engine and glusterd (it reads `systemd.mask=` from its
+/// arguments in a container, as from a kernel command line).
 fn start_host(
     docker: &Docker,
     layout: &LabLayout,
     host: &LabHost,
     public_key: &Path,
+    light: bool,
 ) -> Result<(), LabError> {
     let ip = host.ip.to_string();
     let mut args: Vec<String> = [
@@ -498,6 +537,8 @@ fn start_host(
         &format!("{HOST_LABEL}={}", host.name),
         "--label",
         &format!("{IP_LABEL}={ip}"),
+        "--label",
+        &format!("{LIGHT_LABEL}={light}"),
         "--cap-add=ALL",
         "--cap-drop=SYS_RESOURCE",
         "--security-opt",
@@ -546,6 +587,9 @@ fn start_host(
         host_image_tag(),
         "/sbin/init".to_owned(),
     ]);
+    if light {
+        args.extend(LIGHT_MASKS.iter().map(|unit| format!("systemd.mask={unit}")));
+    }
     docker.run(&args)?;
     Ok(())
 }
@@ -557,9 +601,10 @@ fn make_ready(
     layout: &LabLayout,
     dir: &Path,
     timeout: Duration,
+    light: bool,
 ) -> Result<(), LabError> {
     let deadline = Instant::now() + timeout;
-    wait_for_hosts(docker, layout, timeout, deadline)?;
+    wait_for_hosts(docker, layout, timeout, deadline, light)?;
     let known_hosts = scan_host_keys(layout, timeout, deadline)?;
     write_file(&dir.join("known_hosts"), &known_hosts)?;
     let ssh_config = dir.join("ssh_config");
@@ -578,15 +623,20 @@ fn wait_for_hosts(
     layout: &LabLayout,
     timeout: Duration,
     deadline: Instant,
+    light: bool,
 ) -> Result<(), LabError> {
-    eprintln!("waiting for systemd, docker and {SERVICE_IMAGE} on every host");
+    if light {
+        eprintln!("waiting for systemd on every host");
+    } else {
+        eprintln!("waiting for systemd, docker and {SERVICE_IMAGE} on every host");
+    }
     let mut pending: Vec<&LabHost> = layout.hosts.iter().collect();
     let mut last: Vec<String> = vec![String::new(); pending.len()];
     loop {
         let mut still = Vec::new();
         let mut still_last = Vec::new();
         for host in pending {
-            match probe_host(docker, host)? {
+            match probe_host(docker, host, light)? {
                 HostProbe::Ready => {}
                 HostProbe::Waiting(why) => {
                     still.push(host);
@@ -626,7 +676,7 @@ fn wait_for_hosts(
     }
 }
 
-fn probe_host(docker: &Docker, host: &LabHost) -> Result<HostProbe, LabError> {
+fn probe_host(docker: &Docker, host: &LabHost, light: bool) -> Result<HostProbe, LabError> {
     let state = docker
         .run(["inspect", "--format", "{{.State.Status}}", &host.container])?
         .trim()
@@ -654,6 +704,9 @@ fn probe_host(docker: &Docker, host: &LabHost) -> Result<HostProbe, LabError> {
     if system != "running" && system != "degraded" {
         let shown = if system.is_empty() { "not up" } else { &system };
         return Ok(HostProbe::Waiting(format!("systemd is {shown}")));
+    }
+    if light {
+        return Ok(HostProbe::Ready);
     }
     let engine = docker.exec(
         &host.container,

@@ -137,6 +137,12 @@ pub trait Host: Send + Sync {
     fn fresh_login<'a>(&'a self, _timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Whether this connection is a warm one an earlier run kept: if it fails, a new one
+    /// is tried once (the host may have rebooted since).
+    fn reused(&self) -> bool {
+        false
+    }
 }
 
 /// Seconds the host-side watchdog waits past corral's own deadline before it ends a script:

@@ -15,6 +15,16 @@
 //! - keeps one idle connection to each master's control socket (a tether) for as long as
 //!   the process lives, and starts masters with `ControlPersist=10s`: a master whose tether
 //!   is gone (corral was killed with SIGKILL) ends 10 s after its last session.
+//!
+//! Unless the operator asks for warm connections (`--keep-connections DURATION`): then the
+//! masters live in one control directory per user ([`kept_dir`]: mode 0700, owned by the
+//! user, refused otherwise), start with `ControlPersist=DURATION`, and are left running at
+//! the end of a run for the next one to reuse. A master is found by a key of everything
+//! that shapes the connection ([`settings_key`]: the machine, `ssh -G`'s resolved settings,
+//! the known-hosts files' contents and the identity files' metadata), so a changed host
+//! key, address, user, port, key or ssh_config never reuses a master made with the old
+//! ones. A master that fails or is interrupted is still ended; `corral connections close`
+//! ends them all.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -41,6 +51,13 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A control socket path must fit in `sun_path` (108 bytes with the final NUL).
 const MAX_SOCKET_PATH: usize = 100;
 
+/// Room a control directory leaves for a file name in it (`<pid>.<index>.log`, or a kept
+/// master's key).
+const SOCKET_NAME_ROOM: usize = 32;
+
+/// Hex digits of a kept master's key (96 bits).
+const KEY_HEX_DIGITS: usize = 24;
+
 /// Settings shared by every connection of a run.
 #[derive(Clone)]
 pub struct SshOptions {
@@ -56,6 +73,8 @@ pub struct SshOptions {
 #[derive(Debug)]
 pub struct Masters {
     dir: PathBuf,
+    /// `Some(idle)`: warm connections, kept for `idle` after their last use.
+    keep: Option<Duration>,
     next: AtomicUsize,
     open: Mutex<BTreeMap<usize, Master>>,
     ended: AtomicBool,
@@ -66,6 +85,8 @@ struct Master {
     socket: PathBuf,
     /// Held open for the life of the process; see the module documentation.
     tether: Option<UnixStream>,
+    /// A warm master at its shared socket: left running at the end of a run.
+    kept: bool,
 }
 
 impl Masters {
@@ -96,8 +117,7 @@ impl Masters {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
             let dir = parent.join(format!("corral-{pid}-{:x}", nanos ^ attempt));
-            // Room for `/<index>.log`.
-            if dir.as_os_str().len() + 12 > MAX_SOCKET_PATH {
+            if dir.as_os_str().len() + SOCKET_NAME_ROOM > MAX_SOCKET_PATH {
                 return Err(std::io::Error::other(format!(
                     "{} is too long a path for SSH control sockets",
                     parent.display()
@@ -109,6 +129,7 @@ impl Masters {
                     remove_stale(parent, &dir);
                     return Ok(Arc::new(Masters {
                         dir,
+                        keep: None,
                         next: AtomicUsize::new(0),
                         open: Mutex::new(BTreeMap::new()),
                         ended: AtomicBool::new(false),
@@ -119,6 +140,23 @@ impl Masters {
             }
         }
         Err(std::io::Error::other("cannot make a control directory"))
+    }
+
+    /// Warm connections: masters in the user's kept directory ([`kept_dir`]), started
+    /// with `ControlPersist` of `idle` and left running at the end of the run.
+    pub fn kept(idle: Duration) -> std::io::Result<Arc<Masters>> {
+        Ok(Masters::kept_in(kept_dir(true)?, idle))
+    }
+
+    /// Warm connections in `dir`, already checked.
+    fn kept_in(dir: PathBuf, idle: Duration) -> Arc<Masters> {
+        Arc::new(Masters {
+            dir,
+            keep: Some(idle),
+            next: AtomicUsize::new(0),
+            open: Mutex::new(BTreeMap::new()),
+            ended: AtomicBool::new(false),
+        })
     }
 
     /// The control directory.
@@ -140,13 +178,16 @@ impl Masters {
             ));
         }
         let index = self.next.fetch_add(1, Ordering::SeqCst);
-        let socket = self.dir.join(index.to_string());
-        let log = self.dir.join(format!("{index}.log"));
+        // The pid keeps the names of processes sharing the kept directory apart.
+        let name = format!("{}.{index}", std::process::id());
+        let socket = self.dir.join(&name);
+        let log = self.dir.join(format!("{name}.log"));
         self.open().insert(
             index,
             Master {
                 socket: socket.clone(),
                 tether: None,
+                kept: false,
             },
         );
         Ok((index, socket, log))
@@ -158,6 +199,34 @@ impl Masters {
         }
     }
 
+    /// Registers a running kept master found at `socket`, tethered by `tether`.
+    fn adopt(&self, socket: &Path, tether: UnixStream) -> Result<usize, TransportError> {
+        let (index, _, _) = self.reserve()?;
+        if let Some(master) = self.open().get_mut(&index) {
+            master.socket = socket.to_owned();
+            master.tether = Some(tether);
+            master.kept = true;
+        }
+        Ok(index)
+    }
+
+    /// Makes the master `index` (just started at its own socket) the kept master at
+    /// `shared`, by a hard link as ssh does for its own ControlPath. Another corral that
+    /// linked one first wins; this master then stays private to the run. Returns the socket
+    /// to use.
+    fn share(&self, index: usize, shared: &Path) -> PathBuf {
+        let mut open = self.open();
+        let Some(master) = open.get_mut(&index) else {
+            return shared.to_owned();
+        };
+        if std::fs::hard_link(&master.socket, shared).is_ok() {
+            let _ = std::fs::remove_file(&master.socket);
+            master.socket = shared.to_owned();
+            master.kept = true;
+        }
+        master.socket.clone()
+    }
+
     /// The commands that end every registered master whose socket exists, one each.
     pub fn exit_commands(&self) -> Vec<std::process::Command> {
         self.open()
@@ -167,14 +236,21 @@ impl Masters {
             .collect()
     }
 
-    /// Ends one master now (synchronously, within a few seconds).
+    /// The log file of master `index`.
+    fn log(&self, index: usize) -> PathBuf {
+        self.dir
+            .join(format!("{}.{index}.log", std::process::id()))
+    }
+
+    /// Ends one master now (synchronously, within a few seconds); a kept one's shared
+    /// socket is removed too, so that no later run tries it.
     fn end(&self, index: usize) {
         let master = self.open().remove(&index);
         if let Some(master) = master {
             if master.socket.exists() {
                 run_all(vec![exit_command(&master.socket)], EXIT_TIMEOUT);
             }
-            let _ = std::fs::remove_file(self.dir.join(format!("{index}.log")));
+            self.forget(index, &master);
         }
     }
 
@@ -187,7 +263,26 @@ impl Masters {
                 command.kill_on_drop(true);
                 let _ = tokio::time::timeout(EXIT_TIMEOUT, command.status()).await;
             }
-            let _ = std::fs::remove_file(self.dir.join(format!("{index}.log")));
+            self.forget(index, &master);
+        }
+    }
+
+    /// Removes what an ended master leaves: its log, and a kept master's shared socket.
+    fn forget(&self, index: usize, master: &Master) {
+        let _ = std::fs::remove_file(self.log(index));
+        if master.kept {
+            let _ = std::fs::remove_file(&master.socket);
+        }
+    }
+
+    /// The normal end of a run's use of master `index`: a kept master stays (its tether
+    /// is let go), any other ends.
+    async fn release(&self, index: usize) {
+        let kept = self.open().get(&index).is_some_and(|m| m.kept);
+        if kept {
+            self.open().remove(&index);
+        } else {
+            self.end_async(index).await;
         }
     }
 
@@ -207,21 +302,177 @@ impl Masters {
         }));
     }
 
-    /// Ends every master at once and removes the control directory. Safe to call from a
+    /// Ends every master at once (kept ones too) and removes the control directory (a
+    /// private one) or what the masters left in it (the kept one). Safe to call from a
     /// panic hook or a signal path, and more than once; no master can start afterwards.
     pub fn end_all(&self) {
         self.ended.store(true, Ordering::SeqCst);
         let commands = self.exit_commands();
         run_all(commands, EXIT_TIMEOUT);
-        self.open().clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let ended = std::mem::take(&mut *self.open());
+        if self.keep.is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        }
+        for (index, master) in &ended {
+            self.forget(*index, master);
+        }
+    }
+
+    /// The normal end of a run: kept masters stay for the next run, every other master
+    /// ends (as [`Masters::end_all`]).
+    pub fn finish(&self) {
+        if self.keep.is_some() {
+            self.open().retain(|_, master| !master.kept);
+        }
+        self.end_all();
     }
 }
 
 impl Drop for Masters {
     fn drop(&mut self) {
-        self.end_all();
+        self.finish();
     }
+}
+
+/// The user's directory of kept masters: `$XDG_RUNTIME_DIR/corral-connections`, else
+/// `corral-connections-<uid>` in the temporary directory. Made (mode 0700) when `create`;
+/// refused unless it is a directory (not a link) of this user's that no one else can
+/// enter: anyone who could put a socket there could stand in for a host.
+pub fn kept_dir(create: bool) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self")?.uid();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(runtime) if runtime.is_absolute() => runtime.join("corral-connections"),
+        _ => std::env::temp_dir().join(format!("corral-connections-{uid}")),
+    };
+    check_kept_dir(dir, uid, create)
+}
+
+/// [`kept_dir`] at `dir`, for the user `uid`.
+fn check_kept_dir(dir: PathBuf, uid: u32, create: bool) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if dir.as_os_str().len() + SOCKET_NAME_ROOM > MAX_SOCKET_PATH {
+        return Err(std::io::Error::other(format!(
+            "{} is too long a path for SSH control sockets",
+            dir.display()
+        )));
+    }
+    if create {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let problem = if !meta.is_dir() {
+        Some("it is not a directory".to_owned())
+    } else if meta.uid() != uid {
+        Some(format!("it belongs to uid {}, not to uid {uid}", meta.uid()))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        Some(format!(
+            "its mode is {:o}: others can enter it",
+            meta.permissions().mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(std::io::Error::other(format!(
+            "refusing {} for SSH connections: {problem} (remove it, or fix it with chmod 700)",
+            dir.display()
+        ))),
+        None => Ok(dir),
+    }
+}
+
+/// `corral connections close`: ends every kept master of this user. Returns how many were
+/// running.
+pub fn close_kept() -> std::io::Result<usize> {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = match kept_dir(false) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut running = Vec::new();
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let path = entry.path();
+        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
+        if is_socket && UnixStream::connect(&path).is_ok() {
+            running.push(path);
+        } else if is_socket || path.extension().is_some_and(|e| e == "log") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    run_all(running.iter().map(|s| exit_command(s)).collect(), EXIT_TIMEOUT);
+    for socket in &running {
+        let _ = std::fs::remove_file(socket);
+    }
+    Ok(running.len())
+}
+
+/// The key of a kept master for `machine`: a digest of everything that shapes its
+/// connection. `ssh -G` resolves the settings as the connection would (ssh_config, Match
+/// and Include, the command-line options); the known-hosts files it names are read whole,
+/// so a changed host key changes the key; the identity files it names count by size and
+/// modification time. The connect timeout is left out: it shapes no live connection.
+pub async fn settings_key(machine: &Machine, options: &SshOptions) -> Result<String, TransportError> {
+    let mut command = std::process::Command::new("ssh");
+    command.arg("-G");
+    connection_options(&mut command, machine, options);
+    let output = tokio::process::Command::from(command)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| TransportError::Failed(format!("cannot run ssh -G: {e}")))?;
+    if !output.status.success() {
+        return Err(TransportError::Failed(format!(
+            "ssh -G cannot read the SSH settings of {}: {}",
+            machine.name,
+            crate::facts::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
+        )));
+    }
+    let settings = String::from_utf8_lossy(&output.stdout);
+    Ok(key_of(&machine.name, &settings, |path| {
+        let path = crate::config::machine::expand_home(path);
+        std::fs::read(&path).ok()
+    }))
+}
+
+/// [`settings_key`] from `ssh -G`'s output, reading files with `read`.
+fn key_of(machine: &str, settings: &str, read: impl Fn(&str) -> Option<Vec<u8>>) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let mut hasher = Sha256::new();
+    hasher.update(machine.as_bytes());
+    hasher.update([0]);
+    for line in settings.lines() {
+        let (name, value) = line.split_once(' ').unwrap_or((line, ""));
+        if name == "connecttimeout" {
+            continue;
+        }
+        hasher.update(line.as_bytes());
+        hasher.update([b'\n']);
+        let files: Vec<&str> = match name {
+            "userknownhostsfile" | "globalknownhostsfile" => value.split_whitespace().collect(),
+            _ => Vec::new(),
+        };
+        for file in files {
+            match read(file) {
+                Some(bytes) => hasher.update(Sha256::digest(&bytes)),
+                None => hasher.update(b"absent"),
+            }
+        }
+        if matches!(name, "identityfile" | "certificatefile") {
+            let meta = std::fs::metadata(crate::config::machine::expand_home(value)).ok();
+            let stamp = meta.map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
+            hasher.update(format!("{stamp:?}").as_bytes());
+        }
+    }
+    let digest = hex::encode(hasher.finalize());
+    digest[..KEY_HEX_DIGITS].to_owned()
 }
 
 /// Removes the control directories that processes killed with SIGKILL left in `parent`
@@ -301,17 +552,64 @@ pub struct SshHost {
     index: usize,
     masters: Arc<Masters>,
     closed: bool,
+    /// Runs over a kept master that an earlier run started.
+    reused: bool,
     /// The `ssh` command line of a login of its own (no master, no control socket), to
     /// prove that a new connection still works after a change to sshd or the firewall.
     fresh_login: Vec<std::ffi::OsString>,
 }
 
 impl SshHost {
-    /// Starts the master connection. Dropping this future kills an `ssh` still connecting.
+    /// Starts the master connection, or with warm connections reuses the kept one made
+    /// with the same settings. Dropping this future kills an `ssh` still connecting.
     pub async fn connect(
         machine: &Machine,
         options: &SshOptions,
     ) -> Result<SshHost, TransportError> {
+        if options.masters.keep.is_none() {
+            return SshHost::start(machine, options).await;
+        }
+        let key = settings_key(machine, options).await?;
+        let shared = options.masters.dir.join(key);
+        if let Some(host) = SshHost::reuse(machine, options, &shared)? {
+            return Ok(host);
+        }
+        let mut host = SshHost::start(machine, options).await?;
+        let socket = host.masters.share(host.index, &shared);
+        host.session = Session::resume_mux(socket.into_boxed_path(), None);
+        Ok(host)
+    }
+
+    /// The kept master at `shared`, if one runs there; a socket no master answers on
+    /// (its master ended) is removed.
+    fn reuse(
+        machine: &Machine,
+        options: &SshOptions,
+        shared: &Path,
+    ) -> Result<Option<SshHost>, TransportError> {
+        let tether = match UnixStream::connect(shared) {
+            Ok(tether) => tether,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    let _ = std::fs::remove_file(shared);
+                }
+                return Ok(None);
+            }
+        };
+        let masters = options.masters.clone();
+        let index = masters.adopt(shared, tether)?;
+        Ok(Some(SshHost {
+            session: Session::resume_mux(shared.to_owned().into_boxed_path(), None),
+            index,
+            masters,
+            closed: false,
+            reused: true,
+            fresh_login: fresh_login(machine, options),
+        }))
+    }
+
+    /// Starts a master of this run's own.
+    async fn start(machine: &Machine, options: &SshOptions) -> Result<SshHost, TransportError> {
         let masters = options.masters.clone();
         let (index, socket, log) = masters.reserve()?;
         // Until the host exists, this guard ends the master on every way out (an error, or
@@ -363,24 +661,34 @@ impl SshHost {
         masters.tie(index, tether);
         guard.index = None;
         drop(guard);
-        let login = login_command(machine, options);
-        let fresh_login = std::iter::once(login.get_program().to_owned())
-            .chain(login.get_args().map(|a| a.to_owned()))
-            .collect();
+        if masters.keep.is_some() {
+            // What a kept master logs later is of no use to anyone.
+            let _ = std::fs::remove_file(&log);
+        }
         Ok(SshHost {
             session: Session::resume_mux(socket.into_boxed_path(), None),
             index,
             masters,
             closed: false,
-            fresh_login,
+            reused: false,
+            fresh_login: fresh_login(machine, options),
         })
     }
 
-    /// Ends the master connection now.
+    /// The normal end of the run's use of this host: its master ends, unless it is a kept
+    /// one (warm connections).
     pub async fn close(mut self) {
         self.closed = true;
-        self.masters.end_async(self.index).await;
+        self.masters.release(self.index).await;
     }
+}
+
+/// The argument vector of [`login_command`].
+fn fresh_login(machine: &Machine, options: &SshOptions) -> Vec<std::ffi::OsString> {
+    let login = login_command(machine, options);
+    std::iter::once(login.get_program().to_owned())
+        .chain(login.get_args().map(|a| a.to_owned()))
+        .collect()
 }
 
 impl Drop for SshHost {
@@ -421,8 +729,12 @@ fn master_command(
         .arg(log)
         .arg("-S")
         .arg(socket)
-        .args(["-M", "-f", "-N"])
-        .args(["-o", &format!("ControlPersist={CONTROL_PERSIST_SECONDS}s")]);
+        .args(["-M", "-f", "-N"]);
+    let persist = options
+        .masters
+        .keep
+        .map_or(CONTROL_PERSIST_SECONDS, |idle| idle.as_secs().max(1));
+    command.args(["-o", &format!("ControlPersist={persist}s")]);
     connection_options(&mut command, machine, options);
     command
 }
@@ -483,6 +795,10 @@ fn connection_options(
 }
 
 impl Host for SshHost {
+    fn reused(&self) -> bool {
+        self.reused
+    }
+
     fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let (program, args) = self
@@ -594,6 +910,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn machine() -> Machine {
+        Machine {
+            name: "n1".into(),
+            spec: crate::config::MachineSpec {
+                hostname: "n1".into(),
+                ip: "10.0.0.1".parse().unwrap(),
+                ssh: Default::default(),
+                labels: Default::default(),
+            },
+        }
+    }
+
     fn args(command: &std::process::Command) -> Vec<String> {
         command
             .get_args()
@@ -666,6 +994,87 @@ mod tests {
         assert!(!dir.exists());
     }
 
+    /// The kept directory is made private, and refused when others could enter it or it
+    /// is a link (someone else's socket there would stand in for a host).
+    #[test]
+    fn the_kept_directory_must_be_private() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let parent = tempfile::tempdir().unwrap();
+        let uid = std::fs::metadata(parent.path()).unwrap().uid();
+        let dir = parent.path().join("kept");
+        assert!(check_kept_dir(dir.clone(), uid, false).is_err(), "absent");
+        let made = check_kept_dir(dir.clone(), uid, true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let refused = check_kept_dir(dir.clone(), uid, true).unwrap_err();
+        assert!(refused.to_string().contains("others can enter it"), "{refused}");
+        let link = parent.path().join("link");
+        std::os::unix::fs::symlink(parent.path(), &link).unwrap();
+        let refused = check_kept_dir(link, uid, true).unwrap_err();
+        assert!(refused.to_string().contains("not a directory"), "{refused}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let refused = check_kept_dir(dir, uid + 1, true).unwrap_err();
+        assert!(refused.to_string().contains("belongs to uid"), "{refused}");
+    }
+
+    /// The same settings give the same key; anything that shapes the connection (a host
+    /// key in a known-hosts file, the user, the address) another; the connect timeout not.
+    #[test]
+    fn a_kept_master_is_found_by_all_its_settings() {
+        let settings = "host 10.0.0.1\nuser root\nport 22\nconnecttimeout 10\n\
+                        userknownhostsfile /k/known_hosts /k/known_hosts2\n";
+        let keys = |text: &'static str| {
+            move |path: &str| (path == "/k/known_hosts").then(|| text.as_bytes().to_vec())
+        };
+        let key = key_of("n1", settings, keys("n1 ssh-ed25519 AAAA1"));
+        assert_eq!(key.len(), KEY_HEX_DIGITS);
+        assert_eq!(key, key_of("n1", settings, keys("n1 ssh-ed25519 AAAA1")));
+        let other_timeout = settings.replace("connecttimeout 10", "connecttimeout 30");
+        assert_eq!(key, key_of("n1", &other_timeout, keys("n1 ssh-ed25519 AAAA1")));
+        assert_ne!(key, key_of("n1", settings, keys("n1 ssh-ed25519 AAAA2")));
+        assert_ne!(key, key_of("n2", settings, keys("n1 ssh-ed25519 AAAA1")));
+        let other_user = settings.replace("user root", "user ops");
+        assert_ne!(key, key_of("n1", &other_user, keys("n1 ssh-ed25519 AAAA1")));
+    }
+
+    /// At the end of a run a kept master stays, at its shared socket; one that lost the
+    /// race to share ends; an interrupt ends them all and removes the shared socket.
+    #[test]
+    fn kept_masters_outlive_the_run_and_interrupts_end_them() {
+        let parent = tempfile::tempdir().unwrap();
+        let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
+        let shared = parent.path().join("0123456789abcdef01234567");
+        let (kept, socket, _) = masters.reserve().unwrap();
+        std::fs::write(&socket, "").unwrap();
+        assert_eq!(masters.share(kept, &shared), shared);
+        assert!(!socket.exists(), "the run's own name goes once shared");
+        let (lost, socket, _) = masters.reserve().unwrap();
+        std::fs::write(&socket, "").unwrap();
+        assert_eq!(masters.share(lost, &shared), socket, "another master was shared first");
+        let master_command = {
+            let options = SshOptions {
+                config_file: None,
+                connect_timeout: Duration::from_secs(7),
+                masters: masters.clone(),
+            };
+            master_command(&machine(), &options, &socket, &socket)
+        };
+        assert!(args(&master_command).contains(&"ControlPersist=60s".to_owned()));
+        masters.finish();
+        assert!(shared.exists(), "the kept master stays");
+        assert!(parent.path().exists());
+
+        let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
+        let (index, socket, _) = masters.reserve().unwrap();
+        std::fs::write(&socket, "").unwrap();
+        masters.share(index, &shared.with_extension("x"));
+        masters.end_all();
+        assert!(!shared.with_extension("x").exists(), "an interrupt ends kept masters too");
+    }
+
     /// Masters never persist on their own: an idle timeout, not `ControlPersist=yes`.
     #[test]
     fn masters_start_with_a_bounded_control_persist() {
@@ -675,17 +1084,8 @@ mod tests {
             connect_timeout: Duration::from_secs(7),
             masters: Masters::create_in(parent.path()).unwrap(),
         };
-        let machine = Machine {
-            name: "n1".into(),
-            spec: crate::config::MachineSpec {
-                hostname: "n1".into(),
-                ip: "10.0.0.1".parse().unwrap(),
-                ssh: Default::default(),
-                labels: Default::default(),
-            },
-        };
         let command = master_command(
-            &machine,
+            &machine(),
             &options,
             Path::new("/run/c/0"),
             Path::new("/run/c/0.log"),
