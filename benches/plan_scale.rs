@@ -162,7 +162,7 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
     );
     let plan_time = t.elapsed();
     let t = Instant::now();
-    let text = render::human::render(&plan, Style::default());
+    let text = render::human::render(&plan, Style::default(), Default::default());
     let render_time = t.elapsed();
     assert!(plan.errors.is_empty(), "{:?}", plan.errors.first());
     std::hint::black_box(text);

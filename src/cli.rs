@@ -175,6 +175,10 @@ pub struct PlanArgs {
     /// Plan from a facts file saved by `corral facts` instead of reading the hosts.
     #[arg(long, value_name = "FACTSFILE")]
     pub facts: Option<PathBuf>,
+    /// Show each machine's change on its own, instead of identical changes on several
+    /// machines once with the list of machines.
+    #[arg(long)]
+    pub expand: bool,
 }
 
 /// Options of `apply`.
@@ -188,6 +192,10 @@ pub struct ApplyArgs {
     /// Seconds to wait for another apply's lock on a host before giving up.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Show each machine's change on its own, instead of identical changes on several
+    /// machines once with the list of machines.
+    #[arg(long)]
+    pub expand: bool,
 }
 
 /// Options of `show`.
@@ -198,6 +206,10 @@ pub struct ShowArgs {
     /// How to print it.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Show each machine's change on its own, instead of identical changes on several
+    /// machines once with the list of machines.
+    #[arg(long)]
+    pub expand: bool,
 }
 
 /// Options of `facts`.

@@ -23,7 +23,7 @@ use crate::facts::gather::{self, GatherOptions, Gathered};
 use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::{build, Plan, SavedPlan};
-use crate::render::{self, Style};
+use crate::render::{self, Heading, RenderOptions, Style};
 use crate::transport::ssh::{Masters, SshHost, SshOptions};
 use crate::transport::{describe, Host};
 
@@ -299,7 +299,11 @@ pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitCode> {
             ))
         }
     };
-    print_plan(&saved.plan, args.format);
+    let options = RenderOptions {
+        expand: args.expand,
+        heading: Heading::Plan,
+    };
+    print_plan(&saved.plan, args.format, options);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -307,11 +311,11 @@ fn read_facts(path: &Path) -> Result<FactsFile> {
     FactsFile::read(path).map_err(|e| miette!("{e}"))
 }
 
-fn print_plan(plan: &Plan, format: Format) {
+fn print_plan(plan: &Plan, format: Format, options: RenderOptions) {
     match format {
-        Format::Human => print!("{}", render::human::render(plan, Style::detect())),
+        Format::Human => print!("{}", render::human::render(plan, Style::detect(), options)),
         Format::Json => print!("{}", render::json::render(plan)),
-        Format::Markdown => print!("{}", render::markdown::render(plan)),
+        Format::Markdown => print!("{}", render::markdown::render(plan, options)),
     }
 }
 
@@ -325,13 +329,22 @@ fn incomplete_error(plan: &Plan) -> miette::Report {
 }
 
 pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
+    plan_as(args, Heading::Plan).await
+}
+
+/// `plan`, or `drift` with its own heading: the same changes, told as what drifted.
+async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
     let connections = match args.facts {
         Some(_) => None,
         None => Some(Connections::open(&args.select.connect)?),
     };
     let planned = make_plan(&args.select, args.facts.as_deref(), connections.as_ref()).await?;
     close(planned.gathered).await;
-    print_plan(&planned.plan, args.format);
+    let options = RenderOptions {
+        expand: args.expand,
+        heading,
+    };
+    print_plan(&planned.plan, args.format, options);
     if !planned.plan.is_complete() {
         return Err(incomplete_error(&planned.plan));
     }
@@ -355,7 +368,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
         detailed_exitcode: true,
         ..args.clone()
     };
-    plan(&detailed).await
+    plan_as(&detailed, Heading::Drift).await
 }
 
 pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
@@ -480,7 +493,11 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             ));
         }
     }
-    print!("{}", render::human::render(&plan, Style::detect()));
+    let options = RenderOptions {
+        expand: args.expand,
+        heading: Heading::Plan,
+    };
+    print!("{}", render::human::render(&plan, Style::detect(), options));
     if !plan.is_complete() {
         close(gathered).await;
         return Err(incomplete_error(&plan).wrap_err("refusing to apply an incomplete plan"));

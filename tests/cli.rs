@@ -236,3 +236,40 @@ fn show_prints_a_saved_plan_as_plan_did() {
     assert_eq!(not_a_plan.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_a_plan.stderr).contains("is not a saved plan"));
 }
+
+/// `drift` says what drifted (exit 2) or that nothing did (exit 0); `plan` groups identical
+/// changes on several machines unless `--expand`.
+#[test]
+fn drift_reports_and_plan_groups_unless_expanded() {
+    let corral = |args: &[&str], facts: &str| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(args)
+            .args(["examples/", "fixtures/inventory.yaml", "--facts", facts])
+            .output()
+            .unwrap()
+    };
+    let stdout =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let drifted = corral(&["drift"], "fixtures/facts/lab-drift.json");
+    assert_eq!(drifted.status.code(), Some(2), "{drifted:?}");
+    assert!(stdout(&drifted).starts_with("Drift: 3 resource instance(s) on 2 host(s)"));
+    let in_sync = corral(&["drift"], "fixtures/facts/lab-converged.json");
+    assert_eq!(in_sync.status.code(), Some(0), "{in_sync:?}");
+    assert_eq!(
+        stdout(&in_sync),
+        "No drift. The hosts match the configuration.\n"
+    );
+    let markdown = corral(
+        &["drift", "--format", "markdown"],
+        "fixtures/facts/lab-drift.json",
+    );
+    assert!(stdout(&markdown).starts_with("### corral drift: "));
+
+    let grouped = corral(&["plan"], "fixtures/facts/lab-fresh.json");
+    assert!(stdout(&grouped).contains("+ os/sysctl.baseline on n1, n2, n3 (3 machines)\n"));
+    let expanded = corral(&["plan", "--expand"], "fixtures/facts/lab-fresh.json");
+    assert!(stdout(&expanded).contains("+ os/sysctl.baseline[n2]\n"));
+    assert!(!stdout(&expanded).contains("machines)"));
+}

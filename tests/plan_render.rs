@@ -8,7 +8,7 @@ use corral::config::{self, LoadOptions};
 use corral::facts::{FactsFile, HostFacts};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::{build, Plan};
-use corral::render::{self, Style};
+use corral::render::{self, Heading, RenderOptions, Style};
 
 fn recorded(name: &str) -> BTreeMap<String, HostFacts> {
     FactsFile::read(Path::new(&format!("fixtures/facts/{name}.json")))
@@ -44,18 +44,83 @@ fn plan(fixture: &str) -> Plan {
 }
 
 fn human(plan: &Plan) -> String {
-    let text = render::human::render(plan, Style::default());
+    human_as(plan, RenderOptions::default())
+}
+
+fn human_as(plan: &Plan, options: RenderOptions) -> String {
+    let text = render::human::render(plan, Style::default(), options);
     assert_eq!(
         text,
-        render::human::render(plan, Style::default()),
+        render::human::render(plan, Style::default(), options),
         "rendering is deterministic"
     );
     text
 }
 
+const DRIFT: RenderOptions = RenderOptions {
+    expand: false,
+    heading: Heading::Drift,
+};
+
+const EXPANDED: RenderOptions = RenderOptions {
+    expand: true,
+    heading: Heading::Plan,
+};
+
+/// Identical changes on the three hosts are shown once, with the machines.
 #[test]
 fn fresh_hosts() {
     insta::assert_snapshot!(human(&plan("lab-fresh")));
+}
+
+/// `--expand`: every instance on its own, as the plan holds them.
+#[test]
+fn fresh_hosts_expanded() {
+    insta::assert_snapshot!(human_as(&plan("lab-fresh"), EXPANDED));
+}
+
+/// 30 machines, 27 of them as the recorded n3: identical changes are one entry whose line
+/// elides the middle of the list and whose heading lists every machine; the summary still
+/// counts instances.
+#[test]
+fn thirty_machines_grouped() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yaml");
+    let machines: String = (1..=30)
+        .map(|i| {
+            format!(
+                "kind: infrastructure/machine\nname: n{i}\nspecification:\n  hostname: n{i}\n  ip: 10.213.0.{}\n  ssh: {{ user: root }}\n---\n",
+                10 + i
+            )
+        })
+        .collect();
+    std::fs::write(&inventory, machines).unwrap();
+    let config = config::load(
+        &[PathBuf::from("examples"), inventory],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+    let mut facts = recorded("lab-fresh");
+    let n3 = facts["n3"].clone();
+    for i in 4..=30 {
+        facts.insert(format!("n{i}"), n3.clone());
+    }
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
+    let text = human(&plan);
+    // Machines in plan order, which is the machines' name order (as Terraform's for_each).
+    assert!(text.contains("on n1, n10 … n9 (30 machines)"), "{text}");
+    insta::assert_snapshot!(text);
+    insta::assert_snapshot!(
+        "thirty_machines_grouped_markdown",
+        render::markdown::render(&plan, RenderOptions::default())
+    );
 }
 
 #[test]
@@ -63,6 +128,14 @@ fn converged_hosts_have_no_changes() {
     let plan = plan("lab-converged");
     assert!(plan.is_empty() && plan.is_complete());
     insta::assert_snapshot!(human(&plan));
+    assert_eq!(
+        human_as(&plan, DRIFT),
+        "No drift. The hosts match the configuration.\n"
+    );
+    assert_eq!(
+        render::markdown::render(&plan, DRIFT),
+        "### corral drift: no drift\n\nThe hosts match the configuration.\n"
+    );
 }
 
 #[test]
@@ -70,6 +143,13 @@ fn hand_made_drift() {
     insta::assert_snapshot!(human(&plan("lab-drift")));
 }
 
+/// `corral drift` says what drifted, then what apply would do about it.
+#[test]
+fn hand_made_drift_as_a_drift_report() {
+    insta::assert_snapshot!(human_as(&plan("lab-drift"), DRIFT));
+}
+
+/// Per-host counts: every host read (n1 without changes too), in name order.
 #[test]
 fn drift_as_json() {
     insta::assert_snapshot!(render::json::render(&plan("lab-drift")));
@@ -77,7 +157,7 @@ fn drift_as_json() {
 
 #[test]
 fn drift_as_markdown() {
-    insta::assert_snapshot!(render::markdown::render(&plan("lab-drift")));
+    insta::assert_snapshot!(render::markdown::render(&plan("lab-drift"), DRIFT));
 }
 
 #[test]
@@ -91,6 +171,14 @@ fn unreachable_host_is_reported_and_the_others_planned() {
     let plan = plan_with(&facts, &unreachable, &Filter::default());
     assert!(!plan.is_complete());
     insta::assert_snapshot!(human(&plan));
+    // For dashboards: the host that could not be read has unknown counts, never zeros.
+    let json: serde_json::Value = serde_json::from_str(&render::json::render(&plan)).unwrap();
+    assert_eq!(
+        json["hosts"]["n3"],
+        serde_json::json!({"reachable": false, "add": null, "change": null, "replace": null, "destroy": null, "errors": 0})
+    );
+    assert_eq!(json["hosts"]["n2"]["change"], 2);
+    assert_eq!(json["hosts"]["n1"]["change"], 0);
 }
 
 #[test]

@@ -1,42 +1,26 @@
 //! The plan for people, in Terraform's style: changes in apply order, each with its
 //! attributes before → after, file content as a unified diff, secrets as `(sensitive)`, and a
-//! summary line. Same plan, same bytes.
+//! summary line. Identical changes on several machines are shown once (`group`), unless
+//! expanded; the summary still counts instances. Same plan, same bytes.
 
 use std::fmt::Write as _;
 
 use similar::TextDiff;
 
-use super::Style;
-use crate::plan::{Action, AttrChange, AttrValue, Plan, ResourceChange};
+use super::group::{self, Entry};
+use super::{Heading, RenderOptions, Style};
+use crate::plan::{Action, AttrChange, AttrValue, Plan};
 
-/// Renders the whole plan.
-pub fn render(plan: &Plan, style: Style) -> String {
+/// Renders the whole plan: what apply will do, or (for `drift`) how the hosts differ.
+pub fn render(plan: &Plan, style: Style, options: RenderOptions) -> String {
     let mut out = String::new();
-    let read = plan
-        .facts_digests
-        .keys()
-        .filter(|k| !crate::facts::is_cluster_key(k))
-        .count();
-    let unread = plan.unreachable.len();
     if plan.is_empty() {
-        if plan.is_complete() {
-            out.push_str(&style.green("No changes."));
-            out.push_str(" The hosts match the configuration.\n");
-        } else if read == 0 && unread > 0 {
-            out.push_str("Nothing was planned: no host could be read.\n");
-        } else if unread > 0 {
-            let _ = writeln!(
-                out,
-                "No changes on the {read} host(s) that could be read; {unread} could not be read."
-            );
-        } else {
-            out.push_str("No changes, but some resources could not be planned.\n");
-        }
+        render_nothing(&mut out, plan, style, options.heading);
     } else {
-        out.push_str("corral will perform the following actions, in this order:\n");
-        for change in &plan.resource_changes {
+        out.push_str(&opening(plan, options.heading));
+        for entry in group::entries(&plan.resource_changes, options.expand) {
             out.push('\n');
-            render_change(&mut out, change, style);
+            render_entry(&mut out, &entry, style);
         }
         let c = plan.counts();
         let _ = write!(
@@ -51,16 +35,56 @@ pub fn render(plan: &Plan, style: Style) -> String {
         if !plan.project.is_empty() {
             let _ = write!(out, " Project: {}.", plan.project);
         }
+        let unread = plan.unreachable.len();
         if unread > 0 {
             let _ = write!(
                 out,
-                " Only {read} host(s) were read; {unread} could not be."
+                " Only {} host(s) were read; {unread} could not be.",
+                super::read_hosts(plan)
             );
         }
         out.push('\n');
     }
     render_problems(&mut out, plan, style);
     out
+}
+
+/// The line above the changes.
+fn opening(plan: &Plan, heading: Heading) -> String {
+    match heading {
+        Heading::Plan => "corral will perform the following actions, in this order:\n".to_owned(),
+        Heading::Drift => format!(
+            "Drift: {} resource instance(s) on {} differ from the configuration.\nTo bring them back, apply would make these changes, in this order:\n",
+            plan.resource_changes.len(),
+            super::drift_extent(plan)
+        ),
+    }
+}
+
+/// What an empty plan says: nothing to do, or nothing known where hosts could not be read.
+fn render_nothing(out: &mut String, plan: &Plan, style: Style, heading: Heading) {
+    let read = super::read_hosts(plan);
+    let unread = plan.unreachable.len();
+    let (none, checked) = match heading {
+        Heading::Plan => ("No changes", "planned"),
+        Heading::Drift => ("No drift", "checked for drift"),
+    };
+    if plan.is_complete() {
+        let _ = writeln!(
+            out,
+            "{} The hosts match the configuration.",
+            style.green(&format!("{none}."))
+        );
+    } else if read == 0 && unread > 0 {
+        let _ = writeln!(out, "Nothing was {checked}: no host could be read.");
+    } else if unread > 0 {
+        let _ = writeln!(
+            out,
+            "{none} on the {read} host(s) that could be read; {unread} could not be read."
+        );
+    } else {
+        let _ = writeln!(out, "{none}, but some resources could not be {checked}.");
+    }
 }
 
 /// Warnings, hosts that could not be read and instances that could not be planned.
@@ -122,22 +146,39 @@ fn symbol(action: Action, style: Style) -> String {
     }
 }
 
-/// One resource change.
-pub fn render_change(out: &mut String, change: &ResourceChange, style: Style) {
+/// One entry of the plan: a change, or a change several machines share (named on its
+/// lines, the whole list under its heading when the line elides some).
+pub fn render_entry(out: &mut String, entry: &Entry<'_>, style: Style) {
+    let change = entry.change;
+    let address = entry.address().to_string();
     let _ = write!(
         out,
-        "  {} {}",
+        "  {} {} {}",
         style.bold("#"),
-        style.bold(&change.address.to_string())
+        style.bold(&address),
+        describe(change.action)
     );
-    let _ = write!(out, " {}", describe(change.action));
-    match &change.reason {
+    if entry.is_group() {
+        let _ = write!(out, " on {} machines", entry.machines.len());
+    }
+    if entry.is_elided() {
+        out.push(':');
+        for line in group::wrapped_list(&entry.machines, LIST_WIDTH) {
+            let _ = write!(out, "\n  #   {line}");
+        }
+    }
+    match entry.reason() {
         Some(reason) => {
             let _ = writeln!(out, "\n  # ({reason})");
         }
         None => out.push('\n'),
     }
-    let _ = writeln!(out, "  {} {}", symbol(change.action, style), change.address);
+    let _ = writeln!(
+        out,
+        "  {} {address}{}",
+        symbol(change.action, style),
+        entry.machines_suffix()
+    );
     let width = change
         .attributes
         .iter()
@@ -149,6 +190,9 @@ pub fn render_change(out: &mut String, change: &ResourceChange, style: Style) {
         render_attr(out, attr, width, style);
     }
 }
+
+/// Width of a group's machine list under its heading, so it fits 100 columns.
+const LIST_WIDTH: usize = 90;
 
 fn is_inline(attr: &AttrChange) -> bool {
     !matches!(attr.before, AttrValue::Content(_)) && !matches!(attr.after, AttrValue::Content(_))

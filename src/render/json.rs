@@ -1,10 +1,13 @@
-//! The plan for tools: a versioned JSON document close in spirit to `terraform show -json`.
-//! Sensitive values appear only as `{"sensitive": true}`.
+//! The plan for tools: a versioned JSON document close in spirit to `terraform show -json`,
+//! one change per resource instance (never grouped), with counts per host for schedulers and
+//! dashboards. Sensitive values appear only as `{"sensitive": true}`.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::plan::{AttrValue, Plan};
+use crate::plan::{Action, AttrValue, Plan};
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -12,6 +15,7 @@ struct JsonPlan<'a> {
     project: &'a str,
     complete: bool,
     summary: Value,
+    hosts: BTreeMap<&'a str, HostSummary>,
     resource_changes: Vec<Value>,
     unreachable: &'a [crate::plan::HostProblem],
     errors: &'a [crate::plan::ResourceProblem],
@@ -26,6 +30,63 @@ fn value(v: &AttrValue) -> Value {
         AttrValue::Opaque(s) => json!({ "opaque": s }),
         AttrValue::Sensitive => json!({ "sensitive": true }),
     }
+}
+
+/// One host's part of the plan: its changes counted like the summary, and the instances
+/// that could not be planned. The counts of a host that could not be read are unknown
+/// (`null`), never zero.
+#[derive(Serialize, Default, Clone, Copy)]
+struct HostSummary {
+    reachable: bool,
+    add: Option<usize>,
+    change: Option<usize>,
+    replace: Option<usize>,
+    destroy: Option<usize>,
+    errors: usize,
+}
+
+/// Every host the plan read (with or without changes) and every host it could not read.
+/// Changes to cluster objects (no machine) are only in the summary.
+fn hosts(plan: &Plan) -> BTreeMap<&str, HostSummary> {
+    let read = HostSummary {
+        reachable: true,
+        add: Some(0),
+        change: Some(0),
+        replace: Some(0),
+        destroy: Some(0),
+        errors: 0,
+    };
+    let mut hosts: BTreeMap<&str, HostSummary> = BTreeMap::new();
+    for machine in plan
+        .facts_digests
+        .keys()
+        .filter(|k| !crate::facts::is_cluster_key(k))
+    {
+        hosts.insert(machine, read);
+    }
+    for host in &plan.unreachable {
+        hosts.insert(&host.machine, HostSummary::default());
+    }
+    for change in &plan.resource_changes {
+        let Some(machine) = change.machine.as_deref() else {
+            continue;
+        };
+        let host = hosts.entry(machine).or_insert(read);
+        let count = match change.action {
+            Action::Create => &mut host.add,
+            Action::Update => &mut host.change,
+            Action::Replace => &mut host.replace,
+            Action::Delete => &mut host.destroy,
+            Action::NoOp => continue,
+        };
+        *count = Some(count.unwrap_or(0) + 1);
+    }
+    for problem in &plan.errors {
+        if let Some(machine) = problem.address.machine.as_deref() {
+            hosts.entry(machine).or_insert(read).errors += 1;
+        }
+    }
+    hosts
 }
 
 /// Renders the plan as pretty JSON.
@@ -62,6 +123,7 @@ pub fn render(plan: &Plan) -> String {
             "replace": counts.replace,
             "destroy": counts.destroy,
         }),
+        hosts: hosts(plan),
         resource_changes,
         unreachable: &plan.unreachable,
         errors: &plan.errors,

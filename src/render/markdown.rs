@@ -1,11 +1,13 @@
 //! The plan as Markdown for a pull-request comment: summary and problems first, a table of
-//! changes, then each change's details in a collapsible section. The whole text stays below
-//! [`LIMIT`] characters (GitHub refuses comments over 65,536); details that do not fit are
-//! left out with a note saying so.
+//! changes, then each change's details in a collapsible section; identical changes on
+//! several machines are one row and one section (`group`), unless expanded. The whole text
+//! stays below [`LIMIT`] characters (GitHub refuses comments over 65,536); details that do
+//! not fit are left out with a note saying so.
 
 use std::fmt::Write as _;
 
-use super::{human, printable, Style};
+use super::group::{self, Entry};
+use super::{human, printable, Heading, RenderOptions, Style};
 use crate::plan::{Action, Plan};
 
 /// Upper bound of the rendered text, in characters.
@@ -78,31 +80,52 @@ mod marker_tests {
     }
 }
 
-/// Renders the plan.
-pub fn render(plan: &Plan) -> String {
-    let mut out = String::new();
+/// The heading line and, for a drift report, what apply would do.
+fn render_heading(out: &mut String, plan: &Plan, heading: Heading) {
     let c = plan.counts();
+    let counts = format!(
+        "{} to add, {} to change, {} to replace, {} to destroy",
+        c.add, c.change, c.replace, c.destroy
+    );
+    let (title, none) = match heading {
+        Heading::Plan => ("corral plan", "no changes"),
+        Heading::Drift => ("corral drift", "no drift"),
+    };
     if plan.is_empty() {
         if plan.is_complete() {
-            out.push_str("### corral plan: no changes\n\n");
+            let _ = writeln!(out, "### {title}: {none}\n");
         } else {
             let _ = writeln!(
                 out,
-                "### corral plan: no changes on the {} host(s) read; {} could not be read\n",
-                plan.facts_digests.len(),
+                "### {title}: {none} on the {} host(s) read; {} could not be read\n",
+                super::read_hosts(plan),
                 plan.unreachable.len()
             );
         }
-    } else {
-        let _ = writeln!(
-            out,
-            "### corral plan: {} to add, {} to change, {} to replace, {} to destroy\n",
-            c.add, c.change, c.replace, c.destroy
-        );
-        if !plan.project.is_empty() {
-            let _ = writeln!(out, "Project `{}`.\n", plan.project);
+        return;
+    }
+    match heading {
+        Heading::Plan => {
+            let _ = writeln!(out, "### {title}: {counts}\n");
+        }
+        Heading::Drift => {
+            let _ = writeln!(
+                out,
+                "### {title}: {} resource instance(s) on {} differ from the configuration\n\nTo bring them back, apply would make these changes: {counts}.\n",
+                plan.resource_changes.len(),
+                super::drift_extent(plan)
+            );
         }
     }
+    if !plan.project.is_empty() {
+        let _ = writeln!(out, "Project `{}`.\n", plan.project);
+    }
+}
+
+/// Renders the plan, or (for `drift`) how the hosts differ.
+pub fn render(plan: &Plan, options: RenderOptions) -> String {
+    let mut out = String::new();
+    render_heading(&mut out, plan, options.heading);
     if !plan.warnings.is_empty() {
         out.push_str("> [!WARNING]\n");
         for warning in &plan.warnings {
@@ -160,14 +183,23 @@ pub fn render(plan: &Plan) -> String {
         }
         return out;
     }
+    let entries = group::entries(&plan.resource_changes, options.expand);
+    render_table(&mut out, &entries);
+    render_details(&mut out, &entries);
+    out
+}
+
+/// One row per entry (machine names are plain `[a-z0-9_.-]`, safe in a table).
+fn render_table(out: &mut String, entries: &[Entry<'_>]) {
     out.push_str("| | resource | action |\n|---|---|---|\n");
     let mut table_rows = 0;
-    for change in &plan.resource_changes {
+    for entry in entries {
         let row = format!(
-            "| `{}` | `{}` | {} |\n",
-            change.action.symbol(),
-            change.address,
-            describe(change.action)
+            "| `{}` | `{}`{} | {} |\n",
+            entry.change.action.symbol(),
+            entry.address(),
+            entry.machines_suffix(),
+            describe(entry.change.action)
         );
         if out.len() + row.len() > LIMIT / 2 {
             break;
@@ -175,26 +207,35 @@ pub fn render(plan: &Plan) -> String {
         out.push_str(&row);
         table_rows += 1;
     }
-    if table_rows < plan.resource_changes.len() {
-        let _ = writeln!(
-            out,
-            "| | … {} more | |",
-            plan.resource_changes.len() - table_rows
-        );
+    if table_rows < entries.len() {
+        let _ = writeln!(out, "| | … {} more | |", entries.len() - table_rows);
     }
     out.push('\n');
+}
+
+/// Each entry's human rendering in a collapsible section, while they fit the limit.
+fn render_details(out: &mut String, entries: &[Entry<'_>]) {
     let note_room = 200;
     let mut shown = 0;
-    for change in &plan.resource_changes {
+    for entry in entries {
         let mut text = String::new();
-        human::render_change(&mut text, change, Style::default());
+        human::render_entry(&mut text, entry, Style::default());
         let text = diff_markers_first(&printable(&text));
         let fence = fence(&text);
+        let action = describe(entry.change.action);
+        let label = if entry.is_group() {
+            format!(
+                " on {} ({} machines, {action})",
+                entry.listed(),
+                entry.machines.len()
+            )
+        } else {
+            format!(" ({action})")
+        };
         let section = format!(
-            "<details><summary><code>{} {}</code> ({})</summary>\n\n{fence}diff\n{}{fence}\n</details>\n\n",
-            change.action.symbol(),
-            change.address,
-            describe(change.action),
+            "<details><summary><code>{} {}</code>{label}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n\n",
+            entry.change.action.symbol(),
+            entry.address(),
             text
         );
         if out.len() + section.len() + note_room > LIMIT {
@@ -203,14 +244,13 @@ pub fn render(plan: &Plan) -> String {
         out.push_str(&section);
         shown += 1;
     }
-    if shown < plan.resource_changes.len() {
+    if shown < entries.len() {
         let _ = writeln!(
             out,
             "**Truncated:** the details of {} more changes do not fit in a comment; run `corral plan` for the whole plan.",
-            plan.resource_changes.len() - shown
+            entries.len() - shown
         );
     }
-    out
 }
 
 #[cfg(test)]
@@ -249,18 +289,18 @@ mod tests {
     #[test]
     fn fits_a_comment_and_says_when_truncated() {
         let big = "x".repeat(2_000) + "\n";
-        let text = render(&plan(100, &big));
+        let text = render(&plan(100, &big), RenderOptions::default());
         assert!(text.len() <= LIMIT, "{}", text.len());
         assert!(text.starts_with("### corral plan: 0 to add, 100 to change"));
         assert!(text.contains("**Truncated:**"));
-        let small = render(&plan(3, "new\n"));
+        let small = render(&plan(3, "new\n"), RenderOptions::default());
         assert!(!small.contains("Truncated"));
         assert_eq!(small.matches("<details>").count(), 3);
     }
 
     #[test]
     fn content_cannot_close_the_code_fence() {
-        let text = render(&plan(1, "```\n<details>\n"));
+        let text = render(&plan(1, "```\n<details>\n"), RenderOptions::default());
         assert!(text.contains("````diff"), "{text}");
     }
 }

@@ -1,13 +1,63 @@
-//! Output: the plan as text for people (`human`), as JSON for tools (`json`), and apply
-//! progress (`progress`). Rendering never decides anything; it only shows plan data.
+//! Output: the plan as text for people (`human`), as JSON for tools (`json`), as Markdown
+//! for pull requests (`markdown`), and apply progress (`progress`). Rendering never decides
+//! anything; it only shows plan data.
 
+pub mod group;
 pub mod human;
 pub mod json;
 pub mod markdown;
 pub mod progress;
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
+
+use crate::plan::Plan;
+
+/// How a plan is shown, apart from colour: what the human and Markdown renderers need to
+/// know about the command that prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Each instance's change on its own (`--expand`), instead of identical changes on
+    /// several machines shown once.
+    pub expand: bool,
+    /// What the text says the changes are.
+    pub heading: Heading,
+}
+
+/// What the changes of a plan are to the reader.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Heading {
+    /// What apply will do (`plan`, `apply`, `show`).
+    #[default]
+    Plan,
+    /// How the hosts differ from the configuration (`drift`): the same changes, which apply
+    /// would make to bring them back.
+    Drift,
+}
+
+/// How many hosts the plan read (cluster facts left out).
+pub fn read_hosts(plan: &Plan) -> usize {
+    plan.facts_digests
+        .keys()
+        .filter(|k| !crate::facts::is_cluster_key(k))
+        .count()
+}
+
+/// Where the changes are, for a drift report: `2 host(s)`, `2 host(s) and the cluster`.
+pub fn drift_extent(plan: &Plan) -> String {
+    let hosts: BTreeSet<&str> = plan
+        .resource_changes
+        .iter()
+        .filter_map(|c| c.machine.as_deref())
+        .collect();
+    let cluster = plan.resource_changes.iter().any(|c| c.machine.is_none());
+    match (hosts.len(), cluster) {
+        (0, _) => "the cluster".to_owned(),
+        (n, false) => format!("{n} host(s)"),
+        (n, true) => format!("{n} host(s) and the cluster"),
+    }
+}
 
 /// Text from hosts made safe for a terminal: control characters other than newline and tab
 /// (escape sequences a hostile or odd host could plant in a file) are shown escaped.

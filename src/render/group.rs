@@ -1,0 +1,292 @@
+//! Identical changes on several machines, shown once: the entries the human and Markdown
+//! renderers print, so a plan of 30 machines reads as a plan of its resources.
+//!
+//! Only changes that are equal but for their machine are grouped (same kind and name, same
+//! action, reason and attributes before and after; a reason or trigger naming an instance on
+//! the change's own machine, `os/file.conf[n1]` on n1, counts as the same on each machine and
+//! is shown as `os/file.conf[same machine]`), and only while they follow each other in
+//! the plan: the plan lists changes in apply order, so a group never moves a change across
+//! another, and reading the grouped plan top to bottom is still the apply order. Changes that
+//! apply order interleaves (deletions, which go machine by machine) are shown one by one.
+//! Pure and linear: each change is compared with the first member of the entry before it.
+//! This module may not decide anything about the plan; JSON stays per instance.
+
+use std::borrow::Cow;
+
+use crate::address::Address;
+use crate::plan::ResourceChange;
+
+/// What stands for each member's own machine in a group's reason.
+const SAME_MACHINE: &str = "[same machine]";
+
+/// At most this many machines are named on a group's line; more are elided in the middle.
+pub const LISTED: usize = 4;
+
+/// What the renderers print for one or more changes: a change on its own, or a change that
+/// several machines share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The first member: what every member does.
+    pub change: &'a ResourceChange,
+    /// Every member's machine, in plan order, when the entry groups several changes; empty
+    /// for a change shown on its own.
+    pub machines: Vec<&'a str>,
+}
+
+impl<'a> Entry<'a> {
+    /// A change shown on its own.
+    pub fn single(change: &'a ResourceChange) -> Self {
+        Entry {
+            change,
+            machines: Vec::new(),
+        }
+    }
+
+    /// Whether the entry stands for changes on several machines.
+    pub fn is_group(&self) -> bool {
+        self.machines.len() > 1
+    }
+
+    /// How many resource instances the entry stands for.
+    pub fn instances(&self) -> usize {
+        self.machines.len().max(1)
+    }
+
+    /// The address shown: the resource's for a group, the instance's otherwise.
+    pub fn address(&self) -> Address {
+        if self.is_group() {
+            self.change.address.resource()
+        } else {
+            self.change.address.clone()
+        }
+    }
+
+    /// The reason shown: a group's names instances on each member's own machine as
+    /// `[same machine]`.
+    pub fn reason(&self) -> Option<Cow<'a, str>> {
+        let reason = self.change.reason.as_deref()?;
+        match (self.is_group(), self.change.machine.as_deref()) {
+            (true, Some(machine)) => Some(relative(reason, machine)),
+            _ => Some(Cow::Borrowed(reason)),
+        }
+    }
+
+    /// `on n1, n2 … n30 (30 machines)` for a group, nothing otherwise.
+    pub fn machines_suffix(&self) -> String {
+        if !self.is_group() {
+            return String::new();
+        }
+        format!(" on {} ({} machines)", self.listed(), self.machines.len())
+    }
+
+    /// The machines as a group's line names them: `n1, n2 … n30`.
+    pub fn listed(&self) -> String {
+        short_list(&self.machines)
+    }
+
+    /// Whether the group's line leaves machines out, so the whole list is shown apart.
+    pub fn is_elided(&self) -> bool {
+        self.machines.len() > LISTED
+    }
+
+    fn join(&mut self, change: &'a ResourceChange) -> bool {
+        if !same_but_machine(self.change, change) {
+            return false;
+        }
+        if self.machines.is_empty() {
+            self.machines.extend(self.change.machine.as_deref());
+        }
+        self.machines.extend(change.machine.as_deref());
+        true
+    }
+}
+
+/// The plan's changes as entries, in plan order: identical consecutive changes on several
+/// machines grouped, or each change on its own when `expand`.
+pub fn entries(changes: &[ResourceChange], expand: bool) -> Vec<Entry<'_>> {
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    for change in changes {
+        let joined = !expand && entries.last_mut().is_some_and(|last| last.join(change));
+        if !joined {
+            entries.push(Entry::single(change));
+        }
+    }
+    entries
+}
+
+/// Whether `a` and `b` are the same change on two different machines. `triggered_by` names
+/// instances on each change's own machine, so those count as equal.
+fn same_but_machine(a: &ResourceChange, b: &ResourceChange) -> bool {
+    let (Some(machine_a), Some(machine_b)) = (&a.machine, &b.machine) else {
+        return false;
+    };
+    machine_a != machine_b
+        && a.address.kind == b.address.kind
+        && a.address.name == b.address.name
+        && a.action == b.action
+        && a.reason.as_deref().map(|r| relative(r, machine_a))
+            == b.reason.as_deref().map(|r| relative(r, machine_b))
+        && a.attributes == b.attributes
+        && a.triggered_by.len() == b.triggered_by.len()
+        && a.triggered_by.iter().zip(&b.triggered_by).all(|(x, y)| {
+            x.kind == y.kind
+                && x.name == y.name
+                && (x.machine == y.machine
+                    || (x.machine.as_ref() == Some(machine_a)
+                        && y.machine.as_ref() == Some(machine_b)))
+        })
+}
+
+/// `text` with the instances on `machine` (`[machine]`) named relative to it.
+fn relative<'t>(text: &'t str, machine: &str) -> Cow<'t, str> {
+    let own = format!("[{machine}]");
+    if text.contains(&own) {
+        Cow::Owned(text.replace(&own, SAME_MACHINE))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Every machine when there are at most [`LISTED`]; otherwise the first two and the last,
+/// the middle elided: `n1, n2 … n30`.
+fn short_list(machines: &[&str]) -> String {
+    match machines {
+        [first, second, .., last] if machines.len() > LISTED => {
+            format!("{first}, {second} … {last}")
+        }
+        _ => machines.join(", "),
+    }
+}
+
+/// The whole list of machines, in lines of at most about `width` characters.
+pub fn wrapped_list(machines: &[&str], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for (index, machine) in machines.iter().enumerate() {
+        let last = index + 1 == machines.len();
+        let item = if last {
+            (*machine).to_owned()
+        } else {
+            format!("{machine},")
+        };
+        if !line.is_empty() && line.len() + 1 + item.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&item);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, AttrChange};
+
+    fn change(name: &str, machine: &str, after: &str) -> ResourceChange {
+        ResourceChange {
+            address: Address::new("os/sysctl", name, Some(machine)),
+            machine: Some(machine.into()),
+            action: Action::Update,
+            attributes: vec![AttrChange::scalar("net.ipv4.ip_forward", "1", after)],
+            reason: None,
+            triggered_by: Vec::new(),
+        }
+    }
+
+    fn shown(entries: &[Entry<'_>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| format!("{}{}", e.address(), e.machines_suffix()))
+            .collect()
+    }
+
+    #[test]
+    fn identical_consecutive_changes_are_one_entry() {
+        let changes: Vec<ResourceChange> = (1..=30)
+            .map(|i| change("baseline", &format!("n{i}"), "0"))
+            .collect();
+        let entries = entries(&changes, false);
+        assert_eq!(
+            shown(&entries),
+            ["os/sysctl.baseline on n1, n2 … n30 (30 machines)"]
+        );
+        assert_eq!(entries[0].instances(), 30);
+        assert_eq!(super::entries(&changes, true).len(), 30, "--expand");
+    }
+
+    #[test]
+    fn a_different_value_or_resource_starts_a_new_entry() {
+        let changes = [
+            change("baseline", "n1", "0"),
+            change("baseline", "n2", "0"),
+            change("baseline", "n3", "2"),
+            change("other", "n4", "2"),
+            change("baseline", "n5", "2"),
+        ];
+        assert_eq!(
+            shown(&entries(&changes, false)),
+            [
+                "os/sysctl.baseline on n1, n2 (2 machines)",
+                "os/sysctl.baseline[n3]",
+                "os/sysctl.other[n4]",
+                "os/sysctl.baseline[n5]",
+            ],
+            "never grouped across a change between them, so the order stays the apply order"
+        );
+    }
+
+    #[test]
+    fn cluster_changes_and_other_triggers_are_never_grouped() {
+        let mut a = change("baseline", "n1", "0");
+        let mut b = change("baseline", "n2", "0");
+        a.triggered_by = vec![Address::new("os/file", "conf", Some("n1"))];
+        b.triggered_by = vec![Address::new("os/file", "conf", Some("n2"))];
+        assert_eq!(entries(&[a.clone(), b.clone()], false).len(), 1);
+        b.triggered_by = vec![Address::new("os/file", "conf", Some("n3"))];
+        assert_eq!(entries(&[a.clone(), b], false).len(), 2);
+        let mut cluster = a.clone();
+        cluster.machine = None;
+        cluster.address.machine = None;
+        assert_eq!(entries(&[cluster.clone(), cluster], false).len(), 2);
+    }
+
+    #[test]
+    fn reasons_naming_the_own_machine_are_the_same_change() {
+        let mut a = change("baseline", "n1", "0");
+        let mut b = change("baseline", "n2", "0");
+        a.reason = Some("restarted because os/file.conf[n1] changed".into());
+        b.reason = Some("restarted because os/file.conf[n2] changed".into());
+        let pair = [a.clone(), b.clone()];
+        let grouped = entries(&pair, false);
+        assert_eq!(grouped.len(), 1);
+        assert_eq!(
+            grouped[0].reason().as_deref(),
+            Some("restarted because os/file.conf[same machine] changed")
+        );
+        b.reason = Some("restarted because os/file.conf[n1] changed".into());
+        assert_eq!(
+            entries(&[a.clone(), b], false).len(),
+            2,
+            "n2 restarts for n1's file, not its own"
+        );
+        assert_eq!(
+            Entry::single(&a).reason().as_deref(),
+            Some("restarted because os/file.conf[n1] changed")
+        );
+    }
+
+    #[test]
+    fn long_lists_wrap() {
+        let names: Vec<String> = (1..=30).map(|i| format!("node{i:02}")).collect();
+        let machines: Vec<&str> = names.iter().map(String::as_str).collect();
+        let lines = wrapped_list(&machines, 40);
+        assert!(lines.iter().all(|l| l.len() <= 40), "{lines:?}");
+        assert_eq!(lines.join(" "), machines.join(", "));
+    }
+}
