@@ -114,8 +114,8 @@ fn thirty_machines_grouped() {
         &BTreeMap::new(),
     );
     let text = human(&plan);
-    // Machines in plan order, which is the machines' name order (as Terraform's for_each).
-    assert!(text.contains("on n1, n10 … n9 (30 machines)"), "{text}");
+    // Machines named in counting order (the changes are made in plan order: `--expand`).
+    assert!(text.contains("on n1, n2 … n30 (30 machines)"), "{text}");
     insta::assert_snapshot!(text);
     insta::assert_snapshot!(
         "thirty_machines_grouped_markdown",

@@ -81,7 +81,15 @@ impl<'a> Entry<'a> {
 
     /// The machines as a group's line names them: `n1, n2 … n30`.
     pub fn listed(&self) -> String {
-        short_list(&self.machines)
+        short_list(&self.named())
+    }
+
+    /// The machines in the order people count them (`n2` before `n10`), for the group's
+    /// lists; `--expand` shows the order the changes are made in.
+    pub fn named(&self) -> Vec<&'a str> {
+        let mut named = self.machines.clone();
+        named.sort_by(|a, b| natural_order(a, b));
+        named
     }
 
     /// Whether the group's line leaves machines out, so the whole list is shown apart.
@@ -145,6 +153,37 @@ fn relative<'t>(text: &'t str, machine: &str) -> Cow<'t, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Compares names with their runs of digits as numbers: `n2` < `n10`.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(name: &str) -> Vec<(bool, &str)> {
+        let mut chunks = Vec::new();
+        let mut rest = name;
+        while let Some(first) = rest.chars().next() {
+            let digits = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digits)
+                .unwrap_or(rest.len());
+            chunks.push((digits, &rest[..end]));
+            rest = &rest[end..];
+        }
+        chunks
+    }
+    let number = |digits: &str| {
+        let trimmed = digits.trim_start_matches('0');
+        (trimmed.len(), trimmed.to_owned())
+    };
+    for (x, y) in chunks(a).into_iter().zip(chunks(b)) {
+        let order = match (x, y) {
+            ((true, x), (true, y)) => number(x).cmp(&number(y)),
+            ((_, x), (_, y)) => x.cmp(y),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    chunks(a).len().cmp(&chunks(b).len()).then(a.cmp(b))
 }
 
 /// Every machine when there are at most [`LISTED`]; otherwise the first two and the last,
@@ -279,6 +318,13 @@ mod tests {
             Entry::single(&a).reason().as_deref(),
             Some("restarted because os/file.conf[n1] changed")
         );
+    }
+
+    #[test]
+    fn machines_are_named_in_counting_order() {
+        let mut names = vec!["n10", "n2", "web-1", "n1", "n02", "db"];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(names, ["db", "n1", "n02", "n2", "n10", "web-1"]);
     }
 
     #[test]

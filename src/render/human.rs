@@ -163,7 +163,7 @@ pub fn render_entry(out: &mut String, entry: &Entry<'_>, style: Style) {
     }
     if entry.is_elided() {
         out.push(':');
-        for line in group::wrapped_list(&entry.machines, LIST_WIDTH) {
+        for line in group::wrapped_list(&entry.named(), LIST_WIDTH) {
             let _ = write!(out, "\n  #   {line}");
         }
     }
