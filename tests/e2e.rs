@@ -160,6 +160,7 @@ fn lab_end_to_end() {
     another_folder_never_deletes_this_ones_resources(&lab);
     sysctls_converge_in_one_apply(&lab);
     hand_made_drift_is_exactly_that_change(&lab);
+    ci_example_scripts_report_drift_and_plan_pull_requests(&lab);
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
     removed_resources_are_deleted(&lab);
@@ -496,6 +497,77 @@ fn hand_made_drift_is_exactly_that_change(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
         0,
         "converged again",
+    );
+}
+
+/// The scripts of examples/ci/ as their GitHub jobs run them, on the lab: the nightly job
+/// saves the facts and reports no drift, then the drift made by hand (exit 2, the report
+/// naming it); the pull-request job plans a changed configuration from those facts without
+/// SSH (exit 0, the comment under its marker) and reports a broken one (exit 1, the error
+/// in the comment).
+fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
+    let work = tempfile::tempdir().unwrap();
+    let script = |name: &str, args: &[&str]| {
+        let mut command = Command::new(Path::new("examples/ci").join(name));
+        command
+            .args(args)
+            .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
+            .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+            .env("NO_COLOR", "1");
+        command.output().expect("the script runs")
+    };
+    let out = work.path().join("nightly");
+    let out = out.to_str().unwrap();
+    let inventory = lab.inventory();
+
+    let converged = script("nightly.sh", &[out, "examples/", &inventory]);
+    assert_code(&converged, 0, "nightly on converged hosts");
+    let report = std::fs::read_to_string(Path::new(out).join("drift.md")).unwrap();
+    assert!(report.contains("No drift"), "{report}");
+
+    lab.sh("n3", "echo 'edited by hand' >> /etc/issue.net");
+    let drifted = script("nightly.sh", &[out, "examples/", &inventory]);
+    assert_code(&drifted, 2, "nightly after a change by hand");
+    let report = std::fs::read_to_string(Path::new(out).join("drift.md")).unwrap();
+    assert!(report.contains("os/file.issue-net"), "{report}");
+    assert!(report.contains("-edited by hand"), "{report}");
+    let facts = Path::new(out).join("facts.json");
+
+    // The pull request changes the motd; planned from the facts, with no SSH settings.
+    let branch = work.path().join("examples");
+    copy_tree(Path::new("examples"), &branch);
+    let motd = branch.join("files/motd.txt");
+    let text = std::fs::read_to_string(&motd).unwrap();
+    std::fs::write(&motd, format!("{text}Reviewed in a pull request.\n")).unwrap();
+    let pr = work.path().join("pr");
+    let plan = Command::new("examples/ci/pr-plan.sh")
+        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
+        .args(["--project", "examples", branch.to_str().unwrap(), &inventory])
+        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
+        .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
+        .output()
+        .unwrap();
+    assert_code(&plan, 0, "pull-request plan");
+    let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
+    assert!(comment.starts_with("<!-- corral-plan -->\n"), "{comment}");
+    assert!(comment.contains("+Reviewed in a pull request."), "{comment}");
+    assert!(comment.contains("os/file.motd"), "{comment}");
+
+    std::fs::write(branch.join("broken.yaml"), "kind: os/file\nname: [oops\n").unwrap();
+    let broken = Command::new("examples/ci/pr-plan.sh")
+        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
+        .args(["--project", "examples", branch.to_str().unwrap(), &inventory])
+        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
+        .output()
+        .unwrap();
+    assert_code(&broken, 1, "pull-request plan of a broken configuration");
+    let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
+    assert!(comment.contains("corral plan failed"), "{comment}");
+    assert!(comment.contains("broken.yaml"), "{comment}");
+
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
+        "apply after the nightly drift",
     );
 }
 
