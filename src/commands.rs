@@ -35,7 +35,9 @@ fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
         allow_source_outside_config: args.allow_source_outside_config,
         connecting,
     };
-    config::load(&args.paths, &options).map_err(miette::Report::new)
+    let config = config::load(&args.paths, &options).map_err(miette::Report::new)?;
+    config.require_machines().map_err(miette::Report::new)?;
+    Ok(config)
 }
 
 /// What a command that connects to hosts holds for its whole run: the SSH options with
@@ -119,6 +121,10 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
         config.resources.len(),
         graph.instances.len()
     );
+    let style = Style::detect();
+    for (address, message) in config.unmatched_selectors() {
+        eprintln!("{} {address}: {message}", style.yellow("Warning:"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

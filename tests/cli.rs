@@ -236,3 +236,82 @@ fn show_prints_a_saved_plan_as_plan_did() {
     assert_eq!(not_a_plan.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_a_plan.stderr).contains("is not a saved plan"));
 }
+
+/// Tried as a new user would: the configuration without its inventory planned "No
+/// changes" and exited 0. It is an error that names the likely cause, in every command.
+#[test]
+fn a_configuration_without_machines_is_an_error_naming_the_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        "kind: os/sysctl\nname: baseline\nspecification:\n  machines: all\n  values: {kernel.kptr_restrict: \"2\"}\n",
+    )
+    .unwrap();
+    for command in ["validate", "plan"] {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .arg(command)
+            .arg(&site)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}: {out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("the configuration declares no machines"),
+            "{command}: {said}"
+        );
+        assert!(said.contains("inventory"), "{command}: {said}");
+    }
+    // Names of machines that no inventory declares: each error says the same.
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["validate", "examples/three-layer/layers.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("names unknown machine `n1` in `managers`"),
+        "{said}"
+    );
+    assert!(
+        said.contains("documents were loaded; pass the inventory"),
+        "{said}"
+    );
+}
+
+/// A selector that matches no machine plans nothing: `validate` and `plan` warn, naming
+/// the resource and quoting the selector.
+#[test]
+fn a_selector_matching_no_machine_is_a_warning_naming_the_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("db.yaml");
+    std::fs::write(
+        &extra,
+        "kind: os/file\nname: db-motd\nspecification:\n  machines: {labels: {role: db}}\n  path: /etc/motd.db\n  content: hi\n",
+    )
+    .unwrap();
+    let warning = "Warning: os/file.db-motd: machines: {labels: {role: db}} matches no machine";
+    let validated = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args([
+            "validate",
+            "--project",
+            "examples",
+            "examples/",
+            "fixtures/inventory.yaml",
+        ])
+        .arg(&extra)
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(0), "{validated:?}");
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(said.contains(warning), "{said}");
+    let planned = plan(&["--project", "examples", extra.to_str().unwrap()]).code(0);
+    let out = String::from_utf8_lossy(&planned.get_output().stdout).into_owned();
+    assert!(out.contains(warning), "{out}");
+}

@@ -37,6 +37,12 @@ pub fn build(
         facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
         instances: graph.instances.len(),
     };
+    for (address, message) in config.unmatched_selectors() {
+        plan.warnings.push(ResourceProblem {
+            address: address.clone(),
+            message,
+        });
+    }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
