@@ -453,10 +453,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     if let Some(saved) = &saved {
         if let Some(why) = saved.staleness(&plan) {
             close(gathered).await;
-            return Err(miette!(
-                help = "run `corral plan -o PLANFILE` again and review the new plan",
-                "saved plan is stale: {why}"
-            ));
+            return Err(miette!(help = why.help(), "saved plan is stale: {why}"));
         }
         // Same configuration and facts give the same plan: what was reviewed. Anything
         // else means the file was edited, and nothing in it is trusted.
