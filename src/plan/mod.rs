@@ -194,7 +194,10 @@ impl HostProblem {
         } else if m.contains("Permission denied") || m.contains("Too many authentication failures")
         {
             "authentication"
-        } else if m.contains("sudo:") || m.contains("a password is required") {
+        } else if m.contains("sudo:")
+            || m.contains("a password is required")
+            || (m.starts_with("sudo on ") && m.contains("needs a password"))
+        {
             "sudo"
         } else if m.contains("cannot connect")
             || m.contains("Connection")
@@ -415,6 +418,10 @@ mod tests {
                 "authentication",
             ),
             ("sudo: a password is required", "sudo"),
+            (
+                "sudo on n1 needs a password for ops: allow NOPASSWD for corral's commands",
+                "sudo",
+            ),
             ("did not answer within 5 s while reading facts", "deadline"),
         ] {
             assert_eq!(

@@ -304,6 +304,8 @@ pub struct SshHost {
     /// The `ssh` command line of a login of its own (no master, no control socket), to
     /// prove that a new connection still works after a change to sshd or the firewall.
     fresh_login: Vec<std::ffi::OsString>,
+    /// Whom scripts run as, for the error when sudo wants a password.
+    login: super::Login,
 }
 
 impl SshHost {
@@ -373,6 +375,10 @@ impl SshHost {
             masters,
             closed: false,
             fresh_login,
+            login: super::Login {
+                machine: machine.name.clone(),
+                user: machine.spec.ssh.user.clone(),
+            },
         })
     }
 
@@ -566,7 +572,9 @@ impl Host for SshHost {
                 }
             };
             match tokio::time::timeout_at(limits.deadline, work).await {
-                Ok(Ok(rc)) => Ok(ScriptOutput::finished(rc, &out, &err)),
+                Ok(Ok(rc)) => {
+                    ScriptOutput::finished(rc, &out, &err).unless_sudo_refused(&self.login)
+                }
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(TransportError::DeadlinePassed { output: out.text() }),
             }
