@@ -497,6 +497,21 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     Ok(config)
 }
 
+/// For "expected a mapping (or a list), found null" at a key whose next line is no deeper
+/// than the key: the likely cause, a block indented one level too little.
+fn indentation_hint(file: &SourceFile, error: &DeError) -> Option<String> {
+    let structured = ["mapping", "sequence", "list"]
+        .iter()
+        .any(|word| error.message.contains(word));
+    if !(structured && error.message.ends_with("found null")) {
+        return None;
+    }
+    let key = file.key_left_empty_by_indentation(error.span.start)?;
+    Some(format!(
+        "`{key}:` has no value: if the lines below it belong to it, indent them more than `{key}:`"
+    ))
+}
+
 /// The help of an unknown machine: the nearest name, or, when no machine was loaded at
 /// all, the likely cause (the inventory left off the command line).
 fn unknown_machine_help(name: &str, machine_names: &[&str]) -> String {
@@ -947,6 +962,9 @@ impl Loader<'_> {
             }
             yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
                 Some(format!("known fields: {}", expected.join(", ")))
+            }
+            yaml::DeErrorKind::InvalidType => {
+                indentation_hint(file, &error).or_else(|| hint.map(str::to_owned))
             }
             _ => hint.map(str::to_owned),
         });
