@@ -315,3 +315,24 @@ fn a_selector_matching_no_machine_is_a_warning_naming_the_resource() {
     let out = String::from_utf8_lossy(&planned.get_output().stdout).into_owned();
     assert!(out.contains(warning), "{out}");
 }
+
+/// With `CORRAL_SSH_CONFIG` set, clap's usage line for a missing PATH showed
+/// `--ssh-config <FILE>` as if it were required.
+#[test]
+fn options_from_the_environment_do_not_read_as_required_in_the_usage_line() {
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
+        .env("CORRAL_PROJECT", "site")
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("<PATH>"), "{said}");
+    assert!(
+        said.contains("Usage: corral plan [OPTIONS] <PATH>..."),
+        "{said}"
+    );
+    assert!(!said.contains("--ssh-config"), "{said}");
+}
