@@ -38,6 +38,28 @@ pub enum Command {
     /// A local lab of container hosts for trying configurations.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print the shell completion script (e.g. `corral completions bash >
+    /// ~/.local/share/bash-completion/completions/corral`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// `corral completions SHELL`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `corral man [--dir DIR]`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write `corral.1` and a page per command (`corral-plan.1`, …) into this directory
+    /// instead of printing `corral.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where the configuration is and how to load it.

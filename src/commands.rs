@@ -128,6 +128,39 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `corral completions SHELL`: the script, from the clap definitions, on stdout.
+pub fn completions(args: &crate::cli::CompletionsArgs) -> Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut command = crate::cli::Cli::command();
+    clap_complete::generate(args.shell, &mut command, "corral", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `corral man [--dir DIR]`: the manual page from the clap definitions, on stdout, or a page
+/// per command (what packagers install) written into DIR.
+pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let command = crate::cli::Cli::command();
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(command, dir))
+                .into_diagnostic()
+                .wrap_err_with(|| {
+                    format!("cannot write the manual pages into `{}`", dir.display())
+                })?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .into_diagnostic()?;
+            std::io::stdout().write_all(&page).into_diagnostic()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
     let config = load(args, false)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;

@@ -43,6 +43,8 @@ fn main() -> ExitCode {
             Command::Apply(args) => commands::apply(args).await,
             Command::Facts(args) => commands::facts(args).await,
             Command::ForceUnlock(args) => commands::force_unlock(args).await,
+            Command::Completions(args) => commands::completions(args),
+            Command::Man(args) => commands::man(args),
             Command::Lab(command) => corral::lab::run(command)
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(miette::Report::new),

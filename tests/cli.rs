@@ -336,3 +336,54 @@ fn options_from_the_environment_do_not_read_as_required_in_the_usage_line() {
     );
     assert!(!said.contains("--ssh-config"), "{said}");
 }
+
+/// Completions and manual pages come from the clap definitions: the bash script knows the
+/// commands, the page is roff naming corral, and `--dir` writes a page per command.
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definitions() {
+    let corral = |args: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bash = corral(&["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0), "{bash:?}");
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for command in [
+        "validate",
+        "plan",
+        "apply",
+        "drift",
+        "show",
+        "force-unlock",
+        "--ssh-config",
+    ] {
+        assert!(
+            script.contains(command),
+            "{command} missing from:\n{script}"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = corral(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("corral"),
+            "{shell}"
+        );
+    }
+    assert_eq!(corral(&["completions", "tcsh"]).status.code(), Some(1));
+    let man = corral(&["man"]);
+    assert_eq!(man.status.code(), Some(0), "{man:?}");
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH corral 1"), "{page}");
+    assert!(page.contains(".SH NAME\ncorral"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let written = corral(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let plan = std::fs::read_to_string(pages.join("corral-plan.1")).unwrap();
+    assert!(plan.contains(".TH corral-plan 1"), "{plan}");
+    assert!(pages.join("corral.1").exists());
+}
