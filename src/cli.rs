@@ -12,6 +12,9 @@ use crate::lab::LabCommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// No colour in plans, progress and errors (as the `NO_COLOR` environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    if cli.no_color {
+        corral::render::refuse_color();
+    }
+    set_diagnostic_colors();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,4 +82,15 @@ fn with_plain_usage(mut error: clap::Error) -> clap::Error {
     let usage = current.clone().render_usage();
     error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
     error
+}
+
+/// Errors (miette) coloured as the rest of the output: miette reads `NO_COLOR` and the
+/// terminal itself, but not `--no-color`.
+fn set_diagnostic_colors() {
+    if corral::render::color_allowed() {
+        return;
+    }
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().color(false).build())
+    }));
 }

@@ -387,3 +387,42 @@ fn completions_and_man_pages_come_from_the_command_line_definitions() {
     assert!(plan.contains(".TH corral-plan 1"), "{plan}");
     assert!(pages.join("corral.1").exists());
 }
+
+/// On a terminal (a pseudo-terminal from `script`), plans and errors are coloured unless
+/// `--no-color` (anywhere on the line) or `NO_COLOR` says otherwise.
+#[test]
+fn no_color_turns_colour_off_in_plans_and_errors() {
+    if std::process::Command::new("script")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give corral a terminal");
+        return;
+    }
+    let corral = assert_cmd::cargo::cargo_bin("corral");
+    let on_a_terminal = |args: &str, no_color_env: bool| {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qec", &format!("{} {args}", corral.display()), "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color_env {
+            command.env("NO_COLOR", "1");
+        }
+        let out = command.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains('\x1b')
+    };
+    let plan = "plan examples/ fixtures/inventory.yaml --facts fixtures/facts/lab-drift.json";
+    let error = "validate tests/inputs/inventory.yaml tests/inputs/errors/wrong-type.yaml";
+    assert!(
+        on_a_terminal(plan, false),
+        "the plan is coloured on a terminal"
+    );
+    assert!(
+        on_a_terminal(error, false),
+        "errors are coloured on a terminal"
+    );
+    assert!(!on_a_terminal(&format!("{plan} --no-color"), false));
+    assert!(!on_a_terminal(&format!("--no-color {error}"), false));
+    assert!(!on_a_terminal(plan, true));
+}
