@@ -426,3 +426,48 @@ fn no_color_turns_colour_off_in_plans_and_errors() {
     assert!(!on_a_terminal(&format!("--no-color {error}"), false));
     assert!(!on_a_terminal(plan, true));
 }
+
+/// `on_change: reload`: a changed input makes the plan say the running service is
+/// reloaded, not restarted.
+#[test]
+fn a_service_that_reloads_on_change_is_planned_as_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = dir.path().join("examples");
+    std::fs::create_dir_all(examples.join("files")).unwrap();
+    for entry in std::fs::read_dir("examples/files").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            examples.join("files").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let baseline = std::fs::read_to_string("examples/baseline.yaml")
+        .unwrap()
+        .replace("content: \"INTERVAL=30\\n\"", "content: \"INTERVAL=10\\n\"")
+        .replace(
+            "  unit: corral-heartbeat.service\n",
+            "  unit: corral-heartbeat.service\n  on_change: reload\n",
+        );
+    assert!(baseline.contains("on_change: reload") && baseline.contains("INTERVAL=10"));
+    std::fs::write(examples.join("baseline.yaml"), baseline).unwrap();
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .arg("plan")
+        .arg(&examples)
+        .args([
+            "fixtures/inventory.yaml",
+            "--target",
+            "os/service.heartbeat[n1]",
+        ])
+        .args(["--facts", "fixtures/facts/lab-converged.json"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        plan.contains("(reloaded because os/file.heartbeat-config[n1] changes)"),
+        "{plan}"
+    );
+}
