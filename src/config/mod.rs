@@ -179,17 +179,19 @@ impl Config {
     /// Refuses a configuration without machines, for the commands: it plans nothing, and
     /// a plan would say "No changes" as if the hosts matched, when the likely cause is the
     /// inventory left off the command line. (Loading alone accepts it, for partial files.)
-    pub fn require_machines(&self) -> Result<(), ConfigError> {
+    pub fn require_machines(&self) -> Result<(), ConfigErrors> {
         if !self.machines.is_empty() {
             return Ok(());
         }
-        Err(
+        let mut errors = ConfigErrors::default();
+        errors.push(
             ConfigError::plain("the configuration declares no machines").with_help(
                 "add the inventory (the file of `kind: infrastructure/machine` documents) to \
                  the paths, e.g. `corral plan examples/three-layer/ .corral-lab/inventory.yaml` \
                  for the lab's",
             ),
-        )
+        );
+        Err(errors)
     }
 
     /// Per-machine resources whose selector picks no machine, each with a message quoting
@@ -2067,6 +2069,42 @@ mod tests {
         assert_eq!(errors[0].message, "`(sensitive)\\nabc` is wrong");
         assert_eq!(errors[0].help.as_deref(), Some("not `(sensitive)`"));
     }
+
+    /// A label typo or a machine missing from the inventory plans nothing: named, with the
+    /// selector as written; a configuration without machines is refused with the cause.
+    #[test]
+    fn selectors_that_match_nothing_are_named_and_no_machines_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yaml");
+        let file = |labels: &str| {
+            format!(
+                "kind: os/file\nname: motd\nspecification:\n  machines: {{labels: {{{labels}}}}}\n  path: /etc/motd\n  content: hi\n"
+            )
+        };
+        let machine = "kind: infrastructure/machine\nname: n1\nspecification:\n  hostname: n1\n  ip: 10.0.0.1\n  labels: {role: web}\n---\n";
+        std::fs::write(&path, format!("{machine}{}", file("role: db"))).unwrap();
+        let config = load(std::slice::from_ref(&path), &LoadOptions::default()).unwrap();
+        let unmatched = config.unmatched_selectors();
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(unmatched[0].0.to_string(), "os/file.motd");
+        assert_eq!(
+            unmatched[0].1,
+            "machines: {labels: {role: db}} matches no machine"
+        );
+        assert!(config.require_machines().is_ok());
+
+        std::fs::write(&path, format!("{machine}{}", file("role: web"))).unwrap();
+        let config = load(std::slice::from_ref(&path), &LoadOptions::default()).unwrap();
+        assert!(config.unmatched_selectors().is_empty());
+
+        std::fs::write(&path, file("role: web")).unwrap();
+        let config = load(&[path], &LoadOptions::default()).unwrap();
+        let refused = config.require_machines().unwrap_err();
+        assert_eq!(
+            refused.errors[0].to_string(),
+            "the configuration declares no machines"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -2229,42 +2267,6 @@ mod module_tests {
                 .message
                 .ends_with("outside the configuration's directories"),
             "{errors:?}"
-        );
-    }
-
-    /// A label typo or a machine missing from the inventory plans nothing: named, with the
-    /// selector as written; a configuration without machines is refused with the cause.
-    #[test]
-    fn selectors_that_match_nothing_are_named_and_no_machines_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("site.yaml");
-        let file = |labels: &str| {
-            format!(
-                "kind: os/file\nname: motd\nspecification:\n  machines: {{labels: {{{labels}}}}}\n  path: /etc/motd\n  content: hi\n"
-            )
-        };
-        let machine = "kind: infrastructure/machine\nname: n1\nspecification:\n  hostname: n1\n  ip: 10.0.0.1\n  labels: {role: web}\n---\n";
-        std::fs::write(&path, format!("{machine}{}", file("role: db"))).unwrap();
-        let config = load(&[path.clone()], &LoadOptions::default()).unwrap();
-        let unmatched = config.unmatched_selectors();
-        assert_eq!(unmatched.len(), 1);
-        assert_eq!(unmatched[0].0.to_string(), "os/file.motd");
-        assert_eq!(
-            unmatched[0].1,
-            "machines: {labels: {role: db}} matches no machine"
-        );
-        assert!(config.require_machines().is_ok());
-
-        std::fs::write(&path, format!("{machine}{}", file("role: web"))).unwrap();
-        let config = load(&[path.clone()], &LoadOptions::default()).unwrap();
-        assert!(config.unmatched_selectors().is_empty());
-
-        std::fs::write(&path, file("role: web")).unwrap();
-        let config = load(&[path], &LoadOptions::default()).unwrap();
-        let refused = config.require_machines().unwrap_err();
-        assert_eq!(
-            refused.to_string(),
-            "the configuration declares no machines"
         );
     }
 }
