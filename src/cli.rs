@@ -12,6 +12,9 @@ use crate::lab::LabCommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// No colour in plans, progress and errors (as the `NO_COLOR` environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +44,28 @@ pub enum Command {
     /// A local lab of container hosts for trying configurations.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print the shell completion script (e.g. `corral completions bash >
+    /// ~/.local/share/bash-completion/completions/corral`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// `corral completions SHELL`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `corral man [--dir DIR]`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write `corral.1` and a page per command (`corral-plan.1`, …) into this directory
+    /// instead of printing `corral.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where the configuration is and how to load it.

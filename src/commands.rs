@@ -35,7 +35,9 @@ fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
         allow_source_outside_config: args.allow_source_outside_config,
         connecting,
     };
-    config::load(&args.paths, &options).map_err(miette::Report::new)
+    let config = config::load(&args.paths, &options).map_err(miette::Report::new)?;
+    config.require_machines().map_err(miette::Report::new)?;
+    Ok(config)
 }
 
 /// What a command that connects to hosts holds for its whole run: the SSH options with
@@ -137,6 +139,43 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
         config.resources.len(),
         graph.instances.len()
     );
+    let style = Style::detect();
+    for (address, message) in config.unmatched_selectors() {
+        eprintln!("{} {address}: {message}", style.yellow("Warning:"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `corral completions SHELL`: the script, from the clap definitions, on stdout.
+pub fn completions(args: &crate::cli::CompletionsArgs) -> Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut command = crate::cli::Cli::command();
+    clap_complete::generate(args.shell, &mut command, "corral", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `corral man [--dir DIR]`: the manual page from the clap definitions, on stdout, or a page
+/// per command (what packagers install) written into DIR.
+pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let command = crate::cli::Cli::command();
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(command, dir))
+                .into_diagnostic()
+                .wrap_err_with(|| {
+                    format!("cannot write the manual pages into `{}`", dir.display())
+                })?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .into_diagnostic()?;
+            std::io::stdout().write_all(&page).into_diagnostic()?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -478,10 +517,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     if let Some(saved) = &saved {
         if let Some(why) = saved.staleness(&plan) {
             close(gathered).await;
-            return Err(miette!(
-                help = "run `corral plan -o PLANFILE` again and review the new plan",
-                "saved plan is stale: {why}"
-            ));
+            return Err(miette!(help = why.help(), "saved plan is stale: {why}"));
         }
         // Same configuration and facts give the same plan: what was reviewed. Anything
         // else means the file was edited, and nothing in it is trusted.

@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 use corral::cli::{Cli, Command};
 use corral::commands;
 
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let e = with_plain_usage(e);
             let _ = e.print();
             return if e.exit_code() == 0 {
                 ExitCode::SUCCESS
@@ -21,6 +23,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    if cli.no_color {
+        corral::render::refuse_color();
+    }
+    set_diagnostic_colors();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
             Command::Connections(corral::cli::ConnectionsCommand::Close) => {
                 commands::close_connections()
             }
+            Command::Completions(args) => commands::completions(args),
+            Command::Man(args) => commands::man(args),
             Command::Lab(command) => corral::lab::run(command)
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(miette::Report::new),
@@ -56,4 +64,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's "required arguments were not provided" error shows a usage line with the options
+/// the command got, counting those set through the environment: with `CORRAL_SSH_CONFIG`
+/// set, `Usage: corral plan --ssh-config <FILE> <PATH>...` reads as if the option were
+/// required. The subcommand's own usage line says what is.
+fn with_plain_usage(mut error: clap::Error) -> clap::Error {
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return error;
+    }
+    let mut command = Cli::command();
+    command.build();
+    let mut current = &command;
+    for arg in std::env::args_os().skip(1) {
+        if let Some(sub) = arg.to_str().and_then(|a| current.find_subcommand(a)) {
+            current = sub;
+        }
+    }
+    let usage = current.clone().render_usage();
+    error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    error
+}
+
+/// Errors (miette) coloured as the rest of the output: miette reads `NO_COLOR` and the
+/// terminal itself, but not `--no-color`.
+fn set_diagnostic_colors() {
+    if corral::render::color_allowed() {
+        return;
+    }
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().color(false).build())
+    }));
 }

@@ -272,4 +272,237 @@ fn drift_reports_and_plan_groups_unless_expanded() {
     let expanded = corral(&["plan", "--expand"], "fixtures/facts/lab-fresh.json");
     assert!(stdout(&expanded).contains("+ os/sysctl.baseline[n2]\n"));
     assert!(!stdout(&expanded).contains("machines)"));
+/// Tried as a new user would: the configuration without its inventory planned "No
+/// changes" and exited 0. It is an error that names the likely cause, in every command.
+#[test]
+fn a_configuration_without_machines_is_an_error_naming_the_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        "kind: os/sysctl\nname: baseline\nspecification:\n  machines: all\n  values: {kernel.kptr_restrict: \"2\"}\n",
+    )
+    .unwrap();
+    for command in ["validate", "plan"] {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .arg(command)
+            .arg(&site)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}: {out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("the configuration declares no machines"),
+            "{command}: {said}"
+        );
+        assert!(said.contains("inventory"), "{command}: {said}");
+    }
+    // Names of machines that no inventory declares: each error says the same.
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["validate", "examples/three-layer/layers.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("names unknown machine `n1` in `managers`"),
+        "{said}"
+    );
+    assert!(
+        said.contains("documents were loaded; pass the inventory"),
+        "{said}"
+    );
+}
+
+/// A selector that matches no machine plans nothing: `validate` and `plan` warn, naming
+/// the resource and quoting the selector.
+#[test]
+fn a_selector_matching_no_machine_is_a_warning_naming_the_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("db.yaml");
+    std::fs::write(
+        &extra,
+        "kind: os/file\nname: db-motd\nspecification:\n  machines: {labels: {role: db}}\n  path: /etc/motd.db\n  content: hi\n",
+    )
+    .unwrap();
+    let warning = "Warning: os/file.db-motd: machines: {labels: {role: db}} matches no machine";
+    let validated = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args([
+            "validate",
+            "--project",
+            "examples",
+            "examples/",
+            "fixtures/inventory.yaml",
+        ])
+        .arg(&extra)
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(0), "{validated:?}");
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(said.contains(warning), "{said}");
+    let planned = plan(&["--project", "examples", extra.to_str().unwrap()]).code(0);
+    let out = String::from_utf8_lossy(&planned.get_output().stdout).into_owned();
+    assert!(out.contains(warning), "{out}");
+}
+
+/// With `CORRAL_SSH_CONFIG` set, clap's usage line for a missing PATH showed
+/// `--ssh-config <FILE>` as if it were required.
+#[test]
+fn options_from_the_environment_do_not_read_as_required_in_the_usage_line() {
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
+        .env("CORRAL_PROJECT", "site")
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("<PATH>"), "{said}");
+    assert!(
+        said.contains("Usage: corral plan [OPTIONS] <PATH>..."),
+        "{said}"
+    );
+    assert!(!said.contains("--ssh-config"), "{said}");
+}
+
+/// Completions and manual pages come from the clap definitions: the bash script knows the
+/// commands, the page is roff naming corral, and `--dir` writes a page per command.
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definitions() {
+    let corral = |args: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bash = corral(&["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0), "{bash:?}");
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for command in [
+        "validate",
+        "plan",
+        "apply",
+        "drift",
+        "show",
+        "force-unlock",
+        "--ssh-config",
+    ] {
+        assert!(
+            script.contains(command),
+            "{command} missing from:\n{script}"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = corral(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("corral"),
+            "{shell}"
+        );
+    }
+    assert_eq!(corral(&["completions", "tcsh"]).status.code(), Some(1));
+    let man = corral(&["man"]);
+    assert_eq!(man.status.code(), Some(0), "{man:?}");
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH corral 1"), "{page}");
+    assert!(page.contains(".SH NAME\ncorral"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let written = corral(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(written.status.code(), Some(0), "{written:?}");
+    let plan = std::fs::read_to_string(pages.join("corral-plan.1")).unwrap();
+    assert!(plan.contains(".TH corral-plan 1"), "{plan}");
+    assert!(pages.join("corral.1").exists());
+}
+
+/// On a terminal (a pseudo-terminal from `script`), plans and errors are coloured unless
+/// `--no-color` (anywhere on the line) or `NO_COLOR` says otherwise.
+#[test]
+fn no_color_turns_colour_off_in_plans_and_errors() {
+    if std::process::Command::new("script")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give corral a terminal");
+        return;
+    }
+    let corral = assert_cmd::cargo::cargo_bin("corral");
+    let on_a_terminal = |args: &str, no_color_env: bool| {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qec", &format!("{} {args}", corral.display()), "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color_env {
+            command.env("NO_COLOR", "1");
+        }
+        let out = command.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains('\x1b')
+    };
+    let plan = "plan examples/ fixtures/inventory.yaml --facts fixtures/facts/lab-drift.json";
+    let error = "validate tests/inputs/inventory.yaml tests/inputs/errors/wrong-type.yaml";
+    assert!(
+        on_a_terminal(plan, false),
+        "the plan is coloured on a terminal"
+    );
+    assert!(
+        on_a_terminal(error, false),
+        "errors are coloured on a terminal"
+    );
+    assert!(!on_a_terminal(&format!("{plan} --no-color"), false));
+    assert!(!on_a_terminal(&format!("--no-color {error}"), false));
+    assert!(!on_a_terminal(plan, true));
+}
+
+/// `on_change: reload`: a changed input makes the plan say the running service is
+/// reloaded, not restarted.
+#[test]
+fn a_service_that_reloads_on_change_is_planned_as_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = dir.path().join("examples");
+    std::fs::create_dir_all(examples.join("files")).unwrap();
+    for entry in std::fs::read_dir("examples/files").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            examples.join("files").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let baseline = std::fs::read_to_string("examples/baseline.yaml")
+        .unwrap()
+        .replace("content: \"INTERVAL=30\\n\"", "content: \"INTERVAL=10\\n\"")
+        .replace(
+            "  unit: corral-heartbeat.service\n",
+            "  unit: corral-heartbeat.service\n  on_change: reload\n",
+        );
+    assert!(baseline.contains("on_change: reload") && baseline.contains("INTERVAL=10"));
+    std::fs::write(examples.join("baseline.yaml"), baseline).unwrap();
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .arg("plan")
+        .arg(&examples)
+        .args([
+            "fixtures/inventory.yaml",
+            "--target",
+            "os/service.heartbeat[n1]",
+        ])
+        .args(["--facts", "fixtures/facts/lab-converged.json"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        plan.contains("(reloaded because os/file.heartbeat-config[n1] changes)"),
+        "{plan}"
+    );
 }

@@ -305,3 +305,10 @@ error_snapshot!(hardening_kinds, "hardening");
 // A bad user name, malformed public keys (not base64 of its type, an unknown type), a uid
 // out of range.
 error_snapshot!(user_kind, "user");
+
+// "expected a mapping, found null" alone did not say why: the block under the key is not
+// indented more than the key.
+error_snapshot!(
+    mis_indented_mapping_hints_at_indentation,
+    "mis-indented-mapping"
+);

@@ -161,6 +161,7 @@ fn lab_end_to_end() {
     sysctls_converge_in_one_apply(&lab);
     hand_made_drift_is_exactly_that_change(&lab);
     ci_example_scripts_report_drift_and_plan_pull_requests(&lab);
+    warm_connections_are_reused_until_a_setting_changes(&lab);
     changed_dependency_restarts_service(&lab);
     failed_step_skips_dependents_only(&lab);
     removed_resources_are_deleted(&lab);
@@ -569,6 +570,72 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
         &lab.corral(&["apply", "--auto-approve"], &["examples/"]),
         "apply after the nightly drift",
     );
+}
+
+/// `--keep-connections`: the masters of one plan are there for the next (the same master
+/// processes answer), a changed known_hosts makes new ones, and `connections close` ends
+/// them all. In a runtime directory of the test's own.
+fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
+    let runtime = tempfile::tempdir().unwrap();
+    let warm = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
+        command
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+            .env("NO_COLOR", "1");
+        command.output().expect("corral runs")
+    };
+    let plan = |what: &str| {
+        let out = warm(&[
+            "plan",
+            "--keep-connections",
+            "60s",
+            "--detailed-exitcode",
+            "examples/",
+            &lab.inventory(),
+        ]);
+        assert_code(&out, 0, what);
+    };
+    let kept = runtime.path().join("corral-connections");
+    // The pid of the master behind each kept socket, by socket name.
+    let masters = || -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(&kept)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .map(|socket| {
+                let out = Command::new("ssh")
+                    .args(["-F", "/dev/null", "-S"])
+                    .arg(&socket)
+                    .args(["-O", "check", "corral-master"])
+                    .output()
+                    .unwrap();
+                let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                let name = socket.file_name().unwrap().to_string_lossy().into_owned();
+                (name, said)
+            })
+            .collect()
+    };
+
+    plan("first warm plan");
+    let first = masters();
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.values().all(|m| m.starts_with("Master running")), "{first:?}");
+    plan("second warm plan");
+    assert_eq!(masters(), first, "the same masters answer");
+
+    let known_hosts = lab.dir.join("known_hosts");
+    let keys = std::fs::read_to_string(&known_hosts).unwrap();
+    std::fs::write(&known_hosts, format!("{keys}# a line that changes the file\n")).unwrap();
+    plan("plan after known_hosts changed");
+    std::fs::write(&known_hosts, keys).unwrap();
+    let after = masters();
+    assert_eq!(after.len(), 6, "three new masters next to the old: {after:?}");
+
+    let closed = warm(&["connections", "close"]);
+    assert_success(&closed, "connections close");
+    assert!(stdout(&closed).contains("Closed 6 kept SSH connections."), "{}", text(&closed));
+    assert!(masters().is_empty());
 }
 
 /// A configuration file a running service `depends_on` changes: the plan says the service

@@ -41,6 +41,29 @@ impl SourceFile {
         NamedSource::new(self.name.clone(), self.text.clone()).with_language("yaml")
     }
 
+    /// The key of an empty value at `offset` (`ssh:` and the end of its line) when the
+    /// next line is no deeper than the key: what was meant to be under it is not, which
+    /// YAML reads as a null and sibling keys. `None` when the layout says nothing of it.
+    pub fn key_left_empty_by_indentation(&self, offset: usize) -> Option<&str> {
+        let text: &str = &self.text;
+        let offset = offset.min(text.len());
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let (line, below) = text[line_start..]
+            .split_once('\n')
+            .unwrap_or((&text[line_start..], ""));
+        // The empty value's span may start at the colon or after it.
+        let key = line.trim_end().strip_suffix(':')?;
+        if offset > line_start + key.len() + 1 {
+            return None;
+        }
+        let indent = indentation(key);
+        let key = key.trim().trim_start_matches("- ").trim();
+        let next = below
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+        (!key.is_empty() && indentation(next) <= indent).then_some(key)
+    }
+
     /// 1-based line and column of a byte offset, for plain-text messages.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
@@ -48,6 +71,11 @@ impl SourceFile {
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, col)
     }
+}
+
+/// How many spaces (and `- ` of a sequence item) a line starts with.
+fn indentation(line: &str) -> usize {
+    line.len() - line.trim_start_matches([' ', '-']).len()
 }
 
 /// Where a document or value came from.
@@ -624,5 +652,31 @@ context_lines: 3
         assert!(is_secret_key("CONTENT", &["content"]));
         assert!(is_secret_key("Content", &["content"]));
         assert!(!is_secret_key("mode", &["content"]));
+    }
+
+    /// An empty value whose next line is no deeper than its key names the key; an empty
+    /// value followed by a deeper block, or a value on the line, does not.
+    #[test]
+    fn keys_left_empty_by_indentation_are_found() {
+        let file = |text: &str| SourceFile::new("f.yaml".into(), text, Vec::new());
+        let text = "spec:\n  values:\n  kernel.x: \"1\"\n";
+        let after_colon = text.find("values:").unwrap() + "values:".len();
+        assert_eq!(
+            file(text).key_left_empty_by_indentation(after_colon),
+            Some("values")
+        );
+        assert_eq!(
+            file(text).key_left_empty_by_indentation(after_colon - 1),
+            Some("values")
+        );
+        let deeper = "spec:\n  values:\n    kernel.x: \"1\"\n";
+        assert_eq!(
+            file(deeper).key_left_empty_by_indentation(after_colon),
+            None
+        );
+        let item = "- ssh:\n  user: root\n";
+        assert_eq!(file(item).key_left_empty_by_indentation(6), Some("ssh"));
+        let last = "spec:\n  values:";
+        assert_eq!(file(last).key_left_empty_by_indentation(last.len()), None);
     }
 }

@@ -175,6 +175,43 @@ impl Config {
             ),
         }
     }
+
+    /// Refuses a configuration without machines, for the commands: it plans nothing, and
+    /// a plan would say "No changes" as if the hosts matched, when the likely cause is the
+    /// inventory left off the command line. (Loading alone accepts it, for partial files.)
+    pub fn require_machines(&self) -> Result<(), ConfigErrors> {
+        if !self.machines.is_empty() {
+            return Ok(());
+        }
+        let mut errors = ConfigErrors::default();
+        errors.push(
+            ConfigError::plain("the configuration declares no machines").with_help(
+                "add the inventory (the file of `kind: infrastructure/machine` documents) to \
+                 the paths, e.g. `corral plan examples/three-layer/ .corral-lab/inventory.yaml` \
+                 for the lab's",
+            ),
+        );
+        Err(errors)
+    }
+
+    /// Per-machine resources whose selector picks no machine, each with a message quoting
+    /// the selector. They plan nothing, silently; a label typo or a machine missing from
+    /// the inventory is worth a warning in `plan` and `validate`.
+    pub fn unmatched_selectors(&self) -> Vec<(&Address, String)> {
+        self.resources
+            .iter()
+            .filter_map(|resource| {
+                let selector = resource.spec.selector()?;
+                let matched = self.select(selector).next().is_some();
+                (!matched).then(|| {
+                    (
+                        &resource.address,
+                        format!("machines: {selector} matches no machine"),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// What a kind's checks may use: the document being checked and a place to report errors.
@@ -460,6 +497,31 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     }
     config.digest = hex::encode(digest.finalize());
     Ok(config)
+}
+
+/// For "expected a mapping (or a list), found null" at a key whose next line is no deeper
+/// than the key: the likely cause, a block indented one level too little.
+fn indentation_hint(file: &SourceFile, error: &DeError) -> Option<String> {
+    let structured = ["mapping", "sequence", "list"]
+        .iter()
+        .any(|word| error.message.contains(word));
+    if !(structured && error.message.ends_with("found null")) {
+        return None;
+    }
+    let key = file.key_left_empty_by_indentation(error.span.start)?;
+    Some(format!(
+        "`{key}:` has no value: if the lines below it belong to it, indent them more than `{key}:`"
+    ))
+}
+
+/// The help of an unknown machine: the nearest name, or, when no machine was loaded at
+/// all, the likely cause (the inventory left off the command line).
+fn unknown_machine_help(name: &str, machine_names: &[&str]) -> String {
+    if machine_names.is_empty() {
+        "no `infrastructure/machine` documents were loaded; pass the inventory file too".to_owned()
+    } else {
+        error::suggestion(name, machine_names, "machines")
+    }
 }
 
 use crate::kinds::swarm_secret::ObjectClass;
@@ -902,6 +964,9 @@ impl Loader<'_> {
             }
             yaml::DeErrorKind::UnknownField { expected, .. } if !expected.is_empty() => {
                 Some(format!("known fields: {}", expected.join(", ")))
+            }
+            yaml::DeErrorKind::InvalidType => {
+                indentation_hint(file, &error).or_else(|| hint.map(str::to_owned))
             }
             _ => hint.map(str::to_owned),
         });
@@ -1664,12 +1729,7 @@ fn check_references(config: &Config, expansions: &Expansions, errors: &mut Confi
                         _ => None,
                     })
                     .map_or(resource.origin.span, |n| n.span);
-                let help = if machine_names.is_empty() {
-                    "no `infrastructure/machine` documents were loaded; pass the inventory file too"
-                        .to_owned()
-                } else {
-                    error::suggestion(name, machine_names, "machines")
-                };
+                let help = unknown_machine_help(name, machine_names);
                 errors.push(
                     ConfigError::at(
                         &Origin {
@@ -1712,11 +1772,7 @@ fn check_references(config: &Config, expansions: &Expansions, errors: &mut Confi
                         ),
                         "no such machine",
                     )
-                    .with_help(error::suggestion(
-                        &name,
-                        machine_names,
-                        "machines",
-                    )),
+                    .with_help(unknown_machine_help(&name, machine_names)),
                 );
             }
         }
@@ -2012,6 +2068,42 @@ mod tests {
         scrub_secrets(&mut errors, text, &secrets);
         assert_eq!(errors[0].message, "`(sensitive)\\nabc` is wrong");
         assert_eq!(errors[0].help.as_deref(), Some("not `(sensitive)`"));
+    }
+
+    /// A label typo or a machine missing from the inventory plans nothing: named, with the
+    /// selector as written; a configuration without machines is refused with the cause.
+    #[test]
+    fn selectors_that_match_nothing_are_named_and_no_machines_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yaml");
+        let file = |labels: &str| {
+            format!(
+                "kind: os/file\nname: motd\nspecification:\n  machines: {{labels: {{{labels}}}}}\n  path: /etc/motd\n  content: hi\n"
+            )
+        };
+        let machine = "kind: infrastructure/machine\nname: n1\nspecification:\n  hostname: n1\n  ip: 10.0.0.1\n  labels: {role: web}\n---\n";
+        std::fs::write(&path, format!("{machine}{}", file("role: db"))).unwrap();
+        let config = load(std::slice::from_ref(&path), &LoadOptions::default()).unwrap();
+        let unmatched = config.unmatched_selectors();
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(unmatched[0].0.to_string(), "os/file.motd");
+        assert_eq!(
+            unmatched[0].1,
+            "machines: {labels: {role: db}} matches no machine"
+        );
+        assert!(config.require_machines().is_ok());
+
+        std::fs::write(&path, format!("{machine}{}", file("role: web"))).unwrap();
+        let config = load(std::slice::from_ref(&path), &LoadOptions::default()).unwrap();
+        assert!(config.unmatched_selectors().is_empty());
+
+        std::fs::write(&path, file("role: web")).unwrap();
+        let config = load(&[path], &LoadOptions::default()).unwrap();
+        let refused = config.require_machines().unwrap_err();
+        assert_eq!(
+            refused.errors[0].to_string(),
+            "the configuration declares no machines"
+        );
     }
 }
 

@@ -27,6 +27,21 @@ impl Selector {
     }
 }
 
+/// The selector as it is written in YAML flow style (`all`, `[n1, n2]`,
+/// `{labels: {role: db}}`), for messages that quote it back to the operator.
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Selector::All => f.write_str("all"),
+            Selector::Names(names) => write!(f, "[{}]", names.join(", ")),
+            Selector::Labels(labels) => {
+                let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                write!(f, "{{labels: {{{}}}}}", pairs.join(", "))
+            }
+        }
+    }
+}
+
 impl schemars::JsonSchema for Selector {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Selector".into()
@@ -97,5 +112,27 @@ impl<'de> Visitor<'de> for SelectorVisitor {
         labels
             .map(Selector::Labels)
             .ok_or_else(|| de::Error::missing_field("labels"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_as_written_in_yaml() {
+        assert_eq!(Selector::All.to_string(), "all");
+        assert_eq!(
+            Selector::Names(vec!["n1".into(), "n2".into()]).to_string(),
+            "[n1, n2]"
+        );
+        let labels = BTreeMap::from([
+            ("role".to_owned(), "db".to_owned()),
+            ("zone".to_owned(), "a".to_owned()),
+        ]);
+        assert_eq!(
+            Selector::Labels(labels).to_string(),
+            "{labels: {role: db, zone: a}}"
+        );
     }
 }

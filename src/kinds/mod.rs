@@ -855,6 +855,11 @@ pub trait MachineKind {
     fn restarts_when_dependencies_change(&self, _diff: &Diff) -> bool {
         false
     }
+
+    /// Whether that restart is a reload (`on_change: reload`), for the plan's words.
+    fn reloads_instead_of_restarting(&self) -> bool {
+        false
+    }
 }
 
 impl Spec {

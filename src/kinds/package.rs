@@ -230,9 +230,15 @@ impl MachineKind for PackageSpec {
     }
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
-        Ok(Diff::update_if_changed(
-            self.changes(name, facts)?.attributes,
-        ))
+        let changes = self.changes(name, facts)?;
+        let refreshes = self.update_cache && !changes.install.is_empty();
+        let mut diff = Diff::update_if_changed(changes.attributes);
+        // A step the attributes do not show, which reaches the network and changes what
+        // apt will install: the reviewer sees it.
+        if refreshes {
+            diff.reason = Some(UPDATE_FIRST.into());
+        }
+        Ok(diff)
     }
 
     fn claims(&self, _name: &str) -> Vec<Claim> {
@@ -281,6 +287,10 @@ impl MachineKind for PackageSpec {
         steps
     }
 }
+
+/// The reason of a change that installs with `update_cache: true`.
+const UPDATE_FIRST: &str =
+    "the package lists are refreshed first (`update_cache: true` runs `apt-get update`)";
 
 /// What a package resource changes on one host, decided once from its facts: the plan
 /// shows `attributes`, the steps act on `install` and `remove`.
@@ -463,6 +473,27 @@ mod tests {
         let diff = pinned.diff("pinned", &facts).unwrap();
         assert_eq!(diff.attributes.len(), 1);
         assert_eq!(diff.attributes[0].after, AttrValue::Scalar("9.9-1".into()));
+    }
+
+    /// `update_cache: true` ran `apt-get update` unseen: the plan says so when it installs,
+    /// and not when it only removes (no update runs then).
+    #[test]
+    fn update_cache_is_shown_when_packages_are_installed() {
+        let facts = recorded::host("lab-fresh", "n1");
+        let refreshed = PackageSpec {
+            update_cache: true,
+            ..spec()
+        };
+        let diff = refreshed.diff("base", &facts).unwrap();
+        assert_eq!(diff.reason.as_deref(), Some(UPDATE_FIRST));
+        assert_eq!(spec().diff("base", &facts).unwrap().reason, None);
+        let removing_only = PackageSpec {
+            present: vec![],
+            ..refreshed
+        };
+        let diff = removing_only.diff("base", &facts).unwrap();
+        assert_eq!(diff.action(), Action::Update, "{diff:?}");
+        assert_eq!(diff.reason, None);
     }
 
     /// A name apt does not know, or a version it cannot install, is a plan error on that

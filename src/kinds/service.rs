@@ -29,7 +29,8 @@ pub struct ServiceSpec {
     pub enabled: Option<bool>,
     pub active: Option<bool>,
     /// What a change to something this service `depends_on` does to it while it runs:
-    /// `restart` (the default) or `reload`.
+    /// `restart` (the default) or `reload` (`systemctl reload`, never a restart: a unit
+    /// that cannot reload fails the step; a changed unit file still restarts it).
     #[serde(default)]
     pub on_change: OnChange,
     /// Unit file content, written to `/etc/systemd/system/UNIT`.
@@ -337,6 +338,10 @@ impl MachineKind for ServiceSpec {
         self.active != Some(false)
     }
 
+    fn reloads_instead_of_restarting(&self) -> bool {
+        self.on_change == OnChange::Reload
+    }
+
     fn started_at(&self, _name: &str, facts: &HostFacts) -> Option<u64> {
         if self.active == Some(false) || self.on_change == OnChange::Reload {
             return None;
@@ -372,13 +377,19 @@ impl MachineKind for ServiceSpec {
         let starts = changes.active;
         let triggered = !change.triggered_by.is_empty();
         let restart = unit_changed || triggered;
-        // Decided on the host when the step runs: a package may have started the service
-        // on its default configuration since the plan was made.
+        // A reload never turns into a restart (`reload-or-restart` would, for a unit that
+        // cannot reload); a changed unit file needs a restart whatever `on_change` says.
         let take_up = match self.on_change {
-            OnChange::Reload if !unit_changed => "reload-or-restart",
+            OnChange::Reload if !unit_changed => "reload",
             _ => "restart",
         };
         match self.active {
+            // Decided on the host when the step runs: a package may have started the
+            // service on its default configuration since the plan was made; one not
+            // running starts on the new configuration.
+            Some(true) if restart && take_up == "reload" => script.push_str(&format!(
+                "if systemctl is-active --quiet -- {unit}; then systemctl reload -- {unit}; else systemctl start -- {unit}; fi\n"
+            )),
             Some(true) if restart => script.push_str(&format!("systemctl {take_up} -- {unit}\n")),
             Some(true) if starts => script.push_str(&format!("systemctl start -- {unit}\n")),
             Some(false) if starts => script.push_str(&format!("systemctl stop -- {unit}\n")),
@@ -521,8 +532,10 @@ mod tests {
         };
         let script = &reload.steps("heartbeat", &triggered, &converged)[0].script;
         assert!(
-            script.contains("systemctl reload-or-restart --"),
-            "{script}"
+            script.contains(
+                "if systemctl is-active --quiet -- corral-heartbeat.service; then systemctl reload -- corral-heartbeat.service; else systemctl start -- corral-heartbeat.service; fi"
+            ) && !script.contains("restart"),
+            "a reload never restarts: {script}"
         );
         let fresh = recorded::host("lab-fresh", "n1");
         let script = &heartbeat().steps("heartbeat", &triggered, &fresh)[0].script;

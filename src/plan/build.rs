@@ -37,6 +37,12 @@ pub fn build(
         facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
         instances: graph.instances.len(),
     };
+    for (address, message) in config.unmatched_selectors() {
+        plan.warnings.push(ResourceProblem {
+            address: address.clone(),
+            message,
+        });
+    }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
@@ -136,10 +142,14 @@ pub fn build(
                 .join(", ");
             let starting = diff.action() == Action::Create
                 || diff.attributes.iter().any(|a| a.name == "active");
+            let taken_up = match kind.reloads_instead_of_restarting() {
+                true => "reloaded",
+                false => "restarted",
+            };
             let what = if starting {
-                format!("started after {list} {why}; restarted instead if something (its package) started it meanwhile")
+                format!("started after {list} {why}; {taken_up} instead if something (its package) started it meanwhile")
             } else {
-                format!("restarted because {list} {why}")
+                format!("{taken_up} because {list} {why}")
             };
             diff.reason = Some(match diff.reason {
                 Some(reason) => format!("{reason}; also {what}"),

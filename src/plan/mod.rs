@@ -194,7 +194,10 @@ impl HostProblem {
         } else if m.contains("Permission denied") || m.contains("Too many authentication failures")
         {
             "authentication"
-        } else if m.contains("sudo:") || m.contains("a password is required") {
+        } else if m.contains("sudo:")
+            || m.contains("a password is required")
+            || (m.starts_with("sudo on ") && m.contains("needs a password"))
+        {
             "sudo"
         } else if m.contains("cannot connect")
             || m.contains("Connection")
@@ -315,11 +318,16 @@ impl SavedPlan {
     }
 
     /// Why a fresh plan of the same configuration shows that this one is stale, if it does.
-    pub fn staleness(&self, fresh: &Plan) -> Option<String> {
+    pub fn staleness(&self, fresh: &Plan) -> Option<Staleness> {
         if fresh.config_digest != self.plan.config_digest {
-            return Some("the configuration changed since the plan was saved".into());
+            return Some(Staleness::ConfigChanged);
         }
-        let changed: Vec<&String> = self
+        // Its hosts changed too (by this very plan), but "hosts changed" would send the
+        // operator looking for someone else's edit.
+        if !self.plan.is_empty() && fresh.is_empty() && fresh.is_complete() {
+            return Some(Staleness::AlreadyApplied);
+        }
+        let changed: Vec<String> = self
             .plan
             .facts_digests
             .iter()
@@ -331,16 +339,49 @@ impl SavedPlan {
                     .keys()
                     .filter(|m| !self.plan.facts_digests.contains_key(*m)),
             )
+            .cloned()
             .collect();
-        if !changed.is_empty() {
-            let list = changed
-                .iter()
-                .map(|m| m.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Some(format!("hosts changed since the plan was saved: {list}"));
+        (!changed.is_empty()).then_some(Staleness::HostsChanged(changed))
+    }
+}
+
+/// Why a saved plan can no longer be applied as reviewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staleness {
+    ConfigChanged,
+    /// The machines whose facts differ from the saved plan's.
+    HostsChanged(Vec<String>),
+    /// The hosts now match the configuration: the plan (or the same changes) was applied.
+    AlreadyApplied,
+}
+
+impl Staleness {
+    /// What the operator can do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Staleness::AlreadyApplied => {
+                "nothing is left to do; `corral plan` shows the hosts match the configuration"
+            }
+            _ => "run `corral plan -o PLANFILE` again and review the new plan",
         }
-        None
+    }
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Staleness::ConfigChanged => {
+                f.write_str("the configuration changed since the plan was saved")
+            }
+            Staleness::HostsChanged(machines) => write!(
+                f,
+                "hosts changed since the plan was saved: {}",
+                machines.join(", ")
+            ),
+            Staleness::AlreadyApplied => {
+                f.write_str("this plan was already applied (the hosts now match it)")
+            }
+        }
     }
 }
 
@@ -377,6 +418,10 @@ mod tests {
                 "authentication",
             ),
             ("sudo: a password is required", "sudo"),
+            (
+                "sudo on n1 needs a password for ops: allow NOPASSWD for corral's commands",
+                "sudo",
+            ),
             ("did not answer within 5 s while reading facts", "deadline"),
         ] {
             assert_eq!(
@@ -385,5 +430,59 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    /// A saved plan applied twice said "hosts changed", sending the operator looking for
+    /// someone's edit; it says it was already applied, and a host changed otherwise still
+    /// names the host.
+    #[test]
+    fn a_saved_plan_applied_twice_is_stale_as_already_applied() {
+        let plan = |changes: Vec<ResourceChange>, digest: &str| Plan {
+            format_version: FORMAT_VERSION.to_owned(),
+            project: "p".into(),
+            resource_changes: changes,
+            unreachable: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            config_digest: "config".into(),
+            facts_digests: BTreeMap::from([("n1".to_owned(), digest.to_owned())]),
+            instances: 1,
+        };
+        let change = ResourceChange {
+            address: Address::new("os/sysctl", "baseline", Some("n1")),
+            machine: Some("n1".into()),
+            action: Action::Update,
+            attributes: Vec::new(),
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let saved = SavedPlan {
+            corral_saved_plan: SavedPlan::VERSION,
+            paths: Vec::new(),
+            project: "p".into(),
+            ignore_unknown_kinds: false,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            limit: Vec::new(),
+            plan: plan(vec![change.clone()], "before"),
+        };
+        assert_eq!(saved.staleness(&plan(vec![change.clone()], "before")), None);
+        let applied = saved.staleness(&plan(Vec::new(), "after")).unwrap();
+        assert_eq!(applied, Staleness::AlreadyApplied);
+        assert_eq!(
+            applied.to_string(),
+            "this plan was already applied (the hosts now match it)"
+        );
+        let edited = saved.staleness(&plan(vec![change], "after")).unwrap();
+        assert_eq!(
+            edited.to_string(),
+            "hosts changed since the plan was saved: n1"
+        );
+        let mut other_config = plan(Vec::new(), "after");
+        other_config.config_digest = "edited".into();
+        assert_eq!(
+            saved.staleness(&other_config),
+            Some(Staleness::ConfigChanged)
+        );
     }
 }

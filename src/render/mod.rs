@@ -11,6 +11,7 @@ pub mod progress;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::plan::Plan;
 
@@ -79,7 +80,33 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     )
 }
 
-/// Whether to colour output: only on a terminal, and never when `NO_COLOR` is set.
+/// `--no-color`, set once by `main` before anything prints.
+static COLOR_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Turns colour off for the rest of the process (`--no-color`).
+pub fn refuse_color() {
+    COLOR_REFUSED.store(true, Ordering::Relaxed);
+}
+
+/// The one decision on colour, for plans, warnings, progress and diagnostics: never with
+/// `--no-color` or with `NO_COLOR` set (to anything but the empty string). Terminals are
+/// each caller's own question.
+pub fn color_allowed() -> bool {
+    !COLOR_REFUSED.load(Ordering::Relaxed)
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether output may be redrawn in place (spinners): not under CI (`CI` set to anything
+/// but empty or `false`), whose logs keep every redraw as a line, even on a pseudo-terminal.
+pub fn live_output_allowed() -> bool {
+    color_allowed() && !in_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn in_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0")
+}
+
+/// Whether to colour output: only on a terminal, and only when [`color_allowed`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Style {
     pub color: bool,
@@ -88,8 +115,7 @@ pub struct Style {
 impl Style {
     pub fn detect() -> Style {
         Style {
-            color: std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: std::io::stdout().is_terminal() && color_allowed(),
         }
     }
 
@@ -112,5 +138,26 @@ impl Style {
     }
     pub fn bold(&self, text: &str) -> String {
         self.paint("1", text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI services set `CI=true` (GitHub, GitLab) or `CI=1`; `CI=false` is a way to say no.
+    #[test]
+    fn ci_is_any_value_but_empty_and_false() {
+        for (value, ci) in [
+            (None, false),
+            (Some(""), false),
+            (Some("false"), false),
+            (Some("0"), false),
+            (Some("true"), true),
+            (Some("1"), true),
+            (Some("woodpecker"), true),
+        ] {
+            assert_eq!(in_ci(value), ci, "{value:?}");
+        }
     }
 }

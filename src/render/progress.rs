@@ -16,7 +16,7 @@ pub async fn draw(mut events: mpsc::UnboundedReceiver<Event>) {
     // indicatif draws on stderr, so both must be a terminal for the live view.
     let fancy = std::io::stdout().is_terminal()
         && std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && super::live_output_allowed();
     let multi = MultiProgress::new();
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")

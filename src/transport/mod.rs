@@ -41,6 +41,44 @@ impl ScriptOutput {
     }
 }
 
+/// What `sudo -n` prints, alone on its line, when the sudoers rule wants a password (as
+/// recorded in `fixtures/sudo/`): it refuses before the script starts.
+const SUDO_WANTS_PASSWORD: &str = "sudo: a password is required";
+
+/// Whom a host's scripts run as, for the messages that name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub machine: String,
+    /// The user set in the inventory; `None` when ssh picks it (its config, the local user).
+    pub user: Option<String>,
+}
+
+impl ScriptOutput {
+    /// The run as it is, or, when `sudo -n` refused it for want of a password, the error
+    /// that says what to do: otherwise the caller sees an empty output (a fact script "cut
+    /// short", a step that failed without a word of its own).
+    pub fn unless_sudo_refused(self, login: &Login) -> Result<ScriptOutput, TransportError> {
+        let refused = self.rc == Some(1)
+            && self.stdout.is_empty()
+            && self
+                .stderr
+                .lines()
+                .any(|line| line.trim() == SUDO_WANTS_PASSWORD);
+        if !refused {
+            return Ok(self);
+        }
+        let user = match &login.user {
+            Some(user) => user.as_str(),
+            None => "the user corral logs in as",
+        };
+        Err(TransportError::Failed(format!(
+            "sudo on {} needs a password for {user}: allow NOPASSWD for corral's commands \
+             (it runs `sudo -n sh`) or connect as root",
+            login.machine
+        )))
+    }
+}
+
 /// Why a script gave no [`ScriptOutput`] (as opposed to a script that failed).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
@@ -367,5 +405,48 @@ mod tests {
         assert_eq!(describe(Duration::from_millis(500)), "0.5 s");
         assert_eq!(bytes(64 * 1024 * 1024), "64 MiB");
         assert_eq!(bytes(100), "100 bytes");
+    }
+
+    /// Tried as a new user would: sudo wanting a password gave a "cut short" fact script.
+    /// The run `sudo -n` refused (recorded on a lab host) is an error that says what to do;
+    /// a script that fails on its own is its output, as ever.
+    #[test]
+    fn sudo_wanting_a_password_is_an_error_that_says_what_to_do() {
+        let text = std::fs::read_to_string("fixtures/sudo/password-required.json").unwrap();
+        let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let refused = ScriptOutput {
+            rc: recorded["rc"].as_i64().map(|rc| rc as i32),
+            stdout: recorded["stdout"].as_str().unwrap().to_owned(),
+            stderr: recorded["stderr"].as_str().unwrap().to_owned(),
+        };
+        let login = |user: Option<&str>| Login {
+            machine: "tb1".into(),
+            user: user.map(str::to_owned),
+        };
+        let error = refused
+            .clone()
+            .unless_sudo_refused(&login(Some("ops")))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "sudo on tb1 needs a password for ops: allow NOPASSWD for corral's commands \
+             (it runs `sudo -n sh`) or connect as root"
+        );
+        let error = refused
+            .clone()
+            .unless_sudo_refused(&login(None))
+            .unwrap_err();
+        assert!(error.to_string().contains("for the user corral logs in as"));
+        let failed_alone = ScriptOutput {
+            stdout: "apt-get: unable to lock\n".into(),
+            ..refused
+        };
+        assert_eq!(
+            failed_alone
+                .clone()
+                .unless_sudo_refused(&login(Some("ops")))
+                .unwrap(),
+            failed_alone
+        );
     }
 }

@@ -557,6 +557,8 @@ pub struct SshHost {
     /// The `ssh` command line of a login of its own (no master, no control socket), to
     /// prove that a new connection still works after a change to sshd or the firewall.
     fresh_login: Vec<std::ffi::OsString>,
+    /// Whom scripts run as, for the error when sudo wants a password.
+    login: super::Login,
 }
 
 impl SshHost {
@@ -605,6 +607,7 @@ impl SshHost {
             closed: false,
             reused: true,
             fresh_login: fresh_login(machine, options),
+            login: login(machine),
         }))
     }
 
@@ -672,6 +675,7 @@ impl SshHost {
             closed: false,
             reused: false,
             fresh_login: fresh_login(machine, options),
+            login: login(machine),
         })
     }
 
@@ -680,6 +684,14 @@ impl SshHost {
     pub async fn close(mut self) {
         self.closed = true;
         self.masters.release(self.index).await;
+    }
+}
+
+/// Who corral logs in as on `machine`, for messages.
+fn login(machine: &Machine) -> super::Login {
+    super::Login {
+        machine: machine.name.clone(),
+        user: machine.spec.ssh.user.clone(),
     }
 }
 
@@ -882,7 +894,9 @@ impl Host for SshHost {
                 }
             };
             match tokio::time::timeout_at(limits.deadline, work).await {
-                Ok(Ok(rc)) => Ok(ScriptOutput::finished(rc, &out, &err)),
+                Ok(Ok(rc)) => {
+                    ScriptOutput::finished(rc, &out, &err).unless_sudo_refused(&self.login)
+                }
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(TransportError::DeadlinePassed { output: out.text() }),
             }
