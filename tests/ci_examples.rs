@@ -90,7 +90,10 @@ fn drift_opens_an_issue_then_updates_it_and_no_drift_closes_it() {
 
     assert!(succeeded(&gh.run("drift-issue.sh", &["2", &report], &[])));
     let calls = gh.calls();
-    assert!(calls[0].starts_with("label create corral-drift"), "{calls:?}");
+    assert!(
+        calls[0].starts_with("label create corral-drift"),
+        "{calls:?}"
+    );
     assert!(calls[1].starts_with("issue list --label corral-drift --state open"));
     assert!(
         calls[2].starts_with("issue create --title corral: the hosts drifted")
@@ -101,15 +104,25 @@ fn drift_opens_an_issue_then_updates_it_and_no_drift_closes_it() {
 
     let gh = FakeGh::new();
     let report = gh.file("drift.md", "### corral drift\n");
-    assert!(succeeded(&gh.run("drift-issue.sh", &["2", &report], &[("OPEN_ISSUE", "17")])));
+    assert!(succeeded(&gh.run(
+        "drift-issue.sh",
+        &["2", &report],
+        &[("OPEN_ISSUE", "17")]
+    )));
     let calls = gh.calls();
-    assert!(calls[2].starts_with("issue edit 17 --body-file"), "{calls:?}");
+    assert!(
+        calls[2].starts_with("issue edit 17 --body-file"),
+        "{calls:?}"
+    );
 
     let gh = FakeGh::new();
     let out = gh.run("drift-issue.sh", &["0", &report], &[("OPEN_ISSUE", "17")]);
     assert!(succeeded(&out));
     let calls = gh.calls();
-    assert!(calls[1].starts_with("issue close 17 --comment No drift"), "{calls:?}");
+    assert!(
+        calls[1].starts_with("issue close 17 --comment No drift"),
+        "{calls:?}"
+    );
 
     let gh = FakeGh::new();
     let out = gh.run("drift-issue.sh", &["0", &report], &[]);
@@ -145,13 +158,20 @@ fn the_plan_comment_is_posted_once_then_updated() {
     let gh = FakeGh::new();
     let comment = gh.file("comment.md", "<!-- corral-plan -->\n### corral plan\n");
 
-    assert!(succeeded(&gh.run("post-comment.sh", &["42", &comment], &[])));
+    assert!(succeeded(&gh.run(
+        "post-comment.sh",
+        &["42", &comment],
+        &[]
+    )));
     let calls = gh.calls();
     assert!(
         calls[0].starts_with("api --paginate repos/acme/infra/issues/42/comments"),
         "{calls:?}"
     );
-    assert!(calls[0].contains(r#"startswith("<!-- corral-plan -->")"#), "{calls:?}");
+    assert!(
+        calls[0].contains(r#"startswith("<!-- corral-plan -->")"#),
+        "{calls:?}"
+    );
     assert_eq!(
         calls[1],
         format!("api --method POST repos/acme/infra/issues/42/comments -F body=@{comment}")
@@ -159,7 +179,11 @@ fn the_plan_comment_is_posted_once_then_updated() {
 
     let gh = FakeGh::new();
     let comment = gh.file("comment.md", "<!-- corral-plan -->\n### corral plan\n");
-    assert!(succeeded(&gh.run("post-comment.sh", &["42", &comment], &[("COMMENT_ID", "9001")])));
+    assert!(succeeded(&gh.run(
+        "post-comment.sh",
+        &["42", &comment],
+        &[("COMMENT_ID", "9001")]
+    )));
     assert_eq!(
         gh.calls()[1],
         format!("api --method PATCH repos/acme/infra/issues/comments/9001 -F body=@{comment}")

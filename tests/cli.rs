@@ -272,6 +272,8 @@ fn drift_reports_and_plan_groups_unless_expanded() {
     let expanded = corral(&["plan", "--expand"], "fixtures/facts/lab-fresh.json");
     assert!(stdout(&expanded).contains("+ os/sysctl.baseline[n2]\n"));
     assert!(!stdout(&expanded).contains("machines)"));
+}
+
 /// Tried as a new user would: the configuration without its inventory planned "No
 /// changes" and exited 0. It is an error that names the likely cause, in every command.
 #[test]

@@ -543,7 +543,12 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     let pr = work.path().join("pr");
     let plan = Command::new("examples/ci/pr-plan.sh")
         .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
-        .args(["--project", "examples", branch.to_str().unwrap(), &inventory])
+        .args([
+            "--project",
+            "examples",
+            branch.to_str().unwrap(),
+            &inventory,
+        ])
         .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
         .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
         .output()
@@ -551,13 +556,21 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     assert_code(&plan, 0, "pull-request plan");
     let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
     assert!(comment.starts_with("<!-- corral-plan -->\n"), "{comment}");
-    assert!(comment.contains("+Reviewed in a pull request."), "{comment}");
+    assert!(
+        comment.contains("+Reviewed in a pull request."),
+        "{comment}"
+    );
     assert!(comment.contains("os/file.motd"), "{comment}");
 
     std::fs::write(branch.join("broken.yaml"), "kind: os/file\nname: [oops\n").unwrap();
     let broken = Command::new("examples/ci/pr-plan.sh")
         .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
-        .args(["--project", "examples", branch.to_str().unwrap(), &inventory])
+        .args([
+            "--project",
+            "examples",
+            branch.to_str().unwrap(),
+            &inventory,
+        ])
         .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
         .output()
         .unwrap();
@@ -620,21 +633,36 @@ fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
     plan("first warm plan");
     let first = masters();
     assert_eq!(first.len(), 3, "{first:?}");
-    assert!(first.values().all(|m| m.starts_with("Master running")), "{first:?}");
+    assert!(
+        first.values().all(|m| m.starts_with("Master running")),
+        "{first:?}"
+    );
     plan("second warm plan");
     assert_eq!(masters(), first, "the same masters answer");
 
     let known_hosts = lab.dir.join("known_hosts");
     let keys = std::fs::read_to_string(&known_hosts).unwrap();
-    std::fs::write(&known_hosts, format!("{keys}# a line that changes the file\n")).unwrap();
+    std::fs::write(
+        &known_hosts,
+        format!("{keys}# a line that changes the file\n"),
+    )
+    .unwrap();
     plan("plan after known_hosts changed");
     std::fs::write(&known_hosts, keys).unwrap();
     let after = masters();
-    assert_eq!(after.len(), 6, "three new masters next to the old: {after:?}");
+    assert_eq!(
+        after.len(),
+        6,
+        "three new masters next to the old: {after:?}"
+    );
 
     let closed = warm(&["connections", "close"]);
     assert_success(&closed, "connections close");
-    assert!(stdout(&closed).contains("Closed 6 kept SSH connections."), "{}", text(&closed));
+    assert!(
+        stdout(&closed).contains("Closed 6 kept SSH connections."),
+        "{}",
+        text(&closed)
+    );
     assert!(masters().is_empty());
 }
 

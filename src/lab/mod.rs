@@ -588,7 +588,11 @@ fn start_host(
         "/sbin/init".to_owned(),
     ]);
     if light {
-        args.extend(LIGHT_MASKS.iter().map(|unit| format!("systemd.mask={unit}")));
+        args.extend(
+            LIGHT_MASKS
+                .iter()
+                .map(|unit| format!("systemd.mask={unit}")),
+        );
     }
     docker.run(&args)?;
     Ok(())

@@ -238,8 +238,7 @@ impl Masters {
 
     /// The log file of master `index`.
     fn log(&self, index: usize) -> PathBuf {
-        self.dir
-            .join(format!("{}.{index}.log", std::process::id()))
+        self.dir.join(format!("{}.{index}.log", std::process::id()))
     }
 
     /// Ends one master now (synchronously, within a few seconds); a kept one's shared
@@ -369,7 +368,10 @@ fn check_kept_dir(dir: PathBuf, uid: u32, create: bool) -> std::io::Result<PathB
     let problem = if !meta.is_dir() {
         Some("it is not a directory".to_owned())
     } else if meta.uid() != uid {
-        Some(format!("it belongs to uid {}, not to uid {uid}", meta.uid()))
+        Some(format!(
+            "it belongs to uid {}, not to uid {uid}",
+            meta.uid()
+        ))
     } else if meta.permissions().mode() & 0o077 != 0 {
         Some(format!(
             "its mode is {:o}: others can enter it",
@@ -406,7 +408,10 @@ pub fn close_kept() -> std::io::Result<usize> {
             let _ = std::fs::remove_file(&path);
         }
     }
-    run_all(running.iter().map(|s| exit_command(s)).collect(), EXIT_TIMEOUT);
+    run_all(
+        running.iter().map(|s| exit_command(s)).collect(),
+        EXIT_TIMEOUT,
+    );
     for socket in &running {
         let _ = std::fs::remove_file(socket);
     }
@@ -418,7 +423,10 @@ pub fn close_kept() -> std::io::Result<usize> {
 /// and Include, the command-line options); the known-hosts files it names are read whole,
 /// so a changed host key changes the key; the identity files it names count by size and
 /// modification time. The connect timeout is left out: it shapes no live connection.
-pub async fn settings_key(machine: &Machine, options: &SshOptions) -> Result<String, TransportError> {
+pub async fn settings_key(
+    machine: &Machine,
+    options: &SshOptions,
+) -> Result<String, TransportError> {
     let mut command = std::process::Command::new("ssh");
     command.arg("-G");
     connection_options(&mut command, machine, options);
@@ -1024,7 +1032,10 @@ mod tests {
         );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let refused = check_kept_dir(dir.clone(), uid, true).unwrap_err();
-        assert!(refused.to_string().contains("others can enter it"), "{refused}");
+        assert!(
+            refused.to_string().contains("others can enter it"),
+            "{refused}"
+        );
         let link = parent.path().join("link");
         std::os::unix::fs::symlink(parent.path(), &link).unwrap();
         let refused = check_kept_dir(link, uid, true).unwrap_err();
@@ -1047,7 +1058,10 @@ mod tests {
         assert_eq!(key.len(), KEY_HEX_DIGITS);
         assert_eq!(key, key_of("n1", settings, keys("n1 ssh-ed25519 AAAA1")));
         let other_timeout = settings.replace("connecttimeout 10", "connecttimeout 30");
-        assert_eq!(key, key_of("n1", &other_timeout, keys("n1 ssh-ed25519 AAAA1")));
+        assert_eq!(
+            key,
+            key_of("n1", &other_timeout, keys("n1 ssh-ed25519 AAAA1"))
+        );
         assert_ne!(key, key_of("n1", settings, keys("n1 ssh-ed25519 AAAA2")));
         assert_ne!(key, key_of("n2", settings, keys("n1 ssh-ed25519 AAAA1")));
         let other_user = settings.replace("user root", "user ops");
@@ -1067,7 +1081,11 @@ mod tests {
         assert!(!socket.exists(), "the run's own name goes once shared");
         let (lost, socket, _) = masters.reserve().unwrap();
         std::fs::write(&socket, "").unwrap();
-        assert_eq!(masters.share(lost, &shared), socket, "another master was shared first");
+        assert_eq!(
+            masters.share(lost, &shared),
+            socket,
+            "another master was shared first"
+        );
         let master_command = {
             let options = SshOptions {
                 config_file: None,
@@ -1086,7 +1104,10 @@ mod tests {
         std::fs::write(&socket, "").unwrap();
         masters.share(index, &shared.with_extension("x"));
         masters.end_all();
-        assert!(!shared.with_extension("x").exists(), "an interrupt ends kept masters too");
+        assert!(
+            !shared.with_extension("x").exists(),
+            "an interrupt ends kept masters too"
+        );
     }
 
     /// Masters never persist on their own: an idle timeout, not `ControlPersist=yes`.
