@@ -79,7 +79,7 @@ impl Connections {
 
 impl Drop for Connections {
     fn drop(&mut self) {
-        self.ssh.masters.finish();
+        self.ssh.masters.end_all();
     }
 }
 

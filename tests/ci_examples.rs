@@ -172,6 +172,10 @@ fn the_plan_comment_is_posted_once_then_updated() {
         calls[0].contains(r#"startswith("<!-- corral-plan -->")"#),
         "{calls:?}"
     );
+    assert!(
+        calls[0].contains(r#".user.login == "github-actions[bot]""#),
+        "only the workflow's own comment is updated: {calls:?}"
+    );
     assert_eq!(
         calls[1],
         format!("api --method POST repos/acme/infra/issues/42/comments -F body=@{comment}")

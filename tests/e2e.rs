@@ -562,6 +562,41 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     );
     assert!(comment.contains("os/file.motd"), "{comment}");
 
+    // A resource new since the snapshot has no facts in it: the rest is planned, and the
+    // comment says why not all of it (exit 1).
+    std::fs::write(
+        branch.join("new.yaml"),
+        "kind: os/file\nname: banner\nspecification:\n  machines: all\n  path: /etc/corral-banner\n  content: \"hi\\n\"\n",
+    )
+    .unwrap();
+    let partial = Command::new("examples/ci/pr-plan.sh")
+        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
+        .args([
+            "--project",
+            "examples",
+            branch.to_str().unwrap(),
+            &inventory,
+        ])
+        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
+        .output()
+        .unwrap();
+    assert_code(
+        &partial,
+        1,
+        "pull-request plan with a resource new since the snapshot",
+    );
+    let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
+    assert!(
+        comment.contains("+Reviewed in a pull request."),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("corral could not plan everything"),
+        "{comment}"
+    );
+    assert!(comment.contains("os/file.banner"), "{comment}");
+    std::fs::remove_file(branch.join("new.yaml")).unwrap();
+
     std::fs::write(branch.join("broken.yaml"), "kind: os/file\nname: [oops\n").unwrap();
     let broken = Command::new("examples/ci/pr-plan.sh")
         .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
@@ -586,8 +621,8 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
 }
 
 /// `--keep-connections`: the masters of one plan are there for the next (the same master
-/// processes answer), a changed known_hosts makes new ones, and `connections close` ends
-/// them all. In a runtime directory of the test's own.
+/// processes answer, and sshd sees no new login), a changed known_hosts makes new ones, and
+/// `connections close` ends them all. In a runtime directory of the test's own.
 fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
     let runtime = tempfile::tempdir().unwrap();
     let warm = |args: &[&str]| {
@@ -630,6 +665,16 @@ fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
             .collect()
     };
 
+    // Logins sshd accepted on n1 (this count's own login included).
+    let logins = || -> usize {
+        lab.sh(
+            "n1",
+            "journalctl -q --no-pager -u ssh | grep -c 'Accepted publickey' || true",
+        )
+        .parse()
+        .unwrap()
+    };
+
     plan("first warm plan");
     let first = masters();
     assert_eq!(first.len(), 3, "{first:?}");
@@ -637,7 +682,9 @@ fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
         first.values().all(|m| m.starts_with("Master running")),
         "{first:?}"
     );
+    let before = logins();
     plan("second warm plan");
+    assert_eq!(logins(), before + 1, "no new login but the count's own");
     assert_eq!(masters(), first, "the same masters answer");
 
     let known_hosts = lab.dir.join("known_hosts");

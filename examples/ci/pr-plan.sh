@@ -5,8 +5,9 @@
 #   pr-plan.sh FACTS.json OUTDIR CONFIG_PATH…
 #
 # Writes OUTDIR/comment.md: a hidden marker (so that one comment is updated on each push),
-# then the Markdown plan, or the error if the configuration does not plan. Exits 0 when
-# there is a plan (changes or none), 1 on an error (the comment then says what it is).
+# then the Markdown plan, and the errors if the configuration does not plan, or does not
+# plan in full (a resource new since the snapshot has no facts in it). Exits 0 when there
+# is a whole plan (changes or none), 1 otherwise (the comment then says why).
 # CORRAL names the corral binary (default: `corral` on PATH).
 set -uo pipefail
 corral=${CORRAL:-corral}
@@ -20,26 +21,41 @@ marker='<!-- corral-plan -->'
 NO_COLOR=1 "$corral" plan --facts "$facts" --format markdown --detailed-exitcode "$@" \
     >"$out/plan.md" 2>"$out/plan.err"
 rc=$?
+
+# A comment holds at most 65,536 characters; corral's Markdown plan stays under 60,000.
+limit=60000
+
+# plan.err in a fence no line of it can close (the errors quote the configuration's lines).
+fenced_errors() {
+    local longest
+    longest=$(grep -o '`*' "$out/plan.err" | awk '{ if (length > n) n = length } END { print n + 0 }')
+    local fence='```'
+    while ((${#fence} <= longest)); do fence+='`'; done
+    echo "$fence"
+    head -c "$limit" "$out/plan.err"
+    echo
+    echo "$fence"
+}
+
 {
     echo "$marker"
-    case $rc in
-    0 | 2)
-        # A comment holds at most 65,536 characters.
-        head -c 60000 "$out/plan.md"
-        if (($(wc -c <"$out/plan.md") > 60000)); then
-            echo
-            echo "*(The plan is cut here: it is longer than a comment can be. The whole plan is in the job's log.)*"
-        fi
-        ;;
-    *)
-        echo "### corral plan failed"
+    if [[ -s $out/plan.md ]]; then
+        # Also when the plan is incomplete (exit 1): what could be planned, and why not
+        # the rest. A resource new since the snapshot has no facts in it.
+        head -c "$limit" "$out/plan.md"
+    fi
+    if ((rc != 0 && rc != 2)); then
         echo
-        echo '```'
-        # Errors name files and lines; corral never prints a secret's value.
-        tail -c 60000 "$out/plan.err"
-        echo '```'
-        ;;
-    esac
+        if [[ -s $out/plan.md ]]; then
+            echo "### corral could not plan everything"
+            echo
+            echo "A resource added since the facts were read has no facts in the snapshot: it is planned by the next nightly run, or by \`corral plan\` with access to the hosts."
+        else
+            echo "### corral plan failed"
+        fi
+        echo
+        fenced_errors
+    fi
     if [[ -n ${FACTS_TAKEN:-} ]]; then
         echo
         echo "<sub>Planned from the facts read on $FACTS_TAKEN.</sub>"

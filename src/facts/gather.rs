@@ -332,6 +332,25 @@ async fn read_host_until(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<HostFacts, String> {
+    read_host_once(host, probes, deadline, timeout)
+        .await
+        .map_err(|failure| failure.message)
+}
+
+/// Why a host could not be read.
+struct ReadFailure {
+    message: String,
+    /// The connection failed (not the script): a new connection may do better.
+    disconnected: bool,
+}
+
+/// [`read_host_until`], saying whether the connection failed.
+async fn read_host_once(
+    host: &dyn Host,
+    probes: &[Probe],
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<HostFacts, ReadFailure> {
     let script = FactScript::new(probes);
     let limits = Limits {
         deadline,
@@ -340,7 +359,9 @@ async fn read_host_until(
     let output = host
         .run_script(&script.text, limits)
         .await
-        .map_err(|e| match e {
+        .map_err(|e| ReadFailure {
+            disconnected: matches!(e, TransportError::Disconnected(_)),
+            message: match e {
             TransportError::DeadlinePassed { .. } => format!(
                 "did not answer within {} while reading facts (a probe may be hung, e.g. on a stuck mount; if the host is only slow, raise --facts-timeout)",
                 describe(timeout)
@@ -349,13 +370,14 @@ async fn read_host_until(
                 "its fact script printed more than {}, more than corral reads from a host (is a managed file very large?)",
                 bytes(limit)
             ),
-            TransportError::Failed(message) => message,
-        })?;
-    let probes = script.split(&output.stdout).map_err(|e| {
-        format!(
+            TransportError::Failed(message) | TransportError::Disconnected(message) => message,
+        }})?;
+    let probes = script.split(&output.stdout).map_err(|e| ReadFailure {
+        message: format!(
             "could not read the fact script's output ({e}); the shell said: {}",
             super::tail(&output.stderr, 400)
-        )
+        ),
+        disconnected: false,
     })?;
     Ok(HostFacts {
         probes,
@@ -425,17 +447,18 @@ async fn read_machine<C: Connect>(
 ) -> Result<(C::Host, HostFacts), String> {
     let deadline = deadline_after(options.timeout);
     let host = connect_until(connect, machine, deadline, options.timeout).await?;
-    match read_host_until(&host, probes, deadline, options.timeout).await {
+    match read_host_once(&host, probes, deadline, options.timeout).await {
         Ok(facts) => Ok((host, facts)),
         // A warm connection kept since an earlier run may be dead (the host rebooted):
-        // dropping it ends its master, and the next connection is a new one.
-        Err(_) if host.reused() && Instant::now() < deadline => {
+        // discarded, and the next connection is a new one.
+        Err(failure) if failure.disconnected && host.reused() && Instant::now() < deadline => {
+            host.discard_reused();
             drop(host);
             let host = connect_until(connect, machine, deadline, options.timeout).await?;
             let facts = read_host_until(&host, probes, deadline, options.timeout).await?;
             Ok((host, facts))
         }
-        Err(message) => Err(message),
+        Err(failure) => Err(failure.message),
     }
 }
 

@@ -856,8 +856,9 @@ pub trait MachineKind {
         false
     }
 
-    /// Whether that restart is a reload (`on_change: reload`), for the plan's words.
-    fn reloads_instead_of_restarting(&self) -> bool {
+    /// Whether that restart is a reload (`on_change: reload`) for a change of `diff`, for
+    /// the plan's words.
+    fn reloads_instead_of_restarting(&self, _diff: &Diff) -> bool {
         false
     }
 }

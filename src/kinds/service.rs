@@ -338,8 +338,9 @@ impl MachineKind for ServiceSpec {
         self.active != Some(false)
     }
 
-    fn reloads_instead_of_restarting(&self) -> bool {
-        self.on_change == OnChange::Reload
+    /// A changed unit file is a restart whatever `on_change` says (see `steps`).
+    fn reloads_instead_of_restarting(&self, diff: &Diff) -> bool {
+        self.on_change == OnChange::Reload && !diff.attributes.iter().any(|a| a.name == UNIT_FILE)
     }
 
     fn started_at(&self, _name: &str, facts: &HostFacts) -> Option<u64> {
@@ -544,6 +545,25 @@ mod tests {
                 && !script.contains("systemctl start"),
             "{script}"
         );
+    }
+
+    /// The plan says "reloaded" only when the step reloads: a changed unit file restarts.
+    #[test]
+    fn a_changed_unit_file_is_planned_as_a_restart_even_with_reload() {
+        let reload = ServiceSpec {
+            on_change: OnChange::Reload,
+            ..heartbeat()
+        };
+        let fresh = reload
+            .diff("heartbeat", &recorded::host("lab-fresh", "n1"))
+            .unwrap();
+        assert!(fresh.attributes.iter().any(|a| a.name == UNIT_FILE));
+        assert!(!reload.reloads_instead_of_restarting(&fresh));
+        let converged = reload
+            .diff("heartbeat", &recorded::host("lab-converged", "n1"))
+            .unwrap();
+        assert!(reload.reloads_instead_of_restarting(&converged));
+        assert!(!heartbeat().reloads_instead_of_restarting(&converged));
     }
 
     /// systemd says when a unit became active; a reload leaves no trace, so a service

@@ -142,7 +142,7 @@ pub fn build(
                 .join(", ");
             let starting = diff.action() == Action::Create
                 || diff.attributes.iter().any(|a| a.name == "active");
-            let taken_up = match kind.reloads_instead_of_restarting() {
+            let taken_up = match kind.reloads_instead_of_restarting(&diff) {
                 true => "reloaded",
                 false => "restarted",
             };

@@ -379,7 +379,7 @@ impl std::fmt::Display for Staleness {
                 machines.join(", ")
             ),
             Staleness::AlreadyApplied => {
-                f.write_str("this plan was already applied (the hosts now match it)")
+                f.write_str("the hosts already match the configuration: this plan, or the same changes, was applied")
             }
         }
     }
@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(applied, Staleness::AlreadyApplied);
         assert_eq!(
             applied.to_string(),
-            "this plan was already applied (the hosts now match it)"
+            "the hosts already match the configuration: this plan, or the same changes, was applied"
         );
         let edited = saved.staleness(&plan(vec![change], "after")).unwrap();
         assert_eq!(

@@ -89,6 +89,10 @@ pub enum TransportError {
     /// watchdog on the host). `output` is the end of what it had printed.
     #[error("the deadline passed before the script finished")]
     DeadlinePassed { output: String },
+    /// The connection could not start the remote shell, or lost it: unlike a script's own
+    /// failure, a new connection may do better.
+    #[error("{0}")]
+    Disconnected(String),
     /// Stdout passed [`OutputBound::FailBeyond`]; reading stopped and the script was killed.
     #[error("the script printed more than {}, more than corral reads", bytes(*.limit))]
     OutputTooLarge { limit: usize },
@@ -181,6 +185,10 @@ pub trait Host: Send + Sync {
     fn reused(&self) -> bool {
         false
     }
+
+    /// A reused connection that failed: the next connection to the host must not find it
+    /// again. Others have nothing to do.
+    fn discard_reused(&self) {}
 }
 
 /// Seconds the host-side watchdog waits past corral's own deadline before it ends a script:
@@ -192,7 +200,8 @@ const WATCHDOG_GRACE: u64 = 5;
 /// `deadline`, and with `sudo` through `sudo -n` (never prompting) unless already root.
 /// The command run through sudo is still `sh`, as the privilege model promises. Nothing
 /// reads stdin before the final `sh -s`. A host without a working `timeout` runs the script
-/// without a watchdog.
+/// without a watchdog. sudo speaks C (`LC_ALL=C`), so that its refusal reads the same
+/// whatever locale the login passed on.
 pub fn launcher(deadline: Instant, sudo: bool) -> String {
     let seconds = deadline.saturating_duration_since(Instant::now()).as_secs() + 1 + WATCHDOG_GRACE;
     let watched = format!(
@@ -200,7 +209,7 @@ pub fn launcher(deadline: Instant, sudo: bool) -> String {
     );
     let watched = crate::shell::quote(&watched);
     if sudo {
-        format!("if [ \"$(id -u)\" -eq 0 ]; then exec sh -c {watched}; else exec sudo -n sh -c {watched}; fi")
+        format!("if [ \"$(id -u)\" -eq 0 ]; then exec sh -c {watched}; else exec env LC_ALL=C sudo -n sh -c {watched}; fi")
     } else {
         format!("exec sh -c {watched}")
     }
@@ -391,7 +400,7 @@ mod tests {
         assert!(text.contains("exec timeout -k 5 10"), "{text}");
         // What sudo runs is `sh`, as ever.
         assert!(
-            text.contains("else exec sudo -n sh -c 'if timeout"),
+            text.contains("else exec env LC_ALL=C sudo -n sh -c 'if timeout"),
             "{text}"
         );
         assert!(!launcher(deadline_after(Duration::from_secs(1)), false).contains("sudo"));

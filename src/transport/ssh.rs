@@ -23,8 +23,8 @@
 //! that shapes the connection ([`settings_key`]: the machine, `ssh -G`'s resolved settings,
 //! the known-hosts files' contents and the identity files' metadata), so a changed host
 //! key, address, user, port, key or ssh_config never reuses a master made with the old
-//! ones. A master that fails or is interrupted is still ended; `corral connections close`
-//! ends them all.
+//! ones. A run never ends a kept master (another corral may be using it), not even when
+//! interrupted: it lets go of it; `corral connections close` ends them all.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -85,8 +85,12 @@ struct Master {
     socket: PathBuf,
     /// Held open for the life of the process; see the module documentation.
     tether: Option<UnixStream>,
-    /// A warm master at its shared socket: left running at the end of a run.
+    /// A warm master at its shared socket: never ended by a run (another corral may be
+    /// using it), only let go of.
     kept: bool,
+    /// The shared socket's inode when this run took it, so that a run that finds it broken
+    /// removes that name only if it still is that socket.
+    inode: Option<u64>,
 }
 
 impl Masters {
@@ -188,6 +192,7 @@ impl Masters {
                 socket: socket.clone(),
                 tether: None,
                 kept: false,
+                inode: None,
             },
         );
         Ok((index, socket, log))
@@ -206,6 +211,7 @@ impl Masters {
             master.socket = socket.to_owned();
             master.tether = Some(tether);
             master.kept = true;
+            master.inode = inode_of(socket);
         }
         Ok(index)
     }
@@ -223,15 +229,17 @@ impl Masters {
             let _ = std::fs::remove_file(&master.socket);
             master.socket = shared.to_owned();
             master.kept = true;
+            master.inode = inode_of(shared);
         }
         master.socket.clone()
     }
 
-    /// The commands that end every registered master whose socket exists, one each.
+    /// The commands that end every registered master of this run's own (not a kept one)
+    /// whose socket exists, one each.
     pub fn exit_commands(&self) -> Vec<std::process::Command> {
         self.open()
             .values()
-            .filter(|m| m.socket.exists())
+            .filter(|m| !m.kept && m.socket.exists())
             .map(|m| exit_command(&m.socket))
             .collect()
     }
@@ -241,47 +249,42 @@ impl Masters {
         self.dir.join(format!("{}.{index}.log", std::process::id()))
     }
 
-    /// Ends one master now (synchronously, within a few seconds); a kept one's shared
-    /// socket is removed too, so that no later run tries it.
+    /// Ends one master now (synchronously, within a few seconds); a kept one is only let
+    /// go of: another corral may be running commands over it. This run's sessions on it
+    /// end with the run (the host's watchdog ends what they started).
     fn end(&self, index: usize) {
         let master = self.open().remove(&index);
-        if let Some(master) = master {
+        if let Some(master) = master.filter(|m| !m.kept) {
             if master.socket.exists() {
                 run_all(vec![exit_command(&master.socket)], EXIT_TIMEOUT);
             }
-            self.forget(index, &master);
+            let _ = std::fs::remove_file(self.log(index));
         }
     }
 
-    /// Ends one master now, without blocking the runtime.
+    /// [`Masters::end`], without blocking the runtime.
     async fn end_async(&self, index: usize) {
         let master = self.open().remove(&index);
-        if let Some(master) = master {
+        if let Some(master) = master.filter(|m| !m.kept) {
             if master.socket.exists() {
                 let mut command = tokio::process::Command::from(exit_command(&master.socket));
                 command.kill_on_drop(true);
                 let _ = tokio::time::timeout(EXIT_TIMEOUT, command.status()).await;
             }
-            self.forget(index, &master);
+            let _ = std::fs::remove_file(self.log(index));
         }
     }
 
-    /// Removes what an ended master leaves: its log, and a kept master's shared socket.
-    fn forget(&self, index: usize, master: &Master) {
-        let _ = std::fs::remove_file(self.log(index));
-        if master.kept {
-            let _ = std::fs::remove_file(&master.socket);
-        }
-    }
-
-    /// The normal end of a run's use of master `index`: a kept master stays (its tether
-    /// is let go), any other ends.
-    async fn release(&self, index: usize) {
-        let kept = self.open().get(&index).is_some_and(|m| m.kept);
-        if kept {
-            self.open().remove(&index);
-        } else {
-            self.end_async(index).await;
+    /// A kept master that failed this run (its host may have rebooted): its shared name is
+    /// removed, if it still is the socket this run took, so that the next connection makes
+    /// a new master; the old one ends by itself (its connection is gone, or at its idle
+    /// time), and whoever still uses it keeps it until then.
+    fn unshare(&self, index: usize) {
+        let master = self.open().remove(&index);
+        if let Some(master) = master.filter(|m| m.kept) {
+            if master.inode.is_some() && inode_of(&master.socket) == master.inode {
+                let _ = std::fs::remove_file(&master.socket);
+            }
         }
     }
 
@@ -301,9 +304,11 @@ impl Masters {
         }));
     }
 
-    /// Ends every master at once (kept ones too) and removes the control directory (a
-    /// private one) or what the masters left in it (the kept one). Safe to call from a
-    /// panic hook or a signal path, and more than once; no master can start afterwards.
+    /// Ends every master of this run's own at once, lets go of the kept ones (they stay
+    /// for the next run, or for another corral using them now), and removes the control
+    /// directory (a private one) or this run's logs in it (the kept one). For the end of a
+    /// run, an interrupt and a panic alike; safe to call from a signal path, and more than
+    /// once; no master can start afterwards.
     pub fn end_all(&self) {
         self.ended.store(true, Ordering::SeqCst);
         let commands = self.exit_commands();
@@ -313,25 +318,22 @@ impl Masters {
             let _ = std::fs::remove_dir_all(&self.dir);
             return;
         }
-        for (index, master) in &ended {
-            self.forget(*index, master);
+        for index in ended.keys() {
+            let _ = std::fs::remove_file(self.log(*index));
         }
-    }
-
-    /// The normal end of a run: kept masters stay for the next run, every other master
-    /// ends (as [`Masters::end_all`]).
-    pub fn finish(&self) {
-        if self.keep.is_some() {
-            self.open().retain(|_, master| !master.kept);
-        }
-        self.end_all();
     }
 }
 
 impl Drop for Masters {
     fn drop(&mut self) {
-        self.finish();
+        self.end_all();
     }
+}
+
+/// The inode of the file at `path` (not followed), if there is one.
+fn inode_of(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| m.ino())
 }
 
 /// The user's directory of kept masters: `$XDG_RUNTIME_DIR/corral-connections`, else
@@ -401,6 +403,9 @@ pub fn close_kept() -> std::io::Result<usize> {
     let mut running = Vec::new();
     for entry in std::fs::read_dir(&dir)?.flatten() {
         let path = entry.path();
+        if of_a_running_corral(&path) {
+            continue;
+        }
         let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
         if is_socket && UnixStream::connect(&path).is_ok() {
             running.push(path);
@@ -416,6 +421,18 @@ pub fn close_kept() -> std::io::Result<usize> {
         let _ = std::fs::remove_file(socket);
     }
     Ok(running.len())
+}
+
+/// Whether `path` is a file of a corral still running: `<pid>.<index>` (a master that has
+/// no shared name, or its log) whose process is alive. Those end with their run.
+fn of_a_running_corral(path: &Path) -> bool {
+    let pid = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split_once('.'))
+        .map(|(pid, _)| pid)
+        .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+    pid.is_some_and(|pid| Path::new("/proc").join(pid).exists())
 }
 
 /// The key of a kept master for `machine`: a digest of everything that shapes its
@@ -442,7 +459,10 @@ pub async fn settings_key(
             crate::facts::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
         )));
     }
-    let settings = String::from_utf8_lossy(&output.stdout);
+    let mut settings = String::from_utf8_lossy(&output.stdout).into_owned();
+    // A master lives as long as it was started to: a shorter --keep-connections must not
+    // reuse one started for a day.
+    settings.push_str(&format!("corral-keep {:?}\n", options.masters.keep));
     Ok(key_of(&machine.name, &settings, |path| {
         let path = crate::config::machine::expand_home(path);
         std::fs::read(&path).ok()
@@ -469,6 +489,14 @@ fn key_of(machine: &str, settings: &str, read: impl Fn(&str) -> Option<Vec<u8>>)
         };
         for file in files {
             match read(file) {
+                // A `%` token ssh left unexpanded names a file corral cannot read as ssh
+                // would: never reuse such a master.
+                _ if file.contains('%') => hasher.update(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                        .to_le_bytes(),
+                ),
                 Some(bytes) => hasher.update(Sha256::digest(&bytes)),
                 None => hasher.update(b"absent"),
             }
@@ -691,7 +719,7 @@ impl SshHost {
     /// one (warm connections).
     pub async fn close(mut self) {
         self.closed = true;
-        self.masters.release(self.index).await;
+        self.masters.end_async(self.index).await;
     }
 }
 
@@ -819,6 +847,12 @@ impl Host for SshHost {
         self.reused
     }
 
+    fn discard_reused(&self) {
+        if self.reused {
+            self.masters.unshare(self.index);
+        }
+    }
+
     fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let (program, args) = self
@@ -877,7 +911,7 @@ impl Host for SshHost {
                     .stdout(openssh::Stdio::piped())
                     .stderr(openssh::Stdio::piped());
                 let mut child = command.spawn().await.map_err(|e| {
-                    TransportError::Failed(format!(
+                    TransportError::Disconnected(format!(
                         "cannot start a remote shell: {}",
                         error_chain(&e)
                     ))
@@ -895,7 +929,7 @@ impl Host for SshHost {
                     Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                         Ok(Some(127))
                     }
-                    Err(e) => Err(TransportError::Failed(format!(
+                    Err(e) => Err(TransportError::Disconnected(format!(
                         "the remote shell failed: {}",
                         error_chain(&e)
                     ))),
@@ -1066,12 +1100,20 @@ mod tests {
         assert_ne!(key, key_of("n2", settings, keys("n1 ssh-ed25519 AAAA1")));
         let other_user = settings.replace("user root", "user ops");
         assert_ne!(key, key_of("n1", &other_user, keys("n1 ssh-ed25519 AAAA1")));
+        let unexpanded = settings.replace("/k/known_hosts2", "%d/known_hosts");
+        assert_ne!(
+            key_of("n1", &unexpanded, keys("n1 ssh-ed25519 AAAA1")),
+            key_of("n1", &unexpanded, keys("n1 ssh-ed25519 AAAA1")),
+            "a file ssh would find by a token corral cannot expand: never reused"
+        );
     }
 
-    /// At the end of a run a kept master stays, at its shared socket; one that lost the
-    /// race to share ends; an interrupt ends them all and removes the shared socket.
+    /// A kept master is never ended by a run (another corral may be using it), not even
+    /// by an interrupt: its shared socket stays; one that lost the race to share is the
+    /// run's own and ends. A run that finds a kept master broken removes its name, unless
+    /// the name is another socket by then.
     #[test]
-    fn kept_masters_outlive_the_run_and_interrupts_end_them() {
+    fn kept_masters_outlive_runs_and_interrupts() {
         let parent = tempfile::tempdir().unwrap();
         let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
         let shared = parent.path().join("0123456789abcdef01234567");
@@ -1095,19 +1137,29 @@ mod tests {
             master_command(&machine(), &options, &socket, &socket)
         };
         assert!(args(&master_command).contains(&"ControlPersist=60s".to_owned()));
-        masters.finish();
+        let exits = masters.exit_commands();
+        assert_eq!(exits.len(), 1, "only the run's own master is ended");
+        assert!(args(&exits[0]).contains(&socket.display().to_string()));
+        masters.end_all();
         assert!(shared.exists(), "the kept master stays");
         assert!(parent.path().exists());
 
+        // A later run adopts it, finds it broken and removes its name.
         let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
-        let (index, socket, _) = masters.reserve().unwrap();
-        std::fs::write(&socket, "").unwrap();
-        masters.share(index, &shared.with_extension("x"));
-        masters.end_all();
-        assert!(
-            !shared.with_extension("x").exists(),
-            "an interrupt ends kept masters too"
-        );
+        let tether = std::os::unix::net::UnixListener::bind(parent.path().join("l")).unwrap();
+        let stream = UnixStream::connect(parent.path().join("l")).unwrap();
+        let adopted = masters.adopt(&shared, stream).unwrap();
+        masters.unshare(adopted);
+        assert!(!shared.exists());
+        // One whose name was taken by a new socket meanwhile leaves that one alone.
+        std::fs::write(&shared, "").unwrap();
+        let stream = UnixStream::connect(parent.path().join("l")).unwrap();
+        let adopted = masters.adopt(&shared, stream).unwrap();
+        std::fs::write(parent.path().join("new"), "").unwrap();
+        std::fs::rename(parent.path().join("new"), &shared).unwrap();
+        masters.unshare(adopted);
+        assert!(shared.exists(), "another run's new master keeps its name");
+        drop(tether);
     }
 
     /// Masters never persist on their own: an idle timeout, not `ControlPersist=yes`.
