@@ -69,9 +69,13 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// `corral ARGS… CONFIG… INVENTORY` with the lab's ssh_config.
+    /// `corral ARGS… CONFIG… INVENTORY` with the lab's ssh_config; plans are expanded
+    /// (each instance on its own), as the checks below look for instances.
     fn corral(&self, args: &[&str], config: &[&str]) -> Output {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if matches!(args.first(), Some(&("plan" | "drift" | "apply"))) {
+            all.insert(1, "--expand".to_owned());
+        }
         all.extend(config.iter().map(|s| s.to_string()));
         all.push(self.inventory());
         self.corral_exact(&all)
@@ -188,6 +192,13 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         stdout(&plan).contains("os/package.base[n1]"),
         "{}",
         text(&plan)
+    );
+    // Without --expand, the same change on the three hosts is shown once.
+    let grouped = lab.corral_exact(&["plan".to_owned(), "examples/".to_owned(), lab.inventory()]);
+    assert!(
+        stdout(&grouped).contains("~ os/package.base on n1, n2, n3 (3 machines)"),
+        "{}",
+        text(&grouped)
     );
     let secret = std::fs::read_to_string("examples/files/api-token.txt").unwrap();
     assert!(
