@@ -535,14 +535,19 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     let converged = script("nightly.sh", &[out, "examples/", &inventory]);
     assert_code(&converged, 0, "nightly on converged hosts");
     let report = std::fs::read_to_string(Path::new(out).join("drift.md")).unwrap();
-    assert!(report.contains("No drift"), "{report}");
+    assert!(report.contains("### corral drift: no drift"), "{report}");
 
     lab.sh("n3", "echo 'edited by hand' >> /etc/issue.net");
     let drifted = script("nightly.sh", &[out, "examples/", &inventory]);
     assert_code(&drifted, 2, "nightly after a change by hand");
     let report = std::fs::read_to_string(Path::new(out).join("drift.md")).unwrap();
     assert!(report.contains("os/file.issue-net"), "{report}");
-    assert!(report.contains("-edited by hand"), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with('-') && l.ends_with(" edited by hand")),
+        "{report}"
+    );
     let facts = Path::new(out).join("facts.json");
 
     // The pull request changes the motd; planned from the facts, with no SSH settings.
@@ -552,23 +557,27 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     let text = std::fs::read_to_string(&motd).unwrap();
     std::fs::write(&motd, format!("{text}Reviewed in a pull request.\n")).unwrap();
     let pr = work.path().join("pr");
-    let plan = Command::new("examples/ci/pr-plan.sh")
-        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
-        .args([
-            "--project",
-            "examples",
-            branch.to_str().unwrap(),
-            &inventory,
-        ])
-        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
-        .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
-        .output()
-        .unwrap();
+    // As the pull-request job runs it: no SSH settings.
+    let pr_plan = || {
+        Command::new("examples/ci/pr-plan.sh")
+            .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
+            .args([
+                "--project",
+                "examples",
+                branch.to_str().unwrap(),
+                &inventory,
+            ])
+            .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
+            .env("CORRAL_SSH_CONFIG", "/nonexistent/ssh_config")
+            .output()
+            .unwrap()
+    };
+    let plan = pr_plan();
     assert_code(&plan, 0, "pull-request plan");
     let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
     assert!(comment.starts_with("<!-- corral-plan -->\n"), "{comment}");
     assert!(
-        comment.contains("+Reviewed in a pull request."),
+        added_line(&comment, "Reviewed in a pull request."),
         "{comment}"
     );
     assert!(comment.contains("os/file.motd"), "{comment}");
@@ -580,17 +589,7 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
         "kind: os/file\nname: banner\nspecification:\n  machines: all\n  path: /etc/corral-banner\n  content: \"hi\\n\"\n",
     )
     .unwrap();
-    let partial = Command::new("examples/ci/pr-plan.sh")
-        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
-        .args([
-            "--project",
-            "examples",
-            branch.to_str().unwrap(),
-            &inventory,
-        ])
-        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
-        .output()
-        .unwrap();
+    let partial = pr_plan();
     assert_code(
         &partial,
         1,
@@ -598,7 +597,7 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     );
     let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
     assert!(
-        comment.contains("+Reviewed in a pull request."),
+        added_line(&comment, "Reviewed in a pull request."),
         "{comment}"
     );
     assert!(
@@ -609,17 +608,7 @@ fn ci_example_scripts_report_drift_and_plan_pull_requests(lab: &Lab) {
     std::fs::remove_file(branch.join("new.yaml")).unwrap();
 
     std::fs::write(branch.join("broken.yaml"), "kind: os/file\nname: [oops\n").unwrap();
-    let broken = Command::new("examples/ci/pr-plan.sh")
-        .args([facts.to_str().unwrap(), pr.to_str().unwrap()])
-        .args([
-            "--project",
-            "examples",
-            branch.to_str().unwrap(),
-            &inventory,
-        ])
-        .env("CORRAL", env!("CARGO_BIN_EXE_corral"))
-        .output()
-        .unwrap();
+    let broken = pr_plan();
     assert_code(&broken, 1, "pull-request plan of a broken configuration");
     let comment = std::fs::read_to_string(pr.join("comment.md")).unwrap();
     assert!(comment.contains("corral plan failed"), "{comment}");
@@ -722,6 +711,13 @@ fn warm_connections_are_reused_until_a_setting_changes(lab: &Lab) {
         text(&closed)
     );
     assert!(masters().is_empty());
+}
+
+/// Whether a Markdown plan's diff adds a line reading `text` (`+` starts the line).
+fn added_line(markdown: &str, text: &str) -> bool {
+    markdown
+        .lines()
+        .any(|l| l.starts_with('+') && l.trim_end().ends_with(text))
 }
 
 /// A configuration file a running service `depends_on` changes: the plan says the service
