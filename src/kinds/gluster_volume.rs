@@ -47,6 +47,14 @@ pub const PROJECT_OPTION: &str = "user.corral.project";
 /// yes to every question, which is why the checks here come first).
 const GLUSTER: &str = "gluster --mode=script";
 
+/// An awk program over `gluster --xml volume status NAME` (one record a `<node>`): exits 0
+/// when there are bricks (nodes whose path is absolute, not a self-heal daemon's host) and
+/// every one is online (`<status>1</status>`).
+const ALL_BRICKS_ONLINE: &str = r"/<path>\// { bricks++; if ($0 !~ /<status>1<\/status>/) offline++ } END { exit !(bricks > 0 && offline == 0) }";
+
+/// How long a started volume's bricks get to come online before its mounts.
+const BRICKS_ONLINE_SECONDS: u32 = 60;
+
 /// `gluster/volume` specification.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -449,6 +457,19 @@ struct LiveVolume {
     volume: Volume,
     /// Every option's effective value (`volume get VOL all`; no `user.*` options).
     effective: BTreeMap<String, String>,
+}
+
+/// Waits until every brick of volume `name` is online, for at most
+/// [`BRICKS_ONLINE_SECONDS`]; then fails naming the volume and showing its status.
+fn wait_for_bricks(name: &str) -> String {
+    let q = quote(name);
+    let program = quote(ALL_BRICKS_ONLINE);
+    let message = quote(&format!(
+        "corral: the bricks of gluster volume {name} are not all online {BRICKS_ONLINE_SECONDS} s after its start"
+    ));
+    format!(
+        "i=0\nuntil {GLUSTER} --xml volume status {q} 2>/dev/null | awk -v RS='</node>' {program}; do\n  i=$((i+1))\n  if [ \"$i\" -ge {BRICKS_ONLINE_SECONDS} ]; then echo {message}; {GLUSTER} volume status {q} || true; exit 1; fi\n  sleep 1\ndone\n"
+    )
 }
 
 /// What a mount machine needs.
@@ -1086,12 +1107,15 @@ done
             ));
         }
         if analysis.start {
+            // `volume start` returns before every brick process listens; a mount made then
+            // finds too few bricks for its quorum and fails, so the step waits for them.
             steps.push(on(
                 &analysis.runner,
                 format!("start gluster volume {name}"),
                 format!(
-                    "set -e\n{}{GLUSTER} volume info {q} | grep -q '^Status: Started$' || {GLUSTER} volume start {q}\n",
-                    owned_guard(name, &self.project)
+                    "set -e\n{}{GLUSTER} volume info {q} | grep -q '^Status: Started$' || {GLUSTER} volume start {q}\n{}",
+                    owned_guard(name, &self.project),
+                    wait_for_bricks(name)
                 ),
             ));
         }
@@ -1388,6 +1412,35 @@ mod tests {
             .ends_with("findmnt -M /mnt/gv0 >/dev/null 2>&1 || mount /mnt/gv0\n"));
     }
 
+    /// The wait after a start reads `volume status --xml` as recorded on the lab: all
+    /// bricks online passes, one brick process down (or no volume) waits.
+    #[test]
+    fn the_start_waits_until_every_brick_is_online() {
+        let online = |fixture: &str| {
+            let text =
+                std::fs::read_to_string(format!("fixtures/cluster/volume-status/{fixture}.json"))
+                    .unwrap();
+            let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let output = recorded["output"].as_str().unwrap().to_owned();
+            let mut awk = std::process::Command::new("awk")
+                .args(["-v", "RS=</node>", ALL_BRICKS_ONLINE])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            awk.stdin
+                .take()
+                .unwrap()
+                .write_all(output.as_bytes())
+                .unwrap();
+            awk.wait().unwrap().success()
+        };
+        assert!(online("started"));
+        assert!(!online("brick-down"));
+        assert!(!online("missing"));
+        assert!(!online("not-started"));
+    }
+
     #[test]
     fn the_fstab_line_names_the_other_brick_machines_and_waits_for_glusterd_on_servers() {
         let spec = spec();
@@ -1435,7 +1488,8 @@ mod tests {
             script.contains("awk '$1 == \"user.corral.project\" { print $2 }')\" = default ]"),
             "{script}"
         );
-        assert!(script.ends_with("gluster --mode=script volume info gv0 | grep -q '^Status: Started$' || gluster --mode=script volume start gv0\n"));
+        assert!(script.contains("gluster --mode=script volume info gv0 | grep -q '^Status: Started$' || gluster --mode=script volume start gv0\n"));
+        assert!(script.ends_with(&wait_for_bricks("gv0")));
     }
 
     #[test]
