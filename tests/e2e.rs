@@ -2041,12 +2041,11 @@ fn hardening_modules_keep_the_cluster_working(lab: &Lab, dir: &Path) {
     );
     // A mount made after the firewall (a new client, a reboot) reaches every brick: the
     // bricks' ports are random in glusterd's range, all of which the module opens.
-    lab.sh(
-        "n2",
-        "umount /srv/krill && mount /srv/krill && ls /srv/krill >/dev/null",
-    );
     assert_eq!(
-        lab.sh("n2", "findmnt -n -o FSTYPE /srv/krill"),
+        lab.sh(
+            "n2",
+            "mkdir -p /mnt/check && mount -t glusterfs n1:/krill-data /mnt/check && findmnt -n -o FSTYPE /mnt/check && umount /mnt/check",
+        ),
         "fuse.glusterfs"
     );
 }
