@@ -139,7 +139,7 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
         config.resources.len(),
         graph.instances.len()
     );
-    let style = Style::detect();
+    let style = Style::detect_stderr();
     for (address, message) in config.unmatched_selectors() {
         eprintln!("{} {address}: {message}", style.yellow("Warning:"));
     }

@@ -119,6 +119,13 @@ impl Style {
         }
     }
 
+    /// [`Style::detect`] for text written on stderr.
+    pub fn detect_stderr() -> Style {
+        Style {
+            color: std::io::stderr().is_terminal() && color_allowed(),
+        }
+    }
+
     pub fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")

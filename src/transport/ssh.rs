@@ -343,9 +343,16 @@ fn inode_of(path: &Path) -> Option<u64> {
 pub fn kept_dir(create: bool) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self")?.uid();
+    let name = format!("corral-connections-{uid}");
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(runtime) if runtime.is_absolute() => runtime.join("corral-connections"),
-        _ => std::env::temp_dir().join(format!("corral-connections-{uid}")),
+        _ => std::env::temp_dir().join(&name),
+    };
+    // A temporary directory too deep for socket paths (CI runners' work trees): /tmp.
+    let dir = if dir.as_os_str().len() + SOCKET_NAME_ROOM > MAX_SOCKET_PATH {
+        Path::new("/tmp").join(&name)
+    } else {
+        dir
     };
     check_kept_dir(dir, uid, create)
 }
