@@ -279,22 +279,29 @@ pub mod recorded {
     /// scripts/record-cluster-fixtures.sh), after checking that it was recorded with
     /// `probe`'s script: a changed probe cannot keep passing on stale output.
     pub fn cluster(fact: &str, case: &str, probe: &super::Probe) -> ProbeOutput {
+        checked(
+            &format!("cluster/{fact}/{case}"),
+            probe,
+            "run scripts/record-cluster-fixtures.sh",
+        )
+    }
+
+    /// The output recorded in `fixtures/NAME.json` (`{command, rc, output}`), after checking
+    /// that it was recorded with `probe`'s script (`hint` says how to record it again).
+    pub fn checked(name: &str, probe: &super::Probe, hint: &str) -> ProbeOutput {
         #[derive(serde::Deserialize)]
         struct Recorded {
             command: String,
             rc: i32,
             output: String,
         }
-        let path = format!(
-            "{}/fixtures/cluster/{fact}/{case}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let recorded: Recorded =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(
             recorded.command, probe.script,
-            "{path} was recorded with another command: run scripts/record-cluster-fixtures.sh"
+            "{path} was recorded with another command: {hint}"
         );
         ProbeOutput {
             rc: recorded.rc,

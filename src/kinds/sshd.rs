@@ -571,23 +571,11 @@ mod tests {
     use super::*;
 
     fn recorded() -> ProbeOutput {
-        #[derive(serde::Deserialize)]
-        struct Recorded {
-            command: String,
-            rc: i32,
-            output: String,
-        }
-        let path = format!(
-            "{}/fixtures/sshd/effective.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let recorded: Recorded =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        assert_eq!(recorded.command, SshdSpec::effective_probe().script);
-        ProbeOutput {
-            rc: recorded.rc,
-            output: recorded.output,
-        }
+        crate::facts::recorded::checked(
+            "sshd/effective",
+            &SshdSpec::effective_probe(),
+            "record it again on a lab host",
+        )
     }
 
     fn spec(settings: &[(&str, &str)]) -> SshdSpec {

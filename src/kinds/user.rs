@@ -1039,24 +1039,11 @@ mod tests {
     /// A probe's output recorded on the lab, `fixtures/user/CASE.json`, after checking
     /// that it was recorded with the probe's own command.
     fn recorded(case: &str, probe: &Probe) -> ProbeOutput {
-        #[derive(serde::Deserialize)]
-        struct Recorded {
-            command: String,
-            rc: i32,
-            output: String,
-        }
-        let path = format!("{}/fixtures/user/{case}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let recorded: Recorded =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(
-            recorded.command, probe.script,
-            "{path} was recorded with another command"
-        );
-        ProbeOutput {
-            rc: recorded.rc,
-            output: recorded.output,
-        }
+        crate::facts::recorded::checked(
+            &format!("user/{case}"),
+            probe,
+            "record it again on a lab host",
+        )
     }
 
     fn spec(name: &str) -> UserSpec {
