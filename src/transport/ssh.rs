@@ -131,13 +131,7 @@ impl Masters {
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     remove_stale(parent, &dir);
-                    return Ok(Arc::new(Masters {
-                        dir,
-                        keep: None,
-                        next: AtomicUsize::new(0),
-                        open: Mutex::new(BTreeMap::new()),
-                        ended: AtomicBool::new(false),
-                    }));
+                    return Ok(Masters::in_dir(dir, None));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -149,14 +143,14 @@ impl Masters {
     /// Warm connections: masters in the user's kept directory ([`kept_dir`]), started
     /// with `ControlPersist` of `idle` and left running at the end of the run.
     pub fn kept(idle: Duration) -> std::io::Result<Arc<Masters>> {
-        Ok(Masters::kept_in(kept_dir(true)?, idle))
+        Ok(Masters::in_dir(kept_dir(true)?, Some(idle)))
     }
 
-    /// Warm connections in `dir`, already checked.
-    fn kept_in(dir: PathBuf, idle: Duration) -> Arc<Masters> {
+    /// No master yet, in `dir` (made and checked already), kept for `keep` if `Some`.
+    fn in_dir(dir: PathBuf, keep: Option<Duration>) -> Arc<Masters> {
         Arc::new(Masters {
             dir,
-            keep: Some(idle),
+            keep,
             next: AtomicUsize::new(0),
             open: Mutex::new(BTreeMap::new()),
             ended: AtomicBool::new(false),
@@ -183,9 +177,8 @@ impl Masters {
         }
         let index = self.next.fetch_add(1, Ordering::SeqCst);
         // The pid keeps the names of processes sharing the kept directory apart.
-        let name = format!("{}.{index}", std::process::id());
-        let socket = self.dir.join(&name);
-        let log = self.dir.join(format!("{name}.log"));
+        let socket = self.dir.join(format!("{}.{index}", std::process::id()));
+        let log = self.log(index);
         self.open().insert(
             index,
             Master {
@@ -244,7 +237,7 @@ impl Masters {
             .collect()
     }
 
-    /// The log file of master `index`.
+    /// The log file of master `index` (its socket's name and `.log`).
     fn log(&self, index: usize) -> PathBuf {
         self.dir.join(format!("{}.{index}.log", std::process::id()))
     }
@@ -433,13 +426,18 @@ pub fn close_kept() -> std::io::Result<usize> {
 /// Whether `path` is a file of a corral still running: `<pid>.<index>` (a master that has
 /// no shared name, or its log) whose process is alive. Those end with their run.
 fn of_a_running_corral(path: &Path) -> bool {
-    let pid = path
-        .file_name()
+    path.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.split_once('.'))
-        .map(|(pid, _)| pid)
-        .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-    pid.is_some_and(|pid| Path::new("/proc").join(pid).exists())
+        .and_then(|(pid, _)| process_alive(pid))
+        == Some(true)
+}
+
+/// Whether the process `pid` (digits) runs, as `/proc` shows; `None` when `pid` is not a
+/// process id.
+fn process_alive(pid: &str) -> Option<bool> {
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| Path::new("/proc").join(pid).exists())
 }
 
 /// The key of a kept master for `machine`: a digest of everything that shapes its
@@ -534,12 +532,11 @@ fn remove_stale(parent: &Path, ours: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let Some(alive) = name
             .to_str()
             .and_then(|n| n.strip_prefix("corral-"))
             .and_then(|n| n.split_once('-'))
-            .map(|(pid, _)| pid)
-            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|(pid, _)| process_alive(pid))
         else {
             continue;
         };
@@ -547,7 +544,7 @@ fn remove_stale(parent: &Path, ours: &Path) {
         let ours_to_remove = std::fs::symlink_metadata(&path)
             .is_ok_and(|m| m.is_dir() && m.uid() == uid)
             && path != ours
-            && !Path::new("/proc").join(pid).exists();
+            && !alive;
         if ours_to_remove {
             let _ = std::fs::remove_dir_all(&path);
         }
@@ -1122,7 +1119,7 @@ mod tests {
     #[test]
     fn kept_masters_outlive_runs_and_interrupts() {
         let parent = tempfile::tempdir().unwrap();
-        let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
+        let masters = Masters::in_dir(parent.path().to_owned(), Some(Duration::from_secs(60)));
         let shared = parent.path().join("0123456789abcdef01234567");
         let (kept, socket, _) = masters.reserve().unwrap();
         std::fs::write(&socket, "").unwrap();
@@ -1152,7 +1149,7 @@ mod tests {
         assert!(parent.path().exists());
 
         // A later run adopts it, finds it broken and removes its name.
-        let masters = Masters::kept_in(parent.path().to_owned(), Duration::from_secs(60));
+        let masters = Masters::in_dir(parent.path().to_owned(), Some(Duration::from_secs(60)));
         let tether = std::os::unix::net::UnixListener::bind(parent.path().join("l")).unwrap();
         let stream = UnixStream::connect(parent.path().join("l")).unwrap();
         let adopted = masters.adopt(&shared, stream).unwrap();
