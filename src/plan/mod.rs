@@ -258,13 +258,7 @@ impl Plan {
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
         for change in &self.resource_changes {
-            match change.action {
-                Action::Create => counts.add += 1,
-                Action::Update => counts.change += 1,
-                Action::Replace => counts.replace += 1,
-                Action::Delete => counts.destroy += 1,
-                Action::NoOp => {}
-            }
+            counts.record(change.action);
         }
         counts
     }
@@ -392,6 +386,19 @@ pub struct Counts {
     pub change: usize,
     pub replace: usize,
     pub destroy: usize,
+}
+
+impl Counts {
+    /// Counts one change of `action` (a no-op counts nowhere).
+    pub fn record(&mut self, action: Action) {
+        match action {
+            Action::Create => self.add += 1,
+            Action::Update => self.change += 1,
+            Action::Replace => self.replace += 1,
+            Action::Delete => self.destroy += 1,
+            Action::NoOp => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! one change per resource instance (never grouped), with counts per host for schedulers and
 //! dashboards. Sensitive values appear only as `{"sensitive": true}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::plan::{Action, AttrValue, Plan};
+use crate::plan::{AttrValue, Counts, Plan};
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -35,7 +35,7 @@ fn value(v: &AttrValue) -> Value {
 /// One host's part of the plan: its changes counted like the summary, and the instances
 /// that could not be planned. The counts of a host that could not be read are unknown
 /// (`null`), never zero.
-#[derive(Serialize, Default, Clone, Copy)]
+#[derive(Serialize)]
 struct HostSummary {
     reachable: bool,
     add: Option<usize>,
@@ -48,45 +48,43 @@ struct HostSummary {
 /// Every host the plan read (with or without changes) and every host it could not read.
 /// Changes to cluster objects (no machine) are only in the summary.
 fn hosts(plan: &Plan) -> BTreeMap<&str, HostSummary> {
-    let read = HostSummary {
-        reachable: true,
-        add: Some(0),
-        change: Some(0),
-        replace: Some(0),
-        destroy: Some(0),
-        errors: 0,
-    };
-    let mut hosts: BTreeMap<&str, HostSummary> = BTreeMap::new();
-    for machine in plan
-        .facts_digests
-        .keys()
-        .filter(|k| !crate::facts::is_cluster_key(k))
-    {
-        hosts.insert(machine, read);
-    }
-    for host in &plan.unreachable {
-        hosts.insert(&host.machine, HostSummary::default());
-    }
+    // Per host: its changes counted, and its instances that could not be planned.
+    let mut tally: BTreeMap<&str, (Counts, usize)> = super::read_machines(plan)
+        .map(|machine| (machine, Default::default()))
+        .collect();
     for change in &plan.resource_changes {
-        let Some(machine) = change.machine.as_deref() else {
-            continue;
-        };
-        let host = hosts.entry(machine).or_insert(read);
-        let count = match change.action {
-            Action::Create => &mut host.add,
-            Action::Update => &mut host.change,
-            Action::Replace => &mut host.replace,
-            Action::Delete => &mut host.destroy,
-            Action::NoOp => continue,
-        };
-        *count = Some(count.unwrap_or(0) + 1);
+        if let Some(machine) = change.machine.as_deref() {
+            tally.entry(machine).or_default().0.record(change.action);
+        }
     }
     for problem in &plan.errors {
         if let Some(machine) = problem.address.machine.as_deref() {
-            hosts.entry(machine).or_insert(read).errors += 1;
+            tally.entry(machine).or_default().1 += 1;
         }
     }
-    hosts
+    let unreachable: BTreeSet<&str> = plan
+        .unreachable
+        .iter()
+        .map(|h| h.machine.as_str())
+        .collect();
+    for machine in &unreachable {
+        tally.entry(machine).or_default();
+    }
+    tally
+        .into_iter()
+        .map(|(machine, (counts, errors))| {
+            let known = !unreachable.contains(machine);
+            let host = HostSummary {
+                reachable: known,
+                add: known.then_some(counts.add),
+                change: known.then_some(counts.change),
+                replace: known.then_some(counts.replace),
+                destroy: known.then_some(counts.destroy),
+                errors,
+            };
+            (machine, host)
+        })
+        .collect()
 }
 
 /// Renders the plan as pretty JSON.

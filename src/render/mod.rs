@@ -37,12 +37,17 @@ pub enum Heading {
     Drift,
 }
 
-/// How many hosts the plan read (cluster facts left out).
-pub fn read_hosts(plan: &Plan) -> usize {
+/// The machines the plan read (cluster facts left out).
+pub fn read_machines(plan: &Plan) -> impl Iterator<Item = &str> {
     plan.facts_digests
         .keys()
+        .map(String::as_str)
         .filter(|k| !crate::facts::is_cluster_key(k))
-        .count()
+}
+
+/// How many hosts the plan read.
+pub fn read_hosts(plan: &Plan) -> usize {
+    read_machines(plan).count()
 }
 
 /// Where the changes are, for a drift report: `2 host(s)`, `2 host(s) and the cluster`.
