@@ -388,6 +388,17 @@ pub struct Counts {
     pub destroy: usize,
 }
 
+/// `N to add, N to change, N to replace, N to destroy`, as every plan format says it.
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} to add, {} to change, {} to replace, {} to destroy",
+            self.add, self.change, self.replace, self.destroy
+        )
+    }
+}
+
 impl Counts {
     /// Counts one change of `action` (a no-op counts nowhere).
     pub fn record(&mut self, action: Action) {

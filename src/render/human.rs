@@ -22,16 +22,7 @@ pub fn render(plan: &Plan, style: Style, options: RenderOptions) -> String {
             out.push('\n');
             render_entry(&mut out, &entry, style);
         }
-        let c = plan.counts();
-        let _ = write!(
-            out,
-            "\n{} {} to add, {} to change, {} to replace, {} to destroy.",
-            style.bold("Plan:"),
-            c.add,
-            c.change,
-            c.replace,
-            c.destroy
-        );
+        let _ = write!(out, "\n{} {}.", style.bold("Plan:"), plan.counts());
         if !plan.project.is_empty() {
             let _ = write!(out, " Project: {}.", plan.project);
         }
@@ -54,9 +45,8 @@ fn opening(plan: &Plan, heading: Heading) -> String {
     match heading {
         Heading::Plan => "corral will perform the following actions, in this order:\n".to_owned(),
         Heading::Drift => format!(
-            "Drift: {} resource instance(s) on {} differ from the configuration.\nTo bring them back, apply would make these changes, in this order:\n",
-            plan.resource_changes.len(),
-            super::drift_extent(plan)
+            "Drift: {}.\nTo bring them back, apply would make these changes, in this order:\n",
+            super::drift_summary(plan)
         ),
     }
 }

@@ -82,11 +82,7 @@ mod marker_tests {
 
 /// The heading line and, for a drift report, what apply would do.
 fn render_heading(out: &mut String, plan: &Plan, heading: Heading) {
-    let c = plan.counts();
-    let counts = format!(
-        "{} to add, {} to change, {} to replace, {} to destroy",
-        c.add, c.change, c.replace, c.destroy
-    );
+    let counts = plan.counts();
     let (title, none) = match heading {
         Heading::Plan => ("corral plan", "no changes"),
         Heading::Drift => ("corral drift", "no drift"),
@@ -111,9 +107,8 @@ fn render_heading(out: &mut String, plan: &Plan, heading: Heading) {
         Heading::Drift => {
             let _ = writeln!(
                 out,
-                "### {title}: {} resource instance(s) on {} differ from the configuration\n\nTo bring them back, apply would make these changes: {counts}.\n",
-                plan.resource_changes.len(),
-                super::drift_extent(plan)
+                "### {title}: {}\n\nTo bring them back, apply would make these changes: {counts}.\n",
+                super::drift_summary(plan)
             );
         }
     }

@@ -50,8 +50,18 @@ pub fn read_hosts(plan: &Plan) -> usize {
     read_machines(plan).count()
 }
 
+/// What a drift report says drifted: `3 resource instance(s) on 2 host(s) differ from the
+/// configuration`.
+pub fn drift_summary(plan: &Plan) -> String {
+    format!(
+        "{} resource instance(s) on {} differ from the configuration",
+        plan.resource_changes.len(),
+        drift_extent(plan)
+    )
+}
+
 /// Where the changes are, for a drift report: `2 host(s)`, `2 host(s) and the cluster`.
-pub fn drift_extent(plan: &Plan) -> String {
+fn drift_extent(plan: &Plan) -> String {
     let hosts: BTreeSet<&str> = plan
         .resource_changes
         .iter()
