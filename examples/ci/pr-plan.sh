@@ -22,8 +22,9 @@ NO_COLOR=1 "$corral" plan --facts "$facts" --format markdown --detailed-exitcode
     >"$out/plan.md" 2>"$out/plan.err"
 rc=$?
 
-# A comment holds at most 65,536 characters; corral's Markdown plan stays under 60,000.
-limit=60000
+# A comment holds at most 65,536 characters. corral's Markdown plan stays under 60,000 by
+# itself; the errors get what is left (all of it when there is no plan).
+if [[ -s $out/plan.md ]]; then room=4000; else room=60000; fi
 
 # plan.err in a fence no line of it can close (the errors quote the configuration's lines).
 fenced_errors() {
@@ -32,7 +33,7 @@ fenced_errors() {
     local fence='```'
     while ((${#fence} <= longest)); do fence+='`'; done
     echo "$fence"
-    head -c "$limit" "$out/plan.err"
+    head -c "$room" "$out/plan.err"
     echo
     echo "$fence"
 }
@@ -42,7 +43,7 @@ fenced_errors() {
     if [[ -s $out/plan.md ]]; then
         # Also when the plan is incomplete (exit 1): what could be planned, and why not
         # the rest. A resource new since the snapshot has no facts in it.
-        head -c "$limit" "$out/plan.md"
+        cat "$out/plan.md"
     fi
     if ((rc != 0 && rc != 2)); then
         echo
