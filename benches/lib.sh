@@ -34,3 +34,24 @@ print(f"{sys.argv[3]}: median {plan * 1000:7.1f} ms")
 print(f"ratio: {plan / floor:.2f}x (target <= 1.5x)")
 PY
 }
+
+# first_apply NAME WHAT CONFIG…: the wall time of the first apply of CONFIG (its log in
+# target/bench-NAME-apply.log), then a plan that must find the hosts converged.
+first_apply() {
+    local name=$1 what=$2
+    shift 2
+    TIMEFORMAT='%R'
+    { time "$corral" apply --auto-approve "$@" >"target/bench-$name-apply.log" 2>&1; } 2>"target/bench-$name-time"
+    echo "$what: $(cat "target/bench-$name-time") s wall"
+    "$corral" plan --detailed-exitcode "$@" >/dev/null # converged: exits 0
+}
+
+# plan_against_floor NAME LABEL CONFIG…: `compare` of a converged `corral plan CONFIG` with
+# `ssh HOST true` to the three hosts in parallel (target/bench-NAME-floor.json).
+plan_against_floor() {
+    local name=$1 label=$2
+    shift 2
+    compare "target/bench-$name-floor.json" \
+        "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
+        "$label" "$(printf '%q ' "$corral" plan "$@")"
+}

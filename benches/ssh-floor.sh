@@ -7,9 +7,5 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
 . benches/lib.sh
 bench_lab corral-bench 10.243.0.0/24
-"$corral" apply --auto-approve examples/ "$inventory" >/dev/null
-"$corral" plan --detailed-exitcode examples/ "$inventory" >/dev/null   # converged: exits 0
-
-compare target/bench-ssh-floor.json \
-    "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
-    "corral plan (3 hosts, converged)" "'$corral' plan examples/ '$inventory'"
+first_apply ssh "first apply of examples/" examples/ "$inventory"
+plan_against_floor ssh "corral plan (3 hosts, converged)" examples/ "$inventory"

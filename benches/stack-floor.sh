@@ -11,12 +11,5 @@ runs=${RUNS:-20}
 bench_lab corral-bench-stack 10.245.0.0/24
 config=(examples/three-layer/ "$inventory")
 
-TIMEFORMAT='%R'
-{ time "$corral" apply --auto-approve "${config[@]}" >target/bench-stack-apply.log 2>&1; } 2>target/bench-stack-time
-echo "blank-to-converged apply of examples/three-layer: $(cat target/bench-stack-time) s wall"
-"$corral" plan --detailed-exitcode "${config[@]}" >/dev/null # converged: exits 0
-
-compare target/bench-stack-floor.json \
-    "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
-    "corral plan (examples/three-layer, converged)" \
-    "'$corral' plan examples/three-layer/ '$inventory'"
+first_apply stack "blank-to-converged apply of examples/three-layer" "${config[@]}"
+plan_against_floor stack "corral plan (examples/three-layer, converged)" "${config[@]}"
