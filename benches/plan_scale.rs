@@ -64,6 +64,20 @@ fn recorded_host(name: &str) -> HostFacts {
     file.hosts.remove("n1").unwrap()
 }
 
+/// The recording `fixtures/facts/NAME.json`, and the `docker service inspect` line of
+/// service `service` in the facts of the cluster `scope`.
+fn recorded_service(name: &str, scope: &str, service: &str) -> (FactsFile, String) {
+    let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let recorded = FactsFile::read(Path::new(&path)).unwrap();
+    let line = recorded.hosts[scope].probes["swarm:service-inspect"]
+        .output
+        .lines()
+        .find(|l| l.contains(&format!("\"Name\":\"{service}\"")))
+        .unwrap()
+        .to_owned();
+    (recorded, line)
+}
+
 /// The output recorded in `fixtures/cluster/FACT/CASE.json`.
 fn cluster_fixture(fact: &str, case: &str) -> ProbeOutput {
     let path = format!(
@@ -219,18 +233,8 @@ fn peak_rss_kib() -> Option<u64> {
 /// inspect` holds each service's own copy of the recorded `controller`. Returns the median
 /// time to load, build the graph and plan.
 fn measure_services(services: usize) -> Duration {
-    let path = format!(
-        "{}/fixtures/facts/lab-cluster.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let recorded = FactsFile::read(Path::new(&path)).unwrap();
     let scope = "@cluster swarm/cluster.krill";
-    let controller = recorded.hosts[scope].probes["swarm:service-inspect"]
-        .output
-        .lines()
-        .find(|l| l.contains("\"Name\":\"controller\""))
-        .unwrap()
-        .to_owned();
+    let (recorded, controller) = recorded_service("lab-cluster", scope, "controller");
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::new();
     for m in 1..=3 {
@@ -300,17 +304,8 @@ fn time_plans(
 /// recorded `shop_api`. Returns the median time to load, build the graph and plan.
 fn measure_stack(services: usize) -> Duration {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/three-layer");
-    let recorded = FactsFile::read(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/facts/lab-stack.json"),
-    )
-    .unwrap();
     let scope = "@cluster swarm/cluster.layers";
-    let api = recorded.hosts[scope].probes["swarm:service-inspect"]
-        .output
-        .lines()
-        .find(|l| l.contains("\"Name\":\"shop_api\""))
-        .unwrap()
-        .to_owned();
+    let (recorded, api) = recorded_service("lab-stack", scope, "shop_api");
     let dir = tempfile::tempdir().unwrap();
     let compose_in = std::fs::read_to_string(example.join("app/compose.yaml")).unwrap();
     let start = compose_in.find("  api:\n").unwrap();
