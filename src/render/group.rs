@@ -170,11 +170,13 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
         chunks
     }
-    let number = |digits: &str| {
-        let trimmed = digits.trim_start_matches('0');
-        (trimmed.len(), trimmed.to_owned())
-    };
-    for (x, y) in chunks(a).into_iter().zip(chunks(b)) {
+    // A run of digits by its value: fewer significant digits first, then digit by digit.
+    fn number(digits: &str) -> (usize, &str) {
+        let significant = digits.trim_start_matches('0');
+        (significant.len(), significant)
+    }
+    let (left, right) = (chunks(a), chunks(b));
+    for (x, y) in left.iter().zip(&right) {
         let order = match (x, y) {
             ((true, x), (true, y)) => number(x).cmp(&number(y)),
             ((_, x), (_, y)) => x.cmp(y),
@@ -183,7 +185,7 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
             return order;
         }
     }
-    chunks(a).len().cmp(&chunks(b).len()).then(a.cmp(b))
+    left.len().cmp(&right.len()).then(a.cmp(b))
 }
 
 /// Every machine when there are at most [`LISTED`]; otherwise the first two and the last,
