@@ -467,8 +467,10 @@ fn wait_for_bricks(name: &str) -> String {
     let message = quote(&format!(
         "corral: the bricks of gluster volume {name} are not all online {BRICKS_ONLINE_SECONDS} s after its start"
     ));
+    // What the facts read (the same command its recorded outputs were made with).
+    let status = gluster::volume_status_probe(name).script;
     format!(
-        "i=0\nuntil {GLUSTER} --xml volume status {q} 2>/dev/null | awk -v RS='</node>' {program}; do\n  i=$((i+1))\n  if [ \"$i\" -ge {BRICKS_ONLINE_SECONDS} ]; then echo {message}; {GLUSTER} volume status {q} || true; exit 1; fi\n  sleep 1\ndone\n"
+        "i=0\nuntil {status} 2>/dev/null | awk -v RS='</node>' {program}; do\n  i=$((i+1))\n  if [ \"$i\" -ge {BRICKS_ONLINE_SECONDS} ]; then echo {message}; {GLUSTER} volume status {q} || true; exit 1; fi\n  sleep 1\ndone\n"
     )
 }
 
@@ -1417,11 +1419,12 @@ mod tests {
     #[test]
     fn the_start_waits_until_every_brick_is_online() {
         let online = |fixture: &str| {
-            let text =
-                std::fs::read_to_string(format!("fixtures/cluster/volume-status/{fixture}.json"))
-                    .unwrap();
-            let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let output = recorded["output"].as_str().unwrap().to_owned();
+            let output = crate::facts::recorded::cluster(
+                "volume-status",
+                fixture,
+                &gluster::volume_status_probe("gv0"),
+            )
+            .output;
             let mut awk = std::process::Command::new("awk")
                 .args(["-v", "RS=</node>", ALL_BRICKS_ONLINE])
                 .stdin(std::process::Stdio::piped())
