@@ -78,6 +78,24 @@ fn recorded_service(name: &str, scope: &str, service: &str) -> (FactsFile, Strin
     (recorded, line)
 }
 
+/// The recorded hosts' facts, with the cluster `scope`'s `docker service inspect` output
+/// replaced by `inspect`.
+fn with_services(
+    recorded: &FactsFile,
+    scope: &str,
+    inspect: String,
+) -> BTreeMap<String, HostFacts> {
+    let mut facts = recorded.hosts.clone();
+    facts
+        .get_mut(scope)
+        .unwrap()
+        .probes
+        .get_mut("swarm:service-inspect")
+        .unwrap()
+        .output = inspect;
+    facts
+}
+
 /// The output recorded in `fixtures/cluster/FACT/CASE.json`.
 fn cluster_fixture(fact: &str, case: &str) -> ProbeOutput {
     let path = format!(
@@ -252,14 +270,7 @@ fn measure_services(services: usize) -> Duration {
     }
     let config_path = dir.path().join("cluster.yaml");
     std::fs::write(&config_path, config).unwrap();
-    let mut facts = recorded.hosts.clone();
-    facts
-        .get_mut(scope)
-        .unwrap()
-        .probes
-        .get_mut("swarm:service-inspect")
-        .unwrap()
-        .output = inspect;
+    let facts = with_services(&recorded, scope, inspect);
     let (total, changes) = time_plans(
         std::slice::from_ref(&config_path),
         &LoadOptions::default(),
@@ -337,14 +348,7 @@ fn measure_stack(services: usize) -> Duration {
     }
     let inventory = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/inventory.yaml");
     let paths = vec![dir.path().to_path_buf(), inventory];
-    let mut facts = recorded.hosts.clone();
-    facts
-        .get_mut(scope)
-        .unwrap()
-        .probes
-        .get_mut("swarm:service-inspect")
-        .unwrap()
-        .output = inspect;
+    let facts = with_services(&recorded, scope, inspect);
     let options = LoadOptions {
         project: "three-layer".into(),
         ..LoadOptions::default()
