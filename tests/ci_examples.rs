@@ -203,3 +203,116 @@ fn a_comment_without_its_marker_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(gh.calls().is_empty());
 }
+
+/// The steps of every job of a workflow in examples/ci/github/.
+/// Read with corral's own YAML reader, into JSON values.
+fn workflow(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(Path::new("examples/ci/github").join(name)).unwrap();
+    let documents = corral::config::yaml::parse_documents(&text).unwrap();
+    corral::config::yaml::from_node(&documents[0].root).unwrap()
+}
+
+fn steps(workflow: &serde_json::Value) -> Vec<&serde_json::Value> {
+    workflow["jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|job| job["steps"].as_array().unwrap())
+        .collect()
+}
+
+/// `actions/checkout` keeps the job token in .git/config unless told not to, where every
+/// later step (and the pull request's own scripts) could read it.
+#[test]
+fn no_checkout_keeps_the_job_token() {
+    for name in ["corral-plan.yml", "corral-drift.yml"] {
+        let workflow = workflow(name);
+        let checkouts: Vec<_> = steps(&workflow)
+            .into_iter()
+            .filter(|step| {
+                step["uses"]
+                    .as_str()
+                    .is_some_and(|uses| uses.starts_with("actions/checkout@"))
+            })
+            .collect();
+        assert!(!checkouts.is_empty(), "{name}");
+        for step in checkouts {
+            assert_eq!(
+                step["with"]["persist-credentials"].as_bool(),
+                Some(false),
+                "{name}: {step:?}"
+            );
+        }
+    }
+}
+
+/// In the pull-request job the pull request's files are data: every script that runs
+/// (with the token or the facts in reach) comes from the base branch's checkout.
+#[test]
+fn pull_request_plans_run_only_the_base_branchs_scripts() {
+    let workflow = workflow("corral-plan.yml");
+    let steps = steps(&workflow);
+    let base = steps
+        .iter()
+        .find(|step| step["with"]["path"].as_str() == Some("base"))
+        .expect("a checkout of the base branch at base/");
+    assert_eq!(
+        base["with"]["ref"].as_str(),
+        Some("${{ github.event.pull_request.base.sha }}")
+    );
+    let mut scripts = 0;
+    for step in &steps {
+        let Some(run) = step["run"].as_str() else {
+            continue;
+        };
+        for (at, _) in run.match_indices("examples/ci/") {
+            scripts += 1;
+            assert!(
+                run[..at].ends_with("base/"),
+                "a script of the pull request's own checkout runs: {run}"
+            );
+        }
+        if run.contains("pr-plan.sh") {
+            assert!(
+                step["env"]["GH_TOKEN"].is_null(),
+                "the plan step reads the pull request's configuration: no token"
+            );
+        }
+        assert!(
+            !run.contains("--passphrase ") && !run.contains("--passphrase="),
+            "a passphrase on a command line: {run}"
+        );
+    }
+    assert_eq!(scripts, 2, "pr-plan.sh and post-comment.sh");
+}
+
+/// The nightly job holds the SSH key: only the default branch's copy of the workflow may
+/// run it, and the facts it uploads are encrypted (artifacts are readable by anyone who
+/// can read the repository).
+#[test]
+fn the_nightly_key_is_kept_to_the_default_branch_and_its_facts_encrypted() {
+    let workflow = workflow("corral-drift.yml");
+    let job = &workflow["jobs"]["drift"];
+    assert!(
+        job["environment"].as_str().is_some(),
+        "the key lives in an Environment restricted to the default branch"
+    );
+    assert!(job["if"]
+        .as_str()
+        .is_some_and(|guard| guard.contains("default_branch")));
+    let upload = steps(&workflow)
+        .into_iter()
+        .find(|step| {
+            step["uses"]
+                .as_str()
+                .is_some_and(|uses| uses.starts_with("actions/upload-artifact@"))
+        })
+        .expect("the facts artifact");
+    assert!(upload["with"]["path"]
+        .as_str()
+        .is_some_and(|path| path.ends_with(".gpg")));
+    for step in steps(&workflow) {
+        let run = step["run"].as_str().unwrap_or_default();
+        assert!(!run.contains("--passphrase ") && !run.contains("--passphrase="));
+    }
+}
