@@ -162,11 +162,11 @@ pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
     match &args.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(command, dir))
                 .into_diagnostic()
-                .wrap_err_with(|| {
-                    format!("cannot write the manual pages into `{}`", dir.display())
-                })?;
+                .wrap_err_with(|| format!("cannot make the directory `{}`", dir.display()))?;
+            let mut command = command.disable_help_subcommand(true);
+            command.build();
+            write_man_pages(&command, dir)?;
         }
         None => {
             let mut page = Vec::new();
@@ -177,6 +177,18 @@ pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `command`'s page and one per subcommand (as `clap_mangen::generate_to` names them), each
+/// written as any output file.
+fn write_man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    man.render(&mut page).into_diagnostic()?;
+    write_output(&dir.join(man.get_filename()), &page).map(|_| ())
 }
 
 pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
@@ -351,19 +363,45 @@ fn read_facts(path: &Path) -> Result<FactsFile> {
 }
 
 fn print_plan(plan: &Plan, format: Format, options: RenderOptions) {
+    print!("{}", render_plan(plan, format, Style::detect(), options));
+}
+
+fn render_plan(plan: &Plan, format: Format, style: Style, options: RenderOptions) -> String {
     match format {
-        Format::Human => print!("{}", render::human::render(plan, Style::detect(), options)),
-        Format::Json => print!("{}", render::json::render(plan)),
-        Format::Markdown => print!("{}", render::markdown::render(plan, options)),
+        Format::Human => render::human::render(plan, style, options),
+        Format::Json => render::json::render(plan),
+        Format::Markdown => render::markdown::render(plan, options),
     }
 }
 
-fn incomplete_error(plan: &Plan) -> miette::Report {
+/// Why a plan that is not complete is an error, and what to do: the problems are where the
+/// chosen format lists them, and leaving hosts out with `--limit` helps only for hosts that
+/// could not be read (not for a resource that could not be planned).
+fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
     let hosts = plan.unreachable.len();
     let resources = plan.errors.len();
+    let listed = match format {
+        Format::Human => "the problems are listed above",
+        Format::Json => {
+            "the problems are listed in the JSON plan on stdout, in its `unreachable` and `errors` fields"
+        }
+        Format::Markdown => {
+            "the problems are listed in the Markdown plan on stdout, under \"The plan is incomplete\""
+        }
+    };
+    let help = if hosts > 0 {
+        format!("{listed}: fix them, or leave the hosts that could not be read out with --limit")
+    } else {
+        format!("{listed}: fix them and plan again")
+    };
     miette!(
-        help = "fix the problems above, or leave the hosts out with --limit",
-        "the plan is incomplete: {hosts} host(s) could not be read and {resources} resource instance(s) could not be planned"
+        help = help,
+        "the plan is incomplete: {} could not be read and {} could not be planned",
+        hosts_text(hosts),
+        match resources {
+            1 => "1 resource instance".to_owned(),
+            n => format!("{n} resource instances"),
+        }
     )
 }
 
@@ -383,17 +421,26 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         expand: args.expand,
         heading,
     };
-    print_plan(&planned.plan, args.format, options);
+    // With `-o -` the saved plan is stdout, and the plan for the reader goes to stderr.
+    let saving_to_stdout = args.out.as_deref().is_some_and(crate::output_file::is_stdout);
+    if saving_to_stdout {
+        let style = Style::detect_stderr();
+        eprint!("{}", render_plan(&planned.plan, args.format, style, options));
+    } else {
+        print_plan(&planned.plan, args.format, options);
+    }
     if !planned.plan.is_complete() {
-        return Err(incomplete_error(&planned.plan));
+        return Err(incomplete_error(&planned.plan, args.format));
     }
     if let Some(out) = &args.out {
         save_plan(out, &args.select, &planned.plan)?;
-        eprintln!(
-            "Saved the plan to {}; apply it with `corral apply {}`.",
-            out.display(),
-            out.display()
-        );
+        if !saving_to_stdout {
+            eprintln!(
+                "Saved the plan to {}; apply it with `corral apply {}`.",
+                out.display(),
+                crate::shell::quote(&out.display().to_string())
+            );
+        }
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
         ExitCode::from(2)
@@ -425,14 +472,24 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     };
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
-    write_atomically(&args.output, text.as_bytes())?;
-    println!(
-        "Saved the facts of {} hosts to {}.",
-        file.hosts.len(),
-        args.output.display()
+    let written = write_output(&args.output, text.as_bytes())?;
+    // Cluster facts (what a swarm's manager said) are kept apart from the hosts'.
+    let is_host = |key: &&String| !crate::facts::is_cluster_key(key);
+    let saved = format!(
+        "Saved the facts of {} to {}.",
+        hosts_text(file.hosts.keys().filter(is_host).count()),
+        output_name(&args.output)
     );
-    for (machine, message) in &file.unreachable {
-        eprintln!("Error: host {machine} could not be read: {message}");
+    match written {
+        crate::output_file::Written::Stdout => eprintln!("{saved}"),
+        _ => println!("{saved}"),
+    }
+    for (key, message) in &file.unreachable {
+        let message = render::printable(message);
+        match crate::facts::cluster_of_key(key) {
+            Some(address) => eprintln!("Error: no manager of {address} answered: {message}"),
+            None => eprintln!("Error: host {key} could not be read: {message}"),
+        }
     }
     Ok(if file.unreachable.is_empty() {
         ExitCode::SUCCESS
@@ -441,23 +498,26 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     })
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file; mode
-/// 0600, as facts describe hosts in detail.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    // A new file of our own next to the target: never follows an existing file or link.
-    let tmp = path.with_extension(format!("corral-tmp.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write `{}`", path.display()))
+/// `1 host`, `3 hosts`.
+fn hosts_text(n: usize) -> String {
+    match n {
+        1 => "1 host".to_owned(),
+        n => format!("{n} hosts"),
+    }
+}
+
+/// How a message names an output file: `stdout` for `-`.
+fn output_name(path: &Path) -> String {
+    if crate::output_file::is_stdout(path) {
+        "stdout".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Writes an output file (`-o`) through [`crate::output_file::write`].
+fn write_output(path: &Path, bytes: &[u8]) -> Result<crate::output_file::Written> {
+    crate::output_file::write(path, bytes).map_err(|e| miette!("{e}"))
 }
 
 /// Writes a saved plan (mode 0600) with absolute configuration paths.
@@ -479,7 +539,7 @@ fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
         plan: plan.clone(),
     };
     let text = serde_json::to_string_pretty(&saved).into_diagnostic()?;
-    write_atomically(out, text.as_bytes())
+    write_output(out, text.as_bytes()).map(|_| ())
 }
 
 pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
@@ -536,7 +596,8 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     print!("{}", render::human::render(&plan, Style::detect(), options));
     if !plan.is_complete() {
         close(gathered).await;
-        return Err(incomplete_error(&plan).wrap_err("refusing to apply an incomplete plan"));
+        return Err(incomplete_error(&plan, Format::Human)
+            .wrap_err("refusing to apply an incomplete plan"));
     }
     if plan.is_empty() {
         close(gathered).await;

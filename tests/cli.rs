@@ -508,3 +508,48 @@ fn a_service_that_reloads_on_change_is_planned_as_reloaded() {
         "{plan}"
     );
 }
+
+/// `corral facts … -o /dev/null` as root replaced `/dev/null` with a regular file. Every
+/// `-o`: a character device (made with mknod) or a FIFO is written in place, `-` is stdout
+/// (the plan for the reader then goes to stderr), a directory is refused.
+#[test]
+fn output_files_never_replace_devices_fifos_or_directories() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    plan(&["-o", null.to_str().unwrap()]).code(0);
+    let kind = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(kind.is_char_device(), "{kind:?}");
+
+    let fifo = dir.path().join("plan.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    plan(&["-o", fifo.to_str().unwrap()]).code(0);
+    assert!(reader.join().unwrap().contains("\"corral_saved_plan\""));
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    let assert = plan(&["-o", dir.path().to_str().unwrap()]).code(1);
+    assert!(stderr(&assert).contains("is a directory"), "{}", stderr(&assert));
+
+    let assert = plan(&["-o", "-"]).code(0);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    let saved: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(saved.get("corral_saved_plan").is_some(), "{stdout}");
+    assert!(stderr(&assert).contains("No changes."), "{}", stderr(&assert));
+}

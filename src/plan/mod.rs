@@ -370,7 +370,11 @@ impl std::fmt::Display for Staleness {
             Staleness::HostsChanged(machines) => write!(
                 f,
                 "hosts changed since the plan was saved: {}",
-                machines.join(", ")
+                machines
+                    .iter()
+                    .map(|m| crate::facts::describe_key(m))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Staleness::AlreadyApplied => {
                 f.write_str("the hosts already match the configuration: this plan, or the same changes, was applied")
