@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 
 /// Version of the JSON plan format; bump on incompatible changes.
-pub const FORMAT_VERSION: &str = "1.0";
+/// 1.1: the `forget` action and count.
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// What will happen to one resource instance, with Terraform's symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// A resource removed from the configuration whose traces on the host stay as they are
+    /// (a file corral neither created nor kept an original of): only corral's record of it
+    /// goes. Terraform's `forget`.
+    Forget,
 }
 
 impl Action {
@@ -34,6 +39,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Forget => ".",
         }
     }
 
@@ -45,7 +51,14 @@ impl Action {
             Action::Update => &["update"],
             Action::Replace => &["delete", "create"],
             Action::Delete => &["delete"],
+            Action::Forget => &["forget"],
         }
+    }
+
+    /// Whether the change removes a resource from the configuration's record: a deletion,
+    /// or forgetting what stays in place. Both run before (or after) the graph's walk.
+    pub fn is_removal(self) -> bool {
+        matches!(self, Action::Delete | Action::Forget)
     }
 }
 
@@ -390,16 +403,23 @@ pub struct Counts {
     pub change: usize,
     pub replace: usize,
     pub destroy: usize,
+    /// Removed resources left in place (only the record of them goes).
+    pub forget: usize,
 }
 
-/// `N to add, N to change, N to replace, N to destroy`, as every plan format says it.
+/// `N to add, N to change, N to replace, N to destroy`, and `, N to forget` when some are
+/// left in place, as every plan format says it.
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "{} to add, {} to change, {} to replace, {} to destroy",
             self.add, self.change, self.replace, self.destroy
-        )
+        )?;
+        if self.forget > 0 {
+            write!(f, ", {} to forget", self.forget)?;
+        }
+        Ok(())
     }
 }
 
@@ -411,6 +431,7 @@ impl Counts {
             Action::Update => self.change += 1,
             Action::Replace => self.replace += 1,
             Action::Delete => self.destroy += 1,
+            Action::Forget => self.forget += 1,
             Action::NoOp => {}
         }
     }

@@ -19,6 +19,7 @@ fn describe(action: Action) -> &'static str {
         Action::Update => "update in place",
         Action::Replace => "replace",
         Action::Delete => "destroy",
+        Action::Forget => "forget (left in place)",
         Action::NoOp => "no change",
     }
 }
