@@ -107,7 +107,7 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
             .map(|t| {
                 Address::parse(t).map_err(|e| {
                     miette!(
-                        help = "write `kind.name` or `kind.name[machine]`",
+                        help = "`corral graph PATH…` lists the addresses of a configuration",
                         "--{flag}: {e}"
                     )
                 })
@@ -326,7 +326,7 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
             if !known.iter().any(|k| address.covers(k)) {
                 let help = match config::error::nearest(&address.to_string(), names.iter().copied()) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => "addresses are `kind.name` (`os/file.site`) or `kind.name[machine]`; `corral graph` lists them".to_owned(),
+                    None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
                 return Err(miette!(
                     help = help,
@@ -394,14 +394,20 @@ fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
     } else {
         format!("{listed}: fix them and plan again")
     };
+    let mut what = Vec::new();
+    if hosts > 0 {
+        what.push(format!("{} could not be read", hosts_text(hosts)));
+    }
+    if resources > 0 {
+        what.push(match resources {
+            1 => "1 resource instance could not be planned".to_owned(),
+            n => format!("{n} resource instances could not be planned"),
+        });
+    }
     miette!(
         help = help,
-        "the plan is incomplete: {} could not be read and {} could not be planned",
-        hosts_text(hosts),
-        match resources {
-            1 => "1 resource instance".to_owned(),
-            n => format!("{n} resource instances"),
-        }
+        "the plan is incomplete: {}",
+        what.join(" and ")
     )
 }
 

@@ -553,3 +553,58 @@ fn output_files_never_replace_devices_fifos_or_directories() {
     assert!(saved.get("corral_saved_plan").is_some(), "{stdout}");
     assert!(stderr(&assert).contains("No changes."), "{}", stderr(&assert));
 }
+
+/// A plan that is incomplete because of a resource (not a host) does not suggest `--limit`;
+/// with `--format json` the hint says where in the JSON the problems are, and with a host
+/// that could not be read, `--limit` is suggested.
+#[test]
+fn incomplete_plans_say_where_the_problems_are_and_suggest_limit_only_for_hosts() {
+    let plan = |format: &str, facts: &str| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["plan", "--project", "another", "examples/three-layer"])
+            .args(["fixtures/inventory.yaml", "--facts", facts])
+            .args(["--format", format])
+            .output()
+            .unwrap()
+    };
+    // As one line: miette wraps long messages.
+    let said = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let human = plan("human", "fixtures/facts/lab-stack.json");
+    assert_eq!(human.status.code(), Some(1));
+    assert!(said(&human).contains("listed above"), "{}", said(&human));
+    assert!(!said(&human).contains("--limit"), "{}", said(&human));
+    let json = plan("json", "fixtures/facts/lab-stack.json");
+    assert!(
+        said(&json).contains("in the JSON plan on stdout, in its `unreachable` and `errors` fields"),
+        "{}",
+        said(&json)
+    );
+    assert!(!said(&json).contains("above"), "{}", said(&json));
+    let dir = tempfile::tempdir().unwrap();
+    let mut facts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("fixtures/facts/lab-stack.json").unwrap()).unwrap();
+    facts["hosts"].as_object_mut().unwrap().remove("n3");
+    let without_n3 = dir.path().join("facts.json");
+    std::fs::write(&without_n3, facts.to_string()).unwrap();
+    let host = plan("human", without_n3.to_str().unwrap());
+    assert!(said(&host).contains("with --limit"), "{}", said(&host));
+}
+
+/// The `--target` error and its help agree on what an address is.
+#[test]
+fn a_malformed_target_says_what_an_address_is() {
+    let assert = plan(&["--target", "site"]).code(1);
+    let said = stderr(&assert);
+    assert!(
+        said.contains("`site` is not an address: write `kind.name` (`os/file.site`)"),
+        "{said}"
+    );
+    assert!(!said.contains("namespace"), "{said}");
+}

@@ -441,6 +441,22 @@ impl Counts {
 mod tests {
     use super::*;
 
+    /// The key a cluster's facts are kept under is internal: a stale plan names the
+    /// cluster by its resource.
+    #[test]
+    fn a_changed_cluster_is_named_by_its_resource() {
+        let key = crate::facts::cluster_key(&crate::address::Address::new(
+            "gluster/volume",
+            "shared",
+            None,
+        ));
+        let text = Staleness::HostsChanged(vec!["n1".into(), key]).to_string();
+        assert_eq!(
+            text,
+            "hosts changed since the plan was saved: n1, the cluster of gluster/volume.shared"
+        );
+    }
+
     /// ssh ends its lines with `\r\n`; a host problem is one clean message, and says in a
     /// word what failed.
     #[test]
