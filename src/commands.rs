@@ -669,7 +669,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(connections.interrupts.exit_code()));
         }
     };
-    print_report(&applied.report);
+    print!(
+        "{}",
+        render::report::render(
+            &applied.report,
+            connections.interrupts.stop_requested(),
+            Style::detect()
+        )
+    );
     for message in &applied.record_errors {
         eprintln!("Error: {message}");
     }
@@ -786,37 +793,6 @@ fn ask(question: &str) -> Result<bool> {
         .read_line(&mut answer)
         .into_diagnostic()?;
     Ok(answer.trim() == "yes")
-}
-
-fn print_report(report: &apply::Report) {
-    let style = Style::detect();
-    println!();
-    if report.succeeded() {
-        println!(
-            "{} {} applied.",
-            style.green("Apply complete!"),
-            report.applied.len()
-        );
-        return;
-    }
-    println!(
-        "{} {} applied, {} failed, {} skipped.",
-        style.red("Apply finished with errors:"),
-        report.applied.len(),
-        report.failed.len(),
-        report.skipped.len()
-    );
-    for (address, message) in &report.failed {
-        println!("  failed:  {address}: {}", render::printable(message));
-    }
-    for (address, because) in &report.skipped {
-        if because.kind == "corral" && because.name == "interrupt" {
-            println!("  skipped: {address} (interrupted before it started)");
-        } else {
-            println!("  skipped: {address} (because {because} failed)");
-        }
-    }
-    println!("Run apply again once the cause is fixed: every step is re-planned from fresh facts.");
 }
 
 /// Closes every SSH master connection, all at once.
