@@ -31,7 +31,7 @@ pub enum Command {
     /// Read the hosts and save their facts, so that `plan --facts` can run without SSH.
     Facts(FactsArgs),
     /// Print the resource graph in Graphviz DOT.
-    Graph(LoadArgs),
+    Graph(GraphArgs),
     /// Print a saved plan (`plan -o PLANFILE`) as `plan` printed it, in any format, without
     /// reading the configuration or the hosts.
     Show(ShowArgs),
@@ -178,6 +178,24 @@ pub struct SelectArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub exclude: Vec<String>,
     /// Only work on this machine; repeatable.
+    #[arg(long, value_name = "MACHINE")]
+    pub limit: Vec<String>,
+}
+
+/// Options of `graph`: the configuration, and which part of its graph to print.
+#[derive(Debug, Args, Clone)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Print only this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// it depends on; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Leave this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// depends on it, out; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub exclude: Vec<String>,
+    /// Only this machine's instances; repeatable.
     #[arg(long, value_name = "MACHINE")]
     pub limit: Vec<String>,
 }

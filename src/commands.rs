@@ -101,6 +101,16 @@ fn facts_timeout(args: &ConnectArgs) -> Duration {
 }
 
 fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
+    filter_of(config, &args.target, &args.exclude, &args.limit)
+}
+
+/// `--target`, `--exclude` and `--limit` as a filter, each checked against the configuration.
+fn filter_of(
+    config: &Config,
+    target: &[String],
+    exclude: &[String],
+    limit: &[String],
+) -> Result<Filter> {
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
@@ -114,7 +124,7 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
             })
             .collect()
     };
-    for machine in &args.limit {
+    for machine in limit {
         if !config.machines.contains_key(machine) {
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
             return Err(miette!(
@@ -124,9 +134,9 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
         }
     }
     Ok(Filter {
-        targets: parse(&args.target, "target")?,
-        excludes: parse(&args.exclude, "exclude")?,
-        machines: args.limit.clone(),
+        targets: parse(target, "target")?,
+        excludes: parse(exclude, "exclude")?,
+        machines: limit.to_vec(),
     })
 }
 
@@ -191,9 +201,13 @@ fn write_man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
     write_output(&dir.join(man.get_filename()), &page).map(|_| ())
 }
 
-pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
-    let config = load(args, false)?;
-    let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
+/// `corral graph PATH… [--target …] [--exclude …] [--limit …]`: the graph, or the part of
+/// it a plan with the same options would cover.
+pub fn graph(args: &crate::cli::GraphArgs) -> Result<ExitCode> {
+    let config = load(&args.load, false)?;
+    let filter = filter_of(&config, &args.target, &args.exclude, &args.limit)?;
+    check_addresses(&config, &filter, &Gathered::default())?;
+    let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     print!("{}", graph.to_dot());
     Ok(ExitCode::SUCCESS)
 }

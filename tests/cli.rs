@@ -608,3 +608,31 @@ fn a_malformed_target_says_what_an_address_is() {
     );
     assert!(!said.contains("namespace"), "{said}");
 }
+
+/// `graph` takes `--target`, `--exclude` and `--limit` as `plan` does: the part of the
+/// graph such a plan covers, and the same errors for a typo.
+#[test]
+fn graph_prints_the_part_a_target_and_limit_select() {
+    let graph = |extra: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["graph", "examples/", "fixtures/inventory.yaml"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = graph(&["--target", "os/service.heartbeat", "--limit", "n2"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.contains("\"os/file.heartbeat-config[n2]\" -> \"os/service.heartbeat[n2]\";"),
+        "{dot}"
+    );
+    assert!(!dot.contains("[n1]") && !dot.contains("os/file.motd"), "{dot}");
+    let out = graph(&["--exclude", "os/file.motd"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("os/file.motd"));
+    let out = graph(&["--target", "os/file.motdd"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `os/file.motd`?"));
+}
