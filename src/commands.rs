@@ -281,13 +281,16 @@ async fn make_plan(
             gathered
         }
     };
-    let plan = build::build(
+    let mut plan = build::build(
         &config,
         &graph,
         &filter,
         &gathered.facts,
         &gathered.unreachable,
     );
+    if facts.is_none() {
+        warn_of_locks(&mut plan, &gathered).await;
+    }
     check_addresses(&config, &filter, &gathered)?;
     Ok(Planned {
         config,
@@ -296,6 +299,24 @@ async fn make_plan(
         plan,
         gathered,
     })
+}
+
+/// A warning for each host read that another apply holds (or a killed one left) locked:
+/// who and since when, before anyone confirms an apply that will wait for it or fail.
+async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
+    let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
+        .hosts
+        .iter()
+        .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
+        .collect();
+    for (machine, holder) in apply::lock::holders(&hosts).await {
+        plan.warnings.push(crate::plan::ResourceProblem {
+            address: Address::new(crate::config::machine::KIND, &machine, None),
+            message: format!(
+                "{machine} is locked by {holder}: an apply runs there, or a killed one left its lock; apply waits for it (--lock-timeout) or stops, and `corral force-unlock {machine} PATH…` removes a lock no apply holds any more"
+            ),
+        });
+    }
 }
 
 /// Every `--target` and `--exclude` names something: a resource or instance of the
@@ -715,17 +736,62 @@ fn paths_text(load: &LoadArgs) -> String {
         .join(" ")
 }
 
-/// `corral force-unlock MACHINE PATHS…`: shows who holds the machine's apply lock and, once
-/// confirmed, removes it (only if it is still that holder's).
-pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let config = load(&args.load, true)?;
-    let Some(machine) = config.machines.get(&args.machine) else {
-        let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+/// The machines `force-unlock` was given (`None` for `--all`) and the configuration paths
+/// after them.
+fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, LoadArgs)> {
+    let mut load = args.load.clone();
+    if args.all {
+        return Ok((None, load));
+    }
+    let usage = "write `corral force-unlock MACHINE[,MACHINE…] PATH…`, or `corral force-unlock --all PATH…`";
+    if load.paths.len() < 2 {
         return Err(miette!(
-            help = config::error::suggestion(&args.machine, &names, "machines"),
-            "there is no machine `{}` in the configuration",
-            args.machine
+            help = usage,
+            "force-unlock needs the machines, then the configuration's paths"
         ));
+    }
+    let first = load.paths.remove(0);
+    let names: Vec<String> = first
+        .to_string_lossy()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        return Err(miette!(help = usage, "force-unlock names no machine"));
+    }
+    Ok((Some(names), load))
+}
+
+/// What force-unlock found on one machine: its connection and the lock's holder (`None`
+/// when it has no lock), or why it could not be read.
+type LockFound = std::result::Result<(SshHost, Option<String>), String>;
+
+/// `corral force-unlock MACHINE[,MACHINE…] PATHS…` (or `--all PATHS…`): shows who holds each
+/// machine's apply lock and, once confirmed, removes them (each only if it is still that
+/// holder's).
+pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
+    let (named, load_args) = unlock_selection(args)?;
+    let config = load(&load_args, true)?;
+    let machines: Vec<crate::config::machine::Machine> = match named {
+        None => config.machines.values().cloned().collect(),
+        Some(names) => {
+            let mut machines = Vec::new();
+            for name in names {
+                let Some(machine) = config.machines.get(&name) else {
+                    let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+                    return Err(miette!(
+                        help = config::error::suggestion(&name, &known, "machines"),
+                        "there is no machine `{name}` in the configuration"
+                    ));
+                };
+                if !machines.iter().any(|m: &crate::config::machine::Machine| m.name == name) {
+                    machines.push(machine.clone());
+                }
+            }
+            machines
+        }
     };
     if !args.force && !std::io::stdin().is_terminal() {
         return Err(miette!(
@@ -735,56 +801,108 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
     }
     let connections = Connections::open(&args.connect)?;
     let timeout = connections.gather.timeout;
-    let name = &machine.name;
-    let host =
-        match tokio::time::timeout(timeout, SshHost::connect(machine, &connections.ssh)).await {
-            Ok(Ok(host)) => host,
-            Ok(Err(e)) => return Err(miette!("{e}")),
-            Err(_) => {
-                return Err(miette!(
-                    help = "check the host, or raise --facts-timeout",
-                    "{name} did not answer within {} while connecting",
-                    describe(timeout)
-                ))
+    let mut reading = tokio::task::JoinSet::new();
+    for machine in machines {
+        let ssh = connections.ssh.clone();
+        reading.spawn(async move {
+            let found: LockFound =
+                match tokio::time::timeout(timeout, SshHost::connect(&machine, &ssh)).await {
+                    Ok(Ok(host)) => match apply::lock::holder(&host).await {
+                        Ok(holder) => Ok((host, holder)),
+                        Err(e) => {
+                            host.close().await;
+                            Err(format!("cannot read the apply lock: {e}"))
+                        }
+                    },
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!(
+                        "did not answer within {} while connecting (raise --facts-timeout?)",
+                        describe(timeout)
+                    )),
+                };
+            (machine.name, found)
+        });
+    }
+    let mut found: BTreeMap<String, LockFound> = BTreeMap::new();
+    while let Some(joined) = reading.join_next().await {
+        let (name, result) = joined.map_err(|e| miette!("internal error: {e}"))?;
+        found.insert(name, result);
+    }
+    let mut failed = false;
+    let mut locked: Vec<(String, SshHost, String)> = Vec::new();
+    for (name, result) in found {
+        match result {
+            Ok((host, Some(holder))) => {
+                println!("{name} is locked by {}.", render::printable(&holder));
+                locked.push((name, host, holder));
             }
-        };
-    let holder = apply::lock::holder(&host)
-        .await
-        .map_err(|e| miette!("{name}: cannot read the apply lock: {e}"))?;
-    let Some(holder) = holder else {
-        host.close().await;
-        println!(
-            "{name} has no apply lock ({} does not exist); nothing to do.",
-            apply::lock::PATH
-        );
-        return Ok(ExitCode::SUCCESS);
+            Ok((host, None)) => {
+                host.close().await;
+                println!(
+                    "{name} has no apply lock ({} does not exist); nothing to do.",
+                    apply::lock::PATH
+                );
+            }
+            Err(message) => {
+                failed = true;
+                eprintln!("Error: {name}: {}", render::printable(&message));
+            }
+        }
+    }
+    let failure = |failed: bool| {
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
     };
-    println!("{name} is locked by {}.", render::printable(&holder));
+    if locked.is_empty() {
+        return Ok(failure(failed));
+    }
     if !args.force {
-        println!("If that apply is still running, removing its lock lets another apply change {name} at the same time.");
-        if !ask("Do you really want to remove the lock? Only 'yes' will be accepted: ")? {
-            host.close().await;
+        let (which, question) = match locked.as_slice() {
+            [(name, _, _)] => (
+                name.clone(),
+                "Do you really want to remove the lock? Only 'yes' will be accepted: ",
+            ),
+            _ => (
+                "these machines".to_owned(),
+                "Do you really want to remove these locks? Only 'yes' will be accepted: ",
+            ),
+        };
+        println!("If an apply still runs there, removing its lock lets another apply change {which} at the same time.");
+        if !ask(question)? {
+            for (_, host, _) in locked {
+                host.close().await;
+            }
             println!("Force-unlock cancelled.");
             return Ok(ExitCode::FAILURE);
         }
     }
-    let outcome = apply::lock::force_release(&host, &holder).await;
-    host.close().await;
-    match outcome {
-        Ok(apply::lock::ForceRelease::Removed) => {
-            println!("Removed the apply lock on {name}.");
-            Ok(ExitCode::SUCCESS)
+    for (name, host, holder) in locked {
+        let outcome = apply::lock::force_release(&host, &holder).await;
+        host.close().await;
+        match outcome {
+            Ok(apply::lock::ForceRelease::Removed) => {
+                println!("Removed the apply lock on {name}.");
+            }
+            Ok(apply::lock::ForceRelease::Gone) => {
+                println!("The lock on {name} was released in the meantime; nothing to do.");
+            }
+            Ok(apply::lock::ForceRelease::Changed(now)) => {
+                failed = true;
+                eprintln!(
+                    "Error: the lock on {name} changed in the meantime: it is now held by {}, and was left alone; run force-unlock again to see the new holder",
+                    render::printable(&now)
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("Error: {name}: cannot remove the apply lock: {}", render::printable(&e));
+            }
         }
-        Ok(apply::lock::ForceRelease::Gone) => {
-            println!("The lock on {name} was released in the meantime; nothing to do.");
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(apply::lock::ForceRelease::Changed(now)) => Err(miette!(
-            help = "run force-unlock again to see the new holder",
-            "the lock on {name} changed in the meantime: it is now held by {now}, and was left alone"
-        )),
-        Err(e) => Err(miette!("{name}: cannot remove the apply lock: {e}")),
     }
+    Ok(failure(failed))
 }
 
 fn confirm() -> Result<bool> {

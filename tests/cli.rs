@@ -636,3 +636,40 @@ fn graph_prints_the_part_a_target_and_limit_select() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `os/file.motd`?"));
 }
+
+/// `force-unlock` takes one machine as before, several as `n1,n2`, or `--all`; a machine
+/// list without the configuration, or an unknown machine, is an error before any host is
+/// reached.
+#[test]
+fn force_unlock_takes_a_list_of_machines_or_all() {
+    let unlock = |args: &[&str]| {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .arg("force-unlock")
+            .args(args)
+            .write_stdin("")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (out.status.code(), said)
+    };
+    let config = ["examples/", "fixtures/inventory.yaml"];
+    let (code, said) = unlock(&["n1,n2"]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("needs the machines, then the configuration's paths"), "{said}");
+    let (code, said) = unlock(&[&["n1,n9"][..], &config].concat());
+    assert_eq!(code, Some(1));
+    assert!(said.contains("there is no machine `n9`"), "{said}");
+    // Past the selection: each form stops only at the missing confirmation.
+    for args in [&["n2"][..], &["n1,n2"], &["--all"]] {
+        let (code, said) = unlock(&[args, &config].concat());
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(said.contains("stdin is not a terminal"), "{args:?}: {said}");
+    }
+    let (_, said) = unlock(&["--all", "examples/", "fixtures/nowhere.yaml"]);
+    assert!(!said.contains("no machine"), "--all takes every argument as a path: {said}");
+}

@@ -277,6 +277,27 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
         })
 }
 
+/// Who holds the lock on each of `hosts` that is locked, read on all at once; a host whose
+/// lock cannot be read is left out (the plan that asks has read its facts already).
+pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, String> {
+    let mut reading = tokio::task::JoinSet::new();
+    for (machine, host) in hosts {
+        let (machine, host) = (machine.clone(), host.clone());
+        reading.spawn(async move { (machine, holder(host.as_ref()).await) });
+    }
+    let mut held = BTreeMap::new();
+    while let Some(joined) = reading.join_next().await {
+        if let Ok((machine, Ok(Some(holder)))) = joined {
+            // Host text: escaped before it reaches the operator's terminal.
+            held.insert(
+                machine,
+                crate::render::printable(&holder).replace('\n', " "),
+            );
+        }
+    }
+    held
+}
+
 /// What [`force_release`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForceRelease {
@@ -396,6 +417,25 @@ mod tests {
         assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
         assert_eq!(passwd_name(passwd, 7), None);
         assert!(own_uid().is_some());
+    }
+
+    #[tokio::test]
+    async fn holders_name_the_locked_hosts_only() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(a.path().join("lock")).unwrap();
+        std::fs::write(
+            a.path().join("lock/owner"),
+            "alice@laptop pid 42 since 2026-11-23T10:00:00Z\n",
+        )
+        .unwrap();
+        let held = holders(&hosts(&[a.path(), b.path()])).await;
+        assert_eq!(
+            held,
+            BTreeMap::from([(
+                "n1".to_owned(),
+                "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned()
+            )])
+        );
     }
 
     #[tokio::test]
