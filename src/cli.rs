@@ -41,7 +41,9 @@ pub enum Command {
     /// Remove the apply locks left behind by an apply that was killed, on one machine
     /// (`force-unlock n1 PATH…`), several (`n1,n2`) or all (`--all PATH…`): shows who holds
     /// each and asks first.
-    #[command(override_usage = "corral force-unlock [OPTIONS] <MACHINE[,MACHINE…]> <PATH>...\n       corral force-unlock [OPTIONS] --all <PATH>...")]
+    #[command(
+        override_usage = "corral force-unlock [OPTIONS] <MACHINE[,MACHINE…]> <PATH>...\n       corral force-unlock [OPTIONS] --all <PATH>..."
+    )]
     ForceUnlock(ForceUnlockArgs),
     /// A local lab of container hosts for trying configurations.
     #[command(subcommand)]

@@ -359,7 +359,8 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     for (flag, addresses) in [("target", &filter.targets), ("exclude", &filter.excludes)] {
         for address in addresses {
             if !known.iter().any(|k| address.covers(k)) {
-                let help = match config::error::nearest(&address.to_string(), names.iter().copied()) {
+                let help = match config::error::nearest(&address.to_string(), names.iter().copied())
+                {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
@@ -452,6 +453,9 @@ pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
 
 /// `plan`, or `drift` with its own heading: the same changes, told as what drifted.
 async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
+    if let Some(out) = &args.out {
+        crate::output_file::check(out).map_err(|e| miette!("{e}"))?;
+    }
     let connections = match args.facts {
         Some(_) => None,
         None => Some(Connections::open(&args.select.connect)?),
@@ -463,10 +467,16 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         heading,
     };
     // With `-o -` the saved plan is stdout, and the plan for the reader goes to stderr.
-    let saving_to_stdout = args.out.as_deref().is_some_and(crate::output_file::is_stdout);
+    let saving_to_stdout = args
+        .out
+        .as_deref()
+        .is_some_and(crate::output_file::is_stdout);
     if saving_to_stdout {
         let style = Style::detect_stderr();
-        eprint!("{}", render_plan(&planned.plan, args.format, style, options));
+        eprint!(
+            "{}",
+            render_plan(&planned.plan, args.format, style, options)
+        );
     } else {
         print_plan(&planned.plan, args.format, options);
     }
@@ -499,6 +509,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
 }
 
 pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
+    crate::output_file::check(&args.output).map_err(|e| miette!("{e}"))?;
     let config = load(&args.load, true)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
@@ -514,13 +525,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
     let written = write_output(&args.output, text.as_bytes())?;
-    // Cluster facts (what a swarm's manager said) are kept apart from the hosts'.
-    let is_host = |key: &&String| !crate::facts::is_cluster_key(key);
-    let saved = format!(
-        "Saved the facts of {} to {}.",
-        hosts_text(file.hosts.keys().filter(is_host).count()),
-        output_name(&args.output)
-    );
+    let saved = facts_saved(&file, &args.output);
     match written {
         crate::output_file::Written::Stdout => eprintln!("{saved}"),
         _ => println!("{saved}"),
@@ -537,6 +542,21 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What `facts` says it saved: the hosts, without the clusters' entries (what a swarm's
+/// manager said), which are no host.
+fn facts_saved(file: &FactsFile, output: &Path) -> String {
+    let hosts = file
+        .hosts
+        .keys()
+        .filter(|key| !crate::facts::is_cluster_key(key))
+        .count();
+    format!(
+        "Saved the facts of {} to {}.",
+        hosts_text(hosts),
+        output_name(output)
+    )
 }
 
 /// `1 host`, `3 hosts`.
@@ -637,8 +657,9 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     print!("{}", render::human::render(&plan, Style::detect(), options));
     if !plan.is_complete() {
         close(gathered).await;
-        return Err(incomplete_error(&plan, Format::Human)
-            .wrap_err("refusing to apply an incomplete plan"));
+        return Err(
+            incomplete_error(&plan, Format::Human).wrap_err("refusing to apply an incomplete plan")
+        );
     }
     if plan.is_empty() {
         close(gathered).await;
@@ -786,7 +807,10 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
                         "there is no machine `{name}` in the configuration"
                     ));
                 };
-                if !machines.iter().any(|m: &crate::config::machine::Machine| m.name == name) {
+                if !machines
+                    .iter()
+                    .any(|m: &crate::config::machine::Machine| m.name == name)
+                {
                     machines.push(machine.clone());
                 }
             }
@@ -898,7 +922,10 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
             }
             Err(e) => {
                 failed = true;
-                eprintln!("Error: {name}: cannot remove the apply lock: {}", render::printable(&e));
+                eprintln!(
+                    "Error: {name}: cannot remove the apply lock: {}",
+                    render::printable(&e)
+                );
             }
         }
     }
@@ -936,4 +963,24 @@ async fn close(gathered: Gathered) {
         }
     }
     while closing.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `facts` said "5 hosts" for 3: it counted the clusters' entries.
+    #[test]
+    fn saved_facts_count_hosts_not_clusters() {
+        let file = FactsFile::read(Path::new("fixtures/facts/lab-cluster.json")).unwrap();
+        assert_eq!(file.hosts.len(), 5, "3 hosts and 2 clusters recorded");
+        assert_eq!(
+            facts_saved(&file, Path::new("out/facts.json")),
+            "Saved the facts of 3 hosts to out/facts.json."
+        );
+        assert_eq!(
+            facts_saved(&file, Path::new("-")),
+            "Saved the facts of 3 hosts to stdout."
+        );
+    }
 }

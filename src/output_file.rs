@@ -23,7 +23,9 @@ pub enum OutputFileError {
     Directory(PathBuf),
     #[error("`{0}` is a link to a directory; give the path of a file in it")]
     LinkToDirectory(PathBuf),
-    #[error("`{0}` is a link to `{1}`, which does not exist; remove the link or give another path")]
+    #[error(
+        "`{0}` is a link to `{1}`, which does not exist; remove the link or give another path"
+    )]
     DanglingLink(PathBuf, PathBuf),
     #[error("`{0}` is a {1}, which corral does not write to; give the path of a file")]
     Unwritable(PathBuf, &'static str),
@@ -50,30 +52,33 @@ pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == STDOUT
 }
 
-/// Writes `bytes` to `path` as the module documentation says. A new file gets mode 0600:
-/// plans and facts describe hosts in detail.
-pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
+/// How a path is written, decided from what is there now.
+enum How {
+    Stdout,
+    /// A temporary file renamed over the name.
+    Replace,
+    /// Opened as it is: `follow` a link to it, `truncate` a regular file.
+    InPlace {
+        follow: bool,
+        truncate: bool,
+    },
+}
+
+fn classify(path: &Path) -> Result<How, OutputFileError> {
     let io = |source| OutputFileError::Io {
         path: path.to_owned(),
         source,
     };
     if is_stdout(path) {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(bytes)
-            .and_then(|()| stdout.flush())
-            .map_err(io)?;
-        return Ok(Written::Stdout);
+        return Ok(How::Stdout);
     }
     let here = match fs::symlink_metadata(path) {
         Ok(metadata) => metadata.file_type(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return replace(path, bytes).map(|()| Written::Replaced)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(How::Replace),
         Err(e) => return Err(io(e)),
     };
     if here.is_file() {
-        return replace(path, bytes).map(|()| Written::Replaced);
+        return Ok(How::Replace);
     }
     if here.is_dir() {
         return Err(OutputFileError::Directory(path.to_owned()));
@@ -102,17 +107,49 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
     }
     // A character device, a FIFO, or a link to one of those or to a regular file (such as
     // `/dev/stdout`): written as it is, never created, never replaced.
-    let mut options = OpenOptions::new();
-    options.write(true).truncate(target.is_file());
-    if !here.is_symlink() {
-        // What was checked is what is opened: a link put there since is refused.
-        options.custom_flags(O_NOFOLLOW);
+    Ok(How::InPlace {
+        follow: here.is_symlink(),
+        truncate: target.is_file(),
+    })
+}
+
+/// Whether `path` can be written as [`write`] would: an error for what it refuses, before a
+/// command spends minutes reading hosts to write it.
+pub fn check(path: &Path) -> Result<(), OutputFileError> {
+    classify(path).map(|_| ())
+}
+
+/// Writes `bytes` to `path` as the module documentation says. A new file gets mode 0600:
+/// plans and facts describe hosts in detail.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
+    let io = |source| OutputFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match classify(path)? {
+        How::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(io)?;
+            Ok(Written::Stdout)
+        }
+        How::Replace => replace(path, bytes).map(|()| Written::Replaced),
+        How::InPlace { follow, truncate } => {
+            let mut options = OpenOptions::new();
+            options.write(true).truncate(truncate);
+            if !follow {
+                // What was checked is what is opened: a link put there since is refused.
+                options.custom_flags(O_NOFOLLOW);
+            }
+            options
+                .open(path)
+                .and_then(|mut file| file.write_all(bytes).and_then(|()| file.flush()))
+                .map_err(io)?;
+            Ok(Written::InPlace)
+        }
     }
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.flush()))
-        .map_err(io)?;
-    Ok(Written::InPlace)
 }
 
 /// `O_NOFOLLOW` on Linux (the same value on every architecture corral builds for but
@@ -180,10 +217,20 @@ mod tests {
         let link = dir.path().join("to-null");
         std::os::unix::fs::symlink(&null, &link).unwrap();
         assert_eq!(write(&link, b"{}\n").unwrap(), Written::InPlace);
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-        assert!(fs::symlink_metadata(&null).unwrap().file_type().is_char_device());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 2, "no temporary file is left: {leftovers:?}");
+        assert_eq!(
+            leftovers.len(),
+            2,
+            "no temporary file is left: {leftovers:?}"
+        );
     }
 
     /// A FIFO is written in place: a reader gets the bytes and the FIFO stays a FIFO.
@@ -208,18 +255,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("plans");
         fs::create_dir(&sub).unwrap();
+        assert!(check(&sub).is_err(), "refused before anything is read");
         let error = write(&sub, b"x").unwrap_err();
         assert!(matches!(error, OutputFileError::Directory(_)), "{error}");
         assert!(error.to_string().contains("is a directory"), "{error}");
         let link = dir.path().join("latest");
         std::os::unix::fs::symlink(&sub, &link).unwrap();
         let error = write(&link, b"x").unwrap_err();
-        assert!(error.to_string().contains("is a link to a directory"), "{error}");
+        assert!(
+            error.to_string().contains("is a link to a directory"),
+            "{error}"
+        );
         assert_eq!(fs::read_dir(&sub).unwrap().count(), 0);
         let dangling = dir.path().join("dangling");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
         let error = write(&dangling, b"x").unwrap_err();
-        assert!(error.to_string().contains("which does not exist"), "{error}");
+        assert!(
+            error.to_string().contains("which does not exist"),
+            "{error}"
+        );
         assert!(!dir.path().join("nowhere").exists());
     }
 
@@ -240,7 +294,10 @@ mod tests {
         let link = dir.path().join("current.json");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert_eq!(write(&link, b"three").unwrap(), Written::InPlace);
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&path).unwrap(), b"three");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }

@@ -545,13 +545,21 @@ fn output_files_never_replace_devices_fifos_or_directories() {
         .is_fifo());
 
     let assert = plan(&["-o", dir.path().to_str().unwrap()]).code(1);
-    assert!(stderr(&assert).contains("is a directory"), "{}", stderr(&assert));
+    assert!(
+        stderr(&assert).contains("is a directory"),
+        "{}",
+        stderr(&assert)
+    );
 
     let assert = plan(&["-o", "-"]).code(0);
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     let saved: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(saved.get("corral_saved_plan").is_some(), "{stdout}");
-    assert!(stderr(&assert).contains("No changes."), "{}", stderr(&assert));
+    assert!(
+        stderr(&assert).contains("No changes."),
+        "{}",
+        stderr(&assert)
+    );
 }
 
 /// A plan that is incomplete because of a resource (not a host) does not suggest `--limit`;
@@ -582,7 +590,8 @@ fn incomplete_plans_say_where_the_problems_are_and_suggest_limit_only_for_hosts(
     assert!(!said(&human).contains("--limit"), "{}", said(&human));
     let json = plan("json", "fixtures/facts/lab-stack.json");
     assert!(
-        said(&json).contains("in the JSON plan on stdout, in its `unreachable` and `errors` fields"),
+        said(&json)
+            .contains("in the JSON plan on stdout, in its `unreachable` and `errors` fields"),
         "{}",
         said(&json)
     );
@@ -629,7 +638,10 @@ fn graph_prints_the_part_a_target_and_limit_select() {
         dot.contains("\"os/file.heartbeat-config[n2]\" -> \"os/service.heartbeat[n2]\";"),
         "{dot}"
     );
-    assert!(!dot.contains("[n1]") && !dot.contains("os/file.motd"), "{dot}");
+    assert!(
+        !dot.contains("[n1]") && !dot.contains("os/file.motd"),
+        "{dot}"
+    );
     let out = graph(&["--exclude", "os/file.motd"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("os/file.motd"));
     let out = graph(&["--target", "os/file.motdd"]);
@@ -660,7 +672,10 @@ fn force_unlock_takes_a_list_of_machines_or_all() {
     let config = ["examples/", "fixtures/inventory.yaml"];
     let (code, said) = unlock(&["n1,n2"]);
     assert_eq!(code, Some(1));
-    assert!(said.contains("needs the machines, then the configuration's paths"), "{said}");
+    assert!(
+        said.contains("needs the machines, then the configuration's paths"),
+        "{said}"
+    );
     let (code, said) = unlock(&[&["n1,n9"][..], &config].concat());
     assert_eq!(code, Some(1));
     assert!(said.contains("there is no machine `n9`"), "{said}");
@@ -671,5 +686,8 @@ fn force_unlock_takes_a_list_of_machines_or_all() {
         assert!(said.contains("stdin is not a terminal"), "{args:?}: {said}");
     }
     let (_, said) = unlock(&["--all", "examples/", "fixtures/nowhere.yaml"]);
-    assert!(!said.contains("no machine"), "--all takes every argument as a path: {said}");
+    assert!(
+        !said.contains("no machine"),
+        "--all takes every argument as a path: {said}"
+    );
 }

@@ -389,7 +389,11 @@ mod tests {
     #[test]
     fn the_holder_is_the_account_not_the_user_variable() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "apply::lock::tests::owner_names_the_account", "--nocapture"])
+            .args([
+                "--exact",
+                "apply::lock::tests::owner_names_the_account",
+                "--nocapture",
+            ])
             .env("USER", "not-the-account")
             .output()
             .unwrap();
@@ -403,11 +407,17 @@ mod tests {
 
     #[test]
     fn owner_names_the_account() {
-        let id = std::process::Command::new("id").arg("-un").output().unwrap();
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
         let name = String::from_utf8(id.stdout).unwrap().trim().to_owned();
         let owner = owner();
         assert!(owner.starts_with(&format!("{name}@")), "{owner}");
-        assert!(owner.ends_with(&format!(" pid {}", std::process::id())), "{owner}");
+        assert!(
+            owner.ends_with(&format!(" pid {}", std::process::id())),
+            "{owner}"
+        );
     }
 
     #[test]

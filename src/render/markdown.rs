@@ -364,7 +364,8 @@ mod tests {
             "a span starting with a backtick is padded: {text}"
         );
         assert!(
-            text.contains("> - host `n2` could not be read (reading facts): ```see [docs]") && text.contains("``c second line```\n"),
+            text.contains("> - host `n2` could not be read (reading facts): ```see [docs]")
+                && text.contains("``c second line```\n"),
             "{text}"
         );
         assert!(text.contains("| ``os/<img src=x>\\|`a.b[n1]`` |"), "{text}");

@@ -100,24 +100,36 @@ mod tests {
     fn an_interrupted_apply_says_what_is_left_not_what_to_fix() {
         let text = render(&report(), true, Style::default());
         assert!(
-            text.starts_with("\nApply interrupted: 1 applied, 0 failed, 2 not started, 0 skipped.\n"),
+            text.starts_with(
+                "\nApply interrupted: 1 applied, 0 failed, 2 not started, 0 skipped.\n"
+            ),
             "{text}"
         );
         assert!(text.contains("  skipped: os/file.b[n1] (interrupted before it started)\n"));
-        assert!(text.contains("`corral apply` finishes it: every step"), "{text}");
-        assert!(!text.contains("finished with errors") && !text.contains("once the cause is fixed"));
+        assert!(
+            text.contains("`corral apply` finishes it: every step"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("finished with errors") && !text.contains("once the cause is fixed")
+        );
     }
 
     #[test]
     fn failures_say_to_fix_the_cause() {
         let mut report = report();
         report.skipped.clear();
-        report.failed.push((Address::new("os/file", "b", Some("n1")), "no space".into()));
+        report
+            .failed
+            .push((Address::new("os/file", "b", Some("n1")), "no space".into()));
         let text = render(&report, false, Style::default());
         assert!(text.contains("Apply finished with errors: 1 applied, 1 failed, 0 skipped."));
         assert!(text.contains("once the cause is fixed"));
         let interrupted = super::render(&report, true, Style::default());
-        assert!(interrupted.contains("(fix the cause of the failures first)"), "{interrupted}");
+        assert!(
+            interrupted.contains("(fix the cause of the failures first)"),
+            "{interrupted}"
+        );
         report.failed.clear();
         assert_eq!(
             super::render(&report, false, Style::default()),
