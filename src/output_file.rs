@@ -10,7 +10,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 /// The name that means stdout.
@@ -57,10 +57,12 @@ enum How {
     Stdout,
     /// A temporary file renamed over the name.
     Replace,
-    /// Opened as it is: `follow` a link to it, `truncate` a regular file.
+    /// Opened as it is, through a link if it is one; a regular file (a link's target) is
+    /// truncated. `node` is the device and inode of what is not a link, which the opened
+    /// file must still be.
     InPlace {
-        follow: bool,
         truncate: bool,
+        node: Option<(u64, u64)>,
     },
 }
 
@@ -72,11 +74,12 @@ fn classify(path: &Path) -> Result<How, OutputFileError> {
     if is_stdout(path) {
         return Ok(How::Stdout);
     }
-    let here = match fs::symlink_metadata(path) {
-        Ok(metadata) => metadata.file_type(),
+    let metadata = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(How::Replace),
         Err(e) => return Err(io(e)),
     };
+    let here = metadata.file_type();
     if here.is_file() {
         return Ok(How::Replace);
     }
@@ -108,8 +111,8 @@ fn classify(path: &Path) -> Result<How, OutputFileError> {
     // A character device, a FIFO, or a link to one of those or to a regular file (such as
     // `/dev/stdout`): written as it is, never created, never replaced.
     Ok(How::InPlace {
-        follow: here.is_symlink(),
         truncate: target.is_file(),
+        node: (!here.is_symlink()).then(|| (metadata.dev(), metadata.ino())),
     })
 }
 
@@ -136,25 +139,26 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
             Ok(Written::Stdout)
         }
         How::Replace => replace(path, bytes).map(|()| Written::Replaced),
-        How::InPlace { follow, truncate } => {
-            let mut options = OpenOptions::new();
-            options.write(true).truncate(truncate);
-            if !follow {
-                // What was checked is what is opened: a link put there since is refused.
-                options.custom_flags(O_NOFOLLOW);
-            }
-            options
+        How::InPlace { truncate, node } => {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .truncate(truncate)
                 .open(path)
-                .and_then(|mut file| file.write_all(bytes).and_then(|()| file.flush()))
+                .map_err(io)?;
+            // What was checked is what is written: a link put there since is refused.
+            let opened = file.metadata().map_err(io)?;
+            if node.is_some_and(|node| node != (opened.dev(), opened.ino())) {
+                return Err(io(std::io::Error::other(
+                    "it was replaced while corral was writing it",
+                )));
+            }
+            file.write_all(bytes)
+                .and_then(|()| file.flush())
                 .map_err(io)?;
             Ok(Written::InPlace)
         }
     }
 }
-
-/// `O_NOFOLLOW` on Linux (the same value on every architecture corral builds for but
-/// alpha, mips, parisc and sparc).
-const O_NOFOLLOW: i32 = 0o400000;
 
 /// Writes a new file of our own next to `path` (never following what is there) and
 /// renames it over `path`; the temporary file is removed if anything fails.
@@ -190,7 +194,7 @@ fn replace(path: &Path, bytes: &[u8]) -> Result<(), OutputFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    use std::os::unix::fs::PermissionsExt as _;
     use std::process::Command;
 
     fn run(program: &str, args: &[&std::ffi::OsStr]) {
