@@ -40,7 +40,7 @@ impl Address {
             && (self.machine.is_none() || self.machine == other.machine)
     }
 
-    /// Parses `namespace/kind.name` or `namespace/kind.name[machine]`.
+    /// Parses `kind.name` or `kind.name[machine]`, the kind with its namespace (`os/file`).
     pub fn parse(text: &str) -> Result<Address, String> {
         let (body, machine) = match text.strip_suffix(']') {
             Some(rest) => {
@@ -56,16 +56,14 @@ impl Address {
         };
         let slash = body
             .find('/')
-            .ok_or_else(|| format!("`{text}` is not an address: expected `namespace/kind.name`"))?;
+            .ok_or_else(|| format!("`{text}` is not an address: {EXPECTED}"))?;
         let dot = body[slash..]
             .find('.')
             .map(|i| i + slash)
-            .ok_or_else(|| format!("`{text}` is not an address: expected `namespace/kind.name`"))?;
+            .ok_or_else(|| format!("`{text}` is not an address: {EXPECTED}"))?;
         let (kind, name) = (&body[..dot], &body[dot + 1..]);
         if kind.is_empty() || name.is_empty() {
-            return Err(format!(
-                "`{text}` is not an address: expected `namespace/kind.name`"
-            ));
+            return Err(format!("`{text}` is not an address: {EXPECTED}"));
         }
         if let Some(bad) = [name]
             .into_iter()
@@ -79,6 +77,10 @@ impl Address {
         Ok(Address::new(kind, name, machine))
     }
 }
+
+/// What an address looks like, as errors say it (and `--target`'s help).
+pub const EXPECTED: &str =
+    "write `kind.name` (`os/file.site`) or `kind.name[machine]` (`os/file.site[n1]`)";
 
 /// Names of resources and machines: `[a-z0-9][a-z0-9_.-]*`.
 pub fn is_valid_name(name: &str) -> bool {

@@ -31,15 +31,19 @@ pub enum Command {
     /// Read the hosts and save their facts, so that `plan --facts` can run without SSH.
     Facts(FactsArgs),
     /// Print the resource graph in Graphviz DOT.
-    Graph(LoadArgs),
+    Graph(GraphArgs),
     /// Print a saved plan (`plan -o PLANFILE`) as `plan` printed it, in any format, without
     /// reading the configuration or the hosts.
     Show(ShowArgs),
     /// Warm SSH connections kept by `--keep-connections`.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
-    /// Remove a machine's apply lock left behind by an apply that was killed: shows who
-    /// holds it and asks first.
+    /// Remove the apply locks left behind by an apply that was killed, on one machine
+    /// (`force-unlock n1 PATH…`), several (`n1,n2`) or all (`--all PATH…`): shows who holds
+    /// each and asks first.
+    #[command(
+        override_usage = "corral force-unlock [OPTIONS] <MACHINE[,MACHINE…]> <PATH>...\n       corral force-unlock [OPTIONS] --all <PATH>..."
+    )]
     ForceUnlock(ForceUnlockArgs),
     /// A local lab of container hosts for trying configurations.
     #[command(subcommand)]
@@ -182,6 +186,24 @@ pub struct SelectArgs {
     pub limit: Vec<String>,
 }
 
+/// Options of `graph`: the configuration, and which part of its graph to print.
+#[derive(Debug, Args, Clone)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Print only this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// it depends on; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Leave this resource (`os/file.site`) or instance (`os/file.site[n1]`), and what
+    /// depends on it, out; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub exclude: Vec<String>,
+    /// Only this machine's instances; repeatable.
+    #[arg(long, value_name = "MACHINE")]
+    pub limit: Vec<String>,
+}
+
 /// Options of `plan` and `drift`.
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
@@ -249,14 +271,18 @@ pub struct FactsArgs {
     pub output: PathBuf,
 }
 
-/// Options of `force-unlock`.
+/// Options of `force-unlock`. The machines come first among the positional arguments
+/// (`n1` or `n1,n2`), then the configuration's paths; with `--all`, only the paths. (Machine
+/// names never hold a comma, so the list is unambiguous; the paths stay `LoadArgs`', so
+/// force-unlock loads a configuration as every other command does.)
 #[derive(Debug, Args, Clone)]
 pub struct ForceUnlockArgs {
-    /// The machine whose apply lock to remove.
-    #[arg(value_name = "MACHINE")]
-    pub machine: String,
+    /// `MACHINE[,MACHINE…]` (unless --all), then the configuration's files or directories.
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Every machine of the configuration, instead of a list.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Remove the lock without asking (needed without a terminal).

@@ -101,20 +101,30 @@ fn facts_timeout(args: &ConnectArgs) -> Duration {
 }
 
 fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
+    filter_of(config, &args.target, &args.exclude, &args.limit)
+}
+
+/// `--target`, `--exclude` and `--limit` as a filter, each checked against the configuration.
+fn filter_of(
+    config: &Config,
+    target: &[String],
+    exclude: &[String],
+    limit: &[String],
+) -> Result<Filter> {
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
             .map(|t| {
                 Address::parse(t).map_err(|e| {
                     miette!(
-                        help = "write `kind.name` or `kind.name[machine]`",
+                        help = "`corral graph PATH…` lists the addresses of a configuration",
                         "--{flag}: {e}"
                     )
                 })
             })
             .collect()
     };
-    for machine in &args.limit {
+    for machine in limit {
         if !config.machines.contains_key(machine) {
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
             return Err(miette!(
@@ -124,9 +134,9 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
         }
     }
     Ok(Filter {
-        targets: parse(&args.target, "target")?,
-        excludes: parse(&args.exclude, "exclude")?,
-        machines: args.limit.clone(),
+        targets: parse(target, "target")?,
+        excludes: parse(exclude, "exclude")?,
+        machines: limit.to_vec(),
     })
 }
 
@@ -162,11 +172,11 @@ pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
     match &args.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(command, dir))
                 .into_diagnostic()
-                .wrap_err_with(|| {
-                    format!("cannot write the manual pages into `{}`", dir.display())
-                })?;
+                .wrap_err_with(|| format!("cannot make the directory `{}`", dir.display()))?;
+            let mut command = command.disable_help_subcommand(true);
+            command.build();
+            write_man_pages(&command, dir)?;
         }
         None => {
             let mut page = Vec::new();
@@ -179,9 +189,25 @@ pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn graph(args: &LoadArgs) -> Result<ExitCode> {
-    let config = load(args, false)?;
-    let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
+/// `command`'s page and one per subcommand (as `clap_mangen::generate_to` names them), each
+/// written as any output file.
+fn write_man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    man.render(&mut page).into_diagnostic()?;
+    write_output(&dir.join(man.get_filename()), &page).map(|_| ())
+}
+
+/// `corral graph PATH… [--target …] [--exclude …] [--limit …]`: the graph, or the part of
+/// it a plan with the same options would cover.
+pub fn graph(args: &crate::cli::GraphArgs) -> Result<ExitCode> {
+    let config = load(&args.load, false)?;
+    let filter = filter_of(&config, &args.target, &args.exclude, &args.limit)?;
+    check_addresses(&config, &filter, &Gathered::default())?;
+    let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     print!("{}", graph.to_dot());
     Ok(ExitCode::SUCCESS)
 }
@@ -255,13 +281,16 @@ async fn make_plan(
             gathered
         }
     };
-    let plan = build::build(
+    let mut plan = build::build(
         &config,
         &graph,
         &filter,
         &gathered.facts,
         &gathered.unreachable,
     );
+    if facts.is_none() {
+        warn_of_locks(&mut plan, &gathered).await;
+    }
     check_addresses(&config, &filter, &gathered)?;
     Ok(Planned {
         config,
@@ -270,6 +299,24 @@ async fn make_plan(
         plan,
         gathered,
     })
+}
+
+/// A warning for each host read that another apply holds (or a killed one left) locked:
+/// who and since when, before anyone confirms an apply that will wait for it or fail.
+async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
+    let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
+        .hosts
+        .iter()
+        .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
+        .collect();
+    for (machine, holder) in apply::lock::holders(&hosts).await {
+        plan.warnings.push(crate::plan::ResourceProblem {
+            address: Address::new(crate::config::machine::KIND, &machine, None),
+            message: format!(
+                "{machine} is locked by {holder}: an apply runs there, or a killed one left its lock; apply waits for it (--lock-timeout) or stops, and `corral force-unlock {machine} PATH…` removes a lock no apply holds any more"
+            ),
+        });
+    }
 }
 
 /// Every `--target` and `--exclude` names something: a resource or instance of the
@@ -312,9 +359,10 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     for (flag, addresses) in [("target", &filter.targets), ("exclude", &filter.excludes)] {
         for address in addresses {
             if !known.iter().any(|k| address.covers(k)) {
-                let help = match config::error::nearest(&address.to_string(), names.iter().copied()) {
+                let help = match config::error::nearest(&address.to_string(), names.iter().copied())
+                {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => "addresses are `kind.name` (`os/file.site`) or `kind.name[machine]`; `corral graph` lists them".to_owned(),
+                    None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
                 return Err(miette!(
                     help = help,
@@ -351,19 +399,51 @@ fn read_facts(path: &Path) -> Result<FactsFile> {
 }
 
 fn print_plan(plan: &Plan, format: Format, options: RenderOptions) {
+    print!("{}", render_plan(plan, format, Style::detect(), options));
+}
+
+fn render_plan(plan: &Plan, format: Format, style: Style, options: RenderOptions) -> String {
     match format {
-        Format::Human => print!("{}", render::human::render(plan, Style::detect(), options)),
-        Format::Json => print!("{}", render::json::render(plan)),
-        Format::Markdown => print!("{}", render::markdown::render(plan, options)),
+        Format::Human => render::human::render(plan, style, options),
+        Format::Json => render::json::render(plan),
+        Format::Markdown => render::markdown::render(plan, options),
     }
 }
 
-fn incomplete_error(plan: &Plan) -> miette::Report {
+/// Why a plan that is not complete is an error, and what to do: the problems are where the
+/// chosen format lists them, and leaving hosts out with `--limit` helps only for hosts that
+/// could not be read (not for a resource that could not be planned).
+fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
     let hosts = plan.unreachable.len();
     let resources = plan.errors.len();
+    let listed = match format {
+        Format::Human => "the problems are listed above",
+        Format::Json => {
+            "the problems are listed in the JSON plan on stdout, in its `unreachable` and `errors` fields"
+        }
+        Format::Markdown => {
+            "the problems are listed in the Markdown plan on stdout, under \"The plan is incomplete\""
+        }
+    };
+    let help = if hosts > 0 {
+        format!("{listed}: fix them, or leave the hosts that could not be read out with --limit")
+    } else {
+        format!("{listed}: fix them and plan again")
+    };
+    let mut what = Vec::new();
+    if hosts > 0 {
+        what.push(format!("{} could not be read", hosts_text(hosts)));
+    }
+    if resources > 0 {
+        what.push(match resources {
+            1 => "1 resource instance could not be planned".to_owned(),
+            n => format!("{n} resource instances could not be planned"),
+        });
+    }
     miette!(
-        help = "fix the problems above, or leave the hosts out with --limit",
-        "the plan is incomplete: {hosts} host(s) could not be read and {resources} resource instance(s) could not be planned"
+        help = help,
+        "the plan is incomplete: {}",
+        what.join(" and ")
     )
 }
 
@@ -373,6 +453,9 @@ pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
 
 /// `plan`, or `drift` with its own heading: the same changes, told as what drifted.
 async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
+    if let Some(out) = &args.out {
+        crate::output_file::check(out).map_err(|e| miette!("{e}"))?;
+    }
     let connections = match args.facts {
         Some(_) => None,
         None => Some(Connections::open(&args.select.connect)?),
@@ -383,17 +466,32 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         expand: args.expand,
         heading,
     };
-    print_plan(&planned.plan, args.format, options);
+    // With `-o -` the saved plan is stdout, and the plan for the reader goes to stderr.
+    let saving_to_stdout = args
+        .out
+        .as_deref()
+        .is_some_and(crate::output_file::is_stdout);
+    if saving_to_stdout {
+        let style = Style::detect_stderr();
+        eprint!(
+            "{}",
+            render_plan(&planned.plan, args.format, style, options)
+        );
+    } else {
+        print_plan(&planned.plan, args.format, options);
+    }
     if !planned.plan.is_complete() {
-        return Err(incomplete_error(&planned.plan));
+        return Err(incomplete_error(&planned.plan, args.format));
     }
     if let Some(out) = &args.out {
         save_plan(out, &args.select, &planned.plan)?;
-        eprintln!(
-            "Saved the plan to {}; apply it with `corral apply {}`.",
-            out.display(),
-            out.display()
-        );
+        if !saving_to_stdout {
+            eprintln!(
+                "Saved the plan to {}; apply it with `corral apply {}`.",
+                out.display(),
+                crate::shell::quote(&out.display().to_string())
+            );
+        }
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
         ExitCode::from(2)
@@ -411,6 +509,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
 }
 
 pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
+    crate::output_file::check(&args.output).map_err(|e| miette!("{e}"))?;
     let config = load(&args.load, true)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
@@ -425,14 +524,18 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     };
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
-    write_atomically(&args.output, text.as_bytes())?;
-    println!(
-        "Saved the facts of {} hosts to {}.",
-        file.hosts.len(),
-        args.output.display()
-    );
-    for (machine, message) in &file.unreachable {
-        eprintln!("Error: host {machine} could not be read: {message}");
+    let written = write_output(&args.output, text.as_bytes())?;
+    let saved = facts_saved(&file, &args.output);
+    match written {
+        crate::output_file::Written::Stdout => eprintln!("{saved}"),
+        _ => println!("{saved}"),
+    }
+    for (key, message) in &file.unreachable {
+        let message = render::printable(message);
+        match crate::facts::cluster_of_key(key) {
+            Some(address) => eprintln!("Error: no manager of {address} answered: {message}"),
+            None => eprintln!("Error: host {key} could not be read: {message}"),
+        }
     }
     Ok(if file.unreachable.is_empty() {
         ExitCode::SUCCESS
@@ -441,23 +544,41 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
     })
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file; mode
-/// 0600, as facts describe hosts in detail.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    // A new file of our own next to the target: never follows an existing file or link.
-    let tmp = path.with_extension(format!("corral-tmp.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write `{}`", path.display()))
+/// What `facts` says it saved: the hosts, without the clusters' entries (what a swarm's
+/// manager said), which are no host.
+fn facts_saved(file: &FactsFile, output: &Path) -> String {
+    let hosts = file
+        .hosts
+        .keys()
+        .filter(|key| !crate::facts::is_cluster_key(key))
+        .count();
+    format!(
+        "Saved the facts of {} to {}.",
+        hosts_text(hosts),
+        output_name(output)
+    )
+}
+
+/// `1 host`, `3 hosts`.
+fn hosts_text(n: usize) -> String {
+    match n {
+        1 => "1 host".to_owned(),
+        n => format!("{n} hosts"),
+    }
+}
+
+/// How a message names an output file: `stdout` for `-`.
+fn output_name(path: &Path) -> String {
+    if crate::output_file::is_stdout(path) {
+        "stdout".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Writes an output file (`-o`) through [`crate::output_file::write`].
+fn write_output(path: &Path, bytes: &[u8]) -> Result<crate::output_file::Written> {
+    crate::output_file::write(path, bytes).map_err(|e| miette!("{e}"))
 }
 
 /// Writes a saved plan (mode 0600) with absolute configuration paths.
@@ -479,7 +600,7 @@ fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
         plan: plan.clone(),
     };
     let text = serde_json::to_string_pretty(&saved).into_diagnostic()?;
-    write_atomically(out, text.as_bytes())
+    write_output(out, text.as_bytes()).map(|_| ())
 }
 
 pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
@@ -536,7 +657,9 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     print!("{}", render::human::render(&plan, Style::detect(), options));
     if !plan.is_complete() {
         close(gathered).await;
-        return Err(incomplete_error(&plan).wrap_err("refusing to apply an incomplete plan"));
+        return Err(
+            incomplete_error(&plan, Format::Human).wrap_err("refusing to apply an incomplete plan")
+        );
     }
     if plan.is_empty() {
         close(gathered).await;
@@ -602,7 +725,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(connections.interrupts.exit_code()));
         }
     };
-    print_report(&applied.report);
+    print!(
+        "{}",
+        render::report::render(
+            &applied.report,
+            connections.interrupts.stop_requested(),
+            Style::detect()
+        )
+    );
     for message in &applied.record_errors {
         eprintln!("Error: {message}");
     }
@@ -627,17 +757,65 @@ fn paths_text(load: &LoadArgs) -> String {
         .join(" ")
 }
 
-/// `corral force-unlock MACHINE PATHS…`: shows who holds the machine's apply lock and, once
-/// confirmed, removes it (only if it is still that holder's).
-pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let config = load(&args.load, true)?;
-    let Some(machine) = config.machines.get(&args.machine) else {
-        let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+/// The machines `force-unlock` was given (`None` for `--all`) and the configuration paths
+/// after them.
+fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, LoadArgs)> {
+    let mut load = args.load.clone();
+    if args.all {
+        return Ok((None, load));
+    }
+    let usage = "write `corral force-unlock MACHINE[,MACHINE…] PATH…`, or `corral force-unlock --all PATH…`";
+    if load.paths.len() < 2 {
         return Err(miette!(
-            help = config::error::suggestion(&args.machine, &names, "machines"),
-            "there is no machine `{}` in the configuration",
-            args.machine
+            help = usage,
+            "force-unlock needs the machines, then the configuration's paths"
         ));
+    }
+    let first = load.paths.remove(0);
+    let names: Vec<String> = first
+        .to_string_lossy()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        return Err(miette!(help = usage, "force-unlock names no machine"));
+    }
+    Ok((Some(names), load))
+}
+
+/// What force-unlock found on one machine: its connection and the lock's holder (`None`
+/// when it has no lock), or why it could not be read.
+type LockFound = std::result::Result<(SshHost, Option<String>), String>;
+
+/// `corral force-unlock MACHINE[,MACHINE…] PATHS…` (or `--all PATHS…`): shows who holds each
+/// machine's apply lock and, once confirmed, removes them (each only if it is still that
+/// holder's).
+pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
+    let (named, load_args) = unlock_selection(args)?;
+    let config = load(&load_args, true)?;
+    let machines: Vec<crate::config::machine::Machine> = match named {
+        None => config.machines.values().cloned().collect(),
+        Some(names) => {
+            let mut machines = Vec::new();
+            for name in names {
+                let Some(machine) = config.machines.get(&name) else {
+                    let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
+                    return Err(miette!(
+                        help = config::error::suggestion(&name, &known, "machines"),
+                        "there is no machine `{name}` in the configuration"
+                    ));
+                };
+                if !machines
+                    .iter()
+                    .any(|m: &crate::config::machine::Machine| m.name == name)
+                {
+                    machines.push(machine.clone());
+                }
+            }
+            machines
+        }
     };
     if !args.force && !std::io::stdin().is_terminal() {
         return Err(miette!(
@@ -647,56 +825,111 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
     }
     let connections = Connections::open(&args.connect)?;
     let timeout = connections.gather.timeout;
-    let name = &machine.name;
-    let host =
-        match tokio::time::timeout(timeout, SshHost::connect(machine, &connections.ssh)).await {
-            Ok(Ok(host)) => host,
-            Ok(Err(e)) => return Err(miette!("{e}")),
-            Err(_) => {
-                return Err(miette!(
-                    help = "check the host, or raise --facts-timeout",
-                    "{name} did not answer within {} while connecting",
-                    describe(timeout)
-                ))
+    let mut reading = tokio::task::JoinSet::new();
+    for machine in machines {
+        let ssh = connections.ssh.clone();
+        reading.spawn(async move {
+            let found: LockFound =
+                match tokio::time::timeout(timeout, SshHost::connect(&machine, &ssh)).await {
+                    Ok(Ok(host)) => match apply::lock::holder(&host).await {
+                        Ok(holder) => Ok((host, holder)),
+                        Err(e) => {
+                            host.close().await;
+                            Err(format!("cannot read the apply lock: {e}"))
+                        }
+                    },
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!(
+                        "did not answer within {} while connecting (raise --facts-timeout?)",
+                        describe(timeout)
+                    )),
+                };
+            (machine.name, found)
+        });
+    }
+    let mut found: BTreeMap<String, LockFound> = BTreeMap::new();
+    while let Some(joined) = reading.join_next().await {
+        let (name, result) = joined.map_err(|e| miette!("internal error: {e}"))?;
+        found.insert(name, result);
+    }
+    let mut failed = false;
+    let mut locked: Vec<(String, SshHost, String)> = Vec::new();
+    for (name, result) in found {
+        match result {
+            Ok((host, Some(holder))) => {
+                println!("{name} is locked by {}.", render::printable(&holder));
+                locked.push((name, host, holder));
             }
-        };
-    let holder = apply::lock::holder(&host)
-        .await
-        .map_err(|e| miette!("{name}: cannot read the apply lock: {e}"))?;
-    let Some(holder) = holder else {
-        host.close().await;
-        println!(
-            "{name} has no apply lock ({} does not exist); nothing to do.",
-            apply::lock::PATH
-        );
-        return Ok(ExitCode::SUCCESS);
+            Ok((host, None)) => {
+                host.close().await;
+                println!(
+                    "{name} has no apply lock ({} does not exist); nothing to do.",
+                    apply::lock::PATH
+                );
+            }
+            Err(message) => {
+                failed = true;
+                eprintln!("Error: {name}: {}", render::printable(&message));
+            }
+        }
+    }
+    let failure = |failed: bool| {
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
     };
-    println!("{name} is locked by {}.", render::printable(&holder));
+    if locked.is_empty() {
+        return Ok(failure(failed));
+    }
     if !args.force {
-        println!("If that apply is still running, removing its lock lets another apply change {name} at the same time.");
-        if !ask("Do you really want to remove the lock? Only 'yes' will be accepted: ")? {
-            host.close().await;
+        let (which, question) = match locked.as_slice() {
+            [(name, _, _)] => (
+                name.clone(),
+                "Do you really want to remove the lock? Only 'yes' will be accepted: ",
+            ),
+            _ => (
+                "these machines".to_owned(),
+                "Do you really want to remove these locks? Only 'yes' will be accepted: ",
+            ),
+        };
+        println!("If an apply still runs there, removing its lock lets another apply change {which} at the same time.");
+        if !ask(question)? {
+            for (_, host, _) in locked {
+                host.close().await;
+            }
             println!("Force-unlock cancelled.");
             return Ok(ExitCode::FAILURE);
         }
     }
-    let outcome = apply::lock::force_release(&host, &holder).await;
-    host.close().await;
-    match outcome {
-        Ok(apply::lock::ForceRelease::Removed) => {
-            println!("Removed the apply lock on {name}.");
-            Ok(ExitCode::SUCCESS)
+    for (name, host, holder) in locked {
+        let outcome = apply::lock::force_release(&host, &holder).await;
+        host.close().await;
+        match outcome {
+            Ok(apply::lock::ForceRelease::Removed) => {
+                println!("Removed the apply lock on {name}.");
+            }
+            Ok(apply::lock::ForceRelease::Gone) => {
+                println!("The lock on {name} was released in the meantime; nothing to do.");
+            }
+            Ok(apply::lock::ForceRelease::Changed(now)) => {
+                failed = true;
+                eprintln!(
+                    "Error: the lock on {name} changed in the meantime: it is now held by {}, and was left alone; run force-unlock again to see the new holder",
+                    render::printable(&now)
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "Error: {name}: cannot remove the apply lock: {}",
+                    render::printable(&e)
+                );
+            }
         }
-        Ok(apply::lock::ForceRelease::Gone) => {
-            println!("The lock on {name} was released in the meantime; nothing to do.");
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(apply::lock::ForceRelease::Changed(now)) => Err(miette!(
-            help = "run force-unlock again to see the new holder",
-            "the lock on {name} changed in the meantime: it is now held by {now}, and was left alone"
-        )),
-        Err(e) => Err(miette!("{name}: cannot remove the apply lock: {e}")),
     }
+    Ok(failure(failed))
 }
 
 fn confirm() -> Result<bool> {
@@ -721,37 +954,6 @@ fn ask(question: &str) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-fn print_report(report: &apply::Report) {
-    let style = Style::detect();
-    println!();
-    if report.succeeded() {
-        println!(
-            "{} {} applied.",
-            style.green("Apply complete!"),
-            report.applied.len()
-        );
-        return;
-    }
-    println!(
-        "{} {} applied, {} failed, {} skipped.",
-        style.red("Apply finished with errors:"),
-        report.applied.len(),
-        report.failed.len(),
-        report.skipped.len()
-    );
-    for (address, message) in &report.failed {
-        println!("  failed:  {address}: {}", render::printable(message));
-    }
-    for (address, because) in &report.skipped {
-        if because.kind == "corral" && because.name == "interrupt" {
-            println!("  skipped: {address} (interrupted before it started)");
-        } else {
-            println!("  skipped: {address} (because {because} failed)");
-        }
-    }
-    println!("Run apply again once the cause is fixed: every step is re-planned from fresh facts.");
-}
-
 /// Closes every SSH master connection, all at once.
 async fn close(gathered: Gathered) {
     let mut closing = tokio::task::JoinSet::new();
@@ -761,4 +963,24 @@ async fn close(gathered: Gathered) {
         }
     }
     while closing.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `facts` said "5 hosts" for 3: it counted the clusters' entries.
+    #[test]
+    fn saved_facts_count_hosts_not_clusters() {
+        let file = FactsFile::read(Path::new("fixtures/facts/lab-cluster.json")).unwrap();
+        assert_eq!(file.hosts.len(), 5, "3 hosts and 2 clusters recorded");
+        assert_eq!(
+            facts_saved(&file, Path::new("out/facts.json")),
+            "Saved the facts of 3 hosts to out/facts.json."
+        );
+        assert_eq!(
+            facts_saved(&file, Path::new("-")),
+            "Saved the facts of 3 hosts to stdout."
+        );
+    }
 }

@@ -232,6 +232,12 @@ pub fn deletion(
 ) -> ResourceChange {
     let mut attributes = Vec::new();
     let mut reason = "no longer in the configuration".to_owned();
+    // Nothing to undo on the host (see `delete_steps`): only the record of it goes.
+    let mut action = if entry.path.is_some() {
+        Action::Delete
+    } else {
+        Action::Forget
+    };
     if let Some(unit) = &entry.unit {
         attributes.push(AttrChange::new(
             "unit",
@@ -260,11 +266,14 @@ pub fn deletion(
                 reason
                     .push_str("; corral puts back the file that was here before its first change");
             }
-            _ => attributes.push(AttrChange::new(
-                "path",
-                AttrValue::Scalar(path.clone()),
-                AttrValue::Scalar(LEFT_IN_PLACE.to_owned()),
-            )),
+            _ => {
+                action = Action::Forget;
+                attributes.push(AttrChange::new(
+                    "path",
+                    AttrValue::Scalar(path.clone()),
+                    AttrValue::Scalar(LEFT_IN_PLACE.to_owned()),
+                ))
+            }
         }
     }
     if entry.kind == crate::kinds::sysctl::KIND {
@@ -273,7 +282,7 @@ pub fn deletion(
     ResourceChange {
         address,
         machine: Some(machine.to_owned()),
-        action: Action::Delete,
+        action,
         attributes,
         reason: Some(reason),
         triggered_by: Vec::new(),
@@ -424,7 +433,7 @@ pub fn updated(
         }
         let resource_address = change.address.resource();
         let key = resource_address.to_string();
-        if change.action == Action::Delete {
+        if change.action.is_removal() {
             resources.remove(&key);
             continue;
         }
@@ -602,6 +611,7 @@ mod tests {
                 Some(&AttrValue::Scalar(LEFT_IN_PLACE.into()))
             );
             assert!(delete_steps(&change, "default").is_empty());
+            assert_eq!(change.action, Action::Forget, "counted as what happens");
         }
     }
 

@@ -508,3 +508,186 @@ fn a_service_that_reloads_on_change_is_planned_as_reloaded() {
         "{plan}"
     );
 }
+
+/// `corral facts … -o /dev/null` as root replaced `/dev/null` with a regular file. Every
+/// `-o`: a character device (made with mknod) or a FIFO is written in place, `-` is stdout
+/// (the plan for the reader then goes to stderr), a directory is refused.
+#[test]
+fn output_files_never_replace_devices_fifos_or_directories() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    plan(&["-o", null.to_str().unwrap()]).code(0);
+    let kind = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(kind.is_char_device(), "{kind:?}");
+
+    let fifo = dir.path().join("plan.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    plan(&["-o", fifo.to_str().unwrap()]).code(0);
+    assert!(reader.join().unwrap().contains("\"corral_saved_plan\""));
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    let assert = plan(&["-o", dir.path().to_str().unwrap()]).code(1);
+    assert!(
+        stderr(&assert).contains("is a directory"),
+        "{}",
+        stderr(&assert)
+    );
+
+    let assert = plan(&["-o", "-"]).code(0);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    let saved: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(saved.get("corral_saved_plan").is_some(), "{stdout}");
+    assert!(
+        stderr(&assert).contains("No changes."),
+        "{}",
+        stderr(&assert)
+    );
+}
+
+/// A plan that is incomplete because of a resource (not a host) does not suggest `--limit`;
+/// with `--format json` the hint says where in the JSON the problems are, and with a host
+/// that could not be read, `--limit` is suggested.
+#[test]
+fn incomplete_plans_say_where_the_problems_are_and_suggest_limit_only_for_hosts() {
+    let plan = |format: &str, facts: &str| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["plan", "--project", "another", "examples/three-layer"])
+            .args(["fixtures/inventory.yaml", "--facts", facts])
+            .args(["--format", format])
+            .output()
+            .unwrap()
+    };
+    // As one line: miette wraps long messages.
+    let said = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let human = plan("human", "fixtures/facts/lab-stack.json");
+    assert_eq!(human.status.code(), Some(1));
+    assert!(said(&human).contains("listed above"), "{}", said(&human));
+    assert!(!said(&human).contains("--limit"), "{}", said(&human));
+    let json = plan("json", "fixtures/facts/lab-stack.json");
+    assert!(
+        said(&json)
+            .contains("in the JSON plan on stdout, in its `unreachable` and `errors` fields"),
+        "{}",
+        said(&json)
+    );
+    assert!(!said(&json).contains("above"), "{}", said(&json));
+    let dir = tempfile::tempdir().unwrap();
+    let mut facts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("fixtures/facts/lab-stack.json").unwrap()).unwrap();
+    facts["hosts"].as_object_mut().unwrap().remove("n3");
+    let without_n3 = dir.path().join("facts.json");
+    std::fs::write(&without_n3, facts.to_string()).unwrap();
+    let host = plan("human", without_n3.to_str().unwrap());
+    assert!(said(&host).contains("with --limit"), "{}", said(&host));
+}
+
+/// The `--target` error and its help agree on what an address is.
+#[test]
+fn a_malformed_target_says_what_an_address_is() {
+    let assert = plan(&["--target", "site"]).code(1);
+    let said = stderr(&assert);
+    assert!(
+        said.contains("`site` is not an address: write `kind.name` (`os/file.site`)"),
+        "{said}"
+    );
+    assert!(!said.contains("namespace"), "{said}");
+}
+
+/// `graph` takes `--target`, `--exclude` and `--limit` as `plan` does: the part of the
+/// graph such a plan covers, and the same errors for a typo.
+#[test]
+fn graph_prints_the_part_a_target_and_limit_select() {
+    let graph = |extra: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["graph", "examples/", "fixtures/inventory.yaml"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = graph(&["--target", "os/service.heartbeat", "--limit", "n2"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.contains("\"os/file.heartbeat-config[n2]\" -> \"os/service.heartbeat[n2]\";"),
+        "{dot}"
+    );
+    assert!(
+        !dot.contains("[n1]") && !dot.contains("os/file.motd"),
+        "{dot}"
+    );
+    let out = graph(&["--exclude", "os/file.motd"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("os/file.motd"));
+    let out = graph(&["--target", "os/file.motdd"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `os/file.motd`?"));
+}
+
+/// `force-unlock` takes one machine as before, several as `n1,n2`, or `--all`; a machine
+/// list without the configuration, or an unknown machine, is an error before any host is
+/// reached.
+#[test]
+fn force_unlock_takes_a_list_of_machines_or_all() {
+    let unlock = |args: &[&str]| {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .arg("force-unlock")
+            .args(args)
+            .write_stdin("")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (out.status.code(), said)
+    };
+    let config = ["examples/", "fixtures/inventory.yaml"];
+    let (code, said) = unlock(&["n1,n2"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("needs the machines, then the configuration's paths"),
+        "{said}"
+    );
+    let (code, said) = unlock(&[&["n1,n9"][..], &config].concat());
+    assert_eq!(code, Some(1));
+    assert!(said.contains("there is no machine `n9`"), "{said}");
+    // Past the selection: each form stops only at the missing confirmation.
+    for args in [&["n2"][..], &["n1,n2"], &["--all"]] {
+        let (code, said) = unlock(&[args, &config].concat());
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(said.contains("stdin is not a terminal"), "{args:?}: {said}");
+    }
+    let (_, said) = unlock(&["--all", "examples/", "fixtures/nowhere.yaml"]);
+    assert!(
+        !said.contains("no machine"),
+        "--all takes every argument as a path: {said}"
+    );
+}

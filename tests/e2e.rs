@@ -173,6 +173,7 @@ fn lab_end_to_end() {
     hung_host_is_reported_after_its_deadline(&lab);
     hung_step_fails_at_its_deadline(&lab);
     interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
+    locks_are_named_by_account_warned_and_unlocked_together(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
     cluster_layer_on_the_swarm(&lab);
@@ -1040,6 +1041,112 @@ fn hung_step_fails_at_its_deadline(lab: &Lab) {
         "absent",
         "no half-written file"
     );
+}
+
+/// A plan warns of each locked host with its holder; an apply's lock names the account
+/// corral runs as, whatever `$USER` says; force-unlock removes the locks of several
+/// machines (`n1,n2`) or of all (`--all`) at once.
+fn locks_are_named_by_account_warned_and_unlocked_together(lab: &Lab) {
+    let alice = "alice@laptop pid 42 since 2026-11-23T10:00:00Z";
+    let plant = |machine: &str| {
+        lab.sh(
+            machine,
+            &format!(
+                "mkdir -p /var/lib/corral/lock && echo '{alice}' > /var/lib/corral/lock/owner"
+            ),
+        )
+    };
+    plant("n1");
+    plant("n2");
+    let plan = lab.corral(&["plan"], &["examples/"]);
+    assert_success(&plan, "plan on locked hosts");
+    for machine in ["n1", "n2"] {
+        assert!(
+            stdout(&plan).contains(&format!(
+                "Warning: infrastructure/machine.{machine}: {machine} is locked by {alice}: "
+            )),
+            "{}",
+            text(&plan)
+        );
+    }
+    assert!(!stdout(&plan).contains("n3 is locked"), "{}", text(&plan));
+
+    // An apply that holds n1 (it takes the locks in order) and waits for n2's.
+    let account = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    lab.sh("n1", "rm -rf /var/lib/corral/lock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--lock-timeout",
+            "60",
+            "examples/",
+        ])
+        .arg(lab.inventory())
+        .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+        .env("USER", "not-the-account")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut owner = String::new();
+    for _ in 0..240 {
+        owner = lab.sh("n1", "cat /var/lib/corral/lock/owner 2>/dev/null || true");
+        if owner.contains(&format!("pid {pid} ")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        owner.starts_with(&format!("{account}@")),
+        "the lock names the account `{account}`, not $USER: {owner}"
+    );
+
+    let inventory = lab.inventory();
+    let unlock = |selection: &[&str]| {
+        let mut args: Vec<String> = vec!["force-unlock".into(), "--force".into()];
+        args.extend(selection.iter().map(|s| s.to_string()));
+        args.extend(["examples/".to_owned(), inventory.clone()]);
+        lab.corral_exact(&args)
+    };
+    plant("n1");
+    let both = unlock(&["n1,n2"]);
+    assert_success(&both, "force-unlock n1,n2");
+    for machine in ["n1", "n2"] {
+        assert!(
+            stdout(&both).contains(&format!("{machine} is locked by {alice}."))
+                && stdout(&both).contains(&format!("Removed the apply lock on {machine}.")),
+            "{}",
+            text(&both)
+        );
+    }
+    plant("n3");
+    let all = unlock(&["--all"]);
+    assert_success(&all, "force-unlock --all");
+    assert!(
+        stdout(&all).contains("n1 has no apply lock")
+            && stdout(&all).contains("Removed the apply lock on n3."),
+        "{}",
+        text(&all)
+    );
+    for machine in MACHINES {
+        assert_eq!(
+            lab.sh(
+                machine,
+                "test -e /var/lib/corral/lock && echo held || echo free"
+            ),
+            "free",
+            "{machine}"
+        );
+    }
 }
 
 /// Ctrl-C while waiting for another apply's lock: corral exits 130, keeps none of the locks

@@ -175,7 +175,7 @@ fn unreachable_host_is_reported_and_the_others_planned() {
     let json: serde_json::Value = serde_json::from_str(&render::json::render(&plan)).unwrap();
     assert_eq!(
         json["hosts"]["n3"],
-        serde_json::json!({"reachable": false, "add": null, "change": null, "replace": null, "destroy": null, "errors": 0})
+        serde_json::json!({"reachable": false, "add": null, "change": null, "replace": null, "destroy": null, "forget": null, "errors": 0})
     );
     assert_eq!(json["hosts"]["n2"]["change"], 2);
     assert_eq!(json["hosts"]["n1"]["change"], 0);
@@ -254,6 +254,59 @@ fn removed_resources_are_planned_for_deletion() {
         plan.resource_changes
     );
     assert_eq!(plan.resource_changes.len(), 3, "issue-net on 3 hosts");
+}
+
+/// A removed file corral adopted without keeping an original (it was already as
+/// configured) stays on the host: the plan says it is forgotten, counts it as such, and
+/// groups it across machines like any change, apart from the deletions.
+#[test]
+fn a_file_left_in_place_is_forgotten_not_destroyed() {
+    use base64::Engine as _;
+    let paths = [
+        PathBuf::from("tests/inputs/e2e/reduced.yaml"),
+        PathBuf::from("fixtures/inventory.yaml"),
+    ];
+    let config = config::load(&paths, &examples_project()).unwrap();
+    let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+    let mut facts = recorded("lab-converged-reduced");
+    let path = "/etc/corral-example/api-token";
+    let created_marker = format!("@created\t{}", corral::kinds::file::original_id(path));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for host in facts.values_mut() {
+        // As corral records a file it found already as configured.
+        let probe = host.probes.get_mut("corral:managed").unwrap();
+        let mut lines: Vec<String> = Vec::new();
+        for line in probe.output.lines() {
+            if let Some(encoded) = line.strip_prefix("record ") {
+                let mut record: serde_json::Value =
+                    serde_json::from_slice(&b64.decode(encoded).unwrap()).unwrap();
+                record["projects"]["examples"]["os/file.api-token"]["origin"] = "adopted".into();
+                lines.push(format!("record {}", b64.encode(record.to_string())));
+            } else if line != created_marker {
+                lines.push(line.to_owned());
+            }
+        }
+        probe.output = lines.join("\n") + "\n";
+    }
+    let plan = build::build(
+        &config,
+        &graph,
+        &Filter::default(),
+        &facts,
+        &BTreeMap::new(),
+    );
+    let text = human(&plan);
+    assert!(
+        text.contains("  # os/file.api-token will be forgotten (left in place) on 3 machines\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 0 to add, 0 to change, 0 to replace, 11 to destroy, 3 to forget."),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::json::render(&plan)).unwrap();
+    assert_eq!(json["summary"]["forget"], 3);
+    assert_eq!(json["hosts"]["n1"]["forget"], 1);
 }
 
 /// A resource whose file moved: the old file is undone (here restored: it was Debian's) and

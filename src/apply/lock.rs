@@ -36,14 +36,62 @@ pub enum LockError {
     Interrupted,
 }
 
-/// Who holds a lock: `user@host pid N`; the host adds the time.
+/// Who holds a lock: `account@host pid N`; the host adds the time. The account is the one
+/// corral runs as (not `$USER`, which sudo, cron and containers leave unset or stale).
 pub fn owner() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user = account();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".into());
     format!("{user}@{} pid {}", host.trim(), std::process::id())
+}
+
+/// The name of the account this process runs as: `id -un` (which asks NSS, so LDAP
+/// accounts too), else the uid's line in `/etc/passwd`, else `uid N`.
+fn account() -> String {
+    let named = std::process::Command::new("id")
+        .arg("-un")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    if let Some(name) = named {
+        return name;
+    }
+    let Some(uid) = own_uid() else {
+        return "an unknown account".to_owned();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| passwd_name(&passwd, uid))
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The real uid of this process, from `/proc/self/status`.
+fn own_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The name of `uid` in a passwd file's text.
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 fn acquire_script(owner: &str) -> String {
@@ -229,6 +277,27 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
         })
 }
 
+/// Who holds the lock on each of `hosts` that is locked, read on all at once; a host whose
+/// lock cannot be read is left out (the plan that asks has read its facts already).
+pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, String> {
+    let mut reading = tokio::task::JoinSet::new();
+    for (machine, host) in hosts {
+        let (machine, host) = (machine.clone(), host.clone());
+        reading.spawn(async move { (machine, holder(host.as_ref()).await) });
+    }
+    let mut held = BTreeMap::new();
+    while let Some(joined) = reading.join_next().await {
+        if let Ok((machine, Ok(Some(holder)))) = joined {
+            // Host text: escaped before it reaches the operator's terminal.
+            held.insert(
+                machine,
+                crate::render::printable(&holder).replace('\n', " "),
+            );
+        }
+    }
+    held
+}
+
 /// What [`force_release`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForceRelease {
@@ -312,6 +381,71 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// The holder was `$USER`, which is unset or stale under sudo, cron and containers
+    /// (`unknown@vm`): it is the account corral runs as. The child test (this binary again,
+    /// with `$USER` set to another name) must not name that other user.
+    #[test]
+    fn the_holder_is_the_account_not_the_user_variable() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "apply::lock::tests::owner_names_the_account",
+                "--nocapture",
+            ])
+            .env("USER", "not-the-account")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn owner_names_the_account() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let name = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+        let owner = owner();
+        assert!(owner.starts_with(&format!("{name}@")), "{owner}");
+        assert!(
+            owner.ends_with(&format!(" pid {}", std::process::id())),
+            "{owner}"
+        );
+    }
+
+    #[test]
+    fn a_uid_is_named_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("ops"));
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 7), None);
+        assert!(own_uid().is_some());
+    }
+
+    #[tokio::test]
+    async fn holders_name_the_locked_hosts_only() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(a.path().join("lock")).unwrap();
+        std::fs::write(
+            a.path().join("lock/owner"),
+            "alice@laptop pid 42 since 2026-11-23T10:00:00Z\n",
+        )
+        .unwrap();
+        let held = holders(&hosts(&[a.path(), b.path()])).await;
+        assert_eq!(
+            held,
+            BTreeMap::from([(
+                "n1".to_owned(),
+                "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned()
+            )])
+        );
     }
 
     #[tokio::test]

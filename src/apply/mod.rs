@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
-use crate::plan::{Action, Plan, ResourceChange};
+use crate::plan::{Plan, ResourceChange};
 use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
 
 /// How long a step may run when its resource sets no `lifecycle.timeout`: generous, as an
@@ -142,7 +142,7 @@ pub async fn apply(
     let changes: HashMap<&Address, &ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| c.action != Action::Delete)
+        .filter(|c| !c.action.is_removal())
         .map(|c| (&c.address, c))
         .collect();
     let mut walk = Walk::new(graph);
@@ -686,7 +686,7 @@ async fn delete(
     for change in plan
         .resource_changes
         .iter()
-        .filter(|c| c.action == Action::Delete && crate::kinds::deleted_last(&c.address) == last)
+        .filter(|c| c.action.is_removal() && crate::kinds::deleted_last(&c.address) == last)
     {
         queues
             .entry(change.machine.clone().unwrap_or_default())

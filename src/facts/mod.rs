@@ -43,6 +43,20 @@ pub fn is_cluster_key(key: &str) -> bool {
     key.starts_with("@cluster ")
 }
 
+/// The address of the cluster resource whose facts a key holds; `None` for a machine's.
+pub fn cluster_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("@cluster ")
+}
+
+/// A key of the gathered facts as messages name it: the machine, or `the cluster of
+/// swarm/cluster.main` (the key itself is internal and never shown).
+pub fn describe_key(key: &str) -> String {
+    match cluster_of_key(key) {
+        Some(address) => format!("the cluster of {address}"),
+        None => key.to_owned(),
+    }
+}
+
 /// The probe, in a cluster's facts, that names the manager they were read on.
 pub const MANAGER_KEY: &str = "corral:manager";
 

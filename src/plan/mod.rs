@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 
 /// Version of the JSON plan format; bump on incompatible changes.
-pub const FORMAT_VERSION: &str = "1.0";
+/// 1.1: the `forget` action and count.
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// What will happen to one resource instance, with Terraform's symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// A resource removed from the configuration whose traces on the host stay as they are
+    /// (a file corral neither created nor kept an original of): only corral's record of it
+    /// goes. Terraform's `forget`.
+    Forget,
 }
 
 impl Action {
@@ -34,6 +39,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Forget => ".",
         }
     }
 
@@ -45,7 +51,14 @@ impl Action {
             Action::Update => &["update"],
             Action::Replace => &["delete", "create"],
             Action::Delete => &["delete"],
+            Action::Forget => &["forget"],
         }
+    }
+
+    /// Whether the change removes a resource from the configuration's record: a deletion,
+    /// or forgetting what stays in place. Both run before (or after) the graph's walk.
+    pub fn is_removal(self) -> bool {
+        matches!(self, Action::Delete | Action::Forget)
     }
 }
 
@@ -370,7 +383,11 @@ impl std::fmt::Display for Staleness {
             Staleness::HostsChanged(machines) => write!(
                 f,
                 "hosts changed since the plan was saved: {}",
-                machines.join(", ")
+                machines
+                    .iter()
+                    .map(|m| crate::facts::describe_key(m))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Staleness::AlreadyApplied => {
                 f.write_str("the hosts already match the configuration: this plan, or the same changes, was applied")
@@ -386,16 +403,23 @@ pub struct Counts {
     pub change: usize,
     pub replace: usize,
     pub destroy: usize,
+    /// Removed resources left in place (only the record of them goes).
+    pub forget: usize,
 }
 
-/// `N to add, N to change, N to replace, N to destroy`, as every plan format says it.
+/// `N to add, N to change, N to replace, N to destroy`, and `, N to forget` when some are
+/// left in place, as every plan format says it.
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "{} to add, {} to change, {} to replace, {} to destroy",
             self.add, self.change, self.replace, self.destroy
-        )
+        )?;
+        if self.forget > 0 {
+            write!(f, ", {} to forget", self.forget)?;
+        }
+        Ok(())
     }
 }
 
@@ -407,6 +431,7 @@ impl Counts {
             Action::Update => self.change += 1,
             Action::Replace => self.replace += 1,
             Action::Delete => self.destroy += 1,
+            Action::Forget => self.forget += 1,
             Action::NoOp => {}
         }
     }
@@ -415,6 +440,22 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key a cluster's facts are kept under is internal: a stale plan names the
+    /// cluster by its resource.
+    #[test]
+    fn a_changed_cluster_is_named_by_its_resource() {
+        let key = crate::facts::cluster_key(&crate::address::Address::new(
+            "gluster/volume",
+            "shared",
+            None,
+        ));
+        let text = Staleness::HostsChanged(vec!["n1".into(), key]).to_string();
+        assert_eq!(
+            text,
+            "hosts changed since the plan was saved: n1, the cluster of gluster/volume.shared"
+        );
+    }
 
     /// ssh ends its lines with `\r\n`; a host problem is one clean message, and says in a
     /// word what failed.

@@ -6,9 +6,12 @@
 //! the change's own machine, `os/file.conf[n1]` on n1, counts as the same on each machine and
 //! is shown as `os/file.conf[same machine]`), and only while they follow each other in
 //! the plan: the plan lists changes in apply order, so a group never moves a change across
-//! another, and reading the grouped plan top to bottom is still the apply order. Changes that
-//! apply order interleaves (deletions, which go machine by machine) are shown one by one.
-//! Pure and linear: each change is compared with the first member of the entry before it.
+//! another, and reading the grouped plan top to bottom is still the apply order.
+//! Removals (deleted or forgotten resources) are planned machine by machine, but each host
+//! runs its own in order, apart from the others: within a run of removals, one joins an
+//! equal removal on another machine as long as no removal of its own machine comes between
+//! them, so each machine's order is kept.
+//! Pure: each change is compared with the first member of an entry before it.
 //! This module may not decide anything about the plan; JSON stays per instance.
 
 use std::borrow::Cow;
@@ -97,6 +100,15 @@ impl<'a> Entry<'a> {
         self.machines.len() > LISTED
     }
 
+    /// Whether the entry stands for a change on `machine` (any machine, for a cluster's).
+    fn touches(&self, machine: Option<&str>) -> bool {
+        match (self.machines.as_slice(), machine) {
+            (_, None) => true,
+            ([], Some(machine)) => self.change.machine.as_deref().is_none_or(|m| m == machine),
+            (members, Some(machine)) => members.contains(&machine),
+        }
+    }
+
     fn join(&mut self, change: &'a ResourceChange) -> bool {
         if !same_but_machine(self.change, change) {
             return false;
@@ -113,8 +125,25 @@ impl<'a> Entry<'a> {
 /// machines grouped, or each change on its own when `expand`.
 pub fn entries(changes: &[ResourceChange], expand: bool) -> Vec<Entry<'_>> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
+    // Where the current run of removals starts among the entries.
+    let mut removals: Option<usize> = None;
     for change in changes {
-        let joined = !expand && entries.last_mut().is_some_and(|last| last.join(change));
+        let joined = if expand {
+            false
+        } else if change.action.is_removal() {
+            let start = *removals.get_or_insert(entries.len());
+            // After the last entry of the run on this change's machine: joining there keeps
+            // that machine's order.
+            let machine = change.machine.as_deref();
+            let after = entries[start..]
+                .iter()
+                .rposition(|e| e.touches(machine))
+                .map_or(start, |i| start + i + 1);
+            entries[after..].iter_mut().any(|e| e.join(change))
+        } else {
+            removals = None;
+            entries.last_mut().is_some_and(|last| last.join(change))
+        };
         if !joined {
             entries.push(Entry::single(change));
         }
@@ -320,6 +349,51 @@ mod tests {
             Entry::single(&a).reason().as_deref(),
             Some("restarted because os/file.conf[n1] changed")
         );
+    }
+
+    fn removal(name: &str, machine: &str, action: Action) -> ResourceChange {
+        ResourceChange {
+            address: Address::new("os/file", name, Some(machine)),
+            machine: Some(machine.into()),
+            action,
+            attributes: vec![AttrChange::new(
+                "path",
+                crate::plan::AttrValue::Scalar(format!("/etc/{name}")),
+                crate::plan::AttrValue::Absent,
+            )],
+            reason: Some("no longer in the configuration".into()),
+            triggered_by: Vec::new(),
+        }
+    }
+
+    /// Removals are planned machine by machine (a, b on n1, then a, b on n2) and each host
+    /// runs its own in order: they group across machines as changes do, without changing
+    /// any machine's order.
+    #[test]
+    fn removals_are_grouped_across_machines_keeping_each_machines_order() {
+        let changes = [
+            removal("a", "n1", Action::Delete),
+            removal("b", "n1", Action::Forget),
+            removal("a", "n2", Action::Delete),
+            removal("b", "n2", Action::Forget),
+            removal("b", "n3", Action::Forget),
+            removal("a", "n3", Action::Delete),
+            change("baseline", "n1", "0"),
+            removal("a", "n4", Action::Delete),
+        ];
+        assert_eq!(
+            shown(&entries(&changes, false)),
+            [
+                "os/file.a on n1, n2 (2 machines)",
+                "os/file.b on n1, n2, n3 (3 machines)",
+                // n3 removes b before a: a cannot join the group above b.
+                "os/file.a[n3]",
+                "os/sysctl.baseline[n1]",
+                // Never across a change that is not a removal.
+                "os/file.a[n4]",
+            ]
+        );
+        assert_eq!(entries(&changes, true).len(), changes.len(), "--expand");
     }
 
     #[test]

@@ -122,6 +122,7 @@ fn describe(action: Action) -> &'static str {
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
+        Action::Forget => "will be forgotten (left in place)",
         Action::NoOp => "is unchanged",
     }
 }
@@ -132,7 +133,7 @@ fn symbol(action: Action, style: Style) -> String {
         Action::Create => style.green(s),
         Action::Update => style.yellow(s),
         Action::Delete | Action::Replace => style.red(s),
-        Action::NoOp => s.to_owned(),
+        Action::NoOp | Action::Forget => s.to_owned(),
     }
 }
 

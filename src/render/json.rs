@@ -42,6 +42,7 @@ struct HostSummary {
     change: Option<usize>,
     replace: Option<usize>,
     destroy: Option<usize>,
+    forget: Option<usize>,
     errors: usize,
 }
 
@@ -80,6 +81,7 @@ fn hosts(plan: &Plan) -> BTreeMap<&str, HostSummary> {
                 change: known.then_some(counts.change),
                 replace: known.then_some(counts.replace),
                 destroy: known.then_some(counts.destroy),
+                forget: known.then_some(counts.forget),
                 errors,
             };
             (machine, host)
@@ -120,6 +122,7 @@ pub fn render(plan: &Plan) -> String {
             "change": counts.change,
             "replace": counts.replace,
             "destroy": counts.destroy,
+            "forget": counts.forget,
         }),
         hosts: hosts(plan),
         resource_changes,

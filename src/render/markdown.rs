@@ -19,6 +19,7 @@ fn describe(action: Action) -> &'static str {
         Action::Update => "update in place",
         Action::Replace => "replace",
         Action::Delete => "destroy",
+        Action::Forget => "forget (left in place)",
         Action::NoOp => "no change",
     }
 }
@@ -32,6 +33,45 @@ fn fence(text: &str) -> String {
         longest = longest.max(run);
     }
     "`".repeat(longest.max(2) + 1)
+}
+
+/// `text` as a CommonMark code span, on one line: whatever it holds (links, images,
+/// `@mentions`, `#123`, HTML) is shown as text, never rendered. The fence is one backtick
+/// longer than the longest run of backticks inside, and a space pads text that starts or
+/// ends with a backtick (or with spaces on both sides, which CommonMark would strip).
+fn code_span(text: &str) -> String {
+    let text = printable(text).replace(['\n', '\r'], " ");
+    if text.is_empty() {
+        return "` `".to_owned();
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = text.starts_with('`')
+        || text.ends_with('`')
+        || (text.starts_with(' ') && text.ends_with(' '));
+    let pad = if pad { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// `text` for raw HTML (a `<summary>`): `&`, `<`, `>` and quotes as entities.
+fn html_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The human rendering with each line's `+` or `-` moved to the start of the line (the
@@ -113,7 +153,7 @@ fn render_heading(out: &mut String, plan: &Plan, heading: Heading) {
         }
     }
     if !plan.project.is_empty() {
-        let _ = writeln!(out, "Project `{}`.\n", plan.project);
+        let _ = writeln!(out, "Project {}.\n", code_span(&plan.project));
     }
 }
 
@@ -124,12 +164,11 @@ pub fn render(plan: &Plan, options: RenderOptions) -> String {
     if !plan.warnings.is_empty() {
         out.push_str("> [!WARNING]\n");
         for warning in &plan.warnings {
+            // Host and Docker text: in a code span, so nothing in it is live.
             let line = format!(
-                "> - `{}`: {}\n",
-                warning.address,
-                printable(&warning.message)
-                    .replace('\n', " ")
-                    .replace('<', "&lt;")
+                "> - {}: {}\n",
+                code_span(&warning.address.to_string()),
+                code_span(&warning.message)
             );
             if out.len() + line.len() > LIMIT / 4 {
                 out.push_str("> - … and more warnings\n");
@@ -146,24 +185,23 @@ pub fn render(plan: &Plan, options: RenderOptions) -> String {
             .iter()
             .map(|h| {
                 format!(
-                    "host `{}` could not be read ({}): {}",
-                    h.machine,
+                    "host {} could not be read ({}): {}",
+                    code_span(&h.machine),
                     h.failure(),
-                    h.message
+                    code_span(&h.message)
                 )
             })
-            .chain(
-                plan.errors
-                    .iter()
-                    .map(|p| format!("`{}`: {}", p.address, p.message)),
-            )
+            .chain(plan.errors.iter().map(|p| {
+                format!(
+                    "{}: {}",
+                    code_span(&p.address.to_string()),
+                    code_span(&p.message)
+                )
+            }))
             .collect();
         for (index, problem) in problems.iter().enumerate() {
-            // Host text must not add Markdown or HTML of its own.
-            let line = format!(
-                "> - {}\n",
-                printable(problem).replace('\n', " ").replace('<', "&lt;")
-            );
+            // Host text is in code spans: it adds no Markdown or HTML of its own.
+            let line = format!("> - {problem}\n");
             if out.len() + line.len() > LIMIT / 4 {
                 let _ = writeln!(out, "> - … and {} more problems", problems.len() - index);
                 break;
@@ -189,10 +227,11 @@ fn render_table(out: &mut String, entries: &[Entry<'_>]) {
     out.push_str("| | resource | action |\n|---|---|---|\n");
     let mut table_rows = 0;
     for entry in entries {
+        // An address deleted from a host's record or a swarm's labels is host text too.
         let row = format!(
-            "| `{}` | `{}`{} | {} |\n",
+            "| `{}` | {}{} | {} |\n",
             entry.change.action.symbol(),
-            entry.address(),
+            code_span(&entry.address().to_string()).replace('|', "\\|"),
             entry.machines_suffix(),
             describe(entry.change.action)
         );
@@ -230,7 +269,7 @@ fn render_details(out: &mut String, entries: &[Entry<'_>]) {
         let section = format!(
             "<details><summary><code>{} {}</code>{label}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n\n",
             entry.change.action.symbol(),
-            entry.address(),
+            html_escaped(&entry.address().to_string()),
             text
         );
         if out.len() + section.len() + note_room > LIMIT {
@@ -291,6 +330,59 @@ mod tests {
         let small = render(&plan(3, "new\n"), RenderOptions::default());
         assert!(!small.contains("Truncated"));
         assert_eq!(small.matches("<details>").count(), 3);
+    }
+
+    /// Host and Docker text with links, a tracking pixel, mentions, references, HTML and
+    /// backticks: each message is one code span, so none of it is live in a comment.
+    #[test]
+    fn host_text_is_inert_in_code_spans() {
+        use crate::plan::{HostProblem, ResourceProblem};
+        let hostile = "see [docs](https://evil.example) ![](https://evil.example/p.png) @admin #1 <img src=x> a`b ``c";
+        let mut plan = plan(1, "new\n");
+        plan.warnings.push(ResourceProblem {
+            address: Address::new("swarm/service", "web", None),
+            message: hostile.into(),
+        });
+        plan.errors.push(ResourceProblem {
+            address: Address::new("os/file", "f0", Some("n1")),
+            message: format!("`{hostile}"),
+        });
+        plan.unreachable.push(HostProblem {
+            machine: "n2".into(),
+            message: format!("{hostile}\nsecond line"),
+        });
+        let deleted = Address::new("os/<img src=x>|`a", "b", Some("n1"));
+        plan.resource_changes[0].address = deleted;
+        let text = render(&plan, RenderOptions::default());
+        let inert = "```see [docs](https://evil.example) ![](https://evil.example/p.png) @admin #1 <img src=x> a`b ``c```";
+        assert!(
+            text.contains(&format!("> - `swarm/service.web`: {inert}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("> - `os/file.f0[n1]`: ``` `see [docs]"),
+            "a span starting with a backtick is padded: {text}"
+        );
+        assert!(
+            text.contains("> - host `n2` could not be read (reading facts): ```see [docs]")
+                && text.contains("``c second line```\n"),
+            "{text}"
+        );
+        assert!(text.contains("| ``os/<img src=x>\\|`a.b[n1]`` |"), "{text}");
+        assert!(
+            text.contains("<summary><code>~ os/&lt;img src=x&gt;|`a.b[n1]</code>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn code_spans_follow_commonmark() {
+        assert_eq!(code_span("plain"), "`plain`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x`"), "`` `x` ``");
+        assert_eq!(code_span(" both "), "`  both  `");
+        assert_eq!(code_span("two\nlines"), "`two lines`");
+        assert_eq!(code_span(""), "` `");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Output: the plan as text for people (`human`), as JSON for tools (`json`), as Markdown
-//! for pull requests (`markdown`), and apply progress (`progress`). Rendering never decides
-//! anything; it only shows plan data.
+//! for pull requests (`markdown`), apply progress (`progress`) and apply's last words
+//! (`report`). Rendering never decides anything; it only shows plan data.
 
 pub mod group;
 pub mod human;
 pub mod json;
 pub mod markdown;
 pub mod progress;
+pub mod report;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
