@@ -15,6 +15,7 @@ pub mod graph;
 pub mod kinds;
 pub mod lab;
 pub mod managed;
+pub mod owed;
 pub mod plan;
 pub mod render;
 pub mod schema;
