@@ -85,7 +85,7 @@ pub fn probe() -> String {
     )
 }
 
-/// One `@owed` line of [`PROBE`] (without its tag).
+/// One `@owed` line of [`probe`] (without its tag).
 pub fn parse_line(line: &str, key: &str) -> Result<Owed, FactError> {
     let bad = |why: &str| FactError::new(key, format!("{DIR}: {why}"));
     let mut fields = line.splitn(3, '\t');
