@@ -43,3 +43,11 @@ ssh -F "$CORRAL_SSH_CONFIG" n3 'touch /etc/default/corral-heartbeat'
 "$corral" lab up --name "$name" --machines 3 --subnet 10.233.0.0/24 --dir "$dir"
 "$corral" apply --auto-approve examples/three-layer/ "$dir/inventory.yaml"
 "$corral" facts examples/three-layer/ "$dir/inventory.yaml" -o fixtures/facts/lab-stack.json
+# A reload owed (tests/cli.rs plans it): the service's file changed by hand on n2, then
+# applied with `--target` of the file alone, which records on n2 that the service owes a
+# reload.
+owed=(--project e2e-owed tests/inputs/e2e/owed.yaml "$dir/inventory.yaml")
+"$corral" apply --auto-approve "${owed[@]}"
+ssh -F "$CORRAL_SSH_CONFIG" n2 'echo RATE=1 > /etc/default/corral-owed'
+"$corral" apply --auto-approve --target os/file.owed-config "${owed[@]}"
+"$corral" facts "${owed[@]}" -o fixtures/facts/lab-owed.json

@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod lab;
 pub mod managed;
 pub mod output_file;
+pub mod owed;
 pub mod plan;
 pub mod render;
 pub mod schema;

@@ -113,6 +113,8 @@ pub struct HostRecord {
     pub originals: BTreeMap<String, (FileState, FileState)>,
     /// The [`file::original_id`]s of files corral created (the host keeps a marker).
     pub created: std::collections::BTreeSet<String>,
+    /// Restarts and reloads owed, of every project ([`crate::owed`]).
+    pub owed: Vec<crate::owed::Owed>,
 }
 
 /// Reads the record and, for every kept original, the original and the current file,
@@ -133,9 +135,10 @@ pub fn probe(declared: &[String]) -> Probe {
     Probe {
         key: PROBE_KEY.to_owned(),
         script: format!(
-            "{function}{declared}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  ! declared \"$(cat -- \"$o\")\" || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone",
+            "{function}{declared}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  ! declared \"$(cat -- \"$o\")\" || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$(cat -- \"$o\")\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone\n{owed}",
             function = file::probe_function(),
             path = quote(PATH),
+            owed = crate::owed::probe(),
         ),
     }
 }
@@ -183,11 +186,17 @@ pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
     };
     let mut originals = BTreeMap::new();
     let mut created = std::collections::BTreeSet::new();
+    let mut owed = Vec::new();
     // Sections: `@original ID`, its file's lines, `@current ID`, that file's lines.
     while lines.peek().is_some() {
         let bad = || FactError::unexpected(PROBE_KEY, out);
         if let Some(id) = lines.peek().and_then(|l| l.strip_prefix("@created\t")) {
             created.insert(id.to_owned());
+            lines.next();
+            continue;
+        }
+        if let Some(line) = lines.peek().and_then(|l| l.strip_prefix("@owed\t")) {
+            owed.push(crate::owed::parse_line(line, PROBE_KEY)?);
             lines.next();
             continue;
         }
@@ -206,6 +215,7 @@ pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
         record,
         originals,
         created,
+        owed,
     })
 }
 

@@ -464,6 +464,85 @@ fn no_color_turns_colour_off_in_plans_and_errors() {
     assert!(!on_a_terminal(plan, true));
 }
 
+/// A reload an earlier apply left owed (`--target` of the file alone, recorded on n2 in
+/// fixtures/facts/lab-owed.json) is planned, with since when and why, even with nothing
+/// else to change and with `--target` of the service; `--target` of the file alone does
+/// not plan it.
+#[test]
+fn an_owed_reload_is_planned_until_it_is_done() {
+    let plan = |extra: &[&str]| {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args([
+                "plan",
+                "--project",
+                "e2e-owed",
+                "tests/inputs/e2e/owed.yaml",
+            ])
+            .args([
+                "fixtures/inventory.yaml",
+                "--facts",
+                "fixtures/facts/lab-owed.json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for extra in [&[][..], &["--target", "os/service.owed"]] {
+        let shown = plan(extra);
+        assert!(
+            shown.contains("# os/service.owed[n2] will be updated in place\n  # (reload owed since 2026-12-07 07:30 UTC, because os/file.owed-config[n2] changed)"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."),
+            "{shown}"
+        );
+    }
+    assert!(plan(&["--target", "os/file.owed-config"]).contains("No changes."));
+}
+
+/// `--target` of a file a running service depends on says the service is left owing its
+/// restart.
+#[test]
+fn a_targeted_change_says_what_it_leaves_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = dir.path().join("examples");
+    std::fs::create_dir_all(examples.join("files")).unwrap();
+    for entry in std::fs::read_dir("examples/files").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            examples.join("files").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let baseline = std::fs::read_to_string("examples/baseline.yaml")
+        .unwrap()
+        .replace("content: \"INTERVAL=30\\n\"", "content: \"INTERVAL=10\\n\"");
+    assert!(baseline.contains("INTERVAL=10"));
+    std::fs::write(examples.join("baseline.yaml"), baseline).unwrap();
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .arg("plan")
+        .arg(&examples)
+        .args(["fixtures/inventory.yaml", "--expand"])
+        .args(["--target", "os/file.heartbeat-config[n1]"])
+        .args(["--facts", "fixtures/facts/lab-converged.json"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        plan.contains("(os/service.heartbeat[n1] is not in this apply: it will owe a restart, which plans show until it is done)"),
+        "{plan}"
+    );
+}
+
 /// `on_change: reload`: a changed input makes the plan say the running service is
 /// reloaded, not restarted.
 #[test]

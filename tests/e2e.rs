@@ -167,6 +167,7 @@ fn lab_end_to_end() {
     ci_example_scripts_report_drift_and_plan_pull_requests(&lab);
     warm_connections_are_reused_until_a_setting_changes(&lab);
     changed_dependency_restarts_service(&lab);
+    a_targeted_apply_leaves_a_reload_owed_until_it_is_done(&lab);
     failed_step_skips_dependents_only(&lab);
     removed_resources_are_deleted(&lab);
     lock_blocks_a_second_apply(&lab);
@@ -749,6 +750,50 @@ fn changed_dependency_restarts_service(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &["examples/"]),
         0,
         "converged again",
+    );
+}
+
+/// `apply --target` of a file alone leaves the service that reloads on it owing the
+/// reload (systemd keeps no trace of one): the host records it, the next plan reloads the
+/// service saying since when and why, and that apply clears it.
+fn a_targeted_apply_leaves_a_reload_owed_until_it_is_done(lab: &Lab) {
+    let owed = ["tests/inputs/e2e/owed.yaml"];
+    let apply = ["apply", "--auto-approve", "--project", "e2e-owed"];
+    assert_success(&lab.corral(&apply, &owed), "apply of the reloading service");
+    let reloads = || lab.sh("n1", "cat /run/corral-owed.reloads 2>/dev/null | wc -l");
+    let before = reloads();
+    lab.sh("n1", "echo RATE=1 > /etc/default/corral-owed");
+    let targeted = [&apply[..], &["--target", "os/file.owed-config"]].concat();
+    assert_success(&lab.corral(&targeted, &owed), "apply --target of the file");
+    assert_eq!(reloads(), before, "the service was left out");
+    let plan = lab.corral(
+        &["plan", "--format", "json", "--project", "e2e-owed"],
+        &owed,
+    );
+    assert_success(&plan, "plan");
+    assert_eq!(planned_addresses(&plan), ["os/service.owed[n1]"]);
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let reason = json["resource_changes"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("reload owed since ")
+            && reason.ends_with(" UTC, because os/file.owed-config[n1] changed"),
+        "{reason}"
+    );
+    assert_success(&lab.corral(&apply, &owed), "apply of what is owed");
+    assert_eq!(
+        reloads().parse::<u32>().unwrap(),
+        before.parse::<u32>().unwrap() + 1,
+        "reloaded once"
+    );
+    assert_code(
+        &lab.corral(
+            &["plan", "--detailed-exitcode", "--project", "e2e-owed"],
+            &owed,
+        ),
+        0,
+        "nothing owed any more",
     );
 }
 

@@ -246,7 +246,10 @@ pub async fn apply(
                     let empty = crate::facts::HostFacts::default();
                     let host_facts = facts.get(&machine).unwrap_or(&empty);
                     guarded = kind.access_guard(&resource.address.name);
-                    kind.steps(&resource.address.name, &change, host_facts)
+                    let mut steps = kind.steps(&resource.address.name, &change, host_facts);
+                    // Restarts this change makes owed are on the host before it is made.
+                    crate::owed::around(config, &change, &mut steps);
+                    steps
                 }
                 crate::kinds::Placement::Cluster(_) => {
                     let steps = cluster_steps.unwrap_or_else(|| Ok(Vec::new()));

@@ -47,6 +47,7 @@ pub fn build(
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
+    let planned: HashSet<&Address> = graph.instances.iter().map(|i| &i.address).collect();
     for index in graph.apply_order() {
         let instance = &graph.instances[index];
         let resource = &config.resources[instance.resource];
@@ -134,7 +135,13 @@ pub fn build(
                 why = "changed after it started";
             }
         }
-        if !triggered_by.is_empty() {
+        // What an earlier apply changed and left this service owing (`--target`, a kill):
+        // the host's record says so until the restart or reload is done.
+        let owed = match (restarts, records.get(machine.as_str())) {
+            (true, Some(host)) => owed_by(host, &config.project, &instance.address, &triggered_by),
+            _ => Vec::new(),
+        };
+        if !triggered_by.is_empty() || !owed.is_empty() {
             let list = triggered_by
                 .iter()
                 .map(ToString::to_string)
@@ -142,15 +149,27 @@ pub fn build(
                 .join(", ");
             let starting = diff.action() == Action::Create
                 || diff.attributes.iter().any(|a| a.name == "active");
-            let taken_up = match kind.reloads_instead_of_restarting(&diff) {
-                true => "reloaded",
-                false => "restarted",
+            let (taken_up, owing) = match kind.reloads_instead_of_restarting(&diff) {
+                true => ("reloaded", "reload"),
+                false => ("restarted", "restart"),
             };
-            let what = if starting {
-                format!("started after {list} {why}; {taken_up} instead if something (its package) started it meanwhile")
+            let mut what = if triggered_by.is_empty() {
+                Vec::new()
+            } else if starting {
+                vec![format!("started after {list} {why}; {taken_up} instead if something (its package) started it meanwhile")]
             } else {
-                format!("{taken_up} because {list} {why}")
+                vec![format!("{taken_up} because {list} {why}")]
             };
+            if let Some(since) = owed.iter().map(|(_, since)| *since).min() {
+                let causes: Vec<String> = owed.iter().map(|(a, _)| a.to_string()).collect();
+                what.push(format!(
+                    "{owing} owed since {}, because {} changed",
+                    crate::owed::since(since),
+                    causes.join(", ")
+                ));
+                triggered_by.extend(owed.into_iter().map(|(a, _)| a));
+            }
+            let what = what.join("; ");
             diff.reason = Some(match diff.reason {
                 Some(reason) => format!("{reason}; also {what}"),
                 None => what,
@@ -167,7 +186,8 @@ pub fn build(
                 continue;
             };
             let recorded = records.get(machine.as_str()).and_then(|r| {
-                r.projects
+                r.record
+                    .projects
                     .get(&config.project)?
                     .get(&resource.address.to_string())
             });
@@ -186,6 +206,19 @@ pub fn build(
         // Only real changes make dependents restart: recording what is already right does not.
         if !super::records_only(&diff.attributes) {
             changed.insert(instance.address.clone());
+            // A service this apply leaves out (`--target`) is told by the host's record.
+            let left_out: Vec<String> = crate::owed::dependents(config, &instance.address)
+                .into_iter()
+                .filter(|(service, _)| !planned.contains(service))
+                .map(|(service, owes)| format!("{service} is not in this apply: it will owe a {owes}, which plans show until it is done"))
+                .collect();
+            if !left_out.is_empty() {
+                let what = left_out.join("; ");
+                diff.reason = Some(match diff.reason {
+                    Some(reason) => format!("{reason}; {what}"),
+                    None => what,
+                });
+            }
         }
         plan.resource_changes.push(ResourceChange {
             address: instance.address.clone(),
@@ -386,6 +419,30 @@ fn newer_dependencies(
         .collect()
 }
 
+/// The restarts `service` owes in `project` on a host, by cause with the earliest time it
+/// was recorded, leaving out causes that `triggered_by` already names (they change now).
+fn owed_by(
+    host: &managed::HostRecord,
+    project: &str,
+    service: &Address,
+    triggered_by: &[Address],
+) -> Vec<(Address, u64)> {
+    let service = service.to_string();
+    let mut owed: BTreeMap<String, u64> = BTreeMap::new();
+    for debt in host
+        .owed
+        .iter()
+        .filter(|d| d.project == project && d.service == service)
+    {
+        let since = owed.entry(debt.because.clone()).or_insert(debt.since);
+        *since = (*since).min(debt.since);
+    }
+    owed.into_iter()
+        .filter_map(|(because, since)| Some((Address::parse(&because).ok()?, since)))
+        .filter(|(because, _)| !triggered_by.contains(because))
+        .collect()
+}
+
 /// Deletions come first: what a host's record says this project wrote for a resource that
 /// the configuration no longer declares there, or that a declared resource no longer
 /// writes (its path changed, its unit file was dropped). Nothing is deleted that a declared
@@ -397,7 +454,7 @@ fn plan_deletions<'f>(
     filter: &Filter,
     facts: &'f BTreeMap<String, HostFacts>,
     plan: &mut Plan,
-) -> HashMap<&'f str, managed::Record> {
+) -> HashMap<&'f str, managed::HostRecord> {
     let mut records = HashMap::new();
     for (machine, host_facts) in facts {
         if crate::facts::is_cluster_key(machine) {
@@ -415,7 +472,7 @@ fn plan_deletions<'f>(
         };
         let record = &host.record;
         let resources = record.project(&config.project);
-        records.insert(machine.as_str(), record.clone());
+        records.insert(machine.as_str(), host.clone());
         if resources.is_empty() {
             continue;
         }
