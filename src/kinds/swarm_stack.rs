@@ -780,7 +780,7 @@ impl ClusterKind for SwarmStackSpec {
             };
             script.push_str(&format!(
                 "(\n{}\n) || exit 1\n",
-                swarm_service::converge_script(service, "true", spec.wait_budget(), least)
+                swarm_service::converge_script(service, "", "true", spec.wait_budget(), least)
             ));
         }
         for service in &analysis.pruned {
