@@ -2307,7 +2307,9 @@ const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) 
 /// Runs `command` (a `docker service create|update --detach=false`) for at most `budget`
 /// seconds, then waits for what is left of them until the service's tasks run: `service
 /// ls` counts `running/desired` (desired is the replicas, or the eligible nodes of a
-/// global service, which must be at least `least`). Fails with the tasks' errors when they
+/// global service, which must be at least `least`), and they must be equal: a service
+/// scaled down runs `2/1` until the task too many has stopped (a stack's deploy, which
+/// does not wait itself, returns while it still runs). Fails with the tasks' errors when they
 /// do not run in time, and at once when Docker paused or rolled back the update.
 ///
 /// `docker service ps` lists a pending task with desired state `Ready`, not `Running`
@@ -2343,7 +2345,7 @@ while :; do
   counts=$(docker service ls --filter @FILTER@ --format '{{.Name}} {{.Replicas}}' 2>/dev/null | while read -r n r _; do [ "$n" = @NAME@ ] && echo "$r"; done)
   running=${counts%%/*}
   desired=${counts#*/}
-  if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -ge "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
+  if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -eq "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
     exit 0
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -2923,6 +2925,45 @@ mod tests {
         );
         let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
         (read(&log), read(&log.with_extension("env")))
+    }
+
+    /// A service scaled down (as `docker stack deploy` leaves it, without waiting) runs
+    /// `2/1` for a while: the wait goes on until the count is `1/1`, through a real `sh`
+    /// with a fake `docker` that counts `2/1` once.
+    #[test]
+    fn the_wait_goes_on_while_a_service_scaled_down_runs_too_many_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let docker = dir.path().join("docker");
+        std::fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in\n'service ls'*) n=$(($(cat {c} 2>/dev/null || echo 0) + 1)); echo $n > {c}; if [ $n -lt 2 ]; then echo 'web 2/1'; else echo 'web 1/1'; fi ;;\nesac\nexit 0\n",
+                c = quote(&count.display().to_string())
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = converge_script("web", "", "true", 30, 0);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.path().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
     }
 
     /// A `secret_env` value is never in a command line (`ps` shows those to every user):
