@@ -1904,6 +1904,26 @@ fn three_layer_example_rotates_and_follows_its_compose_file() {
         ),
         "2/2 local/busybox:2"
     );
+    // Scaled down again: the apply says done once the task too many has stopped (its
+    // `sleep`, PID 1, ignores SIGTERM: `2/1` for Docker's 10 s grace period), not at `2/1`.
+    std::fs::write(
+        &compose,
+        std::fs::read_to_string(&compose)
+            .unwrap()
+            .replace("replicas: 2", "replicas: 1"),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "scale the stack's service down",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service ls --filter name=shop_api --format '{{.Replicas}}'"
+        ),
+        "1/1"
+    );
 
     // The front service taken out of the file: its removal only.
     let current = std::fs::read_to_string(&compose).unwrap();
