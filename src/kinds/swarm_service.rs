@@ -136,6 +136,7 @@ pub struct SwarmServiceSpec {
 /// operator's environment, or a file), never the configuration itself (which lands in git
 /// and in the configuration's digest). `Debug` never shows the value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SecretEnv {
     /// A file holding the value, relative to this file (it may be outside the
     /// configuration's directories: it is never shown). One line break at its end is not
