@@ -113,6 +113,7 @@ fn secrets_never_appear_in_diagnostics() {
         "secret-next-to-bad-mode",
         "secret-block-scalar",
         "secret-malformed-yaml",
+        "secret-unknown-field",
     ] {
         let rendered = render_errors_with(name, 1000);
         assert!(!rendered.contains("hunter2"), "{name}:\n{rendered}");
@@ -265,6 +266,10 @@ fn missing_identity_file_matters_only_when_connecting() {
 }
 
 error_snapshot!(secrets_configs_and_stacks, "objects");
+error_snapshot!(
+    unknown_fields_of_a_kind_with_secrets,
+    "secret-unknown-field"
+);
 
 #[test]
 fn an_inline_secret_value_is_never_quoted() {

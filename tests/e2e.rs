@@ -1525,6 +1525,8 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
     .unwrap();
     let layer = dir.join("layer.yaml");
     std::fs::copy("tests/inputs/e2e/cluster/layer.yaml", &layer).unwrap();
+    // The service's secret environment value, in a file of the operator's.
+    std::fs::write(dir.join("probe-token.txt"), "corral-canary-7f3a\n").unwrap();
     let (config, layer) = (config.display().to_string(), layer.display().to_string());
     lab.sh(
         "n1",
@@ -1580,6 +1582,7 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         0,
         "the cluster layer applied plans empty",
     );
+    secret_env_is_in_no_process_list(lab, &dir, &config, &layer);
 
     // A changed subnet replaces the network, with the service on it detached and attached
     // again around it; dbnet, no longer declared, is removed; the network made by hand stays.
@@ -1674,6 +1677,72 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
         0,
         "converged after the drain",
+    );
+}
+
+/// A new `secret_env` value rolls out with `docker service update`, and no host's process
+/// list shows it (nor the old one) at any time: `ps` is sampled in a loop on every node
+/// during the apply, as any local user could, and the samples must have caught the update.
+fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: &str) {
+    let (old, new) = ("corral-canary-7f3a", "corral-canary-rotated-91c2");
+    std::fs::write(dir.join("probe-token.txt"), format!("{new}\n")).unwrap();
+    let sample = "rm -f /tmp/ps-stop /tmp/ps-samples; end=$(($(date +%s) + 300)); while [ ! -e /tmp/ps-stop ] && [ \"$(date +%s)\" -lt \"$end\" ]; do ps -ww -eo args >> /tmp/ps-samples; done";
+    let samplers: Vec<_> = MACHINES
+        .iter()
+        .map(|machine| {
+            Command::new("ssh")
+                .arg("-F")
+                .arg(lab.ssh_config())
+                .arg(machine)
+                .arg(sample)
+                .spawn()
+                .expect("ssh runs")
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let apply = lab.corral(&["apply", "--auto-approve"], &[config, layer]);
+    for machine in MACHINES {
+        lab.sh(machine, "touch /tmp/ps-stop");
+    }
+    for mut sampler in samplers {
+        let _ = sampler.wait();
+    }
+    assert_success(&apply, "roll out a new secret environment value");
+    assert!(
+        text(&apply).contains("update service probe (env.PROBE_TOKEN)"),
+        "{}",
+        text(&apply)
+    );
+    let mut updates = 0;
+    for machine in MACHINES {
+        let found = lab.sh(
+            machine,
+            &format!("grep -c -e {old} -e {new} /tmp/ps-samples || true"),
+        );
+        assert_eq!(found, "0", "{machine}'s process list showed a secret value");
+        updates += lab
+            .sh(
+                machine,
+                "grep -c 'docker service update' /tmp/ps-samples || true",
+            )
+            .parse::<u32>()
+            .unwrap_or(0);
+    }
+    assert!(
+        updates > 0,
+        "no sample caught the update: the check saw nothing"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service inspect probe --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'"
+        ),
+        format!("[\"PROBE_TOKEN={new}\"]")
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[config, layer]),
+        0,
+        "the new secret environment value applied plans empty",
     );
 }
 
@@ -1986,6 +2055,26 @@ fn three_layer_example_rotates_and_follows_its_compose_file() {
             "docker service ls --filter name=shop_api --format '{{.Replicas}} {{.Image}}'"
         ),
         "2/2 local/busybox:2"
+    );
+    // Scaled down again: the apply says done once the task too many has stopped (its
+    // `sleep`, PID 1, ignores SIGTERM: `2/1` for Docker's 10 s grace period), not at `2/1`.
+    std::fs::write(
+        &compose,
+        std::fs::read_to_string(&compose)
+            .unwrap()
+            .replace("replicas: 2", "replicas: 1"),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "scale the stack's service down",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service ls --filter name=shop_api --format '{{.Replicas}}'"
+        ),
+        "1/1"
     );
 
     // The front service taken out of the file: its removal only.

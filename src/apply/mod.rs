@@ -153,7 +153,17 @@ pub async fn apply(
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
-    delete(plan, false, hosts, parallelism, &events, stop, &mut report).await;
+    delete(
+        plan,
+        false,
+        &HashMap::new(),
+        hosts,
+        parallelism,
+        &events,
+        stop,
+        &mut report,
+    )
+    .await;
     let mut running = JoinSet::new();
 
     loop {
@@ -364,9 +374,43 @@ pub async fn apply(
     for address in never_ran {
         report.skipped.push((address, interrupt.clone()));
     }
-    // What resources still used until the walk changed them (a network its services left).
-    delete(plan, true, hosts, parallelism, &events, stop, &mut report).await;
+    // What resources still used until the walk changed them (a network its services left),
+    // but not what a service or stack that did not change still uses.
+    let kept = still_used(config, &report);
+    delete(
+        plan,
+        true,
+        &kept,
+        hosts,
+        parallelism,
+        &events,
+        stop,
+        &mut report,
+    )
+    .await;
     report
+}
+
+/// The resources (secrets, configs, networks) that a failed or skipped resource names in
+/// its specification, with that resource: their old versions or the objects themselves
+/// are still in use by it, so the deletions after the walk leave them.
+fn still_used(config: &Config, report: &Report) -> HashMap<Address, Address> {
+    let mut kept = HashMap::new();
+    let unfinished = report
+        .failed
+        .iter()
+        .map(|(a, _)| a)
+        .chain(report.skipped.iter().map(|(a, _)| a));
+    for address in unfinished {
+        let resource = config
+            .resources
+            .iter()
+            .find(|r| r.address.kind == address.kind && r.address.name == address.name);
+        for used in resource.iter().flat_map(|r| &r.implied) {
+            kept.entry(used.clone()).or_insert_with(|| address.clone());
+        }
+    }
+    kept
 }
 
 /// What a cluster resource's change runs and where: its steps, from the facts the plan was
@@ -679,6 +723,7 @@ pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<Str
 async fn delete(
     plan: &Plan,
     last: bool,
+    kept: &HashMap<Address, Address>,
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: &mpsc::UnboundedSender<Event>,
@@ -691,6 +736,17 @@ async fn delete(
         .iter()
         .filter(|c| c.action.is_removal() && crate::kinds::deleted_last(&c.address) == last)
     {
+        // A version (`swarm/secret.db[db_1a2b…]`) is kept with its resource.
+        let resource = Address::new(&change.address.kind, &change.address.name, None);
+        if let Some(user) = kept.get(&resource) {
+            let _ = events.send(Event::Skipped {
+                machine: change.machine.clone().unwrap_or_default(),
+                address: change.address.clone(),
+                because: user.clone(),
+            });
+            report.skipped.push((change.address.clone(), user.clone()));
+            continue;
+        }
         queues
             .entry(change.machine.clone().unwrap_or_default())
             .or_default()
@@ -877,6 +933,65 @@ mod tests {
                 self.confined.run_script(script, limits)
             }
         }
+    }
+
+    /// The old version of a secret that a failed service still uses is kept: the deletions
+    /// after the walk skip it, naming the service, and go on with the others.
+    #[tokio::test]
+    async fn objects_a_failed_service_still_uses_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db.txt"), "pw").unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(
+            &path,
+            "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/secret\nname: db\nspecification: { source: db.txt }\n---\nkind: swarm/secret\nname: other\nspecification: { source: db.txt }\n---\nkind: swarm/service\nname: web\nspecification: { image: local/busybox:1, secrets: [{ source: db }] }\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        let web = Address::new("swarm/service", "web", None);
+        let mut report = Report {
+            failed: vec![(web.clone(), "rolling update failed".into())],
+            ..Report::default()
+        };
+        let kept = still_used(&config, &report);
+        let db = Address::new("swarm/secret", "db", None);
+        assert_eq!(kept.get(&db), Some(&web));
+        let old_version = |name: &str| ResourceChange {
+            address: Address::new("swarm/secret", name, Some(&format!("{name}_0123456789ab"))),
+            machine: Some("n1".into()),
+            action: Action::Delete,
+            attributes: Vec::new(),
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let plan = Plan {
+            format_version: crate::plan::FORMAT_VERSION.to_owned(),
+            project: "p".into(),
+            resource_changes: vec![old_version("db"), old_version("other")],
+            unreachable: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            config_digest: String::new(),
+            facts_digests: BTreeMap::new(),
+            instances: 0,
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let stop = AtomicBool::new(false);
+        // No connection to n1: whatever is not kept fails for that, and shows it was tried.
+        delete(
+            &plan,
+            true,
+            &kept,
+            &BTreeMap::new(),
+            1,
+            &sender,
+            &stop,
+            &mut report,
+        )
+        .await;
+        assert_eq!(report.skipped, [(old_version("db").address, web.clone())]);
+        assert_eq!(report.failed.len(), 2);
+        assert_eq!(report.failed[1].0, old_version("other").address);
     }
 
     /// A step that hangs fails at its resource's `lifecycle.timeout` with a message saying

@@ -362,6 +362,106 @@ pub fn secret_spans(text: &str, root: &Node, paths: &[&[&str]], names: &[&str]) 
     spans
 }
 
+/// The values of the fields of a document that its kind's JSON Schema (`schema`, with its
+/// `$defs`) does not know, at any depth: in a kind that holds secrets, a value put where
+/// corral does not expect it (`specification: { value: … }`, a natural guess) may be one,
+/// and the unknown-field error quotes the lines around it. Keys stay shown, so that the
+/// error still says which field it is.
+pub fn unknown_field_spans(root: &Node, schema: &serde_json::Value) -> Vec<Span> {
+    /// The schema `schema` stands for: `$ref`s followed (to `#/$defs/NAME` only, a few
+    /// levels at most), and the object alternatives of `anyOf`/`oneOf`/`allOf`.
+    fn alternatives<'s>(
+        schema: &'s serde_json::Value,
+        defs: &'s serde_json::Value,
+        depth: usize,
+        out: &mut Vec<&'s serde_json::Value>,
+    ) {
+        if depth > 16 {
+            return;
+        }
+        if let Some(reference) = schema.get("$ref").and_then(|r| r.as_str()) {
+            if let Some(def) = reference
+                .strip_prefix("#/$defs/")
+                .and_then(|name| defs.get(name))
+            {
+                alternatives(def, defs, depth + 1, out);
+            }
+            return;
+        }
+        let mut combined = false;
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(items) = schema.get(key).and_then(|i| i.as_array()) {
+                combined = true;
+                for item in items {
+                    alternatives(item, defs, depth + 1, out);
+                }
+            }
+        }
+        if !combined || schema.get("properties").is_some() {
+            out.push(schema);
+        }
+    }
+    fn walk(
+        node: &Node,
+        schema: &serde_json::Value,
+        defs: &serde_json::Value,
+        found: &mut Vec<Span>,
+    ) {
+        let mut schemas = Vec::new();
+        alternatives(schema, defs, 0, &mut schemas);
+        match &node.value {
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let key = key.as_str().unwrap_or_default();
+                    // The schemas this field's value has, in every alternative that knows it.
+                    let mut known = false;
+                    let mut open = false;
+                    let mut children = Vec::new();
+                    for s in &schemas {
+                        if let Some(child) = s.get("properties").and_then(|p| p.get(key)) {
+                            known = true;
+                            children.push(child);
+                        } else if let Some(extra) = s.get("additionalProperties") {
+                            if extra.as_bool() != Some(false) {
+                                open = true;
+                                if extra.is_object() {
+                                    children.push(extra);
+                                }
+                            }
+                        } else if s.get("properties").is_none() {
+                            // Not an object schema (a string alternative): no judgement.
+                            open = true;
+                        }
+                    }
+                    if !known && !open {
+                        found.push(value.span);
+                        continue;
+                    }
+                    for child in children {
+                        walk(value, child, defs, found);
+                    }
+                }
+            }
+            Value::Seq(items) => {
+                for s in &schemas {
+                    if let Some(item_schema) = s.get("items") {
+                        for item in items {
+                            walk(item, item_schema, defs, found);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let defs = schema.get("$defs").cloned().unwrap_or_default();
+    let mut found = Vec::new();
+    walk(root, schema, &defs, &mut found);
+    found.sort_by_key(|s| (s.start, s.end));
+    found.dedup();
+    found
+}
+
 /// Where secret values probably are in text that is not YAML the parser accepts (so there
 /// is no tree to ask), line by line: after every `KEY:` whose key [`is_secret_key`], the
 /// rest of the line, a quoted value up to its closing quote on whatever line that is, and

@@ -82,6 +82,17 @@ fn secret_fields(kind: Option<&str>) -> Vec<&'static [&'static str]> {
     }
 }
 
+/// The JSON Schema of a whole document of `kind` (a kind corral knows), made once.
+fn document_schema(kind: &str) -> Option<&'static serde_json::Value> {
+    static SCHEMAS: std::sync::OnceLock<Vec<(&'static str, serde_json::Value)>> =
+        std::sync::OnceLock::new();
+    SCHEMAS
+        .get_or_init(kinds::schemas)
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, schema)| schema)
+}
+
 /// The names of every secret field, masked as keys anywhere.
 fn secret_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = secret_field_table()
@@ -889,7 +900,15 @@ impl Loader<'_> {
                 .iter()
                 .flat_map(|document| {
                     let kind = document.root.get("kind").and_then(Node::as_str);
-                    error::secret_spans(&text, &document.root, &secret_fields(kind), &names)
+                    let fields = secret_fields(kind);
+                    let mut spans = error::secret_spans(&text, &document.root, &fields, &names);
+                    // A kind that holds secrets: a value where corral expects none may be one.
+                    if !fields.is_empty() {
+                        if let Some(schema) = kind.and_then(document_schema) {
+                            spans.extend(error::unknown_field_spans(&document.root, schema));
+                        }
+                    }
+                    spans
                 })
                 .collect(),
             Err(_) => error::secret_spans_in_lines(&text, &names),

@@ -667,12 +667,12 @@ fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
     };
     for resource in &config.resources {
         if let Spec::SwarmService(s) = &resource.spec {
-            for (key, value) in &s.secret_env.0 {
+            for (key, value) in &s.secret_env {
                 any = true;
                 for bytes in [
                     resource.address.name.as_bytes(),
                     key.as_bytes(),
-                    value.as_bytes(),
+                    value.value.bytes(),
                 ] {
                     part(bytes);
                 }

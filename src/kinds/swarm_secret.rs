@@ -320,52 +320,15 @@ fn load_value(
         ctx.error(&[], message, "here").help = Some(format!("exactly one of {places}"));
         return Declared::default();
     }
-    let (field, bytes, origin) = if let Some(path) = source {
-        // A secret's file is read without adding it to the configuration's digest (a
-        // saved plan holds that digest): its changes show in the versions the manager's
-        // facts name instead.
+    let (field, bytes, origin) = if content.is_none() {
         let exposure = match class {
             ObjectClass::Secret => Exposure::Secret,
             ObjectClass::Config => Exposure::Sensitive,
         };
-        let Some(bytes) = ctx.read_source_as(&["source"], path, exposure) else {
+        let Some(read) = read_value(ctx, &[], source, from_env, exposure) else {
             return Declared::default();
         };
-        ("source", bytes, format!("file {path}"))
-    } else if let Some(variable) = from_env {
-        let valid = variable
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && variable
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            ctx.error(
-                &["from_env"],
-                format!("`{variable}` is not an environment variable name"),
-                "not a variable",
-            )
-            .help = Some("letters, digits and `_`, not starting with a digit".into());
-            return Declared::default();
-        }
-        match std::env::var_os(variable) {
-            Some(value) => {
-                use std::os::unix::ffi::OsStringExt;
-                ("from_env", value.into_vec(), format!("${variable}"))
-            }
-            None => {
-                ctx.error(
-                    &["from_env"],
-                    format!("the environment variable `{variable}` is not set"),
-                    "unset",
-                )
-                .help = Some(format!(
-                    "export {variable} in the environment corral runs in (the value is read at every plan and apply, and never shown)"
-                ));
-                return Declared::default();
-            }
-        }
+        read
     } else {
         let content = content.unwrap_or_default();
         (
@@ -392,6 +355,63 @@ fn load_value(
         scope: SwarmScope::default(),
         origin,
         users: Vec::new(),
+    }
+}
+
+/// Reads a value that is never written in the configuration: the file `source` (relative
+/// to the document; with [`Exposure::Secret`], left out of the configuration's digest, since
+/// its changes show elsewhere) or the operator's environment variable `from_env`, whichever
+/// is given (the caller checks that one is). Errors are reported at the field under `base`
+/// (the path of the mapping holding the two in the specification). Returns the field read,
+/// the bytes, and where they came from as a plan shows it (`file secrets/db.txt`, `$DB_PW`).
+/// `swarm/secret`, `swarm/config` and a service's `secret_env` read their values here.
+pub fn read_value(
+    ctx: &mut CheckContext,
+    base: &[&str],
+    source: Option<&str>,
+    from_env: Option<&str>,
+    exposure: Exposure,
+) -> Option<(&'static str, Vec<u8>, String)> {
+    let at = |field: &'static str| -> Vec<&str> {
+        base.iter().copied().chain(std::iter::once(field)).collect()
+    };
+    if let Some(path) = source {
+        let bytes = ctx.read_source_as(&at("source"), path, exposure)?;
+        return Some(("source", bytes, format!("file {path}")));
+    }
+    let variable = from_env?;
+    let valid = variable
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && variable
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        ctx.error(
+            &at("from_env"),
+            format!("`{variable}` is not an environment variable name"),
+            "not a variable",
+        )
+        .help = Some("letters, digits and `_`, not starting with a digit".into());
+        return None;
+    }
+    match std::env::var_os(variable) {
+        Some(value) => {
+            use std::os::unix::ffi::OsStringExt;
+            Some(("from_env", value.into_vec(), format!("${variable}")))
+        }
+        None => {
+            ctx.error(
+                &at("from_env"),
+                format!("the environment variable `{variable}` is not set"),
+                "unset",
+            )
+            .help = Some(format!(
+                "export {variable} in the environment corral runs in (the value is read at every plan and apply, and never shown)"
+            ));
+            None
+        }
     }
 }
 

@@ -29,9 +29,12 @@
 //! not create (no `io.corral.managed` label of this project) is used as it is when it
 //! matches, and is a plan error when it does not.
 //!
-//! Secret environment values (`secret_env`) are compared but never shown: the plan says
+//! Secret environment values (`secret_env`) are read at load from the operator's
+//! environment or a file, as `swarm/secret` reads its value (never written in the
+//! configuration, nor in its digest), compared but never shown: the plan says
 //! `(sensitive)`, step descriptions name keys only, diagnostics mask the whole mapping (a
-//! misspelt `secret_envs:` too), and `Debug` of the specification shows their keys only. A
+//! misspelt `secret_envs:` too), and `Debug` of the specification shows no value. They
+//! reach Docker in the CLI's environment, never its command line (see [`cli_env`]). A
 //! variable the configuration no longer declares is removed without showing its value
 //! either: it may have been a secret one.
 
@@ -49,7 +52,7 @@ use super::{
 use crate::address::Address;
 use crate::config::error::{suggestion, ConfigError, Origin};
 use crate::config::yaml::{Node, Span, Value};
-use crate::config::CheckContext;
+use crate::config::{CheckContext, Exposure};
 use crate::facts::swarm::{self, ServiceMode, SwarmService, UpdateConfig};
 use crate::facts::{kernel, FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
@@ -94,9 +97,11 @@ pub struct SwarmServiceSpec {
     /// Environment variables, shown in plans.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Environment variables whose values are secret: compared, never shown.
+    /// Environment variables whose values are secret, each `{ from_env: VARIABLE }` or `{
+    /// source: FILE }` (never written here): compared, never shown, and given to Docker
+    /// through the environment of its CLI, never on a command line.
     #[serde(default)]
-    pub secret_env: SecretValues,
+    pub secret_env: BTreeMap<String, SecretEnv>,
     /// Bind mounts and named volumes (compared by target).
     #[serde(default)]
     pub mounts: Vec<ServiceMount>,
@@ -127,17 +132,99 @@ pub struct SwarmServiceSpec {
     pub objects: BTreeMap<(ObjectClass, String), ObjectValue>,
 }
 
-/// Values that are secret (`secret_env`): `Debug` shows only their keys, so that they
-/// cannot leak through logs.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(transparent)]
-pub struct SecretValues(pub BTreeMap<String, String>);
+/// A `secret_env` variable: where its value comes from, as a `swarm/secret`'s does (the
+/// operator's environment, or a file), never the configuration itself (which lands in git
+/// and in the configuration's digest). `Debug` never shows the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SecretEnv {
+    /// A file holding the value, relative to this file (it may be outside the
+    /// configuration's directories: it is never shown). One line break at its end is not
+    /// part of the value (editors add one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// An environment variable of the operator holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// Refused: a value written here (`DB_PASS: hunter2`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub inline: Option<swarm_secret::Inline>,
+    /// The value, read at load (UTF-8 without NUL, checked there).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub value: ObjectValue,
+}
 
-impl fmt::Debug for SecretValues {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.keys().map(|k| (k, "(sensitive)")))
-            .finish()
+impl SecretEnv {
+    /// The value read at load.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(self.value.bytes()).unwrap_or_default()
+    }
+
+    /// A variable holding `value`, as if read at load (for tests and callers that have
+    /// the value already).
+    pub fn with_value(value: &str) -> Self {
+        SecretEnv {
+            value: ObjectValue::new(value.as_bytes().to_vec()),
+            ..SecretEnv::default()
+        }
+    }
+}
+
+/// `{ from_env: VAR }` or `{ source: FILE }`; any scalar is taken (and refused at load, with
+/// the two forms as the hint) rather than failing as a type error that says less.
+impl<'de> Deserialize<'de> for SecretEnv {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Place {
+            #[serde(default)]
+            source: Option<String>,
+            #[serde(default)]
+            from_env: Option<String>,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretEnv;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`{ from_env: VARIABLE }` or `{ source: FILE }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SecretEnv, A::Error> {
+                let place = Place::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(SecretEnv {
+                    source: place.source,
+                    from_env: place.from_env,
+                    ..SecretEnv::default()
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretEnv, E> {
+                Ok(inline())
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretEnv, E> {
+                Ok(inline())
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretEnv, E> {
+                Ok(inline())
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretEnv, E> {
+                Ok(inline())
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretEnv, E> {
+                Ok(inline())
+            }
+        }
+        /// The value is dropped here: nothing after the load needs it, and nothing keeps it.
+        fn inline() -> SecretEnv {
+            SecretEnv {
+                inline: Some(swarm_secret::Inline::default()),
+                ..SecretEnv::default()
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -435,7 +522,7 @@ impl Kind for SwarmServiceSpec {
     /// the lines under it.
     const SECRET_FIELDS: &'static [&'static [&'static str]] = &[&["secret_env"]];
 
-    fn check(self, ctx: &mut CheckContext) -> Self {
+    fn check(mut self, ctx: &mut CheckContext) -> Self {
         if let Err(why) = check_image(&self.image) {
             ctx.error(
                 &["image"],
@@ -497,6 +584,7 @@ impl Kind for SwarmServiceSpec {
         self.check_ports(ctx);
         self.check_objects(ctx);
         self.check_env(ctx);
+        self.load_secret_env(ctx);
         self.check_mounts(ctx);
         let mut seen = BTreeSet::new();
         for (index, network) in self.networks.iter().enumerate() {
@@ -750,34 +838,97 @@ impl SwarmServiceSpec {
     }
 
     fn check_env(&self, ctx: &mut CheckContext) {
-        for (field, map) in [("env", &self.env), ("secret_env", &self.secret_env.0)] {
-            for (key, value) in map {
-                if !valid_env_key(key) {
-                    ctx.error_at_key(
-                        &[field, key],
-                        format!("`{key}` cannot be an environment variable"),
-                        "here",
-                    )
-                    .help =
-                        Some("names have no `=`, spaces, control characters or leading `-`".into());
-                } else if value.contains('\0') {
-                    ctx.error_at_key(
-                        &[field, key],
-                        format!("the value of `{key}` holds a NUL byte"),
-                        "here",
-                    );
-                }
-                if field == "secret_env" && self.env.contains_key(key) {
-                    ctx.error_at_key(
-                        &[field, key],
-                        format!("`{key}` is in both `env` and `secret_env`"),
-                        "again",
-                    )
-                    .help = Some(
-                        "keep it in `secret_env` if its value is a secret, else in `env`".into(),
-                    );
+        for (key, value) in &self.env {
+            if !valid_env_key(key) {
+                ctx.error_at_key(
+                    &["env", key],
+                    format!("`{key}` cannot be an environment variable"),
+                    "here",
+                )
+                .help = Some("names have no `=`, spaces, control characters or leading `-`".into());
+            } else if value.contains('\0') {
+                ctx.error_at_key(
+                    &["env", key],
+                    format!("the value of `{key}` holds a NUL byte"),
+                    "here",
+                );
+            }
+        }
+    }
+
+    /// Checks each `secret_env` variable and reads its value (as a `swarm/secret` reads
+    /// its own). Keys only in messages: the values are secret.
+    fn load_secret_env(&mut self, ctx: &mut CheckContext) {
+        const FORMS: &str = "write `KEY: { from_env: VARIABLE }` (an environment variable of the operator's) or `KEY: { source: FILE }` (a file outside version control)";
+        for (key, variable) in &mut self.secret_env {
+            let at = ["secret_env", key.as_str()];
+            if let Some(why) = secret_env_key_problem(key) {
+                ctx.error_at_key(&at, format!("`{key}` cannot be a secret environment variable: {why}"), "here")
+                    .help = Some("give the value to the service as a file (`secrets:`) instead, or use another name".into());
+                continue;
+            }
+            if self.env.contains_key(key) {
+                ctx.error_at_key(
+                    &at,
+                    format!("`{key}` is in both `env` and `secret_env`"),
+                    "again",
+                )
+                .help =
+                    Some("keep it in `secret_env` if its value is a secret, else in `env`".into());
+                continue;
+            }
+            if variable.inline.is_some() {
+                ctx.error(
+                    &at,
+                    format!("the value of secret environment variable `{key}` is written in the configuration"),
+                    "inline secret",
+                )
+                .help = Some(format!("a secret's value never is (it would be in git, and in every saved plan's digest): {FORMS}"));
+                continue;
+            }
+            let given = [variable.source.as_deref(), variable.from_env.as_deref()];
+            if given.iter().flatten().count() != 1 {
+                ctx.error(
+                    &at,
+                    format!("`{key}` needs exactly one of `from_env:` and `source:`"),
+                    "here",
+                )
+                .help = Some(FORMS.into());
+                continue;
+            }
+            let Some((field, mut bytes, _)) = swarm_secret::read_value(
+                ctx,
+                &at,
+                variable.source.as_deref(),
+                variable.from_env.as_deref(),
+                Exposure::Secret,
+            ) else {
+                continue;
+            };
+            if field == "source" {
+                if bytes.ends_with(b"\r\n") {
+                    bytes.truncate(bytes.len() - 2);
+                } else if bytes.ends_with(b"\n") {
+                    bytes.pop();
                 }
             }
+            let problem = if bytes.contains(&0) {
+                Some("holds a NUL byte, which no environment variable can")
+            } else if std::str::from_utf8(&bytes).is_err() {
+                Some("is not UTF-8, which Docker's environment values are")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let at_field = ["secret_env", key.as_str(), field];
+                ctx.error(
+                    &at_field,
+                    format!("the value of `{key}` {problem}"),
+                    "this value",
+                );
+                continue;
+            }
+            variable.value = ObjectValue::new(bytes);
         }
     }
 
@@ -951,6 +1102,49 @@ fn valid_label_key(key: &str) -> bool {
 
 fn valid_env_key(key: &str) -> bool {
     valid_label_key(key)
+}
+
+/// Why `key` cannot be a `secret_env` variable, if it cannot. Its value reaches Docker as
+/// `KEY=value … docker service update --env-add KEY`, in the CLI's own environment: the key
+/// must be a shell variable name, and not one that changes how the shell, `timeout` or
+/// the CLI run (where they look for programs, the CLI's configuration and daemon, the Go
+/// runtime, the dynamic loader).
+fn secret_env_key_problem(key: &str) -> Option<&'static str> {
+    let shell_name = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !shell_name {
+        return Some("a secret environment variable's name is letters, digits and `_`, not starting with a digit");
+    }
+    let upper = key.to_ascii_uppercase();
+    const RESERVED: &[&str] = &[
+        "PATH",
+        "HOME",
+        "IFS",
+        "ENV",
+        "TMPDIR",
+        "SHELL",
+        "POSIXLY_CORRECT",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "GODEBUG",
+        "GOGC",
+        "GOMAXPROCS",
+        "GOMEMLIMIT",
+        "GOTRACEBACK",
+    ];
+    let reserved = RESERVED.contains(&upper.as_str())
+        || ["DOCKER_", "LD_", "LC_"]
+            .iter()
+            .any(|p| upper.starts_with(p))
+        || upper == "LANG";
+    reserved.then_some("the Docker CLI that sets it reads this variable itself (the value reaches Docker through the CLI's environment)")
 }
 
 /// `--mount` values are CSV: a comma or quote in a path would add fields of its own.
@@ -1233,8 +1427,12 @@ impl SwarmServiceSpec {
             env: self
                 .env
                 .iter()
-                .chain(&self.secret_env.0)
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(
+                    self.secret_env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.text().to_owned())),
+                )
                 .collect(),
             mounts: self
                 .mounts
@@ -1274,7 +1472,7 @@ impl SwarmServiceSpec {
     }
 
     fn secret_keys(&self) -> BTreeSet<String> {
-        self.secret_env.0.keys().cloned().collect()
+        self.secret_env.keys().cloned().collect()
     }
 }
 
@@ -1334,8 +1532,8 @@ pub fn redact_inspect(output: &str, declared: &BTreeMap<String, &SwarmServiceSpe
                     Some(spec) if spec.env.get(key).is_some_and(|v| v == value) => None,
                     // Another value than configured: it may be an earlier secret one.
                     Some(spec) if spec.env.contains_key(key) => Some(SECRET_DIFFERS),
-                    Some(spec) => match spec.secret_env.0.get(key) {
-                        Some(wanted) if wanted == value => Some(SECRET_SAME),
+                    Some(spec) => match spec.secret_env.get(key) {
+                        Some(wanted) if wanted.text() == value => Some(SECRET_SAME),
                         Some(_) => Some(SECRET_DIFFERS),
                         None => Some(UNDECLARED),
                     },
@@ -1548,6 +1746,9 @@ struct Delta {
     ports_first: Vec<String>,
     /// The mode differs: swarmkit cannot change it in place.
     mode_changed: bool,
+    /// `secret_env` values, which reach the CLI in its environment (see [`cli_env`]): the
+    /// flags name only their keys.
+    secret_env: Vec<(String, String)>,
 }
 
 impl Delta {
@@ -1701,6 +1902,10 @@ fn compare(want: &Shape, have: &Shape, secret: &BTreeSet<String>) -> Delta {
             || after.is_none()
             || before.is_some_and(|v| v.starts_with("@@corral-sensitive:"));
         let flag = match after {
+            Some(value) if secret.contains(key) => {
+                delta.secret_env.push((key.clone(), value.clone()));
+                format!("--env-add {}", quote(key))
+            }
             Some(value) => format!("--env-add {}", quote(&format!("{key}={value}"))),
             None => format!("--env-rm {}", quote(key)),
         };
@@ -1988,7 +2193,11 @@ impl SwarmServiceSpec {
             ));
         }
         for (key, value) in &want.env {
-            command.push(format!("--env {}", quote(&format!("{key}={value}"))));
+            match self.secret_env.contains_key(key) {
+                // The value is in the CLI's environment (see `cli_env`).
+                true => command.push(format!("--env {}", quote(key))),
+                false => command.push(format!("--env {}", quote(&format!("{key}={value}")))),
+            }
         }
         for (target, mount) in &want.mounts {
             command.push(format!("--mount {}", quote(&mount.csv(target))));
@@ -2019,14 +2228,41 @@ impl SwarmServiceSpec {
         command.join(" ")
     }
 
-    fn converge(&self, name: &str, command: &str) -> String {
+    /// [`converge_script`] of `command`, which the CLI runs with `secret_env` in its
+    /// environment.
+    fn converge(&self, name: &str, secret_env: &[(String, String)], command: &str) -> String {
         let least = match self.mode {
             Mode::Replicated => 0,
             Mode::Global => 1,
         };
-        converge_script(name, command, self.wait_budget(), least)
+        let env = cli_env(secret_env);
+        converge_script(name, &env, command, self.wait_budget(), least)
+    }
+
+    /// Every `secret_env` variable with its value, for a create.
+    fn secret_env_values(&self) -> Vec<(String, String)> {
+        self.secret_env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text().to_owned()))
+            .collect()
     }
 }
+
+/// Shell assignments (`KEY='value' `) that put `secret_env` values in the environment of
+/// the command they precede: the Docker CLI's `--env KEY` / `--env-add KEY` without `=`
+/// takes the value from its own environment (docker/cli `opts.ValidateEnv`, checked with the
+/// hosts' 20.10 CLI). So a value is in the script, which `sh` reads on its standard input,
+/// and in the environment of `timeout` and `docker`, which `/proc/PID/environ` shows only
+/// to their owner: never in a command line, which `ps` shows every user. The keys are
+/// shell names that none of those programs reads (`secret_env_key_problem`).
+fn cli_env(secret_env: &[(String, String)]) -> String {
+    secret_env
+        .iter()
+        .map(|(key, value)| format!("{key}={} ", quote(value)))
+        .collect()
+}
+
+impl SwarmServiceSpec {}
 
 /// Every service the manager sees.
 fn live_services(manager: &HostFacts) -> Result<std::sync::Arc<Vec<SwarmService>>, FactError> {
@@ -2072,20 +2308,22 @@ const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) 
 /// Runs `command` (a `docker service create|update --detach=false`) for at most `budget`
 /// seconds, then waits for what is left of them until the service's tasks run: `service
 /// ls` counts `running/desired` (desired is the replicas, or the eligible nodes of a
-/// global service, which must be at least `least`). Fails with the tasks' errors when they
+/// global service, which must be at least `least`), and they must be equal: a service
+/// scaled down runs `2/1` until the task too many has stopped (a stack's deploy, which
+/// does not wait itself, returns while it still runs). Fails with the tasks' errors when they
 /// do not run in time, and at once when Docker paused or rolled back the update.
 ///
 /// `docker service ps` lists a pending task with desired state `Ready`, not `Running`
 /// (fixtures/cluster/service-ps/failures.json), so tasks are filtered here rather than
 /// with `--filter desired-state=running`.
-pub fn converge_script(name: &str, command: &str, budget: u64, least: u8) -> String {
+pub fn converge_script(name: &str, env: &str, command: &str, budget: u64, least: u8) -> String {
     const SCRIPT: &str = r#"budget=@BUDGET@
 deadline=$(($(date +%s) + budget))
 corral_tasks() {
   docker service ps --no-trunc --format '@TASK_FORMAT@' @NAME@ 2>/dev/null | awk -F'|' '@TASK_FILTER@' | head -n 6
 }
 rc=0
-out=$(timeout "$budget" @COMMAND@ 2>&1) || rc=$?
+out=$(@RUN@ 2>&1) || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
   printf '%s\n' "$out" | tail -n 5
   corral_tasks
@@ -2108,7 +2346,7 @@ while :; do
   counts=$(docker service ls --filter @FILTER@ --format '{{.Name}} {{.Replicas}}' 2>/dev/null | while read -r n r _; do [ "$n" = @NAME@ ] && echo "$r"; done)
   running=${counts%%/*}
   desired=${counts#*/}
-  if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -ge "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
+  if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -eq "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
     exit 0
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -2119,15 +2357,19 @@ while :; do
   sleep 2
 done
 "#;
-    SCRIPT
+    let script = SCRIPT
         .replace("@TASK_FORMAT@", TASK_FORMAT)
         .replace("@TASK_FILTER@", TASK_FILTER)
         .replace("@BUDGET@", &budget.to_string())
         .replace("@LEAST@", &least.to_string())
         .replace("@FILTER@", &quote(&format!("name={name}")))
-        .replace("@NAME@", &quote(name))
-        // Last: the command holds configuration values, never rewritten.
-        .replace("@COMMAND@", command)
+        .replace("@NAME@", &quote(name));
+    // Last, and once: the environment and the command hold configuration values, never
+    // rewritten.
+    match script.split_once("@RUN@") {
+        Some((head, tail)) => format!("{head}{env}timeout \"$budget\" {command}{tail}"),
+        None => script,
+    }
 }
 
 /// The services of `project` on the swarm that no `swarm/service` declares.
@@ -2202,7 +2444,11 @@ impl SwarmServiceSpec {
             Decision::NoOp => Vec::new(),
             Decision::Create => vec![on(
                 format!("create service {name} and wait for its tasks"),
-                self.converge(name, &self.create_command(name, versions)),
+                self.converge(
+                    name,
+                    &self.secret_env_values(),
+                    &self.create_command(name, versions),
+                ),
             )],
             Decision::Update(delta) => {
                 let mut script = DockerObject::Service.owned_guard(name, project);
@@ -2220,7 +2466,7 @@ impl SwarmServiceSpec {
                     delta.flags.join(" "),
                     quote(name)
                 );
-                script.push_str(&self.converge(name, &command));
+                script.push_str(&self.converge(name, &delta.secret_env, &command));
                 vec![on(
                     format!(
                         "update service {name} ({}) and wait for its tasks",
@@ -2234,7 +2480,11 @@ impl SwarmServiceSpec {
                 let mut script = DockerObject::Service.owned_guard(name, project);
                 script.push_str(&format!("docker service rm {q} >/dev/null || exit 1\n"));
                 script.push_str(&DockerObject::Service.wait_gone(name));
-                script.push_str(&self.converge(name, &self.create_command(name, versions)));
+                script.push_str(&self.converge(
+                    name,
+                    &self.secret_env_values(),
+                    &self.create_command(name, versions),
+                ));
                 vec![on(
                     format!(
                         "replace service {name} (mode {}) and wait for its tasks",
@@ -2522,7 +2772,8 @@ mod tests {
     fn facts_keep_no_secret_environment_value() {
         let mut spec = api();
         let greeting = spec.env.remove("GREETING").unwrap();
-        spec.secret_env.0.insert("GREETING".into(), greeting);
+        spec.secret_env
+            .insert("GREETING".into(), SecretEnv::with_value(&greeting));
         let raw = manager("cluster");
         let redact = |spec: &SwarmServiceSpec| {
             let mut facts = raw.clone();
@@ -2537,7 +2788,8 @@ mod tests {
         assert!(text.contains("GREETING=@@corral-sensitive:same"), "{text}");
         assert!(text.contains("APP_ENV=prod"), "{text}");
         assert_eq!(plan(&spec, "api", &redacted).0.action(), Action::NoOp);
-        spec.secret_env.0.insert("GREETING".into(), "new".into());
+        spec.secret_env
+            .insert("GREETING".into(), SecretEnv::with_value("new"));
         let redacted = redact(&spec);
         assert!(redacted.probes[swarm::SERVICE_INSPECT_KEY]
             .output
@@ -2560,12 +2812,12 @@ mod tests {
         let manager = manager("cluster");
         let mut spec = api();
         let greeting = spec.env.remove("GREETING").unwrap();
-        spec.secret_env.0.insert("GREETING".into(), greeting);
+        spec.secret_env
+            .insert("GREETING".into(), SecretEnv::with_value(&greeting));
         assert_eq!(plan(&spec, "api", &manager).0.action(), Action::NoOp);
 
         spec.secret_env
-            .0
-            .insert("GREETING".into(), "s3cret 'value'".into());
+            .insert("GREETING".into(), SecretEnv::with_value("s3cret 'value'"));
         let (diff, steps) = plan(&spec, "api", &manager);
         assert_eq!(
             diff.attributes,
@@ -2578,19 +2830,26 @@ mod tests {
         assert!(!format!("{diff:?}").contains("s3cret"));
         assert!(!format!("{diff:?}").contains("hello world"));
         // Nor in the specification's debug form.
-        assert!(format!("{spec:?}").contains(r#"secret_env: {"GREETING": "(sensitive)"}"#));
+        assert!(
+            format!("{spec:?}").contains(r#"secret_env: {"GREETING": SecretEnv"#),
+            "{spec:?}"
+        );
         assert!(!format!("{spec:?}").contains("s3cret"));
         let step = &steps[0].step;
         assert_eq!(
             step.description,
             "update service api (env.GREETING) and wait for its tasks"
         );
+        // The value reaches the CLI in its environment, the flag names the key only.
         assert!(
-            step.script
-                .contains(&flag("--env-add", "GREETING=s3cret 'value'")),
+            step.script.contains(&format!(
+                "GREETING={} timeout \"$budget\" docker service update",
+                quote("s3cret 'value'")
+            )),
             "{}",
             step.script
         );
+        assert!(step.script.contains(&flag("--env-add", "GREETING")));
         // Created: shown as sensitive too.
         let diff = spec.diff("api2", &facts(&manager)).unwrap();
         let greeting = diff
@@ -2600,6 +2859,145 @@ mod tests {
             .unwrap();
         assert_eq!(greeting.after, AttrValue::Sensitive);
         assert!(!format!("{diff:?}").contains("s3cret"));
+    }
+
+    /// Runs `script` as apply does (`sh -s`, the script on stdin) with a fake `docker` and
+    /// `timeout` first on PATH, which record their argv and `$GREETING` and answer as a
+    /// converged service would; returns (argv lines, values of `$GREETING` docker saw).
+    fn run_with_fake_docker(script: &str) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let fake = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let record = format!(
+            "for a in \"$0\" \"$@\"; do printf 'argv %s\\n' \"$a\"; done >> {log}\n",
+            log = quote(&log.display().to_string())
+        );
+        fake(
+            "docker",
+            &format!(
+                "{record}printf 'env %s\\n' \"${{GREETING-(unset)}}\" >> {log}.env\ncase \"$*\" in\n*io.corral.managed*) echo default ;;\n'service ls'*) echo 'api 2/2'; echo 'web 1/1' ;;\nesac\nexit 0\n",
+                log = quote(&log.display().to_string())
+            ),
+        );
+        let real_timeout = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", "command -v timeout"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        fake(
+            "timeout",
+            &format!("{record}exec {} \"$@\"\n", real_timeout.trim()),
+        );
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .env("PATH", path)
+            .env_remove("GREETING")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(crate::apply::change_script(script).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+        (read(&log), read(&log.with_extension("env")))
+    }
+
+    /// A service scaled down (as `docker stack deploy` leaves it, without waiting) runs
+    /// `2/1` for a while: the wait goes on until the count is `1/1`, through a real `sh`
+    /// with a fake `docker` that counts `2/1` once.
+    #[test]
+    fn the_wait_goes_on_while_a_service_scaled_down_runs_too_many_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let docker = dir.path().join("docker");
+        std::fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in\n'service ls'*) n=$(($(cat {c} 2>/dev/null || echo 0) + 1)); echo $n > {c}; if [ $n -lt 2 ]; then echo 'web 2/1'; else echo 'web 1/1'; fi ;;\nesac\nexit 0\n",
+                c = quote(&count.display().to_string())
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = converge_script("web", "", "true", 30, 0);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.path().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
+    }
+
+    /// A `secret_env` value is never in a command line (`ps` shows those to every user):
+    /// the create and the update give Docker's CLI `--env KEY` / `--env-add KEY` and the
+    /// value in its environment, through a real `sh` reading the script on stdin.
+    #[test]
+    fn a_secret_env_value_is_in_no_command_line() {
+        let manager = manager("cluster");
+        let secret = "s3cret 'value' $(touch /nonexistent) \\\n; x";
+        let mut spec = api();
+        spec.env.remove("GREETING");
+        spec.secret_env
+            .insert("GREETING".into(), SecretEnv::with_value(secret));
+        for (name, action) in [("api", "update"), ("web", "create")] {
+            let steps = plan(&spec, name, &manager).1;
+            assert_eq!(steps.len(), 1);
+            let (argv, env) = run_with_fake_docker(&steps[0].step.script);
+            assert!(
+                argv.contains(&format!("argv service\nargv {action}\n")),
+                "{argv}"
+            );
+            let flag = match action {
+                "create" => "--env",
+                _ => "--env-add",
+            };
+            assert!(
+                argv.contains(&format!("argv {flag}\nargv GREETING\n")),
+                "{argv}"
+            );
+            assert!(!argv.contains("s3cret"), "a value in argv:\n{argv}");
+            // The CLI that creates or updates saw the value, whole.
+            assert!(env.contains(&format!("env {secret}\n")), "{env}");
+        }
     }
 
     #[test]
@@ -2957,7 +3355,7 @@ mod tests {
     fn a_missing_service_is_created_with_corrals_label_and_waited_for() {
         let manager = manager("cluster");
         let spec = SwarmServiceSpec {
-            secret_env: SecretValues(map(&[("TOKEN", "t0ken")])),
+            secret_env: BTreeMap::from([("TOKEN".to_owned(), SecretEnv::with_value("t0ken"))]),
             ..api()
         };
         let (diff, steps) = plan(&spec, "web", &manager);
@@ -2997,7 +3395,7 @@ mod tests {
         );
         let script = &step.step.script;
         let create = [
-            "out=$(timeout \"$budget\" docker service create --detach=false --quiet --name web".into(),
+            "out=$(TOKEN=t0ken timeout \"$budget\" docker service create --detach=false --quiet --name web".into(),
             flag("--label", "io.corral.managed=default"),
             "--replicas 2".into(),
             flag("--constraint", "node.labels.role==edge"),
@@ -3005,7 +3403,7 @@ mod tests {
             flag("--env", "APP_ENV=prod"),
             flag("--env", "GREETING=hello world"),
             flag("--env", "RELEASE=2"),
-            flag("--env", "TOKEN=t0ken"),
+            flag("--env", "TOKEN"),
             flag("--mount", "type=bind,source=/srv/api,target=/srv/api,readonly"),
             flag("--mount", "type=volume,source=api-cache,target=/var/cache/api"),
             "--network appnet --network dbnet".into(),
@@ -3359,7 +3757,18 @@ mod tests {
     const INVENTORY: &str = "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: infrastructure/machine\nname: n2\nspecification: { hostname: n2, ip: 10.1.0.12 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1], workers: [n2] }\n---\nkind: swarm/network\nname: appnet\nspecification: { subnet: 10.20.0.0/24 }\n---\nkind: gluster/volume\nname: shared\nspecification:\n  bricks: [{ machine: n1, path: /data/b }, { machine: n2, path: /data/b }]\n  mount: { machines: all, path: /srv/shared }\n---\n";
 
     fn load(service: &str) -> Result<crate::config::Config, crate::config::error::ConfigErrors> {
+        load_with(service, &[])
+    }
+
+    /// [`load`] with `files` (name, bytes) beside the configuration.
+    fn load_with(
+        service: &str,
+        files: &[(&str, &[u8])],
+    ) -> Result<crate::config::Config, crate::config::error::ConfigErrors> {
         let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
         let path = dir.path().join("site.yaml");
         std::fs::write(&path, format!("{INVENTORY}{service}")).unwrap();
         crate::config::load(&[path], &Default::default())
@@ -3377,8 +3786,9 @@ mod tests {
 
     #[test]
     fn a_service_comes_after_its_swarm_networks_and_gluster_volumes() {
-        let config = load(
-            "kind: swarm/service\nname: web\nspecification:\n  image: local/busybox:1\n  command: [httpd, -f, -p, \"8080\", -h, /]\n  mode: global\n  networks: [appnet]\n  ports: [{ published: 8080, target: 8080, mode: host }]\n  mounts: [{ type: bind, source: /srv/shared/www, target: /data }]\n  constraints: [\"node.labels.tier==front\"]\n  secret_env: { TOKEN: hunter2 }\n  update: { delay: 10s, order: start-first }\n",
+        let config = load_with(
+            "kind: swarm/service\nname: web\nspecification:\n  image: local/busybox:1\n  command: [httpd, -f, -p, \"8080\", -h, /]\n  mode: global\n  networks: [appnet]\n  ports: [{ published: 8080, target: 8080, mode: host }]\n  mounts: [{ type: bind, source: /srv/shared/www, target: /data }]\n  constraints: [\"node.labels.tier==front\"]\n  secret_env: { TOKEN: { source: token.txt } }\n  update: { delay: 10s, order: start-first }\n",
+            &[("token.txt", b"hunter2\n")],
         )
         .unwrap_or_else(|e| panic!("{}", rendered(&e)));
         let web = config
@@ -3401,6 +3811,56 @@ mod tests {
         assert_eq!(spec.scope.managers, ["n1"]);
         assert_eq!(spec.update.delay, duration("10s"));
         assert_eq!(spec.command, ["httpd", "-f", "-p", "8080", "-h", "/"]);
+        // Read from its file, without the line break an editor ends it with.
+        assert_eq!(spec.secret_env["TOKEN"].text(), "hunter2");
+    }
+
+    /// A secret environment value is never written in the configuration (it would be in
+    /// git and in the configuration's digest): refused, with the two forms as the hint, and
+    /// never quoted; what cannot reach Docker through the CLI's environment is refused too.
+    #[test]
+    fn secret_env_values_come_from_the_environment_or_a_file_never_inline() {
+        let errors = load_with(
+            concat!(
+                "kind: swarm/service\nname: web\nspecification:\n",
+                "  image: local/busybox:1\n",
+                "  secret_env:\n",
+                "    INLINE: hunter2-inline-value\n",
+                "    NUMBER: 12345\n",
+                "    UNSET: { from_env: CORRAL_TEST_NEVER_SET_VARIABLE }\n",
+                "    BOTH: { from_env: HOME, source: token.txt }\n",
+                "    DOCKER_HOST: { source: token.txt }\n",
+                "    PATH: { source: token.txt }\n",
+                "    \"A-B\": { source: token.txt }\n",
+                "    NUL: { source: nul.txt }\n",
+                "    GOOD: { source: token.txt }\n",
+            ),
+            &[("token.txt", b"hunter2-file\n"), ("nul.txt", b"hunter2\0x")],
+        )
+        .unwrap_err();
+        let messages: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`A-B` cannot be a secret environment variable: a secret environment variable's name is letters, digits and `_`, not starting with a digit",
+                "`BOTH` needs exactly one of `from_env:` and `source:`",
+                "`DOCKER_HOST` cannot be a secret environment variable: the Docker CLI that sets it reads this variable itself (the value reaches Docker through the CLI's environment)",
+                "the value of secret environment variable `INLINE` is written in the configuration",
+                "the value of `NUL` holds a NUL byte, which no environment variable can",
+                "the value of secret environment variable `NUMBER` is written in the configuration",
+                "`PATH` cannot be a secret environment variable: the Docker CLI that sets it reads this variable itself (the value reaches Docker through the CLI's environment)",
+                "the environment variable `CORRAL_TEST_NEVER_SET_VARIABLE` is not set",
+            ]
+        );
+        let help = errors.errors[3].help.as_deref().unwrap_or_default();
+        assert!(
+            help.contains("`KEY: { from_env: VARIABLE }`")
+                && help.contains("`KEY: { source: FILE }`"),
+            "{help}"
+        );
+        let shown = rendered(&errors);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("site.yaml:"), "{shown}");
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct SwarmStackSpec {
 #[derive(Debug)]
 pub struct Loaded {
     pub compose: Compose,
+    /// The Compose file, for the places of errors found when the plan is made.
+    pub file: Arc<SourceFile>,
     /// The values of the file's own objects (`file:`), by class and key.
     pub values: BTreeMap<(ObjectClass, String), ObjectValue>,
 }
@@ -137,7 +139,11 @@ impl Kind for SwarmStackSpec {
                 }
             }
         }
-        self.loaded = Some(Arc::new(Loaded { compose, values }));
+        self.loaded = Some(Arc::new(Loaded {
+            compose,
+            file,
+            values,
+        }));
         self
     }
 
@@ -323,18 +329,26 @@ impl SwarmStackSpec {
                             .unwrap_or_default();
                         swarm_secret::wanted_version(&id, &value, &self.scope, facts, purpose)?
                     }
-                    ComposeObject::External { name: external, .. } => {
-                        match self.declared_objects.get(&(class, key.clone())) {
-                            Some((declared, value)) => swarm_secret::wanted_version(
-                                &ObjectId::declared(class, declared),
-                                value,
-                                &self.scope,
-                                facts,
-                                purpose,
-                            )?,
-                            None => Some(external.clone()),
+                    ComposeObject::External {
+                        name: external,
+                        span,
+                    } => match self.declared_objects.get(&(class, key.clone())) {
+                        Some((declared, value)) => swarm_secret::wanted_version(
+                            &ObjectId::declared(class, declared),
+                            value,
+                            &self.scope,
+                            facts,
+                            purpose,
+                        )?,
+                        None => {
+                            let origin = Origin {
+                                file: loaded.file.clone(),
+                                span: *span,
+                            };
+                            external_on_swarm(class, key, external, &origin, facts)?;
+                            Some(external.clone())
                         }
-                    }
+                    },
                 };
                 versions.insert((class, key.clone()), version);
             }
@@ -567,6 +581,35 @@ impl SwarmStackSpec {
     }
 }
 
+/// Fails unless the swarm has the external object `external` that Compose key `key` (at
+/// `origin`) names and no `swarm/secret` or `swarm/config` of the configuration declares:
+/// `docker stack deploy` would fail with "secret not found" half way through the apply.
+fn external_on_swarm(
+    class: ObjectClass,
+    key: &str,
+    external: &str,
+    origin: &Origin,
+    facts: &ClusterFacts,
+) -> Result<(), FactError> {
+    let on_swarm = match &facts.manager {
+        Some((_, manager)) => swarm_secret::live(manager)?
+            .objects
+            .iter()
+            .any(|o| o.class == class && o.name == external),
+        None => false,
+    };
+    if on_swarm {
+        return Ok(());
+    }
+    let (noun, kind) = (class.noun(), class.kind());
+    Err(FactError::new(
+        swarm_secret::OBJECTS_KEY,
+        format!(
+            "{origin}: the Compose file's {noun} `{key}` is external `{external}`, which no `{kind}` of the configuration declares and the swarm does not have: declare it with a `{kind}` document (whose current version the stack then gets), or create the {noun} `{external}` on the swarm first"
+        ),
+    ))
+}
+
 /// What a stack's plan found.
 #[derive(Default)]
 struct Analysis {
@@ -780,7 +823,7 @@ impl ClusterKind for SwarmStackSpec {
             };
             script.push_str(&format!(
                 "(\n{}\n) || exit 1\n",
-                swarm_service::converge_script(service, "true", spec.wait_budget(), least)
+                swarm_service::converge_script(service, "", "true", spec.wait_budget(), least)
             ));
         }
         for service in &analysis.pruned {
@@ -805,5 +848,107 @@ impl ClusterKind for SwarmStackSpec {
             },
             produces: None,
         }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::recorded;
+
+    /// Stack `app` of a configuration whose Compose file names the external secrets
+    /// `secrets` (key → name), none of them declared.
+    fn stack(secrets: &[(&str, &str)]) -> SwarmStackSpec {
+        let dir = tempfile::tempdir().unwrap();
+        let mut compose = String::from(
+            "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    secrets:\n",
+        );
+        for (key, _) in secrets {
+            compose.push_str(&format!("      - {key}\n"));
+        }
+        compose.push_str("secrets:\n");
+        for (key, name) in secrets {
+            compose.push_str(&format!("  {key}: {{ external: true, name: {name} }}\n"));
+        }
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(
+            &path,
+            "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml }\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        let resource = config
+            .resources
+            .into_iter()
+            .find(|r| r.address.kind == KIND)
+            .unwrap();
+        match resource.spec {
+            crate::kinds::Spec::SwarmStack(spec) => spec,
+            _ => panic!("not a stack"),
+        }
+    }
+
+    /// The recorded swarm: secret `db_pw_e5e823937fe3`, no secret `db_pw`.
+    fn manager() -> HostFacts {
+        let mut facts = HostFacts::default();
+        let mut objects = recorded::cluster("objects", "rotated", &swarm_secret::probe("try12"));
+        // As gathering leaves it: the key replaced by the versions the configuration wants.
+        objects.output = swarm_secret::redact(&objects.output, &[]);
+        facts
+            .probes
+            .insert(swarm_secret::OBJECTS_KEY.into(), objects);
+        facts.probes.insert(
+            swarm::SERVICE_INSPECT_KEY.into(),
+            recorded::cluster(
+                "service-inspect",
+                "cluster",
+                &swarm::service_inspect_probe(),
+            ),
+        );
+        facts
+    }
+
+    /// An external secret that no `swarm/secret` declares must be on the swarm: the plan
+    /// says so at the Compose file's line, instead of a deploy failing with "secret not
+    /// found" in the apply.
+    #[test]
+    fn an_external_object_neither_declared_nor_on_the_swarm_is_a_plan_error() {
+        let manager = manager();
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &manager)),
+            inventory: BTreeMap::new(),
+        };
+        let on_swarm = stack(&[("db", "db_pw_e5e823937fe3")]);
+        let versions = on_swarm.versions("app", &facts, Purpose::Plan).unwrap();
+        assert_eq!(
+            versions[&(ObjectClass::Secret, "db".to_owned())].as_deref(),
+            Some("db_pw_e5e823937fe3")
+        );
+        let missing = stack(&[("db", "db_pw")]);
+        let error = missing.diff("app", &facts).unwrap_err().to_string();
+        assert!(error.contains("compose.yaml:8:"), "{error}");
+        assert!(
+            error.contains("the Compose file's secret `db` is external `db_pw`, which no `swarm/secret` of the configuration declares and the swarm does not have"),
+            "{error}"
+        );
+        // A swarm made by the same apply has none.
+        let empty = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: None,
+            inventory: BTreeMap::new(),
+        };
+        assert!(external_on_swarm(
+            ObjectClass::Secret,
+            "db",
+            "db_pw_e5e823937fe3",
+            &Origin {
+                file: on_swarm.loaded.as_ref().unwrap().file.clone(),
+                span: crate::config::yaml::Span { start: 0, end: 1 },
+            },
+            &empty
+        )
+        .is_err());
     }
 }
