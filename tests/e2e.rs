@@ -1189,6 +1189,73 @@ fn saved_plan_is_applied_as_reviewed_or_refused_when_stale(lab: &Lab) {
 /// A swarm from blank hosts in one apply: init on the first manager, workers joined with
 /// tokens read during the apply (never printed), labels set; then an empty plan; a label
 /// change is exactly that; demoting a majority of the managers is refused.
+/// Runs `run` while every lab host samples, in a loop and as the unprivileged user
+/// `nobody`, every process's command line (`ps -eo args` and `/proc/*/cmdline`, what any
+/// local user reads): what `run` returned, and each sampled line that held a swarm join
+/// token (`SWMTKN-`). A token planted on each host first (a process whose argv holds
+/// `SWMTKN-control`) must be seen, or the sampler saw nothing and this fails.
+fn argv_with_tokens<T>(lab: &Lab, run: impl FnOnce() -> T) -> (T, Vec<String>) {
+    // The pattern is written so that grep's own command line does not match it.
+    let sampler = "n=0; touch /tmp/corral-argv-ready; while [ ! -e /tmp/corral-argv-stop ]; do n=$((n+1)); ps -eo args | grep -e 'SWMTK[N]-'; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -e 'SWMTK[N]-'; done; echo \"samples $n\"";
+    let ssh = |machine: &str| {
+        let mut command = Command::new("ssh");
+        command.arg("-F").arg(lab.ssh_config()).arg(machine);
+        command
+    };
+    let samplers: Vec<_> = MACHINES
+        .iter()
+        .map(|machine| {
+            lab.sh(
+                machine,
+                "rm -f /tmp/corral-argv-stop /tmp/corral-argv-ready",
+            );
+            ssh(machine)
+                .arg(format!(
+                    "setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c {}",
+                    shell_quote(sampler)
+                ))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("ssh runs")
+        })
+        .collect();
+    for machine in MACHINES {
+        lab.sh(
+            machine,
+            "i=0; until [ -e /tmp/corral-argv-ready ]; do i=$((i+1)); [ $i -le 100 ] || exit 1; sleep 0.1; done; (sh -c 'sleep 2' sh SWMTKN-control </dev/null >/dev/null 2>&1 &)",
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let result = run();
+    let mut found = Vec::new();
+    for (machine, sampler) in MACHINES.iter().zip(samplers) {
+        lab.sh(machine, "touch /tmp/corral-argv-stop");
+        let out = sampler.wait_with_output().expect("the sampler ends");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("SWMTKN-control"),
+            "the sampler on {machine} never saw the planted token: {text}"
+        );
+        let samples: u32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("samples "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(samples > 10, "{machine} sampled {samples} times only");
+        found.extend(
+            text.lines()
+                .filter(|l| l.contains("SWMTKN-") && !l.contains("SWMTKN-control"))
+                .map(|l| format!("{machine}: {l}")),
+        );
+    }
+    (result, found)
+}
+
+/// `text` as one single-quoted shell word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     let dir = lab.dir.join("swarm");
     std::fs::create_dir_all(&dir).unwrap();
@@ -1203,8 +1270,10 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         shown.contains("manager (initialises the swarm)") && shown.contains("(known after apply)"),
         "{shown}"
     );
-    let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+    let (apply, seen) =
+        argv_with_tokens(lab, || lab.corral(&["apply", "--auto-approve"], &[&config]));
     assert_success(&apply, "apply a swarm");
+    assert_eq!(seen, Vec::<String>::new(), "join tokens on command lines");
     let token = lab.sh("n1", "docker swarm join-token -q worker");
     assert!(
         !text(&apply).contains(&token) && !text(&plan).contains(&token),
@@ -1389,8 +1458,27 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
     ] {
         assert!(shown.contains(expected), "{expected}:\n{shown}");
     }
-    let apply = lab.corral(&["apply", "--auto-approve"], &[&config, &layer]);
+    // n3 joins with the worker token of now, which the apply then rotates.
+    let before = lab.sh("n1", "docker swarm join-token -q worker");
+    let (apply, seen) = argv_with_tokens(lab, || {
+        lab.corral(&["apply", "--auto-approve"], &[&config, &layer])
+    });
     assert_success(&apply, "apply the cluster layer");
+    assert_eq!(seen, Vec::<String>::new(), "join tokens on command lines");
+    assert!(
+        stdout(&apply).contains("rotate the worker join token"),
+        "{}",
+        text(&apply)
+    );
+    let after = lab.sh("n1", "docker swarm join-token -q worker");
+    assert!(
+        after.starts_with("SWMTKN-") && after != before,
+        "the join token used is rotated"
+    );
+    assert!(
+        !text(&apply).contains(&before),
+        "the join token is never printed"
+    );
     assert_eq!(
         lab.sh(
             "n1",

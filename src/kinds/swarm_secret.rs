@@ -798,6 +798,7 @@ impl Object<'_> {
                 script,
             },
             produces: None,
+            always: false,
         }])
     }
 }

@@ -2196,6 +2196,7 @@ impl SwarmServiceSpec {
                 script,
             },
             produces: None,
+            always: false,
         };
         let project = &self.scope.project;
         Ok(match self.decide(name, facts, versions)? {

@@ -804,6 +804,7 @@ impl ClusterKind for SwarmStackSpec {
                 script,
             },
             produces: None,
+            always: false,
         }])
     }
 }
