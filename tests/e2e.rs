@@ -1356,7 +1356,7 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     assert_code(&refused, 1, "plan demoting two of three managers");
     assert!(
         text(&refused)
-            .contains("3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum"),
+            .contains("3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum (2 of 3 must stay); go 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1, one apply each"),
         "{}",
         text(&refused)
     );
@@ -1400,7 +1400,9 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     .unwrap();
     let plan = lab.corral(&["plan"], &[&config]);
     assert!(
-        stdout(&plan).contains("n3: \"manager\" -> (drained, leaves the swarm, removed)"),
+        stdout(&plan).contains("n3 no longer listed: demoted to worker first")
+            && stdout(&plan)
+                .contains("n3: \"manager\" -> (demoted, drained, leaves the swarm, removed)"),
         "{}",
         text(&plan)
     );
@@ -1420,6 +1422,32 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "converged after the removal",
+    );
+
+    // Back to one manager: one of two, both reachable, is demoted; then n2 is promoted
+    // again for the tests after this one.
+    let two = "managers: [n1, n2]\n  allow_even_managers: true";
+    std::fs::write(
+        &config,
+        text_of(&config).replace(two, "managers: [n1]\n  workers: [n2]"),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "demote one of two managers",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker info --format '{{.Swarm.Managers}}'"),
+        "1"
+    );
+    std::fs::write(
+        &config,
+        text_of(&config).replace("managers: [n1]\n  workers: [n2]", two),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "promote n2 again",
     );
 }
 

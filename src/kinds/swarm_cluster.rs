@@ -442,32 +442,90 @@ impl SwarmClusterSpec {
         })
     }
 
-    /// Demotions must leave a majority of today's managers: the raft cannot lose more.
+    /// Demotions in one apply must leave a majority of today's managers (the raft cannot
+    /// lose more at once), except one of two, which the other carries while both answer;
+    /// and the managers left (those promoted counted) must have a majority that answers,
+    /// as Docker requires of each demotion. A refusal says how to get there.
     fn check_quorum(
         &self,
         nodes: &BTreeMap<&str, SwarmNode>,
         changes: &[(&str, NodeRole)],
     ) -> Result<(), FactError> {
-        let now = nodes
-            .values()
-            .filter(|n| n.spec.role == NodeRole::Manager)
-            .count();
-        let demoted = changes
+        let managers: Vec<(&str, &SwarmNode)> = nodes
+            .iter()
+            .filter(|(_, n)| n.spec.role == NodeRole::Manager)
+            .map(|(m, n)| (*m, n))
+            .collect();
+        let now = managers.len();
+        let demoted: Vec<&str> = changes
             .iter()
             .filter(|(_, role)| *role == NodeRole::Worker)
-            .count();
-        let promoted = changes.len() - demoted;
-        let after = now - demoted.min(now) + promoted;
-        if demoted > 0 && (now - demoted.min(now)) * 2 <= now {
-            return Err(FactError::new(
-                swarm::NODE_INSPECT_KEY,
-                format!(
-                    "{now} managers -> {after}: demoting {demoted} of {now} at once loses the managers' quorum ({} of {now} must stay); demote one at a time, promoting a replacement first",
-                    now / 2 + 1
+            .map(|(m, _)| *m)
+            .collect();
+        if demoted.is_empty() {
+            return Ok(());
+        }
+        let promoted = changes.len() - demoted.len();
+        let stay = now - demoted.len().min(now);
+        let after = stay + promoted;
+        let refuse = |message: String| Err(FactError::new(swarm::NODE_INSPECT_KEY, message));
+        let one_of_two = now == 2 && demoted.len() == 1;
+        if stay * 2 <= now && !one_of_two {
+            let way = match promoted {
+                0 => format!("go {}, one apply each", way_down(now, after.max(1))),
+                _ => format!(
+                    "promote the new managers in one apply first, then go {}, one apply each",
+                    way_down(now + promoted, after.max(1))
                 ),
+            };
+            return refuse(format!(
+                "{now} managers -> {after}: demoting {} of {now} at once loses the managers' quorum ({} of {now} must stay); {way}",
+                demoted.len(),
+                now / 2 + 1
+            ));
+        }
+        let silent: Vec<&str> = managers
+            .iter()
+            .filter(|(m, n)| {
+                !demoted.contains(m)
+                    && n.manager_status
+                        .as_ref()
+                        .is_none_or(|s| s.reachability != swarm::Reachability::Reachable)
+            })
+            .map(|(m, _)| *m)
+            .collect();
+        let answering = after - silent.len().min(after);
+        if answering * 2 <= after {
+            let silent = silent.join(", ");
+            return refuse(format!(
+                "{now} managers -> {after}: {silent} does not answer as a manager, so {answering} of the {after} managers left would: Docker refuses a demotion without such a majority; start Docker on {silent} first, or let {silent} leave the swarm too (no longer listed)"
             ));
         }
         Ok(())
+    }
+}
+
+/// The way from `now` managers down to `want`, each step one apply that keeps a majority
+/// (one of two is the last): `3 -> 2 (with `allow_even_managers: true`), then 2 -> 1`.
+fn way_down(now: usize, want: usize) -> String {
+    let mut steps = Vec::new();
+    let mut count = now;
+    while count > want {
+        let next = match count {
+            2 => 1,
+            _ => want.max(count - (count - 1) / 2),
+        };
+        let even = match next % 2 {
+            0 => " (with `allow_even_managers: true`)",
+            _ => "",
+        };
+        steps.push(format!("{count} -> {next}{even}"));
+        count = next;
+    }
+    match steps.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{}, then {last}", rest.join(", ")),
+        None => format!("{now} -> {want}"),
     }
 }
 
@@ -634,12 +692,30 @@ impl ClusterKind for SwarmClusterSpec {
             ));
         }
         for (machine, node) in &analysis.removals {
+            let what = match node.spec.role {
+                NodeRole::Manager => "(demoted, drained, leaves the swarm, removed)",
+                NodeRole::Worker => "(drained, leaves the swarm, removed)",
+            };
             attributes.push(AttrChange::new(
                 machine.as_str(),
                 AttrValue::Scalar(role_name(node.spec.role).to_owned()),
-                AttrValue::Scalar("(drained, leaves the swarm, removed)".into()),
+                AttrValue::Scalar(what.into()),
             ));
         }
+        // Said in words too: a manager that leaves is demoted first, which the quorum
+        // arithmetic counted.
+        let demoted_first: Vec<&str> = analysis
+            .removals
+            .iter()
+            .filter(|(_, n)| n.spec.role == NodeRole::Manager)
+            .map(|(m, _)| m.as_str())
+            .collect();
+        let reason = (!demoted_first.is_empty()).then(|| {
+            format!(
+                "{} no longer listed: demoted to worker first (the other managers keep the quorum), then drained, made to leave and removed",
+                demoted_first.join(", ")
+            )
+        });
         if analysis
             .joins
             .iter()
@@ -661,7 +737,7 @@ impl ClusterKind for SwarmClusterSpec {
         Ok(Diff {
             action: Some(action),
             attributes,
-            reason: None,
+            reason,
         })
     }
 
@@ -819,7 +895,7 @@ impl ClusterKind for SwarmClusterSpec {
             if node.spec.role == NodeRole::Manager {
                 steps.push(on(
                     &leader,
-                    format!("demote {machine}"),
+                    format!("demote {machine} before it leaves the swarm"),
                     format!("set -e\ndocker node demote {id}\ni=0\nuntil [ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} stayed a manager'; exit 1; }}\n  sleep 1\ndone\n"),
                     None,
                 ));
@@ -1406,31 +1482,50 @@ mod tests {
     }
 
     /// Demoting managers so that fewer than a majority of today's remain is refused with
-    /// the arithmetic; promoting is fine.
+    /// the arithmetic and the way there; one of two, both reachable, is demoted (a swarm
+    /// can go back to one manager); promoting is fine.
     #[test]
-    fn demoting_a_majority_of_managers_is_refused() {
+    fn demotions_keep_a_quorum_and_a_refusal_says_the_way() {
         let (members, manager) = cluster(["leader", "manager", "worker"]);
-        let facts = facts(&members, manager.as_ref());
-        let error = spec(&["n1"], &["n2", "n3"])
-            .diff("main", &facts)
-            .unwrap_err();
-        assert!(
-            error
-                .message
-                .contains("2 managers -> 1: demoting 1 of 2 at once loses the managers' quorum"),
-            "{error}"
+        let recorded = facts(&members, manager.as_ref());
+        let diff = spec(&["n1"], &["n2", "n3"])
+            .diff("main", &recorded)
+            .unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n2", "manager", "worker")]
         );
-        let diff = spec(&["n1", "n2", "n3"], &[]).diff("main", &facts).unwrap();
+        let steps = spec(&["n1"], &["n2", "n3"])
+            .steps("main", &recorded)
+            .unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].step.description, "demote n2");
+        let diff = spec(&["n1", "n2", "n3"], &[])
+            .diff("main", &recorded)
+            .unwrap();
         assert_eq!(
             diff.attributes,
             [AttrChange::scalar("n3", "worker", "manager")]
         );
+        // Three managers (n1 stopped): n1 and n3 leaving at once is refused, with the way.
+        let (members, manager) = stopped_leader();
+        let mut cluster = facts(&members, Some(&manager));
+        cluster.manager = Some(("n2".into(), &manager));
+        let error = spec(&["n2"], &[]).diff("main", &cluster).unwrap_err();
+        assert_eq!(
+            error.message,
+            "3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum (2 of 3 must stay); go 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1, one apply each"
+        );
+        assert_eq!(
+            way_down(5, 1),
+            "5 -> 3, 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1"
+        );
+        assert_eq!(way_down(4, 3), "4 -> 3");
     }
 
-    /// The leader's dockerd stopped: the plan still works, read from another manager, and
-    /// leaves the stopped member as it is.
-    #[test]
-    fn a_stopped_manager_does_not_stop_the_plan() {
+    /// Members n1 and n2 of the recorded swarm whose leader's Docker stopped: n1 (down),
+    /// n2 (the new leader, read for the nodes); n3, a reachable manager, is not a member.
+    fn stopped_leader() -> (Vec<HostFacts>, HostFacts) {
         let member = |case: &str| {
             let mut facts = HostFacts::default();
             facts.probes.insert(
@@ -1445,23 +1540,31 @@ mod tests {
             swarm::NODE_INSPECT_KEY.into(),
             recorded("node-inspect", "manager-down", &swarm::node_inspect_probe()),
         );
-        let mut cluster = facts(&members, Some(&manager));
-        cluster.manager = Some(("n2".into(), &manager));
-        // n3, a manager of the swarm that the configuration no longer lists, leaves it:
-        // demoted, drained, made to leave, removed; n1 (stopped) is left as it is.
-        let both = spec(&["n1", "n2"], &[]);
-        assert_eq!(both.manager_candidates(&cluster), ["n2"]);
-        let diff = both.diff("main", &cluster).unwrap();
+        (members, manager)
+    }
+
+    /// A manager no longer listed is demoted first, and the plan says so; one of two
+    /// leaves that way while both answer.
+    #[test]
+    fn a_manager_that_leaves_is_demoted_first_and_the_plan_says_so() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let spec = spec(&["n1"], &["n3"]);
+        let diff = spec.diff("main", &facts).unwrap();
         assert_eq!(
             diff.attributes,
             [AttrChange::scalar(
-                "n3",
+                "n2",
                 "manager",
-                "(drained, leaves the swarm, removed)"
+                "(demoted, drained, leaves the swarm, removed)"
             )]
         );
-        let steps: Vec<(String, String)> = both
-            .steps("main", &cluster)
+        assert_eq!(
+            diff.reason.as_deref(),
+            Some("n2 no longer listed: demoted to worker first (the other managers keep the quorum), then drained, made to leave and removed")
+        );
+        let steps: Vec<(String, String)> = spec
+            .steps("main", &facts)
             .unwrap()
             .into_iter()
             .map(|s| (s.machine, s.step.description))
@@ -1469,11 +1572,45 @@ mod tests {
         assert_eq!(
             steps,
             [
-                ("n2".to_owned(), "demote n3".to_owned()),
-                ("n2".to_owned(), "drain n3".to_owned()),
-                ("n3".to_owned(), "n3 leaves the swarm".to_owned()),
-                ("n2".to_owned(), "remove n3 from the swarm".to_owned()),
+                (
+                    "n1".to_owned(),
+                    "demote n2 before it leaves the swarm".to_owned()
+                ),
+                ("n1".to_owned(), "drain n2".to_owned()),
+                ("n2".to_owned(), "n2 leaves the swarm".to_owned()),
+                ("n1".to_owned(), "remove n2 from the swarm".to_owned()),
             ]
+        );
+        // A worker that leaves is not demoted, and no reason is given.
+        let diff = super::tests::spec(&["n1", "n2"], &[])
+            .diff("main", &facts)
+            .unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar(
+                "n3",
+                "worker",
+                "(drained, leaves the swarm, removed)"
+            )]
+        );
+        assert_eq!(diff.reason, None);
+    }
+
+    /// The leader's dockerd stopped: the plan still works, read from another manager, and
+    /// leaves the stopped member as it is; a demotion that would leave fewer answering
+    /// managers than a majority (Docker refuses it) is refused in the plan.
+    #[test]
+    fn a_stopped_manager_does_not_stop_the_plan() {
+        let (members, manager) = stopped_leader();
+        let mut cluster = facts(&members, Some(&manager));
+        cluster.manager = Some(("n2".into(), &manager));
+        let both = spec(&["n1", "n2"], &[]);
+        assert_eq!(both.manager_candidates(&cluster), ["n2"]);
+        // n3 leaving would leave n1 (down) and n2: one of two answers.
+        let error = both.diff("main", &cluster).unwrap_err();
+        assert_eq!(
+            error.message,
+            "3 managers -> 2: n1 does not answer as a manager, so 1 of the 2 managers left would: Docker refuses a demotion without such a majority; start Docker on n1 first, or let n1 leave the swarm too (no longer listed)"
         );
         // Its role cannot change while its daemon is down.
         let error = spec(&["n2"], &["n1"]).diff("main", &cluster).unwrap_err();
