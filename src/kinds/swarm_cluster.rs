@@ -529,6 +529,102 @@ fn way_down(now: usize, want: usize) -> String {
     }
 }
 
+/// The port of the swarm's cluster API, which every node reaches on the managers.
+const MANAGER_PORT: u16 = 2377;
+
+/// Where the configuration's firewalls and its swarms disagree: a manager whose input
+/// policy is `drop` with no rule opening the cluster API (2377/tcp) to every other member
+/// (a `swarm/ports` module whose `managers:` still lists the old managers), so joins and
+/// the raft would fail there. Plan warnings, by `swarm/cluster` resource.
+pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    use super::firewall::{Policy, Protocol};
+    let selected =
+        |selector| -> BTreeSet<&str> { config.select(selector).map(|m| m.name.as_str()).collect() };
+    let mut dropping: BTreeSet<&str> = BTreeSet::new();
+    // Per firewall rule opening the port: its resource, its machines, and its sources
+    // (`None`: any).
+    let mut openings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::Firewall(firewall) = &resource.spec else {
+            continue;
+        };
+        let machines = selected(&firewall.machines);
+        if firewall.input_policy == Some(Policy::Drop) {
+            dropping.extend(&machines);
+        }
+        for (index, rule) in firewall.allow.iter().enumerate() {
+            if rule.protocol == Protocol::Tcp && rule.ports.iter().any(|p| p.contains(MANAGER_PORT))
+            {
+                let sources = firewall.sources.get(index).cloned().flatten();
+                openings.push((&resource.address, machines.clone(), sources));
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::SwarmCluster(cluster) = &resource.spec else {
+            continue;
+        };
+        let opened_on: BTreeSet<&str> = openings
+            .iter()
+            .flat_map(|(_, machines, _)| machines.iter().copied())
+            .collect();
+        for manager in cluster
+            .managers
+            .iter()
+            .filter(|m| dropping.contains(m.as_str()))
+        {
+            let rules: Vec<_> = openings
+                .iter()
+                .filter(|(_, machines, _)| machines.contains(manager.as_str()))
+                .collect();
+            let unreached: Vec<&str> = cluster
+                .members_in_order()
+                .filter(|member| *member != manager)
+                .filter(|member| {
+                    let Some(ip) = config.machines.get(member.as_str()).map(|m| m.spec.ip) else {
+                        return false;
+                    };
+                    !rules.iter().any(|(_, _, sources)| match sources {
+                        None => true,
+                        Some(nets) => nets.iter().any(|net| net.contains(&ip)),
+                    })
+                })
+                .map(String::as_str)
+                .collect();
+            if unreached.is_empty() {
+                continue;
+            }
+            let now = match opened_on.is_empty() {
+                true => "no os/firewall rule opens it on any machine".to_owned(),
+                false => {
+                    let by: BTreeSet<String> =
+                        openings.iter().map(|(a, _, _)| a.to_string()).collect();
+                    format!(
+                        "{} open{} it on {} only",
+                        by.into_iter().collect::<Vec<_>>().join(", "),
+                        if openings.len() == 1 { "s" } else { "" },
+                        opened_on.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            };
+            let message = match rules.is_empty() {
+                true => format!(
+                    "{manager} is a manager, but its firewall drops {MANAGER_PORT}/tcp (the cluster API: joins, the managers' raft): {now}; list {manager} in the `managers:` input of the swarm/ports module (the managers of {})",
+                    resource.address
+                ),
+                false => format!(
+                    "{manager} is a manager, but its firewall lets {MANAGER_PORT}/tcp (the cluster API) in from {} only, not from {}; list every member in the `machines:` input of the swarm/ports module",
+                    match rules.len() { 1 => "the rule's sources", _ => "the rules' sources" },
+                    unreached.join(", ")
+                ),
+            };
+            warnings.push((resource.address.clone(), message));
+        }
+    }
+    warnings
+}
+
 /// Members that say they can answer for the swarm (a manager with control available),
 /// `managers` first in their order, then any other member.
 pub fn live_managers(managers: &[String], facts: &ClusterFacts) -> Vec<String> {
@@ -1594,6 +1690,57 @@ mod tests {
             )]
         );
         assert_eq!(diff.reason, None);
+    }
+
+    /// The configuration's warnings with the real `swarm/ports` module (copied next to it)
+    /// used with `inputs`, three managers, and a baseline firewall whose input policy is
+    /// `policy`.
+    fn ports_warnings(inputs: &str, policy: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("modules/swarm/ports");
+        std::fs::create_dir_all(&module).unwrap();
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/swarm/ports");
+        for file in ["module.yaml", "ports.yaml"] {
+            std::fs::copy(repo.join(file), module.join(file)).unwrap();
+        }
+        let mut text = String::new();
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "kind: infrastructure/machine\nname: n{i}\nspecification: {{ hostname: n{i}, ip: 10.0.0.{i} }}\n---\n"
+            ));
+        }
+        text.push_str(&format!(
+            "kind: swarm/cluster\nname: main\nspecification: {{ managers: [n1, n2, n3] }}\n---\nkind: os/firewall\nname: baseline\nspecification:\n  machines: all\n  input_policy: {policy}\n  allow: [{{ protocol: tcp, ports: [22] }}]\n---\nkind: module\nname: swarm-ports\nspecification:\n  source: swarm/ports\n  inputs: {inputs}\n"
+        ));
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        firewall_warnings(&config)
+            .into_iter()
+            .map(|(address, message)| format!("{address}: {message}"))
+            .collect()
+    }
+
+    /// Managers promoted while `swarm/ports` opens 2377/tcp on the old managers only (or
+    /// from some members only) are warned about; lists that agree, or a firewall that
+    /// accepts by default, are not.
+    #[test]
+    fn a_firewall_that_disagrees_with_the_managers_is_warned_about() {
+        assert_eq!(
+            ports_warnings("{ machines: [n1, n2, n3], managers: [n1] }", "drop"),
+            [
+                "swarm/cluster.main: n2 is a manager, but its firewall drops 2377/tcp (the cluster API: joins, the managers' raft): os/firewall.swarm-ports.managers opens it on n1 only; list n2 in the `managers:` input of the swarm/ports module (the managers of swarm/cluster.main)",
+                "swarm/cluster.main: n3 is a manager, but its firewall drops 2377/tcp (the cluster API: joins, the managers' raft): os/firewall.swarm-ports.managers opens it on n1 only; list n3 in the `managers:` input of the swarm/ports module (the managers of swarm/cluster.main)",
+            ]
+        );
+        let from_two = ports_warnings("{ machines: [n1, n2], managers: all }", "drop");
+        assert_eq!(from_two.len(), 2, "{from_two:?}");
+        assert_eq!(
+            from_two[0],
+            "swarm/cluster.main: n1 is a manager, but its firewall lets 2377/tcp (the cluster API) in from the rule's sources only, not from n3; list every member in the `machines:` input of the swarm/ports module"
+        );
+        assert!(ports_warnings("{ machines: all, managers: [n1, n2, n3] }", "drop").is_empty());
+        assert!(ports_warnings("{ machines: all, managers: [n1] }", "accept").is_empty());
     }
 
     /// The leader's dockerd stopped: the plan still works, read from another manager, and
