@@ -6,7 +6,8 @@
 # Run as root (or as a user with sudo). dockerd started here logs to /var/log/dockerd.log.
 set -euo pipefail
 
-packages=(docker.io debootstrap openssh-client hyperfine)
+# curl and python3: the unit tests run the swarm join script with the real Engine API clients.
+packages=(docker.io debootstrap openssh-client hyperfine curl python3)
 docker_wait_seconds=${CORRAL_DOCKER_WAIT_SECONDS:-60}
 dockerd_log=/var/log/dockerd.log
 

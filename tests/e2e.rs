@@ -1341,6 +1341,73 @@ fn saved_plan_is_applied_as_reviewed_or_refused_when_stale(lab: &Lab) {
 /// A swarm from blank hosts in one apply: init on the first manager, workers joined with
 /// tokens read during the apply (never printed), labels set; then an empty plan; a label
 /// change is exactly that; demoting a majority of the managers is refused.
+/// Runs `run` while every lab host samples, in a loop and as the unprivileged user
+/// `nobody`, every process's command line (`ps -eo args` and `/proc/*/cmdline`, what any
+/// local user reads): what `run` returned, and each sampled line that held a swarm join
+/// token (`SWMTKN-`). A token planted on each host first (a process whose argv holds
+/// `SWMTKN-control`) must be seen, or the sampler saw nothing and this fails.
+fn argv_with_tokens<T>(lab: &Lab, run: impl FnOnce() -> T) -> (T, Vec<String>) {
+    // The pattern is written so that grep's own command line does not match it.
+    let sampler = "n=0; touch /tmp/corral-argv-ready; while [ ! -e /tmp/corral-argv-stop ]; do n=$((n+1)); ps -eo args | grep -e 'SWMTK[N]-'; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -e 'SWMTK[N]-'; done; echo \"samples $n\"";
+    let ssh = |machine: &str| {
+        let mut command = Command::new("ssh");
+        command.arg("-F").arg(lab.ssh_config()).arg(machine);
+        command
+    };
+    let samplers: Vec<_> = MACHINES
+        .iter()
+        .map(|machine| {
+            lab.sh(
+                machine,
+                "rm -f /tmp/corral-argv-stop /tmp/corral-argv-ready",
+            );
+            ssh(machine)
+                .arg(format!(
+                    "setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c {}",
+                    shell_quote(sampler)
+                ))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("ssh runs")
+        })
+        .collect();
+    for machine in MACHINES {
+        lab.sh(
+            machine,
+            "i=0; until [ -e /tmp/corral-argv-ready ]; do i=$((i+1)); [ $i -le 100 ] || exit 1; sleep 0.1; done; (sh -c 'sleep 2' sh SWMTKN-control </dev/null >/dev/null 2>&1 &)",
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let result = run();
+    let mut found = Vec::new();
+    for (machine, sampler) in MACHINES.iter().zip(samplers) {
+        lab.sh(machine, "touch /tmp/corral-argv-stop");
+        let out = sampler.wait_with_output().expect("the sampler ends");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("SWMTKN-control"),
+            "the sampler on {machine} never saw the planted token: {text}"
+        );
+        let samples: u32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("samples "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(samples > 10, "{machine} sampled {samples} times only");
+        found.extend(
+            text.lines()
+                .filter(|l| l.contains("SWMTKN-") && !l.contains("SWMTKN-control"))
+                .map(|l| format!("{machine}: {l}")),
+        );
+    }
+    (result, found)
+}
+
+/// `text` as one single-quoted shell word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     let dir = lab.dir.join("swarm");
     std::fs::create_dir_all(&dir).unwrap();
@@ -1355,8 +1422,10 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         shown.contains("manager (initialises the swarm)") && shown.contains("(known after apply)"),
         "{shown}"
     );
-    let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+    let (apply, seen) =
+        argv_with_tokens(lab, || lab.corral(&["apply", "--auto-approve"], &[&config]));
     assert_success(&apply, "apply a swarm");
+    assert_eq!(seen, Vec::<String>::new(), "join tokens on command lines");
     let token = lab.sh("n1", "docker swarm join-token -q worker");
     assert!(
         !text(&apply).contains(&token) && !text(&plan).contains(&token),
@@ -1439,7 +1508,7 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     assert_code(&refused, 1, "plan demoting two of three managers");
     assert!(
         text(&refused)
-            .contains("3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum"),
+            .contains("3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum (2 of 3 must stay); go 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1, one apply each"),
         "{}",
         text(&refused)
     );
@@ -1483,7 +1552,9 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
     .unwrap();
     let plan = lab.corral(&["plan"], &[&config]);
     assert!(
-        stdout(&plan).contains("n3: \"manager\" -> (drained, leaves the swarm, removed)"),
+        stdout(&plan).contains("n3 no longer listed: demoted to worker first")
+            && stdout(&plan)
+                .contains("n3: \"manager\" -> (demoted, drained, leaves the swarm, removed)"),
         "{}",
         text(&plan)
     );
@@ -1503,6 +1574,32 @@ fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "converged after the removal",
+    );
+
+    // Back to one manager: one of two, both reachable, is demoted; then n2 is promoted
+    // again for the tests after this one.
+    let two = "managers: [n1, n2]\n  allow_even_managers: true";
+    std::fs::write(
+        &config,
+        text_of(&config).replace(two, "managers: [n1]\n  workers: [n2]"),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "demote one of two managers",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker info --format '{{.Swarm.Managers}}'"),
+        "1"
+    );
+    std::fs::write(
+        &config,
+        text_of(&config).replace("managers: [n1]\n  workers: [n2]", two),
+    )
+    .unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "promote n2 again",
     );
 }
 
@@ -1543,8 +1640,27 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
     ] {
         assert!(shown.contains(expected), "{expected}:\n{shown}");
     }
-    let apply = lab.corral(&["apply", "--auto-approve"], &[&config, &layer]);
+    // n3 joins with the worker token of now, which the apply then rotates.
+    let before = lab.sh("n1", "docker swarm join-token -q worker");
+    let (apply, seen) = argv_with_tokens(lab, || {
+        lab.corral(&["apply", "--auto-approve"], &[&config, &layer])
+    });
     assert_success(&apply, "apply the cluster layer");
+    assert_eq!(seen, Vec::<String>::new(), "join tokens on command lines");
+    assert!(
+        stdout(&apply).contains("rotate the worker join token"),
+        "{}",
+        text(&apply)
+    );
+    let after = lab.sh("n1", "docker swarm join-token -q worker");
+    assert!(
+        after.starts_with("SWMTKN-") && after != before,
+        "the join token used is rotated"
+    );
+    assert!(
+        !text(&apply).contains(&before),
+        "the join token is never printed"
+    );
     assert_eq!(
         lab.sh(
             "n1",

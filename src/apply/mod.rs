@@ -624,7 +624,8 @@ async fn run_step(
 /// Runs a cluster resource's steps in order, each on its member, passing what a step
 /// produces (a join token) to later ones in memory: it is filled into their scripts, which
 /// go to the host on stdin, and never shown. A producing step's output is left out of its
-/// error for the same reason.
+/// error for the same reason. The first failure stops the steps, except those marked
+/// `always` (a cleanup), whose own failures are added to it.
 async fn run_cluster_steps(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     address: &Address,
@@ -634,15 +635,27 @@ async fn run_cluster_steps(
 ) -> Option<String> {
     let started = Instant::now();
     let mut values: HashMap<String, String> = HashMap::new();
-    let mut error = None;
+    let mut error: Option<String> = None;
     let mut last_machine = String::new();
+    let fail = |error: &mut Option<String>, message: String| {
+        *error = Some(match error.take() {
+            None => message,
+            Some(first) => format!("{first}; then {message}"),
+        });
+    };
     for cluster_step in steps {
+        if error.is_some() && !cluster_step.always {
+            continue;
+        }
         let machine = cluster_step.machine.clone();
         last_machine = machine.clone();
         let description = &cluster_step.step.description;
         let Some(host) = hosts.get(&machine) else {
-            error = Some(format!("{description}: no connection to {machine}"));
-            break;
+            fail(
+                &mut error,
+                format!("{description}: no connection to {machine}"),
+            );
+            continue;
         };
         let _ = events.send(Event::Started {
             machine: machine.clone(),
@@ -652,10 +665,11 @@ async fn run_cluster_steps(
         let script = match fill_values(&cluster_step.step.script, &values) {
             Ok(script) => script,
             Err(name) => {
-                error = Some(format!(
-                    "{description}: no value `{name}` was produced by an earlier step"
-                ));
-                break;
+                fail(
+                    &mut error,
+                    format!("{description}: no value `{name}` was produced by an earlier step"),
+                );
+                continue;
             }
         };
         let secret = cluster_step.produces.is_some();
@@ -673,16 +687,13 @@ async fn run_cluster_steps(
                 if let Some(name) = cluster_step.produces {
                     let value = stdout.trim().to_owned();
                     if value.is_empty() {
-                        error = Some(format!("{description} printed nothing"));
-                        break;
+                        fail(&mut error, format!("{description} printed nothing"));
+                        continue;
                     }
                     values.insert(name, value);
                 }
             }
-            Err(message) => {
-                error = Some(message);
-                break;
-            }
+            Err(message) => fail(&mut error, message),
         }
     }
     let _ = events.send(Event::Finished {
@@ -1064,6 +1075,57 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
                 "os/file.after-slow[local]".to_owned(),
                 "os/file.slow[local]".to_owned()
             )]
+        );
+    }
+
+    /// A failed step stops the steps after it, except a cleanup (`always`), which still
+    /// runs, with the values produced before; its own failure is added to the first.
+    #[tokio::test]
+    async fn a_cleanup_step_runs_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = crate::shell::quote(&dir.path().display().to_string());
+        let step =
+            |script: String, produces: Option<&str>, always: bool| crate::kinds::ClusterStep {
+                machine: "local".into(),
+                step: crate::kinds::Step {
+                    description: "a step".into(),
+                    script,
+                },
+                produces: produces.map(str::to_owned),
+                always,
+            };
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(LocalHost) as Arc<dyn Host>)]);
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let error = run_cluster_steps(
+            &hosts,
+            &Address::new("swarm/cluster", "main", None),
+            vec![
+                step("echo produced-value".into(), Some("v"), false),
+                step("echo first failure; exit 3".into(), None, false),
+                step(format!("touch {d}/skipped"), None, false),
+                step(
+                    format!(
+                        "printf '%s' {} > {d}/cleanup; echo cleanup failure; exit 4",
+                        crate::kinds::swarm_cluster::placeholder("v")
+                    ),
+                    None,
+                    true,
+                ),
+            ],
+            Duration::from_secs(10),
+            &sender,
+        )
+        .await
+        .unwrap();
+        assert!(!dir.path().join("skipped").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("cleanup")).unwrap(),
+            "produced-value"
+        );
+        assert!(
+            error.starts_with("a step on local failed with exit code 3: first failure; then a step on local failed with exit code 4: cleanup failure"),
+            "{error}"
         );
     }
 

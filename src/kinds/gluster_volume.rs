@@ -1031,6 +1031,7 @@ impl ClusterKind for GlusterVolumeSpec {
                 script,
             },
             produces: None,
+            always: false,
         };
         let q = quote(name);
         let mut steps = Vec::new();

@@ -534,6 +534,9 @@ pub struct ClusterStep {
     /// apply (a join token, a node ID): filled in where a later script has
     /// [`swarm_cluster::placeholder`], and never printed, logged or saved.
     pub produces: Option<String>,
+    /// Runs even when an earlier step of the same resource failed (a cleanup: the join
+    /// tokens' rotation); its own failure is added to the first one.
+    pub always: bool,
 }
 
 /// A kind with one instance per cluster: its facts come from its members and one live

@@ -9,6 +9,7 @@
 //! majority of its managers are refused in the plan, with the arithmetic.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -441,33 +442,187 @@ impl SwarmClusterSpec {
         })
     }
 
-    /// Demotions must leave a majority of today's managers: the raft cannot lose more.
+    /// Demotions in one apply must leave a majority of today's managers (the raft cannot
+    /// lose more at once), except one of two, which the other carries while both answer;
+    /// and the managers left (those promoted counted) must have a majority that answers,
+    /// as Docker requires of each demotion. A refusal says how to get there.
     fn check_quorum(
         &self,
         nodes: &BTreeMap<&str, SwarmNode>,
         changes: &[(&str, NodeRole)],
     ) -> Result<(), FactError> {
-        let now = nodes
-            .values()
-            .filter(|n| n.spec.role == NodeRole::Manager)
-            .count();
-        let demoted = changes
+        let managers: Vec<(&str, &SwarmNode)> = nodes
+            .iter()
+            .filter(|(_, n)| n.spec.role == NodeRole::Manager)
+            .map(|(m, n)| (*m, n))
+            .collect();
+        let now = managers.len();
+        let demoted: Vec<&str> = changes
             .iter()
             .filter(|(_, role)| *role == NodeRole::Worker)
-            .count();
-        let promoted = changes.len() - demoted;
-        let after = now - demoted.min(now) + promoted;
-        if demoted > 0 && (now - demoted.min(now)) * 2 <= now {
-            return Err(FactError::new(
-                swarm::NODE_INSPECT_KEY,
-                format!(
-                    "{now} managers -> {after}: demoting {demoted} of {now} at once loses the managers' quorum ({} of {now} must stay); demote one at a time, promoting a replacement first",
-                    now / 2 + 1
+            .map(|(m, _)| *m)
+            .collect();
+        if demoted.is_empty() {
+            return Ok(());
+        }
+        let promoted = changes.len() - demoted.len();
+        let stay = now - demoted.len().min(now);
+        let after = stay + promoted;
+        let refuse = |message: String| Err(FactError::new(swarm::NODE_INSPECT_KEY, message));
+        let one_of_two = now == 2 && demoted.len() == 1;
+        if stay * 2 <= now && !one_of_two {
+            let way = match promoted {
+                0 => format!("go {}, one apply each", way_down(now, after.max(1))),
+                _ => format!(
+                    "promote the new managers in one apply first, then go {}, one apply each",
+                    way_down(now + promoted, after.max(1))
                 ),
+            };
+            return refuse(format!(
+                "{now} managers -> {after}: demoting {} of {now} at once loses the managers' quorum ({} of {now} must stay); {way}",
+                demoted.len(),
+                now / 2 + 1
+            ));
+        }
+        let silent: Vec<&str> = managers
+            .iter()
+            .filter(|(m, n)| {
+                !demoted.contains(m)
+                    && n.manager_status
+                        .as_ref()
+                        .is_none_or(|s| s.reachability != swarm::Reachability::Reachable)
+            })
+            .map(|(m, _)| *m)
+            .collect();
+        let answering = after - silent.len().min(after);
+        if answering * 2 <= after {
+            let silent = silent.join(", ");
+            return refuse(format!(
+                "{now} managers -> {after}: {silent} does not answer as a manager, so {answering} of the {after} managers left would: Docker refuses a demotion without such a majority; start Docker on {silent} first, or let {silent} leave the swarm too (no longer listed)"
             ));
         }
         Ok(())
     }
+}
+
+/// The way from `now` managers down to `want`, each step one apply that keeps a majority
+/// (one of two is the last): `3 -> 2 (with `allow_even_managers: true`), then 2 -> 1`.
+fn way_down(now: usize, want: usize) -> String {
+    let mut steps = Vec::new();
+    let mut count = now;
+    while count > want {
+        let next = match count {
+            2 => 1,
+            _ => want.max(count - (count - 1) / 2),
+        };
+        let even = match next % 2 {
+            0 => " (with `allow_even_managers: true`)",
+            _ => "",
+        };
+        steps.push(format!("{count} -> {next}{even}"));
+        count = next;
+    }
+    match steps.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{}, then {last}", rest.join(", ")),
+        None => format!("{now} -> {want}"),
+    }
+}
+
+/// The port of the swarm's cluster API, which every node reaches on the managers.
+const MANAGER_PORT: u16 = 2377;
+
+/// Where the configuration's firewalls and its swarms disagree: a manager whose input
+/// policy is `drop` with no rule opening the cluster API (2377/tcp) to every other member
+/// (a `swarm/ports` module whose `managers:` still lists the old managers), so joins and
+/// the raft would fail there. Plan warnings, by `swarm/cluster` resource.
+pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    use super::firewall::{Policy, Protocol};
+    let selected =
+        |selector| -> BTreeSet<&str> { config.select(selector).map(|m| m.name.as_str()).collect() };
+    let mut dropping: BTreeSet<&str> = BTreeSet::new();
+    // Per firewall rule opening the port: its resource, its machines, and its sources
+    // (`None`: any).
+    let mut openings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::Firewall(firewall) = &resource.spec else {
+            continue;
+        };
+        let machines = selected(&firewall.machines);
+        if firewall.input_policy == Some(Policy::Drop) {
+            dropping.extend(&machines);
+        }
+        for (index, rule) in firewall.allow.iter().enumerate() {
+            if rule.protocol == Protocol::Tcp && rule.ports.iter().any(|p| p.contains(MANAGER_PORT))
+            {
+                let sources = firewall.sources.get(index).cloned().flatten();
+                openings.push((&resource.address, machines.clone(), sources));
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::SwarmCluster(cluster) = &resource.spec else {
+            continue;
+        };
+        let opened_on: BTreeSet<&str> = openings
+            .iter()
+            .flat_map(|(_, machines, _)| machines.iter().copied())
+            .collect();
+        for manager in cluster
+            .managers
+            .iter()
+            .filter(|m| dropping.contains(m.as_str()))
+        {
+            let rules: Vec<_> = openings
+                .iter()
+                .filter(|(_, machines, _)| machines.contains(manager.as_str()))
+                .collect();
+            let unreached: Vec<&str> = cluster
+                .members_in_order()
+                .filter(|member| *member != manager)
+                .filter(|member| {
+                    let Some(ip) = config.machines.get(member.as_str()).map(|m| m.spec.ip) else {
+                        return false;
+                    };
+                    !rules.iter().any(|(_, _, sources)| match sources {
+                        None => true,
+                        Some(nets) => nets.iter().any(|net| net.contains(&ip)),
+                    })
+                })
+                .map(String::as_str)
+                .collect();
+            if unreached.is_empty() {
+                continue;
+            }
+            let now = match opened_on.is_empty() {
+                true => "no os/firewall rule opens it on any machine".to_owned(),
+                false => {
+                    let by: BTreeSet<String> =
+                        openings.iter().map(|(a, _, _)| a.to_string()).collect();
+                    format!(
+                        "{} open{} it on {} only",
+                        by.into_iter().collect::<Vec<_>>().join(", "),
+                        if openings.len() == 1 { "s" } else { "" },
+                        opened_on.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            };
+            let message = match rules.is_empty() {
+                true => format!(
+                    "{manager} is a manager, but its firewall drops {MANAGER_PORT}/tcp (the cluster API: joins, the managers' raft): {now}; list {manager} in the `managers:` input of the swarm/ports module (the managers of {})",
+                    resource.address
+                ),
+                false => format!(
+                    "{manager} is a manager, but its firewall lets {MANAGER_PORT}/tcp (the cluster API) in from {} only, not from {}; list every member in the `machines:` input of the swarm/ports module",
+                    match rules.len() { 1 => "the rule's sources", _ => "the rules' sources" },
+                    unreached.join(", ")
+                ),
+            };
+            warnings.push((resource.address.clone(), message));
+        }
+    }
+    warnings
 }
 
 /// Members that say they can answer for the swarm (a manager with control available),
@@ -633,12 +788,30 @@ impl ClusterKind for SwarmClusterSpec {
             ));
         }
         for (machine, node) in &analysis.removals {
+            let what = match node.spec.role {
+                NodeRole::Manager => "(demoted, drained, leaves the swarm, removed)",
+                NodeRole::Worker => "(drained, leaves the swarm, removed)",
+            };
             attributes.push(AttrChange::new(
                 machine.as_str(),
                 AttrValue::Scalar(role_name(node.spec.role).to_owned()),
-                AttrValue::Scalar("(drained, leaves the swarm, removed)".into()),
+                AttrValue::Scalar(what.into()),
             ));
         }
+        // Said in words too: a manager that leaves is demoted first, which the quorum
+        // arithmetic counted.
+        let demoted_first: Vec<&str> = analysis
+            .removals
+            .iter()
+            .filter(|(_, n)| n.spec.role == NodeRole::Manager)
+            .map(|(m, _)| m.as_str())
+            .collect();
+        let reason = (!demoted_first.is_empty()).then(|| {
+            format!(
+                "{} no longer listed: demoted to worker first (the other managers keep the quorum), then drained, made to leave and removed",
+                demoted_first.join(", ")
+            )
+        });
         if analysis
             .joins
             .iter()
@@ -660,21 +833,20 @@ impl ClusterKind for SwarmClusterSpec {
         Ok(Diff {
             action: Some(action),
             attributes,
-            reason: None,
+            reason,
         })
     }
 
     fn steps(&self, _name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
         let analysis = self.analyse(facts)?;
-        let ip = |machine: &str| {
-            facts
-                .members
-                .get(machine)
-                .map(|m| m.ip.to_string())
-                .unwrap_or_default()
-        };
+        let ip =
+            |machine: &str| {
+                facts.members.get(machine).map(|m| m.ip).ok_or_else(|| {
+                    FactError::new(swarm::INFO_KEY, format!("{machine} was not read"))
+                })
+            };
         let leader = analysis.leader.clone();
-        let leader_ip = ip(&leader);
+        let leader_ip = ip(&leader)?;
         let mut steps = Vec::new();
         let on = |machine: &str, description: String, script: String, produces: Option<String>| {
             ClusterStep {
@@ -684,22 +856,25 @@ impl ClusterKind for SwarmClusterSpec {
                     script,
                 },
                 produces,
+                always: false,
             }
         };
-        // Every join ends with the node active, or fails.
-        let wait_active = "i=0\nuntil [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || { echo 'corral: the node did not become active in the swarm'; exit 1; }\n  sleep 1\ndone\n";
+        // Roles whose join token this apply reads: rotated once the joins are done.
+        let mut read: BTreeSet<&str> = BTreeSet::new();
         for machine in &analysis.joins {
-            let address = quote(&ip(machine));
+            let address = ip(machine)?;
             if analysis.blank && *machine == self.managers[0] {
+                let address = quote(&address.to_string());
                 steps.push(on(
                     machine,
                     format!("initialise the swarm on {machine}"),
-                    format!("set -e\ndocker swarm init --advertise-addr {address} --listen-addr {address}:2377\n{wait_active}"),
+                    format!("set -e\ndocker swarm init --advertise-addr {address} --listen-addr {address}:2377\n{WAIT_ACTIVE}"),
                     None,
                 ));
                 continue;
             }
             let role = role_name(self.role_of(machine));
+            read.insert(role);
             let token = format!("token-{role}");
             steps.push(on(
                 &leader,
@@ -710,13 +885,30 @@ impl ClusterKind for SwarmClusterSpec {
             steps.push(on(
                 machine,
                 format!("join {machine} to the swarm as a {role}"),
-                format!(
-                    "set -e\ndocker swarm join --token {} --advertise-addr {address} --listen-addr {address}:2377 {}:2377\n{wait_active}",
-                    placeholder(&token),
-                    quote(&leader_ip)
-                ),
+                join_script(&placeholder(&token), address, leader_ip, DOCKER_SOCKET),
                 None,
             ));
+        }
+        // A token read once is dead once the joins are done, whether or not they worked.
+        if !read.is_empty() {
+            let rotate: String = read
+                .iter()
+                .map(|role| format!("  docker swarm join-token --rotate -q {role} >/dev/null\n"))
+                .collect();
+            steps.push(ClusterStep {
+                always: true,
+                ..on(
+                    &leader,
+                    format!(
+                        "rotate the {} join token{}",
+                        read.iter().copied().collect::<Vec<_>>().join(" and "),
+                        if read.len() > 1 { "s" } else { "" }
+                    ),
+                    // A leader that never became a manager (its init failed) has no tokens.
+                    format!("set -e\nif [ \"$(docker info --format '{{{{.Swarm.ControlAvailable}}}}')\" = true ]; then\n{rotate}fi\n"),
+                    None,
+                )
+            });
         }
         let node_id = |machine: &str| -> String {
             match analysis.nodes.get(machine) {
@@ -799,7 +991,7 @@ impl ClusterKind for SwarmClusterSpec {
             if node.spec.role == NodeRole::Manager {
                 steps.push(on(
                     &leader,
-                    format!("demote {machine}"),
+                    format!("demote {machine} before it leaves the swarm"),
                     format!("set -e\ndocker node demote {id}\ni=0\nuntil [ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} stayed a manager'; exit 1; }}\n  sleep 1\ndone\n"),
                     None,
                 ));
@@ -825,6 +1017,95 @@ impl ClusterKind for SwarmClusterSpec {
         }
         Ok(steps)
     }
+}
+
+/// Every join ends with the node active, or fails.
+const WAIT_ACTIVE: &str = "i=0\nuntil [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || { echo 'corral: the node did not become active in the swarm'; exit 1; }\n  sleep 1\ndone\n";
+
+/// Where the Docker Engine API answers on a host.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// For a host without curl: POSTs stdin to the path `argv[2]` on the socket `argv[1]` and
+/// prints the reply's body, a newline and its status, as `curl -w '\n%{http_code}'` does.
+const PYTHON_POST: &str = r#"import http.client, socket, sys
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(sys.argv[1])
+try:
+    c = Unix("localhost")
+    c.request("POST", sys.argv[2], sys.stdin.buffer.read(), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    sys.stdout.write(r.read().decode("utf-8", "replace") + "\n" + str(r.status))
+except OSError as e:
+    sys.stderr.write("corral: cannot reach the Docker daemon at %s: %s\n" % (sys.argv[1], e))
+    sys.exit(1)
+"#;
+
+/// Shell function `corral_engine_post PATH`: POSTs its stdin to the Docker Engine API at
+/// `socket`, with curl or else python3, and sets `corral_status` (the HTTP status) and
+/// `corral_body`. The body never reaches a command line: it stays on stdin.
+fn engine_post(socket: &str) -> String {
+    let socket = quote(socket);
+    let python = quote(PYTHON_POST);
+    format!(
+        r#"corral_engine_post() {{
+  if command -v curl >/dev/null 2>&1; then
+    corral_reply=$(curl -sS --unix-socket {socket} -H 'Content-Type: application/json' --data-binary @- -w '\n%{{http_code}}' "http://localhost$1") || {{ echo 'corral: curl could not reach the Docker daemon at '{socket}; return 1; }}
+  elif command -v python3 >/dev/null 2>&1; then
+    corral_reply=$(python3 -c {python} {socket} "$1") || return 1
+  else
+    echo 'corral: this host has neither curl nor python3; corral needs one of them to call the Docker API, so that no secret is on a command line (install curl)'
+    return 1
+  fi
+  corral_status=${{corral_reply##*[!0-9]}}
+  corral_body=${{corral_reply%"$corral_status"}}
+}}
+"#
+    )
+}
+
+/// The script that joins a machine at `address` to the swarm of the manager at `leader`,
+/// with the token that the shell word `token` holds (a placeholder filled in at apply).
+/// The token goes to Docker in the body of `POST /swarm/join` on the daemon's socket, from
+/// a here-document: no command line of the host ever holds it, nor does what the step
+/// prints. A join that Docker says goes on in the background is waited for, not retried.
+fn join_script(token: &str, address: IpAddr, leader: IpAddr, socket: &str) -> String {
+    let listen = SocketAddr::new(address, 2377);
+    let remote = SocketAddr::new(leader, 2377);
+    let post = engine_post(socket);
+    // Only `case` and here-documents see the token: shell syntax, not commands.
+    format!(
+        r#"set -e
+corral_token={token}
+case $corral_token in
+  SWMTKN-*) ;;
+  *) echo 'corral: what the manager printed is not a join token'; exit 1 ;;
+esac
+case $corral_token in
+  *[!A-Za-z0-9-]*) echo 'corral: what the manager printed is not a join token'; exit 1 ;;
+esac
+{post}corral_engine_post /swarm/join <<CORRAL_JOIN
+{{"ListenAddr":"{listen}","AdvertiseAddr":"{address}","RemoteAddrs":["{remote}"],"JoinToken":"$corral_token"}}
+CORRAL_JOIN
+if [ "$corral_status" != 200 ]; then
+  corral_message=$(sed -n 's/^.*"message" *: *"\(.*\)".*$/\1/p' <<CORRAL_REPLY
+$corral_body
+CORRAL_REPLY
+)
+  case $corral_message in
+    '') corral_message=$corral_body ;;
+  esac
+  case $corral_message in
+    *"$corral_token"*) corral_message='(not shown: it quotes the join token)' ;;
+  esac
+  case $corral_message in
+    *'Timeout was reached before node'*) echo 'corral: Docker goes on joining in the background; waiting for it' ;;
+    *) printf 'corral: Docker refused the join (HTTP %s): %s\n' "$corral_status" "$corral_message"; exit 1 ;;
+  esac
+fi
+{WAIT_ACTIVE}"#
+    )
 }
 
 /// Where a value read by an earlier step of the same apply goes in a script (quoted when
@@ -935,17 +1216,266 @@ mod tests {
                 ("n2", "join n2 to the swarm as a worker"),
                 ("n1", "read the worker join token"),
                 ("n3", "join n3 to the swarm as a worker"),
+                ("n1", "rotate the worker join token"),
             ]
         );
         assert!(steps[2]
             .step
             .script
-            .contains("--token @@corral-value:token-worker@@"));
-        assert!(
-            steps[2].step.script.contains("'10.234.0.11:2377'")
-                || steps[2].step.script.contains("10.234.0.11:2377")
-        );
+            .contains("corral_token=@@corral-value:token-worker@@\n"));
+        assert!(steps[2]
+            .step
+            .script
+            .contains(r#"{"ListenAddr":"10.234.0.12:2377","AdvertiseAddr":"10.234.0.12","RemoteAddrs":["10.234.0.11:2377"],"JoinToken":"$corral_token"}"#));
         assert_eq!(steps[1].produces.as_deref(), Some("token-worker"));
+        // The rotation runs even when a join failed, and only it.
+        let always: Vec<bool> = steps.iter().map(|s| s.always).collect();
+        assert_eq!(always, [false, false, false, false, false, true]);
+        assert!(steps[5]
+            .step
+            .script
+            .contains("  docker swarm join-token --rotate -q worker >/dev/null\n"));
+    }
+
+    const TOKEN: &str =
+        "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+
+    /// `name` on this machine's PATH, with symbolic links resolved.
+    fn installed(name: &str) -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+    }
+
+    /// A directory to be a join script's whole PATH: a fake `docker` that says the node is
+    /// active, a fake `curl` or `python3` (`client`) that answers `reply` (its body, a
+    /// newline and the status, as the real ones are made to print), and the real `sed`;
+    /// every one of them first appends its command line to `argv`, and the client keeps
+    /// its stdin in `stdin`.
+    fn fake_path(dir: &std::path::Path, client: Option<&str>, reply: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let record = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$0 $*\" >> {}\n",
+            quote(&dir.join("argv").display().to_string())
+        );
+        let sed = installed("sed").expect("sed is installed");
+        let mut tools = vec![
+            ("docker".to_owned(), format!("{record}echo active\n")),
+            (
+                "sed".to_owned(),
+                format!(
+                    "{record}exec {} \"$@\"\n",
+                    quote(&sed.display().to_string())
+                ),
+            ),
+        ];
+        if let Some(client) = client {
+            tools.push((
+                client.to_owned(),
+                format!(
+                    "{record}/bin/cat > {}\nprintf '%s' {}\n",
+                    quote(&dir.join("stdin").display().to_string()),
+                    quote(reply)
+                ),
+            ));
+        }
+        for (name, text) in tools {
+            let path = bin.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        bin
+    }
+
+    /// The join step of n2 as apply sends it (token filled in, wrapped as every change
+    /// script), run by a real `sh` with only `bin` on its PATH: exit code and output.
+    fn run_join(bin: &std::path::Path, socket: &str) -> (i32, String) {
+        let script = join_script(
+            &placeholder("token-worker"),
+            "10.234.0.12".parse().unwrap(),
+            "10.234.0.11".parse().unwrap(),
+            socket,
+        );
+        let values = [("token-worker".to_owned(), TOKEN.to_owned())].into();
+        let script = crate::apply::fill_values(&script, &values).unwrap();
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .env_clear()
+            .env("PATH", bin)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(crate::apply::change_script(&script).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    const JOIN_BODY: &str = r#"{"ListenAddr":"10.234.0.12:2377","AdvertiseAddr":"10.234.0.12","RemoteAddrs":["10.234.0.11:2377"],"JoinToken":"SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"}
+"#;
+
+    /// The token reaches Docker on the client's stdin only, with curl and with python3:
+    /// no command line run by the step holds it, nor does its output.
+    #[test]
+    fn join_token_reaches_docker_on_stdin_only() {
+        for client in ["curl", "python3"] {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = fake_path(dir.path(), Some(client), "\n200");
+            let (rc, output) = run_join(&bin, DOCKER_SOCKET);
+            assert_eq!(rc, 0, "{client}: {output}");
+            assert!(!output.contains(TOKEN), "{output}");
+            let argv = std::fs::read_to_string(dir.path().join("argv")).unwrap();
+            assert!(!argv.contains("SWMTKN"), "{client}: {argv}");
+            assert!(
+                argv.contains(&format!("{}/{client} ", bin.display())),
+                "{argv}"
+            );
+            let stdin = std::fs::read_to_string(dir.path().join("stdin")).unwrap();
+            assert_eq!(stdin, JOIN_BODY, "{client}");
+        }
+    }
+
+    /// Docker's refusal is the step's error, with its message (and never the token, even
+    /// when the message quotes it); a join Docker goes on with in the background is waited
+    /// for; a host with neither client is told so.
+    #[test]
+    fn join_failures_say_what_docker_said() {
+        let run = |client: Option<&str>, reply: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            run_join(&fake_path(dir.path(), client, reply), DOCKER_SOCKET)
+        };
+        let (rc, output) = run(
+            Some("curl"),
+            "{\"message\":\"rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster\"}\n\n400",
+        );
+        assert_eq!(rc, 1);
+        assert_eq!(output, "corral: Docker refused the join (HTTP 400): rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster\n");
+        let (rc, output) = run(
+            Some("python3"),
+            &format!("{{\"message\":\"invalid join token {TOKEN}\"}}\n\n400"),
+        );
+        assert_eq!(rc, 1);
+        assert_eq!(
+            output,
+            "corral: Docker refused the join (HTTP 400): (not shown: it quotes the join token)\n"
+        );
+        let (rc, output) = run(
+            Some("curl"),
+            "{\"message\":\"Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \\\"docker info\\\" command to see the current swarm status of your node.\"}\n\n503",
+        );
+        assert_eq!(rc, 0, "{output}");
+        assert_eq!(
+            output,
+            "corral: Docker goes on joining in the background; waiting for it\n"
+        );
+        let (rc, output) = run(None, "");
+        assert_eq!(rc, 1);
+        assert!(output.contains("neither curl nor python3"), "{output}");
+    }
+
+    /// A one-connection HTTP server on a Unix socket, as dockerd's: answers `status` and
+    /// `body`, and gives back the request it read.
+    fn engine_once(
+        socket: &std::path::Path,
+        status: &'static str,
+        body: &'static str,
+    ) -> std::thread::JoinHandle<String> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap();
+                }
+                request.push_str(&line);
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut content = vec![0; length];
+            reader.read_exact(&mut content).unwrap();
+            request.push_str(&String::from_utf8(content).unwrap());
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            reader.get_mut().write_all(reply.as_bytes()).unwrap();
+            request
+        })
+    }
+
+    /// With the real curl and the real python3, the join is a `POST /swarm/join` on the
+    /// daemon's socket whose body holds the token, and Docker's status decides.
+    #[test]
+    fn join_speaks_the_engine_api_with_the_real_clients() {
+        for client in ["curl", "python3"] {
+            let real = match client {
+                // pyenv and the like put a shim first: the interpreter itself is wanted.
+                "python3" => std::process::Command::new("python3")
+                    .args(["-c", "import sys; print(sys.executable)"])
+                    .output()
+                    .ok()
+                    .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
+                _ => installed(client),
+            }
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| {
+                panic!("this test needs {client} (scripts/install-deps.sh installs it)")
+            });
+            for (status, body, rc) in [
+                ("200 OK", "", 0),
+                (
+                    "503 Service Unavailable",
+                    "{\"message\":\"This node is already part of a swarm. Use \\\"docker swarm leave\\\" to leave this swarm and join another one.\"}\n",
+                    1,
+                ),
+            ] {
+                let dir = tempfile::tempdir().unwrap();
+                let bin = fake_path(dir.path(), None, "");
+                std::os::unix::fs::symlink(&real, bin.join(client)).unwrap();
+                let socket = dir.path().join("docker.sock");
+                let server = engine_once(&socket, status, body);
+                let (code, output) = run_join(&bin, &socket.display().to_string());
+                let request = server.join().unwrap();
+                assert_eq!(code, rc, "{client}: {output}");
+                assert!(
+                    request.starts_with("POST /swarm/join HTTP/1.1\r\n"),
+                    "{client}: {request}"
+                );
+                assert!(request.ends_with(JOIN_BODY), "{client}: {request}");
+                if rc == 1 {
+                    assert_eq!(
+                        output,
+                        "corral: Docker refused the join (HTTP 503): This node is already part of a swarm. Use \\\"docker swarm leave\\\" to leave this swarm and join another one.\n",
+                        "{client}"
+                    );
+                }
+                let argv = std::fs::read_to_string(dir.path().join("argv")).unwrap_or_default();
+                assert!(!argv.contains("SWMTKN"), "{argv}");
+            }
+        }
     }
 
     /// The recorded swarm (n1 and n2 managers, n3 worker, labels role/zone) as configured:
@@ -1048,31 +1578,50 @@ mod tests {
     }
 
     /// Demoting managers so that fewer than a majority of today's remain is refused with
-    /// the arithmetic; promoting is fine.
+    /// the arithmetic and the way there; one of two, both reachable, is demoted (a swarm
+    /// can go back to one manager); promoting is fine.
     #[test]
-    fn demoting_a_majority_of_managers_is_refused() {
+    fn demotions_keep_a_quorum_and_a_refusal_says_the_way() {
         let (members, manager) = cluster(["leader", "manager", "worker"]);
-        let facts = facts(&members, manager.as_ref());
-        let error = spec(&["n1"], &["n2", "n3"])
-            .diff("main", &facts)
-            .unwrap_err();
-        assert!(
-            error
-                .message
-                .contains("2 managers -> 1: demoting 1 of 2 at once loses the managers' quorum"),
-            "{error}"
+        let recorded = facts(&members, manager.as_ref());
+        let diff = spec(&["n1"], &["n2", "n3"])
+            .diff("main", &recorded)
+            .unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n2", "manager", "worker")]
         );
-        let diff = spec(&["n1", "n2", "n3"], &[]).diff("main", &facts).unwrap();
+        let steps = spec(&["n1"], &["n2", "n3"])
+            .steps("main", &recorded)
+            .unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].step.description, "demote n2");
+        let diff = spec(&["n1", "n2", "n3"], &[])
+            .diff("main", &recorded)
+            .unwrap();
         assert_eq!(
             diff.attributes,
             [AttrChange::scalar("n3", "worker", "manager")]
         );
+        // Three managers (n1 stopped): n1 and n3 leaving at once is refused, with the way.
+        let (members, manager) = stopped_leader();
+        let mut cluster = facts(&members, Some(&manager));
+        cluster.manager = Some(("n2".into(), &manager));
+        let error = spec(&["n2"], &[]).diff("main", &cluster).unwrap_err();
+        assert_eq!(
+            error.message,
+            "3 managers -> 1: demoting 2 of 3 at once loses the managers' quorum (2 of 3 must stay); go 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1, one apply each"
+        );
+        assert_eq!(
+            way_down(5, 1),
+            "5 -> 3, 3 -> 2 (with `allow_even_managers: true`), then 2 -> 1"
+        );
+        assert_eq!(way_down(4, 3), "4 -> 3");
     }
 
-    /// The leader's dockerd stopped: the plan still works, read from another manager, and
-    /// leaves the stopped member as it is.
-    #[test]
-    fn a_stopped_manager_does_not_stop_the_plan() {
+    /// Members n1 and n2 of the recorded swarm whose leader's Docker stopped: n1 (down),
+    /// n2 (the new leader, read for the nodes); n3, a reachable manager, is not a member.
+    fn stopped_leader() -> (Vec<HostFacts>, HostFacts) {
         let member = |case: &str| {
             let mut facts = HostFacts::default();
             facts.probes.insert(
@@ -1087,23 +1636,31 @@ mod tests {
             swarm::NODE_INSPECT_KEY.into(),
             recorded("node-inspect", "manager-down", &swarm::node_inspect_probe()),
         );
-        let mut cluster = facts(&members, Some(&manager));
-        cluster.manager = Some(("n2".into(), &manager));
-        // n3, a manager of the swarm that the configuration no longer lists, leaves it:
-        // demoted, drained, made to leave, removed; n1 (stopped) is left as it is.
-        let both = spec(&["n1", "n2"], &[]);
-        assert_eq!(both.manager_candidates(&cluster), ["n2"]);
-        let diff = both.diff("main", &cluster).unwrap();
+        (members, manager)
+    }
+
+    /// A manager no longer listed is demoted first, and the plan says so; one of two
+    /// leaves that way while both answer.
+    #[test]
+    fn a_manager_that_leaves_is_demoted_first_and_the_plan_says_so() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let spec = spec(&["n1"], &["n3"]);
+        let diff = spec.diff("main", &facts).unwrap();
         assert_eq!(
             diff.attributes,
             [AttrChange::scalar(
-                "n3",
+                "n2",
                 "manager",
-                "(drained, leaves the swarm, removed)"
+                "(demoted, drained, leaves the swarm, removed)"
             )]
         );
-        let steps: Vec<(String, String)> = both
-            .steps("main", &cluster)
+        assert_eq!(
+            diff.reason.as_deref(),
+            Some("n2 no longer listed: demoted to worker first (the other managers keep the quorum), then drained, made to leave and removed")
+        );
+        let steps: Vec<(String, String)> = spec
+            .steps("main", &facts)
             .unwrap()
             .into_iter()
             .map(|s| (s.machine, s.step.description))
@@ -1111,11 +1668,96 @@ mod tests {
         assert_eq!(
             steps,
             [
-                ("n2".to_owned(), "demote n3".to_owned()),
-                ("n2".to_owned(), "drain n3".to_owned()),
-                ("n3".to_owned(), "n3 leaves the swarm".to_owned()),
-                ("n2".to_owned(), "remove n3 from the swarm".to_owned()),
+                (
+                    "n1".to_owned(),
+                    "demote n2 before it leaves the swarm".to_owned()
+                ),
+                ("n1".to_owned(), "drain n2".to_owned()),
+                ("n2".to_owned(), "n2 leaves the swarm".to_owned()),
+                ("n1".to_owned(), "remove n2 from the swarm".to_owned()),
             ]
+        );
+        // A worker that leaves is not demoted, and no reason is given.
+        let diff = super::tests::spec(&["n1", "n2"], &[])
+            .diff("main", &facts)
+            .unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar(
+                "n3",
+                "worker",
+                "(drained, leaves the swarm, removed)"
+            )]
+        );
+        assert_eq!(diff.reason, None);
+    }
+
+    /// The configuration's warnings with the real `swarm/ports` module (copied next to it)
+    /// used with `inputs`, three managers, and a baseline firewall whose input policy is
+    /// `policy`.
+    fn ports_warnings(inputs: &str, policy: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("modules/swarm/ports");
+        std::fs::create_dir_all(&module).unwrap();
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/swarm/ports");
+        for file in ["module.yaml", "ports.yaml"] {
+            std::fs::copy(repo.join(file), module.join(file)).unwrap();
+        }
+        let mut text = String::new();
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "kind: infrastructure/machine\nname: n{i}\nspecification: {{ hostname: n{i}, ip: 10.0.0.{i} }}\n---\n"
+            ));
+        }
+        text.push_str(&format!(
+            "kind: swarm/cluster\nname: main\nspecification: {{ managers: [n1, n2, n3] }}\n---\nkind: os/firewall\nname: baseline\nspecification:\n  machines: all\n  input_policy: {policy}\n  allow: [{{ protocol: tcp, ports: [22] }}]\n---\nkind: module\nname: swarm-ports\nspecification:\n  source: swarm/ports\n  inputs: {inputs}\n"
+        ));
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let config = crate::config::load(&[path], &Default::default()).unwrap();
+        firewall_warnings(&config)
+            .into_iter()
+            .map(|(address, message)| format!("{address}: {message}"))
+            .collect()
+    }
+
+    /// Managers promoted while `swarm/ports` opens 2377/tcp on the old managers only (or
+    /// from some members only) are warned about; lists that agree, or a firewall that
+    /// accepts by default, are not.
+    #[test]
+    fn a_firewall_that_disagrees_with_the_managers_is_warned_about() {
+        assert_eq!(
+            ports_warnings("{ machines: [n1, n2, n3], managers: [n1] }", "drop"),
+            [
+                "swarm/cluster.main: n2 is a manager, but its firewall drops 2377/tcp (the cluster API: joins, the managers' raft): os/firewall.swarm-ports.managers opens it on n1 only; list n2 in the `managers:` input of the swarm/ports module (the managers of swarm/cluster.main)",
+                "swarm/cluster.main: n3 is a manager, but its firewall drops 2377/tcp (the cluster API: joins, the managers' raft): os/firewall.swarm-ports.managers opens it on n1 only; list n3 in the `managers:` input of the swarm/ports module (the managers of swarm/cluster.main)",
+            ]
+        );
+        let from_two = ports_warnings("{ machines: [n1, n2], managers: all }", "drop");
+        assert_eq!(from_two.len(), 2, "{from_two:?}");
+        assert_eq!(
+            from_two[0],
+            "swarm/cluster.main: n1 is a manager, but its firewall lets 2377/tcp (the cluster API) in from the rule's sources only, not from n3; list every member in the `machines:` input of the swarm/ports module"
+        );
+        assert!(ports_warnings("{ machines: all, managers: [n1, n2, n3] }", "drop").is_empty());
+        assert!(ports_warnings("{ machines: all, managers: [n1] }", "accept").is_empty());
+    }
+
+    /// The leader's dockerd stopped: the plan still works, read from another manager, and
+    /// leaves the stopped member as it is; a demotion that would leave fewer answering
+    /// managers than a majority (Docker refuses it) is refused in the plan.
+    #[test]
+    fn a_stopped_manager_does_not_stop_the_plan() {
+        let (members, manager) = stopped_leader();
+        let mut cluster = facts(&members, Some(&manager));
+        cluster.manager = Some(("n2".into(), &manager));
+        let both = spec(&["n1", "n2"], &[]);
+        assert_eq!(both.manager_candidates(&cluster), ["n2"]);
+        // n3 leaving would leave n1 (down) and n2: one of two answers.
+        let error = both.diff("main", &cluster).unwrap_err();
+        assert_eq!(
+            error.message,
+            "3 managers -> 2: n1 does not answer as a manager, so 1 of the 2 managers left would: Docker refuses a demotion without such a majority; start Docker on n1 first, or let n1 leave the swarm too (no longer listed)"
         );
         // Its role cannot change while its daemon is down.
         let error = spec(&["n2"], &["n1"]).diff("main", &cluster).unwrap_err();

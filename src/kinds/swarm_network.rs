@@ -428,6 +428,7 @@ impl ClusterKind for SwarmNetworkSpec {
                 script,
             },
             produces: None,
+            always: false,
         };
         Ok(match diff.action() {
             Action::Create => vec![on(

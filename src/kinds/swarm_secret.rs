@@ -818,6 +818,7 @@ impl Object<'_> {
                 script,
             },
             produces: None,
+            always: false,
         }])
     }
 }

@@ -2438,6 +2438,7 @@ impl SwarmServiceSpec {
                 script,
             },
             produces: None,
+            always: false,
         };
         let project = &self.scope.project;
         Ok(match self.decide(name, facts, versions)? {

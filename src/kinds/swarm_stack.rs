@@ -847,6 +847,7 @@ impl ClusterKind for SwarmStackSpec {
                 script,
             },
             produces: None,
+            always: false,
         }])
     }
 }

@@ -43,6 +43,9 @@ pub fn build(
             message,
         });
     }
+    for (address, message) in crate::kinds::swarm_cluster::firewall_warnings(config) {
+        plan.warnings.push(ResourceProblem { address, message });
+    }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
