@@ -923,6 +923,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::{is_change, plan, write_config};
     use super::*;
+    use crate::plan::Action;
     use crate::transport::{BoxFuture, LocalHost, ScriptOutput};
 
     /// This machine with its `/var/lib/corral` in a test's directory, except that the
