@@ -178,6 +178,7 @@ fn lab_end_to_end() {
     cluster_layer_on_the_swarm(&lab);
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
+    sshd_setting_a_file_read_first_overrides_is_warned_and_fails(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
     drop(lab);
     examples_converge_from_blank_hosts();
@@ -1920,6 +1921,58 @@ fn three_layer_example_rotates_and_follows_its_compose_file() {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "the removal applied plans empty",
+    );
+}
+
+/// A file sshd reads before corral's drop-in (`0-hand.conf: MaxSessions 9`) kept its value:
+/// apply said "Apply complete!" and every plan showed the same change. The plan warns,
+/// naming the file; apply fails after the reload, naming it (and puts the file back); once
+/// the file is gone, the setting takes effect and the plan is empty.
+fn sshd_setting_a_file_read_first_overrides_is_warned_and_fails(lab: &Lab) {
+    let dir = lab.dir.join("sshd-override");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site.yaml"),
+        "kind: os/sshd\nname: override\nspecification:\n  machines: [n3]\n  settings:\n    MaxSessions: \"4\"\n",
+    )
+    .unwrap();
+    let config = dir.display().to_string();
+    lab.sh(
+        "n3",
+        "printf 'MaxSessions 9\\n' > /etc/ssh/sshd_config.d/0-hand.conf",
+    );
+    let plan = lab.corral(&["plan"], &[&config]);
+    assert_success(&plan, "plan a setting a file read first overrides");
+    assert!(
+        text(&plan).contains("MaxSessions 9 in /etc/ssh/sshd_config.d/0-hand.conf:1 is read before corral's /etc/ssh/sshd_config.d/00-corral-override.conf"),
+        "{}",
+        text(&plan)
+    );
+    let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+    assert_code(&apply, 1, "apply of a setting that does not take effect");
+    assert!(
+        text(&apply).contains("corral: MaxSessions is \"9\" after the reload, not \"4\": /etc/ssh/sshd_config.d/0-hand.conf:1: MaxSessions 9 sets it first"),
+        "{}",
+        text(&apply)
+    );
+    assert!(
+        !text(&apply).contains("Apply complete!"),
+        "{}",
+        text(&apply)
+    );
+    lab.sh("n3", "rm /etc/ssh/sshd_config.d/0-hand.conf");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply once the file is gone",
+    );
+    assert_eq!(
+        lab.sh("n3", "sshd -T | grep '^maxsessions '"),
+        "maxsessions 4"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "the setting in effect plans empty",
     );
 }
 
