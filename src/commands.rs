@@ -388,7 +388,7 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         return Err(incomplete_error(&planned.plan));
     }
     if let Some(out) = &args.out {
-        save_plan(out, &args.select, &planned.plan)?;
+        save_plan(out, &args.select, &planned.plan, &planned.config)?;
         eprintln!(
             "Saved the plan to {}; apply it with `corral apply {}`.",
             out.display(),
@@ -461,7 +461,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes a saved plan (mode 0600) with absolute configuration paths.
-fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
+fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan, config: &Config) -> Result<()> {
     let paths = select
         .load
         .paths
@@ -477,6 +477,8 @@ fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
         excludes: select.exclude.clone(),
         limit: select.limit.clone(),
         plan: plan.clone(),
+        config_files: config.files.clone(),
+        secrets: Some(crate::kinds::seal_secrets(config)),
     };
     let text = serde_json::to_string_pretty(&saved).into_diagnostic()?;
     write_atomically(out, text.as_bytes())
@@ -515,7 +517,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         gathered,
     } = planned;
     if let Some(saved) = &saved {
-        if let Some(why) = saved.staleness(&plan) {
+        if let Some(why) = saved.staleness(&plan, &config, &gathered.facts) {
             close(gathered).await;
             return Err(miette!(help = why.help(), "saved plan is stale: {why}"));
         }
