@@ -190,6 +190,26 @@ impl HostFacts {
     }
 }
 
+impl HostFacts {
+    /// The digest of each probe's [`canonical`] form (the clock's left out), so that a
+    /// stale saved plan can say which probes, and so which resources, saw a change.
+    pub fn probe_digests(&self) -> BTreeMap<String, String> {
+        self.probes
+            .iter()
+            .filter(|(key, _)| !key.starts_with(CLOCK_PREFIX))
+            .map(|(key, out)| {
+                let mut hasher = Sha256::new();
+                hasher.update(out.rc.to_le_bytes());
+                match canonical(key, out) {
+                    Some(parsed) => hasher.update(parsed.as_bytes()),
+                    None => hasher.update(out.output.as_bytes()),
+                }
+                (key.clone(), hex::encode(hasher.finalize()))
+            })
+            .collect()
+    }
+}
+
 /// The form of a probe's output that [`HostFacts::digest`] covers, for probes whose output
 /// varies between readings of an unchanged host (lists in varying order, relative times):
 /// the facts parsed and put in an order of their own. `None`: the output as it is, which

@@ -288,6 +288,10 @@ pub struct SavedPlan {
     /// digest, and is said to be that rather than "hosts changed".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<String>,
+    /// Each machine's digest of each probe (`HostFacts::probe_digests`), to name the
+    /// resources whose facts changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probe_digests: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl SavedPlan {
@@ -321,12 +325,14 @@ impl SavedPlan {
     }
 
     /// Why a fresh plan of the same configuration (`config`, read with `facts`) shows that
-    /// this one is stale, if it does.
+    /// this one is stale, if it does. `readers` names the resources that read some probes
+    /// of a machine (`facts::gather::readers`).
     pub fn staleness(
         &self,
         fresh: &Plan,
         config: &crate::config::Config,
         facts: &BTreeMap<String, crate::facts::HostFacts>,
+        readers: &dyn Fn(&str, &std::collections::BTreeSet<String>) -> Vec<String>,
     ) -> Option<Staleness> {
         if fresh.config_digest != self.plan.config_digest {
             return Some(Staleness::ConfigChanged(changed_files(
@@ -357,9 +363,47 @@ impl SavedPlan {
                     .keys()
                     .filter(|m| !self.plan.facts_digests.contains_key(*m)),
             )
-            .map(|key| describe_facts(key, facts))
+            .map(|key| match self.changed_probes(key, facts) {
+                Some(keys) => {
+                    let names = readers(key, &keys);
+                    match names.as_slice() {
+                        [] => key.clone(),
+                        [a] => format!("{key} ({a})"),
+                        [a, b] => format!("{key} ({a}, {b})"),
+                        [a, b, rest @ ..] => format!("{key} ({a}, {b} and {} more)", rest.len()),
+                    }
+                }
+                None => describe_facts(key, facts),
+            })
             .collect();
         (!changed.is_empty()).then_some(Staleness::HostsChanged(changed))
+    }
+}
+
+impl SavedPlan {
+    /// The probes of machine `key` whose output changed since the plan was saved; `None`
+    /// for a cluster's facts, or when the plan kept no probe digests (an older corral).
+    fn changed_probes(
+        &self,
+        key: &str,
+        facts: &BTreeMap<String, crate::facts::HostFacts>,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        if crate::facts::is_cluster_key(key) {
+            return None;
+        }
+        let saved = self.probe_digests.get(key)?;
+        let now = facts
+            .get(key)
+            .map(|f| f.probe_digests())
+            .unwrap_or_default();
+        Some(
+            saved
+                .iter()
+                .filter(|(probe, digest)| now.get(*probe) != Some(*digest))
+                .map(|(probe, _)| probe.clone())
+                .chain(now.keys().filter(|p| !saved.contains_key(*p)).cloned())
+                .collect(),
+        )
     }
 }
 
@@ -560,9 +604,10 @@ mod tests {
             plan: plan(vec![change.clone()], "before"),
             config_files: BTreeMap::new(),
             secrets: None,
+            probe_digests: BTreeMap::new(),
         };
         let (config, facts) = (crate::config::Config::default(), BTreeMap::new());
-        let staleness = |fresh: &Plan| saved.staleness(fresh, &config, &facts);
+        let staleness = |fresh: &Plan| saved.staleness(fresh, &config, &facts, &|_, _| Vec::new());
         assert_eq!(staleness(&plan(vec![change.clone()], "before")), None);
         let applied = staleness(&plan(Vec::new(), "after")).unwrap();
         assert_eq!(applied, Staleness::AlreadyApplied);
@@ -603,8 +648,14 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{:?}", e.errors))
         };
         let config = load();
+        let graph =
+            crate::graph::ResourceGraph::build(&config, &crate::graph::Filter::default()).unwrap();
+        let readers = |machine: &str, keys: &std::collections::BTreeSet<String>| {
+            crate::facts::gather::readers(&config, &graph, machine, keys)
+        };
+        let motd = crate::kinds::file::probe_key("/etc/motd", crate::kinds::file::Read::Content);
         let cluster = crate::facts::cluster_key(&Address::new("swarm/cluster", "main", None));
-        let facts_of = |manager: &str, info: &str| {
+        let facts_of = |manager: &str, info: &str, file: &str| {
             BTreeMap::from([
                 (
                     cluster.clone(),
@@ -616,7 +667,16 @@ mod tests {
                         ..Default::default()
                     },
                 ),
-                ("n1".to_owned(), crate::facts::HostFacts::default()),
+                (
+                    "n1".to_owned(),
+                    crate::facts::HostFacts {
+                        probes: BTreeMap::from([
+                            (motd.clone(), output(file)),
+                            ("dpkg:tree".to_owned(), output("ii")),
+                        ]),
+                        ..Default::default()
+                    },
+                ),
             ])
         };
         let plan_of = |config: &crate::config::Config,
@@ -633,7 +693,7 @@ mod tests {
                 instances: 2,
             }
         };
-        let facts = facts_of("n1", "one");
+        let facts = facts_of("n1", "one", "stat 644 root root 6 1 regular file");
         let saved = SavedPlan {
             corral_saved_plan: SavedPlan::VERSION,
             paths: Vec::new(),
@@ -645,16 +705,27 @@ mod tests {
             plan: plan_of(&config, &facts),
             config_files: config.files.clone(),
             secrets: Some(crate::kinds::seal_secrets(&config)),
+            probe_digests: BTreeMap::from([("n1".to_owned(), facts["n1"].probe_digests())]),
         };
         assert_eq!(
-            saved.staleness(&plan_of(&config, &facts), &config, &facts),
+            saved.staleness(&plan_of(&config, &facts), &config, &facts, &readers),
             None
         );
 
-        // The cluster's facts changed: named by its resource and manager.
-        let moved = facts_of("n1", "two");
+        // A machine's facts changed: named with the resource that reads them.
+        let edited = facts_of("n1", "one", "stat 600 root root 6 2 regular file");
         let why = saved
-            .staleness(&plan_of(&config, &moved), &config, &moved)
+            .staleness(&plan_of(&config, &edited), &config, &edited, &readers)
+            .unwrap();
+        assert_eq!(
+            why.to_string(),
+            "hosts changed since the plan was saved: n1 (os/file.motd)"
+        );
+
+        // The cluster's facts changed: named by its resource and manager.
+        let moved = facts_of("n1", "two", "stat 644 root root 6 1 regular file");
+        let why = saved
+            .staleness(&plan_of(&config, &moved), &config, &moved, &readers)
             .unwrap();
         assert_eq!(
             why.to_string(),
@@ -665,7 +736,7 @@ mod tests {
         write("db.txt", "second password");
         let config = load();
         let why = saved
-            .staleness(&plan_of(&config, &moved), &config, &moved)
+            .staleness(&plan_of(&config, &moved), &config, &moved, &readers)
             .unwrap();
         assert_eq!(why, Staleness::SecretsChanged);
         assert!(
@@ -679,7 +750,7 @@ mod tests {
         write("motd.txt", "hello again\n");
         let config = load();
         let why = saved
-            .staleness(&plan_of(&config, &facts), &config, &facts)
+            .staleness(&plan_of(&config, &facts), &config, &facts, &readers)
             .unwrap();
         let motd = std::path::absolute(dir.path().join("motd.txt")).unwrap();
         let motd = motd.canonicalize().unwrap();
