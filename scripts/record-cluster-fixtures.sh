@@ -194,6 +194,11 @@ record network-inspect from-worker n3 "$state" "$network_inspect"
 record service-ls cluster n1 "$state" "$service_ls"
 record service-inspect cluster n1 "$state" "$service_inspect"
 record service-ps cluster n1 "$state" "$service_ps"
+# The same tasks a minute apart: `service ps` says how long ago each one changed state,
+# and a facts digest must not see time pass.
+record service-ps a-minute-apart-1 n1 "$state" "$service_ps"
+sleep 61
+record service-ps a-minute-apart-2 n1 "$state" "$service_ps"
 record service-inspect from-worker n3 "$state" "$service_inspect"
 # Only the token's shape: both of its parts become x's of the same length.
 record join-token worker n1 "$state" "$join_token_worker" \
@@ -232,6 +237,18 @@ state="gluster: gv0 (replica 3 arbiter 1) started"
 record volume-info started n1 "$state" "$volume_info"
 record volume-info named n1 "$state" "$(volume_info_of gv0)"
 record volume-status started n1 "$state" "$(volume_status_of gv0)"
+# Two readings of one state: glusterd lists the other peers' self-heal daemons in the order
+# their answers arrive, and a facts digest must not tell the two apart.
+shd_order() { jq -r .output "$1" | grep -A1 '<hostname>Self-heal Daemon</hostname>' | grep -o '<path>[^<]*</path>' | tr -d '\n'; }
+record volume-status daemons-in-order n1 "$state" "$(volume_status_of gv0)"
+for try in $(seq 100); do
+    record volume-status daemons-reordered n1 "$state" "$(volume_status_of gv0)"
+    [[ $(shd_order "$out/volume-status/daemons-reordered.json") != $(shd_order "$out/volume-status/daemons-in-order.json") ]] && break
+    if [[ $try = 100 ]]; then
+        echo "gluster listed the self-heal daemons in one order 100 times" >&2
+        exit 1
+    fi
+done
 record volume-get all n1 "$state" "$(volume_get_of gv0 all)"
 record volume-get one n1 "$state" "$(volume_get_of gv0 performance.cache-size)"
 record volume-get user-option n1 "$state" "$(volume_get_of gv0 user.corral.project)"

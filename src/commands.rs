@@ -461,6 +461,11 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         None => Some(Connections::open(&args.select.connect)?),
     };
     let planned = make_plan(&args.select, args.facts.as_deref(), connections.as_ref()).await?;
+    // What a saved plan keeps of the facts, before the connections close.
+    let probe_digests = args
+        .out
+        .as_ref()
+        .map(|_| probe_digests(&planned.gathered.facts));
     close(planned.gathered).await;
     let options = RenderOptions {
         expand: args.expand,
@@ -484,7 +489,8 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         return Err(incomplete_error(&planned.plan, args.format));
     }
     if let Some(out) = &args.out {
-        save_plan(out, &args.select, &planned.plan)?;
+        let digests = probe_digests.unwrap_or_default();
+        save_plan(out, &args.select, &planned.plan, &planned.config, digests)?;
         if !saving_to_stdout {
             eprintln!(
                 "Saved the plan to {}; apply it with `corral apply {}`.",
@@ -581,8 +587,25 @@ fn write_output(path: &Path, bytes: &[u8]) -> Result<crate::output_file::Written
     crate::output_file::write(path, bytes).map_err(|e| miette!("{e}"))
 }
 
+/// Each machine's digest of each probe, for a saved plan to name what changed on a host.
+fn probe_digests(
+    facts: &BTreeMap<String, crate::facts::HostFacts>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    facts
+        .iter()
+        .filter(|(key, _)| !crate::facts::is_cluster_key(key))
+        .map(|(key, facts)| (key.clone(), facts.probe_digests()))
+        .collect()
+}
+
 /// Writes a saved plan (mode 0600) with absolute configuration paths.
-fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
+fn save_plan(
+    out: &Path,
+    select: &SelectArgs,
+    plan: &Plan,
+    config: &Config,
+    probe_digests: BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
     let paths = select
         .load
         .paths
@@ -598,6 +621,9 @@ fn save_plan(out: &Path, select: &SelectArgs, plan: &Plan) -> Result<()> {
         excludes: select.exclude.clone(),
         limit: select.limit.clone(),
         plan: plan.clone(),
+        config_files: config.files.clone(),
+        secrets: Some(crate::kinds::seal_secrets(config)),
+        probe_digests,
     };
     let text = serde_json::to_string_pretty(&saved).into_diagnostic()?;
     write_output(out, text.as_bytes()).map(|_| ())
@@ -636,7 +662,10 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         gathered,
     } = planned;
     if let Some(saved) = &saved {
-        if let Some(why) = saved.staleness(&plan) {
+        let readers = |machine: &str, keys: &std::collections::BTreeSet<String>| {
+            gather::readers(&config, &graph, machine, keys)
+        };
+        if let Some(why) = saved.staleness(&plan, &config, &gathered.facts, &readers) {
             close(gathered).await;
             return Err(miette!(help = why.help(), "saved plan is stale: {why}"));
         }

@@ -178,7 +178,9 @@ fn lab_end_to_end() {
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
     cluster_layer_on_the_swarm(&lab);
+    saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
+    sshd_setting_a_file_read_first_overrides_is_warned_and_fails(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
     drop(lab);
     examples_converge_from_blank_hosts();
@@ -1862,6 +1864,58 @@ fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: 
     );
 }
 
+/// `volume status` lists a volume's self-heal daemons in varying order, and a saved plan
+/// was refused as stale in 2 of 5 tries right after `plan -o`: ten rounds of `plan -o` and
+/// `apply PLANFILE` (each changing an option, so that apply runs) all apply, on the swarm
+/// of the cluster layer with a Gluster volume.
+fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let volume = dir.join("volume.yaml");
+    std::fs::copy("tests/inputs/e2e/gluster/volume.yaml", &volume).unwrap();
+    let configs: Vec<String> = ["cluster.yaml", "layer.yaml", "volume.yaml"]
+        .iter()
+        .map(|f| dir.join(f).display().to_string())
+        .collect();
+    let configs: Vec<&str> = configs.iter().map(String::as_str).collect();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &configs),
+        "apply a gluster volume",
+    );
+    let file = lab.dir.join("volume.plan").display().to_string();
+    let original = std::fs::read_to_string(&volume).unwrap();
+    for round in 1..=10 {
+        let size = if round % 2 == 1 { "64MB" } else { "32MB" };
+        std::fs::write(
+            &volume,
+            original.replace(
+                "performance.cache-size: 32MB",
+                &format!("performance.cache-size: {size}"),
+            ),
+        )
+        .unwrap();
+        assert_success(
+            &lab.corral(&["plan", "-o", &file], &configs),
+            &format!("plan -o, round {round}"),
+        );
+        assert_success(
+            &lab.corral_exact(&["apply".to_owned(), file.clone()]),
+            &format!("apply PLANFILE right after plan -o, round {round}"),
+        );
+        assert_eq!(
+            lab.sh(
+                "n1",
+                "gluster --mode=script volume get shared performance.cache-size | awk 'NR > 2 { print $2 }'"
+            ),
+            size
+        );
+    }
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &configs),
+        0,
+        "the volume plans empty after the rounds",
+    );
+}
+
 /// Each cluster example converges from blank hosts in one apply and plans empty after:
 /// the Krill-like cluster serves on every node what its pinned controller writes to the
 /// replicated volume; the active/passive pair's application moves to the passive node with
@@ -2224,6 +2278,58 @@ fn three_layer_example_rotates_and_follows_its_compose_file() {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
         0,
         "the removal applied plans empty",
+    );
+}
+
+/// A file sshd reads before corral's drop-in (`0-hand.conf: MaxSessions 9`) kept its value:
+/// apply said "Apply complete!" and every plan showed the same change. The plan warns,
+/// naming the file; apply fails after the reload, naming it (and puts the file back); once
+/// the file is gone, the setting takes effect and the plan is empty.
+fn sshd_setting_a_file_read_first_overrides_is_warned_and_fails(lab: &Lab) {
+    let dir = lab.dir.join("sshd-override");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site.yaml"),
+        "kind: os/sshd\nname: override\nspecification:\n  machines: [n3]\n  settings:\n    MaxSessions: \"4\"\n",
+    )
+    .unwrap();
+    let config = dir.display().to_string();
+    lab.sh(
+        "n3",
+        "printf 'MaxSessions 9\\n' > /etc/ssh/sshd_config.d/0-hand.conf",
+    );
+    let plan = lab.corral(&["plan"], &[&config]);
+    assert_success(&plan, "plan a setting a file read first overrides");
+    assert!(
+        text(&plan).contains("MaxSessions 9 in /etc/ssh/sshd_config.d/0-hand.conf:1 is read before corral's /etc/ssh/sshd_config.d/00-corral-override.conf"),
+        "{}",
+        text(&plan)
+    );
+    let apply = lab.corral(&["apply", "--auto-approve"], &[&config]);
+    assert_code(&apply, 1, "apply of a setting that does not take effect");
+    assert!(
+        text(&apply).contains("corral: MaxSessions is \"9\" after the reload, not \"4\": /etc/ssh/sshd_config.d/0-hand.conf:1: MaxSessions 9 sets it first"),
+        "{}",
+        text(&apply)
+    );
+    assert!(
+        !text(&apply).contains("Apply complete!"),
+        "{}",
+        text(&apply)
+    );
+    lab.sh("n3", "rm /etc/ssh/sshd_config.d/0-hand.conf");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "apply once the file is gone",
+    );
+    assert_eq!(
+        lab.sh("n3", "sshd -T | grep '^maxsessions '"),
+        "maxsessions 4"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&config]),
+        0,
+        "the setting in effect plans empty",
     );
 }
 

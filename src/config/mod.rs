@@ -163,6 +163,9 @@ pub struct Config {
     /// sha256 of every loaded file's bytes in load order, and of every file they read with
     /// `source:`; a saved plan is stale when this changes.
     pub digest: String,
+    /// sha256 of each of those files by absolute path (a secret's source left out), so
+    /// that a stale plan can name the file that changed.
+    pub files: BTreeMap<String, String>,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
     pub project: String,
 }
@@ -255,7 +258,32 @@ pub struct CheckContext<'a> {
     pub connecting: bool,
     pub errors: &'a mut ConfigErrors,
     /// Extra bytes the configuration depends on (files read with `source:`).
-    pub digest: &'a mut Sha256,
+    pub digest: &'a mut ConfigDigest,
+}
+
+/// The digest of everything a configuration was loaded from, and each file's own.
+#[derive(Default)]
+pub struct ConfigDigest {
+    all: Sha256,
+    files: BTreeMap<String, String>,
+}
+
+impl ConfigDigest {
+    /// Adds bytes to the digest of the whole.
+    pub fn update(&mut self, bytes: impl AsRef<[u8]>) {
+        self.all.update(bytes);
+    }
+
+    /// Notes the digest of the file at `path` on its own. A sensitive source's is noted
+    /// too: it says no more than the digest of the whole, which holds its bytes beside
+    /// files anyone reviewing the configuration has.
+    fn file(&mut self, path: &Path, bytes: &[u8]) {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        self.files.insert(
+            path.display().to_string(),
+            hex::encode(Sha256::digest(bytes)),
+        );
+    }
 }
 
 impl CheckContext<'_> {
@@ -401,6 +429,7 @@ impl CheckContext<'_> {
                 self.digest.update(relative.as_bytes());
                 if exposure != Exposure::Secret {
                     self.digest.update(&bytes);
+                    self.digest.file(&resolved, &bytes);
                 }
                 Some(bytes)
             }
@@ -427,7 +456,7 @@ const ENVELOPE_KEYS: &[&str] = &[
 /// `*.yml` files are read in name order).
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigErrors> {
     let mut errors = ConfigErrors::default();
-    let mut digest = Sha256::new();
+    let mut digest = ConfigDigest::default();
     let roots = config_roots(paths);
     let mut loader = Loader {
         options,
@@ -493,6 +522,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         machines,
         resources,
         digest: String::new(),
+        files: BTreeMap::new(),
         project,
     };
     check_references(&config, &expansions, &mut errors);
@@ -506,7 +536,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    config.digest = hex::encode(digest.finalize());
+    config.digest = hex::encode(digest.all.finalize());
+    config.files = digest.files;
     Ok(config)
 }
 
@@ -750,7 +781,7 @@ struct Loader<'a> {
     options: &'a LoadOptions,
     roots: &'a [PathBuf],
     errors: &'a mut ConfigErrors,
-    digest: &'a mut Sha256,
+    digest: &'a mut ConfigDigest,
     machines: BTreeMap<String, Machine>,
     machine_origins: HashMap<String, Origin>,
     resources: Vec<Resource>,
@@ -872,6 +903,7 @@ impl Loader<'_> {
         // paths (as a saved plan names it) has the same digest.
         self.digest.update((bytes.len() as u64).to_le_bytes());
         self.digest.update(&bytes);
+        self.digest.file(path, &bytes);
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
@@ -1969,7 +2001,7 @@ mod tests {
         let node = yaml::parse_documents(&text).unwrap().remove(0).root;
         let file = Arc::new(SourceFile::new("site.yaml".into(), &text, Vec::new()));
         let roots = config_roots(&[config_dir.join("site.yaml")]);
-        let (mut errors, mut digest) = (ConfigErrors::default(), Sha256::new());
+        let (mut errors, mut digest) = (ConfigErrors::default(), ConfigDigest::default());
         let mut ctx = CheckContext {
             name: "test",
             file: &file,
@@ -2033,7 +2065,7 @@ mod tests {
             text,
             vec![Span { start: 9, end: 16 }],
         ));
-        let (mut errors, mut digest) = (ConfigErrors::default(), Sha256::new());
+        let (mut errors, mut digest) = (ConfigErrors::default(), ConfigDigest::default());
         let options = LoadOptions::default();
         let mut loader = Loader {
             options: &options,

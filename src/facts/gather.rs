@@ -149,6 +149,39 @@ pub fn probes_by_machine(
     probes
 }
 
+/// The resources that read any of the probes `keys` on `machine` (as [`probes_by_machine`]
+/// asks them), and corral's record of the host when it is among them: what a change on the
+/// host is a change to, for the operator.
+pub fn readers(
+    config: &Config,
+    graph: &ResourceGraph,
+    machine: &str,
+    keys: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for instance in &graph.instances {
+        let resource = &config.resources[instance.resource];
+        let name = &resource.address.name;
+        let read = match resource.spec.placement() {
+            Placement::Machines(kind) if instance.machine.as_deref() == Some(machine) => {
+                kind.probes(name)
+            }
+            Placement::Cluster(kind) if kind.members().iter().any(|m| m == machine) => {
+                kind.member_probes(name)
+            }
+            _ => continue,
+        };
+        let address = resource.address.to_string();
+        if read.iter().any(|p| keys.contains(&p.key)) && !names.contains(&address) {
+            names.push(address);
+        }
+    }
+    if keys.contains(crate::managed::PROBE_KEY) {
+        names.push("corral's record of the host".to_owned());
+    }
+    names
+}
+
 /// Where a manager probe asked of a member in the first round trip keeps its output, apart
 /// from the member's own facts.
 const SPECULATIVE: &str = "@manager ";

@@ -36,6 +36,10 @@ pub const PEER_STATUS_KEY: &str = "gluster:peer-status";
 pub const POOL_LIST_KEY: &str = "gluster:pool-list";
 /// Key of [`volume_info_probe`] for every volume.
 pub const VOLUME_INFO_KEY: &str = "gluster:volume-info";
+/// Keys of [`volume_status_probe`] start so.
+const VOLUME_STATUS_PREFIX: &str = "gluster:volume-status:";
+/// Keys of [`volume_get_probe`] start so.
+const VOLUME_GET_PREFIX: &str = "gluster:volume-get:";
 
 /// Every gluster command starts so: `--mode=script` answers its confirmations with yes
 /// (nothing here asks any) and never waits on a terminal.
@@ -74,7 +78,7 @@ pub fn volume_info_probe(volume: Option<&str>) -> Probe {
 /// `volume status` of a started volume: which brick and daemon processes run, on which port.
 pub fn volume_status_probe(volume: &str) -> Probe {
     Probe {
-        key: format!("gluster:volume-status:{volume}"),
+        key: format!("{VOLUME_STATUS_PREFIX}{volume}"),
         script: format!("{GLUSTER} volume status {}", quote(volume)),
     }
 }
@@ -83,7 +87,7 @@ pub fn volume_status_probe(volume: &str) -> Probe {
 pub fn volume_get_probe(volume: &str, option: Option<&str>) -> Probe {
     let option = option.unwrap_or("all");
     Probe {
-        key: format!("gluster:volume-get:{volume}:{option}"),
+        key: format!("{VOLUME_GET_PREFIX}{volume}:{option}"),
         script: format!("{GLUSTER} volume get {} {}", quote(volume), quote(option)),
     }
 }
@@ -613,6 +617,53 @@ pub fn parse_volume_get(
 }
 
 // ---------------------------------------------------------------------------------------
+// Digests
+
+/// What a facts digest covers of a pool or volume probe's output: the parsed facts in an
+/// order of their own, not the XML. glusterd lists the other peers' self-heal daemons in
+/// the order their answers arrive, so two readings of an unchanged volume differ as text,
+/// and a saved plan was refused as stale. Process IDs are left out: no plan reads them.
+/// `None` for other probes, and for output that does not parse (digested as it is).
+pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
+    if key == PEER_STATUS_KEY || key == POOL_LIST_KEY {
+        let mut peers = peers(key, out).ok()?;
+        for peer in &mut peers {
+            peer.hostnames.sort();
+        }
+        peers.sort_by(|a, b| (&a.uuid, &a.hostname).cmp(&(&b.uuid, &b.hostname)));
+        Some(format!("{peers:?}"))
+    } else if key == VOLUME_INFO_KEY || key.starts_with(&format!("{VOLUME_INFO_KEY}:")) {
+        // A volume's bricks stay in their order: consecutive bricks form a replica set.
+        let mut volumes = parse_volume_info(key, out).ok()?;
+        volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(format!("{volumes:?}"))
+    } else if key.starts_with(VOLUME_STATUS_PREFIX) {
+        Some(match parse_volume_status(key, out).ok()? {
+            VolumeStatusReply::Status(status) => {
+                let mut bricks: Vec<_> = status
+                    .bricks
+                    .iter()
+                    .map(|b| (&b.host, &b.path, &b.peer_id, b.online, b.port))
+                    .collect();
+                bricks.sort();
+                let mut daemons: Vec<_> = status
+                    .daemons
+                    .iter()
+                    .map(|d| (&d.name, &d.host, &d.peer_id, d.online))
+                    .collect();
+                daemons.sort();
+                format!("status {:?} {bricks:?} {daemons:?}", status.name)
+            }
+            other => format!("{other:?}"),
+        })
+    } else if key.starts_with(VOLUME_GET_PREFIX) {
+        Some(format!("{:?}", parse_volume_get(key, out).ok()?))
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Brick directories, on each brick machine
 
 /// What glusterd will check about a brick directory before `volume create`, read on the
@@ -813,6 +864,68 @@ mod tests {
 
     fn volumes(case: &str, probe: &Probe) -> Vec<Volume> {
         parse_volume_info(&probe.key, &recorded("volume-info", case, probe)).unwrap()
+    }
+
+    /// Facts holding only `volume status gv0` as recorded in `case`.
+    fn status_facts(case: &str) -> crate::facts::HostFacts {
+        let probe = volume_status_probe("gv0");
+        let out = recorded("volume-status", case, &probe);
+        crate::facts::HostFacts {
+            probes: BTreeMap::from([(probe.key, out)]),
+            ..Default::default()
+        }
+    }
+
+    /// `apply PLANFILE` right after `plan -o` was refused as stale in 2 of 5 tries: glusterd
+    /// lists the other peers' self-heal daemons in the order their answers arrive. Two
+    /// readings of the unchanged volume (recorded one after the other, in both orders)
+    /// digest alike; a brick whose process died digests otherwise.
+    #[test]
+    fn volume_status_digests_alike_whatever_order_the_daemons_come_in() {
+        let (first, second) = (
+            status_facts("daemons-in-order"),
+            status_facts("daemons-reordered"),
+        );
+        assert_ne!(first.probes, second.probes, "the recordings differ as text");
+        assert_eq!(first.digest(), second.digest());
+        assert_ne!(
+            status_facts("started").digest(),
+            status_facts("brick-down").digest()
+        );
+        // What the digest covers: the facts parsed, in order, without process IDs.
+        let probe = volume_status_probe("gv0");
+        let canonical =
+            |case| canonical(&probe.key, &recorded("volume-status", case, &probe)).unwrap();
+        assert_eq!(
+            canonical("daemons-in-order"),
+            canonical("daemons-reordered")
+        );
+        assert!(!canonical("started").contains("pid"));
+        assert_eq!(canonical("missing"), "Missing");
+    }
+
+    /// The pool's and volumes' other probes digest their parsed facts too, each reading
+    /// distinct from the others; output that does not parse is digested as it is.
+    #[test]
+    fn pool_and_volume_probes_digest_their_parsed_facts() {
+        let peers = peer_status_probe();
+        let info = volume_info_probe(Some("gv0"));
+        let get = volume_get_probe("gv0", None);
+        let one = volume_get_probe("gv0", Some("performance.cache-size"));
+        let forms = [
+            canonical(&peers.key, &recorded("peer-status", "cluster", &peers)),
+            canonical(&peers.key, &recorded("peer-status", "peer-down", &peers)),
+            canonical(&info.key, &recorded("volume-info", "named", &info)),
+            canonical(&info.key, &recorded("volume-info", "missing", &info)),
+            canonical(&get.key, &recorded("volume-get", "all", &get)),
+            canonical(&one.key, &recorded("volume-get", "one", &one)),
+        ];
+        let forms: Vec<String> = forms.into_iter().map(Option::unwrap).collect();
+        let distinct: std::collections::BTreeSet<&String> = forms.iter().collect();
+        assert_eq!(distinct.len(), forms.len());
+        let down = recorded("peer-status", "daemon-down", &peers);
+        assert_eq!(canonical(&peers.key, &down), None, "{down:?}");
+        assert_eq!(canonical("gluster:brick:/data/bricks/gv0", &down), None);
     }
 
     fn status(case: &str) -> VolumeStatusReply {

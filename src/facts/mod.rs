@@ -176,7 +176,9 @@ impl HostFacts {
     }
 
     /// Digest of the facts, so a saved plan (and apply, under its lock) can tell that a
-    /// host changed since. The host's clock ([`CLOCK_PREFIX`] probes) is not a change.
+    /// host changed since. It covers each probe's [`canonical`] form: the host's clock
+    /// ([`CLOCK_PREFIX`] probes), the order a list comes in and how long ago a task
+    /// changed are not changes.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
         for (key, out) in &self.probes {
@@ -186,11 +188,48 @@ impl HostFacts {
             hasher.update(key.as_bytes());
             hasher.update([0]);
             hasher.update(out.rc.to_le_bytes());
-            hasher.update(out.output.as_bytes());
+            match canonical(key, out) {
+                Some(parsed) => {
+                    hasher.update(b"parsed ");
+                    hasher.update(parsed.as_bytes());
+                }
+                None => {
+                    hasher.update(b"output ");
+                    hasher.update(out.output.as_bytes());
+                }
+            }
             hasher.update([0]);
         }
         hex::encode(hasher.finalize())
     }
+}
+
+impl HostFacts {
+    /// The digest of each probe's [`canonical`] form (the clock's left out), so that a
+    /// stale saved plan can say which probes, and so which resources, saw a change.
+    pub fn probe_digests(&self) -> BTreeMap<String, String> {
+        self.probes
+            .iter()
+            .filter(|(key, _)| !key.starts_with(CLOCK_PREFIX))
+            .map(|(key, out)| {
+                let mut hasher = Sha256::new();
+                hasher.update(out.rc.to_le_bytes());
+                match canonical(key, out) {
+                    Some(parsed) => hasher.update(parsed.as_bytes()),
+                    None => hasher.update(out.output.as_bytes()),
+                }
+                (key.clone(), hex::encode(hasher.finalize()))
+            })
+            .collect()
+    }
+}
+
+/// The form of a probe's output that [`HostFacts::digest`] covers, for probes whose output
+/// varies between readings of an unchanged host (lists in varying order, relative times):
+/// the facts parsed and put in an order of their own. `None`: the output as it is, which
+/// every other probe prints in a fixed order (their scripts sort or read files).
+pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
+    gluster::canonical(key, out).or_else(|| swarm::canonical(key, out))
 }
 
 /// Facts saved by `corral facts`, read by `plan --facts` (and by tests and benchmarks, from

@@ -1077,6 +1077,44 @@ pub fn parse_service_ps(key: &str, out: &ProbeOutput) -> Result<Vec<Task>, FactE
 }
 
 // ---------------------------------------------------------------------------------------
+// Digests
+
+/// What a facts digest covers of a swarm probe's output: the parsed facts, listed by ID,
+/// not the text. The lists come in the order the CLI sorts them by (names, which nodes
+/// may share) or the API returns them, and `service ps` says how long ago each task
+/// changed ("Running 2 minutes ago"): two readings of an unchanged swarm must digest alike
+/// (a saved plan compares them). `None` for other probes, and for output that does not
+/// parse (a refusal, digested as it is).
+pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
+    fn by_id<T: std::fmt::Debug>(mut items: Vec<T>, id: impl Fn(&T) -> &str) -> String {
+        items.sort_by(|a, b| id(a).cmp(id(b)));
+        format!("{items:?}")
+    }
+    match key {
+        INFO_KEY => {
+            let mut info = parse_info(key, out).ok()?;
+            info.remote_managers
+                .sort_by(|a, b| a.node_id.cmp(&b.node_id));
+            Some(format!("{info:?}"))
+        }
+        NODE_LS_KEY => Some(by_id(parse_node_ls(key, out).ok()?, |n| &n.id)),
+        NODE_INSPECT_KEY => Some(by_id(parse_node_inspect(key, out).ok()?, |n| &n.id)),
+        NETWORK_LS_KEY => Some(by_id(parse_network_ls(key, out).ok()?, |n| &n.id)),
+        NETWORK_INSPECT_KEY => Some(by_id(parse_network_inspect(key, out).ok()?, |n| &n.id)),
+        SERVICE_LS_KEY => Some(by_id(parse_service_ls(key, out).ok()?, |s| &s.id)),
+        SERVICE_INSPECT_KEY => Some(by_id(parse_service_inspect(key, out).ok()?, |s| &s.id)),
+        SERVICE_PS_KEY => {
+            let mut tasks = parse_service_ps(key, out).ok()?;
+            for task in &mut tasks {
+                task.since.clear();
+            }
+            Some(by_id(tasks, |t| &t.id))
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // docker swarm join-token
 
 /// A join token. It never prints: `Debug` shows only its shape.
@@ -1121,6 +1159,47 @@ mod tests {
     use super::*;
 
     use crate::facts::recorded::cluster as recorded;
+
+    /// `service ps` says how long ago each task changed state ("Running 14 seconds ago"):
+    /// the same tasks read a minute apart digest alike, other tasks do not.
+    #[test]
+    fn tasks_read_a_minute_apart_digest_alike() {
+        let probe = service_ps_probe();
+        let facts = |case| crate::facts::HostFacts {
+            probes: BTreeMap::from([(probe.key.clone(), recorded("service-ps", case, &probe))]),
+            ..Default::default()
+        };
+        let (earlier, later) = (facts("a-minute-apart-1"), facts("a-minute-apart-2"));
+        assert_ne!(
+            earlier.probes, later.probes,
+            "the recordings differ as text"
+        );
+        assert_eq!(earlier.digest(), later.digest());
+        assert_ne!(facts("cluster").digest(), facts("failures").digest());
+        assert_ne!(earlier.digest(), facts("cluster").digest());
+    }
+
+    /// The lists a plan reads digest as parsed facts by ID; a refusal as it is printed.
+    #[test]
+    fn swarm_lists_digest_their_parsed_facts_and_refusals_as_printed() {
+        let cases = [
+            ("swarm-info", "leader", info_probe()),
+            ("node-inspect", "cluster", node_inspect_probe()),
+            ("node-ls", "cluster", node_ls_probe()),
+            ("network-ls", "cluster", network_ls_probe()),
+            ("network-inspect", "cluster", network_inspect_probe()),
+            ("service-ls", "cluster", service_ls_probe()),
+            ("service-inspect", "cluster", service_inspect_probe()),
+        ];
+        for (fact, case, probe) in cases {
+            let out = recorded(fact, case, &probe);
+            let parsed = canonical(&probe.key, &out).unwrap_or_else(|| panic!("{fact}/{case}"));
+            assert_ne!(parsed, out.output, "{fact}/{case}");
+        }
+        let refused = recorded("node-ls", "from-worker", &node_ls_probe());
+        assert_eq!(canonical(NODE_LS_KEY, &refused), None);
+        assert_eq!(canonical("swarm:join-token:worker", &refused), None);
+    }
 
     fn info(case: &str) -> Result<SwarmInfo, FactError> {
         parse_info(INFO_KEY, &recorded("swarm-info", case, &info_probe()))

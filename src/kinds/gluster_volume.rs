@@ -65,8 +65,10 @@ pub struct GlusterVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<u32>,
     /// The last brick of each replica set of 3 holds only metadata (`replica 3 arbiter 1`):
-    /// two copies of the data, and a tie-breaker against split-brain.
-    #[serde(default)]
+    /// two copies of the data, and a tie-breaker against split-brain. `true`, or `1` as the
+    /// gluster CLI counts it (`0` is `false`).
+    #[serde(default, deserialize_with = "arbiter_flag")]
+    #[schemars(with = "ArbiterSchema")]
     pub arbiter: bool,
     /// The bricks, in order: machine and directory. A brick directory belongs on a file
     /// system of its own (not a mount point itself: a directory below one).
@@ -94,6 +96,44 @@ pub struct GlusterVolumeSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub mount_machines: Vec<String>,
+}
+
+/// How `arbiter:` is written: a boolean, or gluster's count of arbiter bricks per set.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the schema's shape only
+enum ArbiterSchema {
+    Flag(bool),
+    Count(#[schemars(range(min = 0, max = 1))] u8),
+}
+
+/// Reads `arbiter:` as a boolean or as the gluster CLI spells it (`replica 3 arbiter 1`):
+/// a replica set has at most one arbiter brick, so 1 is `true` and 0 `false`; any other
+/// count is refused with what to write.
+fn arbiter_flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("`true`, `false`, or gluster's arbiter count 1 or 0")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<bool, E> {
+            match v {
+                0 => Ok(false),
+                1 => Ok(true),
+                other => Err(E::custom(format!(
+                    "`arbiter: {other}`: a replica set of 3 has at most one arbiter brick; write `arbiter: 1` (or `true`) for `replica 3 arbiter 1`, or leave it out"
+                ))),
+            }
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<bool, E> {
+            self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+    }
+    deserializer.deserialize_any(Flag)
 }
 
 /// One brick: a directory on a machine, named `machine:path` in the volume. The machine's
@@ -1801,6 +1841,32 @@ mod tests {
         assert_eq!(
             errors[0].0,
             "4 bricks are not a multiple of replica 3: 1 full set(s) and 1 brick(s) left over"
+        );
+    }
+
+    /// `arbiter: 1`, as the gluster CLI spells it, was refused as "expected a boolean,
+    /// found an integer": 1 is `true` and 0 `false`; another count says what to write.
+    #[test]
+    fn arbiter_is_written_as_a_boolean_or_as_gluster_counts_it() {
+        assert_eq!(
+            load_errors(&format!("  replica: 3\n  arbiter: 1\n{THREE}")),
+            []
+        );
+        // 1 is an arbiter, 0 none: only an arbiter needs a replica count.
+        let errors = load_errors(&format!("  arbiter: 1\n{THREE}"));
+        assert_eq!(errors[0].0, "an arbiter needs `replica: 3`");
+        assert_eq!(load_errors(&format!("  arbiter: 0\n{THREE}")), []);
+        let errors = load_errors(&format!("  replica: 3\n  arbiter: 2\n{THREE}"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].0,
+            "`arbiter: 2`: a replica set of 3 has at most one arbiter brick; write `arbiter: 1` (or `true`) for `replica 3 arbiter 1`, or leave it out"
+        );
+        assert_eq!(errors[0].1, "2");
+        let errors = load_errors(&format!("  replica: 3\n  arbiter: yes\n{THREE}"));
+        assert_eq!(
+            errors[0].0,
+            "invalid type: expected `true`, `false`, or gluster's arbiter count 1 or 0, found a string"
         );
     }
 

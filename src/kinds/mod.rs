@@ -838,6 +838,12 @@ pub trait MachineKind {
         Vec::new()
     }
 
+    /// What the facts say will not work as configured, though the change can be applied
+    /// (an sshd setting that a file read first overrides): plan warnings.
+    fn warnings(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
+        Vec::new()
+    }
+
     /// When the thing this resource runs last started (seconds since the epoch), for a
     /// resource that must restart when what it `depends_on` changes: a service. `None`
     /// when not running, or when a restart leaves no trace (a reload).

@@ -31,6 +31,69 @@ pub const KIND: &str = "os/sshd";
 const EFFECTIVE_KEY: &str = "sshd:effective";
 /// Whether the main file includes the drop-in directory, and who corral logs in as.
 const LOGIN_KEY: &str = "sshd:login";
+/// The setting lines of sshd's files, in the order sshd reads them ([`files_listing`]).
+const FILES_KEY: &str = "sshd:files";
+/// Where sshd reads drop-ins from.
+const DROP_IN_DIR: &str = "/etc/ssh/sshd_config.d";
+
+/// A shell snippet that prints the setting lines of sshd's main file `main` and of the
+/// drop-ins `DIR/*.conf` in the order sshd reads them, one per line as `PHASE<TAB>FILE<TAB>
+/// LINE<TAB>TEXT`: phase 1 is the main file above its `Include DIR/*.conf`, 2 the drop-ins
+/// in name order, 3 the main file below the Include (without an Include, as corral will
+/// write it: at the top). Comments, blank lines and `Match` blocks (which `sshd -T` leaves
+/// out too) are not printed. sshd keeps the first value it reads of a keyword, so the
+/// first line of a keyword here is the one in effect.
+fn files_listing(main: &str, dir: &str) -> String {
+    let include = format!(
+        "^[[:space:]]*include[[:space:]]+{}/\\*\\.conf",
+        dir.replace('.', "\\.")
+    );
+    format!(
+        r#"(m={main}; n=$(grep -Ein {include} "$m" 2>/dev/null | head -n 1 | cut -d: -f1)
+set -- {dir}/*.conf; [ -e "$1" ] || set --
+[ -r "$m" ] || m=/dev/null
+awk -v n="${{n:-0}}" 'FNR == 1 {{ inmatch = 0 }} phase == 1 && FNR >= n {{ next }} phase == 3 && FNR <= n {{ next }} {{ sub(/^[ \t]+/, "") }} /^#/ || /^$/ {{ next }} tolower($1) == "match" {{ inmatch = 1 }} !inmatch {{ print phase "\t" FILENAME "\t" FNR "\t" $0 }}' phase=1 "$m" phase=2 "$@" phase=3 "$m")"#,
+        main = quote(main),
+        include = quote(&include),
+        dir = quote(dir),
+    )
+}
+
+/// A line of [`files_listing`] that sets a keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SettingLine {
+    /// 1 above the main file's Include, 2 a drop-in, 3 below the Include.
+    phase: u8,
+    file: String,
+    line: u32,
+    /// Lowercase.
+    keyword: String,
+    value: String,
+}
+
+/// Parses [`files_listing`]'s output, in order.
+fn setting_lines(out: &ProbeOutput) -> Vec<SettingLine> {
+    out.output
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(4, '\t');
+            let phase = fields.next()?.parse().ok()?;
+            let file = fields.next()?.to_owned();
+            let number = fields.next()?.parse().ok()?;
+            let text = fields.next()?.trim();
+            // `Keyword value` or `Keyword=value`.
+            let end = text.find(|c: char| c.is_whitespace() || c == '=')?;
+            let value = text[end..].trim_start_matches(|c: char| c.is_whitespace() || c == '=');
+            Some(SettingLine {
+                phase,
+                file,
+                line: number,
+                keyword: text[..end].to_ascii_lowercase(),
+                value: value.trim().to_owned(),
+            })
+        })
+        .collect()
+}
 
 /// The keywords `sshd -T` prints (OpenSSH 9.2, Debian 12), from
 /// `fixtures/sshd/effective.json`, plus those it takes but does not print.
@@ -428,6 +491,83 @@ impl SshdSpec {
         None
     }
 
+    /// The settings not in effect (`live`, from `sshd -T`) that a line read before the
+    /// drop-in of `name` sets, with that line.
+    fn overridden<'f>(
+        &self,
+        name: &str,
+        live: &BTreeMap<String, String>,
+        files: &'f [SettingLine],
+    ) -> Vec<(&str, &'f SettingLine)> {
+        let ours = drop_in(name);
+        self.settings
+            .iter()
+            .filter_map(|(key, value)| {
+                let lower = key.to_ascii_lowercase();
+                // Values that add up across files are not overridden by another file.
+                if ADDITIVE_KEYWORDS.contains(&lower.as_str()) {
+                    return None;
+                }
+                let want = normalize(&lower, value);
+                let have = normalize(&lower, live.get(&lower)?);
+                if have == want {
+                    return None;
+                }
+                let first = files.iter().find(|l| l.keyword == lower)?;
+                let before = first.phase == 1 || (first.phase == 2 && first.file < ours);
+                (before && normalize(&lower, &first.value) != want).then_some((key.as_str(), first))
+            })
+            .collect()
+    }
+
+    /// Checks, after the reload, that `sshd -T` shows every setting: one still not in
+    /// effect fails the step, naming the line that sets it first (sshd keeps the first
+    /// value it reads). `main` and `dir` are sshd's files (tests pass their own).
+    fn effect_check(&self, main: &str, dir: &str) -> String {
+        let mut script = format!(
+            r#"t=$(sshd -T 2>&1) || {{ printf '%s\n' "$t"; echo 'corral: sshd -T failed after the reload'; exit 1; }}
+files=$( {listing} )
+bad=0
+set -f
+corral_in_effect() {{
+  have=$(printf '%s\n' "$t" | awk -v k="$1" '$1 == k {{ for (i = 2; i <= NF; i++) v = v (v == "" ? "" : " ") $i; found = 1 }} END {{ if (found) print "=" tolower(v) }}')
+  [ -n "$have" ] || return 0
+  have=${{have#=}}
+  case "$1:$have" in permitrootlogin:prohibit-password) have=without-password ;; esac
+  if [ "$3" = 1 ]; then
+    missing=
+    for w in $2; do case " $have " in *" $w "*) ;; *) missing=1 ;; esac; done
+    [ -n "$missing" ] || return 0
+  else
+    [ "$have" != "$2" ] || return 0
+  fi
+  at=$(printf '%s\n' "$files" | awk -F '\t' -v k="$1" '{{ split($4, w, /[ \t=]+/) }} tolower(w[1]) == k {{ print $2 ":" $3 ": " $4; exit }}')
+  if [ -n "$at" ]; then
+    printf 'corral: %s is "%s" after the reload, not "%s": %s sets it first, and sshd keeps the first value it reads; remove it there\n' "$4" "$have" "$2" "$at"
+  else
+    printf 'corral: %s is "%s" after the reload, not "%s", and no line of %s or %s sets it first\n' "$4" "$have" "$2" {main} {dir_conf}
+  fi
+  bad=1
+}}
+"#,
+            listing = files_listing(main, dir),
+            main = quote(main),
+            dir_conf = quote(&format!("{dir}/*.conf")),
+        );
+        for (key, value) in &self.settings {
+            let lower = key.to_ascii_lowercase();
+            let additive = u8::from(ADDITIVE_KEYWORDS.contains(&lower.as_str()));
+            script.push_str(&format!(
+                "corral_in_effect {} {} {additive} {}\n",
+                quote(&lower),
+                quote(&normalize(&lower, value)),
+                quote(key)
+            ));
+        }
+        script.push_str("set +f\n[ \"$bad\" = 0 ] || exit 1\n");
+        script
+    }
+
     fn file_text(&self, name: &str) -> Vec<u8> {
         let mut text =
             format!("# Managed by corral ({KIND}.{name}); local changes are overwritten.\n");
@@ -465,7 +605,34 @@ impl MachineKind for SshdSpec {
                 script: r#"u=${SUDO_USER:-$(id -un)}; echo "user $u"; echo "groups $(id -Gn "$u")"; if grep -Eiq '^[[:space:]]*include[[:space:]]+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config; then echo 'include yes'; else echo 'include no'; fi"#.into(),
             },
             file::probe(&drop_in(name), file::Read::Content),
+            Probe {
+                key: FILES_KEY.into(),
+                script: files_listing(MAIN_CONFIG, DROP_IN_DIR),
+            },
         ]
+    }
+
+    /// A setting that a file sshd reads before corral's drop-in sets otherwise: sshd keeps
+    /// that value, and the change would never take effect.
+    fn warnings(&self, name: &str, facts: &HostFacts) -> Vec<String> {
+        let (Ok(live), Ok(files)) = (
+            facts.get(EFFECTIVE_KEY).and_then(effective),
+            facts.get(FILES_KEY).map(setting_lines),
+        ) else {
+            return Vec::new();
+        };
+        self.overridden(name, &live, &files)
+            .into_iter()
+            .map(|(key, setter)| {
+                format!(
+                    "{key} {} in {}:{} is read before corral's {} and sshd keeps the first value it reads: the change will not take effect (apply fails after the reload); remove it there",
+                    setter.value,
+                    setter.file,
+                    setter.line,
+                    drop_in(name)
+                )
+            })
+            .collect()
     }
 
     fn diff(&self, name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
@@ -528,8 +695,12 @@ impl MachineKind for SshdSpec {
             k = quote(&kept),
             reload = RELOAD
         ));
+        // "Apply complete!" is said only of settings sshd now has.
+        script.push_str(&self.effect_check(MAIN_CONFIG, DROP_IN_DIR));
         vec![Step {
-            description: format!("write {path}, check it with sshd -t, reload sshd"),
+            description: format!(
+                "write {path}, check it with sshd -t, reload sshd, check sshd -T has the settings"
+            ),
             script,
         }]
     }
@@ -696,5 +867,182 @@ mod include_tests {
             .output()
             .unwrap();
         assert!(syntax.status.success(), "{syntax:?}");
+    }
+}
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+
+    /// `sshd -T` and the setting lines of sshd's files with `0-hand.conf` (MaxAuthTries 9)
+    /// read before corral's `00-corral-hardening.conf` (scripts/record-sshd-fixtures.sh).
+    fn recorded(case: &str, probe: &Probe) -> ProbeOutput {
+        crate::facts::recorded::checked(
+            &format!("sshd/{case}"),
+            probe,
+            "run scripts/record-sshd-fixtures.sh",
+        )
+    }
+
+    fn hardening(max_auth_tries: &str) -> SshdSpec {
+        SshdSpec {
+            machines: Selector::All,
+            settings: [
+                ("MaxAuthTries".to_owned(), max_auth_tries.to_owned()),
+                ("X11Forwarding".to_owned(), "no".to_owned()),
+            ]
+            .into(),
+        }
+    }
+
+    fn facts() -> HostFacts {
+        let probes = hardening("3").probes("hardening");
+        let files = probes.iter().find(|p| p.key == FILES_KEY).unwrap();
+        HostFacts {
+            probes: BTreeMap::from([
+                (
+                    EFFECTIVE_KEY.to_owned(),
+                    recorded("hand-override", &SshdSpec::effective_probe()),
+                ),
+                (FILES_KEY.to_owned(), recorded("files-hand-override", files)),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    /// A file read before corral's drop-in (`0-hand.conf: MaxAuthTries 9`) kept sshd at 9:
+    /// apply said "Apply complete!" and every plan showed the same change. The plan warns,
+    /// naming the file and line; settings in effect are not warned about.
+    #[test]
+    fn a_setting_that_a_file_read_first_overrides_is_warned_about() {
+        let warnings = hardening("3").warnings("hardening", &facts());
+        assert_eq!(
+            warnings,
+            ["MaxAuthTries 9 in /etc/ssh/sshd_config.d/0-hand.conf:1 is read before corral's /etc/ssh/sshd_config.d/00-corral-hardening.conf and sshd keeps the first value it reads: the change will not take effect (apply fails after the reload); remove it there"]
+        );
+        assert_eq!(
+            hardening("9").warnings("hardening", &facts()),
+            Vec::<String>::new()
+        );
+    }
+
+    /// The setting lines come in sshd's read order: the main file above its Include, the
+    /// drop-ins by name, the rest of the main file; `Match` blocks and comments left out.
+    #[test]
+    fn setting_lines_come_in_the_order_sshd_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let drop_ins = dir.path().join("d");
+        std::fs::create_dir(&drop_ins).unwrap();
+        let main = dir.path().join("sshd_config");
+        std::fs::write(
+            &main,
+            format!(
+                "Port 2222\n# a comment\n  Include {}/*.conf\nMaxAuthTries=4\n",
+                drop_ins.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            drop_ins.join("b.conf"),
+            "X11Forwarding no\nMatch User ops\n  MaxAuthTries 2\n",
+        )
+        .unwrap();
+        std::fs::write(drop_ins.join("a.conf"), "\tLogLevel VERBOSE\n").unwrap();
+        std::fs::write(drop_ins.join("ignored.txt"), "MaxAuthTries 1\n").unwrap();
+        let listing = files_listing(&main.display().to_string(), &drop_ins.display().to_string());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &listing])
+            .output()
+            .unwrap();
+        let lines = setting_lines(&ProbeOutput {
+            rc: 0,
+            output: String::from_utf8(out.stdout).unwrap(),
+        });
+        let seen: Vec<(u8, String, u32, &str, &str)> = lines
+            .iter()
+            .map(|l| {
+                let file = l.file.rsplit('/').next().unwrap().to_owned();
+                (l.phase, file, l.line, l.keyword.as_str(), l.value.as_str())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "sshd_config".into(), 1, "port", "2222"),
+                (2, "a.conf".into(), 1, "loglevel", "VERBOSE"),
+                (2, "b.conf".into(), 1, "x11forwarding", "no"),
+                (3, "sshd_config".into(), 4, "maxauthtries", "4"),
+            ]
+        );
+    }
+
+    /// Runs `spec`'s check after the reload through a real `sh`, with sshd's files in a
+    /// temporary directory as the lab had them and `sshd -T` answering as it did there.
+    fn run_check(spec: &SshdSpec) -> (i32, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let drop_ins = dir.path().join("sshd_config.d");
+        std::fs::create_dir(&drop_ins).unwrap();
+        let main = dir.path().join("sshd_config");
+        std::fs::write(
+            &main,
+            format!(
+                "# Debian's main file, shortened\nInclude {}/*.conf\nX11Forwarding yes\n",
+                drop_ins.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(drop_ins.join("0-hand.conf"), "MaxAuthTries 9\n").unwrap();
+        std::fs::write(
+            drop_ins.join("00-corral-hardening.conf"),
+            String::from_utf8(spec.file_text("hardening")).unwrap(),
+        )
+        .unwrap();
+        let effective = dir.path().join("effective");
+        let recorded = recorded("hand-override", &SshdSpec::effective_probe());
+        std::fs::write(&effective, recorded.output).unwrap();
+        let script = format!(
+            "sshd() {{ cat {}; }}\n{}",
+            quote(&effective.display().to_string()),
+            spec.effect_check(&main.display().to_string(), &drop_ins.display().to_string())
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// After the reload, `sshd -T` must show every managed setting: one a file read first
+    /// overrides fails the step, naming that file and line, instead of "Apply complete!".
+    #[test]
+    fn a_setting_not_in_effect_after_the_reload_fails_the_step_naming_the_file() {
+        let (code, text) = run_check(&hardening("3"));
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.starts_with("corral: MaxAuthTries is \"9\" after the reload, not \"3\": "),
+            "{text}"
+        );
+        assert!(
+            text.trim_end().ends_with("/sshd_config.d/0-hand.conf:1: MaxAuthTries 9 sets it first, and sshd keeps the first value it reads; remove it there"),
+            "{text}"
+        );
+        assert!(!text.contains("X11Forwarding"), "{text}");
+        let (code, text) = run_check(&hardening("9"));
+        assert_eq!((code, text.as_str()), (0, ""));
+        // The step runs the check after the reload.
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "hardening", Some("n1")),
+            machine: Some("n1".into()),
+            action: Action::Update,
+            attributes: Vec::new(),
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let spec = hardening("3");
+        let script = &spec.steps("hardening", &change, &HostFacts::default())[0].script;
+        let check = spec.effect_check(MAIN_CONFIG, DROP_IN_DIR);
+        assert!(script.ends_with(&check), "{script}");
+        assert!(script.find(RELOAD) < script.find(&check));
     }
 }

@@ -115,6 +115,12 @@ pub fn build(
                 continue;
             }
         }
+        for message in kind.warnings(&resource.address.name, host_facts) {
+            plan.warnings.push(ResourceProblem {
+                address: instance.address.clone(),
+                message,
+            });
+        }
         let restarts = kind.restarts_when_dependencies_change(&diff);
         let mut triggered_by: Vec<Address> = if restarts {
             resource
