@@ -447,6 +447,40 @@ async fn run_guarded_steps(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
     let started = Instant::now();
+    let error = guarded_change(
+        host,
+        machine,
+        address,
+        steps,
+        access,
+        timeout,
+        guard::Budget::STANDARD,
+        events,
+    )
+    .await;
+    let _ = events.send(Event::Finished {
+        machine: machine.to_owned(),
+        address: address.clone(),
+        elapsed: started.elapsed(),
+        error: error.clone(),
+    });
+    error
+}
+
+/// The work of [`run_guarded_steps`], within `budget`: every step, the new login and the
+/// disarm get only what the change has left of it, so that nothing is written after the
+/// host's timer has put things back.
+#[allow(clippy::too_many_arguments)]
+async fn guarded_change(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    access: &crate::kinds::AccessGuard,
+    timeout: Duration,
+    budget: guard::Budget,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
     let unit = guard::unit(address);
     let step_started = |description: &str| {
         let _ = events.send(Event::Started {
@@ -455,59 +489,79 @@ async fn run_guarded_steps(
             step: description.to_owned(),
         });
     };
-    let timeout = timeout.min(guard::STEPS_TIMEOUT);
-    let run = |step: Step| async move {
+    let run = |step: Step, timeout: Duration| async move {
         step_started(&step.description);
         run_step(host, &step.description, &step.script, timeout, None, false).await
     };
-    let mut error = None;
+    // The clock starts before the timer does: what is left is never overstated.
+    let armed = Instant::now();
     let short = Duration::from_secs(30);
-    if let Err(message) = run(guard::arm(access, &unit)).await {
-        error = Some(message);
-    } else {
-        for step in steps {
-            if let Err(message) = run(step).await {
-                error = Some(message);
-                break;
-            }
-        }
-        let login = match &error {
-            Some(_) => None,
-            None => {
-                step_started("log in again over a new connection");
-                Some(fresh_login_within(host, guard::LOGIN_TIMEOUT).await)
-            }
+    let arm = guard::arm(access, &unit);
+    if let Err(message) = run(arm, timeout.min(budget.steps)).await {
+        return Some(message);
+    }
+    // When the host puts things back by itself, at the latest (its timer started during
+    // the arm step), for messages.
+    let reverts_by = std::time::SystemTime::now() + budget.deadline;
+    let reverts = format!(
+        "the host puts things back by itself by {} (its timer {unit}.timer, {} s after the change began)",
+        humantime::format_rfc3339_seconds(reverts_by),
+        budget.deadline.as_secs()
+    );
+    let mut error = None;
+    for step in steps {
+        let Some(left) = budget.step(armed.elapsed(), timeout) else {
+            error = Some(format!(
+                "{}: not started, as the change's steps had used up their {} s (the host's rollback fires {} s after the change began)",
+                step.description,
+                budget.steps.as_secs(),
+                budget.deadline.as_secs()
+            ));
+            break;
         };
-        match login {
-            Some(Ok(())) => {
-                if let Err(message) = run(guard::disarm(&unit)).await {
-                    error = Some(message);
-                }
-            }
-            failed => {
-                let restored = tokio::time::timeout(short, run(guard::restore_now(&unit)))
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                let how = match restored {
-                    true => "put back now",
-                    false => "the host puts things back by itself within a few seconds",
-                };
-                error = Some(match failed {
-                    Some(Err(why)) => format!(
-                        "rolled back: a new SSH login failed after the change ({why}); {how}"
-                    ),
-                    _ => format!("rolled back: {} ({how})", error.unwrap_or_default()),
-                });
-            }
+        if let Err(message) = run(step, left).await {
+            error = Some(message);
+            break;
         }
     }
-    let _ = events.send(Event::Finished {
-        machine: machine.to_owned(),
-        address: address.clone(),
-        elapsed: started.elapsed(),
-        error: error.clone(),
-    });
-    error
+    let login = match &error {
+        Some(_) => None,
+        None => {
+            step_started("log in again over a new connection, and sudo -n true");
+            Some(match budget.login(armed.elapsed()) {
+                Some(within) => fresh_login_within(host, within).await,
+                None => Err("no time was left to prove it before the rollback".into()),
+            })
+        }
+    };
+    match login {
+        Some(Ok(())) => {
+            let disarm = guard::disarm(&unit);
+            match run(disarm, budget.disarm(armed.elapsed())).await {
+                Ok(_) => None,
+                Err(message) if message.contains(guard::ROLLBACK_RAN) => Some(message),
+                Err(message) => Some(format!(
+                    "the new login worked, but the rollback could not be disarmed ({message}); {reverts}: let it, fix the cause, and run apply again"
+                )),
+            }
+        }
+        failed => {
+            let how = match tokio::time::timeout(short, run(guard::restore_now(&unit), short)).await
+            {
+                Ok(Ok(_)) => "put back now".to_owned(),
+                Ok(Err(message)) if !message.contains("and was stopped") => {
+                    format!("putting back failed ({message}); {reverts}")
+                }
+                _ => reverts,
+            };
+            Some(match failed {
+                Some(Err(why)) => {
+                    format!("rolled back: a new SSH login failed after the change ({why}); {how}")
+                }
+                _ => format!("rolled back: {} ({how})", error.unwrap_or_default()),
+            })
+        }
+    }
 }
 
 /// Tries new logins until one works or `within` has passed: a reloaded sshd re-executes
@@ -946,6 +1000,91 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
                 "os/file.after-slow[local]".to_owned(),
                 "os/file.slow[local]".to_owned()
             )]
+        );
+    }
+
+    /// This machine with `/var/lib/corral` in a test's directory and no systemd: the
+    /// guard's timer is never armed, its restore runs only when asked.
+    struct NoTimerHost(crate::apply::lock::testing::ConfinedHost);
+
+    impl Host for NoTimerHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            Box::pin(async move {
+                let script = script
+                    .replace("systemd-run", "true")
+                    .replace("systemctl", "true");
+                self.0.run_script(&script, limits).await
+            })
+        }
+    }
+
+    /// A guarded change's steps share one budget: a step that starts late gets only what
+    /// is left (and is stopped at its end), and one that would start with nothing left
+    /// does not start; neither writes anything after the budget.
+    #[tokio::test]
+    async fn guarded_steps_share_one_budget() {
+        let state = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let host = NoTimerHost(crate::apply::lock::testing::ConfinedHost::new(state.path()));
+        let marker = |name: &str| work.path().join(name);
+        let step = |sleep: &str, name: &str| Step {
+            description: format!("step {name}"),
+            script: format!(
+                "sleep {sleep}; : > {}",
+                crate::shell::quote(&marker(name).display().to_string())
+            ),
+        };
+        let access = crate::kinds::AccessGuard {
+            paths: vec![marker("guarded").display().to_string()],
+            reload: String::new(),
+        };
+        let budget = guard::Budget {
+            steps: Duration::from_secs(4),
+            login: Duration::from_secs(2),
+            deadline: Duration::from_secs(30),
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let address = Address::new("os/user", "ops", Some("local"));
+        // The second step starts with about 2 s left and would take 3.
+        let error = guarded_change(
+            &host,
+            "local",
+            &address,
+            vec![step("2", "one"), step("3", "two"), step("0", "three")],
+            &access,
+            Duration::from_secs(60),
+            budget,
+            &sender,
+        )
+        .await
+        .unwrap();
+        assert!(marker("one").exists());
+        assert!(!marker("two").exists(), "{error}");
+        assert!(!marker("three").exists(), "{error}");
+        assert!(error.starts_with("rolled back: step two"), "{error}");
+        assert!(error.contains("and was stopped"), "{error}");
+        // The second step would start with less than a second left: it never starts.
+        let error = guarded_change(
+            &host,
+            "local",
+            &address,
+            vec![step("3.5", "four"), step("0", "five")],
+            &access,
+            Duration::from_secs(60),
+            budget,
+            &sender,
+        )
+        .await
+        .unwrap();
+        assert!(marker("four").exists());
+        assert!(!marker("five").exists(), "{error}");
+        assert!(
+            error.contains("step five: not started, as the change's steps had used up their 4 s"),
+            "{error}"
         );
     }
 
