@@ -815,6 +815,12 @@ pub trait MachineKind {
     /// What this resource named `name` manages on each machine.
     fn claims(&self, name: &str) -> Vec<Claim>;
 
+    /// What the facts say will go wrong with a change of this resource, though it can be
+    /// applied (a firewall that shuts out corral's own address): plan warnings.
+    fn warnings(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
+        Vec::new()
+    }
+
     /// For a change that can cut corral's own access: what the host puts back by itself
     /// unless a new login works after the change.
     fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
