@@ -355,6 +355,29 @@ mod tests {
         assert_eq!(budget.disarm(s(95)), Duration::from_secs(1));
     }
 
+    /// One truth for the guard's timings: the README's account of the guard states the
+    /// constants the code runs with.
+    #[test]
+    fn the_readme_states_the_guards_timings() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("**Changes that can cut corral's own access revert themselves**")
+            .unwrap();
+        let end = readme[start..].find("\n- **").unwrap();
+        let text = readme[start..start + end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for claim in [
+            format!("and reloads, {} s later", DEADLINE.as_secs()),
+            format!("its steps sharing {} s", STEPS_BUDGET.as_secs()),
+            format!("retrying for up to {} s", LOGIN_TIMEOUT.as_secs()),
+            format!("never past {} s before the timer", DISARM_MARGIN.as_secs()),
+        ] {
+            assert!(text.contains(&claim), "README lacks `{claim}`");
+        }
+    }
+
     #[test]
     fn units_are_named_by_digest() {
         let unit = unit(&Address::new("os/sshd", "a b;rm", Some("n1")));

@@ -1088,6 +1088,60 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
         );
     }
 
+    /// The disarm refused (sudo gone, say): the error says when the host puts things back.
+    struct NoDisarmHost(NoTimerHost);
+
+    impl Host for NoDisarmHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            match script.contains("/fired ] ||") {
+                true => LocalHost.run_script("echo 'sudo: a password is required'; exit 1", limits),
+                false => self.0.run_script(script, limits),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_disarm_says_when_the_host_reverts() {
+        let state = tempfile::tempdir().unwrap();
+        let host = NoDisarmHost(NoTimerHost(crate::apply::lock::testing::ConfinedHost::new(
+            state.path(),
+        )));
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let error = guarded_change(
+            &host,
+            "local",
+            &Address::new("os/user", "ops", Some("local")),
+            vec![Step {
+                description: "change".into(),
+                script: "true".into(),
+            }],
+            &crate::kinds::AccessGuard {
+                paths: vec![state.path().join("keys").display().to_string()],
+                reload: String::new(),
+            },
+            Duration::from_secs(60),
+            guard::Budget::STANDARD,
+            &sender,
+        )
+        .await
+        .unwrap();
+        let year = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        assert!(
+            error.contains("the rollback could not be disarmed")
+                && error.contains("sudo: a password is required")
+                && error.contains(&format!(
+                    "the host puts things back by itself by {}",
+                    &year[..4]
+                ))
+                && error.contains("(its timer corral-guard-"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_bad_timeout_is_a_configuration_error() {
         let dir = tempfile::tempdir().unwrap();
