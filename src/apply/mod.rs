@@ -565,7 +565,8 @@ async fn guarded_change(
 }
 
 /// Tries new logins until one works or `within` has passed: a reloaded sshd re-executes
-/// itself and refuses connections for a moment, which says nothing about the change.
+/// itself and refuses connections for a moment, which says nothing about the change. The
+/// error is the last try's, with the time tried in all (not the last try's share of it).
 async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -575,7 +576,7 @@ async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), Str
             Err(e) => e,
         };
         if Instant::now() + Duration::from_secs(1) >= deadline {
-            return Err(error);
+            return Err(format!("{error}; tried for {}", describe(within)));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -1140,6 +1141,36 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
                 && error.contains("(its timer corral-guard-"),
             "{error}"
         );
+    }
+
+    /// A host whose new logins never answer, each try taking all the time it is given.
+    struct SilentLogin;
+
+    impl Host for SilentLogin {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            LocalHost.run_script(script, limits)
+        }
+
+        fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async move {
+                tokio::time::sleep(timeout.min(Duration::from_millis(1500))).await;
+                Err("no answer".into())
+            })
+        }
+    }
+
+    /// The login's failure states the time tried in all, as the README does, not the
+    /// share of the last try.
+    #[tokio::test]
+    async fn a_failed_new_login_says_how_long_it_was_tried() {
+        let error = fresh_login_within(&SilentLogin, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(error, "no answer; tried for 3 s");
     }
 
     #[test]
