@@ -181,6 +181,7 @@ fn lab_end_to_end() {
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
     sshd_setting_a_file_read_first_overrides_is_warned_and_fails(&lab);
+    corral_keeps_its_own_way_in(&lab);
     unreachable_host_is_named_and_others_planned(&lab);
     drop(lab);
     examples_converge_from_blank_hosts();
@@ -2448,6 +2449,97 @@ fn sshd_changes_that_cut_access_are_rolled_back(lab: &Lab) {
     assert_eq!(
         lab.sh("n2", "sshd -T | grep '^maxauthtries '"),
         "maxauthtries 6"
+    );
+}
+
+/// Connecting as `ops` through sudo: applies prove a new login and `sudo -n true`; a
+/// firewall whose SSH rule leaves out corral's own address is warned about; a rule added
+/// by hand shows as drift, by itself; removing `os/user.ops` (its sudoers drop-in) is
+/// refused in the plan.
+fn corral_keeps_its_own_way_in(lab: &Lab) {
+    let dir = lab.dir.join("way-in");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.display().to_string();
+    let key = std::fs::read_to_string(lab.dir.join("id_ed25519.pub")).unwrap();
+    let users = dir.join("users.yaml");
+    let users_text = format!(
+        "kind: os/user\nname: ops\nspecification:\n  machines: [n1]\n  name: ops\n  authorized_keys: [\"{}\"]\n  sudo: {{ commands: ALL, nopasswd: true }}\n",
+        key.trim()
+    );
+    std::fs::write(&users, &users_text).unwrap();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "create ops as root",
+    );
+    // The same hosts, n1 reached as ops.
+    let inventory = std::fs::read_to_string(lab.inventory()).unwrap().replacen(
+        "ssh: { user: root }",
+        "ssh: { user: ops }",
+        1,
+    );
+    let as_ops_inventory = lab.dir.join("ops-inventory.yaml");
+    std::fs::write(&as_ops_inventory, inventory).unwrap();
+    let as_ops = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.insert(1, "--expand".into());
+        all.push(config.clone());
+        all.push(as_ops_inventory.display().to_string());
+        lab.corral_exact(&all)
+    };
+    let firewall = dir.join("firewall.yaml");
+    std::fs::write(
+        &firewall,
+        "kind: os/firewall\nname: way-in\nspecification:\n  machines: [n1]\n  input_policy: drop\n  allow:\n    - { protocol: tcp, ports: [22], from: [192.0.2.0/24] }\n",
+    )
+    .unwrap();
+    let warned = as_ops(&["plan"]);
+    assert!(
+        text(&warned).contains("admits only 192.0.2.0/24, and corral connects from 10.223.0.1"),
+        "{}",
+        text(&warned)
+    );
+    std::fs::write(
+        &firewall,
+        "kind: os/firewall\nname: way-in\nspecification:\n  machines: [n1]\n  input_policy: drop\n  allow:\n    - { protocol: tcp, ports: [22] }\n",
+    )
+    .unwrap();
+    let applied = as_ops(&["apply", "--auto-approve"]);
+    assert_success(&applied, "a firewall applied as ops");
+    assert!(
+        text(&applied).contains("a new login and sudo work: disarm the rollback"),
+        "{}",
+        text(&applied)
+    );
+    lab.sh("n1", "nft add rule inet corral input tcp dport 8080 accept");
+    let drift = as_ops(&["drift"]);
+    assert_code(&drift, 2, "a rule added by hand");
+    assert!(
+        text(&drift).contains("table inet corral, added outside corral:")
+            && text(&drift).contains("\"tcp dport 8080 accept\""),
+        "{}",
+        text(&drift)
+    );
+    std::fs::remove_file(&firewall).unwrap();
+    std::fs::remove_file(&users).unwrap();
+    let refused = as_ops(&["plan"]);
+    assert_code(&refused, 1, "removing the connecting user's sudo");
+    assert!(
+        text(&refused).contains("refused: removing /etc/sudoers.d/corral-ops (os/user.ops is no longer in the configuration) would take away the sudo right of ops"),
+        "{}",
+        text(&refused)
+    );
+    // As root, both go: the firewall table and the drop-in.
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&config]),
+        "remove the firewall and the drop-in as root",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "nft list table inet corral >/dev/null 2>&1 && echo loaded || echo absent; ls /etc/sudoers.d/corral-ops 2>&1 | grep -c 'No such'"
+        ),
+        "absent\n1"
     );
 }
 

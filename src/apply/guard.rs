@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::address::Address;
-use crate::kinds::{AccessGuard, Step};
+use crate::kinds::{file, AccessGuard, Step};
 use crate::shell::quote;
 
 /// How long a host waits for the new login before it puts things back.
@@ -37,24 +37,26 @@ fn dir(unit: &str) -> String {
 pub fn arm(guard: &AccessGuard, unit: &str) -> Step {
     let dir = dir(unit);
     let mut keep = String::new();
-    // Restored as root, maybe in a directory its user owns (`~/.ssh`): never through a
-    // link at or above the path (a directory swapped for a link in the meantime is left
-    // alone), and a link at the path itself is replaced, not followed.
-    let mut restore = String::from(
-        "#!/bin/sh\ncorral_linked() { d=$(dirname \"$1\"); while [ \"$d\" != / ] && [ \"$d\" != . ]; do [ -L \"$d\" ] && return 0; d=$(dirname \"$d\"); done; return 1; }\n",
-    );
+    // Restored as root, maybe in a directory its user owns (`~/.ssh`): through the
+    // link-safe write of every other write (`file::put_back_script`), never through a
+    // link at or above the path. Each path on its own: one that cannot be put back does
+    // not keep the others, or the reload, from running.
+    let mut restore = format!("#!/bin/sh\nfailed=\n: > {}/fired\n", quote(&dir));
     for (index, path) in guard.paths.iter().enumerate() {
-        let (p, kept) = (quote(path), quote(&format!("{dir}/{index}")));
-        keep.push_str(&format!(
-            "if [ -e {p} ] || [ -L {p} ]; then cp -a {p} {kept}; else : > {kept}.absent; fi\n"
-        ));
+        let kept = format!("{dir}/{index}");
+        keep.push_str(&file::keep_script(path, &kept));
         restore.push_str(&format!(
-            "if corral_linked {p}; then echo 'corral: a directory above '{p}' is a link now; left alone'; elif [ -e {kept}.absent ]; then rm -f {p}; else rm -f {p}; cp -a {kept} {p}; fi\n"
+            "(\n{})\n[ \"$?\" -eq 0 ] || failed=1\n",
+            file::put_back_script(path, &kept)
         ));
     }
     restore.push_str(&guard.reload);
-    // Done: a second run (the timer, after a restore cut short) finds nothing to do.
-    restore.push_str(&format!("\nrm -rf {}\n", quote(&dir)));
+    // Done: a second run (the timer, after a restore cut short) finds nothing to do. What
+    // could not be put back stays kept, for the operator.
+    restore.push_str(&format!(
+        "\nif [ -n \"$failed\" ]; then echo 'corral: not everything could be put back; the kept files are in '{d}; exit 1; fi\nrm -rf {d}\n",
+        d = quote(&dir)
+    ));
     let script = format!(
         "set -e\nsystemctl stop {u}.timer {u}.service >/dev/null 2>&1 || true\nsystemctl reset-failed {u}.timer {u}.service >/dev/null 2>&1 || true\nrm -rf {d}\nmkdir -p {d}\nchmod 700 {d}\n{keep}printf '%s' {restore} > {d}/restore\nsystemd-run --quiet --unit={u} --on-active={secs}s --timer-property=AccuracySec=1s /bin/sh {d}/restore\n",
         u = unit,
@@ -71,13 +73,16 @@ pub fn arm(guard: &AccessGuard, unit: &str) -> Step {
     }
 }
 
-/// Stops the timer: the new login worked. A timer that already fired (the change took
-/// longer than the deadline) put things back: the change did not hold, and says so.
+/// What the disarm says when the timer was quicker than the new login.
+pub const ROLLBACK_RAN: &str = "the rollback ran before the new login was proven";
+
+/// Stops the timer: the new login worked. The timer is stopped first, then asked whether
+/// it fired: a restore that ran, or runs, means the change did not hold, and says so.
 pub fn disarm(unit: &str) -> Step {
     Step {
-        description: "a new login works: disarm the rollback".into(),
+        description: "a new login and sudo work: disarm the rollback".into(),
         script: format!(
-            "if ! systemctl is-active --quiet {u}.timer || [ ! -e {d}/restore ]; then echo 'corral: the rollback ran before the new login was proven (the change took longer than {secs} s): run apply again'; exit 1; fi\nsystemctl stop {u}.timer >/dev/null 2>&1 || true\nrm -rf {d}\n",
+            "systemctl stop {u}.timer >/dev/null 2>&1 || true\nif [ -e {d}/fired ] || [ ! -e {d}/restore ] || systemctl is-active --quiet {u}.service; then echo 'corral: {ROLLBACK_RAN} (the change took longer than {secs} s): run apply again'; exit 1; fi\nrm -rf {d}\n",
             u = unit,
             d = quote(&dir(unit)),
             secs = DEADLINE.as_secs(),
@@ -85,22 +90,74 @@ pub fn disarm(unit: &str) -> Step {
     }
 }
 
-/// Puts things back now. The timer stops only after the restore: a restore cut short (the
-/// session lost) is finished by the timer.
+/// Puts things back now. The timer stops only after a restore that worked: one cut short
+/// (the session lost) or that failed is tried again by the timer.
 pub fn restore_now(unit: &str) -> Step {
     Step {
         description: "put things back as they were".into(),
         script: format!(
-            "if [ -e {d}/restore ]; then /bin/sh {d}/restore; fi\nsystemctl stop {u}.timer >/dev/null 2>&1 || true\n",
+            "if [ -e {d}/restore ]; then /bin/sh {d}/restore || exit 1; fi\nsystemctl stop {u}.timer >/dev/null 2>&1 || true\n",
             u = unit,
             d = quote(&dir(unit))
         ),
     }
 }
 
-/// How long a guarded change's steps may take: well inside the deadline, so that the
-/// timer never fires under a change still being made.
-pub const STEPS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a guarded change's steps may take, all together, counted from the start of
+/// the arm step (a little before the timer starts): with the new login
+/// ([`LOGIN_TIMEOUT`]) and the disarm ([`DISARM_MARGIN`]) after them, well inside
+/// [`DEADLINE`], so that the timer never fires under a change still being made.
+pub const STEPS_BUDGET: Duration = Duration::from_secs(60);
+
+/// What is kept for the disarm after the new login, before the timer fires.
+pub const DISARM_MARGIN: Duration = Duration::from_secs(10);
+
+/// A step needs at least this much time to be worth starting.
+const LEAST: Duration = Duration::from_secs(1);
+
+/// The time of one guarded change, shared by its steps, its new login and its disarm:
+/// each gets only what the change has left, never its own full timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The steps' share, from the start of the arm step.
+    pub steps: Duration,
+    /// The longest the new login may take.
+    pub login: Duration,
+    /// When the host's timer fires, from the start of the arm step.
+    pub deadline: Duration,
+}
+
+impl Budget {
+    pub const STANDARD: Budget = Budget {
+        steps: STEPS_BUDGET,
+        login: LOGIN_TIMEOUT,
+        deadline: DEADLINE,
+    };
+
+    /// How long a step started `elapsed` after the arm step may run: its own `timeout`,
+    /// cut to what the steps have left; `None` when less than a second is left, and the
+    /// step must not start.
+    pub fn step(&self, elapsed: Duration, timeout: Duration) -> Option<Duration> {
+        let left = self.steps.checked_sub(elapsed)?;
+        (left >= LEAST).then(|| left.min(timeout))
+    }
+
+    /// How long the new login, started `elapsed` after the arm step, may take: up to
+    /// [`Budget::login`], and never so long that the disarm would come after the timer.
+    pub fn login(&self, elapsed: Duration) -> Option<Duration> {
+        let left = self
+            .deadline
+            .checked_sub(DISARM_MARGIN)?
+            .checked_sub(elapsed)?;
+        (left >= LEAST).then(|| left.min(self.login))
+    }
+
+    /// How long the disarm, started `elapsed` after the arm step, may take: until the
+    /// timer fires (it checks the timer is still waiting, so a late one says so).
+    pub fn disarm(&self, elapsed: Duration) -> Duration {
+        self.deadline.saturating_sub(elapsed).max(LEAST)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -187,10 +244,138 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, home.join(".ssh")).unwrap();
         let out = sh(&local(restore_now(unit).script));
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("is a link now; left alone"),
+            String::from_utf8_lossy(&out.stdout)
+                .contains("is a symbolic link; corral never writes through one"),
             "{out:?}"
         );
+        assert!(!out.status.success());
         assert!(!elsewhere.join("authorized_keys").exists());
+    }
+
+    /// The restore runs as root in a directory its user owns: a user who keeps swapping
+    /// the file for a link to a file of root's must never get root to write there.
+    #[test]
+    fn a_link_raced_against_the_restore_never_redirects_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join("home/.ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let sentinel = dir.path().join("shadow");
+        std::fs::write(&sentinel, "root's\n").unwrap();
+        let keys = ssh.join("authorized_keys");
+        let access = AccessGuard {
+            paths: vec![keys.display().to_string()],
+            reload: String::new(),
+        };
+        let unit = "corral-guard-race";
+        let guard_dir = dir.path().join("guard");
+        let local = |script: String| {
+            script
+                .replace(
+                    &quote(&super::dir(unit)),
+                    &quote(&guard_dir.display().to_string()),
+                )
+                .replace("systemd-run", "true")
+                .replace("systemctl", "true")
+        };
+        let (mut refused, mut restored) = (0, 0);
+        for _ in 0..150 {
+            let _ = std::fs::remove_file(&keys);
+            std::fs::write(&keys, "before\n").unwrap();
+            assert!(sh(&local(arm(&access, unit).script)).status.success());
+            std::fs::write(&keys, "after\n").unwrap();
+            let stop = AtomicBool::new(false);
+            let out = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let link = ssh.join("planted");
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = std::fs::remove_file(&link);
+                        let _ = std::os::unix::fs::symlink(&sentinel, &link);
+                        let _ = std::fs::rename(&link, &keys);
+                        std::thread::yield_now();
+                        let _ = std::fs::remove_file(&keys);
+                        std::thread::yield_now();
+                    }
+                });
+                let out = sh(&local(restore_now(unit).script));
+                stop.store(true, Ordering::Relaxed);
+                out
+            });
+            assert_eq!(
+                std::fs::read_to_string(&sentinel).unwrap(),
+                "root's\n",
+                "{out:?}"
+            );
+            match out.status.success() {
+                true => restored += 1,
+                false => refused += 1,
+            }
+        }
+        assert_eq!(
+            std::fs::symlink_metadata(&sentinel).unwrap().len(),
+            7,
+            "the sentinel is still a file of its own"
+        );
+        // Both outcomes happened: the race was real, and the restore still worked.
+        eprintln!("{restored} restored, {refused} refused a link");
+    }
+
+    #[test]
+    fn each_step_gets_only_what_the_change_has_left() {
+        let budget = Budget::STANDARD;
+        let s = Duration::from_secs;
+        // The first step: its own timeout when that is shorter than the budget…
+        assert_eq!(budget.step(s(0), s(30)), Some(s(30)));
+        // …else the budget: one step alone never runs past it.
+        assert_eq!(budget.step(s(0), s(600)), Some(STEPS_BUDGET));
+        // Four steps of 25 s each (a user change): the third gets 10 s, the fourth none.
+        assert_eq!(budget.step(s(50), s(60)), Some(s(10)));
+        assert_eq!(budget.step(s(60), s(60)), None);
+        assert_eq!(budget.step(s(75), s(60)), None);
+        // Less than a second is not worth starting.
+        assert_eq!(budget.step(Duration::from_millis(59_500), s(60)), None);
+        // The new login: its full 20 s after a quick change…
+        assert_eq!(budget.login(s(5)), Some(LOGIN_TIMEOUT));
+        // …and after the slowest change still ends with the disarm's margin to spare.
+        assert_eq!(budget.login(s(60)), Some(LOGIN_TIMEOUT));
+        assert_eq!(budget.login(s(70)), Some(s(10)));
+        assert_eq!(budget.login(s(80)), None);
+        // The steps, the login and the disarm margin fit in the deadline.
+        assert!(STEPS_BUDGET + LOGIN_TIMEOUT + DISARM_MARGIN <= DEADLINE);
+        // Every step, whatever its own timeout, ends before the login's share begins.
+        for elapsed in 0..=90 {
+            if let Some(left) = budget.step(s(elapsed), s(600)) {
+                assert!(s(elapsed) + left <= STEPS_BUDGET, "{elapsed}");
+            }
+            if let Some(left) = budget.login(s(elapsed)) {
+                assert!(s(elapsed) + left + DISARM_MARGIN <= DEADLINE, "{elapsed}");
+            }
+        }
+        assert_eq!(budget.disarm(s(85)), s(5));
+        assert_eq!(budget.disarm(s(95)), Duration::from_secs(1));
+    }
+
+    /// One truth for the guard's timings: the README's account of the guard states the
+    /// constants the code runs with.
+    #[test]
+    fn the_readme_states_the_guards_timings() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("**Changes that can cut corral's own access revert themselves**")
+            .unwrap();
+        let end = readme[start..].find("\n- **").unwrap();
+        let text = readme[start..start + end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for claim in [
+            format!("and reloads, {} s later", DEADLINE.as_secs()),
+            format!("its steps sharing {} s", STEPS_BUDGET.as_secs()),
+            format!("retrying for up to {} s", LOGIN_TIMEOUT.as_secs()),
+            format!("never past {} s before the timer", DISARM_MARGIN.as_secs()),
+        ] {
+            assert!(text.contains(&claim), "README lacks `{claim}`");
+        }
     }
 
     #[test]

@@ -494,60 +494,17 @@ async fn run_guarded_steps(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
     let started = Instant::now();
-    let unit = guard::unit(address);
-    let step_started = |description: &str| {
-        let _ = events.send(Event::Started {
-            machine: machine.to_owned(),
-            address: address.clone(),
-            step: description.to_owned(),
-        });
-    };
-    let timeout = timeout.min(guard::STEPS_TIMEOUT);
-    let run = |step: Step| async move {
-        step_started(&step.description);
-        run_step(host, &step.description, &step.script, timeout, None, false).await
-    };
-    let mut error = None;
-    let short = Duration::from_secs(30);
-    if let Err(message) = run(guard::arm(access, &unit)).await {
-        error = Some(message);
-    } else {
-        for step in steps {
-            if let Err(message) = run(step).await {
-                error = Some(message);
-                break;
-            }
-        }
-        let login = match &error {
-            Some(_) => None,
-            None => {
-                step_started("log in again over a new connection");
-                Some(fresh_login_within(host, guard::LOGIN_TIMEOUT).await)
-            }
-        };
-        match login {
-            Some(Ok(())) => {
-                if let Err(message) = run(guard::disarm(&unit)).await {
-                    error = Some(message);
-                }
-            }
-            failed => {
-                let restored = tokio::time::timeout(short, run(guard::restore_now(&unit)))
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                let how = match restored {
-                    true => "put back now",
-                    false => "the host puts things back by itself within a few seconds",
-                };
-                error = Some(match failed {
-                    Some(Err(why)) => format!(
-                        "rolled back: a new SSH login failed after the change ({why}); {how}"
-                    ),
-                    _ => format!("rolled back: {} ({how})", error.unwrap_or_default()),
-                });
-            }
-        }
-    }
+    let error = guarded_change(
+        host,
+        machine,
+        address,
+        steps,
+        access,
+        timeout,
+        guard::Budget::STANDARD,
+        events,
+    )
+    .await;
     let _ = events.send(Event::Finished {
         machine: machine.to_owned(),
         address: address.clone(),
@@ -557,8 +514,106 @@ async fn run_guarded_steps(
     error
 }
 
+/// The work of [`run_guarded_steps`], within `budget`: every step, the new login and the
+/// disarm get only what the change has left of it, so that nothing is written after the
+/// host's timer has put things back.
+#[allow(clippy::too_many_arguments)]
+async fn guarded_change(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    access: &crate::kinds::AccessGuard,
+    timeout: Duration,
+    budget: guard::Budget,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    let unit = guard::unit(address);
+    let step_started = |description: &str| {
+        let _ = events.send(Event::Started {
+            machine: machine.to_owned(),
+            address: address.clone(),
+            step: description.to_owned(),
+        });
+    };
+    let run = |step: Step, timeout: Duration| async move {
+        step_started(&step.description);
+        run_step(host, &step.description, &step.script, timeout, None, false).await
+    };
+    // The clock starts before the timer does: what is left is never overstated.
+    let armed = Instant::now();
+    let short = Duration::from_secs(30);
+    let arm = guard::arm(access, &unit);
+    if let Err(message) = run(arm, timeout.min(budget.steps)).await {
+        return Some(message);
+    }
+    // When the host puts things back by itself, at the latest (its timer started during
+    // the arm step), for messages.
+    let reverts_by = std::time::SystemTime::now() + budget.deadline;
+    let reverts = format!(
+        "the host puts things back by itself by {} (its timer {unit}.timer, {} s after the change began)",
+        humantime::format_rfc3339_seconds(reverts_by),
+        budget.deadline.as_secs()
+    );
+    let mut error = None;
+    for step in steps {
+        let Some(left) = budget.step(armed.elapsed(), timeout) else {
+            error = Some(format!(
+                "{}: not started, as the change's steps had used up their {} s (the host's rollback fires {} s after the change began)",
+                step.description,
+                budget.steps.as_secs(),
+                budget.deadline.as_secs()
+            ));
+            break;
+        };
+        if let Err(message) = run(step, left).await {
+            error = Some(message);
+            break;
+        }
+    }
+    let login = match &error {
+        Some(_) => None,
+        None => {
+            step_started("log in again over a new connection, and sudo -n true");
+            Some(match budget.login(armed.elapsed()) {
+                Some(within) => fresh_login_within(host, within).await,
+                None => Err("no time was left to prove it before the rollback".into()),
+            })
+        }
+    };
+    match login {
+        Some(Ok(())) => {
+            let disarm = guard::disarm(&unit);
+            match run(disarm, budget.disarm(armed.elapsed())).await {
+                Ok(_) => None,
+                Err(message) if message.contains(guard::ROLLBACK_RAN) => Some(message),
+                Err(message) => Some(format!(
+                    "the new login worked, but the rollback could not be disarmed ({message}); {reverts}: let it, fix the cause, and run apply again"
+                )),
+            }
+        }
+        failed => {
+            let how = match tokio::time::timeout(short, run(guard::restore_now(&unit), short)).await
+            {
+                Ok(Ok(_)) => "put back now".to_owned(),
+                Ok(Err(message)) if !message.contains("and was stopped") => {
+                    format!("putting back failed ({message}); {reverts}")
+                }
+                _ => reverts,
+            };
+            Some(match failed {
+                Some(Err(why)) => {
+                    format!("rolled back: a new SSH login failed after the change ({why}); {how}")
+                }
+                _ => format!("rolled back: {} ({how})", error.unwrap_or_default()),
+            })
+        }
+    }
+}
+
 /// Tries new logins until one works or `within` has passed: a reloaded sshd re-executes
-/// itself and refuses connections for a moment, which says nothing about the change.
+/// itself and refuses connections for a moment, which says nothing about the change. The
+/// error is the last try's, with the time tried in all (not the last try's share of it).
 async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -568,7 +623,7 @@ async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), Str
             Err(e) => e,
         };
         if Instant::now() + Duration::from_secs(1) >= deadline {
-            return Err(error);
+            return Err(format!("{error}; tried for {}", describe(within)));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -1128,6 +1183,175 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
             error.starts_with("a step on local failed with exit code 3: first failure; then a step on local failed with exit code 4: cleanup failure"),
             "{error}"
         );
+    }
+
+    /// This machine with `/var/lib/corral` in a test's directory and no systemd: the
+    /// guard's timer is never armed, its restore runs only when asked.
+    struct NoTimerHost(crate::apply::lock::testing::ConfinedHost);
+
+    impl Host for NoTimerHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            Box::pin(async move {
+                let script = script
+                    .replace("systemd-run", "true")
+                    .replace("systemctl", "true");
+                self.0.run_script(&script, limits).await
+            })
+        }
+    }
+
+    /// A guarded change's steps share one budget: a step that starts late gets only what
+    /// is left (and is stopped at its end), and one that would start with nothing left
+    /// does not start; neither writes anything after the budget.
+    #[tokio::test]
+    async fn guarded_steps_share_one_budget() {
+        let state = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let host = NoTimerHost(crate::apply::lock::testing::ConfinedHost::new(state.path()));
+        let marker = |name: &str| work.path().join(name);
+        let step = |sleep: &str, name: &str| Step {
+            description: format!("step {name}"),
+            script: format!(
+                "sleep {sleep}; : > {}",
+                crate::shell::quote(&marker(name).display().to_string())
+            ),
+        };
+        let access = crate::kinds::AccessGuard {
+            paths: vec![marker("guarded").display().to_string()],
+            reload: String::new(),
+        };
+        let budget = guard::Budget {
+            steps: Duration::from_secs(4),
+            login: Duration::from_secs(2),
+            deadline: Duration::from_secs(30),
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let address = Address::new("os/user", "ops", Some("local"));
+        // The second step starts with about 2 s left and would take 3.
+        let error = guarded_change(
+            &host,
+            "local",
+            &address,
+            vec![step("2", "one"), step("3", "two"), step("0", "three")],
+            &access,
+            Duration::from_secs(60),
+            budget,
+            &sender,
+        )
+        .await
+        .unwrap();
+        assert!(marker("one").exists());
+        assert!(!marker("two").exists(), "{error}");
+        assert!(!marker("three").exists(), "{error}");
+        assert!(error.starts_with("rolled back: step two"), "{error}");
+        assert!(error.contains("and was stopped"), "{error}");
+        // The second step would start with less than a second left: it never starts.
+        let error = guarded_change(
+            &host,
+            "local",
+            &address,
+            vec![step("3.5", "four"), step("0", "five")],
+            &access,
+            Duration::from_secs(60),
+            budget,
+            &sender,
+        )
+        .await
+        .unwrap();
+        assert!(marker("four").exists());
+        assert!(!marker("five").exists(), "{error}");
+        assert!(
+            error.contains("step five: not started, as the change's steps had used up their 4 s"),
+            "{error}"
+        );
+    }
+
+    /// The disarm refused (sudo gone, say): the error says when the host puts things back.
+    struct NoDisarmHost(NoTimerHost);
+
+    impl Host for NoDisarmHost {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            match script.contains("/fired ] ||") {
+                true => LocalHost.run_script("echo 'sudo: a password is required'; exit 1", limits),
+                false => self.0.run_script(script, limits),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_disarm_says_when_the_host_reverts() {
+        let state = tempfile::tempdir().unwrap();
+        let host = NoDisarmHost(NoTimerHost(crate::apply::lock::testing::ConfinedHost::new(
+            state.path(),
+        )));
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let error = guarded_change(
+            &host,
+            "local",
+            &Address::new("os/user", "ops", Some("local")),
+            vec![Step {
+                description: "change".into(),
+                script: "true".into(),
+            }],
+            &crate::kinds::AccessGuard {
+                paths: vec![state.path().join("keys").display().to_string()],
+                reload: String::new(),
+            },
+            Duration::from_secs(60),
+            guard::Budget::STANDARD,
+            &sender,
+        )
+        .await
+        .unwrap();
+        let year = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        assert!(
+            error.contains("the rollback could not be disarmed")
+                && error.contains("sudo: a password is required")
+                && error.contains(&format!(
+                    "the host puts things back by itself by {}",
+                    &year[..4]
+                ))
+                && error.contains("(its timer corral-guard-"),
+            "{error}"
+        );
+    }
+
+    /// A host whose new logins never answer, each try taking all the time it is given.
+    struct SilentLogin;
+
+    impl Host for SilentLogin {
+        fn run_script<'a>(
+            &'a self,
+            script: &'a str,
+            limits: Limits,
+        ) -> BoxFuture<'a, Result<ScriptOutput, TransportError>> {
+            LocalHost.run_script(script, limits)
+        }
+
+        fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async move {
+                tokio::time::sleep(timeout.min(Duration::from_millis(1500))).await;
+                Err("no answer".into())
+            })
+        }
+    }
+
+    /// The login's failure states the time tried in all, as the README does, not the
+    /// share of the last try.
+    #[tokio::test]
+    async fn a_failed_new_login_says_how_long_it_was_tried() {
+        let error = fresh_login_within(&SilentLogin, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(error, "no answer; tried for 3 s");
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub fn probes_by_machine(
             })
             .collect();
         list.insert(0, crate::managed::probe(&declared));
+        // Who corral logs in as: a plan must not delete that user's way to root.
+        list.insert(1, crate::kinds::user::login_probe());
     }
     probes
 }

@@ -569,6 +569,16 @@ fn default_mode(sensitive: bool) -> &'static str {
 /// name files relative to it, so a link planted above the path cannot redirect them. Sets
 /// `$d` (the directory) and `$b` (the file's name).
 pub fn enter_directory(path: &str, create: bool) -> String {
+    let mut script = walk_to_directory(path, create);
+    script.push_str(
+        "if [ -L \"$b\" ]; then echo \"corral: $d/$b is a symbolic link; corral never writes through or replaces one\"; exit 1; fi\n",
+    );
+    script
+}
+
+/// [`enter_directory`] without its check of the path itself, for a caller that handles a
+/// link at the path on its own ([`keep_script`] leaves it alone).
+fn walk_to_directory(path: &str, create: bool) -> String {
     let (dir, base) = match path.rsplit_once('/') {
         Some(("", base)) => ("/", base),
         Some((dir, base)) => (dir, base),
@@ -584,7 +594,7 @@ pub fn enter_directory(path: &str, create: bool) -> String {
         "r=${{d#/}}\nwhile [ -n \"$r\" ]; do\n  c=${{r%%/*}}; case $r in */*) r=${{r#*/}} ;; *) r= ;; esac\n  if [ -L \"$c\" ]; then echo \"corral: $(pwd -P)/$c is a symbolic link; corral never writes through one\"; exit 1; fi\n  {missing}\n  cd -P -- \"$c\"\ndone\n"
     ));
     script.push_str(
-        "[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d is reached through a symbolic link\"; exit 1; }\nif [ -L \"$b\" ]; then echo \"corral: $d/$b is a symbolic link; corral never writes through or replaces one\"; exit 1; fi\n",
+        "[ \"$(pwd -P)\" = \"$d\" ] || { echo \"corral: $d is reached through a symbolic link\"; exit 1; }\n",
     );
     script
 }
@@ -754,10 +764,52 @@ pub fn restore_script(path: &str) -> String {
     let id = original_id(path);
     let o = format!("{}/{id}", quote(ORIGINALS_DIR));
     format!(
-        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}{ENTER_PRIVATE}dd if={o} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {o})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\nrm -f -- {o} {o}.path {o}.sensitive {o}.created\n)\n{SUBSHELL_RESULT}",
+        "(\nset -eu\np={p}\n[ -f {o} ] || {{ echo \"corral: the original of $p is no longer in {dir}\"; exit 1; }}\n{enter}{copy}rm -f -- {o} {o}.path {o}.sensitive {o}.created\n)\n{SUBSHELL_RESULT}",
         p = quote(path),
         dir = ORIGINALS_DIR,
         enter = enter_directory(path, true),
+        copy = copy_into_place(&o),
+    )
+}
+
+/// Shell text, run in `$d` after [`enter_directory`], that replaces `$b` with a copy of
+/// `kept` (shell text naming a root-owned file in a directory only root can write), with
+/// its owner and mode: the one link-safe write of a kept file ([`ENTER_PRIVATE`],
+/// [`MOVE_INTO_PLACE`]), for originals and the access guard's files alike.
+fn copy_into_place(kept: &str) -> String {
+    format!(
+        "{ENTER_PRIVATE}dd if={kept} iflag=nofollow of=f status=none\nset -- $(stat -c '%u %g %a' -- {kept})\nchown -- \"$1:$2\" f\nchmod -- \"$3\" f\nsync -- f\n{MOVE_INTO_PLACE}trap - EXIT\n"
+    )
+}
+
+/// Shell text that keeps the file at `path` as `kept` (a path in a directory only root
+/// can write), with its owner and mode, for [`put_back_script`]; nothing at the path
+/// leaves a marker `KEPT.absent`, a symbolic link at the path a marker `KEPT.link` (every
+/// write refuses to replace one, so the change leaves it as it is, and so does the put
+/// back). Never reads through a link above the path; anything but a regular file fails the
+/// calling script, as corral would not replace it either. In a subshell, like
+/// [`write_script`].
+pub fn keep_script(path: &str, kept: &str) -> String {
+    let k = quote(kept);
+    format!(
+        "(\nset -eu\nrm -f -- {k} {k}.absent {k}.link\n: > {k}.absent\n{walk}if [ -L \"$b\" ]; then\n  : > {k}.link\nelif [ -e \"$b\" ]; then\n  case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') ;; *) echo \"corral: $d/$b is not a regular file\"; exit 1 ;; esac\n  dd if=\"$b\" iflag=nofollow of={k} status=none\n  set -- $(stat -c '%u %g %a' -- \"$b\")\n  chown -- \"$1:$2\" {k}\n  chmod -- \"$3\" {k}\nfi\n[ ! -e {k} ] && [ ! -e {k}.link ] || rm -f -- {k}.absent\n)\n{SUBSHELL_RESULT}",
+        walk = walk_to_directory(path, false),
+    )
+}
+
+/// Shell text that makes `path` again what [`keep_script`] kept as `kept`: the kept file
+/// written back through the link-safe write of every other write (a private directory
+/// beside the path, then `mv -T`), or the file deleted when there was none (never a link,
+/// nor anything but a regular file), or nothing when a link was there. Never through a
+/// link at or above the path: one planted since is reported and left alone. In a
+/// subshell, like [`write_script`]; the kept files stay.
+pub fn put_back_script(path: &str, kept: &str) -> String {
+    let k = quote(kept);
+    format!(
+        "(\nset -eu\n[ ! -e {k}.link ] || exit 0\nif [ -e {k}.absent ]; then\n{enter}  if [ -e \"$b\" ]; then\n    case $(stat -c %F -- \"$b\") in 'regular file'|'regular empty file') rm -f -- \"$b\" ;; *) echo \"corral: $d/$b is not a regular file; not deleting it\"; exit 1 ;; esac\n  fi\n  exit 0\nfi\n[ -f {k} ] || {{ echo \"corral: the kept copy of \"{p}\" is gone\"; exit 1; }}\n{enter}{copy})\n{SUBSHELL_RESULT}",
+        p = quote(path),
+        enter = enter_directory(path, false),
+        copy = copy_into_place(&k),
     )
 }
 

@@ -51,6 +51,12 @@ const UNIT: &str = "corral-firewall.service";
 const UNIT_PATH: &str = "/etc/systemd/system/corral-firewall.service";
 
 const TABLE_KEY: &str = "firewall:table";
+/// The listing of the live table after corral's last load, for the rules drift changed.
+const SEEN_LISTING: &str = "/var/lib/corral/firewall.seen";
+/// Where corral's connection comes from, as the host sees it.
+const CONNECTION_KEY: &str = "firewall:connection";
+/// At most this many differing lines of the live table are read.
+const DRIFT_LINES: usize = 20;
 
 /// `os/firewall` specification.
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
@@ -436,6 +442,10 @@ struct Live {
     loaded: bool,
     as_seen: bool,
     at_boot: bool,
+    /// Lines of the live listing that corral did not load (added outside corral).
+    added: Vec<String>,
+    /// Lines corral loaded that the live listing lacks (removed outside corral).
+    removed: Vec<String>,
 }
 
 fn live(facts: &HostFacts) -> Result<Live, FactError> {
@@ -444,7 +454,17 @@ fn live(facts: &HostFacts) -> Result<Live, FactError> {
         return Err(FactError::unexpected(TABLE_KEY, out));
     }
     let (mut now, mut seen, mut at_boot) = (None, None, false);
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
     for line in out.output.lines() {
+        // `diff`'s lines: `> ` only in the live table, `< ` only in corral's last load.
+        if let Some(rule) = line.strip_prefix("> ") {
+            added.push(rule.trim().to_owned());
+            continue;
+        }
+        if let Some(rule) = line.strip_prefix("< ") {
+            removed.push(rule.trim().to_owned());
+            continue;
+        }
         match line.split_once(' ') {
             Some(("table", digest)) => now = Some(digest.to_owned()),
             Some(("seen", digest)) => seen = Some(digest.to_owned()),
@@ -457,13 +477,85 @@ fn live(facts: &HostFacts) -> Result<Live, FactError> {
         loaded,
         as_seen: loaded && now == seen,
         at_boot,
+        added,
+        removed,
     })
 }
 
 /// Loads the main file (the table, then every resource's rules) and notes the digest of
 /// the table as loaded; once no resource's file is left, no table at all, and nothing at
 /// boot.
-pub const RELOAD: &str = "if [ -e /etc/corral/firewall.nft ] && ls /etc/corral/firewall.d/*.nft >/dev/null 2>&1; then if ! nft -f /etc/corral/firewall.nft; then echo 'corral: nft could not load /etc/corral/firewall.nft'; exit 1; fi; mkdir -p /var/lib/corral; nft list table inet corral | sha256sum | cut -d' ' -f1 > /var/lib/corral/firewall.sha; else nft delete table inet corral 2>/dev/null || true; systemctl disable corral-firewall.service >/dev/null 2>&1 || true; rm -f /etc/corral/firewall.nft /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha; systemctl daemon-reload; fi";
+pub const RELOAD: &str = "if [ -e /etc/corral/firewall.nft ] && ls /etc/corral/firewall.d/*.nft >/dev/null 2>&1; then if ! nft -f /etc/corral/firewall.nft; then echo 'corral: nft could not load /etc/corral/firewall.nft'; exit 1; fi; mkdir -p /var/lib/corral; nft list table inet corral > /var/lib/corral/firewall.seen; sha256sum < /var/lib/corral/firewall.seen | cut -d' ' -f1 > /var/lib/corral/firewall.sha; else nft delete table inet corral 2>/dev/null || true; systemctl disable corral-firewall.service >/dev/null 2>&1 || true; rm -f /etc/corral/firewall.nft /etc/systemd/system/corral-firewall.service /var/lib/corral/firewall.sha /var/lib/corral/firewall.seen; systemctl daemon-reload; fi";
+
+/// Prints `ssh CLIENT CLIENT_PORT SERVER SERVER_PORT`: `$SSH_CONNECTION` of the login the
+/// facts are read over. sudo drops it from the environment, so it is read from the nearest
+/// process above that has it (sudo itself, or the login's shell); the probe runs as root.
+const CONNECTION_PROBE: &str = r#"c=${SSH_CONNECTION:-}; p=$$
+while [ -z "$c" ] && [ "$p" -gt 1 ]; do
+  c=$(tr '\000' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -n 1)
+  p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2); [ -n "$p" ] || p=1
+done
+echo "ssh $c""#;
+
+/// Where corral connects from and the SSH port it connects to, as the host sees them;
+/// `None` when the facts do not say (not over SSH, or facts of an older corral).
+fn connection(facts: &HostFacts) -> Option<(IpAddr, u16)> {
+    let out = facts.get(CONNECTION_KEY).ok().filter(|out| out.rc == 0)?;
+    let line = out.output.lines().find_map(|l| l.strip_prefix("ssh "))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [client, _, _, port] = fields.as_slice() else {
+        return None;
+    };
+    let client = match client.parse::<IpAddr>().ok()? {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    Some((client, port.parse().ok()?))
+}
+
+impl FirewallSpec {
+    /// Why this resource would shut out corral's own connection (from `client` to SSH on
+    /// `port`), if it would: its SSH rule admits other sources only, or, setting `drop`,
+    /// it has no SSH rule.
+    fn shuts_out(&self, client: IpAddr, port: u16) -> Option<String> {
+        let ssh: Vec<usize> = (0..self.allow.len())
+            .filter(|&i| {
+                let rule = &self.allow[i];
+                rule.protocol == Protocol::Tcp
+                    && rule.ports.iter().any(|r| r.0 <= port && port <= r.1)
+            })
+            .collect();
+        let admits = |i: usize| match self.sources.get(i).cloned().flatten() {
+            None => true,
+            Some(networks) => networks.iter().any(|n| n.contains(&client)),
+        };
+        if ssh.iter().any(|&i| admits(i)) {
+            return None;
+        }
+        let consequence =
+            "the next login would fail and the access guard would roll this change back";
+        if let Some(&first) = ssh.first() {
+            let sources: Vec<String> = self
+                .sources
+                .get(first)
+                .cloned()
+                .flatten()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| n.trunc().to_string())
+                .collect();
+            return Some(format!(
+                "the rule for SSH ({port}/tcp, `allow[{first}]`) admits only {}, and corral connects from {client}: {consequence} (add {client} to its `from:`)",
+                sources.join(", ")
+            ));
+        }
+        (self.input_policy == Some(Policy::Drop)).then(|| {
+            format!(
+                "`input_policy: drop` with no rule for SSH ({port}/tcp), which corral connects over from {client}: unless another os/firewall resource on this machine opens it, {consequence}"
+            )
+        })
+    }
+}
 
 /// What removing a resource does once its file is deleted.
 pub const REMOVE: &str = RELOAD;
@@ -481,9 +573,14 @@ impl MachineKind for FirewallSpec {
         vec![
             Probe {
                 key: TABLE_KEY.into(),
+                // The lines that differ from corral's last load, when it kept its listing.
                 script: format!(
-                    "if t=$(nft list table inet corral 2>/dev/null); then echo \"table $(printf '%s\\n' \"$t\" | sha256sum | cut -d' ' -f1)\"; else echo 'table absent'; fi; echo \"seen $(cat {SEEN_PATH} 2>/dev/null)\"; echo \"boot $(systemctl is-enabled {UNIT} 2>/dev/null)\""
+                    "if t=$(nft list table inet corral 2>/dev/null); then echo \"table $(printf '%s\\n' \"$t\" | sha256sum | cut -d' ' -f1)\"; if [ -f {SEEN_LISTING} ]; then printf '%s\\n' \"$t\" | diff -- {SEEN_LISTING} - | grep '^[<>] ' | head -n {DRIFT_LINES}; fi; else echo 'table absent'; fi; echo \"seen $(cat {SEEN_PATH} 2>/dev/null)\"; echo \"boot $(systemctl is-enabled {UNIT} 2>/dev/null)\""
                 ),
+            },
+            Probe {
+                key: CONNECTION_KEY.into(),
+                script: CONNECTION_PROBE.into(),
             },
             file::probe(&rules_path(name), file::Read::Content),
             file::probe(MAIN_PATH, file::Read::Content),
@@ -508,11 +605,28 @@ impl MachineKind for FirewallSpec {
                 scalar("loaded"),
             ));
         } else if !live.as_seen {
-            attributes.push(AttrChange::new(
-                "table inet corral",
-                scalar("changed outside corral"),
-                scalar("as configured"),
-            ));
+            // The rules themselves, when the host kept what corral loaded last.
+            for rule in &live.added {
+                attributes.push(AttrChange::new(
+                    "table inet corral, added outside corral",
+                    scalar(rule),
+                    AttrValue::Absent,
+                ));
+            }
+            for rule in &live.removed {
+                attributes.push(AttrChange::new(
+                    "table inet corral, removed outside corral",
+                    AttrValue::Absent,
+                    scalar(rule),
+                ));
+            }
+            if live.added.is_empty() && live.removed.is_empty() {
+                attributes.push(AttrChange::new(
+                    "table inet corral",
+                    scalar("changed outside corral"),
+                    scalar("as configured"),
+                ));
+            }
         }
         if !live.at_boot {
             attributes.push(AttrChange::new(
@@ -576,6 +690,13 @@ impl MachineKind for FirewallSpec {
 
     fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
         Some(crate::managed::Entry::file(KIND, &rules_path(name)))
+    }
+
+    fn warnings(&self, _name: &str, facts: &HostFacts) -> Vec<String> {
+        connection(facts)
+            .and_then(|(client, port)| self.shuts_out(client, port))
+            .into_iter()
+            .collect()
     }
 
     fn access_guard(&self, name: &str) -> Option<AccessGuard> {
@@ -686,7 +807,9 @@ mod tests {
             Live {
                 loaded: true,
                 as_seen: true,
-                at_boot: true
+                at_boot: true,
+                added: Vec::new(),
+                removed: Vec::new(),
             }
         );
         let edited = live(&facts("table cd\nseen ab\nboot enabled\n")).unwrap();
@@ -697,8 +820,122 @@ mod tests {
             Live {
                 loaded: false,
                 as_seen: false,
-                at_boot: false
+                at_boot: false,
+                added: Vec::new(),
+                removed: Vec::new(),
             }
         );
+    }
+
+    fn recorded(case: &str, probe: &Probe) -> HostFacts {
+        let mut facts = HostFacts::default();
+        facts.probes.insert(
+            probe.key.clone(),
+            crate::facts::recorded::checked(
+                &format!("firewall/{case}"),
+                probe,
+                "record it again on a lab host",
+            ),
+        );
+        facts
+    }
+
+    fn probe(key: &str) -> Probe {
+        let spec = spec("machines: all\n").unwrap();
+        spec.probes("base")
+            .into_iter()
+            .find(|p| p.key == key)
+            .unwrap()
+    }
+
+    /// Drift names the rules: a rule added by hand, and one corral loaded that is gone,
+    /// from `nft list table` as the lab printed it after such edits.
+    #[test]
+    fn drift_shows_the_rules_that_differ() {
+        let mut facts = recorded("table-edited", &probe(TABLE_KEY));
+        let live = live(&facts).unwrap();
+        assert!(live.loaded && !live.as_seen && live.at_boot);
+        assert_eq!(live.added, ["tcp dport 8080 accept"]);
+        assert_eq!(live.removed, ["meta l4proto { icmp, ipv6-icmp } accept"]);
+        // The files as corral wrote them, so that the table is the only difference.
+        let base =
+            spec("machines: all\ninput_policy: drop\nallow:\n  - { protocol: tcp, ports: [22] }\n")
+                .unwrap();
+        for (case, path) in [
+            ("rules-base", rules_path("base")),
+            ("main", MAIN_PATH.to_owned()),
+        ] {
+            facts
+                .probes
+                .extend(recorded(case, &file::probe(&path, file::Read::Content)).probes);
+        }
+        let diff = base.diff("base", &facts).unwrap();
+        let shown: Vec<(String, AttrValue, AttrValue)> = diff
+            .attributes
+            .into_iter()
+            .map(|a| (a.name, a.before, a.after))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "table inet corral, added outside corral".to_owned(),
+                    AttrValue::Scalar("tcp dport 8080 accept".into()),
+                    AttrValue::Absent
+                ),
+                (
+                    "table inet corral, removed outside corral".to_owned(),
+                    AttrValue::Absent,
+                    AttrValue::Scalar("meta l4proto { icmp, ipv6-icmp } accept".into())
+                ),
+            ]
+        );
+    }
+
+    /// corral's own address, as the host saw it through sudo: a rule for SSH that leaves
+    /// it out, or `drop` with no rule for SSH, is warned about; one that admits it is not.
+    #[test]
+    fn a_firewall_that_shuts_out_corral_is_warned_about() {
+        let facts = recorded("connection-through-sudo", &probe(CONNECTION_KEY));
+        let (client, port) = connection(&facts).unwrap();
+        assert_eq!((client.to_string(), port), ("10.224.0.1".to_owned(), 22));
+        let with = |yaml: &str, sources: Vec<Option<Vec<IpNet>>>| {
+            let mut firewall = spec(yaml).unwrap();
+            firewall.sources = sources;
+            firewall.warnings("base", &facts)
+        };
+        let nets = |list: &[&str]| Some(list.iter().map(|n| n.parse().unwrap()).collect());
+        let rule = "machines: all\ninput_policy: drop\nallow:\n  - { protocol: tcp, ports: [\"20-23\"], from: [10.9.9.0/24] }\n";
+        let warned = with(rule, vec![nets(&["10.9.9.0/24"])]);
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(
+            warned[0].contains("admits only 10.9.9.0/24, and corral connects from 10.224.0.1"),
+            "{warned:?}"
+        );
+        let no_ssh = with(
+            "machines: all\ninput_policy: drop\nallow:\n  - { protocol: tcp, ports: [80] }\n",
+            vec![None],
+        );
+        assert!(
+            no_ssh[0].contains("`input_policy: drop` with no rule for SSH (22/tcp)"),
+            "{no_ssh:?}"
+        );
+        assert!(with(rule, vec![nets(&["10.9.9.0/24", "10.224.0.0/24"])]).is_empty());
+        assert!(with(
+            "machines: all\ninput_policy: drop\nallow:\n  - { protocol: tcp, ports: [22] }\n",
+            vec![None]
+        )
+        .is_empty());
+        // Only rules: another resource (the baseline) decides the policy and opens SSH.
+        assert!(with(
+            "machines: all\nallow:\n  - { protocol: tcp, ports: [80] }\n",
+            vec![None]
+        )
+        .is_empty());
+        // Facts of an older corral say nothing: no warning.
+        assert!(spec(rule)
+            .unwrap()
+            .warnings("base", &HostFacts::default())
+            .is_empty());
     }
 }

@@ -818,6 +818,13 @@ pub trait MachineKind {
     /// What this resource named `name` manages on each machine.
     fn claims(&self, name: &str) -> Vec<Claim>;
 
+    /// What the facts say will go wrong with a change of this resource, though it can be
+    /// applied (a firewall that shuts out corral's own address, an sshd setting that a file
+    /// read first overrides): plan warnings, asked only of instances that change.
+    fn warnings(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
+        Vec::new()
+    }
+
     /// For a change that can cut corral's own access: what the host puts back by itself
     /// unless a new login works after the change.
     fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
@@ -835,12 +842,6 @@ pub trait MachineKind {
     /// installed in the same apply (which may bring it); otherwise it is a plan error,
     /// rather than a step that is sure to fail.
     fn unmet(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// What the facts say will not work as configured, though the change can be applied
-    /// (an sshd setting that a file read first overrides): plan warnings.
-    fn warnings(&self, _name: &str, _facts: &HostFacts) -> Vec<String> {
         Vec::new()
     }
 

@@ -676,11 +676,9 @@ impl MachineKind for SshdSpec {
         let path = drop_in(name);
         let bytes = self.file_text(name);
         let kept = format!("{path}.corral-previous");
-        let mut script = format!(
-            "set -e\nif [ -e {p} ]; then cp -a {p} {k}; else rm -f {k}; fi\n",
-            p = quote(&path),
-            k = quote(&kept)
-        );
+        // Kept and put back through the link-safe write (`file::keep_script`), like the
+        // guard's files.
+        let mut script = format!("set -e\n{}", file::keep_script(&path, &kept));
         // The Include, made sure of: written at the top (sshd keeps the first value it
         // reads, so drop-ins then win), through a temporary file in the same directory.
         script.push_str(&format!(
@@ -689,10 +687,10 @@ impl MachineKind for SshdSpec {
             include = quote(INCLUDE),
         ));
         script.push_str(&file::write_script(&file::root_file(&path, &bytes, "0644")));
+        let forget = format!("rm -f -- {k} {k}.absent {k}.link\n", k = quote(&kept));
         script.push_str(&format!(
-            "if ! out=$(sshd -t 2>&1); then\n  if [ -e {k} ]; then mv -f {k} {p}; else rm -f {p}; fi\n  printf '%s\\n' \"$out\"\n  echo 'corral: sshd -t refused the settings; the previous file is back'\n  exit 1\nfi\nrm -f {k}\n{reload}\n",
-            p = quote(&path),
-            k = quote(&kept),
+            "if ! out=$(sshd -t 2>&1); then\n{put_back}{forget}  printf '%s\\n' \"$out\"\n  echo 'corral: sshd -t refused the settings; the previous file is back'\n  exit 1\nfi\n{forget}{reload}\n",
+            put_back = file::put_back_script(&path, &kept),
             reload = RELOAD
         ));
         // "Apply complete!" is said only of settings sshd now has.
@@ -765,6 +763,49 @@ mod tests {
             groups: vec!["root".into()],
             includes_drop_ins: true,
         }
+    }
+
+    /// The step through a real `sh`, with `/etc/ssh` in a scratch directory: settings
+    /// `sshd -t` refuses put the previous drop-in back, through the link-safe write, and
+    /// leave no kept copy behind.
+    #[test]
+    fn refused_settings_put_the_previous_file_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc/ssh");
+        std::fs::create_dir_all(etc.join("sshd_config.d")).unwrap();
+        std::fs::write(etc.join("sshd_config"), format!("{INCLUDE}\n")).unwrap();
+        let file = etc.join("sshd_config.d/00-corral-h.conf");
+        std::fs::write(&file, "MaxAuthTries 3\n").unwrap();
+        let spec = spec(&[("MaxAuthTries", "4")]);
+        let change = ResourceChange {
+            address: crate::address::Address::new(KIND, "h", Some("n1")),
+            machine: Some("n1".into()),
+            action: crate::plan::Action::Update,
+            attributes: Vec::new(),
+            reason: None,
+            triggered_by: Vec::new(),
+        };
+        let steps = spec.steps("h", &change, &HostFacts::default());
+        let script = steps[0]
+            .script
+            .replace("/etc/ssh", &etc.display().to_string())
+            .replace("sshd -t", "false")
+            .replace(RELOAD, "true");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("the previous file is back"),
+            "{out:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "MaxAuthTries 3\n");
+        let left: Vec<_> = std::fs::read_dir(etc.join("sshd_config.d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["00-corral-h.conf"]);
     }
 
     #[test]

@@ -505,6 +505,30 @@ impl UserSpec {
         None
     }
 
+    /// Why the wanted sudo setting would stop `sudo -n sh` for this user, if it would (a
+    /// drop-in removed, a password asked, commands other than `ALL`).
+    fn sudo_lockout(&self) -> Option<String> {
+        let user = &self.name;
+        let Some(sudo) = &self.sudo else {
+            return Some(format!(
+                "removing {}, the sudo right of {user}, the user corral connects as through sudo",
+                self.sudoers_path()
+            ));
+        };
+        if !sudo.nopasswd {
+            return Some(format!(
+                "`nopasswd: false` for {user}, the user corral connects as through `sudo -n`, which never answers a password prompt"
+            ));
+        }
+        if !sudo.commands.split(',').any(|c| c.trim() == "ALL") {
+            return Some(format!(
+                "`commands: {}` for {user}, the user corral connects as: corral runs its scripts with `sudo -n sh`, which needs `ALL`",
+                sudo.commands.trim()
+            ));
+        }
+        None
+    }
+
     fn decide(&self, name: &str, facts: &HostFacts) -> Result<Decision, FactError> {
         let login = facts.get(LOGIN_KEY)?;
         if login.rc == 0 && login.output.trim() == self.name {
@@ -752,6 +776,16 @@ impl UserSpec {
                 }
             }
         }
+        // Scripts reach root through `sudo -n sh`: a change of the connecting user's
+        // drop-in that would stop that is corral cutting its own way in.
+        if decision.sudo != SudoChange::Keep && connecting_through_sudo(facts) == Some(&self.name) {
+            if let Some(why) = self.sudo_lockout() {
+                return Err(FactError::new(
+                    LOGIN_KEY,
+                    format!("refused: {why}. Keep `sudo: {{commands: ALL, nopasswd: true}}`, or connect as another user first (`ssh: {{user: …}}` in the inventory)"),
+                ));
+            }
+        }
 
         if decision.action != Action::Create && !attributes.is_empty() {
             decision.action = Action::Update;
@@ -828,6 +862,40 @@ impl UserSpec {
         )));
         script
     }
+}
+
+/// The user corral logs in as when it reaches root through sudo (not when it logs in as
+/// root), from the facts of [`UserSpec::login_probe`].
+fn connecting_through_sudo(facts: &HostFacts) -> Option<&str> {
+    let out = facts.get(LOGIN_KEY).ok().filter(|out| out.rc == 0)?;
+    Some(out.output.trim()).filter(|user| !user.is_empty() && *user != "root")
+}
+
+/// The probe of who corral logs in as, read on every machine (see `facts::gather`): the
+/// plan of a deletion needs it even where no `os/user` is declared any more.
+pub fn login_probe() -> Probe {
+    UserSpec::login_probe()
+}
+
+/// Why deleting what `change` removes (a resource no longer in the configuration) would
+/// cut off the user corral connects as, if it would: its sudoers drop-in gone.
+pub fn deletion_lockout(change: &ResourceChange, facts: &HostFacts) -> Option<String> {
+    if change.address.kind != KIND {
+        return None;
+    }
+    let user = connecting_through_sudo(facts)?;
+    let path = format!("/etc/sudoers.d/corral-{user}");
+    let removed = change.attributes.iter().any(|a| {
+        a.name == "path"
+            && a.before == AttrValue::Scalar(path.clone())
+            && a.after == AttrValue::Absent
+    });
+    removed.then(|| {
+        format!(
+            "refused: removing {path} ({} is no longer in the configuration) would take away the sudo right of {user}, the user corral connects as. Keep the document (with `sudo:`), or connect as another user first (`ssh: {{user: …}}` in the inventory)",
+            change.address.resource()
+        )
+    })
 }
 
 /// The change that deletes the sudoers drop-in, when there is one.
@@ -1193,6 +1261,90 @@ mod tests {
         additive.exclusive_keys = false;
         assert_eq!(additive.lockout(), None);
         assert_eq!(spec("admin").lockout(), None);
+    }
+
+    /// Facts of a host corral reads as `ops` through sudo (recorded on the lab).
+    fn through_sudo() -> HostFacts {
+        let probe = UserSpec::login_probe();
+        HostFacts {
+            probes: BTreeMap::from([(probe.key.clone(), recorded("login-through-sudo", &probe))]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_connecting_users_sudo_is_never_narrowed_away() {
+        assert_eq!(connecting_through_sudo(&through_sudo()), Some("ops"));
+        // Logged in as root, sudo is not corral's way in.
+        let root = facts_of(&recorded_spec(), "missing");
+        assert_eq!(connecting_through_sudo(&root), None);
+        let full = Sudo {
+            commands: "ALL".into(),
+            nopasswd: true,
+        };
+        let with = |sudo: Option<Sudo>| UserSpec {
+            sudo,
+            ..spec("ops")
+        };
+        assert_eq!(with(Some(full.clone())).sudo_lockout(), None);
+        for (sudo, why) in [
+            (
+                None,
+                "removing /etc/sudoers.d/corral-ops, the sudo right of ops",
+            ),
+            (
+                Some(Sudo {
+                    nopasswd: false,
+                    ..full.clone()
+                }),
+                "`nopasswd: false` for ops",
+            ),
+            (
+                Some(Sudo {
+                    commands: "/usr/bin/apt, /usr/bin/systemctl".into(),
+                    ..full.clone()
+                }),
+                "`commands: /usr/bin/apt, /usr/bin/systemctl` for ops",
+            ),
+        ] {
+            let refused = with(sudo).sudo_lockout().unwrap_or_default();
+            assert!(refused.contains(why), "{refused}");
+        }
+    }
+
+    /// The `os/user.ops` document removed while corral connects as ops: deleting its
+    /// drop-in is refused; another user's is not, nor a drop-in left in place.
+    #[test]
+    fn deleting_the_connecting_users_sudo_right_is_refused() {
+        let facts = through_sudo();
+        let host = crate::managed::HostRecord::default();
+        let removal = |user: &str| {
+            crate::managed::deletion(
+                crate::address::Address::new(KIND, user, Some("n1")),
+                "n1",
+                &crate::managed::Entry {
+                    origin: Some(crate::managed::Origin::Created),
+                    ..crate::managed::Entry::file(KIND, &format!("/etc/sudoers.d/corral-{user}"))
+                },
+                &host,
+            )
+        };
+        let refused = deletion_lockout(&removal("ops"), &facts).unwrap_or_default();
+        assert!(
+            refused.contains("refused: removing /etc/sudoers.d/corral-ops (os/user.ops is no longer in the configuration) would take away the sudo right of ops"),
+            "{refused}"
+        );
+        assert_eq!(deletion_lockout(&removal("deploy"), &facts), None);
+        let left = crate::managed::deletion(
+            crate::address::Address::new(KIND, "ops", Some("n1")),
+            "n1",
+            &crate::managed::Entry {
+                origin: Some(crate::managed::Origin::Adopted),
+                ..crate::managed::Entry::file(KIND, "/etc/sudoers.d/corral-ops")
+            },
+            &host,
+        );
+        assert_eq!(deletion_lockout(&left, &facts), None);
     }
 
     #[test]

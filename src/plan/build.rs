@@ -96,6 +96,14 @@ pub fn build(
                 continue;
             }
         };
+        if diff.action() != Action::NoOp {
+            for message in kind.warnings(&resource.address.name, host_facts) {
+                plan.warnings.push(ResourceProblem {
+                    address: instance.address.clone(),
+                    message: format!("{machine}: {message}"),
+                });
+            }
+        }
         let unmet = kind.unmet(&resource.address.name, host_facts);
         if !unmet.is_empty() {
             // A package installed by this apply may bring the user (postgresql's postgres).
@@ -114,12 +122,6 @@ pub fn build(
                 });
                 continue;
             }
-        }
-        for message in kind.warnings(&resource.address.name, host_facts) {
-            plan.warnings.push(ResourceProblem {
-                address: instance.address.clone(),
-                message,
-            });
         }
         let restarts = kind.restarts_when_dependencies_change(&diff);
         let mut triggered_by: Vec<Address> = if restarts {
@@ -533,8 +535,14 @@ fn plan_deletions<'f>(
                 .as_ref()
                 .is_some_and(|p| claimed.contains(&format!("file {p}")));
             if targeted && !excluded && !taken {
-                plan.resource_changes
-                    .push(managed::deletion(instance, machine, entry, &host));
+                let change = managed::deletion(instance, machine, entry, &host);
+                match crate::kinds::user::deletion_lockout(&change, host_facts) {
+                    Some(why) => plan.errors.push(ResourceProblem {
+                        address: change.address,
+                        message: format!("{machine}: {why}"),
+                    }),
+                    None => plan.resource_changes.push(change),
+                }
             }
         }
     }

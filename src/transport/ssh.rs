@@ -791,11 +791,24 @@ fn master_command(
     command
 }
 
-/// What the new login prints: a login that runs something else (a `ForceCommand`) does not
-/// prove that corral's scripts would run.
+/// What the new login prints when it could run a command as root: a login that runs
+/// something else (a `ForceCommand`) does not prove that corral's scripts would run.
 const LOGIN_PROOF: &str = "corral-login-proof";
 
-/// `ssh … HOST echo PROOF` over a connection of its own: no master, no control socket, so
+/// What it prints when it logged in but `sudo -n true` failed.
+const NO_SUDO: &str = "corral-login-without-sudo";
+
+/// What the new login runs: as a user other than root, `sudo -n true` too, as every
+/// script corral runs goes through `sudo -n`. (`sh -c` with one quoted word, so that any
+/// login shell reads it alike.)
+fn login_proof_command() -> String {
+    let script = format!(
+        "if [ \"$(id -u)\" -eq 0 ] || LC_ALL=C sudo -n true </dev/null >/dev/null 2>&1; then echo {LOGIN_PROOF}; else echo {NO_SUDO}; fi"
+    );
+    format!("sh -c {}", crate::shell::quote(&script))
+}
+
+/// `ssh … HOST sh -c PROOF` over a connection of its own: no master, no control socket, so
 /// that it goes through sshd and the firewall as a new login does.
 fn login_command(machine: &Machine, options: &SshOptions) -> std::process::Command {
     let mut command = std::process::Command::new("ssh");
@@ -803,7 +816,7 @@ fn login_command(machine: &Machine, options: &SshOptions) -> std::process::Comma
         .stdin(Stdio::null())
         .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
     connection_options(&mut command, machine, options);
-    command.args(["echo", LOGIN_PROOF]);
+    command.arg(login_proof_command());
     command
 }
 
@@ -877,13 +890,23 @@ impl Host for SshHost {
                     .map_err(|e| format!("cannot run ssh: {e}"))
             };
             match tokio::time::timeout(timeout, run).await {
-                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+                // The caller says how long it tried in all (it tries again until then).
+                Err(_) => Err("no answer".into()),
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(out))
                     if out.status.success()
                         && String::from_utf8_lossy(&out.stdout).trim() == LOGIN_PROOF =>
                 {
                     Ok(())
+                }
+                Ok(Ok(out))
+                    if out.status.success()
+                        && String::from_utf8_lossy(&out.stdout).trim() == NO_SUDO =>
+                {
+                    Err(format!(
+                        "it logged in, but `sudo -n true` as {} failed: corral could no longer run anything as root there",
+                        self.login.user.as_deref().unwrap_or("the SSH user")
+                    ))
                 }
                 Ok(Ok(out)) if out.status.success() => {
                     Err("the login ran, but not corral's command (a ForceCommand?)".into())
@@ -969,6 +992,34 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The new login's command proves a root login, and proves nothing for a user whose
+    /// `sudo -n` fails (here `nobody`, whom no sudoers file names), through a real `sh`.
+    #[test]
+    fn the_login_proof_needs_root_or_a_working_sudo() {
+        let proof = login_proof_command();
+        let root = std::process::Command::new("sh")
+            .args(["-c", &proof])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&root.stdout).trim(), LOGIN_PROOF);
+        let nobody = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+                &proof,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&nobody.stdout).trim(),
+            NO_SUDO,
+            "{nobody:?}"
+        );
+    }
 
     fn machine() -> Machine {
         Machine {
