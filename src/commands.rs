@@ -547,6 +547,24 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         println!("Apply cancelled.");
         return Ok(ExitCode::FAILURE);
     }
+    // The records this apply writes name this configuration as their project's owner: its
+    // first apply makes its id, before any host is touched.
+    let mut config = config;
+    match config.identity.ensure() {
+        Ok(true) => println!(
+            "This configuration's id is now in {}: commit it, so that every clone (and CI) is known as the owner of project {}.",
+            config.identity.file.display(),
+            config.project
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            close(gathered).await;
+            return Err(miette!(
+                help = "an apply records on the hosts which configuration owns the project; make the configuration's directory writable",
+                "{e}"
+            ));
+        }
+    }
     let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
         .hosts
         .iter()

@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod lab;
 pub mod managed;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod schema;
 pub mod shell;

@@ -340,6 +340,67 @@ mod tests {
         );
     }
 
+    /// Records made before corral recorded owners: the plan's claim is carried out by the
+    /// host's record, which then names this configuration, and the claim counts as applied.
+    #[tokio::test]
+    async fn a_claim_is_made_by_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("var-lib-corral");
+        std::fs::create_dir(&root).unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: a\nspecification: { machines: all, path: \"{d}/a.conf\", content: \"a\\n\" }\n",
+        );
+        std::fs::write(dir.path().join("a.conf"), "a\n").unwrap();
+        let project = crate::config::load(&paths, &Default::default())
+            .unwrap()
+            .project;
+        std::fs::write(
+            root.join("managed.json"),
+            format!("{{\"format_version\": 2, \"projects\": {{\"{project}\": {{\"os/file.a\": {{\"kind\": \"os/file\", \"path\": \"{}/a.conf\", \"origin\": \"created\"}}}}}}}}", dir.path().display()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(crate::project::FILE), "0123456789abcdef\n").unwrap();
+        let host = ConfinedHost::new(&root);
+        let (config, graph, plan) = plan(&paths, &host).await;
+        let addresses: Vec<String> = plan
+            .resource_changes
+            .iter()
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(
+            addresses,
+            [format!("corral/project.{project}[local]")],
+            "{plan:?}"
+        );
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let interrupts = Interrupts::new(None);
+        let session = Session {
+            config: &config,
+            graph: &graph,
+            facts: &BTreeMap::new(),
+            filter: &Filter::default(),
+            plan: &plan,
+            hosts: &hosts,
+            interrupts: &interrupts,
+            options: SessionOptions {
+                lock_timeout: Duration::ZERO,
+                facts_timeout: Duration::from_secs(60),
+                parallelism: 4,
+            },
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let applied = session.run(sender).await.applied.unwrap();
+        assert!(applied.report.succeeded(), "{:?}", applied.report);
+        assert_eq!(applied.report.applied.len(), 1);
+        let record = std::fs::read_to_string(root.join("managed.json")).unwrap();
+        assert!(
+            record.contains(&format!("\"{project}\": \"0123456789abcdef\"")),
+            "{record}"
+        );
+    }
+
     /// Ctrl-C before the locks are all taken: nothing changes and no lock stays.
     #[tokio::test]
     async fn an_interrupt_before_apply_changes_nothing_and_releases_the_lock() {

@@ -154,6 +154,8 @@ pub struct Config {
     pub digest: String,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
     pub project: String,
+    /// Which configuration this is, to the hosts' records ([`crate::project`]).
+    pub identity: crate::project::Identity,
 }
 
 impl Config {
@@ -447,16 +449,28 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         expansions,
         ..
     } = loader;
-    let project = if options.project.is_empty() {
-        // An expanded resource belongs to the directory of the document that uses its
-        // module, not to the module's folder.
-        let files = resources
+    // An expanded resource belongs to the directory of the document that uses its module,
+    // not to the module's folder.
+    let files = || {
+        resources
             .iter()
             .map(|r| match expansions.instance_of(&r.address) {
                 Some(instance) => instance.origin.file.name.as_str(),
                 None => r.origin.file.name.as_str(),
-            });
-        match project_of_files(files) {
+            })
+    };
+    let identity = match crate::project::Identity::read(&identity_dir(files(), &roots)) {
+        Ok(identity) => identity,
+        Err(message) => {
+            errors.push(ConfigError::plain(message).with_help(format!(
+                "`{}` holds the configuration's id, as its first apply wrote it: restore it from version control",
+                crate::project::FILE
+            )));
+            crate::project::Identity::default()
+        }
+    };
+    let project = if options.project.is_empty() {
+        match project_of_files(files()) {
             Ok(project) => project,
             Err(dirs) => {
                 errors.push(
@@ -483,6 +497,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         resources,
         digest: String::new(),
         project,
+        identity,
     };
     check_references(&config, &expansions, &mut errors);
     // Documents that were written but did not load: what names them reports nothing more.
@@ -639,6 +654,31 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
         .filter(|path| path.is_dir())
         .filter_map(|dir| dir.canonicalize().ok())
         .collect()
+}
+
+/// Where the configuration keeps its identity ([`crate::project::FILE`]): the directory
+/// of its resource documents (the one its project is named after), or the deepest one that
+/// holds them all; without resources, the first directory given.
+fn identity_dir<'a>(files: impl Iterator<Item = &'a str>, roots: &[PathBuf]) -> PathBuf {
+    let mut common: Option<PathBuf> = None;
+    for name in files {
+        let dir = Path::new(name)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        common = Some(match common {
+            None => dir,
+            Some(common) => common
+                .ancestors()
+                .find(|a| dir.starts_with(a))
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        });
+    }
+    common
+        .or_else(|| roots.first().cloned())
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The project of a configuration that names none: the name of the directory its

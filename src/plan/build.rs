@@ -43,6 +43,23 @@ pub fn build(
             message,
         });
     }
+    // Another configuration's records under the same project name: nothing is planned,
+    // so nothing of theirs is deleted as this one's orphan.
+    let held = crate::project::held(config, facts);
+    match crate::project::decide(&config.project, &config.identity, &held) {
+        Ok(claims) => plan.resource_changes.extend(
+            claims
+                .iter()
+                .map(|machine| crate::project::claim(&config.project, &config.identity, machine)),
+        ),
+        Err(conflict) => {
+            plan.errors.push(ResourceProblem {
+                address: Address::new(crate::project::KIND, &config.project, None),
+                message: conflict.to_string(),
+            });
+            return plan;
+        }
+    }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
