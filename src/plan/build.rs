@@ -215,6 +215,14 @@ pub fn build(
     }
     // Shown where they run: after the rest.
     plan.resource_changes.extend(deleted_last);
+    for change in &mut plan.resource_changes {
+        if let Some(why) = graph.pulled_in.get(&change.address) {
+            change.reason = Some(match change.reason.take() {
+                Some(reason) => format!("{reason}; {why}"),
+                None => why.clone(),
+            });
+        }
+    }
     plan
 }
 
