@@ -33,6 +33,7 @@ fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
         project: args.project.clone().unwrap_or_default(),
         allow_source_outside_config: args.allow_source_outside_config,
+        module_path: args.module_path.clone(),
         connecting,
     };
     let config = config::load(&args.paths, &options).map_err(miette::Report::new)?;
@@ -104,8 +105,13 @@ fn filter(config: &Config, args: &SelectArgs) -> Result<Filter> {
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
-            .map(|t| {
-                Address::parse(t).map_err(|e| {
+            .flat_map(|t| match config.module_instance(t) {
+                // A module instance: every resource it expanded to.
+                Some(addresses) => addresses.iter().cloned().map(Ok).collect::<Vec<_>>(),
+                None => vec![Address::parse(t)],
+            })
+            .map(|parsed| {
+                parsed.map_err(|e| {
                     miette!(
                         help = "write `kind.name` or `kind.name[machine]`",
                         "--{flag}: {e}"
@@ -497,6 +503,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
                 ignore_unknown_kinds: saved.ignore_unknown_kinds,
                 project: Some(saved.project.clone()),
                 allow_source_outside_config: args.select.load.allow_source_outside_config,
+                module_path: args.select.load.module_path.clone(),
             },
             connect: args.select.connect.clone(),
             target: saved.targets.clone(),
@@ -621,6 +628,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         }
     };
     print_report(&applied.report);
+    if !applied.claimed.is_empty() {
+        println!(
+            "Claimed project {}'s records on {} for this configuration ({}): they named no owner yet.",
+            config.project,
+            applied.claimed.join(", "),
+            config.identity.file.display()
+        );
+    }
     for message in &applied.record_errors {
         eprintln!("Error: {message}");
     }

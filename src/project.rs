@@ -8,28 +8,20 @@
 //! that wrote it ([`crate::managed::Record::owners`]); a swarm's owner is what its members'
 //! records say. A plan of a configuration whose id is not the one the records name is
 //! refused ([`Conflict`]) before anything is planned for deletion. Records made before
-//! corral recorded owners are claimed by the first apply that has an id, which the plan
-//! shows as a change of the `owner` of `corral/project.NAME` on each host.
+//! corral recorded owners are claimed by the next apply (which locks those hosts too, and
+//! says so), so a configuration applied before owners existed needs nothing new.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::address::Address;
 use crate::facts::HostFacts;
-use crate::plan::{Action, AttrChange, AttrValue, ResourceChange};
 
 /// The file, in the configuration's directory, that holds its id.
 pub const FILE: &str = ".corral-project";
 
-/// The kind of the plan's claims and refusals (`corral/project.infra[n1]`).
+/// The kind of the plan's refusal (`corral/project.infra`).
 pub const KIND: &str = "corral/project";
-
-/// The plan attribute of a claim.
-pub const OWNER_ATTR: &str = "owner";
-
-/// What the owner of a claim is called before the apply has made the configuration's id.
-pub const MADE_BY_APPLY: &str = "this configuration (its id is made by this apply)";
 
 /// A configuration's identity: where it is kept and, once an apply made it, the id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,14 +71,6 @@ impl Identity {
                 Ok(false)
             }
             Err(e) => Err(format!("cannot write {}: {e}", self.file.display())),
-        }
-    }
-
-    /// How a plan names this configuration's id.
-    pub fn shown(&self) -> String {
-        match &self.id {
-            Some(id) => format!("configuration {id}"),
-            None => MADE_BY_APPLY.to_owned(),
         }
     }
 }
@@ -226,26 +210,6 @@ pub fn held(config: &crate::config::Config, facts: &BTreeMap<String, HostFacts>)
         .collect()
 }
 
-/// The plan's change that claims `machine`'s records of the project for this configuration
-/// (carried out by the apply's record of the host, which names the owner).
-pub fn claim(project: &str, identity: &Identity, machine: &str) -> ResourceChange {
-    ResourceChange {
-        address: Address::new(KIND, project, Some(machine)),
-        machine: Some(machine.to_owned()),
-        action: Action::Update,
-        attributes: vec![AttrChange::new(
-            OWNER_ATTR,
-            AttrValue::Absent,
-            AttrValue::Scalar(identity.shown()),
-        )],
-        reason: Some(format!(
-            "corral's records of project {project} here name no configuration yet (made before corral recorded owners): this apply claims them for this one ({})",
-            identity.file.display()
-        )),
-        triggered_by: Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,31 +321,27 @@ mod tests {
         let refused = plan_against(Some("aaaaaaaa"), None);
         assert!(refused.resource_changes.is_empty(), "{refused:?}");
 
-        let addresses = |plan: &crate::plan::Plan| -> Vec<String> {
-            let mut a: Vec<String> = plan
+        // Records without an owner are this configuration's to claim: its orphan is deleted
+        // (the apply claims them); the owner's own plan deletes it too.
+        for (owner, id) in [
+            (None, None),
+            (None, Some("bbbbbbbb")),
+            (Some("bbbbbbbb"), Some("bbbbbbbb")),
+        ] {
+            let plan = plan_against(owner, id);
+            // (The declared file's own probe is not in these facts: its error only.)
+            assert!(
+                plan.errors.iter().all(|e| e.address.kind != KIND),
+                "{plan:?}"
+            );
+            let deleted: Vec<String> = plan
                 .resource_changes
                 .iter()
-                .filter(|c| {
-                    c.action != Action::Create && c.action != Action::Update
-                        || c.address.kind == KIND
-                })
+                .filter(|c| c.action == crate::plan::Action::Delete)
                 .map(|c| c.address.to_string())
                 .collect();
-            a.sort();
-            a
-        };
-        let claimed = plan_against(None, None);
-        assert_eq!(
-            addresses(&claimed),
-            ["corral/project.infra[n1]", "os/file.old[n1]"]
-        );
-        let claim = &claimed.resource_changes[0];
-        assert_eq!(
-            claim.attributes[0].after,
-            AttrValue::Scalar(MADE_BY_APPLY.into())
-        );
-        let own = plan_against(Some("bbbbbbbb"), Some("bbbbbbbb"));
-        assert_eq!(addresses(&own), ["os/file.old[n1]"]);
+            assert_eq!(deleted, ["os/file.old[n1]"]);
+        }
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub async fn apply(
     let changes: HashMap<&Address, &ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| c.action != Action::Delete && c.address.kind != crate::project::KIND)
+        .filter(|c| c.action != Action::Delete)
         .map(|c| (&c.address, c))
         .collect();
     let mut walk = Walk::new(graph);
@@ -153,13 +153,6 @@ pub async fn apply(
     // Node → the failed address that makes it skip.
     let mut doomed: HashMap<NodeIndex, Address> = HashMap::new();
     let mut report = Report::default();
-    // A claim of the project is made by the host's record, written after the walk.
-    report.applied.extend(
-        plan.resource_changes
-            .iter()
-            .filter(|c| c.address.kind == crate::project::KIND)
-            .map(|c| c.address.clone()),
-    );
     delete(plan, false, hosts, parallelism, &events, stop, &mut report).await;
     let mut running = JoinSet::new();
 

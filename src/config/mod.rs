@@ -37,6 +37,9 @@ pub struct LoadOptions {
     /// Read `source:` files outside the configuration's directories for resources that are
     /// not sensitive too (their content then appears in plans).
     pub allow_source_outside_config: bool,
+    /// `--module-path`: folders where bare module names are looked up after the
+    /// configuration's `modules/` folders; their modules are trusted like its own.
+    pub module_path: Vec<PathBuf>,
     /// The command connects to the hosts: a machine's `identity_file` must exist on this
     /// machine. (`validate`, `graph` and `plan --facts` do not need the key, as in a CI job
     /// planning a pull request without SSH credentials.)
@@ -156,6 +159,16 @@ pub struct Config {
     pub project: String,
     /// Which configuration this is, to the hosts' records ([`crate::project`]).
     pub identity: crate::project::Identity,
+    /// Each module instance (`kind: module` document) by name, with the resources it
+    /// expanded to, so that `--target green` selects them all.
+    pub module_instances: BTreeMap<String, Vec<Address>>,
+}
+
+impl Config {
+    /// The resources module instance `name` expanded to (`None`: no such instance).
+    pub fn module_instance(&self, name: &str) -> Option<&[Address]> {
+        self.module_instances.get(name).map(Vec::as_slice)
+    }
 }
 
 impl Config {
@@ -498,7 +511,18 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         digest: String::new(),
         project,
         identity,
+        module_instances: BTreeMap::new(),
     };
+    for (address, &index) in &expansions.of_resource {
+        config
+            .module_instances
+            .entry(expansions.instances[index].name.clone())
+            .or_default()
+            .push(address.clone());
+    }
+    for addresses in config.module_instances.values_mut() {
+        addresses.sort();
+    }
     check_references(&config, &expansions, &mut errors);
     // Documents that were written but did not load: what names them reports nothing more.
     let broken: std::collections::BTreeSet<Address> = seen
@@ -1320,16 +1344,17 @@ impl Loader<'_> {
             return;
         };
         let source_span = span_at(spec_node, &["source"]);
-        let resolved = match module::resolve(&spec.source, dir, self.roots) {
-            Ok(resolved) => resolved,
-            Err((message, help)) => {
-                self.errors.push(
-                    ConfigError::at(&Self::origin(file, source_span), message, "this module")
-                        .with_help_opt((!help.is_empty()).then_some(help)),
-                );
-                return;
-            }
-        };
+        let resolved =
+            match module::resolve(&spec.source, dir, self.roots, &self.options.module_path) {
+                Ok(resolved) => resolved,
+                Err((message, help)) => {
+                    self.errors.push(
+                        ConfigError::at(&Self::origin(file, source_span), message, "this module")
+                            .with_help_opt((!help.is_empty()).then_some(help)),
+                    );
+                    return;
+                }
+            };
         if !resolved.inside && !self.options.allow_source_outside_config {
             self.errors.push(
                 ConfigError::at(
@@ -1341,7 +1366,7 @@ impl Loader<'_> {
                     ),
                     "this module",
                 )
-                .with_help("a module's documents are shown in plans: keep it under a directory given on the command line or in a `modules/` folder above one, or pass --allow-source-outside-config"),
+                .with_help("a module's documents are shown in plans: keep it under a directory given on the command line or in a `modules/` folder above one, name its parent folder with --module-path DIR (or CORRAL_MODULE_PATH) and use it by name, or pass --allow-source-outside-config"),
             );
             return;
         }
@@ -2199,6 +2224,22 @@ mod module_tests {
         );
         // Named after the directory of the documents using the modules.
         assert_eq!(config.project, "modules");
+        // `--target front` selects what instance `front` expanded to.
+        let front: Vec<String> = config
+            .module_instance("front")
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            front,
+            [
+                "os/file.front.conf",
+                "os/file.front.index",
+                "os/package.front.base"
+            ]
+        );
+        assert!(config.module_instance("os/file.front.conf").is_none());
         // Inputs keep their types; defaults fill the rest; `$${` is a literal `${`.
         let front_base = specification(resource(&config, "os/package.front.base"));
         assert_eq!(front_base["present"], serde_json::json!(["nginx", "curl"]));

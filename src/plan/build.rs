@@ -46,13 +46,9 @@ pub fn build(
     // Another configuration's records under the same project name: nothing is planned,
     // so nothing of theirs is deleted as this one's orphan.
     let held = crate::project::held(config, facts);
-    match crate::project::decide(&config.project, &config.identity, &held) {
-        Ok(claims) => plan.resource_changes.extend(
-            claims
-                .iter()
-                .map(|machine| crate::project::claim(&config.project, &config.identity, machine)),
-        ),
-        Err(conflict) => {
+    // (Records without an owner are claimed by the apply: apply::session.)
+    if let Err(conflict) = crate::project::decide(&config.project, &config.identity, &held) {
+        {
             plan.errors.push(ResourceProblem {
                 address: Address::new(crate::project::KIND, &config.project, None),
                 message: conflict.to_string(),
