@@ -143,6 +143,63 @@ impl Resource {
             span: self.node.get("name").map_or(self.origin.span, |n| n.span),
         }
     }
+
+    /// Where the document sets a field (`["lifecycle", "prevent_destroy"]`), for errors
+    /// about that setting; the name when it is not written.
+    pub fn origin_of_field(&self, path: &[&str]) -> Origin {
+        let mut node = &self.node;
+        for key in path {
+            match node.get(key) {
+                Some(child) => node = child,
+                None => return self.origin_of_name(),
+            }
+        }
+        Origin {
+            file: self.origin.file.clone(),
+            span: node.span,
+        }
+    }
+
+    /// Where the specification holds `value` (a scalar, or a mapping's key: a path, a
+    /// sysctl key, a user), the first in document order: the setting an error about that
+    /// value is about. The name when the specification does not hold it.
+    pub fn origin_of_value(&self, value: &str) -> Origin {
+        fn find(node: &Node, value: &str) -> Option<Span> {
+            match &node.value {
+                Value::Seq(items) => items.iter().find_map(|i| find(i, value)),
+                Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+                    (k.as_str() == Some(value))
+                        .then_some(k.span)
+                        .or_else(|| find(v, value))
+                }),
+                _ => (node.as_str() == Some(value)).then_some(node.span),
+            }
+        }
+        match self
+            .node
+            .get("specification")
+            .and_then(|spec| find(spec, value))
+        {
+            Some(span) => Origin {
+                file: self.origin.file.clone(),
+                span,
+            },
+            None => self.origin_of_name(),
+        }
+    }
+
+    /// Where an error about this resource points: the setting holding the first value it
+    /// quotes in backticks (`owner \`deploy\` does not exist`), else the name.
+    pub fn origin_of_message(&self, message: &str) -> Origin {
+        message
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| !quoted.is_empty())
+            .map(|quoted| self.origin_of_value(quoted))
+            .find(|origin| origin.span != self.origin_of_name().span)
+            .unwrap_or_else(|| self.origin_of_name())
+    }
 }
 
 /// A loaded, checked configuration.
@@ -1977,6 +2034,34 @@ fn dependency_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan error about a resource points at the setting it quotes (`owner: deploy`),
+    /// or at `lifecycle.prevent_destroy`; the name only when nothing else fits.
+    #[test]
+    fn errors_about_a_resource_point_at_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "kind: infrastructure/machine\nname: n1\nspecification: {hostname: n1, ip: 10.0.0.1}\n---\nkind: os/file\nname: app\nlifecycle: { prevent_destroy: true }\nspecification:\n  machines: all\n  path: /etc/app\n  content: x\n  owner: deploy\n").unwrap();
+        let config = load(&[path], &LoadOptions::default()).unwrap();
+        let resource = &config.resources[0];
+        let at = |origin: Origin| {
+            let text = origin.to_string();
+            text[text.find(':').unwrap() + 1..].to_owned()
+        };
+        assert_eq!(
+            at(resource.origin_of_message("owner `deploy` does not exist")),
+            "12:10"
+        );
+        assert_eq!(
+            at(resource.origin_of_field(&["lifecycle", "prevent_destroy"])),
+            "7:31"
+        );
+        assert_eq!(at(resource.origin_of_message("no quoted value")), "6:7");
+        assert_eq!(
+            at(resource.origin_of_message("`nowhere` is not set")),
+            "6:7"
+        );
+    }
 
     #[test]
     fn every_kind_declares_its_secret_fields() {

@@ -437,9 +437,11 @@ impl ResourceGraph {
                             continue;
                         }
                         let other = &config.resources[first_resource];
+                        // The settings that name the thing (`path: /etc/motd`).
+                        let thing = claim.key.split_once(' ').map_or("", |(_, thing)| thing);
                         errors.push(
                             ConfigError::at(
-                                &resource.origin_of_name(),
+                                &resource.origin_of_value(thing),
                                 format!(
                                     "{} and {} both manage {} (on {machine}), differently",
                                     resource.address, other.address, claim.key
@@ -448,7 +450,7 @@ impl ResourceGraph {
                             )
                             .with_help(format!(
                                 "one resource may manage each file, sysctl key, package or unit; make them agree or remove one (the other is at {})",
-                                other.origin
+                                other.origin_of_value(thing)
                             )),
                         );
                     }

@@ -100,7 +100,10 @@ pub fn build(
             Err(e) => {
                 plan.errors.push(ResourceProblem {
                     address: instance.address.clone(),
-                    message: format!("{machine}: {e} ({})", resource.origin_of_name()),
+                    message: format!(
+                        "{machine}: {e} ({})",
+                        resource.origin_of_message(&e.to_string())
+                    ),
                 });
                 continue;
             }
@@ -118,7 +121,7 @@ pub fn build(
                     message: format!(
                         "{machine}: {} on this host (if a package creates it, add it to `depends_on`) ({})",
                         unmet.join(", "),
-                        resource.origin_of_name()
+                        resource.origin_of_message(&unmet.join(", "))
                     ),
                 });
                 continue;
@@ -285,7 +288,7 @@ fn plan_cluster(
                 message: format!(
                     "must be replaced ({}), and `lifecycle.prevent_destroy` forbids it ({})",
                     diff.reason.unwrap_or_default(),
-                    resource.origin_of_name()
+                    resource.origin_of_field(&["lifecycle", "prevent_destroy"])
                 ),
             });
             None
@@ -301,7 +304,7 @@ fn plan_cluster(
         Err(e) => {
             plan.errors.push(ResourceProblem {
                 address: resource.address.clone(),
-                message: format!("{e} ({})", resource.origin_of_name()),
+                message: format!("{e} ({})", resource.origin_of_message(&e.to_string())),
             });
             None
         }
