@@ -738,28 +738,27 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Where the configuration keeps its identity ([`crate::project::FILE`]): the directory
-/// of its resource documents (the one its project is named after), or the deepest one that
-/// holds them all; without resources, the first directory given.
+/// of its resource documents (the one its project is named after); with documents in
+/// several directories, the first directory given on the command line (never an ancestor
+/// no one chose, such as `/`), else the first document's.
 fn identity_dir<'a>(files: impl Iterator<Item = &'a str>, roots: &[PathBuf]) -> PathBuf {
-    let mut common: Option<PathBuf> = None;
-    for name in files {
-        let dir = Path::new(name)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        common = Some(match common {
-            None => dir,
-            Some(common) => common
-                .ancestors()
-                .find(|a| dir.starts_with(a))
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-        });
+    let dirs: Vec<PathBuf> = files
+        .map(|name| {
+            let dir = Path::new(name)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+        })
+        .collect();
+    match dirs.first() {
+        Some(first) if dirs.iter().all(|d| d == first) => first.clone(),
+        first => roots
+            .first()
+            .or(first)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(".")),
     }
-    common
-        .or_else(|| roots.first().cloned())
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The project of a configuration that names none: the name of the directory its
@@ -2034,6 +2033,28 @@ fn dependency_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identity is kept where the project's name comes from: never in an ancestor no
+    /// one gave (two folders under `/` would put it in `/`).
+    #[test]
+    fn the_identity_is_kept_in_the_configurations_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (web, db) = (root.path().join("web"), root.path().join("db"));
+        std::fs::create_dir(&web).unwrap();
+        std::fs::create_dir(&db).unwrap();
+        let (web, db) = (web.canonicalize().unwrap(), db.canonicalize().unwrap());
+        let file = |d: &Path| d.join("a.yaml").display().to_string();
+        let (w, d) = (file(&web), file(&db));
+        assert_eq!(identity_dir([w.as_str(), w.as_str()].into_iter(), &[]), web);
+        let roots = [db.clone(), web.clone()];
+        assert_eq!(identity_dir([w.as_str()].into_iter(), &roots), web);
+        assert_eq!(
+            identity_dir([w.as_str(), d.as_str()].into_iter(), &roots),
+            db
+        );
+        assert_eq!(identity_dir([w.as_str(), d.as_str()].into_iter(), &[]), web);
+        assert_eq!(identity_dir(std::iter::empty(), &roots), db);
+    }
 
     /// A plan error about a resource points at the setting it quotes (`owner: deploy`),
     /// or at `lifecycle.prevent_destroy`; the name only when nothing else fits.
