@@ -344,6 +344,39 @@ mod tests {
         }
     }
 
+    /// The members of a declared swarm that answers hold the project's records (its
+    /// objects on the swarm): a legacy swarm's members are claimed, not only the hosts with
+    /// files of the project.
+    #[test]
+    fn members_of_a_declared_swarm_hold_the_projects_records() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let config = crate::config::load(
+            &[
+                PathBuf::from(format!("{root}/examples/krill/")),
+                PathBuf::from(format!("{root}/fixtures/inventory.yaml")),
+            ],
+            &Default::default(),
+        )
+        .unwrap();
+        let file = crate::facts::FactsFile::read(Path::new(&format!(
+            "{root}/fixtures/facts/lab-cluster.json"
+        )))
+        .unwrap();
+        let held = held(&config, &file.hosts);
+        let holding: Vec<&str> = held
+            .iter()
+            .filter(|h| h.holds)
+            .map(|h| h.machine.as_str())
+            .collect();
+        assert_eq!(holding, ["n1", "n2", "n3"], "{held:?}");
+        assert!(held.iter().all(|h| h.owner.is_none()));
+        let ours = Identity::default();
+        assert_eq!(
+            decide(&config.project, &ours, &held).unwrap(),
+            ["n1", "n2", "n3"]
+        );
+    }
+
     #[test]
     fn the_file_holds_one_id_line_and_is_made_once() {
         assert_eq!(parse("# note\n\n  abcdef0123  \n").unwrap(), "abcdef0123");
