@@ -362,7 +362,20 @@ mod tests {
             "{root}/fixtures/facts/lab-cluster.json"
         )))
         .unwrap();
-        let held = held(&config, &file.hosts);
+        // No files of the project on the hosts: only the swarm makes them hold its records.
+        let mut hosts = file.hosts;
+        for (machine, facts) in hosts.iter_mut() {
+            if !crate::facts::is_cluster_key(machine) {
+                facts.probes.insert(
+                    crate::managed::PROBE_KEY.into(),
+                    crate::facts::ProbeOutput {
+                        rc: 0,
+                        output: "record none\n".into(),
+                    },
+                );
+            }
+        }
+        let held = held(&config, &hosts);
         let holding: Vec<&str> = held
             .iter()
             .filter(|h| h.holds)
