@@ -95,6 +95,17 @@ pub struct LoadArgs {
     /// reviewer's files (`/proc/self/environ`) into CI logs and pull-request comments.
     #[arg(long)]
     pub allow_source_outside_config: bool,
+    /// A folder of shared modules: a bare `source: a/b` not found in a `modules/` folder
+    /// next to the configuration is looked up as DIR/a/b, in the order given (repeatable;
+    /// CORRAL_MODULE_PATH holds DIRs separated by `:`). Its modules are trusted like the
+    /// configuration's own.
+    #[arg(
+        long,
+        env = "CORRAL_MODULE_PATH",
+        value_name = "DIR",
+        value_delimiter = ':'
+    )]
+    pub module_path: Vec<PathBuf>,
 }
 
 /// How to reach hosts.

@@ -33,6 +33,7 @@ fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
         ignore_unknown_kinds: args.ignore_unknown_kinds,
         project: args.project.clone().unwrap_or_default(),
         allow_source_outside_config: args.allow_source_outside_config,
+        module_path: args.module_path.clone(),
         connecting,
     };
     let config = config::load(&args.paths, &options).map_err(miette::Report::new)?;
@@ -114,8 +115,13 @@ fn filter_of(
     let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
         texts
             .iter()
-            .map(|t| {
-                Address::parse(t).map_err(|e| {
+            .flat_map(|t| match config.module_instance(t) {
+                // A module instance: every resource it expanded to.
+                Some(addresses) => addresses.iter().cloned().map(Ok).collect::<Vec<_>>(),
+                None => vec![Address::parse(t)],
+            })
+            .map(|parsed| {
+                parsed.map_err(|e| {
                     miette!(
                         help = "`corral graph PATH…` lists the addresses of a configuration",
                         "--{flag}: {e}"
@@ -644,6 +650,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
                 ignore_unknown_kinds: saved.ignore_unknown_kinds,
                 project: Some(saved.project.clone()),
                 allow_source_outside_config: args.select.load.allow_source_outside_config,
+                module_path: args.select.load.module_path.clone(),
             },
             connect: args.select.connect.clone(),
             target: saved.targets.clone(),
@@ -698,6 +705,24 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         close(gathered).await;
         println!("Apply cancelled.");
         return Ok(ExitCode::FAILURE);
+    }
+    // The records this apply writes name this configuration as their project's owner: its
+    // first apply makes its id, before any host is touched.
+    let mut config = config;
+    match config.identity.ensure() {
+        Ok(true) => println!(
+            "This configuration's id is now in {}: commit it, so that every clone (and CI) is known as the owner of project {}.",
+            config.identity.file.display(),
+            config.project
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            close(gathered).await;
+            return Err(miette!(
+                help = "an apply records on the hosts which configuration owns the project; make the configuration's directory writable",
+                "{e}"
+            ));
+        }
     }
     let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
         .hosts
@@ -762,6 +787,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             Style::detect()
         )
     );
+    if !applied.claimed.is_empty() {
+        println!(
+            "Claimed project {}'s records on {} for this configuration ({}): they named no owner yet.",
+            config.project,
+            applied.claimed.join(", "),
+            config.identity.file.display()
+        );
+    }
     for message in &applied.record_errors {
         eprintln!("Error: {message}");
     }

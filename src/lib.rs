@@ -18,6 +18,7 @@ pub mod managed;
 pub mod output_file;
 pub mod owed;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod schema;
 pub mod shell;

@@ -1,7 +1,8 @@
 //! What corral has written on a host, recorded on the host itself in
 //! `/var/lib/corral/managed.json` (SPEC §2: facts are the truth, there is no central state).
 //! Records are kept per project (`--project`, default `default`), so configurations applied
-//! to the same hosts under different projects never delete each other's resources.
+//! to the same hosts under different projects never delete each other's resources; each
+//! project's record names the configuration that owns the name (see [`crate::project`]).
 //!
 //! When a resource that wrote something (a file, a persisted sysctl file, a unit file) is
 //! removed from the configuration, the record is how the next plan knows what to undo. A
@@ -25,13 +26,18 @@ use crate::shell::quote;
 
 pub const PATH: &str = "/var/lib/corral/managed.json";
 pub const PROBE_KEY: &str = "corral:managed";
-const FORMAT_VERSION: u32 = 2;
+/// 3: `owners` (older corrals would drop it when they rewrite the record, so they refuse).
+const FORMAT_VERSION: u32 = 3;
 
 /// The record of one host: what corral wrote there, by project and resource address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub format_version: u32,
     pub projects: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// By project: the id of the configuration that owns the name ([`crate::project`]).
+    /// Kept when the project's entries here are all deleted: the name stays its.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owners: BTreeMap<String, String>,
 }
 
 impl Record {
@@ -480,6 +486,9 @@ pub fn updated(
         }
     }
     record.projects.retain(|_, resources| !resources.is_empty());
+    if let Some(id) = &config.identity.id {
+        record.owners.insert(config.project.clone(), id.clone());
+    }
     record
 }
 
@@ -488,6 +497,7 @@ pub fn write_script(record: &Record) -> String {
     let record = Record {
         format_version: FORMAT_VERSION,
         projects: record.projects.clone(),
+        owners: record.owners.clone(),
     };
     let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
     file::write_script(&DesiredFile {
@@ -711,7 +721,8 @@ mod tests {
             project: "default".into(),
             ..Default::default()
         };
-        let config = crate::config::load(&[path], &options).unwrap();
+        let mut config = crate::config::load(&[path], &options).unwrap();
+        config.identity.id = Some("0123456789abcdef".into());
         let plan = crate::plan::Plan {
             warnings: Vec::new(),
             format_version: String::new(),
@@ -741,5 +752,7 @@ mod tests {
                 ("os/file.right", Some(Origin::Adopted)),
             ]
         );
+        // The record names the configuration that owns the project.
+        assert_eq!(record.owners["default"], "0123456789abcdef");
     }
 }

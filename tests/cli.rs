@@ -770,3 +770,45 @@ fn force_unlock_takes_a_list_of_machines_or_all() {
         "--all takes every argument as a path: {said}"
     );
 }
+
+/// `--target INSTANCE` selects every resource a module instance expanded to (and what
+/// they depend on), nothing of the other instances. (The recorded facts are the
+/// examples', so each selected instance is an error naming it: that is what is checked.)
+#[test]
+fn target_of_a_module_instance_selects_its_resources() {
+    let out = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args([
+            "plan",
+            "tests/inputs/modules/site.yaml",
+            "fixtures/inventory.yaml",
+        ])
+        .args([
+            "--facts",
+            "fixtures/facts/lab-converged.json",
+            "--target",
+            "front",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut planned: Vec<&str> = plan["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["address"].as_str().unwrap())
+        .collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            "os/file.front.conf[n1]",
+            "os/file.front.index[n1]",
+            "os/package.front.base[n1]",
+            "os/sysctl.shared[n1]"
+        ],
+        "{plan}"
+    );
+}

@@ -437,6 +437,80 @@ fn another_folder_never_deletes_this_ones_resources(lab: &Lab) {
         0,
         "the first folder is untouched",
     );
+    a_copy_under_the_same_folder_name_is_refused(lab);
+}
+
+/// Another team's copy of `db/` (a folder of the same name elsewhere, so the same project
+/// `db`) is refused, naming both configurations, before it plans `db`'s file for deletion;
+/// whether it never applied (no id yet) or has an id of its own. The first apply of `db/`
+/// wrote its id into `db/.corral-project` and the hosts' records.
+fn a_copy_under_the_same_folder_name_is_refused(lab: &Lab) {
+    let ours = std::fs::read_to_string("tests/inputs/e2e/db/.corral-project").unwrap();
+    let ours = ours
+        .lines()
+        .rfind(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    assert!(
+        lab.sh("n1", "cat /var/lib/corral/managed.json")
+            .contains(&format!("\"db\": \"{ours}\"")),
+        "the hosts' records name db's owner"
+    );
+    let other = tempfile::tempdir().unwrap();
+    let copy = other.path().join("db");
+    std::fs::create_dir(&copy).unwrap();
+    // Their own resource under the same name: `db`'s file would be their orphan.
+    std::fs::write(
+        copy.join("theirs.yaml"),
+        "kind: os/file\nname: theirs\nspecification: { machines: [n2], path: /etc/corral-e2e-theirs, content: \"x\\n\" }\n",
+    )
+    .unwrap();
+    let copy_arg = format!("{}/", copy.display());
+    for id in [None, Some("0123456789abcdef0123456789abcdef")] {
+        if let Some(id) = id {
+            std::fs::write(copy.join(".corral-project"), format!("{id}\n")).unwrap();
+        }
+        let plan = lab.corral(&["plan", "--format", "json"], &[&copy_arg]);
+        assert_code(
+            &plan,
+            1,
+            "a plan under another configuration's project name",
+        );
+        let shown = text(&plan);
+        assert!(
+            shown.contains("project `db` belongs to another configuration")
+                && shown.contains(&format!("configuration {ours}")),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("os/file.db-tuning"),
+            "nothing of db's is planned: {shown}"
+        );
+        if let Some(id) = id {
+            assert!(
+                shown.contains(&format!("this one is configuration {id}")),
+                "{shown}"
+            );
+        }
+        let apply = lab.corral(&["apply", "--auto-approve"], &[&copy_arg]);
+        assert_code(
+            &apply,
+            1,
+            "an apply under another configuration's project name",
+        );
+    }
+    assert_eq!(
+        lab.sh(
+            "n2",
+            "test -e /etc/corral-e2e-theirs && echo exists || echo absent"
+        ),
+        "absent"
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &["tests/inputs/e2e/db/"]),
+        0,
+        "db is untouched",
+    );
 }
 
 /// Keys whose order matters (the second resets the first) converge in one apply: keys are
@@ -838,8 +912,21 @@ fn failed_step_skips_dependents_only(lab: &Lab) {
 /// configuration brings everything back.
 fn removed_resources_are_deleted(lab: &Lab) {
     let debian_motd = lab.sh("n3", "sha256sum /etc/motd; stat -c '%a %U %G' /etc/motd");
-    // The same project as examples/ (whose directory names it): what it recorded is its.
-    let reduced = "tests/inputs/e2e/reduced.yaml";
+    // The same configuration as examples/ with resources taken out, as its team would
+    // commit it: the same project and the same id (`.corral-project`).
+    let team = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "tests/inputs/e2e/reduced.yaml",
+        team.path().join("reduced.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        "examples/.corral-project",
+        team.path().join(".corral-project"),
+    )
+    .unwrap();
+    let reduced = team.path().join("reduced.yaml");
+    let reduced = reduced.to_str().unwrap();
     let plan = lab.corral(
         &["plan", "--format", "json", "--project", "examples"],
         &[reduced],

@@ -61,6 +61,8 @@ pub enum SessionError {
 pub struct Applied {
     pub report: Report,
     pub record_errors: Vec<String>,
+    /// Hosts whose records of the project named no owner and now name this configuration.
+    pub claimed: Vec<String>,
 }
 
 /// The end of a session.
@@ -110,6 +112,13 @@ impl Session<'_> {
                 machines.extend(super::cluster_work(self.config, kind, resource, self.facts).0);
             }
         }
+        // Records of the project that name no owner yet (made before corral recorded owners)
+        // are claimed for this configuration: those hosts are locked and recorded too. (A
+        // plan under another configuration's name never gets here: build refuses it.)
+        let held = crate::project::held(self.config, self.facts);
+        let claims = crate::project::decide(&self.config.project, &self.config.identity, &held)
+            .unwrap_or_default();
+        machines.extend(claims.iter().cloned());
         let changing: BTreeMap<String, Arc<dyn Host>> = self
             .hosts
             .iter()
@@ -118,7 +127,19 @@ impl Session<'_> {
             .collect();
         let owner = lock::owner();
         self.interrupts.begin_session(&changing, &owner);
-        let applied = self.locked(&changing, &owner, events).await;
+        let applied = self
+            .locked(&changing, &owner, events)
+            .await
+            .map(|mut applied| {
+                let failed = |m: &String| {
+                    applied
+                        .record_errors
+                        .iter()
+                        .any(|e| e.starts_with(&format!("{m}:")))
+                };
+                applied.claimed = claims.iter().filter(|m| !failed(m)).cloned().collect();
+                applied
+            });
         let unreleased = match &applied {
             // A failed acquire released what it took.
             Err(SessionError::Lock(_)) => Vec::new(),
@@ -158,6 +179,7 @@ impl Session<'_> {
         Ok(Applied {
             report,
             record_errors,
+            claimed: Vec::new(),
         })
     }
 
@@ -336,6 +358,71 @@ mod tests {
         let record = std::fs::read_to_string(root.join("managed.json")).unwrap();
         assert!(
             record.contains(&report.applied[0].resource().to_string()),
+            "{record}"
+        );
+    }
+
+    /// Records made before corral recorded owners: the apply claims them (the host's record
+    /// then names this configuration) and says so.
+    #[tokio::test]
+    async fn a_claim_is_made_by_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("var-lib-corral");
+        std::fs::create_dir(&root).unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: a\nspecification: { machines: all, path: \"{d}/a.conf\", content: \"a\\n\" }\n",
+        );
+        let project = crate::config::load(&paths, &Default::default())
+            .unwrap()
+            .project;
+        std::fs::write(
+            root.join("managed.json"),
+            format!("{{\"format_version\": 2, \"projects\": {{\"{project}\": {{\"os/file.a\": {{\"kind\": \"os/file\", \"path\": \"{}/a.conf\", \"origin\": \"created\"}}}}}}}}", dir.path().display()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(crate::project::FILE), "0123456789abcdef\n").unwrap();
+        let host = ConfinedHost::new(&root);
+        let (config, graph, plan) = plan(&paths, &host).await;
+        let mut facts = BTreeMap::new();
+        for (machine, probes) in
+            crate::facts::gather::probes_by_machine(&config, &graph, &Filter::default())
+        {
+            let read = crate::facts::gather::read_host(&host, &probes)
+                .await
+                .unwrap();
+            facts.insert(machine, read);
+        }
+        let addresses: Vec<String> = plan
+            .resource_changes
+            .iter()
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(addresses, ["os/file.a[local]"], "{plan:?}");
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let interrupts = Interrupts::new(None);
+        let session = Session {
+            config: &config,
+            graph: &graph,
+            facts: &facts,
+            filter: &Filter::default(),
+            plan: &plan,
+            hosts: &hosts,
+            interrupts: &interrupts,
+            options: SessionOptions {
+                lock_timeout: Duration::ZERO,
+                facts_timeout: Duration::from_secs(60),
+                parallelism: 4,
+            },
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let applied = session.run(sender).await.applied.unwrap();
+        assert!(applied.report.succeeded(), "{:?}", applied.report);
+        assert_eq!(applied.claimed, ["local"]);
+        let record = std::fs::read_to_string(root.join("managed.json")).unwrap();
+        assert!(
+            record.contains(&format!("\"{project}\": \"0123456789abcdef\"")),
             "{record}"
         );
     }

@@ -37,6 +37,9 @@ pub struct LoadOptions {
     /// Read `source:` files outside the configuration's directories for resources that are
     /// not sensitive too (their content then appears in plans).
     pub allow_source_outside_config: bool,
+    /// `--module-path`: folders where bare module names are looked up after the
+    /// configuration's `modules/` folders; their modules are trusted like its own.
+    pub module_path: Vec<PathBuf>,
     /// The command connects to the hosts: a machine's `identity_file` must exist on this
     /// machine. (`validate`, `graph` and `plan --facts` do not need the key, as in a CI job
     /// planning a pull request without SSH credentials.)
@@ -151,6 +154,63 @@ impl Resource {
             span: self.node.get("name").map_or(self.origin.span, |n| n.span),
         }
     }
+
+    /// Where the document sets a field (`["lifecycle", "prevent_destroy"]`), for errors
+    /// about that setting; the name when it is not written.
+    pub fn origin_of_field(&self, path: &[&str]) -> Origin {
+        let mut node = &self.node;
+        for key in path {
+            match node.get(key) {
+                Some(child) => node = child,
+                None => return self.origin_of_name(),
+            }
+        }
+        Origin {
+            file: self.origin.file.clone(),
+            span: node.span,
+        }
+    }
+
+    /// Where the specification holds `value` (a scalar, or a mapping's key: a path, a
+    /// sysctl key, a user), the first in document order: the setting an error about that
+    /// value is about. The name when the specification does not hold it.
+    pub fn origin_of_value(&self, value: &str) -> Origin {
+        fn find(node: &Node, value: &str) -> Option<Span> {
+            match &node.value {
+                Value::Seq(items) => items.iter().find_map(|i| find(i, value)),
+                Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+                    (k.as_str() == Some(value))
+                        .then_some(k.span)
+                        .or_else(|| find(v, value))
+                }),
+                _ => (node.as_str() == Some(value)).then_some(node.span),
+            }
+        }
+        match self
+            .node
+            .get("specification")
+            .and_then(|spec| find(spec, value))
+        {
+            Some(span) => Origin {
+                file: self.origin.file.clone(),
+                span,
+            },
+            None => self.origin_of_name(),
+        }
+    }
+
+    /// Where an error about this resource points: the setting holding the first value it
+    /// quotes in backticks (`owner \`deploy\` does not exist`), else the name.
+    pub fn origin_of_message(&self, message: &str) -> Origin {
+        message
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| !quoted.is_empty())
+            .map(|quoted| self.origin_of_value(quoted))
+            .find(|origin| origin.span != self.origin_of_name().span)
+            .unwrap_or_else(|| self.origin_of_name())
+    }
 }
 
 /// A loaded, checked configuration.
@@ -168,6 +228,18 @@ pub struct Config {
     pub files: BTreeMap<String, String>,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
     pub project: String,
+    /// Which configuration this is, to the hosts' records ([`crate::project`]).
+    pub identity: crate::project::Identity,
+    /// Each module instance (`kind: module` document) by name, with the resources it
+    /// expanded to, so that `--target green` selects them all.
+    pub module_instances: BTreeMap<String, Vec<Address>>,
+}
+
+impl Config {
+    /// The resources module instance `name` expanded to (`None`: no such instance).
+    pub fn module_instance(&self, name: &str) -> Option<&[Address]> {
+        self.module_instances.get(name).map(Vec::as_slice)
+    }
 }
 
 impl Config {
@@ -487,16 +559,28 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         expansions,
         ..
     } = loader;
-    let project = if options.project.is_empty() {
-        // An expanded resource belongs to the directory of the document that uses its
-        // module, not to the module's folder.
-        let files = resources
+    // An expanded resource belongs to the directory of the document that uses its module,
+    // not to the module's folder.
+    let files = || {
+        resources
             .iter()
             .map(|r| match expansions.instance_of(&r.address) {
                 Some(instance) => instance.origin.file.name.as_str(),
                 None => r.origin.file.name.as_str(),
-            });
-        match project_of_files(files) {
+            })
+    };
+    let identity = match crate::project::Identity::read(&identity_dir(files(), &roots)) {
+        Ok(identity) => identity,
+        Err(message) => {
+            errors.push(ConfigError::plain(message).with_help(format!(
+                "`{}` holds the configuration's id, as its first apply wrote it: restore it from version control",
+                crate::project::FILE
+            )));
+            crate::project::Identity::default()
+        }
+    };
+    let project = if options.project.is_empty() {
+        match project_of_files(files()) {
             Ok(project) => project,
             Err(dirs) => {
                 errors.push(
@@ -524,7 +608,19 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
         digest: String::new(),
         files: BTreeMap::new(),
         project,
+        identity,
+        module_instances: BTreeMap::new(),
     };
+    for (address, &index) in &expansions.of_resource {
+        config
+            .module_instances
+            .entry(expansions.instances[index].name.clone())
+            .or_default()
+            .push(address.clone());
+    }
+    for addresses in config.module_instances.values_mut() {
+        addresses.sort();
+    }
     check_references(&config, &expansions, &mut errors);
     // Documents that were written but did not load: what names them reports nothing more.
     let broken: std::collections::BTreeSet<Address> = seen
@@ -681,6 +777,30 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
         .filter(|path| path.is_dir())
         .filter_map(|dir| dir.canonicalize().ok())
         .collect()
+}
+
+/// Where the configuration keeps its identity ([`crate::project::FILE`]): the directory
+/// of its resource documents (the one its project is named after); with documents in
+/// several directories, the first directory given on the command line (never an ancestor
+/// no one chose, such as `/`), else the first document's.
+fn identity_dir<'a>(files: impl Iterator<Item = &'a str>, roots: &[PathBuf]) -> PathBuf {
+    let dirs: Vec<PathBuf> = files
+        .map(|name| {
+            let dir = Path::new(name)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+        })
+        .collect();
+    match dirs.first() {
+        Some(first) if dirs.iter().all(|d| d == first) => first.clone(),
+        first => roots
+            .first()
+            .or(first)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(".")),
+    }
 }
 
 /// The project of a configuration that names none: the name of the directory its
@@ -1331,16 +1451,17 @@ impl Loader<'_> {
             return;
         };
         let source_span = span_at(spec_node, &["source"]);
-        let resolved = match module::resolve(&spec.source, dir, self.roots) {
-            Ok(resolved) => resolved,
-            Err((message, help)) => {
-                self.errors.push(
-                    ConfigError::at(&Self::origin(file, source_span), message, "this module")
-                        .with_help_opt((!help.is_empty()).then_some(help)),
-                );
-                return;
-            }
-        };
+        let resolved =
+            match module::resolve(&spec.source, dir, self.roots, &self.options.module_path) {
+                Ok(resolved) => resolved,
+                Err((message, help)) => {
+                    self.errors.push(
+                        ConfigError::at(&Self::origin(file, source_span), message, "this module")
+                            .with_help_opt((!help.is_empty()).then_some(help)),
+                    );
+                    return;
+                }
+            };
         if !resolved.inside && !self.options.allow_source_outside_config {
             self.errors.push(
                 ConfigError::at(
@@ -1352,7 +1473,7 @@ impl Loader<'_> {
                     ),
                     "this module",
                 )
-                .with_help("a module's documents are shown in plans: keep it under a directory given on the command line or in a `modules/` folder above one, or pass --allow-source-outside-config"),
+                .with_help("a module's documents are shown in plans: keep it under a directory given on the command line or in a `modules/` folder above one, name its parent folder with --module-path DIR (or CORRAL_MODULE_PATH) and use it by name, or pass --allow-source-outside-config"),
             );
             return;
         }
@@ -1964,6 +2085,56 @@ fn dependency_error(
 mod tests {
     use super::*;
 
+    /// The identity is kept where the project's name comes from: never in an ancestor no
+    /// one gave (two folders under `/` would put it in `/`).
+    #[test]
+    fn the_identity_is_kept_in_the_configurations_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (web, db) = (root.path().join("web"), root.path().join("db"));
+        std::fs::create_dir(&web).unwrap();
+        std::fs::create_dir(&db).unwrap();
+        let (web, db) = (web.canonicalize().unwrap(), db.canonicalize().unwrap());
+        let file = |d: &Path| d.join("a.yaml").display().to_string();
+        let (w, d) = (file(&web), file(&db));
+        assert_eq!(identity_dir([w.as_str(), w.as_str()].into_iter(), &[]), web);
+        let roots = [db.clone(), web.clone()];
+        assert_eq!(identity_dir([w.as_str()].into_iter(), &roots), web);
+        assert_eq!(
+            identity_dir([w.as_str(), d.as_str()].into_iter(), &roots),
+            db
+        );
+        assert_eq!(identity_dir([w.as_str(), d.as_str()].into_iter(), &[]), web);
+        assert_eq!(identity_dir(std::iter::empty(), &roots), db);
+    }
+
+    /// A plan error about a resource points at the setting it quotes (`owner: deploy`),
+    /// or at `lifecycle.prevent_destroy`; the name only when nothing else fits.
+    #[test]
+    fn errors_about_a_resource_point_at_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "kind: infrastructure/machine\nname: n1\nspecification: {hostname: n1, ip: 10.0.0.1}\n---\nkind: os/file\nname: app\nlifecycle: { prevent_destroy: true }\nspecification:\n  machines: all\n  path: /etc/app\n  content: x\n  owner: deploy\n").unwrap();
+        let config = load(&[path], &LoadOptions::default()).unwrap();
+        let resource = &config.resources[0];
+        let at = |origin: Origin| {
+            let text = origin.to_string();
+            text[text.find(':').unwrap() + 1..].to_owned()
+        };
+        assert_eq!(
+            at(resource.origin_of_message("owner `deploy` does not exist")),
+            "12:10"
+        );
+        assert_eq!(
+            at(resource.origin_of_field(&["lifecycle", "prevent_destroy"])),
+            "7:31"
+        );
+        assert_eq!(at(resource.origin_of_message("no quoted value")), "6:7");
+        assert_eq!(
+            at(resource.origin_of_message("`nowhere` is not set")),
+            "6:7"
+        );
+    }
+
     #[test]
     fn every_kind_declares_its_secret_fields() {
         for kind in kinds::KNOWN_KINDS.iter().chain([&machine::KIND]) {
@@ -2210,6 +2381,22 @@ mod module_tests {
         );
         // Named after the directory of the documents using the modules.
         assert_eq!(config.project, "modules");
+        // `--target front` selects what instance `front` expanded to.
+        let front: Vec<String> = config
+            .module_instance("front")
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            front,
+            [
+                "os/file.front.conf",
+                "os/file.front.index",
+                "os/package.front.base"
+            ]
+        );
+        assert!(config.module_instance("os/file.front.conf").is_none());
         // Inputs keep their types; defaults fill the rest; `$${` is a literal `${`.
         let front_base = specification(resource(&config, "os/package.front.base"));
         assert_eq!(front_base["present"], serde_json::json!(["nginx", "curl"]));

@@ -145,11 +145,14 @@ pub struct Resolved {
 }
 
 /// Finds the folder `source` names for a file in `file_dir`, given the configuration's
-/// (canonical) directories `roots`. `Err` is the message and a help.
+/// (canonical) directories `roots` and the module search path `search` (`--module-path`,
+/// looked in after the `modules/` folders, as Ansible's roles path). `Err` is the message
+/// and a help.
 pub fn resolve(
     source: &str,
     file_dir: &Path,
     roots: &[PathBuf],
+    search: &[PathBuf],
 ) -> Result<Resolved, (String, String)> {
     let file_dir = file_dir
         .canonicalize()
@@ -191,15 +194,27 @@ pub fn resolve(
         }
         match bases
             .iter()
-            .map(|b| b.join(MODULES_DIR).join(source))
+            .map(|b| b.join(MODULES_DIR))
+            .chain(search.iter().cloned())
+            .map(|d| d.join(source))
             .find(|d| d.join(DECLARATION).is_file())
         {
             Some(dir) => dir,
             None => {
+                let searched = match search {
+                    [] => String::new(),
+                    dirs => format!(
+                        ", then as `DIR/{source}` in the module path ({})",
+                        dirs.iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
                 return Err((
                     format!("module `{source}` not found"),
-                    format!("`{source}` is looked up as `{MODULES_DIR}/{source}/{DECLARATION}` in this file's directory, the configuration's directories and their parents; write `./{source}` for a folder next to this file"),
-                ))
+                    format!("`{source}` is looked up as `{MODULES_DIR}/{source}/{DECLARATION}` in this file's directory, the configuration's directories and their parents{searched}; write `./{source}` for a folder next to this file, or name a folder of shared modules with --module-path DIR (or CORRAL_MODULE_PATH)"),
+                ));
             }
         }
     };
@@ -209,10 +224,15 @@ pub fn resolve(
             String::new(),
         )
     })?;
+    let search: Vec<PathBuf> = search
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
     let inside = roots
         .iter()
         .chain(std::iter::once(&file_dir))
         .chain(&module_dirs)
+        .chain(&search)
         .any(|allowed| dir.starts_with(allowed));
     Ok(Resolved { dir, inside })
 }
@@ -645,6 +665,35 @@ mod tests {
         assert!(is_valid_instance_name("web-1") && !is_valid_instance_name("web.1"));
     }
 
+    /// A shared folder of modules outside the configuration, named by `--module-path`: bare
+    /// names are found there after the configuration's own `modules/`, and trusted.
+    #[test]
+    fn bare_sources_are_found_on_the_module_path_and_trusted() {
+        let shared = tempfile::tempdir().unwrap();
+        let module = shared.path().join("team/web");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(module.join(DECLARATION), "inputs: {}\n").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("infra");
+        std::fs::create_dir_all(&config).unwrap();
+        let roots = [config.canonicalize().unwrap()];
+        let missing = resolve("team/web", &config, &roots, &[]).unwrap_err();
+        assert!(missing.1.contains("--module-path"), "{missing:?}");
+        let search = [root.path().join("nothing"), shared.path().to_owned()];
+        let found = resolve("team/web", &config, &roots, &search).unwrap();
+        assert_eq!(found.dir, module.canonicalize().unwrap());
+        assert!(found.inside, "a module on the module path is trusted");
+        // The configuration's own `modules/` comes first.
+        let own = root.path().join("modules/team/web");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(own.join(DECLARATION), "inputs: {}\n").unwrap();
+        let found = resolve("team/web", &config, &roots, &search).unwrap();
+        assert_eq!(found.dir, own.canonicalize().unwrap());
+        // A path (not a bare name) outside both is still outside.
+        let path = format!("{}", module.display());
+        assert!(!resolve(&path, &config, &roots, &[]).unwrap().inside);
+    }
+
     #[test]
     fn bare_sources_are_found_in_a_modules_folder_above() {
         let root = tempfile::tempdir().unwrap();
@@ -653,16 +702,16 @@ mod tests {
         std::fs::write(module.join(DECLARATION), "inputs: {}\n").unwrap();
         let config = root.path().join("examples/x");
         std::fs::create_dir_all(&config).unwrap();
-        let found = resolve("a/b", &config, &[]).unwrap();
+        let found = resolve("a/b", &config, &[], &[]).unwrap();
         assert_eq!(found.dir, module.canonicalize().unwrap());
         assert!(found.inside);
-        let relative = resolve("../../modules/a/b", &config, &[]).unwrap();
+        let relative = resolve("../../modules/a/b", &config, &[], &[]).unwrap();
         assert_eq!(relative.dir, found.dir);
-        assert!(resolve("a/c", &config, &[])
+        assert!(resolve("a/c", &config, &[], &[])
             .unwrap_err()
             .0
             .contains("not found"));
-        assert!(resolve("a/../b", &config, &[]).is_err());
-        assert!(resolve("./nothing", &config, &[]).is_err());
+        assert!(resolve("a/../b", &config, &[], &[]).is_err());
+        assert!(resolve("./nothing", &config, &[], &[]).is_err());
     }
 }

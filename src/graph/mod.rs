@@ -156,6 +156,9 @@ pub struct ResourceGraph {
     pub instances: Vec<Instance>,
     /// Node of each instance, by instance index.
     pub nodes: Vec<NodeIndex>,
+    /// Instances that `--target` did not select but pulled in as dependencies: why (the
+    /// plan says so, so that a targeted plan with more in it does not surprise).
+    pub pulled_in: HashMap<Address, String>,
 }
 
 impl ResourceGraph {
@@ -434,9 +437,11 @@ impl ResourceGraph {
                             continue;
                         }
                         let other = &config.resources[first_resource];
+                        // The settings that name the thing (`path: /etc/motd`).
+                        let thing = claim.key.split_once(' ').map_or("", |(_, thing)| thing);
                         errors.push(
                             ConfigError::at(
-                                &resource.origin_of_name(),
+                                &resource.origin_of_value(thing),
                                 format!(
                                     "{} and {} both manage {} (on {machine}), differently",
                                     resource.address, other.address, claim.key
@@ -445,7 +450,7 @@ impl ResourceGraph {
                             )
                             .with_help(format!(
                                 "one resource may manage each file, sysctl key, package or unit; make them agree or remove one (the other is at {})",
-                                other.origin
+                                other.origin_of_value(thing)
                             )),
                         );
                     }
@@ -521,21 +526,60 @@ impl ResourceGraph {
                     .is_some_and(|m| filter.machines.contains(m))
         };
         let mut keep: HashSet<NodeIndex> = HashSet::new();
+        let mut pulled_in = HashMap::new();
         if filter.targets.is_empty() {
             keep.extend(self.graph.node_indices());
         } else {
-            let mut stack: Vec<NodeIndex> = self
+            // Each node with the instance that needs it (none for a target).
+            let mut stack: Vec<(NodeIndex, Option<usize>)> = self
                 .instances
                 .iter()
                 .enumerate()
                 .filter(|(_, i)| filter.targets.iter().any(|t| t.covers(&i.address)))
-                .map(|(index, _)| self.nodes[index])
+                .map(|(index, _)| (self.nodes[index], None))
                 .collect();
-            while let Some(node) = stack.pop() {
-                if keep.insert(node) {
-                    stack.extend(self.linked(node, Direction::Incoming));
+            let mut needed_by: HashMap<usize, usize> = HashMap::new();
+            while let Some((node, by)) = stack.pop() {
+                if !keep.insert(node) {
+                    continue;
                 }
+                let by = match self.graph[node] {
+                    Node::Instance(i) => {
+                        if let Some(by) = by {
+                            needed_by.insert(i, by);
+                        }
+                        Some(i)
+                    }
+                    Node::Barrier => by,
+                };
+                stack.extend(
+                    self.linked(node, Direction::Incoming)
+                        .into_iter()
+                        .map(|n| (n, by)),
+                );
             }
+            pulled_in = needed_by
+                .iter()
+                .map(|(&i, &by)| {
+                    // The target at the end of the chain of dependents.
+                    let mut target = by;
+                    while let Some(&next) = needed_by.get(&target) {
+                        target = next;
+                    }
+                    let dependent = &self.instances[by].address;
+                    let why = if target == by {
+                        format!(
+                            "also planned because {dependent}, selected by --target, depends on it"
+                        )
+                    } else {
+                        format!(
+                            "also planned because {dependent} depends on it, for --target {}",
+                            self.instances[target].address
+                        )
+                    };
+                    (self.instances[i].address.clone(), why)
+                })
+                .collect();
         }
         let mut stack: Vec<NodeIndex> = self
             .instances
@@ -557,7 +601,10 @@ impl ResourceGraph {
                 stack.extend(self.linked(node, Direction::Outgoing));
             }
         }
-        let mut result = ResourceGraph::default();
+        let mut result = ResourceGraph {
+            pulled_in,
+            ..ResourceGraph::default()
+        };
         let mut map = HashMap::new();
         for node in self.graph.node_indices() {
             if !keep.contains(&node) || dropped.contains(&node) {
@@ -775,6 +822,31 @@ mod tests {
         };
         let (_, graph) = graph(&yaml, &filter);
         assert_eq!(order(&graph), ["os/package.p[a]", "os/service.s[a]"]);
+    }
+
+    /// `--target` keeps what the target depends on, and says why for each of those.
+    #[test]
+    fn target_says_why_it_pulls_in_dependencies() {
+        let yaml = "kind: os/file\nname: f\nspecification: { machines: [a], path: /x, content: x }\n---\nkind: os/file\nname: g\ndepends_on: [os/file.f]\nspecification: { machines: [a], path: /y, content: y }\n---\nkind: os/file\nname: h\ndepends_on: [os/file.g]\nspecification: { machines: [a], path: /z, content: z }\n";
+        let filter = Filter {
+            targets: vec![Address::parse("os/file.h").unwrap()],
+            ..Filter::default()
+        };
+        let (_, graph) = graph(yaml, &filter);
+        assert_eq!(
+            order(&graph),
+            ["os/file.f[a]", "os/file.g[a]", "os/file.h[a]"]
+        );
+        let why = |a: &str| graph.pulled_in.get(&Address::parse(a).unwrap()).cloned();
+        assert_eq!(
+            why("os/file.g[a]").as_deref(),
+            Some("also planned because os/file.h[a], selected by --target, depends on it")
+        );
+        assert_eq!(
+            why("os/file.f[a]").as_deref(),
+            Some("also planned because os/file.g[a] depends on it, for --target os/file.h[a]")
+        );
+        assert_eq!(why("os/file.h[a]"), None);
     }
 
     #[test]

@@ -46,6 +46,17 @@ pub fn build(
     for (address, message) in crate::kinds::swarm_cluster::firewall_warnings(config) {
         plan.warnings.push(ResourceProblem { address, message });
     }
+    // Another configuration's records under the same project name: nothing is planned,
+    // so nothing of theirs is deleted as this one's orphan.
+    let held = crate::project::held(config, facts);
+    // (Records without an owner are claimed by the apply: apply::session.)
+    if let Err(conflict) = crate::project::decide(&config.project, &config.identity, &held) {
+        plan.errors.push(ResourceProblem {
+            address: Address::new(crate::project::KIND, &config.project, None),
+            message: conflict.to_string(),
+        });
+        return plan;
+    }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
@@ -91,7 +102,10 @@ pub fn build(
             Err(e) => {
                 plan.errors.push(ResourceProblem {
                     address: instance.address.clone(),
-                    message: format!("{machine}: {e} ({})", resource.origin_of_name()),
+                    message: format!(
+                        "{machine}: {e} ({})",
+                        resource.origin_of_message(&e.to_string())
+                    ),
                 });
                 continue;
             }
@@ -117,7 +131,7 @@ pub fn build(
                     message: format!(
                         "{machine}: {} on this host (if a package creates it, add it to `depends_on`) ({})",
                         unmet.join(", "),
-                        resource.origin_of_name()
+                        resource.origin_of_message(&unmet.join(", "))
                     ),
                 });
                 continue;
@@ -242,6 +256,14 @@ pub fn build(
     }
     // Shown where they run: after the rest.
     plan.resource_changes.extend(deleted_last);
+    for change in &mut plan.resource_changes {
+        if let Some(why) = graph.pulled_in.get(&change.address) {
+            change.reason = Some(match change.reason.take() {
+                Some(reason) => format!("{reason}; {why}"),
+                None => why.clone(),
+            });
+        }
+    }
     plan
 }
 
@@ -308,7 +330,7 @@ fn plan_cluster(
                 message: format!(
                     "must be replaced ({}), and `lifecycle.prevent_destroy` forbids it ({})",
                     diff.reason.unwrap_or_default(),
-                    resource.origin_of_name()
+                    resource.origin_of_field(&["lifecycle", "prevent_destroy"])
                 ),
             });
             None
@@ -324,7 +346,7 @@ fn plan_cluster(
         Err(e) => {
             plan.errors.push(ResourceProblem {
                 address: resource.address.clone(),
-                message: format!("{e} ({})", resource.origin_of_name()),
+                message: format!("{e} ({})", resource.origin_of_message(&e.to_string())),
             });
             None
         }
