@@ -2617,6 +2617,12 @@ fn corral_keeps_its_own_way_in(lab: &Lab) {
     );
     std::fs::remove_file(&firewall).unwrap();
     std::fs::remove_file(&users).unwrap();
+    // A configuration is never empty: one harmless resource stays.
+    std::fs::write(
+        dir.join("keep.yaml"),
+        "kind: os/file\nname: way-in-kept\nspecification: { machines: [n1], path: /tmp/corral-way-in, content: \"kept\\n\" }\n",
+    )
+    .unwrap();
     let refused = as_ops(&["plan"]);
     assert_code(&refused, 1, "removing the connecting user's sudo");
     assert!(
