@@ -61,6 +61,10 @@ pub struct SwarmStackSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub declared_objects: BTreeMap<(ObjectClass, String), (String, ObjectValue)>,
+    /// External networks of the file that are `swarm/network`s of the configuration.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub declared_networks: BTreeSet<String>,
 }
 
 /// The Compose file as loaded.
@@ -186,6 +190,7 @@ impl Kind for SwarmStackSpec {
         for service in loaded.compose.services.values() {
             for network in &service.spec.networks {
                 if links.networks.contains_key(network) {
+                    self.declared_networks.insert(network.clone());
                     let address = Address::new(super::swarm_network::KIND, network, None);
                     if !after.contains(&address) {
                         after.push(address);
@@ -356,6 +361,45 @@ impl SwarmStackSpec {
         Ok(versions)
     }
 
+    /// Fails unless every external network the services use is a `swarm/network` of the
+    /// configuration or a swarm-scoped network the swarm has: `docker stack deploy` would
+    /// fail with "network … is declared as external, but could not be found" in the apply
+    /// (`validateExternalNetworks`).
+    fn check_external_networks(&self, facts: &ClusterFacts) -> Result<(), FactError> {
+        let loaded = self.loaded()?;
+        let missing: Vec<(&String, &crate::config::yaml::Span)> = loaded
+            .compose
+            .external_networks
+            .iter()
+            .filter(|(name, _)| !self.declared_networks.contains(*name))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let live = match &facts.manager {
+            Some((_, manager)) => {
+                manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)?
+            }
+            None => Arc::new(Vec::new()),
+        };
+        for (network, span) in missing {
+            if live.iter().any(|n| &n.name == network && n.scope == "swarm") {
+                continue;
+            }
+            let origin = Origin {
+                file: loaded.file.clone(),
+                span: *span,
+            };
+            return Err(FactError::new(
+                swarm::NETWORK_INSPECT_KEY,
+                format!(
+                    "{origin}: the Compose file's network `{network}` is external, and neither a `swarm/network` of the configuration nor an overlay network of the swarm: `docker stack deploy` would fail with \"network {network:?} is declared as external, but could not be found\"; declare it with a `swarm/network` document, create it on the swarm first (`docker network create -d overlay {network}`), or remove `external` to have the stack create it"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The file's services as `swarm/service`s of this stack's swarm, by Docker name.
     fn services(
         &self,
@@ -406,6 +450,7 @@ impl SwarmStackSpec {
             super::swarm_cluster::no_manager(facts)?;
         }
         let versions = self.versions(name, facts, purpose)?;
+        self.check_external_networks(facts)?;
         let live = self.live(name, facts)?;
         let project = &self.scope.project;
         let foreign: Vec<&str> = live
@@ -608,6 +653,22 @@ fn external_on_swarm(
             "{origin}: the Compose file's {noun} `{key}` is external `{external}`, which no `{kind}` of the configuration declares and the swarm does not have: declare it with a `{kind}` document (whose current version the stack then gets), or create the {noun} `{external}` on the swarm first"
         ),
     ))
+}
+
+/// What the stacks' Compose files say `docker stack deploy` ignores or converts (keys
+/// such as `container_name`, `restart`): deployed, and shown as warnings by `validate` and
+/// `plan` (and in the plan's JSON).
+pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    let mut warnings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::SwarmStack(stack) = &resource.spec else {
+            continue;
+        };
+        for warning in stack.loaded.iter().flat_map(|l| &l.compose.warnings) {
+            warnings.push((resource.address.clone(), warning.clone()));
+        }
+    }
+    warnings
 }
 
 /// What a stack's plan found.
