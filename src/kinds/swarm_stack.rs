@@ -921,7 +921,6 @@ mod tests {
     /// Stack `app` of a configuration whose Compose file names the external secrets
     /// `secrets` (key → name), none of them declared.
     fn stack(secrets: &[(&str, &str)]) -> SwarmStackSpec {
-        let dir = tempfile::tempdir().unwrap();
         let mut compose = String::from(
             "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    secrets:\n",
         );
@@ -932,11 +931,17 @@ mod tests {
         for (key, name) in secrets {
             compose.push_str(&format!("  {key}: {{ external: true, name: {name} }}\n"));
         }
+        stack_of(&compose, "")
+    }
+
+    /// Stack `app` of Compose file `compose`, in a configuration with `more` documents.
+    fn stack_of(compose: &str, more: &str) -> SwarmStackSpec {
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
         let path = dir.path().join("site.yaml");
         std::fs::write(
             &path,
-            "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml }\n",
+            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml }}\n{more}"),
         )
         .unwrap();
         let config = crate::config::load(&[path], &Default::default()).unwrap();
@@ -960,6 +965,14 @@ mod tests {
         facts
             .probes
             .insert(swarm_secret::OBJECTS_KEY.into(), objects);
+        facts.probes.insert(
+            swarm::NETWORK_INSPECT_KEY.into(),
+            recorded::cluster(
+                "network-inspect",
+                "cluster",
+                &swarm::network_inspect_probe(),
+            ),
+        );
         facts.probes.insert(
             swarm::SERVICE_INSPECT_KEY.into(),
             recorded::cluster(
@@ -1012,5 +1025,38 @@ mod tests {
             &empty
         )
         .is_err());
+    }
+
+    /// An external network the services use must be a `swarm/network` of the configuration
+    /// or on the swarm: the plan says so at the Compose file's line, instead of `docker
+    /// stack deploy` failing in the apply (`validateExternalNetworks`).
+    #[test]
+    fn an_external_network_neither_declared_nor_on_the_swarm_is_a_plan_error() {
+        let manager = manager();
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &manager)),
+            inventory: BTreeMap::new(),
+        };
+        let compose = |network: &str| {
+            format!("version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    networks: [front]\n  other:\n    image: local/busybox:1\n    networks: [host]\nnetworks:\n  front:\n    external: true\n    name: {network}\n  host:\n    external: true\n  unused:\n    external: true\n")
+        };
+        // On the swarm (the recording has appnet and dbnet); `host` is Docker's own, and
+        // `unused` no service uses: neither is looked for.
+        assert!(stack_of(&compose("appnet"), "").diff("app", &facts).is_ok());
+        let missing = stack_of(&compose("frontnet"), "");
+        let error = missing.diff("app", &facts).unwrap_err().to_string();
+        assert!(error.contains("compose.yaml:11:15:"), "{error}");
+        assert!(
+            error.contains("the Compose file's network `frontnet` is external, and neither a `swarm/network` of the configuration nor an overlay network of the swarm"),
+            "{error}"
+        );
+        // Declared in the configuration: the same apply creates it first.
+        let declared = stack_of(
+            &compose("frontnet"),
+            "---\nkind: swarm/network\nname: frontnet\nspecification: { subnet: 10.99.0.0/24 }\n",
+        );
+        assert!(declared.declared_networks.contains("frontnet"));
+        assert!(declared.diff("app", &facts).is_ok());
     }
 }
