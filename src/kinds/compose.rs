@@ -125,6 +125,22 @@ pub fn parse(
     stack: &str,
     errors: &mut ConfigErrors,
 ) -> Option<Compose> {
+    match parse_all(text, file, dir, stack, errors) {
+        Some((compose, true)) => Some(compose),
+        _ => None,
+    }
+}
+
+/// Like [`parse`], but returns what was read even when errors were reported (with
+/// `false`), so that the caller's own checks (the `file:`s of secrets and configs) run in
+/// the same pass; `None` only when the file is not a Compose mapping at all.
+pub fn parse_all(
+    text: &str,
+    file: &Arc<SourceFile>,
+    dir: &Path,
+    stack: &str,
+    errors: &mut ConfigErrors,
+) -> Option<(Compose, bool)> {
     let mut report = Report {
         file,
         errors,
@@ -140,13 +156,11 @@ pub fn parse(
         version_given: false,
     }
     .load(text);
-    match report.count {
-        0 => compose.map(|mut compose| {
-            compose.warnings = report.warnings;
-            compose
-        }),
-        _ => None,
-    }
+    let ok = report.count == 0;
+    compose.map(|mut compose| {
+        compose.warnings = report.warnings;
+        (compose, ok)
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ impl Kind for SwarmStackSpec {
             Vec::new(),
         ));
         let stack = ctx.name.to_owned();
-        let Some(compose) = compose::parse(&text, &file, &dir, &stack, ctx.errors) else {
+        let Some((compose, ok)) = compose::parse_all(&text, &file, &dir, &stack, ctx.errors)
+        else {
             return self;
         };
         let mut values = BTreeMap::new();
@@ -143,11 +144,15 @@ impl Kind for SwarmStackSpec {
                 }
             }
         }
-        self.loaded = Some(Arc::new(Loaded {
-            compose,
-            file,
-            values,
-        }));
+        // The objects' files are checked even when the Compose file has errors: every
+        // error in one pass.
+        if ok {
+            self.loaded = Some(Arc::new(Loaded {
+                compose,
+                file,
+                values,
+            }));
+        }
         self
     }
 
