@@ -1573,7 +1573,10 @@ fn compose_keys_stack_deploy_accepts_are_deployed(lab: &Lab) {
         app.join("compose.yaml"),
         format!(
             "{}networks:\n  front: {{ external: true, name: nowhere }}\n",
-            compose.replace("    secrets: [token]\n", "    secrets: [token]\n    networks: [front]\n")
+            compose.replace(
+                "    secrets: [token]\n",
+                "    secrets: [token]\n    networks: [front]\n"
+            )
         ),
     )
     .unwrap();

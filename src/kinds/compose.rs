@@ -1744,10 +1744,15 @@ impl Loader<'_, '_> {
             [name, count] => (*name, go_atoi(count).ok_or(())),
             _ => (text, Err(())),
         };
-        let help = "write `always`, `unless-stopped` or `on-failure[:N]`, or `deploy.restart_policy`";
+        let help =
+            "write `always`, `unless-stopped` or `on-failure[:N]`, or `deploy.restart_policy`";
         let mut refuse = |message: String| {
-            self.report
-                .error(entry.value.span, message, "restart policy", Some(help.into()))
+            self.report.error(
+                entry.value.span,
+                message,
+                "restart policy",
+                Some(help.into()),
+            )
         };
         let Ok(count) = count else {
             return refuse(format!(
@@ -3915,7 +3920,9 @@ mod tests {
         assert!(matches!(compose.secrets["pw"], ComposeObject::File { .. }));
         assert_eq!(compose.warnings.len(), 1, "{:#?}", compose.warnings);
         assert!(
-            compose.warnings[0].starts_with("inline.yml:8:39: secret `pw`: corral creates it as `app_pw_<version>`"),
+            compose.warnings[0].starts_with(
+                "inline.yml:8:39: secret `pw`: corral creates it as `app_pw_<version>`"
+            ),
             "{:#?}",
             compose.warnings
         );
@@ -3952,7 +3959,12 @@ mod tests {
         }
         assert_eq!(warnings.len(), 8, "{warnings:#?}");
         // What runs: the policy the CLI makes, as `deploy.restart_policy` would say it.
-        let policy = |service: &str| compose.services[service].opaque.get("deploy.restart_policy").cloned();
+        let policy = |service: &str| {
+            compose.services[service]
+                .opaque
+                .get("deploy.restart_policy")
+                .cloned()
+        };
         assert_eq!(policy("app").as_deref(), Some(r#"{"condition":"any"}"#));
         assert_eq!(
             policy("db").as_deref(),
@@ -3963,20 +3975,29 @@ mod tests {
             policy("once").as_deref(),
             Some(r#"{"condition":"on-failure","max_attempts":0}"#)
         );
-        assert_eq!(
-            policy("kept").as_deref(),
-            Some(r#"{"condition":"none"}"#)
-        );
+        assert_eq!(policy("kept").as_deref(), Some(r#"{"condition":"none"}"#));
         // What the CLI refuses, or would run otherwise than written, stays an error.
         let errors = errors_of_text(
             "version: \"3.8\"\nservices:\n  a: {image: busybox, restart: \"no\"}\n  b: {image: busybox, restart: sometimes}\n  c: {image: busybox, restart: \"on-failure:x\"}\n  d: {image: busybox, restart: \"on-failure:-1\"}\n  e: {image: busybox, restart: no}\n",
         );
-        find(&errors, "ignores `services.a.restart: \"no\"`, which changes what the file means");
-        find(&errors, "refuses `services.b.restart`: unknown restart policy: sometimes");
+        find(
+            &errors,
+            "ignores `services.a.restart: \"no\"`, which changes what the file means",
+        );
+        find(
+            &errors,
+            "refuses `services.b.restart`: unknown restart policy: sometimes",
+        );
         find(&errors, "refuses `services.c.restart: on-failure:x`");
-        find(&errors, "`services.d.restart: on-failure:-1`: a negative retry count");
+        find(
+            &errors,
+            "`services.d.restart: on-failure:-1`: a negative retry count",
+        );
         // Unquoted, `no` is YAML 1.1's false, which the CLI's schema refuses.
-        find(&errors, "`services.e.restart` must be a string, not a boolean");
+        find(
+            &errors,
+            "`services.e.restart` must be a string, not a boolean",
+        );
         assert_eq!(errors.len(), 5, "{errors:#?}");
     }
 
@@ -4411,7 +4432,11 @@ mod tests {
             .filter(|n| n.ends_with(".yml"))
             .collect();
         on_disk.sort();
-        assert_eq!(on_disk.iter().map(String::as_str).collect::<BTreeSet<_>>(), listed, "every file of the corpus has a case");
+        assert_eq!(
+            on_disk.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+            listed,
+            "every file of the corpus has a case"
+        );
         for case in &cases {
             let text = std::fs::read_to_string(dir.join(case.file)).unwrap();
             let file = Arc::new(SourceFile::new(case.file.into(), &text, Vec::new()));
@@ -4419,17 +4444,24 @@ mod tests {
             let compose = parse_all(&text, &file, &dir, "s", &mut errors);
             let errors: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
             let warnings = compose.map(|(c, _)| c.warnings).unwrap_or_default();
-            let contains = |all: &[&str], needle: &str| all.iter().filter(|m| m.contains(needle)).count();
+            let contains =
+                |all: &[&str], needle: &str| all.iter().filter(|m| m.contains(needle)).count();
             let (file, cli) = (case.file, case.cli);
             if case.variables {
                 assert!(
-                    errors.iter().any(|e| e.contains("would be replaced from the environment")),
+                    errors
+                        .iter()
+                        .any(|e| e.contains("would be replaced from the environment")),
                     "{file}: {errors:#?}"
                 );
                 // Every error in one pass: the refusals show already.
                 if let Refuse(_, needles) = case.expect {
                     for needle in needles {
-                        assert_eq!(contains(&errors, needle), 1, "{file} ({cli}): `{needle}` in {errors:#?}");
+                        assert_eq!(
+                            contains(&errors, needle),
+                            1,
+                            "{file} ({cli}): `{needle}` in {errors:#?}"
+                        );
                     }
                 }
                 continue;
@@ -4444,13 +4476,21 @@ mod tests {
                     assert!(errors.is_empty(), "{file} ({cli}): {errors:#?}");
                     assert_eq!(warnings.len(), count, "{file} ({cli}): {warnings:#?}");
                     for needle in needles {
-                        assert_eq!(contains(&warnings, needle), 1, "{file} ({cli}): `{needle}` in {warnings:#?}");
+                        assert_eq!(
+                            contains(&warnings, needle),
+                            1,
+                            "{file} ({cli}): `{needle}` in {warnings:#?}"
+                        );
                     }
                 }
                 Refuse(count, needles) => {
                     assert_eq!(errors.len(), count, "{file} ({cli}): {errors:#?}");
                     for needle in needles {
-                        assert_eq!(contains(&errors, needle), 1, "{file} ({cli}): `{needle}` in {errors:#?}");
+                        assert_eq!(
+                            contains(&errors, needle),
+                            1,
+                            "{file} ({cli}): `{needle}` in {errors:#?}"
+                        );
                     }
                 }
             }

@@ -97,8 +97,7 @@ impl Kind for SwarmStackSpec {
             Vec::new(),
         ));
         let stack = ctx.name.to_owned();
-        let Some((compose, ok)) = compose::parse_all(&text, &file, &dir, &stack, ctx.errors)
-        else {
+        let Some((compose, ok)) = compose::parse_all(&text, &file, &dir, &stack, ctx.errors) else {
             return self;
         };
         let mut values = BTreeMap::new();
@@ -388,7 +387,10 @@ impl SwarmStackSpec {
             None => Arc::new(Vec::new()),
         };
         for (network, span) in missing {
-            if live.iter().any(|n| &n.name == network && n.scope == "swarm") {
+            if live
+                .iter()
+                .any(|n| &n.name == network && n.scope == "swarm")
+            {
                 continue;
             }
             let origin = Origin {
