@@ -159,6 +159,9 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
     for (address, message) in config.unmatched_selectors() {
         eprintln!("{} {address}: {message}", style.yellow("Warning:"));
     }
+    for (address, message) in crate::kinds::swarm_stack::compose_warnings(&config) {
+        eprintln!("{} {address}: {message}", style.yellow("Warning:"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

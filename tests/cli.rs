@@ -812,3 +812,38 @@ fn target_of_a_module_instance_selects_its_resources() {
         "{plan}"
     );
 }
+
+/// A Compose key `docker stack deploy` ignores harmlessly is a warning of `validate`, at the
+/// Compose file's line, and the configuration is valid.
+#[test]
+fn a_compose_key_stack_deploy_ignores_is_a_validate_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    container_name: web\n",
+    )
+    .unwrap();
+    let site = dir.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        "kind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml }\n",
+    )
+    .unwrap();
+    let validated = Command::cargo_bin("corral")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .arg("validate")
+        .arg(&site)
+        .arg("fixtures/inventory.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(0), "{validated:?}");
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(
+        said.contains("Warning: swarm/stack.app: ")
+            && said.contains(
+                "compose.yaml:5:5: `docker stack deploy` ignores `services.web.container_name`"
+            ),
+        "{said}"
+    );
+}

@@ -317,3 +317,7 @@ error_snapshot!(
     mis_indented_mapping_hints_at_indentation,
     "mis-indented-mapping"
 );
+
+// A Compose file with five problems, three of them in one service, shows all five at once
+// (the missing `configs:` file too), not one per `validate`.
+error_snapshot!(every_compose_error_in_one_pass, "compose-five");

@@ -177,6 +177,7 @@ fn lab_end_to_end() {
     locks_are_named_by_account_warned_and_unlocked_together(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
+    compose_keys_stack_deploy_accepts_are_deployed(&lab);
     cluster_layer_on_the_swarm(&lab);
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
@@ -1504,6 +1505,92 @@ fn argv_with_tokens<T>(lab: &Lab, run: impl FnOnce() -> T) -> (T, Vec<String>) {
 /// `text` as one single-quoted shell word.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// A Compose file as users write them, which `docker stack deploy` deploys: no `version:`,
+/// a port without a published one, a file secret with `name:`, `container_name` and
+/// `restart`. Planned with warnings (text and JSON), deployed as the CLI converts it (the
+/// restart policy, a port swarm assigns, corral's version of the secret), then plans empty.
+/// An external network the swarm lacks is a plan error at its line.
+fn compose_keys_stack_deploy_accepts_are_deployed(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let cluster = dir.join("cluster.yaml").display().to_string();
+    let app = dir.join("keys");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("token.txt"), "corral-keys-e2e\n").unwrap();
+    let compose = "services:\n  web:\n    image: local/busybox:1\n    container_name: web\n    restart: on-failure:3\n    command: [sh, -c, \"test -s /run/secrets/token && exec httpd -f -p 9000 -h /run/secrets\"]\n    ports: [\"9000\"]\n    secrets: [token]\nsecrets:\n  token: { file: ./token.txt, name: keys_token }\n";
+    std::fs::write(app.join("compose.yaml"), compose).unwrap();
+    let stack = app.join("stack.yaml");
+    std::fs::write(
+        &stack,
+        "kind: swarm/stack\nname: keys\nspecification:\n  compose: compose.yaml\n",
+    )
+    .unwrap();
+    let stack = stack.display().to_string();
+    let plan = lab.corral(&["plan"], &[&cluster, &stack]);
+    assert_success(&plan, "plan a stack with keys stack deploy ignores");
+    let shown = text(&plan);
+    for expected in [
+        "compose.yaml:4:5: `docker stack deploy` ignores `services.web.container_name`",
+        "compose.yaml:5:5: `docker stack deploy` converts `services.web.restart: on-failure:3`",
+        "compose.yaml:10:31: secret `token`: corral creates it as `keys_token_<version>`",
+        "9000/tcp (ingress; swarm assigns the published port)",
+    ] {
+        assert!(shown.contains(expected), "{expected}:\n{shown}");
+    }
+    let json = lab.corral(&["plan", "--format", "json"], &[&cluster, &stack]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("services.web.container_name"), "{json}");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&cluster, &stack]),
+        "apply the stack",
+    );
+    let inspect = lab.sh(
+        "n1",
+        "docker service inspect keys_web --format '{{json .Spec.TaskTemplate.RestartPolicy.Condition}} {{json .Spec.TaskTemplate.RestartPolicy.MaxAttempts}} {{json .Spec.EndpointSpec.Ports}} {{range .Endpoint.Ports}}{{.PublishedPort}}{{end}} {{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}{{end}}'",
+    );
+    let fields: Vec<&str> = inspect.split(' ').collect();
+    assert_eq!(
+        fields[..3],
+        [
+            "\"on-failure\"",
+            "3",
+            r#"[{"Protocol":"tcp","TargetPort":9000,"PublishMode":"ingress"}]"#
+        ],
+        "{inspect}"
+    );
+    let assigned: u16 = fields[3].parse().unwrap();
+    assert!(assigned >= 30000, "swarm assigns from 30000: {inspect}");
+    assert!(fields[4].starts_with("keys_token_"), "{inspect}");
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&cluster, &stack]),
+        0,
+        "the stack applied plans empty",
+    );
+    // An external network neither declared nor on the swarm: refused at plan.
+    std::fs::write(
+        app.join("compose.yaml"),
+        format!(
+            "{}networks:\n  front: {{ external: true, name: nowhere }}\n",
+            compose.replace(
+                "    secrets: [token]\n",
+                "    secrets: [token]\n    networks: [front]\n"
+            )
+        ),
+    )
+    .unwrap();
+    let plan = lab.corral(&["plan"], &[&cluster, &stack]);
+    assert_code(&plan, 1, "a missing external network is a plan error");
+    assert!(
+        text(&plan).contains("the Compose file's network `nowhere` is external"),
+        "{}",
+        text(&plan)
+    );
+    lab.sh(
+        "n1",
+        "docker stack rm keys >/dev/null && while docker service inspect keys_web >/dev/null 2>&1; do sleep 1; done; sleep 2; docker secret ls -q --filter name=keys_token_ | xargs -r docker secret rm >/dev/null",
+    );
 }
 
 fn swarm_from_blank_hosts_in_one_apply(lab: &Lab) {

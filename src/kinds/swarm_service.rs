@@ -1238,10 +1238,18 @@ impl PortShape {
     }
 
     fn shown(&self) -> String {
-        format!(
-            "{}:{}/{} ({})",
-            self.published, self.target, self.protocol, self.mode
-        )
+        match self.published {
+            // A Compose port without a published one (`"9000"`): swarm picks it at creation,
+            // and `docker service inspect` shows it under `Endpoint.Ports`.
+            0 => format!(
+                "{}/{} ({}; swarm assigns the published port)",
+                self.target, self.protocol, self.mode
+            ),
+            published => format!(
+                "{published}:{}/{} ({})",
+                self.target, self.protocol, self.mode
+            ),
+        }
     }
 
     fn add_flag(&self) -> String {

@@ -61,6 +61,10 @@ pub struct SwarmStackSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub declared_objects: BTreeMap<(ObjectClass, String), (String, ObjectValue)>,
+    /// External networks of the file that are `swarm/network`s of the configuration.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub declared_networks: BTreeSet<String>,
 }
 
 /// The Compose file as loaded.
@@ -93,7 +97,7 @@ impl Kind for SwarmStackSpec {
             Vec::new(),
         ));
         let stack = ctx.name.to_owned();
-        let Some(compose) = compose::parse(&text, &file, &dir, &stack, ctx.errors) else {
+        let Some((compose, ok)) = compose::parse_all(&text, &file, &dir, &stack, ctx.errors) else {
             return self;
         };
         let mut values = BTreeMap::new();
@@ -139,11 +143,15 @@ impl Kind for SwarmStackSpec {
                 }
             }
         }
-        self.loaded = Some(Arc::new(Loaded {
-            compose,
-            file,
-            values,
-        }));
+        // The objects' files are checked even when the Compose file has errors: every
+        // error in one pass.
+        if ok {
+            self.loaded = Some(Arc::new(Loaded {
+                compose,
+                file,
+                values,
+            }));
+        }
         self
     }
 
@@ -186,6 +194,7 @@ impl Kind for SwarmStackSpec {
         for service in loaded.compose.services.values() {
             for network in &service.spec.networks {
                 if links.networks.contains_key(network) {
+                    self.declared_networks.insert(network.clone());
                     let address = Address::new(super::swarm_network::KIND, network, None);
                     if !after.contains(&address) {
                         after.push(address);
@@ -356,6 +365,48 @@ impl SwarmStackSpec {
         Ok(versions)
     }
 
+    /// Fails unless every external network the services use is a `swarm/network` of the
+    /// configuration or a swarm-scoped network the swarm has: `docker stack deploy` would
+    /// fail with "network … is declared as external, but could not be found" in the apply
+    /// (`validateExternalNetworks`).
+    fn check_external_networks(&self, facts: &ClusterFacts) -> Result<(), FactError> {
+        let loaded = self.loaded()?;
+        let missing: Vec<(&String, &crate::config::yaml::Span)> = loaded
+            .compose
+            .external_networks
+            .iter()
+            .filter(|(name, _)| !self.declared_networks.contains(*name))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let live = match &facts.manager {
+            Some((_, manager)) => {
+                manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)?
+            }
+            None => Arc::new(Vec::new()),
+        };
+        for (network, span) in missing {
+            if live
+                .iter()
+                .any(|n| &n.name == network && n.scope == "swarm")
+            {
+                continue;
+            }
+            let origin = Origin {
+                file: loaded.file.clone(),
+                span: *span,
+            };
+            return Err(FactError::new(
+                swarm::NETWORK_INSPECT_KEY,
+                format!(
+                    "{origin}: the Compose file's network `{network}` is external, and neither a `swarm/network` of the configuration nor an overlay network of the swarm: `docker stack deploy` would fail with \"network {network:?} is declared as external, but could not be found\"; declare it with a `swarm/network` document, create it on the swarm first (`docker network create -d overlay {network}`), or remove `external` to have the stack create it"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The file's services as `swarm/service`s of this stack's swarm, by Docker name.
     fn services(
         &self,
@@ -406,6 +457,7 @@ impl SwarmStackSpec {
             super::swarm_cluster::no_manager(facts)?;
         }
         let versions = self.versions(name, facts, purpose)?;
+        self.check_external_networks(facts)?;
         let live = self.live(name, facts)?;
         let project = &self.scope.project;
         let foreign: Vec<&str> = live
@@ -608,6 +660,22 @@ fn external_on_swarm(
             "{origin}: the Compose file's {noun} `{key}` is external `{external}`, which no `{kind}` of the configuration declares and the swarm does not have: declare it with a `{kind}` document (whose current version the stack then gets), or create the {noun} `{external}` on the swarm first"
         ),
     ))
+}
+
+/// What the stacks' Compose files say `docker stack deploy` ignores or converts (keys
+/// such as `container_name`, `restart`): deployed, and shown as warnings by `validate` and
+/// `plan` (and in the plan's JSON).
+pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    let mut warnings = Vec::new();
+    for resource in &config.resources {
+        let super::Spec::SwarmStack(stack) = &resource.spec else {
+            continue;
+        };
+        for warning in stack.loaded.iter().flat_map(|l| &l.compose.warnings) {
+            warnings.push((resource.address.clone(), warning.clone()));
+        }
+    }
+    warnings
 }
 
 /// What a stack's plan found.
@@ -860,7 +928,6 @@ mod tests {
     /// Stack `app` of a configuration whose Compose file names the external secrets
     /// `secrets` (key → name), none of them declared.
     fn stack(secrets: &[(&str, &str)]) -> SwarmStackSpec {
-        let dir = tempfile::tempdir().unwrap();
         let mut compose = String::from(
             "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    secrets:\n",
         );
@@ -871,11 +938,17 @@ mod tests {
         for (key, name) in secrets {
             compose.push_str(&format!("  {key}: {{ external: true, name: {name} }}\n"));
         }
+        stack_of(&compose, "")
+    }
+
+    /// Stack `app` of Compose file `compose`, in a configuration with `more` documents.
+    fn stack_of(compose: &str, more: &str) -> SwarmStackSpec {
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
         let path = dir.path().join("site.yaml");
         std::fs::write(
             &path,
-            "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml }\n",
+            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml }}\n{more}"),
         )
         .unwrap();
         let config = crate::config::load(&[path], &Default::default()).unwrap();
@@ -899,6 +972,14 @@ mod tests {
         facts
             .probes
             .insert(swarm_secret::OBJECTS_KEY.into(), objects);
+        facts.probes.insert(
+            swarm::NETWORK_INSPECT_KEY.into(),
+            recorded::cluster(
+                "network-inspect",
+                "cluster",
+                &swarm::network_inspect_probe(),
+            ),
+        );
         facts.probes.insert(
             swarm::SERVICE_INSPECT_KEY.into(),
             recorded::cluster(
@@ -951,5 +1032,38 @@ mod tests {
             &empty
         )
         .is_err());
+    }
+
+    /// An external network the services use must be a `swarm/network` of the configuration
+    /// or on the swarm: the plan says so at the Compose file's line, instead of `docker
+    /// stack deploy` failing in the apply (`validateExternalNetworks`).
+    #[test]
+    fn an_external_network_neither_declared_nor_on_the_swarm_is_a_plan_error() {
+        let manager = manager();
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &manager)),
+            inventory: BTreeMap::new(),
+        };
+        let compose = |network: &str| {
+            format!("version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    networks: [front]\n  other:\n    image: local/busybox:1\n    networks: [host]\nnetworks:\n  front:\n    external: true\n    name: {network}\n  host:\n    external: true\n  unused:\n    external: true\n")
+        };
+        // On the swarm (the recording has appnet and dbnet); `host` is Docker's own, and
+        // `unused` no service uses: neither is looked for.
+        assert!(stack_of(&compose("appnet"), "").diff("app", &facts).is_ok());
+        let missing = stack_of(&compose("frontnet"), "");
+        let error = missing.diff("app", &facts).unwrap_err().to_string();
+        assert!(error.contains("compose.yaml:11:15:"), "{error}");
+        assert!(
+            error.contains("the Compose file's network `frontnet` is external, and neither a `swarm/network` of the configuration nor an overlay network of the swarm"),
+            "{error}"
+        );
+        // Declared in the configuration: the same apply creates it first.
+        let declared = stack_of(
+            &compose("frontnet"),
+            "---\nkind: swarm/network\nname: frontnet\nspecification: { subnet: 10.99.0.0/24 }\n",
+        );
+        assert!(declared.declared_networks.contains("frontnet"));
+        assert!(declared.diff("app", &facts).is_ok());
     }
 }

@@ -43,6 +43,9 @@ pub fn build(
             message,
         });
     }
+    for (address, message) in crate::kinds::swarm_stack::compose_warnings(config) {
+        plan.warnings.push(ResourceProblem { address, message });
+    }
     for (address, message) in crate::kinds::swarm_cluster::firewall_warnings(config) {
         plan.warnings.push(ResourceProblem { address, message });
     }
