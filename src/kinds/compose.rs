@@ -16,8 +16,11 @@
 //! - a string `command:` is split by the CLI's own lexer (google/shlex, not POSIX);
 //! - numbers in string maps (`environment`, `deploy.labels`) are printed as Go prints them.
 //!
-//! What corral cannot reproduce is an error, never a silent drop: interpolation (`${VAR}`
-//! takes values from the shell that deploys), variables with no value, relative bind
+//! Variables (`${VAR}`) are substituted from the stack's `variables:` as the CLI would from
+//! its shell's environment (see [`variables`]), before any value is checked.
+//!
+//! What corral cannot reproduce is an error, never a silent drop: a variable that has no
+//! value, environment entries with no value, relative bind
 //! mounts (they resolve on the manager), keys the CLI ignores (`depends_on`, `build`, …).
 //! Keys corral passes through without modelling them are kept as opaque JSON per service.
 //! One dependence on the deploying shell remains, which no file can avoid: the CLI gives an
@@ -39,6 +42,9 @@ use super::swarm_service::{
 };
 use crate::config::error::{suggestion, ConfigErrors, Origin, SourceFile};
 use crate::config::yaml::{parse_documents, Node, Span, Value};
+
+pub mod variables;
+pub use variables::{Variable, Variables};
 
 /// The label the CLI puts on every service, network, secret and config of a stack, with
 /// the stack's name: what `docker stack ps/rm` find a stack's objects by.
@@ -70,6 +76,8 @@ pub struct Compose {
     /// `3.N` of the file's `version:`, `None` when it names none.
     version: Option<u8>,
     stack: String,
+    /// The variables the file refers to (declared or not).
+    pub variables_used: BTreeSet<String>,
 }
 
 /// A top-level secret or config: a file corral turns into a (versioned) object, or an
@@ -115,6 +123,18 @@ pub fn parse(
     stack: &str,
     errors: &mut ConfigErrors,
 ) -> Option<Compose> {
+    parse_with(text, file, dir, stack, &Variables::new(), errors)
+}
+
+/// [`parse`] with the stack's variables substituted.
+pub fn parse_with(
+    text: &str,
+    file: &Arc<SourceFile>,
+    dir: &Path,
+    stack: &str,
+    variables: &Variables,
+    errors: &mut ConfigErrors,
+) -> Option<Compose> {
     let mut report = Report {
         file,
         errors,
@@ -127,6 +147,8 @@ pub fn parse(
         stack,
         version: DEFAULT_VERSION,
         version_given: false,
+        variables,
+        variables_used: BTreeSet::new(),
     }
     .load(text);
     match report.count {
@@ -538,9 +560,8 @@ impl TreeBuilder<'_, '_> {
         }
     }
 
-    /// A string value after the CLI's interpolation, which corral cannot do: `$VAR` and
-    /// `${VAR}` are replaced from the environment of whoever runs `docker stack deploy`. A
-    /// `$$` is a literal `$`.
+    /// A string value as read; [`variables::interpolate`] substitutes its variables later,
+    /// on the whole tree, where it knows the value's path.
     fn interpolated(&mut self, value: &str, span: Span) -> String {
         if value.contains('\0') {
             self.report.error(
@@ -550,49 +571,7 @@ impl TreeBuilder<'_, '_> {
                 Some("Docker's API and the containers' environment cannot carry it".into()),
             );
         }
-        let mut out = String::with_capacity(value.len());
-        let mut chars = value.char_indices().peekable();
-        while let Some((at, c)) = chars.next() {
-            if c != '$' {
-                out.push(c);
-                continue;
-            }
-            if chars.next_if(|&(_, c)| c == '$').is_some() {
-                out.push('$');
-                continue;
-            }
-            let rest = &value[at + 1..];
-            let variable = match rest.chars().next() {
-                Some('{') => rest[1..]
-                    .find('}')
-                    .map(|end| format!("${{{}}}", &rest[1..end + 1])),
-                Some(c) if c == '_' || c.is_ascii_alphabetic() => {
-                    let len = rest
-                        .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
-                        .unwrap_or(rest.len());
-                    Some(format!("${}", &rest[..len]))
-                }
-                _ => None,
-            };
-            let (message, label) = match variable {
-                Some(variable) => (
-                    format!("`{variable}` would be replaced from the environment of the shell that runs `docker stack deploy`, which corral does not know"),
-                    "interpolated by the CLI",
-                ),
-                None => (
-                    "a `$` that starts no variable: `docker stack deploy` refuses it (invalid interpolation format)".to_owned(),
-                    "lone `$`",
-                ),
-            };
-            self.report.error(
-                span,
-                message,
-                label,
-                Some("write the value itself; write `$$` for a literal `$`".into()),
-            );
-            out.push('$');
-        }
-        out
+        value.to_owned()
     }
 }
 
@@ -1061,6 +1040,8 @@ struct Loader<'r, 'a> {
     /// `3.N` the file is checked as (its own, or the one `render` writes).
     version: u8,
     version_given: bool,
+    variables: &'r Variables,
+    variables_used: BTreeSet<String>,
 }
 
 impl Loader<'_, '_> {
@@ -1112,11 +1093,12 @@ impl Loader<'_, '_> {
                 Some("write the value without a tag".into()),
             );
         }
-        let root = TreeBuilder {
+        let mut root = TreeBuilder {
             report: &mut *self.report,
             styles,
         }
         .build(&document.root);
+        self.variables_used = variables::interpolate(&mut root, text, self.variables, self.report);
         if !matches!(root.value, Val::Map(_)) {
             self.report.error(
                 root.span,
@@ -1169,6 +1151,7 @@ impl Loader<'_, '_> {
             root,
             version,
             stack: self.stack.to_owned(),
+            variables_used: std::mem::take(&mut self.variables_used),
         })
     }
 
@@ -3698,17 +3681,14 @@ mod tests {
     }
 
     #[test]
-    fn interpolation_is_refused_and_double_dollars_are_literal() {
+    fn variables_without_a_value_are_errors_at_the_reference() {
         let errors = errors_of("bad-interpolation.yml");
         assert_eq!(errors.len(), 3, "{errors:#?}");
-        let tag = find(&errors, "`${TAG}`");
-        assert_eq!(
-            (tag.at, tag.label.as_str()),
-            ((4, 12), "interpolated by the CLI")
-        );
-        assert!(tag.help.contains("`$$`"), "{tag:?}");
-        assert_eq!(find(&errors, "`$HOME`").at, (6, 17));
-        assert_eq!(find(&errors, "a `$` that starts no variable").at, (7, 14));
+        let tag = find(&errors, "`${TAG}` has no value");
+        assert_eq!((tag.at, tag.label.as_str()), ((4, 19), "no value"));
+        assert!(tag.help.contains("`variables:`"), "{tag:?}");
+        assert_eq!(find(&errors, "`$HOME` has no value").at, (6, 17));
+        assert_eq!(find(&errors, "a `$` that starts no variable").at, (7, 17));
         let compose = load_text(
             "version: '3.8'\nx-note: costs $$5\nservices:\n  s:\n    image: busybox\n    command: echo $$HOME\n",
         );
