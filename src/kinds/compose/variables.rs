@@ -367,10 +367,17 @@ impl Walk<'_, '_> {
             self.report.error(at, message, label, Some(help));
         }
         for name in done.looked_up.iter().filter(|n| !plausible_name(n)) {
-            let at = self.locate(span, template);
+            let reference = template
+                .find(&format!("{{{name}"))
+                .and_then(|start| {
+                    let end = start + template[start..].find('}')? + 1;
+                    template.get(start.checked_sub(1)?..end)
+                })
+                .unwrap_or(template);
+            let at = self.locate(span, reference);
             self.report.error(
                 at,
-                format!("`docker stack deploy` reads `{template}` as the variable `{name}`, which no variable can be: the operators are found in the order `:-`, `-`, `:?`, `?`, so a `-` in an error message makes it a default"),
+                format!("`docker stack deploy` reads `{reference}` as the variable `{name}`, which no variable can be: the operators are found in the order `:-`, `-`, `:?`, `?`, so a `-` in an error message makes it a default"),
                 "read otherwise",
                 Some("write the message without `-`, or the default with `:-`".into()),
             );
@@ -393,7 +400,13 @@ impl Walk<'_, '_> {
                         "not cast",
                         Some("`docker stack deploy` casts this value after interpolation, and would fail".into()),
                     );
-                    Val::Str(done.value)
+                    // Of the type wanted, so that the schema's check does not say it again
+                    // (the file is refused: the value goes nowhere).
+                    match cast {
+                        Cast::Int => Val::Int(0),
+                        Cast::Float => Val::Float(0.0),
+                        Cast::Bool => Val::Bool(false),
+                    }
                 }
             },
         };
