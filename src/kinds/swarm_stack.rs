@@ -1265,4 +1265,82 @@ mod tests {
         )
         .is_err());
     }
+
+    /// Stack `app` of `compose` with `variables` (YAML flow mapping), or the errors.
+    fn stack_with(compose: &str, variables: &str) -> Result<SwarmStackSpec, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(
+            &path,
+            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml, variables: {variables} }}\n"),
+        )
+        .unwrap();
+        let config = crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))?;
+        let resource = config
+            .resources
+            .into_iter()
+            .find(|r| r.address.kind == KIND)
+            .unwrap();
+        match resource.spec {
+            crate::kinds::Spec::SwarmStack(spec) => Ok(spec),
+            _ => panic!("not a stack"),
+        }
+    }
+
+    /// Variables fill the file as the CLI would (defaults, casts, a bcrypt hash kept as it
+    /// is); a sensitive one is in the file deployed, and nowhere in the plan or an error.
+    #[test]
+    fn variables_fill_the_file_and_sensitive_ones_are_never_shown() {
+        const PASSWORD: &str = "pw-0f6c1e2d-never-shown";
+        std::env::set_var("CORRAL_TEST_STACK_PASSWORD", PASSWORD);
+        let compose = "version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n      HTPASSWD: admin:${HASH}\n      DOMAIN: $DOMAIN\n    deploy:\n      replicas: ${REPLICAS:-2}\n      labels:\n        - \"auth=${DB_PASSWORD}\"\n";
+        let variables = "{ DOMAIN: example.org, HASH: '$2y$05$abc', DB_PASSWORD: { from_env: CORRAL_TEST_STACK_PASSWORD }, UNUSED: x }";
+        let stack = stack_with(compose, variables).unwrap();
+        let loaded = stack.loaded.as_ref().unwrap();
+        let web = &loaded.compose.services["web"].spec;
+        assert_eq!(web.image, "local/busybox:1");
+        assert_eq!(web.replicas, Some(2));
+        assert_eq!(web.env["HTPASSWD"], "admin:$2y$05$abc");
+        assert_eq!(web.env["DOMAIN"], "example.org");
+        assert!(!web.env.contains_key("DB_PASSWORD"));
+        assert_eq!(web.secret_env["DB_PASSWORD"].text(), PASSWORD);
+        assert_eq!(
+            loaded.warnings,
+            ["swarm/stack.app: the variable `UNUSED` is declared, and the Compose file `compose.yaml` never refers to it"]
+        );
+        assert!(!format!("{stack:?}").contains(PASSWORD));
+
+        let manager = manager();
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &manager)),
+            inventory: BTreeMap::new(),
+        };
+        let diff = stack.diff("app", &facts).unwrap();
+        let shown = format!("{:?}", diff.attributes);
+        assert!(!shown.contains(PASSWORD), "{shown}");
+        for name in ["web.env.DB_PASSWORD", "web.labels.auth"] {
+            let attribute = diff.attributes.iter().find(|a| a.name == name).unwrap();
+            assert_eq!(attribute.after, AttrValue::Sensitive, "{name}");
+        }
+        // The deploy's file: the value, and `$` written `$$` so that the CLI reads a `$`.
+        let file = stack.rendered("app", &Versions::new()).unwrap();
+        assert!(file.contains(PASSWORD), "{file}");
+        assert!(file.contains("admin:$$2y$$05$$abc"), "{file}");
+        // The deploy reads the file on its standard input: no command line holds it.
+        let steps = stack.steps("app", &facts).unwrap();
+        let script = &steps[0].step.script;
+        assert!(!script.contains(PASSWORD), "the script holds the value only encoded");
+        assert!(script.contains("docker stack deploy --prune --resolve-image changed -c - "));
+
+        // An error about a value holding it does not quote it.
+        let cast = compose.replace("${REPLICAS:-2}", "${DB_PASSWORD}");
+        let error = stack_with(&cast, variables).unwrap_err();
+        assert!(error.contains("after interpolation"), "{error}");
+        assert!(!error.contains(PASSWORD), "{error}");
+        // Without variables, a default is enough.
+        let plain = stack_with("version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n", "{}").unwrap();
+        assert_eq!(plain.loaded.as_ref().unwrap().compose.services["web"].spec.image, "local/busybox:1");
+    }
 }
