@@ -252,7 +252,7 @@ impl Kind for SwarmStackSpec {
             .filter(|name| !compose.variables_used.contains(*name))
             .map(|name| {
                 format!(
-                    "swarm/stack.{stack}: the variable `{name}` is declared, and the Compose file `{}` never refers to it",
+                    "the variable `{name}` is declared, and the Compose file `{}` never refers to it",
                     self.compose
                 )
             })
@@ -841,9 +841,15 @@ impl SwarmStackSpec {
             }
         }
         for attribute in &mut analysis.attributes {
-            for side in [&mut attribute.before, &mut attribute.after] {
-                if masked(side, &loaded.sensitive) {
-                    *side = AttrValue::Sensitive;
+            // Both sides: the value deployed before held the variable's value of then,
+            // which the configuration no longer knows to mask.
+            if masked(&attribute.before, &loaded.sensitive)
+                || masked(&attribute.after, &loaded.sensitive)
+            {
+                for side in [&mut attribute.before, &mut attribute.after] {
+                    if *side != AttrValue::Absent {
+                        *side = AttrValue::Sensitive;
+                    }
                 }
             }
         }
@@ -1307,7 +1313,7 @@ mod tests {
         assert_eq!(web.secret_env["DB_PASSWORD"].text(), PASSWORD);
         assert_eq!(
             loaded.warnings,
-            ["swarm/stack.app: the variable `UNUSED` is declared, and the Compose file `compose.yaml` never refers to it"]
+            ["the variable `UNUSED` is declared, and the Compose file `compose.yaml` never refers to it"]
         );
         assert!(!format!("{stack:?}").contains(PASSWORD));
 
