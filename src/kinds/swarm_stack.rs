@@ -205,7 +205,10 @@ impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Loaded")
             .field("file", &self.file.name)
-            .field("services", &self.compose.services.keys().collect::<Vec<_>>())
+            .field(
+                "services",
+                &self.compose.services.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -393,7 +396,8 @@ impl SwarmStackSpec {
     /// The `variables:` with their values, read as a `swarm/secret`'s are; `None` when
     /// one cannot be read (each reported at its field).
     fn read_variables(&self, ctx: &mut CheckContext) -> Option<Variables> {
-        const FORMS: &str = "write `NAME: VALUE`, `NAME: { from_env: VARIABLE }` or `NAME: { source: FILE }`";
+        const FORMS: &str =
+            "write `NAME: VALUE`, `NAME: { from_env: VARIABLE }` or `NAME: { source: FILE }`";
         let mut variables = Variables::new();
         let mut failed = false;
         for (name, variable) in &self.variables {
@@ -493,9 +497,9 @@ fn holds_any(text: &str, sensitive: &[String]) -> bool {
 fn mask(text: &str, sensitive: &[String]) -> String {
     let mut values: Vec<&String> = sensitive.iter().collect();
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values
-        .into_iter()
-        .fold(text.to_owned(), |text, value| text.replace(value.as_str(), "(sensitive)"))
+    values.into_iter().fold(text.to_owned(), |text, value| {
+        text.replace(value.as_str(), "(sensitive)")
+    })
 }
 
 /// Whether a side of an attribute of the plan holds a sensitive variable's value.
@@ -1282,7 +1286,8 @@ mod tests {
             format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml, variables: {variables} }}\n"),
         )
         .unwrap();
-        let config = crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))?;
+        let config =
+            crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))?;
         let resource = config
             .resources
             .into_iter()
@@ -1337,7 +1342,10 @@ mod tests {
         // The deploy reads the file on its standard input: no command line holds it.
         let steps = stack.steps("app", &facts).unwrap();
         let script = &steps[0].step.script;
-        assert!(!script.contains(PASSWORD), "the script holds the value only encoded");
+        assert!(
+            !script.contains(PASSWORD),
+            "the script holds the value only encoded"
+        );
         assert!(script.contains("docker stack deploy --prune --resolve-image changed -c - "));
 
         // An error about a value holding it does not quote it.
@@ -1346,7 +1354,16 @@ mod tests {
         assert!(error.contains("after interpolation"), "{error}");
         assert!(!error.contains(PASSWORD), "{error}");
         // Without variables, a default is enough.
-        let plain = stack_with("version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n", "{}").unwrap();
-        assert_eq!(plain.loaded.as_ref().unwrap().compose.services["web"].spec.image, "local/busybox:1");
+        let plain = stack_with(
+            "version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n",
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(
+            plain.loaded.as_ref().unwrap().compose.services["web"]
+                .spec
+                .image,
+            "local/busybox:1"
+        );
     }
 }

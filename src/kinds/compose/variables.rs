@@ -107,7 +107,9 @@ pub fn substitute(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Su
         // `softDefault`, `hardDefault`, `requiredNonEmpty`, `required`, in this order,
         // each applied when its operator is anywhere in the substitution.
         let value = if let Some((name, default)) = substitution.split_once(":-") {
-            get(name).filter(|v| !v.is_empty()).unwrap_or(default.into())
+            get(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default.into())
         } else if let Some((name, default)) = substitution.split_once('-') {
             get(name).unwrap_or(default.into())
         } else if let Some((name, message)) = substitution.split_once(":?") {
@@ -167,7 +169,9 @@ fn match_at(template: &str, start: usize) -> (usize, Option<&str>) {
     match bytes.get(after) {
         Some(b'$') => (after + 1, None),
         Some(b'{') => match subst(template, after + 1) {
-            Some(end) if bytes.get(end) == Some(&b'}') => (end + 1, Some(&template[after + 1..end])),
+            Some(end) if bytes.get(end) == Some(&b'}') => {
+                (end + 1, Some(&template[after + 1..end]))
+            }
             _ => (after, None),
         },
         _ => match subst(template, after) {
@@ -180,7 +184,8 @@ fn match_at(template: &str, start: usize) -> (usize, Option<&str>) {
 /// The end of `S` matched at `from`, if it matches there.
 fn subst(template: &str, from: usize) -> Option<usize> {
     let bytes = template.as_bytes();
-    let name_char = |b: u8, first: bool| b == b'_' || b.is_ascii_alphabetic() || (!first && b.is_ascii_digit());
+    let name_char =
+        |b: u8, first: bool| b == b'_' || b.is_ascii_alphabetic() || (!first && b.is_ascii_digit());
     if !bytes.get(from).is_some_and(|&b| name_char(b, true)) {
         return None;
     }
@@ -202,8 +207,7 @@ fn subst(template: &str, from: usize) -> Option<usize> {
 /// A name the CLI can look up but no environment variable (so no `variables:` entry) can
 /// have: what `${NAME:?must-be-set}` reads as.
 fn plausible_name(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b == b'_' || b.is_ascii_alphanumeric())
+    name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
 }
 
 /// What the CLI casts a value to after interpolation, by its path (`*` any key, `[]` any
@@ -222,11 +226,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.ports.[].target", Cast::Int),
     ("services.*.ports.[].published", Cast::Int),
     ("services.*.ulimits.*", Cast::Int),
@@ -250,9 +263,8 @@ const CASTS: &[(&str, Cast)] = &[
 fn cast_of(path: &[&str]) -> Option<Cast> {
     CASTS.iter().find_map(|(pattern, cast)| {
         let parts: Vec<&str> = pattern.split('.').collect();
-        (parts.len() == path.len()
-            && parts.iter().zip(path).all(|(p, k)| *p == "*" || p == k))
-        .then_some(*cast)
+        (parts.len() == path.len() && parts.iter().zip(path).all(|(p, k)| *p == "*" || p == k))
+            .then_some(*cast)
     })
 }
 
@@ -267,10 +279,7 @@ impl Cast {
                 }
                 value.parse().map(Val::Int).map_err(|_| "an integer")
             }
-            Cast::Float => value
-                .parse::<f64>()
-                .map(Val::Float)
-                .map_err(|_| "a number"),
+            Cast::Float => value.parse::<f64>().map(Val::Float).map_err(|_| "a number"),
             Cast::Bool => match value.to_ascii_lowercase().as_str() {
                 "y" | "yes" | "true" | "on" => Ok(Val::Bool(true)),
                 "n" | "no" | "false" | "off" => Ok(Val::Bool(false)),
@@ -516,7 +525,9 @@ mod tests {
     #[test]
     fn invalid_templates_and_missing_values_are_problems() {
         // TestInvalid
-        for template in ["${", "$}", "${}", "${ }", "${ foo}", "${foo }", "${foo!}", "5 $", "$1"] {
+        for template in [
+            "${", "$}", "${}", "${ }", "${ foo}", "${foo }", "${foo!}", "5 $", "$1",
+        ] {
             assert_eq!(problems(template), [ProblemKind::Invalid], "{template}");
         }
         // TestMandatoryVariableErrors
@@ -525,10 +536,19 @@ mod tests {
             message: message.into(),
         };
         let table = [
-            ("not ok ${UNSET_VAR:?Mandatory Variable Unset}", required("UNSET_VAR", "Mandatory Variable Unset")),
-            ("not ok ${BAR:?Mandatory Variable Empty}", required("BAR", "Mandatory Variable Empty")),
+            (
+                "not ok ${UNSET_VAR:?Mandatory Variable Unset}",
+                required("UNSET_VAR", "Mandatory Variable Unset"),
+            ),
+            (
+                "not ok ${BAR:?Mandatory Variable Empty}",
+                required("BAR", "Mandatory Variable Empty"),
+            ),
             ("not ok ${UNSET_VAR:?}", required("UNSET_VAR", "")),
-            ("not ok ${UNSET_VAR?Mandatory Variable Unset}", required("UNSET_VAR", "Mandatory Variable Unset")),
+            (
+                "not ok ${UNSET_VAR?Mandatory Variable Unset}",
+                required("UNSET_VAR", "Mandatory Variable Unset"),
+            ),
             ("not ok ${UNSET_VAR?}", required("UNSET_VAR", "")),
         ];
         for (template, expected) in table {
@@ -537,7 +557,9 @@ mod tests {
         // TestNoValueNoDefault: the CLI makes them empty; corral names them.
         assert_eq!(
             problems("This ${missing} var"),
-            [ProblemKind::Unset { name: "missing".into() }]
+            [ProblemKind::Unset {
+                name: "missing".into()
+            }]
         );
         assert_eq!(ok("This ${BAR} var"), "This  var");
         // Every problem of a string, at its reference.
@@ -548,9 +570,18 @@ mod tests {
 
     #[test]
     fn casts_follow_the_clis_mapping() {
-        assert!(matches!(cast_of(&["services", "web", "deploy", "replicas"]), Some(Cast::Int)));
-        assert!(matches!(cast_of(&["services", "web", "ports", "[]", "published"]), Some(Cast::Int)));
-        assert!(matches!(cast_of(&["networks", "n", "external"]), Some(Cast::Bool)));
+        assert!(matches!(
+            cast_of(&["services", "web", "deploy", "replicas"]),
+            Some(Cast::Int)
+        ));
+        assert!(matches!(
+            cast_of(&["services", "web", "ports", "[]", "published"]),
+            Some(Cast::Int)
+        ));
+        assert!(matches!(
+            cast_of(&["networks", "n", "external"]),
+            Some(Cast::Bool)
+        ));
         assert!(cast_of(&["services", "web", "image"]).is_none());
         assert_eq!(Cast::Int.apply("+2"), Ok(Val::Int(2)));
         assert!(Cast::Int.apply("2.0").is_err());
