@@ -571,6 +571,14 @@ impl SwarmStackSpec {
         names
     }
 
+    /// The values of its sensitive variables, which a saved plan's facts were compared
+    /// with (kept only as part of an argon2id hash, see [`super::seal_secrets`]).
+    pub fn sensitive_values(&self) -> &[String] {
+        self.loaded
+            .as_deref()
+            .map_or(&[], |l| l.sensitive.as_slice())
+    }
+
     /// The file's own objects (`file:`) with their values.
     pub fn own_objects(&self, name: &str) -> Vec<(ObjectId, &ObjectValue)> {
         let Some(loaded) = &self.loaded else {
@@ -1278,16 +1286,7 @@ mod tests {
 
     /// Stack `app` of `compose` with `variables` (YAML flow mapping), or the errors.
     fn stack_with(compose: &str, variables: &str) -> Result<SwarmStackSpec, String> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
-        let path = dir.path().join("site.yaml");
-        std::fs::write(
-            &path,
-            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml, variables: {variables} }}\n"),
-        )
-        .unwrap();
-        let config =
-            crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))?;
+        let config = load_with(compose, variables)?;
         let resource = config
             .resources
             .into_iter()
@@ -1297,6 +1296,19 @@ mod tests {
             crate::kinds::Spec::SwarmStack(spec) => Ok(spec),
             _ => panic!("not a stack"),
         }
+    }
+
+    /// The configuration of stack `app` of `compose` with `variables`, or the errors.
+    fn load_with(compose: &str, variables: &str) -> Result<crate::config::Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(
+            &path,
+            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml, variables: {variables} }}\n"),
+        )
+        .unwrap();
+        crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))
     }
 
     /// Variables fill the file as the CLI would (defaults, casts, a bcrypt hash kept as it
@@ -1365,5 +1377,22 @@ mod tests {
                 .image,
             "local/busybox:1"
         );
+    }
+
+    /// A saved plan's facts were compared with the sensitive values of then: another value
+    /// since is noticed, as a `secret_env`'s is, through the argon2id seal of them all.
+    #[test]
+    fn sensitive_variables_are_sealed_with_the_facts() {
+        let compose = "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    environment:\n      PW: $PW\n";
+        let variables = "{ PW: { from_env: CORRAL_TEST_STACK_SEALED } }";
+        std::env::set_var("CORRAL_TEST_STACK_SEALED", "first-value");
+        let first = load_with(compose, variables).unwrap();
+        let sealed = crate::kinds::seal_secrets(&first);
+        assert_ne!(sealed, "none");
+        assert!(!sealed.contains("first-value"));
+        assert!(crate::kinds::same_secrets(&first, Some(&sealed)));
+        std::env::set_var("CORRAL_TEST_STACK_SEALED", "second-value");
+        let second = load_with(compose, variables).unwrap();
+        assert!(!crate::kinds::same_secrets(&second, Some(&sealed)));
     }
 }
