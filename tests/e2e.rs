@@ -1969,9 +1969,10 @@ fn a_real_stack_takes_its_variables(lab: &Lab) {
     let dir = lab.dir.join("swarm");
     let (config, layer) = (dir.join("cluster.yaml"), dir.join("layer.yaml"));
     let cluster = std::fs::read_to_string(&config).unwrap();
-    let labelled = cluster.replace(
-        "    n2: { tier: front }",
-        "    n2: { tier: front }\n    n1: { thelounge.thelounge-data: \"true\" }",
+    let labelled = cluster.replacen(
+        "  labels:\n",
+        "  labels:\n    n1: { thelounge.thelounge-data: \"true\" }\n",
+        1,
     );
     assert_ne!(
         labelled, cluster,
