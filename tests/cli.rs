@@ -847,3 +847,33 @@ fn a_compose_key_stack_deploy_ignores_is_a_validate_warning() {
         "{said}"
     );
 }
+
+/// `corral validate layers.yaml inv.yaml` from inside the configuration's folder: a bare
+/// file name's directory is `""`, which `source:` and `compose:` paths were resolved
+/// against and refused as outside the configuration; `./layers.yaml` was accepted.
+#[test]
+fn relative_paths_resolve_from_a_bare_file_name_in_the_current_folder() {
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path();
+    let example = std::path::Path::new("examples/three-layer");
+    for sub in ["", "app", "secrets"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for entry in std::fs::read_dir(example.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(sub).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    std::fs::copy("fixtures/inventory.yaml", dir.join("inv.yaml")).unwrap();
+    for layers in ["layers.yaml", "./layers.yaml"] {
+        let out = Command::cargo_bin("corral")
+            .unwrap()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .args(["validate", "--project", "three-layer", layers, "inv.yaml"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{layers}: {out:?}");
+    }
+}

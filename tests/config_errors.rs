@@ -82,6 +82,8 @@ error_snapshot!(swarm_networks_and_daemon_settings, "swarm");
 error_snapshot!(swarm_members_and_subnets, "swarm-members");
 error_snapshot!(network_without_a_swarm, "swarm-without-cluster");
 error_snapshot!(gluster_bricks_replicas_and_mounts, "gluster");
+error_snapshot!(stack_variables_are_read_as_secrets_are, "stack-variables");
+error_snapshot!(stack_references_without_values, "stack-references");
 
 /// The exploit inventory of the safety issue: `proxy_jump` would reach a local shell
 /// through ssh's ProxyCommand. Loading it fails, at the value.

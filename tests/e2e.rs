@@ -87,6 +87,9 @@ impl Lab {
         command
             .args(all)
             .env("CORRAL_SSH_CONFIG", self.ssh_config())
+            // Examples copied under the target directory find the repository's modules
+            // wherever that directory is (CARGO_TARGET_DIR may be outside the repository).
+            .env("CORRAL_MODULE_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/modules"))
             .env("NO_COLOR", "1");
         command.output().expect("corral runs")
     }
@@ -179,6 +182,7 @@ fn lab_end_to_end() {
     swarm_from_blank_hosts_in_one_apply(&lab);
     compose_keys_stack_deploy_accepts_are_deployed(&lab);
     cluster_layer_on_the_swarm(&lab);
+    a_real_stack_takes_its_variables(&lab);
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
     sshd_setting_a_file_read_first_overrides_is_warned_and_fails(&lab);
@@ -2044,6 +2048,136 @@ fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: 
         &lab.corral(&["plan", "--detailed-exitcode"], &[config, layer]),
         0,
         "the new secret environment value applied plans empty",
+    );
+}
+
+/// A real stack that takes its domain from the deploying shell (dockerswarm.rocks'
+/// `thelounge.yml`, its image tag made `${LOUNGE_TAG:-latest}`) deploys with the domain
+/// from the operator's environment (`from_env`) and the default tag; the domain is on no
+/// command line of any host during the deploy, nor in the plan; then it is removed again.
+fn a_real_stack_takes_its_variables(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let (config, layer) = (dir.join("cluster.yaml"), dir.join("layer.yaml"));
+    let cluster = std::fs::read_to_string(&config).unwrap();
+    let labelled = cluster.replacen(
+        "  labels:\n",
+        "  labels:\n    n1: { thelounge.thelounge-data: \"true\" }\n",
+        1,
+    );
+    assert_ne!(
+        labelled, cluster,
+        "the cluster's labels are where they were"
+    );
+    std::fs::write(&config, labelled).unwrap();
+    std::fs::copy(
+        "fixtures/compose/real/thelounge-lab.yml",
+        dir.join("thelounge-lab.yml"),
+    )
+    .unwrap();
+    let lounge = dir.join("lounge.yaml");
+    std::fs::write(
+        &lounge,
+        "kind: swarm/network\nname: traefik-public\nspecification:\n  subnet: 10.250.9.0/24\n---\nkind: swarm/stack\nname: lounge\nspecification:\n  compose: thelounge-lab.yml\n  variables:\n    DOMAIN: { from_env: LOUNGE_DOMAIN }\n",
+    )
+    .unwrap();
+    // No registry: the image is busybox under the stack's name, sleeping.
+    for machine in MACHINES {
+        lab.sh(machine, "c=$(docker create local/busybox:1) && docker commit --change 'CMD [\"sleep\",\"86400\"]' \"$c\" thelounge/thelounge:latest >/dev/null && docker rm \"$c\" >/dev/null");
+    }
+    let canary = "lounge.canary-5d1e.example";
+    let paths: Vec<String> = [&config, &layer, &lounge]
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain([lab.inventory()])
+        .collect();
+    let run = |args: &[&str], paths: &[String]| {
+        Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(args)
+            .args(paths)
+            .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+            .env("NO_COLOR", "1")
+            .env("LOUNGE_DOMAIN", canary)
+            .output()
+            .expect("corral runs")
+    };
+    let plan = run(&["plan"], &paths);
+    assert_success(&plan, "plan the stack");
+    assert!(
+        stdout(&plan).contains("+ swarm/stack.lounge") && !text(&plan).contains(canary),
+        "{}",
+        text(&plan)
+    );
+    let sample = "rm -f /tmp/ps-stop /tmp/ps-samples; end=$(($(date +%s) + 300)); while [ ! -e /tmp/ps-stop ] && [ \"$(date +%s)\" -lt \"$end\" ]; do ps -ww -eo args >> /tmp/ps-samples; done";
+    let samplers: Vec<_> = MACHINES
+        .iter()
+        .map(|machine| {
+            Command::new("ssh")
+                .arg("-F")
+                .arg(lab.ssh_config())
+                .arg(machine)
+                .arg(sample)
+                .spawn()
+                .expect("ssh runs")
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let apply = run(&["apply", "--auto-approve"], &paths);
+    for machine in MACHINES {
+        lab.sh(machine, "touch /tmp/ps-stop");
+    }
+    for mut sampler in samplers {
+        let _ = sampler.wait();
+    }
+    assert_success(&apply, "deploy the stack with its variables");
+    assert!(!text(&apply).contains(canary), "{}", text(&apply));
+    let mut deploys = 0;
+    for machine in MACHINES {
+        let found = lab.sh(
+            machine,
+            &format!("grep -c {canary} /tmp/ps-samples || true"),
+        );
+        assert_eq!(
+            found, "0",
+            "{machine}'s process list showed the variable's value"
+        );
+        deploys += lab
+            .sh(
+                machine,
+                "grep -c 'docker stack deploy' /tmp/ps-samples || true",
+            )
+            .parse::<u32>()
+            .unwrap_or(0);
+    }
+    assert!(
+        deploys > 0,
+        "no sample caught the deploy: the check saw nothing"
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service inspect lounge_app --format '{{.Spec.TaskTemplate.ContainerSpec.Image}} {{index .Spec.Labels \"traefik.http.routers.thelounge-https.rule\"}}'"
+        ),
+        format!("thelounge/thelounge:latest Host(`{canary}`)")
+    );
+    assert_code(
+        &run(&["plan", "--detailed-exitcode"], &paths),
+        0,
+        "the stack deployed plans empty",
+    );
+    // Gone again, with its network and the label, for the checks after this one.
+    std::fs::write(&config, cluster).unwrap();
+    std::fs::remove_file(&lounge).unwrap();
+    let paths = [paths[0].clone(), paths[1].clone(), paths[3].clone()];
+    assert_success(
+        &run(&["apply", "--auto-approve"], &paths),
+        "remove the stack",
+    );
+    assert_eq!(
+        lab.sh(
+            "n1",
+            "docker service ls --filter name=lounge_ --format '{{.Name}}'"
+        ),
+        ""
     );
 }
 

@@ -996,7 +996,13 @@ impl Loader<'_> {
         else {
             return;
         };
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // `layers.yaml`'s parent is `""`, which no path canonicalizes against: `.` is what
+        // it means, for every `source:`, `compose:` and module a document names.
+        let dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
         let first_error = self.errors.errors.len();
         for document in &documents {
             self.load_document(&file, &dir, &document.root);

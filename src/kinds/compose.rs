@@ -16,13 +16,16 @@
 //! - a string `command:` is split by the CLI's own lexer (google/shlex, not POSIX);
 //! - numbers in string maps (`environment`, `deploy.labels`) are printed as Go prints them.
 //!
-//! What corral cannot reproduce is an error, never a silent drop: interpolation (`${VAR}`
-//! takes values from the shell that deploys), variables with no value, relative bind
-//! mounts (they resolve on the manager), keys the CLI ignores where the service would then
-//! run otherwise than the file says (`build`, `privileged`, `network_mode`, …). Keys it
-//! ignores harmlessly (`container_name`, `depends_on`, `expose`, `links`) and `restart`
-//! (which it converts) are warnings. Every check runs on every service: all the errors of
-//! a file show at once. docs/compose.md lists every key and what corral does with it.
+//! Variables (`${VAR}`) are substituted from the stack's `variables:` as the CLI would from
+//! its shell's environment (see [`variables`]), before any value is checked.
+//!
+//! What corral cannot reproduce is an error, never a silent drop: a variable that has no
+//! value, environment entries with no value, relative bind mounts (they resolve on the
+//! manager), keys the CLI ignores where the service would then run otherwise than the file
+//! says (`build`, `privileged`, `network_mode`, …). Keys it ignores harmlessly
+//! (`container_name`, `depends_on`, `expose`, `links`) and `restart` (which it converts)
+//! are warnings. Every check runs on every service: all the errors of a file show at once.
+//! docs/compose.md lists every key and what corral does with it.
 //! Keys corral passes through without modelling them are kept as opaque JSON per service.
 //! One dependence on the deploying shell remains, which no file can avoid: the CLI gives an
 //! empty environment value (`KEY=`) the shell's variable of that name if it has one, so
@@ -43,6 +46,9 @@ use super::swarm_service::{
 };
 use crate::config::error::{suggestion, ConfigErrors, Origin, SourceFile};
 use crate::config::yaml::{parse_documents, Node, Span, Value};
+
+pub mod variables;
+pub use variables::{Variable, Variables};
 
 /// The label the CLI puts on every service, network, secret and config of a stack, with
 /// the stack's name: what `docker stack ps/rm` find a stack's objects by.
@@ -80,6 +86,8 @@ pub struct Compose {
     /// `3.N` of the file's `version:`, `None` when it names none.
     version: Option<u8>,
     stack: String,
+    /// The variables the file refers to (declared or not).
+    pub variables_used: BTreeSet<String>,
 }
 
 /// A top-level secret or config: a file corral turns into a (versioned) object, or an
@@ -125,20 +133,22 @@ pub fn parse(
     stack: &str,
     errors: &mut ConfigErrors,
 ) -> Option<Compose> {
-    match parse_all(text, file, dir, stack, errors) {
+    match parse_all(text, file, dir, stack, &Variables::new(), errors) {
         Some((compose, true)) => Some(compose),
         _ => None,
     }
 }
 
-/// Like [`parse`], but returns what was read even when errors were reported (with
-/// `false`), so that the caller's own checks (the `file:`s of secrets and configs) run in
-/// the same pass; `None` only when the file is not a Compose mapping at all.
+/// Like [`parse`], with the stack's variables substituted, and returning what was read
+/// even when errors were reported (with `false`), so that the caller's own checks (the
+/// `file:`s of secrets and configs) run in the same pass; `None` only when the file is not
+/// a Compose mapping at all.
 pub fn parse_all(
     text: &str,
     file: &Arc<SourceFile>,
     dir: &Path,
     stack: &str,
+    variables: &Variables,
     errors: &mut ConfigErrors,
 ) -> Option<(Compose, bool)> {
     let mut report = Report {
@@ -154,6 +164,8 @@ pub fn parse_all(
         stack,
         version: DEFAULT_VERSION,
         version_given: false,
+        variables,
+        variables_used: BTreeSet::new(),
     }
     .load(text);
     let ok = report.count == 0;
@@ -580,9 +592,8 @@ impl TreeBuilder<'_, '_> {
         }
     }
 
-    /// A string value after the CLI's interpolation, which corral cannot do: `$VAR` and
-    /// `${VAR}` are replaced from the environment of whoever runs `docker stack deploy`. A
-    /// `$$` is a literal `$`.
+    /// A string value as read; [`variables::interpolate`] substitutes its variables later,
+    /// on the whole tree, where it knows the value's path.
     fn interpolated(&mut self, value: &str, span: Span) -> String {
         if value.contains('\0') {
             self.report.error(
@@ -592,49 +603,7 @@ impl TreeBuilder<'_, '_> {
                 Some("Docker's API and the containers' environment cannot carry it".into()),
             );
         }
-        let mut out = String::with_capacity(value.len());
-        let mut chars = value.char_indices().peekable();
-        while let Some((at, c)) = chars.next() {
-            if c != '$' {
-                out.push(c);
-                continue;
-            }
-            if chars.next_if(|&(_, c)| c == '$').is_some() {
-                out.push('$');
-                continue;
-            }
-            let rest = &value[at + 1..];
-            let variable = match rest.chars().next() {
-                Some('{') => rest[1..]
-                    .find('}')
-                    .map(|end| format!("${{{}}}", &rest[1..end + 1])),
-                Some(c) if c == '_' || c.is_ascii_alphabetic() => {
-                    let len = rest
-                        .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
-                        .unwrap_or(rest.len());
-                    Some(format!("${}", &rest[..len]))
-                }
-                _ => None,
-            };
-            let (message, label) = match variable {
-                Some(variable) => (
-                    format!("`{variable}` would be replaced from the environment of the shell that runs `docker stack deploy`, which corral does not know"),
-                    "interpolated by the CLI",
-                ),
-                None => (
-                    "a `$` that starts no variable: `docker stack deploy` refuses it (invalid interpolation format)".to_owned(),
-                    "lone `$`",
-                ),
-            };
-            self.report.error(
-                span,
-                message,
-                label,
-                Some("write the value itself; write `$$` for a literal `$`".into()),
-            );
-            out.push('$');
-        }
-        out
+        value.to_owned()
     }
 }
 
@@ -1118,6 +1087,8 @@ struct Loader<'r, 'a> {
     /// `3.N` the file is checked as (its own, or the one `render` writes).
     version: u8,
     version_given: bool,
+    variables: &'r Variables,
+    variables_used: BTreeSet<String>,
 }
 
 impl Loader<'_, '_> {
@@ -1169,11 +1140,12 @@ impl Loader<'_, '_> {
                 Some("write the value without a tag".into()),
             );
         }
-        let root = TreeBuilder {
+        let mut root = TreeBuilder {
             report: &mut *self.report,
             styles,
         }
         .build(&document.root);
+        self.variables_used = variables::interpolate(&mut root, text, self.variables, self.report);
         if !matches!(root.value, Val::Map(_)) {
             self.report.error(
                 root.span,
@@ -1240,6 +1212,7 @@ impl Loader<'_, '_> {
             root,
             version,
             stack: self.stack.to_owned(),
+            variables_used: std::mem::take(&mut self.variables_used),
         })
     }
 
@@ -4002,17 +3975,14 @@ mod tests {
     }
 
     #[test]
-    fn interpolation_is_refused_and_double_dollars_are_literal() {
+    fn variables_without_a_value_are_errors_at_the_reference() {
         let errors = errors_of("bad-interpolation.yml");
         assert_eq!(errors.len(), 3, "{errors:#?}");
-        let tag = find(&errors, "`${TAG}`");
-        assert_eq!(
-            (tag.at, tag.label.as_str()),
-            ((4, 12), "interpolated by the CLI")
-        );
-        assert!(tag.help.contains("`$$`"), "{tag:?}");
-        assert_eq!(find(&errors, "`$HOME`").at, (6, 17));
-        assert_eq!(find(&errors, "a `$` that starts no variable").at, (7, 14));
+        let tag = find(&errors, "`${TAG}` has no value");
+        assert_eq!((tag.at, tag.label.as_str()), ((4, 19), "no value"));
+        assert!(tag.help.contains("`variables:`"), "{tag:?}");
+        assert_eq!(find(&errors, "`$HOME` has no value").at, (6, 17));
+        assert_eq!(find(&errors, "a `$` that starts no variable").at, (7, 17));
         let compose = load_text(
             "version: '3.8'\nx-note: costs $$5\nservices:\n  s:\n    image: busybox\n    command: echo $$HOME\n",
         );
@@ -4414,10 +4384,8 @@ mod tests {
             Case { file: "awesome-nginx-golang.yml", cli: "GetUnsupportedProperties: `build` ignored, the service has no image; resolveVolumePaths (`./` bind)", expect: Refuse(2, &["ignores `services.backend.build`, which changes what the file means", "`./proxy/nginx.conf`"]), variables: false },
             Case { file: "awesome-traefik-golang.yml", cli: "GetUnsupportedProperties: `build` ignored, the service has no image", expect: Refuse(1, &["ignores `services.backend.build`"]), variables: false },
             Case { file: "voting-app-compose.yml", cli: "schema.Validate: `depends_on` conditions and `profiles` are not 3.x; `build` ignored; `./` binds", expect: Refuse(15, &["ignores `services.vote.build`", "`services.vote.depends_on` must be a list", "`profiles` is not a Compose key", "`./vote` is not an absolute path", "`127.0.0.1:9229:9229` names an address", "`services.seed.restart: \"no\"`"]), variables: false },
-            // TODO(compose-vars): the cases below with `variables: true` are refused today
-            // for their `${VAR}`s; once `variables:` is merged, give them their variables and
-            // assert `expect` (swarmprom, swarmprom-traefik, awesome-plex, awesome-pihole,
-            // awesome-postgresql-pgadmin).
+            // These take values from variables: each is given one, as a stack's `variables:`
+            // would.
             Case { file: "swarmprom.yml", cli: "template.Substitute (`${ADMIN_USER:-admin}`, …); configs from files", expect: Accept, variables: true },
             Case { file: "swarmprom-traefik.yml", cli: "template.Substitute (`${DOMAIN?…}`); validateExternalNetworks needs `traefik-public` on the swarm (a plan error otherwise)", expect: Accept, variables: true },
             Case { file: "awesome-postgresql-pgadmin.yml", cli: "template.Substitute; GetDeprecatedProperties (`container_name`); convertRestartPolicy", expect: Warn(4, &["services.postgres.container_name", "services.pgadmin.container_name", "services.postgres.restart", "services.pgadmin.restart"]), variables: true },
@@ -4441,31 +4409,27 @@ mod tests {
             let text = std::fs::read_to_string(dir.join(case.file)).unwrap();
             let file = Arc::new(SourceFile::new(case.file.into(), &text, Vec::new()));
             let mut errors = ConfigErrors::default();
-            let compose = parse_all(&text, &file, &dir, "s", &mut errors);
+            // The variables a user gives such a file (an absolute path where it names one).
+            let variables: Variables = match case.variables {
+                false => Variables::new(),
+                true => referenced_names(&text)
+                    .into_iter()
+                    .map(|name| {
+                        let value = match name.contains("PATH") {
+                            true => "/srv/data".to_owned(),
+                            false => format!("{}-value", name.to_lowercase()),
+                        };
+                        let sensitive = false;
+                        (name, variables::Variable { value, sensitive })
+                    })
+                    .collect(),
+            };
+            let compose = parse_all(&text, &file, &dir, "s", &variables, &mut errors);
             let errors: Vec<&str> = errors.errors.iter().map(|e| e.message.as_str()).collect();
             let warnings = compose.map(|(c, _)| c.warnings).unwrap_or_default();
             let contains =
                 |all: &[&str], needle: &str| all.iter().filter(|m| m.contains(needle)).count();
             let (file, cli) = (case.file, case.cli);
-            if case.variables {
-                assert!(
-                    errors
-                        .iter()
-                        .any(|e| e.contains("would be replaced from the environment")),
-                    "{file}: {errors:#?}"
-                );
-                // Every error in one pass: the refusals show already.
-                if let Refuse(_, needles) = case.expect {
-                    for needle in needles {
-                        assert_eq!(
-                            contains(&errors, needle),
-                            1,
-                            "{file} ({cli}): `{needle}` in {errors:#?}"
-                        );
-                    }
-                }
-                continue;
-            }
             let warnings: Vec<&str> = warnings.iter().map(String::as_str).collect();
             match case.expect {
                 Accept => {
@@ -4495,5 +4459,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The names a file refers to with `$NAME` or `${NAME…}` (`$$` is no reference).
+    fn referenced_names(text: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            if bytes[at] != b'$' {
+                at += 1;
+                continue;
+            }
+            if bytes.get(at + 1) == Some(&b'$') {
+                at += 2;
+                continue;
+            }
+            let start = at + 1 + usize::from(bytes.get(at + 1) == Some(&b'{'));
+            let end = (start..bytes.len())
+                .find(|&i| !(bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_'))
+                .unwrap_or(bytes.len());
+            if end > start {
+                names.insert(text[start..end].to_owned());
+            }
+            at = end.max(at + 1);
+        }
+        names
     }
 }

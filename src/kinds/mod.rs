@@ -687,6 +687,15 @@ fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
         part(id.label.as_bytes());
         part(value.bytes());
     }
+    for resource in &config.resources {
+        if let Spec::SwarmStack(s) = &resource.spec {
+            for value in s.sensitive_values() {
+                any = true;
+                part(resource.address.name.as_bytes());
+                part(value.as_bytes());
+            }
+        }
+    }
     any.then(|| hasher.finalize().into())
 }
 

@@ -14,6 +14,19 @@
 //! name a `swarm/secret` or `swarm/config` of the configuration, whose current version is
 //! filled in. The deploy reads the rewritten file on its standard input: nothing is copied
 //! to the manager's disk, and the values travel as the secrets' do.
+//!
+//! `variables:` give the file's `${VAR}` references their values, as `docker stack deploy`
+//! would take them from its shell (see [`compose::variables`] for how they are read): a
+//! literal (`DOMAIN: example.org`), or a value from outside the configuration,
+//! `{ from_env: NAME }` (the operator's environment variable, read at load) or
+//! `{ source: FILE }` (one line break at its end dropped). Those two are sensitive unless
+//! `sensitive: false` says otherwise: never shown in plans (an environment entry holding
+//! one is compared as a `secret_env` is, and any other attribute holding one is masked),
+//! nor in errors, nor in the configuration's digest (as a secret file's content). A literal
+//! is never sensitive: a secret is not written in the configuration, which lands in git.
+//! The deploy gets the file with the values substituted on its standard input, like the
+//! objects' values, never on a command line. A declared variable the file never refers to
+//! is a plan warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -21,7 +34,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::compose::{self, Compose, ComposeObject};
+use super::compose::{self, Compose, ComposeObject, Variable, Variables};
 use super::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
 use super::swarm_service::{self, Versions, STACK_NAMESPACE_LABEL};
 use super::{
@@ -50,6 +63,10 @@ pub struct SwarmStackSpec {
     pub cluster: Option<String>,
     /// The Compose file, relative to this file.
     pub compose: String,
+    /// Values for the Compose file's `${VAR}` references, by name: a literal, or
+    /// `{ from_env: NAME }` / `{ source: FILE }` (sensitive unless `sensitive: false`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, StackVariable>,
     #[serde(skip)]
     #[schemars(skip)]
     pub loaded: Option<Arc<Loaded>>,
@@ -67,14 +84,137 @@ pub struct SwarmStackSpec {
     pub declared_networks: BTreeSet<String>,
 }
 
+/// A `variables:` entry: a literal, or where a value kept out of the configuration is.
+/// `Debug` and `Serialize` never show a value read from outside.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StackVariable {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<bool>,
+}
+
+impl std::fmt::Debug for StackVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.literal, &self.from_env, &self.source) {
+            (Some(literal), _, _) => write!(f, "{literal:?}"),
+            (_, Some(name), _) => write!(f, "from_env {name}"),
+            (_, _, Some(path)) => write!(f, "source {path}"),
+            _ => f.write_str("(no value)"),
+        }
+    }
+}
+
+/// A scalar is a literal (YAML's numbers and booleans as written in the configuration,
+/// as Compose users write `PORT: 8080`); a mapping names where the value is.
+impl<'de> Deserialize<'de> for StackVariable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Place {
+            #[serde(default)]
+            from_env: Option<String>,
+            #[serde(default)]
+            source: Option<String>,
+            #[serde(default)]
+            sensitive: Option<bool>,
+        }
+        struct Visitor;
+        fn literal(value: String) -> StackVariable {
+            StackVariable {
+                literal: Some(value),
+                ..StackVariable::default()
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StackVariable;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value, `{ from_env: VARIABLE }` or `{ source: FILE }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<StackVariable, A::Error> {
+                let place = Place::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(StackVariable {
+                    literal: None,
+                    from_env: place.from_env,
+                    source: place.source,
+                    sensitive: place.sensitive,
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StackVariable, E> {
+                Ok(literal(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StackVariable, E> {
+                Ok(literal(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StackVariable, E> {
+                Ok(literal(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<StackVariable, E> {
+                Ok(literal(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<StackVariable, E> {
+                Ok(literal(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl schemars::JsonSchema for StackVariable {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StackVariable".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A literal value, or where a value kept out of the configuration is: `{ from_env: NAME }` (an environment variable of the operator's) or `{ source: FILE }` (a file, relative to this file); those are sensitive (never shown) unless `sensitive: false`.",
+            "anyOf": [
+                { "type": ["string", "number", "boolean"] },
+                {
+                    "type": "object",
+                    "properties": {
+                        "from_env": { "type": "string" },
+                        "source": { "type": "string" },
+                        "sensitive": { "type": "boolean" }
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// The Compose file as loaded.
-#[derive(Debug)]
 pub struct Loaded {
     pub compose: Compose,
     /// The Compose file, for the places of errors found when the plan is made.
     pub file: Arc<SourceFile>,
     /// The values of the file's own objects (`file:`), by class and key.
     pub values: BTreeMap<(ObjectClass, String), ObjectValue>,
+    /// The values of the sensitive variables, masked wherever the plan would show them.
+    pub sensitive: Vec<String>,
+    /// What the plan warns of: declared variables the file never refers to.
+    pub warnings: Vec<String>,
+}
+
+/// The file's values may hold sensitive variables: only its name is shown.
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("file", &self.file.name)
+            .field(
+                "services",
+                &self.compose.services.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Kind for SwarmStackSpec {
@@ -97,9 +237,50 @@ impl Kind for SwarmStackSpec {
             Vec::new(),
         ));
         let stack = ctx.name.to_owned();
-        let Some((compose, ok)) = compose::parse_all(&text, &file, &dir, &stack, ctx.errors) else {
+        let Some(variables) = self.read_variables(ctx) else {
             return self;
         };
+        let sensitive: Vec<String> = variables
+            .values()
+            .filter(|v| v.sensitive && !v.value.is_empty())
+            .map(|v| v.value.clone())
+            .collect();
+        let first_error = ctx.errors.errors.len();
+        let parsed = compose::parse_all(&text, &file, &dir, &stack, &variables, ctx.errors);
+        for error in &mut ctx.errors.errors[first_error..] {
+            error.message = mask(&error.message, &sensitive);
+            error.help = error.help.as_deref().map(|help| mask(help, &sensitive));
+        }
+        let Some((mut compose, ok)) = parsed else {
+            return self;
+        };
+        let warnings = variables
+            .keys()
+            .filter(|name| !compose.variables_used.contains(*name))
+            .map(|name| {
+                format!(
+                    "the variable `{name}` is declared, and the Compose file `{}` never refers to it",
+                    self.compose
+                )
+            })
+            .collect();
+        // An environment value holding a sensitive variable is compared as a service's
+        // `secret_env` is: never shown, and only as same/differs in the facts.
+        for service in compose.services.values_mut() {
+            let spec = &mut service.spec;
+            let secret: Vec<String> = spec
+                .env
+                .iter()
+                .filter(|(_, value)| holds_any(value, &sensitive))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in secret {
+                if let Some(value) = spec.env.remove(&key) {
+                    spec.secret_env
+                        .insert(key, swarm_service::SecretEnv::with_value(&value));
+                }
+            }
+        }
         let mut values = BTreeMap::new();
         for (class, objects) in [
             (ObjectClass::Secret, &compose.secrets),
@@ -150,6 +331,8 @@ impl Kind for SwarmStackSpec {
                 compose,
                 file,
                 values,
+                sensitive,
+                warnings,
             }));
         }
         self
@@ -218,6 +401,126 @@ impl Kind for SwarmStackSpec {
     }
 }
 
+impl SwarmStackSpec {
+    /// The `variables:` with their values, read as a `swarm/secret`'s are; `None` when
+    /// one cannot be read (each reported at its field).
+    fn read_variables(&self, ctx: &mut CheckContext) -> Option<Variables> {
+        const FORMS: &str =
+            "write `NAME: VALUE`, `NAME: { from_env: VARIABLE }` or `NAME: { source: FILE }`";
+        let mut variables = Variables::new();
+        let mut failed = false;
+        for (name, variable) in &self.variables {
+            let at = ["variables", name.as_str()];
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                ctx.error_at_key(&at, format!("`{name}` cannot be a variable's name"), "here")
+                    .help = Some("letters, digits and `_`, not starting with a digit: the names a Compose file's `${NAME}` can refer to".into());
+                failed = true;
+                continue;
+            }
+            if let Some(literal) = &variable.literal {
+                variables.insert(
+                    name.clone(),
+                    Variable {
+                        value: literal.clone(),
+                        sensitive: false,
+                    },
+                );
+                continue;
+            }
+            let given = [variable.from_env.as_deref(), variable.source.as_deref()];
+            if given.iter().flatten().count() != 1 {
+                ctx.error(
+                    &at,
+                    format!("the variable `{name}` needs exactly one of `from_env:` and `source:`"),
+                    "here",
+                )
+                .help = Some(FORMS.into());
+                failed = true;
+                continue;
+            }
+            let sensitive = variable.sensitive.unwrap_or(true);
+            let exposure = match sensitive {
+                true => Exposure::Secret,
+                false => Exposure::Shown,
+            };
+            let Some((field, mut bytes, _)) = swarm_secret::read_value(
+                ctx,
+                &at,
+                variable.source.as_deref(),
+                variable.from_env.as_deref(),
+                exposure,
+            ) else {
+                failed = true;
+                continue;
+            };
+            if field == "source" {
+                if bytes.ends_with(b"\r\n") {
+                    bytes.truncate(bytes.len() - 2);
+                } else if bytes.ends_with(b"\n") {
+                    bytes.pop();
+                }
+            }
+            let Ok(value) = String::from_utf8(bytes) else {
+                ctx.error(
+                    &["variables", name.as_str(), field],
+                    format!("the value of `{name}` is not UTF-8, which a Compose file is"),
+                    "this value",
+                );
+                failed = true;
+                continue;
+            };
+            if value.contains('\0') {
+                ctx.error(
+                    &["variables", name.as_str(), field],
+                    format!("the value of `{name}` holds a NUL byte"),
+                    "this value",
+                );
+                failed = true;
+                continue;
+            }
+            // A value that is not sensitive is part of what the configuration is (a saved
+            // plan made with another is stale); a sensitive one is not, as a secret file's.
+            if !sensitive && field == "from_env" {
+                for part in [name.as_bytes(), value.as_bytes()] {
+                    ctx.digest.update((part.len() as u64).to_le_bytes());
+                    ctx.digest.update(part);
+                }
+            }
+            variables.insert(name.clone(), Variable { value, sensitive });
+        }
+        (!failed).then_some(variables)
+    }
+}
+
+/// Whether `text` holds any of the `sensitive` values.
+fn holds_any(text: &str, sensitive: &[String]) -> bool {
+    sensitive.iter().any(|value| text.contains(value.as_str()))
+}
+
+/// `text` with each sensitive value replaced by `(sensitive)`, longest first.
+fn mask(text: &str, sensitive: &[String]) -> String {
+    let mut values: Vec<&String> = sensitive.iter().collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.into_iter().fold(text.to_owned(), |text, value| {
+        text.replace(value.as_str(), "(sensitive)")
+    })
+}
+
+/// Whether a side of an attribute of the plan holds a sensitive variable's value.
+fn masked(value: &AttrValue, sensitive: &[String]) -> bool {
+    match value {
+        AttrValue::Scalar(text) | AttrValue::Content(text) | AttrValue::Opaque(text) => {
+            holds_any(text, sensitive)
+        }
+        _ => false,
+    }
+}
+
 /// Reads a Compose `file:` object: a regular file of a size Docker takes.
 fn read_object(path: &std::path::Path, class: ObjectClass) -> Result<Vec<u8>, String> {
     let resolved = path
@@ -275,6 +578,14 @@ impl SwarmStackSpec {
             }
         }
         names
+    }
+
+    /// The values of its sensitive variables, which a saved plan's facts were compared
+    /// with (kept only as part of an argon2id hash, see [`super::seal_secrets`]).
+    pub fn sensitive_values(&self) -> &[String] {
+        self.loaded
+            .as_deref()
+            .map_or(&[], |l| l.sensitive.as_slice())
     }
 
     /// The file's own objects (`file:`) with their values.
@@ -593,6 +904,19 @@ impl SwarmStackSpec {
                 ));
             }
         }
+        for attribute in &mut analysis.attributes {
+            // Both sides: the value deployed before held the variable's value of then,
+            // which the configuration no longer knows to mask.
+            if masked(&attribute.before, &loaded.sensitive)
+                || masked(&attribute.after, &loaded.sensitive)
+            {
+                for side in [&mut attribute.before, &mut attribute.after] {
+                    if *side != AttrValue::Absent {
+                        *side = AttrValue::Sensitive;
+                    }
+                }
+            }
+        }
         analysis.versions = versions;
         Ok(analysis)
     }
@@ -827,6 +1151,13 @@ impl ClusterKind for SwarmStackSpec {
 
     fn shares_machines(&self) -> bool {
         true
+    }
+
+    fn warnings(&self, _name: &str, _facts: &ClusterFacts) -> Vec<String> {
+        self.loaded
+            .as_ref()
+            .map(|loaded| loaded.warnings.clone())
+            .unwrap_or_default()
     }
 
     fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
@@ -1065,5 +1396,117 @@ mod tests {
         );
         assert!(declared.declared_networks.contains("frontnet"));
         assert!(declared.diff("app", &facts).is_ok());
+    }
+
+    /// Stack `app` of `compose` with `variables` (YAML flow mapping), or the errors.
+    fn stack_with(compose: &str, variables: &str) -> Result<SwarmStackSpec, String> {
+        let config = load_with(compose, variables)?;
+        let resource = config
+            .resources
+            .into_iter()
+            .find(|r| r.address.kind == KIND)
+            .unwrap();
+        match resource.spec {
+            crate::kinds::Spec::SwarmStack(spec) => Ok(spec),
+            _ => panic!("not a stack"),
+        }
+    }
+
+    /// The configuration of stack `app` of `compose` with `variables`, or the errors.
+    fn load_with(compose: &str, variables: &str) -> Result<crate::config::Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(
+            &path,
+            format!("kind: infrastructure/machine\nname: n1\nspecification: {{ hostname: n1, ip: 10.1.0.11 }}\n---\nkind: swarm/cluster\nname: main\nspecification: {{ managers: [n1] }}\n---\nkind: swarm/stack\nname: app\nspecification: {{ compose: compose.yaml, variables: {variables} }}\n"),
+        )
+        .unwrap();
+        crate::config::load(&[path], &Default::default()).map_err(|e| format!("{e:?}"))
+    }
+
+    /// Variables fill the file as the CLI would (defaults, casts, a bcrypt hash kept as it
+    /// is); a sensitive one is in the file deployed, and nowhere in the plan or an error.
+    #[test]
+    fn variables_fill_the_file_and_sensitive_ones_are_never_shown() {
+        const PASSWORD: &str = "pw-0f6c1e2d-never-shown";
+        std::env::set_var("CORRAL_TEST_STACK_PASSWORD", PASSWORD);
+        let compose = "version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n      HTPASSWD: admin:${HASH}\n      DOMAIN: $DOMAIN\n    deploy:\n      replicas: ${REPLICAS:-2}\n      labels:\n        - \"auth=${DB_PASSWORD}\"\n";
+        let variables = "{ DOMAIN: example.org, HASH: '$2y$05$abc', DB_PASSWORD: { from_env: CORRAL_TEST_STACK_PASSWORD }, UNUSED: x }";
+        let stack = stack_with(compose, variables).unwrap();
+        let loaded = stack.loaded.as_ref().unwrap();
+        let web = &loaded.compose.services["web"].spec;
+        assert_eq!(web.image, "local/busybox:1");
+        assert_eq!(web.replicas, Some(2));
+        assert_eq!(web.env["HTPASSWD"], "admin:$2y$05$abc");
+        assert_eq!(web.env["DOMAIN"], "example.org");
+        assert!(!web.env.contains_key("DB_PASSWORD"));
+        assert_eq!(web.secret_env["DB_PASSWORD"].text(), PASSWORD);
+        assert_eq!(
+            loaded.warnings,
+            ["the variable `UNUSED` is declared, and the Compose file `compose.yaml` never refers to it"]
+        );
+        assert!(!format!("{stack:?}").contains(PASSWORD));
+
+        let manager = manager();
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &manager)),
+            inventory: BTreeMap::new(),
+        };
+        let diff = stack.diff("app", &facts).unwrap();
+        let shown = format!("{:?}", diff.attributes);
+        assert!(!shown.contains(PASSWORD), "{shown}");
+        for name in ["web.env.DB_PASSWORD", "web.labels.auth"] {
+            let attribute = diff.attributes.iter().find(|a| a.name == name).unwrap();
+            assert_eq!(attribute.after, AttrValue::Sensitive, "{name}");
+        }
+        // The deploy's file: the value, and `$` written `$$` so that the CLI reads a `$`.
+        let file = stack.rendered("app", &Versions::new()).unwrap();
+        assert!(file.contains(PASSWORD), "{file}");
+        assert!(file.contains("admin:$$2y$$05$$abc"), "{file}");
+        // The deploy reads the file on its standard input: no command line holds it.
+        let steps = stack.steps("app", &facts).unwrap();
+        let script = &steps[0].step.script;
+        assert!(
+            !script.contains(PASSWORD),
+            "the script holds the value only encoded"
+        );
+        assert!(script.contains("docker stack deploy --prune --resolve-image changed -c - "));
+
+        // An error about a value holding it does not quote it.
+        let cast = compose.replace("${REPLICAS:-2}", "${DB_PASSWORD}");
+        let error = stack_with(&cast, variables).unwrap_err();
+        assert!(error.contains("after interpolation"), "{error}");
+        assert!(!error.contains(PASSWORD), "{error}");
+        // Without variables, a default is enough.
+        let plain = stack_with(
+            "version: \"3.8\"\nservices:\n  web:\n    image: \"local/busybox:${TAG:-1}\"\n",
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(
+            plain.loaded.as_ref().unwrap().compose.services["web"]
+                .spec
+                .image,
+            "local/busybox:1"
+        );
+    }
+
+    /// A saved plan's facts were compared with the sensitive values of then: another value
+    /// since is noticed, as a `secret_env`'s is, through the argon2id seal of them all.
+    #[test]
+    fn sensitive_variables_are_sealed_with_the_facts() {
+        let compose = "version: \"3.8\"\nservices:\n  web:\n    image: local/busybox:1\n    environment:\n      PW: $PW\n";
+        let variables = "{ PW: { from_env: CORRAL_TEST_STACK_SEALED } }";
+        std::env::set_var("CORRAL_TEST_STACK_SEALED", "first-value");
+        let first = load_with(compose, variables).unwrap();
+        let sealed = crate::kinds::seal_secrets(&first);
+        assert_ne!(sealed, "none");
+        assert!(!sealed.contains("first-value"));
+        assert!(crate::kinds::same_secrets(&first, Some(&sealed)));
+        std::env::set_var("CORRAL_TEST_STACK_SEALED", "second-value");
+        let second = load_with(compose, variables).unwrap();
+        assert!(!crate::kinds::same_secrets(&second, Some(&sealed)));
     }
 }
