@@ -1521,9 +1521,11 @@ fn shell_quote(text: &str) -> String {
 /// An external network the swarm lacks is a plan error at its line.
 fn compose_keys_stack_deploy_accepts_are_deployed(lab: &Lab) {
     let dir = lab.dir.join("swarm");
-    let cluster = dir.join("cluster.yaml").display().to_string();
     let app = dir.join("keys");
     std::fs::create_dir_all(&app).unwrap();
+    // A configuration of its own (project `keys`), with the swarm it deploys to.
+    std::fs::copy(dir.join("cluster.yaml"), app.join("cluster.yaml")).unwrap();
+    let cluster = app.join("cluster.yaml").display().to_string();
     std::fs::write(app.join("token.txt"), "corral-keys-e2e\n").unwrap();
     let compose = "services:\n  web:\n    image: local/busybox:1\n    container_name: web\n    restart: on-failure:3\n    command: [sh, -c, \"test -s /run/secrets/token && exec httpd -f -p 9000 -h /run/secrets\"]\n    ports: [\"9000\"]\n    secrets: [token]\nsecrets:\n  token: { file: ./token.txt, name: keys_token }\n";
     std::fs::write(app.join("compose.yaml"), compose).unwrap();
