@@ -98,10 +98,12 @@ fn with_services(
 
 /// The output recorded in `fixtures/cluster/FACT/CASE.json`.
 fn cluster_fixture(fact: &str, case: &str) -> ProbeOutput {
-    let path = format!(
-        "{}/fixtures/cluster/{fact}/{case}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    fixture(&format!("cluster/{fact}"), case)
+}
+
+/// The output recorded in `fixtures/DIR/CASE.json`.
+fn fixture(dir: &str, case: &str) -> ProbeOutput {
+    let path = format!("{}/fixtures/{dir}/{case}.json", env!("CARGO_MANIFEST_DIR"));
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     ProbeOutput {
@@ -136,6 +138,9 @@ fn recorded_for(recorded: &HostFacts, key: &str) -> ProbeOutput {
         cluster_fixture("node-ls", "not-in-swarm")
     } else if key == corral::facts::swarm::INFO_KEY {
         cluster_fixture("swarm-info", "blank")
+    } else if key == "user:login" {
+        // Who corral logs in as, asked of every machine.
+        fixture("user", "login-through-sudo")
     } else if key == corral::facts::kernel::KEY {
         cluster_fixture("kernel-features", "lab")
     } else if key == corral::managed::PROBE_KEY {

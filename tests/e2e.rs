@@ -89,7 +89,10 @@ impl Lab {
             .env("CORRAL_SSH_CONFIG", self.ssh_config())
             // Examples copied under the target directory find the repository's modules
             // wherever that directory is (CARGO_TARGET_DIR may be outside the repository).
-            .env("CORRAL_MODULE_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/modules"))
+            .env(
+                "CORRAL_MODULE_PATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/modules"),
+            )
             .env("NO_COLOR", "1");
         command.output().expect("corral runs")
     }

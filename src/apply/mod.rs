@@ -16,6 +16,9 @@ pub mod lock;
 pub mod session;
 mod timeout;
 
+#[cfg(test)]
+mod fleet;
+
 pub use timeout::StepTimeout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
