@@ -16,6 +16,9 @@ pub mod lock;
 pub mod session;
 mod timeout;
 
+#[cfg(test)]
+mod fleet;
+
 pub use timeout::StepTimeout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -197,7 +200,16 @@ pub async fn apply(
         }
         // Start what can start: one resource per host, `parallelism` hosts at a time.
         let mut still_waiting = Vec::new();
-        for node in waiting.drain(..) {
+        let mut nodes = waiting.drain(..);
+        while let Some(node) = nodes.next() {
+            // Every slot taken: no node can start (see `blocked` below), so the rest wait
+            // without a look; a scan of every waiting node at each finished step made a
+            // fleet's walk quadratic.
+            if running.len() >= parallelism.max(1) && busy.len() >= parallelism.max(1) {
+                still_waiting.push(node);
+                still_waiting.extend(nodes.by_ref());
+                break;
+            }
             let Node::Instance(i) = graph.graph[node] else {
                 continue;
             };
@@ -322,6 +334,7 @@ pub async fn apply(
                 (node, vec![machine], false, address, error)
             });
         }
+        drop(nodes);
         waiting = still_waiting;
         if walk.has_ready() {
             continue;

@@ -57,15 +57,19 @@ pub enum Edge {
 /// both are ready. Their order against per-machine resources comes from `depends_on`.
 pub const CLUSTER_RANK: u8 = 10;
 
-/// Ready nodes are taken lowest rank first, then by address; barriers after instances.
-type WalkKey<'g> = (u8, u8, Option<&'g Address>, usize);
+/// Ready nodes are taken lowest rank first, then by address (its place among all the
+/// instances' addresses, so that the heap compares integers, not strings); barriers after
+/// instances.
+type WalkKey = (u8, u8, usize, usize);
 
 /// A deterministic topological walk of the graph: a node becomes ready when every node
 /// before it is done. The plan's order and apply's schedule are the same walk.
 pub struct Walk<'g> {
     graph: &'g ResourceGraph,
     indegree: Vec<usize>,
-    ready: BinaryHeap<Reverse<WalkKey<'g>>>,
+    /// Each instance's place in address order.
+    place: Vec<usize>,
+    ready: BinaryHeap<Reverse<WalkKey>>,
 }
 
 impl<'g> Walk<'g> {
@@ -80,9 +84,27 @@ impl<'g> Walk<'g> {
                     .count()
             })
             .collect();
+        let mut sorted: Vec<usize> = (0..graph.instances.len()).collect();
+        sorted.sort_by(|a, b| {
+            graph.instances[*a]
+                .address
+                .cmp(&graph.instances[*b].address)
+        });
+        let mut place = vec![0; graph.instances.len()];
+        for (at, pair) in sorted.iter().enumerate() {
+            // Equal addresses share a place: the node index decides between them.
+            place[*pair] = match at {
+                0 => 0,
+                _ if graph.instances[sorted[at - 1]].address == graph.instances[*pair].address => {
+                    place[sorted[at - 1]]
+                }
+                _ => at,
+            };
+        }
         let mut walk = Walk {
             graph,
             indegree,
+            place,
             ready: BinaryHeap::new(),
         };
         for node in graph.graph.node_indices() {
@@ -95,13 +117,8 @@ impl<'g> Walk<'g> {
 
     fn push(&mut self, node: NodeIndex) {
         let key = match self.graph.graph[node] {
-            Node::Instance(i) => (
-                self.graph.instances[i].rank,
-                0,
-                Some(&self.graph.instances[i].address),
-                node.index(),
-            ),
-            Node::Barrier => (0, 1, None, node.index()),
+            Node::Instance(i) => (self.graph.instances[i].rank, 0, self.place[i], node.index()),
+            Node::Barrier => (0, 1, 0, node.index()),
         };
         self.ready.push(Reverse(key));
     }

@@ -9,6 +9,7 @@
 //! dropped or fails the run, as the caller chose.
 
 pub mod capture;
+pub mod simulated;
 pub mod ssh;
 
 use std::future::Future;
