@@ -106,6 +106,15 @@ fn timings_text<H>(args: &ConnectArgs, gathered: &Gathered<H>) -> String {
     }
 }
 
+/// Prints the `--timings` table on stderr after what stdout already has, set apart.
+fn print_timings(text: &str) {
+    if !text.is_empty() {
+        // Stdout first, so that the table follows the plan on a terminal.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        eprint!("\n{text}");
+    }
+}
+
 fn facts_timeout(args: &ConnectArgs) -> Duration {
     Duration::from_secs(args.facts_timeout.max(1))
 }
@@ -504,7 +513,7 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
     } else {
         print_plan(&planned.plan, args.format, options);
     }
-    eprint!("{timings}");
+    print_timings(&timings);
     if !planned.plan.is_complete() {
         return Err(incomplete_error(&planned.plan, args.format));
     }
@@ -548,7 +557,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
         unreachable: gathered.unreachable.clone(),
         secrets_digest: Some(crate::kinds::seal_secrets(&config)),
     };
-    eprint!("{}", timings_text(&args.connect, &gathered));
+    print_timings(&timings_text(&args.connect, &gathered));
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
     let written = write_output(&args.output, text.as_bytes())?;
@@ -706,7 +715,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         heading: Heading::Plan,
     };
     print!("{}", render::human::render(&plan, Style::detect(), options));
-    eprint!("{}", timings_text(&select.connect, &gathered));
+    print_timings(&timings_text(&select.connect, &gathered));
     if !plan.is_complete() {
         close(gathered).await;
         return Err(

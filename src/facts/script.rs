@@ -101,7 +101,7 @@ impl FactScript {
         // (and the clock at both ends with timings).
         let section = |index: usize| {
             if timings {
-                format!("{{ corral_t; printf '@@F %s %s %s\\n' {nonce} {index} \"$t\"; p{index} </dev/null 2>&1; r=$?; corral_t; printf '\\n@@E %s %s %s %s\\n' {nonce} {index} $r \"$t\"; }}")
+                format!("{{ corral_t; printf '@@F %s %s %s\\n' {nonce} {index} \"$corral_time\"; p{index} </dev/null 2>&1; corral_rc=$?; corral_t; printf '\\n@@E %s %s %s %s\\n' {nonce} {index} $corral_rc \"$corral_time\"; }}")
             } else {
                 format!("{{ printf '@@F %s %s\\n' {nonce} {index}; p{index} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {nonce} {index} $?; }}")
             }
@@ -112,7 +112,7 @@ impl FactScript {
         // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
         let mut text = format!("export LC_ALL=C\nexec 2>&1\n{functions}");
         if timings {
-            text.push_str("corral_t() { read -r t _ </proc/uptime || t=-; } 2>/dev/null\n");
+            text.push_str("corral_t() { read -r corral_time _ </proc/uptime || corral_time=-; } 2>/dev/null\n");
         }
         if slow.len() < 2 {
             // Nothing to overlap: no temporary directory, no background job.
