@@ -426,13 +426,15 @@ async fn read_host_once(
             ),
             TransportError::Failed(message) | TransportError::Disconnected(message) => message,
         }})?;
-    let (probes, times) = script.split_timed(&output.stdout).map_err(|e| ReadFailure {
-        message: format!(
-            "could not read the fact script's output ({e}); the shell said: {}",
-            super::tail(&output.stderr, 400)
-        ),
-        disconnected: false,
-    })?;
+    let (probes, times) = script
+        .split_timed(&output.stdout)
+        .map_err(|e| ReadFailure {
+            message: format!(
+                "could not read the fact script's output ({e}); the shell said: {}",
+                super::tail(&output.stderr, 400)
+            ),
+            disconnected: false,
+        })?;
     Ok((
         HostFacts {
             probes,
@@ -537,7 +539,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
     if let Some((host, t)) = rows.first() {
         let probes: Duration = t.probes.iter().map(|p| p.time).sum();
         text.push_str(&format!(
-            "Critical path: {} ({}: connecting {}, fact script {} of which probes {}); slowest probes: {}\n",
+            "Critical path: {} ({}: connecting {}, fact script {}, its probes {} summed, some side by side); slowest probes: {}\n",
             crate::render::printable(host),
             ms(t.connect + t.script),
             ms(t.connect),
@@ -652,6 +654,54 @@ mod tests {
                 }
             })
         }
+    }
+
+    /// The timings table puts the slowest host first, its slowest probes first, and names
+    /// it as the critical path; the probe times are read from real `sh` output.
+    #[tokio::test]
+    async fn timings_name_the_slowest_host_and_its_slowest_probes() {
+        let probes = [
+            Probe {
+                key: "naps".into(),
+                script: "sleep 0.2".into(),
+            },
+            Probe {
+                key: "quick".into(),
+                script: "echo quick".into(),
+            },
+        ];
+        let limits_for = || Duration::from_secs(10);
+        let host = TestHost::Local;
+        let deadline = deadline_after(limits_for());
+        let (_, times) = read_host_once(&host, &probes, deadline, limits_for(), true)
+            .await
+            .map_err(|f| f.message)
+            .unwrap();
+        let slow = HostTimings {
+            connect: Duration::from_millis(120),
+            script: Duration::from_millis(250),
+            probes: times,
+        };
+        let fast = HostTimings {
+            connect: Duration::from_millis(100),
+            script: Duration::from_millis(30),
+            probes: Vec::new(),
+        };
+        let table = render_timings(&BTreeMap::from([
+            ("a-fast".to_owned(), fast),
+            ("b-slow".to_owned(), slow),
+        ]));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[2].trim_start().starts_with("b-slow"), "{table}");
+        assert!(lines[3].trim_start().starts_with("a-fast"), "{table}");
+        let critical = lines[4];
+        assert!(
+            critical.starts_with("Critical path: b-slow (370 ms"),
+            "{table}"
+        );
+        let naps = critical.find("naps 2").unwrap_or_else(|| panic!("{table}"));
+        let quick = critical.find("quick ").unwrap_or_else(|| panic!("{table}"));
+        assert!(naps < quick, "{table}");
     }
 
     /// A host that hangs (connecting or in a probe) is reported like an unreachable one

@@ -111,9 +111,8 @@ impl FactScript {
                 format!("{{ printf '@@F %s %s\\n' {nonce} {index}; p{index} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {nonce} {index} $?; }}")
             }
         };
-        let inline = |indexes: &[usize]| -> String {
-            indexes.iter().map(|&i| section(i) + "\n").collect()
-        };
+        let inline =
+            |indexes: &[usize]| -> String { indexes.iter().map(|&i| section(i) + "\n").collect() };
         // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
         let mut text = format!("export LC_ALL=C\nexec 2>&1\n{functions}");
         if timings {
@@ -124,8 +123,12 @@ impl FactScript {
         // example's 14 probes, against 66 ms with a subshell per probe and 76 ms all in one
         // lane; the probes' own execs are the cost, and two cores run them side by side).
         let (lane, own): (Vec<usize>, Vec<usize>) = if quick.len() >= MIN_LANED {
-            let (lane, own): (Vec<_>, Vec<_>) = quick.iter().enumerate().partition(|(n, _)| n % 2 == 0);
-            (lane.into_iter().map(|(_, &i)| i).collect(), own.into_iter().map(|(_, &i)| i).collect())
+            let (lane, own): (Vec<_>, Vec<_>) =
+                quick.iter().enumerate().partition(|(n, _)| n % 2 == 0);
+            (
+                lane.into_iter().map(|(_, &i)| i).collect(),
+                own.into_iter().map(|(_, &i)| i).collect(),
+            )
         } else {
             (Vec::new(), quick.clone())
         };
@@ -346,7 +349,10 @@ mod tests {
         let probes: Vec<Probe> = (0..20)
             .map(|i| {
                 let slow = if i % 2 == 0 { ": docker; " } else { "" };
-                probe(&format!("k{i}"), &format!("{slow}echo {i}; return {}", i % 3))
+                probe(
+                    &format!("k{i}"),
+                    &format!("{slow}echo {i}; return {}", i % 3),
+                )
             })
             .collect();
         let script = FactScript::new(&probes);
@@ -377,9 +383,13 @@ mod tests {
         assert!(can_hang("timeout \"$budget\" docker service ls"));
         assert!(can_hang("gluster --mode=script volume info"));
         assert!(can_hang("systemctl show -p ActiveState x.service"));
-        assert!(can_hang("if [ -n \"$need\" ]; then apt-cache policy $need; fi"));
+        assert!(can_hang(
+            "if [ -n \"$need\" ]; then apt-cache policy $need; fi"
+        ));
         assert!(!can_hang("sysctl -n net.ipv4.ip_forward"));
-        assert!(!can_hang("cat /etc/docker/daemon.json; stat -c %a /etc/systemd/system"));
+        assert!(!can_hang(
+            "cat /etc/docker/daemon.json; stat -c %a /etc/systemd/system"
+        ));
         assert!(!can_hang("printf '%s\\n' \"${SUDO_USER:-$(id -un)}\""));
     }
 
@@ -400,9 +410,15 @@ mod tests {
         // it differently, so check that the shell's state carries from probe to probe.
         let pid = outputs["unit"].output.trim().to_owned();
         assert!(outputs["k2"].output.starts_with(&format!("{pid} 2")));
-        let chained = FactScript::new(&[probe("set", "corral_x=1"), probe("get", "echo ${corral_x:-unset}")]);
+        let chained = FactScript::new(&[
+            probe("set", "corral_x=1"),
+            probe("get", "echo ${corral_x:-unset}"),
+        ]);
         let outputs = chained.split(&run_sh(&chained.text)).unwrap();
-        assert_eq!(outputs["get"].output, "1\n", "one shell: a variable set by one probe is seen by the next");
+        assert_eq!(
+            outputs["get"].output, "1\n",
+            "one shell: a variable set by one probe is seen by the next"
+        );
         let many: Vec<Probe> = (0..10)
             .map(|i| probe(&format!("k{i}"), &format!("echo {i}")))
             .collect();
@@ -417,7 +433,9 @@ mod tests {
     /// print while it hangs; the deadline ends the whole script, probes included.
     #[tokio::test]
     async fn a_hanging_probe_is_ended_at_the_deadline_after_the_quick_ones_printed() {
-        use crate::transport::{deadline_after, Host, Limits, LocalHost, OutputBound, TransportError};
+        use crate::transport::{
+            deadline_after, Host, Limits, LocalHost, OutputBound, TransportError,
+        };
         let probes = [
             probe("hung", "docker() { sleep 600; }; docker info"),
             probe("other", ": systemctl; echo unit"),
@@ -429,15 +447,25 @@ mod tests {
             deadline: deadline_after(Duration::from_secs(1)),
             stdout: OutputBound::FailBeyond(1 << 20),
         };
-        let error = LocalHost.run_script(&script.text, limits).await.unwrap_err();
+        let error = LocalHost
+            .run_script(&script.text, limits)
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
         let TransportError::DeadlinePassed { output } = error else {
             panic!("{error:?}");
         };
         assert!(output.contains("\nquick\n\n@@E "), "{output}");
-        assert!(!output.contains("\nunit\n"), "slow output is printed only at the end: {output}");
+        assert!(
+            !output.contains("\nunit\n"),
+            "slow output is printed only at the end: {output}"
+        );
         // Without the hang, all three answer.
-        let fine = FactScript::new(&[probes[1].clone(), probes[2].clone(), probe("docker", ": docker; echo d")]);
+        let fine = FactScript::new(&[
+            probes[1].clone(),
+            probes[2].clone(),
+            probe("docker", ": docker; echo d"),
+        ]);
         let outputs = fine.split(&run_sh(&fine.text)).unwrap();
         assert_eq!(outputs["other"].output, "unit\n");
         assert_eq!(outputs["docker"].output, "d\n");
@@ -452,7 +480,11 @@ mod tests {
         let script = FactScript::new(&probes);
         let started = std::time::Instant::now();
         let outputs = script.split(&run_sh(&script.text)).unwrap();
-        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(outputs["s2"].output, "2\n");
     }
 
@@ -479,7 +511,11 @@ mod tests {
         // No clock in the script unless asked for.
         let plain = FactScript::new(&probes);
         assert!(!plain.text.contains("uptime"));
-        assert!(plain.split_timed(&run_sh(&plain.text)).unwrap().1.is_empty());
+        assert!(plain
+            .split_timed(&run_sh(&plain.text))
+            .unwrap()
+            .1
+            .is_empty());
         // A host without /proc/uptime: outputs, but no times.
         let dashed: String = out
             .lines()
