@@ -141,6 +141,10 @@ pub struct ConnectArgs {
         value_parser = parse_keep
     )]
     pub keep_connections: Option<std::time::Duration>,
+    /// Print after the plan, on stderr, where reading the hosts took its time: per host its
+    /// connection and fact script, per probe its time on the host, and the critical path.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// The longest `--keep-connections`: a forgotten master should not last the week.

@@ -72,6 +72,7 @@ impl Connections {
             gather: GatherOptions {
                 parallelism: args.parallelism,
                 timeout: facts_timeout(args),
+                timings: args.timings,
             },
             interrupts,
         })
@@ -95,6 +96,23 @@ pub fn close_connections() -> Result<ExitCode> {
         n => println!("Closed {n} kept SSH connections."),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--timings` table of a read, or nothing without `--timings`.
+fn timings_text<H>(args: &ConnectArgs, gathered: &Gathered<H>) -> String {
+    match args.timings {
+        true => gather::render_timings(&gathered.timings),
+        false => String::new(),
+    }
+}
+
+/// Prints the `--timings` table on stderr after what stdout already has, set apart.
+fn print_timings(text: &str) {
+    if !text.is_empty() {
+        // Stdout first, so that the table follows the plan on a terminal.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        eprint!("\n{text}");
+    }
 }
 
 fn facts_timeout(args: &ConnectArgs) -> Duration {
@@ -475,6 +493,7 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         .out
         .as_ref()
         .map(|_| probe_digests(&planned.gathered.facts));
+    let timings = timings_text(&args.select.connect, &planned.gathered);
     close(planned.gathered).await;
     let options = RenderOptions {
         expand: args.expand,
@@ -494,6 +513,7 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
     } else {
         print_plan(&planned.plan, args.format, options);
     }
+    print_timings(&timings);
     if !planned.plan.is_complete() {
         return Err(incomplete_error(&planned.plan, args.format));
     }
@@ -537,6 +557,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
         unreachable: gathered.unreachable.clone(),
         secrets_digest: Some(crate::kinds::seal_secrets(&config)),
     };
+    print_timings(&timings_text(&args.connect, &gathered));
     close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
     let written = write_output(&args.output, text.as_bytes())?;
@@ -694,6 +715,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         heading: Heading::Plan,
     };
     print!("{}", render::human::render(&plan, Style::detect(), options));
+    print_timings(&timings_text(&select.connect, &gathered));
     if !plan.is_complete() {
         close(gathered).await;
         return Err(

@@ -178,6 +178,7 @@ fn lab_end_to_end() {
     removed_resources_are_deleted(&lab);
     lock_blocks_a_second_apply(&lab);
     hung_host_is_reported_after_its_deadline(&lab);
+    timings_name_each_host_and_the_critical_path(&lab);
     hung_step_fails_at_its_deadline(&lab);
     interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
     locks_are_named_by_account_warned_and_unlocked_together(&lab);
@@ -1119,6 +1120,26 @@ fn assert_no_master(pid: u32) {
         "masters of corral {pid} outlived it: {}",
         String::from_utf8_lossy(&masters.stdout)
     );
+}
+
+/// `--timings` prints, after the plan, a row per host with its slowest probes timed on
+/// the host, and names the critical path.
+fn timings_name_each_host_and_the_critical_path(lab: &Lab) {
+    let out = lab.corral(&["plan", "--timings"], &["examples/"]);
+    let shown = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        shown.contains("Timings (probes by the host's clock"),
+        "{shown}"
+    );
+    for host in ["n1", "n2", "n3"] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{host} ")) && l.ends_with(" ms")),
+            "{shown}"
+        );
+    }
+    assert!(shown.contains("Critical path: n"), "{shown}");
 }
 
 /// A host whose probe hangs (a stuck `stat`) is reported after `--facts-timeout`, like an

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::script::FactScript;
+use super::script::{FactScript, ProbeTime};
 use super::{HostFacts, Probe};
 use crate::config::{Config, Machine};
 use crate::graph::{Filter, ResourceGraph};
@@ -35,6 +35,19 @@ pub struct GatherOptions {
     pub parallelism: usize,
     /// The deadline of one host, connecting and reading together.
     pub timeout: Duration,
+    /// Time each host's round trip and each probe on its host (`--timings`).
+    pub timings: bool,
+}
+
+/// Where one host's facts took their time (`--timings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostTimings {
+    /// Making the connection (nothing when a kept one was reused).
+    pub connect: Duration,
+    /// Running the fact script, from sending it to its last byte.
+    pub script: Duration,
+    /// Each probe's wall time on the host, by the host's clock.
+    pub probes: Vec<ProbeTime>,
 }
 
 /// Facts of every host that answered, the problem of every host that did not, and the open
@@ -43,6 +56,8 @@ pub struct Gathered<H = SshHost> {
     pub facts: BTreeMap<String, HostFacts>,
     pub unreachable: BTreeMap<String, String>,
     pub hosts: BTreeMap<String, Arc<H>>,
+    /// With `--timings`: where each host read took its time.
+    pub timings: BTreeMap<String, HostTimings>,
 }
 
 impl<H> Default for Gathered<H> {
@@ -51,6 +66,7 @@ impl<H> Default for Gathered<H> {
             facts: BTreeMap::new(),
             unreachable: BTreeMap::new(),
             hosts: BTreeMap::new(),
+            timings: BTreeMap::new(),
         }
     }
 }
@@ -367,8 +383,9 @@ async fn read_host_until(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<HostFacts, String> {
-    read_host_once(host, probes, deadline, timeout)
+    read_host_once(host, probes, deadline, timeout, false)
         .await
+        .map(|(facts, _)| facts)
         .map_err(|failure| failure.message)
 }
 
@@ -379,14 +396,16 @@ struct ReadFailure {
     disconnected: bool,
 }
 
-/// [`read_host_until`], saying whether the connection failed.
+/// [`read_host_until`], saying whether the connection failed; with `timings`, also each
+/// probe's time on the host.
 async fn read_host_once(
     host: &dyn Host,
     probes: &[Probe],
     deadline: Instant,
     timeout: Duration,
-) -> Result<HostFacts, ReadFailure> {
-    let script = FactScript::new(probes);
+    timings: bool,
+) -> Result<(HostFacts, Vec<ProbeTime>), ReadFailure> {
+    let script = FactScript::build(probes, timings);
     let limits = Limits {
         deadline,
         stdout: OutputBound::FailBeyond(MAX_OUTPUT),
@@ -407,17 +426,22 @@ async fn read_host_once(
             ),
             TransportError::Failed(message) | TransportError::Disconnected(message) => message,
         }})?;
-    let probes = script.split(&output.stdout).map_err(|e| ReadFailure {
-        message: format!(
-            "could not read the fact script's output ({e}); the shell said: {}",
-            super::tail(&output.stderr, 400)
-        ),
-        disconnected: false,
-    })?;
-    Ok(HostFacts {
-        probes,
-        ..HostFacts::default()
-    })
+    let (probes, times) = script
+        .split_timed(&output.stdout)
+        .map_err(|e| ReadFailure {
+            message: format!(
+                "could not read the fact script's output ({e}); the shell said: {}",
+                super::tail(&output.stderr, 400)
+            ),
+            disconnected: false,
+        })?;
+    Ok((
+        HostFacts {
+            probes,
+            ..HostFacts::default()
+        },
+        times,
+    ))
 }
 
 /// Connects to every machine in `probes` over SSH and reads it, at most
@@ -455,7 +479,10 @@ pub async fn gather_with<C: Connect>(
     let mut gathered = Gathered::default();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((name, Ok((host, facts)))) => {
+            Ok((name, Ok((host, facts, timings)))) => {
+                if options.timings {
+                    gathered.timings.insert(name.clone(), timings);
+                }
                 gathered.facts.insert(name.clone(), facts);
                 gathered.hosts.insert(name, Arc::new(host));
             }
@@ -471,6 +498,62 @@ pub async fn gather_with<C: Connect>(
     gathered
 }
 
+/// How many of a host's slowest probes the timings name.
+const SLOWEST_SHOWN: usize = 3;
+
+/// The `--timings` table: one row per host read, the slowest first, with its connection,
+/// its fact script's round trip and its slowest probes by the host's clock; then the
+/// critical path (the slowest host, which the whole read waited for, and why).
+pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
+    let ms = |d: Duration| format!("{} ms", d.as_millis());
+    let slowest = |t: &HostTimings| -> Vec<String> {
+        let mut probes: Vec<&ProbeTime> = t.probes.iter().collect();
+        probes.sort_by(|a, b| b.time.cmp(&a.time).then(a.key.cmp(&b.key)));
+        probes
+            .iter()
+            .take(SLOWEST_SHOWN)
+            .map(|p| format!("{} {}", crate::render::printable(&p.key), ms(p.time)))
+            .collect()
+    };
+    let mut rows: Vec<(&String, &HostTimings)> = timings.iter().collect();
+    rows.sort_by(|a, b| {
+        (b.1.connect + b.1.script)
+            .cmp(&(a.1.connect + a.1.script))
+            .then(a.0.cmp(b.0))
+    });
+    let width = rows.iter().map(|(h, _)| h.len()).max().unwrap_or(0).max(4);
+    let mut text = format!(
+        "Timings (probes by the host's clock, in steps of 10 ms):\n  {:width$}  {:>9}  {:>9}  {:>11}  slowest probes\n",
+        "host", "total", "connect", "fact script"
+    );
+    for (host, t) in &rows {
+        text.push_str(&format!(
+            "  {:width$}  {:>9}  {:>9}  {:>11}  {}\n",
+            crate::render::printable(host),
+            ms(t.connect + t.script),
+            ms(t.connect),
+            ms(t.script),
+            slowest(t).join(", ")
+        ));
+    }
+    if let Some((host, t)) = rows.first() {
+        let probes: Duration = t.probes.iter().map(|p| p.time).sum();
+        text.push_str(&format!(
+            "Critical path: {} ({}: connecting {}, fact script {}, its probes {} summed, some side by side); slowest probes: {}\n",
+            crate::render::printable(host),
+            ms(t.connect + t.script),
+            ms(t.connect),
+            ms(t.script),
+            ms(probes),
+            match slowest(t) {
+                names if names.is_empty() => "none timed".to_owned(),
+                names => names.join(", "),
+            }
+        ));
+    }
+    text
+}
+
 /// Connects to one machine and reads it, both within `options.timeout`. A connection still
 /// being made at the deadline is dropped (for SSH, that kills its `ssh`); a host that does
 /// not answer is dropped too, which closes its connection.
@@ -479,19 +562,30 @@ async fn read_machine<C: Connect>(
     machine: &Machine,
     probes: &[Probe],
     options: GatherOptions,
-) -> Result<(C::Host, HostFacts), String> {
+) -> Result<(C::Host, HostFacts, HostTimings), String> {
     let deadline = deadline_after(options.timeout);
+    let started = Instant::now();
     let host = connect_until(connect, machine, deadline, options.timeout).await?;
-    match read_host_once(&host, probes, deadline, options.timeout).await {
-        Ok(facts) => Ok((host, facts)),
+    let connected = Instant::now();
+    let timed = |connected: Instant, times| HostTimings {
+        connect: connected - started,
+        script: connected.elapsed(),
+        probes: times,
+    };
+    match read_host_once(&host, probes, deadline, options.timeout, options.timings).await {
+        Ok((facts, times)) => Ok((host, facts, timed(connected, times))),
         // A warm connection kept since an earlier run may be dead (the host rebooted):
         // discarded, and the next connection is a new one.
         Err(failure) if failure.disconnected && host.reused() && Instant::now() < deadline => {
             host.discard_reused();
             drop(host);
             let host = connect_until(connect, machine, deadline, options.timeout).await?;
-            let facts = read_host_until(&host, probes, deadline, options.timeout).await?;
-            Ok((host, facts))
+            let connected = Instant::now();
+            let (facts, times) =
+                read_host_once(&host, probes, deadline, options.timeout, options.timings)
+                    .await
+                    .map_err(|failure| failure.message)?;
+            Ok((host, facts, timed(connected, times)))
         }
         Err(failure) => Err(failure.message),
     }
@@ -562,6 +656,54 @@ mod tests {
         }
     }
 
+    /// The timings table puts the slowest host first, its slowest probes first, and names
+    /// it as the critical path; the probe times are read from real `sh` output.
+    #[tokio::test]
+    async fn timings_name_the_slowest_host_and_its_slowest_probes() {
+        let probes = [
+            Probe {
+                key: "naps".into(),
+                script: "sleep 0.2".into(),
+            },
+            Probe {
+                key: "quick".into(),
+                script: "echo quick".into(),
+            },
+        ];
+        let limits_for = || Duration::from_secs(10);
+        let host = TestHost::Local;
+        let deadline = deadline_after(limits_for());
+        let (_, times) = read_host_once(&host, &probes, deadline, limits_for(), true)
+            .await
+            .map_err(|f| f.message)
+            .unwrap();
+        let slow = HostTimings {
+            connect: Duration::from_millis(120),
+            script: Duration::from_millis(250),
+            probes: times,
+        };
+        let fast = HostTimings {
+            connect: Duration::from_millis(100),
+            script: Duration::from_millis(30),
+            probes: Vec::new(),
+        };
+        let table = render_timings(&BTreeMap::from([
+            ("a-fast".to_owned(), fast),
+            ("b-slow".to_owned(), slow),
+        ]));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[2].trim_start().starts_with("b-slow"), "{table}");
+        assert!(lines[3].trim_start().starts_with("a-fast"), "{table}");
+        let critical = lines[4];
+        assert!(
+            critical.starts_with("Critical path: b-slow (370 ms"),
+            "{table}"
+        );
+        let naps = critical.find("naps 2").unwrap_or_else(|| panic!("{table}"));
+        let quick = critical.find("quick ").unwrap_or_else(|| panic!("{table}"));
+        assert!(naps < quick, "{table}");
+    }
+
     /// A host that hangs (connecting or in a probe) is reported like an unreachable one
     /// after the deadline, saying what it was doing; one that prints without end is not
     /// read past the bound; the others are read and planned.
@@ -587,6 +729,7 @@ mod tests {
         let options = GatherOptions {
             parallelism: 4,
             timeout: Duration::from_secs(1),
+            timings: false,
         };
         let gathered = gather_with(&config, probes, Arc::new(TestConnect), options).await;
 
