@@ -816,7 +816,7 @@ fn target_of_a_module_instance_selects_its_resources() {
 /// A Compose key `docker stack deploy` ignores harmlessly is a warning of `validate`, at the
 /// Compose file's line, and the configuration is valid.
 #[test]
-fn a_compose_key_stack_deploy_ignores_is_a_validate_warning() {
+fn a_compose_key_stack_deploy_ignores_and_an_unused_variable_are_validate_warnings() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("compose.yaml"),
@@ -826,7 +826,7 @@ fn a_compose_key_stack_deploy_ignores_is_a_validate_warning() {
     let site = dir.path().join("site.yaml");
     std::fs::write(
         &site,
-        "kind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml }\n",
+        "kind: swarm/cluster\nname: main\nspecification: { managers: [n1] }\n---\nkind: swarm/stack\nname: app\nspecification: { compose: compose.yaml, variables: { UNUSED: x } }\n",
     )
     .unwrap();
     let validated = Command::cargo_bin("corral")
@@ -844,6 +844,12 @@ fn a_compose_key_stack_deploy_ignores_is_a_validate_warning() {
             && said.contains(
                 "compose.yaml:5:5: `docker stack deploy` ignores `services.web.container_name`"
             ),
+        "{said}"
+    );
+    // A variable the file never refers to is said by validate too, once.
+    assert_eq!(
+        said.matches("the variable `UNUSED` is declared, and the Compose file `compose.yaml` never refers to it").count(),
+        1,
         "{said}"
     );
 }

@@ -987,7 +987,8 @@ fn external_on_swarm(
 }
 
 /// What the stacks' Compose files say `docker stack deploy` ignores or converts (keys
-/// such as `container_name`, `restart`): deployed, and shown as warnings by `validate` and
+/// such as `container_name`, `restart`) and the `variables:` it never refers to: deployed,
+/// and shown as warnings by `validate` and
 /// `plan` (and in the plan's JSON).
 pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
     let mut warnings = Vec::new();
@@ -995,8 +996,11 @@ pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)
         let super::Spec::SwarmStack(stack) = &resource.spec else {
             continue;
         };
-        for warning in stack.loaded.iter().flat_map(|l| &l.compose.warnings) {
-            warnings.push((resource.address.clone(), warning.clone()));
+        // The Compose file's own warnings, then the variables it never refers to.
+        for loaded in &stack.loaded {
+            for warning in loaded.compose.warnings.iter().chain(&loaded.warnings) {
+                warnings.push((resource.address.clone(), warning.clone()));
+            }
         }
     }
     warnings
@@ -1151,13 +1155,6 @@ impl ClusterKind for SwarmStackSpec {
 
     fn shares_machines(&self) -> bool {
         true
-    }
-
-    fn warnings(&self, _name: &str, _facts: &ClusterFacts) -> Vec<String> {
-        self.loaded
-            .as_ref()
-            .map(|loaded| loaded.warnings.clone())
-            .unwrap_or_default()
     }
 
     fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
