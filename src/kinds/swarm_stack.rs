@@ -997,7 +997,7 @@ pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)
             continue;
         };
         // The Compose file's own warnings, then the variables it never refers to.
-        for loaded in &stack.loaded {
+        if let Some(loaded) = &stack.loaded {
             for warning in loaded.compose.warnings.iter().chain(&loaded.warnings) {
                 warnings.push((resource.address.clone(), warning.clone()));
             }
