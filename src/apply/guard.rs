@@ -171,6 +171,18 @@ mod tests {
             .unwrap()
     }
 
+    /// A guard script of `unit` run here: its directory in `guard_dir`, and no systemd (the
+    /// timer is never armed; a restore runs only when asked).
+    fn on_this_machine(script: &str, unit: &str, guard_dir: &std::path::Path) -> String {
+        script
+            .replace(
+                &quote(&super::dir(unit)),
+                &quote(&guard_dir.display().to_string()),
+            )
+            .replace("systemd-run", "true")
+            .replace("systemctl", "true")
+    }
+
     #[test]
     fn the_restore_script_puts_back_a_file_and_removes_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -229,15 +241,7 @@ mod tests {
         };
         let unit = "corral-guard-link";
         let guard_dir = dir.path().join("guard");
-        let local = |script: String| {
-            script
-                .replace(
-                    &quote(&super::dir(unit)),
-                    &quote(&guard_dir.display().to_string()),
-                )
-                .replace("systemd-run", "true")
-                .replace("systemctl", "true")
-        };
+        let local = |script: String| on_this_machine(&script, unit, &guard_dir);
         assert!(sh(&local(arm(&access, unit).script)).status.success());
         // The user swaps ~/.ssh for a link to another directory.
         std::fs::remove_dir_all(home.join(".ssh")).unwrap();
@@ -269,15 +273,7 @@ mod tests {
         };
         let unit = "corral-guard-race";
         let guard_dir = dir.path().join("guard");
-        let local = |script: String| {
-            script
-                .replace(
-                    &quote(&super::dir(unit)),
-                    &quote(&guard_dir.display().to_string()),
-                )
-                .replace("systemd-run", "true")
-                .replace("systemctl", "true")
-        };
+        let local = |script: String| on_this_machine(&script, unit, &guard_dir);
         let (mut refused, mut restored) = (0, 0);
         for _ in 0..150 {
             let _ = std::fs::remove_file(&keys);

@@ -358,6 +358,19 @@ fn load_value(
     }
 }
 
+/// A value read from a `source:` file loses one final line break (`\n` or `\r\n`), which
+/// editors add and no one means as part of a value; one from the environment is kept whole.
+pub fn drop_final_line_break(field: &str, bytes: &mut Vec<u8>) {
+    if field != "source" {
+        return;
+    }
+    if bytes.ends_with(b"\r\n") {
+        bytes.truncate(bytes.len() - 2);
+    } else if bytes.ends_with(b"\n") {
+        bytes.pop();
+    }
+}
+
 /// Reads a value that is never written in the configuration: the file `source` (relative
 /// to the document; with [`Exposure::Secret`], left out of the configuration's digest, since
 /// its changes show elsewhere) or the operator's environment variable `from_env`, whichever

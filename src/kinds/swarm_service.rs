@@ -905,13 +905,7 @@ impl SwarmServiceSpec {
             ) else {
                 continue;
             };
-            if field == "source" {
-                if bytes.ends_with(b"\r\n") {
-                    bytes.truncate(bytes.len() - 2);
-                } else if bytes.ends_with(b"\n") {
-                    bytes.pop();
-                }
-            }
+            swarm_secret::drop_final_line_break(field, &mut bytes);
             let problem = if bytes.contains(&0) {
                 Some("holds a NUL byte, which no environment variable can")
             } else if std::str::from_utf8(&bytes).is_err() {

@@ -458,13 +458,7 @@ impl SwarmStackSpec {
                 failed = true;
                 continue;
             };
-            if field == "source" {
-                if bytes.ends_with(b"\r\n") {
-                    bytes.truncate(bytes.len() - 2);
-                } else if bytes.ends_with(b"\n") {
-                    bytes.pop();
-                }
-            }
+            swarm_secret::drop_final_line_break(field, &mut bytes);
             let Ok(value) = String::from_utf8(bytes) else {
                 ctx.error(
                     &["variables", name.as_str(), field],
