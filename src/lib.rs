@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod duration;
 pub mod facts;
 pub mod graph;
 pub mod kinds;

@@ -1276,7 +1276,7 @@ impl Loader<'_, '_> {
             }
             Ty::Duration => {
                 let text = item.str().unwrap_or_default();
-                if go_parse_duration(text).is_none() {
+                if crate::duration::parse_go(text).is_none() {
                     self.report.error(
                         item.span,
                         format!("`{path}` is not a duration: `{text}`"),
@@ -2644,7 +2644,7 @@ impl Loader<'_, '_> {
                 .unwrap_or_default()
             {
                 let text = constraint.str().unwrap_or_default();
-                if !valid_constraint(text) {
+                if !super::docker_values::valid_constraint(text) {
                     self.report.error(
                         constraint.span,
                         format!("`{text}` is not a placement constraint"),
@@ -2756,7 +2756,7 @@ impl Loader<'_, '_> {
         }
         let mut duration = |key: &str| -> Option<DockerDuration> {
             let item = update.get(key)?;
-            let nanos = go_parse_duration(item.str()?)?;
+            let nanos = crate::duration::parse_go(item.str()?)?;
             if nanos < 0 {
                 self.report.error(
                     item.span,
@@ -2920,13 +2920,6 @@ fn valid_service_name(name: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-}
-
-fn valid_constraint(constraint: &str) -> bool {
-    let operator = constraint.find("==").or_else(|| constraint.find("!="));
-    operator.is_some_and(|at| {
-        !constraint[..at].trim().is_empty() && !constraint[at + 2..].trim().is_empty()
-    }) && !constraint.chars().any(char::is_control)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3200,87 +3193,6 @@ fn go_float(f: f64) -> String {
         (0..decimals).for_each(|i| out.push(digit(point + i)));
     }
     out
-}
-
-/// Go's `time.ParseDuration`, in nanoseconds: `1h30m`, `1.5s`, `500ms`, `-2s`, `0`.
-fn go_parse_duration(text: &str) -> Option<i64> {
-    const MAX: u64 = 1 << 63;
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let leading_digits =
-        |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        if !rest.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-            return None;
-        }
-        let int_len = leading_digits(rest);
-        let whole: u64 = match int_len {
-            0 => 0,
-            _ => rest[..int_len].parse().ok().filter(|v| *v <= MAX)?,
-        };
-        rest = &rest[int_len..];
-        let mut fraction = "";
-        if let Some(after) = rest.strip_prefix('.') {
-            let len = leading_digits(after);
-            fraction = &after[..len];
-            rest = &after[len..];
-        }
-        if int_len == 0 && fraction.is_empty() {
-            return None;
-        }
-        let unit_len = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit: u64 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        let mut value = whole.checked_mul(unit).filter(|v| *v <= MAX)?;
-        // Go adds the fraction in floating point, digits past 2^63 ignored.
-        let (mut numerator, mut scale, mut overflow) = (0u64, 1f64, false);
-        for digit in fraction.bytes().map(|b| u64::from(b - b'0')) {
-            if overflow {
-                continue;
-            }
-            if numerator > (MAX - 1) / 10 {
-                overflow = true;
-                continue;
-            }
-            match numerator * 10 + digit {
-                next if next <= MAX => {
-                    numerator = next;
-                    scale *= 10.0;
-                }
-                _ => overflow = true,
-            }
-        }
-        if numerator > 0 {
-            value = value
-                .checked_add((numerator as f64 * (unit as f64 / scale)) as u64)
-                .filter(|v| *v <= MAX)?;
-        }
-        total = total.checked_add(value).filter(|v| *v <= MAX)?;
-    }
-    match negative {
-        true => Some((-(i128::from(total))) as i64),
-        false => i64::try_from(total).ok(),
-    }
 }
 
 /// A string `command:` split as the CLI splits it (github.com/google/shlex): words
@@ -4267,27 +4179,6 @@ mod tests {
         assert!(split_command("'open").is_err());
         assert!(split_command("end\\").is_err());
         assert!(split_command("\"a\\").is_err());
-    }
-
-    #[test]
-    fn durations_are_read_as_go_reads_them() {
-        let second = 1_000_000_000;
-        for (text, nanos) in [
-            ("0", Some(0)),
-            ("10s", Some(10 * second)),
-            ("1m30s", Some(90 * second)),
-            ("1.5s", Some(second + second / 2)),
-            (".5h", Some(1800 * second)),
-            ("-2ms", Some(-2_000_000)),
-            ("3\u{b5}s", Some(3000)),
-            ("10", None),
-            ("1d", None),
-            ("s", None),
-            ("", None),
-            ("9999999999h", None),
-        ] {
-            assert_eq!(go_parse_duration(text), nanos, "{text}");
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod compose;
 pub mod docker_daemon;
+mod docker_values;
 pub mod file;
 pub mod firewall;
 pub mod gluster_volume;

@@ -77,7 +77,9 @@ impl Kind for SwarmNetworkSpec {
             }
         }
         for (key, value) in &self.labels {
-            if key == MANAGED_LABEL || !valid_label_key(key) || value.chars().any(char::is_control)
+            if key == MANAGED_LABEL
+                || !super::docker_values::valid_label_key(key)
+                || value.chars().any(char::is_control)
             {
                 ctx.error_at_key(
                     &["labels", key],
@@ -129,13 +131,6 @@ impl Kind for SwarmNetworkSpec {
         self.scope = scope;
         vec![address]
     }
-}
-
-fn valid_label_key(key: &str) -> bool {
-    !key.is_empty()
-        && !key.starts_with('-')
-        && !key.contains('=')
-        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl SwarmNetworkSpec {

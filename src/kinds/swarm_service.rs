@@ -414,42 +414,11 @@ pub struct DockerDuration(Duration);
 impl DockerDuration {
     /// Parses `10s`, `1m30s`, `500ms`, `0`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || {
-            format!("`{text}` is not a duration: write a number with a unit (ns, us, ms, s, m, h), as in `10s` or `1m30s`")
-        };
-        if text == "0" {
-            return Ok(DockerDuration(Duration::ZERO));
-        }
-        let mut nanos: u64 = 0;
-        let mut rest = text;
-        if rest.is_empty() {
-            return Err(invalid());
-        }
-        while !rest.is_empty() {
-            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            let letters = rest[digits..].len()
-                - rest[digits..]
-                    .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-                    .len();
-            let unit: u64 = match &rest[digits..digits + letters] {
-                "ns" => 1,
-                "us" => 1_000,
-                "ms" => 1_000_000,
-                "s" => 1_000_000_000,
-                "m" => 60_000_000_000,
-                "h" => 3_600_000_000_000,
-                _ => return Err(invalid()),
-            };
-            let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-            nanos = number
-                .checked_mul(unit)
-                .and_then(|n| n.checked_add(nanos))
-                // Go's durations are int64 nanoseconds.
-                .filter(|n| *n <= i64::MAX as u64)
-                .ok_or_else(invalid)?;
-            rest = &rest[digits + letters..];
-        }
-        Ok(DockerDuration(Duration::from_nanos(nanos)))
+        crate::duration::parse_docker_flag(text)
+            .map(DockerDuration)
+            .ok_or_else(|| {
+                format!("`{text}` is not a duration: write a number with a unit (ns, us, ms, s, m, h), as in `10s` or `1m30s`")
+            })
     }
 
     pub fn duration(self) -> Duration {
@@ -459,7 +428,7 @@ impl DockerDuration {
 
 impl fmt::Display for DockerDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&go_duration(self.0))
+        f.write_str(&crate::duration::format_go(self.0))
     }
 }
 
@@ -488,29 +457,6 @@ impl schemars::JsonSchema for DockerDuration {
             "pattern": "^(0|([0-9]+(ns|us|ms|s|m|h))+)$"
         })
     }
-}
-
-/// A duration as Go prints and parses it, without fractions: `1m30s`, `500ms`, `0s`.
-fn go_duration(duration: Duration) -> String {
-    if duration.is_zero() {
-        return "0s".into();
-    }
-    let mut nanos = duration.as_nanos();
-    let mut text = String::new();
-    for (unit, size) in [
-        ("h", 3_600_000_000_000u128),
-        ("m", 60_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
-    ] {
-        if nanos >= size {
-            text.push_str(&format!("{}{unit}", nanos / size));
-            nanos %= size;
-        }
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------
@@ -554,7 +500,7 @@ impl Kind for SwarmServiceSpec {
             .help = Some("remove `replicas`, or set `mode: replicated`".into());
         }
         for (index, constraint) in self.constraints.iter().enumerate() {
-            if !valid_constraint(constraint) {
+            if !super::docker_values::valid_constraint(constraint) {
                 item_error(
                     ctx,
                     "constraints",
@@ -603,7 +549,7 @@ impl Kind for SwarmServiceSpec {
         for (key, value) in &self.labels {
             if tool_label(key)
                 || key.starts_with("io.corral.")
-                || !valid_label_key(key)
+                || !super::docker_values::valid_label_key(key)
                 || value.chars().any(char::is_control)
             {
                 ctx.error_at_key(
@@ -1070,13 +1016,6 @@ fn split_tag(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn valid_constraint(constraint: &str) -> bool {
-    let operator = constraint.find("==").or_else(|| constraint.find("!="));
-    operator.is_some_and(|at| {
-        !constraint[..at].trim().is_empty() && !constraint[at + 2..].trim().is_empty()
-    }) && !constraint.chars().any(char::is_control)
-}
-
 /// The descriptor of `spread=DESCRIPTOR`.
 fn spread_descriptor(preference: &str) -> Option<&str> {
     preference.strip_prefix("spread=").filter(|d| {
@@ -1087,15 +1026,8 @@ fn spread_descriptor(preference: &str) -> Option<&str> {
     })
 }
 
-fn valid_label_key(key: &str) -> bool {
-    !key.is_empty()
-        && !key.starts_with('-')
-        && !key.contains('=')
-        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 fn valid_env_key(key: &str) -> bool {
-    valid_label_key(key)
+    super::docker_values::valid_label_key(key)
 }
 
 /// Why `key` cannot be a `secret_env` variable, if it cannot. Its value reaches Docker as
@@ -1324,8 +1256,8 @@ impl UpdateShape {
             ),
             (
                 "update.delay",
-                go_duration(self.delay),
-                format!("--update-delay {}", go_duration(self.delay)),
+                crate::duration::format_go(self.delay),
+                format!("--update-delay {}", crate::duration::format_go(self.delay)),
             ),
             (
                 "update.order",
@@ -1339,8 +1271,11 @@ impl UpdateShape {
             ),
             (
                 "update.monitor",
-                go_duration(self.monitor),
-                format!("--update-monitor {}", go_duration(self.monitor)),
+                crate::duration::format_go(self.monitor),
+                format!(
+                    "--update-monitor {}",
+                    crate::duration::format_go(self.monitor)
+                ),
             ),
         ]
     }
