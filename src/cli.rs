@@ -8,7 +8,13 @@ use crate::lab::LabCommand;
 
 /// Reconcile Linux clusters toward a declared state: plan, review, apply.
 #[derive(Debug, Parser)]
-#[command(name = "corral", version, about, propagate_version = true)]
+#[command(
+    name = "corral",
+    version,
+    about,
+    propagate_version = true,
+    after_help = crate::exit::ExitStatus::HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

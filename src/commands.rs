@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::cli::{
     ApplyArgs, ConnectArgs, FactsArgs, ForceUnlockArgs, Format, LoadArgs, PlanArgs, SelectArgs,
 };
 use crate::config::{self, Config, LoadOptions};
+use crate::exit::ExitStatus;
 use crate::facts::gather::{self, GatherOptions, Gathered};
 use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
@@ -86,7 +86,7 @@ impl Drop for Connections {
 }
 
 /// `corral connections close`.
-pub fn close_connections() -> Result<ExitCode> {
+pub fn close_connections() -> Result<ExitStatus> {
     let closed = crate::transport::ssh::close_kept()
         .into_diagnostic()
         .wrap_err("cannot close the kept SSH connections")?;
@@ -95,7 +95,7 @@ pub fn close_connections() -> Result<ExitCode> {
         1 => println!("Closed 1 kept SSH connection."),
         n => println!("Closed {n} kept SSH connections."),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// The `--timings` table of a read, or nothing without `--timings`.
@@ -164,7 +164,7 @@ fn filter_of(
     })
 }
 
-pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
+pub fn validate(args: &LoadArgs) -> Result<ExitStatus> {
     let config = load(args, false)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     println!(
@@ -180,20 +180,20 @@ pub fn validate(args: &LoadArgs) -> Result<ExitCode> {
     for (address, message) in crate::kinds::swarm_stack::compose_warnings(&config) {
         eprintln!("{} {address}: {message}", style.yellow("Warning:"));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// `corral completions SHELL`: the script, from the clap definitions, on stdout.
-pub fn completions(args: &crate::cli::CompletionsArgs) -> Result<ExitCode> {
+pub fn completions(args: &crate::cli::CompletionsArgs) -> Result<ExitStatus> {
     use clap::CommandFactory as _;
     let mut command = crate::cli::Cli::command();
     clap_complete::generate(args.shell, &mut command, "corral", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// `corral man [--dir DIR]`: the manual page from the clap definitions, on stdout, or a page
 /// per command (what packagers install) written into DIR.
-pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
+pub fn man(args: &crate::cli::ManArgs) -> Result<ExitStatus> {
     use clap::CommandFactory as _;
     let command = crate::cli::Cli::command();
     match &args.dir {
@@ -213,7 +213,7 @@ pub fn man(args: &crate::cli::ManArgs) -> Result<ExitCode> {
             std::io::stdout().write_all(&page).into_diagnostic()?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// `command`'s page and one per subcommand (as `clap_mangen::generate_to` names them), each
@@ -230,13 +230,13 @@ fn write_man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
 
 /// `corral graph PATH… [--target …] [--exclude …] [--limit …]`: the graph, or the part of
 /// it a plan with the same options would cover.
-pub fn graph(args: &crate::cli::GraphArgs) -> Result<ExitCode> {
+pub fn graph(args: &crate::cli::GraphArgs) -> Result<ExitStatus> {
     let config = load(&args.load, false)?;
     let filter = filter_of(&config, &args.target, &args.exclude, &args.limit)?;
     check_addresses(&config, &filter, &Gathered::default())?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     print!("{}", graph.to_dot());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// A plan and everything it was made from.
@@ -402,7 +402,7 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
 }
 
 /// `corral show PLANFILE`: the saved plan, printed as `plan` printed it.
-pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitCode> {
+pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitStatus> {
     let saved = match SavedPlan::read(&args.planfile) {
         Some(read) => read.map_err(|e| miette!("{e}"))?,
         None => {
@@ -418,7 +418,7 @@ pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitCode> {
         heading: Heading::Plan,
     };
     print_plan(&saved.plan, args.format, options);
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 fn read_facts(path: &Path) -> Result<FactsFile> {
@@ -474,12 +474,12 @@ fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
     )
 }
 
-pub async fn plan(args: &PlanArgs) -> Result<ExitCode> {
+pub async fn plan(args: &PlanArgs) -> Result<ExitStatus> {
     plan_as(args, Heading::Plan).await
 }
 
 /// `plan`, or `drift` with its own heading: the same changes, told as what drifted.
-async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
+async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitStatus> {
     if let Some(out) = &args.out {
         crate::output_file::check(out).map_err(|e| miette!("{e}"))?;
     }
@@ -529,13 +529,13 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
         }
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
-        ExitCode::from(2)
+        ExitStatus::Changes
     } else {
-        ExitCode::SUCCESS
+        ExitStatus::Success
     })
 }
 
-pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
+pub async fn drift(args: &PlanArgs) -> Result<ExitStatus> {
     let detailed = PlanArgs {
         detailed_exitcode: true,
         ..args.clone()
@@ -543,7 +543,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
     plan_as(&detailed, Heading::Drift).await
 }
 
-pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
+pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
     crate::output_file::check(&args.output).map_err(|e| miette!("{e}"))?;
     let config = load(&args.load, true)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
@@ -574,9 +574,9 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitCode> {
         }
     }
     Ok(if file.unreachable.is_empty() {
-        ExitCode::SUCCESS
+        ExitStatus::Success
     } else {
-        ExitCode::FAILURE
+        ExitStatus::Error
     })
 }
 
@@ -659,7 +659,7 @@ fn save_plan(
     write_output(out, text.as_bytes()).map(|_| ())
 }
 
-pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
+pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
     // `corral apply PLANFILE`: the saved plan's own selection, checked against fresh facts.
     let saved = match args.select.load.paths.as_slice() {
         [single] => SavedPlan::read(single)
@@ -724,12 +724,12 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     }
     if plan.is_empty() {
         close(gathered).await;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     if saved.is_none() && !args.auto_approve && !confirm()? {
         close(gathered).await;
         println!("Apply cancelled.");
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitStatus::Error);
     }
     // The records this apply writes name this configuration as their project's owner: its
     // first apply makes its id, before any host is touched.
@@ -784,7 +784,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         Ok(applied) => applied,
         Err(SessionError::Lock(apply::lock::LockError::Interrupted)) => {
             eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
-            return Ok(ExitCode::from(connections.interrupts.exit_code()));
+            return Ok(connections.interrupts.exit_status());
         }
         Err(error @ SessionError::Lock(_)) => {
             return Err(miette!(
@@ -801,7 +801,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         }
         Err(error @ SessionError::Interrupted) => {
             eprintln!("{error}; the locks are released.");
-            return Ok(ExitCode::from(connections.interrupts.exit_code()));
+            return Ok(connections.interrupts.exit_status());
         }
     };
     print!(
@@ -824,14 +824,14 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         eprintln!("Error: {message}");
     }
     Ok(if connections.interrupts.stop_requested() {
-        ExitCode::from(connections.interrupts.exit_code())
+        connections.interrupts.exit_status()
     } else if applied.report.succeeded()
         && applied.record_errors.is_empty()
         && outcome.unreleased.is_empty()
     {
-        ExitCode::SUCCESS
+        ExitStatus::Success
     } else {
-        ExitCode::FAILURE
+        ExitStatus::Error
     })
 }
 
@@ -879,7 +879,7 @@ type LockFound = std::result::Result<(SshHost, Option<String>), String>;
 /// `corral force-unlock MACHINE[,MACHINE…] PATHS…` (or `--all PATHS…`): shows who holds each
 /// machine's apply lock and, once confirmed, removes them (each only if it is still that
 /// holder's).
-pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
+pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     let (named, load_args) = unlock_selection(args)?;
     let config = load(&load_args, true)?;
     let machines: Vec<crate::config::machine::Machine> = match named {
@@ -962,9 +962,9 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
     }
     let failure = |failed: bool| {
         if failed {
-            ExitCode::FAILURE
+            ExitStatus::Error
         } else {
-            ExitCode::SUCCESS
+            ExitStatus::Success
         }
     };
     if locked.is_empty() {
@@ -987,7 +987,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
                 host.close().await;
             }
             println!("Force-unlock cancelled.");
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitStatus::Error);
         }
     }
     for (name, host, holder) in locked {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod duration;
+pub mod exit;
 pub mod facts;
 pub mod graph;
 pub mod kinds;

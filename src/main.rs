@@ -1,5 +1,5 @@
 //! The `corral` binary: parse the command line, run the command, map the outcome to an exit
-//! code (0 success, 1 error, 2 changes with `--detailed-exitcode` and `drift`).
+//! code (the only place an [`ExitStatus`] becomes one; the list is in `corral::exit`).
 
 use std::process::ExitCode;
 
@@ -7,8 +7,13 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
 use corral::cli::{Cli, Command};
 use corral::commands;
+use corral::exit::ExitStatus;
 
 fn main() -> ExitCode {
+    ExitCode::from(run().code())
+}
+
+fn run() -> ExitStatus {
     // clap exits with 2 on a usage error, which `drift` and `--detailed-exitcode` reserve for
     // "changes"; a mistyped flag must be an error (1) for schedulers and bots.
     let cli = match Cli::try_parse() {
@@ -16,11 +21,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let e = with_plain_usage(e);
             let _ = e.print();
-            return if e.exit_code() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
+            return ExitStatus::failed_if(e.exit_code() != 0);
         }
     };
     if cli.no_color {
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitStatus::Error;
         }
     };
     let result = runtime.block_on(async {
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
             Command::Completions(args) => commands::completions(args),
             Command::Man(args) => commands::man(args),
             Command::Lab(command) => corral::lab::run(command)
-                .map(|()| ExitCode::SUCCESS)
+                .map(|()| ExitStatus::Success)
                 .map_err(miette::Report::new),
         }
     });
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(report) => {
             eprintln!("{report:?}");
-            ExitCode::FAILURE
+            ExitStatus::Error
         }
     }
 }

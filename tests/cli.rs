@@ -883,3 +883,26 @@ fn relative_paths_resolve_from_a_bare_file_name_in_the_current_folder() {
         assert_eq!(out.status.code(), Some(0), "{layers}: {out:?}");
     }
 }
+
+/// The exit statuses are listed where an operator looks: `corral --help` and the man page.
+#[test]
+fn help_and_man_list_the_exit_statuses() {
+    let corral = |args: &[&str]| {
+        Command::cargo_bin("corral")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let help = corral(&["--help"]);
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let man = corral(&["man"]);
+    let man = String::from_utf8_lossy(&man.stdout);
+    for text in [&*help, &*man] {
+        assert!(text.contains("Exit status:"), "{text}");
+        for line in ["2    success with changes", "143  terminated (SIGTERM)"] {
+            assert!(text.contains(line), "`{line}` missing from {text}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::exit::ExitStatus;
 use crate::transport::ssh::Masters;
 use crate::transport::Host;
 
@@ -73,13 +74,14 @@ impl Interrupts {
                 return;
             };
             loop {
-                let code = tokio::select! {
-                    _ = interrupt.recv() => 130,
-                    _ = terminate.recv() => 143,
+                let status = tokio::select! {
+                    _ = interrupt.recv() => ExitStatus::Interrupted,
+                    _ = terminate.recv() => ExitStatus::Terminated,
                 };
-                if interrupts.on_signal(code) == Response::Abort {
+                if interrupts.on_signal(status.code()) == Response::Abort {
                     interrupts.abort().await;
-                    std::process::exit(i32::from(code));
+                    // At once: the main task may be blocked on a host that will never answer.
+                    std::process::exit(i32::from(status.code()));
                 }
             }
         });
@@ -124,8 +126,8 @@ impl Interrupts {
     }
 
     /// How a run that stopped for a signal exits: 130 after SIGINT, 143 after SIGTERM.
-    pub fn exit_code(&self) -> u8 {
-        self.exit_code.load(Ordering::SeqCst)
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::of_signal(self.exit_code.load(Ordering::SeqCst))
     }
 
     /// A lock session begins: these hosts are being locked by `owner`.
