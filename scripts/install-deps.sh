@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what corral's lab, tests and quickstart need on a Debian 12 machine, and makes sure
+# Installs what corral's lab, tests, book and quickstart need on a Debian 12 machine, and makes sure
 # a Docker engine answers. Idempotent: installs only missing packages, starts dockerd only if
 # no engine answers, and leaves a running engine alone.
 #
 # Run as root (or as a user with sudo). dockerd started here logs to /var/log/dockerd.log.
+# `--book` also installs mdbook, for the manual under docs/.
 set -euo pipefail
 
 # curl and python3: the unit tests run the swarm join script with the real Engine API clients.
@@ -42,6 +43,20 @@ if ((${#missing[@]})); then
         apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
     log "packages present: ${packages[*]}"
+fi
+
+# With --book: mdbook, which builds the manual (docs/, in scripts/test.sh). It is no Debian
+# package, so cargo builds it from crates.io, once: about 2.5 CPU-minutes, the HTML
+# renderer only (no live-reload server). The quick start does without it.
+mdbook_version=0.5.4
+if [[ ${1:-} != --book ]]; then
+    :
+elif command -v mdbook >/dev/null 2>&1; then
+    log "mdbook present ($(mdbook --version))"
+else
+    command -v cargo >/dev/null 2>&1 || die "cargo is needed to install mdbook"
+    log "installing mdbook $mdbook_version with cargo (a few minutes, once)"
+    cargo install mdbook --version "$mdbook_version" --locked --no-default-features
 fi
 
 # Every lab host's systemd holds a few inotify instances; the kernel's default of 128 per

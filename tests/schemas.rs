@@ -1,7 +1,7 @@
 //! `schemas/` holds a JSON Schema per kind, generated from the types corral decodes with.
-//! These tests keep the files in sync with the code (regenerate with
-//! `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`) and validate every example and
-//! fixture against them.
+//! These tests keep the files, and the book's kind pages made from them, in sync with the
+//! code (regenerate both with `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`) and
+//! validate every example and fixture against them.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,55 @@ fn schema_files_match_the_code() {
             on_disk == text,
             "{} is out of date: run `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`",
             path.display()
+        );
+    }
+}
+
+/// The book's page per kind (`docs/src/kinds/`), written from the same schemas and the
+/// hand-kept notes in `docs/kind-notes/`: regenerated with the schemas, checked like them.
+#[test]
+fn kind_pages_match_the_code() {
+    let update = std::env::var_os("CORRAL_UPDATE_SCHEMAS").is_some();
+    let pages = Path::new("docs/src/kinds");
+    let mut expected = Vec::new();
+    for (kind, schema) in schema::documents() {
+        let name = corral::kind_pages::file_name(kind);
+        let notes =
+            std::fs::read_to_string(Path::new("docs/kind-notes").join(&name)).unwrap_or_default();
+        let text = corral::kind_pages::page(kind, &schema, &notes);
+        let path = pages.join(&name);
+        expected.push(name);
+        if update {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "{} is out of date: run `CORRAL_UPDATE_SCHEMAS=1 cargo test --test schemas`",
+            path.display()
+        );
+    }
+    // Every page is in the book's summary, and no page of a kind that is gone stays.
+    let summary = std::fs::read_to_string("docs/src/SUMMARY.md").unwrap();
+    for name in &expected {
+        assert!(
+            summary.contains(&format!("(kinds/{name})")),
+            "docs/src/SUMMARY.md does not link kinds/{name}"
+        );
+    }
+    for entry in std::fs::read_dir(pages).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            expected.contains(&name) || name == "README.md",
+            "docs/src/kinds/{name} is no kind's page"
+        );
+    }
+    for entry in std::fs::read_dir("docs/kind-notes").unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            expected.contains(&name),
+            "docs/kind-notes/{name} is no kind's notes"
         );
     }
 }

@@ -351,11 +351,11 @@ mod tests {
         assert_eq!(budget.disarm(s(95)), Duration::from_secs(1));
     }
 
-    /// One truth for the guard's timings: the README's account of the guard states the
-    /// constants the code runs with.
+    /// One truth for the guard's timings: the book's account of the guard
+    /// (docs/src/concepts/access-guard.md) states the constants the code runs with.
     #[test]
     fn the_readme_states_the_guards_timings() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/src/concepts/access-guard.md");
         let start = readme
             .find("**Changes that can cut corral's own access revert themselves**")
             .unwrap();

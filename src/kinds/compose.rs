@@ -25,7 +25,7 @@
 //! says (`build`, `privileged`, `network_mode`, …). Keys it ignores harmlessly
 //! (`container_name`, `depends_on`, `expose`, `links`) and `restart` (which it converts)
 //! are warnings. Every check runs on every service: all the errors of a file show at once.
-//! docs/compose.md lists every key and what corral does with it.
+//! docs/src/compose.md (the book's page) lists every key and what corral does with it.
 //! Keys corral passes through without modelling them are kept as opaque JSON per service.
 //! One dependence on the deploying shell remains, which no file can avoid: the CLI gives an
 //! empty environment value (`KEY=`) the shell's variable of that name if it has one, so
