@@ -2,8 +2,8 @@
 //! reader for what Docker and Compose files take: `10s`, `1m30s`, `1.5h`, `500ms`, `-2s`.
 //! No crate matches Go's rules (`humantime` reads other units and no fractions the Go way;
 //! `go-parse-duration` 0.1 misplaces its overflow bound and mixes bytes with characters),
-//! so the rules are here, once. `lifecycle.timeout` is corral's own grammar (seconds,
-//! spaces, `min`), not Go's: see `apply::timeout`.
+//! so the rules are here, once. `lifecycle.timeout` has a grammar of corral's own (whole
+//! seconds, spaces, `min`), not Go's, read here too.
 
 use std::time::Duration;
 
@@ -111,6 +111,39 @@ pub fn parse_docker_flag(text: &str) -> Option<Duration> {
     }
     let nanos = u64::try_from(parse_go(text)?).ok()?;
     Some(Duration::from_nanos(nanos))
+}
+
+/// A `lifecycle.timeout` in whole seconds: `600`, `90s`, `20m`, `20min`, `1h30m`,
+/// `1h 30m` (a bare number is seconds, but only alone: `1h 30` is a mistake). `None` when
+/// it is not one or does not fit in a `u64`; the range is the caller's to check.
+pub fn parse_timeout_seconds(text: &str) -> Option<u64> {
+    let mut seconds: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let letters = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let unit = match &rest[..letters] {
+            "" if seconds == 0 && rest.is_empty() => 1,
+            "s" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            _ => return None,
+        };
+        rest = rest[letters..].trim_start();
+        seconds = number.checked_mul(unit)?.checked_add(seconds)?;
+    }
+    Some(seconds)
 }
 
 /// A duration as Go prints it, without fractions: `1m30s`, `500ms`, `0s`.

@@ -35,36 +35,7 @@ impl StepTimeout {
         let invalid = || {
             format!("`{text}` is not a duration: write seconds (600) or a duration such as \"90s\", \"20m\" or \"1h30m\"")
         };
-        let mut seconds: u64 = 0;
-        let mut rest = text.trim();
-        if rest.is_empty() {
-            return Err(invalid());
-        }
-        while !rest.is_empty() {
-            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            if digits == 0 {
-                return Err(invalid());
-            }
-            let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-            rest = rest[digits..].trim_start();
-            let letters = rest.len()
-                - rest
-                    .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-                    .len();
-            let unit = match &rest[..letters] {
-                // A bare number is seconds, but only alone: "1h 30" is a mistake.
-                "" if seconds == 0 && rest.is_empty() => 1,
-                "s" => 1,
-                "m" | "min" => 60,
-                "h" => 3600,
-                _ => return Err(invalid()),
-            };
-            rest = rest[letters..].trim_start();
-            seconds = number
-                .checked_mul(unit)
-                .and_then(|s| s.checked_add(seconds))
-                .ok_or_else(invalid)?;
-        }
+        let seconds = crate::duration::parse_timeout_seconds(text).ok_or_else(invalid)?;
         StepTimeout::from_seconds(seconds)
     }
 }
