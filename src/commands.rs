@@ -764,6 +764,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         interrupts: &connections.interrupts,
         options: SessionOptions {
             lock_timeout: Duration::from_secs(args.lock_timeout),
+            take_over_stale_lock: args.take_over_stale_lock,
             facts_timeout: facts_timeout(&select.connect),
             parallelism: select.connect.parallelism,
         },
@@ -785,6 +786,18 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         Err(SessionError::Lock(apply::lock::LockError::Interrupted)) => {
             eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
             return Ok(ExitCode::from(connections.interrupts.exit_code()));
+        }
+        Err(error @ SessionError::Lock(apply::lock::LockError::Stale { .. })) => {
+            return Err(miette!(
+                help = "the apply that took it was killed or its workstation rebooted; --take-over-stale-lock takes the lock over (--auto-approve does not)",
+                "{error}"
+            ))
+        }
+        Err(error @ SessionError::Lock(apply::lock::LockError::Foreign { .. })) => {
+            return Err(miette!(
+                help = "ask on that workstation whether the apply still runs",
+                "{error}"
+            ))
         }
         Err(error @ SessionError::Lock(_)) => {
             return Err(miette!(
