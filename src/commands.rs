@@ -336,12 +336,19 @@ async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
-    for (machine, holder) in apply::lock::holders(&hosts).await {
-        plan.warnings.push(crate::plan::ResourceProblem {
-            address: Address::new(crate::config::machine::KIND, &machine, None),
-            message: format!(
+    for (machine, found) in apply::lock::holders(&hosts).await {
+        let holder = &found.holder;
+        let message = match &found.gone {
+            Some(why) => format!(
+                "{machine} is locked by {holder}, which is gone ({why}): apply stops there unless run with --take-over-stale-lock"
+            ),
+            None => format!(
                 "{machine} is locked by {holder}: an apply runs there, or a killed one left its lock; apply waits for it (--lock-timeout) or stops, and `corral force-unlock {machine} PATH…` removes a lock no apply holds any more"
             ),
+        };
+        plan.warnings.push(crate::plan::ResourceProblem {
+            address: Address::new(crate::config::machine::KIND, &machine, None),
+            message,
         });
     }
 }
@@ -795,7 +802,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         }
         Err(error @ SessionError::Lock(apply::lock::LockError::Foreign { .. })) => {
             return Err(miette!(
-                help = "ask on that workstation whether the apply still runs",
+                help = "ask on that workstation whether its apply still runs; --lock-timeout SECONDS waits for it",
                 "{error}"
             ))
         }

@@ -538,22 +538,33 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
         })
 }
 
+/// A lock found on a host: its holder as people read it, and why that holder is provably
+/// gone ([`Holder::gone`]), if it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub holder: String,
+    pub gone: Option<String>,
+}
+
 /// Who holds the lock on each of `hosts` that is locked, read on all at once; a host whose
 /// lock cannot be read is left out (the plan that asks has read its facts already).
-pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, String> {
+pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, Found> {
     let mut reading = tokio::task::JoinSet::new();
     for (machine, host) in hosts {
         let (machine, host) = (machine.clone(), host.clone());
         reading.spawn(async move { (machine, holder(host.as_ref()).await) });
     }
+    let here = Workstation::this();
     let mut held = BTreeMap::new();
     while let Some(joined) = reading.join_next().await {
         if let Ok((machine, Ok(Some(holder)))) = joined {
+            let gone = match Holder::parse(&holder).map(|h| h.gone(&here, process_start)) {
+                Some(Liveness::Gone(why)) => Some(crate::render::printable(&why).into_owned()),
+                _ => None,
+            };
             // Host text: escaped before it reaches the operator's terminal.
-            held.insert(
-                machine,
-                crate::render::printable(&holder).replace('\n', " "),
-            );
+            let holder = crate::render::printable(&shown(&holder)).replace('\n', " ");
+            held.insert(machine, Found { holder, gone });
         }
     }
     held
@@ -704,8 +715,31 @@ mod tests {
             held,
             BTreeMap::from([(
                 "n1".to_owned(),
-                "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned()
+                Found {
+                    holder: "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned(),
+                    gone: None
+                }
             )])
+        );
+        // A lock of a killed apply of this workstation: shown short, with why it is gone.
+        let dead = dead_pid();
+        let boot = Workstation::this().boot.unwrap();
+        std::fs::create_dir(b.path().join("lock")).unwrap();
+        std::fs::write(
+            b.path().join("lock/owner"),
+            format!("{} since x\n", owner_of(dead, 1, &boot)),
+        )
+        .unwrap();
+        let held = holders(&hosts(&[a.path(), b.path()])).await;
+        assert_eq!(
+            held["n2"],
+            Found {
+                holder: format!("ops@{} pid {dead} since x", Workstation::this().host),
+                gone: Some(format!(
+                    "process {dead} no longer runs on {}",
+                    Workstation::this().host
+                )),
+            }
         );
     }
 
