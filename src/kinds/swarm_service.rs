@@ -60,6 +60,9 @@ use crate::shell::quote;
 
 pub const KIND: &str = "swarm/service";
 
+/// The attribute a service that does not run as declared shows (never a spec field).
+pub const TASKS_ATTRIBUTE: &str = "tasks";
+
 /// How long a create or update may take to get its tasks running, before the rolling
 /// update's own delays (see [`SwarmServiceSpec::wait_budget`]).
 const BASE_WAIT_SECONDS: u64 = 120;
@@ -2476,7 +2479,7 @@ impl SwarmServiceSpec {
             Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
             Decision::Restart(why) => Diff {
                 action: Some(Action::Update),
-                attributes: vec![AttrChange::scalar("tasks", why, "all running")],
+                attributes: vec![AttrChange::scalar(TASKS_ATTRIBUTE, why, "all running")],
                 reason: Some(
                     "its spec is as declared but its tasks do not all run: a forced update (`docker service update --force`) starts them again".into(),
                 ),
