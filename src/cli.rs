@@ -260,6 +260,11 @@ pub struct ApplyArgs {
     /// Seconds to wait for another apply's lock on a host before giving up.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Take over an apply lock whose holder is provably gone: taken on this workstation by
+    /// a process that no longer runs, or before the workstation rebooted. Never implied by
+    /// --auto-approve; a lock from another workstation is never taken over.
+    #[arg(long)]
+    pub take_over_stale_lock: bool,
     /// Show each machine's change on its own, instead of identical changes on several
     /// machines once with the list of machines.
     #[arg(long)]

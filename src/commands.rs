@@ -336,12 +336,19 @@ async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
-    for (machine, holder) in apply::lock::holders(&hosts).await {
-        plan.warnings.push(crate::plan::ResourceProblem {
-            address: Address::new(crate::config::machine::KIND, &machine, None),
-            message: format!(
+    for (machine, found) in apply::lock::holders(&hosts).await {
+        let holder = &found.holder;
+        let message = match &found.gone {
+            Some(why) => format!(
+                "{machine} is locked by {holder}, which is gone ({why}): apply stops there unless run with --take-over-stale-lock"
+            ),
+            None => format!(
                 "{machine} is locked by {holder}: an apply runs there, or a killed one left its lock; apply waits for it (--lock-timeout) or stops, and `corral force-unlock {machine} PATH…` removes a lock no apply holds any more"
             ),
+        };
+        plan.warnings.push(crate::plan::ResourceProblem {
+            address: Address::new(crate::config::machine::KIND, &machine, None),
+            message,
         });
     }
 }
@@ -764,6 +771,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         interrupts: &connections.interrupts,
         options: SessionOptions {
             lock_timeout: Duration::from_secs(args.lock_timeout),
+            take_over_stale_lock: args.take_over_stale_lock,
             facts_timeout: facts_timeout(&select.connect),
             parallelism: select.connect.parallelism,
         },
@@ -785,6 +793,18 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         Err(SessionError::Lock(apply::lock::LockError::Interrupted)) => {
             eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
             return Ok(connections.interrupts.exit_status());
+        }
+        Err(error @ SessionError::Lock(apply::lock::LockError::Stale { .. })) => {
+            return Err(miette!(
+                help = "the apply that took it was killed or its workstation rebooted; --take-over-stale-lock takes the lock over (--auto-approve does not)",
+                "{error}"
+            ))
+        }
+        Err(error @ SessionError::Lock(apply::lock::LockError::Foreign { .. })) => {
+            return Err(miette!(
+                help = "ask on that workstation whether its apply still runs; --lock-timeout SECONDS waits for it",
+                "{error}"
+            ))
         }
         Err(error @ SessionError::Lock(_)) => {
             return Err(miette!(

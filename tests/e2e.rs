@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -186,6 +187,7 @@ fn lab_end_to_end() {
     swarm_from_blank_hosts_in_one_apply(&lab);
     compose_keys_stack_deploy_accepts_are_deployed(&lab);
     cluster_layer_on_the_swarm(&lab);
+    a_service_that_does_not_run_is_drift_until_restarted(&lab);
     a_real_stack_takes_its_variables(&lab);
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
@@ -2008,6 +2010,73 @@ fn cluster_layer_on_the_swarm(lab: &Lab) {
         &lab.corral(&["plan", "--detailed-exitcode"], &[&config, &layer]),
         0,
         "converged after the drain",
+    );
+}
+
+/// A service whose spec is as declared but whose tasks do not all run (its host port taken
+/// on n2 by a container of the test's) is drift with the tasks' reason, exit 2; apply
+/// brings it back, the next plan is empty, and the service and the container are removed.
+/// Runs after `cluster_layer_on_the_swarm` (n3 drained: the global service runs on n1, n2).
+fn a_service_that_does_not_run_is_drift_until_restarted(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let files = [dir.join("cluster.yaml"), dir.join("layer.yaml")].map(|p| p.display().to_string());
+    let extra = dir.join("runcheck.yaml");
+    std::fs::write(
+        &extra,
+        // Stops at once and is watched 1 s: the forced update stays short.
+        "kind: swarm/service\nname: runcheck\nspecification:\n  image: local/busybox:1\n  command: [sh, -c, \"trap 'exit 0' TERM; sleep 86400 & wait\"]\n  mode: global\n  ports:\n    - { published: 18089, target: 8080, mode: host }\n  update: { parallelism: 0, monitor: 1s }\n",
+    )
+    .unwrap();
+    let with = [
+        files[0].as_str(),
+        files[1].as_str(),
+        extra.to_str().unwrap(),
+    ];
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &with),
+        "create runcheck",
+    );
+    lab.sh(
+        "n2",
+        "docker rm -f $(docker ps -q --filter label=com.docker.swarm.service.name=runcheck) >/dev/null && docker run -d --name corral-runcheck-squat -p 18089:8080 local/busybox:1 sleep 600 >/dev/null",
+    );
+    // Docker starts the task again after its restart delay (5 s), which then fails.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let plan = loop {
+        let plan = lab.corral(&["plan", "--detailed-exitcode"], &with);
+        if stdout(&plan).contains("port is already allocated") || Instant::now() > deadline {
+            break plan;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_code(&plan, 2, "a service whose task fails on n2 is drift");
+    let shown = stdout(&plan);
+    for expected in [
+        "~ swarm/service.runcheck",
+        "1/2 tasks running: n2: task failed: starting container failed:",
+        "docker service update --force",
+    ] {
+        assert!(shown.contains(expected), "{expected}:\n{shown}");
+    }
+    lab.sh("n2", "docker rm -f corral-runcheck-squat >/dev/null");
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &with),
+        "bring runcheck back",
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &with),
+        0,
+        "runcheck runs as declared",
+    );
+    std::fs::remove_file(&extra).unwrap();
+    let files = files.each_ref().map(|f| f.as_str());
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &files),
+        "remove runcheck",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker service ls -q --filter name=runcheck"),
+        ""
     );
 }
 

@@ -1,8 +1,15 @@
 //! The per-host apply lock (SPEC §5): `/var/lib/corral/lock`, a directory made atomically
-//! with `mkdir`, holding an `owner` file (who, which process, since when). Two applies never
-//! change one host at the same time; a second one fails with the holder's name, or waits up
-//! to `--lock-timeout`. A lock left by a killed apply stays until `corral force-unlock`
-//! removes it.
+//! with `mkdir`, holding an `owner` file (who, on which workstation, which process, since
+//! when). Two applies never change one host at the same time; a second one fails with the
+//! holder's name, or waits up to `--lock-timeout`.
+//!
+//! A lock left by a killed apply is taken over when its holder is provably gone (see
+//! [`Holder::gone`] and docs/src/locks.md): it was taken on this workstation (same machine
+//! id, same process namespace) and the workstation rebooted since (another boot id), or its
+//! process no longer runs, or that pid is now a process started later. The apply says so,
+//! naming the holder, and takes it over only with `--take-over-stale-lock` (which
+//! `--auto-approve` does not imply). Any other lock (another workstation, a record written
+//! before corral kept these fields) stays until `corral force-unlock` removes it.
 //!
 //! Every lock script runs within [`SCRIPT_TIMEOUT`]: a host that does not answer cannot hold
 //! up the others, and an interrupt (the `stop` flag) ends a wait for a lock at once.
@@ -30,21 +37,177 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 pub enum LockError {
     #[error("{machine} is locked by {holder}: another apply is running there; if it was killed, run `corral force-unlock {machine} …` once you are sure")]
     Held { machine: String, holder: String },
+    #[error("{machine} is locked by {holder}, from another workstation ({host}): corral cannot tell from here whether that apply still runs; once you are sure it does not, run `corral force-unlock {machine} …`")]
+    Foreign {
+        machine: String,
+        holder: String,
+        host: String,
+    },
+    #[error("{machine} is locked by {holder}, which is gone: {why}. Run the apply again with --take-over-stale-lock to take the lock over")]
+    Stale {
+        machine: String,
+        holder: String,
+        why: String,
+    },
     #[error("{machine}: cannot take the apply lock: {message}")]
     Failed { machine: String, message: String },
     #[error("interrupted while taking the apply locks")]
     Interrupted,
 }
 
-/// Who holds a lock: `account@host pid N`; the host adds the time. The account is the one
-/// corral runs as (not `$USER`, which sudo, cron and containers leave unset or stale).
+/// Who holds a lock: `account@host pid N`, then what tells later whether that process is
+/// gone (`machine M pidns P boot B start S`, see [`Holder`]); the host adds the time. The
+/// account is the one corral runs as (not `$USER`, which sudo, cron and containers leave
+/// unset or stale).
 pub fn owner() -> String {
     let user = account();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{user}@{} pid {}", host.trim(), std::process::id())
+    let here = Workstation::this();
+    let pid = std::process::id();
+    let mut owner = format!("{user}@{} pid {pid}", here.host);
+    if let (Some(machine), Some(pidns), Some(boot), Some(start)) =
+        (&here.machine, &here.pidns, &here.boot, process_start(pid))
+    {
+        owner.push_str(&format!(
+            " machine {machine} pidns {pidns} boot {boot} start {start}"
+        ));
+    }
+    owner
+}
+
+/// What identifies this workstation and its processes: hostname (for people), machine id
+/// (two workstations may share a name), process namespace (a container's pids are not its
+/// host's) and boot id (a reboot ends every process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workstation {
+    pub host: String,
+    pub machine: Option<String>,
+    pub pidns: Option<String>,
+    pub boot: Option<String>,
+}
+
+impl Workstation {
+    pub fn this() -> Workstation {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty() && !text.contains(char::is_whitespace))
+        };
+        Workstation {
+            host: read("/proc/sys/kernel/hostname")
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "unknown-host".into()),
+            machine: read("/etc/machine-id"),
+            // `pid:[4026531836]`: the inode names the namespace.
+            pidns: std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|link| {
+                    let text = link.to_string_lossy().into_owned();
+                    let inode = text.strip_prefix("pid:[")?.strip_suffix(']')?.to_owned();
+                    inode.bytes().all(|b| b.is_ascii_digit()).then_some(inode)
+                }),
+            boot: read("/proc/sys/kernel/random/boot_id"),
+        }
+    }
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat` field 22);
+/// `None` when no such process runs here.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A lock's owner line, parsed: `ACCOUNT@HOST pid N [machine M pidns P boot B start S]
+/// since TIME`. Records written before corral kept the bracketed fields parse with them
+/// absent, and are never taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub machine: Option<String>,
+    pub pidns: Option<String>,
+    pub boot: Option<String>,
+    pub start: Option<u64>,
+}
+
+/// What [`Holder::gone`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// Its process still runs here: the apply is running.
+    Running,
+    /// Provably gone, and why.
+    Gone(String),
+    /// Taken on another workstation (or in another process namespace, or by a corral that
+    /// did not record enough): nothing here can tell.
+    Unknown { host: String },
+}
+
+impl Holder {
+    pub fn parse(line: &str) -> Option<Holder> {
+        let line = line.lines().next()?.trim();
+        let line = line.split_once(" since ").map_or(line, |(head, _)| head);
+        let mut words = line.split_whitespace();
+        let (_, host) = words.next()?.rsplit_once('@')?;
+        let mut holder = Holder {
+            host: host.to_owned(),
+            pid: 0,
+            machine: None,
+            pidns: None,
+            boot: None,
+            start: None,
+        };
+        while let (Some(key), Some(value)) = (words.next(), words.next()) {
+            match key {
+                "pid" => holder.pid = value.parse().ok()?,
+                "machine" => holder.machine = Some(value.to_owned()),
+                "pidns" => holder.pidns = Some(value.to_owned()),
+                "boot" => holder.boot = Some(value.to_owned()),
+                "start" => holder.start = value.parse().ok(),
+                _ => {}
+            }
+        }
+        (holder.pid != 0).then_some(holder)
+    }
+
+    /// Whether the holder is provably gone, seen from `here` (`start_of` tells when a pid
+    /// started, [`process_start`] outside tests).
+    pub fn gone(&self, here: &Workstation, start_of: impl Fn(u32) -> Option<u64>) -> Liveness {
+        let unknown = || Liveness::Unknown {
+            host: self.host.clone(),
+        };
+        let (Some(machine), Some(pidns), Some(boot), Some(start)) =
+            (&self.machine, &self.pidns, &self.boot, self.start)
+        else {
+            return unknown();
+        };
+        if here.machine.as_ref() != Some(machine) || here.host != self.host {
+            return unknown();
+        }
+        if here.boot.as_ref().is_some_and(|b| b != boot) {
+            return Liveness::Gone(format!(
+                "{} rebooted since it took the lock (boot id {boot}, now {})",
+                self.host,
+                here.boot.as_deref().unwrap_or_default()
+            ));
+        }
+        if here.pidns.as_ref() != Some(pidns) || here.boot.is_none() {
+            return unknown();
+        }
+        match start_of(self.pid) {
+            None => Liveness::Gone(format!(
+                "process {} no longer runs on {}",
+                self.pid, self.host
+            )),
+            Some(now) if now > start => Liveness::Gone(format!(
+                "pid {} on {} is now another process, started after the lock was taken",
+                self.pid, self.host
+            )),
+            Some(_) => Liveness::Running,
+        }
+    }
 }
 
 /// The name of the account this process runs as: `id -un` (which asks NSS, so LDAP
@@ -101,6 +264,17 @@ fn acquire_script(owner: &str) -> String {
     )
 }
 
+/// Replaces the owner line with ours if it is still `seen` (what was found gone); a
+/// `takeover` directory inside the lock makes two applies taking it over at once take
+/// turns, and goes with the lock when it is released.
+fn take_over_script(seen: &str, owner: &str) -> String {
+    format!(
+        "if mkdir {PATH}/takeover 2>/dev/null; then\n  if [ \"$(cat {PATH}/owner 2>/dev/null)\" = {seen} ] && printf '%s since %s\\n' {owner} \"$(date -u +%FT%TZ)\" > {PATH}/owner.new && mv {PATH}/owner.new {PATH}/owner; then\n    rmdir {PATH}/takeover && echo corral-lock-taken-over\n  else\n    rm -f {PATH}/owner.new; rmdir {PATH}/takeover; echo corral-lock-changed\n  fi\nelse\n  echo corral-lock-changed\nfi\n",
+        seen = quote(seen),
+        owner = quote(owner)
+    )
+}
+
 fn release_script(owner: &str) -> String {
     format!(
         "case \"$(cat {PATH}/owner 2>/dev/null)\" in\n  {}' since '*) rm -rf {PATH} ;;\nesac\n",
@@ -135,6 +309,21 @@ async fn run(host: &dyn Host, script: &str) -> Result<ScriptOutput, String> {
     }
 }
 
+/// An owner line as people read it: without the fields that tell whether its process is
+/// gone (`machine`, `pidns`, `boot`, `start`).
+fn shown(line: &str) -> String {
+    let mut words = line.split(' ').peekable();
+    let mut kept = Vec::new();
+    while let Some(word) = words.next() {
+        if matches!(word, "machine" | "pidns" | "boot" | "start") && words.peek().is_some() {
+            words.next();
+            continue;
+        }
+        kept.push(word);
+    }
+    kept.join(" ")
+}
+
 /// The text after a marker line.
 fn after(stdout: &str, marker: &str) -> Option<String> {
     stdout
@@ -151,9 +340,23 @@ pub async fn acquire(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), LockError> {
+    acquire_taking_over(hosts, owner, timeout, stop, false).await
+}
+
+/// [`acquire`]; a lock whose holder is provably gone ([`Holder::gone`]) is taken over when
+/// `take_over` is set, and otherwise fails at once with why (it is not waited for).
+pub async fn acquire_taking_over(
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    owner: &str,
+    timeout: Duration,
+    stop: &AtomicBool,
+    take_over: bool,
+) -> Result<(), LockError> {
+    let here = Workstation::this();
     let started = Instant::now();
     let mut locked: BTreeMap<String, Arc<dyn Host>> = BTreeMap::new();
     for (machine, host) in hosts {
+        let mut takeovers = 0;
         let outcome = loop {
             if stop.load(Ordering::SeqCst) {
                 break Err((false, LockError::Interrupted));
@@ -166,16 +369,74 @@ pub async fn acquire(
                     Ok(())
                 }
                 Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
+                    let seen = after(&out.stdout, "corral-lock-held").unwrap_or_default();
                     // Host text: escaped before it reaches the operator's terminal.
-                    let holder = after(&out.stdout, "corral-lock-held").unwrap_or_default();
-                    let holder = crate::render::printable(&holder).replace('\n', " ");
-                    Err((
-                        true,
-                        LockError::Held {
-                            machine: machine.clone(),
-                            holder,
-                        },
-                    ))
+                    let holder = crate::render::printable(&shown(&seen)).replace('\n', " ");
+                    let liveness = Holder::parse(&seen)
+                        .map(|h| h.gone(&here, process_start))
+                        .unwrap_or(Liveness::Running);
+                    match liveness {
+                        Liveness::Running => Err((
+                            true,
+                            LockError::Held {
+                                machine: machine.clone(),
+                                holder,
+                            },
+                        )),
+                        Liveness::Unknown { host } => Err((
+                            true,
+                            LockError::Foreign {
+                                machine: machine.clone(),
+                                holder,
+                                host: crate::render::printable(&host).into_owned(),
+                            },
+                        )),
+                        Liveness::Gone(why) if !take_over => Err((
+                            false,
+                            LockError::Stale {
+                                machine: machine.clone(),
+                                holder,
+                                why: crate::render::printable(&why).into_owned(),
+                            },
+                        )),
+                        Liveness::Gone(why) => {
+                            match run(host.as_ref(), &take_over_script(&seen, owner)).await {
+                                Ok(out)
+                                    if out.rc == Some(0)
+                                        && out
+                                            .stdout
+                                            .lines()
+                                            .any(|l| l == "corral-lock-taken-over") =>
+                                {
+                                    eprintln!(
+                                        "{machine}: took over the apply lock of {holder}: {}",
+                                        crate::render::printable(&why)
+                                    );
+                                    Ok(())
+                                }
+                                // Released or taken over by another meanwhile: try again,
+                                // a few times (a takeover cut short leaves its directory).
+                                Ok(out) if out.rc == Some(0) && takeovers < 3 => {
+                                    takeovers += 1;
+                                    continue;
+                                }
+                                Ok(_) => Err((
+                                    false,
+                                    LockError::Failed {
+                                        machine: machine.clone(),
+                                        message: format!("the lock of {holder} could not be taken over ({PATH}/takeover may be left from a takeover cut short): once no apply runs there, run `corral force-unlock {machine} …`"),
+                                    },
+                                )),
+                                Err(message) => Err((
+                                    false,
+                                    LockError::Failed {
+                                        machine: machine.clone(),
+                                        message,
+                                    },
+                                )),
+                            }
+                        }
+                    }
                 }
                 Ok(out) => Err((
                     false,
@@ -277,22 +538,33 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
         })
 }
 
+/// A lock found on a host: its holder as people read it, and why that holder is provably
+/// gone ([`Holder::gone`]), if it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub holder: String,
+    pub gone: Option<String>,
+}
+
 /// Who holds the lock on each of `hosts` that is locked, read on all at once; a host whose
 /// lock cannot be read is left out (the plan that asks has read its facts already).
-pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, String> {
+pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, Found> {
     let mut reading = tokio::task::JoinSet::new();
     for (machine, host) in hosts {
         let (machine, host) = (machine.clone(), host.clone());
         reading.spawn(async move { (machine, holder(host.as_ref()).await) });
     }
+    let here = Workstation::this();
     let mut held = BTreeMap::new();
     while let Some(joined) = reading.join_next().await {
         if let Ok((machine, Ok(Some(holder)))) = joined {
+            let gone = match Holder::parse(&holder).map(|h| h.gone(&here, process_start)) {
+                Some(Liveness::Gone(why)) => Some(crate::render::printable(&why).into_owned()),
+                _ => None,
+            };
             // Host text: escaped before it reaches the operator's terminal.
-            held.insert(
-                machine,
-                crate::render::printable(&holder).replace('\n', " "),
-            );
+            let holder = crate::render::printable(&shown(&holder)).replace('\n', " ");
+            held.insert(machine, Found { holder, gone });
         }
     }
     held
@@ -415,7 +687,7 @@ mod tests {
         let owner = owner();
         assert!(owner.starts_with(&format!("{name}@")), "{owner}");
         assert!(
-            owner.ends_with(&format!(" pid {}", std::process::id())),
+            shown(&owner).ends_with(&format!(" pid {}", std::process::id())),
             "{owner}"
         );
     }
@@ -443,8 +715,31 @@ mod tests {
             held,
             BTreeMap::from([(
                 "n1".to_owned(),
-                "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned()
+                Found {
+                    holder: "alice@laptop pid 42 since 2026-11-23T10:00:00Z".to_owned(),
+                    gone: None
+                }
             )])
+        );
+        // A lock of a killed apply of this workstation: shown short, with why it is gone.
+        let dead = dead_pid();
+        let boot = Workstation::this().boot.unwrap();
+        std::fs::create_dir(b.path().join("lock")).unwrap();
+        std::fs::write(
+            b.path().join("lock/owner"),
+            format!("{} since x\n", owner_of(dead, 1, &boot)),
+        )
+        .unwrap();
+        let held = holders(&hosts(&[a.path(), b.path()])).await;
+        assert_eq!(
+            held["n2"],
+            Found {
+                holder: format!("ops@{} pid {dead} since x", Workstation::this().host),
+                gone: Some(format!(
+                    "process {dead} no longer runs on {}",
+                    Workstation::this().host
+                )),
+            }
         );
     }
 
@@ -516,6 +811,189 @@ mod tests {
             "{error}"
         );
         assert!(!a.path().join("lock").exists());
+    }
+
+    /// A dead pid of this workstation: a child spawned, killed and reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(process_start(pid), None, "pid {pid} is not reused yet");
+        pid
+    }
+
+    /// The owner line a lock of `pid` on this workstation carries (as [`owner`] writes it).
+    fn owner_of(pid: u32, start: u64, boot: &str) -> String {
+        let here = Workstation::this();
+        format!(
+            "ops@{} pid {pid} machine {} pidns {} boot {boot} start {start}",
+            here.host,
+            here.machine.unwrap(),
+            here.pidns.unwrap()
+        )
+    }
+
+    fn lock_of(dir: &std::path::Path, owner: &str) {
+        std::fs::create_dir(dir.join("lock")).unwrap();
+        std::fs::write(
+            dir.join("lock/owner"),
+            format!("{owner} since 2026-12-07T09:00:00Z\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_owner_records_this_workstation_and_process() {
+        let owner = owner();
+        let holder = Holder::parse(&format!("{owner} since x")).unwrap();
+        let here = Workstation::this();
+        assert_eq!(holder.pid, std::process::id());
+        assert_eq!(holder.host, here.host);
+        assert_eq!(holder.boot, here.boot);
+        assert!(holder.boot.is_some() && holder.machine.is_some() && holder.pidns.is_some());
+        assert_eq!(holder.start, process_start(std::process::id()));
+        assert_eq!(holder.gone(&here, process_start), Liveness::Running);
+        assert_eq!(
+            shown(&owner),
+            format!("{}@{} pid {}", account(), here.host, std::process::id())
+        );
+    }
+
+    /// The rule: gone only when provably so, from this workstation.
+    #[test]
+    fn a_holder_is_gone_only_when_provably_so() {
+        let here = Workstation::this();
+        let boot = here.boot.clone().unwrap();
+        let me = std::process::id();
+        let my_start = process_start(me).unwrap();
+        let dead = dead_pid();
+        let parse = |line: &str| Holder::parse(line).unwrap();
+        // Its process no longer runs.
+        let gone = parse(&owner_of(dead, 1, &boot)).gone(&here, process_start);
+        assert!(
+            matches!(&gone, Liveness::Gone(why) if why == &format!("process {dead} no longer runs on {}", here.host)),
+            "{gone:?}"
+        );
+        // The pid is another process now, started after the lock.
+        let reused = parse(&owner_of(me, my_start - 1, &boot)).gone(&here, process_start);
+        assert!(
+            matches!(&reused, Liveness::Gone(why) if why.contains("now another process")),
+            "{reused:?}"
+        );
+        // The workstation rebooted: whatever runs under that pid now.
+        let rebooted = parse(&owner_of(
+            me,
+            my_start,
+            "00000000-0000-0000-0000-000000000000",
+        ))
+        .gone(&here, process_start);
+        assert!(
+            matches!(&rebooted, Liveness::Gone(why) if why.contains("rebooted")),
+            "{rebooted:?}"
+        );
+        // Still running.
+        assert_eq!(
+            parse(&owner_of(me, my_start, &boot)).gone(&here, process_start),
+            Liveness::Running
+        );
+        // Another workstation, another process namespace, an older record: unknown.
+        let other = owner_of(dead, 1, &boot).replacen(&format!("@{} ", here.host), "@laptop ", 1);
+        assert_eq!(
+            parse(&other).gone(&here, process_start),
+            Liveness::Unknown {
+                host: "laptop".into()
+            }
+        );
+        let pidns = owner_of(dead, 1, &boot)
+            .replace(&format!("pidns {}", here.pidns.clone().unwrap()), "pidns 1");
+        assert!(matches!(
+            parse(&pidns).gone(&here, process_start),
+            Liveness::Unknown { .. }
+        ));
+        let old = format!("ops@{} pid {dead} since 2026-11-23T10:00:00Z", here.host);
+        assert!(matches!(
+            parse(&old).gone(&here, process_start),
+            Liveness::Unknown { .. }
+        ));
+    }
+
+    /// A lock left by a killed apply of this workstation is named with why it is gone, and
+    /// taken over only when asked; the new owner line is ours.
+    #[tokio::test]
+    async fn a_stale_lock_is_taken_over_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = Workstation::this().boot.unwrap();
+        let dead = dead_pid();
+        let stale = owner_of(dead, 1, &boot);
+        lock_of(dir.path(), &stale);
+        let hosts = hosts(&[dir.path()]);
+        let stop = AtomicBool::new(false);
+        let error = acquire(&hosts, "me pid 1", Duration::from_secs(30), &stop)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, LockError::Stale { why, .. } if why.contains(&format!("process {dead} no longer runs"))),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "n1 is locked by ops@{} pid {dead} since",
+                Workstation::this().host
+            )) && message.contains("--take-over-stale-lock"),
+            "{message}"
+        );
+        assert!(std::fs::read_to_string(dir.path().join("lock/owner"))
+            .unwrap()
+            .starts_with(&stale));
+        acquire_taking_over(&hosts, "me pid 1", Duration::ZERO, &stop, true)
+            .await
+            .unwrap();
+        let owner = std::fs::read_to_string(dir.path().join("lock/owner")).unwrap();
+        assert!(owner.starts_with("me pid 1 since "), "{owner}");
+        assert!(!dir.path().join("lock/takeover").exists());
+        assert!(release(&hosts, "me pid 1").await.is_empty());
+        assert!(!dir.path().join("lock").exists());
+    }
+
+    /// A live holder, or one of another workstation, is never taken over.
+    #[tokio::test]
+    async fn a_live_or_foreign_lock_is_never_taken_over() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let boot = Workstation::this().boot.unwrap();
+        let me = std::process::id();
+        let live = owner_of(me, process_start(me).unwrap(), &boot);
+        lock_of(a.path(), &live);
+        let foreign = owner_of(dead_pid(), 1, &boot).replacen(
+            &format!("@{} ", Workstation::this().host),
+            "@laptop ",
+            1,
+        );
+        lock_of(b.path(), &foreign);
+        let stop = AtomicBool::new(false);
+        let error =
+            acquire_taking_over(&hosts(&[a.path()]), "me pid 1", Duration::ZERO, &stop, true)
+                .await
+                .unwrap_err();
+        assert!(matches!(error, LockError::Held { .. }), "{error:?}");
+        let error =
+            acquire_taking_over(&hosts(&[b.path()]), "me pid 1", Duration::ZERO, &stop, true)
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(&error, LockError::Foreign { host, .. } if host == "laptop"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("force-unlock"), "{error}");
+        for (dir, owner) in [(&a, &live), (&b, &foreign)] {
+            assert!(std::fs::read_to_string(dir.path().join("lock/owner"))
+                .unwrap()
+                .starts_with(owner.as_str()));
+        }
     }
 
     /// force-unlock removes a lock only if it is still the one the operator saw.

@@ -39,6 +39,8 @@ pub const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SessionOptions {
     /// How long to wait for another apply's lock.
     pub lock_timeout: Duration,
+    /// Take over a lock whose holder is provably gone (`--take-over-stale-lock`).
+    pub take_over_stale_lock: bool,
     /// The deadline of reading one host again under its lock.
     pub facts_timeout: Duration,
     /// Hosts changed at the same time.
@@ -159,7 +161,14 @@ impl Session<'_> {
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Applied, SessionError> {
         let stop = self.interrupts.stop_flag();
-        lock::acquire(changing, owner, self.options.lock_timeout, stop).await?;
+        lock::acquire_taking_over(
+            changing,
+            owner,
+            self.options.lock_timeout,
+            stop,
+            self.options.take_over_stale_lock,
+        )
+        .await?;
         let fresh = self.read_again(changing).await?;
         if self.interrupts.stop_requested() {
             return Err(SessionError::Interrupted);
@@ -331,6 +340,7 @@ mod tests {
             interrupts: &interrupts,
             options: SessionOptions {
                 lock_timeout: Duration::ZERO,
+                take_over_stale_lock: false,
                 facts_timeout: Duration::from_secs(60),
                 parallelism: 4,
             },
@@ -412,6 +422,7 @@ mod tests {
             interrupts: &interrupts,
             options: SessionOptions {
                 lock_timeout: Duration::ZERO,
+                take_over_stale_lock: false,
                 facts_timeout: Duration::from_secs(60),
                 parallelism: 4,
             },
@@ -454,6 +465,7 @@ mod tests {
             interrupts: &interrupts,
             options: SessionOptions {
                 lock_timeout: Duration::ZERO,
+                take_over_stale_lock: false,
                 facts_timeout: Duration::from_secs(60),
                 parallelism: 4,
             },
@@ -466,5 +478,87 @@ mod tests {
         ));
         assert!(!root.join("lock").exists());
         assert!(!dir.path().join("a.conf").exists());
+    }
+
+    /// An apply killed while it held the lock (a real process of this workstation, killed):
+    /// the next apply names it as gone and stops, and with `--take-over-stale-lock` takes
+    /// the lock over, applies and releases it.
+    #[tokio::test]
+    async fn a_lock_of_a_killed_apply_is_taken_over_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("var-lib-corral");
+        std::fs::create_dir(&root).unwrap();
+        let paths = write_config(
+            dir.path(),
+            "kind: os/file\nname: a\nspecification: { machines: all, path: \"{d}/a.conf\", content: \"a\\n\" }\n",
+        );
+        let mut killed = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = killed.id();
+        let start = lock::process_start(pid).unwrap();
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+        let here = lock::Workstation::this();
+        let stale = format!(
+            "ops@{} pid {pid} machine {} pidns {} boot {} start {start} since 2026-12-07T09:00:00Z\n",
+            here.host,
+            here.machine.unwrap(),
+            here.pidns.unwrap(),
+            here.boot.unwrap()
+        );
+        std::fs::create_dir(root.join("lock")).unwrap();
+        std::fs::write(root.join("lock/owner"), &stale).unwrap();
+        let host = ConfinedHost::new(&root);
+        let (config, graph, plan) = plan(&paths, &host).await;
+        let hosts: BTreeMap<String, Arc<dyn Host>> =
+            BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
+        let interrupts = Interrupts::new(None);
+        for take_over_stale_lock in [false, true] {
+            let session = Session {
+                config: &config,
+                graph: &graph,
+                facts: &BTreeMap::new(),
+                filter: &Filter::default(),
+                plan: &plan,
+                hosts: &hosts,
+                interrupts: &interrupts,
+                options: SessionOptions {
+                    lock_timeout: Duration::ZERO,
+                    take_over_stale_lock,
+                    facts_timeout: Duration::from_secs(60),
+                    parallelism: 4,
+                },
+            };
+            let (sender, _receiver) = mpsc::unbounded_channel();
+            let outcome = session.run(sender).await;
+            match take_over_stale_lock {
+                false => {
+                    assert!(
+                        matches!(&outcome.applied, Err(SessionError::Lock(LockError::Stale { why, .. })) if why.contains(&format!("process {pid} no longer runs"))),
+                        "{:?}",
+                        outcome.applied.err()
+                    );
+                    assert_eq!(
+                        std::fs::read_to_string(root.join("lock/owner")).unwrap(),
+                        stale
+                    );
+                    assert!(!dir.path().join("a.conf").exists());
+                }
+                true => {
+                    assert!(outcome.applied.unwrap().report.succeeded());
+                    assert!(outcome.unreleased.is_empty(), "{:?}", outcome.unreleased);
+                    assert!(
+                        !root.join("lock").exists(),
+                        "the lock taken over is released"
+                    );
+                    assert_eq!(
+                        std::fs::read_to_string(dir.path().join("a.conf")).unwrap(),
+                        "a\n"
+                    );
+                }
+            }
+        }
     }
 }

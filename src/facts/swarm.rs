@@ -43,6 +43,8 @@ pub const SERVICE_LS_KEY: &str = "swarm:service-ls";
 pub const SERVICE_INSPECT_KEY: &str = "swarm:service-inspect";
 /// Key of [`service_ps_probe`], asked of one manager.
 pub const SERVICE_PS_KEY: &str = "swarm:service-ps";
+/// Key of [`service_run_probe`], asked of one manager.
+pub const SERVICE_RUN_KEY: &str = "swarm:service-run";
 
 fn probe(key: &str, script: &str) -> Probe {
     Probe {
@@ -115,6 +117,28 @@ pub fn service_ps_probe() -> Probe {
     probe(
         SERVICE_PS_KEY,
         r#"ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service ps --no-trunc --format '{{json .}}' $ids; fi"#,
+    )
+}
+
+/// The marker line between [`service_run_probe`]'s services and their tasks.
+const TASKS_MARKER: &str = "corral-tasks";
+
+/// What runs: `docker service ls` (`ID|MODE|RUNNING/DESIRED|NAME`, one call for every
+/// service), then, after a `corral-tasks` line, `docker service ps` (tasks and their
+/// retained history, one JSON object each) of the services whose tasks may not all run, in
+/// the same call: the replicated ones with fewer running than desired, and every global one.
+/// A global service's count cannot tell: `service ls` counts as desired only the tasks
+/// Docker wants running now, and a task waiting out its restart delay is `Ready`, not
+/// counted (recorded: `2/2` on three active nodes, the third's task failing,
+/// fixtures/cluster/service-run/port-taken.json). Which nodes should run one is decided from
+/// the nodes' facts ([`global_expected`]). `service ps` is not filtered by desired state: a
+/// failed task's error (the reason shown) is on the task Docker already shut down. A service
+/// removed between the two calls makes `ps` complain; that is ignored (the list is read
+/// again at apply).
+pub fn service_run_probe() -> Probe {
+    probe(
+        SERVICE_RUN_KEY,
+        r#"ls=$(docker service ls --format '{{.ID}}|{{.Mode}}|{{.Replicas}}|{{.Name}}') && printf '%s\n' "$ls" && ids=$(printf '%s\n' "$ls" | awk -F'|' 'NF >= 4 { split($3, c, /[\/ ]/); if ($2 == "global" || c[1] + 0 < c[2] + 0) print $1 }') && if [ -n "$ids" ]; then echo corral-tasks; docker service ps --no-trunc --format '{{json .}}' $ids 2>/dev/null || true; fi"#,
     )
 }
 
@@ -1077,6 +1101,300 @@ pub fn parse_service_ps(key: &str, out: &ProbeOutput) -> Result<Vec<Task>, FactE
 }
 
 // ---------------------------------------------------------------------------------------
+// What runs
+
+/// A service as [`service_run_probe`] read it: Docker's counts, and its tasks when they were
+/// listed (newest first within a slot, as `service ps` prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRun {
+    /// Short (12 characters).
+    pub id: String,
+    pub name: String,
+    pub global: bool,
+    /// Tasks running, as `service ls` counts them.
+    pub running: u32,
+    /// Tasks Docker wants running now (see [`service_run_probe`] for a global service).
+    pub desired: u32,
+    /// `None` when not listed: a replicated service that runs all its tasks.
+    pub tasks: Option<Vec<Task>>,
+}
+
+/// Parses [`service_run_probe`]'s output, by service name.
+pub fn parse_service_run(
+    key: &str,
+    out: &ProbeOutput,
+) -> Result<BTreeMap<String, ServiceRun>, FactError> {
+    if out.rc != 0 {
+        return Err(failed(key, out));
+    }
+    let (services, tasks) = match out.output.split_once(&format!("{TASKS_MARKER}\n")) {
+        Some((services, tasks)) => (services, Some(tasks)),
+        None => (out.output.as_str(), None),
+    };
+    let mut runs = BTreeMap::new();
+    for line in services.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.splitn(4, '|').collect();
+        let [id, mode, replicas, name] = fields[..] else {
+            return Err(FactError::new(
+                key,
+                format!("unexpected service line: {}", tail(line, 200)),
+            ));
+        };
+        // `2/2`, `1/2 (max 1 per node)`, a job's `0/1 (1/1 completed)`.
+        let counts = replicas.split_whitespace().next().and_then(|counts| {
+            let (running, desired) = counts.split_once('/')?;
+            Some((running.parse().ok()?, desired.parse().ok()?))
+        });
+        let Some((running, desired)) = counts else {
+            return Err(FactError::new(
+                key,
+                format!(
+                    "unexpected task counts of service {name}: {}",
+                    tail(replicas, 100)
+                ),
+            ));
+        };
+        let global = mode == "global";
+        runs.insert(
+            name.to_owned(),
+            ServiceRun {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                global,
+                running,
+                desired,
+                tasks: (global || running < desired).then(Vec::new),
+            },
+        );
+    }
+    if let Some(tasks) = tasks {
+        let listed = ProbeOutput {
+            rc: 0,
+            output: tasks.to_owned(),
+        };
+        for task in parse_service_ps(key, &listed)? {
+            if let Some(list) = runs
+                .get_mut(task.service())
+                .and_then(|run| run.tasks.as_mut())
+            {
+                list.push(task);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Hostnames of the nodes where a global service with `constraints` should run a task:
+/// ready, active (a paused node keeps what it runs but gets nothing new, a drained one runs
+/// nothing) and matching every constraint. `None` when a constraint names something the
+/// nodes' facts do not hold (`engine.labels`, `node.platform`): Docker's own placement is
+/// then trusted.
+pub fn global_expected(nodes: &[SwarmNode], constraints: &[String]) -> Option<Vec<String>> {
+    let mut expected = Vec::new();
+    for node in nodes {
+        if placeable(node, constraints)? && node.status.state == NodeState::Ready {
+            expected.push(node.hostname().to_owned());
+        }
+    }
+    Some(expected)
+}
+
+/// Whether a global service with `constraints` belongs on `node` whether or not the node is
+/// up: active and matching every constraint (`None`: a constraint not known here).
+pub fn placeable(node: &SwarmNode, constraints: &[String]) -> Option<bool> {
+    let mut matches = node.spec.availability == Availability::Active;
+    for constraint in constraints {
+        matches &= node_matches(node, constraint)?;
+    }
+    Some(matches)
+}
+
+/// Whether `node` meets one placement constraint (`KEY==VALUE` or `KEY!=VALUE`); `None`
+/// for a key not known here.
+fn node_matches(node: &SwarmNode, constraint: &str) -> Option<bool> {
+    let (key, equal, value) = match constraint.split_once("!=") {
+        Some((key, value)) => (key, false, value),
+        None => {
+            let (key, value) = constraint.split_once("==")?;
+            (key, true, value)
+        }
+    };
+    let (key, value) = (key.trim(), value.trim());
+    let actual = match key {
+        "node.hostname" => Some(node.hostname().to_owned()),
+        "node.id" => Some(node.id.clone()),
+        "node.role" => Some(
+            match node.spec.role {
+                NodeRole::Manager => "manager",
+                NodeRole::Worker => "worker",
+            }
+            .to_owned(),
+        ),
+        _ => match key.strip_prefix("node.labels.") {
+            Some(label) => node.spec.labels.get(label).cloned(),
+            None => return None,
+        },
+    };
+    // Docker compares case-insensitively; a missing label never equals and always differs.
+    let same = actual.is_some_and(|actual| actual.eq_ignore_ascii_case(value));
+    Some(same == equal)
+}
+
+/// Why a service does not run as declared, in words (`1/3 tasks running: n2: task failed:
+/// …; n3: no task (node down)`), or `None` when it does. `expected` is, for a global
+/// service, the nodes that should run a task ([`global_expected`]; `None`: wherever Docker
+/// placed one); `nodes` names the state of a node without a task.
+///
+/// A slot whose newest task completed and was not started again (a one-shot task, restart
+/// policy `none` or `on-failure`) is done, not missing. Tasks on nodes not expected (paused,
+/// drained, down) are not required.
+pub fn not_running(
+    run: &ServiceRun,
+    expected: Option<&[String]>,
+    nodes: &[SwarmNode],
+) -> Option<String> {
+    let tasks = run.tasks.as_deref().unwrap_or_default();
+    // Slots in the order listed, each with its tasks newest first.
+    let mut slots: Vec<(&str, Vec<&Task>)> = Vec::new();
+    for task in tasks {
+        match slots.iter_mut().find(|(slot, _)| *slot == task.name) {
+            Some((_, list)) => list.push(task),
+            None => slots.push((&task.name, vec![task])),
+        }
+    }
+    let live = |task: &Task| task.desired_state != TaskState::Shutdown;
+    let done = |list: &[&Task]| {
+        list.first().is_some_and(|t| t.state == TaskState::Complete)
+            && !list.iter().any(|t| live(t))
+    };
+    let why = |list: &[&Task]| -> String {
+        let current = list.iter().find(|t| live(t)).or(list.first());
+        let failed = list.iter().find(|t| !t.error.is_empty());
+        match (current, failed) {
+            (_, Some(failed)) => format!(
+                "task {}: {}",
+                state_word(&failed.state),
+                crate::facts::tail(&failed.error, 300)
+            ),
+            (Some(current), None) => format!("task {}", state_word(&current.state)),
+            (None, None) => "no task".to_owned(),
+        }
+    };
+    if !run.global {
+        if run.running >= run.desired {
+            return None;
+        }
+        let short: Vec<String> = slots
+            .iter()
+            .filter(|(_, list)| {
+                !list
+                    .iter()
+                    .any(|t| live(t) && t.state == TaskState::Running)
+            })
+            .filter(|(_, list)| !done(list))
+            .map(|(slot, list)| {
+                let node = list
+                    .iter()
+                    .find(|t| live(t))
+                    .or(list.first())
+                    .map_or("", |t| &t.node);
+                match node.is_empty() {
+                    true => format!("{slot}: {}", why(list)),
+                    false => format!("{slot} on {node}: {}", why(list)),
+                }
+            })
+            .collect();
+        if short.is_empty() && tasks.iter().any(|t| t.state == TaskState::Complete) {
+            return None;
+        }
+        return Some(with_reasons(
+            &format!("{}/{} tasks running", run.running, run.desired),
+            &short,
+        ));
+    }
+    let by_node = |node: &str| -> Vec<&Task> { tasks.iter().filter(|t| t.node == node).collect() };
+    let runs_on = |node: &str| {
+        by_node(node)
+            .iter()
+            .any(|t| live(t) && t.state == TaskState::Running)
+    };
+    let expected: Vec<String> = match expected {
+        Some(expected) => expected.to_vec(),
+        // Wherever Docker placed a task it still wants, on a node that is up.
+        None => {
+            let mut placed: Vec<String> = tasks
+                .iter()
+                .filter(|t| live(t))
+                .map(|t| t.node.clone())
+                .filter(|node| {
+                    nodes
+                        .iter()
+                        .any(|n| n.hostname() == node && n.status.state == NodeState::Ready)
+                })
+                .collect();
+            placed.sort();
+            placed.dedup();
+            placed
+        }
+    };
+    let missing: Vec<&String> = expected.iter().filter(|node| !runs_on(node)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut reasons: Vec<String> = missing
+        .iter()
+        .map(|node| {
+            let list = by_node(node);
+            match list.is_empty() {
+                true => format!("{node}: no task"),
+                false => format!("{node}: {}", why(&list)),
+            }
+        })
+        .collect();
+    // Nodes that cannot run one now, named so that the count reads right.
+    for node in nodes {
+        let name = node.hostname();
+        if expected.iter().any(|e| e == name) || runs_on(name) {
+            continue;
+        }
+        if node.status.state != NodeState::Ready {
+            reasons.push(format!(
+                "{name}: no task (node {})",
+                node_state_word(node.status.state)
+            ));
+        }
+    }
+    let running = expected.len() - missing.len();
+    Some(with_reasons(
+        &format!("{running}/{} tasks running", expected.len()),
+        &reasons,
+    ))
+}
+
+fn with_reasons(counts: &str, reasons: &[String]) -> String {
+    match reasons.is_empty() {
+        true => counts.to_owned(),
+        false => format!("{counts}: {}", reasons.join("; ")),
+    }
+}
+
+fn state_word(state: &TaskState) -> String {
+    match state {
+        TaskState::Other(word) => word.to_ascii_lowercase(),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
+
+pub fn node_state_word(state: NodeState) -> &'static str {
+    match state {
+        NodeState::Unknown => "unknown",
+        NodeState::Down => "down",
+        NodeState::Ready => "ready",
+        NodeState::Disconnected => "disconnected",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Digests
 
 /// What a facts digest covers of a swarm probe's output: the parsed facts, listed by ID,
@@ -1103,6 +1421,22 @@ pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
         NETWORK_INSPECT_KEY => Some(by_id(parse_network_inspect(key, out).ok()?, |n| &n.id)),
         SERVICE_LS_KEY => Some(by_id(parse_service_ls(key, out).ok()?, |s| &s.id)),
         SERVICE_INSPECT_KEY => Some(by_id(parse_service_inspect(key, out).ok()?, |s| &s.id)),
+        // Whether each service runs all its tasks, not which tasks: they come and go (a
+        // failing task is replaced every few seconds) while the plan's step stays the same.
+        SERVICE_RUN_KEY => {
+            let runs = parse_service_run(key, out).ok()?;
+            let shape: Vec<(String, bool, bool)> = runs
+                .into_values()
+                .map(|run| {
+                    let short = run.running < run.desired
+                        || run.tasks.iter().flatten().any(|t| {
+                            t.desired_state != TaskState::Shutdown && t.state != TaskState::Running
+                        });
+                    (run.id, run.global, short)
+                })
+                .collect();
+            Some(by_id(shape, |s| &s.0))
+        }
         SERVICE_PS_KEY => {
             let mut tasks = parse_service_ps(key, out).ok()?;
             for task in &mut tasks {
@@ -1748,5 +2082,141 @@ mod tests {
         let out = recorded("join-token", "from-worker", &probe);
         assert_eq!(refusal(&out), Some(ManagerRefusal::Worker));
         assert!(parse_join_token(&probe.key, &out).is_err());
+    }
+
+    /// A fixture of scripts/record-run-state-fixtures.sh.
+    fn run_state(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
+        crate::facts::recorded::checked(
+            &format!("run-state/{fact}/{case}"),
+            probe,
+            "run scripts/record-run-state-fixtures.sh",
+        )
+    }
+
+    fn runs(case: &str) -> BTreeMap<String, ServiceRun> {
+        parse_service_run(
+            SERVICE_RUN_KEY,
+            &run_state("service-run", case, &service_run_probe()),
+        )
+        .unwrap()
+    }
+
+    fn run_nodes(case: &str) -> Vec<SwarmNode> {
+        parse_node_inspect(
+            NODE_INSPECT_KEY,
+            &run_state("node-inspect", case, &node_inspect_probe()),
+        )
+        .unwrap()
+    }
+
+    /// Why `service` does not run in `case`, as the plan decides it.
+    fn why(case: &str, service: &str) -> Option<String> {
+        let runs = runs(case);
+        let nodes = run_nodes(case);
+        let run = &runs[service];
+        let expected = run.global.then(|| global_expected(&nodes, &[]).unwrap());
+        not_running(run, expected.as_deref(), &nodes)
+    }
+
+    /// One `service ls` for every service; `service ps` only of those that may be short:
+    /// every global one, and a replicated one with fewer running than desired.
+    #[test]
+    fn run_state_lists_tasks_only_of_services_that_may_be_short() {
+        let converged = runs("converged");
+        assert_eq!(converged.keys().collect::<Vec<_>>(), ["api", "web"]);
+        let api = &converged["api"];
+        assert_eq!((api.global, api.running, api.desired), (false, 2, 2));
+        assert_eq!(
+            api.tasks, None,
+            "a replicated service that runs is not listed"
+        );
+        let web = &converged["web"];
+        assert_eq!((web.global, web.running, web.desired), (true, 3, 3));
+        let tasks = web.tasks.as_ref().unwrap();
+        let mut nodes: Vec<&str> = tasks.iter().map(|t| t.node.as_str()).collect();
+        nodes.sort();
+        assert_eq!(nodes, ["n1", "n2", "n3"]);
+        let taken = runs("port-taken");
+        // Docker's count does not see the failing task: it waits, `Ready`, to restart.
+        assert_eq!((taken["web"].running, taken["web"].desired), (2, 2));
+        assert_eq!(taken["stuck"].tasks.as_ref().unwrap().len(), 1);
+        assert_eq!(taken["api"].tasks, None);
+    }
+
+    #[test]
+    fn services_that_run_as_declared_have_no_reason() {
+        for service in ["api", "web"] {
+            assert_eq!(why("converged", service), None, "{service}");
+        }
+        assert_eq!(why("port-taken", "api"), None);
+        // A one-shot task that completed and is not restarted is done.
+        assert_eq!(why("port-taken", "oneshot"), None);
+        // A drained node is not expected to run the global task (it still stops there).
+        assert_eq!(why("drained", "web"), None);
+        // A node that is down cannot: a warning says so, not the plan.
+        assert_eq!(why("node-down", "web"), None);
+    }
+
+    /// The global service whose task fails on n2 (its host port taken): Docker counts
+    /// `2/2`, the plan sees n2 without a running task and says why, from the failed task.
+    #[test]
+    fn a_global_task_failing_on_a_node_is_named_with_its_error() {
+        let why = why("port-taken", "web").unwrap();
+        assert!(
+            why.starts_with("2/3 tasks running: n2: task failed: starting container failed: driver failed programming external connectivity"),
+            "{why}"
+        );
+        assert!(why.ends_with("port is already allocated"), "{why}");
+        let why = super::not_running(&runs("port-taken")["stuck"], None, &[]).unwrap();
+        assert_eq!(
+            why,
+            "0/1 tasks running: stuck.1: task pending: no suitable node (scheduling constraints not satisfied on 3 nodes)"
+        );
+    }
+
+    /// Which nodes a global service belongs on: ready, active, and matching its constraints.
+    #[test]
+    fn global_services_are_expected_on_ready_active_matching_nodes() {
+        let names = |nodes: Option<Vec<String>>| nodes.unwrap().join(" ");
+        assert_eq!(
+            names(global_expected(&run_nodes("converged"), &[])),
+            "n1 n2 n3"
+        );
+        assert_eq!(names(global_expected(&run_nodes("drained"), &[])), "n1 n2");
+        assert_eq!(
+            names(global_expected(&run_nodes("node-down"), &[])),
+            "n1 n2"
+        );
+        let nodes = run_nodes("converged");
+        let only = |constraint: &str| global_expected(&nodes, &[constraint.to_owned()]);
+        assert_eq!(names(only("node.role==manager")), "n1");
+        assert_eq!(names(only("node.role!=manager")), "n2 n3");
+        assert_eq!(names(only("node.hostname==n3")), "n3");
+        assert_eq!(names(only("node.labels.zone==a")), "");
+        assert_eq!(names(only("node.labels.zone!=a")), "n1 n2 n3");
+        assert_eq!(only("engine.labels.disk==ssd"), None);
+        // Unknown placement: wherever Docker keeps a task, on a node that is up.
+        let runs = runs("port-taken");
+        let why = not_running(&runs["web"], None, &nodes).unwrap();
+        assert!(
+            why.starts_with("2/3 tasks running: n2: task failed"),
+            "{why}"
+        );
+    }
+
+    /// A failing task is replaced every few seconds: the digest covers whether each service
+    /// runs, not which task does.
+    #[test]
+    fn run_state_digests_whether_services_run() {
+        let converged = run_state("service-run", "converged", &service_run_probe());
+        let taken = run_state("service-run", "port-taken", &service_run_probe());
+        let digest = |out: &ProbeOutput| canonical(SERVICE_RUN_KEY, out).unwrap();
+        assert_ne!(digest(&converged), digest(&taken));
+        let mut later = taken.clone();
+        later.output = later
+            .output
+            .replace("Failed 1 second ago", "Failed 9 seconds ago");
+        assert_ne!(later.output, taken.output);
+        assert_eq!(digest(&later), digest(&taken));
     }
 }

@@ -60,6 +60,9 @@ use crate::shell::quote;
 
 pub const KIND: &str = "swarm/service";
 
+/// The attribute a service that does not run as declared shows (never a spec field).
+pub const TASKS_ATTRIBUTE: &str = "tasks";
+
 /// How long a create or update may take to get its tasks running, before the rolling
 /// update's own delays (see [`SwarmServiceSpec::wait_budget`]).
 const BASE_WAIT_SECONDS: u64 = 120;
@@ -2033,6 +2036,8 @@ enum Decision {
     Update(Delta),
     /// The mode changed: remove and create again.
     Replace(Delta),
+    /// As declared, but its tasks do not all run (why, from the tasks): a forced update.
+    Restart(String),
 }
 
 impl SwarmServiceSpec {
@@ -2060,10 +2065,15 @@ impl SwarmServiceSpec {
             &live_shape(service, &network_names),
             &self.secret_keys(),
         );
+        let ours = service.spec.labels.get(MANAGED_LABEL) == Some(&self.scope.project);
         if delta.is_empty() {
-            return Ok(Decision::NoOp);
+            // A service corral does not manage is used as it is, running or not.
+            return Ok(match not_running(name, manager, service)? {
+                Some(why) if ours => Decision::Restart(why),
+                _ => Decision::NoOp,
+            });
         }
-        if service.spec.labels.get(MANAGED_LABEL) != Some(&self.scope.project) {
+        if !ours {
             return Err(FactError::new(
                 swarm::SERVICE_INSPECT_KEY,
                 format!(
@@ -2219,6 +2229,41 @@ fn live_by_name(
     })
 }
 
+/// Why `service` does not run as declared (see [`swarm::not_running`]), from the manager's
+/// one `service ls` (and `service ps` of the services that may be short) and its nodes;
+/// `None` when it runs as declared, or when the facts hold no such reading (a facts file
+/// saved by an older corral).
+fn not_running(
+    name: &str,
+    manager: &HostFacts,
+    service: &SwarmService,
+) -> Result<Option<String>, FactError> {
+    if manager.get(swarm::SERVICE_RUN_KEY).is_err() {
+        return Ok(None);
+    }
+    let runs = manager.parsed(swarm::SERVICE_RUN_KEY, swarm::parse_service_run)?;
+    let Some(run) = runs.get(name) else {
+        return Ok(None);
+    };
+    let nodes = match run.global && manager.get(swarm::NODE_INSPECT_KEY).is_ok() {
+        true => manager.parsed(swarm::NODE_INSPECT_KEY, swarm::parse_node_inspect)?,
+        false => std::sync::Arc::new(Vec::new()),
+    };
+    let expected = match run.global && !nodes.is_empty() {
+        true => swarm::global_expected(&nodes, &service.spec.task_template.placement.constraints),
+        false => None,
+    };
+    let why = swarm::not_running(run, expected.as_deref(), &nodes);
+    let updating = service
+        .update_status
+        .as_ref()
+        .is_some_and(|status| status.state == swarm::UpdateState::Updating);
+    Ok(why.map(|why| match updating {
+        true => format!("{why} (Docker's update of it is still under way)"),
+        false => why,
+    }))
+}
+
 /// Overlay network names by ID.
 fn network_names(
     manager: &HostFacts,
@@ -2244,8 +2289,12 @@ const TASK_FILTER: &str = r#"$5 != "" || ($3 != "Shutdown" && $4 !~ /^Running/) 
 
 /// Runs `command` (a `docker service create|update --detach=false`) for at most `budget`
 /// seconds, then waits for what is left of them until the service's tasks run: `service
-/// ls` counts `running/desired` (desired is the replicas, or the eligible nodes of a
-/// global service, which must be at least `least`), and they must be equal: a service
+/// ls` counts a replicated service's `running/desired` (desired is the replicas); a global
+/// service is counted by node from `service ps` (nodes with a task Docker wants running or
+/// ready to start, and those of them where it runs), because `service ls` counts only the
+/// tasks desired running, and a task that failed and waits to restart is desired `ready`:
+/// it printed `0/0` for a global service whose every task failed. Desired must be at least
+/// `least`, and the two equal: a service
 /// scaled down runs `2/1` until the task too many has stopped (a stack's deploy, which
 /// does not wait itself, returns while it still runs). Fails with the tasks' errors when they
 /// do not run in time, and at once when Docker paused or rolled back the update.
@@ -2268,11 +2317,14 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
   exit 1
 fi
 while :; do
-  state=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' @NAME@ 2>&1) || {
-    printf '%s\n' "$state"
+  info=$(docker service inspect --format '{{if .Spec.Mode.Global}}global{{else}}replicated{{end}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' @NAME@ 2>&1) || {
+    printf '%s\n' "$info"
     echo "corral: service "@NAME@" cannot be read"
     exit 1
   }
+  mode=${info%% *}
+  state=${info#"$mode"}
+  state=${state# }
   case $state in
   paused | rollback_started | rollback_paused | rollback_completed)
     corral_tasks
@@ -2280,7 +2332,11 @@ while :; do
     exit 1
     ;;
   esac
-  counts=$(docker service ls --filter @FILTER@ --format '{{.Name}} {{.Replicas}}' 2>/dev/null | while read -r n r _; do [ "$n" = @NAME@ ] && echo "$r"; done)
+  if [ "$mode" = global ]; then
+    counts=$(docker service ps --filter desired-state=running --filter desired-state=ready --format '{{.Node}}|{{.CurrentState}}' @NAME@ 2>/dev/null | awk -F'|' '{ split($2, s, " "); d[$1] = 1; if (s[1] == "Running") r[$1] = 1 } END { for (k in d) n++; for (k in r) m++; printf "%d/%d\n", m, n }')
+  else
+    counts=$(docker service ls --filter @FILTER@ --format '{{.Name}} {{.Replicas}}' 2>/dev/null | while read -r n r _; do [ "$n" = @NAME@ ] && echo "$r"; done)
+  fi
   running=${counts%%/*}
   desired=${counts#*/}
   if [ "$state" != updating ] && [ -n "$counts" ] && [ "$running" -eq "$desired" ] && [ "$desired" -ge @LEAST@ ]; then
@@ -2288,7 +2344,13 @@ while :; do
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     corral_tasks
-    echo "corral: service "@NAME@" has ${counts:-no} tasks running after ${budget}s"
+    if [ -z "$counts" ]; then
+      echo "corral: waited ${budget}s for the tasks of service "@NAME@": Docker lists none"
+    elif [ "$mode" = global ]; then
+      echo "corral: waited ${budget}s for global service "@NAME@" to run a task on each of the $desired nodes Docker placed one on: it runs on $running"
+    else
+      echo "corral: waited ${budget}s for the $desired tasks of service "@NAME@" to run: $running run"
+    fi
     exit 1
   fi
   sleep 2
@@ -2350,6 +2412,13 @@ impl SwarmServiceSpec {
             },
             Decision::NoOp => Diff::update_if_changed(Vec::new()),
             Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
+            Decision::Restart(why) => Diff {
+                action: Some(Action::Update),
+                attributes: vec![AttrChange::scalar(TASKS_ATTRIBUTE, why, "all running")],
+                reason: Some(
+                    "its spec is as declared but its tasks do not all run: a forced update (`docker service update --force`) starts them again".into(),
+                ),
+            },
             Decision::Replace(delta) => Diff {
                 action: Some(Action::Replace),
                 attributes: delta.attributes,
@@ -2413,6 +2482,18 @@ impl SwarmServiceSpec {
                     script,
                 )]
             }
+            Decision::Restart(_) => {
+                let mut script = DockerObject::Service.owned_guard(name, project);
+                let command = format!(
+                    "docker service update --detach=false --quiet --force {}",
+                    quote(name)
+                );
+                script.push_str(&self.converge(name, &[], &command));
+                vec![on(
+                    format!("restart the tasks of service {name} (forced update: docker service update --force) and wait for them"),
+                    script,
+                )]
+            }
             Decision::Replace(_) => {
                 let q = quote(name);
                 let mut script = DockerObject::Service.owned_guard(name, project);
@@ -2446,6 +2527,8 @@ impl ClusterKind for SwarmServiceSpec {
         vec![
             swarm::service_inspect_probe(),
             swarm::network_inspect_probe(),
+            swarm::service_run_probe(),
+            swarm::node_inspect_probe(),
         ]
     }
 
@@ -2497,6 +2580,40 @@ impl ClusterKind for SwarmServiceSpec {
                 "Docker paused the last update of swarm/service.{name}: {}. `docker service ps {name}` shows why; `docker service update --force {name}` retries it",
                 status.message
             ));
+        }
+        // A node that is down runs no task, and a forced update would not change that: the
+        // plan does not count it (see docs/src/running-state.md), but says so.
+        if self.mode == Mode::Global {
+            let down: Vec<String> = facts
+                .manager
+                .as_ref()
+                .filter(|(_, manager)| manager.get(swarm::NODE_INSPECT_KEY).is_ok())
+                .and_then(|(_, manager)| {
+                    manager
+                        .parsed(swarm::NODE_INSPECT_KEY, swarm::parse_node_inspect)
+                        .ok()
+                })
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .filter(|n| n.status.state != swarm::NodeState::Ready)
+                        .filter(|n| swarm::placeable(n, &self.constraints) == Some(true))
+                        .map(|n| {
+                            format!(
+                                "{} ({})",
+                                n.hostname(),
+                                swarm::node_state_word(n.status.state)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !down.is_empty() {
+                warnings.push(format!(
+                    "swarm/service.{name} is global, but {} cannot run its task: the plan counts only the nodes that are up, and shows the service again when a node back up does not run it",
+                    down.join(", ")
+                ));
+            }
         }
         let host_ports = self.ports.iter().any(|p| p.mode == PublishMode::Host);
         if host_ports && self.update.order == Some(UpdateOrder::StartFirst) {
@@ -3855,5 +3972,144 @@ mod tests {
         );
         let shown = rendered(&errors);
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// A manager's facts of scripts/record-run-state-fixtures.sh's `case`: services, what
+    /// runs, nodes.
+    fn run_state_manager(case: &str) -> HostFacts {
+        let checked = |fact: &str, probe: &Probe| {
+            recorded::checked(
+                &format!("run-state/{fact}/{case}"),
+                probe,
+                "run scripts/record-run-state-fixtures.sh",
+            )
+        };
+        let mut facts = HostFacts::default();
+        for (fact, probe) in [
+            ("service-inspect", swarm::service_inspect_probe()),
+            ("service-run", swarm::service_run_probe()),
+            ("node-inspect", swarm::node_inspect_probe()),
+        ] {
+            facts
+                .probes
+                .insert(probe.key.clone(), checked(fact, &probe));
+        }
+        facts
+    }
+
+    /// `web` and `stuck` as scripts/record-run-state-fixtures.sh creates them.
+    fn run_state_specs() -> [(&'static str, SwarmServiceSpec); 2] {
+        let web = SwarmServiceSpec {
+            image: "local/busybox:1".into(),
+            command: strings(&[
+                "sh",
+                "-c",
+                "mkdir -p /w && echo ok >/w/index.html && httpd -f -p 8080 -h /w",
+            ]),
+            mode: Mode::Global,
+            ports: vec![Port {
+                published: 18081,
+                target: 8080,
+                mode: PublishMode::Host,
+                protocol: Protocol::Tcp,
+            }],
+            scope: scope("default"),
+            ..SwarmServiceSpec::default()
+        };
+        let stuck = SwarmServiceSpec {
+            image: "local/busybox:1".into(),
+            command: strings(&["sleep", "86400"]),
+            constraints: strings(&["node.labels.role==nowhere"]),
+            scope: scope("default"),
+            ..SwarmServiceSpec::default()
+        };
+        [("web", web), ("stuck", stuck)]
+    }
+
+    /// The plan compared specs only, and said nothing of a service whose tasks did not run
+    /// (issue 22): now its tasks are compared too, the reason is the tasks', and the step is
+    /// a forced update, labelled so.
+    #[test]
+    fn a_service_that_does_not_run_as_declared_is_drift_with_a_forced_update() {
+        let converged = run_state_manager("converged");
+        let (diff, steps) = plan(&run_state_specs()[0].1, "web", &converged);
+        assert_eq!(diff.action, Some(Action::NoOp), "{diff:?}");
+        assert!(steps.is_empty());
+
+        let taken = run_state_manager("port-taken");
+        let [(_, web), (_, stuck)] = run_state_specs();
+        let (diff, steps) = plan(&web, "web", &taken);
+        assert_eq!(diff.action, Some(Action::Update), "{diff:?}");
+        assert_eq!(diff.attributes.len(), 1, "{diff:?}");
+        let AttrValue::Scalar(why) = &diff.attributes[0].before else {
+            panic!("{diff:?}")
+        };
+        assert!(
+            why.starts_with("2/3 tasks running: n2: task failed: starting container failed:")
+                && why.ends_with("port is already allocated"),
+            "{why}"
+        );
+        assert!(diff
+            .reason
+            .unwrap()
+            .contains("docker service update --force"));
+        assert_eq!(steps.len(), 1);
+        assert!(
+            steps[0].step.description.contains("forced update"),
+            "{}",
+            steps[0].step.description
+        );
+        assert!(
+            steps[0]
+                .step
+                .script
+                .contains("docker service update --detach=false --quiet --force web"),
+            "{}",
+            steps[0].step.script
+        );
+        let (diff, _) = plan(&stuck, "stuck", &taken);
+        assert_eq!(
+            diff.attributes[0].before,
+            AttrValue::Scalar("0/1 tasks running: stuck.1: task pending: no suitable node (scheduling constraints not satisfied on 3 nodes)".into())
+        );
+    }
+
+    /// A global service's wait counted with `service ls`, which printed `0/0` for a service
+    /// whose tasks failed (a task waiting to restart is desired `ready`, not counted): it
+    /// counts nodes from `service ps`, says what it waited for, and prints the tasks' errors.
+    #[test]
+    fn the_wait_for_a_global_service_counts_its_nodes_and_names_the_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let docker = dir.path().join("docker");
+        std::fs::write(
+            &docker,
+            "#!/bin/sh\ncase \"$*\" in\n'service inspect --format {{if .Spec.Mode.Global}}'*) echo 'global ' ;;\n'service ls'*) echo 'web 0/0' ;;\n*desired-state=ready*) printf '%s\\n' 'n1|Running 9 seconds ago' 'n2|Ready 1 second ago' ;;\n'service ps --no-trunc'*) printf '%s\\n' 'web.x|n1|Running|Running 9 seconds ago|' 'web.y|n2|Ready|Ready 1 second ago|' 'web.y|n2|Shutdown|Failed 2 seconds ago|\"starting container failed: port is already allocated\"' ;;\nesac\nexit 0\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = converge_script("web", "", "true", 0, 1);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.path().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{said}");
+        assert!(
+            said.contains("web.y on n2: Failed 2 seconds ago \"starting container failed: port is already allocated\""),
+            "{said}"
+        );
+        assert!(
+            said.contains("corral: waited 0s for global service web to run a task on each of the 2 nodes Docker placed one on: it runs on 1"),
+            "{said}"
+        );
     }
 }

@@ -806,6 +806,14 @@ impl SwarmStackSpec {
                     }
                 }
             }
+            // What runs is compared for `swarm/service` only (docs/src/running-state.md): a
+            // deploy of an unchanged file would not start a stack's tasks again. (The reading
+            // is there when a `swarm/service` shares the swarm's manager round trip.)
+            diff.attributes
+                .retain(|a| a.name != swarm_service::TASKS_ATTRIBUTE);
+            if diff.attributes.is_empty() && diff.action() == Action::Update {
+                continue;
+            }
             // A new service with nothing passed through: nothing to say.
             diff.attributes.retain(|a| {
                 !(a.name == "passed_through"
