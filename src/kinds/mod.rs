@@ -9,6 +9,7 @@ pub mod docker_daemon;
 pub mod file;
 pub mod firewall;
 pub mod gluster_volume;
+pub mod login_defs;
 pub mod package;
 pub mod service;
 pub mod sshd;
@@ -118,6 +119,7 @@ registry! {
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
     User(user::UserSpec) => Machines,
+    LoginDefs(login_defs::LoginDefsSpec) => Machines,
     Firewall(firewall::FirewallSpec) => Machines,
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
