@@ -10,7 +10,7 @@
 //! One resource of this kind per machine (it claims the file). Removing it from the
 //! configuration leaves the settings as they are: the file was the package's, not corral's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,23 +81,22 @@ pub fn effective(text: &str) -> BTreeMap<&str, &str> {
 /// its later lines dropped, and keys the file does not set appended under a comment
 /// naming the resource.
 pub fn edited(text: &str, settings: &BTreeMap<String, String>, name: &str) -> String {
-    let mut seen: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut out = String::with_capacity(text.len() + 256);
     for line in text.split_inclusive('\n') {
         let managed = setting(line).and_then(|(key, _)| settings.get_key_value(key));
         match managed {
             None => out.push_str(line),
             Some((key, value)) => {
-                if !seen.contains_key(key.as_str()) {
+                if seen.insert(key.as_str()) {
                     out.push_str(&format!("{key}\t{}\n", value.trim()));
                 }
-                seen.insert(key, true);
             }
         }
     }
     let missing: Vec<_> = settings
         .iter()
-        .filter(|(key, _)| !seen.contains_key(key.as_str()))
+        .filter(|(key, _)| !seen.contains(key.as_str()))
         .collect();
     if !missing.is_empty() {
         if !out.is_empty() && !out.ends_with('\n') {
@@ -153,14 +152,20 @@ impl LoginDefsSpec {
                 file_type,
                 ..
             } if file::is_regular(&file_type) => String::from_utf8(bytes).map_err(|_| {
-                FactError::new(&key, format!("{PATH} is not UTF-8 text; corral edits only text"))
+                FactError::new(
+                    &key,
+                    format!("{PATH} is not UTF-8 text; corral edits only text"),
+                )
             }),
             FileState::Present { file_type, .. } if !file::is_regular(&file_type) => Err(
                 FactError::new(&key, format!("{PATH} is a {file_type}, not a regular file")),
             ),
             FileState::Present { .. } => Err(FactError::new(
                 &key,
-                format!("{PATH} is too large to edit (over {} bytes)", file::MAX_DIFF_BYTES),
+                format!(
+                    "{PATH} is too large to edit (over {} bytes)",
+                    file::MAX_DIFF_BYTES
+                ),
             )),
             FileState::Absent { .. } => Err(FactError::new(
                 &key,
@@ -168,7 +173,9 @@ impl LoginDefsSpec {
             )),
             FileState::Link { at, target } => Err(FactError::new(
                 &key,
-                format!("{at} is a symbolic link (to {target}); corral edits no file through a link"),
+                format!(
+                    "{at} is a symbolic link (to {target}); corral edits no file through a link"
+                ),
             )),
             FileState::NotDirectory { at } => {
                 Err(FactError::new(&key, format!("{at} is not a directory")))
@@ -311,8 +318,14 @@ mod tests {
         assert_eq!(have.get("ENCRYPT_METHOD"), Some(&"SHA512"));
         assert_eq!(have.get("SHA_CRYPT_MIN_ROUNDS"), None, "commented out");
         // A quoted value loses its quotes, as shadow reads it.
-        assert_eq!(effective("ENV_PATH \"PATH=/bin\"\n").get("ENV_PATH"), Some(&"PATH=/bin"));
-        assert_eq!(effective("UMASK 022\nUMASK\t077\n").get("UMASK"), Some(&"077"));
+        assert_eq!(
+            effective("ENV_PATH \"PATH=/bin\"\n").get("ENV_PATH"),
+            Some(&"PATH=/bin")
+        );
+        assert_eq!(
+            effective("UMASK 022\nUMASK\t077\n").get("UMASK"),
+            Some(&"077")
+        );
     }
 
     #[test]
@@ -341,7 +354,10 @@ mod tests {
     fn edit_touches_only_managed_lines_and_converges() {
         let old = text(&fresh());
         let new = edited(&old, &baseline().settings, "b");
-        let removed: Vec<&str> = old.lines().filter(|l| !new.lines().any(|n| n == *l)).collect();
+        let removed: Vec<&str> = old
+            .lines()
+            .filter(|l| !new.lines().any(|n| n == *l))
+            .collect();
         assert_eq!(
             removed,
             [
@@ -363,7 +379,11 @@ mod tests {
         }
         // Later lines of a key are dropped: the first one now holds the value.
         assert_eq!(
-            edited("UMASK 022\n# x\nUMASK 002", &spec(&[("UMASK", "027")]).settings, "b"),
+            edited(
+                "UMASK 022\n# x\nUMASK 002",
+                &spec(&[("UMASK", "027")]).settings,
+                "b"
+            ),
             "UMASK\t027\n# x\n"
         );
     }
@@ -391,7 +411,10 @@ mod tests {
             String::from_utf8_lossy(&out.stdout).contains("changed since the plan"),
             "{out:?}"
         );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{old}# hand\n"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{old}# hand\n")
+        );
         if !nix_root() {
             // The write sets owners through chown, which needs root; the digest check above
             // is what runs before it.
