@@ -295,6 +295,9 @@ pub struct Links {
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
     /// The machines of the inventory, with their addresses.
     pub machine_ips: BTreeMap<String, IpAddr>,
+    /// Each machine that other machines' `ssh.proxy_jump` goes through, with those
+    /// machines (see [`sshd::jumped_through`]).
+    pub jumped_through: BTreeMap<String, Vec<String>>,
     /// Each `os/firewall` that only adds rules (sets no input policy): the one that sets
     /// `drop` comes after them, so that no allowed traffic is dropped in between.
     pub firewall_rules: Vec<String>,
