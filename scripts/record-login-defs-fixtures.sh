@@ -18,18 +18,28 @@ else
     trap '"$corral" lab down --name "$name" --dir "$dir"' EXIT
     "$corral" lab up --light --name "$name" --machines 1 --subnet 10.236.0.0/24 --dir "$dir"
 fi
-export CORRAL_SSH_CONFIG="$PWD/$dir/ssh_config"
+case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+export CORRAL_SSH_CONFIG="$dir/ssh_config"
 config=(fixtures/record/login-defs.yaml "$dir/inventory.yaml")
 "$corral" facts --project login-defs "${config[@]}" -o fixtures/facts/lab-login-defs-fresh.json
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-# The baseline's login.defs document alone, as the module writes it.
+trap 'rm -rf "$tmp"; [[ -n ${LAB_DIR:-} ]] || "$corral" lab down --name "$name" --dir "$dir"' EXIT
+# The baseline's login.defs document alone, as the module's instance `base` writes it.
 cat >"$tmp/baseline.yaml" <<'YAML'
-kind: os/login-defs
-name: login-defs
+kind: module
+name: base
 specification:
-  machines: all
-  settings: { PASS_MAX_DAYS: "365", PASS_MIN_DAYS: "1", PASS_WARN_AGE: "7", UMASK: "027", ENCRYPT_METHOD: YESCRYPT, SHA_CRYPT_MIN_ROUNDS: "5000", SHA_CRYPT_MAX_ROUNDS: "50000" }
+  source: hardening/baseline
+  inputs:
+    machines: []
+    kernel_machines: []
+    debian_kernel_machines: []
+    kernel_modules_machines: []
+    core_dumps_machines: []
+    password_quality_machines: []
+    banner_machines: []
+    security_repository_machines: []
+    audit_machines: []
 YAML
-"$corral" apply --auto-approve --project login-defs "$tmp/baseline.yaml" "$dir/inventory.yaml"
+"$corral" apply --auto-approve --module-path "$PWD/modules" --project login-defs-baseline "$tmp/baseline.yaml" "$dir/inventory.yaml"
 "$corral" facts --project login-defs "${config[@]}" -o fixtures/facts/lab-login-defs-converged.json

@@ -9,10 +9,11 @@
 //! A setting that would lock out the user corral connects as is refused in the plan, with
 //! the reason: `PermitRootLogin no` (or `forced-commands-only`) when connecting as root,
 //! `AllowUsers`/`AllowGroups` that leave that user out, `DenyUsers`/`DenyGroups` that name
-//! it, `PubkeyAuthentication no`. A change is checked with `sshd -t` before sshd reloads,
-//! and the previous file is put back when the check fails. Every change also runs under
-//! the access guard (`apply::guard`): the host reverts it by itself unless a new login
-//! works after it.
+//! it, `PubkeyAuthentication no`; and, at load, forbidding TCP forwarding on a machine
+//! that another machine's `ssh.proxy_jump` goes through. A change is checked with
+//! `sshd -t` before sshd reloads, and the previous file is put back when the check fails.
+//! Every change also runs under the access guard (`apply::guard`): the host reverts it by
+//! itself unless a new login works after it.
 
 use std::collections::BTreeMap;
 
