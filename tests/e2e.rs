@@ -2966,7 +2966,7 @@ fn corral_keeps_its_own_way_in(lab: &Lab) {
 fn hardening_modules_keep_the_cluster_working(lab: &Lab, dir: &Path) {
     std::fs::write(
         dir.join("hardening.yaml"),
-        "kind: module\nname: base\nspecification:\n  source: hardening/baseline\n  inputs:\n    packages: [tree]\n---\nkind: module\nname: swarm-ports\nspecification:\n  source: swarm/ports\n  inputs:\n    machines: all\n    managers: [n1, n2, n3]\n---\nkind: module\nname: gluster-ports\nspecification:\n  source: gluster/ports\n  inputs:\n    machines: all\n",
+        "kind: module\nname: base\nspecification:\n  source: hardening/baseline\n  inputs:\n    packages: [tree]\n    audit_machines: []\n    debian_kernel_machines: []\n    kernel_machines: []\n---\nkind: module\nname: swarm-ports\nspecification:\n  source: swarm/ports\n  inputs:\n    machines: all\n    managers: [n1, n2, n3]\n---\nkind: module\nname: gluster-ports\nspecification:\n  source: gluster/ports\n  inputs:\n    machines: all\n",
     )
     .unwrap();
     let config = dir.display().to_string();

@@ -685,6 +685,7 @@ fn link(
             .iter()
             .map(|(name, m)| (name.clone(), m.spec.ip))
             .collect(),
+        jumped_through: kinds::sshd::jumped_through(&config.machines),
         ..kinds::Links::default()
     };
     for resource in &config.resources {

@@ -10,6 +10,7 @@ mod docker_values;
 pub mod file;
 pub mod firewall;
 pub mod gluster_volume;
+pub mod login_defs;
 pub mod package;
 pub mod service;
 pub mod sshd;
@@ -119,6 +120,7 @@ registry! {
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
     User(user::UserSpec) => Machines,
+    LoginDefs(login_defs::LoginDefsSpec) => Machines,
     Firewall(firewall::FirewallSpec) => Machines,
     DockerDaemon(docker_daemon::DockerDaemonSpec) => Machines,
     SwarmCluster(swarm_cluster::SwarmClusterSpec) => Cluster,
@@ -294,6 +296,9 @@ pub struct Links {
     pub machines: BTreeMap<String, BTreeMap<String, String>>,
     /// The machines of the inventory, with their addresses.
     pub machine_ips: BTreeMap<String, IpAddr>,
+    /// Each machine that other machines' `ssh.proxy_jump` goes through, with those
+    /// machines (see [`sshd::jumped_through`]).
+    pub jumped_through: BTreeMap<String, Vec<String>>,
     /// Each `os/firewall` that only adds rules (sets no input policy): the one that sets
     /// `drop` comes after them, so that no allowed traffic is dropped in between.
     pub firewall_rules: Vec<String>,

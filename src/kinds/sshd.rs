@@ -9,17 +9,19 @@
 //! A setting that would lock out the user corral connects as is refused in the plan, with
 //! the reason: `PermitRootLogin no` (or `forced-commands-only`) when connecting as root,
 //! `AllowUsers`/`AllowGroups` that leave that user out, `DenyUsers`/`DenyGroups` that name
-//! it, `PubkeyAuthentication no`. A change is checked with `sshd -t` before sshd reloads,
-//! and the previous file is put back when the check fails. Every change also runs under
-//! the access guard (`apply::guard`): the host reverts it by itself unless a new login
-//! works after it.
+//! it, `PubkeyAuthentication no`; and, at load, forbidding TCP forwarding on a machine
+//! that another machine's `ssh.proxy_jump` goes through. A change is checked with
+//! `sshd -t` before sshd reloads, and the previous file is put back when the check fails.
+//! Every change also runs under the access guard (`apply::guard`): the host reverts it by
+//! itself unless a new login works after it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::file;
-use super::{AccessGuard, Claim, Kind, MachineKind, Step};
+use super::{AccessGuard, Claim, Kind, LinkContext, Links, MachineKind, Step};
+use crate::address::Address;
 use crate::config::{CheckContext, Selector};
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
@@ -267,6 +269,84 @@ impl Kind for SshdSpec {
         }
         self
     }
+
+    /// Refuses settings that forbid TCP forwarding on a machine that other machines'
+    /// `ssh.proxy_jump` goes through: their connections are forwarded there (`ssh -W`), so
+    /// the next connection to them would fail, and the access guard, which logs in to
+    /// this machine only, would not see it.
+    fn link(&mut self, links: &Links, ctx: &mut LinkContext) -> Vec<Address> {
+        let Some((key, value)) = self.forbids_forwarding() else {
+            return Vec::new();
+        };
+        for (machine, behind) in &links.jumped_through {
+            let labels = links.machines.get(machine).cloned().unwrap_or_default();
+            if self.machines.matches(machine, &labels) {
+                ctx.error(
+                    &["settings", key.as_str()],
+                    format!(
+                        "`{key} {value}` on {machine}, which {} reach through (`ssh.proxy_jump`): corral could no longer connect to them",
+                        behind.join(", ")
+                    ),
+                    "here",
+                )
+                .help = Some(format!(
+                    "allow the forwarding a jump needs there (`AllowTcpForwarding local`), or leave {machine} out of this resource's machines"
+                ));
+            }
+        }
+        Vec::new()
+    }
+}
+
+impl SshdSpec {
+    /// The setting that forbids the local TCP forwarding a jump host does (`ssh -W`).
+    fn forbids_forwarding(&self) -> Option<(String, String)> {
+        self.settings.iter().find_map(|(key, value)| {
+            let value = value.trim().to_ascii_lowercase();
+            let forbids = match key.to_ascii_lowercase().as_str() {
+                "allowtcpforwarding" => value == "no" || value == "remote",
+                "disableforwarding" => value == "yes",
+                _ => false,
+            };
+            forbids.then(|| (key.clone(), value))
+        })
+    }
+}
+
+/// The host of one `[user@]host[:port]` hop of `ssh.proxy_jump` (without brackets).
+fn hop_host(hop: &str) -> &str {
+    let rest = hop.rsplit_once('@').map_or(hop, |(_, rest)| rest);
+    match rest.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+        None => rest.split(':').next().unwrap_or(rest),
+    }
+}
+
+/// Each machine of the inventory that other machines' `ssh.proxy_jump` goes through (a
+/// hop naming its name, hostname or address), with those machines.
+pub fn jumped_through(
+    machines: &BTreeMap<String, crate::config::machine::Machine>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut through: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (behind, machine) in machines {
+        let Some(jump) = &machine.spec.ssh.proxy_jump else {
+            continue;
+        };
+        for host in jump.split(',').map(hop_host) {
+            let hop = machines.iter().find(|(name, m)| {
+                *name == host || m.spec.hostname == host || m.spec.ip.to_string() == host
+            });
+            if let Some((name, _)) = hop {
+                if name != behind {
+                    let list = through.entry(name.clone()).or_default();
+                    if !list.contains(behind) {
+                        list.push(behind.clone());
+                    }
+                }
+            }
+        }
+    }
+    through
 }
 
 /// Keywords whose values `sshd -T` prints in seconds, whatever the unit written (`5m`).
@@ -738,6 +818,37 @@ pub const RELOAD: &str = "systemctl reload ssh 2>/dev/null || systemctl reload s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Forbidding TCP forwarding on a machine others jump through would cut them off
+    /// (checked: without the check, this configuration loads).
+    #[test]
+    fn forwarding_forbidden_on_a_jump_host_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let machines = "kind: infrastructure/machine\nname: bastion\nspecification:\n  hostname: bastion\n  ip: 10.0.0.1\n---\nkind: infrastructure/machine\nname: inner\nspecification:\n  hostname: inner\n  ip: 10.0.1.1\n  ssh: { proxy_jump: \"admin@10.0.0.1:2222\" }\n";
+        let sshd = |machines: &str, value: &str| {
+            format!("---\nkind: os/sshd\nname: s\nspecification:\n  machines: {machines}\n  settings:\n    AllowTcpForwarding: \"{value}\"\n")
+        };
+        let load = |text: String| {
+            let path = dir.path().join("c.yaml");
+            std::fs::write(&path, text).unwrap();
+            crate::config::load(&[path], &Default::default())
+                .map(|_| ())
+                .map_err(|e| {
+                    let messages: Vec<String> = e.errors.into_iter().map(|e| e.message).collect();
+                    messages.join("\n")
+                })
+        };
+        let error = load(format!("{machines}{}", sshd("all", "no"))).unwrap_err();
+        assert!(
+            error.contains("`AllowTcpForwarding no` on bastion, which inner reach through"),
+            "{error}"
+        );
+        assert!(load(format!("{machines}{}", sshd("[inner]", "no"))).is_ok());
+        assert!(load(format!("{machines}{}", sshd("all", "local"))).is_ok());
+        assert!(load(format!("{machines}{}", sshd("all", "remote"))).is_err());
+        assert_eq!(hop_host("u@[fe80::1]:22"), "fe80::1");
+        assert_eq!(hop_host("bastion"), "bastion");
+    }
 
     fn recorded() -> ProbeOutput {
         crate::facts::recorded::checked(
