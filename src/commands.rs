@@ -535,6 +535,16 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitCode> {
     })
 }
 
+/// `corral import`: see [`crate::import`].
+pub async fn import(args: &crate::cli::ImportArgs) -> Result<ExitCode> {
+    let connections = Connections::open(&args.connect)?;
+    let report = crate::import::run(args, &connections.ssh, connections.gather)
+        .await
+        .map_err(|e| miette!("{e}"))?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn drift(args: &PlanArgs) -> Result<ExitCode> {
     let detailed = PlanArgs {
         detailed_exitcode: true,

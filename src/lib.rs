@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod facts;
 pub mod graph;
+pub mod import;
 pub mod kinds;
 pub mod lab;
 pub mod managed;

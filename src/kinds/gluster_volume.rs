@@ -433,7 +433,7 @@ impl GlusterVolumeSpec {
     /// The fstab line that mounts the volume on `machine`: from the first brick machine,
     /// falling back to the others for the volume file, and after glusterd on a machine
     /// that runs one of the bricks (the boot-time mount fails otherwise).
-    fn fstab_line(&self, name: &str, machine: &str, path: &str) -> String {
+    pub fn fstab_line(&self, name: &str, machine: &str, path: &str) -> String {
         let servers = self.brick_machines();
         let mut options = String::from("defaults,_netdev");
         if servers.len() > 1 {

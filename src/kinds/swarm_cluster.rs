@@ -416,7 +416,12 @@ impl SwarmClusterSpec {
                 .map(|n| n.spec.labels.clone())
                 .unwrap_or_default();
             let (add, remove) = label_changes(self.labels.get(machine), &have);
-            if !add.is_empty() || !remove.is_empty() {
+            // Labels set by hand exactly as declared (`corral import`): adopted, and marked
+            // as corral's by the first change of them, not a change of their own.
+            let adopted = remove.is_empty()
+                && add.keys().all(|k| k == LABELS_MARKER)
+                && !have.contains_key(LABELS_MARKER);
+            if !adopted && (!add.is_empty() || !remove.is_empty()) {
                 labels.push((machine.as_str(), add, remove));
             }
         }
