@@ -622,7 +622,7 @@ mod tests {
 
     /// n1's facts as recorded on the fixtures' swarm (leader n1, manager n2, worker n3,
     /// networks dbnet and appnet, services agent and api), with no configs or secrets.
-    fn swarm_found() -> Found {
+    fn swarm_found(project: &str) -> Found {
         let mut n1 = HostFacts::default();
         for (fact, probe) in [
             ("swarm-info", facts::info_probe()),
@@ -641,9 +641,18 @@ mod tests {
             },
         );
         Found {
-            project: "infra".into(),
+            project: project.into(),
             machines: machines(),
             facts: BTreeMap::from([("n1".to_owned(), n1)]),
+        }
+    }
+
+    fn swarm_request() -> Request {
+        Request {
+            out: PathBuf::new(),
+            force: false,
+            only: vec![Area::Swarm],
+            targets: vec![],
         }
     }
 
@@ -664,17 +673,8 @@ mod tests {
 
     #[test]
     fn the_swarm_round_trips_through_its_files() {
-        let found = swarm_found();
-        let areas = write_all(
-            &found,
-            &Request {
-                out: PathBuf::new(),
-                force: false,
-                only: vec![Area::Swarm],
-                targets: vec![],
-            },
-        )
-        .unwrap();
+        let found = swarm_found("default");
+        let areas = write_all(&found, &swarm_request()).unwrap();
         let cluster = &areas["cluster.yaml"].documents[0].text;
         assert!(cluster.contains("managers: [n1, n2]"), "{cluster}");
         assert!(cluster.contains("workers: [n3]"), "{cluster}");
@@ -733,16 +733,7 @@ mod tests {
 
     #[test]
     fn services_are_written_with_what_the_plan_compares_and_notes_for_the_rest() {
-        let areas = write_all(
-            &swarm_found(),
-            &Request {
-                out: PathBuf::new(),
-                force: false,
-                only: vec![Area::Swarm],
-                targets: vec![],
-            },
-        )
-        .unwrap();
+        let areas = write_all(&swarm_found("default"), &swarm_request()).unwrap();
         let services = &areas["services.yaml"];
         let text: String = services.documents.iter().map(|d| d.text.clone()).collect();
         assert!(text.contains("mode: global"), "{text}");
@@ -754,6 +745,22 @@ mod tests {
             services.notes
         );
         assert!(text.contains("# not reproduced:"), "{text}");
+        assert!(text.contains("replicas: 2"), "{text}");
+        assert!(text.contains("tier: app"), "{text}");
+        assert!(!text.contains("io.corral.managed"), "{text}");
+    }
+
+    #[test]
+    fn another_projects_objects_are_reported_not_written() {
+        let areas = write_all(&swarm_found("infra"), &swarm_request()).unwrap();
+        assert!(!areas.contains_key("services.yaml"), "{areas:?}");
+        let notes = &areas["cluster.yaml"].notes;
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.text.contains("service api (project default)")),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -800,7 +807,7 @@ mod tests {
         let text = &written.documents[0].text;
         assert!(text.contains("replica: 3"), "{text}");
         assert!(text.contains("arbiter: true"), "{text}");
-        assert!(text.contains("performance.cache-size: 64MB"), "{text}");
+        assert!(text.contains("performance.cache-size: \"64MB\""), "{text}");
         assert!(!text.contains("nfs.disable"), "creation defaults left out: {text}");
         assert!(!text.contains("user.corral.project"), "{text}");
         let (_dir, config) = load_back(&BTreeMap::from([("volumes.yaml".to_owned(), written)]));
@@ -819,5 +826,199 @@ mod tests {
         let written = gluster::write(&found).unwrap();
         assert!(written.documents.is_empty());
         assert!(written.notes[0].text.contains("project default"), "{:?}", written.notes);
+    }
+}
+
+#[cfg(test)]
+mod adoption {
+    //! The import of a cluster built by hand (fixtures/import, recorded by
+    //! scripts/record-import-fixtures.sh), loaded back and planned against the same facts.
+    use super::test_support::*;
+    use super::*;
+    use crate::facts::swarm as facts;
+    use crate::kinds::{ClusterFacts, Placement};
+    use crate::plan::Action;
+
+    fn by_hand(fact: &str, probe: &Probe) -> ProbeOutput {
+        crate::facts::recorded::checked(
+            &format!("import/{fact}/by-hand"),
+            probe,
+            "run scripts/record-import-fixtures.sh",
+        )
+    }
+
+    /// n1, the manager, as the import and the plan read it.
+    fn manager() -> HostFacts {
+        let mut n1 = HostFacts::default();
+        let info = facts::info_probe();
+        n1.probes
+            .insert(info.key.clone(), recorded("swarm-info", "leader", &info));
+        for (fact, probe) in [
+            ("service-inspect", facts::service_inspect_probe()),
+            ("network-inspect", facts::network_inspect_probe()),
+            ("node-inspect", facts::node_inspect_probe()),
+            ("objects", objects_probe()),
+            ("adoptable", crate::kinds::swarm_secret::adoptable_probe()),
+        ] {
+            n1.probes.insert(probe.key.clone(), by_hand(fact, &probe));
+        }
+        n1
+    }
+
+    /// The written files, `edit` applied to them, loaded back; and each swarm resource's
+    /// plan against the recorded facts.
+    fn plan_after_import(edit: impl Fn(&str) -> String) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager())]),
+        };
+        let mut areas = write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![Area::Swarm],
+                targets: vec![],
+            },
+        )
+        .unwrap();
+        for written in areas.values_mut() {
+            for document in &mut written.documents {
+                document.text = edit(&document.text);
+            }
+        }
+        let (_dir, config) = load_back(&areas);
+        let mut planned = manager();
+        crate::kinds::redact_cluster_facts(&config, &mut planned);
+        let facts = ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), &planned)),
+            inventory: BTreeMap::new(),
+        };
+        config
+            .resources
+            .iter()
+            .filter(|r| r.address.kind != crate::kinds::swarm_cluster::KIND)
+            .filter_map(|r| match r.spec.placement() {
+                Placement::Cluster(kind) => {
+                    let diff = kind
+                        .diff(&r.address.name, &facts)
+                        .unwrap_or_else(|e| panic!("{}: {e}", r.address));
+                    let steps = kind
+                        .steps(&r.address.name, &facts)
+                        .unwrap()
+                        .into_iter()
+                        .map(|s| s.step.script)
+                        .collect();
+                    Some((r.address.to_string(), diff, steps))
+                }
+                Placement::Machines(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_was_built_by_hand_plans_no_changes() {
+        let planned = plan_after_import(str::to_owned);
+        let addresses: Vec<&str> = planned.iter().map(|(a, _, _)| a.as_str()).collect();
+        for wanted in [
+            "swarm/service.api",
+            "swarm/config.app_conf",
+            "swarm/network.appnet",
+            "swarm/stack.web",
+        ] {
+            assert!(addresses.contains(&wanted), "{addresses:?}");
+        }
+        for (address, diff, steps) in &planned {
+            assert_eq!(diff.action(), Action::NoOp, "{address}: {diff:?}");
+            assert!(steps.is_empty(), "{address}: {steps:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_change_of_a_service_made_by_hand_adopts_it_and_changes_only_that() {
+        let planned = plan_after_import(|text| text.replace("GREETING: hello", "GREETING: hi"));
+        for (address, diff, steps) in &planned {
+            if address != "swarm/service.api" {
+                assert_eq!(diff.action(), Action::NoOp, "{address}: {diff:?}");
+                continue;
+            }
+            assert_eq!(diff.action(), Action::Update);
+            let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+            assert_eq!(names, ["env.GREETING", crate::kinds::ADOPTED], "{diff:?}");
+            assert!(diff.reason.as_deref().unwrap().starts_with("adopted"), "{diff:?}");
+            let script = &steps[0];
+            assert!(script.contains("--label-add 'io.corral.managed=infra'"), "{script}");
+            assert!(script.contains("--env-add 'GREETING=hi'"), "{script}");
+            // The guard lets a service without a label through, and no other project's.
+            assert!(script.contains("in infra|''|"), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_hand_written_fstab_line_is_mounted_and_noted_as_rewritten() {
+        let info = crate::facts::gluster::volume_info_probe(None);
+        let fstab = Probe {
+            key: FSTAB_KEY.into(),
+            script: probes().into_iter().find(|p| p.key == FSTAB_KEY).unwrap().script,
+        };
+        let facts = |with_volume: bool| {
+            let mut f = HostFacts::default();
+            if with_volume {
+                f.probes.insert(info.key.clone(), by_hand("volume-info", &info));
+            }
+            f.probes.insert(FSTAB_KEY.into(), by_hand("fstab", &fstab));
+            f
+        };
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([
+                ("n1".to_owned(), facts(true)),
+                ("n2".to_owned(), facts(false)),
+                ("n3".to_owned(), facts(false)),
+            ]),
+        };
+        let written = gluster::write(&found).unwrap();
+        let text = &written.documents[0].text;
+        assert!(text.contains("machines: all\n    path: /mnt/gv0"), "{text}");
+        assert!(text.contains("# not reproduced: n1's /etc/fstab line"), "{text}");
+        assert_eq!(written.notes.len(), 3, "{:?}", written.notes);
+    }
+
+    #[test]
+    fn a_changed_config_value_is_a_new_version_not_an_adoption() {
+        // The config's data no longer equals the hand-made one: corral makes its own.
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager())]),
+        };
+        let mut areas = write_all(&found, &Request {
+            out: PathBuf::new(),
+            force: false,
+            only: vec![Area::Swarm],
+            targets: vec![],
+        })
+        .unwrap();
+        let services = areas.get_mut("services.yaml").unwrap();
+        let (_, data) = services
+            .files
+            .iter_mut()
+            .find(|(p, _)| p.ends_with("app_conf"))
+            .unwrap();
+        assert_eq!(data.as_slice(), b"listen 80\n");
+        *data = b"listen 81\n".to_vec();
+        let (_dir, config) = load_back(&areas);
+        let mut planned = manager();
+        crate::kinds::redact_cluster_facts(&config, &mut planned);
+        assert!(
+            !planned.probes[crate::kinds::swarm_secret::ADOPTABLE_KEY]
+                .output
+                .contains("app_conf"),
+            "{:?}",
+            planned.probes[crate::kinds::swarm_secret::ADOPTABLE_KEY]
+        );
     }
 }
