@@ -21,7 +21,14 @@ impl Lab {
     fn up() -> Lab {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-import-lab");
         let lab = Lab { dir };
-        let _ = corral(&["lab", "down", "--name", LAB, "--dir", lab.dir.to_str().unwrap()]);
+        let _ = corral(&[
+            "lab",
+            "down",
+            "--name",
+            LAB,
+            "--dir",
+            lab.dir.to_str().unwrap(),
+        ]);
         let out = corral(&[
             "lab",
             "up",
@@ -68,7 +75,14 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let out = corral(&["lab", "down", "--name", LAB, "--dir", self.dir.to_str().unwrap()]);
+        let out = corral(&[
+            "lab",
+            "down",
+            "--name",
+            LAB,
+            "--dir",
+            self.dir.to_str().unwrap(),
+        ]);
         if !out.status.success() {
             eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -108,17 +122,29 @@ fn build_by_hand(lab: &Lab) {
             r#"printf '{"log-driver": "json-file", "log-opts": {"max-size": "10m"}}\n' > /etc/docker/daemon.json && systemctl restart docker"#,
         );
     }
-    lab.sh("n1", "docker swarm init --advertise-addr 10.224.0.11 >/dev/null");
+    lab.sh(
+        "n1",
+        "docker swarm init --advertise-addr 10.224.0.11 >/dev/null",
+    );
     let token = lab.sh("n1", "docker swarm join-token -q worker");
     for n in ["n2", "n3"] {
-        lab.sh(n, &format!("docker swarm join --token {token} 10.224.0.11:2377 >/dev/null"));
+        lab.sh(
+            n,
+            &format!("docker swarm join --token {token} 10.224.0.11:2377 >/dev/null"),
+        );
     }
     lab.sh(
         "n1",
         "docker node update --label-add zone=a n2 >/dev/null && docker node update --label-add zone=b n3 >/dev/null",
     );
-    lab.sh("n1", "docker network create --driver overlay --subnet 10.30.0.0/24 appnet >/dev/null");
-    lab.sh("n1", "printf 'listen 80\\n' | docker config create app_conf - >/dev/null");
+    lab.sh(
+        "n1",
+        "docker network create --driver overlay --subnet 10.30.0.0/24 appnet >/dev/null",
+    );
+    lab.sh(
+        "n1",
+        "printf 'listen 80\\n' | docker config create app_conf - >/dev/null",
+    );
     lab.sh(
         "n1",
         "docker service create --detach=false --quiet --no-resolve-image --name api --replicas 2 \
@@ -130,7 +156,10 @@ fn build_by_hand(lab: &Lab) {
         "n1",
         "mkdir -p /root/web && printf 'version: \"3.8\"\\nservices:\\n  agent:\\n    image: local/busybox:1\\n    command: [sleep, \"3600\"]\\n    deploy:\\n      mode: global\\n' > /root/web/compose.yaml && docker stack deploy --resolve-image never -c /root/web/compose.yaml web >/dev/null",
     );
-    lab.sh("n1", "gluster peer probe n2 >/dev/null && gluster peer probe n3 >/dev/null");
+    lab.sh(
+        "n1",
+        "gluster peer probe n2 >/dev/null && gluster peer probe n3 >/dev/null",
+    );
     lab.sh(
         "n1",
         "for i in $(seq 30); do [ \"$(gluster pool list | grep -c Connected)\" = 3 ] && break; sleep 1; done; \
@@ -170,16 +199,29 @@ fn lab_import() {
     let import = lab.corral(&["import", &inventory, "--out", out]);
     assert_success(&import, "import");
     let report = String::from_utf8_lossy(&import.stdout).into_owned();
-    for file in ["cluster.yaml", "networks.yaml", "services.yaml", "stacks.yaml", "volumes.yaml", "daemon.yaml"] {
+    for file in [
+        "cluster.yaml",
+        "networks.yaml",
+        "services.yaml",
+        "stacks.yaml",
+        "volumes.yaml",
+        "daemon.yaml",
+    ] {
         assert!(out_dir.join(file).exists(), "{file} written:\n{report}");
     }
     let services = std::fs::read_to_string(out_dir.join("services.yaml")).unwrap();
     assert!(services.contains("GREETING: hello"), "{services}");
 
     // A second import into the same directory refuses, naming what it already declares.
-    let again = lab.corral(&["import", &inventory, "--out", out, "--force", "--only", "daemon"]);
+    let again = lab.corral(&[
+        "import", &inventory, "--out", out, "--force", "--only", "daemon",
+    ]);
     assert!(!again.status.success(), "{}", text(&again));
-    assert!(text(&again).contains("docker/daemon.all"), "{}", text(&again));
+    assert!(
+        text(&again).contains("docker/daemon.all"),
+        "{}",
+        text(&again)
+    );
 
     let plan = lab.corral(&["plan", out, &inventory]);
     assert_success(&plan, "plan after import");
@@ -191,8 +233,11 @@ fn lab_import() {
 
     // One line edited: exactly that change, the service adopted, nothing else touched.
     let before = untouched_state(&lab);
-    std::fs::write(out_dir.join("services.yaml"), services.replace("GREETING: hello", "GREETING: hi"))
-        .unwrap();
+    std::fs::write(
+        out_dir.join("services.yaml"),
+        services.replace("GREETING: hello", "GREETING: hi"),
+    )
+    .unwrap();
     let plan = lab.corral(&["plan", "--format", "json", out, &inventory]);
     assert_success(&plan, "plan of the edit");
     let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -203,9 +248,18 @@ fn lab_import() {
         .filter(|c| c["actions"][0] != "no-op")
         .collect();
     assert_eq!(changes.len(), 1, "{}", text(&plan));
-    assert_eq!(changes[0]["address"], "swarm/service.api", "{}", text(&plan));
+    assert_eq!(
+        changes[0]["address"],
+        "swarm/service.api",
+        "{}",
+        text(&plan)
+    );
     let shown = lab.corral(&["plan", out, &inventory]);
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("adopted"), "{}", text(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("adopted"),
+        "{}",
+        text(&shown)
+    );
     let apply = lab.corral(&["apply", "--auto-approve", out, &inventory]);
     assert_success(&apply, "apply of the edit");
     assert_eq!(
@@ -216,5 +270,9 @@ fn lab_import() {
 
     let plan = lab.corral(&["plan", out, &inventory]);
     assert_success(&plan, "plan after the apply");
-    assert!(String::from_utf8_lossy(&plan.stdout).contains("No changes"), "{}", text(&plan));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("No changes"),
+        "{}",
+        text(&plan)
+    );
 }

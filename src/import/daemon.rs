@@ -13,7 +13,10 @@ use crate::kinds::docker_daemon::{KIND, PATH};
 use crate::kinds::file::{self, Body, FileState, Read};
 
 /// The settings of `daemon.json` on a machine: `None` when there is no file (or no Docker).
-pub fn settings(key: &str, facts: &crate::facts::HostFacts) -> Result<Option<Map<String, Value>>, String> {
+pub fn settings(
+    key: &str,
+    facts: &crate::facts::HostFacts,
+) -> Result<Option<Map<String, Value>>, String> {
     let Some(out) = ok_output(facts, key) else {
         return Ok(None);
     };
@@ -43,7 +46,8 @@ pub fn write(found: &Found) -> Result<Written, String> {
         let Some(facts) = found.facts.get(&machine.name) else {
             continue;
         };
-        let Some(settings) = settings(&key, facts).map_err(|e| format!("{}: {e}", machine.name))? else {
+        let Some(settings) = settings(&key, facts).map_err(|e| format!("{}: {e}", machine.name))?
+        else {
             continue;
         };
         if settings.is_empty() {

@@ -63,7 +63,11 @@ fn mounts(found: &Found, name: &str) -> Vec<(String, Vec<String>, Vec<(String, S
                     machines.push(machine.name.clone());
                     lines.push((machine.name.clone(), entry.line.clone()));
                 }
-                None => by_path.push((path, vec![machine.name.clone()], vec![(machine.name.clone(), entry.line.clone())])),
+                None => by_path.push((
+                    path,
+                    vec![machine.name.clone()],
+                    vec![(machine.name.clone(), entry.line.clone())],
+                )),
             }
         }
     }
@@ -84,7 +88,9 @@ fn volume_document(found: &Found, volume: &Volume, written: &mut Written) {
     if volume.disperse_count > 0 {
         written.notes.push(super::Note {
             at: address,
-            text: "a dispersed volume (corral manages distributed and replicated ones): not written".into(),
+            text:
+                "a dispersed volume (corral manages distributed and replicated ones): not written"
+                    .into(),
         });
         return;
     }
@@ -96,7 +102,10 @@ fn volume_document(found: &Found, volume: &Volume, written: &mut Written) {
             None => {
                 written.notes.push(super::Note {
                     at: address.clone(),
-                    text: format!("brick {}:{} is on no machine of the inventory: the volume is not written", brick.host, brick.path),
+                    text: format!(
+                        "brick {}:{} is on no machine of the inventory: the volume is not written",
+                        brick.host, brick.path
+                    ),
                 });
                 return;
             }
@@ -116,8 +125,7 @@ fn volume_document(found: &Found, volume: &Volume, written: &mut Written) {
         .options
         .iter()
         .filter(|(k, v)| {
-            k.as_str() != PROJECT_OPTION
-                && !CREATION_DEFAULTS.contains(&(k.as_str(), v.as_str()))
+            k.as_str() != PROJECT_OPTION && !CREATION_DEFAULTS.contains(&(k.as_str(), v.as_str()))
         })
         .collect();
     if !options.is_empty() {
@@ -127,11 +135,19 @@ fn volume_document(found: &Found, volume: &Volume, written: &mut Written) {
         }
     }
     if volume.state != VolumeState::Started {
-        spec.push_str(&written.note(&address, "the volume is not started: the first apply starts it"));
+        spec.push_str(&written.note(
+            &address,
+            "the volume is not started: the first apply starts it",
+        ));
     }
     let mut found_mounts = mounts(found, name).into_iter();
     if let Some((path, machines, lines)) = found_mounts.next() {
-        let _ = writeln!(spec, "  mount:\n    machines: {}\n    path: {}", found.selector(&machines), scalar(&path));
+        let _ = writeln!(
+            spec,
+            "  mount:\n    machines: {}\n    path: {}",
+            found.selector(&machines),
+            scalar(&path)
+        );
         // The line corral writes, which the plan compares field by field.
         let mut model = GlusterVolumeSpec {
             bricks: bricks
@@ -156,7 +172,10 @@ fn volume_document(found: &Found, volume: &Volume, written: &mut Written) {
         }
     }
     for (path, machines, _) in found_mounts {
-        spec.push_str(&written.note(&address, format!("also mounted at {path} on {}", machines.join(", "))));
+        spec.push_str(&written.note(
+            &address,
+            format!("also mounted at {path} on {}", machines.join(", ")),
+        ));
     }
     written.documents.push(Document {
         address: Address::new(KIND, name, None),

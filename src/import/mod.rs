@@ -161,7 +161,9 @@ pub fn probes() -> Vec<Probe> {
         crate::facts::gluster::volume_info_probe(None),
         Probe {
             key: FSTAB_KEY.into(),
-            script: "if [ -e /etc/fstab ]; then awk '$1 !~ /^#/ && $3 == \"glusterfs\"' /etc/fstab; fi".into(),
+            script:
+                "if [ -e /etc/fstab ]; then awk '$1 !~ /^#/ && $3 == \"glusterfs\"' /etc/fstab; fi"
+                    .into(),
         },
     ]
 }
@@ -319,7 +321,12 @@ pub async fn run(
         None => {
             let marker = request.out.join("x.yaml");
             crate::config::project_of_files(std::iter::once(marker.to_string_lossy().as_ref()))
-                .map_err(|dirs| format!("cannot name the project after {}: pass --project", dirs.join(", ")))?
+                .map_err(|dirs| {
+                    format!(
+                        "cannot name the project after {}: pass --project",
+                        dirs.join(", ")
+                    )
+                })?
         }
     };
     let load = crate::config::LoadOptions {
@@ -594,7 +601,9 @@ pub(crate) mod test_support {
 
     /// Writes `areas` into a temporary directory with an inventory of [`machines`], and
     /// loads it back as a configuration.
-    pub fn load_back(areas: &BTreeMap<String, Written>) -> (tempfile::TempDir, crate::config::Config) {
+    pub fn load_back(
+        areas: &BTreeMap<String, Written>,
+    ) -> (tempfile::TempDir, crate::config::Config) {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("infra");
         write_out(&out, areas).unwrap();
@@ -617,8 +626,8 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
-    use crate::kinds::Spec;
     use crate::facts::swarm as facts;
+    use crate::kinds::Spec;
 
     /// n1's facts as recorded on the fixtures' swarm (leader n1, manager n2, worker n3,
     /// networks dbnet and appnet, services agent and api), with no configs or secrets.
@@ -630,8 +639,13 @@ mod tests {
             ("network-inspect", facts::network_inspect_probe()),
             ("service-inspect", facts::service_inspect_probe()),
         ] {
-            let case = if fact == "swarm-info" { "leader" } else { "cluster" };
-            n1.probes.insert(probe.key.clone(), recorded(fact, case, &probe));
+            let case = if fact == "swarm-info" {
+                "leader"
+            } else {
+                "cluster"
+            };
+            n1.probes
+                .insert(probe.key.clone(), recorded(fact, case, &probe));
         }
         n1.probes.insert(
             OBJECTS_KEY.into(),
@@ -740,7 +754,10 @@ mod tests {
         // The fixture's secret and config are not listed by this (empty) objects output:
         // said, never guessed.
         assert!(
-            services.notes.iter().any(|n| n.text.contains("is not on the swarm")),
+            services
+                .notes
+                .iter()
+                .any(|n| n.text.contains("is not on the swarm")),
             "{:?}",
             services.notes
         );
@@ -808,7 +825,10 @@ mod tests {
         assert!(text.contains("replica: 3"), "{text}");
         assert!(text.contains("arbiter: true"), "{text}");
         assert!(text.contains("performance.cache-size: \"64MB\""), "{text}");
-        assert!(!text.contains("nfs.disable"), "creation defaults left out: {text}");
+        assert!(
+            !text.contains("nfs.disable"),
+            "creation defaults left out: {text}"
+        );
         assert!(!text.contains("user.corral.project"), "{text}");
         let (_dir, config) = load_back(&BTreeMap::from([("volumes.yaml".to_owned(), written)]));
         let Spec::GlusterVolume(spec) = &config.resources[0].spec else {
@@ -819,13 +839,24 @@ mod tests {
             .iter()
             .map(|b| format!("{}:{}", b.machine, b.path))
             .collect();
-        assert_eq!(bricks, ["n1:/data/bricks/gv0", "n2:/data/bricks/gv0", "n3:/data/bricks/gv0"]);
+        assert_eq!(
+            bricks,
+            [
+                "n1:/data/bricks/gv0",
+                "n2:/data/bricks/gv0",
+                "n3:/data/bricks/gv0"
+            ]
+        );
         assert_eq!(spec.mount.as_ref().unwrap().path, "/mnt/gv0");
         // Another project's volume is reported, not written.
         found.project = "other".into();
         let written = gluster::write(&found).unwrap();
         assert!(written.documents.is_empty());
-        assert!(written.notes[0].text.contains("project default"), "{:?}", written.notes);
+        assert!(
+            written.notes[0].text.contains("project default"),
+            "{:?}",
+            written.notes
+        );
     }
 }
 
@@ -867,7 +898,9 @@ mod adoption {
 
     /// The written files, `edit` applied to them, loaded back; and each swarm resource's
     /// plan against the recorded facts.
-    fn plan_after_import(edit: impl Fn(&str) -> String) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
+    fn plan_after_import(
+        edit: impl Fn(&str) -> String,
+    ) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
         let found = Found {
             project: "infra".into(),
             machines: machines(),
@@ -947,9 +980,15 @@ mod adoption {
             assert_eq!(diff.action(), Action::Update);
             let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
             assert_eq!(names, ["env.GREETING", crate::kinds::ADOPTED], "{diff:?}");
-            assert!(diff.reason.as_deref().unwrap().starts_with("adopted"), "{diff:?}");
+            assert!(
+                diff.reason.as_deref().unwrap().starts_with("adopted"),
+                "{diff:?}"
+            );
             let script = &steps[0];
-            assert!(script.contains("--label-add 'io.corral.managed=infra'"), "{script}");
+            assert!(
+                script.contains("--label-add 'io.corral.managed=infra'"),
+                "{script}"
+            );
             assert!(script.contains("--env-add 'GREETING=hi'"), "{script}");
             // The guard lets a service without a label through, and no other project's.
             assert!(script.contains("in infra|''|"), "{script}");
@@ -961,12 +1000,17 @@ mod adoption {
         let info = crate::facts::gluster::volume_info_probe(None);
         let fstab = Probe {
             key: FSTAB_KEY.into(),
-            script: probes().into_iter().find(|p| p.key == FSTAB_KEY).unwrap().script,
+            script: probes()
+                .into_iter()
+                .find(|p| p.key == FSTAB_KEY)
+                .unwrap()
+                .script,
         };
         let facts = |with_volume: bool| {
             let mut f = HostFacts::default();
             if with_volume {
-                f.probes.insert(info.key.clone(), by_hand("volume-info", &info));
+                f.probes
+                    .insert(info.key.clone(), by_hand("volume-info", &info));
             }
             f.probes.insert(FSTAB_KEY.into(), by_hand("fstab", &fstab));
             f
@@ -983,7 +1027,10 @@ mod adoption {
         let written = gluster::write(&found).unwrap();
         let text = &written.documents[0].text;
         assert!(text.contains("machines: all\n    path: /mnt/gv0"), "{text}");
-        assert!(text.contains("# not reproduced: n1's /etc/fstab line"), "{text}");
+        assert!(
+            text.contains("# not reproduced: n1's /etc/fstab line"),
+            "{text}"
+        );
         assert_eq!(written.notes.len(), 3, "{:?}", written.notes);
     }
 
@@ -995,12 +1042,15 @@ mod adoption {
             machines: machines(),
             facts: BTreeMap::from([("n1".to_owned(), manager())]),
         };
-        let mut areas = write_all(&found, &Request {
-            out: PathBuf::new(),
-            force: false,
-            only: vec![Area::Swarm],
-            targets: vec![],
-        })
+        let mut areas = write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![Area::Swarm],
+                targets: vec![],
+            },
+        )
         .unwrap();
         let services = areas.get_mut("services.yaml").unwrap();
         let (_, data) = services

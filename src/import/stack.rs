@@ -60,9 +60,19 @@ pub fn write(
         services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         let address = format!("swarm/stack.{stack}");
         let mut notes = String::new();
-        let compose = compose_file(stack, &services, live, &address, &mut written, &mut notes, used_networks);
+        let compose = compose_file(
+            stack,
+            &services,
+            live,
+            &address,
+            &mut written,
+            &mut notes,
+            used_networks,
+        );
         let relative = format!("stacks/{stack}/compose.yaml");
-        written.files.push((relative.clone().into(), compose.into_bytes()));
+        written
+            .files
+            .push((relative.clone().into(), compose.into_bytes()));
         let spec = format!("{notes}  compose: {}\n", scalar(&relative));
         written.documents.push(Document {
             address: Address::new(crate::kinds::swarm_stack::KIND, stack, None),
@@ -88,8 +98,12 @@ fn compose_file(
     let names = live.network_names();
     let own_network = |name: &str| -> Option<String> {
         let network = live.networks.iter().find(|n| n.name == name)?;
-        (network.labels.get(STACK_NAMESPACE_LABEL).map(String::as_str) == Some(stack))
-            .then(|| name.strip_prefix(&prefix).unwrap_or(name).to_owned())
+        (network
+            .labels
+            .get(STACK_NAMESPACE_LABEL)
+            .map(String::as_str)
+            == Some(stack))
+        .then(|| name.strip_prefix(&prefix).unwrap_or(name).to_owned())
     };
     let mut networks: BTreeMap<String, bool> = BTreeMap::new(); // key → external
     let mut configs: BTreeMap<String, String> = BTreeMap::new(); // key → top-level text
@@ -106,7 +120,10 @@ fn compose_file(
             .map_or_else(|| image_name(&container.image).to_owned(), Clone::clone);
         let _ = writeln!(out, "    image: {}", cscalar(&image));
         if !container.command.is_empty() {
-            notes.push_str(&written.note(address, format!("{short}: entrypoint {}", clist(&container.command))));
+            notes.push_str(&written.note(
+                address,
+                format!("{short}: entrypoint {}", clist(&container.command)),
+            ));
         }
         if !container.args.is_empty() {
             let _ = writeln!(out, "    command: {}", clist(&container.args));
@@ -122,8 +139,16 @@ fn compose_file(
         if !ports.is_empty() {
             out.push_str("    ports:\n");
             for port in ports {
-                let protocol = if port.protocol.is_empty() { "tcp" } else { &port.protocol };
-                let mode = if port.publish_mode.is_empty() { "ingress" } else { &port.publish_mode };
+                let protocol = if port.protocol.is_empty() {
+                    "tcp"
+                } else {
+                    &port.protocol
+                };
+                let mode = if port.publish_mode.is_empty() {
+                    "ingress"
+                } else {
+                    &port.publish_mode
+                };
                 let _ = write!(out, "      - {{target: {}, ", port.target_port);
                 if port.published_port != 0 {
                     let _ = write!(out, "published: {}, ", port.published_port);
@@ -151,7 +176,12 @@ fn compose_file(
             .task_template
             .networks
             .iter()
-            .map(|n| names.get(&n.target).cloned().unwrap_or_else(|| n.target.clone()))
+            .map(|n| {
+                names
+                    .get(&n.target)
+                    .cloned()
+                    .unwrap_or_else(|| n.target.clone())
+            })
             .collect();
         let only_default = attached.len() == 1 && attached[0] == format!("{prefix}default");
         if !only_default && !attached.is_empty() {
@@ -204,12 +234,21 @@ fn compose_file(
                     true => name[prefix.len()..].to_owned(),
                     false => name.clone(),
                 };
-                let target = file.as_ref().map_or_else(|| key.clone(), |f| f.name.clone());
-                let _ = writeln!(out, "      - {{source: {}, target: {}}}", scalar(&key), cscalar(&target));
+                let target = file
+                    .as_ref()
+                    .map_or_else(|| key.clone(), |f| f.name.clone());
+                let _ = writeln!(
+                    out,
+                    "      - {{source: {}, target: {}}}",
+                    scalar(&key),
+                    cscalar(&target)
+                );
                 let entry = match (own, class, object) {
                     (true, "config", Some(object)) => {
                         let relative = format!("stacks/{stack}/{key}");
-                        written.files.push((relative.into(), object.bytes().unwrap_or_default()));
+                        written
+                            .files
+                            .push((relative.into(), object.bytes().unwrap_or_default()));
                         format!("{{file: ./{key}}}")
                     }
                     (true, _, _) => {
@@ -241,7 +280,11 @@ fn compose_file(
         if !placement.constraints.is_empty() || !spreads.is_empty() {
             deploy.push_str("      placement:\n");
             if !placement.constraints.is_empty() {
-                let _ = writeln!(deploy, "        constraints: {}", clist(&placement.constraints));
+                let _ = writeln!(
+                    deploy,
+                    "        constraints: {}",
+                    clist(&placement.constraints)
+                );
             }
             if !spreads.is_empty() {
                 deploy.push_str("        preferences:\n");
@@ -250,9 +293,13 @@ fn compose_file(
                 }
             }
         }
-        update_block(spec.update_config.as_ref(), "      ", "update_config", &mut deploy, |k, v| {
-            format!("{k}: {}", cscalar(&v))
-        });
+        update_block(
+            spec.update_config.as_ref(),
+            "      ",
+            "update_config",
+            &mut deploy,
+            |k, v| format!("{k}: {}", cscalar(&v)),
+        );
         let labels: Vec<(&String, &String)> = spec
             .labels
             .iter()

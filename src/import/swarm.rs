@@ -66,8 +66,11 @@ impl<'f> Swarm<'f> {
         let get = |key: &str| facts.get(key).map_err(parse_error);
         Ok(Some(Swarm {
             manager,
-            nodes: swarm::parse_node_inspect(swarm::NODE_INSPECT_KEY, get(swarm::NODE_INSPECT_KEY)?)
-                .map_err(parse_error)?,
+            nodes: swarm::parse_node_inspect(
+                swarm::NODE_INSPECT_KEY,
+                get(swarm::NODE_INSPECT_KEY)?,
+            )
+            .map_err(parse_error)?,
             networks: swarm::parse_network_inspect(
                 swarm::NETWORK_INSPECT_KEY,
                 get(swarm::NETWORK_INSPECT_KEY)?,
@@ -145,7 +148,14 @@ pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>
             continue;
         }
         let mut body = Written::default();
-        let text = service_document(service, &names, &live, &mut body, &mut used_networks, &mut used_objects);
+        let text = service_document(
+            service,
+            &names,
+            &live,
+            &mut body,
+            &mut used_networks,
+            &mut used_objects,
+        );
         body.documents.push(Document {
             address: Address::new(crate::kinds::swarm_service::KIND, name, None),
             text,
@@ -153,7 +163,8 @@ pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>
         });
         services = super::merge_written([services, body]);
     }
-    let mut stacks = super::stack::write(found, &live, &wanted, &mut used_networks, &mut used_objects)?;
+    let mut stacks =
+        super::stack::write(found, &live, &wanted, &mut used_networks, &mut used_objects)?;
     for other in stacks.1.drain(..) {
         foreign_found.push(other);
     }
@@ -174,7 +185,14 @@ pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>
             dependency: !targets.is_empty(),
         });
     }
-    objects(found, &live, &used_objects, &mut services, !targets.is_empty(), &mut foreign_found);
+    objects(
+        found,
+        &live,
+        &used_objects,
+        &mut services,
+        !targets.is_empty(),
+        &mut foreign_found,
+    );
     if !foreign_found.is_empty() {
         cluster.notes.push(super::Note {
             at: format!("swarm/cluster.{CLUSTER_NAME}"),
@@ -277,12 +295,20 @@ fn cluster(found: &Found, live: &Swarm) -> Written {
         spec.push_str(&unavailable.concat());
     }
     let before = comment_lines(
-        &format!("Read on {}; the swarm keeps running as it is.", live.manager),
+        &format!(
+            "Read on {}; the swarm keeps running as it is.",
+            live.manager
+        ),
         "",
     );
     written.documents.push(Document {
         address: Address::new(crate::kinds::swarm_cluster::KIND, CLUSTER_NAME, None),
-        text: document(crate::kinds::swarm_cluster::KIND, CLUSTER_NAME, &before, &spec),
+        text: document(
+            crate::kinds::swarm_cluster::KIND,
+            CLUSTER_NAME,
+            &before,
+            &spec,
+        ),
         dependency: false,
     });
     written
@@ -316,7 +342,10 @@ fn network_document(network: &OverlayNetwork, written: &mut Written) -> String {
         let _ = writeln!(spec, "  subnet: {}", scalar(first));
     }
     if subnets.len() > 1 {
-        spec.push_str(&written.note(&address, format!("more subnets than one ({})", subnets.join(", "))));
+        spec.push_str(&written.note(
+            &address,
+            format!("more subnets than one ({})", subnets.join(", ")),
+        ));
     }
     for c in &network.ipam.config {
         if !c.ip_range.is_empty() {
@@ -403,7 +432,11 @@ fn service_document(
     };
     let _ = writeln!(out, "  image: {}", scalar(image_name(&container.image)));
     if !container.command.is_empty() {
-        note(written, &mut out, format!("entrypoint {}", flow_list(&container.command)));
+        note(
+            written,
+            &mut out,
+            format!("entrypoint {}", flow_list(&container.command)),
+        );
     }
     if !container.args.is_empty() {
         let _ = writeln!(out, "  command: {}", flow_list(&container.args));
@@ -416,7 +449,11 @@ fn service_document(
         }
         ServiceMode::Global {} => out.push_str("  mode: global\n"),
         ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob {} => {
-            note(written, &mut out, "a job service (corral runs services only)".into());
+            note(
+                written,
+                &mut out,
+                "a job service (corral runs services only)".into(),
+            );
         }
     }
     let placement = &spec.task_template.placement;
@@ -436,10 +473,18 @@ fn service_document(
         out.push_str("  ports:\n");
         for port in ports {
             if port.published_port == 0 {
-                note(written, &mut out, format!("port {} not published", port.target_port));
+                note(
+                    written,
+                    &mut out,
+                    format!("port {} not published", port.target_port),
+                );
                 continue;
             }
-            let _ = write!(out, "    - {{published: {}, target: {}", port.published_port, port.target_port);
+            let _ = write!(
+                out,
+                "    - {{published: {}, target: {}",
+                port.published_port, port.target_port
+            );
             if port.publish_mode == "host" {
                 out.push_str(", mode: host");
             }
@@ -462,7 +507,11 @@ fn service_document(
         out.push_str("  mounts:\n");
         for mount in &container.mounts {
             if mount.kind != "bind" && mount.kind != "volume" {
-                note(written, &mut out, format!("{} mount at {}", mount.kind, mount.target));
+                note(
+                    written,
+                    &mut out,
+                    format!("{} mount at {}", mount.kind, mount.target),
+                );
                 continue;
             }
             let _ = write!(
@@ -482,7 +531,12 @@ fn service_document(
         .task_template
         .networks
         .iter()
-        .map(|n| network_names.get(&n.target).cloned().unwrap_or_else(|| n.target.clone()))
+        .map(|n| {
+            network_names
+                .get(&n.target)
+                .cloned()
+                .unwrap_or_else(|| n.target.clone())
+        })
         .collect();
     if !networks.is_empty() {
         used_networks.extend(networks.iter().cloned());
@@ -527,16 +581,29 @@ fn service_document(
                     note(
                         written,
                         &mut out,
-                        format!("{class} {source}: file mode {:o}, owner {}:{}", file.mode, file.uid, file.gid),
+                        format!(
+                            "{class} {source}: file mode {:o}, owner {}:{}",
+                            file.mode, file.uid, file.gid
+                        ),
                     );
                 }
             }
             if live.object(class, source).is_none() {
-                note(written, &mut out, format!("{class} {source} is not on the swarm"));
+                note(
+                    written,
+                    &mut out,
+                    format!("{class} {source} is not on the swarm"),
+                );
             }
         }
     }
-    update_block(spec.update_config.as_ref(), "  ", "update", &mut out, |k, v| format!("{k}: {v}"));
+    update_block(
+        spec.update_config.as_ref(),
+        "  ",
+        "update",
+        &mut out,
+        |k, v| format!("{k}: {v}"),
+    );
     labels_block(&spec.labels, "  ", &mut out);
     document(crate::kinds::swarm_service::KIND, name, "", &out)
 }
@@ -614,7 +681,10 @@ fn objects(
             continue;
         }
         if let Some(other) = foreign(&object.labels, &found.project) {
-            foreign_found.push(format!("{} {} (project {other})", object.class, object.name));
+            foreign_found.push(format!(
+                "{} {} (project {other})",
+                object.class, object.name
+            ));
             continue;
         }
         let name = &object.name;
@@ -632,7 +702,9 @@ fn objects(
             }
             _ => {
                 let variable = secret_variable(name);
-                written.fill_in.push((variable.clone(), format!("the value of secret {name}")));
+                written
+                    .fill_in
+                    .push((variable.clone(), format!("the value of secret {name}")));
                 (
                     crate::kinds::swarm_secret::KIND,
                     format!("  from_env: {variable}\n"),

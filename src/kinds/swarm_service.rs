@@ -2134,7 +2134,9 @@ impl SwarmServiceSpec {
         if !service.spec.labels.contains_key(MANAGED_LABEL) {
             // Made by hand and now declared (`corral import`): the first change takes it
             // over, labelling it in the same update.
-            delta.attributes.push(super::adopted_attribute(&self.scope.project));
+            delta
+                .attributes
+                .push(super::adopted_attribute(&self.scope.project));
             delta.flags.push(format!(
                 "--label-add {}",
                 quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
