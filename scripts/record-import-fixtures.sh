@@ -6,7 +6,7 @@
 # fixture's `command` with the probe's script.
 #
 # The cluster (as tests/e2e_import.rs builds it): n1 manager, n2 and n3 workers labelled
-# zone=a/b; overlay appnet 10.30.0.0/24; config app_conf; service api (2 replicas, the
+# zone=a/b; overlay appnet 10.30.0.0/24; config app_conf; secret db_pw (unused); service api (2 replicas, the
 # config at /etc/app.conf, env GREETING=hello, port 8080, on appnet, constrained to
 # workers); stack web (a global service agent) with a config of its own; volume gv0
 # (replica 3, performance.cache-size 64MB) mounted at /mnt/gv0 through /etc/fstab.
@@ -37,6 +37,7 @@ objects='ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config insp
 adoptable='ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format '\''{{if not (index .Spec.Labels "io.corral.managed")}}{{json .Spec.Name}} {{json .Spec.Data}}{{end}}'\'' $ids | grep -v '\''^$'\'' | sort; fi; true'
 fstab='if [ -e /etc/fstab ]; then awk '\''$1 !~ /^#/ && $3 == "glusterfs"'\'' /etc/fstab; fi'
 volume_info='gluster --mode=script --xml volume info'
+swarm_objects='ids=$(docker secret ls -q) && if [ -n "$ids" ]; then docker secret inspect --format '\''secret {{json .Spec.Name}} {{json .Spec.Labels}}'\'' $ids | sort; fi && ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format '\''config {{json .Spec.Name}} {{json .Spec.Labels}}'\'' $ids | sort; fi && if docker config inspect corral-key.infra >/dev/null 2>&1; then docker config inspect --format '\''key {{json .Spec.Data}}'\'' corral-key.infra; else echo '\''key absent'\''; fi'
 
 # record FACT CASE HOST STATE SCRIPT: runs SCRIPT on HOST as the fact script runs a probe.
 record() {
@@ -58,6 +59,7 @@ for n in n2 n3; do on $n "docker swarm join --token $token $net.11:2377 >/dev/nu
 on n1 'docker node update --label-add zone=a n2 >/dev/null && docker node update --label-add zone=b n3 >/dev/null'
 on n1 'docker network create --driver overlay --subnet 10.30.0.0/24 appnet >/dev/null'
 on n1 "printf 'listen 80\n' | docker config create app_conf - >/dev/null"
+on n1 "printf 'not-a-real-password' | docker secret create db_pw - >/dev/null"
 on n1 'docker service create --detach=false --quiet --no-resolve-image --name api --replicas 2 --config source=app_conf,target=/etc/app.conf --env GREETING=hello --publish published=8080,target=80 --network appnet --constraint node.role==worker local/busybox:1 sleep 3600 >/dev/null'
 on n1 "mkdir -p /root/web && printf 'hello\n' > /root/web/motd && printf 'version: \"3.8\"\nservices:\n  agent:\n    image: local/busybox:1\n    command: [sleep, \"3600\"]\n    configs: [{source: motd, target: /etc/motd}]\n    deploy:\n      mode: global\nconfigs:\n  motd: {file: ./motd}\n' > /root/web/compose.yaml && cd /root/web && docker stack deploy --resolve-image never -c compose.yaml web >/dev/null"
 on n1 'gluster peer probe n2 >/dev/null && gluster peer probe n3 >/dev/null'
@@ -74,3 +76,4 @@ record objects by-hand n1 "$state" "$objects"
 record adoptable by-hand n1 "$state" "$adoptable"
 record fstab by-hand n2 "$state" "$fstab"
 record volume-info by-hand n1 "$state" "$volume_info"
+record swarm-objects by-hand n1 "$state" "$swarm_objects"

@@ -38,9 +38,12 @@ pub fn write(found: &Found) -> Result<Written, String> {
     Ok(written)
 }
 
-/// Which machines mount `name` where, from their fstab lines: `(path, machines, lines)`.
-fn mounts(found: &Found, name: &str) -> Vec<(String, Vec<String>, Vec<(String, String)>)> {
-    let mut by_path: Vec<(String, Vec<String>, Vec<(String, String)>)> = Vec::new();
+/// Where machines mount a volume: the path, the machines, and each one's fstab line.
+type MountPoint = (String, Vec<String>, Vec<(String, String)>);
+
+/// Which machines mount `name` where, from their fstab lines, the most machines first.
+fn mounts(found: &Found, name: &str) -> Vec<MountPoint> {
+    let mut by_path: Vec<MountPoint> = Vec::new();
     for machine in &found.machines {
         let Some(out) = found
             .facts
@@ -71,7 +74,7 @@ fn mounts(found: &Found, name: &str) -> Vec<(String, Vec<String>, Vec<(String, S
             }
         }
     }
-    by_path.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    by_path.sort_by_key(|m| std::cmp::Reverse(m.1.len()));
     by_path
 }
 

@@ -553,10 +553,10 @@ pub fn write_out(dir: &Path, areas: &BTreeMap<String, Written>) -> Result<String
 }
 
 /// The probes' facts of the first machine (inventory order) where `usable` holds.
-pub fn first_with<'f>(
-    found: &'f Found,
+pub fn first_with(
+    found: &Found,
     usable: impl Fn(&HostFacts) -> bool,
-) -> Option<(&'f str, &'f HostFacts)> {
+) -> Option<(&str, &HostFacts)> {
     found
         .machines
         .iter()
@@ -777,6 +777,50 @@ mod tests {
                 .iter()
                 .any(|n| n.text.contains("service api (project default)")),
             "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn daemon_settings_round_trip_grouped_where_machines_agree() {
+        let key = crate::kinds::file::probe_key(
+            crate::kinds::docker_daemon::PATH,
+            crate::kinds::file::Read::Content,
+        );
+        let facts = |fixture: &str, machine: &str| {
+            let mut f = HostFacts::default();
+            f.probes.insert(
+                key.clone(),
+                crate::facts::recorded::probe(fixture, machine, &key),
+            );
+            f
+        };
+        // Three machines with the same file: one document for all.
+        let mut found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: ["n1", "n2", "n3"]
+                .iter()
+                .map(|m| (m.to_string(), facts("lab-cluster", m)))
+                .collect(),
+        };
+        let written = daemon::write(&found).unwrap();
+        assert_eq!(written.documents.len(), 1);
+        assert!(written.documents[0].text.contains("machines: all"));
+        let (_dir, config) = load_back(&BTreeMap::from([("daemon.yaml".to_owned(), written)]));
+        let Spec::DockerDaemon(spec) = &config.resources[0].spec else {
+            panic!("a daemon document");
+        };
+        let live = daemon::settings(&key, &found.facts["n1"]).unwrap().unwrap();
+        assert_eq!(spec.settings, live);
+        // Without the file on n3: the two others, by name.
+        found
+            .facts
+            .insert("n3".into(), facts("lab-converged", "n3"));
+        let written = daemon::write(&found).unwrap();
+        assert!(
+            written.documents[0].text.contains("machines: [n1, n2]"),
+            "{:?}",
+            written.documents
         );
     }
 

@@ -41,7 +41,7 @@ impl<'f> Swarm<'f> {
                 found
                     .facts
                     .get(&m.name)
-                    .and_then(|f| info(f))
+                    .and_then(info)
                     .is_some_and(|i| i.is_member())
             })
             .map(|m| m.name.as_str())

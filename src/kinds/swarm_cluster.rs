@@ -1523,6 +1523,42 @@ mod tests {
         );
     }
 
+    /// Labels set by hand exactly as declared (the recorded nodes have no
+    /// `io.corral.labels`, as after `corral import`) are no change; the first change of a
+    /// node's labels marks them as corral's in the same update.
+    #[test]
+    fn labels_set_by_hand_as_declared_are_adopted_without_a_change() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let mut spec = spec(&["n1", "n2"], &["n3"]);
+        for (machine, role, zone) in [("n1", "edge", "a"), ("n2", "edge", "b"), ("n3", "db", "c")] {
+            spec.labels.insert(
+                machine.into(),
+                [
+                    ("role".to_owned(), role.to_owned()),
+                    ("zone".to_owned(), zone.to_owned()),
+                ]
+                .into(),
+            );
+        }
+        assert_eq!(spec.diff("main", &facts).unwrap().action(), Action::NoOp);
+        assert!(spec.steps("main", &facts).unwrap().is_empty());
+        spec.labels
+            .get_mut("n3")
+            .unwrap()
+            .insert("zone".into(), "d".into());
+        let diff = spec.diff("main", &facts).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n3 labels.zone", "c", "d")]
+        );
+        let script = &spec.steps("main", &facts).unwrap()[0].step.script;
+        assert!(
+            script.contains("--label-add 'io.corral.labels=role,zone'"),
+            "{script}"
+        );
+    }
+
     /// A node listed with an availability gets it, on the manager, after its labels; the
     /// recorded nodes are all active, so listing one as active changes nothing.
     #[test]

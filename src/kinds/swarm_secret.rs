@@ -815,6 +815,19 @@ impl Object<'_> {
         })
     }
 
+    /// Whether the swarm has an object of this name that no project labelled: one this
+    /// object takes over (`corral import` writes the secrets the services use).
+    fn made_by_hand(&self, facts: &ClusterFacts) -> Result<bool, FactError> {
+        let Some((_, manager)) = &facts.manager else {
+            return Ok(false);
+        };
+        Ok(live(manager)?.objects.iter().any(|o| {
+            o.class == self.id.class
+                && o.name == self.id.prefix
+                && !o.labels.contains_key(MANAGED_LABEL)
+        }))
+    }
+
     fn shown(version: &Option<String>) -> AttrValue {
         AttrValue::Scalar(
             version
@@ -837,7 +850,18 @@ impl Object<'_> {
                         AttrValue::Scalar(format!("from {}", self.declared.origin)),
                     ),
                 ],
-                reason: None,
+                reason: self.made_by_hand(facts)?.then(|| {
+                    let noun = self.id.class.noun();
+                    format!(
+                        "adopts the {noun} `{}` made by hand: its value cannot be compared, so a version of corral's is created from {} and swapped into the services that use it{} (one rolling update); the old {noun} is left as it is",
+                        self.id.prefix,
+                        self.declared.origin,
+                        match users.is_empty() {
+                            true => String::new(),
+                            false => format!(" ({})", users.join(", ")),
+                        }
+                    )
+                }),
             },
             Decision::Rotate { old, new } => {
                 let mut attributes = vec![AttrChange::new(
@@ -1128,6 +1152,31 @@ mod tests {
 
     fn db_pw() -> ObjectId {
         ObjectId::declared(ObjectClass::Secret, "db_pw")
+    }
+
+    #[test]
+    fn a_secret_made_by_hand_is_adopted_with_a_version_of_corrals_and_says_so() {
+        // scripts/record-import-fixtures.sh: `docker secret create db_pw`, no corral key.
+        let mut spec = secret("the operator's value");
+        spec.object.scope.project = "infra".into();
+        let out = recorded::checked(
+            "import/swarm-objects/by-hand",
+            &probe("infra"),
+            "run scripts/record-import-fixtures.sh",
+        );
+        let mut manager = HostFacts::default();
+        manager.probes.insert(OBJECTS_KEY.into(), out);
+        let diff = spec.object("db_pw").diff(&facts(&manager)).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        let reason = diff.reason.unwrap_or_default();
+        assert!(
+            reason.starts_with("adopts the secret `db_pw` made by hand"),
+            "{reason}"
+        );
+        assert!(reason.contains("swarm/service.app"), "{reason}");
+        // A secret of another name is only created.
+        let diff = spec.object("api_key").diff(&facts(&manager)).unwrap();
+        assert_eq!(diff.reason, None);
     }
 
     #[test]
