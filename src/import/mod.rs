@@ -1079,6 +1079,55 @@ mod adoption {
     }
 
     #[test]
+    fn a_targeted_service_brings_what_it_uses_as_dependencies() {
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager())]),
+        };
+        let areas = write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![],
+                targets: vec!["swarm/service.api".into()],
+            },
+        )
+        .unwrap();
+        let documents: Vec<(String, bool)> = areas
+            .values()
+            .flat_map(|w| &w.documents)
+            .map(|d| (d.address.to_string(), d.dependency))
+            .collect();
+        assert_eq!(
+            documents,
+            [
+                ("swarm/cluster.main".to_owned(), true),
+                ("swarm/network.appnet".to_owned(), true),
+                ("swarm/service.api".to_owned(), false),
+                ("swarm/config.app_conf".to_owned(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_swarm_without_a_manager_that_answers_is_refused_not_guessed() {
+        // n1 answers as a worker, and no manager of the inventory was read.
+        let info = facts::info_probe();
+        let mut n1 = HostFacts::default();
+        n1.probes
+            .insert(info.key.clone(), recorded("swarm-info", "worker", &info));
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), n1)]),
+        };
+        let error = swarm::write(&found, &[]).err().unwrap();
+        assert!(error.contains("no manager of it answered"), "{error}");
+    }
+
+    #[test]
     fn a_changed_config_value_is_a_new_version_not_an_adoption() {
         // The config's data no longer equals the hand-made one: corral makes its own.
         let found = Found {
