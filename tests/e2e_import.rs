@@ -152,6 +152,12 @@ fn build_by_hand(lab: &Lab) {
          --publish published=8080,target=80 --network appnet --constraint node.role==worker \
          local/busybox:1 sleep 3600 >/dev/null",
     );
+    // Settings corral does not model: written as comments, listed, and left as they are.
+    lab.sh(
+        "n1",
+        "docker service create --detach=false --quiet --no-resolve-image --name worker \
+         --limit-memory 64m --restart-condition on-failure local/busybox:1 sleep 3600 >/dev/null",
+    );
     lab.sh(
         "n1",
         "mkdir -p /root/web && printf 'version: \"3.8\"\\nservices:\\n  agent:\\n    image: local/busybox:1\\n    command: [sleep, \"3600\"]\\n    deploy:\\n      mode: global\\n' > /root/web/compose.yaml && docker stack deploy --resolve-image never -c /root/web/compose.yaml web >/dev/null",
@@ -179,7 +185,7 @@ fn build_by_hand(lab: &Lab) {
 fn untouched_state(lab: &Lab) -> String {
     lab.sh(
         "n1",
-        "for s in $(docker service ls -q --filter name=web_); do docker service inspect --format '{{.Spec.Name}} {{.UpdatedAt}}' $s; docker service ps -q $s | sort; done; \
+        "for s in $(docker service ls --format '{{.Name}}' | grep -vx api); do docker service inspect --format '{{.Spec.Name}} {{.UpdatedAt}}' $s; docker service ps -q $s | sort; done; \
          docker node ls -q | xargs docker node inspect --format '{{.Description.Hostname}} {{json .Spec.Labels}}'; \
          docker network inspect --format '{{.Id}}' appnet; docker config inspect --format '{{.ID}}' app_conf; \
          gluster volume info gv0 | grep -E 'Volume ID|Status'",
@@ -211,6 +217,16 @@ fn lab_import() {
     }
     let services = std::fs::read_to_string(out_dir.join("services.yaml")).unwrap();
     assert!(services.contains("GREETING: hello"), "{services}");
+    for unmodelled in ["Resources", "RestartPolicy"] {
+        assert!(
+            report.contains(&format!("swarm/service.worker: TaskTemplate.{unmodelled}")),
+            "listed: {report}"
+        );
+        assert!(
+            services.contains(&format!("# not reproduced: TaskTemplate.{unmodelled}")),
+            "{services}"
+        );
+    }
 
     // A second import into the same directory refuses, naming what it already declares.
     let again = lab.corral(&[
@@ -270,6 +286,32 @@ fn lab_import() {
 
     let plan = lab.corral(&["plan", out, &inventory]);
     assert_success(&plan, "plan after the apply");
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("No changes"),
+        "{}",
+        text(&plan)
+    );
+
+    // The volume made by hand: its first option change adopts it, bricks untouched.
+    let volumes = std::fs::read_to_string(out_dir.join("volumes.yaml")).unwrap();
+    let edited = volumes.replace(
+        "performance.cache-size: \"64MB\"",
+        "performance.cache-size: \"128MB\"",
+    );
+    assert_ne!(edited, volumes, "{volumes}");
+    std::fs::write(out_dir.join("volumes.yaml"), edited).unwrap();
+    let apply = lab.corral(&["apply", "--auto-approve", out, &inventory]);
+    assert_success(&apply, "apply of the volume's option");
+    assert!(
+        String::from_utf8_lossy(&apply.stdout).contains("adopted"),
+        "{}",
+        text(&apply)
+    );
+    assert_eq!(
+        lab.sh("n1", "gluster volume info gv0 | grep -E '^(performance.cache-size|user.corral.project):' | sort"),
+        "performance.cache-size: 128MB\nuser.corral.project: infra"
+    );
+    let plan = lab.corral(&["plan", out, &inventory]);
     assert!(
         String::from_utf8_lossy(&plan.stdout).contains("No changes"),
         "{}",

@@ -996,6 +996,37 @@ mod adoption {
     }
 
     #[test]
+    fn what_was_built_by_hand_is_written_whole() {
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager())]),
+        };
+        let areas = write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![Area::Swarm],
+                targets: vec![],
+            },
+        )
+        .unwrap();
+        // Docker's defaults (restart policy, empty resources, stop grace period…) are not
+        // settings of a person's: nothing to note.
+        let notes: Vec<&Note> = areas.values().flat_map(|w| &w.notes).collect();
+        assert!(notes.is_empty(), "{notes:?}");
+        let compose = &areas["stacks.yaml"].files;
+        let (_, text) = compose
+            .iter()
+            .find(|(p, _)| p.ends_with("compose.yaml"))
+            .unwrap();
+        let text = String::from_utf8_lossy(text);
+        assert!(text.contains("mode: global"), "{text}");
+        assert!(text.contains("motd: {file: ./motd}"), "{text}");
+    }
+
+    #[test]
     fn what_was_built_by_hand_plans_no_changes() {
         let planned = plan_after_import(str::to_owned);
         let addresses: Vec<&str> = planned.iter().map(|(a, _, _)| a.as_str()).collect();

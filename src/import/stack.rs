@@ -96,6 +96,7 @@ fn compose_file(
 ) -> String {
     let prefix = format!("{stack}_");
     let names = live.network_names();
+    let raw_specs = super::swarm::raw_specs(live);
     let own_network = |name: &str| -> Option<String> {
         let network = live.networks.iter().find(|n| n.name == name)?;
         (network
@@ -119,6 +120,11 @@ fn compose_file(
             .get(STACK_IMAGE_LABEL)
             .map_or_else(|| image_name(&container.image).to_owned(), Clone::clone);
         let _ = writeln!(out, "    image: {}", cscalar(&image));
+        if let Some(raw) = raw_specs.get(&spec.name) {
+            for setting in super::swarm::unmodelled(raw) {
+                notes.push_str(&written.note(address, format!("{short}: {setting}")));
+            }
+        }
         if !container.command.is_empty() {
             notes.push_str(&written.note(
                 address,

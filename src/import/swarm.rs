@@ -28,6 +28,8 @@ pub struct Swarm<'f> {
     pub networks: Vec<OverlayNetwork>,
     pub services: Vec<SwarmService>,
     pub objects: Vec<super::LiveObject>,
+    /// `docker service inspect` as printed, for what the parsed services leave out.
+    pub raw: String,
 }
 
 impl<'f> Swarm<'f> {
@@ -83,6 +85,7 @@ impl<'f> Swarm<'f> {
             .map_err(parse_error)?,
             objects: super::parse_objects(super::OBJECTS_KEY, get(super::OBJECTS_KEY)?)
                 .map_err(parse_error)?,
+            raw: get(swarm::SERVICE_INSPECT_KEY)?.output.clone(),
         }))
     }
 
@@ -431,6 +434,11 @@ fn service_document(
         out.push_str(&written.note(&address, text));
     };
     let _ = writeln!(out, "  image: {}", scalar(image_name(&container.image)));
+    if let Some(raw) = raw_specs(live).get(name) {
+        for setting in unmodelled(raw) {
+            note(written, &mut out, setting);
+        }
+    }
     if !container.command.is_empty() {
         note(
             written,
@@ -721,4 +729,119 @@ fn objects(
             dependency,
         });
     }
+}
+
+/// The settings of a service's inspected `Spec` that corral does not model and that are
+/// not Docker's defaults, as `Path = value` (values shortened): what the import notes.
+pub fn unmodelled(spec: &serde_json::Value) -> Vec<String> {
+    use serde_json::{json, Value};
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(|v| v.is_null() || v == &json!({})),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    };
+    let shown = |v: &Value| {
+        let text = v.to_string();
+        match text.chars().count() > 80 {
+            true => format!("{}…", text.chars().take(80).collect::<String>()),
+            false => text,
+        }
+    };
+    let mut found = Vec::new();
+    let check = |path: &str, value: &Value, known: &[&str], defaults: &[(&str, Value)]| {
+        let mut found = Vec::new();
+        let Some(object) = value.as_object() else {
+            return found;
+        };
+        for (key, value) in object {
+            if known.contains(&key.as_str()) || empty(value) {
+                continue;
+            }
+            if defaults.iter().any(|(k, d)| k == key && d == value) {
+                continue;
+            }
+            found.push(format!("{path}{key} = {}", shown(value)));
+        }
+        found
+    };
+    let template = &spec["TaskTemplate"];
+    let container = &template["ContainerSpec"];
+    // The stack's own label on the containers is the CLI's.
+    let mut container = container.clone();
+    if let Some(labels) = container["Labels"].as_object_mut() {
+        labels.retain(|k, _| !k.starts_with(STACK_LABEL_PREFIX));
+    }
+    found.extend(check(
+        "ContainerSpec.",
+        &container,
+        &[
+            "Image", "Args", "Env", "Mounts", "Secrets", "Configs", "Command",
+        ],
+        &[
+            ("StopGracePeriod", json!(10_000_000_000u64)),
+            ("Isolation", json!("default")),
+        ],
+    ));
+    found.extend(check(
+        "TaskTemplate.",
+        template,
+        &[
+            "ContainerSpec",
+            "Placement",
+            "Networks",
+            "ForceUpdate",
+            "RestartPolicy",
+        ],
+        &[("Runtime", json!("container"))],
+    ));
+    let restart = &template["RestartPolicy"];
+    let default_restart = json!({"Condition": "any", "Delay": 5_000_000_000u64, "MaxAttempts": 0});
+    if !restart.is_null() && restart != &default_restart {
+        found.push(format!("TaskTemplate.RestartPolicy = {}", shown(restart)));
+    }
+    found.extend(check(
+        "TaskTemplate.Placement.",
+        &template["Placement"],
+        &["Constraints", "Preferences", "Platforms"],
+        &[],
+    ));
+    let default_rollback = json!({"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000u64, "MaxFailureRatio": 0, "Order": "stop-first"});
+    if !spec["RollbackConfig"].is_null() && spec["RollbackConfig"] != default_rollback {
+        found.push(format!(
+            "RollbackConfig = {}",
+            shown(&spec["RollbackConfig"])
+        ));
+    }
+    if spec["UpdateConfig"]["MaxFailureRatio"]
+        .as_f64()
+        .unwrap_or(0.0)
+        != 0.0
+    {
+        found.push(format!(
+            "UpdateConfig.MaxFailureRatio = {}",
+            spec["UpdateConfig"]["MaxFailureRatio"]
+        ));
+    }
+    if let Some(mode) = spec["EndpointSpec"]["Mode"]
+        .as_str()
+        .filter(|m| *m != "vip")
+    {
+        found.push(format!("EndpointSpec.Mode = {mode}"));
+    }
+    found
+}
+
+/// Each service's inspected `Spec` as JSON, by name, from the manager's output.
+pub fn raw_specs(live: &Swarm) -> BTreeMap<String, serde_json::Value> {
+    live.raw
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| {
+            let spec = v.get("Spec")?.clone();
+            Some((spec.get("Name")?.as_str()?.to_owned(), spec))
+        })
+        .collect()
 }
