@@ -38,6 +38,10 @@ pub enum Command {
     Facts(FactsArgs),
     /// Print the resource graph in Graphviz DOT.
     Graph(GraphArgs),
+    /// Write the configuration of what the machines of an inventory run (a swarm, its
+    /// services and stacks, volumes, daemon settings), so that corral can adopt them: the
+    /// next `plan DIR INVENTORY` says "No changes".
+    Import(ImportArgs),
     /// Print a saved plan (`plan -o PLANFILE`) as `plan` printed it, in any format, without
     /// reading the configuration or the hosts.
     Show(ShowArgs),
@@ -223,6 +227,33 @@ pub struct GraphArgs {
     /// Only this machine's instances; repeatable.
     #[arg(long, value_name = "MACHINE")]
     pub limit: Vec<String>,
+}
+
+/// Options of `import`.
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// Inventory files or directories (`infrastructure/machine` documents).
+    #[arg(required = true, value_name = "INVENTORY")]
+    pub inventory: Vec<PathBuf>,
+    /// The directory to write the configuration into; its name is the project's.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into a directory that has files already (never over a file, never a resource
+    /// it declares already).
+    #[arg(long)]
+    pub force: bool,
+    /// Import only this area; repeatable.
+    #[arg(long, value_enum)]
+    pub only: Vec<crate::import::Area>,
+    /// Import only this service or stack (`swarm/service.api`, `swarm/stack.web`, or a
+    /// name), and what it uses that DIR does not declare yet; repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// The project the configuration will be (default: DIR's name, as for `plan DIR`).
+    #[arg(long, env = "CORRAL_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// Options of `plan` and `drift`.

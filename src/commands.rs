@@ -542,6 +542,16 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitStatus> {
     })
 }
 
+/// `corral import`: see [`crate::import`].
+pub async fn import(args: &crate::cli::ImportArgs) -> Result<ExitStatus> {
+    let connections = Connections::open(&args.connect)?;
+    let report = crate::import::run(args, &connections.ssh, connections.gather)
+        .await
+        .map_err(|e| miette!("{e}"))?;
+    print!("{report}");
+    Ok(ExitStatus::Success)
+}
+
 pub async fn drift(args: &PlanArgs) -> Result<ExitStatus> {
     let detailed = PlanArgs {
         detailed_exitcode: true,

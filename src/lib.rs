@@ -14,6 +14,7 @@ pub mod duration;
 pub mod exit;
 pub mod facts;
 pub mod graph;
+pub mod import;
 pub mod kind_pages;
 pub mod kinds;
 pub mod lab;

@@ -47,6 +47,7 @@ fn run() -> ExitStatus {
             Command::Drift(args) => commands::drift(args).await,
             Command::Apply(args) => commands::apply(args).await,
             Command::Facts(args) => commands::facts(args).await,
+            Command::Import(args) => commands::import(args).await,
             Command::ForceUnlock(args) => commands::force_unlock(args).await,
             Command::Connections(corral::cli::ConnectionsCommand::Close) => {
                 commands::close_connections()

@@ -814,7 +814,7 @@ pub fn derived_project(resources: &[Resource]) -> Result<String, Vec<String>> {
 }
 
 /// The project named after the one directory `files` are in; see [`derived_project`].
-fn project_of_files<'a>(files: impl Iterator<Item = &'a str>) -> Result<String, Vec<String>> {
+pub fn project_of_files<'a>(files: impl Iterator<Item = &'a str>) -> Result<String, Vec<String>> {
     let dirs: std::collections::BTreeSet<PathBuf> = files
         .map(|name| {
             let file = Path::new(name);

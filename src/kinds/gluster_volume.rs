@@ -433,7 +433,7 @@ impl GlusterVolumeSpec {
     /// The fstab line that mounts the volume on `machine`: from the first brick machine,
     /// falling back to the others for the volume file, and after glusterd on a machine
     /// that runs one of the bricks (the boot-time mount fails otherwise).
-    fn fstab_line(&self, name: &str, machine: &str, path: &str) -> String {
+    pub fn fstab_line(&self, name: &str, machine: &str, path: &str) -> String {
         let servers = self.brick_machines();
         let mut options = String::from("defaults,_netdev");
         if servers.len() > 1 {
@@ -550,6 +550,8 @@ struct Analysis {
     options: Vec<OptionChange>,
     start: bool,
     mounts: Vec<MountChange>,
+    /// The volume has no project's option (made by hand): this change adopts it.
+    adopt: bool,
 }
 
 fn member_facts<'f>(facts: &ClusterFacts<'f>, machine: &str) -> Result<&'f HostFacts, FactError> {
@@ -838,6 +840,7 @@ impl GlusterVolumeSpec {
                     .collect(),
                 start: true,
                 mounts,
+                adopt: false,
             });
         };
         self.check_layout(name, &volume)?;
@@ -858,7 +861,10 @@ impl GlusterVolumeSpec {
             })
             .collect();
         let start = volume.state != VolumeState::Started;
-        if (start || !options.is_empty()) && volume.managed_by() != Some(self.project.as_str()) {
+        let changes = start || !options.is_empty();
+        // Made by hand and now declared (`corral import`): its first change takes it over.
+        let adopt = changes && volume.managed_by().is_none();
+        if changes && !adopt && volume.managed_by() != Some(self.project.as_str()) {
             let mut differences: Vec<String> = options.iter().map(|o| o.key.clone()).collect();
             if start {
                 differences.push(format!("status {}", state_name(volume.state)));
@@ -885,6 +891,7 @@ impl GlusterVolumeSpec {
             options,
             start,
             mounts,
+            adopt,
         })
     }
 }
@@ -893,6 +900,15 @@ impl GlusterVolumeSpec {
 fn owned_guard(name: &str, project: &str) -> String {
     format!(
         "[ \"$({GLUSTER} volume get {q} {PROJECT_OPTION} | awk '$1 == \"{PROJECT_OPTION}\" {{ print $2 }}')\" = {p} ] || {{ echo 'corral: volume '{q}' is not managed by project '{p}'; left alone'; exit 1; }}\n",
+        q = quote(name),
+        p = quote(project)
+    )
+}
+
+/// [`owned_guard`] that also lets through a volume no project set its option on.
+fn adoptable_guard(name: &str, project: &str) -> String {
+    format!(
+        "case \"$({GLUSTER} volume get {q} {PROJECT_OPTION} | awk '$1 == \"{PROJECT_OPTION}\" {{ print $2 }}')\" in {p}|''|'(null)') ;; *) echo 'corral: volume '{q}' is managed by another project; left alone'; exit 1 ;; esac\n",
         q = quote(name),
         p = quote(project)
     )
@@ -1048,6 +1064,9 @@ impl ClusterKind for GlusterVolumeSpec {
                 ));
             }
         }
+        if analysis.adopt {
+            attributes.push(super::adopted_attribute(&self.project));
+        }
         let action = if analysis.create.is_some() {
             Action::Create
         } else if attributes.is_empty() {
@@ -1058,7 +1077,9 @@ impl ClusterKind for GlusterVolumeSpec {
         Ok(Diff {
             action: Some(action),
             attributes,
-            reason: None,
+            reason: analysis.adopt.then(|| {
+                format!("adopted: the volume was made by hand; this change also sets {PROJECT_OPTION}, and corral manages it from now on (its bricks and data are not touched)")
+            }),
         })
     }
 
@@ -1129,6 +1150,17 @@ done
                     "set -e\n{GLUSTER} volume create {q}{} {}{force}\n{GLUSTER} volume set {q} {PROJECT_OPTION} {}\n",
                     self.layout_args(),
                     bricks.join(" "),
+                    quote(&self.project)
+                ),
+            ));
+        }
+        if analysis.adopt {
+            steps.push(on(
+                &analysis.runner,
+                format!("adopt gluster volume {name} (set {PROJECT_OPTION})"),
+                format!(
+                    "set -e\n{}{GLUSTER} volume set {q} {PROJECT_OPTION} {}\n",
+                    adoptable_guard(name, &self.project),
                     quote(&self.project)
                 ),
             ));

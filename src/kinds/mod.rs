@@ -38,7 +38,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::facts::{FactError, HostFacts, Probe};
-use crate::plan::{AttrChange, Diff, ResourceChange};
+use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
 
 /// The registry: every kind corral knows besides `infrastructure/machine`, as
@@ -251,6 +251,18 @@ impl DockerObject {
         )
     }
 
+    /// [`DockerObject::owned_guard`] that also lets through an object without any
+    /// project's label: one made by hand that this change adopts.
+    pub fn adoptable_guard(self, name: &str, project: &str) -> String {
+        format!(
+            "case \"$(docker {noun} inspect --format '{{{{index {labels} \"{MANAGED_LABEL}\"}}}}' {name})\" in {project}|''|'<no value>') ;; *) echo 'corral: {noun} '{name}' is managed by another project; left alone'; exit 1 ;; esac\n",
+            noun = self.noun(),
+            labels = self.labels(),
+            name = quote(name),
+            project = quote(project)
+        )
+    }
+
     /// Shell text that polls until no object `name` is left (the swarm forgets it
     /// asynchronously).
     pub fn wait_gone(self, name: &str) -> String {
@@ -272,6 +284,24 @@ impl DockerObject {
             wait = self.wait_gone(name)
         )
     }
+}
+
+/// The attribute a plan shows on the first change of an object made by hand (see
+/// `corral import`): corral labels it as its project's from then on.
+pub const ADOPTED: &str = "adopted";
+
+/// [`ADOPTED`]'s attribute.
+pub fn adopted_attribute(project: &str) -> AttrChange {
+    AttrChange::new(
+        ADOPTED,
+        AttrValue::Absent,
+        AttrValue::Scalar(format!("by project {project}")),
+    )
+}
+
+/// Why a plan changes a `noun` no project labelled.
+pub fn adopted_reason(noun: &str) -> String {
+    format!("adopted: the {noun} was made by hand; this change also labels it {MANAGED_LABEL}, and corral manages it from now on (nothing else restarts for it)")
 }
 
 /// What one resource may know about the others when it links (see [`Spec::link`]): a
@@ -637,6 +667,9 @@ pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFact
     }
     if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
         out.output = swarm_secret::redact(&out.output, &declared_objects(config));
+    }
+    if let Some(out) = facts.probes.get_mut(swarm_secret::ADOPTABLE_KEY) {
+        out.output = swarm_secret::redact_adoptable(&out.output, &declared_objects(config));
     }
 }
 

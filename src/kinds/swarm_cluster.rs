@@ -416,7 +416,12 @@ impl SwarmClusterSpec {
                 .map(|n| n.spec.labels.clone())
                 .unwrap_or_default();
             let (add, remove) = label_changes(self.labels.get(machine), &have);
-            if !add.is_empty() || !remove.is_empty() {
+            // Labels set by hand exactly as declared (`corral import`): adopted, and marked
+            // as corral's by the first change of them, not a change of their own.
+            let adopted = remove.is_empty()
+                && add.keys().all(|k| k == LABELS_MARKER)
+                && !have.contains_key(LABELS_MARKER);
+            if !adopted && (!add.is_empty() || !remove.is_empty()) {
                 labels.push((machine.as_str(), add, remove));
             }
         }
@@ -1515,6 +1520,42 @@ mod tests {
             )),
             "{}",
             steps[0].step.script
+        );
+    }
+
+    /// Labels set by hand exactly as declared (the recorded nodes have no
+    /// `io.corral.labels`, as after `corral import`) are no change; the first change of a
+    /// node's labels marks them as corral's in the same update.
+    #[test]
+    fn labels_set_by_hand_as_declared_are_adopted_without_a_change() {
+        let (members, manager) = cluster(["leader", "manager", "worker"]);
+        let facts = facts(&members, manager.as_ref());
+        let mut spec = spec(&["n1", "n2"], &["n3"]);
+        for (machine, role, zone) in [("n1", "edge", "a"), ("n2", "edge", "b"), ("n3", "db", "c")] {
+            spec.labels.insert(
+                machine.into(),
+                [
+                    ("role".to_owned(), role.to_owned()),
+                    ("zone".to_owned(), zone.to_owned()),
+                ]
+                .into(),
+            );
+        }
+        assert_eq!(spec.diff("main", &facts).unwrap().action(), Action::NoOp);
+        assert!(spec.steps("main", &facts).unwrap().is_empty());
+        spec.labels
+            .get_mut("n3")
+            .unwrap()
+            .insert("zone".into(), "d".into());
+        let diff = spec.diff("main", &facts).unwrap();
+        assert_eq!(
+            diff.attributes,
+            [AttrChange::scalar("n3 labels.zone", "c", "d")]
+        );
+        let script = &spec.steps("main", &facts).unwrap()[0].step.script;
+        assert!(
+            script.contains("--label-add 'io.corral.labels=role,zone'"),
+            "{script}"
         );
     }
 

@@ -481,6 +481,55 @@ pub fn probe(project: &str) -> Probe {
     }
 }
 
+/// Where a manager lists the configs no project labelled, with their data, for
+/// [`adoptable_probe`].
+pub const ADOPTABLE_KEY: &str = "swarm:adoptable-configs";
+
+/// On a manager: the configs made by hand (no [`MANAGED_LABEL`]), name and data, so that a
+/// declared config with the same name and value is taken over as it is (see
+/// [`redact_adoptable`]) instead of being made again and swapped into its services.
+pub fn adoptable_probe() -> Probe {
+    Probe {
+        key: ADOPTABLE_KEY.to_owned(),
+        script: format!(
+            r#"ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format '{{{{if not (index .Spec.Labels "{MANAGED_LABEL}")}}}}{{{{json .Spec.Name}}}} {{{{json .Spec.Data}}}}{{{{end}}}}' $ids | grep -v '^$' | sort; fi; true"#
+        ),
+    }
+}
+
+/// [`adoptable_probe`]'s output reduced to `adopted LABEL NAME` lines: the configs whose
+/// name is a declared object's and whose data is its value; the data is not kept.
+pub fn redact_adoptable(output: &str, declared: &[(ObjectId, &ObjectValue)]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for line in output.lines() {
+        let mut stream = serde_json::Deserializer::from_str(line).into_iter::<String>();
+        let (Some(Ok(name)), Some(Ok(data))) = (stream.next(), stream.next()) else {
+            continue;
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+            continue;
+        };
+        for (id, value) in declared {
+            if id.class == ObjectClass::Config && id.prefix == name && value.bytes() == bytes {
+                out.push_str(&format!("adopted {} {name}\n", id.label));
+            }
+        }
+    }
+    out
+}
+
+/// The config made by hand that `id` adopts, if the manager's facts name one (the name
+/// the services use now).
+pub fn adopted(manager: &HostFacts, id: &ObjectId) -> Option<String> {
+    let out = manager.probes.get(ADOPTABLE_KEY)?;
+    out.output.lines().find_map(|line| {
+        let rest = line.strip_prefix("adopted ")?;
+        let (label, name) = rest.rsplit_once(' ')?;
+        (label == id.label).then(|| name.to_owned())
+    })
+}
+
 /// A secret or config on the swarm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveObject {
@@ -657,6 +706,9 @@ pub fn wanted_version(
     facts: &ClusterFacts,
     purpose: Purpose,
 ) -> Result<Option<String>, FactError> {
+    if let Some(name) = facts.manager.as_ref().and_then(|(_, m)| adopted(m, id)) {
+        return Ok(Some(name));
+    }
     let live = match &facts.manager {
         Some((_, manager)) => Some(live(manager)?),
         None => None,
@@ -736,6 +788,14 @@ impl Object<'_> {
         if facts.manager.is_none() {
             super::swarm_cluster::no_manager(facts)?;
         }
+        if facts
+            .manager
+            .as_ref()
+            .is_some_and(|(_, m)| adopted(m, &self.id).is_some())
+        {
+            // Made by hand with this value: its services keep it until the value changes.
+            return Ok(Decision::NoOp);
+        }
         let wanted = wanted_version(&self.id, &self.declared.value, scope, facts, purpose)?;
         let old: Vec<String> = match &facts.manager {
             Some((_, manager)) => live(manager)?
@@ -753,6 +813,19 @@ impl Object<'_> {
             true => Decision::Create(wanted),
             false => Decision::Rotate { old, new: wanted },
         })
+    }
+
+    /// Whether the swarm has an object of this name that no project labelled: one this
+    /// object takes over (`corral import` writes the secrets the services use).
+    fn made_by_hand(&self, facts: &ClusterFacts) -> Result<bool, FactError> {
+        let Some((_, manager)) = &facts.manager else {
+            return Ok(false);
+        };
+        Ok(live(manager)?.objects.iter().any(|o| {
+            o.class == self.id.class
+                && o.name == self.id.prefix
+                && !o.labels.contains_key(MANAGED_LABEL)
+        }))
     }
 
     fn shown(version: &Option<String>) -> AttrValue {
@@ -777,7 +850,18 @@ impl Object<'_> {
                         AttrValue::Scalar(format!("from {}", self.declared.origin)),
                     ),
                 ],
-                reason: None,
+                reason: self.made_by_hand(facts)?.then(|| {
+                    let noun = self.id.class.noun();
+                    format!(
+                        "adopts the {noun} `{}` made by hand: its value cannot be compared, so a version of corral's is created from {} and swapped into the services that use it{} (one rolling update); the old {noun} is left as it is",
+                        self.id.prefix,
+                        self.declared.origin,
+                        match users.is_empty() {
+                            true => String::new(),
+                            false => format!(" ({})", users.join(", ")),
+                        }
+                    )
+                }),
             },
             Decision::Rotate { old, new } => {
                 let mut attributes = vec![AttrChange::new(
@@ -855,7 +939,7 @@ macro_rules! cluster_object {
             }
 
             fn manager_probes(&self, _name: &str) -> Vec<Probe> {
-                vec![probe(&self.object.scope.project)]
+                vec![probe(&self.object.scope.project), adoptable_probe()]
             }
 
             fn shares_machines(&self) -> bool {
@@ -1068,6 +1152,31 @@ mod tests {
 
     fn db_pw() -> ObjectId {
         ObjectId::declared(ObjectClass::Secret, "db_pw")
+    }
+
+    #[test]
+    fn a_secret_made_by_hand_is_adopted_with_a_version_of_corrals_and_says_so() {
+        // scripts/record-import-fixtures.sh: `docker secret create db_pw`, no corral key.
+        let mut spec = secret("the operator's value");
+        spec.object.scope.project = "infra".into();
+        let out = recorded::checked(
+            "import/swarm-objects/by-hand",
+            &probe("infra"),
+            "run scripts/record-import-fixtures.sh",
+        );
+        let mut manager = HostFacts::default();
+        manager.probes.insert(OBJECTS_KEY.into(), out);
+        let diff = spec.object("db_pw").diff(&facts(&manager)).unwrap();
+        assert_eq!(diff.action(), Action::Create);
+        let reason = diff.reason.unwrap_or_default();
+        assert!(
+            reason.starts_with("adopts the secret `db_pw` made by hand"),
+            "{reason}"
+        );
+        assert!(reason.contains("swarm/service.app"), "{reason}");
+        // A secret of another name is only created.
+        let diff = spec.object("api_key").diff(&facts(&manager)).unwrap();
+        assert_eq!(diff.reason, None);
     }
 
     #[test]

@@ -1689,6 +1689,8 @@ struct Delta {
     /// `secret_env` values, which reach the CLI in its environment (see [`cli_env`]): the
     /// flags name only their keys.
     secret_env: Vec<(String, String)>,
+    /// The service has no project's label (made by hand): this change adopts it.
+    adopting: bool,
 }
 
 impl Delta {
@@ -2073,7 +2075,19 @@ impl SwarmServiceSpec {
                 _ => Decision::NoOp,
             });
         }
-        if !ours {
+        let mut delta = delta;
+        if !service.spec.labels.contains_key(MANAGED_LABEL) {
+            // Made by hand and now declared (`corral import`): the first change takes it
+            // over, labelling it in the same update.
+            delta
+                .attributes
+                .push(super::adopted_attribute(&self.scope.project));
+            delta.flags.push(format!(
+                "--label-add {}",
+                quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
+            ));
+            delta.adopting = true;
+        } else if service.spec.labels.get(MANAGED_LABEL) != Some(&self.scope.project) {
             return Err(FactError::new(
                 swarm::SERVICE_INSPECT_KEY,
                 format!(
@@ -2411,7 +2425,10 @@ impl SwarmServiceSpec {
                 reason: None,
             },
             Decision::NoOp => Diff::update_if_changed(Vec::new()),
-            Decision::Update(delta) => Diff::update_if_changed(delta.attributes),
+            Decision::Update(delta) => Diff {
+                reason: delta.adopting.then(|| super::adopted_reason("service")),
+                ..Diff::update_if_changed(delta.attributes)
+            },
             Decision::Restart(why) => Diff {
                 action: Some(Action::Update),
                 attributes: vec![AttrChange::scalar(TASKS_ATTRIBUTE, why, "all running")],
@@ -2458,7 +2475,10 @@ impl SwarmServiceSpec {
                 ),
             )],
             Decision::Update(delta) => {
-                let mut script = DockerObject::Service.owned_guard(name, project);
+                let mut script = match delta.adopting {
+                    true => DockerObject::Service.adoptable_guard(name, project),
+                    false => DockerObject::Service.owned_guard(name, project),
+                };
                 if !delta.ports_first.is_empty() {
                     script.push_str(&format!(
                         "timeout {} docker service update --detach=false --quiet {} {} >/dev/null || {{ echo 'corral: removing the ports of service '{} failed; exit 1; }}\n",

@@ -765,9 +765,15 @@ impl SwarmStackSpec {
         self.check_external_networks(facts)?;
         let live = self.live(name, facts)?;
         let project = &self.scope.project;
+        // Services of no project (deployed by hand) are adopted; another project's not.
         let foreign: Vec<&str> = live
             .values()
-            .filter(|s| s.spec.labels.get(MANAGED_LABEL) != Some(project))
+            .filter(|s| {
+                s.spec
+                    .labels
+                    .get(MANAGED_LABEL)
+                    .is_some_and(|p| p != project)
+            })
             .map(|s| s.spec.name.as_str())
             .collect();
         if !foreign.is_empty() {
@@ -820,6 +826,11 @@ impl SwarmStackSpec {
                     && a.before == AttrValue::Absent
                     && a.after == AttrValue::Opaque("none".into()))
             });
+            // A service deployed by hand that matches: adopted by the stack's next deploy,
+            // not a change of its own.
+            if diff.attributes.iter().all(|a| a.name == super::ADOPTED) {
+                continue;
+            }
             match diff.action() {
                 Action::NoOp => continue,
                 Action::Replace => analysis.replaced.push(docker_name.clone()),
@@ -865,6 +876,15 @@ impl SwarmStackSpec {
                 }
                 let id = ObjectId::of_stack(class, name, key);
                 let wanted = versions.get(&(class, key.clone())).cloned().flatten();
+                if facts
+                    .manager
+                    .as_ref()
+                    .and_then(|(_, m)| swarm_secret::adopted(m, &id))
+                    .is_some_and(|adopted| Some(&adopted) == wanted.as_ref())
+                {
+                    // Deployed by hand with this value: the services keep it.
+                    continue;
+                }
                 let old: Vec<String> = match &facts.manager {
                     Some((_, manager)) => {
                         let services = manager
@@ -1152,6 +1172,7 @@ impl ClusterKind for SwarmStackSpec {
             swarm::service_inspect_probe(),
             swarm::network_inspect_probe(),
             swarm_secret::probe(&self.scope.project),
+            swarm_secret::adoptable_probe(),
         ]
     }
 

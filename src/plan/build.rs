@@ -222,6 +222,16 @@ pub fn build(
             if recorded.is_some_and(|r| r.path == entry.path && r.unit == entry.unit) {
                 continue;
             }
+            // A host corral never wrote to (a cluster built by hand, then imported): what
+            // is already as configured is adopted as it is, and recorded by the first apply
+            // that changes the host, so that the plan right after an import is empty. (A
+            // host another project wrote to is handed over: recorded now, as before.)
+            let first_contact = records
+                .get(machine.as_str())
+                .is_none_or(|r| r.record.projects.is_empty());
+            if first_contact {
+                continue;
+            }
             diff.action = Some(Action::Update);
             diff.attributes = vec![AttrChange::new(
                 RECORD_ATTR,
