@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -28,9 +29,10 @@ use crate::facts::{FactError, Probe, ProbeOutput};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rolling {
-    /// Machines changed at once; 1 when not set.
+    /// Machines changed at once, from 1; 1 when not set.
     #[serde(default = "one")]
-    pub parallel: u32,
+    #[schemars(with = "u32", range(min = 1))]
+    pub parallel: NonZeroU32,
     /// How long a machine must stay healthy once it is, before the next one's change
     /// begins (Swarm's `update_config.monitor`); 10 s when not set.
     #[serde(default = "ten_seconds")]
@@ -38,8 +40,8 @@ pub struct Rolling {
     pub wait: Wait,
 }
 
-fn one() -> u32 {
-    1
+fn one() -> NonZeroU32 {
+    NonZeroU32::MIN
 }
 
 fn ten_seconds() -> Wait {
@@ -49,8 +51,18 @@ fn ten_seconds() -> Wait {
 impl Default for Rolling {
     fn default() -> Self {
         Rolling {
-            parallel: 1,
+            parallel: NonZeroU32::MIN,
             wait: ten_seconds(),
+        }
+    }
+}
+
+impl Rolling {
+    /// One machine at a time, the next as soon as this one is healthy.
+    pub fn immediate() -> Rolling {
+        Rolling {
+            parallel: NonZeroU32::MIN,
+            wait: Wait(Duration::ZERO),
         }
     }
 }
@@ -566,10 +578,11 @@ mod tests {
     #[test]
     fn waits_read_as_durations() {
         let rolling: Rolling = serde_json::from_str(r#"{"wait": "2s"}"#).unwrap();
-        assert_eq!(rolling.parallel, 1);
+        assert_eq!(rolling.parallel.get(), 1);
         assert_eq!(rolling.wait, Wait(Duration::from_secs(2)));
         let rolling: Rolling = serde_json::from_str(r#"{"parallel": 2, "wait": 0}"#).unwrap();
         assert_eq!(rolling.wait, Wait(Duration::ZERO));
         assert!(serde_json::from_str::<Rolling>(r#"{"wait": "soon"}"#).is_err());
+        assert!(serde_json::from_str::<Rolling>(r#"{"parallel": 0}"#).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! writes the file (keeping the original, which removing the resource restores) and
 //! restarts dockerd, then waits until the node is back: in the swarm again and, on a
 //! manager, able to answer for it. Instances of one resource change one machine at a time
-//! (see [`MachineKind::serial`]), so a swarm's managers never restart together and lose
+//! (see [`MachineKind::rolling`] and [`crate::rolling`]), so a swarm's managers never restart together and lose
 //! quorum. `live-restore` is refused on swarm members: Docker does not support it there.
 
 use serde::{Deserialize, Serialize};
@@ -270,8 +270,9 @@ impl MachineKind for DockerDaemonSpec {
         ]
     }
 
-    fn serial(&self) -> bool {
-        true
+    /// Dockerd's tasks take a moment to settle: 10 s watched before the next machine.
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        Some(crate::rolling::Rolling::default())
     }
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
