@@ -359,8 +359,14 @@ impl BrickHeal {
     }
 }
 
-/// Parses [`heal_info_probe`]'s output.
+/// Parses [`heal_info_probe`]'s output. A volume that does not exist yet, or is not
+/// started, has no bricks serving and nothing to heal: no bricks.
 pub fn parse_heal_info(key: &str, out: &ProbeOutput) -> Result<Vec<BrickHeal>, FactError> {
+    if out.rc != 0
+        && (out.output.contains("does not exist") || out.output.contains("is not started"))
+    {
+        return Ok(Vec::new());
+    }
     if out.rc != 0 {
         return Err(FactError::new(
             key,

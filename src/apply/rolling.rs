@@ -96,13 +96,16 @@ fn others_first(candidates: &[String], machine: &str) -> Vec<String> {
     order
 }
 
-/// The swarm as the first manager that answers sees it; the error says why each did not.
+/// The swarm as the first manager that answers sees it; `None` when every manager that
+/// answers is in no swarm (or has no dockerd running) yet, as on blank hosts whose daemon
+/// settings come before the swarm. The error says why each did not answer.
 async fn snapshot(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     managers: &[String],
     machine: &str,
-) -> Result<Snapshot, String> {
+) -> Result<Option<Snapshot>, String> {
     let mut why = Vec::new();
+    let mut outside = 0;
     for manager in others_first(managers, machine) {
         let Some(host) = hosts.get(&manager) else {
             why.push(format!("{manager}: not connected"));
@@ -113,6 +116,20 @@ async fn snapshot(
             swarm::service_ls_probe(),
             swarm::service_ps_probe(),
         );
+        match ask(host.as_ref(), &n).await {
+            Ok(out)
+                if out.rc != 0
+                    && matches!(
+                        swarm::refusal(&out),
+                        Some(swarm::ManagerRefusal::NotInSwarm | swarm::ManagerRefusal::DaemonDown)
+                    ) =>
+            {
+                outside += 1;
+                why.push(format!("{manager}: in no swarm"));
+                continue;
+            }
+            _ => {}
+        }
         let read = async {
             let nodes = ask(host.as_ref(), &n).await?;
             let nodes: Vec<NodeSummary> =
@@ -128,9 +145,12 @@ async fn snapshot(
             })
         };
         match read.await {
-            Ok(snapshot) => return Ok(snapshot),
+            Ok(snapshot) => return Ok(Some(snapshot)),
             Err(e) => why.push(format!("{manager}: {}", e.trim())),
         }
+    }
+    if outside == managers.len() {
+        return Ok(None);
     }
     Err(format!("no swarm manager answers ({})", why.join("; ")))
 }
@@ -233,18 +253,21 @@ async fn checked_change(
         None
     } else {
         step("check that the swarm keeps a majority of managers without this machine");
-        let before = match snapshot(hosts, &managers, machine).await {
-            Ok(before) => before,
+        match snapshot(hosts, &managers, machine).await {
+            Ok(Some(before)) => {
+                if let Err(e) = rolling::quorum_allows(&before.nodes, machine) {
+                    return Some(format!("not started: {e}"));
+                }
+                Some(before)
+            }
+            // No swarm yet: nothing of it to keep.
+            Ok(None) => None,
             Err(e) => {
                 return Some(format!(
                     "not started: cannot tell whether the swarm keeps its quorum without {machine}: {e}"
                 ))
             }
-        };
-        if let Err(e) = rolling::quorum_allows(&before.nodes, machine) {
-            return Some(format!("not started: {e}"));
         }
-        Some(before)
     };
     if !volumes.is_empty() {
         step("wait until the volumes with a brick here have nothing to heal");
@@ -289,11 +312,12 @@ async fn checked_change(
         let mut broken = Vec::new();
         if let Some(before) = &before {
             match snapshot(hosts, &managers, machine).await {
-                Ok(now) => {
+                Ok(Some(now)) => {
                     let verdict = rolling::judge(before, &now, machine);
                     waiting.extend(verdict.waiting);
                     broken.extend(verdict.broken);
                 }
+                Ok(None) => waiting.push("no swarm manager is in the swarm".to_owned()),
                 Err(e) => waiting.push(e),
             }
         }
