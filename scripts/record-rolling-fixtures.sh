@@ -8,6 +8,7 @@
 #   failing     a service whose task exits 1 (Failed) and one no node can take (Pending)
 #   heal-queue  n3's brick killed, files written on n1: entries to heal, n3 not connected
 #   healing     n3's brick started again: connected, entries not healed yet (when caught)
+#   (and, healthy, the heal info of a volume that does not exist: not created yet)
 # Each record holds the probe's exact script (the tests compare it with the probe's), its
 # exit code and output (stderr joined, LC_ALL=C, stdin from /dev/null).
 # LAB_NAME / LAB_DIR / LAB_SUBNET choose the lab; one is brought up when not running, and
@@ -82,6 +83,7 @@ record node-ls healthy n1 "$state" "$node_ls"
 record service-ls healthy n1 "$state" "$service_ls"
 record service-ps healthy n1 "$state" "$service_ps"
 record heal-info healthy n1 "$state" "$heal_info"
+record heal-info no-such-volume n1 "$state" 'gluster --mode=script volume heal absent info'
 
 on n3 'systemctl stop docker.socket docker.service'
 wait_for "n3 down" n1 'docker node ls --format "{{.Hostname}} {{.Status}}" | grep -qx "n3 Down"'

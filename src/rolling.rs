@@ -581,6 +581,16 @@ mod tests {
         assert!(heal_pending("gv", &healing).is_some());
     }
 
+    /// Daemon settings applied before the volume is created: nothing to heal, not an error
+    /// to wait on until the step timeout.
+    #[test]
+    fn a_volume_not_created_yet_has_nothing_to_heal() {
+        let probe = heal_info_probe("absent");
+        let out = out("heal-info", "no-such-volume", &probe);
+        let bricks = parse_heal_info(&probe.key, &out).unwrap();
+        assert_eq!(heal_pending("absent", &bricks), None);
+    }
+
     #[test]
     fn waits_read_as_durations() {
         let rolling: Rolling = serde_json::from_str(r#"{"wait": "2s"}"#).unwrap();

@@ -358,7 +358,6 @@ fn lab_faults() {
         dir.join("cluster.yaml"),
     )
     .unwrap();
-    write_daemon(&dir, 3);
     let config = dir.display().to_string();
     assert_success(
         &lab.corral(&["apply", "--auto-approve"], &config),
@@ -380,10 +379,28 @@ fn lab_faults() {
     );
     let sums = lab.sh("n1", "cd /srv/data && sha256sum f1 f2 f3 f4");
 
-    let mut figures = Vec::new();
+    let mut figures = vec![format!(
+        "lab and cluster up: {:.0} s",
+        started.elapsed().as_secs_f64()
+    )];
+    let phase = Instant::now();
     rolling_change_keeps_a_node_serving(&lab, &dir, &addresses, &mut figures);
-    a_frozen_manager_stops_the_roll_before_a_third(&lab, &dir);
-    a_partition_stops_the_roll_and_the_rerun_converges(&lab, &dir);
+    figures.push(format!(
+        "rolling and by hand: {:.0} s",
+        phase.elapsed().as_secs_f64()
+    ));
+    let phase = Instant::now();
+    a_frozen_manager_stops_the_roll_before_a_third(&lab, &dir, &mut figures);
+    figures.push(format!(
+        "frozen manager, rerun: {:.0} s",
+        phase.elapsed().as_secs_f64()
+    ));
+    let phase = Instant::now();
+    a_partition_stops_the_roll_and_the_rerun_converges(&lab, &dir, &mut figures);
+    figures.push(format!(
+        "partition, rerun: {:.0} s",
+        phase.elapsed().as_secs_f64()
+    ));
 
     // Nothing lost: the volume heals, and every node reads back what n1 wrote.
     for machine in MACHINES {
@@ -455,7 +472,11 @@ fn rolling_change_keeps_a_node_serving(
 /// n3 frozen (`docker pause`: every process of the host stops, as in a crash; its brick
 /// on tmpfs survives, unlike with `docker kill`) while n1's dockerd restarts: corral stops
 /// before it touches n2, names n3, and ends in bounded time; thawed, the rerun converges.
-fn a_frozen_manager_stops_the_roll_before_a_third(lab: &Lab, dir: &Path) {
+fn a_frozen_manager_stops_the_roll_before_a_third(
+    lab: &Lab,
+    dir: &Path,
+    figures: &mut Vec<String>,
+) {
     let config = dir.display().to_string();
     write_daemon(dir, 5);
     let child = lab.apply_in_background(&config);
@@ -467,6 +488,10 @@ fn a_frozen_manager_stops_the_roll_before_a_third(lab: &Lab, dir: &Path) {
     );
     assert_success(&docker(&["pause", &Lab::container("n3")]), "freeze n3");
     let (out, took) = finish(child, Duration::from_secs(200));
+    figures.push(format!(
+        "n3 frozen while n1 restarts: apply stopped {:.0} s later",
+        took.as_secs_f64()
+    ));
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(
@@ -480,7 +505,12 @@ fn a_frozen_manager_stops_the_roll_before_a_third(lab: &Lab, dir: &Path) {
     assert!(took < Duration::from_secs(180), "took {took:?}");
     assert_success(&docker(&["unpause", &Lab::container("n3")]), "thaw n3");
     assert_eq!(daemon_value(lab, "n2"), "4", "n2 untouched");
-    converge_after(lab, &config, "n3");
+    figures.push(failure_line(&shown, "docker/daemon.tuned[n1]"));
+    let took = converge_after(lab, &config, "n3");
+    figures.push(format!(
+        "rerun after n3 thawed: {:.0} s",
+        took.as_secs_f64()
+    ));
     for machine in MACHINES {
         assert_eq!(daemon_value(lab, machine), "5");
     }
@@ -488,7 +518,11 @@ fn a_frozen_manager_stops_the_roll_before_a_third(lab: &Lab, dir: &Path) {
 
 /// n2 cut off the network while n1's dockerd restarts: corral names it, restarts nothing
 /// else, ends in bounded time; reconnected, the rerun converges.
-fn a_partition_stops_the_roll_and_the_rerun_converges(lab: &Lab, dir: &Path) {
+fn a_partition_stops_the_roll_and_the_rerun_converges(
+    lab: &Lab,
+    dir: &Path,
+    figures: &mut Vec<String>,
+) {
     let config = dir.display().to_string();
     let n2 = lab.addresses()[1].clone();
     write_daemon(dir, 6);
@@ -504,6 +538,10 @@ fn a_partition_stops_the_roll_and_the_rerun_converges(lab: &Lab, dir: &Path) {
         "cut n2 off",
     );
     let (out, took) = finish(child, Duration::from_secs(200));
+    figures.push(format!(
+        "n2 cut off while n1 restarts: apply stopped {:.0} s later",
+        took.as_secs_f64()
+    ));
     let reconnect = docker(&[
         "network",
         "connect",
@@ -521,7 +559,12 @@ fn a_partition_stops_the_roll_and_the_rerun_converges(lab: &Lab, dir: &Path) {
     );
     assert!(took < Duration::from_secs(180), "took {took:?}");
     assert_eq!(daemon_value(lab, "n3"), "5", "n3 untouched");
-    converge_after(lab, &config, "n2");
+    figures.push(failure_line(&shown, "docker/daemon.tuned[n1]"));
+    let took = converge_after(lab, &config, "n2");
+    figures.push(format!(
+        "rerun after n2 reconnected: {:.0} s",
+        took.as_secs_f64()
+    ));
     for machine in MACHINES {
         assert_eq!(daemon_value(lab, machine), "6");
     }
@@ -530,7 +573,7 @@ fn a_partition_stops_the_roll_and_the_rerun_converges(lab: &Lab, dir: &Path) {
 /// Once `machine` is back (answering, Ready in the swarm), the rerun converges and the plan
 /// is empty. The apply lock the failed run could not remove from `machine` is removed first
 /// (until apply takes over a lock whose holder is provably gone).
-fn converge_after(lab: &Lab, config: &str, machine: &str) {
+fn converge_after(lab: &Lab, config: &str, machine: &str) -> Duration {
     lab.wait_for(
         &format!("{machine} back in the swarm"),
         "n1",
@@ -538,7 +581,21 @@ fn converge_after(lab: &Lab, config: &str, machine: &str) {
         Duration::from_secs(120),
     );
     let _ = lab.corral(&["force-unlock", "--force", machine], config);
+    let began = Instant::now();
     let out = lab.corral(&["apply", "--auto-approve"], config);
+    let took = began.elapsed();
     assert_success(&out, &format!("the rerun after {machine} came back"));
     assert_plan_empty(lab, config, "the rerun converged");
+    took
+}
+
+/// The line of the apply's summary that says why `address` failed.
+fn failure_line(shown: &str, address: &str) -> String {
+    let needle = format!("failed:  {address}");
+    shown
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }

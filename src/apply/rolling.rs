@@ -321,7 +321,11 @@ async fn checked_change(
                 Err(e) => waiting.push(e),
             }
         }
-        waiting.extend(heal_queues(hosts, &volumes, machine).await);
+        // With a machine lost, glusterd waits for it too (up to its ping timeout): the heal
+        // queues cannot change the verdict, and asking them would only delay it.
+        if broken.is_empty() {
+            waiting.extend(heal_queues(hosts, &volumes, machine).await);
+        }
         let now = Instant::now();
         if broken.is_empty() {
             broken_since = None;
