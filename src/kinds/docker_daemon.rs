@@ -5,9 +5,9 @@
 //! compared as JSON, so a file that says the same in another layout is left alone. A change
 //! writes the file (keeping the original, which removing the resource restores) and
 //! restarts dockerd, then waits until the node is back: in the swarm again and, on a
-//! manager, able to answer for it; the rolling check then waits for the swarm. Instances of one resource change one machine at a time
-//! (see [`MachineKind::rolling`] and [`crate::rolling`]), so a swarm's managers never restart together and lose
-//! quorum. `live-restore` is refused on swarm members: Docker does not support it there.
+//! manager, able to answer for it; the rolling check then waits for the rest of the swarm.
+//! Instances of one resource change one machine at a time (see [`MachineKind::rolling`] and
+//! [`crate::rolling`]), so a swarm's managers never restart together and lose quorum. `live-restore` is refused on swarm members: Docker does not support it there.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

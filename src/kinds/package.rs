@@ -200,7 +200,8 @@ impl MachineKind for PackageSpec {
         &self.machines
     }
 
-    /// An upgrade restarts the services it touches: one machine at a time, proven healthy before the next, without a settle time.
+    /// An upgrade restarts the services it touches: one machine at a time, each proven healthy before the
+    /// next, without a settle time.
     fn rolling(&self) -> Option<crate::rolling::Rolling> {
         Some(crate::rolling::Rolling::immediate())
     }

@@ -593,7 +593,8 @@ impl MachineKind for SshdSpec {
         &self.machines
     }
 
-    /// A reload re-executes sshd: one machine at a time, proven healthy before the next, without a settle time.
+    /// A reload re-executes sshd: one machine at a time, each proven healthy before the
+    /// next, without a settle time.
     fn rolling(&self) -> Option<crate::rolling::Rolling> {
         Some(crate::rolling::Rolling::immediate())
     }
