@@ -7,7 +7,8 @@
 //! restarts dockerd, then waits until the node is back: in the swarm again and, on a
 //! manager, able to answer for it; the rolling check then waits for the rest of the swarm.
 //! Instances of one resource change one machine at a time (see [`MachineKind::rolling`] and
-//! [`crate::rolling`]), so a swarm's managers never restart together and lose quorum. `live-restore` is refused on swarm members: Docker does not support it there.
+//! [`crate::rolling`]), so a swarm's managers never restart together and lose quorum.
+//! `live-restore` is refused on swarm members: Docker does not support it there.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
