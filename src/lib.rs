@@ -24,6 +24,7 @@ pub mod owed;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod rolling;
 pub mod schema;
 pub mod shell;
 pub mod transport;

@@ -23,7 +23,8 @@ use crate::transport::Host;
 const MACHINES: usize = 1000;
 const PARALLELISM: usize = 50;
 const LATENCY: Duration = Duration::from_millis(20);
-/// Machines with the Docker daemon resource, a serial kind (one machine at a time).
+/// Machines with the Docker daemon resource, a rolling kind (one machine at a time; its
+/// wait after each machine is set to 0 here, so that the walk's schedule is what is measured).
 const DAEMONS: usize = 10;
 
 fn recorded(name: &str) -> HostFacts {
@@ -85,7 +86,7 @@ async fn a_thousand_hosts_keep_every_slot_busy_in_order_and_skip_what_failed() {
     let daemons: Vec<String> = (0..DAEMONS).map(|m| format!("m{m:04}")).collect();
     let _ = write!(
         text,
-        "kind: os/file\nname: a\nspecification: {{ machines: all, path: {}, content: \"a\\n\", mode: \"0644\" }}\n---\nkind: os/file\nname: b\nspecification: {{ machines: all, path: {}, content: \"b\\n\", mode: \"0644\" }}\ndepends_on: [os/file.a]\n---\nkind: docker/daemon\nname: d\nspecification: {{ machines: [{}], settings: {{ icc: false }} }}\n",
+        "kind: os/file\nname: a\nspecification: {{ machines: all, path: {}, content: \"a\\n\", mode: \"0644\" }}\n---\nkind: os/file\nname: b\nspecification: {{ machines: all, path: {}, content: \"b\\n\", mode: \"0644\" }}\ndepends_on: [os/file.a]\n---\nkind: docker/daemon\nname: d\nlifecycle: {{ rolling: {{ wait: 0 }} }}\nspecification: {{ machines: [{}], settings: {{ icc: false }} }}\n",
         path("a"),
         path("b"),
         daemons.join(", ")

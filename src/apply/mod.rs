@@ -13,6 +13,7 @@
 pub mod guard;
 pub mod interrupt;
 pub mod lock;
+pub mod rolling;
 pub mod session;
 mod timeout;
 
@@ -168,6 +169,8 @@ pub async fn apply(
     )
     .await;
     let mut running = JoinSet::new();
+    let health = Arc::new(rolling::Health::from_config(config));
+    let all_hosts = Arc::new(hosts.clone());
 
     loop {
         // Settle every ready node that needs no host work; queue the rest.
@@ -260,6 +263,7 @@ pub async fn apply(
                 .map_or(DEFAULT_STEP_TIMEOUT, StepTimeout::duration);
             let change = changes[&instance.address].clone();
             let mut guarded = None;
+            let mut rolls = None;
             // A change that only records what is already as configured runs nothing; the
             // record is written after the walk.
             let steps = match resource.spec.placement() {
@@ -268,6 +272,7 @@ pub async fn apply(
                     let empty = crate::facts::HostFacts::default();
                     let host_facts = facts.get(&machine).unwrap_or(&empty);
                     guarded = kind.access_guard(&resource.address.name);
+                    rolls = resource.lifecycle.rolling.or_else(|| kind.rolling());
                     let mut steps = kind.steps(&resource.address.name, &change, host_facts);
                     // Restarts this change makes owed are on the host before it is made.
                     crate::owed::around(config, &change, &mut steps);
@@ -313,9 +318,27 @@ pub async fn apply(
             busy.insert(machine.clone());
             let events = events.clone();
             let address = instance.address.clone();
+            let (health, all_hosts) = (health.clone(), all_hosts.clone());
             running.spawn(async move {
-                let error = match guarded.filter(|_| !steps.is_empty()) {
-                    Some(guard) => {
+                let error = match (
+                    rolls.filter(|_| !steps.is_empty()),
+                    guarded.filter(|_| !steps.is_empty()),
+                ) {
+                    (Some(setting), guard) => {
+                        rolling::run(
+                            &all_hosts,
+                            &health,
+                            setting,
+                            &machine,
+                            &address,
+                            steps,
+                            guard.as_ref(),
+                            timeout,
+                            &events,
+                        )
+                        .await
+                    }
+                    (None, Some(guard)) => {
                         run_guarded_steps(
                             host.as_ref(),
                             &machine,
@@ -327,7 +350,7 @@ pub async fn apply(
                         )
                         .await
                     }
-                    None => {
+                    (None, None) => {
                         run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await
                     }
                 };
@@ -471,6 +494,26 @@ async fn run_steps(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
     let started = Instant::now();
+    let error = run_step_list(host, machine, address, steps, timeout, events).await;
+    let _ = events.send(Event::Finished {
+        machine: machine.to_owned(),
+        address: address.clone(),
+        elapsed: started.elapsed(),
+        error: error.clone(),
+    });
+    error
+}
+
+/// The work of [`run_steps`], without the `Finished` event (a rolling change sends it
+/// after its checks).
+async fn run_step_list(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
     let mut error = None;
     for step in steps {
         let _ = events.send(Event::Started {
@@ -485,12 +528,6 @@ async fn run_steps(
             break;
         }
     }
-    let _ = events.send(Event::Finished {
-        machine: machine.to_owned(),
-        address: address.clone(),
-        elapsed: started.elapsed(),
-        error: error.clone(),
-    });
     error
 }
 

@@ -61,6 +61,12 @@ pub struct Lifecycle {
     /// 30 minutes when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<crate::apply::StepTimeout>,
+    /// How the machines of a per-machine resource change: `parallel` at a time, each proven
+    /// healthy and then watched for `wait` before the next (docs/src/rolling.md). Kinds that
+    /// restart something (`docker/daemon`, `os/sshd`, `os/firewall`, `os/package`) roll by
+    /// default; others roll when this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling: Option<crate::rolling::Rolling>,
 }
 
 /// The fields of each kind that may hold a secret, as paths from the `specification` (`*`
@@ -1548,6 +1554,9 @@ impl Loader<'_> {
                     }
                 }
                 resource.lifecycle.prevent_destroy |= lifecycle.prevent_destroy;
+                if resource.lifecycle.rolling.is_none() {
+                    resource.lifecycle.rolling = lifecycle.rolling;
+                }
                 if resource.lifecycle.timeout.is_none() {
                     resource.lifecycle.timeout = lifecycle.timeout;
                 }

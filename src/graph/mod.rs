@@ -303,35 +303,37 @@ impl ResourceGraph {
         }
     }
 
-    /// The instances of every resource whose kind changes one machine at a time (a Docker
-    /// daemon restart), chained per kind in machine order, whichever resource they belong
-    /// to: two resources selecting different managers must not restart them together. Each
-    /// waits for the one before, and is skipped when it failed (a failed restart must not
-    /// spread).
+    /// The instances of every rolling resource (see [`crate::rolling`]: a Docker daemon
+    /// restart, an sshd reload, or any per-machine resource with `lifecycle.rolling`),
+    /// chained per kind in machine order, whichever resource they belong to: two resources
+    /// selecting different managers must not restart them together. With `parallel: N`,
+    /// each instance waits for the one N places before it (the smallest N of the kind's
+    /// resources), and is skipped when it failed (a failed restart must not spread).
     fn add_serial_edges(&mut self, config: &Config, by_resource: &HashMap<&Address, Vec<usize>>) {
-        let mut by_kind: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_kind: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
         for resource in &config.resources {
             let Placement::Machines(kind) = resource.spec.placement() else {
                 continue;
             };
-            if !kind.serial() {
+            let Some(rolling) = resource.lifecycle.rolling.or_else(|| kind.rolling()) else {
                 continue;
-            }
+            };
             if let Some(instances) = by_resource.get(&resource.address) {
-                by_kind
+                let (parallel, chain) = by_kind
                     .entry(resource.spec.kind())
-                    .or_default()
-                    .extend(instances);
+                    .or_insert((usize::MAX, Vec::new()));
+                *parallel = (*parallel).min(rolling.parallel.get() as usize);
+                chain.extend(instances);
             }
         }
-        for mut chain in by_kind.into_values() {
+        for (parallel, mut chain) in by_kind.into_values() {
             chain.sort_by(|a, b| {
                 let (a, b) = (&self.instances[*a], &self.instances[*b]);
                 (&a.machine, &a.address).cmp(&(&b.machine, &b.address))
             });
-            for pair in chain.windows(2) {
+            for (before, after) in chain.iter().zip(chain.iter().skip(parallel)) {
                 self.graph
-                    .add_edge(self.nodes[pair[0]], self.nodes[pair[1]], Edge::Serial);
+                    .add_edge(self.nodes[*before], self.nodes[*after], Edge::Serial);
             }
         }
     }
@@ -780,6 +782,31 @@ mod tests {
         assert_eq!(kept, ["docker/daemon.zb[b]"]);
         let after_b = graph.linked(node("docker/daemon.zb[b]"), Direction::Outgoing);
         assert!(after_b.contains(&node("swarm/cluster.main")), "{after_b:?}");
+    }
+
+    /// Kinds that restart something roll by default (an sshd reload one machine after the
+    /// other); `lifecycle.rolling` makes any per-machine resource roll, and its `parallel`
+    /// lets that many go at once.
+    #[test]
+    fn rolling_resources_chain_their_machines_parallel_at_a_time() {
+        let serial = |yaml: &str| {
+            let (_, graph) = graph(yaml, &Filter::default());
+            graph
+                .graph
+                .raw_edges()
+                .iter()
+                .filter(|e| e.weight == Edge::Serial)
+                .count()
+        };
+        let sshd = "kind: os/sshd\nname: h\nspecification: { machines: all, settings: { MaxAuthTries: \"3\" } }\n";
+        assert_eq!(serial(sshd), 1);
+        let two = "kind: os/sshd\nname: h\nlifecycle: { rolling: { parallel: 2 } }\nspecification: { machines: all, settings: { MaxAuthTries: \"3\" } }\n";
+        assert_eq!(serial(two), 0);
+        let file =
+            "kind: os/file\nname: f\nspecification: { machines: all, path: /x, content: x }\n";
+        assert_eq!(serial(file), 0);
+        let rolled = "kind: os/file\nname: f\nlifecycle: { rolling: { wait: 5s } }\nspecification: { machines: all, path: /x, content: x }\n";
+        assert_eq!(serial(rolled), 1);
     }
 
     const KINDS: &str = "kind: os/service\nname: s\nspecification: { machines: all, unit: x, active: true }\n---\nkind: os/file\nname: f\nspecification: { machines: all, path: /x, content: x }\n---\nkind: os/package\nname: p\nspecification: { machines: [a], present: [tree] }\n";

@@ -5,9 +5,10 @@
 //! compared as JSON, so a file that says the same in another layout is left alone. A change
 //! writes the file (keeping the original, which removing the resource restores) and
 //! restarts dockerd, then waits until the node is back: in the swarm again and, on a
-//! manager, able to answer for it. Instances of one resource change one machine at a time
-//! (see [`MachineKind::serial`]), so a swarm's managers never restart together and lose
-//! quorum. `live-restore` is refused on swarm members: Docker does not support it there.
+//! manager, able to answer for it; the rolling check then waits for the rest of the swarm.
+//! Instances of one resource change one machine at a time (see [`MachineKind::rolling`] and
+//! [`crate::rolling`]), so a swarm's managers never restart together and lose quorum.
+//! `live-restore` is refused on swarm members: Docker does not support it there.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -165,17 +166,15 @@ fn desired(bytes: &[u8]) -> DesiredFile<'_> {
 }
 
 /// Restarts dockerd and waits until the node is what it was in the swarm: active again
-/// and, on a manager, able to answer for it, with this node Ready and no more nodes not
-/// Ready than before (a leader election leaves them `Unknown` for a moment), before the next
-/// machine's restart begins.
+/// and, on a manager, able to answer for it with this node Ready. Whether the rest of the
+/// swarm is as healthy as before (other nodes, tasks, volumes) is the rolling check's to
+/// say, after this step ([`crate::apply::rolling`]), which names what is not.
 const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
-unready() { docker node ls --format '{{.Status}}' 2>/dev/null | grep -vc '^Ready$'; }
-[ "$before" != 'active true' ] || unready_before=$(unready)
 systemctl restart docker || { echo 'corral: dockerd did not restart:'; journalctl -u docker.service -n 20 --no-pager 2>&1 | tail -n 20; exit 1; }
 back() {
   now=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) || return 1
   case $before in
-    'active true') [ "$now" = 'active true' ] && [ "$(docker node inspect self --format '{{.Status.State}}' 2>/dev/null)" = ready ] && [ "$(unready)" -le "$unready_before" ] ;;
+    'active true') [ "$now" = 'active true' ] && [ "$(docker node inspect self --format '{{.Status.State}}' 2>/dev/null)" = ready ] ;;
     'active '*) [ "${now%% *}" = active ] ;;
     *) true ;;
   esac
@@ -270,8 +269,9 @@ impl MachineKind for DockerDaemonSpec {
         ]
     }
 
-    fn serial(&self) -> bool {
-        true
+    /// Dockerd's tasks take a moment to settle: 10 s watched before the next machine.
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        Some(crate::rolling::Rolling::default())
     }
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {

@@ -565,6 +565,12 @@ impl MachineKind for FirewallSpec {
         &self.machines
     }
 
+    /// A reload replaces the rules: one machine at a time, each proven healthy before the
+    /// next, without a settle time.
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        Some(crate::rolling::Rolling::immediate())
+    }
+
     fn rank(&self) -> u8 {
         1
     }

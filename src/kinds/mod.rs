@@ -856,11 +856,12 @@ pub trait MachineKind {
     /// The commands that carry out `change`, planned from `facts`.
     fn steps(&self, name: &str, change: &ResourceChange, facts: &HostFacts) -> Vec<Step>;
 
-    /// Whether the instances of one resource of this kind change one machine at a time, in
-    /// machine order (a Docker daemon restart, which a swarm manager's quorum survives
-    /// only one at a time).
-    fn serial(&self) -> bool {
-        false
+    /// How the instances of a resource of this kind roll when its `lifecycle.rolling` does
+    /// not say: `Some` for a change that restarts something (a Docker daemon restart, which
+    /// a swarm manager's quorum survives only one at a time; an sshd or firewall reload; a
+    /// package upgrade restarting services), `None` for all at once. See [`crate::rolling`].
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        None
     }
 
     /// What this resource named `name` manages on each machine.

@@ -200,6 +200,12 @@ impl MachineKind for PackageSpec {
         &self.machines
     }
 
+    /// An upgrade restarts the services it touches: one machine at a time, each proven healthy before the
+    /// next, without a settle time.
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        Some(crate::rolling::Rolling::immediate())
+    }
+
     fn rank(&self) -> u8 {
         0
     }

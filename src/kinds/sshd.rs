@@ -673,6 +673,12 @@ impl MachineKind for SshdSpec {
         &self.machines
     }
 
+    /// A reload re-executes sshd: one machine at a time, each proven healthy before the
+    /// next, without a settle time.
+    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+        Some(crate::rolling::Rolling::immediate())
+    }
+
     fn rank(&self) -> u8 {
         1
     }
