@@ -1164,7 +1164,10 @@ fn a_plan_ends_its_masters_without_ssh_exit(lab: &Lab) {
     let out = child.wait_with_output().unwrap();
     assert_code(&out, 0, "plan with a logging ssh");
     let calls = std::fs::read_to_string(&log).unwrap();
-    assert!(calls.contains("-M -f -N"), "masters start with ssh: {calls}");
+    assert!(
+        calls.contains("-M -f -N"),
+        "masters start with ssh: {calls}"
+    );
     assert!(!calls.contains("-O exit"), "masters ended by ssh: {calls}");
     assert_no_master(pid);
 }

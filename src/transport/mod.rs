@@ -451,7 +451,11 @@ mod tests {
                 .unwrap();
             let out = child.wait_with_output().unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
-            assert_eq!(std::fs::read_to_string(&log).unwrap(), "sh -s\n", "sudo: {sudo}");
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap(),
+                "sh -s\n",
+                "sudo: {sudo}"
+            );
         }
     }
 

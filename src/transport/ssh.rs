@@ -267,8 +267,8 @@ impl Masters {
         if let Some(master) = master.filter(|m| !m.kept) {
             if master.socket.exists() {
                 let socket = [master.socket];
-                let _ = tokio::task::spawn_blocking(move || end_masters(&socket, EXIT_TIMEOUT))
-                    .await;
+                let _ =
+                    tokio::task::spawn_blocking(move || end_masters(&socket, EXIT_TIMEOUT)).await;
             }
             let _ = std::fs::remove_file(self.log(index));
         }
