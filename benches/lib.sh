@@ -3,15 +3,18 @@
 
 # bench_lab NAME SUBNET [LAB_UP_FLAGS…]: builds corral (release), starts a lab NAME on
 # SUBNET under target/ (3 hosts unless the flags say otherwise), taken down on exit; sets
-# `corral`, `inventory` and CORRAL_SSH_CONFIG.
+# `corral`, `inventory`, `lab_dir` and CORRAL_SSH_CONFIG. BENCH_LAB_NAME and
+# BENCH_LAB_SUBNET override the name and subnet (a machine shared by several labs).
 bench_lab() {
-    local name=$1 subnet=$2 dir=target/$1-lab
+    local name=${BENCH_LAB_NAME:-$1} subnet=${BENCH_LAB_SUBNET:-$2}
+    local dir=target/$name-lab
+    lab_dir=$dir
     shift 2
     local flags=("$@")
     ((${#flags[@]})) || flags=(--machines 3)
     scripts/install-deps.sh >/dev/null
     cargo build --release --quiet
-    corral=$PWD/target/release/corral
+    corral=${CARGO_TARGET_DIR:-$PWD/target}/release/corral
     "$corral" lab down --name "$name" --dir "$dir" >/dev/null 2>&1 || true
     # shellcheck disable=SC2064 # the lab's name and directory are fixed now
     trap "'$corral' lab down --name '$name' --dir '$dir' >/dev/null" EXIT
@@ -20,18 +23,32 @@ bench_lab() {
     inventory=$dir/inventory.yaml
 }
 
-# compare JSON FLOOR_NAME FLOOR_CMD NAME CMD: hyperfine medians of both (runs: $runs),
-# printed with their ratio against the target of 1.5x.
+# compare JSON FLOOR_NAME FLOOR_CMD NAME CMD [TARGET]: both commands alternated run by run
+# ($runs each, after a warm-up of two; a machine shared with other work drifts, and
+# alternating shares the drift), their medians and the ratio against TARGET (1.5x unless
+# given); the times in JSON.
 compare() {
     local json=$1
-    hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json "$json" \
-        -n "$2" "$3" -n "$4" "$5" >&2
-    python3 - "$json" "$2" "$4" <<'PY'
-import json, sys
-floor, plan = (r["median"] for r in json.load(open(sys.argv[1]))["results"])
-print(f"{sys.argv[2]}: median {floor * 1000:7.1f} ms")
-print(f"{sys.argv[3]}: median {plan * 1000:7.1f} ms")
-print(f"ratio: {plan / floor:.2f}x (target <= 1.5x)")
+    python3 - "$json" "$runs" "$2" "$3" "$4" "$5" "${6:-1.5}" <<'PY'
+import json, os, statistics, subprocess, sys, time
+out, runs, floor_name, floor_cmd, name, cmd, target = sys.argv[1:]
+commands = [(floor_name, floor_cmd), (name, cmd)]
+times = {n: [] for n, _ in commands}
+def run(c):
+    started = time.monotonic()
+    subprocess.run(["bash", "-c", c], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - started
+for _ in range(2):
+    for _, c in commands:
+        run(c)
+for i in range(int(runs)):
+    for n, c in commands if i % 2 == 0 else commands[::-1]:
+        times[n].append(run(c))
+json.dump(times, open(out, "w"))
+floor, plan = (statistics.median(times[n]) for n, _ in commands)
+print(f"{floor_name}: median {floor * 1000:7.1f} ms")
+print(f"{name}: median {plan * 1000:7.1f} ms")
+print(f"ratio: {plan / floor:.2f}x (target <= {target}x); load average {os.getloadavg()[0]:.1f}")
 PY
 }
 

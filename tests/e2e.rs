@@ -182,6 +182,7 @@ fn lab_end_to_end() {
     timings_name_each_host_and_the_critical_path(&lab);
     hung_step_fails_at_its_deadline(&lab);
     interrupt_during_a_lock_wait_leaves_no_lock_and_no_master(&lab);
+    a_plan_ends_its_masters_without_ssh_exit(&lab);
     locks_are_named_by_account_warned_and_unlocked_together(&lab);
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
@@ -1122,6 +1123,55 @@ fn assert_no_master(pid: u32) {
         "masters of corral {pid} outlived it: {}",
         String::from_utf8_lossy(&masters.stdout)
     );
+}
+
+/// A plan ends its SSH masters over their control sockets, not with an `ssh -O exit` each
+/// (30-80 ms of a run on a loaded machine): no `ssh -O exit` runs (an `ssh` in PATH logs
+/// every call), and no master outlives corral.
+fn a_plan_ends_its_masters_without_ssh_exit(lab: &Lab) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ssh.log");
+    let real = Command::new("sh")
+        .args(["-c", "command -v ssh"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    let wrapper = dir.path().join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["plan", "examples/"])
+        .arg(lab.inventory())
+        .env("CORRAL_SSH_CONFIG", lab.ssh_config())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0, "plan with a logging ssh");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("-M -f -N"),
+        "masters start with ssh: {calls}"
+    );
+    assert!(!calls.contains("-O exit"), "masters ended by ssh: {calls}");
+    assert_no_master(pid);
 }
 
 /// `--timings` prints, after the plan, a row per host with its slowest probes timed on

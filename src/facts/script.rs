@@ -22,9 +22,10 @@
 //! script by the launcher (see `crate::transport::launcher`). Only probes that ask a daemon
 //! or the package system (see [`can_hang`]) may take long or hang; when there are two or
 //! more, they run in the background, [`CONCURRENCY`] at a time, each into a file of one
-//! private temporary directory. The others (reading files) run in two lanes, one in a
-//! single background subshell and one in the script's shell, so that two cores share them.
-//! A few probes run all in the script's shell, with no temporary directory.
+//! private temporary directory. The others (reading files) run in two lanes when there are
+//! many ([`MIN_LANED`]), one in a single background subshell and one in the script's
+//! shell, so that two cores share them. Fewer run all in the script's shell, with no
+//! temporary directory.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -35,8 +36,12 @@ use super::{Probe, ProbeOutput};
 /// How many slow probes (see [`can_hang`]) run at the same time on a host.
 pub const CONCURRENCY: usize = 8;
 
-/// From how many quick probes on, they run in two lanes (see [`FactScript::build`]).
-const MIN_LANED: usize = 4;
+/// From how many quick probes on, they run in two lanes (see [`FactScript::build`]). A
+/// second lane costs three execs (`mktemp`, `cat`, `rm`) and a fork: worth it for the
+/// 14 quick probes of `examples/baseline.yaml` (56 ms against 76 ms in one lane, on an
+/// idle two-core host), not for the 7 of a small site (one lane: 29-31 ms wall and
+/// 22 ms CPU against 37-65 ms and 25-26 ms, on a lab host of a loaded machine).
+const MIN_LANED: usize = 8;
 
 /// Commands that wait on a daemon, another host or the package system: a probe calling one
 /// can take long or hang. Anything else a probe does is reading local files and databases.
@@ -419,6 +424,16 @@ mod tests {
             outputs["get"].output, "1\n",
             "one shell: a variable set by one probe is seen by the next"
         );
+        // A small site's seven quick probes: one shell, as the two lanes' temporary
+        // directory and background job cost more than they overlap.
+        let seven: Vec<Probe> = (0..7)
+            .map(|i| probe(&format!("k{i}"), &format!("echo {i}")))
+            .collect();
+        let single = FactScript::new(&seven);
+        for absent in ["mktemp", "&\n", "wait", "cat "] {
+            assert!(!single.text.contains(absent), "{absent}: {}", single.text);
+        }
+        assert_eq!(single.split(&run_sh(&single.text)).unwrap().len(), 7);
         let many: Vec<Probe> = (0..10)
             .map(|i| probe(&format!("k{i}"), &format!("echo {i}")))
             .collect();

@@ -208,11 +208,14 @@ pub fn launcher(deadline: Instant, sudo: bool) -> String {
     let watched = format!(
         "if timeout -k 5 1 true </dev/null >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -s; else exec sh -s; fi"
     );
-    let watched = crate::shell::quote(&watched);
+    // Where no sudo is needed, the launcher's own shell runs the watchdog: no `sh -c` exec
+    // in between, and for root (whose name sshd puts in LOGNAME) no `id` either: every
+    // exec here is paid on every host at every run.
     if sudo {
-        format!("if [ \"$(id -u)\" -eq 0 ]; then exec sh -c {watched}; else exec env LC_ALL=C sudo -n sh -c {watched}; fi")
+        let quoted = crate::shell::quote(&watched);
+        format!("if [ \"${{LOGNAME-}}\" = root ] || [ \"$(id -u)\" -eq 0 ]; then {watched}; else exec env LC_ALL=C sudo -n sh -c {quoted}; fi")
     } else {
-        format!("exec sh -c {watched}")
+        watched
     }
 }
 
@@ -405,6 +408,55 @@ mod tests {
             "{text}"
         );
         assert!(!launcher(deadline_after(Duration::from_secs(1)), false).contains("sudo"));
+    }
+
+    /// Logged in as root, the launcher knows it from `LOGNAME` without running `id`, and
+    /// starts the watchdog from its own shell: the only `sh` it starts is the script's
+    /// (`sh` and `id` in PATH log their calls); the script still runs.
+    #[test]
+    fn launcher_as_root_starts_only_the_watchdog_and_the_script_shell() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        for (name, real) in [("id", "/usr/bin/id"), ("sh", "/bin/sh")] {
+            let wrapper = dir.path().join(name);
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho \"{name} $*\" >> '{}'\nexec {real} \"$@\"\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:/usr/bin:/bin", dir.path().display());
+        for sudo in [true, false] {
+            let _ = std::fs::remove_file(&log);
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(launcher(deadline_after(Duration::from_secs(30)), sudo))
+                .env("LOGNAME", "root")
+                .env("PATH", &path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"echo ran\n")
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap(),
+                "sh -s\n",
+                "sudo: {sudo}"
+            );
+        }
     }
 
     #[test]
