@@ -189,6 +189,7 @@ fn lab_end_to_end() {
     compose_keys_stack_deploy_accepts_are_deployed(&lab);
     cluster_layer_on_the_swarm(&lab);
     a_service_that_does_not_run_is_drift_until_restarted(&lab);
+    a_manager_that_allows_few_sessions_gets_every_service(&lab);
     a_real_stack_takes_its_variables(&lab);
     saved_plans_with_a_gluster_volume_are_never_falsely_stale(&lab);
     sshd_changes_that_cut_access_are_rolled_back(&lab);
@@ -2126,6 +2127,50 @@ fn a_service_that_does_not_run_is_drift_until_restarted(lab: &Lab) {
     );
     assert_eq!(
         lab.sh("n1", "docker service ls -q --filter name=runcheck"),
+        ""
+    );
+}
+
+/// sshd refuses sessions beyond its `MaxSessions` per connection, and a manager gets up
+/// to `--parallelism` service steps at once over one: with `MaxSessions 2` on the manager,
+/// six new services are all created in one apply (a refused session is asked for again;
+/// nothing ran for it), where they failed with "Session open refused by peer" before.
+fn a_manager_that_allows_few_sessions_gets_every_service(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let files = [dir.join("cluster.yaml"), dir.join("layer.yaml")].map(|p| p.display().to_string());
+    let extra = dir.join("sessions.yaml");
+    let names: Vec<String> = (1..=6).map(|i| format!("sessions{i}")).collect();
+    let documents: Vec<String> = names
+        .iter()
+        .map(|name| format!("kind: swarm/service\nname: {name}\nspecification:\n  image: local/busybox:1\n  command: [sh, -c, \"trap 'exit 0' TERM; sleep 86400 & wait\"]\n  replicas: 1\n  update: {{ monitor: 1s }}\n"))
+        .collect();
+    std::fs::write(&extra, documents.join("---\n")).unwrap();
+    let with = [
+        files[0].as_str(),
+        files[1].as_str(),
+        extra.to_str().unwrap(),
+    ];
+    // Read first of sshd's drop-ins; a reload applies it to new connections only, and
+    // every corral run here starts its own.
+    let limit = "/etc/ssh/sshd_config.d/00-00-e2e-sessions.conf";
+    lab.sh(
+        "n1",
+        &format!("printf 'MaxSessions 2\\n' > {limit} && systemctl reload ssh"),
+    );
+    let created = lab.corral(&["apply", "--auto-approve", "--parallelism", "10"], &with);
+    lab.sh("n1", &format!("rm -f {limit} && systemctl reload ssh"));
+    assert_success(
+        &created,
+        "six services on a manager that allows two sessions",
+    );
+    std::fs::remove_file(&extra).unwrap();
+    let files = files.each_ref().map(|f| f.as_str());
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &files),
+        "remove the six services",
+    );
+    assert_eq!(
+        lab.sh("n1", "docker service ls -q --filter name=sessions"),
         ""
     );
 }

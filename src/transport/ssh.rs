@@ -674,6 +674,8 @@ pub struct SshHost {
     fresh_login: Vec<std::ffi::OsString>,
     /// Whom scripts run as, for the error when sudo wants a password.
     login: super::Login,
+    /// Scripts running over this connection at once, kept under sshd's `MaxSessions`.
+    sessions: tokio::sync::Semaphore,
 }
 
 impl SshHost {
@@ -723,6 +725,7 @@ impl SshHost {
             reused: true,
             fresh_login: fresh_login(machine, options),
             login: login(machine),
+            sessions: tokio::sync::Semaphore::new(SESSIONS_PER_CONNECTION),
         }))
     }
 
@@ -791,6 +794,7 @@ impl SshHost {
             reused: false,
             fresh_login: fresh_login(machine, options),
             login: login(machine),
+            sessions: tokio::sync::Semaphore::new(SESSIONS_PER_CONNECTION),
         })
     }
 
@@ -1012,12 +1016,35 @@ impl Host for SshHost {
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
                     .stderr(openssh::Stdio::piped());
-                let mut child = command.spawn().await.map_err(|e| {
-                    TransportError::Disconnected(format!(
-                        "cannot start a remote shell: {}",
-                        error_chain(&e)
-                    ))
+                // Held until the script ends: the session is sshd's until then.
+                let _session = self.sessions.acquire().await.map_err(|_| {
+                    TransportError::Disconnected("the connection is closing".into())
                 })?;
+                let mut refusals = 0;
+                let mut child = loop {
+                    match command.spawn().await {
+                        Ok(child) => break child,
+                        // Nothing started on the host: a session sshd refused (more open
+                        // than its `MaxSessions`, e.g. another corral on a kept master)
+                        // is asked for again once one may have ended.
+                        Err(e) if refused_session(&e) && refusals < SESSION_RETRIES => {
+                            refusals += 1;
+                            let pause = (100 * refusals).min(1_000);
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                        }
+                        Err(e) => {
+                            return Err(TransportError::Disconnected(format!(
+                                "cannot start a remote shell: {}{}",
+                                error_chain(&e),
+                                if refused_session(&e) {
+                                    format!(" (sshd kept refusing a session: its MaxSessions is below the {SESSIONS_PER_CONNECTION} scripts corral runs at once over a connection, or other clients share the connection)")
+                                } else {
+                                    String::new()
+                                }
+                            )))
+                        }
+                    }
+                };
                 let stdin = child.stdin().take();
                 let stdout = child.stdout().take();
                 let stderr = child.stderr().take();
@@ -1046,6 +1073,21 @@ impl Host for SshHost {
             }
         })
     }
+}
+
+/// Scripts that run at once over one connection. sshd refuses sessions beyond its
+/// `MaxSessions` per connection (10 by default, and in CIS-hardened configurations), and a
+/// swarm's manager gets up to `--parallelism` service steps at once, besides facts.
+const SESSIONS_PER_CONNECTION: usize = 8;
+
+/// How often a session sshd refused is asked for again, 100 ms more apart each time up to
+/// a second (about a minute in all, within the script's own deadline).
+const SESSION_RETRIES: u64 = 64;
+
+/// Whether sshd refused to open a session on the connection (the mux master's answer when
+/// `MaxSessions` are open): nothing ran on the host.
+fn refused_session(error: &openssh::Error) -> bool {
+    error_chain(error).contains("Session open refused by peer")
 }
 
 /// An error and its causes on one line; ssh's own log lines are the useful part.
