@@ -40,13 +40,15 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use super::swarm_service::{
+use crate::kinds::swarm_service::{
     DockerDuration, FailureAction, Mode, MountKind, ObjectRef, Port, Protocol, PublishMode,
     ServiceMount, SwarmServiceSpec, UpdateOrder, UpdatePolicy,
 };
 use crate::config::error::{suggestion, ConfigErrors, Origin, SourceFile};
 use crate::config::yaml::{parse_documents, Node, Span, Value};
 
+// Temporary while the module is split: `variables` is still a child of this file.
+#[path = "variables.rs"]
 pub mod variables;
 pub use variables::{Variable, Variables};
 
@@ -2644,7 +2646,7 @@ impl Loader<'_, '_> {
                 .unwrap_or_default()
             {
                 let text = constraint.str().unwrap_or_default();
-                if !super::docker_values::valid_constraint(text) {
+                if !crate::kinds::docker_values::valid_constraint(text) {
                     self.report.error(
                         constraint.span,
                         format!("`{text}` is not a placement constraint"),
