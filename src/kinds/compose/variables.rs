@@ -29,7 +29,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Item, Report, Val};
+use super::report::Report;
+use super::yaml_v2::{Item, Val};
 use crate::config::yaml::Span;
 
 /// A variable's value, and whether it is masked in plans and diagnostics.
