@@ -545,9 +545,21 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitStatus> {
 /// `corral import`: see [`crate::import`].
 pub async fn import(args: &crate::cli::ImportArgs) -> Result<ExitStatus> {
     let connections = Connections::open(&args.connect)?;
-    let report = crate::import::run(args, &connections.ssh, connections.gather)
-        .await
-        .map_err(|e| miette!("{e}"))?;
+    let request = crate::import::Request {
+        out: args.out.clone(),
+        force: args.force,
+        only: args.only.clone(),
+        targets: args.target.clone(),
+    };
+    let report = crate::import::run(
+        &request,
+        &args.inventory,
+        args.project.as_deref(),
+        &connections.ssh,
+        connections.gather,
+    )
+    .await
+    .map_err(|e| miette!("{e}"))?;
     print!("{report}");
     Ok(ExitStatus::Success)
 }

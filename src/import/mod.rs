@@ -295,19 +295,15 @@ pub fn file_text(heading: &str, documents: &[&Document]) -> String {
 // ---------------------------------------------------------------------------------------
 // The command
 
-/// Reads the inventory's machines and writes their configuration into `--out`; returns
-/// what to print.
+/// Reads the machines of `inventory` and writes their configuration into `request.out`, as
+/// the project `project` (default: the directory's name); returns what to print.
 pub async fn run(
-    args: &crate::cli::ImportArgs,
+    request: &Request,
+    inventory: &[PathBuf],
+    project: Option<&str>,
     ssh: &crate::transport::ssh::SshOptions,
     options: crate::facts::gather::GatherOptions,
 ) -> Result<String, String> {
-    let request = Request {
-        out: args.out.clone(),
-        force: args.force,
-        only: args.only.clone(),
-        targets: args.target.clone(),
-    };
     let non_empty = std::fs::read_dir(&request.out).is_ok_and(|mut e| e.next().is_some());
     if non_empty && !request.force {
         return Err(format!(
@@ -315,9 +311,9 @@ pub async fn run(
             request.out.display()
         ));
     }
-    let declared = declared_in(&request.out, &args.inventory)?;
-    let project = match &args.project {
-        Some(project) => project.clone(),
+    let declared = declared_in(&request.out, inventory)?;
+    let project = match project {
+        Some(project) => project.to_owned(),
         None => {
             let marker = request.out.join("x.yaml");
             crate::config::project_of_files(std::iter::once(marker.to_string_lossy().as_ref()))
@@ -334,7 +330,7 @@ pub async fn run(
         connecting: true,
         ..Default::default()
     };
-    let config = crate::config::load(&args.inventory, &load).map_err(|e| format!("{e:?}"))?;
+    let config = crate::config::load(inventory, &load).map_err(|e| format!("{e:?}"))?;
     config.require_machines().map_err(|e| format!("{e:?}"))?;
     let probes: BTreeMap<String, Vec<Probe>> = config
         .machines
@@ -373,7 +369,7 @@ pub async fn run(
         machines,
         facts: gathered.facts,
     };
-    let mut areas = write_all(&found, &request)?;
+    let mut areas = write_all(&found, request)?;
     without_duplicates(&mut areas, &declared)?;
     if areas.is_empty() {
         return Ok("Nothing to import: the machines run nothing corral would write (or DIR declares it all).\n".into());
@@ -384,9 +380,13 @@ pub async fn run(
 /// What the command was asked.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The directory written into.
     pub out: PathBuf,
+    /// Whether a directory with files in it may be written into.
     pub force: bool,
+    /// The areas imported (every one when empty).
     pub only: Vec<Area>,
+    /// The services and stacks imported (every one when empty).
     pub targets: Vec<String>,
 }
 
