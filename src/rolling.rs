@@ -159,7 +159,11 @@ fn describe_node(node: &NodeSummary) -> String {
 }
 
 /// Whether restarting `machine` leaves a majority of the managers reachable; the error
-/// names the managers that are not.
+/// names the managers that are not. A swarm that has every manager reachable and still
+/// cannot spare one (one manager, or two with `allow_even_managers`) is restarted anyway:
+/// it has no other way to take a change, its Raft state is on disk, and the next machine
+/// waits until the restarted one is reachable again. What is refused is making a swarm
+/// that has already lost a manager lose its majority.
 pub fn quorum_allows(nodes: &[NodeSummary], machine: &str) -> Result<(), String> {
     let managers = nodes.iter().filter(|n| is_manager(n)).count();
     if managers == 0 {
@@ -171,7 +175,7 @@ pub fn quorum_allows(nodes: &[NodeSummary], machine: &str) -> Result<(), String>
         .any(|n| n.hostname == machine && is_reachable_manager(n));
     let left = reachable - usize::from(restarted);
     let majority = managers / 2 + 1;
-    if left >= majority {
+    if left >= majority || reachable == managers {
         return Ok(());
     }
     let down: Vec<String> = nodes
@@ -562,6 +566,29 @@ mod tests {
         );
         // Restarting the one that is down changes nothing.
         assert_eq!(quorum_allows(&down, "n3"), Ok(()));
+    }
+
+    /// One or two managers, all reachable: no restart leaves a majority, and none can be
+    /// avoided. The same swarms with a manager down refuse it. (The recorded swarm, with
+    /// managers taken out of it.)
+    #[test]
+    fn a_swarm_that_cannot_spare_a_manager_is_restarted_only_while_all_are_reachable() {
+        let only = |nodes: Vec<NodeSummary>, kept: &[&str]| -> Vec<NodeSummary> {
+            nodes
+                .into_iter()
+                .filter(|n| kept.contains(&n.hostname.as_str()))
+                .collect()
+        };
+        assert_eq!(quorum_allows(&only(healthy().nodes, &["n1"]), "n1"), Ok(()));
+        assert_eq!(
+            quorum_allows(&only(healthy().nodes, &["n1", "n2"]), "n1"),
+            Ok(())
+        );
+        let down = snapshot("node-down", "node-down", "node-down").nodes;
+        assert_eq!(
+            quorum_allows(&only(down, &["n1", "n3"]), "n1"),
+            Err("restarting n1 would leave 0 of 2 swarm managers reachable, fewer than a majority (2): n3 is Down (manager Unreachable)".into())
+        );
     }
 
     fn heal(case: &str) -> Vec<BrickHeal> {
