@@ -957,7 +957,7 @@ async fn delete(
 
 /// Marks everything that depends on a failed node (through `depends_on` edges, not mere
 /// ordering) as skipped because of `failed`.
-fn doom(
+pub(crate) fn doom(
     graph: &ResourceGraph,
     node: NodeIndex,
     failed: &Address,

@@ -326,14 +326,19 @@ impl ResourceGraph {
                 chain.extend(instances);
             }
         }
-        for (parallel, mut chain) in by_kind.into_values() {
-            chain.sort_by(|a, b| {
-                let (a, b) = (&self.instances[*a], &self.instances[*b]);
-                (&a.machine, &a.address).cmp(&(&b.machine, &b.address))
-            });
-            for (before, after) in chain.iter().zip(chain.iter().skip(parallel)) {
-                self.graph
-                    .add_edge(self.nodes[*before], self.nodes[*after], Edge::Serial);
+        for (parallel, chain) in by_kind.into_values() {
+            // Machine by machine: every instance on a machine before those on the machine
+            // `parallel` places later. Instances on one machine are not chained to each
+            // other (a machine runs one step at a time anyway, in the order their own
+            // edges give: chaining them by name closed cycles with `depends_on`).
+            let mut by_machine: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for index in chain {
+                let machine = self.instances[index].machine.as_deref().unwrap_or_default();
+                by_machine.entry(machine).or_default().push(index);
+            }
+            let groups: Vec<Vec<usize>> = by_machine.into_values().collect();
+            for (before, after) in groups.iter().zip(groups.iter().skip(parallel)) {
+                self.join(before, after, Edge::Serial);
             }
         }
     }
@@ -807,6 +812,48 @@ mod tests {
         assert_eq!(serial(file), 0);
         let rolled = "kind: os/file\nname: f\nlifecycle: { rolling: { wait: 5s } }\nspecification: { machines: all, path: /x, content: x }\n";
         assert_eq!(serial(rolled), 1);
+    }
+
+    /// Rolling resources of one kind that depend on each other against their names' order
+    /// (a firewall's drop policy after the rules of other resources, as the hardening
+    /// baseline has it) roll machine by machine without a cycle: all of machine a's
+    /// instances before any of b's, and a failure on a skips b's.
+    #[test]
+    fn rolling_resources_depending_on_each_other_roll_by_machine_without_a_cycle() {
+        let yaml = "kind: os/firewall\nname: a-policy\ndepends_on: [os/firewall.z-ports]\nspecification: { machines: all, input_policy: drop }\n---\nkind: os/firewall\nname: z-ports\nspecification: { machines: all, allow: [{ protocol: tcp, ports: [22] }] }\n";
+        let (_, graph) = graph(yaml, &Filter::default());
+        let node = |address: &str| {
+            let index = graph
+                .instances
+                .iter()
+                .position(|i| i.address.to_string() == address)
+                .unwrap();
+            graph.nodes[index]
+        };
+        for before in ["os/firewall.a-policy[a]", "os/firewall.z-ports[a]"] {
+            for after in ["os/firewall.a-policy[b]", "os/firewall.z-ports[b]"] {
+                assert!(
+                    petgraph::algo::has_path_connecting(
+                        &graph.graph,
+                        node(before),
+                        node(after),
+                        None
+                    ),
+                    "{before} before {after}"
+                );
+            }
+        }
+        let mut doomed = HashMap::new();
+        let failed = graph.instances[0].address.clone();
+        crate::apply::doom(&graph, node("os/firewall.z-ports[a]"), &failed, &mut doomed);
+        assert!(
+            doomed.contains_key(&node("os/firewall.a-policy[b]")),
+            "{doomed:?}"
+        );
+        assert!(
+            doomed.contains_key(&node("os/firewall.z-ports[b]")),
+            "{doomed:?}"
+        );
     }
 
     const KINDS: &str = "kind: os/service\nname: s\nspecification: { machines: all, unit: x, active: true }\n---\nkind: os/file\nname: f\nspecification: { machines: all, path: /x, content: x }\n---\nkind: os/package\nname: p\nspecification: { machines: [a], present: [tree] }\n";
