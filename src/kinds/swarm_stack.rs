@@ -7,6 +7,9 @@
 //! from the file are pruned, only this stack's. Compose keys corral does not model are
 //! passed to Docker as written and compared by a digest kept in a label
 //! (`io.corral.opaque`): the plan says which service's pass-through keys changed.
+//! What runs is compared as for `swarm/service` (docs/src/running-state.md): a service as
+//! declared whose tasks do not all run gets a forced update, since a deploy of an unchanged
+//! file would not start them again.
 //!
 //! The file's own `secrets:` and `configs:` with `file:` become versioned objects as
 //! `swarm/secret` makes them (`STACK_KEY_<keyed digest>`): `docker stack deploy` alone fails
