@@ -187,6 +187,7 @@ fn lab_end_to_end() {
     saved_plan_is_applied_as_reviewed_or_refused_when_stale(&lab);
     swarm_from_blank_hosts_in_one_apply(&lab);
     compose_keys_stack_deploy_accepts_are_deployed(&lab);
+    a_stack_service_that_does_not_run_is_restarted(&lab);
     cluster_layer_on_the_swarm(&lab);
     a_service_that_does_not_run_is_drift_until_restarted(&lab);
     a_manager_that_allows_few_sessions_gets_every_service(&lab);
@@ -1673,6 +1674,73 @@ fn compose_keys_stack_deploy_accepts_are_deployed(lab: &Lab) {
     lab.sh(
         "n1",
         "docker stack rm keys >/dev/null && while docker service inspect keys_web >/dev/null 2>&1; do sleep 1; done; sleep 2; docker secret ls -q --filter name=keys_token_ | xargs -r docker secret rm >/dev/null",
+    );
+}
+
+/// A stack's service as declared whose task failed and is not started again (restart
+/// condition none, its container killed) is drift with the tasks' reason, exit 2; apply runs
+/// a forced update of that service alone (a deploy of the unchanged file would not start
+/// it), the next plan is empty, and the stack is removed. About 15 s.
+fn a_stack_service_that_does_not_run_is_restarted(lab: &Lab) {
+    let dir = lab.dir.join("swarm");
+    let app = dir.join("shortstack");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy(dir.join("cluster.yaml"), app.join("cluster.yaml")).unwrap();
+    let cluster = app.join("cluster.yaml").display().to_string();
+    std::fs::write(
+        app.join("compose.yaml"),
+        // Stops at once and is watched 1 s: the forced update stays short.
+        "services:\n  once:\n    image: local/busybox:1\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 86400 & wait\"]\n    deploy:\n      replicas: 1\n      restart_policy: { condition: none }\n      update_config: { monitor: 1s }\n",
+    )
+    .unwrap();
+    let stack = app.join("stack.yaml");
+    std::fs::write(
+        &stack,
+        "kind: swarm/stack\nname: shortstack\nspecification:\n  compose: compose.yaml\n",
+    )
+    .unwrap();
+    let stack = stack.display().to_string();
+    assert_success(
+        &lab.corral(&["apply", "--auto-approve"], &[&cluster, &stack]),
+        "apply stack shortstack",
+    );
+    let node = lab.sh(
+        "n1",
+        "docker service ps --filter desired-state=running --format '{{.Node}}' shortstack_once",
+    );
+    lab.sh(
+        &node,
+        "docker kill $(docker ps -q --filter label=com.docker.swarm.service.name=shortstack_once) >/dev/null",
+    );
+    lab.sh(
+        "n1",
+        "for i in $(seq 30); do docker service ps --format '{{.CurrentState}}' shortstack_once | grep -q ^Failed && exit 0; sleep 1; done; exit 1",
+    );
+    let plan = lab.corral(&["plan", "--detailed-exitcode"], &[&cluster, &stack]);
+    assert_code(&plan, 2, "a stack service whose task failed is drift");
+    let shown = stdout(&plan);
+    assert!(
+        shown.contains("~ once.tasks: \"0/1 tasks running: shortstack_once.1 on ")
+            && shown
+                .contains("shortstack_once: its spec is as declared but its tasks do not all run"),
+        "{shown}"
+    );
+    let apply = lab.corral(&["apply", "--auto-approve"], &[&cluster, &stack]);
+    assert_success(&apply, "apply restarts the stack's service");
+    assert!(
+        text(&apply).contains("restart the tasks of shortstack_once (forced update")
+            && !text(&apply).contains("deploy stack shortstack"),
+        "{}",
+        text(&apply)
+    );
+    assert_code(
+        &lab.corral(&["plan", "--detailed-exitcode"], &[&cluster, &stack]),
+        0,
+        "the stack's service runs again",
+    );
+    lab.sh(
+        "n1",
+        "docker stack rm shortstack >/dev/null && while docker service inspect shortstack_once >/dev/null 2>&1; do sleep 1; done; while docker network inspect shortstack_default >/dev/null 2>&1; do sleep 1; done",
     );
 }
 

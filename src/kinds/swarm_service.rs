@@ -63,6 +63,10 @@ pub const KIND: &str = "swarm/service";
 /// The attribute a service that does not run as declared shows (never a spec field).
 pub const TASKS_ATTRIBUTE: &str = "tasks";
 
+/// The plan's reason for a service whose spec is as declared but whose tasks do not all run
+/// ([`TASKS_ATTRIBUTE`]).
+pub const RESTART_REASON: &str = "its spec is as declared but its tasks do not all run: a forced update (`docker service update --force`) starts them again";
+
 /// How long a create or update may take to get its tasks running, before the rolling
 /// update's own delays (see [`SwarmServiceSpec::wait_budget`]).
 const BASE_WAIT_SECONDS: u64 = 120;
@@ -2200,6 +2204,20 @@ impl SwarmServiceSpec {
         converge_script(name, &env, command, self.wait_budget(), least)
     }
 
+    /// The forced update (`docker service update --force`) of service `name`, which this
+    /// project must manage, that starts its tasks again, and the wait until they run: the
+    /// step of a service, or of a stack's service, whose spec is as declared but whose tasks
+    /// do not all run.
+    pub fn restart_script(&self, name: &str) -> String {
+        let mut script = DockerObject::Service.owned_guard(name, &self.scope.project);
+        let command = format!(
+            "docker service update --detach=false --quiet --force {}",
+            quote(name)
+        );
+        script.push_str(&self.converge(name, &[], &command));
+        script
+    }
+
     /// Every `secret_env` variable with its value, for a create.
     fn secret_env_values(&self) -> Vec<(String, String)> {
         self.secret_env
@@ -2432,9 +2450,7 @@ impl SwarmServiceSpec {
             Decision::Restart(why) => Diff {
                 action: Some(Action::Update),
                 attributes: vec![AttrChange::scalar(TASKS_ATTRIBUTE, why, "all running")],
-                reason: Some(
-                    "its spec is as declared but its tasks do not all run: a forced update (`docker service update --force`) starts them again".into(),
-                ),
+                reason: Some(RESTART_REASON.into()),
             },
             Decision::Replace(delta) => Diff {
                 action: Some(Action::Replace),
@@ -2502,18 +2518,10 @@ impl SwarmServiceSpec {
                     script,
                 )]
             }
-            Decision::Restart(_) => {
-                let mut script = DockerObject::Service.owned_guard(name, project);
-                let command = format!(
-                    "docker service update --detach=false --quiet --force {}",
-                    quote(name)
-                );
-                script.push_str(&self.converge(name, &[], &command));
-                vec![on(
-                    format!("restart the tasks of service {name} (forced update: docker service update --force) and wait for them"),
-                    script,
-                )]
-            }
+            Decision::Restart(_) => vec![on(
+                format!("restart the tasks of service {name} (forced update: docker service update --force) and wait for them"),
+                self.restart_script(name),
+            )],
             Decision::Replace(_) => {
                 let q = quote(name);
                 let mut script = DockerObject::Service.owned_guard(name, project);

@@ -7,6 +7,9 @@
 //! from the file are pruned, only this stack's. Compose keys corral does not model are
 //! passed to Docker as written and compared by a digest kept in a label
 //! (`io.corral.opaque`): the plan says which service's pass-through keys changed.
+//! What runs is compared as for `swarm/service` (docs/src/running-state.md): a service as
+//! declared whose tasks do not all run gets a forced update, since a deploy of an unchanged
+//! file would not start them again.
 //!
 //! The file's own `secrets:` and `configs:` with `file:` become versioned objects as
 //! `swarm/secret` makes them (`STACK_KEY_<keyed digest>`): `docker stack deploy` alone fails
@@ -812,13 +815,19 @@ impl SwarmStackSpec {
                     }
                 }
             }
-            // What runs is compared for `swarm/service` only (docs/src/running-state.md): a
-            // deploy of an unchanged file would not start a stack's tasks again. (The reading
-            // is there when a `swarm/service` shares the swarm's manager round trip.)
-            diff.attributes
-                .retain(|a| a.name != swarm_service::TASKS_ATTRIBUTE);
             if diff.attributes.is_empty() && diff.action() == Action::Update {
                 continue;
+            }
+            // As declared, but its tasks do not all run (swarm/service's own rules): a
+            // deploy of an unchanged file would not start them again, a forced update does.
+            if let [only] = diff.attributes.as_slice() {
+                if only.name == swarm_service::TASKS_ATTRIBUTE {
+                    let mut attribute = only.clone();
+                    attribute.name = format!("{service}.{}", attribute.name);
+                    analysis.attributes.push(attribute);
+                    analysis.restarted.push((docker_name, spec));
+                    continue;
+                }
             }
             // A new service with nothing passed through: nothing to say.
             diff.attributes.retain(|a| {
@@ -1040,9 +1049,34 @@ struct Analysis {
     replaced: Vec<String>,
     /// Live services of the stack no longer in the file.
     pruned: Vec<String>,
+    /// Services as declared whose tasks do not all run: a forced update each, by Docker
+    /// name.
+    restarted: Vec<(String, swarm_service::SwarmServiceSpec)>,
     /// New versions of the file's own objects: what, its value, its name.
     objects: Vec<(ObjectId, ObjectValue, Option<String>)>,
     versions: Versions,
+}
+
+impl Analysis {
+    /// Whether the stack's file must be deployed: any change but forced updates.
+    fn deploys(&self) -> bool {
+        self.attributes.len() > self.restarted.len()
+    }
+
+    /// The plan's reason: services removed before the deploy, services restarted.
+    fn reason(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        if !self.replaced.is_empty() {
+            reasons.push(format!(
+                "the mode of {} cannot change in place: removed before the deploy creates them again",
+                self.replaced.join(", ")
+            ));
+        }
+        for (service, _) in &self.restarted {
+            reasons.push(format!("{service}: {}", swarm_service::RESTART_REASON));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
 }
 
 /// A short digest of a service's pass-through keys and their values.
@@ -1160,51 +1194,15 @@ fn remove_old_objects(name: &str, project: &str, keep: &[String]) -> String {
     script
 }
 
-impl ClusterKind for SwarmStackSpec {
-    super::on_a_swarm!(scope);
-
-    fn member_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![swarm::info_probe(), kernel::probe()]
-    }
-
-    fn manager_probes(&self, _name: &str) -> Vec<Probe> {
-        vec![
-            swarm::service_inspect_probe(),
-            swarm::network_inspect_probe(),
-            swarm_secret::probe(&self.scope.project),
-            swarm_secret::adoptable_probe(),
-        ]
-    }
-
-    fn shares_machines(&self) -> bool {
-        true
-    }
-
-    fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
-        let analysis = self.analyse(name, facts, Purpose::Plan)?;
-        if analysis.attributes.is_empty() {
-            return Ok(Diff::update_if_changed(Vec::new()));
-        }
-        Ok(Diff {
-            action: Some(match analysis.created {
-                true => Action::Create,
-                false => Action::Update,
-            }),
-            reason: (!analysis.replaced.is_empty()).then(|| {
-                format!(
-                    "the mode of {} cannot change in place: removed before the deploy creates them again",
-                    analysis.replaced.join(", ")
-                )
-            }),
-            attributes: analysis.attributes,
-        })
-    }
-
-    fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
-        let analysis = self.analyse(name, facts, Purpose::Apply)?;
-        if analysis.attributes.is_empty() {
-            return Ok(Vec::new());
-        }
+impl SwarmStackSpec {
+    /// The deploy of the stack's file, its objects first, and the wait for the services it
+    /// changes.
+    fn deploy_script(
+        &self,
+        name: &str,
+        facts: &ClusterFacts,
+        analysis: &Analysis,
+    ) -> Result<String, FactError> {
         let project = &self.scope.project;
         let mut script = String::from("set -e\n");
         if !analysis.objects.is_empty() {
@@ -1250,19 +1248,90 @@ impl ClusterKind for SwarmStackSpec {
         }
         let keep: Vec<String> = analysis.versions.values().flatten().cloned().collect();
         script.push_str(&remove_old_objects(name, project, &keep));
-        let mut what: Vec<String> = analysis.changed.iter().map(|(s, _)| s.clone()).collect();
-        what.extend(analysis.pruned.iter().map(|s| format!("{s} (pruned)")));
+        Ok(script)
+    }
+}
+
+/// What a deploy changes, for its step's description.
+fn deployed(analysis: &Analysis) -> String {
+    let mut what: Vec<String> = analysis.changed.iter().map(|(s, _)| s.clone()).collect();
+    what.extend(analysis.pruned.iter().map(|s| format!("{s} (pruned)")));
+    match what.is_empty() {
+        true => "objects".into(),
+        false => what.join(", "),
+    }
+}
+
+impl ClusterKind for SwarmStackSpec {
+    super::on_a_swarm!(scope);
+
+    fn member_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![swarm::info_probe(), kernel::probe()]
+    }
+
+    fn manager_probes(&self, _name: &str) -> Vec<Probe> {
+        vec![
+            swarm::service_inspect_probe(),
+            swarm::network_inspect_probe(),
+            swarm_secret::probe(&self.scope.project),
+            swarm_secret::adoptable_probe(),
+            // What runs, as for `swarm/service` (docs/src/running-state.md).
+            swarm::service_run_probe(),
+            swarm::node_inspect_probe(),
+        ]
+    }
+
+    fn shares_machines(&self) -> bool {
+        true
+    }
+
+    fn diff(&self, name: &str, facts: &ClusterFacts) -> Result<Diff, FactError> {
+        let analysis = self.analyse(name, facts, Purpose::Plan)?;
+        if analysis.attributes.is_empty() {
+            return Ok(Diff::update_if_changed(Vec::new()));
+        }
+        Ok(Diff {
+            action: Some(match analysis.created {
+                true => Action::Create,
+                false => Action::Update,
+            }),
+            reason: analysis.reason(),
+            attributes: analysis.attributes,
+        })
+    }
+
+    fn steps(&self, name: &str, facts: &ClusterFacts) -> Result<Vec<ClusterStep>, FactError> {
+        let analysis = self.analyse(name, facts, Purpose::Apply)?;
+        if analysis.attributes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut script = String::new();
+        let mut what = Vec::new();
+        if analysis.deploys() {
+            script.push_str(&self.deploy_script(name, facts, &analysis)?);
+            what.push(format!(
+                "deploy stack {name} ({}) and wait for its tasks",
+                deployed(&analysis)
+            ));
+        }
+        // After the deploy: it would not start these tasks again.
+        for (service, spec) in &analysis.restarted {
+            script.push_str(&format!(
+                "(\n{}\n) || exit 1\n",
+                spec.restart_script(service)
+            ));
+        }
+        if !analysis.restarted.is_empty() {
+            let services: Vec<&str> = analysis.restarted.iter().map(|(s, _)| s.as_str()).collect();
+            what.push(format!(
+                "restart the tasks of {} (forced update: docker service update --force) and wait for them",
+                services.join(", ")
+            ));
+        }
         Ok(vec![ClusterStep {
             machine: self.scope.leader(facts),
             step: Step {
-                description: format!(
-                    "deploy stack {name} ({}) and wait for its tasks",
-                    if what.is_empty() {
-                        "objects".into()
-                    } else {
-                        what.join(", ")
-                    }
-                ),
+                description: what.join("; then "),
                 script,
             },
             produces: None,
@@ -1528,5 +1597,157 @@ mod tests {
         std::env::set_var("CORRAL_TEST_STACK_SEALED", "second-value");
         let second = load_with(compose, variables).unwrap();
         assert!(!crate::kinds::same_secrets(&second, Some(&sealed)));
+    }
+
+    /// The Compose file of scripts/record-stack-run-state-fixtures.sh, as declared (corral
+    /// adds the labels), with `api`'s replicas `replicas`.
+    fn recorded_stack(replicas: u32) -> SwarmStackSpec {
+        let mut stack = stack_of(
+            &format!(
+                r#"version: "3.8"
+services:
+  web:
+    image: local/busybox:1
+    command: ["sh", "-c", "mkdir -p /w && echo ok >/w/index.html && httpd -f -p 8080 -h /w"]
+    ports:
+      - {{ target: 8080, published: 18082, mode: host }}
+    deploy:
+      mode: global
+  api:
+    image: local/busybox:1
+    command: ["sleep", "86400"]
+    deploy:
+      replicas: {replicas}
+"#
+            ),
+            "",
+        );
+        // The recording's project.
+        stack.scope.project = "default".into();
+        stack
+    }
+
+    /// The manager's facts of the recorded stack `app` in state `case`.
+    fn stack_manager(case: &str) -> HostFacts {
+        let mut facts = HostFacts::default();
+        for (fact, probe) in [
+            ("service-run", swarm::service_run_probe()),
+            ("node-inspect", swarm::node_inspect_probe()),
+            ("service-inspect", swarm::service_inspect_probe()),
+            ("network-inspect", swarm::network_inspect_probe()),
+        ] {
+            let output = recorded::checked(
+                &format!("stack-run-state/{fact}/{case}"),
+                &probe,
+                "run scripts/record-stack-run-state-fixtures.sh",
+            );
+            facts.probes.insert(probe.key, output);
+        }
+        facts
+    }
+
+    fn on(manager: &HostFacts) -> ClusterFacts<'_> {
+        ClusterFacts {
+            members: BTreeMap::new(),
+            manager: Some(("n1".into(), manager)),
+            inventory: BTreeMap::new(),
+        }
+    }
+
+    /// The stack's plan reads what runs, as swarm/service's does.
+    #[test]
+    fn a_stack_probes_what_runs() {
+        let keys: Vec<String> = recorded_stack(2)
+            .manager_probes("app")
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        for key in [swarm::SERVICE_RUN_KEY, swarm::NODE_INSPECT_KEY] {
+            assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+        }
+    }
+
+    /// A stack service as declared whose tasks do not all run (recorded: app_web's port
+    /// taken on n2) is a change with the tasks' reason, and its step is a forced update of
+    /// that service alone: a deploy of the unchanged file would not start the task again.
+    #[test]
+    fn a_stack_service_short_of_tasks_is_restarted_by_a_forced_update() {
+        let stack = recorded_stack(2);
+        let converged = stack_manager("converged");
+        let diff = stack.diff("app", &on(&converged)).unwrap();
+        assert_eq!(diff.action(), Action::NoOp, "{:?}", diff.attributes);
+        assert!(stack.steps("app", &on(&converged)).unwrap().is_empty());
+
+        let short = stack_manager("short");
+        let diff = stack.diff("app", &on(&short)).unwrap();
+        assert_eq!(diff.action(), Action::Update);
+        let [tasks] = diff.attributes.as_slice() else {
+            panic!("{:?}", diff.attributes);
+        };
+        assert_eq!(tasks.name, "web.tasks");
+        let AttrValue::Scalar(why) = &tasks.before else {
+            panic!("{:?}", tasks.before);
+        };
+        assert!(
+            why.starts_with("2/3 tasks running: n2: ") && why.contains("port is already allocated"),
+            "{why}"
+        );
+        assert_eq!(tasks.after, AttrValue::Scalar("all running".into()));
+        assert_eq!(
+            diff.reason.as_deref(),
+            Some(format!("app_web: {}", swarm_service::RESTART_REASON).as_str())
+        );
+
+        let steps = stack.steps("app", &on(&short)).unwrap();
+        let [step] = steps.as_slice() else {
+            panic!("{} steps", steps.len());
+        };
+        assert_eq!(
+            step.step.description,
+            "restart the tasks of app_web (forced update: docker service update --force) and wait for them"
+        );
+        let script = &step.step.script;
+        assert!(!script.contains("docker stack deploy"), "{script}");
+        assert_eq!(
+            script.matches("docker service update").count(),
+            1,
+            "{script}"
+        );
+        assert!(
+            script.contains("docker service update --detach=false --quiet --force app_web"),
+            "{script}"
+        );
+        assert!(script.contains("is not managed by project"), "{script}");
+        let status = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
+
+    /// A stack whose file changed and whose other service is short: the deploy first (it
+    /// would not start the task again), then the forced update, both in the step's name.
+    #[test]
+    fn a_changed_stack_is_deployed_before_its_short_service_is_restarted() {
+        let stack = recorded_stack(3);
+        let short = stack_manager("short");
+        let diff = stack.diff("app", &on(&short)).unwrap();
+        let names: Vec<&str> = diff.attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["api.replicas", "web.tasks"]);
+        let steps = stack.steps("app", &on(&short)).unwrap();
+        let [step] = steps.as_slice() else {
+            panic!("{} steps", steps.len());
+        };
+        assert_eq!(
+            step.step.description,
+            "deploy stack app (app_api) and wait for its tasks; then restart the tasks of app_web (forced update: docker service update --force) and wait for them"
+        );
+        let script = &step.step.script;
+        let deploy = script.find("docker stack deploy").unwrap();
+        let forced = script
+            .find("docker service update --detach=false --quiet --force app_web")
+            .unwrap();
+        assert!(deploy < forced, "{script}");
+        assert!(!script.contains("--force app_api"), "{script}");
     }
 }
