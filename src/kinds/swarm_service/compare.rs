@@ -44,8 +44,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
-use super::{
+use crate::kinds::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
+use crate::kinds::{
     ClusterFacts, ClusterKind, ClusterStep, DockerObject, Kind, LinkContext, Links, Orphan, Step,
     SwarmScope, MANAGED_LABEL,
 };
@@ -503,7 +503,7 @@ impl Kind for SwarmServiceSpec {
             .help = Some("remove `replicas`, or set `mode: replicated`".into());
         }
         for (index, constraint) in self.constraints.iter().enumerate() {
-            if !super::docker_values::valid_constraint(constraint) {
+            if !crate::kinds::docker_values::valid_constraint(constraint) {
                 item_error(
                     ctx,
                     "constraints",
@@ -552,7 +552,7 @@ impl Kind for SwarmServiceSpec {
         for (key, value) in &self.labels {
             if tool_label(key)
                 || key.starts_with("io.corral.")
-                || !super::docker_values::valid_label_key(key)
+                || !crate::kinds::docker_values::valid_label_key(key)
                 || value.chars().any(char::is_control)
             {
                 ctx.error_at_key(
@@ -597,7 +597,7 @@ impl Kind for SwarmServiceSpec {
                 Some(link)
                     if link.cluster.as_deref().unwrap_or(&scope.cluster) == scope.cluster =>
                 {
-                    after.push(Address::new(super::swarm_network::KIND, network, None));
+                    after.push(Address::new(crate::kinds::swarm_network::KIND, network, None));
                 }
                 Some(link) => ctx.errors.push(
                     ConfigError::at(
@@ -707,7 +707,7 @@ impl Kind for SwarmServiceSpec {
         // mounted first, or the task binds the empty directory under it.
         for mount in self.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
             for (volume, path) in &links.gluster_mounts {
-                let address = Address::new(super::gluster_volume::KIND, volume, None);
+                let address = Address::new(crate::kinds::gluster_volume::KIND, volume, None);
                 if is_within(&mount.source, path) && !after.contains(&address) {
                     after.push(address);
                 }
@@ -1030,7 +1030,7 @@ fn spread_descriptor(preference: &str) -> Option<&str> {
 }
 
 fn valid_env_key(key: &str) -> bool {
-    super::docker_values::valid_label_key(key)
+    crate::kinds::docker_values::valid_label_key(key)
 }
 
 /// Why `key` cannot be a `secret_env` variable, if it cannot. Its value reaches Docker as
@@ -2050,7 +2050,7 @@ impl SwarmServiceSpec {
         versions: &Versions,
     ) -> Result<Decision, FactError> {
         let Some((_, manager)) = &facts.manager else {
-            super::swarm_cluster::no_manager(facts)?;
+            crate::kinds::swarm_cluster::no_manager(facts)?;
             return Ok(Decision::Create);
         };
         let services = live_by_name(manager)?;
@@ -2081,7 +2081,7 @@ impl SwarmServiceSpec {
             // over, labelling it in the same update.
             delta
                 .attributes
-                .push(super::adopted_attribute(&self.scope.project));
+                .push(crate::kinds::adopted_attribute(&self.scope.project));
             delta.flags.push(format!(
                 "--label-add {}",
                 quote(&format!("{MANAGED_LABEL}={}", self.scope.project))
@@ -2426,7 +2426,7 @@ impl SwarmServiceSpec {
             },
             Decision::NoOp => Diff::update_if_changed(Vec::new()),
             Decision::Update(delta) => Diff {
-                reason: delta.adopting.then(|| super::adopted_reason("service")),
+                reason: delta.adopting.then(|| crate::kinds::adopted_reason("service")),
                 ..Diff::update_if_changed(delta.attributes)
             },
             Decision::Restart(why) => Diff {
@@ -2537,7 +2537,7 @@ impl SwarmServiceSpec {
 }
 
 impl ClusterKind for SwarmServiceSpec {
-    super::on_a_swarm!(scope);
+    crate::kinds::on_a_swarm!(scope);
 
     fn member_probes(&self, _name: &str) -> Vec<Probe> {
         vec![swarm::info_probe(), kernel::probe()]
