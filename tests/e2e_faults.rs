@@ -9,6 +9,9 @@
 //! one at a time (.config/nextest.toml). It prints the figures README's Safety section
 //! gives.
 
+mod common;
+
+use common::{assert_success, text};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,26 +38,8 @@ impl Lab {
     fn up() -> Lab {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-faults-lab");
         let lab = Lab { dir };
-        // Fresh hosts every run: `lab up` would reuse a healthy lab left by a killed run.
-        let _ = corral(&["lab", "down", "--name", LAB, "--dir", lab.path()]);
-        let out = corral(&[
-            "lab",
-            "up",
-            "--name",
-            LAB,
-            "--machines",
-            "3",
-            "--subnet",
-            SUBNET,
-            "--dir",
-            lab.path(),
-        ]);
-        assert_success(&out, "lab up");
+        common::lab_up(LAB, SUBNET, &lab.dir);
         lab
-    }
-
-    fn path(&self) -> &str {
-        self.dir.to_str().unwrap()
     }
 
     fn inventory(&self) -> String {
@@ -135,19 +120,8 @@ impl Drop for Lab {
         for machine in MACHINES {
             let _ = docker(&["unpause", &Lab::container(machine)]);
         }
-        let out = corral(&["lab", "down", "--name", LAB, "--dir", self.path()]);
-        if !out.status.success() {
-            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        common::lab_down(LAB, &self.dir);
     }
-}
-
-fn corral(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("corral runs")
 }
 
 fn docker(args: &[&str]) -> Output {
@@ -155,23 +129,6 @@ fn docker(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("docker runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}",
-        out.status.code(),
-        text(out)
-    );
 }
 
 /// Waits for a background apply, at most `within`: its output and how long it took.

@@ -6,6 +6,9 @@
 //!
 //! Ignored by a plain `cargo test`: `scripts/test.sh` runs it with `--run-ignored all`.
 
+mod common;
+
+use common::{assert_success, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -48,26 +51,8 @@ impl Lab {
             dir,
             kernel_before: Vec::new(),
         };
-        // Fresh hosts every run: `lab up` would reuse a healthy lab left by a killed run.
-        let _ = corral(&["lab", "down", "--name", LAB, "--dir", lab.dir()]);
-        let out = corral(&[
-            "lab",
-            "up",
-            "--name",
-            LAB,
-            "--machines",
-            "3",
-            "--subnet",
-            SUBNET,
-            "--dir",
-            lab.dir(),
-        ]);
-        assert_success(&out, "lab up");
+        common::lab_up(LAB, SUBNET, &lab.dir);
         lab
-    }
-
-    fn dir(&self) -> &str {
-        self.dir.to_str().unwrap()
     }
 
     fn inventory(&self) -> String {
@@ -121,36 +106,8 @@ impl Drop for Lab {
                 eprintln!("could not put the kernel's values back: {e}");
             }
         }
-        let out = corral(&["lab", "down", "--name", LAB, "--dir", self.dir()]);
-        if !out.status.success() {
-            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        common::lab_down(LAB, &self.dir);
     }
-}
-
-fn corral(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("corral runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}",
-        out.status.code(),
-        text(out)
-    );
 }
 
 fn assert_plans_empty(lab: &Lab, config: &str, what: &str) {

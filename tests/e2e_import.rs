@@ -6,6 +6,9 @@
 //! Ignored by a plain `cargo test`, like the other lab tests (`--include-ignored`); the lab
 //! is taken down at the end, also when a step fails.
 
+mod common;
+
+use common::{assert_success, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,27 +24,7 @@ impl Lab {
     fn up() -> Lab {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-import-lab");
         let lab = Lab { dir };
-        let _ = corral(&[
-            "lab",
-            "down",
-            "--name",
-            LAB,
-            "--dir",
-            lab.dir.to_str().unwrap(),
-        ]);
-        let out = corral(&[
-            "lab",
-            "up",
-            "--name",
-            LAB,
-            "--machines",
-            "3",
-            "--subnet",
-            SUBNET,
-            "--dir",
-            lab.dir.to_str().unwrap(),
-        ]);
-        assert_success(&out, "lab up");
+        common::lab_up(LAB, SUBNET, &lab.dir);
         lab
     }
 
@@ -75,43 +58,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let out = corral(&[
-            "lab",
-            "down",
-            "--name",
-            LAB,
-            "--dir",
-            self.dir.to_str().unwrap(),
-        ]);
-        if !out.status.success() {
-            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        common::lab_down(LAB, &self.dir);
     }
-}
-
-fn corral(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("corral runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}",
-        out.status.code(),
-        text(out)
-    );
 }
 
 /// The cluster a team would have built by hand, with the CLIs only.
