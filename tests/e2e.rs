@@ -5,6 +5,9 @@
 //! Ignored by a plain `cargo test`, and reported as ignored: `scripts/test.sh` (which installs
 //! and starts what the lab needs) runs it with `--run-ignored all`.
 
+mod common;
+
+use common::{assert_success, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -24,28 +27,7 @@ impl Lab {
     fn up() -> Lab {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-lab");
         let lab = Lab { dir };
-        // Fresh hosts every run: `lab up` would reuse a healthy lab left by a killed run.
-        let _ = corral(&[
-            "lab",
-            "down",
-            "--name",
-            LAB,
-            "--dir",
-            lab.dir.to_str().unwrap(),
-        ]);
-        let out = corral(&[
-            "lab",
-            "up",
-            "--name",
-            LAB,
-            "--machines",
-            "3",
-            "--subnet",
-            SUBNET,
-            "--dir",
-            lab.dir.to_str().unwrap(),
-        ]);
-        assert_success(&out, "lab up");
+        common::lab_up(LAB, SUBNET, &lab.dir);
         lab
     }
 
@@ -101,43 +83,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let out = corral(&[
-            "lab",
-            "down",
-            "--name",
-            LAB,
-            "--dir",
-            self.dir.to_str().unwrap(),
-        ]);
-        if !out.status.success() {
-            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        common::lab_down(LAB, &self.dir);
     }
-}
-
-fn corral(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corral"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("corral runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}",
-        out.status.code(),
-        text(out)
-    );
 }
 
 fn assert_code(out: &Output, code: i32, what: &str) {
@@ -2243,12 +2190,9 @@ fn a_manager_that_allows_few_sessions_gets_every_service(lab: &Lab) {
     );
 }
 
-/// A new `secret_env` value rolls out with `docker service update`, and no host's process
-/// list shows it (nor the old one) at any time: `ps` is sampled in a loop on every node
-/// during the apply, as any local user could, and the samples must have caught the update.
-fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: &str) {
-    let (old, new) = ("corral-canary-7f3a", "corral-canary-rotated-91c2");
-    std::fs::write(dir.join("probe-token.txt"), format!("{new}\n")).unwrap();
+/// Runs `run` while every node's process list is sampled in a loop (`ps -ww -eo args`, as
+/// any local user could see it) into `/tmp/ps-samples` there; returns what `run` returned.
+fn with_process_samples<T>(lab: &Lab, run: impl FnOnce() -> T) -> T {
     let sample = "rm -f /tmp/ps-stop /tmp/ps-samples; end=$(($(date +%s) + 300)); while [ ! -e /tmp/ps-stop ] && [ \"$(date +%s)\" -lt \"$end\" ]; do ps -ww -eo args >> /tmp/ps-samples; done";
     let samplers: Vec<_> = MACHINES
         .iter()
@@ -2263,13 +2207,41 @@ fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: 
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let apply = lab.corral(&["apply", "--auto-approve"], &[config, layer]);
+    let result = run();
     for machine in MACHINES {
         lab.sh(machine, "touch /tmp/ps-stop");
     }
     for mut sampler in samplers {
         let _ = sampler.wait();
     }
+    result
+}
+
+/// How many of `machine`'s process samples (see [`with_process_samples`]) show any of
+/// `patterns`.
+fn samples_matching(lab: &Lab, machine: &str, patterns: &[&str]) -> u32 {
+    let patterns: Vec<String> = patterns
+        .iter()
+        .map(|p| format!("-e {}", shell_quote(p)))
+        .collect();
+    let count = lab.sh(
+        machine,
+        &format!("grep -c {} /tmp/ps-samples || true", patterns.join(" ")),
+    );
+    count
+        .parse()
+        .unwrap_or_else(|_| panic!("{machine}: no count of samples: {count:?}"))
+}
+
+/// A new `secret_env` value rolls out with `docker service update`, and no host's process
+/// list shows it (nor the old one) at any time: `ps` is sampled in a loop on every node
+/// during the apply, as any local user could, and the samples must have caught the update.
+fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: &str) {
+    let (old, new) = ("corral-canary-7f3a", "corral-canary-rotated-91c2");
+    std::fs::write(dir.join("probe-token.txt"), format!("{new}\n")).unwrap();
+    let apply = with_process_samples(lab, || {
+        lab.corral(&["apply", "--auto-approve"], &[config, layer])
+    });
     assert_success(&apply, "roll out a new secret environment value");
     assert!(
         text(&apply).contains("update service probe (env.PROBE_TOKEN)"),
@@ -2278,18 +2250,12 @@ fn secret_env_is_in_no_process_list(lab: &Lab, dir: &Path, config: &str, layer: 
     );
     let mut updates = 0;
     for machine in MACHINES {
-        let found = lab.sh(
-            machine,
-            &format!("grep -c -e {old} -e {new} /tmp/ps-samples || true"),
+        assert_eq!(
+            samples_matching(lab, machine, &[old, new]),
+            0,
+            "{machine}'s process list showed a secret value"
         );
-        assert_eq!(found, "0", "{machine}'s process list showed a secret value");
-        updates += lab
-            .sh(
-                machine,
-                "grep -c 'docker service update' /tmp/ps-samples || true",
-            )
-            .parse::<u32>()
-            .unwrap_or(0);
+        updates += samples_matching(lab, machine, &["docker service update"]);
     }
     assert!(
         updates > 0,
@@ -2365,46 +2331,17 @@ fn a_real_stack_takes_its_variables(lab: &Lab) {
         "{}",
         text(&plan)
     );
-    let sample = "rm -f /tmp/ps-stop /tmp/ps-samples; end=$(($(date +%s) + 300)); while [ ! -e /tmp/ps-stop ] && [ \"$(date +%s)\" -lt \"$end\" ]; do ps -ww -eo args >> /tmp/ps-samples; done";
-    let samplers: Vec<_> = MACHINES
-        .iter()
-        .map(|machine| {
-            Command::new("ssh")
-                .arg("-F")
-                .arg(lab.ssh_config())
-                .arg(machine)
-                .arg(sample)
-                .spawn()
-                .expect("ssh runs")
-        })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let apply = run(&["apply", "--auto-approve"], &paths);
-    for machine in MACHINES {
-        lab.sh(machine, "touch /tmp/ps-stop");
-    }
-    for mut sampler in samplers {
-        let _ = sampler.wait();
-    }
+    let apply = with_process_samples(lab, || run(&["apply", "--auto-approve"], &paths));
     assert_success(&apply, "deploy the stack with its variables");
     assert!(!text(&apply).contains(canary), "{}", text(&apply));
     let mut deploys = 0;
     for machine in MACHINES {
-        let found = lab.sh(
-            machine,
-            &format!("grep -c {canary} /tmp/ps-samples || true"),
-        );
         assert_eq!(
-            found, "0",
+            samples_matching(lab, machine, &[canary]),
+            0,
             "{machine}'s process list showed the variable's value"
         );
-        deploys += lab
-            .sh(
-                machine,
-                "grep -c 'docker stack deploy' /tmp/ps-samples || true",
-            )
-            .parse::<u32>()
-            .unwrap_or(0);
+        deploys += samples_matching(lab, machine, &["docker stack deploy"]);
     }
     assert!(
         deploys > 0,
