@@ -493,8 +493,20 @@ async fn run_steps(
     timeout: Duration,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
+    let work = run_step_list(host, machine, address, steps, timeout, events);
+    reported(machine, address, events, work).await
+}
+
+/// Runs `work`, a resource's change on `machine`, and reports it `Finished` with its time
+/// and error.
+pub(super) async fn reported(
+    machine: &str,
+    address: &Address,
+    events: &mpsc::UnboundedSender<Event>,
+    work: impl std::future::Future<Output = Option<String>>,
+) -> Option<String> {
     let started = Instant::now();
-    let error = run_step_list(host, machine, address, steps, timeout, events).await;
+    let error = work.await;
     let _ = events.send(Event::Finished {
         machine: machine.to_owned(),
         address: address.clone(),
@@ -543,8 +555,7 @@ async fn run_guarded_steps(
     timeout: Duration,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
-    let started = Instant::now();
-    let error = guarded_change(
+    let work = guarded_change(
         host,
         machine,
         address,
@@ -553,15 +564,8 @@ async fn run_guarded_steps(
         timeout,
         guard::Budget::STANDARD,
         events,
-    )
-    .await;
-    let _ = events.send(Event::Finished {
-        machine: machine.to_owned(),
-        address: address.clone(),
-        elapsed: started.elapsed(),
-        error: error.clone(),
-    });
-    error
+    );
+    reported(machine, address, events, work).await
 }
 
 /// The work of [`run_guarded_steps`], within `budget`: every step, the new login and the

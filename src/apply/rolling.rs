@@ -208,18 +208,10 @@ pub async fn run(
     timeout: Duration,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
-    let started = Instant::now();
-    let error = checked_change(
+    let work = checked_change(
         hosts, health, rolling, machine, address, steps, access, timeout, events,
-    )
-    .await;
-    let _ = events.send(Event::Finished {
-        machine: machine.to_owned(),
-        address: address.clone(),
-        elapsed: started.elapsed(),
-        error: error.clone(),
-    });
-    error
+    );
+    super::reported(machine, address, events, work).await
 }
 
 #[allow(clippy::too_many_arguments)]
