@@ -77,3 +77,18 @@ record adoptable by-hand n1 "$state" "$adoptable"
 record fstab by-hand n2 "$state" "$fstab"
 record volume-info by-hand n1 "$state" "$volume_info"
 record swarm-objects by-hand n1 "$state" "$swarm_objects"
+
+# A public stack deployed by hand (fixtures/compose/real/example-voting-app-stack.yml): a
+# named volume of its own, two stack networks, published ports. Its hosts tag a local image
+# under each image name (the lab has no registry); only the services' specs matter here.
+for n in n1 n2 n3; do
+    on $n 'for i in redis:alpine postgres:15-alpine dockersamples/examplevotingapp_vote dockersamples/examplevotingapp_result dockersamples/examplevotingapp_worker; do c=$(docker create local/busybox:1) && docker commit --change "CMD [\"sleep\",\"86400\"]" "$c" "$i" >/dev/null && docker rm "$c" >/dev/null; done'
+done
+on n1 'mkdir -p /root/vote && cat > /root/vote/docker-stack.yml' <fixtures/compose/real/example-voting-app-stack.yml
+on n1 'docker stack deploy -c /root/vote/docker-stack.yml vote >/dev/null 2>&1'
+state="$state; stack vote deployed by hand from example-voting-app's docker-stack.yml"
+record service-inspect voting n1 "$state" "$service_inspect"
+record network-inspect voting n1 "$state" "$network_inspect"
+record node-inspect voting n1 "$state" "$node_inspect"
+record objects voting n1 "$state" "$objects"
+record adoptable voting n1 "$state" "$adoptable"

@@ -915,8 +915,12 @@ mod adoption {
     use crate::plan::Action;
 
     fn by_hand(fact: &str, probe: &Probe) -> ProbeOutput {
+        import_case(fact, "by-hand", probe)
+    }
+
+    fn import_case(fact: &str, case: &str, probe: &Probe) -> ProbeOutput {
         crate::facts::recorded::checked(
-            &format!("import/{fact}/by-hand"),
+            &format!("import/{fact}/{case}"),
             probe,
             "run scripts/record-import-fixtures.sh",
         )
@@ -924,6 +928,12 @@ mod adoption {
 
     /// n1, the manager, as the import and the plan read it.
     fn manager() -> HostFacts {
+        manager_of("by-hand")
+    }
+
+    /// n1 as recorded in `case` (`by-hand`, or `voting`: the example-voting-app stack
+    /// deployed by hand).
+    fn manager_of(case: &str) -> HostFacts {
         let mut n1 = HostFacts::default();
         let info = facts::info_probe();
         n1.probes
@@ -935,7 +945,8 @@ mod adoption {
             ("objects", objects_probe()),
             ("adoptable", crate::kinds::swarm_secret::adoptable_probe()),
         ] {
-            n1.probes.insert(probe.key.clone(), by_hand(fact, &probe));
+            n1.probes
+                .insert(probe.key.clone(), import_case(fact, case, &probe));
         }
         n1
     }
@@ -945,10 +956,17 @@ mod adoption {
     fn plan_after_import(
         edit: impl Fn(&str) -> String,
     ) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
+        plan_after_import_of("by-hand", edit)
+    }
+
+    fn plan_after_import_of(
+        case: &str,
+        edit: impl Fn(&str) -> String,
+    ) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
         let found = Found {
             project: "infra".into(),
             machines: machines(),
-            facts: BTreeMap::from([("n1".to_owned(), manager())]),
+            facts: BTreeMap::from([("n1".to_owned(), manager_of(case))]),
         };
         let mut areas = write_all(
             &found,
@@ -966,7 +984,7 @@ mod adoption {
             }
         }
         let (_dir, config) = load_back(&areas);
-        let mut planned = manager();
+        let mut planned = manager_of(case);
         crate::kinds::redact_cluster_facts(&config, &mut planned);
         let facts = ClusterFacts {
             members: BTreeMap::new(),
@@ -1038,6 +1056,48 @@ mod adoption {
         ] {
             assert!(addresses.contains(&wanted), "{addresses:?}");
         }
+        for (address, diff, steps) in &planned {
+            assert_eq!(diff.action(), Action::NoOp, "{address}: {diff:?}");
+            assert!(steps.is_empty(), "{address}: {steps:?}");
+        }
+    }
+
+    /// A public stack file deployed by hand (example-voting-app): its named volume is the
+    /// stack's own (`vote_db-data` on the host), declared at the top level under its key,
+    /// and the written file plans no changes.
+    #[test]
+    fn a_public_stack_with_a_volume_of_its_own_is_written_and_plans_no_changes() {
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager_of("voting"))]),
+        };
+        let areas = write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![Area::Swarm],
+                targets: vec![],
+            },
+        )
+        .unwrap();
+        let (_, text) = areas["stacks.yaml"]
+            .files
+            .iter()
+            .find(|(p, _)| p.ends_with("vote/compose.yaml"))
+            .unwrap();
+        let text = String::from_utf8_lossy(text);
+        assert!(
+            text.contains("source: db-data, target: /var/lib/postgresql/data}"),
+            "{text}"
+        );
+        assert!(text.contains("volumes:\n  db-data: {}\n"), "{text}");
+        let planned = plan_after_import_of("voting", str::to_owned);
+        assert!(
+            planned.iter().any(|(a, _, _)| a == "swarm/stack.vote"),
+            "{planned:?}"
+        );
         for (address, diff, steps) in &planned {
             assert_eq!(diff.action(), Action::NoOp, "{address}: {diff:?}");
             assert!(steps.is_empty(), "{address}: {steps:?}");

@@ -109,6 +109,7 @@ fn compose_file(
     let mut networks: BTreeMap<String, bool> = BTreeMap::new(); // key → external
     let mut configs: BTreeMap<String, String> = BTreeMap::new(); // key → top-level text
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
+    let mut volumes: BTreeMap<String, String> = BTreeMap::new();
     let mut out = String::from("version: \"3.8\"\nservices:\n");
     for service in services {
         let spec = &service.spec;
@@ -165,13 +166,31 @@ fn compose_file(
         if !container.mounts.is_empty() {
             out.push_str("    volumes:\n");
             for mount in &container.mounts {
-                let _ = write!(
-                    out,
-                    "      - {{type: {}, source: {}, target: {}",
-                    scalar(&mount.kind),
-                    cscalar(&mount.source),
-                    cscalar(&mount.target)
-                );
+                let _ = write!(out, "      - {{type: {}, ", scalar(&mount.kind));
+                // A named volume is declared at the top level: the stack's own by its key
+                // (`docker stack deploy` prefixed it with the stack's name), any other as
+                // external, so that the deploy keeps its name. An anonymous one has none.
+                let source = match (mount.kind.as_str(), mount.source.as_str()) {
+                    (_, "") => None,
+                    ("volume", source) => Some(match source.strip_prefix(&prefix) {
+                        Some(key) if !key.is_empty() => {
+                            volumes.insert(key.to_owned(), "{}".to_owned());
+                            key.to_owned()
+                        }
+                        _ => {
+                            volumes.insert(
+                                source.to_owned(),
+                                format!("{{external: true, name: {}}}", cscalar(source)),
+                            );
+                            source.to_owned()
+                        }
+                    }),
+                    (_, source) => Some(source.to_owned()),
+                };
+                if let Some(source) = source {
+                    let _ = write!(out, "source: {}, ", cscalar(&source));
+                }
+                let _ = write!(out, "target: {}", cscalar(&mount.target));
                 if mount.read_only {
                     out.push_str(", read_only: true");
                 }
@@ -337,6 +356,7 @@ fn compose_file(
                 })
                 .collect::<BTreeMap<_, _>>(),
         ),
+        ("volumes", volumes),
         ("configs", configs),
         ("secrets", secrets),
     ] {
