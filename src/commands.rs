@@ -1053,7 +1053,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 failed = true;
                 eprintln!(
                     "Error: {name}: cannot remove the apply lock: {}",
-                    render::printable(&e)
+                    render::printable(&e.to_string())
                 );
             }
         }
