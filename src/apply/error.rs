@@ -78,6 +78,17 @@ pub enum ApplyError {
     #[error("unexpected answer: {output}")]
     #[diagnostic(code(corral::apply::unexpected_answer))]
     UnexpectedAnswer { output: String },
+    /// `force-unlock` could not connect in time.
+    #[error("did not answer within {} while connecting (raise --facts-timeout?)", describe(*.within))]
+    #[diagnostic(code(corral::apply::connect_timeout))]
+    ConnectTimeout { within: Duration },
+    /// `force-unlock` could not read a machine's lock.
+    #[error("cannot read the apply lock: {source}")]
+    #[diagnostic(code(corral::apply::lock_unreadable))]
+    LockUnreadable {
+        #[source]
+        source: Box<ApplyError>,
+    },
     /// A health probe's answer could not be read.
     #[error("{0}")]
     #[diagnostic(code(corral::apply::unreadable_answer))]
