@@ -17,6 +17,7 @@ use crate::apply::session::{Session, SessionError, SessionOptions};
 use crate::cli::{
     ApplyArgs, ConnectArgs, FactsArgs, ForceUnlockArgs, Format, LoadArgs, PlanArgs, SelectArgs,
 };
+use crate::command_error::CommandError;
 use crate::config::{self, Config, LoadOptions};
 use crate::exit::ExitStatus;
 use crate::facts::gather::{self, GatherOptions, Gathered};
@@ -130,7 +131,7 @@ fn filter_of(
     exclude: &[String],
     limit: &[String],
 ) -> Result<Filter> {
-    let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
+    let parse = |texts: &[String], flag: &'static str| -> Result<Vec<Address>> {
         texts
             .iter()
             .flat_map(|t| match config.module_instance(t) {
@@ -138,23 +139,17 @@ fn filter_of(
                 Some(addresses) => addresses.iter().cloned().map(Ok).collect::<Vec<_>>(),
                 None => vec![Address::parse(t)],
             })
-            .map(|parsed| {
-                parsed.map_err(|e| {
-                    miette!(
-                        help = "`corral graph PATH…` lists the addresses of a configuration",
-                        "--{flag}: {e}"
-                    )
-                })
-            })
+            .map(|parsed| parsed.map_err(|error| CommandError::BadAddress { flag, error }.into()))
             .collect()
     };
     for machine in limit {
         if !config.machines.contains_key(machine) {
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-            return Err(miette!(
-                help = config::error::suggestion(machine, &names, "machines"),
-                "--limit: there is no machine `{machine}`"
-            ));
+            return Err(CommandError::UnknownLimit {
+                machine: machine.clone(),
+                help: config::error::suggestion(machine, &names, "machines"),
+            }
+            .into());
         }
     }
     Ok(Filter {
@@ -398,10 +393,12 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
-                return Err(miette!(
-                    help = help,
-                    "--{flag}: `{address}` names no resource of the configuration, nor one corral recorded on the hosts"
-                ));
+                return Err(CommandError::UnknownAddress {
+                    flag,
+                    address: address.to_string(),
+                    help,
+                }
+                .into());
             }
         }
     }
@@ -473,11 +470,11 @@ fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
             n => format!("{n} resource instances could not be planned"),
         });
     }
-    miette!(
-        help = help,
-        "the plan is incomplete: {}",
-        what.join(" and ")
-    )
+    CommandError::IncompletePlan {
+        what: what.join(" and "),
+        help,
+    }
+    .into()
 }
 
 pub async fn plan(args: &PlanArgs) -> Result<ExitStatus> {
@@ -860,12 +857,8 @@ fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, Load
     if args.all {
         return Ok((None, load));
     }
-    let usage = "write `corral force-unlock MACHINE[,MACHINE…] PATH…`, or `corral force-unlock --all PATH…`";
     if load.paths.len() < 2 {
-        return Err(miette!(
-            help = usage,
-            "force-unlock needs the machines, then the configuration's paths"
-        ));
+        return Err(CommandError::UnlockWithoutMachines.into());
     }
     let first = load.paths.remove(0);
     let names: Vec<String> = first
@@ -876,7 +869,7 @@ fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, Load
         .map(str::to_owned)
         .collect();
     if names.is_empty() {
-        return Err(miette!(help = usage, "force-unlock names no machine"));
+        return Err(CommandError::UnlockNamesNoMachine.into());
     }
     Ok((Some(names), load))
 }
@@ -898,10 +891,11 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
             for name in names {
                 let Some(machine) = config.machines.get(&name) else {
                     let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-                    return Err(miette!(
-                        help = config::error::suggestion(&name, &known, "machines"),
-                        "there is no machine `{name}` in the configuration"
-                    ));
+                    return Err(CommandError::UnknownMachine {
+                        help: config::error::suggestion(&name, &known, "machines"),
+                        name,
+                    }
+                    .into());
                 };
                 if !machines
                     .iter()
@@ -914,10 +908,11 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
         }
     };
     if !args.force && !std::io::stdin().is_terminal() {
-        return Err(miette!(
-            help = "run force-unlock in a terminal to confirm, or pass --force",
-            "force-unlock needs a confirmation and stdin is not a terminal"
-        ));
+        return Err(CommandError::NoTerminal {
+            command: "force-unlock",
+            flag: "--force",
+        }
+        .into());
     }
     let connections = Connections::open(&args.connect)?;
     let timeout = connections.gather.timeout;
@@ -1029,10 +1024,11 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
 
 async fn confirm() -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(miette!(
-            help = "run apply in a terminal to confirm, or pass --auto-approve",
-            "apply needs a confirmation and stdin is not a terminal"
-        ));
+        return Err(CommandError::NoTerminal {
+            command: "apply",
+            flag: "--auto-approve",
+        }
+        .into());
     }
     ask("\nDo you want to perform these actions? Only 'yes' will be accepted: ").await
 }
