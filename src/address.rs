@@ -41,41 +41,63 @@ impl Address {
     }
 
     /// Parses `kind.name` or `kind.name[machine]`, the kind with its namespace (`os/file`).
-    pub fn parse(text: &str) -> Result<Address, String> {
+    pub fn parse(text: &str) -> Result<Address, AddressError> {
+        let error = |problem| AddressError {
+            text: text.to_owned(),
+            problem,
+        };
         let (body, machine) = match text.strip_suffix(']') {
             Some(rest) => {
                 let (body, machine) = rest
                     .split_once('[')
-                    .ok_or_else(|| format!("`{text}` has a `]` without a `[`"))?;
+                    .ok_or_else(|| error(AddressProblem::UnopenedBracket))?;
                 if machine.is_empty() {
-                    return Err(format!("`{text}` has an empty machine name"));
+                    return Err(error(AddressProblem::EmptyMachine));
                 }
                 (body, Some(machine))
             }
             None => (text, None),
         };
-        let slash = body
-            .find('/')
-            .ok_or_else(|| format!("`{text}` is not an address: {EXPECTED}"))?;
+        let slash = body.find('/').ok_or_else(|| error(AddressProblem::Shape))?;
         let dot = body[slash..]
             .find('.')
             .map(|i| i + slash)
-            .ok_or_else(|| format!("`{text}` is not an address: {EXPECTED}"))?;
+            .ok_or_else(|| error(AddressProblem::Shape))?;
         let (kind, name) = (&body[..dot], &body[dot + 1..]);
         if kind.is_empty() || name.is_empty() {
-            return Err(format!("`{text}` is not an address: {EXPECTED}"));
+            return Err(error(AddressProblem::Shape));
         }
         if let Some(bad) = [name]
             .into_iter()
             .chain(machine)
             .find(|n| !is_valid_name(n))
         {
-            return Err(format!(
-                "`{text}` is not an address: `{bad}` is not a valid name"
-            ));
+            return Err(error(AddressProblem::InvalidName(bad.to_owned())));
         }
         Ok(Address::new(kind, name, machine))
     }
+}
+
+/// Why a text is not an [`Address`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("`{text}` {problem}")]
+#[diagnostic(code(corral::address::invalid))]
+pub struct AddressError {
+    pub text: String,
+    pub problem: AddressProblem,
+}
+
+/// What is wrong with a text read as an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressProblem {
+    #[error("has a `]` without a `[`")]
+    UnopenedBracket,
+    #[error("has an empty machine name")]
+    EmptyMachine,
+    #[error("is not an address: {EXPECTED}")]
+    Shape,
+    #[error("is not an address: `{0}` is not a valid name")]
+    InvalidName(String),
 }
 
 /// What an address looks like, as errors say it (and `--target`'s help).
@@ -109,8 +131,8 @@ impl From<Address> for String {
 }
 
 impl TryFrom<String> for Address {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
+    type Error = AddressError;
+    fn try_from(text: String) -> Result<Self, AddressError> {
         Address::parse(&text)
     }
 }

@@ -162,19 +162,29 @@ const MAX_KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// `--keep-connections`: a duration (`90s`, `10m`, `1h`, `1h30m`) of at least a second and
 /// at most a day; `0` keeps nothing.
-fn parse_keep(text: &str) -> Result<std::time::Duration, String> {
+fn parse_keep(text: &str) -> Result<std::time::Duration, KeepError> {
     let duration = match text.trim() {
         "0" => std::time::Duration::ZERO,
-        text => humantime::parse_duration(text)
-            .map_err(|e| format!("{e}; write a duration such as 90s, 10m or 1h"))?,
+        text => humantime::parse_duration(text)?,
     };
     if duration > MAX_KEEP {
-        return Err("at most 24h".to_owned());
+        return Err(KeepError::TooLong);
     }
     if !duration.is_zero() && duration < std::time::Duration::from_secs(1) {
-        return Err("at least 1s (or 0 to keep nothing)".to_owned());
+        return Err(KeepError::TooShort);
     }
     Ok(duration)
+}
+
+/// Why a `--keep-connections` value is refused (clap prints it after the value).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeepError {
+    #[error("{0}; write a duration such as 90s, 10m or 1h")]
+    NotADuration(#[from] humantime::DurationError),
+    #[error("at most 24h")]
+    TooLong,
+    #[error("at least 1s (or 0 to keep nothing)")]
+    TooShort,
 }
 
 /// `corral connections …`.
@@ -358,8 +368,17 @@ mod tests {
         assert_eq!(parse_keep("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_keep("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_keep("0"), Ok(Duration::ZERO));
-        assert!(parse_keep("2d").unwrap_err().contains("at most 24h"));
-        assert!(parse_keep("500ms").unwrap_err().contains("at least 1s"));
-        assert!(parse_keep("soon").unwrap_err().contains("such as 90s"));
+        assert!(parse_keep("2d")
+            .unwrap_err()
+            .to_string()
+            .contains("at most 24h"));
+        assert!(parse_keep("500ms")
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1s"));
+        assert!(parse_keep("soon")
+            .unwrap_err()
+            .to_string()
+            .contains("such as 90s"));
     }
 }

@@ -17,15 +17,16 @@ use crate::apply::session::{Session, SessionError, SessionOptions};
 use crate::cli::{
     ApplyArgs, ConnectArgs, FactsArgs, ForceUnlockArgs, Format, LoadArgs, PlanArgs, SelectArgs,
 };
+use crate::command_error::CommandError;
 use crate::config::{self, Config, LoadOptions};
 use crate::exit::ExitStatus;
 use crate::facts::gather::{self, GatherOptions, Gathered};
 use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
-use crate::plan::{build, Plan, SavedPlan};
+use crate::plan::{build, Plan, SavedPlan, SavedPlanError};
 use crate::render::{self, Heading, RenderOptions, Style};
 use crate::transport::ssh::{Masters, SshHost, SshOptions};
-use crate::transport::{describe, Host};
+use crate::transport::Host;
 
 /// Loads the configuration; `connecting` when the command will reach the hosts.
 fn load(args: &LoadArgs, connecting: bool) -> Result<Config> {
@@ -130,7 +131,7 @@ fn filter_of(
     exclude: &[String],
     limit: &[String],
 ) -> Result<Filter> {
-    let parse = |texts: &[String], flag: &str| -> Result<Vec<Address>> {
+    let parse = |texts: &[String], flag: &'static str| -> Result<Vec<Address>> {
         texts
             .iter()
             .flat_map(|t| match config.module_instance(t) {
@@ -138,23 +139,17 @@ fn filter_of(
                 Some(addresses) => addresses.iter().cloned().map(Ok).collect::<Vec<_>>(),
                 None => vec![Address::parse(t)],
             })
-            .map(|parsed| {
-                parsed.map_err(|e| {
-                    miette!(
-                        help = "`corral graph PATH…` lists the addresses of a configuration",
-                        "--{flag}: {e}"
-                    )
-                })
-            })
+            .map(|parsed| parsed.map_err(|error| CommandError::BadAddress { flag, error }.into()))
             .collect()
     };
     for machine in limit {
         if !config.machines.contains_key(machine) {
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-            return Err(miette!(
-                help = config::error::suggestion(machine, &names, "machines"),
-                "--limit: there is no machine `{machine}`"
-            ));
+            return Err(CommandError::UnknownLimit {
+                machine: machine.clone(),
+                help: config::error::suggestion(machine, &names, "machines"),
+            }
+            .into());
         }
     }
     Ok(Filter {
@@ -398,10 +393,12 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
-                return Err(miette!(
-                    help = help,
-                    "--{flag}: `{address}` names no resource of the configuration, nor one corral recorded on the hosts"
-                ));
+                return Err(CommandError::UnknownAddress {
+                    flag,
+                    address: address.to_string(),
+                    help,
+                }
+                .into());
             }
         }
     }
@@ -411,13 +408,12 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
 /// `corral show PLANFILE`: the saved plan, printed as `plan` printed it.
 pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitStatus> {
     let saved = match SavedPlan::read(&args.planfile) {
-        Some(read) => read.map_err(|e| miette!("{e}"))?,
+        Some(read) => read?,
         None => {
-            return Err(miette!(
-                help = "save a plan with `corral plan -o PLANFILE`",
-                "`{}` is not a saved plan",
-                args.planfile.display()
-            ))
+            return Err(SavedPlanError::NotAPlan {
+                path: args.planfile.clone(),
+            }
+            .into())
         }
     };
     let options = RenderOptions {
@@ -474,11 +470,11 @@ fn incomplete_error(plan: &Plan, format: Format) -> miette::Report {
             n => format!("{n} resource instances could not be planned"),
         });
     }
-    miette!(
-        help = help,
-        "the plan is incomplete: {}",
-        what.join(" and ")
-    )
+    CommandError::IncompletePlan {
+        what: what.join(" and "),
+        help,
+    }
+    .into()
 }
 
 pub async fn plan(args: &PlanArgs) -> Result<ExitStatus> {
@@ -488,7 +484,7 @@ pub async fn plan(args: &PlanArgs) -> Result<ExitStatus> {
 /// `plan`, or `drift` with its own heading: the same changes, told as what drifted.
 async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitStatus> {
     if let Some(out) = &args.out {
-        crate::output_file::check(out).map_err(|e| miette!("{e}"))?;
+        crate::output_file::check(out)?;
     }
     let connections = match args.facts {
         Some(_) => None,
@@ -558,8 +554,7 @@ pub async fn import(args: &crate::cli::ImportArgs) -> Result<ExitStatus> {
         &connections.ssh,
         connections.gather,
     )
-    .await
-    .map_err(|e| miette!("{e}"))?;
+    .await?;
     print!("{report}");
     Ok(ExitStatus::Success)
 }
@@ -573,7 +568,7 @@ pub async fn drift(args: &PlanArgs) -> Result<ExitStatus> {
 }
 
 pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
-    crate::output_file::check(&args.output).map_err(|e| miette!("{e}"))?;
+    crate::output_file::check(&args.output)?;
     let config = load(&args.load, true)?;
     let graph = ResourceGraph::build(&config, &Filter::default()).map_err(miette::Report::new)?;
     let probes = gather::probes_by_machine(&config, &graph, &Filter::default());
@@ -643,7 +638,7 @@ fn output_name(path: &Path) -> String {
 
 /// Writes an output file (`-o`) through [`crate::output_file::write`].
 fn write_output(path: &Path, bytes: &[u8]) -> Result<crate::output_file::Written> {
-    crate::output_file::write(path, bytes).map_err(|e| miette!("{e}"))
+    Ok(crate::output_file::write(path, bytes)?)
 }
 
 /// Each machine's digest of each probe, for a saved plan to name what changed on a host.
@@ -691,9 +686,7 @@ fn save_plan(
 pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
     // `corral apply PLANFILE`: the saved plan's own selection, checked against fresh facts.
     let saved = match args.select.load.paths.as_slice() {
-        [single] => SavedPlan::read(single)
-            .transpose()
-            .map_err(|e| miette!("{e}"))?,
+        [single] => SavedPlan::read(single).transpose()?,
         _ => None,
     };
     let select = match &saved {
@@ -727,16 +720,13 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         };
         if let Some(why) = saved.staleness(&plan, &config, &gathered.facts, &readers) {
             close(gathered).await;
-            return Err(miette!(help = why.help(), "saved plan is stale: {why}"));
+            return Err(SavedPlanError::Stale(why).into());
         }
         // Same configuration and facts give the same plan: what was reviewed. Anything
         // else means the file was edited, and nothing in it is trusted.
         if plan.resource_changes != saved.plan.resource_changes {
             close(gathered).await;
-            return Err(miette!(
-                help = "run `corral plan -o PLANFILE` again and review the new plan",
-                "the saved plan does not match what its configuration and facts plan (was the file edited?)"
-            ));
+            return Err(SavedPlanError::Edited.into());
         }
     }
     let options = RenderOptions {
@@ -755,7 +745,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         close(gathered).await;
         return Ok(ExitStatus::Success);
     }
-    if saved.is_none() && !args.auto_approve && !confirm()? {
+    if saved.is_none() && !args.auto_approve && !confirm().await? {
         close(gathered).await;
         println!("Apply cancelled.");
         return Ok(ExitStatus::Error);
@@ -772,10 +762,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         Ok(false) => {}
         Err(e) => {
             close(gathered).await;
-            return Err(miette!(
-                help = "an apply records on the hosts which configuration owns the project; make the configuration's directory writable",
-                "{e}"
-            ));
+            return Err(e.into());
         }
     }
     let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
@@ -816,35 +803,12 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
             eprintln!("Interrupted while waiting for the apply locks; nothing was changed and the locks taken are released.");
             return Ok(connections.interrupts.exit_status());
         }
-        Err(error @ SessionError::Lock(apply::lock::LockError::Stale { .. })) => {
-            return Err(miette!(
-                help = "the apply that took it was killed or its workstation rebooted; --take-over-stale-lock takes the lock over (--auto-approve does not)",
-                "{error}"
-            ))
-        }
-        Err(error @ SessionError::Lock(apply::lock::LockError::Foreign { .. })) => {
-            return Err(miette!(
-                help = "ask on that workstation whether its apply still runs; --lock-timeout SECONDS waits for it",
-                "{error}"
-            ))
-        }
-        Err(error @ SessionError::Lock(_)) => {
-            return Err(miette!(
-            help =
-                "wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it",
-            "{error}"
-        ))
-        }
-        Err(error @ SessionError::Stale(_)) => {
-            return Err(miette!(
-                help = "plan again and review the new plan",
-                "{error}"
-            ))
-        }
         Err(error @ SessionError::Interrupted) => {
             eprintln!("{error}; the locks are released.");
             return Ok(connections.interrupts.exit_status());
         }
+        // Each carries its code and help.
+        Err(error) => return Err(error.into()),
     };
     print!(
         "{}",
@@ -893,12 +857,8 @@ fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, Load
     if args.all {
         return Ok((None, load));
     }
-    let usage = "write `corral force-unlock MACHINE[,MACHINE…] PATH…`, or `corral force-unlock --all PATH…`";
     if load.paths.len() < 2 {
-        return Err(miette!(
-            help = usage,
-            "force-unlock needs the machines, then the configuration's paths"
-        ));
+        return Err(CommandError::UnlockWithoutMachines.into());
     }
     let first = load.paths.remove(0);
     let names: Vec<String> = first
@@ -909,14 +869,14 @@ fn unlock_selection(args: &ForceUnlockArgs) -> Result<(Option<Vec<String>>, Load
         .map(str::to_owned)
         .collect();
     if names.is_empty() {
-        return Err(miette!(help = usage, "force-unlock names no machine"));
+        return Err(CommandError::UnlockNamesNoMachine.into());
     }
     Ok((Some(names), load))
 }
 
 /// What force-unlock found on one machine: its connection and the lock's holder (`None`
 /// when it has no lock), or why it could not be read.
-type LockFound = std::result::Result<(SshHost, Option<String>), String>;
+type LockFound = std::result::Result<(SshHost, Option<String>), apply::ApplyError>;
 
 /// `corral force-unlock MACHINE[,MACHINE…] PATHS…` (or `--all PATHS…`): shows who holds each
 /// machine's apply lock and, once confirmed, removes them (each only if it is still that
@@ -931,10 +891,11 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
             for name in names {
                 let Some(machine) = config.machines.get(&name) else {
                     let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
-                    return Err(miette!(
-                        help = config::error::suggestion(&name, &known, "machines"),
-                        "there is no machine `{name}` in the configuration"
-                    ));
+                    return Err(CommandError::UnknownMachine {
+                        help: config::error::suggestion(&name, &known, "machines"),
+                        name,
+                    }
+                    .into());
                 };
                 if !machines
                     .iter()
@@ -947,10 +908,11 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
         }
     };
     if !args.force && !std::io::stdin().is_terminal() {
-        return Err(miette!(
-            help = "run force-unlock in a terminal to confirm, or pass --force",
-            "force-unlock needs a confirmation and stdin is not a terminal"
-        ));
+        return Err(CommandError::NoTerminal {
+            command: "force-unlock",
+            flag: "--force",
+        }
+        .into());
     }
     let connections = Connections::open(&args.connect)?;
     let timeout = connections.gather.timeout;
@@ -964,14 +926,13 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                         Ok(holder) => Ok((host, holder)),
                         Err(e) => {
                             host.close().await;
-                            Err(format!("cannot read the apply lock: {e}"))
+                            Err(apply::ApplyError::LockUnreadable {
+                                source: Box::new(e),
+                            })
                         }
                     },
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!(
-                        "did not answer within {} while connecting (raise --facts-timeout?)",
-                        describe(timeout)
-                    )),
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(_) => Err(apply::ApplyError::ConnectTimeout { within: timeout }),
                 };
             (machine.name, found)
         });
@@ -996,9 +957,9 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                     apply::lock::PATH
                 );
             }
-            Err(message) => {
+            Err(e) => {
                 failed = true;
-                eprintln!("Error: {name}: {}", render::printable(&message));
+                eprintln!("Error: {name}: {}", render::printable(&e.to_string()));
             }
         }
     }
@@ -1024,7 +985,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
             ),
         };
         println!("If an apply still runs there, removing its lock lets another apply change {which} at the same time.");
-        if !ask(question)? {
+        if !ask(question).await? {
             for (_, host, _) in locked {
                 host.close().await;
             }
@@ -1053,7 +1014,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 failed = true;
                 eprintln!(
                     "Error: {name}: cannot remove the apply lock: {}",
-                    render::printable(&e)
+                    render::printable(&e.to_string())
                 );
             }
         }
@@ -1061,25 +1022,32 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     Ok(failure(failed))
 }
 
-fn confirm() -> Result<bool> {
+async fn confirm() -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(miette!(
-            help = "run apply in a terminal to confirm, or pass --auto-approve",
-            "apply needs a confirmation and stdin is not a terminal"
-        ));
+        return Err(CommandError::NoTerminal {
+            command: "apply",
+            flag: "--auto-approve",
+        }
+        .into());
     }
-    ask("\nDo you want to perform these actions? Only 'yes' will be accepted: ")
+    ask("\nDo you want to perform these actions? Only 'yes' will be accepted: ").await
 }
 
-/// Asks `question` on the terminal; true only for `yes`.
-fn ask(question: &str) -> Result<bool> {
+/// Asks `question` on the terminal; true only for `yes`. The answer is read on a thread of
+/// its own: while it waits, an interrupt still ends the run (see `main`).
+async fn ask(question: &str) -> Result<bool> {
     print!("{question}");
     std::io::stdout().flush().into_diagnostic()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .into_diagnostic()?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    })
+    .await
+    .into_diagnostic()?
+    .into_diagnostic()?;
     Ok(answer.trim() == "yes")
 }
 

@@ -8,6 +8,7 @@
 pub mod address;
 pub mod apply;
 pub mod cli;
+pub mod command_error;
 pub mod commands;
 pub mod config;
 pub mod duration;

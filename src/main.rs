@@ -38,34 +38,54 @@ fn run() -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let result = runtime.block_on(async {
-        match &cli.command {
-            Command::Validate(args) => commands::validate(args),
-            Command::Graph(args) => commands::graph(args),
-            Command::Show(args) => commands::show(args),
-            Command::Plan(args) => commands::plan(args).await,
-            Command::Drift(args) => commands::drift(args).await,
-            Command::Apply(args) => commands::apply(args).await,
-            Command::Facts(args) => commands::facts(args).await,
-            Command::Import(args) => commands::import(args).await,
-            Command::ForceUnlock(args) => commands::force_unlock(args).await,
-            Command::Connections(corral::cli::ConnectionsCommand::Close) => {
-                commands::close_connections()
+    let ended = runtime.block_on(async {
+        let command = async {
+            match &cli.command {
+                Command::Validate(args) => commands::validate(args),
+                Command::Graph(args) => commands::graph(args),
+                Command::Show(args) => commands::show(args),
+                Command::Plan(args) => commands::plan(args).await,
+                Command::Drift(args) => commands::drift(args).await,
+                Command::Apply(args) => commands::apply(args).await,
+                Command::Facts(args) => commands::facts(args).await,
+                Command::Import(args) => commands::import(args).await,
+                Command::ForceUnlock(args) => commands::force_unlock(args).await,
+                Command::Connections(corral::cli::ConnectionsCommand::Close) => {
+                    commands::close_connections()
+                }
+                Command::Completions(args) => commands::completions(args),
+                Command::Man(args) => commands::man(args),
+                Command::Lab(command) => corral::lab::run(command)
+                    .map(|()| ExitStatus::Success)
+                    .map_err(miette::Report::new),
             }
-            Command::Completions(args) => commands::completions(args),
-            Command::Man(args) => commands::man(args),
-            Command::Lab(command) => corral::lab::run(command)
-                .map(|()| ExitStatus::Success)
-                .map_err(miette::Report::new),
+        };
+        // A second signal (or one outside an apply's locks) aborts the run at once, even
+        // while the command waits on a host that will never answer.
+        tokio::select! {
+            result = command => Ended::Done(result),
+            status = corral::apply::interrupt::aborted() => Ended::Aborted(status),
         }
     });
-    match result {
-        Ok(code) => code,
-        Err(report) => {
+    match ended {
+        Ended::Done(Ok(code)) => code,
+        Ended::Done(Err(report)) => {
             eprintln!("{report:?}");
             ExitStatus::Error
         }
+        Ended::Aborted(status) => {
+            // What the command left running may be blocked on a host (or the terminal):
+            // not waited for.
+            runtime.shutdown_background();
+            status
+        }
     }
+}
+
+/// How the command ended: by itself, or aborted by a signal.
+enum Ended {
+    Done(miette::Result<ExitStatus>),
+    Aborted(ExitStatus),
 }
 
 /// clap's "required arguments were not provided" error shows a usage line with the options

@@ -17,22 +17,28 @@ use std::path::{Path, PathBuf};
 pub const STDOUT: &str = "-";
 
 /// Why an output file could not be written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum OutputFileError {
     #[error("`{0}` is a directory; give the path of a file in it")]
+    #[diagnostic(code(corral::output::directory))]
     Directory(PathBuf),
     #[error("`{0}` is a link to a directory; give the path of a file in it")]
+    #[diagnostic(code(corral::output::link_to_directory))]
     LinkToDirectory(PathBuf),
     #[error(
         "`{0}` is a link to `{1}`, which does not exist; remove the link or give another path"
     )]
+    #[diagnostic(code(corral::output::dangling_link))]
     DanglingLink(PathBuf, PathBuf),
     #[error("`{0}` is a {1}, which corral does not write to; give the path of a file")]
+    #[diagnostic(code(corral::output::unwritable))]
     Unwritable(PathBuf, &'static str),
-    #[error("cannot write `{path}`: {source}")]
+    #[error("cannot write `{path}`: {error}")]
+    #[diagnostic(code(corral::output::io))]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        /// In the message already: not a `source`, which a report would print again.
+        error: std::io::Error,
     },
 }
 
@@ -67,9 +73,9 @@ enum How {
 }
 
 fn classify(path: &Path) -> Result<How, OutputFileError> {
-    let io = |source| OutputFileError::Io {
+    let io = |error| OutputFileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     if is_stdout(path) {
         return Ok(How::Stdout);
@@ -125,9 +131,9 @@ pub fn check(path: &Path) -> Result<(), OutputFileError> {
 /// Writes `bytes` to `path` as the module documentation says. A new file gets mode 0600:
 /// plans and facts describe hosts in detail.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
-    let io = |source| OutputFileError::Io {
+    let io = |error| OutputFileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     match classify(path)? {
         How::Stdout => {
@@ -163,9 +169,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<Written, OutputFileError> {
 /// Writes a new file of our own next to `path` (never following what is there) and
 /// renames it over `path`; the temporary file is removed if anything fails.
 fn replace(path: &Path, bytes: &[u8]) -> Result<(), OutputFileError> {
-    let io = |source| OutputFileError::Io {
+    let io = |error| OutputFileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let name = path.file_name().ok_or_else(|| {
         io(std::io::Error::new(

@@ -35,12 +35,15 @@ pub struct Identity {
 impl Identity {
     /// The identity kept in `dir`: the file's id if it exists. An unreadable or malformed
     /// file is an error (never silently another identity).
-    pub fn read(dir: &Path) -> Result<Identity, String> {
+    pub fn read(dir: &Path) -> Result<Identity, IdentityError> {
         let file = dir.join(FILE);
         let id = match std::fs::read_to_string(&file) {
-            Ok(text) => Some(parse(&text).map_err(|e| format!("{}: {e}", file.display()))?),
+            Ok(text) => Some(parse(&text).map_err(|problem| IdentityError::Malformed {
+                file: file.clone(),
+                problem,
+            })?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{} cannot be read: {e}", file.display())),
+            Err(error) => return Err(IdentityError::Unreadable { file, error }),
         };
         Ok(Identity { file, id })
     }
@@ -48,7 +51,7 @@ impl Identity {
     /// The id, made and written into [`FILE`] when there is none yet (the first apply).
     /// Returns whether it was made now. The file is created, never replaced: should another
     /// process have made one meanwhile, that one is read.
-    pub fn ensure(&mut self) -> Result<bool, String> {
+    pub fn ensure(&mut self) -> Result<bool, IdentityError> {
         if self.id.is_some() {
             return Ok(false);
         }
@@ -70,9 +73,51 @@ impl Identity {
                 *self = Identity::read(self.file.parent().unwrap_or(Path::new(".")))?;
                 Ok(false)
             }
-            Err(e) => Err(format!("cannot write {}: {e}", self.file.display())),
+            Err(error) => Err(IdentityError::Unwritable {
+                file: self.file.clone(),
+                error,
+            }),
         }
     }
+}
+
+/// Why a configuration's identity file cannot be read or written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum IdentityError {
+    #[error("{} cannot be read: {error}", .file.display())]
+    #[diagnostic(code(corral::project::unreadable), help("{RESTORE}"))]
+    Unreadable {
+        file: PathBuf,
+        /// In the message already: not a `source`, which a report would print again.
+        error: std::io::Error,
+    },
+    #[error("{}: {problem}", .file.display())]
+    #[diagnostic(code(corral::project::malformed), help("{RESTORE}"))]
+    Malformed { file: PathBuf, problem: IdProblem },
+    #[error("cannot write {}: {error}", .file.display())]
+    #[diagnostic(
+        code(corral::project::unwritable),
+        help("an apply records on the hosts which configuration owns the project; make the configuration's directory writable")
+    )]
+    Unwritable {
+        file: PathBuf,
+        /// In the message already: not a `source`, which a report would print again.
+        error: std::io::Error,
+    },
+}
+
+/// What to do about an identity file that cannot be read.
+const RESTORE: &str = "`.corral-project` holds the configuration's id, as its first apply wrote it: restore it from version control";
+
+/// What is wrong with the text of a [`FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdProblem {
+    #[error("holds no id (one line of 8 to 64 letters, digits, `-` or `_`)")]
+    NoId,
+    #[error("holds more than one id line")]
+    SeveralIds,
+    #[error("`{0}` is not an id (8 to 64 letters, digits, `-` or `_`)")]
+    NotAnId(String),
 }
 
 /// 16 random bytes in hex: what two configurations never share by accident.
@@ -81,25 +126,23 @@ fn new_id() -> String {
 }
 
 /// The id in a [`FILE`]'s text: its one line that is neither blank nor a `#` comment.
-fn parse(text: &str) -> Result<String, String> {
+fn parse(text: &str) -> Result<String, IdProblem> {
     let mut lines = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'));
     let Some(id) = lines.next() else {
-        return Err("holds no id (one line of 8 to 64 letters, digits, `-` or `_`)".into());
+        return Err(IdProblem::NoId);
     };
     if lines.next().is_some() {
-        return Err("holds more than one id line".into());
+        return Err(IdProblem::SeveralIds);
     }
     let valid = (8..=64).contains(&id.len())
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
-        return Err(format!(
-            "`{id}` is not an id (8 to 64 letters, digits, `-` or `_`)"
-        ));
+        return Err(IdProblem::NotAnId(id.to_owned()));
     }
     Ok(id.to_owned())
 }
@@ -420,6 +463,7 @@ mod tests {
         std::fs::write(&identity.file, "no way\n").unwrap();
         assert!(Identity::read(dir.path())
             .unwrap_err()
+            .to_string()
             .contains("is not an id"));
     }
 }

@@ -72,17 +72,44 @@ impl Rolling {
 pub struct Wait(pub Duration);
 
 impl Wait {
-    pub fn parse(text: &str) -> Result<Wait, String> {
+    pub fn parse(text: &str) -> Result<Wait, RollingError> {
         let trimmed = text.trim();
         if trimmed == "0" || trimmed == "0s" {
             return Ok(Wait(Duration::ZERO));
         }
         let duration = crate::apply::StepTimeout::parse(trimmed)?.duration();
         if duration > Duration::from_secs(3600) {
-            return Err(format!("a rolling wait is at most an hour, not `{text}`"));
+            return Err(RollingError::WaitTooLong {
+                text: text.to_owned(),
+            });
         }
         Ok(Wait(duration))
     }
+}
+
+/// Why a rolling wait is refused, or why a machine's restart would cost its swarm its
+/// quorum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum RollingError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Duration(#[from] crate::apply::TimeoutError),
+    #[error("a rolling wait is at most an hour, not `{text}`")]
+    #[diagnostic(code(corral::rolling::wait_too_long))]
+    WaitTooLong { text: String },
+    /// `down` names the managers that are not reachable.
+    #[error(
+        "restarting {machine} would leave {left} of {managers} swarm managers reachable, fewer than a majority ({majority}){}",
+        if down.is_empty() { String::new() } else { format!(": {}", down.join(", ")) }
+    )]
+    #[diagnostic(code(corral::rolling::quorum))]
+    Quorum {
+        machine: String,
+        left: usize,
+        managers: usize,
+        majority: usize,
+        down: Vec<String>,
+    },
 }
 
 impl fmt::Display for Wait {
@@ -164,7 +191,7 @@ fn describe_node(node: &NodeSummary) -> String {
 /// it has no other way to take a change, its Raft state is on disk, and the next machine
 /// waits until the restarted one is reachable again. What is refused is making a swarm
 /// that has already lost a manager lose its majority.
-pub fn quorum_allows(nodes: &[NodeSummary], machine: &str) -> Result<(), String> {
+pub fn quorum_allows(nodes: &[NodeSummary], machine: &str) -> Result<(), RollingError> {
     let managers = nodes.iter().filter(|n| is_manager(n)).count();
     if managers == 0 {
         return Ok(());
@@ -183,14 +210,13 @@ pub fn quorum_allows(nodes: &[NodeSummary], machine: &str) -> Result<(), String>
         .filter(|n| is_manager(n) && !is_reachable_manager(n))
         .map(describe_node)
         .collect();
-    Err(format!(
-        "restarting {machine} would leave {left} of {managers} swarm managers reachable, fewer than a majority ({majority}){}",
-        if down.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", down.join(", "))
-        }
-    ))
+    Err(RollingError::Quorum {
+        machine: machine.to_owned(),
+        left,
+        managers,
+        majority,
+        down,
+    })
 }
 
 /// Tasks meant to run (desired state Running).
@@ -561,7 +587,7 @@ mod tests {
         let down = snapshot("node-down", "node-down", "node-down").nodes;
         // n3 is down: restarting n1 would leave n2 alone.
         assert_eq!(
-            quorum_allows(&down, "n1"),
+            quorum_allows(&down, "n1").map_err(|e| e.to_string()),
             Err("restarting n1 would leave 1 of 3 swarm managers reachable, fewer than a majority (2): n3 is Down (manager Unreachable)".into())
         );
         // Restarting the one that is down changes nothing.
@@ -586,7 +612,7 @@ mod tests {
         );
         let down = snapshot("node-down", "node-down", "node-down").nodes;
         assert_eq!(
-            quorum_allows(&only(down, &["n1", "n3"]), "n1"),
+            quorum_allows(&only(down, &["n1", "n3"]), "n1").map_err(|e| e.to_string()),
             Err("restarting n1 would leave 0 of 2 swarm managers reachable, fewer than a majority (2): n3 is Down (manager Unreachable)".into())
         );
     }

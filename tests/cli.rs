@@ -906,3 +906,73 @@ fn help_and_man_list_the_exit_statuses() {
         }
     }
 }
+
+/// `import` printed an inventory that does not load as a Rust struct
+/// (`ConfigErrors { errors: [ConfigError { message: …`): it flattened the diagnostic with
+/// `{e:?}`. It is reported as `validate` reports it, with the place and the hint.
+#[test]
+fn import_reports_a_broken_inventory_as_a_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yaml");
+    std::fs::write(
+        &inventory,
+        "kind: infrastructure/machine\nname: n1\nspec:\n  ip: 10.0.0.1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("corral"))
+        .env("NO_COLOR", "1")
+        .arg("import")
+        .arg(&inventory)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(!said.contains("ConfigError"), "{said}");
+    assert!(said.contains("unknown document field `spec`"), "{said}");
+    assert!(said.contains("did you mean `specification`?"), "{said}");
+    assert!(said.contains("inventory.yaml:3:1"), "{said}");
+}
+
+/// A signal outside an apply's locks ends the run at once, with 130, though the command is
+/// still waiting on a host (here an ssh whose proxy never answers, so nothing leaves this
+/// machine); the status is decided in `main`, not by `process::exit` in the handler.
+#[test]
+fn an_interrupt_while_reading_hosts_exits_130_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssh_config = dir.path().join("ssh_config");
+    std::fs::write(
+        &ssh_config,
+        "Host *\n  ProxyCommand sleep 60\n  StrictHostKeyChecking yes\n  UserKnownHostsFile /dev/null\n",
+    )
+    .unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("corral"))
+        .env("NO_COLOR", "1")
+        .args([
+            "plan",
+            "examples/",
+            "fixtures/inventory.yaml",
+            "--ssh-config",
+        ])
+        .arg(&ssh_config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(said.contains("Interrupted."), "{said}");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?}: {said}",
+        sent.elapsed()
+    );
+}

@@ -177,3 +177,47 @@ fn the_readmes_configuration_is_valid() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// Every error code in the source (`code(corral::…)`) is listed in docs/src/errors.md,
+/// and the page lists no code that does not exist.
+#[test]
+fn the_error_page_lists_every_error_code() {
+    fn codes_in(dir: &Path, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                codes_in(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in text.match_indices("code(corral::") {
+                    let rest = &text[i + "code(".len()..];
+                    let end = rest.find(')').unwrap();
+                    found.insert(rest[..end].to_owned());
+                }
+            }
+        }
+    }
+    let mut in_source = BTreeSet::new();
+    codes_in(Path::new("src"), &mut in_source);
+    assert!(in_source.len() > 50, "{in_source:?}");
+    let page = std::fs::read_to_string("docs/src/errors.md").unwrap();
+    let in_page: BTreeSet<String> = page
+        .split('`')
+        .filter(|word| {
+            // `corral::stage::what`; a heading's `corral::stage` names a group.
+            word.starts_with("corral::")
+                && word.matches("::").count() == 2
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == ':')
+        })
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<&String> = in_source.difference(&in_page).collect();
+    assert!(missing.is_empty(), "not in docs/src/errors.md: {missing:?}");
+    let unknown: Vec<&String> = in_page.difference(&in_source).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/src/errors.md lists unknown codes: {unknown:?}"
+    );
+}

@@ -7,7 +7,7 @@
 //!   the record is written and every lock is released. A second signal aborts at once:
 //!   the locks are released right away (each host gets [`ABORT_RELEASE_TIMEOUT`]) even
 //!   though steps that were running may still finish on their hosts, then the masters end
-//!   and corral exits.
+//!   and corral exits: [`aborted`] tells `main`, which alone turns it into the exit code.
 //!
 //! It may not decide anything about a plan or a host; it only stops and cleans up.
 
@@ -22,6 +22,20 @@ use crate::transport::Host;
 
 /// How long an abort waits for the locks to be released.
 pub const ABORT_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Wakes [`aborted`] once a signal has aborted the run.
+static ABORTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// The exit code of the signal that aborted the run (130 or 143).
+static ABORT_CODE: AtomicU8 = AtomicU8::new(130);
+
+/// Resolves once a signal has aborted the run (its locks released and its masters ended),
+/// with the status to exit with. `main` races the command against it: the command may be
+/// waiting on a host that will never answer, and the exit status is still decided there.
+pub async fn aborted() -> ExitStatus {
+    ABORTED.notified().await;
+    ExitStatus::of_signal(ABORT_CODE.load(Ordering::SeqCst))
+}
 
 /// The locks a session holds (or is taking): released on abort.
 struct HeldLocks {
@@ -80,8 +94,9 @@ impl Interrupts {
                 };
                 if interrupts.on_signal(status.code()) == Response::Abort {
                     interrupts.abort().await;
-                    // At once: the main task may be blocked on a host that will never answer.
-                    std::process::exit(i32::from(status.code()));
+                    ABORT_CODE.store(status.code(), Ordering::SeqCst);
+                    ABORTED.notify_one();
+                    return;
                 }
             }
         });

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::ApplyError;
 use crate::shell::quote;
-use crate::transport::{describe, Host, Limits, OutputBound, ScriptOutput, TransportError};
+use crate::transport::{Host, Limits, OutputBound, ScriptOutput, TransportError};
 
 pub const PATH: &str = "/var/lib/corral/lock";
 
@@ -33,25 +34,42 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the hosts could not all be locked; the locks already taken are released by then.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum LockError {
     #[error("{machine} is locked by {holder}: another apply is running there; if it was killed, run `corral force-unlock {machine} …` once you are sure")]
+    #[diagnostic(
+        code(corral::lock::held),
+        help("wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it")
+    )]
     Held { machine: String, holder: String },
     #[error("{machine} is locked by {holder}, from another workstation ({host}): corral cannot tell from here whether that apply still runs; once you are sure it does not, run `corral force-unlock {machine} …`")]
+    #[diagnostic(
+        code(corral::lock::foreign),
+        help("ask on that workstation whether its apply still runs; --lock-timeout SECONDS waits for it")
+    )]
     Foreign {
         machine: String,
         holder: String,
         host: String,
     },
     #[error("{machine} is locked by {holder}, which is gone: {why}. Run the apply again with --take-over-stale-lock to take the lock over")]
+    #[diagnostic(
+        code(corral::lock::stale),
+        help("the apply that took it was killed or its workstation rebooted; --take-over-stale-lock takes the lock over (--auto-approve does not)")
+    )]
     Stale {
         machine: String,
         holder: String,
         why: String,
     },
     #[error("{machine}: cannot take the apply lock: {message}")]
+    #[diagnostic(
+        code(corral::lock::failed),
+        help("wait for the other apply to finish, or pass --lock-timeout SECONDS to wait for it")
+    )]
     Failed { machine: String, message: String },
     #[error("interrupted while taking the apply locks")]
+    #[diagnostic(code(corral::lock::interrupted))]
     Interrupted,
 }
 
@@ -297,15 +315,14 @@ fn force_release_script(holder: &str) -> String {
     )
 }
 
-async fn run(host: &dyn Host, script: &str) -> Result<ScriptOutput, String> {
+async fn run(host: &dyn Host, script: &str) -> Result<ScriptOutput, ApplyError> {
     let limits = Limits::within(SCRIPT_TIMEOUT, OutputBound::KeepTail(64 * 1024));
     match host.run_script(script, limits).await {
         Ok(out) => Ok(out),
-        Err(TransportError::DeadlinePassed { .. }) => Err(format!(
-            "the host did not answer within {}",
-            describe(SCRIPT_TIMEOUT)
-        )),
-        Err(e) => Err(e.to_string()),
+        Err(TransportError::DeadlinePassed { .. }) => Err(ApplyError::NoAnswer {
+            within: SCRIPT_TIMEOUT,
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -427,11 +444,11 @@ pub async fn acquire_taking_over(
                                         message: format!("the lock of {holder} could not be taken over ({PATH}/takeover may be left from a takeover cut short): once no apply runs there, run `corral force-unlock {machine} …`"),
                                     },
                                 )),
-                                Err(message) => Err((
+                                Err(e) => Err((
                                     false,
                                     LockError::Failed {
                                         machine: machine.clone(),
-                                        message,
+                                        message: e.to_string(),
                                     },
                                 )),
                             }
@@ -446,11 +463,11 @@ pub async fn acquire_taking_over(
                             .to_owned(),
                     },
                 )),
-                Err(message) => Err((
+                Err(e) => Err((
                     false,
                     LockError::Failed {
                         machine: machine.clone(),
-                        message,
+                        message: e.to_string(),
                     },
                 )),
             };
@@ -500,7 +517,7 @@ pub async fn release(
                     machine,
                     crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
                 )),
-                Err(message) => Some((machine, message)),
+                Err(e) => Some((machine, e.to_string())),
             }
         });
     }
@@ -520,22 +537,26 @@ pub async fn release(
 }
 
 /// Who holds the lock on `host`: `None` when there is no lock.
-pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
+pub async fn holder(host: &dyn Host) -> Result<Option<String>, ApplyError> {
     let out = run(host, &read_script()).await?;
     if out.rc != Some(0) {
-        return Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned());
+        return Err(script_failed(&out));
     }
     if out.stdout.lines().any(|l| l == "corral-no-lock") {
         return Ok(None);
     }
     after(&out.stdout, "corral-lock-held")
         .map(Some)
-        .ok_or_else(|| {
-            format!(
-                "unexpected answer: {}",
-                crate::facts::tail(&out.stdout, 400)
-            )
+        .ok_or_else(|| ApplyError::UnexpectedAnswer {
+            output: crate::facts::tail(&out.stdout, 400).to_owned(),
         })
+}
+
+/// A lock script's failure: the end of what it printed.
+fn script_failed(out: &ScriptOutput) -> ApplyError {
+    ApplyError::ScriptFailed {
+        output: crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+    }
 }
 
 /// A lock found on a host: its holder as people read it, and why that holder is provably
@@ -581,7 +602,7 @@ pub enum ForceRelease {
 }
 
 /// Removes the lock on `host` whoever holds it, but only if its holder is still `holder`.
-pub async fn force_release(host: &dyn Host, holder: &str) -> Result<ForceRelease, String> {
+pub async fn force_release(host: &dyn Host, holder: &str) -> Result<ForceRelease, ApplyError> {
     let out = run(host, &force_release_script(holder)).await?;
     let lines: Vec<&str> = out.stdout.lines().collect();
     if out.rc == Some(0) && lines.contains(&"corral-lock-removed") {
@@ -593,7 +614,7 @@ pub async fn force_release(host: &dyn Host, holder: &str) -> Result<ForceRelease
             after(&out.stdout, "corral-lock-changed").unwrap_or_default(),
         ))
     } else {
-        Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned())
+        Err(script_failed(&out))
     }
 }
 

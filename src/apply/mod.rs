@@ -10,6 +10,7 @@
 //! [`session`] wraps a walk in what makes it safe to run against shared hosts: the locks,
 //! the re-read under them, interrupts and the record of what corral wrote.
 
+mod error;
 pub mod guard;
 pub mod interrupt;
 pub mod lock;
@@ -20,7 +21,8 @@ mod timeout;
 #[cfg(test)]
 mod fleet;
 
-pub use timeout::StepTimeout;
+pub use error::ApplyError;
+pub use timeout::{StepTimeout, TimeoutError};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -38,7 +40,7 @@ use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Plan, ResourceChange};
-use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
+use crate::transport::{Host, Limits, OutputBound, TransportError};
 
 /// How long a step may run when its resource sets no `lifecycle.timeout`: generous, as an
 /// upgrade of many packages is slow, but not forever.
@@ -533,10 +535,9 @@ async fn run_step_list(
             address: address.clone(),
             step: step.description.clone(),
         });
-        if let Err(message) =
-            run_step(host, &step.description, &step.script, timeout, None, false).await
+        if let Err(e) = run_step(host, &step.description, &step.script, timeout, None, false).await
         {
-            error = Some(message);
+            error = Some(e.to_string());
             break;
         }
     }
@@ -598,8 +599,8 @@ async fn guarded_change(
     let armed = Instant::now();
     let short = Duration::from_secs(30);
     let arm = guard::arm(access, &unit);
-    if let Err(message) = run(arm, timeout.min(budget.steps)).await {
-        return Some(message);
+    if let Err(e) = run(arm, timeout.min(budget.steps)).await {
+        return Some(e.to_string());
     }
     // When the host puts things back by itself, at the latest (its timer started during
     // the arm step), for messages.
@@ -620,8 +621,8 @@ async fn guarded_change(
             ));
             break;
         };
-        if let Err(message) = run(step, left).await {
-            error = Some(message);
+        if let Err(e) = run(step, left).await {
+            error = Some(e.to_string());
             break;
         }
     }
@@ -631,7 +632,7 @@ async fn guarded_change(
             step_started("log in again over a new connection, and sudo -n true");
             Some(match budget.login(armed.elapsed()) {
                 Some(within) => fresh_login_within(host, within).await,
-                None => Err("no time was left to prove it before the rollback".into()),
+                None => Err(ApplyError::NoTimeForLogin),
             })
         }
     };
@@ -640,9 +641,9 @@ async fn guarded_change(
             let disarm = guard::disarm(&unit);
             match run(disarm, budget.disarm(armed.elapsed())).await {
                 Ok(_) => None,
-                Err(message) if message.contains(guard::ROLLBACK_RAN) => Some(message),
-                Err(message) => Some(format!(
-                    "the new login worked, but the rollback could not be disarmed ({message}); {reverts}: let it, fix the cause, and run apply again"
+                Err(e) if e.to_string().contains(guard::ROLLBACK_RAN) => Some(e.to_string()),
+                Err(e) => Some(format!(
+                    "the new login worked, but the rollback could not be disarmed ({e}); {reverts}: let it, fix the cause, and run apply again"
                 )),
             }
         }
@@ -650,8 +651,8 @@ async fn guarded_change(
             let how = match tokio::time::timeout(short, run(guard::restore_now(&unit), short)).await
             {
                 Ok(Ok(_)) => "put back now".to_owned(),
-                Ok(Err(message)) if !message.contains("and was stopped") => {
-                    format!("putting back failed ({message}); {reverts}")
+                Ok(Err(e)) if !matches!(e, ApplyError::StepTimedOut { .. }) => {
+                    format!("putting back failed ({e}); {reverts}")
                 }
                 _ => reverts,
             };
@@ -668,7 +669,7 @@ async fn guarded_change(
 /// Tries new logins until one works or `within` has passed: a reloaded sshd re-executes
 /// itself and refuses connections for a moment, which says nothing about the change. The
 /// error is the last try's, with the time tried in all (not the last try's share of it).
-async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), String> {
+async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), ApplyError> {
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -677,7 +678,10 @@ async fn fresh_login_within(host: &dyn Host, within: Duration) -> Result<(), Str
             Err(e) => e,
         };
         if Instant::now() + Duration::from_secs(1) >= deadline {
-            return Err(format!("{error}; tried for {}", describe(within)));
+            return Err(ApplyError::LoginLost {
+                source: error,
+                within,
+            });
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -693,7 +697,7 @@ async fn run_step(
     timeout: Duration,
     on: Option<&str>,
     secret: bool,
-) -> Result<String, String> {
+) -> Result<String, ApplyError> {
     let on = on.map(|m| format!(" on {m}")).unwrap_or_default();
     let shown = |output: &str| {
         if secret {
@@ -705,28 +709,25 @@ async fn run_step(
     let limits = Limits::within(timeout, OutputBound::KeepTail(STEP_OUTPUT_TAIL));
     match host.run_script(&change_script(script), limits).await {
         Ok(out) if out.rc == Some(0) => Ok(out.stdout),
-        Ok(out) => {
-            let rc = out
+        Ok(out) => Err(ApplyError::StepFailed {
+            description: description.to_owned(),
+            on,
+            ended: out
                 .rc
-                .map_or("a signal".to_owned(), |rc| format!("exit code {rc}"));
-            Err(format!(
-                "{description}{on} failed with {rc}: {}",
-                shown(&out.stdout)
-            ))
-        }
-        Err(TransportError::DeadlinePassed { output }) => {
-            let output = shown(&output);
-            Err(format!(
-                "{description}{on} did not finish within {} and was stopped (a longer `lifecycle: {{ timeout: … }}` gives it more time){}",
-                describe(timeout),
-                if output.is_empty() {
-                    String::new()
-                } else {
-                    format!("; its last output: {output}")
-                }
-            ))
-        }
-        Err(e) => Err(format!("{description}{on}: {e}")),
+                .map_or("a signal".to_owned(), |rc| format!("exit code {rc}")),
+            output: shown(&out.stdout),
+        }),
+        Err(TransportError::DeadlinePassed { output }) => Err(ApplyError::StepTimedOut {
+            description: description.to_owned(),
+            on,
+            timeout,
+            output: shown(&output),
+        }),
+        Err(source) => Err(ApplyError::StepNotRun {
+            description: description.to_owned(),
+            on,
+            source,
+        }),
     }
 }
 
@@ -773,11 +774,8 @@ async fn run_cluster_steps(
         });
         let script = match fill_values(&cluster_step.step.script, &values) {
             Ok(script) => script,
-            Err(name) => {
-                fail(
-                    &mut error,
-                    format!("{description}: no value `{name}` was produced by an earlier step"),
-                );
+            Err(e) => {
+                fail(&mut error, format!("{description}: {e}"));
                 continue;
             }
         };
@@ -802,7 +800,7 @@ async fn run_cluster_steps(
                     values.insert(name, value);
                 }
             }
-            Err(message) => fail(&mut error, message),
+            Err(e) => fail(&mut error, e.to_string()),
         }
     }
     let _ = events.send(Event::Finished {
@@ -814,9 +812,9 @@ async fn run_cluster_steps(
     error
 }
 
-/// `script` with every placeholder of a produced value replaced by the quoted value; the
-/// name of a value that was not produced is the error.
-pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<String, String> {
+/// `script` with every placeholder of a produced value replaced by the quoted value; a
+/// value that was not produced is the error.
+pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<String, ApplyError> {
     let mut out = String::with_capacity(script.len());
     let mut rest = script;
     while let Some(start) = rest.find("@@corral-value:") {
@@ -827,7 +825,11 @@ pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<Str
             return Ok(out);
         };
         let name = &after[..end];
-        let value = values.get(name).ok_or_else(|| name.to_owned())?;
+        let value = values
+            .get(name)
+            .ok_or_else(|| ApplyError::ValueNotProduced {
+                name: name.to_owned(),
+            })?;
         out.push_str(&crate::shell::quote(value));
         rest = &after[end + 2..];
     }
@@ -1390,10 +1392,13 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
             LocalHost.run_script(script, limits)
         }
 
-        fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+        fn fresh_login<'a>(
+            &'a self,
+            timeout: Duration,
+        ) -> BoxFuture<'a, Result<(), crate::transport::LoginError>> {
             Box::pin(async move {
                 tokio::time::sleep(timeout.min(Duration::from_millis(1500))).await;
-                Err("no answer".into())
+                Err(crate::transport::LoginError::NoAnswer)
             })
         }
     }
@@ -1405,7 +1410,7 @@ specification: { machines: all, path: "{d}/independent.conf", content: "x\n" }
         let error = fresh_login_within(&SilentLogin, Duration::from_secs(3))
             .await
             .unwrap_err();
-        assert_eq!(error, "no answer; tried for 3 s");
+        assert_eq!(error.to_string(), "no answer; tried for 3 s");
     }
 
     #[test]

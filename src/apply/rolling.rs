@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{change_script, guard, guarded_change, run_step_list, Event};
+use super::{change_script, guard, guarded_change, run_step_list, ApplyError, Event};
 use crate::address::Address;
 use crate::config::Config;
 use crate::facts::swarm::{self, NodeSummary};
@@ -72,14 +72,14 @@ impl Health {
 }
 
 /// Runs one probe on `host`, as a fact script runs it.
-async fn ask(host: &dyn Host, probe: &Probe) -> Result<ProbeOutput, String> {
+async fn ask(host: &dyn Host, probe: &Probe) -> Result<ProbeOutput, ApplyError> {
     let limits = Limits::within(ASK_TIMEOUT, OutputBound::KeepTail(super::STEP_OUTPUT_TAIL));
     match host.run_script(&change_script(&probe.script), limits).await {
         Ok(out) => Ok(ProbeOutput {
             rc: out.rc.unwrap_or(-1),
             output: out.stdout,
         }),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -103,7 +103,7 @@ async fn snapshot(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     managers: &[String],
     machine: &str,
-) -> Result<Option<Snapshot>, String> {
+) -> Result<Option<Snapshot>, ApplyError> {
     let mut why = Vec::new();
     let mut outside = 0;
     for manager in others_first(managers, machine) {
@@ -132,13 +132,15 @@ async fn snapshot(
         }
         let read = async {
             let nodes = ask(host.as_ref(), &n).await?;
-            let nodes: Vec<NodeSummary> =
-                swarm::parse_node_ls(&n.key, &nodes).map_err(|e| e.to_string())?;
+            let nodes: Vec<NodeSummary> = swarm::parse_node_ls(&n.key, &nodes)
+                .map_err(|e| ApplyError::UnreadableAnswer(e.to_string()))?;
             let services = ask(host.as_ref(), &s).await?;
-            let services = swarm::parse_service_ls(&s.key, &services).map_err(|e| e.to_string())?;
+            let services = swarm::parse_service_ls(&s.key, &services)
+                .map_err(|e| ApplyError::UnreadableAnswer(e.to_string()))?;
             let tasks = ask(host.as_ref(), &t).await?;
-            let tasks = swarm::parse_service_ps(&t.key, &tasks).map_err(|e| e.to_string())?;
-            Ok::<_, String>(Snapshot {
+            let tasks = swarm::parse_service_ps(&t.key, &tasks)
+                .map_err(|e| ApplyError::UnreadableAnswer(e.to_string()))?;
+            Ok::<_, ApplyError>(Snapshot {
                 nodes,
                 services,
                 tasks,
@@ -146,13 +148,13 @@ async fn snapshot(
         };
         match read.await {
             Ok(snapshot) => return Ok(Some(snapshot)),
-            Err(e) => why.push(format!("{manager}: {}", e.trim())),
+            Err(e) => why.push(format!("{manager}: {}", e.to_string().trim())),
         }
     }
     if outside == managers.len() {
         return Ok(None);
     }
-    Err(format!("no swarm manager answers ({})", why.join("; ")))
+    Err(ApplyError::NoManagerAnswers { why })
 }
 
 /// What the volumes with a brick on `machine` still have to heal, one line per volume;
@@ -172,7 +174,8 @@ async fn heal_queues(
                 continue;
             };
             let parsed = ask(host.as_ref(), &probe).await.and_then(|out| {
-                rolling::parse_heal_info(&probe.key, &out).map_err(|e| e.to_string())
+                rolling::parse_heal_info(&probe.key, &out)
+                    .map_err(|e| ApplyError::UnreadableAnswer(e.to_string()))
             });
             match parsed {
                 Ok(bricks) => {
@@ -180,7 +183,7 @@ async fn heal_queues(
                     answered = true;
                     break;
                 }
-                Err(e) => why.push(format!("{peer}: {}", e.trim())),
+                Err(e) => why.push(format!("{peer}: {}", e.to_string().trim())),
             }
         }
         if !answered {
@@ -310,7 +313,7 @@ async fn checked_change(
                     broken.extend(verdict.broken);
                 }
                 Ok(None) => waiting.push("no swarm manager is in the swarm".to_owned()),
-                Err(e) => waiting.push(e),
+                Err(e) => waiting.push(e.to_string()),
             }
         }
         // With a machine lost, glusterd waits for it too (up to its ping timeout): the heal
@@ -367,14 +370,14 @@ async fn until_healed(
     volumes: &[(String, Vec<String>)],
     machine: &str,
     deadline: Instant,
-) -> Result<(), String> {
+) -> Result<(), ApplyError> {
     loop {
         let pending = heal_queues(hosts, volumes, machine).await;
         if pending.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(pending.join("; "));
+            return Err(ApplyError::StillHealing(pending));
         }
         tokio::time::sleep(POLL).await;
     }

@@ -48,13 +48,19 @@ pub struct SessionOptions {
 }
 
 /// Why a session changed nothing. Its locks are released by then.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum SessionError {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Lock(#[from] LockError),
     #[error("the plan is stale: hosts changed since it was made: {}", .0.join(", "))]
+    #[diagnostic(
+        code(corral::apply::stale_plan),
+        help("plan again and review the new plan")
+    )]
     Stale(Vec<String>),
     #[error("interrupted before any host was changed")]
+    #[diagnostic(code(corral::apply::interrupted))]
     Interrupted,
 }
 

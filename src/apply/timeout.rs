@@ -20,24 +20,36 @@ impl StepTimeout {
         self.0
     }
 
-    fn from_seconds(seconds: u64) -> Result<Self, String> {
+    fn from_seconds(seconds: u64) -> Result<Self, TimeoutError> {
         if (1..=MAX_SECONDS).contains(&seconds) {
             Ok(StepTimeout(Duration::from_secs(seconds)))
         } else {
-            Err(format!(
-                "a timeout is from 1 second to 24 hours, not {seconds} seconds"
-            ))
+            Err(TimeoutError::OutOfRange {
+                seconds: seconds.into(),
+            })
         }
     }
 
     /// Parses `"600"`, `"90s"`, `"20m"`, `"20min"`, `"1h30m"`, `"1h 30m"`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || {
-            format!("`{text}` is not a duration: write seconds (600) or a duration such as \"90s\", \"20m\" or \"1h30m\"")
+    pub fn parse(text: &str) -> Result<Self, TimeoutError> {
+        let invalid = || TimeoutError::NotADuration {
+            text: text.to_owned(),
         };
         let seconds = crate::duration::parse_timeout_seconds(text).ok_or_else(invalid)?;
         StepTimeout::from_seconds(seconds)
     }
+}
+
+/// Why a step timeout (or a duration read as one) is refused; the loader places it in the
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum TimeoutError {
+    #[error("`{text}` is not a duration: write seconds (600) or a duration such as \"90s\", \"20m\" or \"1h30m\"")]
+    #[diagnostic(code(corral::duration::invalid))]
+    NotADuration { text: String },
+    #[error("a timeout is from 1 second to 24 hours, not {seconds} seconds")]
+    #[diagnostic(code(corral::duration::out_of_range))]
+    OutOfRange { seconds: i128 },
 }
 
 impl fmt::Display for StepTimeout {
@@ -74,9 +86,9 @@ impl Visitor<'_> for StepTimeoutVisitor {
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<StepTimeout, E> {
         match u64::try_from(value) {
             Ok(value) => self.visit_u64(value),
-            Err(_) => Err(E::custom(format!(
-                "a timeout is from 1 second to 24 hours, not {value} seconds"
-            ))),
+            Err(_) => Err(E::custom(TimeoutError::OutOfRange {
+                seconds: value.into(),
+            })),
         }
     }
 
@@ -106,7 +118,9 @@ mod tests {
     use super::*;
 
     fn seconds(text: &str) -> Result<u64, String> {
-        StepTimeout::parse(text).map(|t| t.duration().as_secs())
+        StepTimeout::parse(text)
+            .map(|t| t.duration().as_secs())
+            .map_err(|e| e.to_string())
     }
 
     #[test]

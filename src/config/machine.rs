@@ -238,23 +238,38 @@ pub fn expand_home(path: &str) -> std::path::PathBuf {
     }
 }
 
-fn check_identity_file(path: &str) -> Result<(), &'static str> {
+fn check_identity_file(path: &str) -> Result<(), IdentityFileProblem> {
     if path.is_empty() {
-        return Err("it is empty");
+        return Err(IdentityFileProblem::Empty);
     }
     if path.starts_with('-') {
-        return Err("it starts with `-`");
+        return Err(IdentityFileProblem::Dash);
     }
     if path.contains(['%', '$']) {
-        return Err("it holds `%` or `$`");
+        return Err(IdentityFileProblem::Expansion);
     }
     if path.chars().any(char::is_control) {
-        return Err("it holds a control character");
+        return Err(IdentityFileProblem::Control);
     }
     if path.starts_with('~') && !path.starts_with("~/") {
-        return Err("only `~/` may start it");
+        return Err(IdentityFileProblem::Tilde);
     }
     Ok(())
+}
+
+/// Why an `identity_file` is refused (said after the path, in a configuration error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum IdentityFileProblem {
+    #[error("it is empty")]
+    Empty,
+    #[error("it starts with `-`")]
+    Dash,
+    #[error("it holds `%` or `$`")]
+    Expansion,
+    #[error("it holds a control character")]
+    Control,
+    #[error("only `~/` may start it")]
+    Tilde,
 }
 
 #[cfg(test)]

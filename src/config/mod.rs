@@ -577,8 +577,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     };
     let identity = match crate::project::Identity::read(&identity_dir(files(), &roots)) {
         Ok(identity) => identity,
-        Err(message) => {
-            errors.push(ConfigError::plain(message).with_help(format!(
+        Err(e) => {
+            errors.push(ConfigError::plain(e.to_string()).with_help(format!(
                 "`{}` holds the configuration's id, as its first apply wrote it: restore it from version control",
                 crate::project::FILE
             )));
@@ -1277,11 +1277,15 @@ impl Loader<'_> {
         for item in items {
             match item.as_str().map(Address::parse) {
                 Some(Ok(address)) => addresses.push(address),
-                Some(Err(message)) => self.errors.push(
-                    ConfigError::at(&Self::origin(file, item.span), message, "not an address")
-                        .with_help(
-                            "write `kind.name` (e.g. `os/package.base`) or `kind.name[machine]`",
-                        ),
+                Some(Err(e)) => self.errors.push(
+                    ConfigError::at(
+                        &Self::origin(file, item.span),
+                        e.to_string(),
+                        "not an address",
+                    )
+                    .with_help(
+                        "write `kind.name` (e.g. `os/package.base`) or `kind.name[machine]`",
+                    ),
                 ),
                 None => self.errors.push(ConfigError::at(
                     &Self::origin(file, item.span),

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::{document, ok_output, scalar, Document, Found, Written};
+use super::{document, ok_output, scalar, Document, Found, ImportError, Written};
 use crate::address::Address;
 use crate::kinds::docker_daemon::{KIND, PATH};
 use crate::kinds::file::{self, Body, FileState, Read};
@@ -16,11 +16,11 @@ use crate::kinds::file::{self, Body, FileState, Read};
 pub fn settings(
     key: &str,
     facts: &crate::facts::HostFacts,
-) -> Result<Option<Map<String, Value>>, String> {
+) -> Result<Option<Map<String, Value>>, ImportError> {
     let Some(out) = ok_output(facts, key) else {
         return Ok(None);
     };
-    let state = file::parse(key, out).map_err(|e| e.to_string())?;
+    let state = file::parse(key, out).map_err(|e| ImportError::Fact(e.to_string()))?;
     match state {
         FileState::Present {
             body: Body::Content(bytes),
@@ -31,23 +31,26 @@ pub fn settings(
             }
             serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| format!("{PATH} is not a JSON object ({e})"))
+                .map_err(|error| ImportError::DaemonJson { error })
         }
         FileState::Absent { .. } => Ok(None),
-        _ => Err(format!("{PATH} is not a small regular file")),
+        _ => Err(ImportError::DaemonNotAFile),
     }
 }
 
 /// The documents, in the order of their first machine.
-pub fn write(found: &Found) -> Result<Written, String> {
+pub fn write(found: &Found) -> Result<Written, ImportError> {
     let key = file::probe_key(PATH, Read::Content);
     let mut groups: Vec<(Map<String, Value>, Vec<String>)> = Vec::new();
     for machine in &found.machines {
         let Some(facts) = found.facts.get(&machine.name) else {
             continue;
         };
-        let Some(settings) = settings(&key, facts).map_err(|e| format!("{}: {e}", machine.name))?
-        else {
+        let on = |error| ImportError::On {
+            machine: machine.name.clone(),
+            error: Box::new(error),
+        };
+        let Some(settings) = settings(&key, facts).map_err(on)? else {
             continue;
         };
         if settings.is_empty() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{document, ok_output, scalar, Document, Found, Written};
+use super::{document, ok_output, scalar, Document, Found, ImportError, Written};
 use crate::address::Address;
 use crate::facts::gluster::{self, Volume, VolumeState};
 use crate::kinds::gluster_volume::{GlusterVolumeSpec, KIND, PROJECT_OPTION};
@@ -20,15 +20,18 @@ const CREATION_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// The volumes, as the first machine of the inventory in a trusted pool lists them.
-pub fn write(found: &Found) -> Result<Written, String> {
+pub fn write(found: &Found) -> Result<Written, ImportError> {
     let key = gluster::volume_info_probe(None).key;
     let Some((machine, facts)) = super::first_with(found, |f| {
         ok_output(f, &key).is_some_and(|o| gluster::parse_volume_info(&key, o).is_ok())
     }) else {
         return Ok(Written::default());
     };
-    let volumes = gluster::parse_volume_info(&key, facts.get(&key).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("{machine}: {e}"))?;
+    let output = facts
+        .get(&key)
+        .map_err(|e| ImportError::Fact(e.to_string()))?;
+    let volumes =
+        gluster::parse_volume_info(&key, output).map_err(|e| ImportError::fact_on(machine, e))?;
     let mut written = Written::default();
     let mut volumes: Vec<&Volume> = volumes.iter().collect();
     volumes.sort_by(|a, b| a.name.cmp(&b.name));

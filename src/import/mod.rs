@@ -9,6 +9,7 @@
 //! dropped silently. Objects of another corral project are reported and left out.
 
 pub mod daemon;
+mod error;
 pub mod gluster;
 pub mod stack;
 pub mod swarm;
@@ -17,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
+pub use error::ImportError;
 
 use crate::address::Address;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
@@ -303,13 +306,12 @@ pub async fn run(
     project: Option<&str>,
     ssh: &crate::transport::ssh::SshOptions,
     options: crate::facts::gather::GatherOptions,
-) -> Result<String, String> {
+) -> Result<String, ImportError> {
     let non_empty = std::fs::read_dir(&request.out).is_ok_and(|mut e| e.next().is_some());
     if non_empty && !request.force {
-        return Err(format!(
-            "{} is not empty: import into a new directory, or pass --force to add to it (nothing is overwritten, and resources it declares already are refused)",
-            request.out.display()
-        ));
+        return Err(ImportError::NotEmpty {
+            dir: request.out.clone(),
+        });
     }
     let declared = declared_in(&request.out, inventory)?;
     let project = match project {
@@ -317,12 +319,7 @@ pub async fn run(
         None => {
             let marker = request.out.join("x.yaml");
             crate::config::project_of_files(std::iter::once(marker.to_string_lossy().as_ref()))
-                .map_err(|dirs| {
-                    format!(
-                        "cannot name the project after {}: pass --project",
-                        dirs.join(", ")
-                    )
-                })?
+                .map_err(|dirs| ImportError::ProjectName { dirs })?
         }
     };
     let load = crate::config::LoadOptions {
@@ -330,8 +327,8 @@ pub async fn run(
         connecting: true,
         ..Default::default()
     };
-    let config = crate::config::load(inventory, &load).map_err(|e| format!("{e:?}"))?;
-    config.require_machines().map_err(|e| format!("{e:?}"))?;
+    let config = crate::config::load(inventory, &load)?;
+    config.require_machines()?;
     let probes: BTreeMap<String, Vec<Probe>> = config
         .machines
         .keys()
@@ -344,15 +341,9 @@ pub async fn run(
         }
     }
     if !gathered.unreachable.is_empty() {
-        let lines: Vec<String> = gathered
-            .unreachable
-            .iter()
-            .map(|(m, why)| format!("  {m}: {why}"))
-            .collect();
-        return Err(format!(
-            "not every machine of the inventory could be read, and corral does not guess what they run:\n{}\nbring them back, or take them out of the inventory, and import again",
-            lines.join("\n")
-        ));
+        return Err(ImportError::Unreachable {
+            machines: gathered.unreachable.into_iter().collect(),
+        });
     }
     let mut machines: Vec<MachineInfo> = config
         .machines
@@ -397,7 +388,10 @@ impl Request {
 }
 
 /// Every area's documents from the facts, by output file name.
-pub fn write_all(found: &Found, request: &Request) -> Result<BTreeMap<String, Written>, String> {
+pub fn write_all(
+    found: &Found,
+    request: &Request,
+) -> Result<BTreeMap<String, Written>, ImportError> {
     let mut areas = BTreeMap::new();
     if request.wants(Area::Swarm) {
         for (file, written) in swarm::write(found, &request.targets)? {
@@ -415,7 +409,7 @@ pub fn write_all(found: &Found, request: &Request) -> Result<BTreeMap<String, Wr
 }
 
 /// What the directory already declares, by address (empty for a new directory).
-pub fn declared_in(dir: &Path, inventory: &[PathBuf]) -> Result<BTreeSet<String>, String> {
+pub fn declared_in(dir: &Path, inventory: &[PathBuf]) -> Result<BTreeSet<String>, ImportError> {
     let has_yaml = std::fs::read_dir(dir)
         .map(|entries| {
             entries.filter_map(Result::ok).any(|e| {
@@ -435,11 +429,11 @@ pub fn declared_in(dir: &Path, inventory: &[PathBuf]) -> Result<BTreeSet<String>
         ignore_unknown_kinds: true,
         ..Default::default()
     };
-    let config = crate::config::load(&paths, &options).map_err(|e| {
-        format!(
-            "the configuration already in {} does not load, so corral cannot tell which resources it declares: {e}",
-            dir.display()
-        )
+    let config = crate::config::load(&paths, &options).map_err(|errors| {
+        ImportError::DeclaredUnreadable {
+            dir: dir.to_owned(),
+            errors: errors.errors,
+        }
     })?;
     Ok(config
         .resources
@@ -453,7 +447,7 @@ pub fn declared_in(dir: &Path, inventory: &[PathBuf]) -> Result<BTreeSet<String>
 pub fn without_duplicates(
     areas: &mut BTreeMap<String, Written>,
     declared: &BTreeSet<String>,
-) -> Result<(), String> {
+) -> Result<(), ImportError> {
     let mut duplicates = Vec::new();
     for written in areas.values_mut() {
         written.documents.retain(|d| {
@@ -470,10 +464,9 @@ pub fn without_duplicates(
     areas.retain(|_, w| !w.documents.is_empty());
     match duplicates.is_empty() {
         true => Ok(()),
-        false => Err(format!(
-            "the configuration already declares {}: not written twice (import the other resources with --only/--target, or remove these from the configuration first)",
-            duplicates.join(", ")
-        )),
+        false => Err(ImportError::DeclaredAlready {
+            addresses: duplicates,
+        }),
     }
 }
 
@@ -491,8 +484,20 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Writes the areas into `dir` (never over an existing file) and returns the report.
-pub fn write_out(dir: &Path, areas: &BTreeMap<String, Written>) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_out(dir: &Path, areas: &BTreeMap<String, Written>) -> Result<String, ImportError> {
+    let create = |path: &Path| {
+        std::fs::create_dir_all(path).map_err(|error| ImportError::Create {
+            path: path.to_owned(),
+            error,
+        })
+    };
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|error| ImportError::Write {
+            path: path.to_owned(),
+            error,
+        })
+    };
+    create(dir)?;
     let mut report = String::new();
     let mut notes = Vec::new();
     let mut fill_in = Vec::new();
@@ -500,17 +505,12 @@ pub fn write_out(dir: &Path, areas: &BTreeMap<String, Written>) -> Result<String
         for (relative, bytes) in &written.files {
             let path = dir.join(relative);
             if path.exists() {
-                return Err(format!(
-                    "{} exists already; corral does not overwrite it",
-                    path.display()
-                ));
+                return Err(ImportError::Exists { path });
             }
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                create(parent)?;
             }
-            std::fs::write(&path, bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            write(&path, bytes)?;
         }
         let path = free_name(dir, name);
         let documents: Vec<&Document> = written.documents.iter().collect();
@@ -518,7 +518,7 @@ pub fn write_out(dir: &Path, areas: &BTreeMap<String, Written>) -> Result<String
             "Written by `corral import` from what the machines run; edit it as your own.",
             &documents,
         );
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write(&path, text.as_bytes())?;
         let addresses: Vec<String> = written
             .documents
             .iter()
@@ -845,7 +845,9 @@ mod tests {
         without_duplicates(&mut areas, &declared).unwrap();
         assert_eq!(areas["services.yaml"].documents.len(), 1);
         let declared = BTreeSet::from(["swarm/service.api".to_owned()]);
-        let error = without_duplicates(&mut areas, &declared).unwrap_err();
+        let error = without_duplicates(&mut areas, &declared)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("swarm/service.api"), "{error}");
     }
 
@@ -1214,7 +1216,7 @@ mod adoption {
             machines: machines(),
             facts: BTreeMap::from([("n1".to_owned(), n1)]),
         };
-        let error = swarm::write(&found, &[]).err().unwrap();
+        let error = swarm::write(&found, &[]).err().unwrap().to_string();
         assert!(error.contains("no manager of it answered"), "{error}");
     }
 

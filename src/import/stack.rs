@@ -34,7 +34,7 @@ pub fn write(
     wanted: &dyn Fn(&str, &str) -> bool,
     used_networks: &mut BTreeSet<String>,
     _used_objects: &mut BTreeSet<(String, String)>,
-) -> Result<(Written, Vec<String>), String> {
+) -> (Written, Vec<String>) {
     let mut stacks: BTreeMap<&str, Vec<&SwarmService>> = BTreeMap::new();
     for service in &live.services {
         if let Some(stack) = service.spec.labels.get(STACK_NAMESPACE_LABEL) {
@@ -80,7 +80,7 @@ pub fn write(
             dependency: false,
         });
     }
-    Ok((written, foreign))
+    (written, foreign)
 }
 
 /// The Compose file of `stack`: its services as the CLI made them, its own networks and

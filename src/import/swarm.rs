@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::{comment_lines, document, flow_list, ok_output, scalar, Document, Found, Written};
+use super::{
+    comment_lines, document, flow_list, ok_output, scalar, Document, Found, ImportError, Written,
+};
 use crate::address::Address;
 use crate::facts::swarm::{
     self, Availability, NodeRole, OverlayNetwork, ServiceMode, SwarmNode, SwarmService,
@@ -35,7 +37,7 @@ pub struct Swarm<'f> {
 impl<'f> Swarm<'f> {
     /// The swarm as the first manager of the inventory sees it; `None` when no machine is
     /// in a swarm; an error when members were read but no manager answered.
-    pub fn read(found: &'f Found) -> Result<Option<Swarm<'f>>, String> {
+    pub fn read(found: &'f Found) -> Result<Option<Swarm<'f>>, ImportError> {
         let members: Vec<&str> = found
             .machines
             .iter()
@@ -59,12 +61,11 @@ impl<'f> Swarm<'f> {
                 && ok_output(f, super::OBJECTS_KEY).is_some()
         });
         let Some((manager, facts)) = manager else {
-            return Err(format!(
-                "{} are in a swarm, but no manager of it answered (a manager of the inventory must be reachable and have quorum): nothing of the swarm is written",
-                members.join(", ")
-            ));
+            return Err(ImportError::NoManager {
+                members: members.iter().map(|m| m.to_string()).collect(),
+            });
         };
-        let parse_error = |e: crate::facts::FactError| format!("{manager}: {e}");
+        let parse_error = |e: crate::facts::FactError| ImportError::fact_on(manager, e);
         let get = |key: &str| facts.get(key).map_err(parse_error);
         Ok(Some(Swarm {
             manager,
@@ -120,7 +121,7 @@ fn foreign(labels: &BTreeMap<String, String>, project: &str) -> Option<String> {
 /// and secrets they use) and `stacks.yaml`. With `targets`, only the services and stacks
 /// named (`swarm/service.api`, `swarm/stack.web` or a bare name), and what they use when
 /// the directory does not have it yet.
-pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>, String> {
+pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>, ImportError> {
     let Some(live) = Swarm::read(found)? else {
         return Ok(Vec::new());
     };
@@ -167,7 +168,7 @@ pub fn write(found: &Found, targets: &[String]) -> Result<Vec<(String, Written)>
         services = super::merge_written([services, body]);
     }
     let mut stacks =
-        super::stack::write(found, &live, &wanted, &mut used_networks, &mut used_objects)?;
+        super::stack::write(found, &live, &wanted, &mut used_networks, &mut used_objects);
     for other in stacks.1.drain(..) {
         foreign_found.push(other);
     }

@@ -787,14 +787,14 @@ fn wait_for_ssh(
 ) -> Result<(), LabError> {
     let mut pending: Vec<&LabHost> = layout.hosts.iter().collect();
     loop {
-        let results: Vec<(&LabHost, Result<(), String>)> = std::thread::scope(|scope| {
+        let results: Vec<(&LabHost, Result<(), SshRefused>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = pending
                 .iter()
                 .map(|&host| scope.spawn(move || (host, ssh_true(ssh_config, &host.name, 10))))
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        let failures: Vec<(&LabHost, String)> = results
+        let failures: Vec<(&LabHost, SshRefused)> = results
             .into_iter()
             .filter_map(|(host, result)| result.err().map(|why| (host, why)))
             .collect();
@@ -820,8 +820,18 @@ fn wait_for_ssh(
     }
 }
 
+/// Why `ssh HOST true` did not work, for [`LabError::NotReady`]'s message.
+#[derive(Debug, thiserror::Error)]
+enum SshRefused {
+    #[error("could not run ssh: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// ssh's last stderr line.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// `ssh -F CONFIG HOST true`; the error is ssh's last stderr line.
-fn ssh_true(ssh_config: &Path, host: &str, connect_timeout: u32) -> Result<(), String> {
+fn ssh_true(ssh_config: &Path, host: &str, connect_timeout: u32) -> Result<(), SshRefused> {
     let out = Command::new("ssh")
         .arg("-F")
         .arg(ssh_config)
@@ -830,17 +840,19 @@ fn ssh_true(ssh_config: &Path, host: &str, connect_timeout: u32) -> Result<(), S
         .args([host, "true"])
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("could not run ssh: {e}"))?;
+        .map_err(SshRefused::Spawn)?;
     if out.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(stderr
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("no output")
-            .trim()
-            .to_owned())
+        Err(SshRefused::Failed(
+            stderr
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no output")
+                .trim()
+                .to_owned(),
+        ))
     }
 }
 

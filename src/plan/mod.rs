@@ -311,27 +311,24 @@ impl SavedPlan {
     pub const VERSION: u32 = 1;
 
     /// Reads `path` if it is a saved plan; `None` for anything else (e.g. YAML).
-    pub fn read(path: &std::path::Path) -> Option<Result<SavedPlan, String>> {
+    pub fn read(path: &std::path::Path) -> Option<Result<SavedPlan, SavedPlanError>> {
         let text = std::fs::read_to_string(path).ok()?;
         let value: serde_json::Value = serde_json::from_str(&text).ok()?;
         value.get("corral_saved_plan")?;
         Some(
             serde_json::from_value::<SavedPlan>(value)
-                .map_err(|e| {
-                    format!(
-                        "`{}` is not a plan this corral can read: {e}",
-                        path.display()
-                    )
+                .map_err(|error| SavedPlanError::Unreadable {
+                    path: path.to_owned(),
+                    error,
                 })
                 .and_then(|saved| {
                     if saved.corral_saved_plan == Self::VERSION {
                         Ok(saved)
                     } else {
-                        Err(format!(
-                            "`{}` was saved by another version of corral (format {}); plan again",
-                            path.display(),
-                            saved.corral_saved_plan
-                        ))
+                        Err(SavedPlanError::OtherVersion {
+                            path: path.to_owned(),
+                            version: saved.corral_saved_plan,
+                        })
                     }
                 }),
         )
@@ -455,6 +452,45 @@ fn describe_facts(key: &str, facts: &BTreeMap<String, crate::facts::HostFacts>) 
         Some(manager) => format!("the cluster of {address} (read on {manager})"),
         None => format!("the cluster of {address}"),
     }
+}
+
+/// Why a file that says it is a saved plan cannot be used: the plan stage's error.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SavedPlanError {
+    #[error("`{}` is not a plan this corral can read: {error}", .path.display())]
+    #[diagnostic(
+        code(corral::plan::unreadable),
+        help("save the plan again with `corral plan -o PLANFILE`")
+    )]
+    Unreadable {
+        path: std::path::PathBuf,
+        /// In the message already: not a `source`, which a report would print again.
+        error: serde_json::Error,
+    },
+    #[error("`{}` was saved by another version of corral (format {version}); plan again", .path.display())]
+    #[diagnostic(code(corral::plan::other_version))]
+    OtherVersion {
+        path: std::path::PathBuf,
+        version: u32,
+    },
+    /// `show` was given a file that is no saved plan.
+    #[error("`{}` is not a saved plan", .path.display())]
+    #[diagnostic(
+        code(corral::plan::not_a_plan),
+        help("save a plan with `corral plan -o PLANFILE`")
+    )]
+    NotAPlan { path: std::path::PathBuf },
+    /// A fresh plan shows the saved one is stale.
+    #[error("saved plan is stale: {0}")]
+    #[diagnostic(code(corral::plan::stale), help("{}", .0.help()))]
+    Stale(Staleness),
+    /// The fresh plan differs from the saved one though nothing it was made from changed.
+    #[error("the saved plan does not match what its configuration and facts plan (was the file edited?)")]
+    #[diagnostic(
+        code(corral::plan::edited),
+        help("run `corral plan -o PLANFILE` again and review the new plan")
+    )]
+    Edited,
 }
 
 /// Why a saved plan can no longer be applied as reviewed.

@@ -80,23 +80,54 @@ impl ScriptOutput {
     }
 }
 
-/// Why a script gave no [`ScriptOutput`] (as opposed to a script that failed).
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a script gave no [`ScriptOutput`] (as opposed to a script that failed): the
+/// transport stage's error.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum TransportError {
     /// Nothing could be run, or the connection broke.
     #[error("{0}")]
+    #[diagnostic(code(corral::transport::failed))]
     Failed(String),
     /// The deadline passed first; the script's processes were killed (or will be by the
     /// watchdog on the host). `output` is the end of what it had printed.
     #[error("the deadline passed before the script finished")]
+    #[diagnostic(code(corral::transport::deadline))]
     DeadlinePassed { output: String },
     /// The connection could not start the remote shell, or lost it: unlike a script's own
     /// failure, a new connection may do better.
     #[error("{0}")]
+    #[diagnostic(code(corral::transport::disconnected))]
     Disconnected(String),
     /// Stdout passed [`OutputBound::FailBeyond`]; reading stopped and the script was killed.
     #[error("the script printed more than {}, more than corral reads", bytes(*.limit))]
+    #[diagnostic(code(corral::transport::output_too_large))]
     OutputTooLarge { limit: usize },
+}
+
+/// Why a new login ([`Host::fresh_login`]) did not prove that corral can still reach the
+/// host and run commands as root there.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoginError {
+    /// The try ran out of its time (the caller says how long it tried in all).
+    #[error("no answer")]
+    #[diagnostic(code(corral::transport::login_no_answer))]
+    NoAnswer,
+    /// `ssh` could not be started on this machine.
+    #[error("cannot run ssh: {0}")]
+    #[diagnostic(code(corral::transport::login_spawn))]
+    Spawn(#[source] std::io::Error),
+    /// The login worked, `sudo -n true` did not.
+    #[error("it logged in, but `sudo -n true` as {user} failed: corral could no longer run anything as root there")]
+    #[diagnostic(code(corral::transport::login_without_sudo))]
+    WithoutSudo { user: String },
+    /// The login ran something else than the command corral sent.
+    #[error("the login ran, but not corral's command (a ForceCommand?)")]
+    #[diagnostic(code(corral::transport::login_not_corrals_command))]
+    NotCorralsCommand,
+    /// ssh failed; the end of what it printed (host text, escaped where it is shown).
+    #[error("{0}")]
+    #[diagnostic(code(corral::transport::login_refused))]
+    Refused(String),
 }
 
 /// What is kept of a script's stdout.
@@ -177,7 +208,7 @@ pub trait Host: Send + Sync {
     /// Logs in again over a connection of its own (not the one scripts run on, which
     /// survives a broken sshd) and runs `true`: whether a new login still works. Hosts
     /// reached otherwise than over SSH have nothing to prove.
-    fn fresh_login<'a>(&'a self, _timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+    fn fresh_login<'a>(&'a self, _timeout: Duration) -> BoxFuture<'a, Result<(), LoginError>> {
         Box::pin(async { Ok(()) })
     }
 

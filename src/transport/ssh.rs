@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 use openssh::Session;
 
 use super::capture::{self, Capture, STDERR_TAIL};
-use super::TransportError;
 use super::{launcher, send_script, BoxFuture, Host, Limits, OutputBound, ScriptOutput};
+use super::{LoginError, TransportError};
 use crate::config::Machine;
 
 /// How long a master stays after its last session once its tether is gone.
@@ -949,7 +949,7 @@ impl Host for SshHost {
         }
     }
 
-    fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), String>> {
+    fn fresh_login<'a>(&'a self, timeout: Duration) -> BoxFuture<'a, Result<(), LoginError>> {
         Box::pin(async move {
             let (program, args) = self
                 .fresh_login
@@ -962,15 +962,10 @@ impl Host for SshHost {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            let run = async {
-                command
-                    .output()
-                    .await
-                    .map_err(|e| format!("cannot run ssh: {e}"))
-            };
+            let run = async { command.output().await.map_err(LoginError::Spawn) };
             match tokio::time::timeout(timeout, run).await {
                 // The caller says how long it tried in all (it tries again until then).
-                Err(_) => Err("no answer".into()),
+                Err(_) => Err(LoginError::NoAnswer),
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(out))
                     if out.status.success()
@@ -982,17 +977,20 @@ impl Host for SshHost {
                     if out.status.success()
                         && String::from_utf8_lossy(&out.stdout).trim() == NO_SUDO =>
                 {
-                    Err(format!(
-                        "it logged in, but `sudo -n true` as {} failed: corral could no longer run anything as root there",
-                        self.login.user.as_deref().unwrap_or("the SSH user")
-                    ))
+                    Err(LoginError::WithoutSudo {
+                        user: self
+                            .login
+                            .user
+                            .clone()
+                            .unwrap_or_else(|| "the SSH user".to_owned()),
+                    })
                 }
-                Ok(Ok(out)) if out.status.success() => {
-                    Err("the login ran, but not corral's command (a ForceCommand?)".into())
-                }
+                Ok(Ok(out)) if out.status.success() => Err(LoginError::NotCorralsCommand),
                 Ok(Ok(out)) => {
                     let detail = String::from_utf8_lossy(&out.stderr);
-                    Err(crate::facts::tail(detail.trim(), 300).to_owned())
+                    Err(LoginError::Refused(
+                        crate::facts::tail(detail.trim(), 300).to_owned(),
+                    ))
                 }
             }
         })
