@@ -338,13 +338,14 @@ pub async fn run(
         .map(|m| (m.clone(), probes()))
         .collect();
     let mut gathered = crate::facts::gather::gather(&config, probes, ssh, options).await;
-    for (_, host) in std::mem::take(&mut gathered.hosts) {
+    for (_, host) in std::mem::take(&mut gathered.connections) {
         if let Ok(host) = std::sync::Arc::try_unwrap(host) {
             host.close().await;
         }
     }
-    if !gathered.unreachable.is_empty() {
+    if !gathered.facts.unreachable.is_empty() {
         let lines: Vec<String> = gathered
+            .facts
             .unreachable
             .iter()
             .map(|(m, why)| format!("  {m}: {why}"))
@@ -367,7 +368,7 @@ pub async fn run(
     let found = Found {
         project,
         machines,
-        facts: gathered.facts,
+        facts: gathered.facts.hosts,
     };
     let mut areas = write_all(&found, request)?;
     without_duplicates(&mut areas, &declared)?;
