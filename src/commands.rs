@@ -422,7 +422,7 @@ pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitStatus> {
 }
 
 fn read_facts(path: &Path) -> Result<FactsFile> {
-    FactsFile::read(path).map_err(|e| miette!("{e}"))
+    FactsFile::read(path).map_err(miette::Report::new)
 }
 
 fn print_plan(plan: &Plan, format: Format, options: RenderOptions) {

@@ -293,14 +293,14 @@ impl FactsFile {
 
     /// Reads a facts file, refusing other formats.
     pub fn read(path: &std::path::Path) -> Result<FactsFile, FactsFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FactsFileError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|error| FactsFileError::Unreadable {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let file: FactsFile =
-            serde_json::from_str(&text).map_err(|source| FactsFileError::NotFacts {
+            serde_json::from_str(&text).map_err(|error| FactsFileError::NotFacts {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
         if file.format_version != Self::VERSION {
             return Err(FactsFileError::OtherFormat {
@@ -327,23 +327,23 @@ impl Gathered {
 /// Why a facts file could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum FactsFileError {
-    #[error("cannot read the facts file `{}`: {source}", path.display())]
+    #[error("cannot read the facts file `{}`: {error}", path.display())]
     #[diagnostic(
         code(corral::facts::file_unreadable),
         help("`corral facts -o FILE PATH…` writes one")
     )]
     Unreadable {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("`{}` is not a corral facts file: {source}", path.display())]
+    #[error("`{}` is not a corral facts file: {error}", path.display())]
     #[diagnostic(
         code(corral::facts::not_a_facts_file),
         help("`--facts` reads what `corral facts -o FILE PATH…` wrote")
     )]
     NotFacts {
         path: std::path::PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error(
         "`{}` has facts format {found}, this corral reads format {}; gather the facts again",

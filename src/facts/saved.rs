@@ -158,6 +158,28 @@ mod tests {
         }
     }
 
+    /// A facts file of another format is refused with what to do, under a code of its own.
+    #[test]
+    fn a_facts_file_of_another_format_is_refused_with_a_code() {
+        use miette::Diagnostic;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("facts.json");
+        std::fs::write(&path, r#"{"format_version": "1", "hosts": {}}"#).unwrap();
+        let error = FactsFile::read(&path).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{}` has facts format 1, this corral reads format 2; gather the facts again",
+                path.display()
+            )
+        );
+        assert_eq!(
+            error.code().unwrap().to_string(),
+            "corral::facts::other_format"
+        );
+        assert!(error.help().is_some());
+    }
+
     /// A cluster none of whose managers answered is saved among the unreachable hosts and
     /// read back as the cluster's; a plan's digests keep the same form.
     #[test]
