@@ -159,7 +159,8 @@ pub const CLOCK_PREFIX: &str = "clock:";
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct HostFacts {
     pub probes: BTreeMap<String, ProbeOutput>,
-    /// Probe outputs parsed once (see [`parsed`]); not part of the facts.
+    /// Probe outputs parsed once (see [`parsed`]); not part of the facts. A form parsed
+    /// stays as it was parsed: edit `probes` (redaction) before anything is read of them.
     #[serde(skip)]
     pub parsed: parsed::Parsed,
 }
