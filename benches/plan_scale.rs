@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use corral::address::Address;
 use corral::config::{self, LoadOptions};
 use corral::facts::gather::probes_by_machine;
-use corral::facts::{FactsFile, HostFacts, ProbeOutput};
+use corral::facts::{FactsFile, Gathered, HostFacts, ProbeOutput};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::build;
 use corral::render::{self, Style};
@@ -68,10 +69,10 @@ fn recorded_host(name: &str) -> HostFacts {
 
 /// The recording `fixtures/facts/NAME.json`, and the `docker service inspect` line of
 /// service `service` in the facts of the cluster `scope`.
-fn recorded_service(name: &str, scope: &str, service: &str) -> (FactsFile, String) {
+fn recorded_service(name: &str, scope: &Address, service: &str) -> (Gathered, String) {
     let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let recorded = FactsFile::read(Path::new(&path)).unwrap();
-    let line = recorded.hosts[scope].probes["swarm:service-inspect"]
+    let recorded = FactsFile::read(Path::new(&path)).unwrap().gathered();
+    let line = recorded.clusters[scope].facts.probes["swarm:service-inspect"]
         .output
         .lines()
         .find(|l| l.contains(&format!("\"Name\":\"{service}\"")))
@@ -82,15 +83,13 @@ fn recorded_service(name: &str, scope: &str, service: &str) -> (FactsFile, Strin
 
 /// The recorded hosts' facts, with the cluster `scope`'s `docker service inspect` output
 /// replaced by `inspect`.
-fn with_services(
-    recorded: &FactsFile,
-    scope: &str,
-    inspect: String,
-) -> BTreeMap<String, HostFacts> {
-    let mut facts = recorded.hosts.clone();
+fn with_services(recorded: &Gathered, scope: &Address, inspect: String) -> Gathered {
+    let mut facts = recorded.clone();
     facts
+        .clusters
         .get_mut(scope)
         .unwrap()
+        .facts
         .probes
         .get_mut("swarm:service-inspect")
         .unwrap()
@@ -178,7 +177,7 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
     let graph = ResourceGraph::build(&config, &Filter::default()).expect("bench graph builds");
     let graph_time = t.elapsed();
     let probes = probes_by_machine(&config, &graph, &Filter::default());
-    let facts: BTreeMap<String, HostFacts> = probes
+    let hosts: BTreeMap<String, HostFacts> = probes
         .into_iter()
         .map(|(machine, probes)| {
             let facts = HostFacts {
@@ -191,14 +190,12 @@ fn run_once(paths: &[PathBuf], recorded: &HostFacts) -> Timings {
             (machine, facts)
         })
         .collect();
+    let facts = Gathered {
+        hosts,
+        ..Gathered::default()
+    };
     let t = Instant::now();
-    let plan = build::build(
-        &config,
-        &graph,
-        &Filter::default(),
-        &facts,
-        &BTreeMap::new(),
-    );
+    let plan = build::plan(&config, &graph, &Filter::default(), &facts);
     let plan_time = t.elapsed();
     let t = Instant::now();
     let text = render::human::render(&plan, Style::default(), Default::default());
@@ -258,7 +255,7 @@ fn peak_rss_kib() -> Option<u64> {
 /// inspect` holds each service's own copy of the recorded `controller`. Returns the median
 /// time to load, build the graph and plan.
 fn measure_services(services: usize) -> Duration {
-    let scope = "@cluster swarm/cluster.krill";
+    let scope = &Address::new("swarm/cluster", "krill", None);
     let (recorded, controller) = recorded_service("lab-cluster", scope, "controller");
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::new();
@@ -292,24 +289,14 @@ fn measure_services(services: usize) -> Duration {
 
 /// The median time to load `paths`, build the graph and plan from `facts` (fresh copies
 /// each run), and the number of changes planned.
-fn time_plans(
-    paths: &[PathBuf],
-    options: &LoadOptions,
-    facts: &BTreeMap<String, HostFacts>,
-) -> (Duration, usize) {
+fn time_plans(paths: &[PathBuf], options: &LoadOptions, facts: &Gathered) -> (Duration, usize) {
     let runs: Vec<(Duration, usize)> = (0..RUNS)
         .map(|_| {
             let facts = facts.clone();
             let t = Instant::now();
             let config = config::load(paths, options).expect("bench config loads");
             let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
-            let plan = build::build(
-                &config,
-                &graph,
-                &Filter::default(),
-                &facts,
-                &BTreeMap::new(),
-            );
+            let plan = build::plan(&config, &graph, &Filter::default(), &facts);
             assert!(plan.errors.is_empty(), "{:?}", plan.errors.first());
             (t.elapsed(), plan.resource_changes.len())
         })
@@ -322,7 +309,7 @@ fn time_plans(
 /// recorded `shop_api`. Returns the median time to load, build the graph and plan.
 fn measure_stack(services: usize) -> Duration {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/three-layer");
-    let scope = "@cluster swarm/cluster.layers";
+    let scope = &Address::new("swarm/cluster", "layers", None);
     let (recorded, api) = recorded_service("lab-stack", scope, "shop_api");
     let dir = tempfile::tempdir().unwrap();
     let compose_in = std::fs::read_to_string(example.join("app/compose.yaml")).unwrap();
@@ -331,7 +318,7 @@ fn measure_stack(services: usize) -> Duration {
     let api_text = &compose_in[start..end];
     let mut compose = String::from("version: \"3.8\"\nservices:\n");
     // The monitoring agent, as recorded; the stack's services, copies of `shop_api`.
-    let mut inspect: String = recorded.hosts[scope].probes["swarm:service-inspect"]
+    let mut inspect: String = recorded.clusters[scope].facts.probes["swarm:service-inspect"]
         .output
         .lines()
         .filter(|l| l.contains("\"Name\":\"node-agent\""))

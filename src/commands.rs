@@ -20,7 +20,7 @@ use crate::cli::{
 use crate::command_error::CommandError;
 use crate::config::{self, Config, LoadOptions};
 use crate::exit::ExitStatus;
-use crate::facts::gather::{self, GatherOptions, Gathered};
+use crate::facts::gather::{self, Connected, GatherOptions};
 use crate::facts::FactsFile;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::{build, Plan, SavedPlan, SavedPlanError};
@@ -100,7 +100,7 @@ pub fn close_connections() -> Result<ExitStatus> {
 }
 
 /// The `--timings` table of a read, or nothing without `--timings`.
-fn timings_text<H>(args: &ConnectArgs, gathered: &Gathered<H>) -> String {
+fn timings_text<H>(args: &ConnectArgs, gathered: &Connected<H>) -> String {
     match args.timings {
         true => gather::render_timings(&gathered.timings),
         false => String::new(),
@@ -228,7 +228,7 @@ fn write_man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
 pub fn graph(args: &crate::cli::GraphArgs) -> Result<ExitStatus> {
     let config = load(&args.load, false)?;
     let filter = filter_of(&config, &args.target, &args.exclude, &args.limit)?;
-    check_addresses(&config, &filter, &Gathered::default())?;
+    check_addresses(&config, &filter, &Default::default())?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
     print!("{}", graph.to_dot());
     Ok(ExitStatus::Success)
@@ -240,7 +240,7 @@ struct Planned {
     graph: ResourceGraph,
     filter: Filter,
     plan: Plan,
-    gathered: Gathered,
+    gathered: Connected,
 }
 
 /// Plans from a facts file, or from the hosts through `connections`.
@@ -256,19 +256,22 @@ async fn make_plan(
     let gathered = match facts {
         Some(path) => {
             let file = read_facts(path)?;
-            let mut gathered = Gathered::default();
+            let recorded = file.gathered();
+            let mut gathered = Connected::default();
+            let facts = &mut gathered.facts;
             for machine in probes.keys() {
-                match (file.hosts.get(machine), file.unreachable.get(machine)) {
-                    (Some(facts), _) => {
-                        gathered.facts.insert(machine.clone(), facts.clone());
+                match (
+                    recorded.hosts.get(machine),
+                    recorded.unreachable.get(machine),
+                ) {
+                    (Some(host), _) => {
+                        facts.hosts.insert(machine.clone(), host.clone());
                     }
                     (None, Some(message)) => {
-                        gathered
-                            .unreachable
-                            .insert(machine.clone(), message.clone());
+                        facts.unreachable.insert(machine.clone(), message.clone());
                     }
                     (None, None) => {
-                        gathered.unreachable.insert(
+                        facts.unreachable.insert(
                             machine.clone(),
                             format!("`{}` has no facts for this machine", path.display()),
                         );
@@ -276,19 +279,15 @@ async fn make_plan(
                 }
             }
             // What the clusters' managers said (or that none answered), as recorded.
-            let is_cluster_key = |k: &&String| crate::facts::is_cluster_key(k);
             // Secrets compared with other values than the configuration's now: unknown.
             let same_secrets = crate::kinds::same_secrets(&config, file.secrets_digest.as_deref());
-            for (key, facts) in file.hosts.iter().filter(|(k, _)| is_cluster_key(k)) {
-                let mut facts = facts.clone();
-                if !same_secrets {
-                    crate::kinds::forget_secret_comparisons(&mut facts);
+            facts.clusters = recorded.clusters;
+            if !same_secrets {
+                for read in facts.clusters.values_mut() {
+                    crate::kinds::forget_secret_comparisons(&mut read.facts);
                 }
-                gathered.facts.insert(key.clone(), facts);
             }
-            for (key, message) in file.unreachable.iter().filter(|(k, _)| is_cluster_key(k)) {
-                gathered.unreachable.insert(key.clone(), message.clone());
-            }
+            facts.unanswered = recorded.unanswered;
             gathered
         }
         None => {
@@ -303,13 +302,7 @@ async fn make_plan(
             gathered
         }
     };
-    let mut plan = build::build(
-        &config,
-        &graph,
-        &filter,
-        &gathered.facts,
-        &gathered.unreachable,
-    );
+    let mut plan = build::plan(&config, &graph, &filter, &gathered.facts);
     if facts.is_none() {
         warn_of_locks(&mut plan, &gathered).await;
     }
@@ -325,9 +318,9 @@ async fn make_plan(
 
 /// A warning for each host read that another apply holds (or a killed one left) locked:
 /// who and since when, before anyone confirms an apply that will wait for it or fail.
-async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
+async fn warn_of_locks(plan: &mut Plan, gathered: &Connected) {
     let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
-        .hosts
+        .connections
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
@@ -352,7 +345,7 @@ async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
 /// configuration, or one that corral's records on the hosts hold (a resource removed from
 /// the configuration, to delete). A typo is an error with the nearest address, not a plan
 /// that silently does nothing.
-fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Result<()> {
+fn check_addresses(config: &Config, filter: &Filter, gathered: &Connected) -> Result<()> {
     if filter.targets.is_empty() && filter.excludes.is_empty() {
         return Ok(());
     }
@@ -373,7 +366,7 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
             crate::kinds::Placement::Cluster(_) => {}
         }
     }
-    for (machine, facts) in &gathered.facts {
+    for (machine, facts) in &gathered.facts.hosts {
         if let Ok(record) = crate::managed::recorded(facts) {
             for address in record.project(&config.project).keys() {
                 if let Ok(address) = Address::parse(address) {
@@ -425,7 +418,7 @@ pub fn show(args: &crate::cli::ShowArgs) -> Result<ExitStatus> {
 }
 
 fn read_facts(path: &Path) -> Result<FactsFile> {
-    FactsFile::read(path).map_err(|e| miette!("{e}"))
+    FactsFile::read(path).map_err(miette::Report::new)
 }
 
 fn print_plan(plan: &Plan, format: Format, options: RenderOptions) {
@@ -495,7 +488,7 @@ async fn plan_as(args: &PlanArgs, heading: Heading) -> Result<ExitStatus> {
     let probe_digests = args
         .out
         .as_ref()
-        .map(|_| probe_digests(&planned.gathered.facts));
+        .map(|_| probe_digests(&planned.gathered.facts.hosts));
     let timings = timings_text(&args.select.connect, &planned.gathered);
     close(planned.gathered).await;
     let options = RenderOptions {
@@ -575,27 +568,23 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
     let connections = Connections::open(&args.connect)?;
     let mut gathered = gather::gather(&config, probes, &connections.ssh, connections.gather).await;
     gather::read_clusters(&config, &graph, &mut gathered, connections.gather.timeout).await;
-    let file = FactsFile {
-        format_version: FactsFile::VERSION.to_owned(),
-        hosts: gathered.facts.clone(),
-        unreachable: gathered.unreachable.clone(),
-        secrets_digest: Some(crate::kinds::seal_secrets(&config)),
-    };
+    let file = FactsFile::new(&gathered.facts, Some(crate::kinds::seal_secrets(&config)));
     print_timings(&timings_text(&args.connect, &gathered));
-    close(gathered).await;
+    let gathered = close(gathered).await;
     let text = serde_json::to_string_pretty(&file).into_diagnostic()?;
     let written = write_output(&args.output, text.as_bytes())?;
-    let saved = facts_saved(&file, &args.output);
+    let saved = facts_saved(&gathered, &args.output);
     match written {
         crate::output_file::Written::Stdout => eprintln!("{saved}"),
         _ => println!("{saved}"),
     }
-    for (key, message) in &file.unreachable {
+    for (address, message) in &gathered.unanswered {
         let message = render::printable(message);
-        match crate::facts::cluster_of_key(key) {
-            Some(address) => eprintln!("Error: no manager of {address} answered: {message}"),
-            None => eprintln!("Error: host {key} could not be read: {message}"),
-        }
+        eprintln!("Error: no manager of {address} answered: {message}");
+    }
+    for (machine, message) in &gathered.unreachable {
+        let message = render::printable(message);
+        eprintln!("Error: host {machine} could not be read: {message}");
     }
     Ok(if file.unreachable.is_empty() {
         ExitStatus::Success
@@ -604,17 +593,12 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
     })
 }
 
-/// What `facts` says it saved: the hosts, without the clusters' entries (what a swarm's
-/// manager said), which are no host.
-fn facts_saved(file: &FactsFile, output: &Path) -> String {
-    let hosts = file
-        .hosts
-        .keys()
-        .filter(|key| !crate::facts::is_cluster_key(key))
-        .count();
+/// What `facts` says it saved: the hosts (the clusters' facts, what a swarm's manager
+/// said, are no host).
+fn facts_saved(gathered: &crate::facts::Gathered, output: &Path) -> String {
     format!(
         "Saved the facts of {} to {}.",
-        hosts_text(hosts),
+        hosts_text(gathered.hosts.len()),
         output_name(output)
     )
 }
@@ -647,7 +631,6 @@ fn probe_digests(
 ) -> BTreeMap<String, BTreeMap<String, String>> {
     facts
         .iter()
-        .filter(|(key, _)| !crate::facts::is_cluster_key(key))
         .map(|(key, facts)| (key.clone(), facts.probe_digests()))
         .collect()
 }
@@ -766,7 +749,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<ExitStatus> {
         }
     }
     let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
-        .hosts
+        .connections
         .iter()
         .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
         .collect();
@@ -1051,15 +1034,16 @@ async fn ask(question: &str) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Closes every SSH master connection, all at once.
-async fn close(gathered: Gathered) {
+/// Closes every SSH master connection, all at once; the facts they read are what is left.
+async fn close(gathered: Connected) -> crate::facts::Gathered {
     let mut closing = tokio::task::JoinSet::new();
-    for (_, host) in gathered.hosts {
+    for (_, host) in gathered.connections {
         if let Ok(host) = Arc::try_unwrap(host) {
             closing.spawn(host.close());
         }
     }
     while closing.join_next().await.is_some() {}
+    gathered.facts
 }
 
 #[cfg(test)]
@@ -1072,11 +1056,11 @@ mod tests {
         let file = FactsFile::read(Path::new("fixtures/facts/lab-cluster.json")).unwrap();
         assert_eq!(file.hosts.len(), 5, "3 hosts and 2 clusters recorded");
         assert_eq!(
-            facts_saved(&file, Path::new("out/facts.json")),
+            facts_saved(&file.gathered(), Path::new("out/facts.json")),
             "Saved the facts of 3 hosts to out/facts.json."
         );
         assert_eq!(
-            facts_saved(&file, Path::new("-")),
+            facts_saved(&file.gathered(), Path::new("-")),
             "Saved the facts of 3 hosts to stdout."
         );
     }

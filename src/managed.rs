@@ -735,7 +735,7 @@ mod tests {
             unreachable: vec![],
             errors: vec![],
             config_digest: String::new(),
-            facts_digests: BTreeMap::new(),
+            facts_digests: Default::default(),
             instances: 3,
         };
         let applied = plan.resource_changes.iter().map(|c| &c.address).collect();

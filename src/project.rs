@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::facts::HostFacts;
-
 /// The file, in the configuration's directory, that holds its id.
 pub const FILE: &str = ".corral-project";
 
@@ -224,7 +222,7 @@ pub fn decide(project: &str, ours: &Identity, held: &[Held]) -> Result<Vec<Strin
 
 /// What each readable host's record says of the configuration's project. Members of a
 /// swarm the configuration declares that answers hold the project's records too.
-pub fn held(config: &crate::config::Config, facts: &BTreeMap<String, HostFacts>) -> Vec<Held> {
+pub fn held(config: &crate::config::Config, gathered: &crate::facts::Gathered) -> Vec<Held> {
     let mut members = std::collections::BTreeSet::new();
     for resource in &config.resources {
         let crate::kinds::Spec::SwarmCluster(_) = &resource.spec else {
@@ -233,14 +231,14 @@ pub fn held(config: &crate::config::Config, facts: &BTreeMap<String, HostFacts>)
         let crate::kinds::Placement::Cluster(kind) = resource.spec.placement() else {
             continue;
         };
-        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
         if cluster.manager.is_some() {
             members.extend(cluster.members.keys().cloned());
         }
     }
-    facts
+    gathered
+        .hosts
         .iter()
-        .filter(|(machine, _)| !crate::facts::is_cluster_key(machine))
         .filter_map(|(machine, host)| {
             // An unreadable record is the deletions' plan error already.
             let record = crate::managed::recorded(host).ok()?;
@@ -338,7 +336,7 @@ mod tests {
         }
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&record).unwrap());
-        let mut host = HostFacts::default();
+        let mut host = crate::facts::HostFacts::default();
         host.probes.insert(
             crate::managed::PROBE_KEY.into(),
             crate::facts::ProbeOutput {
@@ -406,19 +404,17 @@ mod tests {
         )))
         .unwrap();
         // No files of the project on the hosts: only the swarm makes them hold its records.
-        let mut hosts = file.hosts;
-        for (machine, facts) in hosts.iter_mut() {
-            if !crate::facts::is_cluster_key(machine) {
-                facts.probes.insert(
-                    crate::managed::PROBE_KEY.into(),
-                    crate::facts::ProbeOutput {
-                        rc: 0,
-                        output: "record none\n".into(),
-                    },
-                );
-            }
+        let mut gathered = file.gathered();
+        for facts in gathered.hosts.values_mut() {
+            facts.probes.insert(
+                crate::managed::PROBE_KEY.into(),
+                crate::facts::ProbeOutput {
+                    rc: 0,
+                    output: "record none\n".into(),
+                },
+            );
         }
-        let held = held(&config, &hosts);
+        let held = held(&config, &gathered);
         let holding: Vec<&str> = held
             .iter()
             .filter(|h| h.holds)

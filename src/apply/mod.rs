@@ -131,13 +131,40 @@ impl Report {
     }
 }
 
-/// Runs every change of `plan` on `hosts`, in the order of `graph`.
+/// [`run`] with facts in their saved form (see [`crate::facts::Gathered::from_saved`]), as
+/// tests hold them.
 #[allow(clippy::too_many_arguments)] // what the plan was made from, where, and how
 pub async fn apply(
     config: &Config,
     graph: &ResourceGraph,
     plan: &Plan,
     facts: &BTreeMap<String, crate::facts::HostFacts>,
+    hosts: &BTreeMap<String, Arc<dyn Host>>,
+    parallelism: usize,
+    events: mpsc::UnboundedSender<Event>,
+    stop: &AtomicBool,
+) -> Report {
+    let gathered = crate::facts::Gathered::from_saved(facts.clone(), BTreeMap::new());
+    run(
+        config,
+        graph,
+        plan,
+        &gathered,
+        hosts,
+        parallelism,
+        events,
+        stop,
+    )
+    .await
+}
+
+/// Runs every change of `plan` on `hosts`, in the order of `graph`.
+#[allow(clippy::too_many_arguments)] // what the plan was made from, where, and how
+pub async fn run(
+    config: &Config,
+    graph: &ResourceGraph,
+    plan: &Plan,
+    gathered: &crate::facts::Gathered,
     hosts: &BTreeMap<String, Arc<dyn Host>>,
     parallelism: usize,
     events: mpsc::UnboundedSender<Event>,
@@ -226,7 +253,7 @@ pub async fn apply(
                     (vec![instance.machine.clone().unwrap_or_default()], None)
                 }
                 crate::kinds::Placement::Cluster(kind) => {
-                    let (machines, steps) = cluster_work(config, kind, resource, facts);
+                    let (machines, steps) = cluster_work(config, kind, resource, gathered);
                     (machines, Some(steps))
                 }
             };
@@ -272,7 +299,7 @@ pub async fn apply(
                 _ if change.is_record_only() => Vec::new(),
                 crate::kinds::Placement::Machines(kind) => {
                     let empty = crate::facts::HostFacts::default();
-                    let host_facts = facts.get(&machine).unwrap_or(&empty);
+                    let host_facts = gathered.hosts.get(&machine).unwrap_or(&empty);
                     guarded = kind.access_guard(&resource.address.name);
                     rolls = resource.lifecycle.rolling.or_else(|| kind.rolling());
                     let mut steps = kind.steps(&resource.address.name, &change, host_facts);
@@ -458,12 +485,12 @@ pub(crate) fn cluster_work(
     config: &Config,
     kind: &dyn crate::kinds::ClusterKind,
     resource: &crate::config::Resource,
-    facts: &BTreeMap<String, crate::facts::HostFacts>,
+    gathered: &crate::facts::Gathered,
 ) -> (
     Vec<String>,
     Result<Vec<crate::kinds::ClusterStep>, crate::facts::FactError>,
 ) {
-    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
     let steps = kind.steps(&resource.address.name, &cluster);
     let mut machines = kind.members();
     for step in steps.iter().flatten() {
@@ -1095,7 +1122,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
             config_digest: String::new(),
-            facts_digests: BTreeMap::new(),
+            facts_digests: Default::default(),
             instances: 0,
         };
         let (sender, _receiver) = mpsc::unbounded_channel();

@@ -88,7 +88,7 @@ pub struct Session<'a> {
     pub filter: &'a Filter,
     pub plan: &'a Plan,
     /// The facts the plan was made from (cluster resources work out their steps from them).
-    pub facts: &'a BTreeMap<String, HostFacts>,
+    pub facts: &'a crate::facts::Gathered,
     /// A connection to every host that was read.
     pub hosts: &'a BTreeMap<String, Arc<dyn Host>>,
     pub interrupts: &'a Interrupts,
@@ -179,7 +179,7 @@ impl Session<'_> {
         if self.interrupts.stop_requested() {
             return Err(SessionError::Interrupted);
         }
-        let report = super::apply(
+        let report = super::run(
             self.config,
             self.graph,
             self.plan,
@@ -223,7 +223,7 @@ impl Session<'_> {
         while let Some(joined) = reading.join_next().await {
             match joined {
                 Ok((machine, Ok(facts)))
-                    if self.plan.facts_digests.get(&machine) == Some(&facts.digest()) =>
+                    if self.plan.facts_digests.hosts.get(&machine) == Some(&facts.digest()) =>
                 {
                     fresh.insert(machine, facts);
                 }
@@ -339,7 +339,7 @@ mod tests {
         let session = Session {
             config: &config,
             graph: &graph,
-            facts: &BTreeMap::new(),
+            facts: &Default::default(),
             filter: &Filter::default(),
             plan: &plan,
             hosts: &hosts,
@@ -400,14 +400,14 @@ mod tests {
         std::fs::write(dir.path().join(crate::project::FILE), "0123456789abcdef\n").unwrap();
         let host = ConfinedHost::new(&root);
         let (config, graph, plan) = plan(&paths, &host).await;
-        let mut facts = BTreeMap::new();
+        let mut facts = crate::facts::Gathered::default();
         for (machine, probes) in
             crate::facts::gather::probes_by_machine(&config, &graph, &Filter::default())
         {
             let read = crate::facts::gather::read_host(&host, &probes)
                 .await
                 .unwrap();
-            facts.insert(machine, read);
+            facts.hosts.insert(machine, read);
         }
         let addresses: Vec<String> = plan
             .resource_changes
@@ -464,7 +464,7 @@ mod tests {
         let session = Session {
             config: &config,
             graph: &graph,
-            facts: &BTreeMap::new(),
+            facts: &Default::default(),
             filter: &Filter::default(),
             plan: &plan,
             hosts: &hosts,
@@ -525,7 +525,7 @@ mod tests {
             let session = Session {
                 config: &config,
                 graph: &graph,
-                facts: &BTreeMap::new(),
+                facts: &Default::default(),
                 filter: &Filter::default(),
                 plan: &plan,
                 hosts: &hosts,

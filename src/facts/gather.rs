@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::script::{FactScript, ProbeTime};
-use super::{HostFacts, Probe};
+use super::script::{FactScript, ProbeTime, SplitError};
+use super::{ClusterRead, Gathered, HostFacts, Probe};
 use crate::config::{Config, Machine};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
@@ -50,23 +50,76 @@ pub struct HostTimings {
     pub probes: Vec<ProbeTime>,
 }
 
-/// Facts of every host that answered, the problem of every host that did not, and the open
-/// connections (apply reuses them).
-pub struct Gathered<H = SshHost> {
-    pub facts: BTreeMap<String, HostFacts>,
-    pub unreachable: BTreeMap<String, String>,
-    pub hosts: BTreeMap<String, Arc<H>>,
+/// What reading the hosts gave: the facts (of every host that answered, the problem of
+/// every host that did not), and the open connections (apply reuses them).
+pub struct Connected<H = SshHost> {
+    pub facts: Gathered,
+    pub connections: BTreeMap<String, Arc<H>>,
     /// With `--timings`: where each host read took its time.
     pub timings: BTreeMap<String, HostTimings>,
 }
 
-impl<H> Default for Gathered<H> {
+impl<H> Default for Connected<H> {
     fn default() -> Self {
-        Gathered {
-            facts: BTreeMap::new(),
-            unreachable: BTreeMap::new(),
-            hosts: BTreeMap::new(),
+        Connected {
+            facts: Gathered::default(),
+            connections: BTreeMap::new(),
             timings: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a host could not be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ReadError {
+    #[error("did not answer within {} while connecting", describe(*timeout))]
+    #[diagnostic(
+        code(corral::facts::connect_timeout),
+        help("check that the host is up and its SSH port reachable; a slow one needs a longer --facts-timeout")
+    )]
+    ConnectTimeout { timeout: Duration },
+    #[error(
+        "did not answer within {} while reading facts (a probe may be hung, e.g. on a stuck mount; if the host is only slow, raise --facts-timeout)",
+        describe(*timeout)
+    )]
+    #[diagnostic(
+        code(corral::facts::read_timeout),
+        help("look for a hung process on the host (`ps -eo stat,args | grep ^D`)")
+    )]
+    ReadTimeout { timeout: Duration },
+    #[error(
+        "its fact script printed more than {}, more than corral reads from a host (is a managed file very large?)",
+        bytes(*limit)
+    )]
+    #[diagnostic(
+        code(corral::facts::too_much_output),
+        help("corral reads managed files whole; keep them under the bound")
+    )]
+    TooMuchOutput { limit: usize },
+    #[error("could not read the fact script's output ({error}); the shell said: {stderr}")]
+    #[diagnostic(
+        code(corral::facts::script_output),
+        help("the host's shell did not run the fact script through; its words above say why")
+    )]
+    Unsplittable { error: SplitError, stderr: String },
+    /// The connection failed, or the script could not be run.
+    #[error("{0}")]
+    #[diagnostic(code(corral::facts::transport))]
+    Transport(TransportError),
+}
+
+impl ReadError {
+    /// The connection failed (not the script): a new connection may do better.
+    fn disconnected(&self) -> bool {
+        matches!(self, ReadError::Transport(TransportError::Disconnected(_)))
+    }
+
+    /// How a failed run of the fact script reads, for a script that ran until `timeout`.
+    fn of_run(error: TransportError, timeout: Duration) -> ReadError {
+        match error {
+            TransportError::DeadlinePassed { .. } => ReadError::ReadTimeout { timeout },
+            TransportError::OutputTooLarge { limit } => ReadError::TooMuchOutput { limit },
+            other => ReadError::Transport(other),
         }
     }
 }
@@ -236,17 +289,16 @@ fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutpu
 
 /// The second round trip: for each cluster resource of `graph`, its manager probes on the
 /// first live manager its kind names from the members' facts (the next one when that one
-/// does not answer). The result is kept in `gathered.facts` under
-/// [`super::cluster_key`], with the manager's name, so that facts files, plans from facts
-/// and saved-plan checks treat it like any host's facts. A cluster none of whose
-/// candidates answered is recorded as unreachable; one without candidates (not created
-/// yet) has no entry.
+/// does not answer). The result is kept in the clusters' facts with the manager's name. A
+/// cluster none of whose candidates answered is recorded as unanswered; one without
+/// candidates (not created yet) has no entry.
 pub async fn read_clusters<H: Host + 'static>(
     config: &Config,
     graph: &ResourceGraph,
-    gathered: &mut Gathered<H>,
+    connected: &mut Connected<H>,
     timeout: Duration,
 ) {
+    let gathered = &mut connected.facts;
     // One round trip per facts scope: every resource on a swarm shares its swarm's.
     let mut scopes: BTreeMap<crate::address::Address, (Vec<Probe>, Vec<String>, bool)> =
         BTreeMap::new();
@@ -264,14 +316,14 @@ pub async fn read_clusters<H: Host + 'static>(
         // The scope's own resource says who can answer; another one only when it is not
         // planned (`--target`).
         if is_root || (!entry.2 && entry.1.is_empty()) {
-            let facts = super::cluster_facts(config, kind, &scope, &gathered.facts);
+            let facts = super::cluster_facts(config, kind, &scope, gathered);
             entry.1 = kind.manager_candidates(&facts);
             entry.2 = is_root;
         }
     }
     // What the first members answered for their clusters in the first round trip.
     let mut answered: BTreeMap<String, BTreeMap<String, super::ProbeOutput>> = BTreeMap::new();
-    for (machine, facts) in gathered.facts.iter_mut() {
+    for (machine, facts) in gathered.hosts.iter_mut() {
         let taken = take_speculative(facts);
         if !taken.is_empty() {
             answered.insert(machine.clone(), taken);
@@ -283,7 +335,6 @@ pub async fn read_clusters<H: Host + 'static>(
     // Which scope each read is for, should its task fail without saying.
     let mut reads = std::collections::HashMap::new();
     for (scope, (probes, candidates, _)) in scopes {
-        let key = super::cluster_key(&scope);
         if let Some(first) = candidates.first() {
             if let Some(outputs) = answered.get(first) {
                 if probes.iter().all(|p| outputs.contains_key(&p.key)) {
@@ -293,20 +344,20 @@ pub async fn read_clusters<H: Host + 'static>(
                             .probes
                             .insert(probe.key.clone(), outputs[&probe.key].clone());
                     }
-                    facts
-                        .probes
-                        .insert(super::MANAGER_KEY.to_owned(), manager_output(first));
                     crate::kinds::redact_cluster_facts(config, &mut facts);
-                    gathered.facts.insert(key, facts);
+                    let manager = first.clone();
+                    gathered
+                        .clusters
+                        .insert(scope, ClusterRead { manager, facts });
                     continue;
                 }
             }
         }
         let hosts: Vec<(String, Option<Arc<H>>)> = candidates
             .iter()
-            .map(|c| (c.clone(), gathered.hosts.get(c).cloned()))
+            .map(|c| (c.clone(), connected.connections.get(c).cloned()))
             .collect();
-        let task_key = key.clone();
+        let task_scope = scope.clone();
         let task = reading.spawn(async move {
             let mut problems = Vec::new();
             for (candidate, host) in hosts {
@@ -315,54 +366,43 @@ pub async fn read_clusters<H: Host + 'static>(
                     continue;
                 };
                 match read_host_within(host.as_ref(), &probes, timeout).await {
-                    Ok(mut facts) => {
-                        facts
-                            .probes
-                            .insert(super::MANAGER_KEY.to_owned(), manager_output(&candidate));
-                        return (scope, key, Ok(facts));
+                    Ok(facts) => {
+                        let manager = candidate;
+                        return (scope, Ok(ClusterRead { manager, facts }));
                     }
-                    Err(message) => problems.push(format!("{candidate}: {message}")),
+                    Err(error) => problems.push(format!("{candidate}: {error}")),
                 }
             }
-            (scope, key, Err(problems))
+            (scope, Err(problems))
         });
-        reads.insert(task.id(), task_key);
+        reads.insert(task.id(), task_scope);
     }
+    let gathered = &mut connected.facts;
     while let Some(joined) = reading.join_next_with_id().await {
         match joined {
-            Ok((_, (_, key, Ok(mut facts)))) => {
-                crate::kinds::redact_cluster_facts(config, &mut facts);
-                gathered.facts.insert(key, facts);
+            Ok((_, (scope, Ok(mut read)))) => {
+                crate::kinds::redact_cluster_facts(config, &mut read.facts);
+                gathered.clusters.insert(scope, read);
             }
             // No candidate (a cluster not created yet): no entry.
-            Ok((_, (_, _, Err(problems)))) if problems.is_empty() => {}
-            Ok((_, (scope, key, Err(problems)))) => {
-                gathered.unreachable.insert(
-                    key,
-                    format!("no manager of {scope} answered ({})", problems.join("; ")),
-                );
+            Ok((_, (_, Err(problems)))) if problems.is_empty() => {}
+            Ok((_, (scope, Err(problems)))) => {
+                let message = format!("no manager of {scope} answered ({})", problems.join("; "));
+                gathered.unanswered.insert(scope, message);
             }
             Err(e) => {
-                if let Some(key) = reads.remove(&e.id()) {
+                if let Some(scope) = reads.remove(&e.id()) {
                     gathered
-                        .unreachable
-                        .insert(key, format!("the cluster's read failed: {e}"));
+                        .unanswered
+                        .insert(scope, format!("the cluster's read failed: {e}"));
                 }
             }
         }
     }
 }
 
-/// The probe output that names the manager a cluster's facts were read on.
-fn manager_output(machine: &str) -> super::ProbeOutput {
-    super::ProbeOutput {
-        rc: 0,
-        output: machine.to_owned(),
-    }
-}
-
 /// Runs one fact script on `host` within [`DEFAULT_TIMEOUT`] and splits its output.
-pub async fn read_host(host: &dyn Host, probes: &[Probe]) -> Result<HostFacts, String> {
+pub async fn read_host(host: &dyn Host, probes: &[Probe]) -> Result<HostFacts, ReadError> {
     read_host_within(host, probes, DEFAULT_TIMEOUT).await
 }
 
@@ -371,7 +411,7 @@ pub async fn read_host_within(
     host: &dyn Host,
     probes: &[Probe],
     timeout: Duration,
-) -> Result<HostFacts, String> {
+) -> Result<HostFacts, ReadError> {
     read_host_until(host, probes, deadline_after(timeout), timeout).await
 }
 
@@ -382,18 +422,10 @@ async fn read_host_until(
     probes: &[Probe],
     deadline: Instant,
     timeout: Duration,
-) -> Result<HostFacts, String> {
+) -> Result<HostFacts, ReadError> {
     read_host_once(host, probes, deadline, timeout, false)
         .await
         .map(|(facts, _)| facts)
-        .map_err(|failure| failure.message)
-}
-
-/// Why a host could not be read.
-struct ReadFailure {
-    message: String,
-    /// The connection failed (not the script): a new connection may do better.
-    disconnected: bool,
 }
 
 /// [`read_host_until`], saying whether the connection failed; with `timings`, also each
@@ -404,7 +436,7 @@ async fn read_host_once(
     deadline: Instant,
     timeout: Duration,
     timings: bool,
-) -> Result<(HostFacts, Vec<ProbeTime>), ReadFailure> {
+) -> Result<(HostFacts, Vec<ProbeTime>), ReadError> {
     let script = FactScript::build(probes, timings);
     let limits = Limits {
         deadline,
@@ -413,28 +445,14 @@ async fn read_host_once(
     let output = host
         .run_script(&script.text, limits)
         .await
-        .map_err(|e| ReadFailure {
-            disconnected: matches!(e, TransportError::Disconnected(_)),
-            message: match e {
-            TransportError::DeadlinePassed { .. } => format!(
-                "did not answer within {} while reading facts (a probe may be hung, e.g. on a stuck mount; if the host is only slow, raise --facts-timeout)",
-                describe(timeout)
-            ),
-            TransportError::OutputTooLarge { limit } => format!(
-                "its fact script printed more than {}, more than corral reads from a host (is a managed file very large?)",
-                bytes(limit)
-            ),
-            TransportError::Failed(message) | TransportError::Disconnected(message) => message,
-        }})?;
-    let (probes, times) = script
-        .split_timed(&output.stdout)
-        .map_err(|e| ReadFailure {
-            message: format!(
-                "could not read the fact script's output ({e}); the shell said: {}",
-                super::tail(&output.stderr, 400)
-            ),
-            disconnected: false,
-        })?;
+        .map_err(|e| ReadError::of_run(e, timeout))?;
+    let (probes, times) =
+        script
+            .split_timed(&output.stdout)
+            .map_err(|error| ReadError::Unsplittable {
+                error,
+                stderr: super::tail(&output.stderr, 400).to_owned(),
+            })?;
     Ok((
         HostFacts {
             probes,
@@ -452,7 +470,7 @@ pub async fn gather(
     probes: BTreeMap<String, Vec<Probe>>,
     ssh: &SshOptions,
     options: GatherOptions,
-) -> Gathered {
+) -> Connected {
     gather_with(config, probes, Arc::new(SshConnect(ssh.clone())), options).await
 }
 
@@ -462,7 +480,7 @@ pub async fn gather_with<C: Connect>(
     probes: BTreeMap<String, Vec<Probe>>,
     connect: Arc<C>,
     options: GatherOptions,
-) -> Gathered<C::Host> {
+) -> Connected<C::Host> {
     let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (name, probes) in probes {
@@ -476,18 +494,18 @@ pub async fn gather_with<C: Connect>(
             (name, result)
         });
     }
-    let mut gathered = Gathered::default();
+    let mut connected = Connected::default();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((name, Ok((host, facts, timings)))) => {
                 if options.timings {
-                    gathered.timings.insert(name.clone(), timings);
+                    connected.timings.insert(name.clone(), timings);
                 }
-                gathered.facts.insert(name.clone(), facts);
-                gathered.hosts.insert(name, Arc::new(host));
+                connected.facts.hosts.insert(name.clone(), facts);
+                connected.connections.insert(name, Arc::new(host));
             }
-            Ok((name, Err(message))) => {
-                gathered.unreachable.insert(name, message);
+            Ok((name, Err(error))) => {
+                connected.facts.unreachable.insert(name, error.to_string());
             }
             Err(e) => {
                 // A panicking task is a bug; keep going with the other hosts.
@@ -495,7 +513,7 @@ pub async fn gather_with<C: Connect>(
             }
         }
     }
-    gathered
+    connected
 }
 
 /// How many of a host's slowest probes the timings name.
@@ -562,7 +580,7 @@ async fn read_machine<C: Connect>(
     machine: &Machine,
     probes: &[Probe],
     options: GatherOptions,
-) -> Result<(C::Host, HostFacts, HostTimings), String> {
+) -> Result<(C::Host, HostFacts, HostTimings), ReadError> {
     let deadline = deadline_after(options.timeout);
     let started = Instant::now();
     let host = connect_until(connect, machine, deadline, options.timeout).await?;
@@ -576,18 +594,16 @@ async fn read_machine<C: Connect>(
         Ok((facts, times)) => Ok((host, facts, timed(connected, times))),
         // A warm connection kept since an earlier run may be dead (the host rebooted):
         // discarded, and the next connection is a new one.
-        Err(failure) if failure.disconnected && host.reused() && Instant::now() < deadline => {
+        Err(error) if error.disconnected() && host.reused() && Instant::now() < deadline => {
             host.discard_reused();
             drop(host);
             let host = connect_until(connect, machine, deadline, options.timeout).await?;
             let connected = Instant::now();
             let (facts, times) =
-                read_host_once(&host, probes, deadline, options.timeout, options.timings)
-                    .await
-                    .map_err(|failure| failure.message)?;
+                read_host_once(&host, probes, deadline, options.timeout, options.timings).await?;
             Ok((host, facts, timed(connected, times)))
         }
-        Err(failure) => Err(failure.message),
+        Err(error) => Err(error),
     }
 }
 
@@ -597,13 +613,10 @@ async fn connect_until<C: Connect>(
     machine: &Machine,
     deadline: Instant,
     timeout: Duration,
-) -> Result<C::Host, String> {
+) -> Result<C::Host, ReadError> {
     match tokio::time::timeout_at(deadline, connect.connect(machine)).await {
-        Ok(connected) => connected.map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
-            "did not answer within {} while connecting",
-            describe(timeout)
-        )),
+        Ok(connected) => connected.map_err(ReadError::Transport),
+        Err(_) => Err(ReadError::ConnectTimeout { timeout }),
     }
 }
 
@@ -675,7 +688,6 @@ mod tests {
         let deadline = deadline_after(limits_for());
         let (_, times) = read_host_once(&host, &probes, deadline, limits_for(), true)
             .await
-            .map_err(|f| f.message)
             .unwrap();
         let slow = HostTimings {
             connect: Duration::from_millis(120),
@@ -733,7 +745,8 @@ mod tests {
         };
         let gathered = gather_with(&config, probes, Arc::new(TestConnect), options).await;
 
-        assert_eq!(gathered.facts.keys().collect::<Vec<_>>(), ["ok"]);
+        let gathered = gathered.facts;
+        assert_eq!(gathered.hosts.keys().collect::<Vec<_>>(), ["ok"]);
         assert_eq!(
             gathered.unreachable["silent"],
             "did not answer within 1 s while connecting"
@@ -750,13 +763,7 @@ mod tests {
             gathered.unreachable["chatty"]
         );
 
-        let plan = build::build(
-            &config,
-            &graph,
-            &Filter::default(),
-            &gathered.facts,
-            &gathered.unreachable,
-        );
+        let plan = build::plan(&config, &graph, &Filter::default(), &gathered);
         assert_eq!(plan.unreachable.len(), 3);
         let planned: Vec<String> = plan
             .resource_changes

@@ -9,6 +9,8 @@
 pub mod gather;
 pub mod gluster;
 pub mod kernel;
+pub mod parsed;
+mod saved;
 pub mod script;
 pub mod swarm;
 
@@ -17,6 +19,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::address::Address;
 
 /// One thing to ask a host: a key unique on that host and the shell snippet that answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,33 +36,85 @@ pub struct ProbeOutput {
     pub output: String,
 }
 
-/// Where the facts a cluster resource read on one of its managers are kept among the
-/// hosts' facts: a name no machine can have.
-pub fn cluster_key(address: &crate::address::Address) -> String {
-    format!("@cluster {address}")
+/// Everything read from the hosts for a plan: each machine's own facts, and each
+/// cluster's, read on one of its managers; with what could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    /// Each machine's facts, by machine name.
+    pub hosts: BTreeMap<String, HostFacts>,
+    /// Each cluster's facts, by the address of the resource whose facts scope they are
+    /// (see [`crate::kinds::ClusterKind::facts_scope`]).
+    pub clusters: BTreeMap<Address, ClusterRead>,
+    /// The machines that could not be read, and why.
+    pub unreachable: BTreeMap<String, String>,
+    /// The clusters none of whose managers answered, and why. (A cluster with no manager
+    /// to ask, one not created yet, is in neither map.)
+    pub unanswered: BTreeMap<Address, String>,
 }
 
-/// Whether a key of the gathered facts is a cluster's rather than a machine's.
-pub fn is_cluster_key(key: &str) -> bool {
-    key.starts_with("@cluster ")
+/// A cluster's facts: what one of its managers answered for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterRead {
+    /// The machine the facts were read on.
+    pub manager: String,
+    pub facts: HostFacts,
 }
 
-/// The address of the cluster resource whose facts a key holds; `None` for a machine's.
-pub fn cluster_of_key(key: &str) -> Option<&str> {
-    key.strip_prefix("@cluster ")
-}
-
-/// A key of the gathered facts as messages name it: the machine, or `the cluster of
-/// swarm/cluster.main` (the key itself is internal and never shown).
-pub fn describe_key(key: &str) -> String {
-    match cluster_of_key(key) {
-        Some(address) => format!("the cluster of {address}"),
-        None => key.to_owned(),
+impl Gathered {
+    /// Each host's digest and each cluster's, for a plan to tell that they changed since.
+    pub fn digests(&self) -> FactsDigests {
+        FactsDigests {
+            hosts: self
+                .hosts
+                .iter()
+                .map(|(m, f)| (m.clone(), f.digest()))
+                .collect(),
+            clusters: self
+                .clusters
+                .iter()
+                .map(|(a, c)| (a.clone(), c.digest()))
+                .collect(),
+        }
     }
 }
 
-/// The probe, in a cluster's facts, that names the manager they were read on.
-pub const MANAGER_KEY: &str = "corral:manager";
+impl ClusterRead {
+    /// The digest of the facts and the manager they were read on, as [`HostFacts::digest`]
+    /// makes it of their saved form (so that plans saved before keep comparing equal).
+    pub fn digest(&self) -> String {
+        let manager = saved::manager_output(&self.manager);
+        let mut probes: Vec<(&str, &ProbeOutput)> = self
+            .facts
+            .probes
+            .iter()
+            .map(|(k, o)| (k.as_str(), o))
+            .chain([(saved::MANAGER_PROBE, &manager)])
+            .collect();
+        probes.sort_by(|a, b| a.0.cmp(b.0));
+        digest_of(probes)
+    }
+}
+
+/// The digest of each host's facts and each cluster's (see [`HostFacts::digest`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactsDigests {
+    pub hosts: BTreeMap<String, String>,
+    pub clusters: BTreeMap<Address, String>,
+}
+
+impl Serialize for FactsDigests {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        saved::join(&self.hosts, &self.clusters).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FactsDigests {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (hosts, clusters) =
+            saved::split(BTreeMap::<String, String>::deserialize(deserializer)?);
+        Ok(FactsDigests { hosts, clusters })
+    }
+}
 
 /// What a cluster resource plans from, out of the gathered facts: its members' facts
 /// (the members that were read) with their addresses, and its manager's (read for its
@@ -66,25 +122,23 @@ pub const MANAGER_KEY: &str = "corral:manager";
 pub fn cluster_facts<'a>(
     config: &crate::config::Config,
     kind: &dyn crate::kinds::ClusterKind,
-    address: &crate::address::Address,
-    facts: &'a BTreeMap<String, HostFacts>,
+    address: &Address,
+    gathered: &'a Gathered,
 ) -> crate::kinds::ClusterFacts<'a> {
     let members = kind
         .members()
         .into_iter()
         .filter_map(|m| {
             let ip = config.machines.get(&m)?.spec.ip;
-            let facts = facts.get(&m)?;
+            let facts = gathered.hosts.get(&m)?;
             Some((m, crate::kinds::ClusterMember { ip, facts }))
         })
         .collect();
     let scope = kind.facts_scope();
-    let manager = facts
-        .get(&cluster_key(scope.as_ref().unwrap_or(address)))
-        .and_then(|f| {
-            let name = f.probes.get(MANAGER_KEY)?.output.clone();
-            Some((name, f))
-        });
+    let manager = gathered
+        .clusters
+        .get(scope.as_ref().unwrap_or(address))
+        .map(|read| (read.manager.clone(), &read.facts));
     let inventory = config
         .machines
         .iter()
@@ -102,70 +156,33 @@ pub fn cluster_facts<'a>(
 pub const CLOCK_PREFIX: &str = "clock:";
 
 /// Everything read from one host, by probe key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct HostFacts {
     pub probes: BTreeMap<String, ProbeOutput>,
-    /// Probe outputs parsed once (see [`HostFacts::parsed`]); not part of the facts.
+    /// Probe outputs parsed once (see [`parsed`]); not part of the facts. A form parsed
+    /// stays as it was parsed: edit `probes` (redaction) before anything is read of them.
     #[serde(skip)]
-    pub parsed: Parsed,
+    pub parsed: parsed::Parsed,
 }
 
-/// Parsed forms of probe outputs, each made once however many resources read it: every
-/// service on a swarm reads the same `docker service inspect` of all services, and planning
-/// must stay linear in services. Equal to any other (it is derived from the probes).
-#[derive(Default)]
-pub struct Parsed(
-    std::sync::Mutex<
-        std::collections::HashMap<
-            (String, std::any::TypeId),
-            std::sync::Arc<dyn std::any::Any + Send + Sync>,
-        >,
-    >,
-);
-
-impl Clone for Parsed {
-    fn clone(&self) -> Self {
-        Parsed::default()
+/// Facts are their probes' outputs; what was parsed of them is derived.
+impl PartialEq for HostFacts {
+    fn eq(&self, other: &Self) -> bool {
+        self.probes == other.probes
     }
 }
 
-impl PartialEq for Parsed {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
+impl Eq for HostFacts {}
 
-impl Eq for Parsed {}
-
-impl std::fmt::Debug for Parsed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Parsed")
+impl fmt::Debug for HostFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostFacts")
+            .field("probes", &self.probes)
+            .finish_non_exhaustive()
     }
 }
 
 impl HostFacts {
-    /// The output of probe `key` parsed by `parse`, parsed once for these facts and then
-    /// shared; a parse that fails is not kept.
-    pub fn parsed<T: Send + Sync + 'static>(
-        &self,
-        key: &str,
-        parse: impl FnOnce(&str, &ProbeOutput) -> Result<T, FactError>,
-    ) -> Result<std::sync::Arc<T>, FactError> {
-        let slot = (key.to_owned(), std::any::TypeId::of::<T>());
-        if let Some(found) = self.parsed.0.lock().expect("not poisoned").get(&slot) {
-            if let Ok(found) = found.clone().downcast::<T>() {
-                return Ok(found);
-            }
-        }
-        let value = std::sync::Arc::new(parse(key, self.get(key)?)?);
-        self.parsed
-            .0
-            .lock()
-            .expect("not poisoned")
-            .insert(slot, value.clone());
-        Ok(value)
-    }
-
     /// The output of a probe; a missing key means the probe was never run, which is a bug
     /// in corral or a facts file gathered for another configuration.
     pub fn get(&self, key: &str) -> Result<&ProbeOutput, FactError> {
@@ -180,28 +197,33 @@ impl HostFacts {
     /// ([`CLOCK_PREFIX`] probes), the order a list comes in and how long ago a task
     /// changed are not changes.
     pub fn digest(&self) -> String {
-        let mut hasher = Sha256::new();
-        for (key, out) in &self.probes {
-            if key.starts_with(CLOCK_PREFIX) {
-                continue;
-            }
-            hasher.update(key.as_bytes());
-            hasher.update([0]);
-            hasher.update(out.rc.to_le_bytes());
-            match canonical(key, out) {
-                Some(parsed) => {
-                    hasher.update(b"parsed ");
-                    hasher.update(parsed.as_bytes());
-                }
-                None => {
-                    hasher.update(b"output ");
-                    hasher.update(out.output.as_bytes());
-                }
-            }
-            hasher.update([0]);
-        }
-        hex::encode(hasher.finalize())
+        digest_of(self.probes.iter().map(|(k, o)| (k.as_str(), o)))
     }
+}
+
+/// [`HostFacts::digest`] of probes in key order.
+fn digest_of<'a>(probes: impl IntoIterator<Item = (&'a str, &'a ProbeOutput)>) -> String {
+    let mut hasher = Sha256::new();
+    for (key, out) in probes {
+        if key.starts_with(CLOCK_PREFIX) {
+            continue;
+        }
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(out.rc.to_le_bytes());
+        match canonical(key, out) {
+            Some(parsed) => {
+                hasher.update(b"parsed ");
+                hasher.update(parsed.as_bytes());
+            }
+            None => {
+                hasher.update(b"output ");
+                hasher.update(out.output.as_bytes());
+            }
+        }
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
 }
 
 impl HostFacts {
@@ -233,7 +255,9 @@ pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
 }
 
 /// Facts saved by `corral facts`, read by `plan --facts` (and by tests and benchmarks, from
-/// the recordings under `fixtures/facts/`).
+/// the recordings under `fixtures/facts/`). Its maps are the saved form of [`Gathered`]
+/// (clusters among the hosts, under keys of their own): [`FactsFile::gathered`] and
+/// [`FactsFile::new`] convert.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FactsFile {
     pub format_version: String,
@@ -252,26 +276,101 @@ impl FactsFile {
     /// 2: the managers' secrets and configs, and `secrets_digest` an argon2id hash.
     pub const VERSION: &'static str = "2";
 
+    /// The file of `gathered`, with the digest of the secrets it compared.
+    pub fn new(gathered: &Gathered, secrets_digest: Option<String>) -> FactsFile {
+        let (hosts, unreachable) = saved::join_gathered(gathered);
+        FactsFile {
+            format_version: Self::VERSION.to_owned(),
+            hosts,
+            unreachable,
+            secrets_digest,
+        }
+    }
+
+    /// The facts the file holds.
+    pub fn gathered(&self) -> Gathered {
+        Gathered::from_saved(self.hosts.clone(), self.unreachable.clone())
+    }
+
     /// Reads a facts file, refusing other formats.
-    pub fn read(path: &std::path::Path) -> Result<FactsFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the facts file `{}`: {e}", path.display()))?;
-        let file: FactsFile = serde_json::from_str(&text)
-            .map_err(|e| format!("`{}` is not a corral facts file: {e}", path.display()))?;
+    pub fn read(path: &std::path::Path) -> Result<FactsFile, FactsFileError> {
+        let text = std::fs::read_to_string(path).map_err(|error| FactsFileError::Unreadable {
+            path: path.to_owned(),
+            error,
+        })?;
+        let file: FactsFile =
+            serde_json::from_str(&text).map_err(|error| FactsFileError::NotFacts {
+                path: path.to_owned(),
+                error,
+            })?;
         if file.format_version != Self::VERSION {
-            return Err(format!(
-                "`{}` has facts format {}, this corral reads format {}; gather the facts again",
-                path.display(),
-                file.format_version,
-                Self::VERSION
-            ));
+            return Err(FactsFileError::OtherFormat {
+                path: path.to_owned(),
+                found: file.format_version,
+            });
         }
         Ok(file)
     }
 }
 
+impl Gathered {
+    /// The facts held in their saved form (a facts file's `hosts` and `unreachable`, which
+    /// tests and benchmarks also build): machines by name, clusters under keys of their
+    /// own.
+    pub fn from_saved(
+        hosts: BTreeMap<String, HostFacts>,
+        unreachable: BTreeMap<String, String>,
+    ) -> Gathered {
+        saved::split_gathered(hosts, unreachable)
+    }
+}
+
+/// Why a facts file could not be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum FactsFileError {
+    #[error("cannot read the facts file `{}`: {error}", path.display())]
+    #[diagnostic(
+        code(corral::facts::file_unreadable),
+        help("`corral facts -o FILE PATH…` writes one")
+    )]
+    Unreadable {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("`{}` is not a corral facts file: {error}", path.display())]
+    #[diagnostic(
+        code(corral::facts::not_a_facts_file),
+        help("`--facts` reads what `corral facts -o FILE PATH…` wrote")
+    )]
+    NotFacts {
+        path: std::path::PathBuf,
+        error: serde_json::Error,
+    },
+    #[error(
+        "`{}` has facts format {found}, this corral reads format {}; gather the facts again",
+        path.display(),
+        FactsFile::VERSION
+    )]
+    #[diagnostic(
+        code(corral::facts::other_format),
+        help("run `corral facts -o FILE PATH…` with this corral")
+    )]
+    OtherFormat {
+        path: std::path::PathBuf,
+        found: String,
+    },
+}
+
 /// A probe's output that does not say what the kind needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+#[diagnostic(
+    code(corral::facts::unusable),
+    help(
+        "the host answered probe `{probe}` with something corral cannot use; check the host \
+         (or the facts file) and plan again"
+    )
+)]
 pub struct FactError {
     pub probe: String,
     pub message: String,
@@ -294,12 +393,6 @@ impl FactError {
     }
 }
 
-impl fmt::Display for FactError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)
-    }
-}
-
 /// The last `max` bytes of `text` (on a char boundary), trimmed, for error messages.
 pub fn tail(text: &str, max: usize) -> &str {
     let text = text.trim();
@@ -317,6 +410,14 @@ pub fn tail(text: &str, max: usize) -> &str {
 #[cfg(test)]
 pub mod recorded {
     use super::{FactsFile, HostFacts, ProbeOutput};
+
+    /// The facts in `fixtures/facts/NAME.json`.
+    pub fn gathered(name: &str) -> super::Gathered {
+        let path = format!("{}/fixtures/facts/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        FactsFile::read(std::path::Path::new(&path))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .gathered()
+    }
 
     /// The facts of `machine` in `fixtures/facts/NAME.json`.
     pub fn host(name: &str, machine: &str) -> HostFacts {

@@ -177,7 +177,7 @@ impl FactScript {
     }
 
     /// Splits the script's output into one [`ProbeOutput`] per probe key.
-    pub fn split(&self, stdout: &str) -> Result<BTreeMap<String, ProbeOutput>, String> {
+    pub fn split(&self, stdout: &str) -> Result<BTreeMap<String, ProbeOutput>, SplitError> {
         self.split_timed(stdout).map(|(outputs, _)| outputs)
     }
 
@@ -187,7 +187,7 @@ impl FactScript {
     pub fn split_timed(
         &self,
         stdout: &str,
-    ) -> Result<(BTreeMap<String, ProbeOutput>, Vec<ProbeTime>), String> {
+    ) -> Result<(BTreeMap<String, ProbeOutput>, Vec<ProbeTime>), SplitError> {
         let start_prefix = format!("@@F {} ", self.nonce);
         let end_prefix = format!("\n@@E {} ", self.nonce);
         let mut outputs = BTreeMap::new();
@@ -197,16 +197,16 @@ impl FactScript {
             let after = &rest[pos + start_prefix.len()..];
             let (start_line, body) = after
                 .split_once('\n')
-                .ok_or("a probe's start marker is not followed by a newline")?;
+                .ok_or(SplitError::StartUnterminated)?;
             let mut start_fields = start_line.split_whitespace();
             let index_text = start_fields.next().unwrap_or_default();
             let index: usize = index_text
                 .parse()
-                .map_err(|_| format!("bad probe index `{start_line}`"))?;
+                .map_err(|_| SplitError::BadIndex(start_line.to_owned()))?;
             let started = start_fields.next().and_then(clock);
-            let end = body.find(&end_prefix).ok_or_else(|| {
-                format!("the output of probe {index} has no end marker (was the script cut short?)")
-            })?;
+            let end = body
+                .find(&end_prefix)
+                .ok_or(SplitError::NoEndMarker(index))?;
             let output = &body[..end];
             let marker_rest = &body[end + end_prefix.len()..];
             let (marker, remaining) = marker_rest.split_once('\n').unwrap_or((marker_rest, ""));
@@ -215,17 +215,18 @@ impl FactScript {
             let rc: Option<i32> = fields.next().and_then(|f| f.parse().ok());
             let ended = fields.next().and_then(clock);
             let (Some(end_index), Some(rc)) = (end_index, rc) else {
-                return Err(format!("malformed end marker `{marker}`"));
+                return Err(SplitError::BadEndMarker(marker.to_owned()));
             };
             if end_index != index {
-                return Err(format!(
-                    "probe {index} ends with the marker of probe {end_index}"
-                ));
+                return Err(SplitError::Mismatched {
+                    index,
+                    end: end_index,
+                });
             }
             let key = self
                 .keys
                 .get(index)
-                .ok_or_else(|| format!("unknown probe index {index}"))?;
+                .ok_or(SplitError::UnknownIndex(index))?;
             if let (Some(started), Some(ended)) = (started, ended) {
                 times.push(ProbeTime {
                     key: key.clone(),
@@ -242,9 +243,7 @@ impl FactScript {
             rest = remaining;
         }
         if let Some(missing) = self.keys.iter().find(|k| !outputs.contains_key(*k)) {
-            return Err(format!(
-                "no output for probe `{missing}` (was the script cut short?)"
-            ));
+            return Err(SplitError::Missing(missing.clone()));
         }
         Ok((outputs, times))
     }
@@ -252,6 +251,29 @@ impl FactScript {
     pub fn keys(&self) -> &[String] {
         &self.keys
     }
+}
+
+/// Why a fact script's output could not be split into its probes' outputs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[diagnostic(
+    code(corral::facts::script_output),
+    help("the fact script was cut short or its output was mangled; read the host again")
+)]
+pub enum SplitError {
+    #[error("a probe's start marker is not followed by a newline")]
+    StartUnterminated,
+    #[error("bad probe index `{0}`")]
+    BadIndex(String),
+    #[error("the output of probe {0} has no end marker (was the script cut short?)")]
+    NoEndMarker(usize),
+    #[error("malformed end marker `{0}`")]
+    BadEndMarker(String),
+    #[error("probe {index} ends with the marker of probe {end}")]
+    Mismatched { index: usize, end: usize },
+    #[error("unknown probe index {0}")]
+    UnknownIndex(usize),
+    #[error("no output for probe `{0}` (was the script cut short?)")]
+    Missing(String),
 }
 
 /// A reading of `/proc/uptime` (`12345.67`) in hundredths of a second; `-` (no clock) or

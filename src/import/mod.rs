@@ -335,14 +335,14 @@ pub async fn run(
         .map(|m| (m.clone(), probes()))
         .collect();
     let mut gathered = crate::facts::gather::gather(&config, probes, ssh, options).await;
-    for (_, host) in std::mem::take(&mut gathered.hosts) {
+    for (_, host) in std::mem::take(&mut gathered.connections) {
         if let Ok(host) = std::sync::Arc::try_unwrap(host) {
             host.close().await;
         }
     }
-    if !gathered.unreachable.is_empty() {
+    if !gathered.facts.unreachable.is_empty() {
         return Err(ImportError::Unreachable {
-            machines: gathered.unreachable.into_iter().collect(),
+            machines: gathered.facts.unreachable.into_iter().collect(),
         });
     }
     let mut machines: Vec<MachineInfo> = config
@@ -358,7 +358,7 @@ pub async fn run(
     let found = Found {
         project,
         machines,
-        facts: gathered.facts,
+        facts: gathered.facts.hosts,
     };
     let mut areas = write_all(&found, request)?;
     without_duplicates(&mut areas, &declared)?;

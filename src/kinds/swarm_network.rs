@@ -274,13 +274,13 @@ fn create_command<'a>(
 
 /// Every overlay network the manager sees.
 fn live_networks(manager: &HostFacts) -> Result<std::sync::Arc<Vec<OverlayNetwork>>, FactError> {
-    manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)
+    manager.networks()
 }
 
 /// The names of the services attached to network `id`, from the manager's facts; an error
 /// naming those that `project` does not manage: corral never detaches them.
 fn services_using(manager: &HostFacts, id: &str, project: &str) -> Result<Vec<String>, FactError> {
-    let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+    let services = manager.services()?;
     let (ours, others): (Vec<_>, Vec<_>) = services
         .iter()
         .filter(|s| {

@@ -663,7 +663,7 @@ pub fn forget_versions(output: &str) -> String {
 
 /// The live objects, from a manager's facts.
 pub fn live(manager: &HostFacts) -> Result<Arc<LiveObjects>, FactError> {
-    manager.parsed(OBJECTS_KEY, parse)
+    manager.secret_objects()
 }
 
 /// What a version's name is needed for: a plan says "known after apply" for one it cannot
@@ -976,7 +976,7 @@ pub fn orphans(
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
     let live = live(manager)?;
-    let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+    let services = manager.services()?;
     let mut orphans = Vec::new();
     let mut whole: BTreeMap<Address, Vec<&LiveObject>> = BTreeMap::new();
     for object in &live.objects {

@@ -689,9 +689,7 @@ impl SwarmStackSpec {
             return Ok(());
         }
         let live = match &facts.manager {
-            Some((_, manager)) => {
-                manager.parsed(swarm::NETWORK_INSPECT_KEY, swarm::parse_network_inspect)?
-            }
+            Some((_, manager)) => manager.networks()?,
             None => Arc::new(Vec::new()),
         };
         for (network, span) in missing {
@@ -744,7 +742,7 @@ impl SwarmStackSpec {
         let Some((_, manager)) = &facts.manager else {
             return Ok(BTreeMap::new());
         };
-        let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+        let services = manager.services()?;
         Ok(services
             .iter()
             .filter(|s| s.spec.labels.get(STACK_NAMESPACE_LABEL).map(String::as_str) == Some(name))
@@ -896,8 +894,7 @@ impl SwarmStackSpec {
                 }
                 let old: Vec<String> = match &facts.manager {
                     Some((_, manager)) => {
-                        let services = manager
-                            .parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+                        let services = manager.services()?;
                         let objects = swarm_secret::live(manager)?;
                         let old: Vec<&swarm_secret::LiveObject> =
                             objects.versions_of(&id, project).collect();
@@ -1100,7 +1097,7 @@ pub fn orphans(
     project: &str,
     declared: &BTreeSet<Address>,
 ) -> Result<Vec<Orphan>, FactError> {
-    let services = manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)?;
+    let services = manager.services()?;
     let objects = swarm_secret::live(manager)?;
     let mut stacks: BTreeMap<String, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     for service in services.iter() {

@@ -8,12 +8,13 @@ use super::{
 };
 use crate::address::Address;
 use crate::config::Config;
-use crate::facts::HostFacts;
+use crate::facts::{Gathered, HostFacts};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::managed;
 
-/// Diffs every instance of `graph` against the facts of its machine, in apply order.
+/// [`plan`] from facts in their saved form: a facts file's `hosts` and `unreachable` (see
+/// [`Gathered::from_saved`]), as tests and benchmarks hold them.
 pub fn build(
     config: &Config,
     graph: &ResourceGraph,
@@ -21,6 +22,14 @@ pub fn build(
     facts: &BTreeMap<String, HostFacts>,
     unreachable: &BTreeMap<String, String>,
 ) -> Plan {
+    let gathered = Gathered::from_saved(facts.clone(), unreachable.clone());
+    plan(config, graph, filter, &gathered)
+}
+
+/// Diffs every instance of `graph` against the facts of its machine (of its cluster), in
+/// apply order.
+pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &Gathered) -> Plan {
+    let (facts, unreachable) = (&gathered.hosts, &gathered.unreachable);
     let mut plan = Plan {
         format_version: FORMAT_VERSION.to_owned(),
         project: config.project.clone(),
@@ -28,13 +37,12 @@ pub fn build(
         // A cluster no manager of which answered is its resource's error (plan_cluster).
         unreachable: unreachable
             .iter()
-            .filter(|(machine, _)| !crate::facts::is_cluster_key(machine))
             .map(|(machine, message)| HostProblem::new(machine, message))
             .collect(),
         errors: Vec::new(),
         warnings: Vec::new(),
         config_digest: config.digest.clone(),
-        facts_digests: facts.iter().map(|(m, f)| (m.clone(), f.digest())).collect(),
+        facts_digests: gathered.digests(),
         instances: graph.instances.len(),
     };
     for (address, message) in config.unmatched_selectors() {
@@ -51,7 +59,7 @@ pub fn build(
     }
     // Another configuration's records under the same project name: nothing is planned,
     // so nothing of theirs is deleted as this one's orphan.
-    let held = crate::project::held(config, facts);
+    let held = crate::project::held(config, gathered);
     // (Records without an owner are claimed by the apply: apply::session.)
     if let Err(conflict) = crate::project::decide(&config.project, &config.identity, &held) {
         plan.errors.push(ResourceProblem {
@@ -61,7 +69,7 @@ pub fn build(
         return plan;
     }
     let records = plan_deletions(config, filter, facts, &mut plan);
-    let deleted_last = plan_orphans(config, graph, filter, facts, &mut plan);
+    let deleted_last = plan_orphans(config, graph, filter, gathered, &mut plan);
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     let planned: HashSet<&Address> = graph.instances.iter().map(|i| &i.address).collect();
@@ -71,9 +79,7 @@ pub fn build(
         let kind = match resource.spec.placement() {
             Placement::Machines(kind) => kind,
             Placement::Cluster(kind) => {
-                if let Some(change) =
-                    plan_cluster(config, kind, resource, facts, unreachable, &mut plan)
-                {
+                if let Some(change) = plan_cluster(config, kind, resource, gathered, &mut plan) {
                     changed.insert(change.address.clone());
                     plan.resource_changes.push(change);
                 }
@@ -287,20 +293,17 @@ fn plan_cluster(
     config: &Config,
     kind: &dyn crate::kinds::ClusterKind,
     resource: &crate::config::Resource,
-    facts: &BTreeMap<String, HostFacts>,
-    unreachable: &BTreeMap<String, String>,
+    gathered: &Gathered,
     plan: &mut Plan,
 ) -> Option<ResourceChange> {
     let missing: Vec<String> = kind
         .members()
         .into_iter()
-        .filter(|m| !facts.contains_key(m))
+        .filter(|m| !gathered.hosts.contains_key(m))
         .collect();
-    let cluster_key = crate::facts::cluster_key(
-        &kind
-            .facts_scope()
-            .unwrap_or_else(|| resource.address.clone()),
-    );
+    let scope = kind
+        .facts_scope()
+        .unwrap_or_else(|| resource.address.clone());
     // A resource on a swarm plans from the swarm's manager: a member that could not be
     // read only leaves its preflight checks undone. A cluster itself is never planned
     // from part of its members.
@@ -319,7 +322,7 @@ fn plan_cluster(
                 ),
             });
         }
-        unreachable.get(&cluster_key).cloned()
+        gathered.unanswered.get(&scope).cloned()
     };
     if let Some(message) = problem {
         plan.errors.push(ResourceProblem {
@@ -328,7 +331,7 @@ fn plan_cluster(
         });
         return None;
     }
-    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
     for message in kind.warnings(&resource.address.name, &cluster) {
         plan.warnings.push(ResourceProblem {
             address: resource.address.clone(),
@@ -375,7 +378,7 @@ fn plan_orphans(
     config: &Config,
     graph: &ResourceGraph,
     filter: &Filter,
-    facts: &BTreeMap<String, HostFacts>,
+    gathered: &Gathered,
     plan: &mut Plan,
 ) -> Vec<ResourceChange> {
     let declared: std::collections::BTreeSet<Address> = config
@@ -394,7 +397,7 @@ fn plan_orphans(
         if kind.facts_scope().is_some() || !asked.insert(&resource.address) {
             continue;
         }
-        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, facts);
+        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
         let Some((manager, _)) = &cluster.manager else {
             continue;
         };
@@ -503,9 +506,6 @@ fn plan_deletions<'f>(
 ) -> HashMap<&'f str, managed::HostRecord> {
     let mut records = HashMap::new();
     for (machine, host_facts) in facts {
-        if crate::facts::is_cluster_key(machine) {
-            continue;
-        }
         let host = match managed::host_record(host_facts) {
             Ok(host_record) => host_record,
             Err(e) => {

@@ -250,8 +250,8 @@ pub struct Plan {
     pub warnings: Vec<ResourceProblem>,
     /// sha256 of the configuration the plan was made from.
     pub config_digest: String,
-    /// sha256 of each host's facts.
-    pub facts_digests: BTreeMap<String, String>,
+    /// sha256 of each host's facts, and of each cluster's.
+    pub facts_digests: crate::facts::FactsDigests,
     /// How many instances were compared.
     pub instances: usize,
 }
@@ -341,7 +341,7 @@ impl SavedPlan {
         &self,
         fresh: &Plan,
         config: &crate::config::Config,
-        facts: &BTreeMap<String, crate::facts::HostFacts>,
+        gathered: &crate::facts::Gathered,
         readers: &dyn Fn(&str, &std::collections::BTreeSet<String>) -> Vec<String>,
     ) -> Option<Staleness> {
         if fresh.config_digest != self.plan.config_digest {
@@ -361,49 +361,48 @@ impl SavedPlan {
         if !self.plan.is_empty() && fresh.is_empty() && fresh.is_complete() {
             return Some(Staleness::AlreadyApplied);
         }
-        let changed: Vec<String> = self
-            .plan
-            .facts_digests
-            .iter()
-            .filter(|(machine, digest)| fresh.facts_digests.get(*machine) != Some(*digest))
-            .map(|(machine, _)| machine)
-            .chain(
-                fresh
-                    .facts_digests
-                    .keys()
-                    .filter(|m| !self.plan.facts_digests.contains_key(*m)),
-            )
-            .map(|key| match self.changed_probes(key, facts) {
-                Some(keys) => {
-                    let names = readers(key, &keys);
-                    match names.as_slice() {
-                        [] => key.clone(),
-                        [a] => format!("{key} ({a})"),
-                        [a, b] => format!("{key} ({a}, {b})"),
-                        [a, b, rest @ ..] => format!("{key} ({a}, {b} and {} more)", rest.len()),
-                    }
-                }
-                None => describe_facts(key, facts),
-            })
-            .collect();
+        let (saved, now) = (&self.plan.facts_digests, &fresh.facts_digests);
+        let clusters = changed_keys(&saved.clusters, &now.clusters)
+            .map(|address| describe_cluster(address, gathered));
+        let hosts = changed_keys(&saved.hosts, &now.hosts).map(|machine| {
+            let keys = self.changed_probes(machine, gathered);
+            let names = keys.map(|keys| readers(machine, &keys)).unwrap_or_default();
+            match names.as_slice() {
+                [] => machine.clone(),
+                [a] => format!("{machine} ({a})"),
+                [a, b] => format!("{machine} ({a}, {b})"),
+                [a, b, rest @ ..] => format!("{machine} ({a}, {b} and {} more)", rest.len()),
+            }
+        });
+        let changed: Vec<String> = clusters.chain(hosts).collect();
         (!changed.is_empty()).then_some(Staleness::HostsChanged(changed))
     }
 }
 
+/// The keys whose digests differ between `saved` and `now`: changed or gone, then new.
+fn changed_keys<'a, K: Ord>(
+    saved: &'a BTreeMap<K, String>,
+    now: &'a BTreeMap<K, String>,
+) -> impl Iterator<Item = &'a K> {
+    saved
+        .iter()
+        .filter(|(key, digest)| now.get(*key) != Some(*digest))
+        .map(|(key, _)| key)
+        .chain(now.keys().filter(|key| !saved.contains_key(*key)))
+}
+
 impl SavedPlan {
-    /// The probes of machine `key` whose output changed since the plan was saved; `None`
-    /// for a cluster's facts, or when the plan kept no probe digests (an older corral).
+    /// The probes of `machine` whose output changed since the plan was saved; `None` when
+    /// the plan kept no probe digests (an older corral).
     fn changed_probes(
         &self,
-        key: &str,
-        facts: &BTreeMap<String, crate::facts::HostFacts>,
+        machine: &str,
+        gathered: &crate::facts::Gathered,
     ) -> Option<std::collections::BTreeSet<String>> {
-        if crate::facts::is_cluster_key(key) {
-            return None;
-        }
-        let saved = self.probe_digests.get(key)?;
-        let now = facts
-            .get(key)
+        let saved = self.probe_digests.get(machine)?;
+        let now = gathered
+            .hosts
+            .get(machine)
             .map(|f| f.probe_digests())
             .unwrap_or_default();
         Some(
@@ -436,17 +435,16 @@ fn changed_files(saved: &BTreeMap<String, String>, now: &BTreeMap<String, String
     changed
 }
 
-/// How a key of the gathered facts is named to the operator: a machine by its name, a
-/// cluster's facts (`@cluster ADDRESS`, an internal key) as the cluster of the resource and
+/// How a cluster's facts are named to the operator: as the cluster of the resource, and
 /// the machine they were read on.
-fn describe_facts(key: &str, facts: &BTreeMap<String, crate::facts::HostFacts>) -> String {
-    let Some(address) = key.strip_prefix("@cluster ") else {
-        return key.to_owned();
-    };
-    let manager = facts
-        .get(key)
-        .and_then(|f| f.probes.get(crate::facts::MANAGER_KEY))
-        .map(|out| out.output.trim())
+fn describe_cluster(
+    address: &crate::address::Address,
+    gathered: &crate::facts::Gathered,
+) -> String {
+    let manager = gathered
+        .clusters
+        .get(address)
+        .map(|read| read.manager.trim())
         .filter(|name| !name.is_empty());
     match manager {
         Some(manager) => format!("the cluster of {address} (read on {manager})"),
@@ -503,7 +501,8 @@ pub enum Staleness {
     /// A secret value (a secret's `source:` file or its variable) is not what the hosts
     /// were compared with.
     SecretsChanged,
-    /// The machines, and clusters, whose facts differ from the saved plan's.
+    /// The clusters and the machines whose facts differ from the saved plan's, as the
+    /// operator knows them (a cluster by its resource, a machine with what reads it).
     HostsChanged(Vec<String>),
     /// The hosts now match the configuration: the plan (or the same changes) was applied.
     AlreadyApplied,
@@ -538,11 +537,7 @@ impl std::fmt::Display for Staleness {
             Staleness::HostsChanged(machines) => write!(
                 f,
                 "hosts changed since the plan was saved: {}",
-                machines
-                    .iter()
-                    .map(|m| crate::facts::describe_key(m))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                machines.join(", ")
             ),
             Staleness::AlreadyApplied => {
                 f.write_str("the hosts already match the configuration: this plan, or the same changes, was applied")
@@ -596,19 +591,50 @@ impl Counts {
 mod tests {
     use super::*;
 
-    /// The key a cluster's facts are kept under is internal: a stale plan names the
-    /// cluster by its resource.
+    /// The key a saved plan keeps a cluster's digest under is internal: a stale plan
+    /// (here one saved by an older corral) names the cluster by its resource.
     #[test]
     fn a_changed_cluster_is_named_by_its_resource() {
-        let key = crate::facts::cluster_key(&crate::address::Address::new(
-            "gluster/volume",
-            "shared",
-            None,
-        ));
-        let text = Staleness::HostsChanged(vec!["n1".into(), key]).to_string();
+        let digests = |cluster: &str, n1: &str| -> crate::facts::FactsDigests {
+            serde_json::from_str(&format!(
+                r#"{{"@cluster gluster/volume.shared":"{cluster}","n1":"{n1}"}}"#
+            ))
+            .unwrap()
+        };
+        let plan = |facts_digests| Plan {
+            format_version: FORMAT_VERSION.to_owned(),
+            project: "p".into(),
+            resource_changes: Vec::new(),
+            unreachable: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            config_digest: "config".into(),
+            facts_digests,
+            instances: 1,
+        };
+        let saved = SavedPlan {
+            corral_saved_plan: SavedPlan::VERSION,
+            paths: Vec::new(),
+            project: "p".into(),
+            ignore_unknown_kinds: false,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            limit: Vec::new(),
+            plan: plan(digests("a", "b")),
+            config_files: BTreeMap::new(),
+            secrets: None,
+            probe_digests: BTreeMap::new(),
+        };
+        let config = crate::config::Config::default();
+        let gathered = crate::facts::Gathered::default();
+        let fresh = plan(digests("c", "d"));
+        let text = saved
+            .staleness(&fresh, &config, &gathered, &|_, _| Vec::new())
+            .unwrap()
+            .to_string();
         assert_eq!(
             text,
-            "hosts changed since the plan was saved: n1, the cluster of gluster/volume.shared"
+            "hosts changed since the plan was saved: the cluster of gluster/volume.shared, n1"
         );
     }
 
@@ -659,7 +685,10 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
             config_digest: "config".into(),
-            facts_digests: BTreeMap::from([("n1".to_owned(), digest.to_owned())]),
+            facts_digests: crate::facts::FactsDigests {
+                hosts: BTreeMap::from([("n1".to_owned(), digest.to_owned())]),
+                ..Default::default()
+            },
             instances: 1,
         };
         let change = ResourceChange {
@@ -683,7 +712,10 @@ mod tests {
             secrets: None,
             probe_digests: BTreeMap::new(),
         };
-        let (config, facts) = (crate::config::Config::default(), BTreeMap::new());
+        let (config, facts) = (
+            crate::config::Config::default(),
+            crate::facts::Gathered::default(),
+        );
         let staleness = |fresh: &Plan| saved.staleness(fresh, &config, &facts, &|_, _| Vec::new());
         assert_eq!(staleness(&plan(vec![change.clone()], "before")), None);
         let applied = staleness(&plan(Vec::new(), "after")).unwrap();
@@ -731,44 +763,40 @@ mod tests {
             crate::facts::gather::readers(&config, &graph, machine, keys)
         };
         let motd = crate::kinds::file::probe_key("/etc/motd", crate::kinds::file::Read::Content);
-        let cluster = crate::facts::cluster_key(&Address::new("swarm/cluster", "main", None));
-        let facts_of = |manager: &str, info: &str, file: &str| {
-            BTreeMap::from([
-                (
-                    cluster.clone(),
-                    crate::facts::HostFacts {
-                        probes: BTreeMap::from([
-                            (crate::facts::MANAGER_KEY.to_owned(), output(manager)),
-                            ("swarm:info".to_owned(), output(info)),
-                        ]),
+        let cluster = Address::new("swarm/cluster", "main", None);
+        let facts_of = |manager: &str, info: &str, file: &str| crate::facts::Gathered {
+            clusters: BTreeMap::from([(
+                cluster.clone(),
+                crate::facts::ClusterRead {
+                    manager: manager.to_owned(),
+                    facts: crate::facts::HostFacts {
+                        probes: BTreeMap::from([("swarm:info".to_owned(), output(info))]),
                         ..Default::default()
                     },
-                ),
-                (
-                    "n1".to_owned(),
-                    crate::facts::HostFacts {
-                        probes: BTreeMap::from([
-                            (motd.clone(), output(file)),
-                            ("dpkg:tree".to_owned(), output("ii")),
-                        ]),
-                        ..Default::default()
-                    },
-                ),
-            ])
+                },
+            )]),
+            hosts: BTreeMap::from([(
+                "n1".to_owned(),
+                crate::facts::HostFacts {
+                    probes: BTreeMap::from([
+                        (motd.clone(), output(file)),
+                        ("dpkg:tree".to_owned(), output("ii")),
+                    ]),
+                    ..Default::default()
+                },
+            )]),
+            ..Default::default()
         };
-        let plan_of = |config: &crate::config::Config,
-                       facts: &BTreeMap<String, crate::facts::HostFacts>| {
-            Plan {
-                format_version: FORMAT_VERSION.to_owned(),
-                project: config.project.clone(),
-                resource_changes: Vec::new(),
-                unreachable: Vec::new(),
-                errors: Vec::new(),
-                warnings: Vec::new(),
-                config_digest: config.digest.clone(),
-                facts_digests: facts.iter().map(|(k, f)| (k.clone(), f.digest())).collect(),
-                instances: 2,
-            }
+        let plan_of = |config: &crate::config::Config, facts: &crate::facts::Gathered| Plan {
+            format_version: FORMAT_VERSION.to_owned(),
+            project: config.project.clone(),
+            resource_changes: Vec::new(),
+            unreachable: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            config_digest: config.digest.clone(),
+            facts_digests: facts.digests(),
+            instances: 2,
         };
         let facts = facts_of("n1", "one", "stat 644 root root 6 1 regular file");
         let saved = SavedPlan {
@@ -782,7 +810,7 @@ mod tests {
             plan: plan_of(&config, &facts),
             config_files: config.files.clone(),
             secrets: Some(crate::kinds::seal_secrets(&config)),
-            probe_digests: BTreeMap::from([("n1".to_owned(), facts["n1"].probe_digests())]),
+            probe_digests: BTreeMap::from([("n1".to_owned(), facts.hosts["n1"].probe_digests())]),
         };
         assert_eq!(
             saved.staleness(&plan_of(&config, &facts), &config, &facts, &readers),

@@ -38,12 +38,9 @@ pub enum Heading {
     Drift,
 }
 
-/// The machines the plan read (cluster facts left out).
+/// The machines the plan read.
 pub fn read_machines(plan: &Plan) -> impl Iterator<Item = &str> {
-    plan.facts_digests
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !crate::facts::is_cluster_key(k))
+    plan.facts_digests.hosts.keys().map(String::as_str)
 }
 
 /// How many hosts the plan read.

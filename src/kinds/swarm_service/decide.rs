@@ -230,20 +230,14 @@ impl SwarmServiceSpec {}
 pub(super) fn live_services(
     manager: &HostFacts,
 ) -> Result<std::sync::Arc<Vec<SwarmService>>, FactError> {
-    manager.parsed(swarm::SERVICE_INSPECT_KEY, swarm::parse_service_inspect)
+    manager.services()
 }
 
 /// The live services by name (the first of a name, as `docker service inspect NAME`).
 pub(super) fn live_by_name(
     manager: &HostFacts,
 ) -> Result<std::sync::Arc<BTreeMap<String, SwarmService>>, FactError> {
-    manager.parsed(swarm::SERVICE_INSPECT_KEY, |key, out| {
-        let mut by_name = BTreeMap::new();
-        for service in swarm::parse_service_inspect(key, out)? {
-            by_name.entry(service.spec.name.clone()).or_insert(service);
-        }
-        Ok(by_name)
-    })
+    manager.services_by_name()
 }
 
 /// Why `service` does not run as declared (see [`swarm::not_running`]), from the manager's
@@ -258,12 +252,12 @@ fn not_running(
     if manager.get(swarm::SERVICE_RUN_KEY).is_err() {
         return Ok(None);
     }
-    let runs = manager.parsed(swarm::SERVICE_RUN_KEY, swarm::parse_service_run)?;
+    let runs = manager.service_runs()?;
     let Some(run) = runs.get(name) else {
         return Ok(None);
     };
     let nodes = match run.global && manager.get(swarm::NODE_INSPECT_KEY).is_ok() {
-        true => manager.parsed(swarm::NODE_INSPECT_KEY, swarm::parse_node_inspect)?,
+        true => manager.nodes()?,
         false => std::sync::Arc::new(Vec::new()),
     };
     let expected = match run.global && !nodes.is_empty() {
@@ -285,11 +279,5 @@ fn not_running(
 fn network_names(
     manager: &HostFacts,
 ) -> Result<std::sync::Arc<BTreeMap<String, String>>, FactError> {
-    manager.parsed(swarm::NETWORK_INSPECT_KEY, |key, out| {
-        let networks = swarm::parse_network_inspect(key, out)?;
-        Ok(networks
-            .into_iter()
-            .map(|n| (n.id, n.name))
-            .collect::<BTreeMap<String, String>>())
-    })
+    manager.network_names()
 }

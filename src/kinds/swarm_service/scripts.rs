@@ -324,11 +324,7 @@ impl ClusterKind for SwarmServiceSpec {
                 .manager
                 .as_ref()
                 .filter(|(_, manager)| manager.get(swarm::NODE_INSPECT_KEY).is_ok())
-                .and_then(|(_, manager)| {
-                    manager
-                        .parsed(swarm::NODE_INSPECT_KEY, swarm::parse_node_inspect)
-                        .ok()
-                })
+                .and_then(|(_, manager)| manager.nodes().ok())
                 .map(|nodes| {
                     nodes
                         .iter()
