@@ -102,11 +102,11 @@ impl Entry {
         }
     }
 
-    /// The origin, where known. Files of other kinds than `os/file` have corral's own names
-    /// (sysctl files) or are unit files, which corral always treated as its own.
+    /// The origin, where known. Files of kinds that never adopt one have corral's own
+    /// names (sysctl files) or are unit files, which corral always treated as its own.
     pub fn origin(&self) -> Option<Origin> {
         self.origin
-            .or((self.kind != file::KIND).then_some(Origin::Created))
+            .or((!crate::kinds::adopts_files(&self.kind)).then_some(Origin::Created))
     }
 }
 
@@ -292,8 +292,8 @@ pub fn deletion(
             }
         }
     }
-    if entry.kind == crate::kinds::sysctl::KIND {
-        reason.push_str("; live values stay until `sysctl --system` or a reboot");
+    if let Some(note) = crate::kinds::deletion_note(&entry.kind) {
+        reason.push_str(note);
     }
     ResourceChange {
         address,
@@ -417,14 +417,8 @@ pub fn delete_steps(change: &ResourceChange, project: &str) -> Vec<Step> {
         }
         None => script.push_str(&file::delete_script(&path)),
     }
-    // sshd reads its settings at reload: without the drop-in, the main file's apply.
-    if change.address.kind == crate::kinds::firewall::KIND {
-        script.push_str(crate::kinds::firewall::REMOVE);
-    }
-    if change.address.kind == crate::kinds::sshd::KIND {
-        script.push_str(crate::kinds::sshd::RELOAD);
-        script.push('\n');
-    }
+    // What the kind runs without the file (sshd reloads, the firewall loads again).
+    script.push_str(&crate::kinds::after_file_deleted(&change.address.kind));
     vec![Step {
         description: format!("delete {path}"),
         script,

@@ -908,6 +908,9 @@ impl Kind for FileSpec {
         }
         self
     }
+
+    /// A file may be found at the path, adopted, and put back when the resource goes.
+    const ADOPTS_FILES: bool = true;
 }
 
 impl FileSpec {
