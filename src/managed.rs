@@ -581,7 +581,7 @@ mod tests {
         let change = removal(
             Entry {
                 origin: Some(Origin::Adopted),
-                ..Entry::file(file::KIND, "/etc/motd")
+                ..Entry::file(crate::kinds::os_file::KIND, "/etc/motd")
             },
             "lab-converged-reduced",
         );
@@ -616,7 +616,7 @@ mod tests {
             let change = removal(
                 Entry {
                     origin,
-                    ..Entry::file(file::KIND, "/etc/ssh/sshd_config")
+                    ..Entry::file(crate::kinds::os_file::KIND, "/etc/ssh/sshd_config")
                 },
                 "lab-converged",
             );
@@ -634,7 +634,7 @@ mod tests {
         let change = removal(
             Entry {
                 origin: Some(Origin::Created),
-                ..Entry::file(file::KIND, "/etc/default/corral-heartbeat")
+                ..Entry::file(crate::kinds::os_file::KIND, "/etc/default/corral-heartbeat")
             },
             "lab-converged",
         );
@@ -695,7 +695,7 @@ mod tests {
     #[test]
     fn applied_changes_record_their_origin() {
         let change = |name: &str, action, attributes| ResourceChange {
-            address: Address::new(file::KIND, name, Some("n1")),
+            address: Address::new(crate::kinds::os_file::KIND, name, Some("n1")),
             machine: Some("n1".into()),
             action,
             attributes,

@@ -12,10 +12,16 @@ use std::path::{Path, PathBuf};
 const EXCEPTIONS: &[(&str, &str)] = &[
     // Owned by the typed-facts rework (issue 21 item 4): the login probe and the cluster
     // facts' redaction are asked for there.
-    ("facts/", "the fact gathering, reworked separately (issue 21 item 4)"),
+    (
+        "facts/",
+        "the fact gathering, reworked separately (issue 21 item 4)",
+    ),
     // `corral import` reads a kind's objects from hosts and writes its documents: a
     // per-kind feature of its own, to move into the kinds with the workspace split.
-    ("import/", "corral import, per kind by nature (issue 21 item 1)"),
+    (
+        "import/",
+        "corral import, per kind by nature (issue 21 item 1)",
+    ),
 ];
 
 /// One registry line: `Variant(module::Spec) => Placement,`.
@@ -56,7 +62,7 @@ fn registry() -> (Vec<Registered>, String) {
         })
         .collect();
     // The registry file without its registry and its module list.
-    let rest: String = format!("{}{}", &text[..start], &text[end..])
+    let rest: String = without_tests(&format!("{}{}", &text[..start], &text[end..]))
         .lines()
         .filter(|l| !(l.starts_with("pub mod ") || l.starts_with("mod ")) || !l.ends_with(';'))
         .map(|l| format!("{l}\n"))
@@ -168,7 +174,11 @@ fn no_central_code_names_a_kind() {
         });
         counts.insert(kind.kind, (central.len(), excepted.len()));
         for (file, line, text) in central {
-            offending.push(format!("src/{file}:{line}: {} in `{}`", kind.kind, text.trim()));
+            offending.push(format!(
+                "src/{file}:{line}: {} in `{}`",
+                kind.kind,
+                text.trim()
+            ));
         }
     }
     eprintln!("kind: central references, excepted references");

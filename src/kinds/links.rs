@@ -149,4 +149,3 @@ impl LinkContext<'_> {
         self.errors.push_at(&origin, message, label)
     }
 }
-

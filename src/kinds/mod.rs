@@ -1,20 +1,24 @@
-//! Document kinds, one file each. A kind's file tells its whole story: what it declares,
-//! what it reads from a host, how it decides, and what it runs.
+//! Document kinds, one file (or folder) each. A kind's file tells its whole story: what it
+//! declares, what it reads from a host, how it decides, and what it runs.
 //!
 //! Per-machine kinds implement [`MachineKind`]: pure functions from (spec, facts) to a
 //! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
+//!
+//! What central code asks of a kind (what it links to, how its deletion is guarded and
+//! run, its secrets, its warnings) is a method of [`Kind`], [`MachineKind`] or
+//! [`ClusterKind`] with a default, which the registry dispatches: no code outside this
+//! folder names a kind (`tests/kinds_in_their_files.rs` counts).
 
-pub mod compose;
 pub mod docker_daemon;
-mod docker_values;
-pub mod file;
 pub mod firewall;
 pub mod gluster_volume;
 pub mod login_defs;
+pub mod os_file;
 pub mod package;
 pub mod service;
 pub mod sshd;
 pub mod swarm_cluster;
+pub mod swarm_config;
 pub mod swarm_network;
 pub mod swarm_secret;
 pub mod swarm_service;
@@ -22,8 +26,10 @@ pub mod swarm_stack;
 pub mod sysctl;
 pub mod user;
 
-pub mod swarm_config;
-
+// What kinds share, or read for one of them.
+pub mod compose;
+mod docker_values;
+pub mod file;
 mod links;
 mod on_swarm;
 pub use links::{LinkContext, Links, NetworkLink};
@@ -47,7 +53,8 @@ use crate::plan::{AttrChange, Diff, ResourceChange};
 
 /// The registry: every kind corral knows besides `infrastructure/machine`, as
 /// `Variant(module::Spec) => placement`. A new kind is one line here and its own file (whose
-/// spec implements [`Kind`], and [`MachineKind`] or [`ClusterKind`]).
+/// spec implements [`Kind`], and [`MachineKind`] or [`ClusterKind`]); the registry
+/// dispatches to it what central code asks of every kind.
 macro_rules! registry {
     ($($variant:ident($module:ident :: $spec:ident) => $placement:ident,)*) => {
         /// Kinds corral knows, besides `infrastructure/machine`.
@@ -137,7 +144,7 @@ macro_rules! registry {
 
 registry! {
     Package(package::PackageSpec) => Machines,
-    File(file::FileSpec) => Machines,
+    File(os_file::FileSpec) => Machines,
     Sysctl(sysctl::SysctlSpec) => Machines,
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
@@ -352,7 +359,9 @@ pub fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)>
 
 /// The warnings only a plan shows of the configuration (see [`Kind::plan_warnings`]).
 pub fn plan_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
-    every_logic().flat_map(|l| l.plan_warnings(config)).collect()
+    every_logic()
+        .flat_map(|l| l.plan_warnings(config))
+        .collect()
 }
 
 /// Why deleting what `change` removes would cut off corral's own login, if it would (see
@@ -363,7 +372,9 @@ pub fn deletion_lockout(change: &ResourceChange, facts: &HostFacts) -> Option<St
 
 /// Shell run after a recorded file of a resource of `kind` is deleted.
 pub fn after_file_deleted(kind: &str) -> String {
-    logic(kind).map(|l| l.after_file_deleted()).unwrap_or_default()
+    logic(kind)
+        .map(|l| l.after_file_deleted())
+        .unwrap_or_default()
 }
 
 /// What the plan adds to why a resource of `kind` is deleted from a host's record.
@@ -794,5 +805,31 @@ impl Spec {
             Placement::Machines(kind) => Some(kind.selector()),
             Placement::Cluster(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered kind is dispatched to its own functions, and an unknown kind to
+    /// none: what a kind does not say is the default.
+    #[test]
+    fn each_kind_answers_for_itself() {
+        for kind in KNOWN_KINDS {
+            assert!(logic(kind).is_some(), "{kind}");
+        }
+        assert!(logic("os/nothing").is_none());
+        let last: Vec<&str> = KNOWN_KINDS
+            .iter()
+            .copied()
+            .filter(|k| deleted_last(&Address::new(k, "x", None)))
+            .collect();
+        assert_eq!(last, ["swarm/network", "swarm/secret", "swarm/config"]);
+        assert!(adopts_files("os/file") && !adopts_files("os/sysctl"));
+        assert_eq!(after_file_deleted("os/sysctl"), "");
+        assert!(after_file_deleted("os/sshd").ends_with("sshd\n"));
+        assert!(orphan_delete_script(&Address::new("swarm/stack", "web", None), "p").is_some());
+        assert!(orphan_delete_script(&Address::new("os/file", "web", None), "p").is_none());
     }
 }

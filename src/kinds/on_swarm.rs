@@ -163,4 +163,3 @@ pub fn adopted_attribute(project: &str) -> AttrChange {
 pub fn adopted_reason(noun: &str) -> String {
     format!("adopted: the {noun} was made by hand; this change also labels it {MANAGED_LABEL}, and corral manages it from now on (nothing else restarts for it)")
 }
-

@@ -136,7 +136,9 @@ impl Kind for SwarmNetworkSpec {
     const DELETED_LAST: bool = true;
 
     fn declare(&self, address: &Address, links: &mut Links) {
-        links.networks.insert(address.name.clone(), self.network_link());
+        links
+            .networks
+            .insert(address.name.clone(), self.network_link());
     }
 
     fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {

@@ -431,10 +431,16 @@ impl Kind for SwarmStackSpec {
                     Cow::Borrowed(value.bytes()),
                 ],
             });
-        let variables = self.sensitive_values().iter().map(|value| super::SecretValue {
-            pass: 2,
-            parts: vec![Cow::Borrowed(name.as_bytes()), Cow::Borrowed(value.as_bytes())],
-        });
+        let variables = self
+            .sensitive_values()
+            .iter()
+            .map(|value| super::SecretValue {
+                pass: 2,
+                parts: vec![
+                    Cow::Borrowed(name.as_bytes()),
+                    Cow::Borrowed(value.as_bytes()),
+                ],
+            });
         objects.chain(variables).collect()
     }
 

@@ -305,10 +305,7 @@ impl Kind for SwarmServiceSpec {
 
     /// The environment values of services, those of stacks included (see
     /// [`super::redact_inspect`]).
-    fn redact_cluster_facts(
-        config: &crate::config::Config,
-        facts: &mut crate::facts::HostFacts,
-    ) {
+    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut crate::facts::HostFacts) {
         let Some(out) = facts
             .probes
             .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
