@@ -127,8 +127,15 @@ fn references(kind: &Registered, files: &[(String, String)]) -> Vec<(String, usi
                     .next()
                     .is_some_and(|c| c.is_alphanumeric() || c == '_')
             });
+            // A `use` of the module (`use crate::kinds::swarm_secret as s;`) names it too.
+            let imported = code.contains("use ")
+                && code.contains("kinds::")
+                && code
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == kind.module);
             if (names(code, &module) && !code.contains(&format!("facts::{module}")))
                 || variant_named
+                || imported
                 || code.contains(&literal)
             {
                 found.push((file.clone(), n + 1, line.to_owned()));
@@ -202,6 +209,8 @@ fn a_match_arm_in_central_code_is_counted() {
         "        Spec::SwarmSecret(s) => s.cluster.clone(),",
         "        crate::kinds::swarm_secret::KIND => true,",
         "        \"swarm/secret\" => true,",
+        "use crate::kinds::swarm_secret as s;",
+        "use crate::kinds::{swarm_secret, Step};",
     ] {
         let files = vec![("plan/mod.rs".to_owned(), format!("fn f() {{\n{arm}\n}}\n"))];
         assert_eq!(references(secret, &files).len(), 1, "{arm}");
