@@ -133,7 +133,7 @@ impl DockerObject {
         )
     }
 
-    /// Deletes an orphaned object `name` of `project` (see [`orphan_delete_script`]):
+    /// Deletes an orphaned object `name` of `project` (see [`super::orphan_delete_script`]):
     /// refuses one that is not the project's, and succeeds when it is already gone.
     pub fn delete_script(self, name: &str, project: &str) -> String {
         format!(
