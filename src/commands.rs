@@ -172,7 +172,7 @@ pub fn validate(args: &LoadArgs) -> Result<ExitStatus> {
     for (address, message) in config.unmatched_selectors() {
         eprintln!("{} {address}: {message}", style.yellow("Warning:"));
     }
-    for (address, message) in crate::kinds::swarm_stack::compose_warnings(&config) {
+    for (address, message) in crate::kinds::config_warnings(&config) {
         eprintln!("{} {address}: {message}", style.yellow("Warning:"));
     }
     Ok(ExitStatus::Success)

@@ -24,6 +24,7 @@ pub mod output_file;
 pub mod owed;
 pub mod plan;
 pub mod project;
+pub mod random;
 pub mod render;
 pub mod rolling;
 pub mod schema;

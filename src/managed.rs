@@ -102,11 +102,11 @@ impl Entry {
         }
     }
 
-    /// The origin, where known. Files of other kinds than `os/file` have corral's own names
-    /// (sysctl files) or are unit files, which corral always treated as its own.
+    /// The origin, where known. Files of kinds that never adopt one have corral's own
+    /// names (sysctl files) or are unit files, which corral always treated as its own.
     pub fn origin(&self) -> Option<Origin> {
         self.origin
-            .or((self.kind != file::KIND).then_some(Origin::Created))
+            .or((!crate::kinds::adopts_files(&self.kind)).then_some(Origin::Created))
     }
 }
 
@@ -292,8 +292,8 @@ pub fn deletion(
             }
         }
     }
-    if entry.kind == crate::kinds::sysctl::KIND {
-        reason.push_str("; live values stay until `sysctl --system` or a reboot");
+    if let Some(note) = crate::kinds::deletion_note(&entry.kind) {
+        reason.push_str(note);
     }
     ResourceChange {
         address,
@@ -417,14 +417,8 @@ pub fn delete_steps(change: &ResourceChange, project: &str) -> Vec<Step> {
         }
         None => script.push_str(&file::delete_script(&path)),
     }
-    // sshd reads its settings at reload: without the drop-in, the main file's apply.
-    if change.address.kind == crate::kinds::firewall::KIND {
-        script.push_str(crate::kinds::firewall::REMOVE);
-    }
-    if change.address.kind == crate::kinds::sshd::KIND {
-        script.push_str(crate::kinds::sshd::RELOAD);
-        script.push('\n');
-    }
+    // What the kind runs without the file (sshd reloads, the firewall loads again).
+    script.push_str(&crate::kinds::after_file_deleted(&change.address.kind));
     vec![Step {
         description: format!("delete {path}"),
         script,
@@ -587,7 +581,7 @@ mod tests {
         let change = removal(
             Entry {
                 origin: Some(Origin::Adopted),
-                ..Entry::file(file::KIND, "/etc/motd")
+                ..Entry::file(crate::kinds::os_file::KIND, "/etc/motd")
             },
             "lab-converged-reduced",
         );
@@ -622,7 +616,7 @@ mod tests {
             let change = removal(
                 Entry {
                     origin,
-                    ..Entry::file(file::KIND, "/etc/ssh/sshd_config")
+                    ..Entry::file(crate::kinds::os_file::KIND, "/etc/ssh/sshd_config")
                 },
                 "lab-converged",
             );
@@ -640,7 +634,7 @@ mod tests {
         let change = removal(
             Entry {
                 origin: Some(Origin::Created),
-                ..Entry::file(file::KIND, "/etc/default/corral-heartbeat")
+                ..Entry::file(crate::kinds::os_file::KIND, "/etc/default/corral-heartbeat")
             },
             "lab-converged",
         );
@@ -701,7 +695,7 @@ mod tests {
     #[test]
     fn applied_changes_record_their_origin() {
         let change = |name: &str, action, attributes| ResourceChange {
-            address: Address::new(file::KIND, name, Some("n1")),
+            address: Address::new(crate::kinds::os_file::KIND, name, Some("n1")),
             machine: Some("n1".into()),
             action,
             attributes,

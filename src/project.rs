@@ -120,7 +120,7 @@ pub enum IdProblem {
 
 /// 16 random bytes in hex: what two configurations never share by accident.
 fn new_id() -> String {
-    hex::encode(crate::kinds::swarm_secret::random_bytes::<16>())
+    hex::encode(crate::random::bytes::<16>())
 }
 
 /// The id in a [`FILE`]'s text: its one line that is neither blank nor a `#` comment.
@@ -225,12 +225,12 @@ pub fn decide(project: &str, ours: &Identity, held: &[Held]) -> Result<Vec<Strin
 pub fn held(config: &crate::config::Config, gathered: &crate::facts::Gathered) -> Vec<Held> {
     let mut members = std::collections::BTreeSet::new();
     for resource in &config.resources {
-        let crate::kinds::Spec::SwarmCluster(_) = &resource.spec else {
-            continue;
-        };
         let crate::kinds::Placement::Cluster(kind) = resource.spec.placement() else {
             continue;
         };
+        if !kind.members_hold_records() {
+            continue;
+        }
         let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
         if cluster.manager.is_some() {
             members.extend(cluster.members.keys().cloned());

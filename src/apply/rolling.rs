@@ -18,7 +18,7 @@ use crate::address::Address;
 use crate::config::Config;
 use crate::facts::swarm::{self, NodeSummary};
 use crate::facts::{Probe, ProbeOutput};
-use crate::kinds::{Spec, Step};
+use crate::kinds::{Keeps, Placement, Step};
 use crate::rolling::{self, Rolling, Snapshot};
 use crate::transport::{Host, Limits, OutputBound};
 
@@ -44,18 +44,16 @@ impl Health {
     pub fn from_config(config: &Config) -> Health {
         let mut health = Health::default();
         for resource in &config.resources {
-            match &resource.spec {
-                Spec::SwarmCluster(swarm) => {
-                    for member in swarm.managers.iter().chain(&swarm.workers) {
-                        health
-                            .managers
-                            .insert(member.clone(), swarm.managers.clone());
+            let Placement::Cluster(kind) = resource.spec.placement() else {
+                continue;
+            };
+            match kind.rolling_keeps() {
+                Some(Keeps::Managers { members, managers }) => {
+                    for member in members {
+                        health.managers.insert(member, managers.clone());
                     }
                 }
-                Spec::GlusterVolume(volume) => {
-                    let mut machines: Vec<String> =
-                        volume.bricks.iter().map(|b| b.machine.clone()).collect();
-                    machines.dedup();
+                Some(Keeps::Bricks(machines)) => {
                     for machine in &machines {
                         health
                             .volumes
@@ -64,7 +62,7 @@ impl Health {
                             .push((resource.address.name.clone(), machines.clone()));
                     }
                 }
-                _ => {}
+                None => {}
             }
         }
         health

@@ -668,8 +668,6 @@ fn unknown_machine_help(name: &str, machine_names: &[&str]) -> String {
     }
 }
 
-use crate::kinds::swarm_secret::ObjectClass;
-
 /// Lets every resource resolve what it names elsewhere in the configuration (its swarm,
 /// networks, volumes), from a snapshot of the whole, and keeps the edges that gives.
 fn link(
@@ -691,73 +689,9 @@ fn link(
             .iter()
             .map(|(name, m)| (name.clone(), m.spec.ip))
             .collect(),
-        jumped_through: kinds::sshd::jumped_through(&config.machines),
         ..kinds::Links::default()
     };
-    for resource in &config.resources {
-        let name = resource.address.name.clone();
-        match &resource.spec {
-            Spec::SwarmCluster(s) => {
-                links
-                    .swarms
-                    .insert(name, s.scope(&resource.address.name, &config.project));
-            }
-            Spec::SwarmNetwork(s) => {
-                links.networks.insert(name, s.network_link());
-            }
-            Spec::DockerDaemon(s) => {
-                links.daemons.insert(name, s.machines.clone());
-            }
-            Spec::GlusterVolume(s) => {
-                if let Some(path) = s.mount_path() {
-                    links.gluster_mounts.insert(name, path.to_owned());
-                }
-            }
-            Spec::Firewall(s) if s.input_policy.is_none() => {
-                links.firewall_rules.push(name);
-            }
-            Spec::SwarmSecret(s) => {
-                links.objects.insert(
-                    (ObjectClass::Secret, name),
-                    (s.cluster.clone(), s.object.value.clone()),
-                );
-            }
-            Spec::SwarmConfig(s) => {
-                links.objects.insert(
-                    (ObjectClass::Config, name),
-                    (s.cluster.clone(), s.object.value.clone()),
-                );
-            }
-            Spec::SwarmStack(s) => {
-                for (service, _) in s.declared_services(&name) {
-                    links.stack_services.insert(service, name.clone());
-                }
-                for (class, name) in s.external_objects() {
-                    let users = links.object_users.entry((class, name)).or_default();
-                    if !users.contains(&resource.address) {
-                        users.push(resource.address.clone());
-                    }
-                }
-            }
-            Spec::SwarmService(s) => {
-                for (class, refs) in [
-                    (ObjectClass::Secret, &s.secrets),
-                    (ObjectClass::Config, &s.configs),
-                ] {
-                    for r in refs {
-                        let users = links
-                            .object_users
-                            .entry((class, r.source.clone()))
-                            .or_default();
-                        if !users.contains(&resource.address) {
-                            users.push(resource.address.clone());
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    kinds::declare_all(config, &mut links);
     for resource in &mut config.resources {
         let spec = resource.node.get("specification").unwrap_or(&resource.node);
         let mut ctx = kinds::LinkContext {

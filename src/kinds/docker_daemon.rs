@@ -68,6 +68,13 @@ impl Kind for DockerDaemonSpec {
         }
         Vec::new()
     }
+
+    /// The machines it configures: a swarm forms after its members' daemons are.
+    fn declare(&self, address: &Address, links: &mut Links) {
+        links
+            .daemons
+            .insert(address.name.clone(), self.machines.clone());
+    }
 }
 
 impl DockerDaemonSpec {

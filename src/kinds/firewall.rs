@@ -361,6 +361,26 @@ impl Kind for FirewallSpec {
             None => Vec::new(),
         }
     }
+
+    /// A firewall that only adds rules: the one that sets `drop` comes after it.
+    fn declare(&self, address: &Address, links: &mut Links) {
+        if self.input_policy.is_none() {
+            links.firewall_rules.push(address.name.clone());
+        }
+    }
+
+    /// Removing a resource's rules can cut corral's access as much as writing them.
+    fn deletion_guard(change: &ResourceChange) -> Option<super::AccessGuard> {
+        Some(super::AccessGuard {
+            paths: vec![rules_path(&change.address.name), MAIN_PATH.into()],
+            reload: RELOAD.into(),
+        })
+    }
+
+    /// The table is loaded again without the resource's rules.
+    fn after_file_deleted() -> String {
+        REMOVE.into()
+    }
 }
 
 impl FirewallSpec {

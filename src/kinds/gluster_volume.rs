@@ -368,6 +368,16 @@ impl Kind for GlusterVolumeSpec {
         }
         Vec::new()
     }
+
+    /// Its mount point, when it mounts itself on machines: a bind mount under it comes
+    /// after it.
+    fn declare(&self, address: &Address, links: &mut Links) {
+        if let Some(path) = self.mount_path() {
+            links
+                .gluster_mounts
+                .insert(address.name.clone(), path.to_owned());
+        }
+    }
 }
 
 impl GlusterVolumeSpec {
@@ -1243,6 +1253,12 @@ done
                 )
             })
             .collect()
+    }
+
+    fn rolling_keeps(&self) -> Option<super::Keeps> {
+        let mut machines: Vec<String> = self.bricks.iter().map(|b| b.machine.clone()).collect();
+        machines.dedup();
+        Some(super::Keeps::Bricks(machines))
     }
 }
 

@@ -1,20 +1,24 @@
-//! Document kinds, one file each. A kind's file tells its whole story: what it declares,
-//! what it reads from a host, how it decides, and what it runs.
+//! Document kinds, one file (or folder) each. A kind's file tells its whole story: what it
+//! declares, what it reads from a host, how it decides, and what it runs.
 //!
 //! Per-machine kinds implement [`MachineKind`]: pure functions from (spec, facts) to a
 //! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
+//!
+//! What central code asks of a kind (what it links to, how its deletion is guarded and
+//! run, its secrets, its warnings) is a method of [`Kind`], [`MachineKind`] or
+//! [`ClusterKind`] with a default, which the registry dispatches: no code outside this
+//! folder names a kind (`tests/kinds_in_their_files.rs` counts).
 
-pub mod compose;
 pub mod docker_daemon;
-mod docker_values;
-pub mod file;
 pub mod firewall;
 pub mod gluster_volume;
 pub mod login_defs;
+pub mod os_file;
 pub mod package;
 pub mod service;
 pub mod sshd;
 pub mod swarm_cluster;
+pub mod swarm_config;
 pub mod swarm_network;
 pub mod swarm_secret;
 pub mod swarm_service;
@@ -22,28 +26,35 @@ pub mod swarm_stack;
 pub mod sysctl;
 pub mod user;
 
-/// `swarm/config`: told in [`swarm_secret`], with secrets.
-pub mod swarm_config {
-    pub use super::swarm_secret::{SwarmConfigSpec, CONFIG_KIND as KIND};
-}
+// What kinds share, or read for one of them.
+pub mod compose;
+mod docker_values;
+pub mod file;
+mod links;
+mod on_swarm;
+pub use links::{LinkContext, Links, NetworkLink};
+pub(crate) use on_swarm::on_a_swarm;
+pub use on_swarm::{
+    adopted_attribute, adopted_reason, DockerObject, SwarmScope, ADOPTED, MANAGED_LABEL,
+};
 
 use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use crate::address::Address;
-use crate::config::error::{ConfigError, ConfigErrors, Origin, SourceFile};
 use crate::config::yaml::{from_node, DeError, Node};
 use crate::config::{CheckContext, Selector};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use crate::facts::{FactError, HostFacts, Probe};
-use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
-use crate::shell::quote;
+use crate::plan::{AttrChange, Diff, ResourceChange};
 
 /// The registry: every kind corral knows besides `infrastructure/machine`, as
 /// `Variant(module::Spec) => placement`. A new kind is one line here and its own file (whose
-/// spec implements [`Kind`], and [`MachineKind`] or [`ClusterKind`]).
+/// spec implements [`Kind`], and [`MachineKind`] or [`ClusterKind`]); the registry
+/// dispatches to it what central code asks of every kind.
 macro_rules! registry {
     ($($variant:ident($module:ident :: $spec:ident) => $placement:ident,)*) => {
         /// Kinds corral knows, besides `infrastructure/machine`.
@@ -109,13 +120,31 @@ macro_rules! registry {
                     $(Spec::$variant(s) => s.link(links, ctx),)*
                 }
             }
+
+            /// Tells the others, before they link, what this resource at `address` is.
+            pub fn declare(&self, address: &Address, links: &mut Links) {
+                match self {
+                    $(Spec::$variant(s) => s.declare(address, links),)*
+                }
+            }
+
+            /// The secret values this resource named `name` compares on the hosts.
+            pub fn secret_values<'a>(&'a self, name: &'a str) -> Vec<SecretValue<'a>> {
+                match self {
+                    $(Spec::$variant(s) => s.secret_values(name),)*
+                }
+            }
         }
+
+        /// Every kind's [`Kind`] functions by `kind:` string, in registry order.
+        const LOGIC: &[(&str, &dyn Logic)] =
+            &[$(($module::KIND, &PhantomData::<$module::$spec>)),*];
     };
 }
 
 registry! {
     Package(package::PackageSpec) => Machines,
-    File(file::FileSpec) => Machines,
+    File(os_file::FileSpec) => Machines,
     Sysctl(sysctl::SysctlSpec) => Machines,
     Service(service::ServiceSpec) => Machines,
     Sshd(sshd::SshdSpec) => Machines,
@@ -146,299 +175,223 @@ pub trait Kind: Sized {
     fn link(&mut self, _links: &Links, _ctx: &mut LinkContext) -> Vec<Address> {
         Vec::new()
     }
-}
 
-/// A swarm as the resources placed on it see it, filled in at load.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SwarmScope {
-    /// The `swarm/cluster` resource's name.
-    pub cluster: String,
-    pub managers: Vec<String>,
-    pub workers: Vec<String>,
-    /// The project, whose label (`io.corral.managed=<project>`) marks the Docker objects
-    /// corral creates, so that it deletes only its own.
-    pub project: String,
-}
+    // What central code asks of a kind. Every default is "nothing special", so that a kind
+    // writes only what it does differently, in its own file; the registry dispatches.
 
-impl SwarmScope {
-    /// The `swarm/cluster` address, whose manager round trip carries the facts of every
-    /// resource on the swarm.
-    pub fn address(&self) -> Address {
-        Address::new(swarm_cluster::KIND, &self.cluster, None)
+    /// Whether a deletion waits until the rest of the apply is done: a network no longer
+    /// declared may still be used by a service that this apply moves off it.
+    const DELETED_LAST: bool = false;
+
+    /// Whether a file recorded for a resource of this kind may be one corral found and
+    /// adopted; otherwise the file has corral's own name (a sysctl file) or is a unit file,
+    /// which corral always treated as its own (records of corral 0.1 do not say).
+    const ADOPTS_FILES: bool = false;
+
+    /// Whether a change of a resource of this kind may bring what another resource on the
+    /// same machine needs and does not find (see [`MachineKind::unmet`]): a plan accepts
+    /// the need when that resource `depends_on` one of this kind that changes.
+    const MAY_PROVIDE: bool = false;
+
+    /// Tells [`Links`] what this resource at `address` is, for the others' [`Kind::link`]
+    /// (a swarm's members, a network's subnet, who uses a secret).
+    fn declare(&self, _address: &Address, _links: &mut Links) {}
+
+    /// Tells [`Links`] what this kind reads from the whole configuration, once, before any
+    /// resource declares itself.
+    fn declare_config(_config: &crate::config::Config, _links: &mut Links) {}
+
+    /// What the configuration alone says will not work as meant, though it loads: warnings
+    /// that `validate` and `plan` show, by resource.
+    fn config_warnings(_config: &crate::config::Config) -> Vec<(Address, String)> {
+        Vec::new()
     }
 
-    /// Every member: managers first, in order, then workers.
-    pub fn members(&self) -> Vec<String> {
-        self.managers.iter().chain(&self.workers).cloned().collect()
-    }
-}
-
-/// What every resource placed on a swarm says alike in its [`ClusterKind`] impl, given the
-/// path to its [`SwarmScope`] (`scope`, `object.scope`): its members are the swarm's, it
-/// names no machine of its own, its facts come from the swarm's one manager round trip,
-/// and a live manager answers for it.
-macro_rules! on_a_swarm {
-    ($($scope:ident).+) => {
-        fn members(&self) -> Vec<String> {
-            self.$($scope).+.members()
-        }
-
-        fn machine_references(&self) -> Vec<(&'static str, String)> {
-            Vec::new()
-        }
-
-        fn manager_candidates(&self, facts: &$crate::kinds::ClusterFacts) -> Vec<String> {
-            $crate::kinds::swarm_cluster::live_managers(&self.$($scope).+.managers, facts)
-        }
-
-        fn facts_scope(&self) -> Option<$crate::address::Address> {
-            Some(self.$($scope).+.address())
-        }
-    };
-}
-pub(crate) use on_a_swarm;
-
-/// The label corral puts on the Docker objects it creates, with the project as value.
-pub const MANAGED_LABEL: &str = "io.corral.managed";
-
-impl SwarmScope {
-    /// The manager a resource's steps run on: the one that answered for the swarm, or the
-    /// bootstrap manager of a swarm that the same apply creates.
-    pub fn leader(&self, facts: &ClusterFacts) -> String {
-        match &facts.manager {
-            Some((manager, _)) => manager.clone(),
-            None => self.managers.first().cloned().unwrap_or_default(),
-        }
-    }
-}
-
-/// A kind of Docker object corral creates on a swarm, labelled [`MANAGED_LABEL`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DockerObject {
-    Service,
-    Network,
-    Secret,
-    Config,
-}
-
-impl DockerObject {
-    /// The CLI's word for it (`docker service …`).
-    fn noun(self) -> &'static str {
-        match self {
-            DockerObject::Service => "service",
-            DockerObject::Network => "network",
-            DockerObject::Secret => "secret",
-            DockerObject::Config => "config",
-        }
+    /// Warnings of the same kind that only a plan shows.
+    fn plan_warnings(_config: &crate::config::Config) -> Vec<(Address, String)> {
+        Vec::new()
     }
 
-    /// Where `docker … inspect` shows its labels.
-    fn labels(self) -> &'static str {
-        match self {
-            DockerObject::Service | DockerObject::Secret | DockerObject::Config => ".Spec.Labels",
-            DockerObject::Network => ".Labels",
-        }
+    /// The secret values this resource named `name` compares on the hosts, for the digest
+    /// facts files are sealed with (see [`seal_secrets`]).
+    fn secret_values<'a>(&'a self, _name: &'a str) -> Vec<SecretValue<'a>> {
+        Vec::new()
     }
 
-    /// Shell text that refuses, at apply time, an object `name` that is not `project`'s.
-    pub fn owned_guard(self, name: &str, project: &str) -> String {
-        format!(
-            "[ \"$(docker {noun} inspect --format '{{{{index {labels} \"{MANAGED_LABEL}\"}}}}' {name})\" = {project} ] || {{ echo 'corral: {noun} '{name}' is not managed by project '{project}'; left alone'; exit 1; }}\n",
-            noun = self.noun(),
-            labels = self.labels(),
-            name = quote(name),
-            project = quote(project)
-        )
+    /// Takes out of a cluster's facts, as soon as they are read, what of this kind must
+    /// never be kept in a facts file, an error or a log (see [`redact_cluster_facts`]).
+    fn redact_cluster_facts(_config: &crate::config::Config, _facts: &mut HostFacts) {}
+
+    /// Makes this kind's secret comparisons in a cluster's facts unknown (see
+    /// [`forget_secret_comparisons`]).
+    fn forget_secret_comparisons(_facts: &mut HostFacts) {}
+
+    /// The access guard of a deletion that can cut corral's own access (see
+    /// [`deletion_guard`]).
+    fn deletion_guard(_change: &ResourceChange) -> Option<AccessGuard> {
+        None
     }
 
-    /// [`DockerObject::owned_guard`] that also lets through an object without any
-    /// project's label: one made by hand that this change adopts.
-    pub fn adoptable_guard(self, name: &str, project: &str) -> String {
-        format!(
-            "case \"$(docker {noun} inspect --format '{{{{index {labels} \"{MANAGED_LABEL}\"}}}}' {name})\" in {project}|''|'<no value>') ;; *) echo 'corral: {noun} '{name}' is managed by another project; left alone'; exit 1 ;; esac\n",
-            noun = self.noun(),
-            labels = self.labels(),
-            name = quote(name),
-            project = quote(project)
-        )
+    /// Why deleting what `change` removes would cut off the user corral connects as, if
+    /// it would: a plan error instead of the deletion.
+    fn deletion_lockout(_change: &ResourceChange, _facts: &HostFacts) -> Option<String> {
+        None
     }
 
-    /// Shell text that polls until no object `name` is left (the swarm forgets it
-    /// asynchronously).
-    pub fn wait_gone(self, name: &str) -> String {
-        format!(
-            "i=0\nwhile docker {noun} inspect {name} >/dev/null 2>&1; do\n  i=$((i + 1)); [ \"$i\" -le 30 ] || {{ echo 'corral: the {noun} was not removed within 30 s'; exit 1; }}\n  sleep 1\ndone\n",
-            noun = self.noun(),
-            name = quote(name)
-        )
+    /// The script that deletes an orphaned cluster object, run on a manager (see
+    /// [`orphan_delete_script`]).
+    fn orphan_delete_script(_address: &Address, _project: &str) -> Option<String> {
+        None
     }
 
-    /// Deletes an orphaned object `name` of `project` (see [`orphan_delete_script`]):
-    /// refuses one that is not the project's, and succeeds when it is already gone.
-    pub fn delete_script(self, name: &str, project: &str) -> String {
-        format!(
-            "set -e\nif docker {noun} inspect {q} >/dev/null 2>&1; then\n{guard}docker {noun} rm {q} >/dev/null\nfi\n{wait}",
-            noun = self.noun(),
-            q = quote(name),
-            guard = self.owned_guard(name, project),
-            wait = self.wait_gone(name)
-        )
+    /// Shell run after a file recorded for a resource of this kind is deleted, as the
+    /// resource leaves the configuration (sshd reloads without its drop-in).
+    fn after_file_deleted() -> String {
+        String::new()
+    }
+
+    /// What the plan adds to why such a resource's record is deleted (`; live values
+    /// stay …`).
+    fn deletion_note() -> Option<&'static str> {
+        None
     }
 }
 
-/// The attribute a plan shows on the first change of an object made by hand (see
-/// `corral import`): corral labels it as its project's from then on.
-pub const ADOPTED: &str = "adopted";
-
-/// [`ADOPTED`]'s attribute.
-pub fn adopted_attribute(project: &str) -> AttrChange {
-    AttrChange::new(
-        ADOPTED,
-        AttrValue::Absent,
-        AttrValue::Scalar(format!("by project {project}")),
-    )
+/// A secret value the configuration compares on the hosts: its parts, each hashed into the
+/// digest facts files are sealed with ([`seal_secrets`]).
+#[derive(Debug)]
+pub struct SecretValue<'a> {
+    /// Values are hashed by pass, then in the configuration's order (the order sealed facts
+    /// files were made with): 0 services' variables, 1 secrets' and configs' values, 2 the
+    /// other values of stacks.
+    pub pass: u8,
+    pub parts: Vec<Cow<'a, [u8]>>,
 }
 
-/// Why a plan changes a `noun` no project labelled.
-pub fn adopted_reason(noun: &str) -> String {
-    format!("adopted: the {noun} was made by hand; this change also labels it {MANAGED_LABEL}, and corral manages it from now on (nothing else restarts for it)")
+/// [`Kind`]'s functions without a value, as a trait object: dispatched by `kind:` string
+/// through the registry's `LOGIC`.
+trait Logic {
+    fn deleted_last(&self) -> bool;
+    fn adopts_files(&self) -> bool;
+    fn may_provide(&self) -> bool;
+    fn declare_config(&self, config: &crate::config::Config, links: &mut Links);
+    fn config_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)>;
+    fn plan_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)>;
+    fn redact_cluster_facts(&self, config: &crate::config::Config, facts: &mut HostFacts);
+    fn forget_secret_comparisons(&self, facts: &mut HostFacts);
+    fn deletion_guard(&self, change: &ResourceChange) -> Option<AccessGuard>;
+    fn deletion_lockout(&self, change: &ResourceChange, facts: &HostFacts) -> Option<String>;
+    fn orphan_delete_script(&self, address: &Address, project: &str) -> Option<String>;
+    fn after_file_deleted(&self) -> String;
+    fn deletion_note(&self) -> Option<&'static str>;
 }
 
-/// What one resource may know about the others when it links (see [`Spec::link`]): a
-/// snapshot of the whole configuration, taken once every document is loaded.
-#[derive(Debug, Clone, Default)]
-pub struct Links {
-    pub project: String,
-    /// Each `swarm/cluster` by name.
-    pub swarms: BTreeMap<String, SwarmScope>,
-    /// Each `swarm/network` by name, with the swarm it names (`cluster:`), if any, and its
-    /// subnet.
-    pub networks: BTreeMap<String, NetworkLink>,
-    /// Each `docker/daemon` by name, with the machines it selects: a swarm forms after its
-    /// members' daemons are configured (a restart during a join fails it).
-    pub daemons: BTreeMap<String, Selector>,
-    /// The mount point of each `gluster/volume` that mounts itself on machines, by volume.
-    pub gluster_mounts: BTreeMap<String, String>,
-    /// Resources written in the configuration that did not load (their own errors are
-    /// reported): a reference to one is not reported again.
-    pub broken: BTreeSet<Address>,
-    /// The machines of the inventory, with their labels.
-    pub machines: BTreeMap<String, BTreeMap<String, String>>,
-    /// The machines of the inventory, with their addresses.
-    pub machine_ips: BTreeMap<String, IpAddr>,
-    /// Each machine that other machines' `ssh.proxy_jump` goes through, with those
-    /// machines (see [`sshd::jumped_through`]).
-    pub jumped_through: BTreeMap<String, Vec<String>>,
-    /// Each `os/firewall` that only adds rules (sets no input policy): the one that sets
-    /// `drop` comes after them, so that no allowed traffic is dropped in between.
-    pub firewall_rules: Vec<String>,
-    /// Each `swarm/secret` and `swarm/config` by class and name, with the swarm it names
-    /// and its value.
-    pub objects:
-        BTreeMap<(swarm_secret::ObjectClass, String), (Option<String>, swarm_secret::ObjectValue)>,
-    /// The Docker services of the stacks, with the stack of each: a `swarm/service` of the
-    /// same name would fight the stack over it.
-    pub stack_services: BTreeMap<String, String>,
-    /// The services and stacks that use each secret and config, which a new version
-    /// restarts.
-    pub object_users: BTreeMap<(swarm_secret::ObjectClass, String), Vec<Address>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NetworkLink {
-    pub cluster: Option<String>,
-    pub subnet: Option<String>,
-}
-
-impl Links {
-    /// Whether `address` names a resource that is declared (loaded or not).
-    pub fn declares(&self, address: &Address) -> bool {
-        self.broken.contains(address)
-            || match address.kind.as_str() {
-                swarm_cluster::KIND => self.swarms.contains_key(&address.name),
-                swarm_network::KIND => self.networks.contains_key(&address.name),
-                _ => false,
-            }
+impl<K: Kind> Logic for PhantomData<K> {
+    fn deleted_last(&self) -> bool {
+        K::DELETED_LAST
     }
-
-    /// The swarm a resource placed on one belongs to: the one it names in `cluster:`, or
-    /// the only one. Reports an error at `cluster` (or the specification) otherwise.
-    pub fn swarm(&self, named: Option<&str>, ctx: &mut LinkContext) -> Option<SwarmScope> {
-        match named {
-            Some(name) => match self.swarms.get(name) {
-                Some(scope) => Some(scope.clone()),
-                None if self
-                    .broken
-                    .contains(&Address::new(swarm_cluster::KIND, name, None)) =>
-                {
-                    None
-                }
-                None => {
-                    let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
-                    ctx.error(
-                        &["cluster"],
-                        format!("no `swarm/cluster` is named `{name}`"),
-                        "unknown swarm",
-                    )
-                    .help = Some(if known.is_empty() {
-                        "declare the swarm with a `swarm/cluster` document".into()
-                    } else {
-                        crate::config::error::suggestion(name, &known, "swarms")
-                    });
-                    None
-                }
-            },
-            None => match self.swarms.len() {
-                1 => self.swarms.values().next().cloned(),
-                _ if self.broken.iter().any(|a| a.kind == swarm_cluster::KIND) => None,
-                0 => {
-                    ctx.error(
-                        &[],
-                        "this resource lives on a swarm, and no `swarm/cluster` is declared",
-                        "no swarm",
-                    )
-                    .help = Some(
-                        "declare the swarm with a `swarm/cluster` document (managers, workers)"
-                            .into(),
-                    );
-                    None
-                }
-                _ => {
-                    let known: Vec<&str> = self.swarms.keys().map(String::as_str).collect();
-                    ctx.error(&[], format!("several swarms are declared ({}): say which one this resource lives on", known.join(", ")), "which swarm?")
-                        .help = Some(format!("add `cluster: {}` to the specification", known[0]));
-                    None
-                }
-            },
-        }
+    fn adopts_files(&self) -> bool {
+        K::ADOPTS_FILES
+    }
+    fn may_provide(&self) -> bool {
+        K::MAY_PROVIDE
+    }
+    fn declare_config(&self, config: &crate::config::Config, links: &mut Links) {
+        K::declare_config(config, links)
+    }
+    fn config_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)> {
+        K::config_warnings(config)
+    }
+    fn plan_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)> {
+        K::plan_warnings(config)
+    }
+    fn redact_cluster_facts(&self, config: &crate::config::Config, facts: &mut HostFacts) {
+        K::redact_cluster_facts(config, facts)
+    }
+    fn forget_secret_comparisons(&self, facts: &mut HostFacts) {
+        K::forget_secret_comparisons(facts)
+    }
+    fn deletion_guard(&self, change: &ResourceChange) -> Option<AccessGuard> {
+        K::deletion_guard(change)
+    }
+    fn deletion_lockout(&self, change: &ResourceChange, facts: &HostFacts) -> Option<String> {
+        K::deletion_lockout(change, facts)
+    }
+    fn orphan_delete_script(&self, address: &Address, project: &str) -> Option<String> {
+        K::orphan_delete_script(address, project)
+    }
+    fn after_file_deleted(&self) -> String {
+        K::after_file_deleted()
+    }
+    fn deletion_note(&self) -> Option<&'static str> {
+        K::deletion_note()
     }
 }
 
-/// Where a resource reports what linking found wrong: at a field of its specification.
-pub struct LinkContext<'a> {
-    /// The resource's own name.
-    pub name: String,
-    pub file: Arc<SourceFile>,
-    /// The `specification` node.
-    pub spec: &'a Node,
-    pub errors: &'a mut ConfigErrors,
+/// The functions of the kind named `kind`, if corral knows it.
+fn logic(kind: &str) -> Option<&'static dyn Logic> {
+    LOGIC.iter().find(|(k, _)| *k == kind).map(|(_, l)| *l)
 }
 
-impl LinkContext<'_> {
-    /// Reports an error at a field of the specification (the specification itself for an
-    /// empty path).
-    pub fn error(
-        &mut self,
-        path: &[&str],
-        message: impl Into<String>,
-        label: &str,
-    ) -> &mut ConfigError {
-        let origin = Origin {
-            file: self.file.clone(),
-            span: crate::config::span_at(self.spec, path),
-        };
-        self.errors.push_at(&origin, message, label)
+/// Every kind's functions, in registry order.
+fn every_logic() -> impl Iterator<Item = &'static dyn Logic> {
+    LOGIC.iter().map(|(_, l)| *l)
+}
+
+/// Fills the [`Links`] every resource links with: what each kind reads from the whole
+/// configuration, then what each resource declares, in configuration order.
+pub fn declare_all(config: &crate::config::Config, links: &mut Links) {
+    for logic in every_logic() {
+        logic.declare_config(config, links);
     }
+    for resource in &config.resources {
+        resource.spec.declare(&resource.address, links);
+    }
+}
+
+/// What the configuration alone says will not work as meant (see
+/// [`Kind::config_warnings`]), kind by kind.
+pub fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    every_logic()
+        .flat_map(|l| l.config_warnings(config))
+        .collect()
+}
+
+/// The warnings only a plan shows of the configuration (see [`Kind::plan_warnings`]).
+pub fn plan_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    every_logic()
+        .flat_map(|l| l.plan_warnings(config))
+        .collect()
+}
+
+/// Why deleting what `change` removes would cut off corral's own login, if it would (see
+/// [`Kind::deletion_lockout`]).
+pub fn deletion_lockout(change: &ResourceChange, facts: &HostFacts) -> Option<String> {
+    logic(&change.address.kind)?.deletion_lockout(change, facts)
+}
+
+/// Shell run after a recorded file of a resource of `kind` is deleted.
+pub fn after_file_deleted(kind: &str) -> String {
+    logic(kind)
+        .map(|l| l.after_file_deleted())
+        .unwrap_or_default()
+}
+
+/// What the plan adds to why a resource of `kind` is deleted from a host's record.
+pub fn deletion_note(kind: &str) -> Option<&'static str> {
+    logic(kind)?.deletion_note()
+}
+
+/// Whether a change of a resource of `kind` may bring what another needs (see
+/// [`Kind::MAY_PROVIDE`]).
+pub fn may_provide(kind: &str) -> bool {
+    logic(kind).is_some_and(|l| l.may_provide())
+}
+
+/// Whether a recorded file of a resource of `kind` may have been adopted (see
+/// [`Kind::ADOPTS_FILES`]).
+pub fn adopts_files(kind: &str) -> bool {
+    logic(kind).is_some_and(|l| l.adopts_files())
 }
 
 /// One command script run on a host to carry out (part of) a change.
@@ -633,6 +586,32 @@ pub trait ClusterKind {
     fn warnings(&self, _name: &str, _facts: &ClusterFacts) -> Vec<String> {
         Vec::new()
     }
+
+    /// Whether the members of this cluster, when one answers for it, hold the project's
+    /// records too (a swarm's do: its objects are the project's; see `project::held`).
+    fn members_hold_records(&self) -> bool {
+        false
+    }
+
+    /// What a rolling change of one of its machines must keep healthy (see
+    /// `apply::rolling`); `None` for nothing.
+    fn rolling_keeps(&self) -> Option<Keeps> {
+        None
+    }
+}
+
+/// What a rolling change of one machine keeps healthy, of a cluster it is part of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keeps {
+    /// A swarm, whose majority of `managers` must stay reachable while one of its
+    /// `members` restarts.
+    Managers {
+        members: Vec<String>,
+        managers: Vec<String>,
+    },
+    /// A replicated volume with bricks on these machines (in brick order, each once), which
+    /// must have nothing left to heal before one restarts.
+    Bricks(Vec<String>),
 }
 
 /// A cluster object of this project that the configuration no longer declares.
@@ -646,96 +625,33 @@ pub struct Orphan {
 }
 
 /// Takes out of a cluster's facts, as soon as they are read, what must never be kept in a
-/// facts file, an error or a log: the environment values of services (see
-/// [`swarm_service::redact_inspect`]), for the services `config` declares.
+/// facts file, an error or a log (services' environment values), for what `config`
+/// declares: each kind its own (see [`Kind::redact_cluster_facts`]).
 pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
-    if let Some(out) = facts
-        .probes
-        .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
-    {
-        let mut declared: BTreeMap<String, &swarm_service::SwarmServiceSpec> = BTreeMap::new();
-        for resource in &config.resources {
-            match &resource.spec {
-                Spec::SwarmService(s) => {
-                    declared.insert(resource.address.name.clone(), s);
-                }
-                Spec::SwarmStack(s) => declared.extend(s.declared_services(&resource.address.name)),
-                _ => {}
-            }
-        }
-        out.output = swarm_service::redact_inspect(&out.output, &declared);
-    }
-    if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
-        out.output = swarm_secret::redact(&out.output, &declared_objects(config));
-    }
-    if let Some(out) = facts.probes.get_mut(swarm_secret::ADOPTABLE_KEY) {
-        out.output = swarm_secret::redact_adoptable(&out.output, &declared_objects(config));
+    for logic in every_logic() {
+        logic.redact_cluster_facts(config, facts);
     }
 }
 
-/// Every secret and config value the configuration declares, with what it is a value of.
-pub fn declared_objects(
-    config: &crate::config::Config,
-) -> Vec<(swarm_secret::ObjectId, &swarm_secret::ObjectValue)> {
-    use swarm_secret::{ObjectClass, ObjectId};
-    let mut objects = Vec::new();
-    for resource in &config.resources {
-        let name = &resource.address.name;
-        match &resource.spec {
-            Spec::SwarmSecret(s) => objects.push((
-                ObjectId::declared(ObjectClass::Secret, name),
-                &s.object.value,
-            )),
-            Spec::SwarmConfig(s) => objects.push((
-                ObjectId::declared(ObjectClass::Config, name),
-                &s.object.value,
-            )),
-            Spec::SwarmStack(s) => objects.extend(s.own_objects(name)),
-            _ => {}
-        }
-    }
-    objects
-}
-
-/// The secret values the configuration compares on the hosts (services' `secret_env`,
-/// secrets and configs), as one SHA-256 kept only in memory.
+/// The secret values the configuration compares on the hosts (see [`SecretValue`]), as
+/// one SHA-256 kept only in memory.
 fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
+    let mut values: Vec<SecretValue> = config
+        .resources
+        .iter()
+        .flat_map(|r| r.spec.secret_values(&r.address.name))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by_key(|v| v.pass);
     let mut hasher = Sha256::new();
-    let mut any = false;
-    let mut part = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    };
-    for resource in &config.resources {
-        if let Spec::SwarmService(s) = &resource.spec {
-            for (key, value) in &s.secret_env {
-                any = true;
-                for bytes in [
-                    resource.address.name.as_bytes(),
-                    key.as_bytes(),
-                    value.value.bytes(),
-                ] {
-                    part(bytes);
-                }
-            }
-        }
+    for part in values.iter().flat_map(|v| &v.parts) {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
     }
-    for (id, value) in declared_objects(config) {
-        any = true;
-        part(id.label.as_bytes());
-        part(value.bytes());
-    }
-    for resource in &config.resources {
-        if let Spec::SwarmStack(s) = &resource.spec {
-            for value in s.sensitive_values() {
-                any = true;
-                part(resource.address.name.as_bytes());
-                part(value.as_bytes());
-            }
-        }
-    }
-    any.then(|| hasher.finalize().into())
+    Some(hasher.finalize().into())
 }
 
 /// What a facts file keeps of the secret values its comparisons and versions were made
@@ -747,8 +663,7 @@ pub fn seal_secrets(config: &crate::config::Config) -> String {
     let Some(digest) = secret_values_digest(config) else {
         return "none".into();
     };
-    let salt =
-        SaltString::encode_b64(&swarm_secret::random_bytes::<16>()).expect("16 bytes make a salt");
+    let salt = SaltString::encode_b64(&crate::random::bytes::<16>()).expect("16 bytes make a salt");
     argon2::Argon2::default()
         .hash_password(&digest, &salt)
         .map(|hash| hash.to_string())
@@ -775,14 +690,8 @@ pub fn same_secrets(config: &crate::config::Config, sealed: Option<&str>) -> boo
 /// values): the plan then updates those variables rather than say they match, and cannot
 /// name the versions of secrets and configs.
 pub fn forget_secret_comparisons(facts: &mut HostFacts) {
-    if let Some(out) = facts
-        .probes
-        .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
-    {
-        out.output = swarm_service::forget_comparisons(&out.output);
-    }
-    if let Some(out) = facts.probes.get_mut(swarm_secret::OBJECTS_KEY) {
-        out.output = swarm_secret::forget_versions(&out.output);
+    for logic in every_logic() {
+        logic.forget_secret_comparisons(facts);
     }
 }
 
@@ -790,53 +699,20 @@ pub fn forget_secret_comparisons(facts: &mut HostFacts) {
 /// removing an sshd drop-in, a firewall resource's rules or a sudoers drop-in can, as much
 /// as writing them.
 pub fn deletion_guard(change: &ResourceChange) -> Option<AccessGuard> {
-    let name = &change.address.name;
-    match change.address.kind.as_str() {
-        sshd::KIND => Some(AccessGuard {
-            paths: vec![sshd::drop_in(name)],
-            reload: sshd::RELOAD.into(),
-        }),
-        firewall::KIND => Some(AccessGuard {
-            paths: vec![firewall::rules_path(name), firewall::MAIN_PATH.into()],
-            reload: firewall::RELOAD.into(),
-        }),
-        user::KIND => match change.attribute("path").map(|a| &a.before) {
-            Some(crate::plan::AttrValue::Scalar(path)) => Some(AccessGuard {
-                paths: vec![path.clone()],
-                reload: String::new(),
-            }),
-            _ => None,
-        },
-        _ => None,
-    }
+    logic(&change.address.kind)?.deletion_guard(change)
 }
 
-/// Whether a deletion waits until the rest of the apply is done: a network no longer
-/// declared may still be used by a service that this apply moves off it.
+/// Whether a deletion waits until the rest of the apply is done (see
+/// [`Kind::DELETED_LAST`]).
 pub fn deleted_last(address: &Address) -> bool {
-    [swarm_network::KIND, swarm_secret::KIND, swarm_config::KIND].contains(&address.kind.as_str())
+    logic(&address.kind).is_some_and(|l| l.deleted_last())
 }
 
 /// The script that deletes an orphaned cluster object, run on a manager: it refuses, at
 /// apply time, an object that is no longer `project`'s. `None` for kinds that are not
 /// cluster objects.
 pub fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
-    match address.kind.as_str() {
-        swarm_service::KIND => Some(DockerObject::Service.delete_script(&address.name, project)),
-        swarm_network::KIND => Some(DockerObject::Network.delete_script(&address.name, project)),
-        swarm_stack::KIND => Some(swarm_stack::delete_script(&address.name, project)),
-        swarm_secret::KIND => Some(swarm_secret::delete_script(
-            swarm_secret::ObjectClass::Secret,
-            address,
-            project,
-        )),
-        swarm_config::KIND => Some(swarm_secret::delete_script(
-            swarm_secret::ObjectClass::Config,
-            address,
-            project,
-        )),
-        _ => None,
-    }
+    logic(&address.kind)?.orphan_delete_script(address, project)
 }
 
 /// A kind with one instance per selected machine.
@@ -929,5 +805,31 @@ impl Spec {
             Placement::Machines(kind) => Some(kind.selector()),
             Placement::Cluster(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered kind is dispatched to its own functions, and an unknown kind to
+    /// none: what a kind does not say is the default.
+    #[test]
+    fn each_kind_answers_for_itself() {
+        for kind in KNOWN_KINDS {
+            assert!(logic(kind).is_some(), "{kind}");
+        }
+        assert!(logic("os/nothing").is_none());
+        let last: Vec<&str> = KNOWN_KINDS
+            .iter()
+            .copied()
+            .filter(|k| deleted_last(&Address::new(k, "x", None)))
+            .collect();
+        assert_eq!(last, ["swarm/network", "swarm/secret", "swarm/config"]);
+        assert!(adopts_files("os/file") && !adopts_files("os/sysctl"));
+        assert_eq!(after_file_deleted("os/sysctl"), "");
+        assert!(after_file_deleted("os/sshd").ends_with("sshd\n"));
+        assert!(orphan_delete_script(&Address::new("swarm/stack", "web", None), "p").is_some());
+        assert!(orphan_delete_script(&Address::new("os/file", "web", None), "p").is_none());
     }
 }

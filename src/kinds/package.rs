@@ -187,6 +187,10 @@ impl Kind for PackageSpec {
         }
         self
     }
+
+    /// A package installed by the same apply may bring the user or group another
+    /// resource needs (postgresql's `postgres`).
+    const MAY_PROVIDE: bool = true;
 }
 
 impl PackageSpec {

@@ -296,6 +296,24 @@ impl Kind for SshdSpec {
         }
         Vec::new()
     }
+
+    /// The machines others jump through, which a setting here could cut off.
+    fn declare_config(config: &crate::config::Config, links: &mut Links) {
+        links.jumped_through = jumped_through(&config.machines);
+    }
+
+    /// Removing a drop-in can cut corral's access as much as writing it.
+    fn deletion_guard(change: &ResourceChange) -> Option<super::AccessGuard> {
+        Some(super::AccessGuard {
+            paths: vec![drop_in(&change.address.name)],
+            reload: RELOAD.into(),
+        })
+    }
+
+    /// sshd reads its settings at reload: without the drop-in, the main file's apply.
+    fn after_file_deleted() -> String {
+        format!("{RELOAD}\n")
+    }
 }
 
 impl SshdSpec {

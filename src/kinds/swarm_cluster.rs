@@ -191,6 +191,16 @@ impl Kind for SwarmClusterSpec {
         }
         self
     }
+
+    fn declare(&self, address: &Address, links: &mut Links) {
+        let scope = self.scope(&address.name, &links.project);
+        links.swarms.insert(address.name.clone(), scope);
+    }
+
+    /// A port the swarm needs that a firewall of the configuration does not open.
+    fn plan_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+        firewall_warnings(config)
+    }
 }
 
 impl SwarmClusterSpec {
@@ -1021,6 +1031,18 @@ impl ClusterKind for SwarmClusterSpec {
             ));
         }
         Ok(steps)
+    }
+
+    /// The members of a swarm that answers hold the project's records: its objects.
+    fn members_hold_records(&self) -> bool {
+        true
+    }
+
+    fn rolling_keeps(&self) -> Option<super::Keeps> {
+        Some(super::Keeps::Managers {
+            members: self.managers.iter().chain(&self.workers).cloned().collect(),
+            managers: self.managers.clone(),
+        })
     }
 }
 

@@ -131,6 +131,19 @@ impl Kind for SwarmNetworkSpec {
         self.scope = scope;
         vec![address]
     }
+
+    /// A network no longer declared may still be used by a service this apply moves off it.
+    const DELETED_LAST: bool = true;
+
+    fn declare(&self, address: &Address, links: &mut Links) {
+        links
+            .networks
+            .insert(address.name.clone(), self.network_link());
+    }
+
+    fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+        Some(super::DockerObject::Network.delete_script(&address.name, project))
+    }
 }
 
 impl SwarmNetworkSpec {

@@ -265,6 +265,76 @@ impl Kind for SwarmSecretSpec {
             ctx,
         )
     }
+
+    /// A secret no longer declared may still be used by a service this apply moves off it.
+    const DELETED_LAST: bool = true;
+
+    fn declare(&self, address: &Address, links: &mut Links) {
+        links.objects.insert(
+            (ObjectClass::Secret, address.name.clone()),
+            (self.cluster.clone(), self.object.value.clone()),
+        );
+    }
+
+    fn secret_values<'a>(&'a self, name: &'a str) -> Vec<super::SecretValue<'a>> {
+        vec![object_value(
+            ObjectId::declared(ObjectClass::Secret, name),
+            &self.object.value,
+        )]
+    }
+
+    /// Secrets' and configs' values alike, of every resource that declares one.
+    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+        if let Some(out) = facts.probes.get_mut(OBJECTS_KEY) {
+            out.output = redact(&out.output, &declared_objects(config));
+        }
+        if let Some(out) = facts.probes.get_mut(ADOPTABLE_KEY) {
+            out.output = redact_adoptable(&out.output, &declared_objects(config));
+        }
+    }
+
+    /// Secrets' and configs' versions alike.
+    fn forget_secret_comparisons(facts: &mut HostFacts) {
+        if let Some(out) = facts.probes.get_mut(OBJECTS_KEY) {
+            out.output = forget_versions(&out.output);
+        }
+    }
+
+    fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+        Some(delete_script(ObjectClass::Secret, address, project))
+    }
+}
+
+/// A secret's or config's value as part of the digest facts files are sealed with.
+fn object_value(id: ObjectId, value: &ObjectValue) -> super::SecretValue<'_> {
+    super::SecretValue {
+        pass: 1,
+        parts: vec![
+            std::borrow::Cow::Owned(id.label.into_bytes()),
+            std::borrow::Cow::Borrowed(value.bytes()),
+        ],
+    }
+}
+
+/// Every secret and config value the configuration declares, with what it is a value of.
+pub fn declared_objects(config: &crate::config::Config) -> Vec<(ObjectId, &ObjectValue)> {
+    let mut objects = Vec::new();
+    for resource in &config.resources {
+        let name = &resource.address.name;
+        match &resource.spec {
+            super::Spec::SwarmSecret(s) => objects.push((
+                ObjectId::declared(ObjectClass::Secret, name),
+                &s.object.value,
+            )),
+            super::Spec::SwarmConfig(s) => objects.push((
+                ObjectId::declared(ObjectClass::Config, name),
+                &s.object.value,
+            )),
+            super::Spec::SwarmStack(s) => objects.extend(s.own_objects(name)),
+            _ => {}
+        }
+    }
+    objects
 }
 
 impl Kind for SwarmConfigSpec {
@@ -287,6 +357,27 @@ impl Kind for SwarmConfigSpec {
             links,
             ctx,
         )
+    }
+
+    /// As a secret's (see [`SwarmSecretSpec`], which also redacts configs' values).
+    const DELETED_LAST: bool = true;
+
+    fn declare(&self, address: &Address, links: &mut Links) {
+        links.objects.insert(
+            (ObjectClass::Config, address.name.clone()),
+            (self.cluster.clone(), self.object.value.clone()),
+        );
+    }
+
+    fn secret_values<'a>(&'a self, name: &'a str) -> Vec<super::SecretValue<'a>> {
+        vec![object_value(
+            ObjectId::declared(ObjectClass::Config, name),
+            &self.object.value,
+        )]
+    }
+
+    fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+        Some(delete_script(ObjectClass::Config, address, project))
     }
 }
 
@@ -683,18 +774,8 @@ fn session_key(scope: &SwarmScope) -> String {
         .lock()
         .expect("not poisoned");
     keys.entry(format!("{}\0{}", scope.project, scope.cluster))
-        .or_insert_with(|| hex::encode(random_bytes::<32>()))
+        .or_insert_with(|| hex::encode(crate::random::bytes::<32>()))
         .clone()
-}
-
-/// `N` bytes from the kernel's random source.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    use std::io::Read;
-    let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom is readable");
-    bytes
 }
 
 /// The name of the version of `value` the configuration wants, `None` when it cannot be

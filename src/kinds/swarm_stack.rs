@@ -402,6 +402,55 @@ impl Kind for SwarmStackSpec {
         self.scope = scope;
         after
     }
+
+    /// Its Docker services (a `swarm/service` of the same name would fight the stack over
+    /// one), and who uses each secret and config it names but does not declare.
+    fn declare(&self, address: &Address, links: &mut Links) {
+        let name = &address.name;
+        for (service, _) in self.declared_services(name) {
+            links.stack_services.insert(service, name.clone());
+        }
+        for (class, name) in self.external_objects() {
+            let users = links.object_users.entry((class, name)).or_default();
+            if !users.contains(address) {
+                users.push(address.clone());
+            }
+        }
+    }
+
+    /// Its own objects' values, then its sensitive variables.
+    fn secret_values<'a>(&'a self, name: &'a str) -> Vec<super::SecretValue<'a>> {
+        use std::borrow::Cow;
+        let objects = self
+            .own_objects(name)
+            .into_iter()
+            .map(|(id, value)| super::SecretValue {
+                pass: 1,
+                parts: vec![
+                    Cow::Owned(id.label.into_bytes()),
+                    Cow::Borrowed(value.bytes()),
+                ],
+            });
+        let variables = self
+            .sensitive_values()
+            .iter()
+            .map(|value| super::SecretValue {
+                pass: 2,
+                parts: vec![
+                    Cow::Borrowed(name.as_bytes()),
+                    Cow::Borrowed(value.as_bytes()),
+                ],
+            });
+        objects.chain(variables).collect()
+    }
+
+    fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+        compose_warnings(config)
+    }
+
+    fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+        Some(delete_script(&address.name, project))
+    }
 }
 
 impl SwarmStackSpec {

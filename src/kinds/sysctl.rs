@@ -169,6 +169,10 @@ impl Kind for SysctlSpec {
         self.values = canonical;
         self
     }
+
+    fn deletion_note() -> Option<&'static str> {
+        Some("; live values stay until `sysctl --system` or a reboot")
+    }
 }
 
 impl SysctlSpec {

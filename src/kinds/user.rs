@@ -275,6 +275,21 @@ impl Kind for UserSpec {
         }
         self
     }
+
+    /// Removing a sudoers drop-in can cut corral's access as much as writing it.
+    fn deletion_guard(change: &ResourceChange) -> Option<super::AccessGuard> {
+        match change.attribute("path").map(|a| &a.before) {
+            Some(crate::plan::AttrValue::Scalar(path)) => Some(super::AccessGuard {
+                paths: vec![path.clone()],
+                reload: String::new(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn deletion_lockout(change: &ResourceChange, facts: &HostFacts) -> Option<String> {
+        deletion_lockout(change, facts)
+    }
 }
 
 /// An account as `getent passwd` shows it.

@@ -51,10 +51,10 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
             message,
         });
     }
-    for (address, message) in crate::kinds::swarm_stack::compose_warnings(config) {
+    for (address, message) in crate::kinds::config_warnings(config) {
         plan.warnings.push(ResourceProblem { address, message });
     }
-    for (address, message) in crate::kinds::swarm_cluster::firewall_warnings(config) {
+    for (address, message) in crate::kinds::plan_warnings(config) {
         plan.warnings.push(ResourceProblem { address, message });
     }
     // Another configuration's records under the same project name: nothing is planned,
@@ -131,7 +131,7 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         if !unmet.is_empty() {
             // A package installed by this apply may bring the user (postgresql's postgres).
             let from_package = resource.depends_on.iter().any(|target| {
-                target.kind == crate::kinds::package::KIND
+                crate::kinds::may_provide(&target.kind)
                     && changed.contains(&Address::new(&target.kind, &target.name, Some(machine)))
             });
             if !from_package {
@@ -571,7 +571,7 @@ fn plan_deletions<'f>(
                 .is_some_and(|p| claimed.contains(&format!("file {p}")));
             if targeted && !excluded && !taken {
                 let change = managed::deletion(instance, machine, entry, &host);
-                match crate::kinds::user::deletion_lockout(&change, host_facts) {
+                match crate::kinds::deletion_lockout(&change, host_facts) {
                     Some(why) => plan.errors.push(ResourceProblem {
                         address: change.address,
                         message: format!("{machine}: {why}"),

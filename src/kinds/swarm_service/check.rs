@@ -269,6 +269,76 @@ impl Kind for SwarmServiceSpec {
         self.scope = scope;
         after
     }
+
+    /// Who uses each secret and config: a new version of one restarts them.
+    fn declare(&self, address: &Address, links: &mut Links) {
+        for (class, refs) in [
+            (ObjectClass::Secret, &self.secrets),
+            (ObjectClass::Config, &self.configs),
+        ] {
+            for r in refs {
+                let users = links
+                    .object_users
+                    .entry((class, r.source.clone()))
+                    .or_default();
+                if !users.contains(address) {
+                    users.push(address.clone());
+                }
+            }
+        }
+    }
+
+    fn secret_values<'a>(&'a self, name: &'a str) -> Vec<crate::kinds::SecretValue<'a>> {
+        use std::borrow::Cow;
+        self.secret_env
+            .iter()
+            .map(|(key, value)| crate::kinds::SecretValue {
+                pass: 0,
+                parts: vec![
+                    Cow::Borrowed(name.as_bytes()),
+                    Cow::Borrowed(key.as_bytes()),
+                    Cow::Borrowed(value.value.bytes()),
+                ],
+            })
+            .collect()
+    }
+
+    /// The environment values of services, those of stacks included (see
+    /// [`super::redact_inspect`]).
+    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut crate::facts::HostFacts) {
+        let Some(out) = facts
+            .probes
+            .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
+        else {
+            return;
+        };
+        let mut declared = std::collections::BTreeMap::new();
+        for resource in &config.resources {
+            match &resource.spec {
+                crate::kinds::Spec::SwarmService(s) => {
+                    declared.insert(resource.address.name.clone(), s);
+                }
+                crate::kinds::Spec::SwarmStack(s) => {
+                    declared.extend(s.declared_services(&resource.address.name))
+                }
+                _ => {}
+            }
+        }
+        out.output = super::redact_inspect(&out.output, &declared);
+    }
+
+    fn forget_secret_comparisons(facts: &mut crate::facts::HostFacts) {
+        if let Some(out) = facts
+            .probes
+            .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
+        {
+            out.output = super::forget_comparisons(&out.output);
+        }
+    }
+
+    fn orphan_delete_script(address: &Address, project: &str) -> Option<String> {
+        Some(crate::kinds::DockerObject::Service.delete_script(&address.name, project))
+    }
 }
 
 impl SwarmServiceSpec {
