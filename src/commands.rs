@@ -152,7 +152,7 @@ fn filter_of(
         if !config.machines.contains_key(machine) {
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
             return Err(miette!(
-                help = config::error::suggestion(machine, &names, "machines"),
+                help = crate::base::diagnostic::suggestion(machine, &names, "machines"),
                 "--limit: there is no machine `{machine}`"
             ));
         }
@@ -347,7 +347,7 @@ async fn warn_of_locks(plan: &mut Plan, gathered: &Gathered) {
             ),
         };
         plan.warnings.push(crate::plan::ResourceProblem {
-            address: Address::new(crate::config::machine::KIND, &machine, None),
+            address: Address::new(crate::base::machine::KIND, &machine, None),
             message,
         });
     }
@@ -393,8 +393,10 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Gathered) -> Res
     for (flag, addresses) in [("target", &filter.targets), ("exclude", &filter.excludes)] {
         for address in addresses {
             if !known.iter().any(|k| address.covers(k)) {
-                let help = match config::error::nearest(&address.to_string(), names.iter().copied())
-                {
+                let help = match crate::base::diagnostic::nearest(
+                    &address.to_string(),
+                    names.iter().copied(),
+                ) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
@@ -924,7 +926,7 @@ type LockFound = std::result::Result<(SshHost, Option<String>), String>;
 pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     let (named, load_args) = unlock_selection(args)?;
     let config = load(&load_args, true)?;
-    let machines: Vec<crate::config::machine::Machine> = match named {
+    let machines: Vec<crate::base::machine::Machine> = match named {
         None => config.machines.values().cloned().collect(),
         Some(names) => {
             let mut machines = Vec::new();
@@ -932,13 +934,13 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 let Some(machine) = config.machines.get(&name) else {
                     let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
                     return Err(miette!(
-                        help = config::error::suggestion(&name, &known, "machines"),
+                        help = crate::base::diagnostic::suggestion(&name, &known, "machines"),
                         "there is no machine `{name}` in the configuration"
                     ));
                 };
                 if !machines
                     .iter()
-                    .any(|m: &crate::config::machine::Machine| m.name == name)
+                    .any(|m: &crate::base::machine::Machine| m.name == name)
                 {
                     machines.push(machine.clone());
                 }

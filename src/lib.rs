@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod apply;
+pub mod base;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -7,7 +7,9 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use crate::config::{machine, module, Lifecycle, MachineSpec};
+use crate::base::machine;
+use crate::base::machine::MachineSpec;
+use crate::config::{module, Lifecycle};
 
 /// `(kind, schema)` for every kind, in a stable order.
 pub fn documents() -> Vec<(&'static str, Value)> {

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::script::{FactScript, ProbeTime};
 use super::{HostFacts, Probe};
-use crate::config::{Config, Machine};
+use crate::base::machine::Machine;
+use crate::config::Config;
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::transport::ssh::{SshHost, SshOptions};

@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::file::{self, DesiredFile, FileState, Read};
 use super::{Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 

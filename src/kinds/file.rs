@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Exposure, Selector};
+use crate::base::check::{CheckContext, Exposure};
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::{quote, write_bytes};

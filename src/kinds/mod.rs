@@ -30,9 +30,10 @@ pub mod swarm_config {
 use serde::de::DeserializeOwned;
 
 use crate::address::Address;
-use crate::config::error::{ConfigError, ConfigErrors, Origin, SourceFile};
-use crate::config::yaml::{from_node, DeError, Node};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
+use crate::base::selector::Selector;
+use crate::base::yaml::{from_node, DeError, Node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -383,7 +384,7 @@ impl Links {
                     .help = Some(if known.is_empty() {
                         "declare the swarm with a `swarm/cluster` document".into()
                     } else {
-                        crate::config::error::suggestion(name, &known, "swarms")
+                        crate::base::diagnostic::suggestion(name, &known, "swarms")
                     });
                     None
                 }
@@ -435,7 +436,7 @@ impl LinkContext<'_> {
     ) -> &mut ConfigError {
         let origin = Origin {
             file: self.file.clone(),
-            span: crate::config::span_at(self.spec, path),
+            span: crate::base::check::span_at(self.spec, path),
         };
         self.errors.push_at(&origin, message, label)
     }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;

@@ -17,7 +17,7 @@ use super::{
     ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
 };
 use crate::address::Address;
-use crate::config::CheckContext;
+use crate::base::check::CheckContext;
 use crate::facts::swarm::{self, NodeRole, SwarmInfo, SwarmNode};
 use crate::facts::{FactError, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};

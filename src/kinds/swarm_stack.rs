@@ -45,8 +45,8 @@ use super::{
     MANAGED_LABEL,
 };
 use crate::address::Address;
-use crate::config::error::{ConfigError, Origin, SourceFile};
-use crate::config::{CheckContext, Exposure};
+use crate::base::check::{CheckContext, Exposure};
+use crate::base::diagnostic::{ConfigError, Origin, SourceFile};
 use crate::facts::swarm;
 use crate::facts::{kernel, FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
@@ -679,7 +679,7 @@ impl SwarmStackSpec {
     /// (`validateExternalNetworks`).
     fn check_external_networks(&self, facts: &ClusterFacts) -> Result<(), FactError> {
         let loaded = self.loaded()?;
-        let missing: Vec<(&String, &crate::config::yaml::Span)> = loaded
+        let missing: Vec<(&String, &crate::base::yaml::Span)> = loaded
             .compose
             .external_networks
             .iter()
@@ -1447,7 +1447,7 @@ mod tests {
             "db_pw_e5e823937fe3",
             &Origin {
                 file: on_swarm.loaded.as_ref().unwrap().file.clone(),
-                span: crate::config::yaml::Span { start: 0, end: 1 },
+                span: crate::base::yaml::Span { start: 0, end: 1 },
             },
             &empty
         )

@@ -40,7 +40,7 @@ use openssh::Session;
 use super::capture::{self, Capture, STDERR_TAIL};
 use super::TransportError;
 use super::{launcher, send_script, BoxFuture, Host, Limits, OutputBound, ScriptOutput};
-use crate::config::Machine;
+use crate::base::machine::Machine;
 
 /// How long a master stays after its last session once its tether is gone.
 const CONTROL_PERSIST_SECONDS: u64 = 10;
@@ -471,7 +471,7 @@ pub async fn settings_key(
     // reuse one started for a day.
     settings.push_str(&format!("corral-keep {:?}\n", options.masters.keep));
     Ok(key_of(&machine.name, &settings, |path| {
-        let path = crate::config::machine::expand_home(path);
+        let path = crate::base::machine::expand_home(path);
         std::fs::read(&path).ok()
     }))
 }
@@ -509,7 +509,7 @@ fn key_of(machine: &str, settings: &str, read: impl Fn(&str) -> Option<Vec<u8>>)
             }
         }
         if matches!(name, "identityfile" | "certificatefile") {
-            let meta = std::fs::metadata(crate::config::machine::expand_home(value)).ok();
+            let meta = std::fs::metadata(crate::base::machine::expand_home(value)).ok();
             let stamp = meta.map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
             hasher.update(format!("{stamp:?}").as_bytes());
         }
@@ -926,7 +926,7 @@ fn connection_options(
     if let Some(identity) = &ssh.identity_file {
         // Only that key, as ssh would do with `IdentitiesOnly`.
         command.args(["-o", "IdentitiesOnly=yes", "-i"]);
-        command.arg(crate::config::machine::expand_home(identity));
+        command.arg(crate::base::machine::expand_home(identity));
     }
     if let Some(file) = &options.config_file {
         command.arg("-F").arg(file);
@@ -1141,7 +1141,7 @@ mod tests {
     fn machine() -> Machine {
         Machine {
             name: "n1".into(),
-            spec: crate::config::MachineSpec {
+            spec: crate::base::machine::MachineSpec {
                 hostname: "n1".into(),
                 ip: "10.0.0.1".parse().unwrap(),
                 ssh: Default::default(),
