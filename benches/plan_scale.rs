@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use corral::config::{self, LoadOptions};
-use corral::facts::gather::probes_by_machine;
 use corral::facts::{FactsFile, HostFacts, ProbeOutput};
+use corral::gather::probes_by_machine;
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::build;
 use corral::render::{self, Style};

@@ -19,8 +19,8 @@ use crate::cli::{
 };
 use crate::config::{self, Config, LoadOptions};
 use crate::exit::ExitStatus;
-use crate::facts::gather::{self, GatherOptions, Gathered};
 use crate::facts::FactsFile;
+use crate::gather::{self, GatherOptions, Gathered};
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::{build, Plan, SavedPlan};
 use crate::render::{self, Heading, RenderOptions, Style};

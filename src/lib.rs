@@ -14,6 +14,7 @@ pub mod config;
 pub mod duration;
 pub mod exit;
 pub mod facts;
+pub mod gather;
 pub mod graph;
 pub mod import;
 pub mod kind_pages;

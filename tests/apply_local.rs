@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use corral::apply::{self, Event};
 use corral::config::{self, LoadOptions};
-use corral::facts::gather::{probes_by_machine, read_host};
+use corral::gather::{probes_by_machine, read_host};
 use corral::graph::{Filter, ResourceGraph};
 use corral::plan::{build, Plan};
 use corral::transport::{BoxFuture, Host, Limits, LocalHost, ScriptOutput, TransportError};

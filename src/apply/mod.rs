@@ -985,7 +985,7 @@ pub(crate) mod testing {
     use std::path::Path;
 
     use crate::config::{self, Config, LoadOptions};
-    use crate::facts::gather::{probes_by_machine, read_host};
+    use crate::gather::{probes_by_machine, read_host};
     use crate::graph::{Filter, ResourceGraph};
     use crate::plan::{build, Plan};
     use crate::transport::Host;

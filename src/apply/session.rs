@@ -25,8 +25,8 @@ use super::lock::{self, LockError};
 use super::{Event, Report};
 use crate::address::Address;
 use crate::config::Config;
-use crate::facts::gather;
 use crate::facts::HostFacts;
+use crate::gather;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::Plan;
 use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
@@ -396,11 +396,9 @@ mod tests {
         let (config, graph, plan) = plan(&paths, &host).await;
         let mut facts = BTreeMap::new();
         for (machine, probes) in
-            crate::facts::gather::probes_by_machine(&config, &graph, &Filter::default())
+            crate::gather::probes_by_machine(&config, &graph, &Filter::default())
         {
-            let read = crate::facts::gather::read_host(&host, &probes)
-                .await
-                .unwrap();
+            let read = crate::gather::read_host(&host, &probes).await.unwrap();
             facts.insert(machine, read);
         }
         let addresses: Vec<String> = plan

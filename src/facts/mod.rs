@@ -1,15 +1,13 @@
-//! Stage 3: read the hosts.
+//! What is read from the hosts, as data, and the pure parsers of it.
 //!
 //! Every kind says which probes it needs on a machine (a probe is a key and a shell snippet).
-//! All probes of one host go out as one generated script in one SSH round trip, and the
-//! output comes back split into per-probe sections with their exit codes. What is kept is
-//! the raw output of each probe ([`HostFacts`]); kinds parse it with pure functions, so the
-//! same parsing runs on live hosts, on saved facts files and on recorded fixtures.
+//! All probes of one host go out as one generated script in one SSH round trip (`gather`),
+//! and the output comes back split into per-probe sections with their exit codes. What is
+//! kept is the raw output of each probe ([`HostFacts`]); kinds parse it with pure functions,
+//! so the same parsing runs on live hosts, on saved facts files and on recorded fixtures.
 
-pub mod gather;
 pub mod gluster;
 pub mod kernel;
-pub mod script;
 pub mod swarm;
 
 use std::collections::BTreeMap;

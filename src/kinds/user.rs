@@ -872,7 +872,7 @@ fn connecting_through_sudo(facts: &HostFacts) -> Option<&str> {
     Some(out.output.trim()).filter(|user| !user.is_empty() && *user != "root")
 }
 
-/// The probe of who corral logs in as, read on every machine (see `facts::gather`): the
+/// The probe of who corral logs in as, read on every machine (see `gather`): the
 /// plan of a deletion needs it even where no `os/user` is declared any more.
 pub fn login_probe() -> Probe {
     UserSpec::login_probe()

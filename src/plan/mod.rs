@@ -339,7 +339,7 @@ impl SavedPlan {
 
     /// Why a fresh plan of the same configuration (`config`, read with `facts`) shows that
     /// this one is stale, if it does. `readers` names the resources that read some probes
-    /// of a machine (`facts::gather::readers`).
+    /// of a machine (`gather::readers`).
     pub fn staleness(
         &self,
         fresh: &Plan,
@@ -692,7 +692,7 @@ mod tests {
         let graph =
             crate::graph::ResourceGraph::build(&config, &crate::graph::Filter::default()).unwrap();
         let readers = |machine: &str, keys: &std::collections::BTreeSet<String>| {
-            crate::facts::gather::readers(&config, &graph, machine, keys)
+            crate::gather::readers(&config, &graph, machine, keys)
         };
         let motd = crate::kinds::file::probe_key("/etc/motd", crate::kinds::file::Read::Content);
         let cluster = crate::facts::cluster_key(&Address::new("swarm/cluster", "main", None));

@@ -1,7 +1,11 @@
+//! Stage 3: read the hosts.
+//!
 //! Reading many hosts at once: one connection and one fact script per host, hosts read
 //! concurrently up to a bound. A host that cannot be reached, or does not answer within its
 //! deadline (connecting and reading together), is recorded like an unreachable one, not
 //! fatal: the others are still read and planned. A fact script's output is bounded too.
+
+pub mod script;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,16 +14,16 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::script::{FactScript, ProbeTime};
-use super::{HostFacts, Probe};
 use crate::base::machine::Machine;
 use crate::config::Config;
+use crate::facts::{HostFacts, Probe};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::transport::ssh::{SshHost, SshOptions};
 use crate::transport::{
     bytes, deadline_after, describe, BoxFuture, Host, Limits, OutputBound, TransportError,
 };
+use script::{FactScript, ProbeTime};
 
 /// How long one host may take to connect and answer its fact script, unless
 /// `--facts-timeout` says otherwise.
@@ -220,7 +224,7 @@ pub fn is_speculative(key: &str) -> bool {
 /// Takes the manager probes a member answered in the first round trip out of its facts
 /// (they are the cluster's, see `read_clusters`), by their own keys. (Apply's re-read
 /// under its lock does not ask them: see [`is_speculative`].)
-fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutput> {
+fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, crate::facts::ProbeOutput> {
     let keys: Vec<String> = facts
         .probes
         .keys()
@@ -238,7 +242,7 @@ fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutpu
 /// The second round trip: for each cluster resource of `graph`, its manager probes on the
 /// first live manager its kind names from the members' facts (the next one when that one
 /// does not answer). The result is kept in `gathered.facts` under
-/// [`super::cluster_key`], with the manager's name, so that facts files, plans from facts
+/// [`crate::facts::cluster_key`], with the manager's name, so that facts files, plans from facts
 /// and saved-plan checks treat it like any host's facts. A cluster none of whose
 /// candidates answered is recorded as unreachable; one without candidates (not created
 /// yet) has no entry.
@@ -265,13 +269,14 @@ pub async fn read_clusters<H: Host + 'static>(
         // The scope's own resource says who can answer; another one only when it is not
         // planned (`--target`).
         if is_root || (!entry.2 && entry.1.is_empty()) {
-            let facts = super::cluster_facts(config, kind, &scope, &gathered.facts);
+            let facts = crate::facts::cluster_facts(config, kind, &scope, &gathered.facts);
             entry.1 = kind.manager_candidates(&facts);
             entry.2 = is_root;
         }
     }
     // What the first members answered for their clusters in the first round trip.
-    let mut answered: BTreeMap<String, BTreeMap<String, super::ProbeOutput>> = BTreeMap::new();
+    let mut answered: BTreeMap<String, BTreeMap<String, crate::facts::ProbeOutput>> =
+        BTreeMap::new();
     for (machine, facts) in gathered.facts.iter_mut() {
         let taken = take_speculative(facts);
         if !taken.is_empty() {
@@ -284,7 +289,7 @@ pub async fn read_clusters<H: Host + 'static>(
     // Which scope each read is for, should its task fail without saying.
     let mut reads = std::collections::HashMap::new();
     for (scope, (probes, candidates, _)) in scopes {
-        let key = super::cluster_key(&scope);
+        let key = crate::facts::cluster_key(&scope);
         if let Some(first) = candidates.first() {
             if let Some(outputs) = answered.get(first) {
                 if probes.iter().all(|p| outputs.contains_key(&p.key)) {
@@ -296,7 +301,7 @@ pub async fn read_clusters<H: Host + 'static>(
                     }
                     facts
                         .probes
-                        .insert(super::MANAGER_KEY.to_owned(), manager_output(first));
+                        .insert(crate::facts::MANAGER_KEY.to_owned(), manager_output(first));
                     crate::kinds::redact_cluster_facts(config, &mut facts);
                     gathered.facts.insert(key, facts);
                     continue;
@@ -317,9 +322,10 @@ pub async fn read_clusters<H: Host + 'static>(
                 };
                 match read_host_within(host.as_ref(), &probes, timeout).await {
                     Ok(mut facts) => {
-                        facts
-                            .probes
-                            .insert(super::MANAGER_KEY.to_owned(), manager_output(&candidate));
+                        facts.probes.insert(
+                            crate::facts::MANAGER_KEY.to_owned(),
+                            manager_output(&candidate),
+                        );
                         return (scope, key, Ok(facts));
                     }
                     Err(message) => problems.push(format!("{candidate}: {message}")),
@@ -355,8 +361,8 @@ pub async fn read_clusters<H: Host + 'static>(
 }
 
 /// The probe output that names the manager a cluster's facts were read on.
-fn manager_output(machine: &str) -> super::ProbeOutput {
-    super::ProbeOutput {
+fn manager_output(machine: &str) -> crate::facts::ProbeOutput {
+    crate::facts::ProbeOutput {
         rc: 0,
         output: machine.to_owned(),
     }
@@ -432,7 +438,7 @@ async fn read_host_once(
         .map_err(|e| ReadFailure {
             message: format!(
                 "could not read the fact script's output ({e}); the shell said: {}",
-                super::tail(&output.stderr, 400)
+                crate::facts::tail(&output.stderr, 400)
             ),
             disconnected: false,
         })?;
