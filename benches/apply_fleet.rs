@@ -14,7 +14,7 @@ use corral::config::{self, LoadOptions};
 use corral::facts::{FactsFile, HostFacts};
 use corral::gather::probes_by_machine;
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::build;
+use corral::planner::build;
 use corral::transport::simulated::{Fleet, SimulatedHost};
 use corral::transport::Host;
 

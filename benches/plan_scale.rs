@@ -15,7 +15,7 @@ use corral::config::{self, LoadOptions};
 use corral::facts::{FactsFile, HostFacts, ProbeOutput};
 use corral::gather::probes_by_machine;
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::build;
+use corral::planner::build;
 use corral::render::{self, Style};
 
 const RESOURCES: usize = 50;

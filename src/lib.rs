@@ -24,6 +24,7 @@ pub mod managed;
 pub mod output_file;
 pub mod owed;
 pub mod plan;
+pub mod planner;
 pub mod project;
 pub mod render;
 pub mod rolling;

@@ -306,7 +306,7 @@ mod tests {
         let filter = crate::graph::Filter::default();
         let graph = crate::graph::ResourceGraph::build(&config, &filter).unwrap();
         let facts = BTreeMap::from([("n1".to_owned(), host)]);
-        crate::plan::build::build(&config, &graph, &filter, &facts, &BTreeMap::new())
+        crate::planner::build::build(&config, &graph, &filter, &facts, &BTreeMap::new())
     }
 
     /// The whole plan: another configuration's records refuse it before `/etc/old` (theirs)

@@ -16,7 +16,7 @@ use crate::config::{self, LoadOptions};
 use crate::facts::{FactsFile, HostFacts, ProbeOutput};
 use crate::gather::probes_by_machine;
 use crate::graph::{Filter, ResourceGraph};
-use crate::plan::build;
+use crate::planner::build;
 use crate::transport::simulated::{Fleet, Run, SimulatedHost};
 use crate::transport::Host;
 

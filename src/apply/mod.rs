@@ -987,7 +987,8 @@ pub(crate) mod testing {
     use crate::config::{self, Config, LoadOptions};
     use crate::gather::{probes_by_machine, read_host};
     use crate::graph::{Filter, ResourceGraph};
-    use crate::plan::{build, Plan};
+    use crate::plan::Plan;
+    use crate::planner::build;
     use crate::transport::Host;
 
     /// One machine, `local`, and the documents in `resources` (with `{d}` replaced by `dir`).

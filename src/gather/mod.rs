@@ -619,7 +619,7 @@ mod tests {
     use super::*;
     use crate::config::{self, LoadOptions};
     use crate::graph::Filter;
-    use crate::plan::build;
+    use crate::planner::build;
     use crate::transport::{LocalHost, ScriptOutput};
 
     /// Machines as the test names them: `silent` never connects, `stuck` hangs in its fact
