@@ -15,12 +15,11 @@ pub mod interrupt;
 pub mod lock;
 pub mod rolling;
 pub mod session;
-mod timeout;
 
 #[cfg(test)]
 mod fleet;
 
-pub use timeout::StepTimeout;
+use crate::base::timeout::StepTimeout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;

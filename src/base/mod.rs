@@ -5,6 +5,8 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod envelope;
 pub mod machine;
 pub mod selector;
+pub mod timeout;
 pub mod yaml;

@@ -12,11 +12,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use crate::address::Address;
 use crate::base::check::{span_at, CheckContext, ConfigDigest};
 use crate::base::diagnostic::{self, ConfigError, ConfigErrors, Origin, SourceFile};
+use crate::base::envelope::Lifecycle;
 use crate::base::machine::{self, Machine, MachineSpec};
 use crate::base::selector::Selector;
 use crate::base::yaml::{self, from_node, DeError, Node, Span, Value};
@@ -44,26 +43,6 @@ pub struct LoadOptions {
 
 /// The project of configurations whose directory gives no usable name.
 pub const DEFAULT_PROJECT: &str = "default";
-
-/// `lifecycle:` settings of a resource.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct Lifecycle {
-    #[serde(default)]
-    pub prevent_destroy: bool,
-    /// How long each apply step of this resource may run before it is stopped and fails;
-    /// 30 minutes when not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<crate::apply::StepTimeout>,
-    /// How the machines of a per-machine resource change: `parallel` at a time, each proven
-    /// healthy and then watched for `wait` before the next (docs/src/rolling.md). Kinds that
-    /// restart something (`docker/daemon`, `os/sshd`, `os/firewall`, `os/package`) roll by
-    /// default; others roll when this is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolling: Option<crate::rolling::Rolling>,
-}
 
 /// The fields of each kind that may hold a secret, as paths from the `specification` (`*`
 /// for any item of a sequence or value of a mapping). Diagnostics never quote their values:

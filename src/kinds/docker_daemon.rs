@@ -271,8 +271,8 @@ impl MachineKind for DockerDaemonSpec {
     }
 
     /// Dockerd's tasks take a moment to settle: 10 s watched before the next machine.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::default())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::default())
     }
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {

@@ -75,7 +75,7 @@ macro_rules! registry {
 
         /// `(kind, JSON Schema of its documents)` for every kind, in registry order.
         pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
-            vec![$(($module::KIND, crate::schema::document::<$module::$spec>($module::KIND)),)*]
+            vec![$(($module::KIND, crate::base::envelope::document::<$module::$spec>($module::KIND)),)*]
         }
 
         impl Spec {
@@ -861,7 +861,7 @@ pub trait MachineKind {
     /// not say: `Some` for a change that restarts something (a Docker daemon restart, which
     /// a swarm manager's quorum survives only one at a time; an sshd or firewall reload; a
     /// package upgrade restarting services), `None` for all at once. See [`crate::rolling`].
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
         None
     }
 

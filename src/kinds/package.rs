@@ -203,8 +203,8 @@ impl MachineKind for PackageSpec {
 
     /// An upgrade restarts the services it touches: one machine at a time, each proven healthy before the
     /// next, without a settle time.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::immediate())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::immediate())
     }
 
     fn rank(&self) -> u8 {

@@ -676,8 +676,8 @@ impl MachineKind for SshdSpec {
 
     /// A reload re-executes sshd: one machine at a time, each proven healthy before the
     /// next, without a settle time.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::immediate())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::immediate())
     }
 
     fn rank(&self) -> u8 {
