@@ -599,7 +599,7 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
         _ => println!("{saved}"),
     }
     for (key, message) in &file.unreachable {
-        let message = render::printable(message);
+        let message = crate::base::text::printable(message);
         match crate::facts::cluster_of_key(key) {
             Some(address) => eprintln!("Error: no manager of {address} answered: {message}"),
             None => eprintln!("Error: host {key} could not be read: {message}"),
@@ -989,7 +989,10 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     for (name, result) in found {
         match result {
             Ok((host, Some(holder))) => {
-                println!("{name} is locked by {}.", render::printable(&holder));
+                println!(
+                    "{name} is locked by {}.",
+                    crate::base::text::printable(&holder)
+                );
                 locked.push((name, host, holder));
             }
             Ok((host, None)) => {
@@ -1001,7 +1004,7 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
             }
             Err(message) => {
                 failed = true;
-                eprintln!("Error: {name}: {}", render::printable(&message));
+                eprintln!("Error: {name}: {}", crate::base::text::printable(&message));
             }
         }
     }
@@ -1049,14 +1052,14 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 failed = true;
                 eprintln!(
                     "Error: the lock on {name} changed in the meantime: it is now held by {}, and was left alone; run force-unlock again to see the new holder",
-                    render::printable(&now)
+                    crate::base::text::printable(&now)
                 );
             }
             Err(e) => {
                 failed = true;
                 eprintln!(
                     "Error: {name}: cannot remove the apply lock: {}",
-                    render::printable(&e)
+                    crate::base::text::printable(&e)
                 );
             }
         }

@@ -371,7 +371,7 @@ pub async fn acquire_taking_over(
                 Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
                     let seen = after(&out.stdout, "corral-lock-held").unwrap_or_default();
                     // Host text: escaped before it reaches the operator's terminal.
-                    let holder = crate::render::printable(&shown(&seen)).replace('\n', " ");
+                    let holder = crate::base::text::printable(&shown(&seen)).replace('\n', " ");
                     let liveness = Holder::parse(&seen)
                         .map(|h| h.gone(&here, process_start))
                         .unwrap_or(Liveness::Running);
@@ -388,7 +388,7 @@ pub async fn acquire_taking_over(
                             LockError::Foreign {
                                 machine: machine.clone(),
                                 holder,
-                                host: crate::render::printable(&host).into_owned(),
+                                host: crate::base::text::printable(&host).into_owned(),
                             },
                         )),
                         Liveness::Gone(why) if !take_over => Err((
@@ -396,7 +396,7 @@ pub async fn acquire_taking_over(
                             LockError::Stale {
                                 machine: machine.clone(),
                                 holder,
-                                why: crate::render::printable(&why).into_owned(),
+                                why: crate::base::text::printable(&why).into_owned(),
                             },
                         )),
                         Liveness::Gone(why) => {
@@ -410,7 +410,7 @@ pub async fn acquire_taking_over(
                                 {
                                     eprintln!(
                                         "{machine}: took over the apply lock of {holder}: {}",
-                                        crate::render::printable(&why)
+                                        crate::base::text::printable(&why)
                                     );
                                     Ok(())
                                 }
@@ -442,8 +442,11 @@ pub async fn acquire_taking_over(
                     false,
                     LockError::Failed {
                         machine: machine.clone(),
-                        message: crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400)
-                            .to_owned(),
+                        message: crate::base::text::tail(
+                            &format!("{}{}", out.stdout, out.stderr),
+                            400,
+                        )
+                        .to_owned(),
                     },
                 )),
                 Err(message) => Err((
@@ -498,7 +501,8 @@ pub async fn release(
                 Ok(out) if out.rc == Some(0) => None,
                 Ok(out) => Some((
                     machine,
-                    crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+                    crate::base::text::tail(&format!("{}{}", out.stdout, out.stderr), 400)
+                        .to_owned(),
                 )),
                 Err(message) => Some((machine, message)),
             }
@@ -523,7 +527,9 @@ pub async fn release(
 pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
     let out = run(host, &read_script()).await?;
     if out.rc != Some(0) {
-        return Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned());
+        return Err(
+            crate::base::text::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+        );
     }
     if out.stdout.lines().any(|l| l == "corral-no-lock") {
         return Ok(None);
@@ -533,7 +539,7 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, String> {
         .ok_or_else(|| {
             format!(
                 "unexpected answer: {}",
-                crate::facts::tail(&out.stdout, 400)
+                crate::base::text::tail(&out.stdout, 400)
             )
         })
 }
@@ -559,11 +565,11 @@ pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String
     while let Some(joined) = reading.join_next().await {
         if let Ok((machine, Ok(Some(holder)))) = joined {
             let gone = match Holder::parse(&holder).map(|h| h.gone(&here, process_start)) {
-                Some(Liveness::Gone(why)) => Some(crate::render::printable(&why).into_owned()),
+                Some(Liveness::Gone(why)) => Some(crate::base::text::printable(&why).into_owned()),
                 _ => None,
             };
             // Host text: escaped before it reaches the operator's terminal.
-            let holder = crate::render::printable(&shown(&holder)).replace('\n', " ");
+            let holder = crate::base::text::printable(&shown(&holder)).replace('\n', " ");
             held.insert(machine, Found { holder, gone });
         }
     }
@@ -593,7 +599,7 @@ pub async fn force_release(host: &dyn Host, holder: &str) -> Result<ForceRelease
             after(&out.stdout, "corral-lock-changed").unwrap_or_default(),
         ))
     } else {
-        Err(crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned())
+        Err(crate::base::text::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned())
     }
 }
 

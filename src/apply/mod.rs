@@ -32,8 +32,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::address::Address;
+use crate::base::text::tail;
 use crate::config::Config;
-use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Plan, ResourceChange};
@@ -103,7 +103,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "{machine}: {address}: FAILED: {}",
-                crate::render::printable(error)
+                crate::base::text::printable(error)
             ),
             Event::Skipped {
                 machine,

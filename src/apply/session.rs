@@ -259,9 +259,8 @@ impl Session<'_> {
             let limits = Limits::within(RECORD_TIMEOUT, OutputBound::KeepTail(64 * 1024));
             let problem = match host.run_script(&script, limits).await {
                 Ok(out) if out.rc == Some(0) => continue,
-                Ok(out) => {
-                    crate::render::printable(crate::facts::tail(&out.stdout, 400)).into_owned()
-                }
+                Ok(out) => crate::base::text::printable(crate::base::text::tail(&out.stdout, 400))
+                    .into_owned(),
                 Err(TransportError::DeadlinePassed { .. }) => {
                     format!(
                         "the host did not answer within {}",

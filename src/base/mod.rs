@@ -8,5 +8,6 @@ pub mod diagnostic;
 pub mod envelope;
 pub mod machine;
 pub mod selector;
+pub mod text;
 pub mod timeout;
 pub mod yaml;

@@ -16,6 +16,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::text::tail;
+
 /// One thing to ask a host: a key unique on that host and the shell snippet that answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
@@ -296,19 +298,6 @@ impl fmt::Display for FactError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)
     }
-}
-
-/// The last `max` bytes of `text` (on a char boundary), trimmed, for error messages.
-pub fn tail(text: &str, max: usize) -> &str {
-    let text = text.trim();
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 /// Probe outputs recorded from the lab hosts (`scripts/record-fixtures.sh`), for tests.

@@ -438,7 +438,7 @@ async fn read_host_once(
         .map_err(|e| ReadFailure {
             message: format!(
                 "could not read the fact script's output ({e}); the shell said: {}",
-                crate::facts::tail(&output.stderr, 400)
+                crate::base::text::tail(&output.stderr, 400)
             ),
             disconnected: false,
         })?;
@@ -519,7 +519,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
         probes
             .iter()
             .take(SLOWEST_SHOWN)
-            .map(|p| format!("{} {}", crate::render::printable(&p.key), ms(p.time)))
+            .map(|p| format!("{} {}", crate::base::text::printable(&p.key), ms(p.time)))
             .collect()
     };
     let mut rows: Vec<(&String, &HostTimings)> = timings.iter().collect();
@@ -536,7 +536,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
     for (host, t) in &rows {
         text.push_str(&format!(
             "  {:width$}  {:>9}  {:>9}  {:>11}  {}\n",
-            crate::render::printable(host),
+            crate::base::text::printable(host),
             ms(t.connect + t.script),
             ms(t.connect),
             ms(t.script),
@@ -547,7 +547,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
         let probes: Duration = t.probes.iter().map(|p| p.time).sum();
         text.push_str(&format!(
             "Critical path: {} ({}: connecting {}, fact script {}, its probes {} summed, some side by side); slowest probes: {}\n",
-            crate::render::printable(host),
+            crate::base::text::printable(host),
             ms(t.connect + t.script),
             ms(t.connect),
             ms(t.script),

@@ -278,7 +278,7 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
             key,
             format!(
                 "{message} (the probe printed: {})",
-                crate::facts::tail(&out.output, 300)
+                crate::base::text::tail(&out.output, 300)
             ),
         )
     })

@@ -446,7 +446,7 @@ fn effective(out: &ProbeOutput) -> Result<BTreeMap<String, String>, FactError> {
             format!(
                 "`sshd -T` failed (exit {}): {}",
                 out.rc,
-                crate::facts::tail(out.output.trim(), 300)
+                crate::base::text::tail(out.output.trim(), 300)
             ),
         ));
     }

@@ -463,7 +463,7 @@ pub async fn settings_key(
         return Err(TransportError::Failed(format!(
             "ssh -G cannot read the SSH settings of {}: {}",
             machine.name,
-            crate::facts::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
+            crate::base::text::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
         )));
     }
     let mut settings = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -757,7 +757,7 @@ impl SshHost {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
-            let detail = crate::facts::tail(&detail, 600);
+            let detail = crate::base::text::tail(&detail, 600);
             let detail = if detail.is_empty() {
                 format!("ssh failed ({status})")
             } else {
@@ -992,7 +992,7 @@ impl Host for SshHost {
                 }
                 Ok(Ok(out)) => {
                     let detail = String::from_utf8_lossy(&out.stderr);
-                    Err(crate::facts::tail(detail.trim(), 300).to_owned())
+                    Err(crate::base::text::tail(detail.trim(), 300).to_owned())
                 }
             }
         })
