@@ -13,96 +13,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
 
+use crate::config::identity::{Identity, FILE};
 use crate::facts::HostFacts;
-
-/// The file, in the configuration's directory, that holds its id.
-pub const FILE: &str = ".corral-project";
 
 /// The kind of the plan's refusal (`corral/project.infra`).
 pub const KIND: &str = "corral/project";
-
-/// A configuration's identity: where it is kept and, once an apply made it, the id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    /// `DIR/.corral-project`, DIR being the directory of the resource documents.
-    pub file: PathBuf,
-    /// `None` until the first apply of this configuration writes the file.
-    pub id: Option<String>,
-}
-
-impl Identity {
-    /// The identity kept in `dir`: the file's id if it exists. An unreadable or malformed
-    /// file is an error (never silently another identity).
-    pub fn read(dir: &Path) -> Result<Identity, String> {
-        let file = dir.join(FILE);
-        let id = match std::fs::read_to_string(&file) {
-            Ok(text) => Some(parse(&text).map_err(|e| format!("{}: {e}", file.display()))?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{} cannot be read: {e}", file.display())),
-        };
-        Ok(Identity { file, id })
-    }
-
-    /// The id, made and written into [`FILE`] when there is none yet (the first apply).
-    /// Returns whether it was made now. The file is created, never replaced: should another
-    /// process have made one meanwhile, that one is read.
-    pub fn ensure(&mut self) -> Result<bool, String> {
-        if self.id.is_some() {
-            return Ok(false);
-        }
-        let id = new_id();
-        let text = format!(
-            "# corral: the identity of this configuration. Commit this file: it tells corral's\n# records on the hosts that this configuration owns its project's name, so that another\n# configuration under the same name is refused instead of deleting this one's resources.\n{id}\n"
-        );
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&self.file)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
-        match written {
-            Ok(()) => {
-                self.id = Some(id);
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                *self = Identity::read(self.file.parent().unwrap_or(Path::new(".")))?;
-                Ok(false)
-            }
-            Err(e) => Err(format!("cannot write {}: {e}", self.file.display())),
-        }
-    }
-}
-
-/// 16 random bytes in hex: what two configurations never share by accident.
-fn new_id() -> String {
-    hex::encode(crate::kinds::swarm_secret::random_bytes::<16>())
-}
-
-/// The id in a [`FILE`]'s text: its one line that is neither blank nor a `#` comment.
-fn parse(text: &str) -> Result<String, String> {
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'));
-    let Some(id) = lines.next() else {
-        return Err("holds no id (one line of 8 to 64 letters, digits, `-` or `_`)".into());
-    };
-    if lines.next().is_some() {
-        return Err("holds more than one id line".into());
-    }
-    let valid = (8..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
-        return Err(format!(
-            "`{id}` is not an id (8 to 64 letters, digits, `-` or `_`)"
-        ));
-    }
-    Ok(id.to_owned())
-}
 
 /// What one host's record says of a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +129,7 @@ pub fn held(config: &crate::config::Config, facts: &BTreeMap<String, HostFacts>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
     fn ours(id: Option<&str>) -> Identity {
         Identity {
@@ -388,38 +305,5 @@ mod tests {
             decide(&config.project, &ours, &held).unwrap(),
             ["n1", "n2", "n3"]
         );
-    }
-
-    #[test]
-    fn the_file_holds_one_id_line_and_is_made_once() {
-        assert_eq!(parse("# note\n\n  abcdef0123  \n").unwrap(), "abcdef0123");
-        for bad in [
-            "",
-            "# only\n",
-            "a b c d e f g h\n",
-            "short\n",
-            "abcdefgh\nijklmnop\n",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let mut identity = Identity::read(dir.path()).unwrap();
-        assert_eq!(identity.id, None);
-        assert!(identity.ensure().unwrap());
-        let id = identity.id.clone().unwrap();
-        assert_eq!(id.len(), 32);
-        assert_eq!(Identity::read(dir.path()).unwrap().id, Some(id.clone()));
-        // Made once: a second ensure, or one racing the first, reads the file.
-        assert!(!identity.ensure().unwrap());
-        let mut late = Identity {
-            file: identity.file.clone(),
-            id: None,
-        };
-        assert!(!late.ensure().unwrap());
-        assert_eq!(late.id, Some(id));
-        std::fs::write(&identity.file, "no way\n").unwrap();
-        assert!(Identity::read(dir.path())
-            .unwrap_err()
-            .contains("is not an id"));
     }
 }

@@ -390,7 +390,11 @@ mod tests {
             format!("{{\"format_version\": 2, \"projects\": {{\"{project}\": {{\"os/file.a\": {{\"kind\": \"os/file\", \"path\": \"{}/a.conf\", \"origin\": \"created\"}}}}}}}}", dir.path().display()),
         )
         .unwrap();
-        std::fs::write(dir.path().join(crate::project::FILE), "0123456789abcdef\n").unwrap();
+        std::fs::write(
+            dir.path().join(crate::config::identity::FILE),
+            "0123456789abcdef\n",
+        )
+        .unwrap();
         let host = ConfinedHost::new(&root);
         let (config, graph, plan) = plan(&paths, &host).await;
         let mut facts = BTreeMap::new();

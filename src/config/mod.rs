@@ -5,6 +5,7 @@
 //! (duplicate names, machine selectors, `depends_on` targets). It collects every error it can
 //! find instead of stopping at the first. It never touches a host.
 
+pub mod identity;
 pub mod module;
 
 use std::collections::{BTreeMap, HashMap};
@@ -186,8 +187,8 @@ pub struct Config {
     pub files: BTreeMap<String, String>,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
     pub project: String,
-    /// Which configuration this is, to the hosts' records ([`crate::project`]).
-    pub identity: crate::project::Identity,
+    /// Which configuration this is, to the hosts' records ([`identity`]).
+    pub identity: crate::config::identity::Identity,
     /// Each module instance (`kind: module` document) by name, with the resources it
     /// expanded to, so that `--target green` selects them all.
     pub module_instances: BTreeMap<String, Vec<Address>>,
@@ -314,14 +315,14 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
                 None => r.origin.file.name.as_str(),
             })
     };
-    let identity = match crate::project::Identity::read(&identity_dir(files(), &roots)) {
+    let identity = match crate::config::identity::Identity::read(&identity_dir(files(), &roots)) {
         Ok(identity) => identity,
         Err(message) => {
             errors.push(ConfigError::plain(message).with_help(format!(
                 "`{}` holds the configuration's id, as its first apply wrote it: restore it from version control",
-                crate::project::FILE
+                crate::config::identity::FILE
             )));
-            crate::project::Identity::default()
+            crate::config::identity::Identity::default()
         }
     };
     let project = if options.project.is_empty() {
@@ -524,7 +525,7 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Where the configuration keeps its identity ([`crate::project::FILE`]): the directory
+/// Where the configuration keeps its identity ([`crate::config::identity::FILE`]): the directory
 /// of its resource documents (the one its project is named after); with documents in
 /// several directories, the first directory given on the command line (never an ancestor
 /// no one chose, such as `/`), else the first document's.
