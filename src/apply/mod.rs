@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Plan, ResourceChange};
+use crate::shell::change_script;
 use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
 
 /// How long a step may run when its resource sets no `lifecycle.timeout`: generous, as an
@@ -469,17 +470,6 @@ pub(crate) fn cluster_work(
         }
     }
     (machines, steps)
-}
-
-/// A script that changes a host, as sent: one brace group, read whole before it runs, with
-/// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
-/// eat the rest of it) and stderr joined to stdout, in the C locale (scripts read what
-/// programs print, such as `stat`'s "regular file", which a translation would change).
-pub fn change_script(body: &str) -> String {
-    format!(
-        "export LC_ALL=C\nexec 2>&1\n{{\n{}\n}} </dev/null\n",
-        body.trim_end()
-    )
 }
 
 /// Runs a resource's steps in order on its host, each within `timeout`, reporting

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{change_script, guard, guarded_change, run_step_list, Event};
+use super::{guard, guarded_change, run_step_list, Event};
 use crate::address::Address;
 use crate::base::envelope::Rolling;
 use crate::config::Config;
@@ -21,6 +21,7 @@ use crate::facts::swarm::{self, NodeSummary};
 use crate::facts::{Probe, ProbeOutput};
 use crate::kinds::{Spec, Step};
 use crate::rolling::{self, Snapshot};
+use crate::shell::change_script;
 use crate::transport::{Host, Limits, OutputBound};
 
 /// How long one health question may take on one machine (a machine cut off answers

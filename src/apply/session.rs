@@ -255,7 +255,7 @@ impl Session<'_> {
             let Some(host) = changing.get(machine) else {
                 continue;
             };
-            let script = super::change_script(&crate::managed::write_script(&new));
+            let script = crate::shell::change_script(&crate::managed::write_script(&new));
             let limits = Limits::within(RECORD_TIMEOUT, OutputBound::KeepTail(64 * 1024));
             let problem = match host.run_script(&script, limits).await {
                 Ok(out) if out.rc == Some(0) => continue,

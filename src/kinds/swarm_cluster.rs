@@ -1321,7 +1321,7 @@ mod tests {
             .stdin
             .take()
             .unwrap()
-            .write_all(crate::apply::change_script(&script).as_bytes())
+            .write_all(crate::shell::change_script(&script).as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         let text = format!(

@@ -356,7 +356,7 @@ fn run_with_fake_docker(script: &str) -> (String, String) {
         .stdin
         .take()
         .unwrap()
-        .write_all(crate::apply::change_script(script).as_bytes())
+        .write_all(crate::shell::change_script(script).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
