@@ -169,7 +169,7 @@ fn desired(bytes: &[u8]) -> DesiredFile<'_> {
 /// Restarts dockerd and waits until the node is what it was in the swarm: active again
 /// and, on a manager, able to answer for it with this node Ready. Whether the rest of the
 /// swarm is as healthy as before (other nodes, tasks, volumes) is the rolling check's to
-/// say, after this step ([`crate::apply::rolling`]), which names what is not.
+/// say, after this step (`apply::rolling`), which names what is not.
 const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
 systemctl restart docker || { echo 'corral: dockerd did not restart:'; journalctl -u docker.service -n 20 --no-pager 2>&1 | tail -n 20; exit 1; }
 back() {
