@@ -1,9 +1,11 @@
 //! corral: reconcile Linux clusters toward a declared state with a plan/apply workflow.
 //!
 //! The pipeline has five stages, each in its own module: `config` loads and checks the
-//! documents, `graph` orders resource instances, `facts` reads the hosts, `plan` diffs
+//! documents, `graph` orders resource instances, `gather` reads the hosts, `planner` diffs
 //! desired against actual, and `apply` executes a plan. `kinds` holds one file per document
-//! kind; `transport` is the only code that touches a host; `render` only shows things.
+//! kind; `transport` is the only code that touches a host; `render` only shows things. What
+//! the kinds and the stages share is plain data below them: `base`, `facts`, `plan`
+//! (docs/src/architecture.md, "Layers", says which module may import which).
 
 pub mod address;
 pub mod apply;

@@ -1,7 +1,8 @@
-//! Stage 0: what every later stage shares and nothing of corral's own is below. The YAML
-//! tree with spans, configuration diagnostics, machine selectors, the inventory's machines,
-//! and the context a kind's checks run in. Nothing here imports a later stage (see
-//! docs/src/architecture.md, "Layers").
+//! Layer 0: what the kinds and the engine share, on nothing of corral's own but the leaves
+//! (`address`, `duration`, `shell`): the YAML tree with spans, configuration diagnostics,
+//! machine selectors, the inventory's machines, the context a kind's checks run in, what
+//! every document has besides its specification, and text shown to people. Nothing here
+//! imports a later layer (docs/src/architecture.md, "Layers").
 
 pub mod check;
 pub mod diagnostic;
