@@ -7,8 +7,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Value};
 
 use crate::base::envelope::document;
-use crate::base::machine;
-use crate::base::machine::MachineSpec;
+use crate::base::machine::{self, MachineSpec};
 use crate::config::module;
 
 /// `(kind, schema)` for every kind, in a stable order.
