@@ -259,6 +259,21 @@ impl Config {
     }
 }
 
+/// What the kinds' configuration-wide checks (Compose and firewall warnings) read.
+impl kinds::declared::Declared for Config {
+    fn resources(&self) -> Box<dyn Iterator<Item = (&Address, &Spec)> + '_> {
+        Box::new(self.resources.iter().map(|r| (&r.address, &r.spec)))
+    }
+
+    fn machines(&self) -> &BTreeMap<String, Machine> {
+        &self.machines
+    }
+
+    fn select<'a>(&'a self, selector: &'a Selector) -> Box<dyn Iterator<Item = &'a Machine> + 'a> {
+        Config::select(self, selector)
+    }
+}
+
 const ENVELOPE_KEYS: &[&str] = &[
     "kind",
     "name",

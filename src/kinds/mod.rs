@@ -5,6 +5,7 @@
 //! [`Diff`], and from a planned change to shell [`Step`]s. Nothing here touches a host.
 
 pub mod compose;
+pub mod declared;
 pub mod docker_daemon;
 mod docker_values;
 pub mod file;

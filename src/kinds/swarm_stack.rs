@@ -1021,16 +1021,16 @@ fn external_on_swarm(
 /// such as `container_name`, `restart`) and the `variables:` it never refers to: deployed,
 /// and shown as warnings by `validate` and
 /// `plan` (and in the plan's JSON).
-pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+pub fn compose_warnings(config: &dyn super::declared::Declared) -> Vec<(Address, String)> {
     let mut warnings = Vec::new();
-    for resource in &config.resources {
-        let super::Spec::SwarmStack(stack) = &resource.spec else {
+    for (address, spec) in config.resources() {
+        let super::Spec::SwarmStack(stack) = spec else {
             continue;
         };
         // The Compose file's own warnings, then the variables it never refers to.
         if let Some(loaded) = &stack.loaded {
             for warning in loaded.compose.warnings.iter().chain(&loaded.warnings) {
-                warnings.push((resource.address.clone(), warning.clone()));
+                warnings.push((address.clone(), warning.clone()));
             }
         }
     }
