@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral::config::{self, LoadOptions};
-use corral::facts::gather::probes_by_machine;
 use corral::facts::{FactsFile, HostFacts};
+use corral::gather::probes_by_machine;
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::build;
+use corral::planner::build;
 use corral::transport::simulated::{Fleet, SimulatedHost};
 use corral::transport::Host;
 

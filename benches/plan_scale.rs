@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use corral::address::Address;
 use corral::config::{self, LoadOptions};
-use corral::facts::gather::probes_by_machine;
 use corral::facts::{FactsFile, Gathered, HostFacts, ProbeOutput};
+use corral::gather::probes_by_machine;
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::build;
+use corral::planner::build;
 use corral::render::{self, Style};
 
 const RESOURCES: usize = 50;

@@ -20,10 +20,11 @@ use crate::cli::{
 use crate::command_error::CommandError;
 use crate::config::{self, Config, LoadOptions};
 use crate::exit::ExitStatus;
-use crate::facts::gather::{self, Connected, GatherOptions};
 use crate::facts::FactsFile;
+use crate::gather::{self, Connected, GatherOptions};
 use crate::graph::{Filter, ResourceGraph};
-use crate::plan::{build, Plan, SavedPlan, SavedPlanError};
+use crate::plan::Plan;
+use crate::planner::{build, SavedPlan, SavedPlanError};
 use crate::render::{self, Heading, RenderOptions, Style};
 use crate::transport::ssh::{Masters, SshHost, SshOptions};
 use crate::transport::Host;
@@ -147,7 +148,7 @@ fn filter_of(
             let names: Vec<&str> = config.machines.keys().map(String::as_str).collect();
             return Err(CommandError::UnknownLimit {
                 machine: machine.clone(),
-                help: config::error::suggestion(machine, &names, "machines"),
+                help: crate::base::diagnostic::suggestion(machine, &names, "machines"),
             }
             .into());
         }
@@ -335,7 +336,7 @@ async fn warn_of_locks(plan: &mut Plan, gathered: &Connected) {
             ),
         };
         plan.warnings.push(crate::plan::ResourceProblem {
-            address: Address::new(crate::config::machine::KIND, &machine, None),
+            address: Address::new(crate::base::machine::KIND, &machine, None),
             message,
         });
     }
@@ -381,8 +382,10 @@ fn check_addresses(config: &Config, filter: &Filter, gathered: &Connected) -> Re
     for (flag, addresses) in [("target", &filter.targets), ("exclude", &filter.excludes)] {
         for address in addresses {
             if !known.iter().any(|k| address.covers(k)) {
-                let help = match config::error::nearest(&address.to_string(), names.iter().copied())
-                {
+                let help = match crate::base::diagnostic::nearest(
+                    &address.to_string(),
+                    names.iter().copied(),
+                ) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("{}; `corral graph` lists them", crate::address::EXPECTED),
                 };
@@ -579,11 +582,11 @@ pub async fn facts(args: &FactsArgs) -> Result<ExitStatus> {
         _ => println!("{saved}"),
     }
     for (address, message) in &gathered.unanswered {
-        let message = render::printable(message);
+        let message = crate::base::text::printable(message);
         eprintln!("Error: no manager of {address} answered: {message}");
     }
     for (machine, message) in &gathered.unreachable {
-        let message = render::printable(message);
+        let message = crate::base::text::printable(message);
         eprintln!("Error: host {machine} could not be read: {message}");
     }
     Ok(if file.unreachable.is_empty() {
@@ -867,7 +870,7 @@ type LockFound = std::result::Result<(SshHost, Option<String>), apply::ApplyErro
 pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     let (named, load_args) = unlock_selection(args)?;
     let config = load(&load_args, true)?;
-    let machines: Vec<crate::config::machine::Machine> = match named {
+    let machines: Vec<crate::base::machine::Machine> = match named {
         None => config.machines.values().cloned().collect(),
         Some(names) => {
             let mut machines = Vec::new();
@@ -875,14 +878,14 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 let Some(machine) = config.machines.get(&name) else {
                     let known: Vec<&str> = config.machines.keys().map(String::as_str).collect();
                     return Err(CommandError::UnknownMachine {
-                        help: config::error::suggestion(&name, &known, "machines"),
+                        help: crate::base::diagnostic::suggestion(&name, &known, "machines"),
                         name,
                     }
                     .into());
                 };
                 if !machines
                     .iter()
-                    .any(|m: &crate::config::machine::Machine| m.name == name)
+                    .any(|m: &crate::base::machine::Machine| m.name == name)
                 {
                     machines.push(machine.clone());
                 }
@@ -930,7 +933,10 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
     for (name, result) in found {
         match result {
             Ok((host, Some(holder))) => {
-                println!("{name} is locked by {}.", render::printable(&holder));
+                println!(
+                    "{name} is locked by {}.",
+                    crate::base::text::printable(&holder)
+                );
                 locked.push((name, host, holder));
             }
             Ok((host, None)) => {
@@ -942,7 +948,10 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
             }
             Err(e) => {
                 failed = true;
-                eprintln!("Error: {name}: {}", render::printable(&e.to_string()));
+                eprintln!(
+                    "Error: {name}: {}",
+                    crate::base::text::printable(&e.to_string())
+                );
             }
         }
     }
@@ -990,14 +999,14 @@ pub async fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitStatus> {
                 failed = true;
                 eprintln!(
                     "Error: the lock on {name} changed in the meantime: it is now held by {}, and was left alone; run force-unlock again to see the new holder",
-                    render::printable(&now)
+                    crate::base::text::printable(&now)
                 );
             }
             Err(e) => {
                 failed = true;
                 eprintln!(
                     "Error: {name}: cannot remove the apply lock: {}",
-                    render::printable(&e.to_string())
+                    crate::base::text::printable(&e.to_string())
                 );
             }
         }

@@ -2,7 +2,7 @@
 //! `/var/lib/corral/managed.json` (SPEC §2: facts are the truth, there is no central state).
 //! Records are kept per project (`--project`, default `default`), so configurations applied
 //! to the same hosts under different projects never delete each other's resources; each
-//! project's record names the configuration that owns the name (see [`crate::project`]).
+//! project's record names the configuration that owns the name (see `project`).
 //!
 //! When a resource that wrote something (a file, a persisted sysctl file, a unit file) is
 //! removed from the configuration, the record is how the next plan knows what to undo. A
@@ -34,7 +34,7 @@ const FORMAT_VERSION: u32 = 3;
 pub struct Record {
     pub format_version: u32,
     pub projects: BTreeMap<String, BTreeMap<String, Entry>>,
-    /// By project: the id of the configuration that owns the name ([`crate::project`]).
+    /// By project: the id of the configuration that owns the name (`project`).
     /// Kept when the project's entries here are all deleted: the name stays its.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub owners: BTreeMap<String, String>,

@@ -93,7 +93,7 @@ pub fn parse_line(line: &str, key: &str) -> Result<Owed, FactError> {
     else {
         return Err(bad("a debt could not be read"));
     };
-    let name = crate::render::printable(name);
+    let name = crate::base::text::printable(name);
     let not_corrals = || {
         bad(&format!(
             "{name} is not corral's record of an owed restart; remove it"

@@ -1,6 +1,7 @@
 //! Rolling changes: a change that restarts something on several machines (dockerd, sshd,
 //! a firewall reload, package upgrades) goes `parallel` machines at a time, and each
-//! machine is proven healthy before the next begins (docs/src/rolling.md).
+//! machine is proven healthy before the next begins (docs/src/rolling.md; the setting is
+//! [`Rolling`](crate::base::envelope::Rolling)).
 //!
 //! Healthy means as healthy as just before its restart began: the same swarm nodes Ready,
 //! no fewer managers reachable, every global task that ran on a node running there again,
@@ -8,95 +9,16 @@
 //! Gluster volume with a brick on the machine empty. The judgements here are pure functions
 //! on what `docker node ls`, `docker service ls`/`service ps` and `gluster volume heal VOL
 //! info` print (recorded under fixtures/rolling by scripts/record-rolling-fixtures.sh);
-//! [`crate::apply::rolling`] runs the commands and waits on them.
+//! `apply::rolling` runs the commands and waits on them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::num::NonZeroU32;
-use std::time::Duration;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::facts::swarm::{NodeSummary, ServiceSummary, Task, TaskState};
 use crate::facts::{FactError, Probe, ProbeOutput};
 
-// ---------------------------------------------------------------------------------------
-// The setting
-
-/// `lifecycle: { rolling: { parallel: 1, wait: 10s } }`: how many machines of a rolling
-/// kind change at once, and how long a machine must stay healthy after its change before
-/// the next begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rolling {
-    /// Machines changed at once, from 1; 1 when not set.
-    #[serde(default = "one")]
-    #[schemars(with = "u32", range(min = 1))]
-    pub parallel: NonZeroU32,
-    /// How long a machine must stay healthy once it is, before the next one's change
-    /// begins (Swarm's `update_config.monitor`); 10 s when not set.
-    #[serde(default = "ten_seconds")]
-    #[schemars(with = "String")]
-    pub wait: Wait,
-}
-
-fn one() -> NonZeroU32 {
-    NonZeroU32::MIN
-}
-
-fn ten_seconds() -> Wait {
-    Wait(Duration::from_secs(10))
-}
-
-impl Default for Rolling {
-    fn default() -> Self {
-        Rolling {
-            parallel: NonZeroU32::MIN,
-            wait: ten_seconds(),
-        }
-    }
-}
-
-impl Rolling {
-    /// One machine at a time, the next as soon as this one is healthy.
-    pub fn immediate() -> Rolling {
-        Rolling {
-            parallel: NonZeroU32::MIN,
-            wait: Wait(Duration::ZERO),
-        }
-    }
-}
-
-/// A settle time: `0`, seconds, or a duration string (`"10s"`, `"2m"`), up to an hour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wait(pub Duration);
-
-impl Wait {
-    pub fn parse(text: &str) -> Result<Wait, RollingError> {
-        let trimmed = text.trim();
-        if trimmed == "0" || trimmed == "0s" {
-            return Ok(Wait(Duration::ZERO));
-        }
-        let duration = crate::apply::StepTimeout::parse(trimmed)?.duration();
-        if duration > Duration::from_secs(3600) {
-            return Err(RollingError::WaitTooLong {
-                text: text.to_owned(),
-            });
-        }
-        Ok(Wait(duration))
-    }
-}
-
-/// Why a rolling wait is refused, or why a machine's restart would cost its swarm its
-/// quorum.
+/// Why a machine's restart would cost its swarm its quorum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum RollingError {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Duration(#[from] crate::apply::TimeoutError),
-    #[error("a rolling wait is at most an hour, not `{text}`")]
-    #[diagnostic(code(corral::rolling::wait_too_long))]
-    WaitTooLong { text: String },
     /// `down` names the managers that are not reachable.
     #[error(
         "restarting {machine} would leave {left} of {managers} swarm managers reachable, fewer than a majority ({majority}){}",
@@ -110,34 +32,6 @@ pub enum RollingError {
         majority: usize,
         down: Vec<String>,
     },
-}
-
-impl fmt::Display for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}s", self.0.as_secs())
-    }
-}
-
-impl Serialize for Wait {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Wait {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        let text = match Raw::deserialize(deserializer)? {
-            Raw::Seconds(s) => s.to_string(),
-            Raw::Text(t) => t,
-        };
-        Wait::parse(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -642,16 +536,5 @@ mod tests {
         let out = out("heal-info", "no-such-volume", &probe);
         let bricks = parse_heal_info(&probe.key, &out).unwrap();
         assert_eq!(heal_pending("absent", &bricks), None);
-    }
-
-    #[test]
-    fn waits_read_as_durations() {
-        let rolling: Rolling = serde_json::from_str(r#"{"wait": "2s"}"#).unwrap();
-        assert_eq!(rolling.parallel.get(), 1);
-        assert_eq!(rolling.wait, Wait(Duration::from_secs(2)));
-        let rolling: Rolling = serde_json::from_str(r#"{"parallel": 2, "wait": 0}"#).unwrap();
-        assert_eq!(rolling.wait, Wait(Duration::ZERO));
-        assert!(serde_json::from_str::<Rolling>(r#"{"wait": "soon"}"#).is_err());
-        assert!(serde_json::from_str::<Rolling>(r#"{"parallel": 0}"#).is_err());
     }
 }

@@ -4,10 +4,11 @@
 //! test keeps the files in sync.
 
 use schemars::generate::SchemaSettings;
-use schemars::JsonSchema;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::config::{machine, module, Lifecycle, MachineSpec};
+use crate::base::envelope::document;
+use crate::base::machine::{self, MachineSpec};
+use crate::config::module;
 
 /// `(kind, schema)` for every kind, in a stable order.
 pub fn documents() -> Vec<(&'static str, Value)> {
@@ -58,45 +59,4 @@ pub fn any_document() -> Value {
         "required": ["kind", "name", "specification"],
         "allOf": kinds
     })
-}
-
-/// The schema of a whole document of `kind` whose specification is `T`.
-pub fn document<T: JsonSchema>(kind: &str) -> Value {
-    let mut generator = SchemaSettings::draft2020_12().into_generator();
-    let lifecycle = generator.subschema_for::<Lifecycle>().to_value();
-    let mut spec = generator.root_schema_for::<T>().to_value();
-    let mut defs = Map::new();
-    if let Some(object) = spec.as_object_mut() {
-        object.remove("$schema");
-        if let Some(Value::Object(found)) = object.remove("$defs") {
-            defs.extend(found);
-        }
-    }
-    for (name, schema) in generator.take_definitions(true) {
-        defs.entry(name).or_insert(schema);
-    }
-    let mut schema = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": kind,
-        "type": "object",
-        "properties": {
-            "kind": { "const": kind },
-            "name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$" },
-            "title": { "type": "string" },
-            "specification": spec,
-            "depends_on": {
-                "type": "array",
-                "items": { "type": "string", "pattern": "^[a-z0-9_-]+/[a-z0-9_-]+\\.[a-z0-9][a-z0-9_.-]*(\\[[a-z0-9][a-z0-9_.-]*\\])?$" }
-            },
-            "lifecycle": lifecycle,
-            "provider": { "const": "any" },
-            "version": { "type": "string" }
-        },
-        "required": ["kind", "name", "specification"],
-        "additionalProperties": false
-    });
-    if !defs.is_empty() {
-        schema["$defs"] = Value::Object(defs);
-    }
-    schema
 }

@@ -39,6 +39,17 @@ pub fn is_plain_word(value: &str) -> bool {
         })
 }
 
+/// A script that changes a host, as sent: one brace group, read whole before it runs, with
+/// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
+/// eat the rest of it) and stderr joined to stdout, in the C locale (scripts read what
+/// programs print, such as `stat`'s "regular file", which a translation would change).
+pub fn change_script(body: &str) -> String {
+    format!(
+        "export LC_ALL=C\nexec 2>&1\n{{\n{}\n}} </dev/null\n",
+        body.trim_end()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

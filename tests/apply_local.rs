@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use corral::apply::{self, Event};
 use corral::config::{self, LoadOptions};
-use corral::facts::gather::{probes_by_machine, read_host};
+use corral::gather::{probes_by_machine, read_host};
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::{build, Plan};
+use corral::plan::Plan;
+use corral::planner::build;
 use corral::transport::{BoxFuture, Host, Limits, LocalHost, ScriptOutput, TransportError};
 
 /// This machine through a real `sh`, with corral's own directory (`/var/lib/corral`: the

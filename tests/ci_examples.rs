@@ -208,8 +208,8 @@ fn a_comment_without_its_marker_is_refused() {
 /// Read with corral's own YAML reader, into JSON values.
 fn workflow(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(Path::new("examples/ci/github").join(name)).unwrap();
-    let documents = corral::config::yaml::parse_documents(&text).unwrap();
-    corral::config::yaml::from_node(&documents[0].root).unwrap()
+    let documents = corral::base::yaml::parse_documents(&text).unwrap();
+    corral::base::yaml::from_node(&documents[0].root).unwrap()
 }
 
 fn steps(workflow: &serde_json::Value) -> Vec<&serde_json::Value> {

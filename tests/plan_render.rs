@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use corral::config::{self, LoadOptions};
 use corral::facts::{FactsFile, HostFacts};
 use corral::graph::{Filter, ResourceGraph};
-use corral::plan::{build, Plan};
+use corral::plan::Plan;
+use corral::planner::build;
 use corral::render::{self, Heading, RenderOptions, Style};
 
 fn recorded(name: &str) -> BTreeMap<String, HostFacts> {

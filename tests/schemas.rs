@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use corral::config::yaml::{from_node, parse_documents};
+use corral::base::yaml::{from_node, parse_documents};
 use corral::schema;
 use serde_json::Value;
 

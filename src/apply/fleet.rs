@@ -13,10 +13,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::{self, LoadOptions};
-use crate::facts::gather::probes_by_machine;
 use crate::facts::{FactsFile, HostFacts, ProbeOutput};
+use crate::gather::probes_by_machine;
 use crate::graph::{Filter, ResourceGraph};
-use crate::plan::build;
+use crate::planner::build;
 use crate::transport::simulated::{Fleet, Run, SimulatedHost};
 use crate::transport::Host;
 

@@ -388,7 +388,7 @@ pub async fn acquire_taking_over(
                 Ok(out) if out.rc == Some(0) && out.stdout.contains("corral-lock-held\n") => {
                     let seen = after(&out.stdout, "corral-lock-held").unwrap_or_default();
                     // Host text: escaped before it reaches the operator's terminal.
-                    let holder = crate::render::printable(&shown(&seen)).replace('\n', " ");
+                    let holder = crate::base::text::printable(&shown(&seen)).replace('\n', " ");
                     let liveness = Holder::parse(&seen)
                         .map(|h| h.gone(&here, process_start))
                         .unwrap_or(Liveness::Running);
@@ -405,7 +405,7 @@ pub async fn acquire_taking_over(
                             LockError::Foreign {
                                 machine: machine.clone(),
                                 holder,
-                                host: crate::render::printable(&host).into_owned(),
+                                host: crate::base::text::printable(&host).into_owned(),
                             },
                         )),
                         Liveness::Gone(why) if !take_over => Err((
@@ -413,7 +413,7 @@ pub async fn acquire_taking_over(
                             LockError::Stale {
                                 machine: machine.clone(),
                                 holder,
-                                why: crate::render::printable(&why).into_owned(),
+                                why: crate::base::text::printable(&why).into_owned(),
                             },
                         )),
                         Liveness::Gone(why) => {
@@ -427,7 +427,7 @@ pub async fn acquire_taking_over(
                                 {
                                     eprintln!(
                                         "{machine}: took over the apply lock of {holder}: {}",
-                                        crate::render::printable(&why)
+                                        crate::base::text::printable(&why)
                                     );
                                     Ok(())
                                 }
@@ -459,8 +459,11 @@ pub async fn acquire_taking_over(
                     false,
                     LockError::Failed {
                         machine: machine.clone(),
-                        message: crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400)
-                            .to_owned(),
+                        message: crate::base::text::tail(
+                            &format!("{}{}", out.stdout, out.stderr),
+                            400,
+                        )
+                        .to_owned(),
                     },
                 )),
                 Err(e) => Err((
@@ -515,7 +518,8 @@ pub async fn release(
                 Ok(out) if out.rc == Some(0) => None,
                 Ok(out) => Some((
                     machine,
-                    crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+                    crate::base::text::tail(&format!("{}{}", out.stdout, out.stderr), 400)
+                        .to_owned(),
                 )),
                 Err(e) => Some((machine, e.to_string())),
             }
@@ -548,14 +552,14 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, ApplyError> {
     after(&out.stdout, "corral-lock-held")
         .map(Some)
         .ok_or_else(|| ApplyError::UnexpectedAnswer {
-            output: crate::facts::tail(&out.stdout, 400).to_owned(),
+            output: crate::base::text::tail(&out.stdout, 400).to_owned(),
         })
 }
 
 /// A lock script's failure: the end of what it printed.
 fn script_failed(out: &ScriptOutput) -> ApplyError {
     ApplyError::ScriptFailed {
-        output: crate::facts::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
+        output: crate::base::text::tail(&format!("{}{}", out.stdout, out.stderr), 400).to_owned(),
     }
 }
 
@@ -580,11 +584,11 @@ pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String
     while let Some(joined) = reading.join_next().await {
         if let Ok((machine, Ok(Some(holder)))) = joined {
             let gone = match Holder::parse(&holder).map(|h| h.gone(&here, process_start)) {
-                Some(Liveness::Gone(why)) => Some(crate::render::printable(&why).into_owned()),
+                Some(Liveness::Gone(why)) => Some(crate::base::text::printable(&why).into_owned()),
                 _ => None,
             };
             // Host text: escaped before it reaches the operator's terminal.
-            let holder = crate::render::printable(&shown(&holder)).replace('\n', " ");
+            let holder = crate::base::text::printable(&shown(&holder)).replace('\n', " ");
             held.insert(machine, Found { holder, gone });
         }
     }

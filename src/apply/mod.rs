@@ -16,13 +16,12 @@ pub mod interrupt;
 pub mod lock;
 pub mod rolling;
 pub mod session;
-mod timeout;
 
 #[cfg(test)]
 mod fleet;
 
+use crate::base::timeout::StepTimeout;
 pub use error::ApplyError;
-pub use timeout::{StepTimeout, TimeoutError};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -35,11 +34,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::address::Address;
+use crate::base::text::tail;
 use crate::config::Config;
-use crate::facts::tail;
 use crate::graph::{Node, ResourceGraph, Walk};
 use crate::kinds::Step;
 use crate::plan::{Plan, ResourceChange};
+use crate::shell::change_script;
 use crate::transport::{Host, Limits, OutputBound, TransportError};
 
 /// How long a step may run when its resource sets no `lifecycle.timeout`: generous, as an
@@ -106,7 +106,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "{machine}: {address}: FAILED: {}",
-                crate::render::printable(error)
+                crate::base::text::printable(error)
             ),
             Event::Skipped {
                 machine,
@@ -499,17 +499,6 @@ pub(crate) fn cluster_work(
         }
     }
     (machines, steps)
-}
-
-/// A script that changes a host, as sent: one brace group, read whole before it runs, with
-/// stdin from /dev/null (stdin is the script itself, and apt or a maintainer script must not
-/// eat the rest of it) and stderr joined to stdout, in the C locale (scripts read what
-/// programs print, such as `stat`'s "regular file", which a translation would change).
-pub fn change_script(body: &str) -> String {
-    format!(
-        "export LC_ALL=C\nexec 2>&1\n{{\n{}\n}} </dev/null\n",
-        body.trim_end()
-    )
 }
 
 /// Runs a resource's steps in order on its host, each within `timeout`, reporting
@@ -1014,9 +1003,10 @@ pub(crate) mod testing {
     use std::path::Path;
 
     use crate::config::{self, Config, LoadOptions};
-    use crate::facts::gather::{probes_by_machine, read_host};
+    use crate::gather::{probes_by_machine, read_host};
     use crate::graph::{Filter, ResourceGraph};
-    use crate::plan::{build, Plan};
+    use crate::plan::Plan;
+    use crate::planner::build;
     use crate::transport::Host;
 
     /// One machine, `local`, and the documents in `resources` (with `{d}` replaced by `dir`).

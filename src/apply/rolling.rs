@@ -13,13 +13,15 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{change_script, guard, guarded_change, run_step_list, ApplyError, Event};
+use super::{guard, guarded_change, run_step_list, ApplyError, Event};
 use crate::address::Address;
+use crate::base::envelope::Rolling;
 use crate::config::Config;
 use crate::facts::swarm::{self, NodeSummary};
 use crate::facts::{Probe, ProbeOutput};
 use crate::kinds::{Keeps, Placement, Step};
-use crate::rolling::{self, Rolling, Snapshot};
+use crate::rolling::{self, Snapshot};
+use crate::shell::change_script;
 use crate::transport::{Host, Limits, OutputBound};
 
 /// How long one health question may take on one machine (a machine cut off answers

@@ -25,8 +25,8 @@ use super::lock::{self, LockError};
 use super::{Event, Report};
 use crate::address::Address;
 use crate::config::Config;
-use crate::facts::gather;
 use crate::facts::HostFacts;
+use crate::gather;
 use crate::graph::{Filter, ResourceGraph};
 use crate::plan::Plan;
 use crate::transport::{describe, Host, Limits, OutputBound, TransportError};
@@ -261,13 +261,12 @@ impl Session<'_> {
             let Some(host) = changing.get(machine) else {
                 continue;
             };
-            let script = super::change_script(&crate::managed::write_script(&new));
+            let script = crate::shell::change_script(&crate::managed::write_script(&new));
             let limits = Limits::within(RECORD_TIMEOUT, OutputBound::KeepTail(64 * 1024));
             let problem = match host.run_script(&script, limits).await {
                 Ok(out) if out.rc == Some(0) => continue,
-                Ok(out) => {
-                    crate::render::printable(crate::facts::tail(&out.stdout, 400)).into_owned()
-                }
+                Ok(out) => crate::base::text::printable(crate::base::text::tail(&out.stdout, 400))
+                    .into_owned(),
                 Err(TransportError::DeadlinePassed { .. }) => {
                     format!(
                         "the host did not answer within {}",
@@ -397,16 +396,18 @@ mod tests {
             format!("{{\"format_version\": 2, \"projects\": {{\"{project}\": {{\"os/file.a\": {{\"kind\": \"os/file\", \"path\": \"{}/a.conf\", \"origin\": \"created\"}}}}}}}}", dir.path().display()),
         )
         .unwrap();
-        std::fs::write(dir.path().join(crate::project::FILE), "0123456789abcdef\n").unwrap();
+        std::fs::write(
+            dir.path().join(crate::config::identity::FILE),
+            "0123456789abcdef\n",
+        )
+        .unwrap();
         let host = ConfinedHost::new(&root);
         let (config, graph, plan) = plan(&paths, &host).await;
         let mut facts = crate::facts::Gathered::default();
         for (machine, probes) in
-            crate::facts::gather::probes_by_machine(&config, &graph, &Filter::default())
+            crate::gather::probes_by_machine(&config, &graph, &Filter::default())
         {
-            let read = crate::facts::gather::read_host(&host, &probes)
-                .await
-                .unwrap();
+            let read = crate::gather::read_host(&host, &probes).await.unwrap();
             facts.hosts.insert(machine, read);
         }
         let addresses: Vec<String> = plan

@@ -5,26 +5,22 @@
 //! (duplicate names, machine selectors, `depends_on` targets). It collects every error it can
 //! find instead of stopping at the first. It never touches a host.
 
-pub mod error;
-pub mod machine;
+pub mod identity;
 pub mod module;
-pub mod selector;
-pub mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
 use crate::address::Address;
+use crate::base::check::{span_at, CheckContext, ConfigDigest};
+use crate::base::diagnostic::{self, ConfigError, ConfigErrors, Origin, SourceFile};
+use crate::base::envelope::Lifecycle;
+use crate::base::machine::{self, Machine, MachineSpec};
+use crate::base::selector::Selector;
+use crate::base::yaml::{self, from_node, DeError, Node, Span, Value};
 use crate::kinds::{self, Spec};
-pub use error::{ConfigError, ConfigErrors, Origin, SourceFile};
-pub use machine::{Machine, MachineSpec};
-pub use selector::Selector;
-use yaml::{from_node, DeError, Node, Span, Value};
 
 /// What may be changed about loading.
 #[derive(Debug, Clone, Default)]
@@ -49,30 +45,10 @@ pub struct LoadOptions {
 /// The project of configurations whose directory gives no usable name.
 pub const DEFAULT_PROJECT: &str = "default";
 
-/// `lifecycle:` settings of a resource.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct Lifecycle {
-    #[serde(default)]
-    pub prevent_destroy: bool,
-    /// How long each apply step of this resource may run before it is stopped and fails;
-    /// 30 minutes when not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<crate::apply::StepTimeout>,
-    /// How the machines of a per-machine resource change: `parallel` at a time, each proven
-    /// healthy and then watched for `wait` before the next (docs/src/rolling.md). Kinds that
-    /// restart something (`docker/daemon`, `os/sshd`, `os/firewall`, `os/package`) roll by
-    /// default; others roll when this is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolling: Option<crate::rolling::Rolling>,
-}
-
 /// The fields of each kind that may hold a secret, as paths from the `specification` (`*`
 /// for any item of a sequence or value of a mapping). Diagnostics never quote their values:
 /// they are masked in the text that errors quote, in whatever document names them, and
-/// their names are masked wherever they are keys (see [`error::secret_spans`]), so that a
+/// their names are masked wherever they are keys (see [`diagnostic::secret_spans`]), so that a
 /// misplaced or misspelt field stays hidden too. Every kind has a line, even an empty one
 /// (a test checks it); documents of unknown kinds get every kind's fields.
 fn secret_field_table(
@@ -111,29 +87,6 @@ fn secret_names() -> Vec<&'static str> {
     names.sort_unstable();
     names.dedup();
     names
-}
-
-/// Whether a resource's content can appear in plans (and so in CI logs and pull-request
-/// comments); a `source:` outside the configuration is refused for content that would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposure {
-    /// Shown in plans as a diff.
-    Shown,
-    /// Never shown (`sensitive: true`).
-    Sensitive,
-    /// A secret's value: never shown, and left out of the configuration's digest (which a
-    /// saved plan holds), since an unkeyed digest helps guess a weak value. Its changes
-    /// show in the versions the manager's facts name (see `kinds::swarm_secret`).
-    Secret,
-}
-
-impl Exposure {
-    pub fn of(sensitive: bool) -> Self {
-        match sensitive {
-            true => Exposure::Sensitive,
-            false => Exposure::Shown,
-        }
-    }
 }
 
 /// A declared resource: one document other than a machine.
@@ -234,8 +187,8 @@ pub struct Config {
     pub files: BTreeMap<String, String>,
     /// Whose records on the hosts this configuration reads and writes (`managed`).
     pub project: String,
-    /// Which configuration this is, to the hosts' records ([`crate::project`]).
-    pub identity: crate::project::Identity,
+    /// Which configuration this is, to the hosts' records ([`identity`]).
+    pub identity: crate::config::identity::Identity,
     /// Each module instance (`kind: module` document) by name, with the resources it
     /// expanded to, so that `--target green` selects them all.
     pub module_instances: BTreeMap<String, Vec<Address>>,
@@ -306,216 +259,18 @@ impl Config {
     }
 }
 
-/// What a kind's checks may use: the document being checked and a place to report errors.
-/// Span of a field below `node` (e.g. `["values", "kernel.x"]`), falling back to the
-/// closest enclosing node.
-pub fn span_at(node: &Node, path: &[&str]) -> Span {
-    let mut node = node;
-    for key in path {
-        match node.get(key) {
-            Some(child) => node = child,
-            None => break,
-        }
-    }
-    node.span
-}
-
-pub struct CheckContext<'a> {
-    /// The resource's name.
-    pub name: &'a str,
-    pub file: &'a Arc<SourceFile>,
-    /// The `specification` node.
-    pub spec: &'a Node,
-    /// Directory of the file, for `source:` paths.
-    pub dir: &'a Path,
-    /// The configuration's directories (canonical), which `source:` files must be in.
-    pub roots: &'a [PathBuf],
-    /// `--allow-source-outside-config`.
-    pub allow_source_outside_config: bool,
-    /// Whether this command connects to the hosts (so an identity file must exist here).
-    pub connecting: bool,
-    pub errors: &'a mut ConfigErrors,
-    /// Extra bytes the configuration depends on (files read with `source:`).
-    pub digest: &'a mut ConfigDigest,
-}
-
-/// The digest of everything a configuration was loaded from, and each file's own.
-#[derive(Default)]
-pub struct ConfigDigest {
-    all: Sha256,
-    files: BTreeMap<String, String>,
-}
-
-impl ConfigDigest {
-    /// Adds bytes to the digest of the whole.
-    pub fn update(&mut self, bytes: impl AsRef<[u8]>) {
-        self.all.update(bytes);
+/// What the kinds' configuration-wide checks (Compose and firewall warnings) read.
+impl kinds::declared::Declared for Config {
+    fn resources(&self) -> Box<dyn Iterator<Item = (&Address, &Spec)> + '_> {
+        Box::new(self.resources.iter().map(|r| (&r.address, &r.spec)))
     }
 
-    /// Notes the digest of the file at `path` on its own. A sensitive source's is noted
-    /// too: it says no more than the digest of the whole, which holds its bytes beside
-    /// files anyone reviewing the configuration has.
-    fn file(&mut self, path: &Path, bytes: &[u8]) {
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        self.files.insert(
-            path.display().to_string(),
-            hex::encode(Sha256::digest(bytes)),
-        );
-    }
-}
-
-impl CheckContext<'_> {
-    /// Span of a field of the specification (e.g. `["values", "kernel.x"]`), falling back
-    /// to the closest enclosing node.
-    pub fn span_of(&self, path: &[&str]) -> Span {
-        span_at(self.spec, path)
+    fn machines(&self) -> &BTreeMap<String, Machine> {
+        &self.machines
     }
 
-    /// Span of the key of a field (`kernel.x` itself for `["values", "kernel.x"]`), falling
-    /// back to the closest enclosing node.
-    pub fn span_of_key(&self, path: &[&str]) -> Span {
-        let Some((last, parents)) = path.split_last() else {
-            return self.spec.span;
-        };
-        let mut node = self.spec;
-        for key in parents {
-            match node.get(key) {
-                Some(child) => node = child,
-                None => return node.span,
-            }
-        }
-        match &node.value {
-            Value::Map(entries) => entries
-                .iter()
-                .find(|(key, _)| key.as_str() == Some(last))
-                .map_or(node.span, |(key, _)| key.span),
-            _ => node.span,
-        }
-    }
-
-    pub fn origin(&self, span: Span) -> Origin {
-        Origin {
-            file: self.file.clone(),
-            span,
-        }
-    }
-
-    /// Reports an error at a field of the specification.
-    pub fn error(
-        &mut self,
-        path: &[&str],
-        message: impl Into<String>,
-        label: &str,
-    ) -> &mut ConfigError {
-        let origin = self.origin(self.span_of(path));
-        self.errors.push_at(&origin, message, label)
-    }
-
-    /// Reports an error at the key of a field (a sysctl key, say) rather than its value.
-    pub fn error_at_key(
-        &mut self,
-        path: &[&str],
-        message: impl Into<String>,
-        label: &str,
-    ) -> &mut ConfigError {
-        let origin = self.origin(self.span_of_key(path));
-        self.errors.push_at(&origin, message, label)
-    }
-
-    /// Reads a file named by a `source:` field of a resource whose content is shown in
-    /// plans; see [`CheckContext::read_source_as`].
-    pub fn read_source(&mut self, path_field: &[&str], relative: &str) -> Option<Vec<u8>> {
-        self.read_source_as(path_field, relative, Exposure::Shown)
-    }
-
-    /// Reads a file named by a `source:` field, relative to the document's file. It must be
-    /// a regular file, and (symbolic links resolved) inside the configuration's directories
-    /// unless its content is never shown or `--allow-source-outside-config` was given: a
-    /// configuration under review must not put the reviewer's files (`/proc/self/environ`
-    /// holds a CI job's secrets) into the plan it prints.
-    pub fn read_source_as(
-        &mut self,
-        path_field: &[&str],
-        relative: &str,
-        exposure: Exposure,
-    ) -> Option<Vec<u8>> {
-        const RELATIVE: &str = "`source:` paths are relative to the file that names them";
-        let path = self.dir.join(relative);
-        let unreadable = |ctx: &mut Self, e: std::io::Error| {
-            ctx.error(
-                path_field,
-                format!("cannot read `{}`: {e}", path.display()),
-                "this file",
-            )
-            .help = Some(RELATIVE.into());
-        };
-        let resolved = match path.canonicalize() {
-            Ok(resolved) => resolved,
-            Err(e) => {
-                unreadable(self, e);
-                return None;
-            }
-        };
-        let own_dir = self.dir.canonicalize().ok();
-        let inside = self
-            .roots
-            .iter()
-            .chain(own_dir.as_ref())
-            .any(|root| resolved.starts_with(root));
-        if !inside && exposure == Exposure::Shown && !self.allow_source_outside_config {
-            self.error(
-                path_field,
-                format!(
-                    "`{relative}` is `{}`, outside the configuration's directories",
-                    resolved.display()
-                ),
-                "this file",
-            )
-            .help = Some(
-                "the content of a file that is not sensitive is shown in plans (and CI logs and pull-request comments): move the file under a directory given on the command line, set `sensitive: true`, or pass --allow-source-outside-config".into(),
-            );
-            return None;
-        }
-        // The kernel's files hold the reviewer's or the operator's own secrets
-        // (`/proc/self/environ`), never a configuration's value.
-        if ["/proc", "/sys", "/dev"]
-            .iter()
-            .any(|root| resolved.starts_with(root))
-        {
-            self.error(
-                path_field,
-                format!(
-                    "`{relative}` is `{}`, a file of the kernel's",
-                    resolved.display()
-                ),
-                "this file",
-            )
-            .help = Some("name a regular file holding the value".into());
-            return None;
-        }
-        if !resolved.is_file() {
-            self.error(
-                path_field,
-                format!("`{}` is not a regular file", resolved.display()),
-                "this file",
-            )
-            .help = Some(RELATIVE.into());
-            return None;
-        }
-        match std::fs::read(&resolved) {
-            Ok(bytes) => {
-                self.digest.update(relative.as_bytes());
-                if exposure != Exposure::Secret {
-                    self.digest.update(&bytes);
-                    self.digest.file(&resolved, &bytes);
-                }
-                Some(bytes)
-            }
-            Err(e) => {
-                unreadable(self, e);
-                None
-            }
-        }
+    fn select<'a>(&'a self, selector: &'a Selector) -> Box<dyn Iterator<Item = &'a Machine> + 'a> {
+        Config::select(self, selector)
     }
 }
 
@@ -575,14 +330,14 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
                 None => r.origin.file.name.as_str(),
             })
     };
-    let identity = match crate::project::Identity::read(&identity_dir(files(), &roots)) {
+    let identity = match crate::config::identity::Identity::read(&identity_dir(files(), &roots)) {
         Ok(identity) => identity,
         Err(e) => {
             errors.push(ConfigError::plain(e.to_string()).with_help(format!(
                 "`{}` holds the configuration's id, as its first apply wrote it: restore it from version control",
-                crate::project::FILE
+                crate::config::identity::FILE
             )));
-            crate::project::Identity::default()
+            crate::config::identity::Identity::default()
         }
     };
     let project = if options.project.is_empty() {
@@ -638,8 +393,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<Config, ConfigEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    config.digest = hex::encode(digest.all.finalize());
-    config.files = digest.files;
+    (config.digest, config.files) = digest.finish();
     Ok(config)
 }
 
@@ -664,7 +418,7 @@ fn unknown_machine_help(name: &str, machine_names: &[&str]) -> String {
     if machine_names.is_empty() {
         "no `infrastructure/machine` documents were loaded; pass the inventory file too".to_owned()
     } else {
-        error::suggestion(name, machine_names, "machines")
+        diagnostic::suggestion(name, machine_names, "machines")
     }
 }
 
@@ -720,7 +474,7 @@ fn config_roots(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Where the configuration keeps its identity ([`crate::project::FILE`]): the directory
+/// Where the configuration keeps its identity ([`crate::config::identity::FILE`]): the directory
 /// of its resource documents (the one its project is named after); with documents in
 /// several directories, the first directory given on the command line (never an ancestor
 /// no one chose, such as `/`), else the first document's.
@@ -976,7 +730,7 @@ impl Loader<'_> {
             Err(e) => {
                 let offset = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let secrets = error::secret_spans_in_lines(&lossy, &secret_names());
+                let secrets = diagnostic::secret_spans_in_lines(&lossy, &secret_names());
                 let file = Arc::new(SourceFile::new(name, &lossy, secrets));
                 let origin = Origin {
                     file,
@@ -1000,17 +754,18 @@ impl Loader<'_> {
                 .flat_map(|document| {
                     let kind = document.root.get("kind").and_then(Node::as_str);
                     let fields = secret_fields(kind);
-                    let mut spans = error::secret_spans(&text, &document.root, &fields, &names);
+                    let mut spans =
+                        diagnostic::secret_spans(&text, &document.root, &fields, &names);
                     // A kind that holds secrets: a value where corral expects none may be one.
                     if !fields.is_empty() {
                         if let Some(schema) = kind.and_then(document_schema) {
-                            spans.extend(error::unknown_field_spans(&document.root, schema));
+                            spans.extend(diagnostic::unknown_field_spans(&document.root, schema));
                         }
                     }
                     spans
                 })
                 .collect(),
-            Err(_) => error::secret_spans_in_lines(&text, &names),
+            Err(_) => diagnostic::secret_spans_in_lines(&text, &names),
         };
         let file = Arc::new(SourceFile::new(name, &text, secrets));
         let documents = match parsed {
@@ -1158,7 +913,7 @@ impl Loader<'_> {
                 }
                 "depends_on" => envelope.depends_on = self.depends_on(file, value),
                 other => {
-                    let help = error::suggestion(other, ENVELOPE_KEYS, "document fields");
+                    let help = diagnostic::suggestion(other, ENVELOPE_KEYS, "document fields");
                     self.errors.push(
                         ConfigError::at(
                             &Self::origin(file, key.span),
@@ -1254,7 +1009,7 @@ impl Loader<'_> {
                 let mut candidates: Vec<&str> = kinds::KNOWN_KINDS.to_vec();
                 candidates.push(machine::KIND);
                 candidates.push(module::KIND);
-                let help = match error::nearest(&kind, candidates.iter().copied()) {
+                let help = match diagnostic::nearest(&kind, candidates.iter().copied()) {
                     Some(near) => format!("did you mean `{near}`? (pass --ignore-unknown-kinds to skip documents of other tools)"),
                     None => format!(
                         "known kinds: {}; pass --ignore-unknown-kinds to skip documents of other tools",
@@ -1694,7 +1449,7 @@ impl Loader<'_> {
                 let Some(declared) = def.inputs.iter().find(|i| i.name == name) else {
                     let help = match names.is_empty() {
                         true => format!("module `{source}` declares no inputs"),
-                        false => error::suggestion(name, &names, "inputs"),
+                        false => diagnostic::suggestion(name, &names, "inputs"),
                     };
                     self.errors.push(
                         ConfigError::at(
@@ -2006,7 +1761,7 @@ fn dependency_error(
             format!("{who} depends on `{target}`, which is not declared"),
             "no such resource",
         )
-        .with_help(error::suggestion(
+        .with_help(diagnostic::suggestion(
             &target.resource().to_string(),
             &candidates,
             "resources",
@@ -2027,7 +1782,7 @@ fn dependency_error(
             format!("{who} depends on `{target}`, but there is no such machine"),
             "no such machine",
         )
-        .with_help(error::suggestion(
+        .with_help(diagnostic::suggestion(
             target.machine.as_deref().unwrap_or_default(),
             &references.machine_names,
             "machines",
@@ -2038,6 +1793,7 @@ fn dependency_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::check::Exposure;
 
     /// The identity is kept where the project's name comes from: never in an ancestor no
     /// one gave (two folders under `/` would put it in `/`).

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::yaml::{Node, Span, Value};
 use crate::address::Address;
+use crate::base::yaml::{Node, Span, Value};
 
 /// The kind of a use site.
 pub const KIND: &str = "module";
@@ -316,7 +316,7 @@ pub fn check_placeholders(node: &Node, declared: &BTreeMap<String, InputType>) -
                 true => "the module declares no inputs: declare it under `inputs:` in `module.yaml`, or write `$${` for a literal `${`".into(),
                 false => {
                     let names: Vec<&str> = declared.keys().map(String::as_str).collect();
-                    super::error::suggestion(name, &names, "inputs")
+                    crate::base::diagnostic::suggestion(name, &names, "inputs")
                 }
             }),
         }
@@ -528,7 +528,7 @@ pub fn prefix_names(documents: &mut [Node], instance: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse_documents;
+    use crate::base::yaml::parse_documents;
 
     fn node(text: &str) -> Node {
         parse_documents(text).unwrap().remove(0).root
@@ -545,7 +545,7 @@ mod tests {
     }
 
     fn plain(node: &Node) -> serde_json::Value {
-        crate::config::yaml::from_node(node).unwrap()
+        crate::base::yaml::from_node(node).unwrap()
     }
 
     #[test]

@@ -747,7 +747,7 @@ pub fn parse_brick(key: &str, out: &ProbeOutput) -> Result<BrickDir, FactError> 
             key,
             format!(
                 "findmnt named no file system for the brick's parent: {}",
-                super::tail(&out.output, 400)
+                crate::base::text::tail(&out.output, 400)
             ),
         ));
     }

@@ -1,17 +1,15 @@
-//! Stage 3: read the hosts.
+//! What is read from the hosts, as data, and the pure parsers of it.
 //!
 //! Every kind says which probes it needs on a machine (a probe is a key and a shell snippet).
-//! All probes of one host go out as one generated script in one SSH round trip, and the
-//! output comes back split into per-probe sections with their exit codes. What is kept is
-//! the raw output of each probe ([`HostFacts`]); kinds parse it with pure functions, so the
-//! same parsing runs on live hosts, on saved facts files and on recorded fixtures.
+//! All probes of one host go out as one generated script in one SSH round trip (`gather`),
+//! and the output comes back split into per-probe sections with their exit codes. What is
+//! kept is the raw output of each probe ([`HostFacts`]); kinds parse it with pure functions,
+//! so the same parsing runs on live hosts, on saved facts files and on recorded fixtures.
 
-pub mod gather;
 pub mod gluster;
 pub mod kernel;
 pub mod parsed;
 mod saved;
-pub mod script;
 pub mod swarm;
 
 use std::collections::BTreeMap;
@@ -21,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::address::Address;
+use crate::base::text::tail;
 
 /// One thing to ask a host: a key unique on that host and the shell snippet that answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,19 +390,6 @@ impl FactError {
             format!("exited with {}: {}", out.rc, tail(&out.output, 400)),
         )
     }
-}
-
-/// The last `max` bytes of `text` (on a char boundary), trimmed, for error messages.
-pub fn tail(text: &str, max: usize) -> &str {
-    let text = text.trim();
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 /// Probe outputs recorded from the lab hosts (`scripts/record-fixtures.sh`), for tests.

@@ -25,7 +25,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-use super::{tail, FactError, Probe, ProbeOutput};
+use super::{FactError, Probe, ProbeOutput};
+use crate::base::text::tail;
 
 /// Key of [`info_probe`], asked of every machine.
 pub const INFO_KEY: &str = "swarm:info";
@@ -1274,7 +1275,7 @@ pub fn not_running(
             (_, Some(failed)) => format!(
                 "task {}: {}",
                 state_word(&failed.state),
-                crate::facts::tail(&failed.error, 300)
+                crate::base::text::tail(&failed.error, 300)
             ),
             (Some(current), None) => format!("task {}", state_word(&current.state)),
             (None, None) => "no task".to_owned(),

@@ -17,7 +17,8 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use crate::address::Address;
-use crate::config::{Config, ConfigError, ConfigErrors, Origin};
+use crate::base::diagnostic::{ConfigError, ConfigErrors, Origin};
+use crate::config::Config;
 use crate::kinds::Placement;
 
 /// One instance of a resource.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::error::ConfigErrors;
+use crate::base::diagnostic::ConfigErrors;
 use crate::kinds::docker_daemon::PATH as DAEMON_JSON;
 
 /// Why an import stopped before writing (or while writing) the configuration.
@@ -34,7 +34,7 @@ pub enum ImportError {
         dir: PathBuf,
         /// Shown after the message, each with its place.
         #[related]
-        errors: Vec<crate::config::error::ConfigError>,
+        errors: Vec<crate::base::diagnostic::ConfigError>,
     },
     /// Resources the output directory declares already.
     #[error("the configuration already declares {}: not written twice (import the other resources with --only/--target, or remove these from the configuration first)", .addresses.join(", "))]

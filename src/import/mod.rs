@@ -305,7 +305,7 @@ pub async fn run(
     inventory: &[PathBuf],
     project: Option<&str>,
     ssh: &crate::transport::ssh::SshOptions,
-    options: crate::facts::gather::GatherOptions,
+    options: crate::gather::GatherOptions,
 ) -> Result<String, ImportError> {
     let non_empty = std::fs::read_dir(&request.out).is_ok_and(|mut e| e.next().is_some());
     if non_empty && !request.force {
@@ -334,7 +334,7 @@ pub async fn run(
         .keys()
         .map(|m| (m.clone(), probes()))
         .collect();
-    let mut gathered = crate::facts::gather::gather(&config, probes, ssh, options).await;
+    let mut gathered = crate::gather::gather(&config, probes, ssh, options).await;
     for (_, host) in std::mem::take(&mut gathered.connections) {
         if let Ok(host) = std::sync::Arc::try_unwrap(host) {
             host.close().await;

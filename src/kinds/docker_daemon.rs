@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::file::{self, DesiredFile, FileState, Read};
 use super::{Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 
@@ -175,7 +176,7 @@ fn desired(bytes: &[u8]) -> DesiredFile<'_> {
 /// Restarts dockerd and waits until the node is what it was in the swarm: active again
 /// and, on a manager, able to answer for it with this node Ready. Whether the rest of the
 /// swarm is as healthy as before (other nodes, tasks, volumes) is the rolling check's to
-/// say, after this step ([`crate::apply::rolling`]), which names what is not.
+/// say, after this step (`apply::rolling`), which names what is not.
 const RESTART: &str = r#"before=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || true)
 systemctl restart docker || { echo 'corral: dockerd did not restart:'; journalctl -u docker.service -n 20 --no-pager 2>&1 | tail -n 20; exit 1; }
 back() {
@@ -277,8 +278,8 @@ impl MachineKind for DockerDaemonSpec {
     }
 
     /// Dockerd's tasks take a moment to settle: 10 s watched before the next machine.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::default())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::default())
     }
 
     fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {

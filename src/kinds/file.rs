@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::CheckContext;
+use crate::base::check::CheckContext;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
 use crate::shell::{quote, write_bytes};
@@ -249,7 +249,7 @@ pub fn parse(key: &str, out: &ProbeOutput) -> Result<FileState, FactError> {
             key,
             format!(
                 "{message} (the probe printed: {})",
-                crate::facts::tail(&out.output, 300)
+                crate::base::text::tail(&out.output, 300)
             ),
         )
     })
@@ -809,7 +809,7 @@ pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Selector;
+    use crate::base::selector::Selector;
     use crate::facts::recorded;
     use crate::kinds::os_file::FileSpec;
     use crate::kinds::MachineKind;

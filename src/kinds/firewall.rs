@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use super::file;
 use super::{AccessGuard, Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
@@ -587,8 +588,8 @@ impl MachineKind for FirewallSpec {
 
     /// A reload replaces the rules: one machine at a time, each proven healthy before the
     /// next, without a settle time.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::immediate())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::immediate())
     }
 
     fn rank(&self) -> u8 {
@@ -736,7 +737,7 @@ impl MachineKind for FirewallSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{from_node, parse_documents};
+    use crate::base::yaml::{from_node, parse_documents};
 
     fn spec(yaml: &str) -> Result<FirewallSpec, String> {
         let node = parse_documents(yaml).unwrap().remove(0).root;

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Step};
 use crate::address::Address;
-use crate::config::error::ConfigError;
-use crate::config::yaml::Value;
-use crate::config::CheckContext;
+use crate::base::check::CheckContext;
+use crate::base::diagnostic::ConfigError;
+use crate::base::yaml::Value;
 use crate::facts::gluster::{self, BrickDir, Peer, Volume, VolumeState, VolumeStatusReply};
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
@@ -150,7 +150,7 @@ pub struct BrickSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MountSpec {
-    pub machines: crate::config::Selector,
+    pub machines: crate::base::selector::Selector,
     /// Absolute path of the mount point; created when missing.
     pub path: String,
 }
@@ -360,7 +360,7 @@ impl Kind for GlusterVolumeSpec {
                 .map(|(name, _)| name.clone())
                 .collect();
             // Names that are not machines are reported by the loader already.
-            let names = matches!(mount.machines, crate::config::Selector::Names(_));
+            let names = matches!(mount.machines, crate::base::selector::Selector::Names(_));
             if self.mount_machines.is_empty() && !names {
                 ctx.error(&["mount", "machines"], "this selects no machine", "here")
                     .help = Some("name the machines that mount the volume, or `all`".into());
@@ -967,7 +967,7 @@ impl ClusterKind for GlusterVolumeSpec {
             .map(|b| ("bricks", b.machine.clone()))
             .collect();
         if let Some(MountSpec {
-            machines: crate::config::Selector::Names(names),
+            machines: crate::base::selector::Selector::Names(names),
             ..
         }) = &self.mount
         {
@@ -1265,7 +1265,7 @@ done
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Selector;
+    use crate::base::selector::Selector;
     use crate::facts::recorded::cluster as recorded;
     use crate::kinds::ClusterMember;
 

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::address::Address;
-use crate::config::error::{ConfigError, ConfigErrors, Origin, SourceFile};
-use crate::config::yaml::Node;
-use crate::config::Selector;
+use crate::base::diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
+use crate::base::selector::Selector;
+use crate::base::yaml::Node;
 
 use super::{swarm_cluster, swarm_network, swarm_secret, SwarmScope};
 
@@ -92,7 +92,7 @@ impl Links {
                     .help = Some(if known.is_empty() {
                         "declare the swarm with a `swarm/cluster` document".into()
                     } else {
-                        crate::config::error::suggestion(name, &known, "swarms")
+                        crate::base::diagnostic::suggestion(name, &known, "swarms")
                     });
                     None
                 }
@@ -144,7 +144,7 @@ impl LinkContext<'_> {
     ) -> &mut ConfigError {
         let origin = Origin {
             file: self.file.clone(),
-            span: crate::config::span_at(self.spec, path),
+            span: crate::base::check::span_at(self.spec, path),
         };
         self.errors.push_at(&origin, message, label)
     }

@@ -9,6 +9,7 @@
 //! [`ClusterKind`] with a default, which the registry dispatches: no code outside this
 //! folder names a kind (`tests/kinds_in_their_files.rs` counts).
 
+pub mod declared;
 pub mod docker_daemon;
 pub mod firewall;
 pub mod gluster_volume;
@@ -43,8 +44,9 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use crate::address::Address;
-use crate::config::yaml::{from_node, DeError, Node};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
+use crate::base::yaml::{from_node, DeError, Node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -85,7 +87,7 @@ macro_rules! registry {
 
         /// `(kind, JSON Schema of its documents)` for every kind, in registry order.
         pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
-            vec![$(($module::KIND, crate::schema::document::<$module::$spec>($module::KIND)),)*]
+            vec![$(($module::KIND, crate::base::envelope::document::<$module::$spec>($module::KIND)),)*]
         }
 
         impl Spec {
@@ -255,6 +257,12 @@ pub trait Kind: Sized {
     fn deletion_note() -> Option<&'static str> {
         None
     }
+
+    /// Probes every machine answers, whether or not a resource of this kind is declared on
+    /// it (who corral logs in as, which a deletion's plan needs).
+    fn every_host_probes() -> Vec<Probe> {
+        Vec::new()
+    }
 }
 
 /// A secret value the configuration compares on the hosts: its parts, each hashed into the
@@ -284,6 +292,7 @@ trait Logic {
     fn orphan_delete_script(&self, address: &Address, project: &str) -> Option<String>;
     fn after_file_deleted(&self) -> String;
     fn deletion_note(&self) -> Option<&'static str>;
+    fn every_host_probes(&self) -> Vec<Probe>;
 }
 
 impl<K: Kind> Logic for PhantomData<K> {
@@ -325,6 +334,9 @@ impl<K: Kind> Logic for PhantomData<K> {
     }
     fn deletion_note(&self) -> Option<&'static str> {
         K::deletion_note()
+    }
+    fn every_host_probes(&self) -> Vec<Probe> {
+        K::every_host_probes()
     }
 }
 
@@ -380,6 +392,11 @@ pub fn after_file_deleted(kind: &str) -> String {
 /// What the plan adds to why a resource of `kind` is deleted from a host's record.
 pub fn deletion_note(kind: &str) -> Option<&'static str> {
     logic(kind)?.deletion_note()
+}
+
+/// The probes every machine answers, kind by kind (see [`Kind::every_host_probes`]).
+pub fn every_host_probes() -> Vec<Probe> {
+    every_logic().flat_map(|l| l.every_host_probes()).collect()
 }
 
 /// Whether a change of a resource of `kind` may bring what another needs (see
@@ -736,7 +753,7 @@ pub trait MachineKind {
     /// not say: `Some` for a change that restarts something (a Docker daemon restart, which
     /// a swarm manager's quorum survives only one at a time; an sshd or firewall reload; a
     /// package upgrade restarting services), `None` for all at once. See [`crate::rolling`].
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
         None
     }
 

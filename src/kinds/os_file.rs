@@ -8,7 +8,8 @@ use super::file::{
     write_checked_script, Content, DesiredFile, FileState, Read, ORIGINAL_ATTR,
 };
 use super::{Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Exposure, Selector};
+use crate::base::check::{CheckContext, Exposure};
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Diff, ResourceChange};
 

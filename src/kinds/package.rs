@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
@@ -206,8 +207,8 @@ impl MachineKind for PackageSpec {
 
     /// An upgrade restarts the services it touches: one machine at a time, each proven healthy before the
     /// next, without a settle time.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::immediate())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::immediate())
     }
 
     fn rank(&self) -> u8 {

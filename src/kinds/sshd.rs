@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::file;
 use super::{AccessGuard, Claim, Kind, LinkContext, Links, MachineKind, Step};
 use crate::address::Address;
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
@@ -233,7 +234,7 @@ impl Kind for SshdSpec {
                     ),
                     _ => format!("`{key}` is not an sshd keyword"),
                 };
-                let help = crate::config::error::nearest(&lower, KEYWORDS.iter().copied())
+                let help = crate::base::diagnostic::nearest(&lower, KEYWORDS.iter().copied())
                     .map(|n| {
                         format!("did you mean `{n}`? (keywords as `sshd -T` prints them, any case)")
                     })
@@ -343,7 +344,7 @@ fn hop_host(hop: &str) -> &str {
 /// Each machine of the inventory that other machines' `ssh.proxy_jump` goes through (a
 /// hop naming its name, hostname or address), with those machines.
 pub fn jumped_through(
-    machines: &BTreeMap<String, crate::config::machine::Machine>,
+    machines: &BTreeMap<String, crate::base::machine::Machine>,
 ) -> BTreeMap<String, Vec<String>> {
     let mut through: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (behind, machine) in machines {
@@ -463,7 +464,7 @@ fn effective(out: &ProbeOutput) -> Result<BTreeMap<String, String>, FactError> {
             format!(
                 "`sshd -T` failed (exit {}): {}",
                 out.rc,
-                crate::facts::tail(out.output.trim(), 300)
+                crate::base::text::tail(out.output.trim(), 300)
             ),
         ));
     }
@@ -693,8 +694,8 @@ impl MachineKind for SshdSpec {
 
     /// A reload re-executes sshd: one machine at a time, each proven healthy before the
     /// next, without a settle time.
-    fn rolling(&self) -> Option<crate::rolling::Rolling> {
-        Some(crate::rolling::Rolling::immediate())
+    fn rolling(&self) -> Option<crate::base::envelope::Rolling> {
+        Some(crate::base::envelope::Rolling::immediate())
     }
 
     fn rank(&self) -> u8 {

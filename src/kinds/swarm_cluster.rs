@@ -17,7 +17,7 @@ use super::{
     ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
 };
 use crate::address::Address;
-use crate::config::CheckContext;
+use crate::base::check::CheckContext;
 use crate::facts::swarm::{self, NodeRole, SwarmInfo, SwarmNode};
 use crate::facts::{FactError, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
@@ -551,7 +551,7 @@ const MANAGER_PORT: u16 = 2377;
 /// policy is `drop` with no rule opening the cluster API (2377/tcp) to every other member
 /// (a `swarm/ports` module whose `managers:` still lists the old managers), so joins and
 /// the raft would fail there. Plan warnings, by `swarm/cluster` resource.
-pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+pub fn firewall_warnings(config: &dyn super::declared::Declared) -> Vec<(Address, String)> {
     use super::firewall::{Policy, Protocol};
     let selected =
         |selector| -> BTreeSet<&str> { config.select(selector).map(|m| m.name.as_str()).collect() };
@@ -559,8 +559,8 @@ pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String
     // Per firewall rule opening the port: its resource, its machines, and its sources
     // (`None`: any).
     let mut openings = Vec::new();
-    for resource in &config.resources {
-        let super::Spec::Firewall(firewall) = &resource.spec else {
+    for (address, spec) in config.resources() {
+        let super::Spec::Firewall(firewall) = spec else {
             continue;
         };
         let machines = selected(&firewall.machines);
@@ -571,13 +571,13 @@ pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String
             if rule.protocol == Protocol::Tcp && rule.ports.iter().any(|p| p.contains(MANAGER_PORT))
             {
                 let sources = firewall.sources.get(index).cloned().flatten();
-                openings.push((&resource.address, machines.clone(), sources));
+                openings.push((address, machines.clone(), sources));
             }
         }
     }
     let mut warnings = Vec::new();
-    for resource in &config.resources {
-        let super::Spec::SwarmCluster(cluster) = &resource.spec else {
+    for (address, spec) in config.resources() {
+        let super::Spec::SwarmCluster(cluster) = spec else {
             continue;
         };
         let opened_on: BTreeSet<&str> = openings
@@ -597,7 +597,7 @@ pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String
                 .members_in_order()
                 .filter(|member| *member != manager)
                 .filter(|member| {
-                    let Some(ip) = config.machines.get(member.as_str()).map(|m| m.spec.ip) else {
+                    let Some(ip) = config.machines().get(member.as_str()).map(|m| m.spec.ip) else {
                         return false;
                     };
                     !rules.iter().any(|(_, _, sources)| match sources {
@@ -626,7 +626,7 @@ pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String
             let message = match rules.is_empty() {
                 true => format!(
                     "{manager} is a manager, but its firewall drops {MANAGER_PORT}/tcp (the cluster API: joins, the managers' raft): {now}; list {manager} in the `managers:` input of the swarm/ports module (the managers of {})",
-                    resource.address
+                    address
                 ),
                 false => format!(
                     "{manager} is a manager, but its firewall lets {MANAGER_PORT}/tcp (the cluster API) in from {} only, not from {}; list every member in the `machines:` input of the swarm/ports module",
@@ -634,7 +634,7 @@ pub fn firewall_warnings(config: &crate::config::Config) -> Vec<(Address, String
                     unreached.join(", ")
                 ),
             };
-            warnings.push((resource.address.clone(), message));
+            warnings.push((address.clone(), message));
         }
     }
     warnings
@@ -1343,7 +1343,7 @@ mod tests {
             .stdin
             .take()
             .unwrap()
-            .write_all(crate::apply::change_script(&script).as_bytes())
+            .write_all(crate::shell::change_script(&script).as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         let text = format!(

@@ -17,7 +17,7 @@ use super::{
     Orphan, Step, SwarmScope, MANAGED_LABEL,
 };
 use crate::address::Address;
-use crate::config::CheckContext;
+use crate::base::check::CheckContext;
 use crate::facts::swarm::{self, OverlayNetwork};
 use crate::facts::{kernel, FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};

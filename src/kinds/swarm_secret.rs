@@ -33,7 +33,7 @@ use super::{
     SwarmScope, MANAGED_LABEL,
 };
 use crate::address::Address;
-use crate::config::{CheckContext, Exposure};
+use crate::base::check::{CheckContext, Exposure};
 use crate::facts::swarm;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};

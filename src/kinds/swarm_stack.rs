@@ -45,8 +45,8 @@ use super::{
     MANAGED_LABEL,
 };
 use crate::address::Address;
-use crate::config::error::{ConfigError, Origin, SourceFile};
-use crate::config::{CheckContext, Exposure};
+use crate::base::check::{CheckContext, Exposure};
+use crate::base::diagnostic::{ConfigError, Origin, SourceFile};
 use crate::facts::swarm;
 use crate::facts::{kernel, FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
@@ -728,7 +728,7 @@ impl SwarmStackSpec {
     /// (`validateExternalNetworks`).
     fn check_external_networks(&self, facts: &ClusterFacts) -> Result<(), FactError> {
         let loaded = self.loaded()?;
-        let missing: Vec<(&String, &crate::config::yaml::Span)> = loaded
+        let missing: Vec<(&String, &crate::base::yaml::Span)> = loaded
             .compose
             .external_networks
             .iter()
@@ -1067,16 +1067,16 @@ fn external_on_swarm(
 /// such as `container_name`, `restart`) and the `variables:` it never refers to: deployed,
 /// and shown as warnings by `validate` and
 /// `plan` (and in the plan's JSON).
-pub fn compose_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+pub fn compose_warnings(config: &dyn super::declared::Declared) -> Vec<(Address, String)> {
     let mut warnings = Vec::new();
-    for resource in &config.resources {
-        let super::Spec::SwarmStack(stack) = &resource.spec else {
+    for (address, spec) in config.resources() {
+        let super::Spec::SwarmStack(stack) = spec else {
             continue;
         };
         // The Compose file's own warnings, then the variables it never refers to.
         if let Some(loaded) = &stack.loaded {
             for warning in loaded.compose.warnings.iter().chain(&loaded.warnings) {
-                warnings.push((resource.address.clone(), warning.clone()));
+                warnings.push((address.clone(), warning.clone()));
             }
         }
     }
@@ -1493,7 +1493,7 @@ mod tests {
             "db_pw_e5e823937fe3",
             &Origin {
                 file: on_swarm.loaded.as_ref().unwrap().file.clone(),
-                span: crate::config::yaml::Span { start: 0, end: 1 },
+                span: crate::base::yaml::Span { start: 0, end: 1 },
             },
             &empty
         )

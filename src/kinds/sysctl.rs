@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::file;
 use super::{Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, Diff, ResourceChange};
 use crate::shell::quote;

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{self, DesiredFile, FileState};
 use super::{AccessGuard, Claim, Kind, MachineKind, Step};
-use crate::config::{CheckContext, Selector};
+use crate::base::check::CheckContext;
+use crate::base::selector::Selector;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::plan::{Action, AttrChange, AttrValue, Diff, ResourceChange};
 use crate::shell::quote;
@@ -289,6 +290,10 @@ impl Kind for UserSpec {
 
     fn deletion_lockout(change: &ResourceChange, facts: &HostFacts) -> Option<String> {
         deletion_lockout(change, facts)
+    }
+
+    fn every_host_probes() -> Vec<Probe> {
+        vec![login_probe()]
     }
 }
 
@@ -886,7 +891,7 @@ fn connecting_through_sudo(facts: &HostFacts) -> Option<&str> {
     Some(out.output.trim()).filter(|user| !user.is_empty() && *user != "root")
 }
 
-/// The probe of who corral logs in as, read on every machine (see `facts::gather`): the
+/// The probe of who corral logs in as, read on every machine (see `gather`): the
 /// plan of a deletion needs it even where no `os/user` is declared any more.
 pub fn login_probe() -> Probe {
     UserSpec::login_probe()

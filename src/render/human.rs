@@ -9,6 +9,7 @@ use similar::TextDiff;
 
 use super::group::{self, Entry};
 use super::{Heading, RenderOptions, Style};
+use crate::base::text::printable;
 use crate::plan::{Action, AttrChange, AttrValue, Plan};
 
 /// Renders the whole plan: what apply will do, or (for `drift`) how the hosts differ.
@@ -88,7 +89,7 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
             "{} {}: {}",
             style.yellow("Warning:"),
             warning.address,
-            super::printable(&warning.message)
+            printable(&warning.message)
         );
     }
     if plan.is_complete() {
@@ -102,7 +103,7 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
             style.red("Error:"),
             host.machine,
             host.failure(),
-            super::printable(&host.message)
+            printable(&host.message)
         );
     }
     for problem in &plan.errors {
@@ -111,7 +112,7 @@ pub fn render_problems(out: &mut String, plan: &Plan, style: Style) {
             "{} {}: {}",
             style.red("Error:"),
             problem.address,
-            super::printable(&problem.message)
+            printable(&problem.message)
         );
     }
 }
@@ -262,7 +263,7 @@ fn render_diff(out: &mut String, before: &str, after: &str, style: Style) {
         .missing_newline_hint(true)
         .to_string();
     for line in unified.lines() {
-        let line = super::printable(line);
+        let line = printable(line);
         let line = match line.as_bytes().first() {
             Some(b'+') => style.green(&line),
             Some(b'-') => style.red(&line),

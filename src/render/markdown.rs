@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use super::group::{self, Entry};
-use super::{human, printable, Heading, RenderOptions, Style};
+use super::{human, Heading, RenderOptions, Style};
+use crate::base::text::printable;
 use crate::plan::{Action, Plan};
 
 /// Upper bound of the rendered text, in characters.

@@ -9,7 +9,6 @@ pub mod markdown;
 pub mod progress;
 pub mod report;
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,26 +70,6 @@ fn drift_extent(plan: &Plan) -> String {
         (n, false) => format!("{n} host(s)"),
         (n, true) => format!("{n} host(s) and the cluster"),
     }
-}
-
-/// Text from hosts made safe for a terminal: control characters other than newline and tab
-/// (escape sequences a hostile or odd host could plant in a file) are shown escaped.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| match c {
-                '\n' | '\t' => c.to_string(),
-                c if c.is_control() => c.escape_default().to_string(),
-                c => c.to_string(),
-            })
-            .collect(),
-    )
 }
 
 /// `--no-color`, set once by `main` before anything prints.

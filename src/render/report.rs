@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{printable, Style};
+use super::Style;
 use crate::apply::Report;
+use crate::base::text::printable;
 
 /// Whether a skipped change never started because apply was interrupted (rather than
 /// because something it depends on failed).

@@ -40,7 +40,7 @@ use openssh::Session;
 use super::capture::{self, Capture, STDERR_TAIL};
 use super::{launcher, send_script, BoxFuture, Host, Limits, OutputBound, ScriptOutput};
 use super::{LoginError, TransportError};
-use crate::config::Machine;
+use crate::base::machine::Machine;
 
 /// How long a master stays after its last session once its tether is gone.
 const CONTROL_PERSIST_SECONDS: u64 = 10;
@@ -463,7 +463,7 @@ pub async fn settings_key(
         return Err(TransportError::Failed(format!(
             "ssh -G cannot read the SSH settings of {}: {}",
             machine.name,
-            crate::facts::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
+            crate::base::text::tail(String::from_utf8_lossy(&output.stderr).trim(), 300)
         )));
     }
     let mut settings = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -471,7 +471,7 @@ pub async fn settings_key(
     // reuse one started for a day.
     settings.push_str(&format!("corral-keep {:?}\n", options.masters.keep));
     Ok(key_of(&machine.name, &settings, |path| {
-        let path = crate::config::machine::expand_home(path);
+        let path = crate::base::machine::expand_home(path);
         std::fs::read(&path).ok()
     }))
 }
@@ -509,7 +509,7 @@ fn key_of(machine: &str, settings: &str, read: impl Fn(&str) -> Option<Vec<u8>>)
             }
         }
         if matches!(name, "identityfile" | "certificatefile") {
-            let meta = std::fs::metadata(crate::config::machine::expand_home(value)).ok();
+            let meta = std::fs::metadata(crate::base::machine::expand_home(value)).ok();
             let stamp = meta.map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
             hasher.update(format!("{stamp:?}").as_bytes());
         }
@@ -757,7 +757,7 @@ impl SshHost {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
-            let detail = crate::facts::tail(&detail, 600);
+            let detail = crate::base::text::tail(&detail, 600);
             let detail = if detail.is_empty() {
                 format!("ssh failed ({status})")
             } else {
@@ -926,7 +926,7 @@ fn connection_options(
     if let Some(identity) = &ssh.identity_file {
         // Only that key, as ssh would do with `IdentitiesOnly`.
         command.args(["-o", "IdentitiesOnly=yes", "-i"]);
-        command.arg(crate::config::machine::expand_home(identity));
+        command.arg(crate::base::machine::expand_home(identity));
     }
     if let Some(file) = &options.config_file {
         command.arg("-F").arg(file);
@@ -989,7 +989,7 @@ impl Host for SshHost {
                 Ok(Ok(out)) => {
                     let detail = String::from_utf8_lossy(&out.stderr);
                     Err(LoginError::Refused(
-                        crate::facts::tail(detail.trim(), 300).to_owned(),
+                        crate::base::text::tail(detail.trim(), 300).to_owned(),
                     ))
                 }
             }
@@ -1139,7 +1139,7 @@ mod tests {
     fn machine() -> Machine {
         Machine {
             name: "n1".into(),
-            spec: crate::config::MachineSpec {
+            spec: crate::base::machine::MachineSpec {
                 hostname: "n1".into(),
                 ip: "10.0.0.1".parse().unwrap(),
                 ssh: Default::default(),

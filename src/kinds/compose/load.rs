@@ -11,8 +11,8 @@ use super::yaml_v2::{scalar_styles, Entry, Item, TreeBuilder, Val};
 use super::{
     variables, Compose, ComposeObject, ComposeService, Variables, DEFAULT_VERSION, NEWEST_VERSION,
 };
-use crate::config::error::suggestion;
-use crate::config::yaml::{parse_documents, Span};
+use crate::base::diagnostic::suggestion;
+use crate::base::yaml::{parse_documents, Span};
 use crate::kinds::swarm_service::{
     DockerDuration, FailureAction, Mode, MountKind, ObjectRef, Port, Protocol, PublishMode,
     ServiceMount, SwarmServiceSpec, UpdateOrder, UpdatePolicy,

@@ -38,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::error::{ConfigErrors, SourceFile};
-use crate::config::yaml::Span;
+use crate::base::diagnostic::{ConfigErrors, SourceFile};
+use crate::base::yaml::Span;
 use crate::kinds::swarm_service::SwarmServiceSpec;
 
 mod go_readings;

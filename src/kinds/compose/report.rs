@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::config::error::{ConfigErrors, Origin, SourceFile};
-use crate::config::yaml::Span;
+use crate::base::diagnostic::{ConfigErrors, Origin, SourceFile};
+use crate::base::yaml::Span;
 
 /// Where errors go: each one once (an anchor used by several services would otherwise
 /// report its errors once per use).

@@ -4,7 +4,7 @@
 use super::go_readings::{go_float, split_command};
 use super::render::yaml_printable;
 use super::*;
-use crate::config::yaml::parse_documents;
+use crate::base::yaml::parse_documents;
 use crate::kinds::swarm_service::{
     DockerDuration, FailureAction, Mode, MountKind, ObjectRef, Port, Protocol, PublishMode,
     ServiceMount, UpdateOrder, UpdatePolicy,

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::report::Report;
 use super::yaml_v2::{Item, Val};
-use crate::config::yaml::Span;
+use crate::base::yaml::Span;
 
 /// A variable's value, and whether it is masked in plans and diagnostics.
 #[derive(Clone, Default, PartialEq, Eq)]

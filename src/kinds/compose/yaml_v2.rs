@@ -7,7 +7,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use super::go_readings::{go_float, resolve_plain};
 use super::report::Report;
-use crate::config::yaml::{Node, Span, Value};
+use crate::base::yaml::{Node, Span, Value};
 
 /// A value as the CLI sees it after yaml.v2 and interpolation: Go's types, keys strings.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +154,7 @@ pub(super) struct ScalarStyleInfo {
 /// parser over the same text (the spans agree with [`parse_documents`]'s; a start alone
 /// does not tell an empty plain value from the quoted key that follows it).
 ///
-/// [`parse_documents`]: crate::config::yaml::parse_documents
+/// [`parse_documents`]: crate::base::yaml::parse_documents
 pub(super) fn scalar_styles(text: &str) -> (Styles, Vec<(Span, String)>) {
     let char_bytes: Option<Vec<usize>> = (!text.is_ascii()).then(|| {
         text.char_indices()

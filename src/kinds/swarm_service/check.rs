@@ -8,9 +8,9 @@ use super::compare::object_target;
 use super::redact::{tool_label, STACK_LABEL_PREFIX};
 use super::{Mode, MountKind, SwarmServiceSpec};
 use crate::address::Address;
-use crate::config::error::{suggestion, ConfigError, Origin};
-use crate::config::yaml::{Node, Span, Value};
-use crate::config::{CheckContext, Exposure};
+use crate::base::check::{CheckContext, Exposure};
+use crate::base::diagnostic::{suggestion, ConfigError, Origin};
+use crate::base::yaml::{Node, Span, Value};
 use crate::kinds::swarm_secret::{self, ObjectClass, ObjectValue};
 use crate::kinds::{Kind, LinkContext, Links};
 

@@ -356,7 +356,7 @@ fn run_with_fake_docker(script: &str) -> (String, String) {
         .stdin
         .take()
         .unwrap()
-        .write_all(crate::apply::change_script(script).as_bytes())
+        .write_all(crate::shell::change_script(script).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -1196,7 +1196,7 @@ fn the_wait_covers_each_batch_of_the_rolling_update() {
 
 const INVENTORY: &str = "kind: infrastructure/machine\nname: n1\nspecification: { hostname: n1, ip: 10.1.0.11 }\n---\nkind: infrastructure/machine\nname: n2\nspecification: { hostname: n2, ip: 10.1.0.12 }\n---\nkind: swarm/cluster\nname: main\nspecification: { managers: [n1], workers: [n2] }\n---\nkind: swarm/network\nname: appnet\nspecification: { subnet: 10.20.0.0/24 }\n---\nkind: gluster/volume\nname: shared\nspecification:\n  bricks: [{ machine: n1, path: /data/b }, { machine: n2, path: /data/b }]\n  mount: { machines: all, path: /srv/shared }\n---\n";
 
-fn load(service: &str) -> Result<crate::config::Config, crate::config::error::ConfigErrors> {
+fn load(service: &str) -> Result<crate::config::Config, crate::base::diagnostic::ConfigErrors> {
     load_with(service, &[])
 }
 
@@ -1204,7 +1204,7 @@ fn load(service: &str) -> Result<crate::config::Config, crate::config::error::Co
 fn load_with(
     service: &str,
     files: &[(&str, &[u8])],
-) -> Result<crate::config::Config, crate::config::error::ConfigErrors> {
+) -> Result<crate::config::Config, crate::base::diagnostic::ConfigErrors> {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
@@ -1214,7 +1214,7 @@ fn load_with(
     crate::config::load(&[path], &Default::default())
 }
 
-fn rendered(errors: &crate::config::error::ConfigErrors) -> String {
+fn rendered(errors: &crate::base::diagnostic::ConfigErrors) -> String {
     let handler =
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     let mut out = String::new();

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use super::{Probe, ProbeOutput};
+use crate::facts::{Probe, ProbeOutput};
 
 /// How many slow probes (see [`can_hang`]) run at the same time on a host.
 pub const CONCURRENCY: usize = 8;

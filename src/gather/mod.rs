@@ -1,7 +1,11 @@
+//! Stage 3: read the hosts.
+//!
 //! Reading many hosts at once: one connection and one fact script per host, hosts read
 //! concurrently up to a bound. A host that cannot be reached, or does not answer within its
 //! deadline (connecting and reading together), is recorded like an unreachable one, not
 //! fatal: the others are still read and planned. A fact script's output is bounded too.
+
+pub mod script;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,9 +14,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::script::{FactScript, ProbeTime, SplitError};
-use super::{ClusterRead, Gathered, HostFacts, Probe};
-use crate::config::{Config, Machine};
+use self::script::{FactScript, ProbeTime, SplitError};
+use crate::base::machine::Machine;
+use crate::config::Config;
+use crate::facts::{ClusterRead, Gathered, HostFacts, Probe};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::transport::ssh::{SshHost, SshOptions};
@@ -213,9 +218,13 @@ pub fn probes_by_machine(
                 _ => None,
             })
             .collect();
-        list.insert(0, crate::managed::probe(&declared));
-        // Who corral logs in as: a plan must not delete that user's way to root.
-        list.insert(1, crate::kinds::user::login_probe());
+        // The record first, then what every host answers for some kind (who corral logs
+        // in as: a plan must not delete that user's way to root).
+        let every = crate::kinds::every_host_probes();
+        list.splice(
+            0..0,
+            std::iter::once(crate::managed::probe(&declared)).chain(every),
+        );
     }
     probes
 }
@@ -272,7 +281,7 @@ pub fn is_speculative(key: &str) -> bool {
 /// Takes the manager probes a member answered in the first round trip out of its facts
 /// (they are the cluster's, see `read_clusters`), by their own keys. (Apply's re-read
 /// under its lock does not ask them: see [`is_speculative`].)
-fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, super::ProbeOutput> {
+fn take_speculative(facts: &mut HostFacts) -> BTreeMap<String, crate::facts::ProbeOutput> {
     let keys: Vec<String> = facts
         .probes
         .keys()
@@ -316,13 +325,14 @@ pub async fn read_clusters<H: Host + 'static>(
         // The scope's own resource says who can answer; another one only when it is not
         // planned (`--target`).
         if is_root || (!entry.2 && entry.1.is_empty()) {
-            let facts = super::cluster_facts(config, kind, &scope, gathered);
+            let facts = crate::facts::cluster_facts(config, kind, &scope, gathered);
             entry.1 = kind.manager_candidates(&facts);
             entry.2 = is_root;
         }
     }
     // What the first members answered for their clusters in the first round trip.
-    let mut answered: BTreeMap<String, BTreeMap<String, super::ProbeOutput>> = BTreeMap::new();
+    let mut answered: BTreeMap<String, BTreeMap<String, crate::facts::ProbeOutput>> =
+        BTreeMap::new();
     for (machine, facts) in gathered.hosts.iter_mut() {
         let taken = take_speculative(facts);
         if !taken.is_empty() {
@@ -451,7 +461,7 @@ async fn read_host_once(
             .split_timed(&output.stdout)
             .map_err(|error| ReadError::Unsplittable {
                 error,
-                stderr: super::tail(&output.stderr, 400).to_owned(),
+                stderr: crate::base::text::tail(&output.stderr, 400).to_owned(),
             })?;
     Ok((
         HostFacts {
@@ -530,7 +540,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
         probes
             .iter()
             .take(SLOWEST_SHOWN)
-            .map(|p| format!("{} {}", crate::render::printable(&p.key), ms(p.time)))
+            .map(|p| format!("{} {}", crate::base::text::printable(&p.key), ms(p.time)))
             .collect()
     };
     let mut rows: Vec<(&String, &HostTimings)> = timings.iter().collect();
@@ -547,7 +557,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
     for (host, t) in &rows {
         text.push_str(&format!(
             "  {:width$}  {:>9}  {:>9}  {:>11}  {}\n",
-            crate::render::printable(host),
+            crate::base::text::printable(host),
             ms(t.connect + t.script),
             ms(t.connect),
             ms(t.script),
@@ -558,7 +568,7 @@ pub fn render_timings(timings: &BTreeMap<String, HostTimings>) -> String {
         let probes: Duration = t.probes.iter().map(|p| p.time).sum();
         text.push_str(&format!(
             "Critical path: {} ({}: connecting {}, fact script {}, its probes {} summed, some side by side); slowest probes: {}\n",
-            crate::render::printable(host),
+            crate::base::text::printable(host),
             ms(t.connect + t.script),
             ms(t.connect),
             ms(t.script),
@@ -625,7 +635,7 @@ mod tests {
     use super::*;
     use crate::config::{self, LoadOptions};
     use crate::graph::Filter;
-    use crate::plan::build;
+    use crate::planner::build;
     use crate::transport::{LocalHost, ScriptOutput};
 
     /// Machines as the test names them: `silent` never connects, `stuck` hangs in its fact

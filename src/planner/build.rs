@@ -2,16 +2,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{
-    Action, AttrChange, AttrValue, HostProblem, Plan, ResourceChange, ResourceProblem,
-    FORMAT_VERSION, RECORD_ATTR,
-};
 use crate::address::Address;
 use crate::config::Config;
 use crate::facts::{Gathered, HostFacts};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::managed;
+use crate::plan::{
+    Action, AttrChange, AttrValue, HostProblem, Plan, ResourceChange, ResourceProblem,
+    FORMAT_VERSION, RECORD_ATTR,
+};
 
 /// [`plan`] from facts in their saved form: a facts file's `hosts` and `unreachable` (see
 /// [`Gathered::from_saved`]), as tests and benchmarks hold them.
@@ -248,7 +248,7 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
                 Some("already as configured; corral records on the host that it manages it".into());
         }
         // Only real changes make dependents restart: recording what is already right does not.
-        if !super::records_only(&diff.attributes) {
+        if !crate::plan::records_only(&diff.attributes) {
             changed.insert(instance.address.clone());
             // A service this apply leaves out (`--target`) is told by the host's record.
             let left_out: Vec<String> = crate::owed::dependents(config, &instance.address)

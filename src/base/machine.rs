@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+use super::check::CheckContext;
 use super::yaml::{Node, Span};
-use super::CheckContext;
 
 pub const KIND: &str = "infrastructure/machine";
 

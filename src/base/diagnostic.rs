@@ -591,7 +591,7 @@ fn closing_quote(text: &str, open: usize, quote: char) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse_documents;
+    use crate::base::yaml::parse_documents;
 
     const NAMES: &[&str] = &["content"];
 
