@@ -647,8 +647,10 @@ pub struct Orphan {
 
 /// Takes out of a cluster's facts, as soon as they are read, what must never be kept in a
 /// facts file, an error or a log: the environment values of services (see
-/// [`swarm_service::redact_inspect`]), for the services `config` declares.
+/// [`swarm_service::redact_inspect`]), for the services `config` declares. First, the
+/// answers of questions asked together are kept as the probes they answer.
 pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+    crate::facts::gluster::expand(facts);
     if let Some(out) = facts
         .probes
         .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
