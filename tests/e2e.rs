@@ -2393,6 +2393,7 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
         &lab.corral(&["apply", "--auto-approve"], &configs),
         "apply a gluster volume",
     );
+    volume_questions_are_kept_as_asked_alone(lab, &configs);
     let file = lab.dir.join("volume.plan").display().to_string();
     let original = std::fs::read_to_string(&volume).unwrap();
     for round in 1..=10 {
@@ -2426,6 +2427,29 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
         0,
         "the volume plans empty after the rounds",
     );
+}
+
+/// The volume's three questions, asked in one `gluster` process, are kept in the facts as
+/// the three probes they answer (and the batch itself not at all), with the volume read.
+fn volume_questions_are_kept_as_asked_alone(lab: &Lab, configs: &[&str]) {
+    let file = lab.dir.join("volume-facts.json");
+    assert_success(
+        &lab.corral(&["facts", "-o", file.to_str().unwrap()], configs),
+        "facts of the volume",
+    );
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    for key in [
+        "gluster:volume-info:shared",
+        "gluster:volume-status:shared",
+        "gluster:volume-get:shared:all",
+    ] {
+        assert!(
+            recorded.contains(&format!("\"{key}\"")),
+            "{key} is not in the facts"
+        );
+    }
+    assert!(!recorded.contains("\"gluster:volume:shared\""));
+    assert!(recorded.contains("<volGetopts>") && recorded.contains("<volStatus>"));
 }
 
 /// Each cluster example converges from blank hosts in one apply and plans empty after:

@@ -83,6 +83,140 @@ pub fn volume_status_probe(volume: &str) -> Probe {
     }
 }
 
+/// Keys of [`volume_probe`] start so.
+const VOLUME_PREFIX: &str = "gluster:volume:";
+
+/// What a plan asks of volume `volume` on the member that answers for it, in one `gluster`
+/// process: [`volume_info_probe`], [`volume_status_probe`] and [`volume_get_probe`] of every
+/// option, as lines on the CLI's standard input (its batch mode; each `gluster` process
+/// costs 50-100 ms of CPU). [`expand`] turns the answer into those three probes' outputs.
+/// A name gluster would refuse (it takes letters, digits, `-` and `_`) is asked in three
+/// processes instead, as no line of standard input may carry it.
+pub fn volume_probe(volume: &str) -> Probe {
+    let commands = volume_commands(volume);
+    let plain = !volume.is_empty()
+        && volume
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let script = match plain {
+        true => format!(
+            "printf '%s\\n' {} | {GLUSTER}",
+            commands
+                .iter()
+                .map(|(_, words)| quote(&words.join(" ")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        false => commands
+            .iter()
+            .map(|(_, words)| {
+                let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+                format!("{GLUSTER} {}", quoted.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    Probe {
+        key: format!("{VOLUME_PREFIX}{volume}"),
+        script,
+    }
+}
+
+/// The questions of [`volume_probe`], in order: the key each answer is kept under, and the
+/// command's words.
+fn volume_commands(volume: &str) -> [(String, Vec<String>); 3] {
+    let words = |w: &[&str]| w.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+    [
+        (
+            volume_info_probe(Some(volume)).key,
+            words(&["volume", "info", volume]),
+        ),
+        (
+            volume_status_probe(volume).key,
+            words(&["volume", "status", volume]),
+        ),
+        (
+            volume_get_probe(volume, None).key,
+            words(&["volume", "get", volume, "all"]),
+        ),
+    ]
+}
+
+/// The line the CLI greets its standard input with, even in script mode.
+const WELCOME: &str = "Welcome to gluster prompt, type 'help' to see the available commands.";
+
+/// Replaces every [`volume_probe`] output in `facts` by the outputs of the three probes it
+/// answered, one XML document each in the order asked. Their exit code is the batch's (the
+/// parsers read gluster's `opRet`, not it). When the answer is not one document per
+/// question (glusterd down: "Connection failed…"), each question gets what was printed
+/// without documents, which its parser reports as it did for a question asked alone.
+pub fn expand(facts: &mut super::HostFacts) {
+    let batches: Vec<String> = facts
+        .probes
+        .keys()
+        .filter(|k| k.starts_with(VOLUME_PREFIX))
+        .cloned()
+        .collect();
+    for key in batches {
+        let Some(out) = facts.probes.remove(&key) else {
+            continue;
+        };
+        let volume = &key[VOLUME_PREFIX.len()..];
+        for (key, output) in split_answers(&out.output, &volume_commands(volume)) {
+            facts.probes.insert(key, ProbeOutput { rc: out.rc, output });
+        }
+    }
+}
+
+/// The answers of a batch, by key: each `<?xml` document in order, or the text outside
+/// documents for all when their number is not that of the questions.
+fn split_answers(output: &str, commands: &[(String, Vec<String>)]) -> Vec<(String, String)> {
+    const START: &str = "<?xml";
+    const END: &str = "</cliOutput>";
+    let mut documents = Vec::new();
+    let mut other = String::new();
+    let mut rest = output;
+    loop {
+        match rest.find(START) {
+            Some(at) => {
+                other.push_str(&rest[..at]);
+                let body = &rest[at..];
+                let next = body[START.len()..]
+                    .find(START)
+                    .map_or(body.len(), |n| n + START.len());
+                // Up to the end of `</cliOutput>` and its newline: what follows is not
+                // the document's (the CLI's greeting may come after it).
+                let end = body[..next].find(END).map_or(next, |n| {
+                    let end = n + END.len();
+                    end + usize::from(body[end..].starts_with('\n'))
+                });
+                documents.push(body[..end].to_owned());
+                rest = &body[end..];
+            }
+            None => {
+                other.push_str(rest);
+                break;
+            }
+        }
+    }
+    let other: String = other
+        .lines()
+        .filter(|line| line.trim() != WELCOME && !line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    commands
+        .iter()
+        .enumerate()
+        .map(|(n, (key, _))| {
+            let output = match documents.len() == commands.len() {
+                true => documents[n].clone(),
+                false => other.clone(),
+            };
+            (key.clone(), output)
+        })
+        .collect()
+}
+
 /// `volume get` of every option's effective value (`None`) or of one option.
 pub fn volume_get_probe(volume: &str, option: Option<&str>) -> Probe {
     let option = option.unwrap_or("all");
@@ -860,6 +994,92 @@ mod tests {
     fn peer_status(case: &str) -> Vec<Peer> {
         let probe = peer_status_probe();
         parse_peer_status(&probe.key, &recorded("peer-status", case, &probe)).unwrap()
+    }
+
+    /// The batch of `volume_probe` split by `expand`, and the same three questions asked
+    /// alone in the same moment (scripts/record-volume-batch-fixtures.sh).
+    fn batch_and_alone(
+        case: &str,
+        volume: &str,
+    ) -> (super::super::HostFacts, Vec<(String, ProbeOutput)>) {
+        let batch = volume_probe(volume);
+        let mut facts = super::super::HostFacts::default();
+        facts
+            .probes
+            .insert(batch.key.clone(), recorded("volume", case, &batch));
+        expand(&mut facts);
+        let alone = [
+            ("volume-info", volume_info_probe(Some(volume))),
+            ("volume-status", volume_status_probe(volume)),
+            ("volume-get", volume_get_probe(volume, None)),
+        ]
+        .map(|(fact, probe)| {
+            let out = recorded(fact, &format!("batch-{case}"), &probe);
+            (probe.key, out)
+        });
+        (facts, alone.into())
+    }
+
+    /// One `gluster` process answers what three did, and each answer reads as the same
+    /// question asked alone: a started volume, one that does not exist.
+    #[test]
+    fn a_volume_asked_in_one_batch_reads_as_asked_alone() {
+        for (case, volume) in [("started", "krill-data"), ("missing", "nosuch")] {
+            let (facts, alone) = batch_and_alone(case, volume);
+            assert_eq!(facts.probes.len(), 3, "{case}: {:?}", facts.probes.keys());
+            for (key, out) in &alone {
+                let split = facts.get(key).unwrap();
+                let read = canonical(key, split);
+                assert!(read.is_some(), "{case}: {key} does not parse");
+                assert_eq!(read, canonical(key, out), "{case}: {key}");
+            }
+        }
+        let (facts, _) = batch_and_alone("started", "krill-data");
+        let key = volume_status_probe("krill-data").key;
+        let VolumeStatusReply::Status(status) =
+            parse_volume_status(&key, &facts.probes[&key]).unwrap()
+        else {
+            panic!("the volume is started")
+        };
+        assert_eq!(status.bricks.len(), 3);
+        let key = volume_get_probe("krill-data", None).key;
+        let options = parse_volume_get(&key, &facts.probes[&key])
+            .unwrap()
+            .unwrap();
+        assert_eq!(options["performance.client-io-threads"].value, "off");
+        let key = volume_info_probe(Some("nosuch")).key;
+        let (missing, _) = batch_and_alone("missing", "nosuch");
+        assert_eq!(parse_volume_info(&key, &missing.probes[&key]).unwrap(), []);
+    }
+
+    /// With glusterd down the CLI answers the batch once, without a document: every
+    /// question fails naming it, as each did alone.
+    #[test]
+    fn a_batch_to_a_stopped_glusterd_fails_each_question() {
+        let (facts, alone) = batch_and_alone("daemon-down", "krill-data");
+        for (key, out) in &alone {
+            let split = facts.get(key).unwrap();
+            let alone = parse_volume_info(key, out).unwrap_err();
+            assert!(alone.message.contains("Connection failed"), "{alone}");
+            let err = match key.starts_with(VOLUME_STATUS_PREFIX) {
+                true => parse_volume_status(key, split).map(|_| ()).unwrap_err(),
+                false if key.starts_with(VOLUME_GET_PREFIX) => {
+                    parse_volume_get(key, split).map(|_| ()).unwrap_err()
+                }
+                false => parse_volume_info(key, split).map(|_| ()).unwrap_err(),
+            };
+            assert!(err.message.contains("Connection failed"), "{key}: {err}");
+            assert!(!err.message.contains("Welcome"), "{key}: {err}");
+        }
+    }
+
+    /// A name no line of the CLI's input may carry is asked in three processes, quoted.
+    #[test]
+    fn a_volume_name_gluster_refuses_is_asked_alone_and_quoted() {
+        let probe = volume_probe("a b;x");
+        assert!(!probe.script.contains("printf"), "{}", probe.script);
+        assert_eq!(probe.script.matches("gluster ").count(), 3);
+        assert!(probe.script.contains("'a b;x'"), "{}", probe.script);
     }
 
     fn volumes(case: &str, probe: &Probe) -> Vec<Volume> {

@@ -989,12 +989,10 @@ impl ClusterKind for GlusterVolumeSpec {
         probes
     }
 
+    /// `volume info`, `volume status` and `volume get … all` in one `gluster` process,
+    /// kept as those three probes' outputs (see [`gluster::expand`]).
     fn manager_probes(&self, name: &str) -> Vec<Probe> {
-        vec![
-            gluster::volume_info_probe(Some(name)),
-            gluster::volume_status_probe(name),
-            gluster::volume_get_probe(name, None),
-        ]
+        vec![gluster::volume_probe(name)]
     }
 
     /// Brick machines whose glusterd answers, in the order of their bricks.
