@@ -953,6 +953,25 @@ mod adoption {
         n1
     }
 
+    /// The swarm's files as the import writes them from the facts recorded in `case`.
+    fn swarm_written(case: &str) -> BTreeMap<String, Written> {
+        let found = Found {
+            project: "infra".into(),
+            machines: machines(),
+            facts: BTreeMap::from([("n1".to_owned(), manager_of(case))]),
+        };
+        write_all(
+            &found,
+            &Request {
+                out: PathBuf::new(),
+                force: false,
+                only: vec![Area::Swarm],
+                targets: vec![],
+            },
+        )
+        .unwrap()
+    }
+
     /// The written files, `edit` applied to them, loaded back; and each swarm resource's
     /// plan against the recorded facts.
     fn plan_after_import(
@@ -965,21 +984,7 @@ mod adoption {
         case: &str,
         edit: impl Fn(&str) -> String,
     ) -> Vec<(String, crate::plan::Diff, Vec<String>)> {
-        let found = Found {
-            project: "infra".into(),
-            machines: machines(),
-            facts: BTreeMap::from([("n1".to_owned(), manager_of(case))]),
-        };
-        let mut areas = write_all(
-            &found,
-            &Request {
-                out: PathBuf::new(),
-                force: false,
-                only: vec![Area::Swarm],
-                targets: vec![],
-            },
-        )
-        .unwrap();
+        let mut areas = swarm_written(case);
         for written in areas.values_mut() {
             for document in &mut written.documents {
                 document.text = edit(&document.text);
@@ -1017,21 +1022,7 @@ mod adoption {
 
     #[test]
     fn what_was_built_by_hand_is_written_whole() {
-        let found = Found {
-            project: "infra".into(),
-            machines: machines(),
-            facts: BTreeMap::from([("n1".to_owned(), manager())]),
-        };
-        let areas = write_all(
-            &found,
-            &Request {
-                out: PathBuf::new(),
-                force: false,
-                only: vec![Area::Swarm],
-                targets: vec![],
-            },
-        )
-        .unwrap();
+        let areas = swarm_written("by-hand");
         // Docker's defaults (restart policy, empty resources, stop grace period…) are not
         // settings of a person's: nothing to note.
         let notes: Vec<&Note> = areas.values().flat_map(|w| &w.notes).collect();
@@ -1069,21 +1060,7 @@ mod adoption {
     /// and the written file plans no changes.
     #[test]
     fn a_public_stack_with_a_volume_of_its_own_is_written_and_plans_no_changes() {
-        let found = Found {
-            project: "infra".into(),
-            machines: machines(),
-            facts: BTreeMap::from([("n1".to_owned(), manager_of("voting"))]),
-        };
-        let areas = write_all(
-            &found,
-            &Request {
-                out: PathBuf::new(),
-                force: false,
-                only: vec![Area::Swarm],
-                targets: vec![],
-            },
-        )
-        .unwrap();
+        let areas = swarm_written("voting");
         let (_, text) = areas["stacks.yaml"]
             .files
             .iter()
