@@ -68,7 +68,7 @@ impl SavedPlan {
 
     /// Why a fresh plan of the same configuration (`config`, read with `facts`) shows that
     /// this one is stale, if it does. `readers` names the resources that read some probes
-    /// of a machine (`facts::gather::readers`).
+    /// of a machine (`gather::readers`).
     pub fn staleness(
         &self,
         fresh: &Plan,
