@@ -20,6 +20,10 @@ use corral::graph::{Filter, ResourceGraph};
 use corral::plan::build;
 use corral::render::{self, Style};
 
+/// The allocator the `corral` binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RESOURCES: usize = 50;
 const RUNS: usize = 7;
 
