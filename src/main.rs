@@ -9,6 +9,11 @@ use corral::cli::{Cli, Command};
 use corral::commands;
 use corral::exit::ExitStatus;
 
+/// Planning a large fleet is mostly allocation: mimalloc plans 10,000 machines faster than
+/// the system allocator (see docs/src/speed.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ExitCode::from(run().code())
 }

@@ -438,10 +438,32 @@ impl ResourceGraph {
                 Placement::Cluster(_) => Vec::new(),
             })
             .collect();
+        // Only a key claimed in two different states can be claimed differently on a
+        // machine: the rest are not looked at per instance (at fleet size that was most of
+        // building the graph).
+        let mut states: HashMap<&str, &str> = HashMap::new();
+        let mut contested: HashSet<&str> = HashSet::new();
+        for claim in claims.iter().flatten() {
+            let state = states.entry(&claim.key).or_insert(&claim.state);
+            if *state != claim.state {
+                contested.insert(&claim.key);
+            }
+        }
+        let claims: Vec<Vec<&crate::kinds::Claim>> = claims
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .filter(|c| contested.contains(c.key.as_str()))
+                    .collect()
+            })
+            .collect();
         let mut owners: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
         let mut reported = HashSet::new();
         let mut errors = ConfigErrors::default();
         for (index, instance) in self.instances.iter().enumerate() {
+            if claims[instance.resource].is_empty() {
+                continue;
+            }
             let resource = &config.resources[instance.resource];
             let Some(machine) = instance.machine.as_deref() else {
                 continue;

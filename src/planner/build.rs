@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::address::Address;
 use crate::config::Config;
-use crate::facts::{Gathered, HostFacts};
+use crate::facts::{FactError, FactsDigests, Gathered, HostFacts};
 use crate::graph::{Filter, ResourceGraph};
 use crate::kinds::Placement;
 use crate::managed;
 use crate::plan::{
-    Action, AttrChange, AttrValue, HostProblem, Plan, ResourceChange, ResourceProblem,
+    Action, AttrChange, AttrValue, Diff, HostProblem, Plan, ResourceChange, ResourceProblem,
     FORMAT_VERSION, RECORD_ATTR,
 };
 
@@ -42,7 +42,14 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         errors: Vec::new(),
         warnings: Vec::new(),
         config_digest: config.digest.clone(),
-        facts_digests: gathered.digests(),
+        facts_digests: FactsDigests {
+            hosts: digests(&gathered.hosts),
+            clusters: gathered
+                .clusters
+                .iter()
+                .map(|(a, c)| (a.clone(), c.digest()))
+                .collect(),
+        },
         instances: graph.instances.len(),
     };
     for (address, message) in config.unmatched_selectors() {
@@ -70,17 +77,33 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
     }
     let records = plan_deletions(config, filter, facts, &mut plan);
     let deleted_last = plan_orphans(config, graph, filter, gathered, &mut plan);
+    // Only what some resource depends on is ever looked up in `changed` (restarts, users
+    // a package brings) or has dependents owing it a restart: at fleet size, keeping every
+    // changed address would cost more than the rest of the walk.
+    let depended: HashSet<(&str, &str)> = config
+        .resources
+        .iter()
+        .flat_map(|r| &r.depends_on)
+        .map(|t| (t.kind.as_str(), t.name.as_str()))
+        .collect();
+    let is_depended = |a: &Address| depended.contains(&(a.kind.as_str(), a.name.as_str()));
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
-    let planned: HashSet<&Address> = graph.instances.iter().map(|i| &i.address).collect();
-    for index in graph.apply_order() {
+    let mut planned: Option<HashSet<&Address>> = None;
+    let order = graph.apply_order();
+    // Each instance's own diff reads its host's facts alone: made side by side first.
+    let mut host_diffs = host_diffs(config, graph, &order, facts, threads(order.len())).into_iter();
+    for index in order {
         let instance = &graph.instances[index];
         let resource = &config.resources[instance.resource];
+        let host_diff = host_diffs.next().flatten();
         let kind = match resource.spec.placement() {
             Placement::Machines(kind) => kind,
             Placement::Cluster(kind) => {
                 if let Some(change) = plan_cluster(config, kind, resource, gathered, &mut plan) {
-                    changed.insert(change.address.clone());
+                    if is_depended(&change.address) {
+                        changed.insert(change.address.clone());
+                    }
                     plan.resource_changes.push(change);
                 }
                 continue;
@@ -106,7 +129,20 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
             }
             continue;
         };
-        let mut diff = match kind.diff(&resource.address.name, host_facts) {
+        let Some(HostDiff {
+            diff,
+            warnings,
+            unmet,
+        }) = host_diff
+        else {
+            // Made for every per-machine instance with facts (host_diffs).
+            plan.errors.push(ResourceProblem {
+                address: instance.address.clone(),
+                message: "internal error: an instance planned without its diff".into(),
+            });
+            continue;
+        };
+        let mut diff = match diff {
             Ok(diff) => diff,
             Err(e) => {
                 plan.errors.push(ResourceProblem {
@@ -119,15 +155,12 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
                 continue;
             }
         };
-        if diff.action() != Action::NoOp {
-            for message in kind.warnings(&resource.address.name, host_facts) {
-                plan.warnings.push(ResourceProblem {
-                    address: instance.address.clone(),
-                    message: format!("{machine}: {message}"),
-                });
-            }
+        for message in warnings {
+            plan.warnings.push(ResourceProblem {
+                address: instance.address.clone(),
+                message: format!("{machine}: {message}"),
+            });
         }
-        let unmet = kind.unmet(&resource.address.name, host_facts);
         if !unmet.is_empty() {
             // A package installed by this apply may bring the user (postgresql's postgres).
             let from_package = resource.depends_on.iter().any(|target| {
@@ -248,9 +281,11 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
                 Some("already as configured; corral records on the host that it manages it".into());
         }
         // Only real changes make dependents restart: recording what is already right does not.
-        if !crate::plan::records_only(&diff.attributes) {
+        if !crate::plan::records_only(&diff.attributes) && is_depended(&instance.address) {
             changed.insert(instance.address.clone());
             // A service this apply leaves out (`--target`) is told by the host's record.
+            let planned =
+                planned.get_or_insert_with(|| graph.instances.iter().map(|i| &i.address).collect());
             let left_out: Vec<String> = crate::owed::dependents(config, &instance.address)
                 .into_iter()
                 .filter(|(service, _)| !planned.contains(service))
@@ -284,6 +319,112 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         }
     }
     plan
+}
+
+/// What planning one per-machine instance reads from its host's facts alone.
+#[derive(Debug, PartialEq)]
+struct HostDiff {
+    diff: Result<Diff, FactError>,
+    /// The kind's warnings, when the diff is a change.
+    warnings: Vec<String>,
+    /// What the host lacks for it (a user, a group), when the diff could be made.
+    unmet: Vec<String>,
+}
+
+/// Threads to make `items` diffs or digests on: one per core, but one below 4,096 items,
+/// where starting threads costs more than they save.
+fn threads(items: usize) -> usize {
+    match items {
+        0..4096 => 1,
+        _ => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    }
+}
+
+/// The [`HostDiff`] of each instance of `order` that is planned per machine and whose
+/// host's facts were gathered (`None` for the rest), in `order`'s order, made on `threads`
+/// threads. Each reads only its own host's facts (whose parsed forms are shared behind a
+/// lock), so they are made side by side: most of a plan's time at fleet size.
+fn host_diffs(
+    config: &Config,
+    graph: &ResourceGraph,
+    order: &[usize],
+    facts: &BTreeMap<String, HostFacts>,
+    threads: usize,
+) -> Vec<Option<HostDiff>> {
+    let one = |&index: &usize| {
+        let instance = &graph.instances[index];
+        let resource = &config.resources[instance.resource];
+        let Placement::Machines(kind) = resource.spec.placement() else {
+            return None;
+        };
+        let host_facts = facts.get(instance.machine.as_ref()?)?;
+        let name = &resource.address.name;
+        let diff = kind.diff(name, host_facts);
+        let (warnings, unmet) = match &diff {
+            Ok(d) if d.action() != Action::NoOp => (
+                kind.warnings(name, host_facts),
+                kind.unmet(name, host_facts),
+            ),
+            Ok(_) => (Vec::new(), kind.unmet(name, host_facts)),
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        Some(HostDiff {
+            diff,
+            warnings,
+            unmet,
+        })
+    };
+    if threads <= 1 {
+        return order.iter().map(one).collect();
+    }
+    let chunk = order.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = order
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| match part.join() {
+                Ok(diffs) => diffs,
+                // A kind's panic is a bug: shown as it would be without threads.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Each host's facts digest (SHA-256 of every probe), on every core when there are many.
+fn digests(facts: &BTreeMap<String, HostFacts>) -> BTreeMap<String, String> {
+    let hosts: Vec<(&String, &HostFacts)> = facts.iter().collect();
+    // A host's digest costs about as much as 50 instances' diffs.
+    let threads = threads(hosts.len() * 50);
+    if threads <= 1 {
+        return hosts
+            .into_iter()
+            .map(|(m, f)| (m.clone(), f.digest()))
+            .collect();
+    }
+    let chunk = hosts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = hosts
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(m, f)| ((*m).clone(), f.digest()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| match part.join() {
+                Ok(digests) => digests,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// The change of a cluster resource, from its members' facts and its manager's. A member
@@ -582,4 +723,38 @@ fn plan_deletions<'f>(
         }
     }
     records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Diffs made on several threads come back in apply order, as one thread makes them:
+    /// the plan's order, and so its bytes, do not depend on the cores.
+    #[test]
+    fn diffs_on_threads_keep_the_apply_order() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let paths = [root.join("examples"), root.join("fixtures/inventory.yaml")];
+        let config = crate::config::load(&paths, &crate::config::LoadOptions::default()).unwrap();
+        let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
+        let facts = crate::facts::FactsFile::read(&root.join("fixtures/facts/lab-drift.json"))
+            .unwrap()
+            .hosts;
+        let order = graph.apply_order();
+        let one = host_diffs(&config, &graph, &order, &facts, 1);
+        let changes = one
+            .iter()
+            .flatten()
+            .filter(|d| d.diff.as_ref().is_ok_and(|d| d.action() != Action::NoOp))
+            .count();
+        // A few changes among many no-ops: out of order, they would move.
+        assert!(
+            changes > 0 && changes < one.len() / 2,
+            "the drifted hosts have changes to keep in order: {one:?}"
+        );
+        for threads in [2, 3, 7] {
+            let many = host_diffs(&config, &graph, &order, &facts, threads);
+            assert_eq!(one, many, "{threads} threads");
+        }
+    }
 }
