@@ -9,6 +9,7 @@
 pub mod gluster;
 pub mod kernel;
 pub mod parsed;
+pub mod record;
 mod saved;
 pub mod swarm;
 

@@ -777,7 +777,7 @@ pub trait MachineKind {
 
     /// What applying this resource writes on a machine, recorded there so that removing
     /// the resource from the configuration deletes it; `None` when it leaves nothing to undo.
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
         None
     }
 

@@ -821,8 +821,8 @@ impl MachineKind for SshdSpec {
         claims
     }
 
-    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, &drop_in(name)))
+    fn managed_entry(&self, name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(KIND, &drop_in(name)))
     }
 
     fn access_guard(&self, name: &str) -> Option<AccessGuard> {
