@@ -11,7 +11,7 @@ use crate::address::Address;
 use crate::base::check::{CheckContext, Exposure};
 use crate::base::diagnostic::{suggestion, ConfigError, Origin};
 use crate::base::yaml::{Node, Span, Value};
-use crate::kinds::swarm_secret::{self, ObjectClass, ObjectValue};
+use crate::kinds::swarm_secret::{self, ObjectClass, ObjectClassKind, ObjectValue};
 use crate::kinds::{Kind, LinkContext, Links};
 
 impl Kind for SwarmServiceSpec {
