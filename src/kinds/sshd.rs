@@ -299,8 +299,8 @@ impl Kind for SshdSpec {
     }
 
     /// The machines others jump through, which a setting here could cut off.
-    fn declare_config(config: &crate::config::Config, links: &mut Links) {
-        links.jumped_through = jumped_through(&config.machines);
+    fn declare_config(config: &dyn crate::kinds::declared::Declared, links: &mut Links) {
+        links.jumped_through = jumped_through(config.machines());
     }
 
     /// Removing a drop-in can cut corral's access as much as writing it.

@@ -278,7 +278,7 @@ impl Kind for SwarmSecretSpec {
     }
 
     /// Secrets' and configs' values alike, of every resource that declares one.
-    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+    fn redact_cluster_facts(config: &dyn crate::kinds::declared::Declared, facts: &mut HostFacts) {
         if let Some(out) = facts.probes.get_mut(OBJECTS_KEY) {
             out.output = redact(&out.output, &declared_objects(config));
         }
@@ -311,11 +311,13 @@ fn object_value(id: ObjectId, value: &ObjectValue) -> super::SecretValue<'_> {
 }
 
 /// Every secret and config value the configuration declares, with what it is a value of.
-pub fn declared_objects(config: &crate::config::Config) -> Vec<(ObjectId, &ObjectValue)> {
+pub fn declared_objects(
+    config: &dyn crate::kinds::declared::Declared,
+) -> Vec<(ObjectId, &ObjectValue)> {
     let mut objects = Vec::new();
-    for resource in &config.resources {
-        let name = &resource.address.name;
-        match &resource.spec {
+    for (address, spec) in config.resources() {
+        let name = &address.name;
+        match spec {
             super::Spec::SwarmSecret(s) => objects.push((
                 ObjectId::declared(ObjectClass::Secret, name),
                 &s.object.value,

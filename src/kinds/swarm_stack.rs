@@ -444,7 +444,7 @@ impl Kind for SwarmStackSpec {
         objects.chain(variables).collect()
     }
 
-    fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn config_warnings(config: &dyn crate::kinds::declared::Declared) -> Vec<(Address, String)> {
         compose_warnings(config)
     }
 
