@@ -1,4 +1,4 @@
-//! The command line's own errors: what [`crate::commands`] refuses before or after the
+//! The command line's own errors: what `commands` refuses before or after the
 //! stages run (a selection that names nothing, a plan that is incomplete, a confirmation
 //! that cannot be asked). The stages' errors pass through as they are.
 

@@ -14,9 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-
 use crate::address::Address;
 use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
 use crate::kinds::file::{self, DesiredFile, FileState};
@@ -24,90 +21,13 @@ use crate::kinds::Step;
 use crate::plan::{Action, AttrChange, AttrValue, ResourceChange};
 use crate::shell::quote;
 
-pub const PATH: &str = "/var/lib/corral/managed.json";
-pub const PROBE_KEY: &str = "corral:managed";
-/// 3: `owners` (older corrals would drop it when they rewrite the record, so they refuse).
-const FORMAT_VERSION: u32 = 3;
+use crate::facts::record::FORMAT_VERSION;
+pub use crate::facts::record::{Entry, Origin, Record, PATH, PROBE_KEY};
 
-/// The record of one host: what corral wrote there, by project and resource address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    pub format_version: u32,
-    pub projects: BTreeMap<String, BTreeMap<String, Entry>>,
-    /// By project: the id of the configuration that owns the name (`project`).
-    /// Kept when the project's entries here are all deleted: the name stays its.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub owners: BTreeMap<String, String>,
-}
-
-impl Record {
-    /// What one project wrote on the host.
-    pub fn project(&self, project: &str) -> BTreeMap<String, Entry> {
-        self.projects.get(project).cloned().unwrap_or_default()
-    }
-
-    /// The entries of every project for `path`.
-    pub fn entries_for<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.projects
-            .values()
-            .flat_map(BTreeMap::values)
-            .filter(move |e| e.path.as_deref() == Some(path))
-    }
-
-    /// Whether corral created the file at `path` (for any project).
-    pub fn created(&self, path: &str) -> bool {
-        self.entries_for(path)
-            .any(|e| e.origin() == Some(Origin::Created))
-    }
-}
-
-/// How a recorded file came to be corral's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Origin {
-    /// There was nothing at the path: removing the resource deletes the file.
-    Created,
-    /// A file was there: removing the resource restores it if corral kept it (it does at
-    /// its first change), and otherwise leaves the file as it is.
-    Adopted,
-}
-
-/// What one resource wrote on a host, enough to undo it without its configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub kind: String,
-    /// A file the resource wrote.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// A systemd unit whose unit file the resource wrote.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// Whether corral created or adopted the file; absent in records of corral 0.1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<Origin>,
-    /// The file holds a secret: its original is never read back either.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub sensitive: bool,
-}
-
-impl Entry {
-    /// An entry for a file written by a resource of `kind`.
-    pub fn file(kind: &str, path: &str) -> Entry {
-        Entry {
-            kind: kind.to_owned(),
-            path: Some(path.to_owned()),
-            unit: None,
-            origin: None,
-            sensitive: false,
-        }
-    }
-
-    /// The origin, where known. Files of kinds that never adopt one have corral's own
-    /// names (sysctl files) or are unit files, which corral always treated as its own.
-    pub fn origin(&self) -> Option<Origin> {
-        self.origin
-            .or((!crate::kinds::adopts_files(&self.kind)).then_some(Origin::Created))
-    }
+/// The origin of `entry`, where known. Files of kinds that never adopt one have corral's
+/// own names (sysctl files) or are unit files, which corral always treated as its own.
+pub fn origin(entry: &Entry) -> Option<Origin> {
+    entry.origin_given(crate::kinds::adopts_files(&entry.kind))
 }
 
 /// What a host holds for planning deletions: the record and the originals corral keeps,
@@ -164,32 +84,9 @@ fn section<'a>(
 }
 
 pub fn parse(out: &ProbeOutput) -> Result<HostRecord, FactError> {
-    if out.rc != 0 {
-        return Err(FactError::unexpected(PROBE_KEY, out));
-    }
+    let record = crate::facts::record::parse_record(out)?;
     let mut lines = out.output.lines().peekable();
-    let record = match lines.next().map(|l| l.split_once(' ').unwrap_or((l, ""))) {
-        Some(("record", "none")) => Record::default(),
-        Some(("record", encoded)) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|e| FactError::new(PROBE_KEY, format!("{PATH} could not be read: {e}")))?;
-            let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
-                FactError::new(PROBE_KEY, format!("{PATH} is not a corral record: {e}"))
-            })?;
-            if record.format_version > FORMAT_VERSION {
-                return Err(FactError::new(
-                    PROBE_KEY,
-                    format!(
-                        "{PATH} was written by a newer corral (format {}); upgrade corral",
-                        record.format_version
-                    ),
-                ));
-            }
-            record
-        }
-        _ => return Err(FactError::unexpected(PROBE_KEY, out)),
-    };
+    lines.next();
     let mut originals = BTreeMap::new();
     let mut created = std::collections::BTreeSet::new();
     let mut owed = Vec::new();
@@ -265,7 +162,7 @@ pub fn deletion(
         // What the host says first (it saw the file when corral wrote it), then the record.
         let id = file::original_id(path);
         let kept = host.originals.get(&id);
-        let created = host.created.contains(&id) || entry.origin() == Some(Origin::Created);
+        let created = host.created.contains(&id) || origin(entry) == Some(Origin::Created);
         match (kept, created) {
             (None, true) => attributes.push(AttrChange::new(
                 "path",
@@ -467,8 +364,8 @@ pub fn updated(
                 entry
                     .path
                     .as_deref()
-                    .and_then(|p| old.entries_for(p).find_map(Entry::origin))
-                    .or(entry.origin())
+                    .and_then(|p| old.entries_for(p).find_map(origin))
+                    .or(origin(&entry))
                     .unwrap_or(Origin::Adopted)
             });
             resources.retain(|k, e| {

@@ -105,7 +105,7 @@ pub fn held(config: &crate::config::Config, gathered: &crate::facts::Gathered) -
         if !kind.members_hold_records() {
             continue;
         }
-        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
+        let cluster = crate::gather::cluster_facts(config, kind, &resource.address, gathered);
         if cluster.manager.is_some() {
             members.extend(cluster.members.keys().cloned());
         }

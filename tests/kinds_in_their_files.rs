@@ -10,12 +10,6 @@ use std::path::{Path, PathBuf};
 /// Code that still names kinds, and why; every other file must name none. Each entry is
 /// a path prefix under `src/`.
 const EXCEPTIONS: &[(&str, &str)] = &[
-    // The typed parse cache keeps the swarm's secret objects parsed once, with the parser
-    // of `swarm/secret`; the parser moves down into `facts::swarm` with the workspace split.
-    (
-        "facts/parsed.rs",
-        "the parse cache of the secret objects (issue 21 item 1)",
-    ),
     // `corral import` reads a kind's objects from hosts and writes its documents: a
     // per-kind feature of its own, to move into the kinds with the workspace split.
     (

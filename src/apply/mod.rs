@@ -490,7 +490,7 @@ pub(crate) fn cluster_work(
     Vec<String>,
     Result<Vec<crate::kinds::ClusterStep>, crate::facts::FactError>,
 ) {
-    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
+    let cluster = crate::gather::cluster_facts(config, kind, &resource.address, gathered);
     let steps = kind.steps(&resource.address.name, &cluster);
     let mut machines = kind.members();
     for step in steps.iter().flatten() {

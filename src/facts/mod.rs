@@ -9,8 +9,10 @@
 pub mod gluster;
 pub mod kernel;
 pub mod parsed;
+pub mod record;
 mod saved;
 pub mod swarm;
+pub mod swarm_objects;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,7 +44,7 @@ pub struct Gathered {
     /// Each machine's facts, by machine name.
     pub hosts: BTreeMap<String, HostFacts>,
     /// Each cluster's facts, by the address of the resource whose facts scope they are
-    /// (see [`crate::kinds::ClusterKind::facts_scope`]).
+    /// (see the kinds' `ClusterKind::facts_scope`).
     pub clusters: BTreeMap<Address, ClusterRead>,
     /// The machines that could not be read, and why.
     pub unreachable: BTreeMap<String, String>,
@@ -112,41 +114,6 @@ impl<'de> Deserialize<'de> for FactsDigests {
         let (hosts, clusters) =
             saved::split(BTreeMap::<String, String>::deserialize(deserializer)?);
         Ok(FactsDigests { hosts, clusters })
-    }
-}
-
-/// What a cluster resource plans from, out of the gathered facts: its members' facts
-/// (the members that were read) with their addresses, and its manager's (read for its
-/// facts scope, see [`crate::kinds::ClusterKind::facts_scope`]).
-pub fn cluster_facts<'a>(
-    config: &crate::config::Config,
-    kind: &dyn crate::kinds::ClusterKind,
-    address: &Address,
-    gathered: &'a Gathered,
-) -> crate::kinds::ClusterFacts<'a> {
-    let members = kind
-        .members()
-        .into_iter()
-        .filter_map(|m| {
-            let ip = config.machines.get(&m)?.spec.ip;
-            let facts = gathered.hosts.get(&m)?;
-            Some((m, crate::kinds::ClusterMember { ip, facts }))
-        })
-        .collect();
-    let scope = kind.facts_scope();
-    let manager = gathered
-        .clusters
-        .get(scope.as_ref().unwrap_or(address))
-        .map(|read| (read.manager.clone(), &read.facts));
-    let inventory = config
-        .machines
-        .iter()
-        .map(|(name, m)| (name.clone(), m.spec.ip))
-        .collect();
-    crate::kinds::ClusterFacts {
-        members,
-        manager,
-        inventory,
     }
 }
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use super::swarm::{self, OverlayNetwork, ServiceRun, SwarmNode, SwarmService};
+use super::swarm_objects::{self, LiveObjects};
 use super::{FactError, HostFacts, ProbeOutput};
-use crate::kinds::swarm_secret::{self, LiveObjects};
 
 /// One parsed form: empty until first asked for.
 type Slot<T> = OnceLock<Arc<T>>;
@@ -120,8 +120,8 @@ impl HostFacts {
     pub fn secret_objects(&self) -> Result<Arc<LiveObjects>, FactError> {
         self.parsed_once(
             |p| &p.objects,
-            swarm_secret::OBJECTS_KEY,
-            swarm_secret::parse,
+            swarm_objects::OBJECTS_KEY,
+            swarm_objects::parse,
         )
     }
 }

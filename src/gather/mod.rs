@@ -325,7 +325,7 @@ pub async fn read_clusters<H: Host + 'static>(
         // The scope's own resource says who can answer; another one only when it is not
         // planned (`--target`).
         if is_root || (!entry.2 && entry.1.is_empty()) {
-            let facts = crate::facts::cluster_facts(config, kind, &scope, gathered);
+            let facts = cluster_facts(config, kind, &scope, gathered);
             entry.1 = kind.manager_candidates(&facts);
             entry.2 = is_root;
         }
@@ -627,6 +627,41 @@ async fn connect_until<C: Connect>(
     match tokio::time::timeout_at(deadline, connect.connect(machine)).await {
         Ok(connected) => connected.map_err(ReadError::Transport),
         Err(_) => Err(ReadError::ConnectTimeout { timeout }),
+    }
+}
+
+/// What a cluster resource plans from, out of the gathered facts: its members' facts
+/// (the members that were read) with their addresses, and its manager's (read for its
+/// facts scope, see [`crate::kinds::ClusterKind::facts_scope`]).
+pub fn cluster_facts<'a>(
+    config: &crate::config::Config,
+    kind: &dyn crate::kinds::ClusterKind,
+    address: &crate::address::Address,
+    gathered: &'a crate::facts::Gathered,
+) -> crate::kinds::ClusterFacts<'a> {
+    let members = kind
+        .members()
+        .into_iter()
+        .filter_map(|m| {
+            let ip = config.machines.get(&m)?.spec.ip;
+            let facts = gathered.hosts.get(&m)?;
+            Some((m, crate::kinds::ClusterMember { ip, facts }))
+        })
+        .collect();
+    let scope = kind.facts_scope();
+    let manager = gathered
+        .clusters
+        .get(scope.as_ref().unwrap_or(address))
+        .map(|read| (read.manager.clone(), &read.facts));
+    let inventory = config
+        .machines
+        .iter()
+        .map(|(name, m)| (name.clone(), m.spec.ip))
+        .collect();
+    crate::kinds::ClusterFacts {
+        members,
+        manager,
+        inventory,
     }
 }
 

@@ -1,6 +1,8 @@
-//! The whole configuration as a kind's configuration-wide checks see it. The loader's
-//! `Config` is one (`config` implements [`Declared`]); the kinds cannot name it, since the
-//! loader comes after them (docs/src/architecture.md, "Layers").
+//! The whole configuration as a kind's configuration-wide checks, redaction and secret
+//! digests see it (`Kind::declare_config`, `config_warnings`, `plan_warnings`,
+//! `redact_cluster_facts`, `seal_secrets`). The loader's `Config` is one (`config`
+//! implements [`Declared`]); the kinds cannot name it, since the loader comes after them
+//! (docs/src/architecture.md, "Layers").
 
 use std::collections::BTreeMap;
 

@@ -282,8 +282,8 @@ impl MachineKind for DockerDaemonSpec {
         Some(crate::base::envelope::Rolling::default())
     }
 
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, PATH))
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(KIND, PATH))
     }
 
     fn claims(&self, _name: &str) -> Vec<Claim> {

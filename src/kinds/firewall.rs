@@ -715,8 +715,8 @@ impl MachineKind for FirewallSpec {
         claims
     }
 
-    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, &rules_path(name)))
+    fn managed_entry(&self, name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(KIND, &rules_path(name)))
     }
 
     fn warnings(&self, _name: &str, facts: &HostFacts) -> Vec<String> {

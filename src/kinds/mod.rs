@@ -201,16 +201,16 @@ pub trait Kind: Sized {
 
     /// Tells [`Links`] what this kind reads from the whole configuration, once, before any
     /// resource declares itself.
-    fn declare_config(_config: &crate::config::Config, _links: &mut Links) {}
+    fn declare_config(_config: &dyn declared::Declared, _links: &mut Links) {}
 
     /// What the configuration alone says will not work as meant, though it loads: warnings
     /// that `validate` and `plan` show, by resource.
-    fn config_warnings(_config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn config_warnings(_config: &dyn declared::Declared) -> Vec<(Address, String)> {
         Vec::new()
     }
 
     /// Warnings of the same kind that only a plan shows.
-    fn plan_warnings(_config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn plan_warnings(_config: &dyn declared::Declared) -> Vec<(Address, String)> {
         Vec::new()
     }
 
@@ -222,7 +222,7 @@ pub trait Kind: Sized {
 
     /// Takes out of a cluster's facts, as soon as they are read, what of this kind must
     /// never be kept in a facts file, an error or a log (see [`redact_cluster_facts`]).
-    fn redact_cluster_facts(_config: &crate::config::Config, _facts: &mut HostFacts) {}
+    fn redact_cluster_facts(_config: &dyn declared::Declared, _facts: &mut HostFacts) {}
 
     /// Makes this kind's secret comparisons in a cluster's facts unknown (see
     /// [`forget_secret_comparisons`]).
@@ -282,10 +282,10 @@ trait Logic {
     fn deleted_last(&self) -> bool;
     fn adopts_files(&self) -> bool;
     fn may_provide(&self) -> bool;
-    fn declare_config(&self, config: &crate::config::Config, links: &mut Links);
-    fn config_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)>;
-    fn plan_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)>;
-    fn redact_cluster_facts(&self, config: &crate::config::Config, facts: &mut HostFacts);
+    fn declare_config(&self, config: &dyn declared::Declared, links: &mut Links);
+    fn config_warnings(&self, config: &dyn declared::Declared) -> Vec<(Address, String)>;
+    fn plan_warnings(&self, config: &dyn declared::Declared) -> Vec<(Address, String)>;
+    fn redact_cluster_facts(&self, config: &dyn declared::Declared, facts: &mut HostFacts);
     fn forget_secret_comparisons(&self, facts: &mut HostFacts);
     fn deletion_guard(&self, change: &ResourceChange) -> Option<AccessGuard>;
     fn deletion_lockout(&self, change: &ResourceChange, facts: &HostFacts) -> Option<String>;
@@ -305,16 +305,16 @@ impl<K: Kind> Logic for PhantomData<K> {
     fn may_provide(&self) -> bool {
         K::MAY_PROVIDE
     }
-    fn declare_config(&self, config: &crate::config::Config, links: &mut Links) {
+    fn declare_config(&self, config: &dyn declared::Declared, links: &mut Links) {
         K::declare_config(config, links)
     }
-    fn config_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn config_warnings(&self, config: &dyn declared::Declared) -> Vec<(Address, String)> {
         K::config_warnings(config)
     }
-    fn plan_warnings(&self, config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn plan_warnings(&self, config: &dyn declared::Declared) -> Vec<(Address, String)> {
         K::plan_warnings(config)
     }
-    fn redact_cluster_facts(&self, config: &crate::config::Config, facts: &mut HostFacts) {
+    fn redact_cluster_facts(&self, config: &dyn declared::Declared, facts: &mut HostFacts) {
         K::redact_cluster_facts(config, facts)
     }
     fn forget_secret_comparisons(&self, facts: &mut HostFacts) {
@@ -352,25 +352,25 @@ fn every_logic() -> impl Iterator<Item = &'static dyn Logic> {
 
 /// Fills the [`Links`] every resource links with: what each kind reads from the whole
 /// configuration, then what each resource declares, in configuration order.
-pub fn declare_all(config: &crate::config::Config, links: &mut Links) {
+pub fn declare_all(config: &dyn declared::Declared, links: &mut Links) {
     for logic in every_logic() {
         logic.declare_config(config, links);
     }
-    for resource in &config.resources {
-        resource.spec.declare(&resource.address, links);
+    for (address, spec) in config.resources() {
+        spec.declare(address, links);
     }
 }
 
 /// What the configuration alone says will not work as meant (see
 /// [`Kind::config_warnings`]), kind by kind.
-pub fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+pub fn config_warnings(config: &dyn declared::Declared) -> Vec<(Address, String)> {
     every_logic()
         .flat_map(|l| l.config_warnings(config))
         .collect()
 }
 
 /// The warnings only a plan shows of the configuration (see [`Kind::plan_warnings`]).
-pub fn plan_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+pub fn plan_warnings(config: &dyn declared::Declared) -> Vec<(Address, String)> {
     every_logic()
         .flat_map(|l| l.plan_warnings(config))
         .collect()
@@ -645,7 +645,7 @@ pub struct Orphan {
 /// facts file, an error or a log (services' environment values), for what `config`
 /// declares: each kind its own (see [`Kind::redact_cluster_facts`]). First, the answers of
 /// questions asked together are kept as the probes they answer.
-pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+pub fn redact_cluster_facts(config: &dyn declared::Declared, facts: &mut HostFacts) {
     crate::facts::gluster::expand(facts);
     for logic in every_logic() {
         logic.redact_cluster_facts(config, facts);
@@ -654,12 +654,11 @@ pub fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFact
 
 /// The secret values the configuration compares on the hosts (see [`SecretValue`]), as
 /// one SHA-256 kept only in memory.
-fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
+fn secret_values_digest(config: &dyn declared::Declared) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
     let mut values: Vec<SecretValue> = config
-        .resources
-        .iter()
-        .flat_map(|r| r.spec.secret_values(&r.address.name))
+        .resources()
+        .flat_map(|(address, spec)| spec.secret_values(&address.name))
         .collect();
     if values.is_empty() {
         return None;
@@ -677,7 +676,7 @@ fn secret_values_digest(config: &crate::config::Config) -> Option<[u8; 32]> {
 /// with: an argon2id hash (PHC string, salted per file), so that a facts file handed to a CI
 /// job does not let anyone test guesses of a weak value at the speed of SHA-256. `none`
 /// when the configuration has no secret value.
-pub fn seal_secrets(config: &crate::config::Config) -> String {
+pub fn seal_secrets(config: &dyn declared::Declared) -> String {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let Some(digest) = secret_values_digest(config) else {
         return "none".into();
@@ -690,7 +689,7 @@ pub fn seal_secrets(config: &crate::config::Config) -> String {
 }
 
 /// Whether the configuration's secret values are those a facts file was sealed with.
-pub fn same_secrets(config: &crate::config::Config, sealed: Option<&str>) -> bool {
+pub fn same_secrets(config: &dyn declared::Declared, sealed: Option<&str>) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     let Some(sealed) = sealed else {
         return false;
@@ -777,7 +776,7 @@ pub trait MachineKind {
 
     /// What applying this resource writes on a machine, recorded there so that removing
     /// the resource from the configuration deletes it; `None` when it leaves nothing to undo.
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
         None
     }
 

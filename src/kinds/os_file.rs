@@ -183,7 +183,8 @@ impl MachineKind for FileSpec {
         // or (for files written before markers) the record (read only for files that
         // change, so converged plans stay cheap).
         if attributes.iter().any(|a| a.name == ORIGINAL_ATTR)
-            && crate::managed::recorded(facts)?.created(&self.path)
+            && crate::facts::record::recorded(facts)?
+                .created(&self.path, crate::kinds::adopts_files)
         {
             (action, attributes) = diff_file(&key, "", &self.desired(false), &state)?;
         }
@@ -202,10 +203,10 @@ impl MachineKind for FileSpec {
         }
     }
 
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry {
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry {
             sensitive: self.sensitive,
-            ..crate::managed::Entry::file(KIND, &self.path)
+            ..crate::facts::record::Entry::file(KIND, &self.path)
         })
     }
 

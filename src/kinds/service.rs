@@ -314,10 +314,10 @@ impl MachineKind for ServiceSpec {
         Ok(self.changes(facts)?.diff)
     }
 
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
-        self.bytes.as_ref().map(|_| crate::managed::Entry {
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
+        self.bytes.as_ref().map(|_| crate::facts::record::Entry {
             unit: Some(self.unit.clone()),
-            ..crate::managed::Entry::file(KIND, &self.unit_path())
+            ..crate::facts::record::Entry::file(KIND, &self.unit_path())
         })
     }
 

@@ -299,8 +299,8 @@ impl Kind for SshdSpec {
     }
 
     /// The machines others jump through, which a setting here could cut off.
-    fn declare_config(config: &crate::config::Config, links: &mut Links) {
-        links.jumped_through = jumped_through(&config.machines);
+    fn declare_config(config: &dyn crate::kinds::declared::Declared, links: &mut Links) {
+        links.jumped_through = jumped_through(config.machines());
     }
 
     /// Removing a drop-in can cut corral's access as much as writing it.
@@ -821,8 +821,8 @@ impl MachineKind for SshdSpec {
         claims
     }
 
-    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, &drop_in(name)))
+    fn managed_entry(&self, name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(KIND, &drop_in(name)))
     }
 
     fn access_guard(&self, name: &str) -> Option<AccessGuard> {

@@ -198,7 +198,7 @@ impl Kind for SwarmClusterSpec {
     }
 
     /// A port the swarm needs that a firewall of the configuration does not open.
-    fn plan_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn plan_warnings(config: &dyn crate::kinds::declared::Declared) -> Vec<(Address, String)> {
         firewall_warnings(config)
     }
 }

@@ -35,7 +35,10 @@ use super::{
 use crate::address::Address;
 use crate::base::check::{CheckContext, Exposure};
 use crate::facts::swarm;
-use crate::facts::{FactError, HostFacts, Probe, ProbeOutput};
+pub use crate::facts::swarm_objects::{
+    parse, LiveObject, LiveObjects, ObjectClass, KEY_ABSENT, KEY_PRESENT, OBJECTS_KEY,
+};
+use crate::facts::{FactError, HostFacts, Probe};
 use crate::plan::{Action, AttrChange, AttrValue, Diff};
 use crate::shell::quote;
 
@@ -45,9 +48,6 @@ pub const CONFIG_KIND: &str = "swarm/config";
 /// The label that names what a versioned object is a version of: the address of the
 /// resource (`swarm/secret.db_password`), or of the stack and its key.
 pub const OBJECT_LABEL: &str = "io.corral.object";
-
-/// Key of [`probe`], asked of one manager.
-pub const OBJECTS_KEY: &str = "swarm:objects";
 
 /// Docker's limits on an object's data (swarmkit `MaxSecretSize`, `MaxConfigSize`).
 const MAX_SECRET_BYTES: usize = 500 * 1024;
@@ -59,36 +59,30 @@ const VERSION_DIGITS: usize = 12;
 /// Object names are at most 64 characters; a version adds `_` and the digest.
 pub const MAX_NAME: usize = 64 - 1 - VERSION_DIGITS;
 
-/// Secret or config: the same story, two Docker nouns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ObjectClass {
-    Secret,
-    Config,
+/// What the kinds know of a class of object: its kind, its Docker noun in
+/// `DockerObject`, and Docker's limit on its data.
+pub trait ObjectClassKind {
+    fn kind(self) -> &'static str;
+    fn docker(self) -> DockerObject;
+    fn max_bytes(self) -> usize;
 }
 
-impl ObjectClass {
-    pub fn noun(self) -> &'static str {
-        match self {
-            ObjectClass::Secret => "secret",
-            ObjectClass::Config => "config",
-        }
-    }
-
-    pub fn kind(self) -> &'static str {
+impl ObjectClassKind for ObjectClass {
+    fn kind(self) -> &'static str {
         match self {
             ObjectClass::Secret => KIND,
             ObjectClass::Config => CONFIG_KIND,
         }
     }
 
-    pub fn docker(self) -> DockerObject {
+    fn docker(self) -> DockerObject {
         match self {
             ObjectClass::Secret => DockerObject::Secret,
             ObjectClass::Config => DockerObject::Config,
         }
     }
 
-    pub fn max_bytes(self) -> usize {
+    fn max_bytes(self) -> usize {
         match self {
             ObjectClass::Secret => MAX_SECRET_BYTES,
             ObjectClass::Config => MAX_CONFIG_BYTES,
@@ -284,7 +278,7 @@ impl Kind for SwarmSecretSpec {
     }
 
     /// Secrets' and configs' values alike, of every resource that declares one.
-    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut HostFacts) {
+    fn redact_cluster_facts(config: &dyn crate::kinds::declared::Declared, facts: &mut HostFacts) {
         if let Some(out) = facts.probes.get_mut(OBJECTS_KEY) {
             out.output = redact(&out.output, &declared_objects(config));
         }
@@ -317,11 +311,13 @@ fn object_value(id: ObjectId, value: &ObjectValue) -> super::SecretValue<'_> {
 }
 
 /// Every secret and config value the configuration declares, with what it is a value of.
-pub fn declared_objects(config: &crate::config::Config) -> Vec<(ObjectId, &ObjectValue)> {
+pub fn declared_objects(
+    config: &dyn crate::kinds::declared::Declared,
+) -> Vec<(ObjectId, &ObjectValue)> {
     let mut objects = Vec::new();
-    for resource in &config.resources {
-        let name = &resource.address.name;
-        match &resource.spec {
+    for (address, spec) in config.resources() {
+        let name = &address.name;
+        match spec {
             super::Spec::SwarmSecret(s) => objects.push((
                 ObjectId::declared(ObjectClass::Secret, name),
                 &s.object.value,
@@ -621,87 +617,19 @@ pub fn adopted(manager: &HostFacts, id: &ObjectId) -> Option<String> {
     })
 }
 
-/// A secret or config on the swarm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveObject {
-    pub class: ObjectClass,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// What [`probe`] found, once [`redact`]ed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveObjects {
-    pub objects: Vec<LiveObject>,
-    /// Whether the swarm has this project's key.
-    pub key: bool,
-    /// The versions the configuration wants, by [`ObjectId::label`], named with the key.
-    pub versions: BTreeMap<String, String>,
-}
-
-impl LiveObjects {
-    /// This project's versions of `id`.
-    pub fn versions_of<'a>(
+impl ObjectId {
+    /// This project's versions of this object among `live`'s.
+    pub fn versions_in<'a>(
         &'a self,
-        id: &'a ObjectId,
+        live: &'a LiveObjects,
         project: &'a str,
     ) -> impl Iterator<Item = &'a LiveObject> + 'a {
-        self.objects.iter().filter(move |o| {
-            o.class == id.class
-                && o.labels.get(OBJECT_LABEL) == Some(&id.label)
+        live.objects.iter().filter(move |o| {
+            o.class == self.class
+                && o.labels.get(OBJECT_LABEL) == Some(&self.label)
                 && o.labels.get(MANAGED_LABEL).map(String::as_str) == Some(project)
         })
     }
-}
-
-const KEY_PRESENT: &str = "key present";
-const KEY_ABSENT: &str = "key absent";
-
-/// Parses [`probe`]'s redacted output.
-pub fn parse(key: &str, out: &ProbeOutput) -> Result<LiveObjects, FactError> {
-    if out.rc != 0 {
-        return Err(FactError::new(
-            key,
-            format!(
-                "listing secrets and configs failed (exit {}): {}",
-                out.rc,
-                out.output.trim()
-            ),
-        ));
-    }
-    let mut live = LiveObjects::default();
-    for line in out.output.lines() {
-        let bad = || FactError::new(key, format!("unexpected line `{line}`"));
-        if line == KEY_PRESENT {
-            live.key = true;
-        } else if line == KEY_ABSENT {
-            live.key = false;
-        } else if let Some(rest) = line.strip_prefix("version ") {
-            let (label, name) = rest.split_once(' ').ok_or_else(bad)?;
-            live.versions.insert(label.to_owned(), name.to_owned());
-        } else {
-            let (class, rest) = match line.split_once(' ') {
-                Some(("secret", rest)) => (ObjectClass::Secret, rest),
-                Some(("config", rest)) => (ObjectClass::Config, rest),
-                _ => return Err(bad()),
-            };
-            let mut stream =
-                serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
-            let name = stream.next().and_then(Result::ok).ok_or_else(bad)?;
-            let labels = stream.next().and_then(Result::ok).ok_or_else(bad)?;
-            let name = name.as_str().ok_or_else(bad)?.to_owned();
-            let labels: BTreeMap<String, String> = match labels {
-                serde_json::Value::Null => BTreeMap::new(),
-                other => serde_json::from_value(other).map_err(|_| bad())?,
-            };
-            live.objects.push(LiveObject {
-                class,
-                name,
-                labels,
-            });
-        }
-    }
-    Ok(live)
 }
 
 /// [`probe`]'s output with the key taken out: replaced by `key present` and the names of
@@ -879,8 +807,9 @@ impl Object<'_> {
         }
         let wanted = wanted_version(&self.id, &self.declared.value, scope, facts, purpose)?;
         let old: Vec<String> = match &facts.manager {
-            Some((_, manager)) => live(manager)?
-                .versions_of(&self.id, &scope.project)
+            Some((_, manager)) => self
+                .id
+                .versions_in(&*live(manager)?, &scope.project)
                 .map(|o| o.name.clone())
                 .collect(),
             None => Vec::new(),
@@ -1177,7 +1106,7 @@ pub fn delete_script(class: ObjectClass, address: &Address, project: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::recorded;
+    use crate::facts::{recorded, ProbeOutput};
 
     const PROJECT: &str = "try12";
     /// The values the recorded swarm's versions hold.
@@ -1297,8 +1226,8 @@ mod tests {
         .unwrap();
         assert!(live.key);
         assert_eq!(live.objects.len(), 3);
-        assert_eq!(live.versions_of(&db_pw(), PROJECT).count(), 1);
-        assert_eq!(live.versions_of(&db_pw(), "other").count(), 0);
+        assert_eq!(db_pw().versions_in(&live, PROJECT).count(), 1);
+        assert_eq!(db_pw().versions_in(&live, "other").count(), 0);
         // Forgotten, as for a facts file read with other values: no version is known.
         let forgotten = parse(
             OBJECTS_KEY,
@@ -1353,7 +1282,7 @@ mod tests {
         let addresses: Vec<String> = orphans.iter().map(|o| o.address.to_string()).collect();
         let live = live(&rotated).unwrap();
         let id = db_pw();
-        let recorded = &live.versions_of(&id, PROJECT).next().unwrap().name;
+        let recorded = &id.versions_in(&live, PROJECT).next().unwrap().name;
         assert_eq!(
             addresses,
             [

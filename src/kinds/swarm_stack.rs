@@ -38,7 +38,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::compose::{self, Compose, ComposeObject, Variable, Variables};
-use super::swarm_secret::{self, ObjectClass, ObjectId, ObjectValue, Purpose};
+use super::swarm_secret::{self, ObjectClass, ObjectClassKind, ObjectId, ObjectValue, Purpose};
 use super::swarm_service::{self, Versions, STACK_NAMESPACE_LABEL};
 use super::{
     ClusterFacts, ClusterKind, ClusterStep, Kind, LinkContext, Links, Orphan, Step, SwarmScope,
@@ -444,7 +444,7 @@ impl Kind for SwarmStackSpec {
         objects.chain(variables).collect()
     }
 
-    fn config_warnings(config: &crate::config::Config) -> Vec<(Address, String)> {
+    fn config_warnings(config: &dyn crate::kinds::declared::Declared) -> Vec<(Address, String)> {
         compose_warnings(config)
     }
 
@@ -946,7 +946,7 @@ impl SwarmStackSpec {
                         let services = manager.services()?;
                         let objects = swarm_secret::live(manager)?;
                         let old: Vec<&swarm_secret::LiveObject> =
-                            objects.versions_of(&id, project).collect();
+                            id.versions_in(&objects, project).collect();
                         for object in old.iter().filter(|o| Some(&o.name) != wanted.as_ref()) {
                             swarm_secret::check_unused(object, &services, project)?;
                         }

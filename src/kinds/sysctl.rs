@@ -237,8 +237,11 @@ impl MachineKind for SysctlSpec {
         Ok(file::diff_with_file(file_action, attributes))
     }
 
-    fn managed_entry(&self, name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, &persisted_path(name)))
+    fn managed_entry(&self, name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(
+            KIND,
+            &persisted_path(name),
+        ))
     }
 
     fn claims(&self, name: &str) -> Vec<Claim> {

@@ -1102,8 +1102,11 @@ impl MachineKind for UserSpec {
         ]
     }
 
-    fn managed_entry(&self, _name: &str) -> Option<crate::managed::Entry> {
-        Some(crate::managed::Entry::file(KIND, &self.sudoers_path()))
+    fn managed_entry(&self, _name: &str) -> Option<crate::facts::record::Entry> {
+        Some(crate::facts::record::Entry::file(
+            KIND,
+            &self.sudoers_path(),
+        ))
     }
 
     fn access_guard(&self, _name: &str) -> Option<AccessGuard> {
@@ -1342,9 +1345,12 @@ mod tests {
             crate::managed::deletion(
                 crate::address::Address::new(KIND, user, Some("n1")),
                 "n1",
-                &crate::managed::Entry {
+                &crate::facts::record::Entry {
                     origin: Some(crate::managed::Origin::Created),
-                    ..crate::managed::Entry::file(KIND, &format!("/etc/sudoers.d/corral-{user}"))
+                    ..crate::facts::record::Entry::file(
+                        KIND,
+                        &format!("/etc/sudoers.d/corral-{user}"),
+                    )
                 },
                 &host,
             )
@@ -1358,9 +1364,9 @@ mod tests {
         let left = crate::managed::deletion(
             crate::address::Address::new(KIND, "ops", Some("n1")),
             "n1",
-            &crate::managed::Entry {
+            &crate::facts::record::Entry {
                 origin: Some(crate::managed::Origin::Adopted),
-                ..crate::managed::Entry::file(KIND, "/etc/sudoers.d/corral-ops")
+                ..crate::facts::record::Entry::file(KIND, "/etc/sudoers.d/corral-ops")
             },
             &host,
         );

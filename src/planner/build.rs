@@ -472,7 +472,7 @@ fn plan_cluster(
         });
         return None;
     }
-    let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
+    let cluster = crate::gather::cluster_facts(config, kind, &resource.address, gathered);
     for message in kind.warnings(&resource.address.name, &cluster) {
         plan.warnings.push(ResourceProblem {
             address: resource.address.clone(),
@@ -538,7 +538,7 @@ fn plan_orphans(
         if kind.facts_scope().is_some() || !asked.insert(&resource.address) {
             continue;
         }
-        let cluster = crate::facts::cluster_facts(config, kind, &resource.address, gathered);
+        let cluster = crate::gather::cluster_facts(config, kind, &resource.address, gathered);
         let Some((manager, _)) = &cluster.manager else {
             continue;
         };

@@ -11,7 +11,7 @@ use crate::address::Address;
 use crate::base::check::{CheckContext, Exposure};
 use crate::base::diagnostic::{suggestion, ConfigError, Origin};
 use crate::base::yaml::{Node, Span, Value};
-use crate::kinds::swarm_secret::{self, ObjectClass, ObjectValue};
+use crate::kinds::swarm_secret::{self, ObjectClass, ObjectClassKind, ObjectValue};
 use crate::kinds::{Kind, LinkContext, Links};
 
 impl Kind for SwarmServiceSpec {
@@ -305,7 +305,10 @@ impl Kind for SwarmServiceSpec {
 
     /// The environment values of services, those of stacks included (see
     /// [`super::redact_inspect`]).
-    fn redact_cluster_facts(config: &crate::config::Config, facts: &mut crate::facts::HostFacts) {
+    fn redact_cluster_facts(
+        config: &dyn crate::kinds::declared::Declared,
+        facts: &mut crate::facts::HostFacts,
+    ) {
         let Some(out) = facts
             .probes
             .get_mut(crate::facts::swarm::SERVICE_INSPECT_KEY)
@@ -313,13 +316,13 @@ impl Kind for SwarmServiceSpec {
             return;
         };
         let mut declared = std::collections::BTreeMap::new();
-        for resource in &config.resources {
-            match &resource.spec {
+        for (address, spec) in config.resources() {
+            match spec {
                 crate::kinds::Spec::SwarmService(s) => {
-                    declared.insert(resource.address.name.clone(), s);
+                    declared.insert(address.name.clone(), s);
                 }
                 crate::kinds::Spec::SwarmStack(s) => {
-                    declared.extend(s.declared_services(&resource.address.name))
+                    declared.extend(s.declared_services(&address.name))
                 }
                 _ => {}
             }
