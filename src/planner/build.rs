@@ -374,19 +374,30 @@ fn host_diffs(
             unmet,
         })
     };
+    in_order(order, threads, one)
+}
+
+/// `each` of every item, in the items' order, made on `threads` threads (each a run of
+/// consecutive items).
+fn in_order<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    each: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     if threads <= 1 {
-        return order.iter().map(one).collect();
+        return items.iter().map(each).collect();
     }
-    let chunk = order.len().div_ceil(threads).max(1);
+    let each = &each;
+    let chunk = items.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = order
+        let parts: Vec<_> = items
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || part.iter().map(each).collect::<Vec<_>>()))
             .collect();
         parts
             .into_iter()
             .flat_map(|part| match part.join() {
-                Ok(diffs) => diffs,
+                Ok(done) => done,
                 // A kind's panic is a bug: shown as it would be without threads.
                 Err(panic) => std::panic::resume_unwind(panic),
             })
@@ -398,33 +409,11 @@ fn host_diffs(
 fn digests(facts: &BTreeMap<String, HostFacts>) -> BTreeMap<String, String> {
     let hosts: Vec<(&String, &HostFacts)> = facts.iter().collect();
     // A host's digest costs about as much as 50 instances' diffs.
-    let threads = threads(hosts.len() * 50);
-    if threads <= 1 {
-        return hosts
-            .into_iter()
-            .map(|(m, f)| (m.clone(), f.digest()))
-            .collect();
-    }
-    let chunk = hosts.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = hosts
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(m, f)| ((*m).clone(), f.digest()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| match part.join() {
-                Ok(digests) => digests,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+    in_order(&hosts, threads(hosts.len() * 50), |(machine, host)| {
+        ((*machine).clone(), host.digest())
     })
+    .into_iter()
+    .collect()
 }
 
 /// The change of a cluster resource, from its members' facts and its manager's. A member
