@@ -354,7 +354,7 @@ pub async fn read_clusters<H: Host + 'static>(
                             .probes
                             .insert(probe.key.clone(), outputs[&probe.key].clone());
                     }
-                    crate::kinds::redact_cluster_facts(config, &mut facts);
+                    settle(config, &mut facts);
                     let manager = first.clone();
                     gathered
                         .clusters
@@ -391,7 +391,7 @@ pub async fn read_clusters<H: Host + 'static>(
     while let Some(joined) = reading.join_next_with_id().await {
         match joined {
             Ok((_, (scope, Ok(mut read)))) => {
-                crate::kinds::redact_cluster_facts(config, &mut read.facts);
+                settle(config, &mut read.facts);
                 gathered.clusters.insert(scope, read);
             }
             // No candidate (a cluster not created yet): no entry.
@@ -409,6 +409,14 @@ pub async fn read_clusters<H: Host + 'static>(
             }
         }
     }
+}
+
+/// A cluster's facts as kept once read: the answers of questions asked together (a
+/// volume's, in one `gluster` process) as the probes they answer, then what must never be
+/// kept taken out.
+fn settle(config: &Config, facts: &mut HostFacts) {
+    crate::facts::gluster::expand(facts);
+    crate::kinds::redact_cluster_facts(config, facts);
 }
 
 /// Runs one fact script on `host` within [`DEFAULT_TIMEOUT`] and splits its output.

@@ -643,10 +643,8 @@ pub struct Orphan {
 
 /// Takes out of a cluster's facts, as soon as they are read, what must never be kept in a
 /// facts file, an error or a log (services' environment values), for what `config`
-/// declares: each kind its own (see [`Kind::redact_cluster_facts`]). First, the answers of
-/// questions asked together are kept as the probes they answer.
+/// declares: each kind its own (see [`Kind::redact_cluster_facts`]).
 pub fn redact_cluster_facts(config: &dyn declared::Declared, facts: &mut HostFacts) {
-    crate::facts::gluster::expand(facts);
     for logic in every_logic() {
         logic.redact_cluster_facts(config, facts);
     }
