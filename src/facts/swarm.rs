@@ -733,6 +733,16 @@ impl ServiceSpec {
             .map(|e| e.ports.as_slice())
             .unwrap_or_default()
     }
+
+    /// The networks its tasks attach to, each by its name where `names` (ID → name) has
+    /// it, else by the ID the spec holds.
+    pub fn network_names(&self, names: &BTreeMap<String, String>) -> Vec<String> {
+        self.task_template
+            .networks
+            .iter()
+            .map(|n| names.get(&n.target).unwrap_or(&n.target).clone())
+            .collect()
+    }
 }
 
 /// `TaskTemplate`: what every task of the service runs, where, and on which networks.

@@ -197,17 +197,7 @@ fn compose_file(
                 out.push_str("}\n");
             }
         }
-        let attached: Vec<String> = spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| {
-                names
-                    .get(&n.target)
-                    .cloned()
-                    .unwrap_or_else(|| n.target.clone())
-            })
-            .collect();
+        let attached = spec.network_names(&names);
         let only_default = attached.len() == 1 && attached[0] == format!("{prefix}default");
         if !only_default && !attached.is_empty() {
             let mut keys = Vec::new();

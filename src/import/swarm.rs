@@ -536,17 +536,7 @@ fn service_document(
             out.push_str("}\n");
         }
     }
-    let networks: Vec<String> = spec
-        .task_template
-        .networks
-        .iter()
-        .map(|n| {
-            network_names
-                .get(&n.target)
-                .cloned()
-                .unwrap_or_else(|| n.target.clone())
-        })
-        .collect();
+    let networks = spec.network_names(network_names);
     if !networks.is_empty() {
         used_networks.extend(networks.iter().cloned());
         let _ = writeln!(out, "  networks: {}", flow_list(&networks));

@@ -380,17 +380,7 @@ pub(super) fn live_shape(
                 (m.target.clone(), shape)
             })
             .collect(),
-        networks: spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| {
-                network_names
-                    .get(&n.target)
-                    .cloned()
-                    .unwrap_or_else(|| n.target.clone())
-            })
-            .collect(),
+        networks: spec.network_names(network_names).into_iter().collect(),
         update: UpdateShape::live(spec.update_config.as_ref()),
         labels: spec
             .labels
