@@ -367,20 +367,9 @@ pub async fn run(
                         )
                         .await
                     }
-                    (None, Some(guard)) => {
-                        run_guarded_steps(
-                            host.as_ref(),
-                            &machine,
-                            &address,
-                            steps,
-                            &guard,
-                            timeout,
-                            &events,
-                        )
-                        .await
-                    }
-                    (None, None) => {
-                        run_steps(host.as_ref(), &machine, &address, steps, timeout, &events).await
+                    (None, guard) => {
+                        let (host, access) = (host.as_ref(), guard.as_ref());
+                        run_change(host, &machine, &address, steps, access, timeout, &events).await
                     }
                 };
                 (node, vec![machine], false, address, error)
@@ -501,18 +490,43 @@ pub(crate) fn cluster_work(
     (machines, steps)
 }
 
-/// Runs a resource's steps in order on its host, each within `timeout`, reporting
-/// progress; the first failure stops them and is returned.
-async fn run_steps(
+/// Runs a resource's steps on its host, each within `timeout`, reporting progress (behind
+/// the access guard `access` when the change can cut corral's own access); the first
+/// failure stops them and is returned.
+async fn run_change(
     host: &dyn Host,
     machine: &str,
     address: &Address,
     steps: Vec<Step>,
+    access: Option<&crate::kinds::AccessGuard>,
     timeout: Duration,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Option<String> {
-    let work = run_step_list(host, machine, address, steps, timeout, events);
+    let work = change(host, machine, address, steps, access, timeout, events);
     reported(machine, address, events, work).await
+}
+
+/// The work of [`run_change`], without the `Finished` event (a rolling change sends it
+/// after its checks): the steps in order, or [`guarded_change`] with the standard budget.
+async fn change(
+    host: &dyn Host,
+    machine: &str,
+    address: &Address,
+    steps: Vec<Step>,
+    access: Option<&crate::kinds::AccessGuard>,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    match access {
+        Some(access) => {
+            let budget = guard::Budget::STANDARD;
+            guarded_change(
+                host, machine, address, steps, access, timeout, budget, events,
+            )
+            .await
+        }
+        None => run_step_list(host, machine, address, steps, timeout, events).await,
+    }
 }
 
 /// Runs `work`, a resource's change on `machine`, and reports it `Finished` with its time
@@ -534,8 +548,7 @@ pub(super) async fn reported(
     error
 }
 
-/// The work of [`run_steps`], without the `Finished` event (a rolling change sends it
-/// after its checks).
+/// The steps of a change in order, each reported as it starts.
 async fn run_step_list(
     host: &dyn Host,
     machine: &str,
@@ -560,34 +573,11 @@ async fn run_step_list(
     error
 }
 
-/// Runs a change that can cut corral's own access (see [`guard`]): the rollback armed
-/// first, the steps, then a new login; the rollback disarmed when it works, and carried out
-/// otherwise (now, or by the host's timer when the connection no longer works).
-async fn run_guarded_steps(
-    host: &dyn Host,
-    machine: &str,
-    address: &Address,
-    steps: Vec<Step>,
-    access: &crate::kinds::AccessGuard,
-    timeout: Duration,
-    events: &mpsc::UnboundedSender<Event>,
-) -> Option<String> {
-    let work = guarded_change(
-        host,
-        machine,
-        address,
-        steps,
-        access,
-        timeout,
-        guard::Budget::STANDARD,
-        events,
-    );
-    reported(machine, address, events, work).await
-}
-
-/// The work of [`run_guarded_steps`], within `budget`: every step, the new login and the
-/// disarm get only what the change has left of it, so that nothing is written after the
-/// host's timer has put things back.
+/// A change that can cut corral's own access (see [`guard`]), within `budget`: the
+/// rollback armed first, the steps, then a new login; the rollback disarmed when it works,
+/// and carried out otherwise (now, or by the host's timer when the connection no longer
+/// works). Every step, the new login and the disarm get only what the change has left of
+/// the budget, so that nothing is written after the host's timer has put things back.
 #[allow(clippy::too_many_arguments)]
 async fn guarded_change(
     host: &dyn Host,
@@ -921,31 +911,17 @@ async fn delete(
                 let project = plan.project.clone();
                 running.spawn(async move {
                     let steps = crate::managed::delete_steps(&change, &project);
-                    let error = match crate::kinds::deletion_guard(&change) {
-                        Some(access) => {
-                            run_guarded_steps(
-                                host.as_ref(),
-                                &machine,
-                                &change.address,
-                                steps,
-                                &access,
-                                DEFAULT_STEP_TIMEOUT,
-                                &events,
-                            )
-                            .await
-                        }
-                        None => {
-                            run_steps(
-                                host.as_ref(),
-                                &machine,
-                                &change.address,
-                                steps,
-                                DEFAULT_STEP_TIMEOUT,
-                                &events,
-                            )
-                            .await
-                        }
-                    };
+                    let access = crate::kinds::deletion_guard(&change);
+                    let error = run_change(
+                        host.as_ref(),
+                        &machine,
+                        &change.address,
+                        steps,
+                        access.as_ref(),
+                        DEFAULT_STEP_TIMEOUT,
+                        &events,
+                    )
+                    .await;
                     (machine, change.address, error)
                 });
             }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{guard, guarded_change, run_step_list, ApplyError, Event};
+use super::{change, ApplyError, Event};
 use crate::address::Address;
 use crate::base::envelope::Rolling;
 use crate::config::Config;
@@ -198,7 +198,7 @@ async fn heal_queues(
 
 /// Runs `steps` on `machine` as one machine of a rolling change (see the module's doc),
 /// within `timeout` for the steps and again for the checks; reports like
-/// [`super::run_steps`].
+/// [`super::run_change`].
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     hosts: &BTreeMap<String, Arc<dyn Host>>,
@@ -274,22 +274,16 @@ async fn checked_change(
         }
     }
 
-    let error = match access {
-        Some(access) => {
-            guarded_change(
-                host.as_ref(),
-                machine,
-                address,
-                steps,
-                access,
-                timeout,
-                guard::Budget::STANDARD,
-                events,
-            )
-            .await
-        }
-        None => run_step_list(host.as_ref(), machine, address, steps, timeout, events).await,
-    };
+    let error = change(
+        host.as_ref(),
+        machine,
+        address,
+        steps,
+        access,
+        timeout,
+        events,
+    )
+    .await;
     if let Some(e) = error {
         return Some(e);
     }
