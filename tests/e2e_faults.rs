@@ -550,6 +550,15 @@ fn converge_after(lab: &Lab, config: &str, machine: &str) -> Duration {
             "{machine} back in the swarm after a restart of its dockerd: not within 120 s"
         );
     }
+    // The rerun is made once the whole swarm is back, as an operator would: a manager
+    // restarted while another was cut off can still be Unknown when that one is Ready,
+    // and corral rightly refuses to restart a manager then (quorum).
+    for other in MACHINES {
+        assert!(
+            back_in_the_swarm(lab, other, Duration::from_secs(120)),
+            "{other} Ready in the swarm before the rerun: not within 120 s"
+        );
+    }
     let began = Instant::now();
     let mut out = lab.corral(&["apply", "--auto-approve"], config);
     if !out.status.success() {
