@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Records the outputs of the Swarm and Gluster fact probes (src/facts/swarm.rs,
-# src/facts/gluster.rs) under fixtures/cluster/<fact>/<case>.json, from real dockerd and
+# Records the outputs of the Swarm and Gluster fact probes (crates/corral-core/src/facts/swarm.rs,
+# crates/corral-core/src/facts/gluster.rs) under fixtures/cluster/<fact>/<case>.json, from real dockerd and
 # glusterd on a 3-host lab of its own, so that the parsers' unit tests read what the real
 # programs print. Run it after changing a probe; the tests compare each fixture's `command`
 # with the probe's script, so a changed probe cannot keep passing on stale output.
@@ -39,7 +39,7 @@ on() {
     ssh -F "$ssh_config" "$host" "$@"
 }
 
-# Probe scripts, byte for byte as src/facts/{swarm,gluster}.rs generate them (paths and
+# Probe scripts, byte for byte as crates/corral-core/src/facts/{swarm,gluster}.rs generate them (paths and
 # names below need no quoting, so the scripts' quoted values are written bare).
 swarm_info='docker info --format '\''{{if .ServerErrors}}{{range .ServerErrors}}{{println .}}{{end}}{{else}}{"NodeID":{{json .Swarm.NodeID}},"NodeAddr":{{json .Swarm.NodeAddr}},"LocalNodeState":{{json .Swarm.LocalNodeState}},"ControlAvailable":{{json .Swarm.ControlAvailable}},"Error":{{json .Swarm.Error}},"Nodes":{{json .Swarm.Nodes}},"Managers":{{json .Swarm.Managers}}{{if .Swarm.Cluster}},"Cluster":{"ID":{{json .Swarm.Cluster.ID}},"DefaultAddrPool":{{json .Swarm.Cluster.DefaultAddrPool}},"SubnetSize":{{json .Swarm.Cluster.SubnetSize}},"DataPathPort":{{json .Swarm.Cluster.DataPathPort}}}{{end}}}{{end}}'\'''
 node_ls='docker node ls --format '\''{{json .}}'\'''

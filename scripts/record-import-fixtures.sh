@@ -28,7 +28,7 @@ on() {
     ssh -F "$dir/ssh_config" "$host" "$@"
 }
 
-# Probe scripts, byte for byte as src/facts/swarm.rs, src/kinds/swarm_secret.rs and
+# Probe scripts, byte for byte as crates/corral-core/src/facts/swarm.rs, crates/corral-kinds/src/swarm_secret.rs and
 # src/import/mod.rs generate them.
 service_inspect='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service inspect --format '\''{{json .}}'\'' $ids; fi'
 network_inspect='ids=$(docker network ls -q --filter driver=overlay) && if [ -n "$ids" ]; then docker network inspect --format '\''{"Name":{{json .Name}},"Id":{{json .Id}},"Scope":{{json .Scope}},"Driver":{{json .Driver}},"EnableIPv6":{{json .EnableIPv6}},"IPAM":{{json .IPAM}},"Internal":{{json .Internal}},"Attachable":{{json .Attachable}},"Ingress":{{json .Ingress}},"Options":{{json .Options}},"Labels":{{json .Labels}}}'\'' $ids; fi'

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records what `os/login-defs` reads (src/kinds/login_defs.rs) from real hosts:
+# Records what `os/login-defs` reads (crates/corral-kinds/src/login_defs.rs) from real hosts:
 #   fixtures/facts/lab-login-defs-fresh.json      /etc/login.defs as `lab up` makes it
 #   fixtures/facts/lab-login-defs-converged.json  after modules/hardening/baseline's
 #                                                 login.defs document is applied

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records the output of the secrets-and-configs probe (src/kinds/swarm_secret.rs, `probe`)
+# Records the output of the secrets-and-configs probe (crates/corral-kinds/src/swarm_secret.rs, `probe`)
 # under fixtures/cluster/objects/rotated.json, from a real swarm on a lab of its own: the
 # configuration in fixtures/record/objects/try12/ is applied (which creates the swarm's key,
 # a secret and a config), its secret given a new value and applied again (a rotation), then

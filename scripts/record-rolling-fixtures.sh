@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records what the rolling-change health checks (src/rolling.rs) read, from real dockerd and
+# Records what the rolling-change health checks (crates/corral-core/src/rolling.rs) read, from real dockerd and
 # glusterd on a 3-host lab, under fixtures/rolling/<fact>/<case>.json, healthy and not:
 #   healthy     n1, n2, n3 managers; a global service `web` on host port 8080 and a
 #               replicated `api` (2); replica 3 arbiter 1 volume gv, mounted on every host
@@ -29,7 +29,7 @@ else
 fi
 on() { local host=$1; shift; ssh -F "$dir/ssh_config" "$host" "$@"; }
 
-# Byte for byte as src/facts/swarm.rs and src/rolling.rs generate them.
+# Byte for byte as crates/corral-core/src/facts/swarm.rs and crates/corral-core/src/rolling.rs generate them.
 node_ls='docker node ls --format '\''{{json .}}'\'''
 service_ls='docker service ls --format '\''{{json .}}'\'''
 service_ps='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service ps --no-trunc --format '\''{{json .}}'\'' $ids; fi'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Records what runs on a swarm, for the plan's "does the service run as declared" check
-# (src/facts/swarm.rs `service_run_probe`, `not_running`): the run probe, `docker node
+# (crates/corral-core/src/facts/swarm.rs `service_run_probe`, `not_running`): the run probe, `docker node
 # inspect` and `docker service inspect` under fixtures/run-state/<fact>/<case>.json, from real dockerd on a 3-host lab.
 # Run it after changing either probe; the tests compare each fixture's `command` with the
 # probe's script.
@@ -41,7 +41,7 @@ on() {
     ssh -F "$ssh_config" "$host" "$@"
 }
 
-# The probes' scripts, byte for byte as src/facts/swarm.rs generates them.
+# The probes' scripts, byte for byte as crates/corral-core/src/facts/swarm.rs generates them.
 service_run='ls=$(docker service ls --format '\''{{.ID}}|{{.Mode}}|{{.Replicas}}|{{.Name}}'\'') && printf '\''%s\n'\'' "$ls" && ids=$(printf '\''%s\n'\'' "$ls" | awk -F'\''|'\'' '\''NF >= 4 { split($3, c, /[\/ ]/); if ($2 == "global" || c[1] + 0 < c[2] + 0) print $1 }'\'') && if [ -n "$ids" ]; then echo corral-tasks; docker service ps --no-trunc --format '\''{{json .}}'\'' $ids 2>/dev/null || true; fi'
 node_inspect='ids=$(docker node ls -q) && docker node inspect --format '\''{{json .}}'\'' $ids'
 service_inspect='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service inspect --format '\''{{json .}}'\'' $ids; fi'

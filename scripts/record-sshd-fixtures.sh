@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records what `os/sshd` reads (src/kinds/sshd.rs) when a file sshd reads before corral's
+# Records what `os/sshd` reads (crates/corral-kinds/src/sshd.rs) when a file sshd reads before corral's
 # drop-in sets a managed keyword otherwise, under fixtures/sshd/<case>.json ({host, state,
 # command, rc, output}, as fixtures/cluster/ records are): `sshd -T` and the setting lines
 # of sshd's files in its read order. The tests compare each fixture's `command` with the
@@ -33,7 +33,7 @@ record() {
     echo "recorded sshd/$case (rc $rc)"
 }
 
-# The probes' scripts, byte for byte as src/kinds/sshd.rs generates them.
+# The probes' scripts, byte for byte as crates/corral-kinds/src/sshd.rs generates them.
 effective='sshd -T 2>&1'
 files='(m=/etc/ssh/sshd_config; n=$(grep -Ein '\''^[[:space:]]*include[[:space:]]+/etc/ssh/sshd_config'\''"\\.d/\\*\\.conf" "$m" 2>/dev/null | head -n 1 | cut -d: -f1)
 set -- /etc/ssh/sshd_config.d/*.conf; [ -e "$1" ] || set --

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Records a `swarm/stack` whose service does not run as declared, for the stack's plan
-# (src/kinds/swarm_stack.rs, which compares what runs with swarm/service's own rules):
+# (crates/corral-kinds/src/swarm_stack.rs, which compares what runs with swarm/service's own rules):
 # the run probe, `docker node inspect`, `docker service inspect` and `docker network
 # inspect` under fixtures/stack-run-state/<fact>/<case>.json, from real dockerd on a 3-host
 # lab. Run it after changing a probe; the tests compare each fixture's `command` with the
@@ -40,7 +40,7 @@ on() {
     ssh -F "$ssh_config" "$host" "$@"
 }
 
-# The probes' scripts, byte for byte as src/facts/swarm.rs generates them.
+# The probes' scripts, byte for byte as crates/corral-core/src/facts/swarm.rs generates them.
 service_run='ls=$(docker service ls --format '\''{{.ID}}|{{.Mode}}|{{.Replicas}}|{{.Name}}'\'') && printf '\''%s\n'\'' "$ls" && ids=$(printf '\''%s\n'\'' "$ls" | awk -F'\''|'\'' '\''NF >= 4 { split($3, c, /[\/ ]/); if ($2 == "global" || c[1] + 0 < c[2] + 0) print $1 }'\'') && if [ -n "$ids" ]; then echo corral-tasks; docker service ps --no-trunc --format '\''{{json .}}'\'' $ids 2>/dev/null || true; fi'
 node_inspect='ids=$(docker node ls -q) && docker node inspect --format '\''{{json .}}'\'' $ids'
 service_inspect='ids=$(docker service ls -q) && if [ -n "$ids" ]; then docker service inspect --format '\''{{json .}}'\'' $ids; fi'

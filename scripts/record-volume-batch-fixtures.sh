@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records the answer of `gluster::volume_probe` (src/facts/gluster.rs: `volume info`,
+# Records the answer of `gluster::volume_probe` (crates/corral-core/src/facts/gluster.rs: `volume info`,
 # `volume status` and `volume get … all` asked in one `gluster` process) under
 # fixtures/cluster/volume/<case>.json, and, in the same moment, the three questions asked
 # alone under fixtures/cluster/volume-{info,status,get}/batch-<case>.json: the tests check
@@ -23,7 +23,7 @@ on() {
     ssh -F "$dir/ssh_config" "$host" "$@"
 }
 
-# The probes' scripts, byte for byte as src/facts/gluster.rs generates them (the names
+# The probes' scripts, byte for byte as crates/corral-core/src/facts/gluster.rs generates them (the names
 # here need no quoting).
 batch_of() { printf "printf '%%s\\\\n' 'volume info %s' 'volume status %s' 'volume get %s all' | gluster --mode=script --xml" "$1" "$1" "$1"; }
 info_of() { echo "gluster --mode=script --xml volume info $1"; }

@@ -13,8 +13,8 @@ scripts/install-deps.sh --book
 log "cargo fmt --check"
 cargo fmt --check
 
-log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
 # The manual; its links and generated kind pages are checked by tests/docs.rs and
 # tests/schemas.rs.
@@ -23,9 +23,9 @@ mdbook build docs --dest-dir "$PWD/target/book"
 
 # The end-to-end tests on a lab are `#[ignore]`d for a plain `cargo test`; here they run.
 if cargo nextest --version >/dev/null 2>&1; then
-    log "cargo nextest run --no-fail-fast --run-ignored all"
-    cargo nextest run --no-fail-fast --run-ignored all "$@"
+    log "cargo nextest run --workspace --no-fail-fast --run-ignored all"
+    cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
 else
-    log "cargo-nextest is not installed; running cargo test --no-fail-fast -- --include-ignored"
-    cargo test --no-fail-fast "$@" -- --include-ignored
+    log "cargo-nextest is not installed; running cargo test --workspace --no-fail-fast -- --include-ignored"
+    cargo test --workspace --no-fail-fast "$@" -- --include-ignored
 fi

@@ -1,37 +1,23 @@
 //! corral: reconcile Linux clusters toward a declared state with a plan/apply workflow.
 //!
-//! The pipeline has five stages, each in its own module: `config` loads and checks the
-//! documents, `graph` orders resource instances, `gather` reads the hosts, `planner` diffs
-//! desired against actual, and `apply` executes a plan. `kinds` holds one file per document
-//! kind; `transport` is the only code that touches a host; `render` only shows things. What
-//! the kinds and the stages share is plain data below them: `base`, `facts`, `plan`
-//! (docs/src/architecture.md, "Layers", says which module may import which).
+//! This crate is the CLI, the last layer of the workspace: `cli` (the arguments), `commands`
+//! (what each command does with the engine), `import` (adopting a running cluster),
+//! `kind_pages` (the kind reference generated from the schema). The stages live in
+//! `corral-engine`, the document kinds in `corral-kinds`, the data they share in
+//! `corral-core`, and the lab in `corral-lab` (docs/src/architecture.md, "Layers"); their
+//! modules are re-exported here, so `corral::config::load` is the loader.
 
-pub mod address;
-pub mod apply;
-pub mod base;
+pub use corral_core::{
+    address, base, duration, exit, facts, output_file, plan, random, rolling, shell,
+};
+pub use corral_engine::{
+    apply, config, gather, graph, managed, owed, planner, project, render, schema, transport,
+};
+pub use corral_kinds as kinds;
+pub use corral_lab as lab;
+
 pub mod cli;
 pub mod command_error;
 pub mod commands;
-pub mod config;
-pub mod duration;
-pub mod exit;
-pub mod facts;
-pub mod gather;
-pub mod graph;
 pub mod import;
 pub mod kind_pages;
-pub mod kinds;
-pub mod lab;
-pub mod managed;
-pub mod output_file;
-pub mod owed;
-pub mod plan;
-pub mod planner;
-pub mod project;
-pub mod random;
-pub mod render;
-pub mod rolling;
-pub mod schema;
-pub mod shell;
-pub mod transport;

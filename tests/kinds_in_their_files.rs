@@ -1,5 +1,6 @@
 //! "A new kind is its file (or folder) and one registry line", counted: no code outside
-//! `src/kinds/` — nor `src/kinds/mod.rs` outside its registry — names a kind, by its module
+//! the kinds crate (`crates/corral-kinds/src/`) — nor its `lib.rs` outside the registry —
+//! names a kind, by its module
 //! (`swarm_secret::…`), its `Spec::` variant, or its `kind:` string. What central code
 //! decides per kind is a method of the kind's trait, which the registry dispatches.
 //! Tests (`#[cfg(test)] mod tests`, `tests/`) may name kinds: they build examples.
@@ -8,14 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Code that still names kinds, and why; every other file must name none. Each entry is
-/// a path prefix under `src/`.
+/// a path prefix from the repository's root.
 const EXCEPTIONS: &[(&str, &str)] = &[
     // `corral import` reads a kind's objects from hosts and writes its documents: a
-    // per-kind feature of its own, to move into the kinds with the workspace split.
-    (
-        "import/",
-        "corral import, per kind by nature (issue 21 item 1)",
-    ),
+    // per-kind feature of its own, in the CLI crate.
+    ("src/import/", "corral import, per kind by nature"),
 ];
 
 /// One registry line: `Variant(module::Spec) => Placement,`.
@@ -25,13 +23,17 @@ struct Registered {
     kind: &'static str,
 }
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+/// The repository's root.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The kinds crate's sources, each kind's folder or file among them.
+const KINDS: &str = "crates/corral-kinds/src/";
 
 /// The registry's lines, in order, with each kind's `kind:` string.
 fn registry() -> (Vec<Registered>, String) {
-    let text = std::fs::read_to_string(src().join("kinds/mod.rs")).unwrap();
+    let text = std::fs::read_to_string(root().join(KINDS).join("lib.rs")).unwrap();
     let start = text.find("\nregistry! {").expect("the registry invocation");
     let end = start + text[start..].find("\n}\n").expect("the registry's end") + 3;
     let block = &text[start..end];
@@ -139,19 +141,23 @@ fn references(kind: &Registered, files: &[(String, String)]) -> Vec<(String, usi
     found
 }
 
-/// Central code's text by path under `src/`: every file outside `src/kinds/`, and the
-/// registry file without its registry, all without their unit tests.
+/// Central code's text by path from the root: every crate's sources outside the kinds
+/// crate, and the registry file without its registry, all without their unit tests.
 fn central(rest_of_registry: String) -> Vec<(String, String)> {
     let mut paths = Vec::new();
-    sources(&src(), &mut paths);
-    let mut files = vec![("kinds/mod.rs".to_owned(), rest_of_registry)];
+    sources(&root().join("src"), &mut paths);
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        sources(&entry.unwrap().path().join("src"), &mut paths);
+    }
+    assert!(paths.len() > 100, "{paths:?}");
+    let mut files = vec![(format!("{KINDS}lib.rs"), rest_of_registry)];
     for path in paths {
         let relative = path
-            .strip_prefix(src())
+            .strip_prefix(root())
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        if relative.starts_with("kinds/") {
+        if relative.starts_with(KINDS) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -175,11 +181,7 @@ fn no_central_code_names_a_kind() {
         });
         counts.insert(kind.kind, (central.len(), excepted.len()));
         for (file, line, text) in central {
-            offending.push(format!(
-                "src/{file}:{line}: {} in `{}`",
-                kind.kind,
-                text.trim()
-            ));
+            offending.push(format!("{file}:{line}: {} in `{}`", kind.kind, text.trim()));
         }
     }
     eprintln!("kind: central references, excepted references");
@@ -188,7 +190,7 @@ fn no_central_code_names_a_kind() {
     }
     assert!(
         offending.is_empty(),
-        "central code names a kind; make it a method of the kind's trait (`src/kinds/mod.rs`) \
+        "central code names a kind; make it a method of the kind's trait (`crates/corral-kinds/src/lib.rs`) \
          that the kind implements in its own file:\n{}",
         offending.join("\n")
     );
