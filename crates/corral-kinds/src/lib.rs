@@ -9,6 +9,8 @@
 //! [`ClusterKind`] with a default, which the registry dispatches: no code outside this
 //! folder names a kind (`tests/kinds_in_their_files.rs` counts).
 
+// The shared data below the kinds (`corral-core`), re-exported so that a path reads the
+// same here as in the engine: `crate::facts::HostFacts`.
 pub use corral_core::{
     address, base, duration, exit, facts, output_file, plan, random, rolling, shell,
 };
