@@ -157,7 +157,11 @@ fn central(rest_of_registry: String) -> Vec<(String, String)> {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        if relative.starts_with(KINDS) {
+        // A unit test module in a file of its own (`#[cfg(test)] mod tests;`) is a test.
+        let test_module = path
+            .file_stem()
+            .is_some_and(|stem| stem == "tests" || stem.to_string_lossy().ends_with("_tests"));
+        if relative.starts_with(KINDS) || test_module {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
