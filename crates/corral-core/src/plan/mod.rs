@@ -322,12 +322,16 @@ pub fn placeholder(name: &str) -> String {
 
 const PLACEHOLDER_OPEN: &str = "@@corral-value:";
 
-/// `script` with every [`placeholder`] replaced by its value, shell-quoted; a value that
-/// was not produced is the error, by its name.
+/// A [`placeholder`] whose value no earlier step produced, by the value's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no value `{0}` was produced by an earlier step")]
+pub struct NotProduced(pub String);
+
+/// `script` with every [`placeholder`] replaced by its value, shell-quoted.
 pub fn fill_values(
     script: &str,
     values: &std::collections::HashMap<String, String>,
-) -> Result<String, String> {
+) -> Result<String, NotProduced> {
     let mut out = String::with_capacity(script.len());
     let mut rest = script;
     while let Some(start) = rest.find(PLACEHOLDER_OPEN) {
@@ -338,7 +342,9 @@ pub fn fill_values(
             return Ok(out);
         };
         let name = &after[..end];
-        let value = values.get(name).ok_or_else(|| name.to_owned())?;
+        let value = values
+            .get(name)
+            .ok_or_else(|| NotProduced(name.to_owned()))?;
         out.push_str(&crate::shell::quote(value));
         rest = &after[end + 2..];
     }

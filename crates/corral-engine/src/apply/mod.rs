@@ -821,7 +821,8 @@ async fn run_cluster_steps(
 /// `script` with every placeholder of a produced value replaced by the quoted value; a
 /// value that was not produced is the error.
 pub fn fill_values(script: &str, values: &HashMap<String, String>) -> Result<String, ApplyError> {
-    crate::plan::fill_values(script, values).map_err(|name| ApplyError::ValueNotProduced { name })
+    crate::plan::fill_values(script, values)
+        .map_err(|crate::plan::NotProduced(name)| ApplyError::ValueNotProduced { name })
 }
 
 /// Deletions run first (or, with `last`, those [`crate::kinds::deleted_last`] after the
