@@ -396,7 +396,8 @@ pub fn diff_file(
             format!("{label}.{attr}")
         }
     };
-    let want_content = content_value(desired.bytes, desired.sensitive);
+    // Made only for a change: most files are as configured.
+    let want_content = || content_value(desired.bytes, desired.sensitive);
     let mut changes = Vec::new();
     match state {
         FileState::Absent { missing_parent } => {
@@ -410,7 +411,7 @@ pub fn diff_file(
             changes.push(AttrChange::new(
                 name("content"),
                 AttrValue::Absent,
-                want_content,
+                want_content(),
             ));
             let mode = desired.mode.unwrap_or(default_mode(desired.sensitive));
             changes.push(AttrChange::new(
@@ -467,11 +468,10 @@ pub fn diff_file(
                     ),
                 ));
             }
-            let want_sha = hex::encode(Sha256::digest(desired.bytes));
             let before = match body {
                 Body::Content(bytes) if bytes.as_slice() == desired.bytes => None,
                 Body::Content(bytes) => Some(content_value(bytes, desired.sensitive)),
-                Body::Digest(sha) if *sha == want_sha => None,
+                Body::Digest(sha) if *sha == hex::encode(Sha256::digest(desired.bytes)) => None,
                 Body::Digest(_) if desired.sensitive => Some(AttrValue::Sensitive),
                 Body::Digest(sha) => Some(AttrValue::Opaque(format!(
                     "{size} bytes, sha256:{}",
@@ -482,7 +482,7 @@ pub fn diff_file(
                 Body::None => Some(AttrValue::Opaque("unreadable".into())),
             };
             if let Some(before) = before {
-                changes.push(AttrChange::new(name("content"), before, want_content));
+                changes.push(AttrChange::new(name("content"), before, want_content()));
             }
             // A secret ends readable by its owner only, whatever mode the file had.
             let want_mode = desired

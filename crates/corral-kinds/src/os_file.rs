@@ -130,6 +130,11 @@ impl FileSpec {
         }
     }
 
+    /// The key of this file's probe: [`probe_key`] holds no digest, so none is made.
+    fn key(&self) -> String {
+        probe_key(&self.path, self.read(""))
+    }
+
     fn desired(&self, keep_original: bool) -> DesiredFile<'_> {
         DesiredFile {
             path: &self.path,
@@ -175,8 +180,7 @@ impl MachineKind for FileSpec {
     }
 
     fn diff(&self, _name: &str, facts: &HostFacts) -> Result<Diff, FactError> {
-        let sha = self.bytes.sha256();
-        let key = probe_key(&self.path, self.read(&sha));
+        let key = self.key();
         let state = parse(&key, facts.get(&key)?)?;
         let (mut action, mut attributes) = diff_file(&key, "", &self.desired(true), &state)?;
         // A file corral created itself has no original to keep: the host's marker says so,
@@ -195,7 +199,7 @@ impl MachineKind for FileSpec {
     }
 
     fn modified_at(&self, _name: &str, facts: &HostFacts) -> Option<u64> {
-        let key = probe_key(&self.path, self.read(&self.bytes.sha256()));
+        let key = self.key();
         match parse(&key, facts.get(&key).ok()?).ok()? {
             FileState::Present { modified, .. } => Some(modified),
             _ => None,

@@ -766,7 +766,10 @@ pub fn canonical(key: &str, out: &ProbeOutput) -> Option<String> {
         }
         peers.sort_by(|a, b| (&a.uuid, &a.hostname).cmp(&(&b.uuid, &b.hostname)));
         Some(format!("{peers:?}"))
-    } else if key == VOLUME_INFO_KEY || key.starts_with(&format!("{VOLUME_INFO_KEY}:")) {
+    } else if key
+        .strip_prefix(VOLUME_INFO_KEY)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+    {
         // A volume's bricks stay in their order: consecutive bricks form a replica set.
         let mut volumes = parse_volume_info(key, out).ok()?;
         volumes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -61,15 +61,69 @@ pub const CLUSTER_RANK: u8 = 10;
 /// Ready nodes are taken lowest rank first, then by address (its place among all the
 /// instances' addresses, so that the heap compares integers, not strings); barriers after
 /// instances.
-type WalkKey = (u8, u8, usize, usize);
+type WalkKey = (u8, u8, u64, usize);
+
+/// Each instance's place in address order, as a number that compares as its address
+/// does (equal addresses share one): its resource's rank among the resources' kinds and
+/// names, then its machine's among the machines, no machine first. Only the few
+/// resources and machines are sorted, not every instance's address.
+fn places(instances: &[Instance]) -> Vec<u64> {
+    // The instances of one resource share its kind and name; each distinct name and
+    // machine gets a slot, ranked once all are known.
+    let (mut names, mut name_slots) = (Vec::<(&str, &str)>::new(), HashMap::new());
+    let (mut machines, mut machine_slots) = (Vec::<&str>::new(), HashMap::new());
+    let mut last: Option<(usize, usize)> = None;
+    let mut slots: Vec<(usize, Option<usize>)> = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let name = match last {
+            Some((resource, name)) if resource == instance.resource => name,
+            _ => *name_slots.entry(instance.resource).or_insert_with(|| {
+                names.push((&instance.address.kind, &instance.address.name));
+                names.len() - 1
+            }),
+        };
+        last = Some((instance.resource, name));
+        let machine = instance.address.machine.as_deref().map(|machine| {
+            *machine_slots.entry(machine).or_insert_with(|| {
+                machines.push(machine);
+                machines.len() - 1
+            })
+        });
+        slots.push((name, machine));
+    }
+    let name_ranks = dense_ranks(&names);
+    let machine_ranks = dense_ranks(&machines);
+    let per_name = machines.len() as u64 + 1;
+    slots
+        .into_iter()
+        .map(|(name, machine)| {
+            name_ranks[name] * per_name + machine.map_or(0, |m| machine_ranks[m] + 1)
+        })
+        .collect()
+}
+
+/// The rank of each of `items` in their order, equal items sharing a rank.
+fn dense_ranks<T: Ord>(items: &[T]) -> Vec<u64> {
+    let mut sorted: Vec<usize> = (0..items.len()).collect();
+    sorted.sort_by(|a, b| items[*a].cmp(&items[*b]));
+    let mut ranks = vec![0; items.len()];
+    for (at, &item) in sorted.iter().enumerate() {
+        ranks[item] = match at {
+            0 => 0,
+            _ if items[sorted[at - 1]] == items[item] => ranks[sorted[at - 1]],
+            _ => ranks[sorted[at - 1]] + 1,
+        };
+    }
+    ranks
+}
 
 /// A deterministic topological walk of the graph: a node becomes ready when every node
 /// before it is done. The plan's order and apply's schedule are the same walk.
 pub struct Walk<'g> {
     graph: &'g ResourceGraph,
     indegree: Vec<usize>,
-    /// Each instance's place in address order.
-    place: Vec<usize>,
+    /// Each instance's place in address order ([`places`]).
+    place: Vec<u64>,
     ready: BinaryHeap<Reverse<WalkKey>>,
 }
 
@@ -85,23 +139,7 @@ impl<'g> Walk<'g> {
                     .count()
             })
             .collect();
-        let mut sorted: Vec<usize> = (0..graph.instances.len()).collect();
-        sorted.sort_by(|a, b| {
-            graph.instances[*a]
-                .address
-                .cmp(&graph.instances[*b].address)
-        });
-        let mut place = vec![0; graph.instances.len()];
-        for (at, pair) in sorted.iter().enumerate() {
-            // Equal addresses share a place: the node index decides between them.
-            place[*pair] = match at {
-                0 => 0,
-                _ if graph.instances[sorted[at - 1]].address == graph.instances[*pair].address => {
-                    place[sorted[at - 1]]
-                }
-                _ => at,
-            };
-        }
+        let place = places(&graph.instances);
         let mut walk = Walk {
             graph,
             indegree,
@@ -767,6 +805,49 @@ mod tests {
         let config = load_yaml(yaml);
         let graph = ResourceGraph::build(&config, filter).unwrap();
         (config, graph)
+    }
+
+    /// An instance's place compares with any other's as their addresses do, equal
+    /// addresses sharing one: on the examples, and on instances made out of order, with a
+    /// cluster instance (no machine) and one address twice.
+    #[test]
+    fn places_compare_as_addresses_do() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let paths = [root.join("examples"), root.join("fixtures/inventory.yaml")];
+        let config = config::load(&paths, &LoadOptions::default()).unwrap();
+        let examples = ResourceGraph::build(&config, &Filter::default())
+            .unwrap()
+            .instances;
+        let instance = |resource, kind: &str, name: &str, machine: Option<&str>| Instance {
+            address: Address::new(kind, name, machine),
+            resource,
+            machine: machine.map(str::to_owned),
+            rank: 0,
+        };
+        let made = vec![
+            instance(0, "os/file", "motd", Some("n2")),
+            instance(0, "os/file", "motd", Some("n10")),
+            instance(1, "os/file", "issue", Some("n2")),
+            instance(2, "swarm/cluster", "main", None),
+            instance(0, "os/file", "motd", Some("a")),
+            instance(3, "os/file", "motd", Some("n2")),
+            instance(4, "os/file", "issue", Some("n1")),
+        ];
+        for instances in [examples, made] {
+            assert!(instances.len() > 5);
+            let places = places(&instances);
+            for (a, first) in instances.iter().enumerate() {
+                for (b, second) in instances.iter().enumerate() {
+                    assert_eq!(
+                        places[a].cmp(&places[b]),
+                        first.address.cmp(&second.address),
+                        "{} against {}",
+                        first.address,
+                        second.address
+                    );
+                }
+            }
+        }
     }
 
     fn order(graph: &ResourceGraph) -> Vec<String> {

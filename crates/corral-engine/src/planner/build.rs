@@ -29,6 +29,45 @@ pub fn build(
 /// Diffs every instance of `graph` against the facts of its machine (of its cluster), in
 /// apply order.
 pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &Gathered) -> Plan {
+    let hosts = &gathered.hosts;
+    // The hosts' digests need nothing else of the plan: at fleet size they are made on a
+    // core of their own meanwhile (the walk in apply order runs on one).
+    let (digests, mut plan) = alongside(
+        threads(hosts.len() * DIGEST_COST) > 1,
+        || digests(hosts),
+        || plan_apart(config, graph, filter, gathered),
+    );
+    plan.facts_digests.hosts = digests;
+    plan
+}
+
+/// `apart()` on a thread of its own when `threads`, while `here()` runs on this one.
+fn alongside<A: Send, B>(
+    threads: bool,
+    apart: impl FnOnce() -> A + Send,
+    here: impl FnOnce() -> B,
+) -> (A, B) {
+    if !threads {
+        return (apart(), here());
+    }
+    std::thread::scope(|scope| {
+        let apart = scope.spawn(apart);
+        let here = here();
+        match apart.join() {
+            Ok(apart) => (apart, here),
+            // A kind's panic is a bug: shown as it would be without threads.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// [`plan`], but for the hosts' facts digests.
+fn plan_apart(
+    config: &Config,
+    graph: &ResourceGraph,
+    filter: &Filter,
+    gathered: &Gathered,
+) -> Plan {
     let (facts, unreachable) = (&gathered.hosts, &gathered.unreachable);
     let mut plan = Plan {
         format_version: FORMAT_VERSION.to_owned(),
@@ -43,7 +82,7 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         warnings: Vec::new(),
         config_digest: config.digest.clone(),
         facts_digests: FactsDigests {
-            hosts: digests(&gathered.hosts),
+            hosts: BTreeMap::new(),
             clusters: gathered
                 .clusters
                 .iter()
@@ -75,8 +114,18 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         });
         return plan;
     }
-    let records = plan_deletions(config, filter, facts, &mut plan);
-    let deleted_last = plan_orphans(config, graph, filter, gathered, &mut plan);
+    // Each instance's own diff reads its host's facts alone: made side by side on the other
+    // cores while this one finds the apply order.
+    let threads = threads(graph.instances.len());
+    let (mut diffs, (records, deleted_last, order)) = alongside(
+        threads > 1,
+        || host_diffs(config, graph, facts, threads),
+        || {
+            let records = plan_deletions(config, filter, facts, &mut plan);
+            let deleted_last = plan_orphans(config, graph, filter, gathered, &mut plan);
+            (records, deleted_last, graph.apply_order())
+        },
+    );
     // Only what some resource depends on is ever looked up in `changed` (restarts, users
     // a package brings) or has dependents owing it a restart: at fleet size, keeping every
     // changed address would cost more than the rest of the walk.
@@ -87,16 +136,26 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         .map(|t| (t.kind.as_str(), t.name.as_str()))
         .collect();
     let is_depended = |a: &Address| depended.contains(&(a.kind.as_str(), a.name.as_str()));
+    // The same, per resource, asked once.
+    let resource_depended: Vec<bool> = config
+        .resources
+        .iter()
+        .map(|r| is_depended(&r.address))
+        .collect();
     // Instances with a change so far; apply order puts dependencies first.
     let mut changed: HashSet<Address> = HashSet::new();
     let mut planned: Option<HashSet<&Address>> = None;
-    let order = graph.apply_order();
-    // Each instance's own diff reads its host's facts alone: made side by side first.
-    let mut host_diffs = host_diffs(config, graph, &order, facts, threads(order.len())).into_iter();
+    // Each host's facts and record by its number in `facts` (HostDiff::host).
+    let hosts: Vec<(&HostFacts, Option<&managed::HostRecord>)> = facts
+        .iter()
+        .map(|(machine, host)| (host, records.get(machine.as_str())))
+        .collect();
+    // The machines said to have no facts, once each.
+    let mut factless: HashSet<&str> = HashSet::new();
     for index in order {
         let instance = &graph.instances[index];
         let resource = &config.resources[instance.resource];
-        let host_diff = host_diffs.next().flatten();
+        let host_diff = diffs[index].take();
         let kind = match resource.spec.placement() {
             Placement::Machines(kind) => kind,
             Placement::Cluster(kind) => {
@@ -117,10 +176,21 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
             });
             continue;
         };
-        let Some(host_facts) = facts.get(machine) else {
-            if !unreachable.contains_key(machine)
-                && !plan.unreachable.iter().any(|h| &h.machine == machine)
-            {
+        let Some(HostDiff {
+            host,
+            diff,
+            warnings,
+            unmet,
+            started,
+        }) = host_diff
+        else {
+            if facts.contains_key(machine) {
+                // Made for every per-machine instance with facts (host_diffs).
+                plan.errors.push(ResourceProblem {
+                    address: instance.address.clone(),
+                    message: "internal error: an instance planned without its diff".into(),
+                });
+            } else if !unreachable.contains_key(machine) && factless.insert(machine) {
                 // Never silently plan without a host: that would look complete.
                 plan.unreachable.push(HostProblem {
                     machine: machine.clone(),
@@ -129,19 +199,7 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
             }
             continue;
         };
-        let Some(HostDiff {
-            diff,
-            warnings,
-            unmet,
-        }) = host_diff
-        else {
-            // Made for every per-machine instance with facts (host_diffs).
-            plan.errors.push(ResourceProblem {
-                address: instance.address.clone(),
-                message: "internal error: an instance planned without its diff".into(),
-            });
-            continue;
-        };
+        let (host_facts, record) = hosts[host];
         let mut diff = match diff {
             Ok(diff) => diff,
             Err(e) => {
@@ -197,14 +255,14 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
         // Inputs changed after the service started, by anyone (a missed restart, a file
         // edited by hand): it restarts, so "No changes" is never said of a stale service.
         if triggered_by.is_empty() && restarts {
-            if let Some(started) = kind.started_at(&resource.address.name, host_facts) {
+            if let Some(started) = started {
                 triggered_by = newer_dependencies(config, resource, machine, host_facts, started);
                 why = "changed after it started";
             }
         }
         // What an earlier apply changed and left this service owing (`--target`, a kill):
         // the host's record says so until the restart or reload is done.
-        let owed = match (restarts, records.get(machine.as_str())) {
+        let owed = match (restarts, record) {
             (true, Some(host)) => owed_by(host, &config.project, &instance.address, &triggered_by),
             _ => Vec::new(),
         };
@@ -249,26 +307,22 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
             // As configured, but not in this project's record (a killed apply, a file that
             // was already right, a hand-over from another project): record it, so that
             // removing it later undoes what it should and nothing is orphaned.
-            let Some(entry) = kind.managed_entry(&resource.address.name) else {
-                continue;
-            };
-            let recorded = records.get(machine.as_str()).and_then(|r| {
-                r.record
-                    .projects
-                    .get(&config.project)?
-                    .get(&resource.address.to_string())
-            });
-            if recorded.is_some_and(|r| r.path == entry.path && r.unit == entry.unit) {
-                continue;
-            }
             // A host corral never wrote to (a cluster built by hand, then imported): what
             // is already as configured is adopted as it is, and recorded by the first apply
             // that changes the host, so that the plan right after an import is empty. (A
             // host another project wrote to is handed over: recorded now, as before.)
-            let first_contact = records
-                .get(machine.as_str())
-                .is_none_or(|r| r.record.projects.is_empty());
-            if first_contact {
+            let Some(record) = record.filter(|r| !r.record.projects.is_empty()) else {
+                continue;
+            };
+            let Some(entry) = kind.managed_entry(&resource.address.name) else {
+                continue;
+            };
+            let recorded = record
+                .record
+                .projects
+                .get(&config.project)
+                .and_then(|entries| entries.get(&resource.address.to_string()));
+            if recorded.is_some_and(|r| r.path == entry.path && r.unit == entry.unit) {
                 continue;
             }
             diff.action = Some(Action::Update);
@@ -281,7 +335,7 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
                 Some("already as configured; corral records on the host that it manages it".into());
         }
         // Only real changes make dependents restart: recording what is already right does not.
-        if !crate::plan::records_only(&diff.attributes) && is_depended(&instance.address) {
+        if !crate::plan::records_only(&diff.attributes) && resource_depended[instance.resource] {
             changed.insert(instance.address.clone());
             // A service this apply leaves out (`--target`) is told by the host's record.
             let planned =
@@ -324,11 +378,16 @@ pub fn plan(config: &Config, graph: &ResourceGraph, filter: &Filter, gathered: &
 /// What planning one per-machine instance reads from its host's facts alone.
 #[derive(Debug, PartialEq)]
 struct HostDiff {
+    /// Its host's number, in the order of the facts' machines.
+    host: usize,
     diff: Result<Diff, FactError>,
     /// The kind's warnings, when the diff is a change.
     warnings: Vec<String>,
     /// What the host lacks for it (a user, a group), when the diff could be made.
     unmet: Vec<String>,
+    /// When what it runs last started ([`crate::kinds::MachineKind::started_at`]), when
+    /// it restarts as what it depends on changes.
+    started: Option<u64>,
 }
 
 /// Threads to make `items` diffs or digests on: one per core, but one below 4,096 items,
@@ -340,24 +399,56 @@ fn threads(items: usize) -> usize {
     }
 }
 
-/// The [`HostDiff`] of each instance of `order` that is planned per machine and whose
-/// host's facts were gathered (`None` for the rest), in `order`'s order, made on `threads`
+/// The [`HostDiff`] of each instance of `graph` that is planned per machine and whose
+/// host's facts were gathered (`None` for the rest), by instance, made on `threads`
 /// threads. Each reads only its own host's facts (whose parsed forms are shared behind a
-/// lock), so they are made side by side: most of a plan's time at fleet size.
+/// lock), so they are made side by side, and before the apply order is known: most of a
+/// plan's time at fleet size. They are made host by host (instances go resource by
+/// resource), so that a host's facts are still in the cache for its next instance.
 fn host_diffs(
     config: &Config,
     graph: &ResourceGraph,
-    order: &[usize],
     facts: &BTreeMap<String, HostFacts>,
     threads: usize,
 ) -> Vec<Option<HostDiff>> {
-    let one = |&index: &usize| {
-        let instance = &graph.instances[index];
-        let resource = &config.resources[instance.resource];
+    let hosts: Vec<&HostFacts> = facts.values().collect();
+    let numbers: HashMap<&str, usize> = facts
+        .keys()
+        .enumerate()
+        .map(|(number, machine)| (machine.as_str(), number))
+        .collect();
+    // The host each instance is diffed against, by number.
+    let host_of: Vec<Option<usize>> = graph
+        .instances
+        .iter()
+        .map(
+            |instance| match config.resources[instance.resource].spec.placement() {
+                Placement::Machines(_) => numbers.get(instance.machine.as_deref()?).copied(),
+                Placement::Cluster(_) => None,
+            },
+        )
+        .collect();
+    // The instances, host by host (a counting sort).
+    let mut next = vec![0; hosts.len() + 1];
+    for &host in host_of.iter().flatten() {
+        next[host + 1] += 1;
+    }
+    for host in 0..hosts.len() {
+        next[host + 1] += next[host];
+    }
+    let mut by_host = vec![(0, 0); next[hosts.len()]];
+    for (index, host) in host_of.iter().enumerate() {
+        if let Some(host) = *host {
+            by_host[next[host]] = (index, host);
+            next[host] += 1;
+        }
+    }
+    let one = |&(index, host): &(usize, usize)| {
+        let resource = &config.resources[graph.instances[index].resource];
         let Placement::Machines(kind) = resource.spec.placement() else {
             return None;
         };
-        let host_facts = facts.get(instance.machine.as_ref()?)?;
+        let host_facts = hosts[host];
         let name = &resource.address.name;
         let diff = kind.diff(name, host_facts);
         let (warnings, unmet) = match &diff {
@@ -368,13 +459,23 @@ fn host_diffs(
             Ok(_) => (Vec::new(), kind.unmet(name, host_facts)),
             Err(_) => (Vec::new(), Vec::new()),
         };
+        let started = match &diff {
+            Ok(d) if kind.restarts_when_dependencies_change(d) => kind.started_at(name, host_facts),
+            _ => None,
+        };
         Some(HostDiff {
+            host,
             diff,
             warnings,
             unmet,
+            started,
         })
     };
-    in_order(order, threads, one)
+    let mut diffs: Vec<Option<HostDiff>> = graph.instances.iter().map(|_| None).collect();
+    for (&(index, _), diff) in by_host.iter().zip(in_order(&by_host, threads, one)) {
+        diffs[index] = diff;
+    }
+    diffs
 }
 
 /// `each` of every item, in the items' order, made on `threads` threads (each a run of
@@ -405,15 +506,15 @@ fn in_order<T: Sync, R: Send>(
     })
 }
 
-/// Each host's facts digest (SHA-256 of every probe), on every core when there are many.
+/// A host's digest costs about as much as this many instances' diffs.
+const DIGEST_COST: usize = 50;
+
+/// Each host's facts digest (SHA-256 of every probe).
 fn digests(facts: &BTreeMap<String, HostFacts>) -> BTreeMap<String, String> {
-    let hosts: Vec<(&String, &HostFacts)> = facts.iter().collect();
-    // A host's digest costs about as much as 50 instances' diffs.
-    in_order(&hosts, threads(hosts.len() * 50), |(machine, host)| {
-        ((*machine).clone(), host.digest())
-    })
-    .into_iter()
-    .collect()
+    facts
+        .iter()
+        .map(|(machine, host)| (machine.clone(), host.digest()))
+        .collect()
 }
 
 /// The change of a cluster resource, from its members' facts and its manager's. A member
@@ -718,8 +819,8 @@ fn plan_deletions<'f>(
 mod tests {
     use super::*;
 
-    /// Diffs made on several threads come back in apply order, as one thread makes them:
-    /// the plan's order, and so its bytes, do not depend on the cores.
+    /// Diffs made on several threads come back by instance, as one thread makes them: the
+    /// plan's order, and so its bytes, do not depend on the cores.
     #[test]
     fn diffs_on_threads_keep_the_apply_order() {
         let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
@@ -729,8 +830,7 @@ mod tests {
         let facts = crate::facts::FactsFile::read(&root.join("fixtures/facts/lab-drift.json"))
             .unwrap()
             .hosts;
-        let order = graph.apply_order();
-        let one = host_diffs(&config, &graph, &order, &facts, 1);
+        let one = host_diffs(&config, &graph, &facts, 1);
         let changes = one
             .iter()
             .flatten()
@@ -742,7 +842,7 @@ mod tests {
             "the drifted hosts have changes to keep in order: {one:?}"
         );
         for threads in [2, 3, 7] {
-            let many = host_diffs(&config, &graph, &order, &facts, threads);
+            let many = host_diffs(&config, &graph, &facts, threads);
             assert_eq!(one, many, "{threads} threads");
         }
     }

@@ -91,7 +91,7 @@ impl<'a> Entry<'a> {
     /// lists; `--expand` shows the order the changes are made in.
     pub fn named(&self) -> Vec<&'a str> {
         let mut named = self.machines.clone();
-        named.sort_by(|a, b| natural_order(a, b));
+        named.sort_by_cached_key(|name| NaturalKey::of(name));
         named
     }
 
@@ -185,8 +185,22 @@ fn relative<'t>(text: &'t str, machine: &str) -> Cow<'t, str> {
 }
 
 /// Compares names with their runs of digits as numbers: `n2` < `n10`.
+#[cfg(test)]
 fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
-    fn chunks(name: &str) -> Vec<(bool, &str)> {
+    NaturalKey::of(a).cmp(&NaturalKey::of(b))
+}
+
+/// A name split once into its runs of digits and of the rest, to sort many names in
+/// [`natural_order`] without splitting them again at every comparison (20,000 machines
+/// named in string order, `m1000` before `m10000` before `m1001`, are far from sorted).
+#[derive(PartialEq, Eq)]
+struct NaturalKey<'a> {
+    chunks: Vec<(bool, &'a str)>,
+    name: &'a str,
+}
+
+impl<'a> NaturalKey<'a> {
+    fn of(name: &'a str) -> Self {
         let mut chunks = Vec::new();
         let mut rest = name;
         while let Some(first) = rest.chars().next() {
@@ -197,24 +211,37 @@ fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
             chunks.push((digits, &rest[..end]));
             rest = &rest[end..];
         }
-        chunks
+        NaturalKey { chunks, name }
     }
-    // A run of digits by its value: fewer significant digits first, then digit by digit.
-    fn number(digits: &str) -> (usize, &str) {
-        let significant = digits.trim_start_matches('0');
-        (significant.len(), significant)
-    }
-    let (left, right) = (chunks(a), chunks(b));
-    for (x, y) in left.iter().zip(&right) {
-        let order = match (x, y) {
-            ((true, x), (true, y)) => number(x).cmp(&number(y)),
-            ((_, x), (_, y)) => x.cmp(y),
-        };
-        if order.is_ne() {
-            return order;
+}
+
+impl Ord for NaturalKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // A run of digits by its value: fewer significant digits first, then digit by digit.
+        fn number(digits: &str) -> (usize, &str) {
+            let significant = digits.trim_start_matches('0');
+            (significant.len(), significant)
         }
+        for (x, y) in self.chunks.iter().zip(&other.chunks) {
+            let order = match (x, y) {
+                ((true, x), (true, y)) => number(x).cmp(&number(y)),
+                ((_, x), (_, y)) => x.cmp(y),
+            };
+            if order.is_ne() {
+                return order;
+            }
+        }
+        self.chunks
+            .len()
+            .cmp(&other.chunks.len())
+            .then(self.name.cmp(other.name))
     }
-    left.len().cmp(&right.len()).then(a.cmp(b))
+}
+
+impl PartialOrd for NaturalKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// Every machine when there are at most [`LISTED`]; otherwise the first two and the last,
