@@ -1,3 +1,5 @@
+//! Tests of module expansion through the loader (`tests/inputs/modules/`).
+
 use super::*;
 
 fn load_site() -> Config {
