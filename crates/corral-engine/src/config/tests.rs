@@ -1,4 +1,5 @@
-//! Tests of the loader: the project's identity, errors pointing at settings, secrets kept out of errors, and selectors.
+//! Tests of the loader: the project's identity, errors pointing at settings, secrets kept
+//! out of errors, and selectors.
 
 use super::*;
 use crate::base::check::Exposure;

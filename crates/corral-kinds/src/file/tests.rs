@@ -1,4 +1,5 @@
-//! Tests of the shared file probe and diff: states read from recorded hosts, originals kept, links refused.
+//! Tests of the shared file probe and diff: states read from recorded hosts, originals
+//! kept, links refused.
 
 use super::*;
 use crate::base::selector::Selector;

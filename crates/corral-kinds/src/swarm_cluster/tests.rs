@@ -1,4 +1,5 @@
-//! Tests of `swarm/cluster`: joins, roles, labels and quorum from recorded dockerd outputs, and the join script run against real clients.
+//! Tests of `swarm/cluster`: joins, roles, labels and quorum from recorded dockerd outputs,
+//! and the join script run against real clients.
 
 use super::*;
 use crate::facts::HostFacts;

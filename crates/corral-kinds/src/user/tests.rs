@@ -1,4 +1,5 @@
-//! Tests of `os/user`: names, keys, sudo, the connecting user's access, and the plan from recorded hosts.
+//! Tests of `os/user`: names, keys, sudo, the connecting user's access, and the plan from
+//! recorded hosts.
 
 use super::*;
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
-//! Tests of the YAML layer: spans, core-schema scalars, located errors with hints, duplicate keys, aliases and the refusal of alias bombs.
+//! Tests of the YAML layer: spans, core-schema scalars, located errors with hints,
+//! duplicate keys, aliases and the refusal of alias bombs.
 
 use super::*;
 use serde::Deserialize;

@@ -1,4 +1,5 @@
-//! Tests of the Gluster fact parsers, on outputs recorded from real glusterd (`fixtures/cluster/`).
+//! Tests of the Gluster fact parsers, on outputs recorded from real glusterd
+//! (`fixtures/cluster/`).
 
 use super::*;
 

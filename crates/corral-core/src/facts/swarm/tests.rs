@@ -1,4 +1,5 @@
-//! Tests of the Swarm fact parsers, on outputs recorded from real dockerd (`fixtures/cluster/`).
+//! Tests of the Swarm fact parsers, on outputs recorded from real dockerd
+//! (`fixtures/cluster/`).
 
 use super::*;
 
