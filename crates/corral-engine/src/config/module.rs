@@ -6,7 +6,7 @@
 //! This module holds what expansion is, apart from reading files: finding a module's folder,
 //! its declaration (`module.yaml`), checking and substituting `${inputs.NAME}`, and naming
 //! the expanded resources after the instance (`motd` of instance `web` is `web.motd`). The
-//! loader (`config/mod.rs`) reads the files, reports the errors and loads the result like
+//! loader (`config/expand.rs`) reads the files, reports the errors and loads the result like
 //! any other document. It never touches a host.
 
 use std::collections::{BTreeMap, BTreeSet};
