@@ -17,3 +17,5 @@ pub mod plan;
 pub mod random;
 pub mod rolling;
 pub mod shell;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -482,9 +482,9 @@ mod tests {
             },
             "lab-converged-reduced",
         );
-        let motd = std::fs::read_to_string(concat!(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
-            "/examples/files/motd.txt"
+        let motd = std::fs::read_to_string(format!(
+            "{}/examples/files/motd.txt",
+            corral_core::testing::REPOSITORY
         ))
         .unwrap();
         let (before, after) = change

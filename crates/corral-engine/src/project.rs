@@ -265,7 +265,7 @@ mod tests {
     /// files of the project.
     #[test]
     fn members_of_a_declared_swarm_hold_the_projects_records() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let root = corral_core::testing::REPOSITORY;
         let config = crate::config::load(
             &[
                 PathBuf::from(format!("{root}/examples/krill/")),

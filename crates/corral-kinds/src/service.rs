@@ -448,9 +448,9 @@ mod tests {
     }
 
     fn heartbeat() -> ServiceSpec {
-        let text = std::fs::read_to_string(concat!(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
-            "/examples/baseline.yaml"
+        let text = std::fs::read_to_string(format!(
+            "{}/examples/baseline.yaml",
+            corral_core::testing::REPOSITORY
         ))
         .unwrap();
         let start = text.find("[Unit]").unwrap();

@@ -366,10 +366,7 @@ pub mod recorded {
 
     /// The facts in `fixtures/facts/NAME.json`.
     pub fn gathered(name: &str) -> super::Gathered {
-        let path = format!(
-            "{}/fixtures/facts/{name}.json",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-        );
+        let path = format!("{}/fixtures/facts/{name}.json", crate::testing::REPOSITORY);
         FactsFile::read(std::path::Path::new(&path))
             .unwrap_or_else(|e| panic!("{e}"))
             .gathered()
@@ -377,10 +374,7 @@ pub mod recorded {
 
     /// The facts of `machine` in `fixtures/facts/NAME.json`.
     pub fn host(name: &str, machine: &str) -> HostFacts {
-        let path = format!(
-            "{}/fixtures/facts/{name}.json",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-        );
+        let path = format!("{}/fixtures/facts/{name}.json", crate::testing::REPOSITORY);
         let mut file =
             FactsFile::read(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{e}"));
         file.hosts
@@ -408,10 +402,7 @@ pub mod recorded {
             rc: i32,
             output: String,
         }
-        let path = format!(
-            "{}/fixtures/{name}.json",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-        );
+        let path = format!("{}/fixtures/{name}.json", crate::testing::REPOSITORY);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let recorded: Recorded =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));

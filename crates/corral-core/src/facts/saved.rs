@@ -126,7 +126,7 @@ mod tests {
     fn a_facts_file_of_the_saved_form_reads_as_hosts_and_clusters_and_back() {
         let path = format!(
             "{}/fixtures/facts/lab-cluster.json",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
+            crate::testing::REPOSITORY
         );
         let file = FactsFile::read(std::path::Path::new(&path)).unwrap();
         let gathered = file.gathered();

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::{self, LoadOptions};
-use crate::facts::{FactsFile, HostFacts, ProbeOutput};
+use crate::facts::{HostFacts, ProbeOutput};
 use crate::gather::probes_by_machine;
 use crate::graph::{Filter, ResourceGraph};
 use crate::planner::build;
@@ -26,15 +25,6 @@ const LATENCY: Duration = Duration::from_millis(20);
 /// Machines with the Docker daemon resource, a rolling kind (one machine at a time; its
 /// wait after each machine is set to 0 here, so that the walk's schedule is what is measured).
 const DAEMONS: usize = 10;
-
-fn recorded(name: &str) -> HostFacts {
-    let path = format!(
-        "{}/fixtures/facts/{name}.json",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-    );
-    let mut file = FactsFile::read(Path::new(&path)).unwrap();
-    file.hosts.remove("n1").unwrap()
-}
 
 /// A recorded output for each probe: files absent (so both files are created), the Docker
 /// daemon and the record as on a fresh lab host, the rest as on a converged one.
@@ -54,7 +44,7 @@ fn recorded_for(converged: &HostFacts, fresh: &HostFacts, key: &str) -> ProbeOut
     } else if key == "user:login" {
         let path = format!(
             "{}/fixtures/user/login-through-sudo.json",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
+            corral_core::testing::REPOSITORY
         );
         let value: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -98,7 +88,10 @@ async fn a_thousand_hosts_keep_every_slot_busy_in_order_and_skip_what_failed() {
     std::fs::write(&config_path, text).unwrap();
     let config = config::load(&[config_path], &LoadOptions::default()).unwrap();
     let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();
-    let (converged, fresh) = (recorded("lab-converged"), recorded("lab-fresh"));
+    let (converged, fresh) = (
+        crate::facts::recorded::host("lab-converged", "n1"),
+        crate::facts::recorded::host("lab-fresh", "n1"),
+    );
     let facts: BTreeMap<String, HostFacts> = probes_by_machine(&config, &graph, &Filter::default())
         .into_iter()
         .map(|(machine, probes)| {

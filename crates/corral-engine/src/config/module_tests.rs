@@ -4,13 +4,13 @@ use super::*;
 
 fn load_site() -> Config {
     let paths = [
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/inputs/inventory.yaml"
+        PathBuf::from(format!(
+            "{}/tests/inputs/inventory.yaml",
+            corral_core::testing::REPOSITORY
         )),
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/inputs/modules/site.yaml"
+        PathBuf::from(format!(
+            "{}/tests/inputs/modules/site.yaml",
+            corral_core::testing::REPOSITORY
         )),
     ];
     match load(&paths, &LoadOptions::default()) {
@@ -152,9 +152,9 @@ fn the_digest_covers_module_files_and_sources_outside_are_refused() {
     )
     .unwrap();
     let paths = [
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/inputs/inventory.yaml"
+        PathBuf::from(format!(
+            "{}/tests/inputs/inventory.yaml",
+            corral_core::testing::REPOSITORY
         )),
         config_dir.clone(),
     ];

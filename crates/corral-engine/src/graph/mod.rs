@@ -812,7 +812,7 @@ mod tests {
     /// cluster instance (no machine) and one address twice.
     #[test]
     fn places_compare_as_addresses_do() {
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let root = std::path::Path::new(corral_core::testing::REPOSITORY);
         let paths = [root.join("examples"), root.join("fixtures/inventory.yaml")];
         let config = config::load(&paths, &LoadOptions::default()).unwrap();
         let examples = ResourceGraph::build(&config, &Filter::default())

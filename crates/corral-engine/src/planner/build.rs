@@ -823,7 +823,7 @@ mod tests {
     /// plan's order, and so its bytes, do not depend on the cores.
     #[test]
     fn diffs_on_threads_keep_the_apply_order() {
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let root = std::path::Path::new(corral_core::testing::REPOSITORY);
         let paths = [root.join("examples"), root.join("fixtures/inventory.yaml")];
         let config = crate::config::load(&paths, &crate::config::LoadOptions::default()).unwrap();
         let graph = ResourceGraph::build(&config, &Filter::default()).unwrap();

@@ -505,9 +505,9 @@ mod tests {
     /// a script that fails on its own is its output, as ever.
     #[test]
     fn sudo_wanting_a_password_is_an_error_that_says_what_to_do() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/sudo/password-required.json"
+        let text = std::fs::read_to_string(format!(
+            "{}/fixtures/sudo/password-required.json",
+            corral_core::testing::REPOSITORY
         ))
         .unwrap();
         let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();

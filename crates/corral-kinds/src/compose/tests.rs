@@ -11,7 +11,7 @@ use crate::swarm_service::{
 };
 
 fn fixtures() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("fixtures/compose")
+    Path::new(corral_core::testing::REPOSITORY).join("fixtures/compose")
 }
 
 /// An error as a test reads it: message, line:col of its label, label, help.
@@ -950,30 +950,12 @@ fn floats_print_as_go_prints_them() {
 #[test]
 fn mutations_of_a_compose_file_never_panic() {
     let seed = fixture("three-tier.yml");
-    let alphabet = b"-:[]{},&*!|>'\"#%@`?\t\n $\\~0x<";
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for _ in 0..400 {
-        let mut bytes = seed.as_bytes().to_vec();
-        for _ in 0..1 + next() % 4 {
-            let at = (next() % (bytes.len() as u64 + 1)) as usize;
-            let byte = alphabet[(next() % alphabet.len() as u64) as usize];
-            match next() % 3 {
-                0 if at < bytes.len() => bytes[at] = byte,
-                1 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                _ => bytes.insert(at, byte),
-            }
-        }
-        let Ok(text) = String::from_utf8(bytes) else {
-            continue;
-        };
+    for text in corral_core::testing::mutations(
+        &seed,
+        b"-:[]{},&*!|>'\"#%@`?\t\n $\\~0x<",
+        0x2545_F491_4F6C_DD1D,
+        400,
+    ) {
         let (compose, errors) = parse_text("mutated.yml", &text, "app");
         assert_eq!(compose.is_some(), errors.is_empty());
         if let Some(compose) = compose {

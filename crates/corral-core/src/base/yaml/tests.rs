@@ -528,30 +528,12 @@ fn mutations_of_a_valid_document_never_panic() {
     let doc: Doc = from_node(&docs[0].root).unwrap();
     assert_eq!((doc.kind.as_str(), doc.specification.port), ("os/file", 22));
     assert_eq!(doc.specification.files[1].path, "/etc/ü");
-    let alphabet = b"-:[]{},&*!|>'\"#%@`?\t\n \\~0x";
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for _ in 0..500 {
-        let mut bytes = seed_doc.as_bytes().to_vec();
-        for _ in 0..1 + next() % 4 {
-            let at = (next() % (bytes.len() as u64 + 1)) as usize;
-            let byte = alphabet[(next() % alphabet.len() as u64) as usize];
-            match next() % 3 {
-                0 if at < bytes.len() => bytes[at] = byte,
-                1 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                _ => bytes.insert(at, byte),
-            }
-        }
-        let Ok(text) = String::from_utf8(bytes) else {
-            continue;
-        };
+    for text in crate::testing::mutations(
+        seed_doc,
+        b"-:[]{},&*!|>'\"#%@`?\t\n \\~0x",
+        0x9E37_79B9_7F4A_7C15,
+        500,
+    ) {
         if let Ok(docs) = parse_documents(&text) {
             for doc in docs {
                 let _ = from_node::<Doc>(&doc.root);

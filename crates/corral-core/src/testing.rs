@@ -1,0 +1,39 @@
+//! Helpers for the tests of every crate of the workspace, behind the `testing` feature
+//! (the other crates enable it in their dev-dependencies only): never in the binary.
+
+/// The repository's root, where `fixtures/`, `examples/` and `tests/inputs/` are: every
+/// crate's folder is two below it (`crates/NAME`).
+pub const REPOSITORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// `count` mutations of `seed`, each one to four edits (a byte of `alphabet` put over, or
+/// in front of, a byte; a byte removed) at places an xorshift from `state` picks; those that
+/// are no longer UTF-8 are left out. The same arguments give the same texts, so a failure
+/// is found again.
+pub fn mutations<'a>(
+    seed: &'a str,
+    alphabet: &'a [u8],
+    mut state: u64,
+    count: usize,
+) -> impl Iterator<Item = String> + 'a {
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count).filter_map(move |_| {
+        let mut bytes = seed.as_bytes().to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % (bytes.len() as u64 + 1)) as usize;
+            let byte = alphabet[(next() % alphabet.len() as u64) as usize];
+            match next() % 3 {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, byte),
+            }
+        }
+        String::from_utf8(bytes).ok()
+    })
+}
