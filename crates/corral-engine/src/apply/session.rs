@@ -291,7 +291,38 @@ mod tests {
     use super::super::lock::testing::ConfinedHost;
     use super::super::testing::{is_change, plan, write_config};
     use super::*;
+    use crate::facts::Gathered;
     use crate::transport::{BoxFuture, ScriptOutput};
+
+    /// `plan` applied on `hosts` as `corral apply` runs it, with no wait for a lock and
+    /// four hosts at once.
+    async fn run(
+        config: &Config,
+        graph: &ResourceGraph,
+        facts: &Gathered,
+        plan: &Plan,
+        hosts: &BTreeMap<String, Arc<dyn Host>>,
+        interrupts: &Interrupts,
+        take_over_stale_lock: bool,
+    ) -> Outcome {
+        let session = Session {
+            config,
+            graph,
+            facts,
+            filter: &Filter::default(),
+            plan,
+            hosts,
+            interrupts,
+            options: SessionOptions {
+                lock_timeout: Duration::ZERO,
+                take_over_stale_lock,
+                facts_timeout: Duration::from_secs(60),
+                parallelism: 4,
+            },
+        };
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        session.run(sender).await
+    }
 
     /// A host whose `/var/lib/corral` is a test directory, where Ctrl-C is pressed while
     /// the first step runs.
@@ -335,23 +366,16 @@ mod tests {
         assert_eq!(plan.resource_changes.len(), 2);
         let hosts: BTreeMap<String, Arc<dyn Host>> =
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
-        let session = Session {
-            config: &config,
-            graph: &graph,
-            facts: &Default::default(),
-            filter: &Filter::default(),
-            plan: &plan,
-            hosts: &hosts,
-            interrupts: &interrupts,
-            options: SessionOptions {
-                lock_timeout: Duration::ZERO,
-                take_over_stale_lock: false,
-                facts_timeout: Duration::from_secs(60),
-                parallelism: 4,
-            },
-        };
-        let (sender, _receiver) = mpsc::unbounded_channel();
-        let outcome = session.run(sender).await;
+        let outcome = run(
+            &config,
+            &graph,
+            &Gathered::default(),
+            &plan,
+            &hosts,
+            &interrupts,
+            false,
+        )
+        .await;
 
         assert!(interrupts.stop_requested());
         assert!(outcome.unreleased.is_empty(), "{:?}", outcome.unreleased);
@@ -403,7 +427,7 @@ mod tests {
         .unwrap();
         let host = ConfinedHost::new(&root);
         let (config, graph, plan) = plan(&paths, &host).await;
-        let mut facts = crate::facts::Gathered::default();
+        let mut facts = Gathered::default();
         for (machine, probes) in
             crate::gather::probes_by_machine(&config, &graph, &Filter::default())
         {
@@ -419,23 +443,10 @@ mod tests {
         let hosts: BTreeMap<String, Arc<dyn Host>> =
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
         let interrupts = Interrupts::new(None);
-        let session = Session {
-            config: &config,
-            graph: &graph,
-            facts: &facts,
-            filter: &Filter::default(),
-            plan: &plan,
-            hosts: &hosts,
-            interrupts: &interrupts,
-            options: SessionOptions {
-                lock_timeout: Duration::ZERO,
-                take_over_stale_lock: false,
-                facts_timeout: Duration::from_secs(60),
-                parallelism: 4,
-            },
-        };
-        let (sender, _receiver) = mpsc::unbounded_channel();
-        let applied = session.run(sender).await.applied.unwrap();
+        let applied = run(&config, &graph, &facts, &plan, &hosts, &interrupts, false)
+            .await
+            .applied
+            .unwrap();
         assert!(applied.report.succeeded(), "{:?}", applied.report);
         assert_eq!(applied.claimed, ["local"]);
         let record = std::fs::read_to_string(root.join("managed.json")).unwrap();
@@ -462,23 +473,16 @@ mod tests {
         let interrupts = Interrupts::new(None);
         interrupts.begin_session(&hosts, "someone");
         interrupts.on_signal(143);
-        let session = Session {
-            config: &config,
-            graph: &graph,
-            facts: &Default::default(),
-            filter: &Filter::default(),
-            plan: &plan,
-            hosts: &hosts,
-            interrupts: &interrupts,
-            options: SessionOptions {
-                lock_timeout: Duration::ZERO,
-                take_over_stale_lock: false,
-                facts_timeout: Duration::from_secs(60),
-                parallelism: 4,
-            },
-        };
-        let (sender, _receiver) = mpsc::unbounded_channel();
-        let outcome = session.run(sender).await;
+        let outcome = run(
+            &config,
+            &graph,
+            &Gathered::default(),
+            &plan,
+            &hosts,
+            &interrupts,
+            false,
+        )
+        .await;
         assert!(matches!(
             outcome.applied,
             Err(SessionError::Lock(LockError::Interrupted))
@@ -523,23 +527,16 @@ mod tests {
             BTreeMap::from([("local".to_owned(), Arc::new(host) as Arc<dyn Host>)]);
         let interrupts = Interrupts::new(None);
         for take_over_stale_lock in [false, true] {
-            let session = Session {
-                config: &config,
-                graph: &graph,
-                facts: &Default::default(),
-                filter: &Filter::default(),
-                plan: &plan,
-                hosts: &hosts,
-                interrupts: &interrupts,
-                options: SessionOptions {
-                    lock_timeout: Duration::ZERO,
-                    take_over_stale_lock,
-                    facts_timeout: Duration::from_secs(60),
-                    parallelism: 4,
-                },
-            };
-            let (sender, _receiver) = mpsc::unbounded_channel();
-            let outcome = session.run(sender).await;
+            let outcome = run(
+                &config,
+                &graph,
+                &Gathered::default(),
+                &plan,
+                &hosts,
+                &interrupts,
+                take_over_stale_lock,
+            )
+            .await;
             match take_over_stale_lock {
                 false => {
                     assert!(
