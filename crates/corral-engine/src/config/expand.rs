@@ -3,6 +3,7 @@
 //! like any other under the instance's name. What expansion means, apart from reading
 //! files, is in [`super::module`].
 
+use super::loader::{scrub_secrets, Loader};
 use super::*;
 
 /// A module's folder, read once however many documents use it.

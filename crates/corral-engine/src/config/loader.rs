@@ -3,6 +3,7 @@
 //! secrets kept out of every message. [`super::load`] drives it; module uses are expanded
 //! by the other half of [`Loader`], in `expand.rs`.
 
+use super::expand::{Instance, ModuleDef};
 use super::*;
 
 pub(super) struct Loader<'a> {

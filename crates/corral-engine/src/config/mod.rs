@@ -24,8 +24,8 @@ use crate::base::machine::{self, Machine, MachineSpec};
 use crate::base::selector::Selector;
 use crate::base::yaml::{self, from_node, DeError, Node, Span, Value};
 use crate::kinds::{self, Spec};
-use expand::{Expansions, Instance, ModuleDef};
-use loader::{scrub_secrets, Loader};
+use expand::Expansions;
+use loader::Loader;
 use references::{check_references, link};
 
 /// What may be changed about loading.

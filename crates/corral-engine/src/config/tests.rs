@@ -1,6 +1,7 @@
 //! Tests of the loader: the project's identity, errors pointing at settings, secrets kept
 //! out of errors, and selectors.
 
+use super::loader::scrub_secrets;
 use super::*;
 use crate::base::check::Exposure;
 
