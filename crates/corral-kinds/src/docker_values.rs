@@ -4,7 +4,7 @@
 
 /// A placement constraint: `KEY==VALUE` or `KEY!=VALUE`, both sides non-empty, no control
 /// characters (the CLI splits on the operator and Docker's scheduler reads the rest).
-pub fn valid_constraint(constraint: &str) -> bool {
+pub(crate) fn valid_constraint(constraint: &str) -> bool {
     let operator = constraint.find("==").or_else(|| constraint.find("!="));
     operator.is_some_and(|at| {
         !constraint[..at].trim().is_empty() && !constraint[at + 2..].trim().is_empty()
@@ -13,7 +13,7 @@ pub fn valid_constraint(constraint: &str) -> bool {
 
 /// A label (or environment) key as `--label KEY=VALUE` takes it: not empty, no leading `-`
 /// (it would read as a flag), no `=` (where the value starts), no blank or control.
-pub fn valid_label_key(key: &str) -> bool {
+pub(crate) fn valid_label_key(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with('-')
         && !key.contains('=')

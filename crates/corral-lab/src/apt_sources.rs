@@ -11,7 +11,7 @@ pub const MIRROR_ENV: &str = "CORRAL_LAB_MIRROR";
 
 /// The mirror to bootstrap from: `$CORRAL_LAB_MIRROR`, else the first non-security `deb`
 /// URI of apt's deb822 `.sources` files, else of the one-line `sources.list` files.
-pub fn find_mirror() -> Result<String, LabError> {
+pub(crate) fn find_mirror() -> Result<String, LabError> {
     if let Some(mirror) = std::env::var(MIRROR_ENV)
         .ok()
         .filter(|m| !m.trim().is_empty())
@@ -81,7 +81,7 @@ fn is_usable(uri: &str, suites: &[&str]) -> bool {
 }
 
 /// URIs of enabled `Types: deb` stanzas in deb822 format (`*.sources`).
-pub fn mirrors_in_deb822(text: &str) -> Vec<String> {
+pub(crate) fn mirrors_in_deb822(text: &str) -> Vec<String> {
     let mut mirrors = Vec::new();
     for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
         let mut fields: Vec<(String, String)> = Vec::new();
@@ -120,7 +120,7 @@ pub fn mirrors_in_deb822(text: &str) -> Vec<String> {
 }
 
 /// URIs of `deb` lines in the one-line format (`sources.list`, `*.list`).
-pub fn mirrors_in_one_line_format(text: &str) -> Vec<String> {
+pub(crate) fn mirrors_in_one_line_format(text: &str) -> Vec<String> {
     let mut mirrors = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();

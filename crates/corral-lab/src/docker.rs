@@ -13,13 +13,13 @@ const DEBIAN_DOCKER: &str = "/usr/bin/docker";
 
 /// A docker client binary.
 #[derive(Debug, Clone)]
-pub struct Docker {
+pub(crate) struct Docker {
     program: PathBuf,
 }
 
 /// A lab container as `docker inspect` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabContainer {
+pub(crate) struct LabContainer {
     pub name: String,
     pub state: String,
     pub image_id: String,
@@ -30,7 +30,7 @@ pub struct LabContainer {
 }
 
 impl Docker {
-    pub fn locate() -> Self {
+    pub(crate) fn locate() -> Self {
         let debian = PathBuf::from(DEBIAN_DOCKER);
         let program = if debian.exists() {
             debian
@@ -40,11 +40,11 @@ impl Docker {
         Self { program }
     }
 
-    pub fn program(&self) -> &std::path::Path {
+    pub(crate) fn program(&self) -> &std::path::Path {
         &self.program
     }
 
-    pub fn command<I, S>(&self, args: I) -> Command
+    pub(crate) fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -55,7 +55,7 @@ impl Docker {
     }
 
     /// Runs docker and returns its stdout; a non-zero exit is an error with docker's stderr.
-    pub fn run<I, S>(&self, args: I) -> Result<String, LabError>
+    pub(crate) fn run<I, S>(&self, args: I) -> Result<String, LabError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -64,7 +64,7 @@ impl Docker {
     }
 
     /// Runs docker and returns its output whatever the exit status.
-    pub fn output<I, S>(&self, args: I) -> Result<Output, LabError>
+    pub(crate) fn output<I, S>(&self, args: I) -> Result<Output, LabError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -73,7 +73,7 @@ impl Docker {
     }
 
     /// The engine's version, or [`LabError::DockerUnavailable`] when no engine answers.
-    pub fn engine_version(&self) -> Result<String, LabError> {
+    pub(crate) fn engine_version(&self) -> Result<String, LabError> {
         // `docker info --format` hides "Cannot connect to the Docker daemon" behind a template
         // error; `docker version` reports it plainly.
         let mut cmd = self.command(["version", "--format", "{{.Server.Version}}"]);
@@ -90,7 +90,7 @@ impl Docker {
     }
 
     /// The ID of the image `reference`, or `None` if there is no such image.
-    pub fn image_id(&self, reference: &str) -> Result<Option<String>, LabError> {
+    pub(crate) fn image_id(&self, reference: &str) -> Result<Option<String>, LabError> {
         let mut cmd = self.command(["image", "inspect", "--format", "{{.Id}}", reference]);
         let out = tool::output(&mut cmd)?;
         if out.status.success() {
@@ -104,7 +104,7 @@ impl Docker {
     }
 
     /// The subnet and lab label of the network `name`, or `None` if it does not exist.
-    pub fn network(&self, name: &str) -> Result<Option<(String, String)>, LabError> {
+    pub(crate) fn network(&self, name: &str) -> Result<Option<(String, String)>, LabError> {
         let format = format!(
             "{{{{range .IPAM.Config}}}}{{{{.Subnet}}}}{{{{end}}}}\t{{{{index .Labels \"{LAB_LABEL}\"}}}}"
         );
@@ -123,21 +123,29 @@ impl Docker {
     }
 
     /// IDs of all containers (running or not) carrying `label=value`.
-    pub fn containers_labelled(&self, label: &str, value: &str) -> Result<Vec<String>, LabError> {
+    pub(crate) fn containers_labelled(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<String>, LabError> {
         let filter = format!("label={label}={value}");
         let out = self.run(["ps", "-a", "-q", "--no-trunc", "--filter", &filter])?;
         Ok(out.split_whitespace().map(str::to_owned).collect())
     }
 
     /// IDs of networks carrying `label=value`.
-    pub fn networks_labelled(&self, label: &str, value: &str) -> Result<Vec<String>, LabError> {
+    pub(crate) fn networks_labelled(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<String>, LabError> {
         let filter = format!("label={label}={value}");
         let out = self.run(["network", "ls", "-q", "--no-trunc", "--filter", &filter])?;
         Ok(out.split_whitespace().map(str::to_owned).collect())
     }
 
     /// The lab containers among `ids`, sorted by host number.
-    pub fn inspect_containers(&self, ids: &[String]) -> Result<Vec<LabContainer>, LabError> {
+    pub(crate) fn inspect_containers(&self, ids: &[String]) -> Result<Vec<LabContainer>, LabError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -168,7 +176,7 @@ impl Docker {
     }
 
     /// Removes containers by name or ID, with their anonymous volumes; absent ones are fine.
-    pub fn remove_containers(&self, names: &[String]) -> Result<(), LabError> {
+    pub(crate) fn remove_containers(&self, names: &[String]) -> Result<(), LabError> {
         if names.is_empty() {
             return Ok(());
         }
@@ -184,7 +192,7 @@ impl Docker {
     }
 
     /// Removes a network by name or ID; an absent one is fine.
-    pub fn remove_network(&self, name: &str) -> Result<(), LabError> {
+    pub(crate) fn remove_network(&self, name: &str) -> Result<(), LabError> {
         let mut cmd = self.command(["network", "rm", name]);
         let out = tool::output(&mut cmd)?;
         if out.status.success() || only_not_found(&out) {
@@ -195,7 +203,7 @@ impl Docker {
     }
 
     /// `docker exec CONTAINER ARGS…`, output whatever the exit status.
-    pub fn exec(&self, container: &str, args: &[&str]) -> Result<Output, LabError> {
+    pub(crate) fn exec(&self, container: &str, args: &[&str]) -> Result<Output, LabError> {
         let mut all = vec!["exec", container];
         all.extend_from_slice(args);
         self.output(all)

@@ -39,7 +39,7 @@ fn recipe_files() -> [(&'static str, &'static str); 1] {
 
 /// Returns the ID of the host image, building it first if the engine lacks it.
 /// The build's output goes to `log`.
-pub fn ensure_host_image(docker: &Docker, log: &Path) -> Result<String, LabError> {
+pub(crate) fn ensure_host_image(docker: &Docker, log: &Path) -> Result<String, LabError> {
     let tag = host_image_tag();
     if let Some(id) = docker.image_id(&tag)? {
         eprintln!("host image {tag} is cached");

@@ -11,20 +11,20 @@ use super::LabError;
 /// Host `nI` gets the address `.10+I` of the lab's /24.
 const FIRST_HOST_OFFSET: u8 = 10;
 /// `.10 + 244 = .254`, the last usable address of a /24.
-pub const MAX_MACHINES: u32 = 244;
+pub(crate) const MAX_MACHINES: u32 = 244;
 
 /// Label put on every container and network of a lab; its value is the lab's name.
-pub const LAB_LABEL: &str = "io.corral.lab";
+pub(crate) const LAB_LABEL: &str = "io.corral.lab";
 /// Label naming the lab host a container plays (`n1`, …).
-pub const HOST_LABEL: &str = "io.corral.lab.host";
+pub(crate) const HOST_LABEL: &str = "io.corral.lab.host";
 /// Label holding the lab host's address.
-pub const IP_LABEL: &str = "io.corral.lab.ip";
+pub(crate) const IP_LABEL: &str = "io.corral.lab.ip";
 /// Label saying whether the host is light (no Docker engine or glusterd running).
-pub const LIGHT_LABEL: &str = "io.corral.lab.light";
+pub(crate) const LIGHT_LABEL: &str = "io.corral.lab.light";
 
 /// One lab host: `n1` at `10.213.0.11` in the container `corral-n1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabHost {
+pub(crate) struct LabHost {
     pub name: String,
     pub ip: Ipv4Addr,
     pub container: String,
@@ -32,7 +32,7 @@ pub struct LabHost {
 
 /// A lab's name, network and hosts, derived from `lab up`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabLayout {
+pub(crate) struct LabLayout {
     pub name: String,
     pub network: String,
     pub subnet: String,
@@ -40,7 +40,7 @@ pub struct LabLayout {
 }
 
 impl LabLayout {
-    pub fn new(name: &str, machines: u32, subnet: &str) -> Result<Self, LabError> {
+    pub(crate) fn new(name: &str, machines: u32, subnet: &str) -> Result<Self, LabError> {
         validate_name(name)?;
         if machines == 0 || machines > MAX_MACHINES {
             return Err(LabError::InvalidMachines { machines });
@@ -67,12 +67,12 @@ impl LabLayout {
     }
 }
 
-pub fn network_name(lab: &str) -> String {
+pub(crate) fn network_name(lab: &str) -> String {
     format!("{lab}-net")
 }
 
 /// Lab names become container names, network names and label values.
-pub fn validate_name(name: &str) -> Result<(), LabError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), LabError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -86,7 +86,7 @@ pub fn validate_name(name: &str) -> Result<(), LabError> {
 }
 
 /// Parses `a.b.c.0/24`; only /24 networks are supported.
-pub fn parse_subnet(subnet: &str) -> Result<Ipv4Addr, LabError> {
+pub(crate) fn parse_subnet(subnet: &str) -> Result<Ipv4Addr, LabError> {
     let invalid = |reason: &str| LabError::InvalidSubnet {
         subnet: subnet.to_owned(),
         reason: reason.to_owned(),
@@ -107,7 +107,7 @@ pub fn parse_subnet(subnet: &str) -> Result<Ipv4Addr, LabError> {
 }
 
 /// `ssh_config` with one block per host, matching both its name and its address.
-pub fn ssh_config(layout: &LabLayout, dir: &Path) -> String {
+pub(crate) fn ssh_config(layout: &LabLayout, dir: &Path) -> String {
     let key = config_path(&dir.join("id_ed25519"));
     let known_hosts = config_path(&dir.join("known_hosts"));
     let mut out = format!(
@@ -146,7 +146,7 @@ fn config_path(path: &Path) -> String {
 }
 
 /// `inventory.yaml`: one `infrastructure/machine` document per host.
-pub fn inventory(layout: &LabLayout) -> String {
+pub(crate) fn inventory(layout: &LabLayout) -> String {
     layout
         .hosts
         .iter()
@@ -170,7 +170,7 @@ pub fn inventory(layout: &LabLayout) -> String {
 
 /// Turns `ssh-keyscan` output (`IP TYPE KEY` lines) into known_hosts lines naming each host
 /// by both its name and address. Returns the lines and the hosts that answered no key.
-pub fn known_hosts(layout: &LabLayout, keyscan: &str) -> (String, Vec<String>) {
+pub(crate) fn known_hosts(layout: &LabLayout, keyscan: &str) -> (String, Vec<String>) {
     let mut out = String::new();
     let mut missing = Vec::new();
     for host in &layout.hosts {

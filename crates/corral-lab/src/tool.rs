@@ -13,7 +13,7 @@ use super::LabError;
 const SBIN_DIRS: [&str; 4] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"];
 
 /// The command line of `cmd` as a shell would read it, for error messages.
-pub fn describe(cmd: &Command) -> String {
+pub(crate) fn describe(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(quote)
@@ -31,12 +31,12 @@ fn quote(word: &OsStr) -> String {
 
 /// Runs `cmd` to completion and returns its output whatever its exit status; fails only when
 /// it cannot be started (a missing program becomes [`LabError::ToolMissing`]).
-pub fn output(cmd: &mut Command) -> Result<Output, LabError> {
+pub(crate) fn output(cmd: &mut Command) -> Result<Output, LabError> {
     cmd.output().map_err(|source| spawn_error(cmd, source))
 }
 
 /// Runs `cmd` and returns its stdout; a non-zero exit is an error carrying its stderr.
-pub fn checked(cmd: &mut Command) -> Result<String, LabError> {
+pub(crate) fn checked(cmd: &mut Command) -> Result<String, LabError> {
     let out = output(cmd)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -46,7 +46,7 @@ pub fn checked(cmd: &mut Command) -> Result<String, LabError> {
 }
 
 /// The error for a command that ran and exited unsuccessfully.
-pub fn failed(cmd: &Command, out: &Output) -> LabError {
+pub(crate) fn failed(cmd: &Command, out: &Output) -> LabError {
     let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     if stderr.is_empty() {
         stderr = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -58,7 +58,7 @@ pub fn failed(cmd: &Command, out: &Output) -> LabError {
     }
 }
 
-pub fn spawn_error(cmd: &Command, source: std::io::Error) -> LabError {
+pub(crate) fn spawn_error(cmd: &Command, source: std::io::Error) -> LabError {
     let program = Path::new(cmd.get_program())
         .file_name()
         .unwrap_or(cmd.get_program())
@@ -78,7 +78,7 @@ pub fn spawn_error(cmd: &Command, source: std::io::Error) -> LabError {
 }
 
 /// How to get `program` on Debian.
-pub fn install_help(program: &str) -> String {
+pub(crate) fn install_help(program: &str) -> String {
     let package = match program {
         "docker" | "dockerd" => "docker.io",
         "ssh" | "ssh-keygen" | "ssh-keyscan" => "openssh-client",
@@ -92,7 +92,7 @@ pub fn install_help(program: &str) -> String {
 }
 
 /// Finds `program` on `PATH` or in the usual sbin directories.
-pub fn find_program(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(SBIN_DIRS.iter().map(PathBuf::from))
@@ -108,7 +108,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Fails with [`LabError::ToolMissing`] unless `program` can be found.
-pub fn require(program: &str) -> Result<PathBuf, LabError> {
+pub(crate) fn require(program: &str) -> Result<PathBuf, LabError> {
     find_program(program).ok_or_else(|| LabError::ToolMissing {
         program: program.to_owned(),
         help: install_help(program),

@@ -470,7 +470,7 @@ fn still_used(config: &Config, report: &Report) -> HashMap<Address, Address> {
 /// What a cluster resource's change runs and where: its steps, from the facts the plan was
 /// made from, and the machines it works on (its members, and any other machine a step runs
 /// on, such as a node that leaves). Apply takes them busy and the session locks them.
-pub fn cluster_work(
+pub(crate) fn cluster_work(
     config: &Config,
     kind: &dyn crate::kinds::ClusterKind,
     resource: &crate::config::Resource,
@@ -937,7 +937,7 @@ async fn delete(
 
 /// Marks everything that depends on a failed node (through `depends_on` edges, not mere
 /// ordering) as skipped because of `failed`.
-pub fn doom(
+pub(crate) fn doom(
     graph: &ResourceGraph,
     node: NodeIndex,
     failed: &Address,
@@ -956,7 +956,7 @@ pub fn doom(
 
 /// Plans and hosts for tests of apply and its session, on this machine.
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     use std::collections::BTreeMap;
     use std::path::Path;
 
