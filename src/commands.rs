@@ -253,7 +253,10 @@ async fn make_plan(
     let config = load(&args.load, facts.is_none())?;
     let filter = filter(&config, args)?;
     let graph = ResourceGraph::build(&config, &filter).map_err(miette::Report::new)?;
-    let probes = gather::probes_by_machine(&config, &graph, &filter);
+    let mut probes = gather::probes_by_machine(&config, &graph, &filter);
+    // Who holds each host's apply lock, read with its facts (no round trip of its own) and
+    // taken out of them before anything digests or saves them.
+    let mut locks = BTreeMap::new();
     let gathered = match facts {
         Some(path) => {
             let file = read_facts(path)?;
@@ -297,16 +300,22 @@ async fn make_plan(
             }
             let connections = connections
                 .ok_or_else(|| miette!("internal error: no connections to plan with"))?;
+            for list in probes.values_mut() {
+                list.push(apply::lock::probe());
+            }
             let mut gathered =
                 gather::gather(&config, probes, &connections.ssh, connections.gather).await;
+            for (machine, host) in gathered.facts.hosts.iter_mut() {
+                if let Some(out) = host.probes.remove(apply::lock::PROBE_KEY) {
+                    locks.insert(machine.clone(), out);
+                }
+            }
             gather::read_clusters(&config, &graph, &mut gathered, connections.gather.timeout).await;
             gathered
         }
     };
     let mut plan = build::plan(&config, &graph, &filter, &gathered.facts);
-    if facts.is_none() {
-        warn_of_locks(&mut plan, &gathered).await;
-    }
+    warn_of_locks(&mut plan, &locks);
     check_addresses(&config, &filter, &gathered)?;
     Ok(Planned {
         config,
@@ -319,13 +328,9 @@ async fn make_plan(
 
 /// A warning for each host read that another apply holds (or a killed one left) locked:
 /// who and since when, before anyone confirms an apply that will wait for it or fail.
-async fn warn_of_locks(plan: &mut Plan, gathered: &Connected) {
-    let hosts: BTreeMap<String, Arc<dyn Host>> = gathered
-        .connections
-        .iter()
-        .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
-        .collect();
-    for (machine, found) in apply::lock::holders(&hosts).await {
+/// `locks` are the hosts' answers to [`apply::lock::probe`].
+fn warn_of_locks(plan: &mut Plan, locks: &BTreeMap<String, crate::facts::ProbeOutput>) {
+    for (machine, found) in apply::lock::holders_in(locks) {
         let holder = &found.holder;
         let message = match &found.gone {
             Some(why) => format!(

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ApplyError;
+use crate::facts::{Probe, ProbeOutput};
 use crate::shell::quote;
 use crate::transport::{Host, Limits, OutputBound, ScriptOutput, TransportError};
 
@@ -300,10 +301,11 @@ fn release_script(owner: &str) -> String {
     )
 }
 
-/// Prints `corral-no-lock`, or `corral-lock-held` and the owner line.
+/// Prints `corral-no-lock`, or `corral-lock-held` and the owner line. Shell builtins
+/// only: it runs in every plan's fact script (see [`probe`]).
 fn read_script() -> String {
     format!(
-        "if [ -d {PATH} ]; then\n  echo corral-lock-held\n  cat {PATH}/owner 2>/dev/null || echo 'an unknown owner (no owner file)'\nelse\n  echo corral-no-lock\nfi\n"
+        "if [ -d {PATH} ]; then\n  echo corral-lock-held\n  corral_owner=; if IFS= read -r corral_owner < {PATH}/owner || [ -n \"$corral_owner\" ]; then printf '%s\\n' \"$corral_owner\"; else echo 'an unknown owner (no owner file)'; fi 2>/dev/null\nelse\n  echo corral-no-lock\nfi\n"
     )
 }
 
@@ -546,14 +548,31 @@ pub async fn holder(host: &dyn Host) -> Result<Option<String>, ApplyError> {
     if out.rc != Some(0) {
         return Err(script_failed(&out));
     }
-    if out.stdout.lines().any(|l| l == "corral-no-lock") {
-        return Ok(None);
+    holder_in(&out.stdout).ok_or_else(|| ApplyError::UnexpectedAnswer {
+        output: crate::base::text::tail(&out.stdout, 400).to_owned(),
+    })
+}
+
+/// What [`read_script`] printed: no lock (`Some(None)`), its owner line, or none of these.
+fn holder_in(stdout: &str) -> Option<Option<String>> {
+    if stdout.lines().any(|l| l == "corral-no-lock") {
+        return Some(None);
     }
-    after(&out.stdout, "corral-lock-held")
-        .map(Some)
-        .ok_or_else(|| ApplyError::UnexpectedAnswer {
-            output: crate::base::text::tail(&out.stdout, 400).to_owned(),
-        })
+    after(stdout, "corral-lock-held").map(Some)
+}
+
+/// Key of [`probe`].
+pub const PROBE_KEY: &str = "corral:lock";
+
+/// The lock read as one probe of a plan's fact script, so that the warning of a held lock
+/// costs no round trip of its own. Its output is not a fact: the plan takes it out of the
+/// facts before anything digests or saves them (an apply holding the lock would see it
+/// differ from what its plan saw).
+pub fn probe() -> Probe {
+    Probe {
+        key: PROBE_KEY.to_owned(),
+        script: read_script(),
+    }
 }
 
 /// A lock script's failure: the end of what it printed.
@@ -571,28 +590,30 @@ pub struct Found {
     pub gone: Option<String>,
 }
 
-/// Who holds the lock on each of `hosts` that is locked, read on all at once; a host whose
-/// lock cannot be read is left out (the plan that asks has read its facts already).
-pub async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, Found> {
-    let mut reading = tokio::task::JoinSet::new();
-    for (machine, host) in hosts {
-        let (machine, host) = (machine.clone(), host.clone());
-        reading.spawn(async move { (machine, holder(host.as_ref()).await) });
-    }
+/// Who holds the lock of each host whose [`probe`] answered that it is locked; a probe that
+/// failed or printed something else is left out (the plan has read the host's facts).
+pub fn holders_in(outputs: &BTreeMap<String, ProbeOutput>) -> BTreeMap<String, Found> {
     let here = Workstation::this();
-    let mut held = BTreeMap::new();
-    while let Some(joined) = reading.join_next().await {
-        if let Ok((machine, Ok(Some(holder)))) = joined {
-            let gone = match Holder::parse(&holder).map(|h| h.gone(&here, process_start)) {
-                Some(Liveness::Gone(why)) => Some(crate::base::text::printable(&why).into_owned()),
-                _ => None,
-            };
-            // Host text: escaped before it reaches the operator's terminal.
-            let holder = crate::base::text::printable(&shown(&holder)).replace('\n', " ");
-            held.insert(machine, Found { holder, gone });
-        }
-    }
-    held
+    outputs
+        .iter()
+        .filter(|(_, out)| out.rc == 0)
+        .filter_map(|(machine, out)| {
+            let holder = holder_in(&out.output)??;
+            Some((machine.clone(), found(&holder, &here)))
+        })
+        .collect()
+}
+
+/// An owner line read on a host, as [`Found`]: escaped for the terminal, and whether its
+/// holder is provably gone.
+fn found(holder: &str, here: &Workstation) -> Found {
+    let gone = match Holder::parse(holder).map(|h| h.gone(here, process_start)) {
+        Some(Liveness::Gone(why)) => Some(crate::base::text::printable(&why).into_owned()),
+        _ => None,
+    };
+    // Host text: escaped before it reaches the operator's terminal.
+    let holder = crate::base::text::printable(&shown(holder)).replace('\n', " ");
+    Found { holder, gone }
 }
 
 /// What [`force_release`] found.
@@ -724,6 +745,18 @@ mod tests {
         assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
         assert_eq!(passwd_name(passwd, 7), None);
         assert!(own_uid().is_some());
+    }
+
+    /// [`holders_in`] of [`probe`] run as the fact script of each of `hosts`.
+    async fn holders(hosts: &BTreeMap<String, Arc<dyn Host>>) -> BTreeMap<String, Found> {
+        let mut outputs = BTreeMap::new();
+        for (machine, host) in hosts {
+            let mut facts = crate::gather::read_host(host.as_ref(), &[probe()])
+                .await
+                .unwrap();
+            outputs.insert(machine.clone(), facts.probes.remove(PROBE_KEY).unwrap());
+        }
+        holders_in(&outputs)
     }
 
     #[tokio::test]
