@@ -58,8 +58,7 @@ macro_rules! on_a_swarm {
 }
 pub(crate) use on_a_swarm;
 
-/// The label corral puts on the Docker objects it creates, with the project as value.
-pub const MANAGED_LABEL: &str = "io.corral.managed";
+pub use crate::facts::swarm_objects::MANAGED_LABEL;
 
 impl SwarmScope {
     /// The manager a resource's steps run on: the one that answered for the swarm, or the

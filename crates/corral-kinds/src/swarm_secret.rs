@@ -548,39 +548,7 @@ fn link(
 // ---------------------------------------------------------------------------------------
 // Facts
 
-/// The key's config on the swarm.
-pub fn key_name(project: &str) -> String {
-    format!("corral-key.{project}")
-}
-
-/// On a manager: every secret and config (name and labels, never data), and this
-/// project's key. Sorted, so that nothing changed reads the same.
-pub fn probe(project: &str) -> Probe {
-    let script = format!(
-        r#"ids=$(docker secret ls -q) && if [ -n "$ids" ]; then docker secret inspect --format 'secret {{{{json .Spec.Name}}}} {{{{json .Spec.Labels}}}}' $ids | sort; fi && ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format 'config {{{{json .Spec.Name}}}} {{{{json .Spec.Labels}}}}' $ids | sort; fi && if docker config inspect {key} >/dev/null 2>&1; then docker config inspect --format 'key {{{{json .Spec.Data}}}}' {key}; else echo 'key absent'; fi"#,
-        key = quote(&key_name(project))
-    );
-    Probe {
-        key: OBJECTS_KEY.to_owned(),
-        script,
-    }
-}
-
-/// Where a manager lists the configs no project labelled, with their data, for
-/// [`adoptable_probe`].
-pub const ADOPTABLE_KEY: &str = "swarm:adoptable-configs";
-
-/// On a manager: the configs made by hand (no [`MANAGED_LABEL`]), name and data, so that a
-/// declared config with the same name and value is taken over as it is (see
-/// [`redact_adoptable`]) instead of being made again and swapped into its services.
-pub fn adoptable_probe() -> Probe {
-    Probe {
-        key: ADOPTABLE_KEY.to_owned(),
-        script: format!(
-            r#"ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format '{{{{if not (index .Spec.Labels "{MANAGED_LABEL}")}}}}{{{{json .Spec.Name}}}} {{{{json .Spec.Data}}}}{{{{end}}}}' $ids | grep -v '^$' | sort; fi; true"#
-        ),
-    }
-}
+pub use crate::facts::swarm_objects::{adoptable_probe, key_name, probe, ADOPTABLE_KEY};
 
 /// [`adoptable_probe`]'s output reduced to `adopted LABEL NAME` lines: the configs whose
 /// name is a declared object's and whose data is its value; the data is not kept.

@@ -12,6 +12,7 @@ pub mod parsed;
 pub mod record;
 mod saved;
 pub mod swarm;
+pub mod swarm_engine;
 pub mod swarm_objects;
 
 use std::collections::BTreeMap;

@@ -1,13 +1,67 @@
 //! The secrets and configs on a swarm, as read on a manager (names and labels, never
-//! data), and the pure parser of that reading. The probe, and the redaction that replaces
-//! the project's key with the versions it names, are the secret kind's.
+//! data), the probes that read them and the pure parser of that reading. The redaction that
+//! replaces the project's key with the versions it names is the secret kind's.
 
 use std::collections::BTreeMap;
 
-use super::{FactError, ProbeOutput};
+use super::{FactError, Probe, ProbeOutput};
+use crate::shell::quote;
 
-/// Key of the objects probe (`kinds`' swarm secret probe), asked of one manager.
+/// Key of the objects probe ([`probe`]), asked of one manager.
 pub const OBJECTS_KEY: &str = "swarm:objects";
+
+/// The label corral puts on the Docker objects it creates, with the project as value.
+pub const MANAGED_LABEL: &str = "io.corral.managed";
+
+/// The key's config on the swarm.
+pub fn key_name(project: &str) -> String {
+    format!("corral-key.{project}")
+}
+
+/// On a manager: every secret and config (name and labels, never data), and this
+/// project's key. Sorted, so that nothing changed reads the same.
+pub fn probe(project: &str) -> Probe {
+    probe_with_key(&key_name(project))
+}
+
+/// [`probe`] of the key config named `key`.
+pub(crate) fn probe_with_key(key: &str) -> Probe {
+    let script = format!(
+        r#"ids=$(docker secret ls -q) && if [ -n "$ids" ]; then docker secret inspect --format 'secret {{{{json .Spec.Name}}}} {{{{json .Spec.Labels}}}}' $ids | sort; fi && ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format 'config {{{{json .Spec.Name}}}} {{{{json .Spec.Labels}}}}' $ids | sort; fi && if docker config inspect {key} >/dev/null 2>&1; then docker config inspect --format 'key {{{{json .Spec.Data}}}}' {key}; else echo 'key absent'; fi"#,
+        key = quote(key)
+    );
+    Probe {
+        key: OBJECTS_KEY.to_owned(),
+        script,
+    }
+}
+
+/// The key config a [`probe`] script asks for, if `script` is one.
+pub(crate) fn key_asked(script: &str) -> Option<String> {
+    let (_, rest) = script.split_once(" && if docker config inspect ")?;
+    let (quoted, _) = rest.split_once(" >/dev/null 2>&1; then ")?;
+    let key = match shlex::split(quoted)?.as_slice() {
+        [key] => key.clone(),
+        _ => return None,
+    };
+    (probe_with_key(&key).script == script).then_some(key)
+}
+
+/// Where a manager lists the configs no project labelled, with their data, for
+/// [`adoptable_probe`].
+pub const ADOPTABLE_KEY: &str = "swarm:adoptable-configs";
+
+/// On a manager: the configs made by hand (no [`MANAGED_LABEL`]), name and data, so that a
+/// declared config with the same name and value is taken over as it is (see the secret
+/// kind's `redact_adoptable`) instead of being made again and swapped into its services.
+pub fn adoptable_probe() -> Probe {
+    Probe {
+        key: ADOPTABLE_KEY.to_owned(),
+        script: format!(
+            r#"ids=$(docker config ls -q) && if [ -n "$ids" ]; then docker config inspect --format '{{{{if not (index .Spec.Labels "{MANAGED_LABEL}")}}}}{{{{json .Spec.Name}}}} {{{{json .Spec.Data}}}}{{{{end}}}}' $ids | grep -v '^$' | sort; fi; true"#
+        ),
+    }
+}
 
 /// Secret or config: the same story, two Docker nouns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+use crate::facts::swarm_engine::{self, Folded};
 use crate::facts::{Probe, ProbeOutput};
 
 /// How many slow probes (see [`can_hang`]) run at the same time on a host.
@@ -46,8 +47,10 @@ pub const CONCURRENCY: usize = 8;
 const MIN_LANED: usize = 9;
 
 /// Commands that wait on a daemon, another host or the package system: a probe calling one
-/// can take long or hang. Anything else a probe does is reading local files and databases.
-const SLOW_COMMANDS: [&str; 4] = ["docker", "gluster", "systemctl", "apt"];
+/// can take long or hang (`perl` is the Engine API's client, see
+/// [`crate::facts::swarm_engine`]). Anything else a probe does is reading local files and
+/// databases.
+const SLOW_COMMANDS: [&str; 5] = ["docker", "gluster", "systemctl", "apt", "perl"];
 
 /// Whether a probe's script calls one of [`SLOW_COMMANDS`] (`apt` covers `apt-get` and
 /// `apt-cache`). Words inside paths (`/etc/docker/…`) do not count.
@@ -67,6 +70,8 @@ pub struct FactScript {
     pub text: String,
     nonce: String,
     keys: Vec<String>,
+    /// The `docker` probes the Engine API answers, written back from its answer.
+    engine: Folded,
 }
 
 /// The wall time of one probe on its host, from its markers' clock readings.
@@ -89,12 +94,15 @@ impl FactScript {
     /// ones. Where no temporary directory can be made (a read-only host), the slow probes
     /// run one after the other too.
     pub fn build(probes: &[Probe], timings: bool) -> Self {
+        // The `docker` probes the Engine API answers: one `perl` instead of a `docker`
+        // process each.
+        let (probes, engine) = swarm_engine::fold(probes);
         let nonce = random_nonce();
         let mut seen = std::collections::HashSet::new();
         let mut keys = Vec::new();
         let mut functions = String::new();
         let (mut quick, mut slow) = (Vec::new(), Vec::new());
-        for probe in probes {
+        for probe in &probes {
             if !seen.insert(probe.key.as_str()) {
                 continue;
             }
@@ -175,7 +183,12 @@ impl FactScript {
             text.push_str(&inline(&slow));
             text.push_str(":\nfi\n");
         }
-        FactScript { text, nonce, keys }
+        FactScript {
+            text,
+            nonce,
+            keys,
+            engine,
+        }
     }
 
     /// Splits the script's output into one [`ProbeOutput`] per probe key.
@@ -247,6 +260,7 @@ impl FactScript {
         if let Some(missing) = self.keys.iter().find(|k| !outputs.contains_key(*k)) {
             return Err(SplitError::Missing(missing.clone()));
         }
+        self.engine.expand(&mut outputs);
         Ok((outputs, times))
     }
 
