@@ -1017,10 +1017,13 @@ impl ClusterKind for SwarmClusterSpec {
                 format!("docker node update --availability drain {id}\n"),
                 None,
             ));
+            // A demoted manager learns its new role after the leader has recorded it; it
+            // refuses to leave until it has (recorded on a lab: "…participating as a
+            // manager").
             steps.push(on(
                 machine,
                 format!("{machine} leaves the swarm"),
-                "docker swarm leave\n".into(),
+                format!("set -e\ni=0\nuntil [ \"$(docker info --format '{{{{.Swarm.ControlAvailable}}}}')\" = false ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} still acts as a manager after its demotion'; exit 1; }}\n  sleep 1\ndone\ndocker swarm leave\n"),
                 None,
             ));
             steps.push(on(
