@@ -390,109 +390,89 @@ fn field(value: &Option<Box<RawValue>>, zero: &str) -> String {
         .map_or_else(|| zero.to_owned(), |v| v.get().to_owned())
 }
 
-/// `docker info`'s line (see [`info_probe`]): the swarm fields its template prints.
+/// A JSON object's fields, each as the API encoded it.
+type Fields = BTreeMap<String, Box<RawValue>>;
+
+/// The object `{"NAME":VALUE,…}` of `fields` as a CLI template that prints `{{json .NAME}}`
+/// of each, in that order: the API's JSON, or the Go zero value (`ZERO`) of a field the
+/// API left out.
+fn picked(object: &Fields, fields: &[(&str, &str)]) -> String {
+    let values: Vec<String> = fields
+        .iter()
+        .map(|(name, zero)| {
+            let value = object.get(*name).map_or(*zero, |v| v.get());
+            format!("\"{name}\":{value}")
+        })
+        .collect();
+    format!("{{{}}}", values.join(","))
+}
+
+/// What `docker info`'s template prints of `.Swarm` (see [`info_probe`]), and of
+/// `.Swarm.Cluster` when there is one.
+const INFO_FIELDS: [(&str, &str); 7] = [
+    ("NodeID", "\"\""),
+    ("NodeAddr", "\"\""),
+    ("LocalNodeState", "\"\""),
+    ("ControlAvailable", "false"),
+    ("Error", "\"\""),
+    ("Nodes", "0"),
+    ("Managers", "0"),
+];
+const CLUSTER_FIELDS: [(&str, &str); 4] = [
+    ("ID", "\"\""),
+    ("DefaultAddrPool", "null"),
+    ("SubnetSize", "0"),
+    ("DataPathPort", "0"),
+];
+
+/// `docker info`'s line (see [`info_probe`]).
 fn info(body: &str) -> Result<String, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Info {
-        swarm: Swarm,
+        swarm: Fields,
     }
-    #[derive(Deserialize)]
-    struct Swarm {
-        #[serde(rename = "NodeID")]
-        node_id: Option<Box<RawValue>>,
-        #[serde(rename = "NodeAddr")]
-        node_addr: Option<Box<RawValue>>,
-        #[serde(rename = "LocalNodeState")]
-        local_node_state: Option<Box<RawValue>>,
-        #[serde(rename = "ControlAvailable")]
-        control_available: Option<Box<RawValue>>,
-        #[serde(rename = "Error")]
-        error: Option<Box<RawValue>>,
-        #[serde(rename = "Nodes")]
-        nodes: Option<Box<RawValue>>,
-        #[serde(rename = "Managers")]
-        managers: Option<Box<RawValue>>,
-        #[serde(rename = "Cluster")]
-        cluster: Option<Cluster>,
-    }
-    #[derive(Deserialize)]
-    struct Cluster {
-        #[serde(rename = "ID")]
-        id: Option<Box<RawValue>>,
-        #[serde(rename = "DefaultAddrPool")]
-        default_addr_pool: Option<Box<RawValue>>,
-        #[serde(rename = "SubnetSize")]
-        subnet_size: Option<Box<RawValue>>,
-        #[serde(rename = "DataPathPort")]
-        data_path_port: Option<Box<RawValue>>,
-    }
-    let info: Info = serde_json::from_str(body)
-        .map_err(|e| format!("the Docker Engine API's info cannot be read: {e}"))?;
-    let s = &info.swarm;
-    let mut line = format!(
-        "{{\"NodeID\":{},\"NodeAddr\":{},\"LocalNodeState\":{},\"ControlAvailable\":{},\"Error\":{},\"Nodes\":{},\"Managers\":{}",
-        field(&s.node_id, "\"\""),
-        field(&s.node_addr, "\"\""),
-        field(&s.local_node_state, "\"\""),
-        field(&s.control_available, "false"),
-        field(&s.error, "\"\""),
-        field(&s.nodes, "0"),
-        field(&s.managers, "0"),
-    );
-    if let Some(c) = &s.cluster {
+    let unreadable =
+        |e: serde_json::Error| format!("the Docker Engine API's info cannot be read: {e}");
+    let info: Info = serde_json::from_str(body).map_err(unreadable)?;
+    let mut line = picked(&info.swarm, &INFO_FIELDS);
+    let cluster: Option<Fields> = match info.swarm.get("Cluster") {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(unreadable)?,
+        None => None,
+    };
+    if let Some(cluster) = cluster {
+        line.pop();
         line.push_str(&format!(
-            ",\"Cluster\":{{\"ID\":{},\"DefaultAddrPool\":{},\"SubnetSize\":{},\"DataPathPort\":{}}}",
-            field(&c.id, "\"\""),
-            field(&c.default_addr_pool, "null"),
-            field(&c.subnet_size, "0"),
-            field(&c.data_path_port, "0"),
+            ",\"Cluster\":{}}}",
+            picked(&cluster, &CLUSTER_FIELDS)
         ));
     }
-    line.push('}');
     Ok(line)
 }
 
-/// `docker network inspect`'s lines (see [`network_inspect_probe`]): the fields its
-/// template picks, of each overlay network.
+/// What `docker network inspect`'s template prints (see [`network_inspect_probe`]).
+const NETWORK_FIELDS: [(&str, &str); 11] = [
+    ("Name", "\"\""),
+    ("Id", "\"\""),
+    ("Scope", "\"\""),
+    ("Driver", "\"\""),
+    ("EnableIPv6", "false"),
+    ("IPAM", "{\"Driver\":\"\",\"Options\":null,\"Config\":null}"),
+    ("Internal", "false"),
+    ("Attachable", "false"),
+    ("Ingress", "false"),
+    ("Options", "null"),
+    ("Labels", "null"),
+];
+
+/// `docker network inspect`'s lines: the fields its template picks, of each overlay
+/// network.
 fn networks(body: &str) -> Result<Vec<String>, String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Network {
-        name: Option<Box<RawValue>>,
-        id: Option<Box<RawValue>>,
-        scope: Option<Box<RawValue>>,
-        driver: Option<Box<RawValue>>,
-        #[serde(rename = "EnableIPv6")]
-        enable_ipv6: Option<Box<RawValue>>,
-        #[serde(rename = "IPAM")]
-        ipam: Option<Box<RawValue>>,
-        internal: Option<Box<RawValue>>,
-        attachable: Option<Box<RawValue>>,
-        ingress: Option<Box<RawValue>>,
-        options: Option<Box<RawValue>>,
-        labels: Option<Box<RawValue>>,
-    }
-    let networks: Vec<Network> = serde_json::from_str(body)
+    let networks: Vec<Fields> = serde_json::from_str(body)
         .map_err(|e| format!("the Docker Engine API's networks cannot be read: {e}"))?;
     Ok(networks
         .iter()
-        .map(|n| {
-            format!(
-                "{{\"Name\":{},\"Id\":{},\"Scope\":{},\"Driver\":{},\"EnableIPv6\":{},\"IPAM\":{},\"Internal\":{},\"Attachable\":{},\"Ingress\":{},\"Options\":{},\"Labels\":{}}}",
-                field(&n.name, "\"\""),
-                field(&n.id, "\"\""),
-                field(&n.scope, "\"\""),
-                field(&n.driver, "\"\""),
-                field(&n.enable_ipv6, "false"),
-                field(&n.ipam, "{\"Driver\":\"\",\"Options\":null,\"Config\":null}"),
-                field(&n.internal, "false"),
-                field(&n.attachable, "false"),
-                field(&n.ingress, "false"),
-                field(&n.options, "null"),
-                field(&n.labels, "null"),
-            )
-        })
+        .map(|n| picked(n, &NETWORK_FIELDS))
         .collect())
 }
 

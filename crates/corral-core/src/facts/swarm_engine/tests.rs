@@ -194,7 +194,11 @@ fn fold_takes_the_cli_probes_it_answers_for() {
             )],
             "{project}"
         );
-        assert!(probes[1].script.contains("'secrets /secrets'"), "{}", probes[1].script);
+        assert!(
+            probes[1].script.contains("'secrets /secrets'"),
+            "{}",
+            probes[1].script
+        );
     }
     // Nothing to fold: nothing added.
     let (same, none) = fold(std::slice::from_ref(&other));
