@@ -883,7 +883,7 @@ impl ClusterKind for SwarmClusterSpec {
                 steps.push(on(
                     machine,
                     format!("initialise the swarm on {machine}"),
-                    format!("set -e\ndocker swarm init --advertise-addr {address} --listen-addr {address}:2377\n{WAIT_ACTIVE}"),
+                    format!("set -e\ndocker swarm init --advertise-addr {address} --listen-addr {address}:2377\n{}", wait_active()),
                     None,
                 ));
                 continue;
@@ -963,8 +963,11 @@ impl ClusterKind for SwarmClusterSpec {
                 &leader,
                 format!("{verb} {machine}"),
                 format!(
-                    "set -e\ndocker node {verb} {id}\ni=0\nuntil [ \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}{{{{.ManagerStatus.Reachability}}}}{{{{end}}}}')\" = '{until}' ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} did not settle as a {}'; exit 1; }}\n  sleep 1\ndone\n",
-                    role_name(*role)
+                    "set -e\ndocker node {verb} {id}\n{}",
+                    wait_until(
+                        &format!("[ \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}{{{{.ManagerStatus.Reachability}}}}{{{{end}}}}')\" = '{until}' ]"),
+                        &format!("corral: {machine} did not settle as a {}", role_name(*role)),
+                    )
                 ),
                 None,
             ));
@@ -1007,7 +1010,13 @@ impl ClusterKind for SwarmClusterSpec {
                 steps.push(on(
                     &leader,
                     format!("demote {machine} before it leaves the swarm"),
-                    format!("set -e\ndocker node demote {id}\ni=0\nuntil [ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} stayed a manager'; exit 1; }}\n  sleep 1\ndone\n"),
+                    format!(
+                        "set -e\ndocker node demote {id}\n{}",
+                        wait_until(
+                            &format!("[ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]"),
+                            &format!("corral: {machine} stayed a manager"),
+                        )
+                    ),
                     None,
                 ));
             }
@@ -1023,13 +1032,25 @@ impl ClusterKind for SwarmClusterSpec {
             steps.push(on(
                 machine,
                 format!("{machine} leaves the swarm"),
-                format!("set -e\ni=0\nuntil [ \"$(docker info --format '{{{{.Swarm.ControlAvailable}}}}')\" = false ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: {machine} still acts as a manager after its demotion'; exit 1; }}\n  sleep 1\ndone\ndocker swarm leave\n"),
+                format!(
+                    "set -e\n{}docker swarm leave\n",
+                    wait_until(
+                        "[ \"$(docker info --format '{{.Swarm.ControlAvailable}}')\" = false ]",
+                        &format!("corral: {machine} still acts as a manager after its demotion"),
+                    )
+                ),
                 None,
             ));
             steps.push(on(
                 &leader,
                 format!("remove {machine} from the swarm"),
-                format!("set -e\ni=0\nuntil [ \"$(docker node inspect {id} --format '{{{{.Status.State}}}}')\" = down ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo 'corral: the managers never saw {machine} down'; exit 1; }}\n  sleep 1\ndone\ndocker node rm {id}\n"),
+                format!(
+                    "set -e\n{}docker node rm {id}\n",
+                    wait_until(
+                        &format!("[ \"$(docker node inspect {id} --format '{{{{.Status.State}}}}')\" = down ]"),
+                        &format!("corral: the managers never saw {machine} down"),
+                    )
+                ),
                 None,
             ));
         }
@@ -1049,8 +1070,22 @@ impl ClusterKind for SwarmClusterSpec {
     }
 }
 
+/// Shell lines that wait, a second at a time and for at most a minute, until `condition`
+/// (a shell test) holds, and otherwise fail saying `failure`.
+fn wait_until(condition: &str, failure: &str) -> String {
+    format!(
+        "i=0\nuntil {condition}; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || {{ echo {}; exit 1; }}\n  sleep 1\ndone\n",
+        quote(failure)
+    )
+}
+
 /// Every join ends with the node active, or fails.
-const WAIT_ACTIVE: &str = "i=0\nuntil [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]; do\n  i=$((i + 1)); [ \"$i\" -le 60 ] || { echo 'corral: the node did not become active in the swarm'; exit 1; }\n  sleep 1\ndone\n";
+fn wait_active() -> String {
+    wait_until(
+        "[ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = active ]",
+        "corral: the node did not become active in the swarm",
+    )
+}
 
 /// Where the Docker Engine API answers on a host.
 pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -1104,6 +1139,7 @@ fn join_script(token: &str, address: IpAddr, leader: IpAddr, socket: &str) -> St
     let listen = SocketAddr::new(address, 2377);
     let remote = SocketAddr::new(leader, 2377);
     let post = engine_post(socket);
+    let wait_active = wait_active();
     // Only `case` and here-documents see the token: shell syntax, not commands.
     format!(
         r#"set -e
@@ -1134,7 +1170,7 @@ CORRAL_REPLY
     *) printf 'corral: Docker refused the join (HTTP %s): %s\n' "$corral_status" "$corral_message"; exit 1 ;;
   esac
 fi
-{WAIT_ACTIVE}"#
+{wait_active}"#
     )
 }
 
