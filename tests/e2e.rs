@@ -2168,12 +2168,11 @@ fn a_manager_that_allows_few_sessions_gets_every_service(lab: &Lab) {
     // Read first of sshd's drop-ins; a reload applies it to new connections only, and
     // every corral run here starts its own.
     let limit = "/etc/ssh/sshd_config.d/00-00-e2e-sessions.conf";
-    lab.sh(
-        "n1",
-        &format!("printf 'MaxSessions 2\\n' > {limit} && systemctl reload ssh"),
-    );
+    lab.sh("n1", &format!("printf 'MaxSessions 2\\n' > {limit}"));
+    reload_sshd(lab, "n1");
     let created = lab.corral(&["apply", "--auto-approve", "--parallelism", "10"], &with);
-    lab.sh("n1", &format!("rm -f {limit} && systemctl reload ssh"));
+    lab.sh("n1", &format!("rm -f {limit}"));
+    reload_sshd(lab, "n1");
     assert_success(
         &created,
         "six services on a manager that allows two sessions",
@@ -2188,6 +2187,23 @@ fn a_manager_that_allows_few_sessions_gets_every_service(lab: &Lab) {
         lab.sh("n1", "docker service ls -q --filter name=sessions"),
         ""
     );
+}
+
+/// Reloads `machine`'s sshd and returns once it listens again. A reload re-executes sshd,
+/// which closes its listening sockets and binds new ones: a connection in between is
+/// refused. Done when every listener on port 22 is a socket the old process did not have.
+fn reload_sshd(lab: &Lab, machine: &str) {
+    let script = r#"listeners() { ss -Hltne 'sport = :22' | grep -o 'ino:[0-9]*' | sort; }
+before=$(listeners)
+systemctl reload ssh
+for _ in $(seq 300); do
+  now=$(listeners)
+  if [ -n "$now" ] && [ "$(echo "$now" | wc -l)" = "$(echo "$before" | wc -l)" ] \
+    && [ -z "$(comm -12 <(echo "$before") <(echo "$now"))" ]; then exit 0; fi
+  sleep 0.1
+done
+echo "sshd did not listen again within 30 s ($before, now $now)" >&2; exit 1"#;
+    lab.sh(machine, &format!("bash -c {}", shell_quote(script)));
 }
 
 /// Runs `run` while every node's process list is sampled in a loop (`ps -ww -eo args`, as

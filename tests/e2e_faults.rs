@@ -359,6 +359,8 @@ fn lab_faults() {
         phase.elapsed().as_secs_f64()
     ));
 
+    an_sshd_restarting_is_waited_for(&lab, &config);
+
     // Nothing lost: the volume heals, and every node reads back what n1 wrote.
     for machine in MACHINES {
         lab.wait_for(
@@ -377,6 +379,16 @@ fn lab_faults() {
         eprintln!("{line}");
     }
     eprintln!("lab_faults took {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// A plan that starts while a host's sshd restarts (here stopped, and started again by a
+/// timer of the host's own a second later) waits for it, and reads every host.
+fn an_sshd_restarting_is_waited_for(lab: &Lab, config: &str) {
+    lab.sh(
+        "n3",
+        "systemd-run --quiet --on-active=1s --timer-property=AccuracySec=100ms systemctl start ssh && systemctl stop ssh",
+    );
+    assert_plan_empty(lab, config, "a plan while n3's sshd restarts");
 }
 
 /// dockerd restarts on every node, one at a time, each node serving again before the next:

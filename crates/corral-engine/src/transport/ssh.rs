@@ -729,8 +729,25 @@ impl SshHost {
         }))
     }
 
-    /// Starts a master of this run's own.
+    /// Starts a master of this run's own. A connection sshd refused or closed before the
+    /// key exchange (sshd restarting: a reload re-executes it and rebinds its port; or
+    /// over `MaxStartups`) is tried again, [`CONNECT_RETRIES`] times, further apart each
+    /// time; the caller's connect deadline bounds it all.
     async fn start(machine: &Machine, options: &SshOptions) -> Result<SshHost, TransportError> {
+        let mut retries = 0;
+        loop {
+            match SshHost::start_once(machine, options).await {
+                Err(Attempt::NotListening(_)) if retries < CONNECT_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(250) * 2u32.pow(retries)).await;
+                }
+                Err(Attempt::NotListening(error) | Attempt::Failed(error)) => return Err(error),
+                Ok(host) => return Ok(host),
+            }
+        }
+    }
+
+    async fn start_once(machine: &Machine, options: &SshOptions) -> Result<SshHost, Attempt> {
         let masters = options.masters.clone();
         let (index, socket, log) = masters.reserve()?;
         // Until the host exists, this guard ends the master on every way out (an error, or
@@ -768,10 +785,15 @@ impl SshHost {
             } else {
                 ""
             };
-            return Err(TransportError::Failed(format!(
+            let error = TransportError::Failed(format!(
                 "cannot connect to {} ({destination}) over SSH: {detail}{hint}",
                 machine.name
-            )));
+            ));
+            return Err(if sshd_not_listening(&detail) {
+                Attempt::NotListening(error)
+            } else {
+                Attempt::Failed(error)
+            });
         }
         let tether = UnixStream::connect(&socket).map_err(|e| {
             TransportError::Failed(format!(
@@ -1082,6 +1104,34 @@ const SESSIONS_PER_CONNECTION: usize = 8;
 /// a second (about a minute in all, within the script's own deadline).
 const SESSION_RETRIES: u64 = 64;
 
+/// How often a connection sshd was not there to take is tried again (0.5, 1 and 2 s
+/// later).
+const CONNECT_RETRIES: u32 = 3;
+
+/// How one try at starting a master ended, when it did not.
+enum Attempt {
+    /// Nothing answered on the port, or sshd closed the connection before the key
+    /// exchange: worth another try.
+    NotListening(TransportError),
+    Failed(TransportError),
+}
+
+impl From<TransportError> for Attempt {
+    fn from(error: TransportError) -> Attempt {
+        Attempt::Failed(error)
+    }
+}
+
+/// Whether ssh's log of a failed connection says that sshd was not there to take it:
+/// the port refused (sshd restarting rebinds it), or sshd closed the connection before
+/// the key exchange (a re-executing sshd, or `MaxStartups` full). Never a timeout, a
+/// host key or a login refused.
+fn sshd_not_listening(log: &str) -> bool {
+    log.contains("Connection refused")
+        || log.contains("kex_exchange_identification: Connection closed by remote host")
+        || log.contains("kex_exchange_identification: read: Connection reset by peer")
+}
+
 /// Whether sshd refused to open a session on the connection (the mux master's answer when
 /// `MaxSessions` are open): nothing ran on the host.
 fn refused_session(error: &openssh::Error) -> bool {
@@ -1107,6 +1157,23 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a port that refused, or an sshd that dropped the connection before the key
+    /// exchange, is tried again; a timeout, a login refused and an unknown host key are
+    /// not (logs of real masters, scripts/record-ssh-fixtures.sh).
+    #[test]
+    fn only_an_sshd_not_there_is_tried_again() {
+        let root = corral_core::testing::REPOSITORY;
+        let read = |case: &str| {
+            std::fs::read_to_string(format!("{root}/fixtures/ssh/{case}.log")).unwrap()
+        };
+        for case in ["refused", "maxstartups"] {
+            assert!(sshd_not_listening(&read(case)), "{case}");
+        }
+        for case in ["timeout", "denied", "host-key"] {
+            assert!(!sshd_not_listening(&read(case)), "{case}");
+        }
+    }
 
     /// The new login's command proves a root login, and proves nothing for a user whose
     /// `sudo -n` fails (here `nobody`, whom no sudoers file names), through a real `sh`.
