@@ -2410,6 +2410,7 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
         "apply a gluster volume",
     );
     volume_questions_are_kept_as_asked_alone(lab, &configs);
+    the_quick_gluster_cli_prints_what_the_cli_prints(lab);
     let file = lab.dir.join("volume.plan").display().to_string();
     let original = std::fs::read_to_string(&volume).unwrap();
     for round in 1..=10 {
@@ -2443,6 +2444,34 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
         0,
         "the volume plans empty after the rounds",
     );
+}
+
+/// On a real GlusterFS host the fact scripts' `gluster` (QUICK_CLI: the CLI without its
+/// `gsyncd --version`) is the function, and prints the same bytes as the CLI for every
+/// question a plan asks, alone and in a batch, with the same exit codes.
+fn the_quick_gluster_cli_prints_what_the_cli_prints(lab: &Lab) {
+    use corral_core::facts::gluster::QUICK_CLI;
+    let asked = "printf '%s\\n' 'peer status' 'volume info shared' | command gluster --mode=script --xml; for q in 'peer status' 'pool list' 'volume info' 'volume status shared' 'volume get shared all' 'volume info missing'; do command gluster --mode=script --xml $q; echo \"rc $?\"; done";
+    let plain = lab.sh("n2", asked);
+    // In `sh`, as fact scripts run.
+    let quick = format!(
+        "{QUICK_CLI}type gluster | head -n 1; {}",
+        asked.replace("command gluster", "gluster")
+    );
+    let quick = lab.sh("n2", &format!("sh -c {}", shell_quote(&quick)));
+    let (kind, quick) = quick.split_once('\n').unwrap();
+    assert_eq!(
+        kind, "gluster is a shell function",
+        "QUICK_CLI on a real host"
+    );
+    assert!(plain.contains("<volGetopts>") && plain.contains("<peerStatus>"));
+    // `volume status` lists the self-heal daemons in varying order; the rest is the same.
+    let stable = |text: &str| {
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    assert_eq!(stable(quick), stable(&plain));
 }
 
 /// The volume's three questions, asked in one `gluster` process, are kept in the facts as

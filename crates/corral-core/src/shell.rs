@@ -29,6 +29,13 @@ pub fn write_bytes(target: &str, bytes: &[u8]) -> String {
     text
 }
 
+/// The words of a script as a command name could be among them: split at blanks and at
+/// the shell's operators and quotes, so that `x=$(docker …)` and `| gluster` yield the
+/// command's name, and a path holding one (`/etc/docker/…`) stays one word.
+pub fn words(script: &str) -> impl Iterator<Item = &str> {
+    script.split(|c: char| c.is_whitespace() || ";|&()`\"'{}=<>".contains(c))
+}
+
 /// Whether `value` is safe as a plain identifier-like word (package names, units, keys):
 /// no whitespace, quotes, NUL or leading dash.
 pub fn is_plain_word(value: &str) -> bool {

@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+use crate::facts::gluster;
 use crate::facts::swarm_engine::{self, Folded};
 use crate::facts::{Probe, ProbeOutput};
 
@@ -55,13 +56,11 @@ const SLOW_COMMANDS: [&str; 5] = ["docker", "gluster", "systemctl", "apt", "perl
 /// Whether a probe's script calls one of [`SLOW_COMMANDS`] (`apt` covers `apt-get` and
 /// `apt-cache`). Words inside paths (`/etc/docker/…`) do not count.
 pub fn can_hang(script: &str) -> bool {
-    script
-        .split(|c: char| c.is_whitespace() || ";|&()`\"'{}=<>".contains(c))
-        .any(|word| {
-            SLOW_COMMANDS
-                .iter()
-                .any(|c| word == *c || (*c == "apt" && word.starts_with("apt-")))
-        })
+    crate::shell::words(script).any(|word| {
+        SLOW_COMMANDS
+            .iter()
+            .any(|c| word == *c || (*c == "apt" && word.starts_with("apt-")))
+    })
 }
 
 /// A generated fact script and what is needed to split its output.
@@ -130,6 +129,9 @@ impl FactScript {
             |indexes: &[usize]| -> String { indexes.iter().map(|&i| section(i) + "\n").collect() };
         // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
         let mut text = format!("export LC_ALL=C\nexec 2>&1\n{functions}");
+        if probes.iter().any(|p| gluster::calls_cli(&p.script)) {
+            text.push_str(gluster::QUICK_CLI);
+        }
         if timings {
             text.push_str("corral_t() { read -r corral_time _ </proc/uptime || corral_time=-; } 2>/dev/null\n");
         }
@@ -434,6 +436,29 @@ mod tests {
             "cat /etc/docker/daemon.json; stat -c %a /etc/systemd/system"
         ));
         assert!(!can_hang("printf '%s\\n' \"${SUDO_USER:-$(id -un)}\""));
+    }
+
+    /// A script defines its quick `gluster` (facts::gluster::QUICK_CLI) only when a probe
+    /// runs the CLI, and a real `sh` runs it: here no `gsyncd` is found, so `gluster` stays
+    /// the command (a function would print `gluster is a shell function`).
+    #[test]
+    fn the_quick_gluster_cli_is_defined_where_a_probe_runs_gluster() {
+        let cli = probe("peers", "gluster --mode=script --xml peer status");
+        let path = probe("conf", "cat /etc/glusterfs/glusterd.vol");
+        assert!(FactScript::new(&[cli.clone(), path.clone()])
+            .text
+            .contains(gluster::QUICK_CLI));
+        assert!(!FactScript::new(&[path]).text.contains(gluster::QUICK_CLI));
+        let kind = probe(
+            "kind",
+            "type gluster >/dev/null 2>&1 && type gluster | head -n 1 || echo none",
+        );
+        let script = FactScript::new(&[cli, kind]);
+        let outputs = script.split(&run_sh(&script.text)).unwrap();
+        if !std::path::Path::new("/usr/sbin/gluster").exists() {
+            assert_eq!(outputs["kind"].output.trim(), "none");
+        }
+        assert!(!outputs["kind"].output.contains("function"));
     }
 
     /// A few probes that read files run in the script's own shell: no temporary directory,
