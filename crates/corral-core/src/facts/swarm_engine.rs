@@ -30,7 +30,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::swarm::{info_probe, network_inspect_probe, node_inspect_probe, service_inspect_probe};
+use super::swarm::{
+    info_probe, network_inspect_probe, node_inspect_probe, service_inspect_probe, service_run_probe,
+};
 use super::swarm_objects::{
     adoptable_probe, key_asked, probe_with_key, MANAGED_LABEL, OBJECTS_KEY,
 };
@@ -54,7 +56,8 @@ const DAEMON_DOWN: &str =
 /// STATUS LENGTH`, the body (LENGTH bytes) and a newline; STATUS is `down` when the socket
 /// does not answer. `services` is answered by one `service` section per service, each
 /// asked as `docker service inspect` asks (a service removed meanwhile is left out, as it
-/// is gone). No single quote: it is sent inside one.
+/// is gone). `NAME -` is answered with the host's clock (whole seconds since the epoch:
+/// perl-base has no Time::HiRes). No single quote: it is sent inside one.
 const CLIENT: &str = r#"use Socket;
 sub get {
   my ($path) = @_;
@@ -70,6 +73,7 @@ sub get {
 sub answer { my ($name, $code, $body) = @_; print qq{\@\@engine $name $code }, length($body), qq{\n$body\n}; }
 for my $ask (@ARGV) {
   my ($name, $path) = split / /, $ask, 2;
+  if ($path eq q{-}) { answer($name, q{200}, time); next; }
   my ($code, $body) = get($path);
   if ($name eq q{services} && $code eq q{200}) {
     answer($name, $code, q{});
@@ -97,16 +101,19 @@ enum Question {
     },
     /// The configs no project labelled, with their data.
     Adoptable,
+    /// What runs: `service ls`, then `service ps` of the services short of tasks.
+    Run,
 }
 
 impl Question {
     /// The questions whose CLI probe is always the same.
-    const FIXED: [Question; 5] = [
+    const FIXED: [Question; 6] = [
         Question::Info,
         Question::Nodes,
         Question::Networks,
         Question::Services,
         Question::Adoptable,
+        Question::Run,
     ];
 
     /// The question `probe` asks, if the engine probe answers it: a CLI probe of one, under
@@ -131,6 +138,7 @@ impl Question {
             Question::Services => service_inspect_probe(),
             Question::Objects { key } => probe_with_key(key),
             Question::Adoptable => adoptable_probe(),
+            Question::Run => service_run_probe(),
         }
     }
 
@@ -148,6 +156,13 @@ impl Question {
             Question::Services => &[("services", "/services")],
             Question::Objects { .. } => &[("secrets", "/secrets"), ("configs", "/configs")],
             Question::Adoptable => &[("configs", "/configs")],
+            // `clock` is the host's, for how long ago each task changed.
+            Question::Run => &[
+                ("clock", "-"),
+                ("nodes", "/nodes"),
+                ("status", "/services?status=true"),
+                ("tasks", "/tasks"),
+            ],
         }
     }
 }
@@ -305,6 +320,7 @@ fn printed(question: &Question, answers: &[(String, Answer)]) -> ProbeOutput {
     let not_asked = |name: &str| failed(format!("the Docker Engine API was not asked `{name}`"));
     match question {
         Question::Objects { key } => return objects_printed(key, find("secrets"), find("configs")),
+        Question::Run => return run::printed(answers),
         Question::Adoptable => {
             // The CLI script ends in `true`: whatever happens, it exits 0.
             let mut out = match find("configs") {
@@ -604,6 +620,8 @@ fn services(answers: &[(String, Answer)]) -> Result<Vec<String>, String> {
     services.sort();
     Ok(services.into_iter().map(|(_, body)| body).collect())
 }
+
+mod run;
 
 #[cfg(test)]
 mod tests;

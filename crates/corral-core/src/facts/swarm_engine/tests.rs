@@ -157,7 +157,7 @@ fn fold_takes_the_cli_probes_it_answers_for() {
         key: swarm::SERVICE_INSPECT_KEY.to_owned(),
         script: "docker service inspect x".to_owned(),
     };
-    let other = swarm::service_run_probe();
+    let other = swarm::service_ls_probe();
     let (probes, folded) = fold(&[
         swarm::info_probe(),
         speculative.clone(),
@@ -264,4 +264,64 @@ fn a_mangled_answer_fails_the_folded_probes() {
             assert!(out.output.contains("could not be read"), "{out:?}");
         }
     }
+}
+
+/// What runs, from the API, is what `service ls` and `service ps` printed in the same
+/// moment: the service lines byte for byte (IDs, modes, counts, the CLI's order), every
+/// task of the services listed (the global ones here) with the same fields in the same
+/// order, and how long ago each task changed in the CLI's words, within the second the
+/// host's clock is read to.
+#[test]
+fn what_runs_is_the_clis_lines() {
+    let (expanded, cli) = expanded_and_cli("manager");
+    let key = swarm::SERVICE_RUN_KEY;
+    let (api, alone) = (&expanded[key].output, &cli[key].output);
+    let split = |text: &str| -> (String, Vec<String>) {
+        let (services, tasks) = text.split_once("corral-tasks\n").unwrap();
+        (
+            services.to_owned(),
+            tasks.lines().map(str::to_owned).collect(),
+        )
+    };
+    let ((api_services, api_tasks), (cli_services, cli_tasks)) = (split(api), split(alone));
+    assert_eq!(api_services, cli_services);
+    assert_eq!(api_services.lines().count(), 10);
+    assert!(!api_tasks.is_empty());
+    assert_eq!(api_tasks.len(), cli_tasks.len(), "{api}\n{alone}");
+    let without_since = |line: &str| {
+        let mut row: BTreeMap<String, String> = serde_json::from_str(line).unwrap();
+        let state = row.remove("CurrentState").unwrap();
+        (row, state)
+    };
+    for (api_line, cli_line) in api_tasks.iter().zip(&cli_tasks) {
+        let ((api_row, api_state), (cli_row, cli_state)) =
+            (without_since(api_line), without_since(cli_line));
+        assert_eq!(api_row, cli_row);
+        if api_state == cli_state {
+            assert_eq!(
+                api_line, cli_line,
+                "the CLI's bytes: keys sorted, Go's escapes"
+            );
+        }
+        let seconds = |state: &str| -> Option<i64> {
+            let words: Vec<&str> = state.split(' ').collect();
+            match words[1..] {
+                [n, "seconds", "ago"] => n.parse().ok(),
+                [_, "second", "ago"] => Some(1),
+                _ => None,
+            }
+        };
+        match (seconds(&api_state), seconds(&cli_state)) {
+            (Some(a), Some(c)) => assert!((a - c).abs() <= 1, "{api_state} / {cli_state}"),
+            _ => assert_eq!(api_state, cli_state),
+        }
+    }
+    let runs = |out: &ProbeOutput| swarm::parse_service_run(key, out).unwrap();
+    let (mut from_api, mut from_cli) = (runs(&expanded[key]), runs(&cli[key]));
+    for run in from_api.values_mut().chain(from_cli.values_mut()) {
+        for task in run.tasks.iter_mut().flatten() {
+            task.since.clear();
+        }
+    }
+    assert_eq!(from_api, from_cli);
 }
