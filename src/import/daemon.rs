@@ -1,6 +1,8 @@
 //! `docker/daemon`: the settings of each machine's `/etc/docker/daemon.json`, one document
 //! per group of machines whose settings are equal (`machines: all` when every machine
-//! agrees). Machines without the file, or with an empty one, get no document.
+//! agrees). Machines without the file, or with an empty one, get no document; nor do
+//! machines whose file another project wrote (corral's record on the host says so): it is
+//! that project's, and a note says so.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,6 +43,7 @@ pub fn settings(
 /// The documents, in the order of their first machine.
 pub fn write(found: &Found) -> Result<Written, ImportError> {
     let key = file::probe_key(PATH, Read::Content);
+    let mut written = Written::default();
     let mut groups: Vec<(Map<String, Value>, Vec<String>)> = Vec::new();
     for machine in &found.machines {
         let Some(facts) = found.facts.get(&machine.name) else {
@@ -50,6 +53,15 @@ pub fn write(found: &Found) -> Result<Written, ImportError> {
             machine: machine.name.clone(),
             error: Box::new(error),
         };
+        if let Some(other) = written_by_another(found, facts) {
+            written.notes.push(super::Note {
+                at: format!("{KIND} on {}", machine.name),
+                text: format!(
+                    "{PATH} is project {other}'s (corral's record on the machine), left to it"
+                ),
+            });
+            continue;
+        }
         let Some(settings) = settings(&key, facts).map_err(on)? else {
             continue;
         };
@@ -61,7 +73,6 @@ pub fn write(found: &Found) -> Result<Written, ImportError> {
             None => groups.push((settings, vec![machine.name.clone()])),
         }
     }
-    let mut written = Written::default();
     let mut taken: BTreeMap<String, usize> = BTreeMap::new();
     for (settings, names) in groups {
         let selector = found.selector(&names);
@@ -87,6 +98,20 @@ pub fn write(found: &Found) -> Result<Written, ImportError> {
         });
     }
     Ok(written)
+}
+
+/// The project other than the import's whose resource wrote `daemon.json` on the machine,
+/// by the record the import read there (none when it could not be read: an import of a
+/// cluster built by hand finds no record).
+fn written_by_another(found: &Found, facts: &crate::facts::HostFacts) -> Option<String> {
+    let out = ok_output(facts, super::RECORD_KEY)?;
+    let record = crate::facts::record::parse_record(out).ok()?;
+    record
+        .projects
+        .iter()
+        .filter(|(project, _)| **project != found.project)
+        .find(|(_, entries)| entries.values().any(|e| e.path.as_deref() == Some(PATH)))
+        .map(|(project, _)| project.clone())
 }
 
 /// A JSON value as YAML (flow style; JSON is YAML), strings as [`scalar`]s.

@@ -144,6 +144,11 @@ impl Written {
 /// Probe keys of the import's own questions (what the plan's probes do not ask).
 pub const OBJECTS_KEY: &str = "import:objects";
 pub const FSTAB_KEY: &str = "import:fstab";
+/// corral's record of the host (its first line, what [`record::parse_record`] reads):
+/// which project wrote which file.
+///
+/// [`record::parse_record`]: crate::facts::record::parse_record
+pub const RECORD_KEY: &str = "import:record";
 
 /// Every probe each machine answers, in one fact script: the plan's own for the swarm,
 /// the daemon settings and the volumes, and two of the import's (the configs' data, which
@@ -162,6 +167,13 @@ pub fn probes() -> Vec<Probe> {
             crate::kinds::file::Read::Content,
         ),
         crate::facts::gluster::volume_info_probe(None),
+        Probe {
+            key: RECORD_KEY.into(),
+            script: format!(
+                "if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi",
+                path = crate::shell::quote(crate::facts::record::PATH)
+            ),
+        },
         Probe {
             key: FSTAB_KEY.into(),
             script:
@@ -822,6 +834,53 @@ mod tests {
             "{:?}",
             written.documents
         );
+    }
+
+    /// A `daemon.json` another project's resource wrote (krill's `docker/daemon.logging`,
+    /// by corral's record on each lab host) is left to it, with a note per machine; the
+    /// project's own import of it writes it as before.
+    #[test]
+    fn a_daemon_json_of_another_project_is_left_to_it() {
+        let key = crate::kinds::file::probe_key(
+            crate::kinds::docker_daemon::PATH,
+            crate::kinds::file::Read::Content,
+        );
+        let facts = |machine: &str| {
+            let mut f = HostFacts::default();
+            let recorded = |k: &str| crate::facts::recorded::probe("lab-cluster", machine, k);
+            f.probes.insert(key.clone(), recorded(&key));
+            // The record probe prints the first line of the plan's record probe.
+            let managed = recorded(crate::facts::record::PROBE_KEY);
+            let first = managed.output.lines().next().unwrap().to_owned();
+            assert!(first.starts_with("record ") && first != "record none");
+            f.probes.insert(
+                RECORD_KEY.into(),
+                ProbeOutput {
+                    rc: 0,
+                    output: format!("{first}\n"),
+                },
+            );
+            f
+        };
+        let found = |project: &str| Found {
+            project: project.into(),
+            machines: machines(),
+            facts: ["n1", "n2", "n3"]
+                .iter()
+                .map(|m| (m.to_string(), facts(m)))
+                .collect(),
+        };
+        let written = daemon::write(&found("infra")).unwrap();
+        assert!(written.documents.is_empty(), "{:?}", written.documents);
+        assert_eq!(written.notes.len(), 3);
+        assert!(
+            written.notes[0].text.contains("project krill's"),
+            "{:?}",
+            written.notes
+        );
+        let written = daemon::write(&found("krill")).unwrap();
+        assert_eq!(written.documents.len(), 1);
+        assert!(written.notes.is_empty());
     }
 
     #[test]

@@ -963,7 +963,8 @@ impl ClusterKind for SwarmClusterSpec {
                 &leader,
                 format!("{verb} {machine}"),
                 format!(
-                    "set -e\ndocker node {verb} {id}\n{}",
+                    "set -e\n{}{}",
+                    retried(&format!("docker node {verb} {id}")),
                     wait_until(
                         &format!("[ \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}{{{{.ManagerStatus.Reachability}}}}{{{{end}}}}')\" = '{until}' ]"),
                         &format!("corral: {machine} did not settle as a {}", role_name(*role)),
@@ -986,7 +987,7 @@ impl ClusterKind for SwarmClusterSpec {
             steps.push(on(
                 &leader,
                 format!("set {machine}'s node labels"),
-                format!("docker node update{args} {}\n", node_id(machine)),
+                retried(&format!("docker node update{args} {}", node_id(machine))),
                 None,
             ));
         }
@@ -994,11 +995,11 @@ impl ClusterKind for SwarmClusterSpec {
             steps.push(on(
                 &leader,
                 format!("set {machine}'s availability to {}", want.word()),
-                format!(
-                    "docker node update --availability {} {}\n",
+                retried(&format!(
+                    "docker node update --availability {} {}",
                     want.word(),
                     node_id(machine)
-                ),
+                )),
                 None,
             ));
         }
@@ -1011,7 +1012,8 @@ impl ClusterKind for SwarmClusterSpec {
                     &leader,
                     format!("demote {machine} before it leaves the swarm"),
                     format!(
-                        "set -e\ndocker node demote {id}\n{}",
+                        "set -e\n{}{}",
+                        retried(&format!("docker node demote {id}")),
                         wait_until(
                             &format!("[ -z \"$(docker node inspect {id} --format '{{{{if .ManagerStatus}}}}x{{{{end}}}}')\" ]"),
                             &format!("corral: {machine} stayed a manager"),
@@ -1023,7 +1025,7 @@ impl ClusterKind for SwarmClusterSpec {
             steps.push(on(
                 &leader,
                 format!("drain {machine}"),
-                format!("docker node update --availability drain {id}\n"),
+                retried(&format!("docker node update --availability drain {id}")),
                 None,
             ));
             // A demoted manager learns its new role after the leader has recorded it; it
@@ -1068,6 +1070,17 @@ impl ClusterKind for SwarmClusterSpec {
             managers: self.managers.clone(),
         })
     }
+}
+
+/// Shell lines that run `command` (a change of a node), again while the managers answer
+/// "update out of sequence": the node changed between the CLI's read of it and its write
+/// (recorded on a lab: a drain right after a demotion, whose role change the managers were
+/// still writing), which swarmkit means to be retried. At most ten tries, a second apart;
+/// any other failure fails at once, with what the CLI said.
+fn retried(command: &str) -> String {
+    format!(
+        "n=0\nuntil out=$({command} 2>&1); do\n  case $out in *'update out of sequence'*) ;; *) printf '%s\\n' \"$out\"; exit 1 ;; esac\n  n=$((n + 1)); [ \"$n\" -lt 10 ] || {{ printf '%s\\n' \"$out\"; exit 1; }}\n  sleep 1\ndone\nprintf '%s\\n' \"$out\"\n"
+    )
 }
 
 /// Shell lines that wait, a second at a time and for at most a minute, until `condition`

@@ -461,7 +461,7 @@ fn availability_is_set_where_it_differs() {
     assert!(steps[0]
         .step
         .script
-        .starts_with("docker node update --availability drain "));
+        .contains("until out=$(docker node update --availability drain "));
 }
 
 /// A label swap: the machine no longer listed loses the labels corral set (named by
@@ -635,4 +635,65 @@ fn a_stopped_manager_does_not_stop_the_plan() {
         error.message.contains("n1's Docker daemon does not answer"),
         "{error}"
     );
+}
+
+/// What the managers answered a drain right after a demotion, in a `lab_end_to_end` run.
+const OUT_OF_SEQUENCE: &str =
+    "Error response from daemon: rpc error: code = Unknown desc = update out of sequence";
+
+/// A node change is tried again while the managers answer "update out of sequence", and
+/// not after any other failure, nor more than ten times; a real `sh` runs it with a
+/// `docker` that fails `failures` times with `error` first (and a `sleep` that does not).
+#[test]
+fn a_node_change_out_of_sequence_is_tried_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let run = |failures: u32, error: &str| -> (i32, String, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let calls = dir.path().join("calls");
+        let docker = format!(
+            "#!/bin/sh\necho \"$*\" >> {calls}\nn=$(wc -l < {calls})\nif [ \"$n\" -le {failures} ]; then echo {error} >&2; exit 1; fi\necho x\n",
+            calls = quote(&calls.display().to_string()),
+            error = quote(error),
+        );
+        for (name, text) in [
+            ("docker", docker.as_str()),
+            ("sleep", "#!/bin/sh\n"),
+            ("wc", ""),
+        ] {
+            if text.is_empty() {
+                let real = installed(name).expect("installed");
+                std::os::unix::fs::symlink(real, bin.join(name)).unwrap();
+                continue;
+            }
+            std::fs::write(bin.join(name), text).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(crate::shell::change_script(&retried(
+                "docker node update --availability drain n3",
+            )))
+            .env_clear()
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        let called = std::fs::read_to_string(&calls).unwrap_or_default();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            called.lines().count(),
+        )
+    };
+    let (rc, out, calls) = run(2, OUT_OF_SEQUENCE);
+    assert_eq!((rc, out.as_str(), calls), (0, "x\n", 3));
+    let refused = "Error response from daemon: node n3 not found";
+    let (rc, out, calls) = run(5, refused);
+    assert_eq!((rc, calls), (1, 1));
+    assert!(out.contains(refused), "{out}");
+    let (rc, out, calls) = run(100, OUT_OF_SEQUENCE);
+    assert_eq!((rc, calls), (1, 10));
+    assert!(out.contains("update out of sequence"), "{out}");
 }
