@@ -169,10 +169,7 @@ pub fn probes() -> Vec<Probe> {
         crate::facts::gluster::volume_info_probe(None),
         Probe {
             key: RECORD_KEY.into(),
-            script: format!(
-                "if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi",
-                path = crate::shell::quote(crate::facts::record::PATH)
-            ),
+            script: crate::facts::record::read_script(),
         },
         Probe {
             key: FSTAB_KEY.into(),

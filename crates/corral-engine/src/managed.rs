@@ -61,9 +61,9 @@ pub fn probe(declared: &[String]) -> Probe {
     Probe {
         key: PROBE_KEY.to_owned(),
         script: format!(
-            "{function}{declared}if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\nfor o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  IFS= read -r kept < \"$o\" || [ -n \"$kept\" ] || kept=\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  ! declared \"$kept\" || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$kept\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone\n{owed}",
+            "{function}{declared}{record}for o in {dir}/*.path; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; cid=${{cid%.path}}\n  IFS= read -r kept < \"$o\" || [ -n \"$kept\" ] || kept=\n  chow=content; [ ! -e {dir}/$cid.sensitive ] || chow=meta\n  ! declared \"$kept\" || chow=meta\n  printf '@original\\t%s\\n' \"$cid\"\n  corral_file {dir}/$cid $chow none\n  printf '@current\\t%s\\n' \"$cid\"\n  corral_file \"$kept\" $chow \"$cid\"\ndone\nfor o in {dir}/*.created; do\n  [ -f \"$o\" ] || continue\n  cid=${{o##*/}}; printf '@created\\t%s\\n' \"${{cid%.created}}\"\ndone\n{owed}",
             function = file::probe_function(),
-            path = quote(PATH),
+            record = crate::facts::record::read_script(),
             owed = crate::owed::probe(),
         ),
     }

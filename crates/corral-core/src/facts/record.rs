@@ -98,6 +98,13 @@ impl Entry {
     }
 }
 
+/// Shell that prints the record as [`parse_record`] reads it: `record BASE64`, or
+/// `record none` on a host corral never wrote to. The record probe starts with it.
+pub fn read_script() -> String {
+    let path = crate::shell::quote(PATH);
+    format!("if [ -f {path} ]; then printf 'record '; base64 -w0 < {path}; echo; else echo 'record none'; fi\n")
+}
+
 /// Reads the record from the first line of the record probe's output (`record none` on a
 /// host corral never wrote to, else `record BASE64`); the rest of the output (originals,
 /// owed restarts) is `managed`'s to read.

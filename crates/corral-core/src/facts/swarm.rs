@@ -122,7 +122,7 @@ pub fn service_ps_probe() -> Probe {
 }
 
 /// The marker line between [`service_run_probe`]'s services and their tasks.
-const TASKS_MARKER: &str = "corral-tasks";
+pub(crate) const TASKS_MARKER: &str = "corral-tasks";
 
 /// What runs: `docker service ls` (`ID|MODE|RUNNING/DESIRED|NAME`, one call for every
 /// service), then, after a `corral-tasks` line, `docker service ps` (tasks and their

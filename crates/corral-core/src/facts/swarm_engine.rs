@@ -314,26 +314,35 @@ fn answers(output: &str) -> Result<Vec<(String, Answer)>, String> {
     Ok(found)
 }
 
+/// The answer named `name`, if it was asked.
+fn find<'a>(answers: &'a [(String, Answer)], name: &str) -> Option<&'a Answer> {
+    answers.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+}
+
+/// The body of the answer named `name` when dockerd answered it, or why not in the CLI's
+/// words: not asked, dockerd down, or its error response.
+fn body<'a>(answers: &'a [(String, Answer)], name: &str) -> Result<&'a str, String> {
+    match find(answers, name) {
+        None => Err(format!("the Docker Engine API was not asked `{name}`")),
+        Some(Answer::Down) => Err(DAEMON_DOWN.to_owned()),
+        Some(Answer::Http { status: 200, body }) => Ok(body),
+        Some(Answer::Http { body, .. }) => Err(error_response(body)),
+    }
+}
+
 /// The output of `question`'s CLI probe, from the engine's answers.
 fn printed(question: &Question, answers: &[(String, Answer)]) -> ProbeOutput {
-    let find = |name: &str| answers.iter().find(|(n, _)| n == name).map(|(_, a)| a);
-    let not_asked = |name: &str| failed(format!("the Docker Engine API was not asked `{name}`"));
     match question {
-        Question::Objects { key } => return objects_printed(key, find("secrets"), find("configs")),
+        Question::Objects { key } => return objects_printed(key, answers),
         Question::Run => return run::printed(answers),
         Question::Adoptable => {
             // The CLI script ends in `true`: whatever happens, it exits 0.
-            let mut out = match find("configs") {
-                None => not_asked("configs"),
-                Some(Answer::Down) => failed(DAEMON_DOWN.to_owned()),
-                Some(Answer::Http { status: 200, body }) => match adoptable(body) {
-                    Ok(lines) => ProbeOutput {
-                        rc: 0,
-                        output: lines.iter().map(|l| format!("{l}\n")).collect(),
-                    },
-                    Err(why) => failed(why),
+            let mut out = match body(answers, "configs").and_then(adoptable) {
+                Ok(lines) => ProbeOutput {
+                    rc: 0,
+                    output: lines.iter().map(|l| format!("{l}\n")).collect(),
                 },
-                Some(Answer::Http { body, .. }) => failed(error_response(body)),
+                Err(why) => failed(why),
             };
             out.rc = 0;
             return out;
@@ -341,20 +350,16 @@ fn printed(question: &Question, answers: &[(String, Answer)]) -> ProbeOutput {
         _ => {}
     }
     let (name, _) = question.requests()[0];
-    let Some(answer) = find(name) else {
-        return not_asked(name);
-    };
-    let body = match answer {
-        // `docker info`'s template prints the error (and a line) and exits 0.
-        Answer::Down if *question == Question::Info => {
-            return ProbeOutput {
-                rc: 0,
-                output: format!("{DAEMON_DOWN}\n\n"),
-            }
-        }
-        Answer::Down => return failed(DAEMON_DOWN.to_owned()),
-        Answer::Http { status: 200, body } => body,
-        Answer::Http { body, .. } => return failed(error_response(body)),
+    // `docker info`'s template prints the error (and a line) and exits 0.
+    if *question == Question::Info && find(answers, name) == Some(&Answer::Down) {
+        return ProbeOutput {
+            rc: 0,
+            output: format!("{DAEMON_DOWN}\n\n"),
+        };
+    }
+    let body = match body(answers, name) {
+        Ok(body) => body,
+        Err(why) => return failed(why),
     };
     let lines = match question {
         Question::Info => info(body).map(|line| vec![line]),
@@ -530,35 +535,28 @@ fn listed(body: &str, noun: &str) -> Result<Vec<Object>, String> {
 /// The objects probe's output (see [`probe_with_key`]): `secret NAME LABELS` lines, then
 /// `config NAME LABELS` lines, each sorted, then the key's data or `key absent`; a listing
 /// that fails ends the output with its error, as the CLI's `&&` chain does.
-fn objects_printed(key: &str, secrets: Option<&Answer>, configs: Option<&Answer>) -> ProbeOutput {
+fn objects_printed(key: &str, answers: &[(String, Answer)]) -> ProbeOutput {
     let mut output = String::new();
-    let mut lines_of = |answer: Option<&Answer>, noun: &str| -> Result<Vec<Object>, String> {
-        match answer {
-            None => Err(format!("the Docker Engine API was not asked `{noun}s`")),
-            Some(Answer::Down) => Err(DAEMON_DOWN.to_owned()),
-            Some(Answer::Http { status: 200, body }) => {
-                let objects = listed(body, noun)?;
-                let mut lines: Vec<String> = objects
-                    .iter()
-                    .map(|o| {
-                        format!(
-                            "{noun} {} {}",
-                            o.spec.name.get(),
-                            field(&o.spec.labels, "null")
-                        )
-                    })
-                    .collect();
-                lines.sort();
-                for line in lines {
-                    output.push_str(&line);
-                    output.push('\n');
-                }
-                Ok(objects)
-            }
-            Some(Answer::Http { body, .. }) => Err(error_response(body)),
+    let mut lines_of = |noun: &str| -> Result<Vec<Object>, String> {
+        let objects = listed(body(answers, &format!("{noun}s"))?, noun)?;
+        let mut lines: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{noun} {} {}",
+                    o.spec.name.get(),
+                    field(&o.spec.labels, "null")
+                )
+            })
+            .collect();
+        lines.sort();
+        for line in lines {
+            output.push_str(&line);
+            output.push('\n');
         }
+        Ok(objects)
     };
-    let listed = lines_of(secrets, "secret").and_then(|_| lines_of(configs, "config"));
+    let listed = lines_of("secret").and_then(|_| lines_of("config"));
     match listed {
         Ok(configs) => {
             match configs.iter().find(|c| c.name() == key) {

@@ -19,11 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{error_response, failed, Answer, DAEMON_DOWN};
+use super::{body, failed, Answer};
+use crate::facts::swarm::TASKS_MARKER;
 use crate::facts::ProbeOutput;
-
-/// The marker line between the services and their tasks (the probe's `echo`).
-const TASKS_MARKER: &str = "corral-tasks";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -229,41 +227,26 @@ impl Service {
     }
 }
 
-/// The answer named `name`.
-fn find<'a>(answers: &'a [(String, Answer)], name: &str) -> Option<&'a Answer> {
-    answers.iter().find(|(n, _)| n == name).map(|(_, a)| a)
-}
-
 /// The probe's output from the answers `clock`, `nodes`, `status` and `tasks`.
 pub(super) fn printed(answers: &[(String, Answer)]) -> ProbeOutput {
-    let body = match find(answers, "status") {
-        None => return failed("the Docker Engine API was not asked `status`".to_owned()),
-        Some(Answer::Down) => return failed(DAEMON_DOWN.to_owned()),
-        Some(Answer::Http { status: 200, body }) => body,
-        Some(Answer::Http { body, .. }) => return failed(error_response(body)),
-    };
-    match lines(body, answers) {
+    match lines(answers) {
         Ok(output) => ProbeOutput { rc: 0, output },
         Err(why) => failed(why),
     }
 }
 
-fn lines(body: &str, answers: &[(String, Answer)]) -> Result<String, String> {
+fn lines(answers: &[(String, Answer)]) -> Result<String, String> {
     let unreadable = |what: &str, e: serde_json::Error| {
         format!("the Docker Engine API's {what} cannot be read: {e}")
     };
     let mut services: Vec<Service> =
-        serde_json::from_str(body).map_err(|e| unreadable("services", e))?;
-    let ok_body = |name: &str| match find(answers, name) {
-        Some(Answer::Http { status: 200, body }) => Some(body.as_str()),
-        _ => None,
-    };
+        serde_json::from_str(body(answers, "status")?).map_err(|e| unreadable("services", e))?;
     // The CLI's `service ps` ends in `|| true`: tasks that cannot be listed are left out.
-    let tasks: Option<Vec<Task>> = match ok_body("tasks") {
+    let tasks: Option<Vec<Task>> = match body(answers, "tasks").ok() {
         Some(body) => Some(serde_json::from_str(body).map_err(|e| unreadable("tasks", e))?),
         None => None,
     };
-    let nodes: Vec<Node> = match ok_body("nodes") {
+    let nodes: Vec<Node> = match body(answers, "nodes").ok() {
         Some(body) => serde_json::from_str(body).map_err(|e| unreadable("nodes", e))?,
         None => Vec::new(),
     };
@@ -297,10 +280,7 @@ fn lines(body: &str, answers: &[(String, Answer)]) -> Result<String, String> {
     let Some(tasks) = tasks else {
         return Ok(output);
     };
-    let now = match find(answers, "clock") {
-        Some(Answer::Http { status: 200, body }) => clock(body)?,
-        _ => return Err("the Docker Engine API was not asked `clock`".to_owned()),
-    };
+    let now = clock(body(answers, "clock")?)?;
     let names: BTreeMap<&str, &str> = nodes
         .iter()
         .map(|n| {
