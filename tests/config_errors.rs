@@ -84,6 +84,7 @@ error_snapshot!(network_without_a_swarm, "swarm-without-cluster");
 error_snapshot!(gluster_bricks_replicas_and_mounts, "gluster");
 error_snapshot!(stack_variables_are_read_as_secrets_are, "stack-variables");
 error_snapshot!(stack_references_without_values, "stack-references");
+error_snapshot!(a_compose_file_is_named_as_one, "compose-file");
 
 /// The exploit inventory of the safety issue: `proxy_jump` would reach a local shell
 /// through ssh's ProxyCommand. Loading it fails, at the value.

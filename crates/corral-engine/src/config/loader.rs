@@ -230,6 +230,19 @@ impl Loader<'_> {
             );
             return None;
         };
+        // A Compose file beside the configuration (a directory is read whole): one error
+        // that says what it is, not one per Compose key.
+        if root.get("kind").is_none() && root.get("services").is_some() {
+            self.errors.push(
+                ConfigError::at(
+                    &Self::origin(file, root.span),
+                    "this is a Compose file, not corral configuration",
+                    "a Compose document (`services:`, no `kind:`)",
+                )
+                .with_help("corral reads every YAML file directly inside a directory it is given: put Compose files in a subdirectory (e.g. `stacks/`) and name them in a `swarm/stack`'s `compose:`"),
+            );
+            return None;
+        }
         let mut envelope = Envelope {
             kind: None,
             name: None,
