@@ -806,5 +806,7 @@ pub fn check_path(ctx: &mut CheckContext, field: &str, path: &str) {
     }
 }
 
+pub mod batch;
+
 #[cfg(test)]
 mod tests;

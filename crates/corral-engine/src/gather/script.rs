@@ -34,6 +34,7 @@ use std::time::Duration;
 use crate::facts::gluster;
 use crate::facts::swarm_engine::{self, Folded};
 use crate::facts::{Probe, ProbeOutput};
+use crate::kinds::file::{self, batch};
 
 /// How many slow probes (see [`can_hang`]) run at the same time on a host.
 pub const CONCURRENCY: usize = 8;
@@ -100,17 +101,28 @@ impl FactScript {
         let mut seen = std::collections::HashSet::new();
         let mut keys = Vec::new();
         let mut functions = String::new();
-        let (mut quick, mut slow) = (Vec::new(), Vec::new());
+        let (mut quick, mut slow, mut files) = (Vec::new(), Vec::new(), Vec::new());
+        let mut file_function = false;
         for probe in &probes {
             if !seen.insert(probe.key.as_str()) {
                 continue;
             }
             let index = keys.len();
             keys.push(probe.key.clone());
+            // The file probes' shared function is defined once, not in each of them.
+            let body = match probe.script.strip_prefix(file::probe_function()) {
+                Some(call) => {
+                    file_function = true;
+                    call
+                }
+                None => &probe.script,
+            };
             // A probe ends early with `return`, never `exit`: it runs in the script's own
             // shell. (A stray `exit` shows up as a missing end marker.)
-            functions.push_str(&format!("p{index}() {{\n{}\n}}\n", probe.script.trim_end()));
-            if can_hang(&probe.script) {
+            functions.push_str(&format!("p{index}() {{\n{}\n}}\n", body.trim_end()));
+            if let Some(args) = batch::args(&probe.script) {
+                files.push((index, args));
+            } else if can_hang(&probe.script) {
                 slow.push(index);
             } else {
                 quick.push(index);
@@ -127,8 +139,21 @@ impl FactScript {
         };
         let inline =
             |indexes: &[usize]| -> String { indexes.iter().map(|&i| section(i) + "\n").collect() };
+        // The probes that read files: one `perl` where the host has it (file::batch), in
+        // the script's own lane, before its other quick probes.
+        let files_function = batch::function(&nonce, timings, &files, section);
+        let own_start = if files_function.is_some() {
+            "corral_files\n"
+        } else {
+            ""
+        };
         // Probes read from /dev/null: the script itself arrives on stdin (`sh -s`).
-        let mut text = format!("export LC_ALL=C\nexec 2>&1\n{functions}");
+        let mut text = String::from("export LC_ALL=C\nexec 2>&1\n");
+        if file_function {
+            text.push_str(file::probe_function());
+        }
+        text.push_str(&functions);
+        text.push_str(files_function.as_deref().unwrap_or_default());
         if probes.iter().any(|p| gluster::calls_cli(&p.script)) {
             text.push_str(gluster::QUICK_CLI);
         }
@@ -151,14 +176,15 @@ impl FactScript {
         };
         if slow.len() < 2 && lane.is_empty() {
             // Nothing to overlap: no temporary directory, no background job.
+            text.push_str(own_start);
             text.push_str(&inline(&quick));
             text.push_str(&inline(&slow));
         } else {
             text.push_str("if d=$(mktemp -d 2>/dev/null); then\ntrap 'rm -rf \"$d\"' EXIT\n");
-            let mut files = Vec::new();
+            let mut outputs = Vec::new();
             if !lane.is_empty() {
                 text.push_str(&format!("{{\n{}}} >\"$d/q\" &\n", inline(&lane)));
-                files.push("\"$d/q\"".to_owned());
+                outputs.push("\"$d/q\"".to_owned());
             }
             let (batched, alone) = match slow.len() {
                 0 | 1 => (&[][..], &slow[..]),
@@ -167,20 +193,23 @@ impl FactScript {
             for (n, batch) in batched.chunks(CONCURRENCY).enumerate() {
                 for &index in batch {
                     text.push_str(&format!("{} >\"$d/{index}\" &\n", section(index)));
-                    files.push(format!("\"$d/{index}\""));
+                    outputs.push(format!("\"$d/{index}\""));
                 }
                 // The script's own lane runs while the first slow ones wait on their daemons.
                 if n == 0 {
+                    text.push_str(own_start);
                     text.push_str(&inline(&own));
                 }
                 text.push_str("wait\n");
             }
             if batched.is_empty() {
+                text.push_str(own_start);
                 text.push_str(&inline(&own));
                 text.push_str(&inline(alone));
                 text.push_str("wait\n");
             }
-            text.push_str(&format!("cat {}\nelse\n", files.join(" ")));
+            text.push_str(&format!("cat {}\nelse\n", outputs.join(" ")));
+            text.push_str(own_start);
             text.push_str(&inline(&quick));
             text.push_str(&inline(&slow));
             text.push_str(":\nfi\n");
@@ -459,6 +488,65 @@ mod tests {
             assert_eq!(outputs["kind"].output.trim(), "none");
         }
         assert!(!outputs["kind"].output.contains("function"));
+    }
+
+    /// The file probes are read by one `perl` (kinds::file::batch) in every layout of the
+    /// script (alone, beside a slow probe, in lanes, with timings), each the same output as
+    /// its probe run alone in a real `sh`; their shared function is defined once.
+    #[test]
+    fn file_probes_are_read_by_one_perl_as_the_shell_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(root.join("a"), b"alpha\n").unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        let files: Vec<Probe> = [
+            file::probe(root.join("a").to_str().unwrap(), file::Read::Content),
+            file::probe(root.join("d").to_str().unwrap(), file::Read::Metadata),
+            file::probe(root.join("none/x").to_str().unwrap(), file::Read::Content),
+        ]
+        .into();
+        let alone = |p: &Probe| {
+            let out = Command::new("sh")
+                .args(["-c", &format!("export LC_ALL=C\nexec 2>&1\n{}", p.script)])
+                .output()
+                .unwrap();
+            (
+                String::from_utf8(out.stdout).unwrap(),
+                out.status.code().unwrap(),
+            )
+        };
+        let quick: Vec<Probe> = (0..10)
+            .map(|i| probe(&format!("k{i}"), &format!("echo {i}")))
+            .collect();
+        let slow = [
+            probe("s1", ": systemctl; echo one"),
+            probe("s2", ": docker; echo two"),
+        ];
+        let layouts: [Vec<Probe>; 4] = [
+            files.clone(),
+            [files.clone(), slow[..1].to_vec()].concat(),
+            [files.clone(), slow.to_vec()].concat(),
+            [files.clone(), quick, slow.to_vec()].concat(),
+        ];
+        for probes in layouts {
+            for timings in [false, true] {
+                let script = FactScript::build(&probes, timings);
+                assert_eq!(script.text.matches("perl -e").count(), 1, "{}", script.text);
+                assert_eq!(script.text.matches("corral_file() (").count(), 1);
+                let (outputs, times) = script.split_timed(&run_sh(&script.text)).unwrap();
+                assert_eq!(outputs.len(), probes.len());
+                for p in &files {
+                    let (output, rc) = alone(p);
+                    assert_eq!((&outputs[&p.key].output, outputs[&p.key].rc), (&output, rc));
+                }
+                if let Some(slow) = outputs.get("s1") {
+                    assert_eq!(slow.output, "one\n");
+                }
+                if timings {
+                    assert!(times.iter().any(|t| t.key == files[0].key), "{times:?}");
+                }
+            }
+        }
     }
 
     /// A few probes that read files run in the script's own shell: no temporary directory,
