@@ -191,6 +191,8 @@ fn apply_to_fresh_hosts(lab: &Lab) {
         "the secret is never printed"
     );
 
+    batched_probes_print_what_each_probe_prints_alone(lab);
+
     let issue_sha = hex::encode(Sha256::digest(b"Authorized access only\n"));
     for machine in MACHINES {
         assert_eq!(
@@ -2444,6 +2446,130 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
         0,
         "the volume plans empty after the rounds",
     );
+}
+
+/// On a real host (n1, converged on `examples/`), a fact script's batched probes (the
+/// files read by one `perl`, the units asked in one `systemctl show`) give each probe the
+/// output and exit code it has run alone in `sh`: files with an original kept, created by
+/// corral, sensitive, a directory, links, missing and non-directory paths; units loaded,
+/// enabled, not found; in every layout of the script, with and without timings.
+fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
+    use corral::facts::Probe;
+    use corral::gather::script::FactScript;
+    use corral::kinds::{file, service};
+    let mut probes: Vec<Probe> = [
+        "/etc/issue.net",
+        "/etc/motd",
+        "/etc/default/corral-heartbeat",
+        "/etc/corral-example/api-token",
+        "/etc/mtab",
+        "/etc/ssh/sshd_config",
+        "/etc/passwd/below",
+        "/etc/no-such-dir/file",
+    ]
+    .iter()
+    .map(|path| file::probe(path, file::Read::Content))
+    .collect();
+    probes.push(file::probe("/etc/ssh", file::Read::Metadata));
+    probes.push(file::probe("/var/lib/corral/owed", file::Read::Content));
+    for unit in [
+        "ssh.service",
+        "glusterd.service",
+        "corral-heartbeat.service",
+        "no-such.service",
+    ] {
+        probes.push(service::unit_probe(unit));
+    }
+    let run = |script: &str| {
+        let mut child = Command::new("ssh")
+            .arg("-F")
+            .arg(lab.ssh_config())
+            .args(["n1", "sh -s"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let mut alone_script = String::new();
+    for (index, probe) in probes.iter().enumerate() {
+        alone_script.push_str(&format!(
+            "printf '@@alone {index}\\n'; sh -c {}; printf '\\n@@rc %s\\n' $?\n",
+            shell_quote(&format!("export LC_ALL=C\nexec 2>&1\n{}", probe.script))
+        ));
+    }
+    let alone = run(&alone_script);
+    let mut expected = std::collections::BTreeMap::new();
+    for part in alone.split("@@alone ").skip(1) {
+        let (index, rest) = part.split_once('\n').unwrap();
+        let (output, rc) = rest.rsplit_once("\n@@rc ").unwrap();
+        let probe = &probes[index.parse::<usize>().unwrap()];
+        expected.insert(
+            probe.key.clone(),
+            (output.to_owned(), rc.trim().parse::<i32>().unwrap()),
+        );
+    }
+    assert_eq!(expected.len(), probes.len(), "{alone}");
+    assert!(expected["file:content:/etc/issue.net"]
+        .0
+        .contains("original kept"));
+    assert!(expected["systemd:no-such.service"]
+        .0
+        .contains("LoadState=not-found"));
+    let slow = Probe {
+        key: "slow".into(),
+        script: ": docker; echo slow".into(),
+    };
+    let quick: Vec<Probe> = (0..10)
+        .map(|i| Probe {
+            key: format!("k{i}"),
+            script: format!("echo {i}"),
+        })
+        .collect();
+    for (n, layout) in [
+        probes.clone(),
+        [probes.clone(), vec![slow.clone()]].concat(),
+        [probes.clone(), quick, vec![slow]].concat(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for timings in [false, true] {
+            let script = FactScript::build(&layout, timings);
+            // What the batches answered: the files `perl` read (its indexes), and in the
+            // first layout, where the units run in the script's own shell, the blocks.
+            let out = run(&format!(
+                "{}printf '@@done %s|%s\\n' \"$corral_done\" \"${{corral_n:-}}\"\n",
+                script.text
+            ));
+            let (answered, blocks) = out
+                .rsplit_once("@@done ")
+                .unwrap()
+                .1
+                .trim()
+                .split_once('|')
+                .unwrap();
+            assert_eq!(answered.split_whitespace().count(), 10, "every file: {out}");
+            if n == 0 {
+                assert_eq!(blocks, "4", "one systemctl for the four units: {out}");
+            }
+            let outputs = script.split(&out).unwrap();
+            for (key, (output, rc)) in &expected {
+                assert_eq!(
+                    (&outputs[key].output, outputs[key].rc),
+                    (output, *rc),
+                    "{key} (timings: {timings})"
+                );
+            }
+        }
+    }
 }
 
 /// On a real GlusterFS host the fact scripts' `gluster` (QUICK_CLI: the CLI without its

@@ -39,6 +39,7 @@ mod docker_values;
 pub mod file;
 mod links;
 mod on_swarm;
+pub mod units;
 pub use links::{LinkContext, Links, NetworkLink};
 pub(crate) use on_swarm::on_a_swarm;
 pub use on_swarm::{

@@ -35,6 +35,11 @@ use crate::facts::gluster;
 use crate::facts::swarm_engine::{self, Folded};
 use crate::facts::{Probe, ProbeOutput};
 use crate::kinds::file::{self, batch};
+use crate::kinds::units;
+
+/// The index of the unit probes asked together (see [`FactScript::build`]) among the
+/// slow probes.
+const UNITS: usize = usize::MAX;
 
 /// How many slow probes (see [`can_hang`]) run at the same time on a host.
 pub const CONCURRENCY: usize = 8;
@@ -102,6 +107,7 @@ impl FactScript {
         let mut keys = Vec::new();
         let mut functions = String::new();
         let (mut quick, mut slow, mut files) = (Vec::new(), Vec::new(), Vec::new());
+        let mut units = Vec::new();
         let mut file_function = false;
         for probe in &probes {
             if !seen.insert(probe.key.as_str()) {
@@ -122,6 +128,8 @@ impl FactScript {
             functions.push_str(&format!("p{index}() {{\n{}\n}}\n", body.trim_end()));
             if let Some(args) = batch::args(&probe.script) {
                 files.push((index, args));
+            } else if let Some(unit) = units::unit(&probe.key, &probe.script) {
+                units.push((index, unit));
             } else if can_hang(&probe.script) {
                 slow.push(index);
             } else {
@@ -137,8 +145,22 @@ impl FactScript {
                 format!("{{ printf '@@F %s %s\\n' {nonce} {index}; p{index} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {nonce} {index} $?; }}")
             }
         };
+        // The unit probes: one `systemctl show` (kinds::units), run as one slow
+        // probe would be, under the index UNITS.
+        let units_function = units::function(&nonce, timings, &units, section);
+        match units_function {
+            Some(_) => slow.push(UNITS),
+            None => slow.extend(units.iter().map(|(index, _)| *index)),
+        }
+        let job = |index: usize| {
+            if index == UNITS {
+                "corral_units".to_owned()
+            } else {
+                section(index)
+            }
+        };
         let inline =
-            |indexes: &[usize]| -> String { indexes.iter().map(|&i| section(i) + "\n").collect() };
+            |indexes: &[usize]| -> String { indexes.iter().map(|&i| job(i) + "\n").collect() };
         // The probes that read files: one `perl` where the host has it (file::batch), in
         // the script's own lane, before its other quick probes.
         let files_function = batch::function(&nonce, timings, &files, section);
@@ -154,6 +176,7 @@ impl FactScript {
         }
         text.push_str(&functions);
         text.push_str(files_function.as_deref().unwrap_or_default());
+        text.push_str(units_function.as_deref().unwrap_or_default());
         if probes.iter().any(|p| gluster::calls_cli(&p.script)) {
             text.push_str(gluster::QUICK_CLI);
         }
@@ -192,7 +215,7 @@ impl FactScript {
             };
             for (n, batch) in batched.chunks(CONCURRENCY).enumerate() {
                 for &index in batch {
-                    text.push_str(&format!("{} >\"$d/{index}\" &\n", section(index)));
+                    text.push_str(&format!("{} >\"$d/{index}\" &\n", job(index)));
                     outputs.push(format!("\"$d/{index}\""));
                 }
                 // The script's own lane runs while the first slow ones wait on their daemons.
