@@ -2449,10 +2449,12 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
 }
 
 /// On a real host (n1, converged on `examples/`), a fact script's batched probes (the
-/// files read by one `perl`, the units asked in one `systemctl show`) give each probe the
-/// output and exit code it has run alone in `sh`: files with an original kept, created by
-/// corral, sensitive, a directory, links, missing and non-directory paths; units loaded,
-/// enabled, not found; in every layout of the script, with and without timings.
+/// files, sysctl values and accounts read by one `perl`, the units asked in one
+/// `systemctl show`) give each probe the output and exit code it has run alone in `sh`:
+/// files with an original kept, created by corral, sensitive, a directory, links, missing
+/// and non-directory paths; sysctl values with a tab; accounts found and not, who logs
+/// in; units loaded, enabled, not found; in every layout of the script, with and without
+/// timings.
 fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
     use corral::facts::Probe;
     use corral::gather::script::FactScript;
@@ -2472,6 +2474,23 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
     .collect();
     probes.push(file::probe("/etc/ssh", file::Read::Metadata));
     probes.push(file::probe("/var/lib/corral/owed", file::Read::Content));
+    for (database, name) in [
+        ("passwd", "root"),
+        ("group", "root"),
+        ("passwd", "corral-no-such-user"),
+    ] {
+        probes.push(file::account_probe(database, name));
+    }
+    probes.push(corral::kinds::user::login_probe());
+    for key in [
+        "net.ipv4.conf.all.log_martians",
+        "net.ipv4.ip_local_port_range",
+    ] {
+        probes.push(Probe {
+            key: format!("sysctl:{key}"),
+            script: format!("sysctl -n {}", corral::shell::quote(key)),
+        });
+    }
     for unit in [
         "ssh.service",
         "glusterd.service",
@@ -2556,7 +2575,11 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
                 .trim()
                 .split_once('|')
                 .unwrap();
-            assert_eq!(answered.split_whitespace().count(), 10, "every file: {out}");
+            assert_eq!(
+                answered.split_whitespace().count(),
+                15,
+                "every file, sysctl key and account but the missing one: {out}"
+            );
             if n == 0 {
                 assert_eq!(blocks, "4", "one systemctl for the four units: {out}");
             }

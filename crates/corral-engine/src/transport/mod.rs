@@ -231,13 +231,15 @@ const WATCHDOG_GRACE: u64 = 5;
 /// ends the script's whole process group, background probes included) set a little past
 /// `deadline`, and with `sudo` through `sudo -n` (never prompting) unless already root.
 /// The command run through sudo is still `sh`, as the privilege model promises. Nothing
-/// reads stdin before the final `sh -s`. A host without a working `timeout` runs the script
-/// without a watchdog. sudo speaks C (`LC_ALL=C`), so that its refusal reads the same
+/// reads stdin before the final `sh -s`. A `/usr/bin/timeout` that is a file of its own
+/// (coreutils', not a link to busybox) is taken as it is, with no process run to try it
+/// (two execs on every host at every session); any other `timeout` must first end a `true`
+/// with `-k`, and a host without a working one runs the script without a watchdog. sudo speaks C (`LC_ALL=C`), so that its refusal reads the same
 /// whatever locale the login passed on.
 pub fn launcher(deadline: Instant, sudo: bool) -> String {
     let seconds = deadline.saturating_duration_since(Instant::now()).as_secs() + 1 + WATCHDOG_GRACE;
     let watched = format!(
-        "if timeout -k 5 1 true </dev/null >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -s; else exec sh -s; fi"
+        "if [ -f /usr/bin/timeout ] && [ ! -h /usr/bin/timeout ]; then exec /usr/bin/timeout -k 5 {seconds} sh -s; elif timeout -k 5 1 true </dev/null >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -s; else exec sh -s; fi"
     );
     // Where no sudo is needed, the launcher's own shell runs the watchdog: no `sh -c` exec
     // in between, and for root (whose name sshd puts in LOGNAME) no `id` either: every
@@ -432,10 +434,11 @@ mod tests {
     #[test]
     fn launcher_runs_under_a_watchdog_past_the_deadline() {
         let text = launcher(deadline_after(Duration::from_secs(100)), true);
+        assert!(text.contains("exec /usr/bin/timeout -k 5 10"), "{text}");
         assert!(text.contains("exec timeout -k 5 10"), "{text}");
         // What sudo runs is `sh`, as ever.
         assert!(
-            text.contains("else exec env LC_ALL=C sudo -n sh -c 'if timeout"),
+            text.contains("else exec env LC_ALL=C sudo -n sh -c 'if [ -f /usr/bin/timeout ]"),
             "{text}"
         );
         assert!(!launcher(deadline_after(Duration::from_secs(1)), false).contains("sudo"));
@@ -443,14 +446,19 @@ mod tests {
 
     /// Logged in as root, the launcher knows it from `LOGNAME` without running `id`, and
     /// starts the watchdog from its own shell: the only `sh` it starts is the script's
-    /// (`sh` and `id` in PATH log their calls); the script still runs.
+    /// (`sh`, `id` and `true` in PATH log their calls), and where `/usr/bin/timeout` is
+    /// coreutils' it is not tried on a `true` first; the script still runs.
     #[test]
     fn launcher_as_root_starts_only_the_watchdog_and_the_script_shell() {
         use std::io::Write;
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("calls");
-        for (name, real) in [("id", "/usr/bin/id"), ("sh", "/bin/sh")] {
+        for (name, real) in [
+            ("id", "/usr/bin/id"),
+            ("sh", "/bin/sh"),
+            ("true", "/bin/true"),
+        ] {
             let wrapper = dir.path().join(name);
             std::fs::write(
                 &wrapper,
@@ -482,9 +490,15 @@ mod tests {
                 .unwrap();
             let out = child.wait_with_output().unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+            let coreutils =
+                std::fs::symlink_metadata("/usr/bin/timeout").is_ok_and(|m| m.is_file());
             assert_eq!(
                 std::fs::read_to_string(&log).unwrap(),
-                "sh -s\n",
+                if coreutils {
+                    "sh -s\n"
+                } else {
+                    "true \nsh -s\n"
+                },
                 "sudo: {sudo}"
             );
         }

@@ -1,20 +1,26 @@
-//! The file probes of one fact script read by one `perl` instead of a shell walk each.
+//! The probes of one fact script that read files, read by one `perl` instead of a process
+//! or more each: [`super::probe`]'s (a file's content or metadata) and `os/sysctl`'s live
+//! values (`sysctl -n KEY`, read from `/proc/sys`).
 //!
 //! [`super::PROBE_FUNCTION`] costs a host a subshell, `pwd`, `stat`, `dd` and `base64` per
-//! file: about 4 ms of CPU each on a lab host, and a hardening plan reads dozens of files.
-//! Where the host has `perl` (Debian's essential `perl-base`: only its own modules are
-//! used), one process answers every probe that reads a file's content or metadata, printing
-//! each probe's whole section (markers included) exactly as the shell function would have.
+//! file, and `sysctl` a process per key: about 4 ms and 1-1.5 ms of CPU on a lab host, and
+//! a hardening plan reads dozens of both. Where the host has `perl` (Debian's essential
+//! `perl-base`; no module is loaded), one process answers them all, printing each probe's
+//! whole section (markers included) exactly as the probe would have.
 //!
 //! It answers only what it can answer the same way, byte for byte: a walk that ends at a
-//! link, a missing name, a non-directory or a regular file or directory it can read. For
-//! anything else (a path with an empty, `.` or `..` component, a race seen while walking,
-//! a device, FIFO or socket, a file past [`super::MAX_DIFF_BYTES`], any call that fails) it
-//! prints nothing for that probe; it writes the indexes of the probes it answered to file
-//! descriptor 3, and the script runs the shell function for every other one. Without
-//! `perl`, every file probe runs in the shell as before. A probe's section is printed whole
-//! before its index is, so a `perl` killed half-way leaves at worst a probe answered twice,
-//! the same way.
+//! link, a missing name, a non-directory or a regular file or directory it can read; a
+//! sysctl value of one line. For anything else (a path with an empty, `.` or `..`
+//! component, a race seen while walking, a device, FIFO or socket, a file past
+//! [`super::MAX_DIFF_BYTES`], a key that cannot be read, any call that fails) it prints
+//! nothing for that probe; it writes the indexes of the probes it answered to file
+//! descriptor 3, and the script runs the probe itself for every other one. Without `perl`,
+//! every probe runs as before. A probe's section is printed whole before its index is, so
+//! a `perl` killed half-way leaves at worst a probe answered twice, the same way.
+//!
+//! (The shell's builtin `read` cannot stand in for `sysctl`: `dash` reads a byte at a
+//! time, and the kernel's numeric sysctl files answer only a read from offset 0, so it
+//! sees the first digit and no newline.)
 
 use crate::shell::quote;
 
@@ -37,8 +43,14 @@ sub clock { return '' unless $t; open(my $u, '<', '/proc/uptime') or return ' -'
 sub b64 { my $d = shift; my $e = pack('u', $d); $e =~ s/^.//mg; $e =~ tr/\n//d; $e =~ tr|` -_|AA-Za-z0-9+/|; my $p = (3 - length($d) % 3) % 3; substr($e, -$p) = '=' x $p if $p; return $e }
 sub link_at { my ($name, $at) = @_; my $l = readlink $name; return undef unless defined $l; $l =~ tr/\n\t//d; return "link\t$at\t$l\n" }
 sub same { my ($x, $y) = @_; return @$x && @$y && $x->[0] == $y->[0] && $x->[1] == $y->[1] }
+sub value { my $p = shift; open(my $f, '<', $p) or return undef; local $/; my $v = <$f>; return defined $v && $v =~ /\A[^\n]+\n\z/ ? $v : undef }
+sub account { my ($name, $db) = @_; my @e = $db eq 'passwd' ? getpwnam($name) : getgrnam($name); return @e ? '' : undef }
+sub login { my $u = $ENV{SUDO_USER}; return "$u\n" if defined $u && $u ne ''; my $n = getpwuid($>); return defined $n ? "$n\n" : undef }
 sub one {
   my ($p, $how, $id) = @_;
+  return value($p) if $how eq 'sysctl';
+  return account($p, $how) if $how eq 'passwd' || $how eq 'group';
+  return login() if $how eq 'login';
   return undef unless ($how eq 'content' || $how eq 'meta') && $id =~ /^[0-9a-f]+$/ && $p =~ m{^/.};
   my @c = split m{/}, substr($p, 1), -1;
   return undef if grep { $_ eq '' || $_ eq '.' || $_ eq '..' } @c;
@@ -94,17 +106,35 @@ fn reader() -> &'static str {
     })
 }
 
-/// The arguments of a probe [`super::probe`] made to read a file's content or metadata
-/// (path quoted, how, id), or none for any other script (a digest to compare with is read
-/// by the shell: the reader has no SHA-256).
-pub fn args(script: &str) -> Option<&str> {
+/// The reader's arguments for a probe it can answer (path quoted, how, id), or none:
+/// a probe [`super::probe`] made to read a file's content or metadata (a digest to
+/// compare with is left to the shell: the reader has no SHA-256), a sysctl key's live
+/// value (`sysctl -n KEY`), read from `/proc/sys` where it is one line, whether an account
+/// or group exists ([`super::account_probe`]; the name found in the same databases as
+/// `getent` reads, else `getent` answers), and who corral runs as
+/// ([`crate::user::login_probe`]: `SUDO_USER`, else the effective user's name).
+pub fn args(key: &str, script: &str) -> Option<String> {
+    if let Some(path) = crate::sysctl::live_value_path(key, script) {
+        return Some(format!("{} sysctl -", quote(&path)));
+    }
+    if let Some((database, name)) = key
+        .strip_prefix("getent:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        let known = matches!(database, "passwd" | "group");
+        return (known && super::account_probe(database, name).script == script)
+            .then(|| format!("{} {database} -", quote(name)));
+    }
+    if *key == crate::user::login_probe().key && script == crate::user::login_probe().script {
+        return Some("- login -".to_owned());
+    }
     let call = script
         .strip_prefix(super::probe_function())?
         .strip_prefix("corral_file ")?;
     let (path_and_how, id) = call.rsplit_once(' ')?;
     let (_, how) = path_and_how.rsplit_once(' ')?;
     let plain_id = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
-    ((how == "content" || how == "meta") && plain_id).then_some(call)
+    ((how == "content" || how == "meta") && plain_id).then(|| call.to_owned())
 }
 
 /// A shell function `corral_files` that reads the files of `probes` (each an index and its
@@ -113,7 +143,7 @@ pub fn args(script: &str) -> Option<&str> {
 pub fn function(
     nonce: &str,
     timings: bool,
-    probes: &[(usize, &str)],
+    probes: &[(usize, String)],
     section: impl Fn(usize) -> String,
 ) -> Option<String> {
     if probes.is_empty() {
@@ -186,10 +216,9 @@ mod tests {
 
     /// The section of `probe` run alone through the shell function.
     fn alone(index: usize, probe: &Probe) -> (String, String) {
-        let function = super::super::probe_function();
         let shell = run_sh(&format!(
-            "export LC_ALL=C\nexec 2>&1\n{function}p() {{\n{}\n}}\n{{ printf '@@F %s %s\\n' {NONCE} {index}; p </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {NONCE} {index} $?; }}\n",
-            probe.script.strip_prefix(function).unwrap()
+            "export LC_ALL=C\nexec 2>&1\np() {{\n{}\n}}\n{{ printf '@@F %s %s\\n' {NONCE} {index}; p </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {NONCE} {index} $?; }}\n",
+            probe.script
         ));
         sections(&shell).remove(&index).unwrap()
     }
@@ -262,10 +291,22 @@ mod tests {
             std::os::unix::fs::chown(root.join("nobody-owns"), Some(54321), Some(54321)).unwrap();
             cases.push((at("nobody-owns"), Read::Content, true));
         }
-        let probes: Vec<_> = cases
+        let mut probes: Vec<_> = cases
             .iter()
             .map(|(path, read, _)| probe(path, *read))
             .collect();
+        // Accounts, found and not (`getent` exits 2), and who runs this.
+        for (database, name, found) in [
+            ("passwd", "root", true),
+            ("group", "root", true),
+            ("passwd", "corral-no-such-user", false),
+            ("group", "0", false),
+        ] {
+            probes.push(super::super::account_probe(database, name));
+            cases.push((format!("{database} {name}"), Read::Metadata, found));
+        }
+        probes.push(crate::user::login_probe());
+        cases.push(("login".to_owned(), Read::Metadata, true));
         let mut batched = Vec::new();
         let mut text = format!(
             "export LC_ALL=C\nexec 2>&1\n{}",
@@ -275,9 +316,12 @@ mod tests {
             let call = p
                 .script
                 .strip_prefix(super::super::probe_function())
-                .unwrap();
+                .unwrap_or(&p.script);
             text.push_str(&format!("p{index}() {{\n{call}\n}}\n"));
-            batched.push((index, args(&p.script).expect("a content or metadata probe")));
+            batched.push((
+                index,
+                args(&p.key, &p.script).expect("a probe the reader takes"),
+            ));
         }
         let section = |i: usize| {
             format!("{{ printf '@@F %s %s\\n' {NONCE} {i}; p{i} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {NONCE} {i} $?; }}")
@@ -338,13 +382,92 @@ mod tests {
             "PATH={}\nexport LC_ALL=C\nexec 2>&1\n{}p0() {{\n{call}\n}}\n{}corral_files\necho \"@@DONE $corral_done.\"\n",
             bin.path().display(),
             super::super::probe_function(),
-            function(NONCE, false, &[(0, args(&p.script).unwrap())], section).unwrap()
+            function(NONCE, false, &[(0, args(&p.key, &p.script).unwrap())], section).unwrap()
         );
         let out = run_sh(&text);
         assert!(out.contains("@@DONE ."), "{out}");
         let got = sections(&out).remove(&0).unwrap();
         assert!(got.0.ends_with("base64 aGVsbG8K\n"), "{out}");
         assert_eq!(got, alone(0, &p));
+    }
+
+    /// The probe `os/sysctl` makes of a key (`sysctl -n KEY`).
+    fn sysctl(key: &str) -> Probe {
+        Probe {
+            key: format!("sysctl:{key}"),
+            script: format!("sysctl -n {}", quote(key)),
+        }
+    }
+
+    /// Sysctl keys read by the reader print what `sysctl -n` prints, for keys this
+    /// machine's kernel has (every seventh of `sysctl -a`'s, values that change between two
+    /// reads left out) and awkward ones: tabs, write-only, failing to read while unset,
+    /// absent. A real `sysctl`; most keys taken by the reader.
+    #[test]
+    fn the_reader_reads_sysctl_values_as_sysctl_prints_them() {
+        let listed = Command::new("sysctl").args(["-N", "-a"]).output().unwrap();
+        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let mut keys: Vec<&str> = listed.lines().step_by(7).collect();
+        assert!(keys.len() > 20, "{listed}");
+        keys.extend([
+            "net.ipv4.ip_local_port_range",
+            "kernel.printk",
+            "vm.drop_caches",
+            "net.ipv6.conf.all.stable_secret",
+            "kernel.domainname",
+            "net.ipv4.no_such_key",
+        ]);
+        let probes: Vec<Probe> = keys
+            .iter()
+            .filter_map(|k| crate::sysctl::canonical_key(k).ok())
+            .map(|k| sysctl(&k))
+            .collect();
+        let mut text = String::from("export LC_ALL=C\nexec 2>&1\n");
+        let mut batched = Vec::new();
+        for (index, p) in probes.iter().enumerate() {
+            text.push_str(&format!("p{index}() {{\n{}\n}}\n", p.script));
+            batched.push((index, args(&p.key, &p.script).unwrap()));
+        }
+        let section = |i: usize| {
+            format!("{{ printf '@@F %s %s\\n' {NONCE} {i}; p{i} </dev/null 2>&1; printf '\\n@@E %s %s %s\\n' {NONCE} {i} $?; }}")
+        };
+        text.push_str(&function(NONCE, false, &batched, section).unwrap());
+        text.push_str("corral_files\necho \"@@DONE $corral_done\"\n");
+        let out = run_sh(&text);
+        let done = out.rsplit_once("@@DONE ").unwrap().1.to_owned();
+        let got = sections(&out);
+        let (mut compared, mut by_reader) = (0, 0);
+        for (index, p) in probes.iter().enumerate() {
+            let mut expected = alone(index, p);
+            let mut read = got[&index].clone();
+            // A counter or a random value changes between two reads: read both again, side
+            // by side, a few times; a value that never changes must match.
+            let mut changing = false;
+            for _ in 0..5 {
+                if read == expected {
+                    break;
+                }
+                read = sections(&run_sh(&text))[&index].clone();
+                let again = alone(index, p);
+                changing |= again != expected;
+                expected = again;
+            }
+            if read != expected && changing {
+                continue;
+            }
+            assert_eq!(read, expected, "{}", p.key);
+            compared += 1;
+            by_reader += usize::from(done.split_whitespace().any(|i| i == index.to_string()));
+        }
+        assert!(
+            compared > 20 && by_reader * 2 > compared,
+            "{by_reader} of {compared}"
+        );
+        assert_ne!(
+            got[&(probes.len() - 1)].1,
+            "0",
+            "an absent key fails as sysctl fails"
+        );
     }
 
     fn nix_is_root() -> bool {
@@ -357,10 +480,19 @@ mod tests {
 
     #[test]
     fn only_content_and_metadata_probes_are_batched() {
-        assert!(args(&probe("/etc/motd", Read::Content).script).is_some());
-        assert!(args(&probe("/etc/motd", Read::Metadata).script).is_some());
+        let batched = |p: Probe| args(&p.key, &p.script);
+        assert!(batched(probe("/etc/motd", Read::Content)).is_some());
+        assert!(batched(probe("/etc/motd", Read::Metadata)).is_some());
         let digest = "ab".repeat(32);
-        assert!(args(&probe("/etc/motd", Read::CompareWith(&digest)).script).is_none());
-        assert!(args("corral_file /etc/motd content 00").is_none());
+        assert!(batched(probe("/etc/motd", Read::CompareWith(&digest))).is_none());
+        assert!(args("file:content:/etc/motd", "corral_file /etc/motd content 00").is_none());
+        assert_eq!(
+            batched(sysctl("net.ipv4.conf.eth0/1.rp_filter")).as_deref(),
+            Some("/proc/sys/net/ipv4/conf/eth0.1/rp_filter sysctl -")
+        );
+        assert_eq!(
+            args("sysctl:kernel.printk", "sysctl -n kernel.printk; id"),
+            None
+        );
     }
 }
