@@ -64,11 +64,12 @@ first_apply() {
 }
 
 # plan_against_floor NAME LABEL CONFIG…: `compare` of a converged `corral plan CONFIG` with
-# `ssh HOST true` to the three hosts in parallel (target/bench-NAME-floor.json).
+# `ssh HOST true` to the three hosts in parallel (target/bench-NAME-floor.json), against
+# the target in BENCH_TARGET (1.5x unless set).
 plan_against_floor() {
     local name=$1 label=$2
     shift 2
     compare "target/bench-$name-floor.json" \
         "ssh floor (3 hosts, parallel)" "for h in n1 n2 n3; do ssh -F '$CORRAL_SSH_CONFIG' \$h true & done; wait" \
-        "$label" "$(printf '%q ' "$corral" plan "$@")"
+        "$label" "$(printf '%q ' "$corral" plan "$@")" "${BENCH_TARGET:-1.5}"
 }

@@ -2449,7 +2449,7 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
 }
 
 /// On a real host (n1, converged on `examples/`), a fact script's batched probes (the
-/// files, sysctl values and accounts read by one `perl`, the units asked in one
+/// record, files, sysctl values and accounts read by one `perl`, the units asked in one
 /// `systemctl show`) give each probe the output and exit code it has run alone in `sh`:
 /// files with an original kept, created by corral, sensitive, a directory, links, missing
 /// and non-directory paths; sysctl values with a tab; accounts found and not, who logs
@@ -2482,6 +2482,8 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
         probes.push(file::account_probe(database, name));
     }
     probes.push(corral::kinds::user::login_probe());
+    // corral's record, with the originals of the files examples/ changed, one declared.
+    probes.push(corral::managed::probe(&["/etc/issue.net".to_owned()]));
     for key in [
         "net.ipv4.conf.all.log_martians",
         "net.ipv4.ip_local_port_range",
@@ -2542,6 +2544,7 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
     assert!(expected["systemd:no-such.service"]
         .0
         .contains("LoadState=not-found"));
+    assert!(expected["corral:managed"].0.contains("@original\t"));
     let slow = Probe {
         key: "slow".into(),
         script: ": docker; echo slow".into(),
@@ -2577,8 +2580,8 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
                 .unwrap();
             assert_eq!(
                 answered.split_whitespace().count(),
-                15,
-                "every file, sysctl key and account but the missing one: {out}"
+                16,
+                "the record, every file, sysctl key and account but the missing one: {out}"
             );
             if n == 0 {
                 assert_eq!(blocks, "4", "one systemctl for the four units: {out}");

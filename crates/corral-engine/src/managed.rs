@@ -69,6 +69,68 @@ pub fn probe(declared: &[String]) -> Probe {
     }
 }
 
+/// The arguments of the fact script's one `perl` (`kinds::file::batch`) for [`probe`]'s
+/// script, read back from it (the paths still declared, then regenerated to be sure they
+/// were read right): the declared paths joined by newlines, `managed`, and where owed
+/// restarts are kept. None for any other probe, or where a declared path holds a newline.
+pub fn reader_args(key: &str, script: &str) -> Option<String> {
+    if key != PROBE_KEY {
+        return None;
+    }
+    let line = script
+        .strip_prefix(file::probe_function())?
+        .lines()
+        .next()?;
+    let declared = if line == "declared() { return 1; }" {
+        Vec::new()
+    } else {
+        let patterns = line
+            .strip_prefix("declared() { case $1 in ")?
+            .strip_suffix(") return 0 ;; esac; return 1; }")?;
+        case_patterns(patterns)?
+    };
+    if declared.iter().any(|p| p.contains('\n')) || probe(&declared).script != script {
+        return None;
+    }
+    Some(format!(
+        "{} managed {}",
+        quote(&declared.join("\n")),
+        quote(crate::owed::DIR)
+    ))
+}
+
+/// The words of a `case` pattern list as [`probe`] writes it (`quote`d words joined by
+/// `|`), unquoted; none where a word does not read as one.
+fn case_patterns(text: &str) -> Option<Vec<String>> {
+    let mut words = vec![String::new()];
+    let (mut quoted, mut escaped) = (None, false);
+    for c in text.chars() {
+        let word = words.last_mut()?;
+        if escaped {
+            escaped = false;
+        } else {
+            match (quoted, c) {
+                (None, '|') => {
+                    words.push(String::new());
+                    continue;
+                }
+                (None, '\'' | '"') => quoted = Some(c),
+                (Some(q), c) if c == q => quoted = None,
+                (None | Some('"'), '\\') => escaped = true,
+                _ => {}
+            }
+        }
+        word.push(c);
+    }
+    words
+        .iter()
+        .map(|word| match shlex::split(word)?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Parses the output of [`probe`]; a host corral never wrote to has no record.
 /// One `TAG ID` line and the lines up to the next section.
 fn section<'a>(
@@ -406,6 +468,106 @@ pub fn write_script(record: &Record) -> String {
 mod tests {
     use super::*;
     use crate::facts::recorded as fixtures;
+
+    /// The declared paths are read back from the probe's own script, whatever their
+    /// characters; one with a newline is left to the shell.
+    #[test]
+    fn the_reader_gets_the_declared_paths_back() {
+        assert_eq!(
+            reader_args(PROBE_KEY, &probe(&[]).script).as_deref(),
+            Some("'' managed /var/lib/corral/owed")
+        );
+        let odd = [
+            "/etc/plain".to_owned(),
+            "/etc/a b|c".to_owned(),
+            "/etc/it's \"here\"".to_owned(),
+            "/etc/$(x)*".to_owned(),
+        ];
+        let args = reader_args(PROBE_KEY, &probe(&odd).script).unwrap();
+        let words = shlex::split(&args).unwrap();
+        assert_eq!(words[0], odd.join("\n"));
+        assert_eq!(
+            reader_args(PROBE_KEY, &probe(&["/etc/a\nb".to_owned()]).script),
+            None
+        );
+        assert_eq!(reader_args("other", &probe(&[]).script), None);
+    }
+
+    /// On a "host" in a temporary directory (corral's directory moved there) with a record,
+    /// originals of files changed since, declared and not, sensitive, with a link where the
+    /// file was, files corral created and a debt, the fact script's `perl` prints the
+    /// record probe's output as the shell does, and answers it (real `sh` and `perl`).
+    #[test]
+    fn the_reader_prints_the_record_probe_as_the_shell_does() {
+        use crate::gather::script::FactScript;
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let corral = root.join("corral");
+        let originals = corral.join("originals");
+        std::fs::create_dir_all(&originals).unwrap();
+        std::fs::create_dir_all(corral.join("owed")).unwrap();
+        std::fs::write(corral.join("managed.json"), b"{\"version\": 3}\n").unwrap();
+        let mut declared = Vec::new();
+        for (name, sensitive, is_declared, link) in [
+            ("motd", false, false, false),
+            ("issue", false, true, false),
+            ("token", true, false, false),
+            ("linked", false, false, true),
+        ] {
+            let path = root.join(name);
+            let path_text = path.to_str().unwrap().to_owned();
+            let id = file::original_id(&path_text);
+            std::fs::write(originals.join(&id), format!("was {name}\n")).unwrap();
+            std::fs::write(
+                originals.join(format!("{id}.path")),
+                format!("{path_text}\n"),
+            )
+            .unwrap();
+            if sensitive {
+                std::fs::write(originals.join(format!("{id}.sensitive")), b"").unwrap();
+            }
+            if link {
+                std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+            } else {
+                std::fs::write(&path, format!("now {name}\n")).unwrap();
+            }
+            if is_declared {
+                declared.push(path_text);
+            }
+        }
+        std::fs::write(originals.join("0123abcd.created"), b"").unwrap();
+        std::fs::write(corral.join("owed").join("web"), b"{\"unit\": \"web\"}").unwrap();
+        let probe = probe(&declared);
+        let moved = |text: &str| text.replace("/var/lib/corral", corral.to_str().unwrap());
+        let alone = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(moved(&format!(
+                "export LC_ALL=C\nexec 2>&1\n{}",
+                probe.script
+            )))
+            .output()
+            .unwrap();
+        let alone = String::from_utf8(alone.stdout).unwrap();
+        assert!(alone.contains("@owed\tweb\t") && alone.contains("@created\t0123abcd"));
+        assert_eq!(alone.matches("@original\t").count(), 4, "{alone}");
+        let script = FactScript::new(std::slice::from_ref(&probe));
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            moved(&format!("{}echo \"@@done $corral_done\"\n", script.text)).as_bytes(),
+        )
+        .unwrap();
+        let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        assert_eq!(out.rsplit_once("@@done ").unwrap().1.trim(), "0", "{out}");
+        let outputs = script.split(&out).unwrap();
+        assert_eq!(outputs[PROBE_KEY].output, alone);
+        assert_eq!(outputs[PROBE_KEY].rc, 0);
+    }
 
     #[test]
     fn fresh_host_has_no_record() {

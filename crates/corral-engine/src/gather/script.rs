@@ -126,7 +126,9 @@ impl FactScript {
             // A probe ends early with `return`, never `exit`: it runs in the script's own
             // shell. (A stray `exit` shows up as a missing end marker.)
             functions.push_str(&format!("p{index}() {{\n{}\n}}\n", body.trim_end()));
-            if let Some(args) = batch::args(&probe.key, &probe.script) {
+            if let Some(args) = batch::args(&probe.key, &probe.script)
+                .or_else(|| crate::managed::reader_args(&probe.key, &probe.script))
+            {
                 files.push((index, args));
             } else if let Some(unit) = units::unit(&probe.key, &probe.script) {
                 units.push((index, unit));

@@ -46,12 +46,43 @@ sub same { my ($x, $y) = @_; return @$x && @$y && $x->[0] == $y->[0] && $x->[1] 
 sub value { my $p = shift; open(my $f, '<', $p) or return undef; local $/; my $v = <$f>; return defined $v && $v =~ /\A[^\n]+\n\z/ ? $v : undef }
 sub account { my ($name, $db) = @_; my @e = $db eq 'passwd' ? getpwnam($name) : getgrnam($name); return @e ? '' : undef }
 sub login { my $u = $ENV{SUDO_USER}; return "$u\n" if defined $u && $u ne ''; my $n = getpwuid($>); return defined $n ? "$n\n" : undef }
+sub slurp { my $p = shift; open(my $f, '<', $p) or return undef; binmode $f; local $/; my $d = <$f>; return defined $d ? $d : undef }
+sub names { my $dir = shift; opendir(my $d, $dir) or return -e $dir ? undef : []; return [sort grep { !/^\./ } readdir $d] }
+sub managed {
+  my ($decl, $owed) = @_;
+  my %declared = map { $_ => 1 } split /\n/, $decl;
+  my $o = "record none\n";
+  if (-f 'RECORDFILE') { my $d = slurp('RECORDFILE'); return undef unless defined $d; $o = 'record ' . b64($d) . "\n" }
+  my $names = names('ORIGINALS') or return undef;
+  for my $n (grep { /\.path\z/ } @$names) {
+    next unless -f "ORIGINALS/$n";
+    my $cid = substr($n, 0, -5);
+    return undef unless $cid =~ /^[0-9a-f]+$/;
+    open(my $k, '<', "ORIGINALS/$n") or return undef;
+    my $kept = <$k>; $kept = '' unless defined $kept; $kept =~ s/\n\z//;
+    my $how = -e "ORIGINALS/$cid.sensitive" || $declared{$kept} ? 'meta' : 'content';
+    my $was = one("ORIGINALS/$cid", $how, 'none'); return undef unless defined $was;
+    my $now = one($kept, $how, $cid); return undef unless defined $now;
+    $o .= "\@original\t$cid\n$was\@current\t$cid\n$now";
+  }
+  for my $n (grep { /\.created\z/ } @$names) { $o .= "\@created\t" . substr($n, 0, -8) . "\n" if -f "ORIGINALS/$n" }
+  my $debts = names($owed) or return undef;
+  for my $n (@$debts) {
+    my $p = "$owed/$n";
+    next unless -f $p && !-l $p;
+    my @st = stat $p; my $d = slurp($p);
+    return undef unless @st && defined $d;
+    $o .= "\@owed\t$n\t$st[9]\t" . b64($d) . "\n";
+  }
+  return $o;
+}
 sub one {
   my ($p, $how, $id) = @_;
   return value($p) if $how eq 'sysctl';
+  return managed($p, $id) if $how eq 'managed';
   return account($p, $how) if $how eq 'passwd' || $how eq 'group';
   return login() if $how eq 'login';
-  return undef unless ($how eq 'content' || $how eq 'meta') && $id =~ /^[0-9a-f]+$/ && $p =~ m{^/.};
+  return undef unless ($how eq 'content' || $how eq 'meta') && $id =~ /^([0-9a-f]+|none)$/ && $p =~ m{^/.};
   my @c = split m{/}, substr($p, 1), -1;
   return undef if grep { $_ eq '' || $_ eq '.' || $_ eq '..' } @c;
   my $r = pop @c;
@@ -102,6 +133,7 @@ fn reader() -> &'static str {
     READER_TEXT.get_or_init(|| {
         READER
             .replace("ORIGINALS", super::ORIGINALS_DIR)
+            .replace("RECORDFILE", crate::facts::record::PATH)
             .replace("MAXBYTES", &super::MAX_DIFF_BYTES.to_string())
     })
 }
