@@ -63,6 +63,8 @@ volume_info='gluster --mode=script --xml volume info'
 volume_info_of() { echo "gluster --mode=script --xml volume info $1"; }
 volume_status_of() { echo "gluster --mode=script --xml volume status $1"; }
 volume_get_of() { echo "gluster --mode=script --xml volume get $1 $2"; }
+# The brick probe as `gluster::brick_probe_walking` writes it (the plan's `brick_probe` lists
+# a plain path's parents instead and prints the same: lab_end_to_end compares them).
 brick_body='if [ -d "$p" ]; then echo exists; elif [ -e "$p" ]; then echo not-a-directory; fi
 d=$(dirname -- "$p"); while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
 echo "filesystem $(findmnt -n -r -o TARGET -T "$d")"

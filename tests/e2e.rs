@@ -2413,6 +2413,7 @@ fn saved_plans_with_a_gluster_volume_are_never_falsely_stale(lab: &Lab) {
     );
     volume_questions_are_kept_as_asked_alone(lab, &configs);
     the_quick_gluster_cli_prints_what_the_cli_prints(lab);
+    brick_probes_read_the_attributes_as_the_walk_does(lab);
     let file = lab.dir.join("volume.plan").display().to_string();
     let original = std::fs::read_to_string(&volume).unwrap();
     for round in 1..=10 {
@@ -2594,6 +2595,33 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
                     "{key} (timings: {timings})"
                 );
             }
+        }
+    }
+}
+
+/// On a brick machine of a started volume, the brick probe that reads the attributes of
+/// the path and its parents in one `getfattr` prints what the walk with a `getfattr` per
+/// attribute and level prints: the brick in use, its parent, paths below and beside it.
+fn brick_probes_read_the_attributes_as_the_walk_does(lab: &Lab) {
+    use corral::facts::gluster::{brick_probe, brick_probe_walking};
+    for path in [
+        "/data/bricks/shared",
+        "/data/bricks",
+        "/data/bricks/shared/.glusterfs",
+        "/data/bricks/shared/missing/deeper",
+        "/data/bricks/other",
+    ] {
+        let (one, walked) = (brick_probe(path), brick_probe_walking(path));
+        assert_ne!(one.script, walked.script);
+        let run = |script: &str| lab.sh("n1", &format!("sh -c {}", shell_quote(script)));
+        let out = run(&one.script);
+        assert_eq!(out, run(&walked.script), "{path}");
+        if path == "/data/bricks/shared" {
+            assert!(
+                out.contains("in-use trusted.glusterfs.volume-id /data/bricks/shared")
+                    && out.contains("in-use trusted.gfid /data/bricks/shared"),
+                "{out}"
+            );
         }
     }
 }

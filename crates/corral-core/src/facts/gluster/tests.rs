@@ -413,8 +413,11 @@ fn stopped_glusterd_is_an_error_quoting_the_cli() {
     );
 }
 
+/// Recorded with the walking probe (`scripts/record-cluster-fixtures.sh`), which prints
+/// what the plan's probe prints (`lab_end_to_end` compares them on real bricks).
 fn brick(case: &str, path: &str) -> BrickDir {
-    let probe = brick_probe(path);
+    let probe = brick_probe_walking(path);
+    assert_eq!(probe.key, brick_probe(path).key);
     parse_brick(&probe.key, &recorded("brick", case, &probe)).unwrap()
 }
 
@@ -493,4 +496,46 @@ fn volume_names_are_quoted() {
         volume_get_probe("a b", Some("x;y")).script,
         "gluster --mode=script --xml volume get 'a b' 'x;y'"
     );
+}
+
+/// A plain path's probe lists its parents and reads the attributes in one `getfattr`;
+/// an odd one is walked. Both print the same for paths on this machine (a real `sh` and
+/// `findmnt`; the lab test compares them on bricks with the attributes set).
+#[test]
+fn plain_brick_paths_list_their_parents_and_print_what_the_walk_prints() {
+    let planned = brick_probe("/data/bricks/gv0").script;
+    assert!(
+        planned.contains("for d in /data/bricks /data /; do")
+            && planned.contains("for d in /data/bricks/gv0 /data/bricks /data /; do")
+            && !planned.contains("dirname"),
+        "{planned}"
+    );
+    for odd in ["/a b", "/a/../b", "/a//b", "/a/", "relative"] {
+        assert_eq!(brick_probe(odd), brick_probe_walking(odd), "{odd}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(root.join("bricks/gv0")).unwrap();
+    std::fs::write(root.join("file"), b"x").unwrap();
+    let run = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("exec 2>&1\n{script}")])
+            .output()
+            .unwrap();
+        (String::from_utf8(out.stdout).unwrap(), out.status.code())
+    };
+    for path in [
+        "bricks/gv0",
+        "bricks",
+        "missing/deeper",
+        "file",
+        "file/below",
+    ] {
+        let path = root.join(path).display().to_string();
+        let (listed, walked) = (brick_probe(&path), brick_probe_walking(&path));
+        assert_ne!(listed.script, walked.script, "{path}");
+        let out = run(&listed.script);
+        assert!(out.0.contains("filesystem "), "{path}: {out:?}");
+        assert_eq!(out, run(&walked.script), "{path}");
+    }
 }
