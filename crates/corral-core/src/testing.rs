@@ -5,6 +5,26 @@
 /// crate's folder is two below it (`crates/NAME`).
 pub const REPOSITORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+/// What a real `sh -s` prints on stdout for `script` given on its stdin, as a fact script
+/// runs (bytes that are not UTF-8 replaced).
+pub fn run_sh(script: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .arg("-s")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(script.as_bytes())
+        .expect("sh reads its script");
+    let out = child.wait_with_output().expect("sh ends");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `count` mutations of `seed`, each one to four edits (a byte of `alphabet` put over, or
 /// in front of, a byte; a byte removed) at places an xorshift from `state` picks; those that
 /// are no longer UTF-8 are left out. The same arguments give the same texts, so a failure

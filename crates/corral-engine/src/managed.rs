@@ -551,18 +551,10 @@ mod tests {
         assert!(alone.contains("@owed\tweb\t") && alone.contains("@created\t0123abcd"));
         assert_eq!(alone.matches("@original\t").count(), 4, "{alone}");
         let script = FactScript::new(std::slice::from_ref(&probe));
-        let mut child = std::process::Command::new("sh")
-            .arg("-s")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(
-            child.stdin.as_mut().unwrap(),
-            moved(&format!("{}echo \"@@done $corral_done\"\n", script.text)).as_bytes(),
-        )
-        .unwrap();
-        let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        let out = corral_core::testing::run_sh(&moved(&format!(
+            "{}echo \"@@done $corral_done\"\n",
+            script.text
+        )));
         assert_eq!(out.rsplit_once("@@done ").unwrap().1.trim(), "0", "{out}");
         let outputs = script.split(&out).unwrap();
         assert_eq!(outputs[PROBE_KEY].output, alone);

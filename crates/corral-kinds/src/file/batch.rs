@@ -206,28 +206,12 @@ mod tests {
     use super::*;
     use crate::facts::Probe;
     use std::collections::BTreeMap;
-    use std::io::Write;
     use std::os::unix::fs::symlink;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     const NONCE: &str = "0123456789abcdef";
 
-    fn run_sh(script: &str) -> String {
-        let mut child = Command::new("sh")
-            .arg("-s")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    use corral_core::testing::run_sh;
 
     /// The sections of a script's output, by index: (output, rc, clock fields present).
     fn sections(out: &str) -> BTreeMap<usize, (String, String)> {
