@@ -2474,6 +2474,14 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
     .map(|path| file::probe(path, file::Read::Content))
     .collect();
     probes.push(file::probe("/etc/ssh", file::Read::Metadata));
+    // The sensitive file as a plan reads it: compared by digest on the host.
+    let token = hex::encode(Sha256::digest(
+        std::fs::read("examples/files/api-token.txt").unwrap(),
+    ));
+    probes.push(file::probe(
+        "/etc/corral-example/api-token",
+        file::Read::CompareWith(&token),
+    ));
     probes.push(file::probe("/var/lib/corral/owed", file::Read::Content));
     for (database, name) in [
         ("passwd", "root"),
@@ -2546,6 +2554,9 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
         .0
         .contains("LoadState=not-found"));
     assert!(expected["corral:managed"].0.contains("@original\t"));
+    assert!(expected["file:compare:/etc/corral-example/api-token"]
+        .0
+        .contains("compare same"));
     let slow = Probe {
         key: "slow".into(),
         script: ": docker; echo slow".into(),
@@ -2581,7 +2592,7 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
                 .unwrap();
             assert_eq!(
                 answered.split_whitespace().count(),
-                16,
+                17,
                 "the record, every file, sysctl key and account but the missing one: {out}"
             );
             if n == 0 {

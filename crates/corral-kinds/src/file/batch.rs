@@ -1,22 +1,25 @@
 //! The probes of one fact script that read files, read by one `perl` instead of a process
-//! or more each: [`super::probe`]'s (a file's content or metadata) and `os/sysctl`'s live
-//! values (`sysctl -n KEY`, read from `/proc/sys`).
+//! or more each: [`super::probe`]'s (a file's content, metadata or digest),
+//! [`super::account_probe`]'s, who corral runs as, corral's record of the host (from
+//! `managed`), and `os/sysctl`'s live values (`sysctl -n KEY`, read from `/proc/sys`).
 //!
 //! [`super::PROBE_FUNCTION`] costs a host a subshell, `pwd`, `stat`, `dd` and `base64` per
 //! file, and `sysctl` a process per key: about 4 ms and 1-1.5 ms of CPU on a lab host, and
 //! a hardening plan reads dozens of both. Where the host has `perl` (Debian's essential
 //! `perl-base`; no module is loaded), one process answers them all, printing each probe's
-//! whole section (markers included) exactly as the probe would have.
+//! whole section (markers included) exactly as the probe would have; a digest (a file to
+//! compare, or one past [`super::MAX_DIFF_BYTES`]) is `sha256sum`'s, started by the reader
+//! with the file it opened as its input.
 //!
 //! It answers only what it can answer the same way, byte for byte: a walk that ends at a
 //! link, a missing name, a non-directory or a regular file or directory it can read; a
 //! sysctl value of one line. For anything else (a path with an empty, `.` or `..`
-//! component, a race seen while walking, a device, FIFO or socket, a file past
-//! [`super::MAX_DIFF_BYTES`], a key that cannot be read, any call that fails) it prints
-//! nothing for that probe; it writes the indexes of the probes it answered to file
-//! descriptor 3, and the script runs the probe itself for every other one. Without `perl`,
-//! every probe runs as before. A probe's section is printed whole before its index is, so
-//! a `perl` killed half-way leaves at worst a probe answered twice, the same way.
+//! component, a race seen while walking, a device, FIFO or socket, a key that cannot be
+//! read, any call that fails) it prints nothing for that probe; it writes the indexes of
+//! the probes it answered to file descriptor 3, and the script runs the probe itself for
+//! every other one. Without `perl`, every probe runs as before. A probe's section is
+//! printed whole before its index is, so a `perl` killed half-way leaves at worst a probe
+//! answered twice, the same way.
 //!
 //! (The shell's builtin `read` cannot stand in for `sysctl`: `dash` reads a byte at a
 //! time, and the kernel's numeric sysctl files answer only a read from offset 0, so it
@@ -32,7 +35,8 @@ use crate::shell::quote;
 /// for a link after the check is seen), `lstat` the last name, `%a %U %G %s %Y %F` as
 /// `stat -c` prints them (`UNKNOWN` for an owner without a name), the content opened and
 /// checked to be the regular file `lstat` saw (a name swapped for a link in between is
-/// not read), in base64 (`pack 'u'` translated to the base64 alphabet, padded).
+/// not read), in base64 (`pack 'u'` translated to the base64 alphabet, padded), or its
+/// digest by `sha256sum` reading that open file.
 ///
 /// No module is loaded: `Fcntl` and `Cwd` took a lab host's `perl` from 2.5 to 10.5 ms
 /// (and `perl-base` has no `MIME::Base64`).
@@ -42,6 +46,7 @@ select($done); $| = 1; select(STDOUT); $| = 1;
 sub clock { return '' unless $t; open(my $u, '<', '/proc/uptime') or return ' -'; my $l = <$u>; return defined $l && $l =~ /^(\S+)/ ? " $1" : ' -' }
 sub b64 { my $d = shift; my $e = pack('u', $d); $e =~ s/^.//mg; $e =~ tr/\n//d; $e =~ tr|` -_|AA-Za-z0-9+/|; my $p = (3 - length($d) % 3) % 3; substr($e, -$p) = '=' x $p if $p; return $e }
 sub link_at { my ($name, $at) = @_; my $l = readlink $name; return undef unless defined $l; $l =~ tr/\n\t//d; return "link\t$at\t$l\n" }
+sub digest { my $f = shift; my $pid = open(my $h, '-|') // return undef; if (!$pid) { open(STDIN, '<&', $f) or exit 1; exec('sha256sum') or exit 1 } my $l = <$h>; close $h; return $? == 0 && defined $l && $l =~ /^([0-9a-f]{64})  -$/ ? $1 : undef }
 sub same { my ($x, $y) = @_; return @$x && @$y && $x->[0] == $y->[0] && $x->[1] == $y->[1] }
 sub value { my $p = shift; open(my $f, '<', $p) or return undef; local $/; my $v = <$f>; return defined $v && $v =~ /\A[^\n]+\n\z/ ? $v : undef }
 sub account { my ($name, $db) = @_; my @e = $db eq 'passwd' ? getpwnam($name) : getgrnam($name); return @e ? '' : undef }
@@ -82,7 +87,7 @@ sub one {
   return managed($p, $id) if $how eq 'managed';
   return account($p, $how) if $how eq 'passwd' || $how eq 'group';
   return login() if $how eq 'login';
-  return undef unless ($how eq 'content' || $how eq 'meta') && $id =~ /^([0-9a-f]+|none)$/ && $p =~ m{^/.};
+  return undef unless ($how eq 'content' || $how eq 'meta' || $how =~ /^[0-9a-f]{64}$/) && $id =~ /^([0-9a-f]+|none)$/ && $p =~ m{^/.};
   my @c = split m{/}, substr($p, 1), -1;
   return undef if grep { $_ eq '' || $_ eq '.' || $_ eq '..' } @c;
   my $r = pop @c;
@@ -107,10 +112,15 @@ sub one {
   $o .= "original kept\n" if -e "ORIGINALS/$id";
   $o .= "created by corral\n" if -e "ORIGINALS/$id.created";
   return $o if $type eq 'directory' || $how eq 'meta';
-  return undef if $s[7] > MAXBYTES;
   open(my $f, '<', $r) or return undef;
   my @fs = stat $f;
   return undef unless same(\@s, \@fs) && -f _;
+  if ($how ne 'content' || $s[7] > MAXBYTES) {
+    my $h = digest($f);
+    return undef unless defined $h;
+    return $o . "sha256 $h  -\n" if $how eq 'content';
+    return $o . ($h eq $how ? "compare same\n" : "compare differs\n");
+  }
   binmode $f;
   my ($d, $got) = ('', 0);
   while (($got = sysread($f, $d, 65536, length $d))) {}
@@ -139,8 +149,7 @@ fn reader() -> &'static str {
 }
 
 /// The reader's arguments for a probe it can answer (path quoted, how, id), or none:
-/// a probe [`super::probe`] made to read a file's content or metadata (a digest to
-/// compare with is left to the shell: the reader has no SHA-256), a sysctl key's live
+/// a probe [`super::probe`] made (a file's content, metadata, or digest to compare), a sysctl key's live
 /// value (`sysctl -n KEY`), read from `/proc/sys` where it is one line, whether an account
 /// or group exists ([`super::account_probe`]; the name found in the same databases as
 /// `getent` reads, else `getent` answers), and who corral runs as
@@ -166,7 +175,8 @@ pub fn args(key: &str, script: &str) -> Option<String> {
     let (path_and_how, id) = call.rsplit_once(' ')?;
     let (_, how) = path_and_how.rsplit_once(' ')?;
     let plain_id = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
-    ((how == "content" || how == "meta") && plain_id).then(|| call.to_owned())
+    let digest = how.len() == 64 && how.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    ((how == "content" || how == "meta" || digest) && plain_id).then(|| call.to_owned())
 }
 
 /// A shell function `corral_files` that reads the files of `probes` (each an index and its
@@ -250,6 +260,9 @@ mod tests {
         // Contents of every length around base64's groups and `pack 'u'`'s 45-byte lines,
         // with every byte value.
         let bytes: Vec<u8> = (0..=255u8).cycle().take(700).collect();
+        // Digests to compare with: the one of `sub/file`'s bytes, and another.
+        let same = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"x\n"));
+        let other = "0".repeat(64);
         let mut answered = Vec::new();
         let mut cases = Vec::new();
         for len in [1usize, 2, 3, 4, 44, 45, 46, 47, 90, 91, 256, 700] {
@@ -288,8 +301,15 @@ mod tests {
             (at("missing/deeper/file"), Read::Content, true),
             (at("empty/below"), Read::Content, true),
             (at("name with 'quotes' and $(spaces)"), Read::Content, true),
-            // The shell's: a digest past the size for a diff, a FIFO, an odd path.
-            (at("big"), Read::Content, false),
+            // Digests, by `sha256sum` on the file the reader opened: past the size for a
+            // diff, compared the same and differing, of a directory and of nothing.
+            (at("big"), Read::Content, true),
+            (at("sub/file"), Read::CompareWith(&same), true),
+            (at("sub/file"), Read::CompareWith(&other), true),
+            (at("big"), Read::CompareWith(&other), true),
+            (at("sub"), Read::CompareWith(&same), true),
+            (at("missing"), Read::CompareWith(&same), true),
+            // The shell's: a FIFO, odd paths.
             (at("fifo"), Read::Content, false),
             (
                 format!("{}/./sub/file", root.display()),
@@ -506,12 +526,14 @@ mod tests {
     }
 
     #[test]
-    fn only_content_and_metadata_probes_are_batched() {
+    fn only_the_probes_the_reader_reads_alike_are_batched() {
         let batched = |p: Probe| args(&p.key, &p.script);
         assert!(batched(probe("/etc/motd", Read::Content)).is_some());
         assert!(batched(probe("/etc/motd", Read::Metadata)).is_some());
         let digest = "ab".repeat(32);
-        assert!(batched(probe("/etc/motd", Read::CompareWith(&digest))).is_none());
+        assert!(batched(probe("/etc/motd", Read::CompareWith(&digest))).is_some());
+        let short = "ab".repeat(8);
+        assert!(batched(probe("/etc/motd", Read::CompareWith(&short))).is_none());
         assert!(args("file:content:/etc/motd", "corral_file /etc/motd content 00").is_none());
         assert_eq!(
             batched(sysctl("net.ipv4.conf.eth0/1.rp_filter")).as_deref(),
