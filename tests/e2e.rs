@@ -2513,22 +2513,14 @@ fn batched_probes_print_what_each_probe_prints_alone(lab: &Lab) {
         probes.push(service::unit_probe(unit));
     }
     let run = |script: &str| {
-        let mut child = Command::new("ssh")
-            .arg("-F")
-            .arg(lab.ssh_config())
-            .args(["n1", "sh -s"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        let out = corral_core::testing::output_with_stdin(
+            Command::new("ssh")
+                .arg("-F")
+                .arg(lab.ssh_config())
+                .args(["n1", "sh -s"]),
+            script.as_bytes(),
+        );
+        String::from_utf8(out.stdout).unwrap()
     };
     let mut alone_script = String::new();
     for (index, probe) in probes.iter().enumerate() {

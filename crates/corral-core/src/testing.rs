@@ -5,23 +5,34 @@
 /// crate's folder is two below it (`crates/NAME`).
 pub const REPOSITORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-/// What a real `sh -s` prints on stdout for `script` given on its stdin, as a fact script
-/// runs (bytes that are not UTF-8 replaced).
-pub fn run_sh(script: &str) -> String {
+/// Runs `command` with `input` on its stdin and its stdout piped (stderr as the command
+/// sets it), to the end.
+pub fn output_with_stdin(
+    command: &mut std::process::Command,
+    input: &[u8],
+) -> std::process::Output {
     use std::io::Write;
-    let mut child = std::process::Command::new("sh")
-        .arg("-s")
+    let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("sh runs");
+        .expect("the command starts");
     child
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(script.as_bytes())
-        .expect("sh reads its script");
-    let out = child.wait_with_output().expect("sh ends");
+        .write_all(input)
+        .expect("the command reads its input");
+    child.wait_with_output().expect("the command ends")
+}
+
+/// What a real `sh -s` prints on stdout for `script` given on its stdin, as a fact script
+/// runs (bytes that are not UTF-8 replaced).
+pub fn run_sh(script: &str) -> String {
+    let out = output_with_stdin(
+        std::process::Command::new("sh").arg("-s"),
+        script.as_bytes(),
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -450,7 +450,6 @@ mod tests {
     /// coreutils' it is not tried on a `true` first; the script still runs.
     #[test]
     fn launcher_as_root_starts_only_the_watchdog_and_the_script_shell() {
-        use std::io::Write;
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("calls");
@@ -473,22 +472,14 @@ mod tests {
         let path = format!("{}:/usr/bin:/bin", dir.path().display());
         for sudo in [true, false] {
             let _ = std::fs::remove_file(&log);
-            let mut child = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(launcher(deadline_after(Duration::from_secs(30)), sudo))
-                .env("LOGNAME", "root")
-                .env("PATH", &path)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"echo ran\n")
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
+            let out = corral_core::testing::output_with_stdin(
+                std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(launcher(deadline_after(Duration::from_secs(30)), sudo))
+                    .env("LOGNAME", "root")
+                    .env("PATH", &path),
+                b"echo ran\n",
+            );
             assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
             let coreutils =
                 std::fs::symlink_metadata("/usr/bin/timeout").is_ok_and(|m| m.is_file());

@@ -166,7 +166,8 @@ pub fn args(key: &str, script: &str) -> Option<String> {
         return (known && super::account_probe(database, name).script == script)
             .then(|| format!("{} {database} -", quote(name)));
     }
-    if *key == crate::user::login_probe().key && script == crate::user::login_probe().script {
+    let login = crate::user::login_probe();
+    if key == login.key && script == login.script {
         return Some("- login -".to_owned());
     }
     let call = script

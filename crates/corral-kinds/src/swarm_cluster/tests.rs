@@ -187,23 +187,14 @@ fn run_join(bin: &std::path::Path, socket: &str) -> (i32, String) {
     );
     let values = [("token-worker".to_owned(), TOKEN.to_owned())].into();
     let script = crate::plan::fill_values(&script, &values).unwrap();
-    let mut child = std::process::Command::new("/bin/sh")
-        .arg("-s")
-        .env_clear()
-        .env("PATH", bin)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(crate::shell::change_script(&script).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = corral_core::testing::output_with_stdin(
+        std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .env_clear()
+            .env("PATH", bin)
+            .stderr(std::process::Stdio::piped()),
+        crate::shell::change_script(&script).as_bytes(),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -340,23 +340,14 @@ fn run_with_fake_docker(script: &str) -> (String, String) {
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = std::process::Command::new("sh")
-        .arg("-s")
-        .env("PATH", path)
-        .env_remove("GREETING")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(crate::shell::change_script(script).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = corral_core::testing::output_with_stdin(
+        std::process::Command::new("sh")
+            .arg("-s")
+            .env("PATH", path)
+            .env_remove("GREETING")
+            .stderr(std::process::Stdio::piped()),
+        crate::shell::change_script(script).as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}{}",
