@@ -25,7 +25,11 @@
 //! private temporary directory. The others (reading files) run in two lanes when there are
 //! many ([`MIN_LANED`]), one in a single background subshell and one in the script's
 //! shell, so that two cores share them. Fewer run all in the script's shell, with no
-//! temporary directory.
+//! temporary directory. Two kinds of probe are answered together: those one `perl` reads
+//! (files, sysctl values, accounts, corral's record: `kinds::file::batch`), first in the
+//! script's own lane, and the units, in one `systemctl show` run as one slow probe
+//! (`kinds::units`); each still prints its own section, and runs alone where the batch
+//! cannot answer it.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
